@@ -1,0 +1,257 @@
+package dev.perfusion.tensor;
+
+import org.bytedeco.javacpp.DoublePointer;
+import org.bytedeco.javacpp.FloatPointer;
+import org.bytedeco.javacpp.LongPointer;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.DoubleOptional;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.ScalarTypeOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptional;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The project's thin layer over the generated libtorch API, so that model code reads like the model.
+ * Every function returns a new tensor owned by the innermost open {@link Scope}.
+ */
+public final class Ops {
+    private Ops() {}
+
+    // ---- creation and read-back -------------------------------------------------------------
+
+    /** A float32 CPU tensor holding a copy of {@code data}. */
+    public static Tensor fromFloats(float[] data, long... shape) {
+        checkCount(data.length, shape);
+        try (FloatPointer p = new FloatPointer(data)) {
+            return torch.from_blob(p, shape, new TensorOptions(torch.ScalarType.Float)).clone();
+        }
+    }
+
+    /** A float64 CPU tensor holding a copy of {@code data}. */
+    public static Tensor fromDoubles(double[] data, long... shape) {
+        checkCount(data.length, shape);
+        try (DoublePointer p = new DoublePointer(data)) {
+            return torch.from_blob(p, shape, new TensorOptions(torch.ScalarType.Double)).clone();
+        }
+    }
+
+    /** An int64 CPU tensor holding a copy of {@code data}. */
+    public static Tensor fromLongs(long[] data, long... shape) {
+        checkCount(data.length, shape);
+        try (LongPointer p = new LongPointer(data)) {
+            return torch.from_blob(p, shape, new TensorOptions(torch.ScalarType.Long)).clone();
+        }
+    }
+
+    private static void checkCount(int count, long[] shape) {
+        if (count != numel(shape)) {
+            throw new IllegalArgumentException(count + " values do not fill shape " + Arrays.toString(shape));
+        }
+    }
+
+    public static long numel(long[] shape) {
+        long n = 1;
+        for (long d : shape) n *= d;
+        return n;
+    }
+
+    public static Tensor zeros(long... shape) {
+        return torch.zeros(shape, new TensorOptions(torch.ScalarType.Float));
+    }
+
+    public static Tensor zerosLike(Tensor t) {
+        return torch.zeros_like(t);
+    }
+
+    public static Tensor ones(long... shape) {
+        return torch.ones(shape, new TensorOptions(torch.ScalarType.Float));
+    }
+
+    public static Tensor scalar(double v) {
+        return fromFloats(new float[] {(float) v});
+    }
+
+    /** Copies a tensor of any dtype/device to a Java float array (C order). */
+    public static float[] toFloats(Tensor t) {
+        Tensor c = t.detach().to(cpu(), torch.ScalarType.Float).contiguous();
+        float[] out = new float[Math.toIntExact(c.numel())];
+        new FloatPointer(c.data_ptr_float()).capacity(out.length).get(out);
+        return out;
+    }
+
+    public static double[] toDoubles(Tensor t) {
+        Tensor c = t.detach().to(cpu(), torch.ScalarType.Double).contiguous();
+        double[] out = new double[Math.toIntExact(c.numel())];
+        new DoublePointer(c.data_ptr_double()).capacity(out.length).get(out);
+        return out;
+    }
+
+    public static long[] toLongs(Tensor t) {
+        Tensor c = t.detach().to(cpu(), torch.ScalarType.Long).contiguous();
+        long[] out = new long[Math.toIntExact(c.numel())];
+        new LongPointer(c.data_ptr_long()).capacity(out.length).get(out);
+        return out;
+    }
+
+    public static double item(Tensor t) {
+        return t.item().toDouble();
+    }
+
+    public static long[] shape(Tensor t) {
+        return t.sizes().vec().get();
+    }
+
+    public static String shapeString(Tensor t) {
+        return Arrays.toString(shape(t));
+    }
+
+    // ---- devices and dtypes -----------------------------------------------------------------
+
+    public static Device cpu() {
+        return new Device(torch.DeviceType.CPU);
+    }
+
+    public static Tensor toFloat32(Tensor t) {
+        return t.to(torch.ScalarType.Float);
+    }
+
+    public static Tensor to(Tensor t, Device device, torch.ScalarType dtype) {
+        return t.to(device, dtype);
+    }
+
+    // ---- arithmetic ---------------------------------------------------------------------------
+
+    public static Tensor add(Tensor a, Tensor b) { return a.add(b); }
+    public static Tensor add(Tensor a, double b) { return a.add(new Scalar(b)); }
+    public static Tensor sub(Tensor a, Tensor b) { return a.sub(b); }
+    public static Tensor mul(Tensor a, Tensor b) { return a.mul(b); }
+    public static Tensor mul(Tensor a, double b) { return a.mul(new Scalar(b)); }
+    public static Tensor div(Tensor a, Tensor b) { return a.div(b); }
+    public static Tensor div(Tensor a, double b) { return a.div(new Scalar(b)); }
+    public static Tensor matmul(Tensor a, Tensor b) { return a.matmul(b); }
+    public static Tensor sqrt(Tensor a) { return a.sqrt(); }
+    public static Tensor exp(Tensor a) { return a.exp(); }
+    public static Tensor neg(Tensor a) { return a.neg(); }
+
+    /** {@code a + alpha * b}, one fused kernel. */
+    public static Tensor addScaled(Tensor a, Tensor b, double alpha) { return a.add(b, new Scalar(alpha)); }
+
+    public static Tensor clamp(Tensor a, double min, double max) {
+        return torch.clamp(a, new org.bytedeco.pytorch.ScalarOptional(new Scalar(min)),
+                new org.bytedeco.pytorch.ScalarOptional(new Scalar(max)));
+    }
+
+    public static Tensor sum(Tensor a, long dim, boolean keepDim) {
+        return a.sum(new long[] {dim}, keepDim, new ScalarTypeOptional());
+    }
+
+    public static Tensor mean(Tensor a, long dim, boolean keepDim) {
+        return a.mean(new long[] {dim}, keepDim, new ScalarTypeOptional());
+    }
+
+    public static Tensor mean(Tensor a) { return a.mean(); }
+
+    public static Tensor mseLoss(Tensor prediction, Tensor target) {
+        return torch.mse_loss(prediction, target);
+    }
+
+    // ---- activations --------------------------------------------------------------------------
+
+    public static Tensor silu(Tensor x) { return torch.silu(x); }
+    public static Tensor sigmoid(Tensor x) { return torch.sigmoid(x); }
+    public static Tensor gelu(Tensor x) { return torch.gelu(x); }
+    public static Tensor geluTanh(Tensor x) { return torch.gelu(x, "tanh"); }
+    public static Tensor softmax(Tensor x, long dim) { return torch.softmax(x, dim); }
+
+    /** CLIP's {@code x * sigmoid(1.702 x)}. */
+    public static Tensor quickGelu(Tensor x) { return x.mul(torch.sigmoid(x.mul(new Scalar(1.702)))); }
+
+    // ---- layers -------------------------------------------------------------------------------
+
+    public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+    }
+
+    public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, long stride, long padding) {
+        return torch.conv2d(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias),
+                new long[] {stride, stride}, new long[] {padding, padding}, new long[] {1, 1}, 1);
+    }
+
+    public static Tensor groupNorm(Tensor x, long groups, Tensor weight, Tensor bias, double eps) {
+        return torch.group_norm(x, groups, new TensorOptional(weight), new TensorOptional(bias), eps, false);
+    }
+
+    public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
+        long[] normalized = {shape(x)[(int) x.dim() - 1]};
+        return torch.layer_norm(x, normalized, new TensorOptional(weight), new TensorOptional(bias), eps, false);
+    }
+
+    public static Tensor embedding(Tensor table, Tensor ids) { return torch.embedding(table, ids); }
+
+    /** softmax(q k^T * scale + mask) v over the last two dims; q, k, v are [..., tokens, headDim]. */
+    public static Tensor attention(Tensor q, Tensor k, Tensor v, Tensor additiveMask, double scale) {
+        return torch.scaled_dot_product_attention(q, k, v,
+                additiveMask == null ? new TensorOptional() : new TensorOptional(additiveMask),
+                0.0, false, new DoubleOptional(scale), false);
+    }
+
+    public static Tensor upsampleNearest2x(Tensor x) {
+        long[] s = shape(x);
+        return torch.upsample_nearest2d(x, new long[] {s[2] * 2, s[3] * 2});
+    }
+
+    /** Zero padding of the last two dims: left, right, top, bottom. */
+    public static Tensor pad2d(Tensor x, long left, long right, long top, long bottom) {
+        return torch.constant_pad_nd(x, new long[] {left, right, top, bottom}, new Scalar(0.0));
+    }
+
+    public static Tensor avgPool2d(Tensor x, long kernel) {
+        return torch.avg_pool2d(x, new long[] {kernel, kernel}, new long[] {kernel, kernel}, new long[] {0, 0},
+                false, true, new org.bytedeco.pytorch.LongOptional());
+    }
+
+    // ---- shapes -------------------------------------------------------------------------------
+
+    public static Tensor reshape(Tensor x, long... shape) { return x.reshape(shape); }
+    public static Tensor permute(Tensor x, long... dims) { return x.permute(dims); }
+    public static Tensor transpose(Tensor x, long a, long b) { return x.transpose(a, b); }
+    public static Tensor narrow(Tensor x, long dim, long start, long length) { return x.narrow(dim, start, length); }
+
+    public static Tensor cat(List<Tensor> parts, long dim) {
+        try (TensorVector v = new TensorVector(parts.toArray(new Tensor[0]))) {
+            return torch.cat(v, dim);
+        }
+    }
+
+    public static Tensor cat(long dim, Tensor... parts) { return cat(Arrays.asList(parts), dim); }
+
+    public static Tensor stack(List<Tensor> parts, long dim) {
+        try (TensorVector v = new TensorVector(parts.toArray(new Tensor[0]))) {
+            return torch.stack(v, dim);
+        }
+    }
+
+    /** Splits {@code x} into {@code n} equal chunks along {@code dim}. */
+    public static Tensor[] chunk(Tensor x, int n, long dim) {
+        TensorVector v = x.chunk(n, dim);
+        Tensor[] out = new Tensor[(int) v.size()];
+        for (int i = 0; i < out.length; i++) out[i] = v.get(i);
+        return out;
+    }
+
+    public static Tensor flipWidth(Tensor x) { return x.flip(x.dim() - 1); }
+
+    // ---- comparison, for tests and diagnostics -----------------------------------------------
+
+    public static double maxAbsDiff(Tensor a, Tensor b) {
+        return item(a.to(torch.ScalarType.Double).sub(b.to(torch.ScalarType.Double)).abs().max());
+    }
+
+    public static double maxAbs(Tensor a) { return item(a.to(torch.ScalarType.Double).abs().max()); }
+}

@@ -1,0 +1,37 @@
+package dev.perfusion.tensor;
+
+import org.bytedeco.javacpp.Pointer;
+import org.bytedeco.javacpp.PointerScope;
+import org.bytedeco.pytorch.NoGradGuard;
+
+/**
+ * Native memory scope: every tensor created while a scope is open is freed when it closes, unless it was
+ * {@link #keep kept}. Open one per denoising step, per training step, per request.
+ */
+public final class Scope implements AutoCloseable {
+    private final PointerScope pointers;
+    private final NoGradGuard noGrad;
+
+    private Scope(boolean noGrad) {
+        this.pointers = new PointerScope();
+        this.noGrad = noGrad ? new NoGradGuard() : null;
+    }
+
+    /** A scope in which autograd records operations (training). */
+    public static Scope open() { return new Scope(false); }
+
+    /** A scope with autograd off (inference): faster and keeps no graph. */
+    public static Scope inference() { return new Scope(true); }
+
+    /** Lets {@code p} outlive this scope (and any enclosing one); it is then freed by the GC or by close(). */
+    public static <P extends Pointer> P keep(P p) {
+        p.retainReference();
+        return p;
+    }
+
+    @Override
+    public void close() {
+        if (noGrad != null) noGrad.close();
+        pointers.close();
+    }
+}
