@@ -1,0 +1,124 @@
+package dev.perfusion.io;
+
+import dev.perfusion.tensor.Ops;
+import org.bytedeco.pytorch.Tensor;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** NumPy {@code .npy} (format 1.0/2.0), little-endian float32, float64 and int64, C order. */
+public final class Npy {
+    private Npy() {}
+
+    /** A loaded array: exactly one of {@code floats}, {@code doubles}, {@code longs} is set. */
+    public record Array(long[] shape, String dtype, float[] floats, double[] doubles, long[] longs) {
+        public Tensor toTensor() {
+            if (floats != null) return Ops.fromFloats(floats, shape);
+            if (doubles != null) return Ops.fromDoubles(doubles, shape);
+            return Ops.fromLongs(longs, shape);
+        }
+
+        /** The values as doubles, whatever the stored type. */
+        public double[] asDoubles() {
+            if (doubles != null) return doubles;
+            double[] d = new double[floats != null ? floats.length : longs.length];
+            for (int i = 0; i < d.length; i++) d[i] = floats != null ? floats[i] : longs[i];
+            return d;
+        }
+    }
+
+    private static final Pattern DESCR = Pattern.compile("'descr':\\s*'([^']+)'");
+    private static final Pattern ORDER = Pattern.compile("'fortran_order':\\s*(True|False)");
+    private static final Pattern SHAPE = Pattern.compile("'shape':\\s*\\(([^)]*)\\)");
+
+    public static Array read(Path file) throws IOException {
+        byte[] bytes = Files.readAllBytes(file);
+        ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
+        if (bytes.length < 10 || bytes[0] != (byte) 0x93 || !new String(bytes, 1, 5, StandardCharsets.US_ASCII).equals("NUMPY")) {
+            throw new IOException(file + ": not a .npy file (bad magic)");
+        }
+        int major = bytes[6];
+        int headerLen;
+        int offset;
+        if (major == 1) {
+            headerLen = Short.toUnsignedInt(buf.getShort(8));
+            offset = 10;
+        } else {
+            headerLen = buf.getInt(8);
+            offset = 12;
+        }
+        String header = new String(bytes, offset, headerLen, StandardCharsets.ISO_8859_1);
+        String descr = find(DESCR, header, file, "descr");
+        if ("True".equals(find(ORDER, header, file, "fortran_order"))) {
+            throw new IOException(file + ": Fortran-order arrays are not supported");
+        }
+        String dims = find(SHAPE, header, file, "shape").trim();
+        long[] shape = dims.isEmpty() ? new long[0]
+                : Arrays.stream(dims.split(",")).map(String::trim).filter(s -> !s.isEmpty()).mapToLong(Long::parseLong).toArray();
+        int n = Math.toIntExact(Ops.numel(shape));
+        ByteBuffer data = ByteBuffer.wrap(bytes, offset + headerLen, bytes.length - offset - headerLen).slice().order(ByteOrder.LITTLE_ENDIAN);
+        int itemSize = switch (descr) {
+            case "<f4" -> 4;
+            case "<f8", "<i8" -> 8;
+            default -> throw new IOException(file + ": unsupported dtype " + descr + " (expected <f4, <f8 or <i8)");
+        };
+        if (data.remaining() < (long) n * itemSize) {
+            throw new IOException(file + ": truncated: shape " + Arrays.toString(shape) + " needs " + (long) n * itemSize
+                    + " bytes, file has " + data.remaining());
+        }
+        return switch (descr) {
+            case "<f4" -> { float[] f = new float[n]; data.asFloatBuffer().get(f); yield new Array(shape, descr, f, null, null); }
+            case "<f8" -> { double[] d = new double[n]; data.asDoubleBuffer().get(d); yield new Array(shape, descr, null, d, null); }
+            default -> { long[] l = new long[n]; data.asLongBuffer().get(l); yield new Array(shape, descr, null, null, l); }
+        };
+    }
+
+    public static Tensor readTensor(Path file) throws IOException {
+        return read(file).toTensor();
+    }
+
+    /** Writes float32 data atomically. */
+    public static void writeFloats(Path file, float[] data, long... shape) throws IOException {
+        if (data.length != Ops.numel(shape)) throw new IllegalArgumentException("data does not fill shape " + Arrays.toString(shape));
+        ByteBuffer body = ByteBuffer.allocate(data.length * 4).order(ByteOrder.LITTLE_ENDIAN);
+        body.asFloatBuffer().put(data);
+        AtomicFiles.write(file, concat(header("<f4", shape), body.array()));
+    }
+
+    public static void writeTensor(Path file, Tensor t) throws IOException {
+        writeFloats(file, Ops.toFloats(t), Ops.shape(t));
+    }
+
+    private static byte[] header(String descr, long[] shape) {
+        StringBuilder dims = new StringBuilder();
+        for (long d : shape) dims.append(d).append(", ");
+        String shapeText = shape.length == 1 ? "(" + shape[0] + ",)" : "(" + (dims.length() > 0 ? dims.substring(0, dims.length() - 2) : "") + ")";
+        String dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shapeText + ", }";
+        int total = 10 + dict.length() + 1;
+        int padding = (64 - total % 64) % 64;
+        String header = dict + " ".repeat(padding) + "\n";
+        ByteBuffer b = ByteBuffer.allocate(10 + header.length()).order(ByteOrder.LITTLE_ENDIAN);
+        b.put((byte) 0x93).put("NUMPY".getBytes(StandardCharsets.US_ASCII)).put((byte) 1).put((byte) 0);
+        b.putShort((short) header.length()).put(header.getBytes(StandardCharsets.US_ASCII));
+        return b.array();
+    }
+
+    private static byte[] concat(byte[] a, byte[] b) {
+        byte[] out = Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    private static String find(Pattern p, String header, Path file, String what) throws IOException {
+        Matcher m = p.matcher(header);
+        if (!m.find()) throw new IOException(file + ": .npy header has no " + what + ": " + header.trim());
+        return m.group(1);
+    }
+}
