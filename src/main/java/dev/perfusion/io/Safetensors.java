@@ -1,0 +1,266 @@
+package dev.perfusion.io;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.perfusion.tensor.Ops;
+import org.bytedeco.javacpp.BytePointer;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.MappedByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * The safetensors format: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
+ * shape and byte range, then raw little-endian data. Tensors are memory-mapped one at a time (files may exceed
+ * 2 GiB; a single tensor may not) and converted to the compute dtype on load. The header is validated in full
+ * before anything is read.
+ */
+public final class Safetensors implements StateDict {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final long MAX_HEADER = 100L << 20;
+
+    /** One tensor's entry in the header. */
+    public record Entry(String name, String dtype, long[] shape, long begin, long end) {
+        public long numel() { return Ops.numel(shape); }
+    }
+
+    private final Path file;
+    private final long dataStart;
+    private final Map<String, Entry> entries;
+    private final Map<String, String> metadata;
+
+    private Safetensors(Path file, long dataStart, Map<String, Entry> entries, Map<String, String> metadata) {
+        this.file = file;
+        this.dataStart = dataStart;
+        this.entries = entries;
+        this.metadata = metadata;
+    }
+
+    static int itemSize(String dtype) {
+        return switch (dtype) {
+            case "F64", "I64", "U64" -> 8;
+            case "F32", "I32", "U32" -> 4;
+            case "F16", "BF16", "I16", "U16" -> 2;
+            case "I8", "U8", "BOOL", "F8_E4M3", "F8_E5M2" -> 1;
+            default -> -1;
+        };
+    }
+
+    /** Opens and validates the header; reads no tensor data. */
+    public static Safetensors open(Path file) throws IOException {
+        long size;
+        try {
+            size = Files.size(file);
+        } catch (NoSuchFileException e) {
+            throw new IOException(file + ": no such file");
+        }
+        if (size < 8) throw new IOException(file + ": not a safetensors file: only " + size + " bytes (truncated?)");
+        ByteBuffer head = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            ch.read(head, 0);
+            long headerLen = head.getLong(0);
+            if (headerLen <= 0 || headerLen > MAX_HEADER || 8 + headerLen > size) {
+                throw new IOException(file + ": not a valid safetensors file: header length " + headerLen
+                        + " does not fit in the file of " + size + " bytes (truncated or not safetensors)");
+            }
+            ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
+            while (hb.hasRemaining()) {
+                if (ch.read(hb, 8 + hb.position()) < 0) throw new IOException(file + ": truncated header");
+            }
+            String text = new String(hb.array(), StandardCharsets.UTF_8);
+            return parse(file, text, size - 8 - headerLen, 8 + headerLen);
+        }
+    }
+
+    private static Safetensors parse(Path file, String headerText, long dataSize, long dataStart) throws IOException {
+        JsonNode root;
+        try {
+            root = JSON.readTree(headerText.trim());
+        } catch (JsonProcessingException e) {
+            throw new IOException(file + ": corrupt safetensors header (invalid JSON): " + e.getOriginalMessage());
+        }
+        if (root == null || !root.isObject()) throw new IOException(file + ": corrupt safetensors header: not a JSON object");
+        Map<String, Entry> entries = new LinkedHashMap<>();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> f = it.next();
+            String name = f.getKey();
+            JsonNode v = f.getValue();
+            if (name.equals("__metadata__")) {
+                v.fields().forEachRemaining(m -> metadata.put(m.getKey(), m.getValue().asText()));
+                continue;
+            }
+            String where = file + ": tensor '" + name + "'";
+            if (!v.isObject() || !v.has("dtype") || !v.has("shape") || !v.has("data_offsets")) {
+                throw new IOException(where + ": header entry lacks dtype, shape or data_offsets");
+            }
+            String dtype = v.get("dtype").asText();
+            int item = itemSize(dtype);
+            if (item < 0) throw new IOException(where + ": unknown dtype " + dtype);
+            long[] shape = new long[v.get("shape").size()];
+            for (int i = 0; i < shape.length; i++) {
+                long d = v.get("shape").get(i).asLong(-1);
+                if (d < 0) throw new IOException(where + ": bad shape " + v.get("shape"));
+                shape[i] = d;
+            }
+            JsonNode off = v.get("data_offsets");
+            if (off.size() != 2) throw new IOException(where + ": data_offsets must be [begin, end]");
+            long begin = off.get(0).asLong(-1), end = off.get(1).asLong(-1);
+            if (begin < 0 || end < begin) throw new IOException(where + ": bad data_offsets " + off);
+            if (end > dataSize) {
+                throw new IOException(where + ": data_offsets " + off + " point outside the file (data section has "
+                        + dataSize + " bytes; truncated file?)");
+            }
+            long expected = Ops.numel(shape) * item;
+            if (end - begin != expected) {
+                throw new IOException(where + ": shape " + Arrays.toString(shape) + " of " + dtype + " needs " + expected
+                        + " bytes but data_offsets give " + (end - begin));
+            }
+            entries.put(name, new Entry(name, dtype, shape, begin, end));
+        }
+        List<Entry> sorted = new ArrayList<>(entries.values());
+        sorted.sort(Comparator.comparingLong(Entry::begin));
+        for (int i = 1; i < sorted.size(); i++) {
+            if (sorted.get(i).begin() < sorted.get(i - 1).end()) {
+                throw new IOException(file + ": tensors '" + sorted.get(i - 1).name() + "' and '" + sorted.get(i).name()
+                        + "' overlap in the data section");
+            }
+        }
+        return new Safetensors(file, dataStart, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
+    }
+
+    public Path file() { return file; }
+
+    public Map<String, String> metadata() { return metadata; }
+
+    public Map<String, Entry> entries() { return entries; }
+
+    @Override
+    public Set<String> keys() { return entries.keySet(); }
+
+    @Override
+    public long[] shape(String name) {
+        return entry(name).shape().clone();
+    }
+
+    @Override
+    public String describe(String name) { return file + " tensor '" + name + "'"; }
+
+    private Entry entry(String name) {
+        Entry e = entries.get(name);
+        if (e == null) throw new IllegalArgumentException(file + ": no tensor named '" + name + "'");
+        return e;
+    }
+
+    /** Reads one tensor as float32 on the CPU (F16/BF16/F64/ints converted), owning its memory. */
+    @Override
+    public Tensor get(String name) {
+        return read(name, torch.ScalarType.Float);
+    }
+
+    /** Reads one tensor converted to {@code dtype}, owning its memory (the mapping is released afterwards). */
+    public Tensor read(String name, torch.ScalarType dtype) {
+        Entry e = entry(name);
+        torch.ScalarType stored = scalarType(e.dtype());
+        if (e.numel() == 0) return torch.zeros(e.shape(), new TensorOptions(dtype));
+        long len = e.end() - e.begin();
+        if (len > Integer.MAX_VALUE) throw new IllegalArgumentException(describe(name) + " is over 2 GiB, which is not supported");
+        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+            MappedByteBuffer mapped = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin(), len);
+            try (BytePointer p = new BytePointer(mapped)) {
+                Tensor view = torch.from_blob(p, e.shape(), new TensorOptions(stored));
+                // from_blob does not own the mapping: convert or clone into owned memory before it goes away
+                return stored == dtype ? view.clone() : view.to(dtype);
+            }
+        } catch (IOException ex) {
+            throw new java.io.UncheckedIOException(describe(name) + ": read failed: " + ex.getMessage(), ex);
+        }
+    }
+
+    private torch.ScalarType scalarType(String dtype) {
+        return switch (dtype) {
+            case "F64" -> torch.ScalarType.Double;
+            case "F32" -> torch.ScalarType.Float;
+            case "F16" -> torch.ScalarType.Half;
+            case "BF16" -> torch.ScalarType.BFloat16;
+            case "I64" -> torch.ScalarType.Long;
+            case "I32" -> torch.ScalarType.Int;
+            case "I16" -> torch.ScalarType.Short;
+            case "I8" -> torch.ScalarType.Char;
+            case "U8" -> torch.ScalarType.Byte;
+            case "BOOL" -> torch.ScalarType.Bool;
+            default -> throw new IllegalArgumentException(file + ": dtype " + dtype + " cannot be loaded as a tensor");
+        };
+    }
+
+    // ---- writing --------------------------------------------------------------------------------
+
+    /** The dtype tensors are stored in. */
+    public enum StoredType {
+        F32("F32", torch.ScalarType.Float), F16("F16", torch.ScalarType.Half);
+
+        final String code;
+        final torch.ScalarType scalarType;
+
+        StoredType(String code, torch.ScalarType scalarType) {
+            this.code = code;
+            this.scalarType = scalarType;
+        }
+    }
+
+    /** Writes tensors (in map order) and string metadata atomically. */
+    public static void write(Path target, Map<String, Tensor> tensors, Map<String, String> metadata, StoredType type)
+            throws IOException {
+        ObjectNode header = JSON.createObjectNode();
+        if (metadata != null && !metadata.isEmpty()) {
+            ObjectNode meta = header.putObject("__metadata__");
+            metadata.forEach(meta::put);
+        }
+        List<byte[]> blobs = new ArrayList<>();
+        long offset = 0;
+        for (Map.Entry<String, Tensor> t : tensors.entrySet()) {
+            Tensor c = t.getValue().detach().to(Ops.cpu(), type.scalarType).contiguous();
+            long[] shape = Ops.shape(c);
+            byte[] bytes = new byte[Math.toIntExact(c.numel() * (type == StoredType.F32 ? 4 : 2))];
+            new BytePointer(c.data_ptr()).capacity(bytes.length).get(bytes);
+            ObjectNode e = header.putObject(t.getKey());
+            e.put("dtype", type.code);
+            var shapeNode = e.putArray("shape");
+            for (long d : shape) shapeNode.add(d);
+            e.putArray("data_offsets").add(offset).add(offset + bytes.length);
+            offset += bytes.length;
+            blobs.add(bytes);
+        }
+        byte[] json = JSON.writeValueAsBytes(header);
+        int padded = (json.length + 7) / 8 * 8;
+        byte[] headerBytes = Arrays.copyOf(json, padded);
+        Arrays.fill(headerBytes, json.length, padded, (byte) ' ');
+        AtomicFiles.write(target, out -> {
+            ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, padded);
+            out.write(len.array());
+            out.write(headerBytes);
+            for (byte[] b : blobs) out.write(b);
+        });
+    }
+}

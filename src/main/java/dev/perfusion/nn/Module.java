@@ -1,0 +1,64 @@
+package dev.perfusion.nn;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A block of a network. Parameters and sub-blocks are registered under the names the reference
+ * implementation uses, so {@link #namedParameters()} yields diffusers' dotted keys and loading is a lookup.
+ */
+public abstract class Module {
+    private final Map<String, Param> params = new LinkedHashMap<>();
+    private final Map<String, Module> children = new LinkedHashMap<>();
+
+    protected final Param param(String name, long... shape) {
+        Param p = new Param(shape);
+        p.setPath(name);
+        params.put(name, p);
+        return p;
+    }
+
+    protected final <M extends Module> M child(String name, M module) {
+        children.put(name, module);
+        return module;
+    }
+
+    /** Registers a list of blocks as children {@code name.0}, {@code name.1}, ...; returns an unmodifiable copy. */
+    protected final <M extends Module> List<M> children(String name, List<M> modules) {
+        Sequence seq = new Sequence();
+        for (int i = 0; i < modules.size(); i++) seq.child(Integer.toString(i), modules.get(i));
+        child(name, seq);
+        return Collections.unmodifiableList(new ArrayList<>(modules));
+    }
+
+    /** All parameters under their full dotted names, in registration order. */
+    public final Map<String, Param> namedParameters() {
+        Map<String, Param> out = new LinkedHashMap<>();
+        collect("", out);
+        return out;
+    }
+
+    private void collect(String prefix, Map<String, Param> out) {
+        params.forEach((name, p) -> {
+            p.setPath(prefix + name);
+            out.put(prefix + name, p);
+        });
+        children.forEach((name, m) -> m.collect(prefix + name + ".", out));
+    }
+
+    public final long parameterCount() {
+        long n = 0;
+        for (Param p : namedParameters().values()) {
+            long c = 1;
+            for (long d : p.shape()) c *= d;
+            n += c;
+        }
+        return n;
+    }
+
+    /** A plain container used for numbered child lists. */
+    private static final class Sequence extends Module {}
+}

@@ -1,0 +1,82 @@
+package dev.perfusion.nn;
+
+import dev.perfusion.io.StateDict;
+import dev.perfusion.tensor.Ops;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/** Fills a module's parameters: from a checkpoint by name, or with seeded random values. */
+public final class Weights {
+    private Weights() {}
+
+    /**
+     * Loads every parameter of {@code module} from {@code weights} (keys prefixed with {@code prefix}),
+     * converting to {@code dtype} on {@code device}. Missing tensors or wrong shapes fail with one message that
+     * lists them all (the first few) and names the source.
+     */
+    public static void load(Module module, StateDict weights, String prefix, Device device, torch.ScalarType dtype,
+                            String what) {
+        List<String> missing = new ArrayList<>();
+        List<String> wrongShape = new ArrayList<>();
+        Map<String, Param> params = module.namedParameters();
+        for (Map.Entry<String, Param> e : params.entrySet()) {
+            String key = prefix + e.getKey();
+            if (!weights.has(key)) {
+                missing.add(key);
+                continue;
+            }
+            long[] stored = weights.shape(key);
+            long[] expected = e.getValue().shape();
+            if (!Arrays.equals(stored, expected)) {
+                wrongShape.add(weights.describe(key) + " has shape " + Arrays.toString(stored) + ", the " + what
+                        + " config expects " + Arrays.toString(expected));
+            }
+        }
+        if (!missing.isEmpty() || !wrongShape.isEmpty()) {
+            StringBuilder msg = new StringBuilder("cannot load the " + what + ":");
+            if (!missing.isEmpty()) {
+                msg.append(" ").append(missing.size()).append(" of ").append(params.size()).append(" tensors are missing (")
+                        .append(String.join(", ", missing.subList(0, Math.min(5, missing.size()))))
+                        .append(missing.size() > 5 ? ", ..." : "").append(")");
+            }
+            for (String w : wrongShape.subList(0, Math.min(5, wrongShape.size()))) msg.append("\n  ").append(w);
+            if (wrongShape.size() > 5) msg.append("\n  ... and ").append(wrongShape.size() - 5).append(" more with wrong shapes");
+            throw new IllegalArgumentException(msg.toString());
+        }
+        for (Map.Entry<String, Param> e : params.entrySet()) {
+            Tensor t = weights.get(prefix + e.getKey());
+            e.getValue().set(t.to(device, dtype));
+        }
+    }
+
+    /**
+     * Seeded initialisation for training from scratch and for benchmarks: matrices and kernels
+     * N(0, 1/fan_in), embeddings N(0, 0.02^2), norm weights 1, biases 0.
+     */
+    public static void initRandom(Module module, long seed) {
+        SplittableRandom rng = new SplittableRandom(seed);
+        for (Map.Entry<String, Param> e : module.namedParameters().entrySet()) {
+            Param p = e.getValue();
+            long[] shape = p.shape();
+            String name = e.getKey();
+            Tensor value;
+            if (shape.length == 1) {
+                value = name.endsWith("weight") ? Ops.ones(shape) : Ops.zeros(shape);
+            } else {
+                long fanIn = 1;
+                for (int i = 1; i < shape.length; i++) fanIn *= shape[i];
+                double std = name.contains("embedding") ? 0.02 : 1.0 / Math.sqrt(fanIn);
+                torch.manual_seed(rng.nextLong());
+                value = torch.randn(shape).mul(new org.bytedeco.pytorch.Scalar(std));
+            }
+            p.set(value);
+        }
+    }
+}
