@@ -1,0 +1,135 @@
+package dev.perfusion.text;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Hyper-parameters of transformers' {@code CLIPTextModel}, as stored in a diffusers {@code text_encoder/config.json}.
+ * Absent keys take transformers v4.31's {@code CLIPTextConfig} defaults (see {@link #defaults()}).
+ *
+ * <p>The token ids are recorded, not used by the encoder: SD 1.x/2.x configs carry stale values (bos 0, eos 2)
+ * copied from older CLIP exports, and Stable Diffusion keeps all 77 outputs rather than pooling at the eos token.
+ * {@code projectionDim} belongs to the projection head of CLIPTextModelWithProjection, which SD does not use.
+ */
+public record ClipTextConfig(
+        int vocabSize,
+        int hiddenSize,
+        int intermediateSize,
+        int numHiddenLayers,
+        int numAttentionHeads,
+        int maxPositionEmbeddings,
+        String hiddenAct,
+        double layerNormEps,
+        long bosTokenId,
+        long eosTokenId,
+        long padTokenId,
+        int projectionDim) {
+
+    public ClipTextConfig {
+        requirePositive("vocab_size", vocabSize);
+        requirePositive("hidden_size", hiddenSize);
+        requirePositive("intermediate_size", intermediateSize);
+        requirePositive("num_hidden_layers", numHiddenLayers);
+        requirePositive("num_attention_heads", numAttentionHeads);
+        requirePositive("max_position_embeddings", maxPositionEmbeddings);
+        if (hiddenSize % numAttentionHeads != 0) {
+            throw new IllegalArgumentException("text encoder config: hidden_size " + hiddenSize
+                    + " is not divisible by num_attention_heads " + numAttentionHeads);
+        }
+        if (!(layerNormEps > 0)) {
+            throw new IllegalArgumentException("text encoder config: layer_norm_eps must be > 0, got " + layerNormEps);
+        }
+        ClipActivation.named(hiddenAct);
+    }
+
+    private static void requirePositive(String key, int value) {
+        if (value <= 0) throw new IllegalArgumentException("text encoder config: " + key + " must be > 0, got " + value);
+    }
+
+    /** transformers v4.31 {@code CLIPTextConfig()}: the text tower of openai/clip-vit-base-patch32. */
+    public static ClipTextConfig defaults() {
+        return new ClipTextConfig(49408, 512, 2048, 12, 8, 77, "quick_gelu", 1e-5, 49406, 49407, 1, 512);
+    }
+
+    public int headDim() { return hiddenSize / numAttentionHeads; }
+
+    public ClipActivation activation() { return ClipActivation.named(hiddenAct); }
+
+    /** Reads a config.json file, or the config.json inside a text_encoder folder. */
+    public static ClipTextConfig load(Path path) throws IOException {
+        Path file = Files.isDirectory(path) ? path.resolve("config.json") : path;
+        if (!Files.isRegularFile(file)) throw new IOException("no text encoder config at " + file);
+        JsonNode json = new ObjectMapper().readTree(file.toFile());
+        try {
+            return fromJson(json);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Parses a {@code clip_text_model} config; a full {@code clip} config (text and vision towers) contributes
+     * its {@code text_config}, as {@code CLIPTextConfig.from_pretrained} does.
+     */
+    public static ClipTextConfig fromJson(JsonNode json) {
+        if (json == null || !json.isObject()) throw new IllegalArgumentException("text encoder config is not a JSON object");
+        if ("clip".equals(json.path("model_type").asText()) && json.has("text_config")) {
+            json = json.get("text_config");
+        }
+        ClipTextConfig d = defaults();
+        return new ClipTextConfig(
+                intOr(json, "vocab_size", d.vocabSize),
+                intOr(json, "hidden_size", d.hiddenSize),
+                intOr(json, "intermediate_size", d.intermediateSize),
+                intOr(json, "num_hidden_layers", d.numHiddenLayers),
+                intOr(json, "num_attention_heads", d.numAttentionHeads),
+                intOr(json, "max_position_embeddings", d.maxPositionEmbeddings),
+                stringOr(json, "hidden_act", d.hiddenAct),
+                doubleOr(json, "layer_norm_eps", d.layerNormEps),
+                longOr(json, "bos_token_id", d.bosTokenId),
+                longOr(json, "eos_token_id", d.eosTokenId),
+                longOr(json, "pad_token_id", d.padTokenId),
+                intOr(json, "projection_dim", d.projectionDim));
+    }
+
+    private static JsonNode present(JsonNode json, String key) {
+        JsonNode v = json.get(key);
+        return v == null || v.isNull() ? null : v;
+    }
+
+    private static int intOr(JsonNode json, String key, int fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.canConvertToInt() || !v.isIntegralNumber()) {
+            throw new IllegalArgumentException("text encoder config: " + key + " must be an integer, got " + v);
+        }
+        return v.intValue();
+    }
+
+    private static long longOr(JsonNode json, String key, long fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.isIntegralNumber()) {
+            throw new IllegalArgumentException("text encoder config: " + key + " must be an integer, got " + v);
+        }
+        return v.longValue();
+    }
+
+    private static double doubleOr(JsonNode json, String key, double fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.isNumber()) throw new IllegalArgumentException("text encoder config: " + key + " must be a number, got " + v);
+        return v.doubleValue();
+    }
+
+    private static String stringOr(JsonNode json, String key, String fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.isTextual()) throw new IllegalArgumentException("text encoder config: " + key + " must be a string, got " + v);
+        return v.textValue();
+    }
+}
