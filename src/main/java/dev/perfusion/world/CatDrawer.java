@@ -26,12 +26,11 @@ final class CatDrawer implements ObjectDrawer {
         double hx = 0.5;
         double hy = 0.0;
         double r = 0.37 * hd;
-        Color inner = NOSE;
         p.part(poly(hx - 0.85 * r, hy - 0.35 * r, hx - 0.7 * r, hy - 1.45 * r, hx - 0.05 * r, hy - 0.8 * r), p.main);
         p.part(poly(hx + 0.05 * r, hy - 0.85 * r, hx + 0.75 * r, hy - 1.45 * r, hx + 0.9 * r, hy - 0.35 * r), p.main);
         p.body(circle(hx, hy, r), true);
-        p.flat(poly(hx - 0.68 * r, hy - 0.6 * r, hx - 0.62 * r, hy - 1.15 * r, hx - 0.3 * r, hy - 0.8 * r), inner);
-        p.flat(poly(hx + 0.3 * r, hy - 0.85 * r, hx + 0.62 * r, hy - 1.15 * r, hx + 0.7 * r, hy - 0.6 * r), inner);
+        p.flat(poly(hx - 0.68 * r, hy - 0.6 * r, hx - 0.62 * r, hy - 1.15 * r, hx - 0.3 * r, hy - 0.8 * r), NOSE);
+        p.flat(poly(hx + 0.3 * r, hy - 0.85 * r, hx + 0.62 * r, hy - 1.15 * r, hx + 0.7 * r, hy - 0.6 * r), NOSE);
         // Eyes, nose and whiskers: the face looks right (+x), three-quarter view.
         Color iris = in.color() == ColorWord.GREEN ? new Color(240, 210, 40) : new Color(120, 200, 60);
         for (double ex : new double[] {hx + 0.05 * r, hx + 0.55 * r}) {

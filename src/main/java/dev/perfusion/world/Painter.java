@@ -4,11 +4,13 @@ import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Graphics2D;
 import java.awt.Shape;
+import java.awt.geom.AffineTransform;
 import java.awt.geom.Ellipse2D;
 import java.awt.geom.Line2D;
 import java.awt.geom.Path2D;
 import java.awt.geom.Rectangle2D;
 import java.awt.geom.RoundRectangle2D;
+import java.util.SplittableRandom;
 
 /**
  * Drawing toolkit for object drawers, in object-local coordinates: the object fills [-1, 1]^2, y down, and stands
@@ -40,7 +42,7 @@ final class Painter {
         light = blend(main, Color.WHITE, 0.45);
         // Shading stays mild so that shaded parts still read as the main colour word.
         dark = blend(main, Color.BLACK, inst.color() == ColorWord.WHITE ? 0.08 : 0.15);
-        accessory = new Color(inst.accessoryColor().jitter(new java.util.SplittableRandom(inst.seed())));
+        accessory = new Color(inst.accessoryColor().jitter(new SplittableRandom(inst.seed())));
         // A black outline vanishes on a black object, so dark objects get a light rim instead.
         outline = inst.color() == ColorWord.BLACK ? new Color(165, 165, 165) : INK;
         // About a pixel at 64x64, but thinner on small objects so the outline does not swamp their colour.
@@ -173,7 +175,7 @@ final class Painter {
     }
 
     static Shape rotated(Shape s, double radians, double x, double y) {
-        return java.awt.geom.AffineTransform.getRotateInstance(radians, x, y).createTransformedShape(s);
+        return AffineTransform.getRotateInstance(radians, x, y).createTransformedShape(s);
     }
 
     static Color blend(Color a, Color b, double t) {

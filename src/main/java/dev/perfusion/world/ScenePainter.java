@@ -7,7 +7,9 @@ import static dev.perfusion.world.Painter.rect;
 import java.awt.Color;
 import java.awt.GradientPaint;
 import java.awt.Graphics2D;
+import java.awt.Shape;
 import java.awt.geom.Area;
+import java.awt.geom.Line2D;
 import java.awt.geom.Path2D;
 import java.util.SplittableRandom;
 
@@ -215,7 +217,7 @@ final class ScenePainter {
         }
     }
 
-    private void fill(java.awt.Shape s, Color c) {
+    private void fill(Shape s, Color c) {
         g.setColor(c);
         g.fill(s);
     }
@@ -223,7 +225,7 @@ final class ScenePainter {
     private void line(double x0, double y0, double x1, double y1, Color c) {
         g.setColor(c);
         g.setStroke(Painter.round(0.9 * PX));
-        g.draw(new java.awt.geom.Line2D.Double(x0, y0, x1, y1));
+        g.draw(new Line2D.Double(x0, y0, x1, y1));
     }
 
     /** Small brightness variation so no two backgrounds are pixel-identical. */

@@ -36,11 +36,9 @@ final class TreeDrawer implements ObjectDrawer {
                 crown.add(new Area(circle(0, 0.05, 0.45 * w)));
             }
         }
+        p.part(crown, p.main);
         if (in.pattern() == Pattern.SPOTS) {
-            p.part(crown, p.main);
             fruit(p, crown);
-        } else {
-            p.part(crown, p.main);
         }
         switch (in.accessory()) {
             case STAR -> Accessories.star(p, 0, top, 0.2);

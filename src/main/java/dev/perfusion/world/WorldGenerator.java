@@ -7,7 +7,8 @@ import java.util.SplittableRandom;
 
 /**
  * The synthetic world: a deterministic stream of captioned training pictures, plus rendering of chosen scenes and
- * instances (for personalization data and reference pictures). Everything is a pure function of its seed.
+ * instances (for personalization data and reference pictures). Everything is a pure function of its seed, and
+ * a generator holds no mutable state, so data-loading threads may share one.
  */
 public final class WorldGenerator {
     public static final int DEFAULT_SIZE = 64;

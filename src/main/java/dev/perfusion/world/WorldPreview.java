@@ -10,6 +10,7 @@ import java.io.File;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.SplittableRandom;
 import javax.imageio.ImageIO;
 
 /**
@@ -46,7 +47,7 @@ public final class WorldPreview {
             case "heldout" -> {
                 int per = Math.max(1, n / HeldOut.instances().size());
                 for (Instance inst : HeldOut.instances()) {
-                    for (Sample s : world.views(inst, per, seed)) {
+                    for (Sample s : world.views(inst, per, seed * 31 + inst.seed())) {
                         images.add(s.image());
                         captions.add(inst.id() + ": " + s.caption());
                     }
@@ -71,7 +72,7 @@ public final class WorldPreview {
             default -> {
                 // A category word: random instances of it, one per scene in turn.
                 Category category = Category.of(mode);
-                java.util.SplittableRandom rng = new java.util.SplittableRandom(seed);
+                SplittableRandom rng = new SplittableRandom(seed);
                 for (int i = 0; i < n; i++) {
                     Instance inst = WorldGenerator.trainingInstance(category, rng);
                     Scene scene = Scene.values()[i % Scene.values().length];
