@@ -1,0 +1,108 @@
+package dev.perfusion.world;
+
+import java.awt.Color;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.geom.AffineTransform;
+import java.awt.image.BufferedImage;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+
+/**
+ * Rasterises labels at a given resolution. Each object is drawn on its own transparent layer whose alpha is that
+ * object's soft mask, then composited over the scene.
+ */
+final class Renderer {
+    record Result(BufferedImage image, BufferedImage background, List<float[]> masks) {}
+
+    /** Keeps every object this far inside the image edges. */
+    private static final double MARGIN = 0.015;
+    /**
+     * How far drawings reach beyond their [-1, 1] box, in box half-widths: snouts, whiskers and tails sideways,
+     * hats, flags and stars above; rotation included.
+     */
+    private static final double REACH_X = 1.18;
+    private static final double REACH_UP = 1.25;
+    private static final double REACH_DOWN = 1.12;
+
+    private final int size;
+
+    Renderer(int size) {
+        if (size < 16) {
+            throw new IllegalArgumentException("image size too small: " + size);
+        }
+        this.size = size;
+    }
+
+    BufferedImage background(Scene scene, long seed) {
+        BufferedImage bg = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = graphics(bg);
+        g.scale(size, size);
+        new ScenePainter(g, new SplittableRandom(seed)).paint(scene);
+        g.dispose();
+        return bg;
+    }
+
+    Result render(Labels labels, long backgroundSeed) {
+        BufferedImage bg = background(labels.scene(), backgroundSeed);
+        BufferedImage img = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = graphics(img);
+        g.drawImage(bg, 0, 0, null);
+        List<float[]> masks = new ArrayList<>();
+        boolean pair = labels.spec().second() != null;
+        masks.add(drawObject(g, labels.spec().primary(), labels.primaryPose(), pair));
+        if (pair) {
+            masks.add(drawObject(g, labels.spec().second(), labels.secondPose(), true));
+        }
+        g.dispose();
+        return new Result(img, bg, List.copyOf(masks));
+    }
+
+    private float[] drawObject(Graphics2D g, Placed placed, Pose pose, boolean pair) {
+        Placement where = placed.placement();
+        // Each object of a pair keeps to its own half of the picture, so their masks never overlap.
+        double lo = pair && where == Placement.RIGHT ? 0.5 + MARGIN / 3 : MARGIN;
+        double hi = pair && where == Placement.LEFT ? 0.5 - MARGIN / 3 : 1 - MARGIN;
+        double half = Math.min(placed.size().fraction() * pose.scale() / 2, (hi - lo) / (2 * REACH_X));
+        // Sideways jitter only pushes outwards, away from the middle.
+        double dx = where == Placement.LEFT ? -Math.abs(pose.dx())
+                : where == Placement.RIGHT ? Math.abs(pose.dx()) : pose.dx();
+        double cx = clamp(where.x() + dx, lo + REACH_X * half, hi - REACH_X * half);
+        double cy = clamp(where.y() + pose.dy(), REACH_UP * half + MARGIN, 1 - REACH_DOWN * half - MARGIN);
+        if (where != Placement.TOP) {
+            // A contact shadow grounds the object; it belongs to the scene, not to the mask.
+            g.setColor(new Color(0, 0, 0, 55));
+            g.fill(Painter.ellipse(cx * size, (cy + 0.97 * half) * size, 0.8 * half * size, 0.12 * half * size));
+        }
+        BufferedImage layer = new BufferedImage(size, size, BufferedImage.TYPE_INT_ARGB);
+        Graphics2D lg = graphics(layer);
+        AffineTransform t = new AffineTransform();
+        t.translate(cx * size, cy * size);
+        t.rotate(Math.toRadians(pose.angleDegrees()));
+        t.scale((pose.mirrored() ? -1 : 1) * half * size, half * size);
+        lg.transform(t);
+        ObjectDrawer.of(placed.instance().category()).draw(new Painter(lg, placed.instance(), 1 / (64 * half)));
+        lg.dispose();
+        g.drawImage(layer, 0, 0, null);
+        float[] mask = new float[size * size];
+        int[] argb = layer.getRGB(0, 0, size, size, null, 0, size);
+        for (int i = 0; i < mask.length; i++) {
+            mask[i] = (argb[i] >>> 24) / 255f;
+        }
+        return mask;
+    }
+
+    private static Graphics2D graphics(BufferedImage img) {
+        Graphics2D g = img.createGraphics();
+        g.setRenderingHint(RenderingHints.KEY_ANTIALIASING, RenderingHints.VALUE_ANTIALIAS_ON);
+        g.setRenderingHint(RenderingHints.KEY_RENDERING, RenderingHints.VALUE_RENDER_QUALITY);
+        g.setRenderingHint(RenderingHints.KEY_STROKE_CONTROL, RenderingHints.VALUE_STROKE_PURE);
+        g.setRenderingHint(RenderingHints.KEY_COLOR_RENDERING, RenderingHints.VALUE_COLOR_RENDER_QUALITY);
+        return g;
+    }
+
+    private static double clamp(double v, double lo, double hi) {
+        return Math.max(lo, Math.min(hi, v));
+    }
+}

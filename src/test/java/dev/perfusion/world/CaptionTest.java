@@ -1,0 +1,104 @@
+package dev.perfusion.world;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+
+class CaptionTest {
+    private static final int N = 600;
+
+    @Test
+    void captionsNameWhatTheLabelsSay() {
+        for (long seed = 0; seed < N; seed++) {
+            SceneSpec spec = WorldGenerator.trainingSpec(seed);
+            Labels labels = new Labels(spec, Pose.NEUTRAL, spec.second() == null ? null : Pose.NEUTRAL);
+            String c = " " + CaptionGrammar.caption(labels, new SplittableRandom(seed)) + " ";
+            String what = c + " for " + labels;
+            Placed first = spec.primary();
+            assertTrue(c.contains(" " + phrase(first) + " "), what);
+            assertTrue(c.contains(" " + spec.scene().phrase() + " "), what);
+            if (spec.second() == null) {
+                assertTrue(c.contains(" " + first.placement().phrase() + " "), what);
+            } else {
+                assertTrue(c.contains(" " + phrase(spec.second()) + " "), what);
+                String sideBySide = first.placement().phrase() + " and a " + phrase(spec.second()) + " "
+                        + spec.second().placement().phrase();
+                assertTrue(c.contains(" next to ") || CaptionGrammar.fill(c, "").contains(sideBySide)
+                        || c.contains(sideBySide.replace(" and a ", " and an ")), what);
+            }
+        }
+    }
+
+    @Test
+    void captionsUseOnlyVocabularyWords() {
+        Set<String> vocab = new HashSet<>(Vocabulary.words());
+        WorldGenerator w = new WorldGenerator();
+        Set<String> seen = new HashSet<>();
+        for (long seed = 0; seed < 200; seed++) {
+            String caption = w.sample(seed).caption();
+            assertEquals(caption.toLowerCase(), caption);
+            assertTrue(caption.matches("[a-z]+( [a-z]+)*"), caption);
+            for (String word : Vocabulary.split(caption)) {
+                assertTrue(vocab.contains(word), word + " in " + caption);
+                seen.add(word);
+            }
+        }
+        for (ColorWord col : ColorWord.values()) {
+            assertTrue(seen.contains(col.word()), "colour never used: " + col);
+        }
+        assertTrue(vocab.size() < 80, "closed, small vocabulary: " + vocab.size());
+    }
+
+    @Test
+    void articlesAgree() {
+        assertEquals("an orange car on the left", CaptionGrammar.fill("a {} on the left", "orange car"));
+        assertEquals("a photo of a sks teddy", CaptionGrammar.fill("a photo of a {}", "sks teddy"));
+        assertEquals("an image of a small red mug", CaptionGrammar.fill("an image of a small {}", "red mug"));
+    }
+
+    @Test
+    void personalizationCaptionsKeepTheSentenceButNotTheColour() {
+        Instance inst = HeldOut.instances().get(0);
+        Sample s = new WorldGenerator().render(inst, SceneSpec.single(inst, Scene.SNOW, Placement.RIGHT,
+                Size.LARGE), 1);
+        String c = CaptionGrammar.caption(s.labels(), "sks teddy", new SplittableRandom(2));
+        assertTrue(c.contains("large sks teddy") && c.contains("in the snow") && c.contains("on the right"), c);
+        assertTrue(!c.contains(inst.color().word()), c);
+    }
+
+    @Test
+    void evaluationPromptsHaveOneSlotAndKnownWords() {
+        List<String> prompts = Prompts.evaluation();
+        assertTrue(prompts.size() >= 12);
+        Set<String> vocab = new HashSet<>(Vocabulary.words());
+        for (String p : prompts) {
+            assertEquals(1, p.split("\\{}", -1).length - 1, p);
+            for (String word : Vocabulary.split(p.replace("{}", "concept"))) {
+                assertTrue(word.equals("concept") || vocab.contains(word), word + " in " + p);
+            }
+        }
+    }
+
+    @Test
+    void evaluationPromptSpecsMatchTheirWords() {
+        Instance concept = HeldOut.instances().get(1);
+        for (Prompts.Prompt p : Prompts.evaluationPrompts()) {
+            SceneSpec spec = p.spec(concept, 3);
+            String text = p.fill("sks cat");
+            assertEquals(concept, spec.primary().instance());
+            if (p.scene() != null) {
+                assertTrue(text.contains(spec.scene().phrase()), text);
+            }
+            spec.secondObject().ifPresent(o -> assertTrue(text.contains(CaptionGrammar.noun(o.instance())), text));
+        }
+    }
+
+    private static String phrase(Placed p) {
+        return p.size().word().map(w -> w + " ").orElse("") + CaptionGrammar.noun(p.instance());
+    }
+}
