@@ -231,7 +231,11 @@ public final class ConceptGate {
 
     private PromptCache.Entry entryWithGate(Tensor encodings) {
         PromptCache.Entry entry = cache.entry(encodings);
-        if (entry.gated() == null) entry.setGated(compute(encodings));
+        boolean needsGraph = GradMode.is_enabled() && encodings.requires_grad();
+        // a state computed with autograd off would silently cut the gradient to E: recompute it with a graph
+        if (entry.gated() == null || (needsGraph && !entry.gatedWithGraph())) {
+            entry.setGated(compute(encodings), needsGraph);
+        }
         return entry;
     }
 

@@ -30,6 +30,7 @@ final class PromptCache {
         private final Tensor encodings;
         private final boolean requiresGrad;
         private GatedEncoding gated;
+        private boolean gatedWithGraph;
         private Tensor keyEncodings;
         private final Map<Object, Memo> outputs = new IdentityHashMap<>();
 
@@ -40,8 +41,23 @@ final class PromptCache {
 
         GatedEncoding gated() { return gated; }
 
-        void setGated(GatedEncoding g) {
+        /** True when the gate state was computed with autograd recording from an E that requires grad. */
+        boolean gatedWithGraph() { return gatedWithGraph; }
+
+        void setGated(GatedEncoding g, boolean withGraph) {
+            releaseGated();
             gated = new GatedEncoding(retain(g.encodings()), retain(g.s()), retain(g.gate()), retain(g.eOrth()));
+            gatedWithGraph = withGraph;
+        }
+
+        private void releaseGated() {
+            if (gated != null) {
+                release(gated.encodings());
+                release(gated.s());
+                release(gated.gate());
+                release(gated.eOrth());
+                gated = null;
+            }
         }
 
         Tensor keyEncodings() { return keyEncodings; }
@@ -70,12 +86,7 @@ final class PromptCache {
         private void release() {
             releaseMemos();
             release(keyEncodings);
-            if (gated != null) {
-                release(gated.encodings());
-                release(gated.s());
-                release(gated.gate());
-                release(gated.eOrth());
-            }
+            releaseGated();
             release(encodings);
         }
 

@@ -214,6 +214,13 @@ class GatedRankOneProjectionTest {
                 assertTrue(Ops.maxAbs(e.grad()) > 0, "gradient reaches E");
             }
             assertTrue(Ops.maxAbs(oV.grad()) > 0, "gradient reaches o*_V");
+
+            Tensor e = encodings(r, 2, 4, concept.iStar(), 1.0).set_requires_grad(true);
+            try (Scope logging = Scope.inference()) {
+                gate.prepare(e);                                                 // e.g. logging s without a graph
+            }
+            value.forward(e).sum().backward();
+            assertTrue(e.grad().defined() && Ops.maxAbs(e.grad()) > 0, "a graph-less cached gate is recomputed for training");
         }
     }
 }
