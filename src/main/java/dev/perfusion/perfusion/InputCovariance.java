@@ -1,0 +1,148 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import org.bytedeco.pytorch.T_TensorTensor_T;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The uncentred second moment of the text encodings that reach the edited layers (ROME's input covariance,
+ * Perfusion App. C):
+ * <pre>
+ *   C = (1/N) Σ e e^T      over every position (BOS, words, EOS, padding) of every caption
+ * </pre>
+ * accumulated in float64 and inverted in float64 through a Cholesky factorisation; C^-1 is stored as float32.
+ * Its scale does not matter (s and e⊥ are invariant under C → kC); which vectors enter it does.
+ */
+public final class InputCovariance {
+    public static final String INVERSE_KEY = "covariance_inverse";
+    public static final String COVARIANCE_KEY = "covariance";
+    public static final String ENCODER_KEY = "text_encoder";
+    public static final String CAPTIONS_KEY = "captions";
+    public static final String TOKENS_KEY = "tokens";
+
+    /** Eigenvalues below this fraction of the largest make C singular for our purposes. */
+    private static final double SINGULAR = 1e-12;
+
+    private final long dim;
+    private Tensor sum;  // Σ e e^T, float64, on the device of the first batch
+    private long captions;
+    private long tokens;
+
+    public InputCovariance(long dim) {
+        if (dim <= 0) throw new IllegalArgumentException("dimension must be positive");
+        this.dim = dim;
+    }
+
+    public long dim() { return dim; }
+
+    public synchronized long captions() { return captions; }
+
+    public synchronized long tokens() { return tokens; }
+
+    /** Adds one caption batch's encodings [B, T, D] (all T positions of each of the B captions). */
+    public synchronized void accumulate(Tensor encodings) {
+        long[] shape = Ops.shape(encodings);
+        if (shape.length != 3 || shape[2] != dim) {
+            throw new IllegalArgumentException("text encodings must be [B, T, " + dim + "], got " + Ops.shapeString(encodings));
+        }
+        try (Scope s = Scope.inference()) {
+            Tensor e = encodings.detach().reshape(-1, dim).to(torch.ScalarType.Double);
+            if (!torch.isfinite(e).all().item().toBool()) {
+                throw new IllegalArgumentException("caption batch " + (captions + 1) + ".." + (captions + shape[0])
+                        + ": text encodings contain NaN or infinity");
+            }
+            // Σ e e^T over this batch's B*T vectors
+            Tensor outer = e.t().matmul(e);
+            if (sum == null) sum = Scope.keep(torch.zeros(new long[] {dim, dim}, new TensorOptions(torch.ScalarType.Double)).to(outer));
+            sum.add_(outer);
+        }
+        captions += shape[0];
+        tokens += shape[0] * shape[1];
+    }
+
+    /** C = (1/N) Σ e e^T as float64 [D, D] on the CPU. */
+    public synchronized Tensor covariance() {
+        if (tokens == 0) throw new IllegalStateException("no captions were accumulated into the input covariance");
+        return Ops.div(sum.to(Ops.cpu(), torch.ScalarType.Double), tokens);
+    }
+
+    /** C^-1 as float32 [D, D] on the CPU, computed in float64 (fails clearly when C is singular). */
+    public synchronized Tensor inverse() {
+        Tensor c = covariance();
+        return invert(c, captions, tokens).to(torch.ScalarType.Float);
+    }
+
+    /** C^-1 = L^-T L^-1 with C = L L^T, in float64. */
+    static Tensor invert(Tensor covariance, long captions, long tokens) {
+        Tensor c = covariance.to(torch.ScalarType.Double);
+        c = Ops.mul(c.add(c.t()), 0.5);
+        double[] eigen = Ops.toDoubles(torch.linalg_eigvalsh(c));
+        double smallest = eigen[0], largest = eigen[eigen.length - 1];
+        T_TensorTensor_T factor = torch.linalg_cholesky_ex(c);
+        if (!(largest > 0) || smallest <= SINGULAR * largest || Ops.item(factor.get1()) != 0) {
+            throw new IllegalStateException(String.format(
+                    "the input covariance of %d captions (%d token vectors, %d dims) is singular or not positive "
+                            + "definite (eigenvalues %.3g .. %.3g): the encodings do not span all %d dimensions. "
+                            + "Accumulate more captions (varied text; about 100K are used for Stable Diffusion).",
+                    captions, tokens, c.size(0), smallest, largest, c.size(0)));
+        }
+        return torch.cholesky_inverse(factor.get0());
+    }
+
+    /** Writes C^-1 (float32), C (float32, for inspection) and the provenance metadata atomically. */
+    public void save(Path file, String textEncoderHash) throws IOException {
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        Map<String, String> metadata = new LinkedHashMap<>();
+        try (Scope s = Scope.inference()) {
+            synchronized (this) {
+                tensors.put(INVERSE_KEY, inverse());
+                tensors.put(COVARIANCE_KEY, covariance());
+                metadata.put(ENCODER_KEY, textEncoderHash);
+                metadata.put(CAPTIONS_KEY, Long.toString(captions));
+                metadata.put(TOKENS_KEY, Long.toString(tokens));
+            }
+            Safetensors.write(file, tensors, metadata, Safetensors.StoredType.F32);
+        }
+    }
+
+    /** A saved C^-1 with where it came from. */
+    public record Stored(Tensor cInv, String textEncoderHash, long captions, long tokens) {
+        /** C^-1, after checking that it was computed for this text encoder (concepts must share it). */
+        public Tensor cInvFor(String expectedTextEncoderHash) {
+            if (!textEncoderHash.equals(expectedTextEncoderHash)) {
+                throw new IllegalStateException("the input covariance was computed for text encoder "
+                        + textEncoderHash + ", not " + expectedTextEncoderHash + "; recompute it for this model");
+            }
+            return cInv;
+        }
+    }
+
+    /** Reads C^-1 (float32 [D, D]) and its metadata. */
+    public static Stored load(Path file) throws IOException {
+        Safetensors st = Safetensors.open(file);
+        if (!st.has(INVERSE_KEY)) throw new IOException(file + ": no tensor '" + INVERSE_KEY + "' (not an input covariance file)");
+        Map<String, String> meta = st.metadata();
+        for (String key : new String[] {ENCODER_KEY, CAPTIONS_KEY, TOKENS_KEY}) {
+            if (!meta.containsKey(key)) throw new IOException(file + ": metadata lacks '" + key + "'");
+        }
+        long[] shape = st.shape(INVERSE_KEY);
+        if (shape.length != 2 || shape[0] != shape[1]) {
+            throw new IOException(file + ": '" + INVERSE_KEY + "' must be square, got " + java.util.Arrays.toString(shape));
+        }
+        try {
+            return new Stored(Scope.keep(st.get(INVERSE_KEY)), meta.get(ENCODER_KEY),
+                    Long.parseLong(meta.get(CAPTIONS_KEY)), Long.parseLong(meta.get(TOKENS_KEY)));
+        } catch (NumberFormatException e) {
+            throw new IOException(file + ": bad caption/token count in metadata: " + e.getMessage());
+        }
+    }
+}

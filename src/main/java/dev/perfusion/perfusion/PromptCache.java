@@ -1,0 +1,137 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.tensor.Scope;
+import org.bytedeco.pytorch.Tensor;
+
+import java.util.Arrays;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The per-prompt state of a {@link ConceptGate}, keyed by the identity of the encodings tensor: its native
+ * TensorImpl (shared by every Java wrapper and shallow copy of it) and its version counter (bumped by in-place
+ * writes). Each entry holds its own reference to E, so the TensorImpl cannot be freed and its address reused
+ * while the entry lives; all held tensors outlive the caller's scopes until the entry is evicted.
+ * Least recently used entries go first; an entry whose E requires grad (a training step) evicts the older ones
+ * that do, so at most one step's autograd graph is held.
+ */
+final class PromptCache {
+    private record Key(long tensorImpl, long version) {
+        static Key of(Tensor t) {
+            return new Key(t.unsafeGetTensorImpl().address(), t._version());
+        }
+    }
+
+    private record Memo(Tensor output, long[] versions) {}
+
+    static final class Entry {
+        private final Tensor encodings;
+        private final boolean requiresGrad;
+        private GatedEncoding gated;
+        private boolean gatedWithGraph;
+        private Tensor keyEncodings;
+        private final Map<Object, Memo> outputs = new IdentityHashMap<>();
+
+        private Entry(Tensor encodings) {
+            this.encodings = retain(encodings);
+            this.requiresGrad = encodings.requires_grad();
+        }
+
+        GatedEncoding gated() { return gated; }
+
+        /** True when the gate state was computed with autograd recording from an E that requires grad. */
+        boolean gatedWithGraph() { return gatedWithGraph; }
+
+        void setGated(GatedEncoding g, boolean withGraph) {
+            releaseGated();
+            gated = new GatedEncoding(retain(g.encodings()), retain(g.s()), retain(g.gate()), retain(g.eOrth()));
+            gatedWithGraph = withGraph;
+        }
+
+        private void releaseGated() {
+            if (gated != null) {
+                release(gated.encodings());
+                release(gated.s());
+                release(gated.gate());
+                release(gated.eOrth());
+                gated = null;
+            }
+        }
+
+        Tensor keyEncodings() { return keyEncodings; }
+
+        void setKeyEncodings(Tensor k) {
+            release(keyEncodings);
+            keyEncodings = retain(k);
+            releaseMemos();
+        }
+
+        Tensor memo(Object owner, long[] versions) {
+            Memo m = outputs.get(owner);
+            return m != null && Arrays.equals(m.versions(), versions) ? m.output() : null;
+        }
+
+        void memoise(Object owner, long[] versions, Tensor output) {
+            Memo old = outputs.put(owner, new Memo(retain(output), versions.clone()));
+            if (old != null) release(old.output());
+        }
+
+        private void releaseMemos() {
+            outputs.values().forEach(m -> release(m.output()));
+            outputs.clear();
+        }
+
+        private void release() {
+            releaseMemos();
+            release(keyEncodings);
+            releaseGated();
+            release(encodings);
+        }
+
+        private static Tensor retain(Tensor t) { return Scope.keep(new Tensor(t)); }
+
+        private static void release(Tensor t) { if (t != null) t.releaseReference(); }
+    }
+
+    private final int capacity;
+    private final LinkedHashMap<Key, Entry> entries = new LinkedHashMap<>(16, 0.75f, true);
+
+    PromptCache(int capacity) {
+        this.capacity = capacity;
+    }
+
+    Entry find(Tensor encodings) {
+        return entries.get(Key.of(encodings));
+    }
+
+    Entry entry(Tensor encodings) {
+        Key key = Key.of(encodings);
+        Entry e = entries.get(key);
+        if (e != null) return e;
+        if (encodings.requires_grad()) evict(true);
+        e = new Entry(encodings);
+        entries.put(key, e);
+        while (entries.size() > capacity) {
+            Iterator<Entry> eldest = entries.values().iterator();
+            eldest.next().release();
+            eldest.remove();
+        }
+        return e;
+    }
+
+    int size() { return entries.size(); }
+
+    void clear() { evict(false); }
+
+    private void evict(boolean onlyRequiringGrad) {
+        for (Iterator<Entry> it = entries.values().iterator(); it.hasNext(); ) {
+            Entry e = it.next();
+            if (!onlyRequiringGrad || e.requiresGrad) {
+                e.release();
+                it.remove();
+            }
+        }
+    }
+}

@@ -1,0 +1,192 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.nn.Linear;
+import dev.perfusion.perfusion.ConceptGate.Orthogonalization;
+import dev.perfusion.perfusion.GatedRankOneProjection.Role;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static dev.perfusion.perfusion.TestMath.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The method notes' section 9 checks 1-5, in float64 with small random problems. */
+class ConceptGateTest {
+    private static final int D = 12;
+    private static final int OUT = 7;
+
+    @Test
+    void linearGateIsTheRomeClosedForm() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(1);
+            Tensor c = randomSpd(r, D), cInv = inverse(c);
+            Tensor iStar = randn(r, D), oStar = randn(r, OUT);
+            Linear w = projection(r, D, OUT);
+            ConceptGate gate = ConceptGate.single(cInv, new Concept(iStar, 0.7, 0.15));
+            gate.setGating(ConceptGate.Gating.LINEAR_ROME);
+            var edited = new GatedRankOneProjection(w, gate, Role.VALUE, List.of(oStar));
+
+            // W' = W + Λ (C^-1 i*)^T,  Λ = (o* - W i*) / ((C^-1 i*)^T i*)
+            Tensor a = cInv.matmul(iStar);
+            Tensor lambda = Ops.div(oStar.sub(w.weight().matmul(iStar)), Ops.item(a.dot(iStar)));
+            Tensor wPrime = w.weight().add(lambda.outer(a));
+
+            Tensor e = encodings(r, 2, 6, iStar, 0.9);
+            double diff = maxRelDiff(edited.forward(e), e.matmul(wPrime.t()));
+            assertTrue(diff < 1e-12, "ROME closed form, max rel diff " + diff);
+            assertTrue(maxRelDiff(wPrime.matmul(iStar), oStar) < 1e-12, "W' i* = o*");
+        }
+    }
+
+    @Test
+    void conceptInputHasUnitSAndGivesTheGatedTarget() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(2);
+            Tensor cInv = inverse(randomSpd(r, D));
+            Tensor iStar = randn(r, D), oStar = randn(r, OUT);
+            double beta = 0.7, tau = 0.15;
+            ConceptGate gate = ConceptGate.single(cInv, new Concept(iStar, beta, tau));
+            var edited = new GatedRankOneProjection(projection(r, D, OUT), gate, Role.VALUE, List.of(oStar));
+
+            Tensor e = Ops.cat(1, randn(r, 1, 2, D), iStar.reshape(1, 1, D), randn(r, 1, 3, D));
+            GatedEncoding g = gate.prepare(e);
+            assertEquals(1.0, Ops.item(g.s().select(1, 2).squeeze()), 1e-13, "s(i*) = 1");
+            Tensor h = edited.forward(e).select(1, 2).squeeze();
+            double expected = 1 / (1 + Math.exp(-(1 - beta) / tau));
+            assertTrue(maxRelDiff(h, Ops.mul(oStar, expected)) < 1e-13, "h(i*) = sigmoid((1-beta)/tau) o*");
+        }
+    }
+
+    @Test
+    void sAndEOrthDoNotDependOnTheScaleOfC() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(3);
+            Tensor cInv = inverse(randomSpd(r, D));
+            Tensor cInvOf77C = Ops.div(cInv, 77);
+            List<Concept> concepts = concepts(r, 3);
+            Tensor e = encodings(r, 2, 5, concepts.get(0).iStar(), 1.0);
+            for (Orthogonalization o : Orthogonalization.values()) {
+                GatedEncoding a = new ConceptGate(cInv, concepts, o).compute(e);
+                GatedEncoding b = new ConceptGate(cInvOf77C, concepts, o).compute(e);
+                assertTrue(maxRelDiff(b.s(), a.s()) < 1e-12, o + ": s under C -> 77 C");
+                assertTrue(maxRelDiff(b.eOrth(), a.eOrth()) < 1e-12, o + ": e⊥ under C -> 77 C");
+                assertTrue(maxRelDiff(b.gate(), a.gate()) < 1e-12, o + ": gate under C -> 77 C");
+            }
+        }
+    }
+
+    @Test
+    void exactWithOneConceptIsTheSingleConceptEdit() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(4);
+            Tensor cInv = inverse(randomSpd(r, D));
+            Concept concept = new Concept(randn(r, D), 0.6, 0.2);
+            Linear w = projection(r, D, OUT);
+            Tensor oStar = randn(r, OUT);
+            Tensor e = encodings(r, 3, 5, concept.iStar(), 0.8);
+            Tensor single = new GatedRankOneProjection(w, ConceptGate.single(cInv, concept), Role.VALUE, List.of(oStar)).forward(e);
+            ConceptGate exactGate = new ConceptGate(cInv, List.of(concept), Orthogonalization.EXACT);
+            Tensor exact = new GatedRankOneProjection(w, exactGate, Role.VALUE, List.of(oStar)).forward(e);
+            assertTrue(maxRelDiff(exact, single) < 1e-12, "exact N=1 vs single: " + maxRelDiff(exact, single));
+        }
+    }
+
+    @Test
+    void exactBasisIsCInvOrthonormalAndEOrthIsCInvOrthogonalToEveryConcept() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(5);
+            Tensor cInv = inverse(randomSpd(r, D));
+            List<Concept> concepts = concepts(r, 3);
+            ConceptGate gate = new ConceptGate(cInv, concepts, Orthogonalization.EXACT);
+            Tensor u = gate.orthonormalBasis();                                   // [3, D]
+            Tensor gram = u.matmul(cInv).matmul(u.t());
+            assertTrue(Ops.maxAbsDiff(gram, torch.eye(3, new TensorOptions(torch.ScalarType.Double))) < 1e-12,
+                    "u^T C^-1 u = I");
+
+            Tensor e = encodings(r, 2, 6, concepts.get(1).iStar(), 1.0);
+            Tensor eOrth = gate.compute(e).eOrth();
+            for (Concept c : concepts) {
+                Tensor inner = eOrth.matmul(cInv.matmul(c.iStar()));              // e⊥^T C^-1 i*_j
+                double scale = norm(e) * norm(cInv.matmul(c.iStar()));
+                assertTrue(Ops.maxAbs(inner) / scale < 1e-13, "e⊥^T C^-1 i*_j = 0: " + Ops.maxAbs(inner));
+            }
+        }
+    }
+
+    @Test
+    void approximateEqualsExactForCInvOrthogonalConceptsOnly() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(6);
+            Tensor cInv = inverse(randomSpd(r, D));
+            // Gram-Schmidt in the C^-1 metric, then unequal lengths
+            List<Tensor> orthogonal = new ArrayList<>();
+            for (int j = 0; j < 3; j++) {
+                Tensor v = randn(r, D);
+                for (Tensor q : orthogonal) {
+                    double coef = Ops.item(v.dot(cInv.matmul(q))) / Ops.item(q.dot(cInv.matmul(q)));
+                    v = Ops.addScaled(v, q, -coef);
+                }
+                orthogonal.add(Ops.mul(v, 0.5 + j));
+            }
+            List<Tensor> targets = List.of(randn(r, OUT), randn(r, OUT), randn(r, OUT));
+            Linear w = projection(r, D, OUT);
+            List<Concept> concepts = new ArrayList<>();
+            for (Tensor i : orthogonal) concepts.add(new Concept(i, 0.5, 0.2));
+            Tensor e = encodings(r, 2, 6, orthogonal.get(2), 0.9);
+            double diff = maxRelDiff(output(cInv, concepts, Orthogonalization.APPROXIMATE, w, targets, e),
+                    output(cInv, concepts, Orthogonalization.EXACT, w, targets, e));
+            assertTrue(diff < 1e-12, "approximate vs exact, C^-1-orthogonal i*: " + diff);
+
+            List<Concept> generic = concepts(r, 3);
+            double apart = maxRelDiff(output(cInv, generic, Orthogonalization.APPROXIMATE, w, targets, e),
+                    output(cInv, generic, Orthogonalization.EXACT, w, targets, e));
+            assertTrue(apart > 1e-6, "the two forms differ for generic i*: " + apart);
+        }
+    }
+
+    @Test
+    void dependentConceptsAreRejectedByTheExactForm() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(7);
+            Tensor cInv = inverse(randomSpd(r, D));
+            Tensor i = randn(r, D);
+            List<Concept> parallel = List.of(new Concept(i, 0.5, 0.1), new Concept(Ops.mul(i, 2), 0.5, 0.1));
+            var e = assertThrows(IllegalArgumentException.class,
+                    () -> new ConceptGate(cInv, parallel, Orthogonalization.EXACT));
+            assertTrue(e.getMessage().contains("concept 1"), e.getMessage());
+        }
+    }
+
+    @Test
+    void float32EncodingsMatchTheFloat64Result() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(8);
+            Tensor cInv = inverse(randomSpd(r, D));
+            List<Concept> concepts = concepts(r, 2);
+            Tensor e = encodings(r, 2, 5, concepts.get(0).iStar(), 1.0);
+            ConceptGate gate = new ConceptGate(Ops.toFloat32(cInv), concepts, Orthogonalization.EXACT);
+            GatedEncoding f = gate.compute(Ops.toFloat32(e));
+            GatedEncoding d = gate.compute(e);
+            assertEquals(torch.ScalarType.Float, f.eOrth().scalar_type().intern());
+            assertTrue(maxRelDiff(f.eOrth(), d.eOrth()) < 1e-5);
+            assertTrue(Ops.maxAbsDiff(f.gate(), d.gate()) < 1e-5);
+        }
+    }
+
+    static List<Concept> concepts(Random r, int n) {
+        List<Concept> out = new ArrayList<>();
+        for (int j = 0; j < n; j++) out.add(new Concept(randn(r, D), 0.5 + 0.1 * j, 0.15 + 0.05 * j));
+        return out;
+    }
+
+    private static Tensor output(Tensor cInv, List<Concept> concepts, Orthogonalization o, Linear w, List<Tensor> targets, Tensor e) {
+        return new GatedRankOneProjection(w, new ConceptGate(cInv, concepts, o), Role.VALUE, targets).forward(e);
+    }
+}
