@@ -15,7 +15,7 @@ import java.util.regex.Pattern;
  * <li>{@code sd15}: SD 1.x: UNet cross-attention context 768 (attn2.to_k is [320, 768]), 1x1-conv proj_in,
  * in_channels 4, model channels 320, 12 input blocks; CLIP text encoder 12 layers x 768; 4 latent channels.</li>
  * <li>{@code sd21-base} / {@code sd21-v}: SD 2.x: context 1024, linear proj_in, OpenCLIP text tower 24 (or 23)
- * layers x 1024, otherwise as SD 1.x.</li>
+ * layers x 1024 (or a 23-layer transformers CLIP text model), otherwise as SD 1.x.</li>
  * </ul>
  * Whether an SD 2.x model predicts epsilon (the 512 "base" models) or v (the 768 models) cannot be read from its
  * weights: the architectures are identical. Recognition therefore returns {@code sd21-base} (epsilon) unless the
@@ -59,9 +59,11 @@ public final class ModelFamily {
         }
 
         boolean isSd2() {
+            boolean openClip = textEncoder == LdmTextEncoder.Layout.OPEN_CLIP && (textLayers == 24 || textLayers == 23);
+            // files converted back from diffusers may hold the 23-layer transformers CLIPTextModel instead
+            boolean convertedClip = textEncoder == LdmTextEncoder.Layout.CLIP && textLayers == 23;
             return contextDim == 1024 && inChannels == 4 && modelChannels == 320 && inputBlocks == 12 && linearProjIn
-                    && textEncoder == LdmTextEncoder.Layout.OPEN_CLIP && textWidth == 1024
-                    && (textLayers == 24 || textLayers == 23) && latentChannels == 4;
+                    && (openClip || convertedClip) && textWidth == 1024 && latentChannels == 4;
         }
     }
 

@@ -20,7 +20,10 @@ import java.util.Optional;
  * from the built-in family the tensor shapes match ({@link ModelFamily}); the rename tables are generated from
  * those configs and checked against the file.</li>
  * </ul>
- * Only headers are read here; tensors are read when a model loads them.
+ * Only headers are read here; tensors are read when a model loads them. Tensors of a single file outside the
+ * three components are ignored: LDM's noise-schedule buffers ({@code betas}, {@code alphas_cumprod}, ...),
+ * {@code model_ema.*} (the non-EMA weights are used, as diffusers' conversion does by default), and the text
+ * encoder's {@code position_ids} buffer.
  */
 public final class ModelSource {
     private ModelSource() {}
@@ -113,6 +116,10 @@ public final class ModelSource {
         boolean unet = file.keys().stream().anyMatch(k -> k.startsWith(LdmUnet.PREFIX));
         boolean vae = file.keys().stream().anyMatch(k -> k.startsWith(LdmVae.PREFIX));
         Optional<LdmTextEncoder.Layout> text = LdmTextEncoder.detect(file);
+        if (file.keys().stream().anyMatch(k -> k.startsWith("conditioner.embedders."))) {
+            throw new IllegalArgumentException(source + ": this looks like an SDXL checkpoint (conditioner.embedders.*),"
+                    + " which is not supported (Stable Diffusion 1.x and 2.x only)");
+        }
         if (!unet && !vae && text.isEmpty()) {
             List<String> some = file.keys().stream().sorted().limit(3).toList();
             throw new IllegalArgumentException(source + ": no Stable Diffusion weights: none of its " + file.keys().size()
