@@ -1,5 +1,6 @@
 package dev.perfusion.io.layout;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.StateDict;
 
@@ -154,7 +155,7 @@ public final class ModelSource {
             tokenizerDir = ownTokenizer.filter(ModelSource::hasVocabulary)
                     .or(() -> configs.folder().map(f -> f.resolve("tokenizer")).filter(ModelSource::hasVocabulary));
         }
-        Optional<com.fasterxml.jackson.databind.JsonNode> tokenizerConfig = Optional.empty();
+        Optional<JsonNode> tokenizerConfig = Optional.empty();
         if (tokenizerDir.isPresent()) tokenizerConfig = ModelConfigs.tokenizerConfig(tokenizerDir.get());
         if (tokenizerConfig.isEmpty()) tokenizerConfig = configs.tokenizer();
         return new ResolvedModel(source, layout, ModelFamily.classify(configs), configs.origin(),
