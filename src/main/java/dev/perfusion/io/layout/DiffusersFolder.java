@@ -1,0 +1,49 @@
+package dev.perfusion.io.layout;
+
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.StateDict;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/** The weights of one component folder (unet/, vae/, text_encoder/) of a diffusers model. */
+final class DiffusersFolder {
+    /** diffusers' weight file name, then transformers'. */
+    private static final List<String> WEIGHT_NAMES = List.of("diffusion_pytorch_model", "model");
+
+    private DiffusersFolder() {}
+
+    /**
+     * The component's safetensors weights. Without a variant the full-precision file is preferred and an
+     * {@code .fp16} one is taken when it is the only one; with {@code variant} (e.g. "fp16") that one is preferred.
+     */
+    static StateDict weights(Path componentDir, Optional<String> variant) throws IOException {
+        if (!Files.isDirectory(componentDir)) {
+            throw new IOException(componentDir + ": missing (a diffusers folder has unet/, vae/ and text_encoder/ subfolders)");
+        }
+        List<String> suffixes = new ArrayList<>();
+        variant.ifPresent(v -> suffixes.add("." + v));
+        suffixes.add("");
+        if (variant.isEmpty()) suffixes.add(".fp16");
+        for (String suffix : suffixes) {
+            for (String name : WEIGHT_NAMES) {
+                Path single = componentDir.resolve(name + suffix + ".safetensors");
+                if (Files.isRegularFile(single)) return Safetensors.open(single);
+                Path index = componentDir.resolve(name + suffix + ".safetensors.index.json");
+                if (Files.isRegularFile(index)) return ShardedStateDict.open(index);
+            }
+        }
+        for (String name : WEIGHT_NAMES) {
+            for (String suffix : suffixes) {
+                Path bin = componentDir.resolve(name + suffix + ".bin");
+                if (Files.isRegularFile(bin)) throw CheckpointLayout.pickleNotSupported(bin);
+            }
+        }
+        throw new IOException(componentDir + ": no weights (expected diffusion_pytorch_model.safetensors or"
+                + " model.safetensors" + variant.map(v -> ", or their ." + v + " variant").orElse(", or an .fp16 variant") + ")");
+    }
+}

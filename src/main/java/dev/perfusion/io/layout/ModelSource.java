@@ -1,0 +1,169 @@
+package dev.perfusion.io.layout;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.StateDict;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Opens the checkpoint layouts users download and presents each component's weights under the names the models
+ * use (diffusers/transformers), with the diffusers configs that describe them. This is the one place where other
+ * layouts are translated, by rename tables ({@link LdmUnet}, {@link LdmVae}, {@link LdmTextEncoder}).
+ * <ul>
+ * <li>A diffusers folder: configs and weights are read as they are.</li>
+ * <li>A single-file original checkpoint (.safetensors): the configs come from {@code --config DIR} if given, else
+ * from the built-in family the tensor shapes match ({@link ModelFamily}); the rename tables are generated from
+ * those configs and checked against the file.</li>
+ * </ul>
+ * Only headers are read here; tensors are read when a model loads them. Tensors of a single file outside the
+ * three components are ignored: LDM's noise-schedule buffers ({@code betas}, {@code alphas_cumprod}, ...),
+ * {@code model_ema.*} (the non-EMA weights are used, as diffusers' conversion does by default), and the text
+ * encoder's {@code position_ids} buffer.
+ */
+public final class ModelSource {
+    private ModelSource() {}
+
+    /**
+     * What the user may add to a model path.
+     *
+     * @param configDir    a diffusers folder whose configs describe the model (--config): overrides recognition
+     * @param tokenizerDir a folder with vocab.json and merges.txt (--tokenizer)
+     * @param family       a built-in family to use instead of recognising one (single files only), e.g. sd21-v for
+     *                     an SD 2.x v-prediction file whose name does not say 768-v
+     * @param variant      the diffusers weight variant to prefer, e.g. "fp16"
+     */
+    public record Options(Optional<Path> configDir, Optional<Path> tokenizerDir, Optional<String> family,
+                          Optional<String> variant) {
+        public static Options defaults() {
+            return new Options(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty());
+        }
+
+        public Options withConfig(Path dir) { return new Options(Optional.of(dir), tokenizerDir, family, variant); }
+
+        public Options withTokenizer(Path dir) { return new Options(configDir, Optional.of(dir), family, variant); }
+
+        public Options withFamily(String name) { return new Options(configDir, tokenizerDir, Optional.of(name), variant); }
+
+        public Options withVariant(String name) { return new Options(configDir, tokenizerDir, family, Optional.of(name)); }
+    }
+
+    public static ResolvedModel resolve(Path source) throws IOException {
+        return resolve(source, Options.defaults());
+    }
+
+    public static ResolvedModel resolve(Path source, Options options) throws IOException {
+        options.family().ifPresent(f -> {
+            if (!ModelFamily.BUILT_IN.contains(f)) {
+                throw new IllegalArgumentException("unknown model family '" + f + "' (built in: "
+                        + String.join(", ", ModelFamily.BUILT_IN) + ")");
+            }
+            if (options.configDir().isPresent()) {
+                throw new IllegalArgumentException("give either a model family (" + f + ") or --config DIR, not both");
+            }
+        });
+        CheckpointLayout layout = CheckpointLayout.of(source);
+        return layout == CheckpointLayout.DIFFUSERS_FOLDER ? diffusersFolder(source, options) : singleFile(source, options);
+    }
+
+    private static ResolvedModel diffusersFolder(Path folder, Options options) throws IOException {
+        if (options.family().isPresent()) {
+            throw new IllegalArgumentException(folder + ": a diffusers folder carries its own configs; a model family"
+                    + " applies to single-file checkpoints only (use --config DIR to override the folder's configs)");
+        }
+        ModelConfigs configs = ModelConfigs.fromFolder(options.configDir().orElse(folder));
+        StateDict unet = DiffusersFolder.weights(folder.resolve("unet"), options.variant());
+        StateDict vae = DiffusersFolder.weights(folder.resolve("vae"), options.variant());
+        StateDict text = DiffusersFolder.weights(folder.resolve("text_encoder"), options.variant());
+        return assemble(folder, CheckpointLayout.DIFFUSERS_FOLDER, configs, Optional.of(folder.resolve("tokenizer")),
+                options, unet, vae, text, false);
+    }
+
+    private static ResolvedModel singleFile(Path file, Options options) throws IOException {
+        Safetensors st = Safetensors.open(file);
+        Optional<LdmTextEncoder.Layout> textLayout = requireComponents(st, file);
+        ModelConfigs configs;
+        if (options.configDir().isPresent()) {
+            configs = ModelConfigs.fromFolder(options.configDir().get());
+        } else {
+            configs = ModelConfigs.builtIn(options.family().isPresent() ? checkedFamily(st, file, options.family().get())
+                    : ModelFamily.recognize(st, file));
+        }
+        StateDict unet = LdmUnet.view(st, file, configs.unet(), configs.origin());
+        StateDict vae = LdmVae.view(st, file, configs.vae(), configs.origin());
+        StateDict text = LdmTextEncoder.view(st, file, configs.textEncoder(), configs.origin());
+        return assemble(file, CheckpointLayout.SINGLE_FILE, configs, Optional.empty(), options, unet, vae, text,
+                textLayout.orElseThrow() == LdmTextEncoder.Layout.OPEN_CLIP);
+    }
+
+    /** A family the user named, unless the shapes say the file is of the other SD generation. */
+    private static String checkedFamily(StateDict file, Path source, String family) {
+        ModelFamily.Signature s = ModelFamily.signature(file);
+        boolean sd2 = ModelFamily.isSd2(family);
+        if ((sd2 && s.isSd1()) || (!sd2 && s.isSd2())) {
+            throw new IllegalArgumentException(source + ": model family " + family + " was given, but the file is "
+                    + (s.isSd1() ? "SD 1.x" : "SD 2.x") + " (" + s.describe() + ")");
+        }
+        return family;
+    }
+
+    /** Fails, naming the file, unless it holds a UNet, a VAE and a text encoder under LDM names. */
+    private static Optional<LdmTextEncoder.Layout> requireComponents(StateDict file, Path source) {
+        boolean unet = file.keys().stream().anyMatch(k -> k.startsWith(LdmUnet.PREFIX));
+        boolean vae = file.keys().stream().anyMatch(k -> k.startsWith(LdmVae.PREFIX));
+        Optional<LdmTextEncoder.Layout> text = LdmTextEncoder.detect(file);
+        if (file.keys().stream().anyMatch(k -> k.startsWith("conditioner.embedders."))) {
+            throw new IllegalArgumentException(source + ": this looks like an SDXL checkpoint (conditioner.embedders.*),"
+                    + " which is not supported (Stable Diffusion 1.x and 2.x only)");
+        }
+        if (!unet && !vae && text.isEmpty()) {
+            List<String> some = file.keys().stream().sorted().limit(3).toList();
+            throw new IllegalArgumentException(source + ": no Stable Diffusion weights: none of its " + file.keys().size()
+                    + " tensors is named " + LdmUnet.PREFIX + "*, " + LdmVae.PREFIX + "* or cond_stage_model.*"
+                    + (some.isEmpty() ? "" : " (it has e.g. " + String.join(", ", some) + ")")
+                    + "; a single-file checkpoint holds UNet, VAE and text encoder (for a diffusers model pass its folder)");
+        }
+        List<String> missing = new ArrayList<>();
+        if (!unet) missing.add("no UNet (" + LdmUnet.PREFIX + "*)");
+        if (!vae) missing.add("no VAE (" + LdmVae.PREFIX + "*)");
+        if (text.isEmpty()) {
+            missing.add("no text encoder (" + LdmTextEncoder.CLIP_PREFIX + "* or " + LdmTextEncoder.OPEN_CLIP_PREFIX + "*)");
+        }
+        if (!missing.isEmpty()) {
+            throw new IllegalArgumentException(source + ": not a complete Stable Diffusion checkpoint: it has "
+                    + String.join(", ", missing) + "; single files must hold all three components");
+        }
+        return text;
+    }
+
+    private static ResolvedModel assemble(Path source, CheckpointLayout layout, ModelConfigs configs,
+                                          Optional<Path> ownTokenizer, Options options,
+                                          StateDict unet, StateDict vae, StateDict text, boolean openClip) throws IOException {
+        Optional<Path> tokenizerDir;
+        if (options.tokenizerDir().isPresent()) {
+            Path dir = options.tokenizerDir().get();
+            if (!hasVocabulary(dir)) {
+                throw new IOException(dir + ": not a tokenizer folder: it needs vocab.json and merges.txt");
+            }
+            tokenizerDir = Optional.of(dir);
+        } else {
+            tokenizerDir = ownTokenizer.filter(ModelSource::hasVocabulary)
+                    .or(() -> configs.folder().map(f -> f.resolve("tokenizer")).filter(ModelSource::hasVocabulary));
+        }
+        Optional<JsonNode> tokenizerConfig = Optional.empty();
+        if (tokenizerDir.isPresent()) tokenizerConfig = ModelConfigs.tokenizerConfig(tokenizerDir.get());
+        if (tokenizerConfig.isEmpty()) tokenizerConfig = configs.tokenizer();
+        return new ResolvedModel(source, layout, ModelFamily.classify(configs), configs.origin(),
+                configs.unet(), configs.vae(), configs.textEncoder(), configs.scheduler(), tokenizerConfig, tokenizerDir,
+                unet, vae, text, openClip);
+    }
+
+    private static boolean hasVocabulary(Path dir) {
+        return Files.isRegularFile(dir.resolve("vocab.json")) && Files.isRegularFile(dir.resolve("merges.txt"));
+    }
+}

@@ -1,0 +1,35 @@
+package dev.perfusion.io.layout;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.perfusion.io.StateDict;
+
+import java.nio.file.Path;
+import java.util.Optional;
+
+/**
+ * A model ready to build: its diffusers configs and, per component, its weights under diffusers/transformers
+ * names (whatever layout they were stored in).
+ *
+ * @param source              the folder or file the weights come from
+ * @param layout              how {@code source} is laid out
+ * @param family              {@code sd15}, {@code sd21-base}, {@code sd21-v} when the configs match a built-in family
+ *                            ({@link ModelFamily#classify}), else {@code custom}
+ * @param configOrigin        where the configs come from (a folder, or "built-in &lt;family&gt; configs"), for messages
+ * @param tokenizerConfig     tokenizer_config.json with special_tokens_map.json over it (pad token, max length...),
+ *                            from the tokenizer folder if it has them, else from the configs' tokenizer/
+ * @param tokenizerDir        a folder holding vocab.json and merges.txt: --tokenizer, else the model folder's
+ *                            tokenizer/, else the --config folder's tokenizer/; empty for a single file without them
+ * @param openClipTextEncoder whether the text encoder was stored as an OpenCLIP tower (SD 2.x single files)
+ */
+public record ResolvedModel(Path source, CheckpointLayout layout, String family, String configOrigin,
+                            JsonNode unetConfig, JsonNode vaeConfig, JsonNode textEncoderConfig, JsonNode schedulerConfig,
+                            Optional<JsonNode> tokenizerConfig, Optional<Path> tokenizerDir,
+                            StateDict unetWeights, StateDict vaeWeights, StateDict textEncoderWeights,
+                            boolean openClipTextEncoder) {
+
+    /** The tokenizer folder, or the error a caller that needs one reports. */
+    public Path requireTokenizerDir() {
+        return tokenizerDir.orElseThrow(() -> new IllegalArgumentException(source
+                + ": single-file checkpoints carry no tokenizer; pass --tokenizer DIR holding vocab.json and merges.txt"));
+    }
+}

@@ -1,0 +1,59 @@
+package dev.perfusion.io.layout;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.StateDict;
+import org.bytedeco.pytorch.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+
+/** Weights split over several safetensors files, as listed by a {@code *.safetensors.index.json} weight_map. */
+public final class ShardedStateDict implements StateDict {
+    private final Map<String, Safetensors> byName;
+
+    private ShardedStateDict(Map<String, Safetensors> byName) {
+        this.byName = Collections.unmodifiableMap(byName);
+    }
+
+    /** Opens every shard named by the index (headers only) and checks that each listed tensor is in its shard. */
+    public static ShardedStateDict open(Path index) throws IOException {
+        JsonNode map = ModelConfigs.read(index).get("weight_map");
+        if (map == null || !map.isObject()) throw new IOException(index + ": no weight_map object");
+        Map<String, Safetensors> shards = new HashMap<>();
+        Map<String, Safetensors> byName = new TreeMap<>();
+        for (var it = map.fields(); it.hasNext(); ) {
+            var e = it.next();
+            String shardName = e.getValue().asText();
+            Safetensors shard = shards.get(shardName);
+            if (shard == null) {
+                shard = Safetensors.open(index.resolveSibling(shardName));
+                shards.put(shardName, shard);
+            }
+            if (!shard.has(e.getKey())) {
+                throw new IOException(index + " lists tensor '" + e.getKey() + "' in " + shardName + ", which does not hold it");
+            }
+            byName.put(e.getKey(), shard);
+        }
+        return new ShardedStateDict(byName);
+    }
+
+    private Safetensors shard(String name) {
+        Safetensors s = byName.get(name);
+        if (s == null) throw new IllegalArgumentException("no tensor named '" + name + "' in the sharded checkpoint");
+        return s;
+    }
+
+    @Override public Set<String> keys() { return byName.keySet(); }
+
+    @Override public Tensor get(String name) { return shard(name).get(name); }
+
+    @Override public long[] shape(String name) { return shard(name).shape(name); }
+
+    @Override public String describe(String name) { return shard(name).describe(name); }
+}
