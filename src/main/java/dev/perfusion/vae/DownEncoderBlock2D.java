@@ -1,0 +1,42 @@
+package dev.perfusion.vae;
+
+import dev.perfusion.nn.Conv2d;
+import dev.perfusion.nn.Module;
+import dev.perfusion.tensor.Ops;
+import org.bytedeco.pytorch.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/** diffusers' DownEncoderBlock2D: resnets, then optionally a stride-2 Downsample2D. */
+final class DownEncoderBlock2D extends Module {
+    private final List<ResnetBlock2D> resnets;
+    private final List<Downsample2D> downsamplers;
+
+    DownEncoderBlock2D(int in, int out, int layers, int groups, double eps, boolean addDownsample) {
+        List<ResnetBlock2D> r = new ArrayList<>();
+        for (int i = 0; i < layers; i++) r.add(new ResnetBlock2D(i == 0 ? in : out, out, groups, eps));
+        this.resnets = children("resnets", r);
+        this.downsamplers = addDownsample ? children("downsamplers", List.of(new Downsample2D(out))) : List.of();
+    }
+
+    Tensor forward(Tensor x) {
+        Tensor h = x;
+        for (ResnetBlock2D resnet : resnets) h = resnet.forward(h);
+        for (Downsample2D down : downsamplers) h = down.forward(h);
+        return h;
+    }
+
+    /** Downsample2D with padding 0: the original LDM pads only right and bottom before its stride-2 conv. */
+    static final class Downsample2D extends Module {
+        private final Conv2d conv;
+
+        Downsample2D(int channels) {
+            this.conv = child("conv", new Conv2d(channels, channels, 3, 2, 0));
+        }
+
+        Tensor forward(Tensor x) {
+            return conv.forward(Ops.pad2d(x, 0, 1, 0, 1));
+        }
+    }
+}

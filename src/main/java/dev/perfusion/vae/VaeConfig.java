@@ -1,0 +1,172 @@
+package dev.perfusion.vae;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Hyper-parameters of diffusers' {@code AutoencoderKL} (v0.27.2), as stored in a {@code vae/config.json}. Absent keys
+ * take the defaults of {@code AutoencoderKL.__init__}. Only DownEncoderBlock2D / UpDecoderBlock2D exist for this model.
+ */
+public record VaeConfig(
+        int inChannels,
+        int outChannels,
+        List<String> downBlockTypes,
+        List<String> upBlockTypes,
+        List<Integer> blockOutChannels,
+        int layersPerBlock,
+        int latentChannels,
+        int normNumGroups,
+        String actFn,
+        int sampleSize,
+        double scalingFactor,
+        boolean midBlockAddAttention,
+        boolean useQuantConv,
+        boolean usePostQuantConv) {
+
+    public VaeConfig {
+        downBlockTypes = List.copyOf(downBlockTypes);
+        upBlockTypes = List.copyOf(upBlockTypes);
+        blockOutChannels = List.copyOf(blockOutChannels);
+        requirePositive("in_channels", inChannels);
+        requirePositive("out_channels", outChannels);
+        requirePositive("layers_per_block", layersPerBlock);
+        requirePositive("latent_channels", latentChannels);
+        requirePositive("norm_num_groups", normNumGroups);
+        if (blockOutChannels.isEmpty()) throw new IllegalArgumentException("VAE config: block_out_channels is empty");
+        if (downBlockTypes.size() != blockOutChannels.size() || upBlockTypes.size() != blockOutChannels.size()) {
+            throw new IllegalArgumentException("VAE config: " + downBlockTypes.size() + " down blocks, " + upBlockTypes.size()
+                    + " up blocks and " + blockOutChannels.size() + " block_out_channels must be as many");
+        }
+        for (String t : downBlockTypes) {
+            if (!t.equals("DownEncoderBlock2D")) throw new IllegalArgumentException("VAE config: unsupported down block type " + t);
+        }
+        for (String t : upBlockTypes) {
+            if (!t.equals("UpDecoderBlock2D")) throw new IllegalArgumentException("VAE config: unsupported up block type " + t);
+        }
+        for (int c : blockOutChannels) {
+            requirePositive("block_out_channels", c);
+            if (c % normNumGroups != 0) {
+                throw new IllegalArgumentException("VAE config: block_out_channels " + c
+                        + " is not divisible by norm_num_groups " + normNumGroups);
+            }
+        }
+        if (!actFn.equals("silu") && !actFn.equals("swish")) {
+            throw new IllegalArgumentException("VAE config: unsupported act_fn " + actFn + " (only silu)");
+        }
+        if (!(scalingFactor > 0)) throw new IllegalArgumentException("VAE config: scaling_factor must be > 0, got " + scalingFactor);
+    }
+
+    private static void requirePositive(String key, int value) {
+        if (value <= 0) throw new IllegalArgumentException("VAE config: " + key + " must be > 0, got " + value);
+    }
+
+    /** {@code AutoencoderKL()} with no arguments: one level of 64 channels. */
+    public static VaeConfig defaults() {
+        return new VaeConfig(3, 3, List.of("DownEncoderBlock2D"), List.of("UpDecoderBlock2D"), List.of(64), 1, 4, 32,
+                "silu", 32, 0.18215, true, true, true);
+    }
+
+    /** Image pixels per latent pixel along each side: 2^(levels - 1). */
+    public int downsamplingFactor() {
+        return 1 << (blockOutChannels.size() - 1);
+    }
+
+    /** Reads a config.json file, or the config.json inside a vae folder. */
+    public static VaeConfig load(Path path) throws IOException {
+        Path file = Files.isDirectory(path) ? path.resolve("config.json") : path;
+        if (!Files.isRegularFile(file)) throw new IOException("no VAE config at " + file);
+        JsonNode json = new ObjectMapper().readTree(file.toFile());
+        try {
+            return fromJson(json);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+        }
+    }
+
+    public static VaeConfig fromJson(JsonNode json) {
+        if (json == null || !json.isObject()) throw new IllegalArgumentException("VAE config is not a JSON object");
+        VaeConfig d = defaults();
+        return new VaeConfig(
+                intOr(json, "in_channels", d.inChannels),
+                intOr(json, "out_channels", d.outChannels),
+                stringsOr(json, "down_block_types", d.downBlockTypes),
+                stringsOr(json, "up_block_types", d.upBlockTypes),
+                intsOr(json, "block_out_channels", d.blockOutChannels),
+                intOr(json, "layers_per_block", d.layersPerBlock),
+                intOr(json, "latent_channels", d.latentChannels),
+                intOr(json, "norm_num_groups", d.normNumGroups),
+                stringOr(json, "act_fn", d.actFn),
+                intOr(json, "sample_size", d.sampleSize),
+                doubleOr(json, "scaling_factor", d.scalingFactor),
+                boolOr(json, "mid_block_add_attention", d.midBlockAddAttention),
+                boolOr(json, "use_quant_conv", d.useQuantConv),
+                boolOr(json, "use_post_quant_conv", d.usePostQuantConv));
+    }
+
+    private static JsonNode present(JsonNode json, String key) {
+        JsonNode v = json.get(key);
+        return v == null || v.isNull() ? null : v;
+    }
+
+    private static int intOr(JsonNode json, String key, int fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.isIntegralNumber() || !v.canConvertToInt()) {
+            throw new IllegalArgumentException("VAE config: " + key + " must be an integer, got " + v);
+        }
+        return v.intValue();
+    }
+
+    private static double doubleOr(JsonNode json, String key, double fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.isNumber()) throw new IllegalArgumentException("VAE config: " + key + " must be a number, got " + v);
+        return v.doubleValue();
+    }
+
+    private static boolean boolOr(JsonNode json, String key, boolean fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.isBoolean()) throw new IllegalArgumentException("VAE config: " + key + " must be true or false, got " + v);
+        return v.booleanValue();
+    }
+
+    private static String stringOr(JsonNode json, String key, String fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.isTextual()) throw new IllegalArgumentException("VAE config: " + key + " must be a string, got " + v);
+        return v.textValue();
+    }
+
+    private static List<String> stringsOr(JsonNode json, String key, List<String> fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.isArray()) throw new IllegalArgumentException("VAE config: " + key + " must be a list, got " + v);
+        List<String> out = new ArrayList<>();
+        for (JsonNode e : v) {
+            if (!e.isTextual()) throw new IllegalArgumentException("VAE config: " + key + " must hold strings, got " + e);
+            out.add(e.textValue());
+        }
+        return out;
+    }
+
+    private static List<Integer> intsOr(JsonNode json, String key, List<Integer> fallback) {
+        JsonNode v = present(json, key);
+        if (v == null) return fallback;
+        if (!v.isArray()) throw new IllegalArgumentException("VAE config: " + key + " must be a list, got " + v);
+        List<Integer> out = new ArrayList<>();
+        for (JsonNode e : v) {
+            if (!e.isIntegralNumber() || !e.canConvertToInt()) {
+                throw new IllegalArgumentException("VAE config: " + key + " must hold integers, got " + e);
+            }
+            out.add(e.intValue());
+        }
+        return out;
+    }
+}
