@@ -9,6 +9,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import java.io.IOException;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -33,6 +34,12 @@ class AutoencoderKLGoldenTest {
         double diff = Ops.maxAbsDiff(actual, expected);
         System.out.printf("%s: max abs diff %.3e (tolerance %.0e)%n", what, diff, tolerance);
         assertTrue(diff <= tolerance, what + ": max abs diff " + diff);
+    }
+
+    @Test
+    void fixtureParameterCount() {
+        assertEquals(1_067_079L, vae.parameterCount());
+        assertEquals(List.of(32, 32, 32, 64), vae.config().blockOutChannels());
     }
 
     @Test
