@@ -32,6 +32,8 @@ import java.util.regex.Pattern;
  * CLIP's byte-level BPE tokenizer, behaving like transformers' slow {@code CLIPTokenizer} when ftfy is not installed
  * (the configuration the reference goldens were made with): BERT-style basic normalisation, CLIP's word regex,
  * GPT-2 byte-to-unicode mapping, then BPE by merge rank with {@code </w>} marking the end of each word.
+ * Like transformers, the bos/eos/unk/pad strings are never split, so with SD 2.x's pad token {@code !} every
+ * exclamation mark in a prompt becomes id 0 rather than part of a punctuation token.
  */
 public final class ClipTokenizer {
 

@@ -142,6 +142,9 @@ class ClipTokenizerTest {
         long[] ids = tok.encodeForModel("a cat").ids();
         assertArrayEquals(new long[] {49406, 320, 2368, 49407, 0}, Arrays.copyOf(ids, 5));
         assertEquals(0, ids[76]);
+        // transformers' slow tokenizer never splits special tokens, and with SD 2.x that includes the pad token "!".
+        assertArrayEquals(new int[] {2117, 0, 0, 0}, tok.encode("beach!!!"));
+        assertArrayEquals(new int[] {2117, 995}, fixtureTokenizer().encode("beach!!!"));
     }
 
     @Test
