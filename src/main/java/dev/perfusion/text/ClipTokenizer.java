@@ -1,0 +1,484 @@
+package dev.perfusion.text;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.perfusion.io.AtomicFiles;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.text.Normalizer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.OptionalInt;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * CLIP's byte-level BPE tokenizer, behaving like transformers' slow {@code CLIPTokenizer} when ftfy is not installed
+ * (the configuration the reference goldens were made with): BERT-style basic normalisation, CLIP's word regex,
+ * GPT-2 byte-to-unicode mapping, then BPE by merge rank with {@code </w>} marking the end of each word.
+ * Like transformers, the bos/eos/unk/pad strings are never split, so with SD 2.x's pad token {@code !} every
+ * exclamation mark in a prompt becomes id 0 rather than part of a punctuation token.
+ */
+public final class ClipTokenizer {
+
+    /** Ids ready for the text encoder: exactly {@link #maxLength()} of them; {@code droppedTokens} were cut. */
+    public record Encoding(long[] ids, boolean truncated, int droppedTokens) {}
+
+    public static final String START_OF_TEXT = "<|startoftext|>";
+    public static final String END_OF_TEXT = "<|endoftext|>";
+    public static final int DEFAULT_MAX_LENGTH = 77;
+
+    private static final String FOLDER_HINT = "point --tokenizer at a folder holding CLIP's vocab.json and merges.txt";
+    private static final String END_OF_WORD = "</w>";
+    private static final int CACHE_LIMIT = 100_000;
+
+    private static final Pattern WORDS = Pattern.compile(
+            "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+",
+            Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE | Pattern.UNICODE_CHARACTER_CLASS);
+
+    private static final char[] BYTE_TO_CHAR = byteToUnicode();
+    private static final Map<Character, Integer> CHAR_TO_BYTE = invert(BYTE_TO_CHAR);
+
+    private final Map<String, Integer> vocab;
+    private final String[] idToToken;
+    private final List<String[]> merges;
+    private final Map<String, Integer> mergeRanks;
+    private final int maxLength;
+    private final String bosToken;
+    private final String eosToken;
+    private final String padToken;
+    private final String unkToken;
+    /** Tokens cut out of the text whole before normalisation, longest first (transformers' no-split tokens). */
+    private final List<String> specialTokens;
+    private final Map<String, List<String>> cache = new ConcurrentHashMap<>();
+
+    private ClipTokenizer(Map<String, Integer> vocab, List<String[]> merges, int maxLength,
+                          String bosToken, String eosToken, String padToken, String unkToken) {
+        if (maxLength < 2) throw new IllegalArgumentException("maxLength must be at least 2 (room for bos and eos), got " + maxLength);
+        this.vocab = Collections.unmodifiableMap(new LinkedHashMap<>(vocab));
+        int maxId = -1;
+        for (int id : vocab.values()) {
+            if (id < 0) throw new IllegalArgumentException("vocabulary ids must be non-negative, got " + id);
+            maxId = Math.max(maxId, id);
+        }
+        this.idToToken = new String[maxId + 1];
+        for (Map.Entry<String, Integer> e : vocab.entrySet()) idToToken[e.getValue()] = e.getKey();
+        List<String[]> copy = new ArrayList<>(merges.size());
+        Map<String, Integer> ranks = new HashMap<>(merges.size() * 2);
+        for (String[] m : merges) {
+            if (m.length != 2) throw new IllegalArgumentException("a merge is a pair of symbols, got " + Arrays.toString(m));
+            copy.add(new String[] {m[0], m[1]});
+            ranks.put(pairKey(m[0], m[1]), copy.size() - 1); // a repeated pair takes its later rank, as a Python dict does
+        }
+        this.merges = Collections.unmodifiableList(copy);
+        this.mergeRanks = ranks;
+        this.maxLength = maxLength;
+        this.bosToken = bosToken;
+        this.eosToken = eosToken;
+        this.padToken = padToken;
+        this.unkToken = unkToken;
+        for (String[] required : new String[][] {{"bos", bosToken}, {"eos", eosToken}, {"pad", padToken}, {"unk", unkToken}}) {
+            if (!vocab.containsKey(required[1]))
+                throw new IllegalArgumentException("the vocabulary has no " + required[0] + " token '" + required[1] + "'");
+        }
+        List<String> specials = new ArrayList<>();
+        for (String t : List.of(bosToken, eosToken, unkToken, padToken)) if (!t.isEmpty() && !specials.contains(t)) specials.add(t);
+        specials.sort((a, b) -> b.length() - a.length());
+        this.specialTokens = List.copyOf(specials);
+        cache.put(START_OF_TEXT, List.of(START_OF_TEXT));
+        cache.put(END_OF_TEXT, List.of(END_OF_TEXT));
+    }
+
+    /** A tokenizer over a given vocabulary and ranked merges (rank = list order), with CLIP's bos/eos/unk. */
+    public static ClipTokenizer of(Map<String, Integer> vocab, List<String[]> merges, int maxLength, String padToken) {
+        return new ClipTokenizer(vocab, merges, maxLength, START_OF_TEXT, END_OF_TEXT, padToken, END_OF_TEXT);
+    }
+
+    /** Reads a transformers tokenizer folder: vocab.json, merges.txt, optional tokenizer_config.json and special_tokens_map.json. */
+    public static ClipTokenizer load(Path dir) throws IOException {
+        if (dir == null || !Files.exists(dir))
+            throw new IOException("no tokenizer: " + dir + " does not exist; " + FOLDER_HINT);
+        if (!Files.isDirectory(dir))
+            throw new IOException("no tokenizer: " + dir + " is a file, not a folder; " + FOLDER_HINT);
+        Path vocabFile = dir.resolve("vocab.json");
+        Path mergesFile = dir.resolve("merges.txt");
+        for (Path f : List.of(vocabFile, mergesFile)) {
+            if (!Files.isRegularFile(f))
+                throw new IOException("no tokenizer: " + dir + " has no " + f.getFileName() + "; " + FOLDER_HINT);
+        }
+        ObjectMapper json = new ObjectMapper();
+        Map<String, Integer> vocab = readVocab(json, vocabFile);
+        List<String[]> merges = readMerges(mergesFile);
+
+        int maxLength = DEFAULT_MAX_LENGTH;
+        Map<String, String> special = new HashMap<>(Map.of(
+                "bos_token", START_OF_TEXT, "eos_token", END_OF_TEXT, "pad_token", END_OF_TEXT, "unk_token", END_OF_TEXT));
+        Path configFile = dir.resolve("tokenizer_config.json");
+        if (Files.isRegularFile(configFile)) {
+            JsonNode config = readJsonObject(json, configFile);
+            JsonNode m = config.get("model_max_length");
+            // transformers writes 1e30 when no length is known; CLIP's position table is what bounds it then.
+            if (m != null && m.isNumber() && m.asDouble() >= 2 && m.asDouble() <= 1_000_000) maxLength = m.asInt();
+            else if (m != null && !m.isNull() && !(m.isNumber() && m.asDouble() > 1_000_000))
+                throw new IOException(configFile + ": model_max_length must be a number of at least 2, got " + m);
+            readSpecialTokens(config, configFile, special);
+        }
+        // special_tokens_map.json overrides tokenizer_config.json, as in transformers' from_pretrained.
+        Path mapFile = dir.resolve("special_tokens_map.json");
+        if (Files.isRegularFile(mapFile)) readSpecialTokens(readJsonObject(json, mapFile), mapFile, special);
+        try {
+            return new ClipTokenizer(vocab, merges, maxLength, special.get("bos_token"), special.get("eos_token"),
+                    special.get("pad_token"), special.get("unk_token"));
+        } catch (IllegalArgumentException e) {
+            throw new IOException("bad tokenizer in " + dir + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Writes vocab.json, merges.txt, tokenizer_config.json and special_tokens_map.json so that {@link #load} gives this tokenizer back. */
+    public void save(Path dir) throws IOException {
+        ObjectMapper json = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+        Map<String, Integer> sorted = new TreeMap<>(vocab);
+        AtomicFiles.write(dir.resolve("vocab.json"), json.writeValueAsBytes(sorted));
+        StringBuilder sb = new StringBuilder("#version: 0.2\n");
+        for (String[] m : merges) sb.append(m[0]).append(' ').append(m[1]).append('\n');
+        AtomicFiles.write(dir.resolve("merges.txt"), sb.toString().getBytes(StandardCharsets.UTF_8));
+
+        ObjectNode specials = json.createObjectNode();
+        specials.set("bos_token", addedToken(json, bosToken));
+        specials.set("eos_token", addedToken(json, eosToken));
+        specials.put("pad_token", padToken);
+        specials.set("unk_token", addedToken(json, unkToken));
+        ObjectNode config = json.createObjectNode();
+        config.put("tokenizer_class", "CLIPTokenizer");
+        config.put("model_max_length", maxLength);
+        config.put("do_lower_case", true);
+        config.put("errors", "replace");
+        config.put("add_prefix_space", false);
+        config.put("clean_up_tokenization_spaces", true);
+        config.setAll(specials);
+        AtomicFiles.write(dir.resolve("tokenizer_config.json"), json.writeValueAsBytes(config));
+        AtomicFiles.write(dir.resolve("special_tokens_map.json"), json.writeValueAsBytes(specials));
+    }
+
+    /** The token ids of {@code text}, without bos/eos. */
+    public int[] encode(String text) {
+        List<String> tokens = bpeTokens(text);
+        int[] ids = new int[tokens.size()];
+        for (int i = 0; i < ids.length; i++) ids[i] = idOf(tokens.get(i));
+        return ids;
+    }
+
+    /** {@code [bos, tokens..., eos, pad...]}, exactly {@link #maxLength()} long; tokens past {@code maxLength - 2} are dropped. */
+    public Encoding encodeForModel(String prompt) {
+        int[] tokens = encode(prompt);
+        int room = maxLength - 2;
+        int kept = Math.min(room, tokens.length);
+        long[] ids = new long[maxLength];
+        Arrays.fill(ids, padId());
+        ids[0] = bosId();
+        for (int i = 0; i < kept; i++) ids[1 + i] = tokens[i];
+        ids[1 + kept] = eosId();
+        int dropped = tokens.length - kept;
+        return new Encoding(ids, dropped > 0, dropped);
+    }
+
+    /** The BPE tokens of {@code text} (strings as in vocab.json, word ends marked with {@code </w>}). */
+    public List<String> bpeTokens(String text) {
+        List<String> out = new ArrayList<>();
+        for (String chunk : splitOnSpecialTokens(text)) {
+            if (specialTokens.contains(chunk)) {
+                out.add(chunk);
+                continue;
+            }
+            Matcher m = WORDS.matcher(normalize(chunk));
+            while (m.find()) out.addAll(bpe(toByteSymbols(m.group())));
+        }
+        return out;
+    }
+
+    /** The BPE tokens one word becomes; a single entry means the word is one token. */
+    public List<String> tokensOf(String word) {
+        return bpeTokens(word);
+    }
+
+    public OptionalInt tokenId(String token) {
+        Integer id = vocab.get(token);
+        return id == null ? OptionalInt.empty() : OptionalInt.of(id);
+    }
+
+    /** Text of ids: a leading bos is skipped and decoding stops at the first eos, so padding never shows. */
+    public String decode(long[] ids) {
+        int bos = bosId(), eos = eosId();
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        for (int i = 0; i < ids.length; i++) {
+            long id = ids[i];
+            if (i == 0 && id == bos) continue;
+            if (id == eos) break;
+            String token = id >= 0 && id < idToToken.length ? idToToken[(int) id] : null;
+            if (token == null) token = unkToken;
+            for (int k = 0; k < token.length(); k++) {
+                Integer b = CHAR_TO_BYTE.get(token.charAt(k));
+                if (b != null) bytes.write(b);
+                else bytes.writeBytes(String.valueOf(token.charAt(k)).getBytes(StandardCharsets.UTF_8));
+            }
+        }
+        return new String(bytes.toByteArray(), StandardCharsets.UTF_8).replace(END_OF_WORD, " ").strip();
+    }
+
+    public int bosId() {
+        return vocab.get(bosToken);
+    }
+
+    public int eosId() {
+        return vocab.get(eosToken);
+    }
+
+    public int padId() {
+        return vocab.get(padToken);
+    }
+
+    public int vocabSize() {
+        return vocab.size();
+    }
+
+    public int maxLength() {
+        return maxLength;
+    }
+
+    public Map<String, Integer> vocab() {
+        return vocab;
+    }
+
+    public List<String[]> merges() {
+        return merges;
+    }
+
+    public String padToken() {
+        return padToken;
+    }
+
+    private int idOf(String token) {
+        Integer id = vocab.get(token);
+        return id != null ? id : vocab.get(unkToken);
+    }
+
+    /** Cuts bos/eos/unk/pad out of the text whole, leftmost first, the longest where several start at one place. */
+    private List<String> splitOnSpecialTokens(String text) {
+        List<String> chunks = new ArrayList<>();
+        int start = 0, i = 0;
+        outer:
+        while (i < text.length()) {
+            for (String s : specialTokens) {
+                if (text.startsWith(s, i)) {
+                    if (i > start) chunks.add(text.substring(start, i));
+                    chunks.add(s);
+                    i += s.length();
+                    start = i;
+                    continue outer;
+                }
+            }
+            i++;
+        }
+        if (start < text.length()) chunks.add(text.substring(start));
+        return chunks;
+    }
+
+    /**
+     * BERT's basic tokenizer as CLIP's slow tokenizer configures it without ftfy: drop NUL, U+FFFD and control
+     * characters, turn whitespace into spaces, isolate CJK ideographs, NFC, lower-case, collapse whitespace.
+     */
+    static String normalize(String text) {
+        StringBuilder cleaned = new StringBuilder(text.length() + 16);
+        text.codePoints().forEach(cp -> {
+            if (cp == 0 || cp == 0xFFFD || isControl(cp)) return;
+            if (isBertWhitespace(cp)) cleaned.append(' ');
+            else if (isCjkIdeograph(cp)) cleaned.append(' ').appendCodePoint(cp).append(' ');
+            else cleaned.appendCodePoint(cp);
+        });
+        String lowered = Normalizer.normalize(cleaned, Normalizer.Form.NFC).toLowerCase(Locale.ROOT);
+        StringBuilder out = new StringBuilder(lowered.length());
+        boolean pendingSpace = false;
+        for (int i = 0; i < lowered.length(); ) {
+            int cp = lowered.codePointAt(i);
+            i += Character.charCount(cp);
+            if (isPythonSpace(cp)) {
+                pendingSpace = out.length() > 0;
+                continue;
+            }
+            if (pendingSpace) out.append(' ');
+            pendingSpace = false;
+            out.appendCodePoint(cp);
+        }
+        return out.toString();
+    }
+
+    private static boolean isBertWhitespace(int cp) {
+        return cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || Character.getType(cp) == Character.SPACE_SEPARATOR;
+    }
+
+    private static boolean isControl(int cp) {
+        if (cp == '\t' || cp == '\n' || cp == '\r') return false;
+        int type = Character.getType(cp);
+        return type == Character.CONTROL || type == Character.FORMAT;
+    }
+
+    /** What Python's str.split() splits on. */
+    private static boolean isPythonSpace(int cp) {
+        if ((cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x20) || cp == 0x85) return true;
+        int type = Character.getType(cp);
+        return type == Character.SPACE_SEPARATOR || type == Character.LINE_SEPARATOR || type == Character.PARAGRAPH_SEPARATOR;
+    }
+
+    private static boolean isCjkIdeograph(int cp) {
+        return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF) || (cp >= 0x20000 && cp <= 0x2A6DF)
+                || (cp >= 0x2A700 && cp <= 0x2B73F) || (cp >= 0x2B740 && cp <= 0x2B81F) || (cp >= 0x2B820 && cp <= 0x2CEAF)
+                || (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0x2F800 && cp <= 0x2FA1F);
+    }
+
+    private static String toByteSymbols(String word) {
+        byte[] utf8 = word.getBytes(StandardCharsets.UTF_8);
+        char[] chars = new char[utf8.length];
+        for (int i = 0; i < utf8.length; i++) chars[i] = BYTE_TO_CHAR[utf8[i] & 0xFF];
+        return new String(chars);
+    }
+
+    /** Merges the word's symbols pair by pair, always the lowest-ranked pair present, all its occurrences at once. */
+    private List<String> bpe(String word) {
+        List<String> cached = cache.get(word);
+        if (cached != null) return cached;
+        List<String> symbols = new ArrayList<>(word.length());
+        for (int i = 0; i < word.length(); i++) symbols.add(String.valueOf(word.charAt(i)));
+        int last = symbols.size() - 1;
+        symbols.set(last, symbols.get(last) + END_OF_WORD);
+        while (symbols.size() > 1) {
+            int bestRank = Integer.MAX_VALUE;
+            String first = null, second = null;
+            for (int i = 0; i + 1 < symbols.size(); i++) {
+                Integer rank = mergeRanks.get(pairKey(symbols.get(i), symbols.get(i + 1)));
+                if (rank != null && rank < bestRank) {
+                    bestRank = rank;
+                    first = symbols.get(i);
+                    second = symbols.get(i + 1);
+                }
+            }
+            if (first == null) break;
+            List<String> merged = new ArrayList<>(symbols.size());
+            for (int i = 0; i < symbols.size(); ) {
+                if (i + 1 < symbols.size() && symbols.get(i).equals(first) && symbols.get(i + 1).equals(second)) {
+                    merged.add(first + second);
+                    i += 2;
+                } else {
+                    merged.add(symbols.get(i));
+                    i++;
+                }
+            }
+            symbols = merged;
+        }
+        List<String> result = List.copyOf(symbols);
+        if (cache.size() > CACHE_LIMIT) cache.clear();
+        cache.put(word, result);
+        return result;
+    }
+
+    private static String pairKey(String first, String second) {
+        return first + '\u0000' + second;
+    }
+
+    /** GPT-2's reversible byte→character map: printable Latin-1 bytes stand for themselves, the rest move to U+0100 upwards. */
+    private static char[] byteToUnicode() {
+        char[] map = new char[256];
+        int next = 0;
+        for (int b = 0; b < 256; b++) {
+            boolean printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            map[b] = printable ? (char) b : (char) (256 + next++);
+        }
+        return map;
+    }
+
+    private static Map<Character, Integer> invert(char[] map) {
+        Map<Character, Integer> inverse = new HashMap<>();
+        for (int b = 0; b < map.length; b++) inverse.put(map[b], b);
+        return inverse;
+    }
+
+    private static Map<String, Integer> readVocab(ObjectMapper json, Path file) throws IOException {
+        JsonNode root = readJsonObject(json, file);
+        Map<String, Integer> vocab = new LinkedHashMap<>();
+        for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            if (!e.getValue().isIntegralNumber() || e.getValue().asInt() < 0)
+                throw new IOException(file + " is not a CLIP vocabulary: token " + quote(e.getKey())
+                        + " maps to " + e.getValue() + ", expected a non-negative integer id");
+            vocab.put(e.getKey(), e.getValue().asInt());
+        }
+        if (vocab.isEmpty()) throw new IOException(file + " is not a CLIP vocabulary: it holds no tokens");
+        return vocab;
+    }
+
+    private static List<String[]> readMerges(Path file) throws IOException {
+        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        List<String[]> merges = new ArrayList<>(lines.size());
+        for (int n = 0; n < lines.size(); n++) {
+            String line = lines.get(n);
+            if (n == 0 && line.startsWith("#version")) continue;
+            if (line.isBlank()) continue;
+            String[] pair = line.strip().split(" ");
+            if (pair.length != 2 || pair[0].isEmpty() || pair[1].isEmpty())
+                throw new IOException(file + " line " + (n + 1) + ": expected two symbols separated by one space, got "
+                        + quote(line));
+            merges.add(pair);
+        }
+        return merges;
+    }
+
+    private static JsonNode readJsonObject(ObjectMapper json, Path file) throws IOException {
+        JsonNode root;
+        try {
+            root = json.readTree(file.toFile());
+        } catch (JsonProcessingException e) {
+            throw new IOException(file + " is not valid JSON: " + e.getOriginalMessage(), e);
+        }
+        if (root == null || !root.isObject()) throw new IOException(file + " must hold a JSON object");
+        return root;
+    }
+
+    private static void readSpecialTokens(JsonNode node, Path file, Map<String, String> into) throws IOException {
+        for (String key : List.of("bos_token", "eos_token", "pad_token", "unk_token")) {
+            JsonNode v = node.get(key);
+            if (v == null || v.isNull()) continue;
+            if (v.isTextual()) into.put(key, v.asText());
+            else if (v.isObject() && v.path("content").isTextual()) into.put(key, v.get("content").asText());
+            else throw new IOException(file + ": " + key + " must be a string or an object with \"content\", got " + v);
+        }
+    }
+
+    private static ObjectNode addedToken(ObjectMapper json, String content) {
+        ObjectNode n = json.createObjectNode();
+        n.put("content", content);
+        n.put("lstrip", false);
+        n.put("normalized", true);
+        n.put("rstrip", false);
+        n.put("single_word", false);
+        return n;
+    }
+
+    private static String quote(String s) {
+        return "'" + (s.length() > 60 ? s.substring(0, 60) + "..." : s) + "'";
+    }
+}
