@@ -134,7 +134,10 @@ public final class Ops {
     public static Tensor mul(Tensor a, double b) { return a.mul(new Scalar(b)); }
     public static Tensor div(Tensor a, Tensor b) { return a.div(b); }
     public static Tensor div(Tensor a, double b) { return a.div(new Scalar(b)); }
-    public static Tensor matmul(Tensor a, Tensor b) { return a.matmul(b); }
+    public static Tensor matmul(Tensor a, Tensor b) {
+        if (FlopCounter.enabled()) FlopCounter.add(2 * a.numel() * shape(b)[(int) b.dim() - 1]);
+        return a.matmul(b);
+    }
     public static Tensor sqrt(Tensor a) { return a.sqrt(); }
     public static Tensor exp(Tensor a) { return a.exp(); }
     public static Tensor neg(Tensor a) { return a.neg(); }
@@ -175,10 +178,16 @@ public final class Ops {
     // ---- layers -------------------------------------------------------------------------------
 
     public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        if (FlopCounter.enabled()) FlopCounter.add(2 * x.numel() * shape(weight)[0]);
         return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
     }
 
     public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, long stride, long padding) {
+        if (FlopCounter.enabled()) {
+            long[] xs = shape(x), ws = shape(weight);
+            long oh = (xs[2] + 2 * padding - ws[2]) / stride + 1, ow = (xs[3] + 2 * padding - ws[3]) / stride + 1;
+            FlopCounter.add(2 * xs[0] * ws[0] * oh * ow * ws[1] * ws[2] * ws[3]);
+        }
         return torch.conv2d(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias),
                 new long[] {stride, stride}, new long[] {padding, padding}, new long[] {1, 1}, 1);
     }
@@ -196,6 +205,7 @@ public final class Ops {
 
     /** softmax(q k^T * scale + mask) v over the last two dims; q, k, v are [..., tokens, headDim]. */
     public static Tensor attention(Tensor q, Tensor k, Tensor v, Tensor additiveMask, double scale) {
+        if (FlopCounter.enabled()) FlopCounter.add(4 * q.numel() * shape(k)[(int) k.dim() - 2]);
         return torch.scaled_dot_product_attention(q, k, v,
                 additiveMask == null ? new TensorOptional() : new TensorOptional(additiveMask),
                 0.0, false, new DoubleOptional(scale), false);

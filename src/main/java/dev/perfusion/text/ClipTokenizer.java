@@ -66,10 +66,17 @@ public final class ClipTokenizer {
     private final String unkToken;
     /** Tokens cut out of the text whole before normalisation, longest first (transformers' no-split tokens). */
     private final List<String> specialTokens;
+    /** Words added as whole tokens after the vocabulary (learned concepts' placeholder words). */
+    private final List<String> addedTokens;
     private final Map<String, List<String>> cache = new ConcurrentHashMap<>();
 
     private ClipTokenizer(Map<String, Integer> vocab, List<String[]> merges, int maxLength,
                           String bosToken, String eosToken, String padToken, String unkToken) {
+        this(vocab, merges, maxLength, bosToken, eosToken, padToken, unkToken, List.of());
+    }
+
+    private ClipTokenizer(Map<String, Integer> vocab, List<String[]> merges, int maxLength,
+                          String bosToken, String eosToken, String padToken, String unkToken, List<String> addedTokens) {
         if (maxLength < 2) throw new IllegalArgumentException("maxLength must be at least 2 (room for bos and eos), got " + maxLength);
         this.vocab = Collections.unmodifiableMap(new LinkedHashMap<>(vocab));
         int maxId = -1;
@@ -99,11 +106,36 @@ public final class ClipTokenizer {
         }
         List<String> specials = new ArrayList<>();
         for (String t : List.of(bosToken, eosToken, unkToken, padToken)) if (!t.isEmpty() && !specials.contains(t)) specials.add(t);
+        specials.addAll(addedTokens);
+        this.addedTokens = List.copyOf(addedTokens);
         specials.sort((a, b) -> b.length() - a.length());
         this.specialTokens = List.copyOf(specials);
         cache.put(START_OF_TEXT, List.of(START_OF_TEXT));
         cache.put(END_OF_TEXT, List.of(END_OF_TEXT));
     }
+
+    /**
+     * This tokenizer with {@code words} added as single tokens, with ids after the vocabulary, matched whole in the
+     * text before normalisation (as transformers' added tokens). A word that already is one token is refused.
+     */
+    public ClipTokenizer withAddedTokens(List<String> words) {
+        Map<String, Integer> extended = new LinkedHashMap<>(vocab);
+        List<String> added = new ArrayList<>(addedTokens);
+        int next = idToToken.length;
+        for (String w : words) {
+            if (w.isBlank() || !w.equals(w.strip())) throw new IllegalArgumentException("a concept word must be non-empty without spaces around it: '" + w + "'");
+            if (added.contains(w)) continue;
+            if (vocab.containsKey(w) || vocab.containsKey(w + "</w>")) {
+                throw new IllegalArgumentException("'" + w + "' is already a token of the vocabulary (id "
+                        + vocab.getOrDefault(w + "</w>", vocab.get(w)) + "): choose a new word for the concept, e.g. 'my-" + w + "'");
+            }
+            extended.put(w, next++);
+            added.add(w);
+        }
+        return new ClipTokenizer(extended, merges, maxLength, bosToken, eosToken, padToken, unkToken, added);
+    }
+
+    public List<String> addedTokens() { return addedTokens; }
 
     /** A tokenizer over a given vocabulary and ranked merges (rank = list order), with CLIP's bos/eos/unk. */
     public static ClipTokenizer of(Map<String, Integer> vocab, List<String[]> merges, int maxLength, String padToken) {

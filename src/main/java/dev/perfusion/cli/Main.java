@@ -1,0 +1,27 @@
+package dev.perfusion.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** Entry point of the {@code perfusion} command. */
+@Command(name = "perfusion", mixinStandardHelpOptions = true, version = "perfusion 0.1.0",
+        description = "Stable Diffusion in Java on libtorch, and Perfusion: key-locked rank-one personalization.",
+        subcommands = {InspectCommand.class, CommandLine.HelpCommand.class})
+public final class Main {
+    public static void main(String[] args) {
+        System.exit(run(args));
+    }
+
+    static int run(String... args) {
+        CommandLine cl = new CommandLine(new Main());
+        // Bad input is reported as one clear line, not a stack trace; --debug shows the trace.
+        cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            if (Boolean.getBoolean("perfusion.debug") || System.getenv("PERFUSION_DEBUG") != null) ex.printStackTrace();
+            String msg = ex.getMessage() != null ? ex.getMessage() : ex.toString();
+            cmd.getErr().println("error: " + msg);
+            return ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
+                    || ex instanceof java.io.UncheckedIOException ? 2 : 1;
+        });
+        return cl.execute(args);
+    }
+}

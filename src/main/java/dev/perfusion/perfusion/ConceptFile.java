@@ -1,0 +1,154 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.tensor.Ops;
+import org.bytedeco.pytorch.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A learned concept as stored on disk: only what the method needs (paper §3.5) — the word embedding v*, the
+ * target input i*, and per cross-attention layer one locked key target o*_K and one learned value target o*_V —
+ * with metadata tying it to the base model and text encoder it was made for. Safetensors, written atomically.
+ *
+ * @param keyTargets   o*_K per cross-attention layer, in the UNet's cross-attention order
+ * @param valueTargets o*_V per layer, same order
+ * @param settings     training settings (free-form, shown by {@code inspect})
+ */
+public record ConceptFile(String word, String supercategory, Tensor embedding, Tensor iStar,
+                          List<Tensor> keyTargets, List<Tensor> valueTargets, double beta, double tau,
+                          String baseModelHash, String textEncoderHash, Map<String, String> settings) {
+    public static final String FORMAT = "perfusion-concept";
+    public static final int VERSION = 1;
+
+    public ConceptFile {
+        if (keyTargets.size() != valueTargets.size() || keyTargets.isEmpty()) {
+            throw new IllegalArgumentException(keyTargets.size() + " key targets but " + valueTargets.size() + " value targets");
+        }
+        keyTargets = List.copyOf(keyTargets);
+        valueTargets = List.copyOf(valueTargets);
+        settings = Map.copyOf(settings);
+    }
+
+    public int layerCount() { return keyTargets.size(); }
+
+    public long textDim() { return Ops.shape(embedding)[0]; }
+
+    /** Output width of each edited layer. */
+    public long[] layerDims() {
+        long[] dims = new long[layerCount()];
+        for (int l = 0; l < dims.length; l++) dims[l] = Ops.shape(keyTargets.get(l))[0];
+        return dims;
+    }
+
+    public void save(Path file) throws IOException {
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        tensors.put("embedding", embedding);
+        tensors.put("i_star", iStar);
+        for (int l = 0; l < layerCount(); l++) {
+            tensors.put("layers." + l + ".key_target", keyTargets.get(l));
+            tensors.put("layers." + l + ".value_target", valueTargets.get(l));
+        }
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("format", FORMAT);
+        meta.put("format_version", Integer.toString(VERSION));
+        meta.put("word", word);
+        meta.put("supercategory", supercategory);
+        meta.put("base_model_hash", baseModelHash);
+        meta.put("text_encoder_hash", textEncoderHash);
+        meta.put("default_beta", Double.toString(beta));
+        meta.put("default_tau", Double.toString(tau));
+        meta.put("layers", Integer.toString(layerCount()));
+        settings.forEach((k, v) -> meta.put("training." + k, v));
+        Safetensors.write(file, tensors, meta, Safetensors.StoredType.F32);
+    }
+
+    public static ConceptFile load(Path file) throws IOException {
+        Safetensors st;
+        try {
+            st = Safetensors.open(file);
+        } catch (IOException e) {
+            throw new IOException("not a readable concept file: " + e.getMessage(), e);
+        }
+        Map<String, String> meta = st.metadata();
+        if (!FORMAT.equals(meta.get("format"))) {
+            throw new IOException(file + ": not a Perfusion concept file (metadata format is "
+                    + (meta.containsKey("format") ? "'" + meta.get("format") + "'" : "absent") + ", expected '" + FORMAT + "')");
+        }
+        int version = Integer.parseInt(require(meta, "format_version", file));
+        if (version > VERSION) {
+            throw new IOException(file + ": concept format version " + version + " is newer than this program reads (" + VERSION + ")");
+        }
+        int layers;
+        try {
+            layers = Integer.parseInt(require(meta, "layers", file));
+        } catch (NumberFormatException e) {
+            throw new IOException(file + ": metadata 'layers' is not a number");
+        }
+        Tensor embedding = tensor(st, "embedding", 1);
+        Tensor iStar = tensor(st, "i_star", 1);
+        if (Ops.shape(iStar)[0] != Ops.shape(embedding)[0]) {
+            throw new IOException(file + ": i_star has " + Ops.shape(iStar)[0] + " dims but the embedding " + Ops.shape(embedding)[0]);
+        }
+        List<Tensor> keys = new ArrayList<>(), values = new ArrayList<>();
+        for (int l = 0; l < layers; l++) {
+            Tensor k = tensor(st, "layers." + l + ".key_target", 1), v = tensor(st, "layers." + l + ".value_target", 1);
+            if (Ops.shape(k)[0] != Ops.shape(v)[0]) {
+                throw new IOException(file + ": layer " + l + " key target has " + Ops.shape(k)[0] + " dims, value target " + Ops.shape(v)[0]);
+            }
+            keys.add(k);
+            values.add(v);
+        }
+        Map<String, String> settings = new LinkedHashMap<>();
+        meta.forEach((k, v) -> { if (k.startsWith("training.")) settings.put(k.substring("training.".length()), v); });
+        try {
+            return new ConceptFile(require(meta, "word", file), require(meta, "supercategory", file), embedding, iStar,
+                    keys, values, Double.parseDouble(require(meta, "default_beta", file)),
+                    Double.parseDouble(require(meta, "default_tau", file)), require(meta, "base_model_hash", file),
+                    require(meta, "text_encoder_hash", file), settings);
+        } catch (NumberFormatException e) {
+            throw new IOException(file + ": default_beta/default_tau metadata is not a number");
+        }
+    }
+
+    /**
+     * Checks this concept fits a model: shapes must match always; a different text encoder or base model is an
+     * error unless {@code force} (the shapes then still decide whether it can run at all).
+     */
+    public void checkFits(Path file, String modelHash, String modelTextEncoderHash, long modelTextDim, long[] modelLayerDims,
+                          boolean force) {
+        if (modelTextDim != textDim() || !java.util.Arrays.equals(modelLayerDims, layerDims())) {
+            throw new IllegalArgumentException(file + ": concept '" + word + "' was made for a model with " + textDim()
+                    + "-dim text encodings and cross-attention widths " + java.util.Arrays.toString(layerDims())
+                    + "; this model has " + modelTextDim + " and " + java.util.Arrays.toString(modelLayerDims));
+        }
+        if (force) return;
+        if (!textEncoderHash.equals(modelTextEncoderHash)) {
+            throw new IllegalArgumentException(file + ": concept '" + word + "' was made for another text encoder ("
+                    + textEncoderHash + ", this model has " + modelTextEncoderHash + "); --force uses it anyway");
+        }
+        if (!baseModelHash.equals(modelHash)) {
+            throw new IllegalArgumentException(file + ": concept '" + word + "' was made for another base model ("
+                    + baseModelHash + ", this model is " + modelHash + "); --force uses it anyway");
+        }
+    }
+
+    private static String require(Map<String, String> meta, String key, Path file) throws IOException {
+        String v = meta.get(key);
+        if (v == null) throw new IOException(file + ": concept file metadata lacks '" + key + "'");
+        return v;
+    }
+
+    private static Tensor tensor(Safetensors st, String name, int rank) throws IOException {
+        if (!st.keys().contains(name)) throw new IOException(st.file() + ": concept file lacks tensor '" + name + "'");
+        if (st.shape(name).length != rank) {
+            throw new IOException(st.file() + ": tensor '" + name + "' should be a vector, has shape " + java.util.Arrays.toString(st.shape(name)));
+        }
+        return dev.perfusion.tensor.Scope.keep(st.get(name));
+    }
+}

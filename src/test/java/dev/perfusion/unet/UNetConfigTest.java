@@ -1,0 +1,65 @@
+package dev.perfusion.unet;
+
+import dev.perfusion.io.layout.ModelConfigs;
+import dev.perfusion.io.StateDict;
+import dev.perfusion.nn.Weights;
+import dev.perfusion.tensor.Ops;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class UNetConfigTest {
+    @Test
+    void sd15BuildsWithTheReferenceParameterCountWithoutAllocating() {
+        UNet2DConditionModel unet = UNet2DConditionModel.create(UNetConfig.fromJson(ModelConfigs.builtIn("sd15").unet()));
+        assertEquals(859_520_964L, unet.parameterCount());
+        List<Attention> cross = unet.crossAttentionLayers();
+        assertEquals(16, cross.size());
+        assertEquals(12_480, cross.stream().mapToLong(Attention::innerDim).sum(), "Σ d_l of SD 1.5 (method notes §1)");
+        assertTrue(cross.stream().allMatch(a -> a.contextDim() == 768));
+        assertFalse(unet.namedParameters().values().iterator().next().isSet(), "no weights allocated");
+    }
+
+    @Test
+    void sd21UsesLinearProjectionsAndPerLevelHeads() {
+        UNetConfig c = UNetConfig.fromJson(ModelConfigs.builtIn("sd21-base").unet());
+        assertTrue(c.useLinearProjection());
+        assertEquals(List.of(5, 10, 20, 20), c.headsPerBlock());
+        UNet2DConditionModel unet = UNet2DConditionModel.create(c);
+        assertArrayEquals(new long[] {320, 320},
+                unet.namedParameters().get("down_blocks.0.attentions.0.proj_in.weight").shape());
+        assertEquals(1024, unet.crossAttentionLayers().get(0).contextDim());
+    }
+
+    @Test
+    void unsupportedFeaturesAreRejectedByName() throws Exception {
+        var json = new ObjectMapper().readTree("{\"block_out_channels\":[32,64],\"down_block_types\":[\"CrossAttnDownBlock2D\",\"DownBlock2D\"],"
+                + "\"up_block_types\":[\"UpBlock2D\",\"CrossAttnUpBlock2D\"],\"class_embed_type\":\"timestep\"}");
+        var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(json));
+        assertTrue(e.getMessage().contains("class_embed_type"), e.getMessage());
+    }
+
+    @Test
+    void missingWeightIsAClearError() throws Exception {
+        UNet2DConditionModel unet = UNet2DConditionModel.create(UNetConfig.load(dev.perfusion.Fixtures.diffusers().resolve("unet")));
+        var file = dev.perfusion.io.Safetensors.open(dev.perfusion.Fixtures.diffusers().resolve("unet/diffusion_pytorch_model.safetensors"));
+        StateDict without = new StateDict() {
+            public Set<String> keys() {
+                var k = new java.util.LinkedHashSet<>(file.keys());
+                k.remove("mid_block.resnets.0.conv1.weight");
+                return k;
+            }
+            public Tensor get(String name) { return file.get(name); }
+            public long[] shape(String name) { return file.shape(name); }
+            public String describe(String name) { return file.describe(name); }
+        };
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> Weights.load(unet, without, "", Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float, "UNet"));
+        assertTrue(e.getMessage().contains("mid_block.resnets.0.conv1.weight") && e.getMessage().contains("UNet"), e.getMessage());
+    }
+}
