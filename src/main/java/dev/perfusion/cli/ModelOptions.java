@@ -1,0 +1,61 @@
+package dev.perfusion.cli;
+
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.io.layout.ResolvedModel;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.util.Progress;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.global.torch;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/** The options every command that loads a model shares. */
+final class ModelOptions {
+    @Option(names = "--model", paramLabel = "PATH", required = true,
+            description = "A diffusers folder or a single-file .safetensors checkpoint.")
+    Path model;
+
+    @Option(names = "--config", paramLabel = "DIR",
+            description = "A diffusers folder whose config files describe the model (for single files that are not standard SD 1.x/2.x).")
+    Path config;
+
+    @Option(names = "--tokenizer", paramLabel = "DIR",
+            description = "A folder holding CLIP's vocab.json and merges.txt (default: the model's or --config's tokenizer/).")
+    Path tokenizer;
+
+    @Option(names = "--family", paramLabel = "NAME",
+            description = "Force a built-in family for a single file: sd15, sd21-base, sd21-v (v-prediction cannot be detected from weights).")
+    String family;
+
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
+            description = "cpu or cuda (default: ${DEFAULT-VALUE}). On cuda the weights are fp16.")
+    String device;
+
+    StableDiffusion load(Progress progress) throws IOException {
+        ModelSource.Options options = ModelSource.Options.defaults();
+        if (config != null) options = options.withConfig(config);
+        if (tokenizer != null) options = options.withTokenizer(tokenizer);
+        if (family != null) options = options.withFamily(family);
+        return StableDiffusion.load(model, options, device(), dtype(), progress);
+    }
+
+    Device device() {
+        return switch (device) {
+            case "cpu" -> new Device(torch.DeviceType.CPU);
+            case "cuda" -> {
+                if (torch.cuda_device_count() < 1) {
+                    throw new IllegalArgumentException("--device cuda: libtorch sees no CUDA device (build with "
+                            + "'mvn -Pgpu package' for the CUDA natives, and check the NVIDIA driver)");
+                }
+                yield new Device(torch.DeviceType.CUDA);
+            }
+            default -> throw new IllegalArgumentException("--device must be cpu or cuda, got '" + device + "'");
+        };
+    }
+
+    torch.ScalarType dtype() {
+        return "cuda".equals(device) ? torch.ScalarType.Half : torch.ScalarType.Float;
+    }
+}

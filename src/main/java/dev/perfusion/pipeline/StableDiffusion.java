@@ -1,0 +1,131 @@
+package dev.perfusion.pipeline;
+
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.io.layout.ResolvedModel;
+import dev.perfusion.io.layout.WeightHash;
+import dev.perfusion.nn.Weights;
+import dev.perfusion.sampling.SchedulerConfig;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.text.ClipTextConfig;
+import dev.perfusion.text.ClipTextModel;
+import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.unet.UNet2DConditionModel;
+import dev.perfusion.unet.UNetConfig;
+import dev.perfusion.util.Progress;
+import dev.perfusion.vae.AutoencoderKL;
+import dev.perfusion.vae.VaeConfig;
+import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+
+/** A loaded text-to-image model: tokenizer, text encoder, UNet, VAE and the scheduler configuration. */
+public final class StableDiffusion {
+    public final ClipTokenizer tokenizer;
+    public final ClipTextModel textEncoder;
+    public final UNet2DConditionModel unet;
+    public final AutoencoderKL vae;
+    public final SchedulerConfig schedulerConfig;
+    public final Device device;
+    public final torch.ScalarType dtype;
+    /** Where the model came from, for messages and PNG metadata. */
+    public final String name;
+    private final ResolvedModel source;
+    private String unetHash;
+    private String textEncoderHash;
+
+    private StableDiffusion(ClipTokenizer tokenizer, ClipTextModel textEncoder, UNet2DConditionModel unet,
+                            AutoencoderKL vae, SchedulerConfig schedulerConfig, Device device, torch.ScalarType dtype,
+                            String name, ResolvedModel source) {
+        this.tokenizer = tokenizer;
+        this.textEncoder = textEncoder;
+        this.unet = unet;
+        this.vae = vae;
+        this.schedulerConfig = schedulerConfig;
+        this.device = device;
+        this.dtype = dtype;
+        this.name = name;
+        this.source = source;
+    }
+
+    /** Loads a diffusers folder or single-file checkpoint, with its configs resolved by {@link ModelSource}. */
+    public static StableDiffusion load(Path model, ModelSource.Options options, Device device, torch.ScalarType dtype,
+                                       Progress progress) throws IOException {
+        ResolvedModel m = ModelSource.resolve(model, options);
+        ClipTokenizer tokenizer = ClipTokenizer.load(m.requireTokenizerDir());
+        progress.update("loading " + model.getFileName(), 0, 3, "text encoder");
+        ClipTextModel text = ClipTextModel.create(ClipTextConfig.fromJson(m.textEncoderConfig()));
+        Weights.load(text, m.textEncoderWeights(), "", device, dtype, "text encoder");
+        progress.update("loading " + model.getFileName(), 1, 3, "UNet");
+        UNet2DConditionModel unet = UNet2DConditionModel.create(UNetConfig.fromJson(m.unetConfig()));
+        Weights.load(unet, m.unetWeights(), "", device, dtype, "UNet");
+        progress.update("loading " + model.getFileName(), 2, 3, "VAE");
+        AutoencoderKL vae = AutoencoderKL.create(VaeConfig.fromJson(m.vaeConfig()));
+        Weights.load(vae, m.vaeWeights(), "", device, dtype, "VAE");
+        progress.update("loading " + model.getFileName(), 3, 3, "");
+        return new StableDiffusion(tokenizer, text, unet, vae, SchedulerConfig.fromJson(m.schedulerConfig()), device,
+                dtype, model.getFileName().toString(), m);
+    }
+
+    /** Assembles a model from parts already built (random weights for benchmarks, or a model being trained). */
+    public static StableDiffusion of(ClipTokenizer tokenizer, ClipTextModel text, UNet2DConditionModel unet,
+                                     AutoencoderKL vae, SchedulerConfig schedulerConfig, String name) {
+        return new StableDiffusion(tokenizer, text, unet, vae, schedulerConfig, Ops.cpu(), torch.ScalarType.Float, name, null);
+    }
+
+    /** How many pixels one latent pixel covers: 2^(VAE levels - 1). */
+    public int vaeScaleFactor() {
+        return 1 << (vae.config().blockOutChannels().size() - 1);
+    }
+
+    public long latentChannels() {
+        return unet.config().inChannels();
+    }
+
+    /** Content hash of the UNet weights (sampled SHA-256), computed once. */
+    public synchronized String unetHash() {
+        if (unetHash == null) unetHash = source == null ? "unsaved" : WeightHash.sampled(source.unetWeights());
+        return unetHash;
+    }
+
+    /** Content hash of the text encoder weights; ties covariance files and concepts to an encoder. */
+    public synchronized String textEncoderHash() {
+        if (textEncoderHash == null) textEncoderHash = source == null ? "unsaved" : WeightHash.sampled(source.textEncoderWeights());
+        return textEncoderHash;
+    }
+
+    /** Token ids [B, 77] of the prompts; over-long prompts are truncated with a warning. */
+    public Tensor tokenize(List<String> prompts, Consumer<String> warnings) {
+        int max = tokenizer.maxLength();
+        long[] ids = new long[prompts.size() * max];
+        for (int i = 0; i < prompts.size(); i++) {
+            ClipTokenizer.Encoding e = tokenizer.encodeForModel(prompts.get(i));
+            if (e.truncated()) {
+                warnings.accept("warning: the prompt is longer than " + (max - 2) + " tokens; " + e.droppedTokens()
+                        + " tokens were cut: \"" + abbreviate(prompts.get(i)) + "\"");
+            }
+            System.arraycopy(e.ids(), 0, ids, i * max, max);
+        }
+        return Ops.fromLongs(ids, prompts.size(), max).to(device, torch.ScalarType.Long);
+    }
+
+    /** Text encodings [B, 77, D] of the prompts, as the UNet's cross-attention reads them. */
+    public Tensor encodePrompts(List<String> prompts, Consumer<String> warnings) {
+        return textEncoder.encode(tokenize(prompts, warnings));
+    }
+
+    private static String abbreviate(String s) {
+        return s.length() <= 60 ? s : s.substring(0, 57) + "...";
+    }
+
+    public static List<String> repeat(String s, int n) {
+        List<String> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) out.add(s);
+        return out;
+    }
+}

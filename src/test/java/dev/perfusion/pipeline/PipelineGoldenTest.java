@@ -1,0 +1,55 @@
+package dev.perfusion.pipeline;
+
+import dev.perfusion.Fixtures;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.io.layout.ResolvedModel;
+import dev.perfusion.pipeline.TextToImage.Request;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.util.Progress;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The full pipeline (fixture case pipe_ddim) from the diffusers folder and from the single-file checkpoint. */
+class PipelineGoldenTest {
+    static final Request REQUEST = new Request("a photo of an astronaut riding a horse on mars", "blurry, low quality",
+            7.5, 10, "ddim", 128, 128);
+
+    @Test
+    void diffusersFolderMatchesTheReferencePipeline() throws IOException {
+        check(StableDiffusion.load(Fixtures.diffusers(), ModelSource.Options.defaults(), Ops.cpu(),
+                torch.ScalarType.Float, Progress.NONE));
+    }
+
+    @Test
+    void singleFileWithConfigMatchesTheReferencePipeline() throws IOException {
+        Path config = Fixtures.diffusers();
+        check(StableDiffusion.load(Fixtures.singleFile(), ModelSource.Options.defaults().withConfig(config),
+                Ops.cpu(), torch.ScalarType.Float, Progress.NONE));
+    }
+
+    private void check(StableDiffusion sd) {
+        try (Scope s = Scope.inference()) {
+            List<String> warnings = new ArrayList<>();
+            Tensor encodings = TextToImage.conditioning(sd, REQUEST, warnings::add);
+            assertTrue(warnings.isEmpty());
+            assertTrue(Ops.maxAbsDiff(encodings, Fixtures.golden("pipe_ddim_prompt_embeds.npy").toTensor()) < 1e-4,
+                    "prompt embeddings [negative, prompt]");
+            Tensor noise = Fixtures.golden("pipe_ddim_initial_latents.npy").toTensor();
+            Tensor latents = TextToImage.denoise(sd, REQUEST, encodings, noise, new SeededNoise(0), Progress.NONE);
+            double latentDiff = Ops.maxAbsDiff(latents, Fixtures.golden("pipe_ddim_final_latents.npy").toTensor());
+            assertTrue(latentDiff <= 2.2e-3, "final latents max abs diff " + latentDiff);
+            Tensor image = TextToImage.decode(sd, latents).permute(0, 2, 3, 1);
+            double imageDiff = Ops.maxAbsDiff(image, Fixtures.golden("pipe_ddim_image.npy").toTensor());
+            assertTrue(imageDiff <= 2e-3, "image max abs diff " + imageDiff);
+        }
+    }
+}

@@ -1,0 +1,139 @@
+package dev.perfusion.sampling;
+
+import dev.perfusion.Fixtures;
+import dev.perfusion.io.layout.ModelConfigs;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import org.bytedeco.pytorch.Tensor;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.io.IOException;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class SchedulerTest {
+    static SchedulerConfig fixtureConfig() throws IOException {
+        return SchedulerConfig.load(Fixtures.diffusers().resolve("scheduler/scheduler_config.json"));
+    }
+
+    static SchedulerConfig sd15() {
+        return SchedulerConfig.fromJson(ModelConfigs.builtIn("sd15").scheduler());
+    }
+
+    @Test
+    void betasAndCumulativeAlphasMatchWithinRounding() throws IOException {
+        // libtorch 2.10 and the reference torch 1.13 round float32 linspace differently in the last bits
+        NoiseSchedule s = new NoiseSchedule(fixtureConfig());
+        float[] betas = Fixtures.golden("scheduler_betas.npy").floats(), ours = s.betas();
+        for (int i = 0; i < betas.length; i++) assertEquals(betas[i], ours[i], 1e-6 * betas[i], "beta " + i);
+        float[] ac = Fixtures.golden("scheduler_alphas_cumprod.npy").floats(), ourAc = s.alphasCumprod();
+        for (int i = 0; i < ac.length; i++) assertEquals(ac[i], ourAc[i], 1e-6, "alphas_cumprod " + i + " (fixture tolerance 1e-6)");
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {7, 10, 25, 50})
+    void ddimTimestepsAreExact(int steps) throws IOException {
+        Scheduler ddim = Schedulers.create("ddim", fixtureConfig());
+        ddim.setTimesteps(steps);
+        long[] golden = Fixtures.golden("scheduler_DDIMScheduler_" + steps + "_timesteps.npy").longs();
+        double[] ours = ddim.timesteps();
+        assertEquals(golden.length, ours.length);
+        for (int i = 0; i < golden.length; i++) assertEquals(golden[i], ours[i]);
+    }
+
+    @Test
+    void ddimReproducesTheReferenceTrace() throws IOException {
+        Scheduler ddim = Schedulers.create("ddim", fixtureConfig());
+        ddim.setTimesteps(10);
+        try (Scope s = Scope.inference()) {
+            Tensor latents = Fixtures.golden("pipe_ddim_initial_latents.npy").toTensor();
+            Tensor outputs = Fixtures.golden("pipe_ddim_trace_unet_output.npy").toTensor();
+            Tensor expected = Fixtures.golden("pipe_ddim_trace_latents.npy").toTensor();
+            for (int i = 0; i < 10; i++) {
+                Tensor[] uc = Ops.chunk(outputs.select(0, i), 2, 0);
+                Tensor guided = Ops.addScaled(uc[0], Ops.sub(uc[1], uc[0]), 7.5);
+                latents = ddim.step(guided, i, latents, null);
+                double diff = Ops.maxAbsDiff(latents, expected.select(0, i));
+                assertTrue(diff < 1e-4, "step " + i + ": max abs diff " + diff);
+            }
+        }
+    }
+
+    @Test
+    void eulerSigmasFollowTheSdSchedule() {
+        EulerScheduler euler = new EulerScheduler(sd15(), false);
+        euler.setTimesteps(10);
+        double[] t = euler.timesteps(), sigmas = euler.sigmas();
+        assertEquals(999, t[0], 1e-4);
+        assertEquals(0, t[9], 1e-4);
+        assertEquals(14.6146, sigmas[0], 1e-3);
+        assertEquals(0, sigmas[10]);
+        for (int i = 1; i < sigmas.length; i++) assertTrue(sigmas[i] < sigmas[i - 1]);
+    }
+
+    @Test
+    void karrasSigmasAreMonotoneBetweenTheExtremes() {
+        SchedulerConfig c = SchedulerConfig.fromJson(((com.fasterxml.jackson.databind.node.ObjectNode) sd15().json().deepCopy())
+                .put("use_karras_sigmas", true));
+        EulerScheduler euler = new EulerScheduler(c, false);
+        euler.setTimesteps(12);
+        double[] s = euler.sigmas();
+        assertEquals(14.6146, s[0], 1e-3);
+        assertEquals(0.0292, s[11], 1e-3);
+        for (int i = 1; i < s.length; i++) assertTrue(s[i] < s[i - 1]);
+    }
+
+    /** A model that knows the clean sample x0 exactly: every sampler must end at x0. */
+    @ParameterizedTest
+    @ValueSource(strings = {"ddim", "euler", "euler-a", "dpmpp-2m", "pndm"})
+    void everySamplerRecoversACleanSampleFromAnOracle(String name) {
+        for (String prediction : new String[] {"epsilon", "v_prediction"}) {
+            var json = (com.fasterxml.jackson.databind.node.ObjectNode) sd15().json().deepCopy();
+            json.put("prediction_type", prediction);
+            json.put("set_alpha_to_one", true); // else DDIM/PNDM stop at ᾱ_0 < 1, a hair short of x0
+            SchedulerConfig config = SchedulerConfig.fromJson(json);
+            NoiseSchedule schedule = new NoiseSchedule(config);
+            Scheduler scheduler = Schedulers.create(name, config);
+            scheduler.setTimesteps(20);
+            try (Scope s = Scope.inference()) {
+                Tensor x0 = Ops.mul(org.bytedeco.pytorch.global.torch.randn(1, 4, 8, 8), 0.5);
+                NoiseSource noise = shape -> org.bytedeco.pytorch.global.torch.randn(shape);
+                Tensor x = Ops.mul(noise.randn(1, 4, 8, 8), scheduler.initNoiseSigma());
+                double[] ts = scheduler.timesteps();
+                for (int i = 0; i < ts.length; i++) {
+                    Tensor input = scheduler.scaleModelInput(x, i);
+                    // the oracle reads the noise level off the scaled input as the real model would
+                    double t = ts[i];
+                    double ac = interpolatedAlphaCumprod(schedule, t);
+                    Tensor eps = Ops.div(Ops.sub(input, Ops.mul(x0, Math.sqrt(ac))), Math.sqrt(1 - ac));
+                    Tensor out = prediction.equals("epsilon") ? eps
+                            : Ops.sub(Ops.mul(eps, Math.sqrt(ac)), Ops.mul(x0, Math.sqrt(1 - ac)));
+                    x = scheduler.step(out, i, x, noise);
+                }
+                double err = Ops.maxAbsDiff(x, x0);
+                assertTrue(err < 2e-2, name + "/" + prediction + ": ended " + err + " away from x0");
+            }
+        }
+    }
+
+    private static double interpolatedAlphaCumprod(NoiseSchedule s, double t) {
+        int lo = (int) Math.floor(t);
+        int hi = Math.min(lo + 1, s.trainSteps() - 1);
+        double w = t - lo;
+        // interpolate in sigma space, as the Euler-family schedulers do
+        double sl = Math.sqrt((1 - s.alphaCumprod(lo)) / s.alphaCumprod(lo)), sh = Math.sqrt((1 - s.alphaCumprod(hi)) / s.alphaCumprod(hi));
+        double sigma = sl + (sh - sl) * w;
+        return 1 / (sigma * sigma + 1);
+    }
+
+    @Test
+    void unknownNamesAndSettingsAreClearErrors() {
+        var e = assertThrows(IllegalArgumentException.class, () -> Schedulers.create("lms", sd15()));
+        assertTrue(e.getMessage().contains("ddim, euler, euler-a, dpmpp-2m, pndm"));
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) sd15().json().deepCopy();
+        json.put("prediction_type", "sample");
+        assertThrows(IllegalArgumentException.class, () -> Schedulers.create("ddim", SchedulerConfig.fromJson(json)));
+    }
+}
