@@ -101,6 +101,11 @@ public final class StableDiffusion {
 
     /** Token ids [B, 77] of the prompts; over-long prompts are truncated with a warning. */
     public Tensor tokenize(List<String> prompts, Consumer<String> warnings) {
+        return tokenize(tokenizer, prompts, warnings);
+    }
+
+    /** The same with another tokenizer (this one plus learned concepts' words). */
+    public Tensor tokenize(ClipTokenizer tokenizer, List<String> prompts, Consumer<String> warnings) {
         int max = tokenizer.maxLength();
         long[] ids = new long[prompts.size() * max];
         for (int i = 0; i < prompts.size(); i++) {

@@ -26,8 +26,13 @@ public final class TextToImage {
 
     /** Text encodings for guidance: [negative, prompt] when guidance > 1 (diffusers' rule), else [prompt]. */
     public static Tensor conditioning(StableDiffusion sd, Request r, Consumer<String> warnings) {
+        return conditioning(sd::encodePrompts, r, warnings);
+    }
+
+    /** The same with another encoder (one that knows learned concepts' words). */
+    public static Tensor conditioning(PromptEncoder encoder, Request r, Consumer<String> warnings) {
         List<String> prompts = r.guidance() > 1 ? List.of(r.negativePrompt(), r.prompt()) : List.of(r.prompt());
-        return sd.encodePrompts(prompts, warnings);
+        return encoder.encode(prompts, warnings);
     }
 
     public static long[] latentShape(StableDiffusion sd, int width, int height) {

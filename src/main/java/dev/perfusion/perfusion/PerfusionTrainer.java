@@ -1,0 +1,345 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.io.Png;
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.nn.AdamW;
+import dev.perfusion.pipeline.PromptEncoder;
+import dev.perfusion.pipeline.SeededNoise;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.sampling.NoiseSchedule;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.text.ClipTextModel;
+import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.unet.Attention;
+import dev.perfusion.util.Progress;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.function.Consumer;
+
+/**
+ * Trains one concept (method notes §4.1): the word embedding v* and one value target o*_V per cross-attention
+ * layer, through the frozen text encoder and UNet, with every K target locked to W_K i_super and i* tracked as
+ * the 0.99 moving average of the word's encoding. AdamW with separate learning rates for v* and o*_V.
+ */
+public final class PerfusionTrainer {
+    /** Training settings; the defaults are the method's (400 steps, effective batch 16, lr 0.006 / 0.03). */
+    public record Settings(int steps, int batchSize, int gradientAccumulation, double embeddingLr, double valueLr,
+                           double weightDecay, double trainBeta, double trainTau, double iStarDecay, long seed,
+                           int viewsPerImage, TrainingImages.Fit fit, int resolution, double maskFloor,
+                           boolean trainKeys, int checkpointEvery, int sampleEvery) {
+        public static Settings defaults() {
+            return new Settings(400, 4, 4, 0.006, 0.03, 0.01, 0.75, 0.1, 0.99, 1, 8, TrainingImages.Fit.CROP, 0, 0.1,
+                    false, 50, 100);
+        }
+
+        public Settings withSteps(int s) { return new Settings(s, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery); }
+        public Settings withBatch(int b, int accumulation) { return new Settings(steps, b, accumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery); }
+        public Settings withSeed(long s) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, s, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery); }
+        public Settings withImages(TrainingImages.Fit f, int views, int res) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, views, f, res, maskFloor, trainKeys, checkpointEvery, sampleEvery); }
+        public Settings withSchedule(int checkpoints, int samples) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpoints, samples); }
+        public Settings withTrainedKeys(boolean k) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, k, checkpointEvery, sampleEvery); }
+
+        Map<String, String> describe() {
+            Map<String, String> m = new LinkedHashMap<>();
+            m.put("steps", Integer.toString(steps));
+            m.put("batch", batchSize + "x" + gradientAccumulation);
+            m.put("lr", "embedding " + embeddingLr + ", value targets " + valueLr);
+            m.put("gate", "beta " + trainBeta + ", tau " + trainTau);
+            m.put("seed", Long.toString(seed));
+            m.put("keys", trainKeys ? "trained (ablation)" : "locked");
+            return m;
+        }
+    }
+
+    /** What a training run produced. */
+    /**
+     * What a training run produced; {@code probeBefore}/{@code probeAfter} are the loss on the same fixed batches
+     * (images, timesteps, noise) with the initial and the trained concept, a noise-free measure of progress.
+     */
+    public record Result(ConceptFile concept, List<Double> losses, double probeBefore, double probeAfter, double seconds) {}
+
+    private static final int PROBE_BATCHES = 4;
+
+    /** Prompt templates for the concept word ([C]'s nine). */
+    public static final List<String> TEMPLATES = List.of("a photo of a {}", "a good photo of a {}", "the photo of a {}",
+            "a good photo of the {}", "image of a {}", "image of the {}", "a photograph of {}", "a {} shown in a photo",
+            "a photo of {}");
+
+    private final StableDiffusion sd;
+    private final String word;
+    private final String supercategory;
+    private final Settings settings;
+    private final Tensor cInv;
+    private final ClipTokenizer tokenizer;
+    private final long placeholderId;
+    private final long supercategoryId;
+    private final List<Attention> layers;
+    private final NoiseSchedule schedule;
+    private final boolean vPrediction;
+
+    private Tensor embedding;
+    private Tensor iStar;
+    private final List<Tensor> keyTargets = new ArrayList<>();
+    private final List<Tensor> valueTargets = new ArrayList<>();
+    private ConceptGate gate;
+
+    public PerfusionTrainer(StableDiffusion sd, Tensor cInv, String word, String supercategory, Settings settings) {
+        this.sd = sd;
+        this.cInv = cInv;
+        this.word = word;
+        this.supercategory = supercategory;
+        this.settings = settings;
+        if (settings.steps() < 1 || settings.batchSize() < 1 || settings.gradientAccumulation() < 1) {
+            throw new IllegalArgumentException("steps, batch size and gradient accumulation must be at least 1");
+        }
+        this.supercategoryId = AppliedConcepts.singleToken(sd.tokenizer, supercategory);
+        this.tokenizer = sd.tokenizer.withAddedTokens(List.of(word));
+        this.placeholderId = tokenizer.tokenId(word).orElseThrow();
+        this.layers = sd.unet.crossAttentionLayers();
+        this.schedule = new NoiseSchedule(sd.schedulerConfig);
+        this.vPrediction = sd.schedulerConfig.predictionType().equals("v_prediction");
+    }
+
+    /**
+     * Trains and writes the concept file atomically to {@code out}; a checkpoint beside it ({@code out}.ckpt) allows
+     * {@code resume}, and sample images go to {@code samplesDir} when set.
+     */
+    public Result train(Path images, Path masks, Path out, boolean resume, Path samplesDir, Progress progress)
+            throws IOException {
+        long started = System.nanoTime();
+        int resolution = settings.resolution() > 0 ? settings.resolution() : sd.unet.config().sampleSize() * sd.vaeScaleFactor();
+        List<TrainingImages.View> views = TrainingImages.views(images, masks, resolution, settings.fit(), settings.viewsPerImage(), settings.seed());
+        progress.message("encoding " + views.size() + " augmented views of the training images at " + resolution + "x" + resolution);
+        List<Tensor> latents = new ArrayList<>(), latentMasks = new ArrayList<>();
+        for (TrainingImages.View v : views) {
+            try (Scope s = Scope.inference()) {
+                Tensor x0 = sd.vae.latentsFromImage(Png.toTensor(v.image()).to(sd.device, sd.dtype));
+                latents.add(Scope.keep(x0));
+                long[] ls = Ops.shape(x0);
+                Tensor m = Ops.fromFloats(v.mask(), 1, 1, resolution, resolution);
+                m = Ops.avgPool2d(m, resolution / ls[2]);
+                m = Ops.div(m, Math.max(1e-6, Ops.item(m.max())));
+                latentMasks.add(Scope.keep(Ops.add(Ops.mul(m, 1 - settings.maskFloor()), settings.maskFloor()).to(sd.device, sd.dtype)));
+            }
+        }
+        initialise(settings.seed());
+        List<AdamW.Group> groups = new ArrayList<>();
+        groups.add(new AdamW.Group("embedding", embedding, settings.embeddingLr()));
+        for (int l = 0; l < layers.size(); l++) {
+            groups.add(new AdamW.Group("value." + l, valueTargets.get(l), settings.valueLr()));
+            if (settings.trainKeys()) groups.add(new AdamW.Group("key." + l, keyTargets.get(l), settings.valueLr()));
+        }
+        AdamW optimizer = new AdamW(groups, settings.weightDecay());
+        Path checkpoint = out.resolveSibling(out.getFileName() + ".ckpt");
+        int startStep = 0;
+        if (resume) startStep = restore(checkpoint, optimizer);
+        install();
+        List<Double> losses = new ArrayList<>();
+        double probeBefore, probeAfter;
+        try {
+            probeBefore = probe(latents, latentMasks);
+            for (int step = startStep; step < settings.steps(); step++) {
+                double loss = 0;
+                for (int micro = 0; micro < settings.gradientAccumulation(); micro++) {
+                    SplittableRandom rng = new SplittableRandom(settings.seed() * 1_000_003L + step * 131L + micro);
+                    loss += microStep(rng, latents, latentMasks) / settings.gradientAccumulation();
+                }
+                optimizer.step();
+                optimizer.zeroGrad();
+                losses.add(loss);
+                progress.update("training " + word, step + 1, settings.steps(), String.format(java.util.Locale.ROOT, "loss %.4f", loss));
+                boolean last = step + 1 == settings.steps();
+                if (settings.checkpointEvery() > 0 && (step + 1) % settings.checkpointEvery() == 0 && !last) {
+                    saveCheckpoint(checkpoint, optimizer, step + 1);
+                }
+                if (samplesDir != null && settings.sampleEvery() > 0 && ((step + 1) % settings.sampleEvery() == 0 || last)) {
+                    sample(samplesDir.resolve(String.format(java.util.Locale.ROOT, "step-%05d.png", step + 1)), resolution);
+                }
+            }
+            probeAfter = probe(latents, latentMasks);
+        } finally {
+            uninstall();
+        }
+        ConceptFile concept = snapshot();
+        concept.save(out);
+        Files.deleteIfExists(checkpoint);
+        return new Result(concept, losses, probeBefore, probeAfter, (System.nanoTime() - started) / 1e9);
+    }
+
+    /** v* from the supercategory's embedding; i_super, o*_K and o*_V from its encodings over the templates. */
+    private void initialise(long seed) {
+        try (Scope s = Scope.inference()) {
+            Tensor table = sd.textEncoder.tokenEmbedding().weight.t();
+            embedding = Scope.keep(table.select(0, supercategoryId).detach().clone().set_requires_grad(true));
+            List<String> prompts = new ArrayList<>();
+            for (String t : TEMPLATES) prompts.add(t.replace("{}", supercategory));
+            Tensor ids = sd.tokenize(prompts, w -> {});
+            Tensor encodings = sd.textEncoder.encode(ids);
+            Tensor iSuper = Scope.keep(meanAtToken(encodings, ids, supercategoryId).detach().clone());
+            iStar = Scope.keep(iSuper.clone());
+            for (Attention a : layers) {
+                keyTargets.add(settings.trainKeys()
+                        ? GatedRankOneProjection.trainableValueTarget(a.originalKey(), iSuper)
+                        : GatedRankOneProjection.lockedKeyTarget(a.originalKey(), iSuper));
+                valueTargets.add(GatedRankOneProjection.trainableValueTarget(a.originalValue(), iSuper));
+            }
+        }
+    }
+
+    /** Mean over the batch of each prompt's encoding at its {@code token} position. */
+    private static Tensor meanAtToken(Tensor encodings, Tensor ids, long token) {
+        Tensor at = ids.eq(new Scalar(token)).to(encodings.scalar_type()).unsqueeze(-1);
+        return Ops.div(encodings.mul(at).sum(new long[] {0, 1}, false, new org.bytedeco.pytorch.ScalarTypeOptional()),
+                Math.max(1.0, Ops.item(at.sum())));
+    }
+
+    private void install() {
+        gate = ConceptGate.single(cInv, new Concept(iStar, settings.trainBeta(), settings.trainTau()));
+        for (int l = 0; l < layers.size(); l++) {
+            Attention a = layers.get(l);
+            a.setKey(new GatedRankOneProjection(a.originalKey(), gate, GatedRankOneProjection.Role.KEY, List.of(keyTargets.get(l))));
+            a.setValue(new GatedRankOneProjection(a.originalValue(), gate, GatedRankOneProjection.Role.VALUE, List.of(valueTargets.get(l))));
+        }
+    }
+
+    private void uninstall() {
+        for (Attention a : layers) {
+            a.setKey(null);
+            a.setValue(null);
+        }
+    }
+
+    /** Encodings of prompts with the word's embedding replaced by v* (autograd reaches v*). */
+    private Tensor encode(List<String> prompts, Consumer<String> warnings) {
+        Tensor ids = sd.tokenize(tokenizer, prompts, warnings);
+        Tensor safe = AppliedConcepts.replaceIds(ids, placeholderId, supercategoryId);
+        Tensor embeds = ClipTextModel.replaceToken(sd.textEncoder.tokenEmbeddings(safe), ids, placeholderId, embedding);
+        return sd.textEncoder.encodeEmbeddings(embeds);
+    }
+
+    /** Mean loss over fixed batches, without learning anything (i* and the parameters stay as they are). */
+    private double probe(List<Tensor> latents, List<Tensor> masks) {
+        double sum = 0;
+        try (NoGradGuard ng = new NoGradGuard()) {
+            for (int i = 0; i < PROBE_BATCHES; i++) sum += batchLoss(new SplittableRandom(-1 - i), latents, masks, false);
+        }
+        return sum / PROBE_BATCHES;
+    }
+
+    private double microStep(SplittableRandom rng, List<Tensor> latents, List<Tensor> masks) {
+        return batchLoss(rng, latents, masks, true);
+    }
+
+    private double batchLoss(SplittableRandom rng, List<Tensor> latents, List<Tensor> masks, boolean learn) {
+        try (Scope s = Scope.open()) {
+            int b = settings.batchSize();
+            List<String> prompts = new ArrayList<>();
+            List<Tensor> x0s = new ArrayList<>(), ms = new ArrayList<>();
+            long[] timesteps = new long[b];
+            for (int i = 0; i < b; i++) {
+                prompts.add(TEMPLATES.get(rng.nextInt(TEMPLATES.size())).replace("{}", word));
+                int v = rng.nextInt(latents.size());
+                x0s.add(latents.get(v));
+                ms.add(masks.get(v));
+                timesteps[i] = rng.nextInt(schedule.trainSteps());
+            }
+            Tensor ids = sd.tokenize(tokenizer, prompts, w -> {});
+            Tensor encodings = encode(prompts, w -> {});
+            if (learn) {
+                // i* <- 0.99 i* + 0.01 mean_b e[b, pos_b], before the UNet sees this batch
+                try (NoGradGuard ng = new NoGradGuard()) {
+                    Tensor current = meanAtToken(encodings.detach(), ids, placeholderId);
+                    iStar = Scope.keep(Ops.add(Ops.mul(iStar, settings.iStarDecay()), Ops.mul(current, 1 - settings.iStarDecay())));
+                }
+                gate.setConcept(0, gate.concept(0).withIStar(iStar));
+            }
+            Tensor x0 = Ops.cat(x0s, 0), mask = Ops.cat(ms, 0);
+            Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0)).to(sd.device, sd.dtype);
+            Tensor noisy = schedule.addNoise(x0, noise, timesteps);
+            Tensor t = Ops.fromFloats(toFloats(timesteps), b).to(sd.device, sd.dtype);
+            Tensor prediction = sd.unet.forward(noisy, t, encodings);
+            Tensor target = vPrediction ? schedule.velocity(x0, noise, timesteps) : noise;
+            Tensor error = Ops.sub(prediction, target);
+            Tensor loss = Ops.div(Ops.mean(Ops.mul(Ops.mul(error, error), mask)), Ops.item(mask.mean()));
+            double value = Ops.item(loss);
+            if (learn) Ops.div(loss, settings.gradientAccumulation()).backward();
+            return value;
+        }
+    }
+
+    private static float[] toFloats(long[] xs) {
+        float[] f = new float[xs.length];
+        for (int i = 0; i < xs.length; i++) f[i] = xs[i];
+        return f;
+    }
+
+    private void sample(Path file, int resolution) throws IOException {
+        gate.setGate(0.7, 0.15);
+        try (Scope s = Scope.inference()) {
+            PromptEncoder encoder = this::encode;
+            TextToImage.Request r = new TextToImage.Request("a photo of a " + word, "", 5.0, 25, "ddim", resolution, resolution);
+            Tensor e = TextToImage.conditioning(encoder, r, w -> {});
+            Tensor latents = TextToImage.denoise(sd, r, e, new SeededNoise(settings.seed()).randn(TextToImage.latentShape(sd, resolution, resolution)),
+                    new SeededNoise(0), Progress.NONE);
+            Png.write(file, Png.toImages(TextToImage.decode(sd, latents)).get(0), Map.of("parameters", "a photo of a " + word));
+        } finally {
+            gate.setGate(settings.trainBeta(), settings.trainTau());
+        }
+    }
+
+    private ConceptFile snapshot() {
+        List<Tensor> keys = new ArrayList<>(), values = new ArrayList<>();
+        for (Tensor k : keyTargets) keys.add(Scope.keep(k.detach().clone()));
+        for (Tensor v : valueTargets) values.add(Scope.keep(v.detach().clone()));
+        Map<String, String> described = settings.describe();
+        return new ConceptFile(word, supercategory, Scope.keep(embedding.detach().clone()), Scope.keep(iStar.detach().clone()),
+                keys, values, 0.7, 0.15, sd.unetHash(), sd.textEncoderHash(), described);
+    }
+
+    private void saveCheckpoint(Path file, AdamW optimizer, int step) throws IOException {
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        t.put("embedding", embedding);
+        t.put("i_star", iStar);
+        for (int l = 0; l < layers.size(); l++) {
+            t.put("key." + l, keyTargets.get(l));
+            t.put("value." + l, valueTargets.get(l));
+        }
+        List<Tensor> state = optimizer.state();
+        for (int i = 0; i < state.size(); i++) t.put("optimizer." + i, state.get(i));
+        Safetensors.write(file, t, Map.of("step", Integer.toString(step), "word", word, "seed", Long.toString(settings.seed())),
+                Safetensors.StoredType.F32);
+    }
+
+    private int restore(Path file, AdamW optimizer) throws IOException {
+        if (!Files.isRegularFile(file)) throw new IOException(file + ": no training checkpoint to resume from");
+        Safetensors st = Safetensors.open(file);
+        if (!word.equals(st.metadata().get("word"))) throw new IOException(file + ": checkpoint is for '" + st.metadata().get("word") + "', not '" + word + "'");
+        try (NoGradGuard ng = new NoGradGuard()) {
+            embedding.copy_(st.get("embedding"));
+            iStar = Scope.keep(st.get("i_star"));
+            for (int l = 0; l < layers.size(); l++) {
+                keyTargets.get(l).copy_(st.get("key." + l));
+                valueTargets.get(l).copy_(st.get("value." + l));
+            }
+        }
+        List<Tensor> state = new ArrayList<>();
+        for (int i = 0; st.keys().contains("optimizer." + i); i++) state.add(st.get("optimizer." + i));
+        int step = Integer.parseInt(st.metadata().get("step"));
+        optimizer.restore(state, step);
+        return step;
+    }
+
+}

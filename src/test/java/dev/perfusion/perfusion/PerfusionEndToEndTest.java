@@ -1,0 +1,118 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.Fixtures;
+import dev.perfusion.io.Png;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.pipeline.SeededNoise;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.util.Progress;
+import dev.perfusion.world.HeldOut;
+import dev.perfusion.world.Sample;
+import dev.perfusion.world.WorldGenerator;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Train a concept on the tiny fixture model, save it, load it back and generate with it. */
+class PerfusionEndToEndTest {
+    @TempDir static Path tmp;
+    static StableDiffusion sd;
+    static Tensor cInv;
+    static Path images;
+
+    @BeforeAll
+    static void setUp() throws Exception {
+        sd = StableDiffusion.load(Fixtures.diffusers(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        cInv = CovarianceCache.inverseFor(sd, tmp.resolve("cache"), 300, Progress.NONE);
+        images = Files.createDirectories(tmp.resolve("images"));
+        List<Sample> views = new WorldGenerator(128).views(HeldOut.instances().get(0), 4, 7);
+        for (int i = 0; i < views.size(); i++) Png.write(images.resolve("view" + i + ".png"), views.get(i).image(), Map.of());
+    }
+
+    static PerfusionTrainer.Settings quick() {
+        return PerfusionTrainer.Settings.defaults().withSteps(8).withBatch(2, 1).withImages(TrainingImages.Fit.CROP, 2, 0)
+                .withSchedule(0, 8);
+    }
+
+    @Test
+    void trainingLowersTheLossAndTheConceptGenerates() throws Exception {
+        Path out = tmp.resolve("my-teddy.safetensors");
+        PerfusionTrainer trainer = new PerfusionTrainer(sd, cInv, "my-teddy", "teddy", quick());
+        PerfusionTrainer.Result r = trainer.train(images, null, out, false, tmp.resolve("samples"), Progress.NONE);
+        assertEquals(8, r.losses().size());
+        assertTrue(r.probeAfter() < r.probeBefore(), "fixed-batch loss " + r.probeBefore() + " -> " + r.probeAfter());
+        assertTrue(Files.isRegularFile(tmp.resolve("samples/step-00008.png")), "sample image written");
+        assertFalse(Files.exists(out.resolveSibling(out.getFileName() + ".ckpt")), "checkpoint removed at the end");
+
+        ConceptFile loaded = ConceptFile.load(out);
+        assertEquals("my-teddy", loaded.word());
+        assertEquals(6, loaded.layerCount());
+        assertEquals(0.0, Ops.maxAbsDiff(loaded.embedding(), r.concept().embedding()));
+        loaded.checkFits(out, sd.unetHash(), sd.textEncoderHash(), 32, AppliedConcepts.layerDims(sd), false);
+
+        // the model is untouched after training; with the concept installed, its word changes the image
+        try (Scope s = Scope.inference()) {
+            TextToImage.Request request = new TextToImage.Request("a photo of a my-teddy on the beach", "", 5, 4, "ddim", 64, 64);
+            Tensor noise = new SeededNoise(3).randn(TextToImage.latentShape(sd, 64, 64));
+            Tensor plain = TextToImage.denoise(sd, request, TextToImage.conditioning(sd, request, w -> {}), noise, new SeededNoise(0), Progress.NONE);
+            Tensor edited;
+            try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(loaded, 0.7, 0.15)),
+                    ConceptGate.Orthogonalization.EXACT, false)) {
+                edited = TextToImage.denoise(sd, request, TextToImage.conditioning(applied, request, w -> {}), noise, new SeededNoise(0), Progress.NONE);
+            }
+            Tensor again = TextToImage.denoise(sd, request, TextToImage.conditioning(sd, request, w -> {}), noise, new SeededNoise(0), Progress.NONE);
+            assertTrue(Ops.maxAbsDiff(plain, edited) > 1e-4, "the concept changes the result");
+            assertEquals(0.0, Ops.maxAbsDiff(plain, again), "closing restores the model");
+        }
+    }
+
+    @Test
+    void aConceptIsRefusedByAnotherModel() throws Exception {
+        Path out = tmp.resolve("other.safetensors");
+        new PerfusionTrainer(sd, cInv, "my-cat", "cat", quick().withSteps(1).withSchedule(0, 0)).train(images, null, out, false, null, Progress.NONE);
+        ConceptFile c = ConceptFile.load(out);
+        var otherModel = assertThrows(IllegalArgumentException.class,
+                () -> c.checkFits(out, "sha256-f32-sampled4096:another", sd.textEncoderHash(), 32, AppliedConcepts.layerDims(sd), false));
+        assertTrue(otherModel.getMessage().contains("another base model") && otherModel.getMessage().contains("--force"));
+        var otherEncoder = assertThrows(IllegalArgumentException.class,
+                () -> c.checkFits(out, sd.unetHash(), "sha256-f32-sampled4096:x", 32, AppliedConcepts.layerDims(sd), false));
+        assertTrue(otherEncoder.getMessage().contains("another text encoder"));
+        c.checkFits(out, "sha256-f32-sampled4096:another", sd.textEncoderHash(), 32, AppliedConcepts.layerDims(sd), true);
+        var shapes = assertThrows(IllegalArgumentException.class,
+                () -> c.checkFits(out, sd.unetHash(), sd.textEncoderHash(), 768, new long[] {320, 320}, true));
+        assertTrue(shapes.getMessage().contains("768"), "shape mismatches are never forced");
+    }
+
+    @Test
+    void badTrainingInputIsAClearError() throws Exception {
+        var multi = assertThrows(IllegalArgumentException.class, () -> new PerfusionTrainer(sd, cInv, "my-x", "teddybear123", quick()));
+        assertTrue(multi.getMessage().contains("not a single token") && multi.getMessage().contains("teddy"), multi.getMessage());
+        var collision = assertThrows(IllegalArgumentException.class, () -> new PerfusionTrainer(sd, cInv, "dog", "teddy", quick()));
+        assertTrue(collision.getMessage().contains("already a token"), collision.getMessage());
+        Path empty = Files.createDirectories(tmp.resolve("empty"));
+        var none = assertThrows(java.io.IOException.class,
+                () -> new PerfusionTrainer(sd, cInv, "my-y", "teddy", quick()).train(empty, null, tmp.resolve("y.safetensors"), false, null, Progress.NONE));
+        assertTrue(none.getMessage().contains("no images"));
+        Path junk = Files.createDirectories(tmp.resolve("junk"));
+        Files.writeString(junk.resolve("notes.txt"), "not an image");
+        var notImage = assertThrows(java.io.IOException.class,
+                () -> new PerfusionTrainer(sd, cInv, "my-z", "teddy", quick()).train(junk, null, tmp.resolve("z.safetensors"), false, null, Progress.NONE));
+        assertTrue(notImage.getMessage().contains("notes.txt"), notImage.getMessage());
+        assertFalse(Files.exists(tmp.resolve("z.safetensors")), "nothing half written");
+        Path corrupt = tmp.resolve("corrupt.safetensors");
+        Files.write(corrupt, new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12});
+        assertThrows(java.io.IOException.class, () -> ConceptFile.load(corrupt));
+    }
+}
