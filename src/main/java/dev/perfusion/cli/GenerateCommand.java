@@ -2,6 +2,12 @@ package dev.perfusion.cli;
 
 import dev.perfusion.io.Npy;
 import dev.perfusion.io.Png;
+import dev.perfusion.io.ImageGrid;
+import dev.perfusion.perfusion.AppliedConcepts;
+import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.ConceptGate;
+import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
@@ -31,7 +37,14 @@ import java.util.concurrent.Callable;
 final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
 
-    @Option(names = "--prompt", required = true, description = "What to draw.") String prompt;
+    @Option(names = "--prompt", required = true, description = "What to draw; repeat for several prompts.") List<String> prompts;
+    @Option(names = "--concept", paramLabel = "FILE", description = "A learned concept file (repeatable: concepts combine). Use its word in the prompt.") List<Path> concepts = new ArrayList<>();
+    @Option(names = "--beta", split = ",", description = "Concept gate threshold(s): one for all or one per concept; lower = more concept, higher = more prompt (default: each file's, 0.7).") List<Double> betas = new ArrayList<>();
+    @Option(names = "--tau", split = ",", description = "Concept gate temperature(s) (default: each file's, 0.15).") List<Double> taus = new ArrayList<>();
+    @Option(names = "--global-lock", description = "Global key locking: keys see the prompt with each concept word replaced by its supercategory (try beta 0.4-0.6).") boolean globalLock;
+    @Option(names = "--approximate", description = "Combine several concepts with the approximate formula instead of the exact C^-1-orthogonalised one.") boolean approximate;
+    @Option(names = "--force", description = "Use concepts made for another base model or text encoder of the same shapes.") boolean force;
+    @Option(names = "--beta-sweep", split = ",", paramLabel = "B1,B2,...", description = "Write one grid image: prompts (rows) by these beta values (columns), same seed.") List<Double> betaSweep;
     @Option(names = "--negative-prompt", defaultValue = "", description = "What to steer away from (default: empty).") String negativePrompt;
     @Option(names = "--guidance", defaultValue = "7.5", description = "Classifier-free guidance scale (default: ${DEFAULT-VALUE}).") double guidance;
     @Option(names = "--steps", defaultValue = "30", description = "Denoising steps (default: ${DEFAULT-VALUE}).") int steps;
@@ -50,27 +63,98 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (count < 1) throw new IllegalArgumentException("--count must be at least 1, got " + count);
-        if (initLatents != null && count != 1) throw new IllegalArgumentException("--init-latents gives one image: use --count 1");
-        List<Path> targets = targets();
+        int total = count * prompts.size();
+        if (initLatents != null && total != 1) throw new IllegalArgumentException("--init-latents gives one image: use one --prompt and --count 1");
+        if (betaSweep != null && concepts.isEmpty()) throw new IllegalArgumentException("--beta-sweep needs at least one --concept");
+        List<ConceptFile> loaded = new ArrayList<>();
+        for (Path c : concepts) loaded.add(ConceptFile.load(c));
+        List<AppliedConcepts.Use> uses = uses(loaded);
+        List<Path> targets = betaSweep != null ? List.of(sweepTarget()) : targets(total);
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
-        TextToImage.Request request = new TextToImage.Request(prompt, negativePrompt, guidance, steps, scheduler, width, height);
         long[] latentShape = TextToImage.latentShape(sd, width, height);
-        try (Scope scope = Scope.inference()) {
-            Tensor encodings = TextToImage.conditioning(sd, request, progress::message);
-            for (int i = 0; i < count; i++) {
-                long imageSeed = seed + i;
-                Tensor noise = initLatents != null ? readInitLatents(latentShape) : new SeededNoise(imageSeed).randn(latentShape);
-                Tensor latents = TextToImage.denoise(sd, request, encodings, noise, new SeededNoise(imageSeed ^ 0x5DEECE66DL), progress);
-                if (saveLatents != null) Npy.writeTensor(count == 1 ? saveLatents : numbered(saveLatents, i), latents);
-                BufferedImage image = Png.toImages(TextToImage.decode(sd, latents)).get(0);
-                Png.write(targets.get(i), image, Map.of("parameters", parameters(sd, imageSeed)));
-                progress.message("wrote " + targets.get(i));
+        AppliedConcepts applied = null;
+        if (!uses.isEmpty()) {
+            for (int j = 0; j < loaded.size(); j++) {
+                loaded.get(j).checkFits(concepts.get(j), sd.unetHash(), sd.textEncoderHash(), sd.textEncoder.config().hiddenSize(),
+                        AppliedConcepts.layerDims(sd), force);
             }
+            Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), CovarianceCache.DEFAULT_CAPTIONS, progress);
+            applied = AppliedConcepts.apply(sd, cInv, uses, approximate ? ConceptGate.Orthogonalization.APPROXIMATE
+                    : ConceptGate.Orthogonalization.EXACT, globalLock);
+        }
+        PromptEncoder encoder = applied != null ? applied : sd::encodePrompts;
+        try (Scope scope = Scope.inference()) {
+            if (betaSweep != null) {
+                sweep(sd, applied, encoder, latentShape, targets.get(0), progress);
+            } else {
+                int i = 0;
+                for (String prompt : prompts) {
+                    TextToImage.Request request = new TextToImage.Request(prompt, negativePrompt, guidance, steps, scheduler, width, height);
+                    Tensor encodings = TextToImage.conditioning(encoder, request, progress::message);
+                    for (int k = 0; k < count; k++, i++) {
+                        long imageSeed = seed + k;
+                        Tensor noise = initLatents != null ? readInitLatents(latentShape) : new SeededNoise(imageSeed).randn(latentShape);
+                        BufferedImage image = render(sd, request, encodings, noise, imageSeed, i, total, progress);
+                        Png.write(targets.get(i), image, Map.of("parameters", parameters(sd, prompt, imageSeed)));
+                        progress.message("wrote " + targets.get(i));
+                    }
+                }
+            }
+        } finally {
+            if (applied != null) applied.close();
         }
         progress.message(String.format(Locale.ROOT, "done in %.1fs", (System.nanoTime() - started) / 1e9));
         return 0;
+    }
+
+    private BufferedImage render(StableDiffusion sd, TextToImage.Request request, Tensor encodings, Tensor noise, long imageSeed,
+                                 int index, int total, TerminalProgress progress) throws java.io.IOException {
+        Tensor latents = TextToImage.denoise(sd, request, encodings, noise, new SeededNoise(imageSeed ^ 0x5DEECE66DL), progress);
+        if (saveLatents != null) Npy.writeTensor(total == 1 ? saveLatents : numbered(saveLatents, index), latents);
+        return Png.toImages(TextToImage.decode(sd, latents)).get(0);
+    }
+
+    /** One grid: a row per prompt, a column per beta, every cell from the same seed. */
+    private void sweep(StableDiffusion sd, AppliedConcepts applied, PromptEncoder encoder, long[] latentShape, Path target,
+                       TerminalProgress progress) throws java.io.IOException {
+        List<List<BufferedImage>> rows = new ArrayList<>();
+        for (String prompt : prompts) {
+            TextToImage.Request request = new TextToImage.Request(prompt, negativePrompt, guidance, steps, scheduler, width, height);
+            List<BufferedImage> row = new ArrayList<>();
+            for (double beta : betaSweep) {
+                for (int j = 0; j < applied.gate().conceptCount(); j++) {
+                    applied.gate().setConcept(j, applied.gate().concept(j).withGate(beta, applied.gate().concept(j).tau()));
+                }
+                Tensor encodings = TextToImage.conditioning(encoder, request, progress::message);
+                row.add(render(sd, request, encodings, new SeededNoise(seed).randn(latentShape), seed, 0, 2, progress));
+            }
+            rows.add(row);
+        }
+        List<String> columns = betaSweep.stream().map(b -> "beta " + b).toList();
+        Png.write(target, ImageGrid.of(rows, prompts, columns, Math.max(128, Math.min(width, 256))),
+                Map.of("parameters", "beta sweep " + betaSweep + " of " + concepts + ", seed " + seed));
+        progress.message("wrote " + target);
+    }
+
+    private List<AppliedConcepts.Use> uses(List<ConceptFile> loaded) {
+        int n = loaded.size();
+        if (betas.size() > 1 && betas.size() != n) throw new IllegalArgumentException("--beta: give one value or one per --concept (" + n + ")");
+        if (taus.size() > 1 && taus.size() != n) throw new IllegalArgumentException("--tau: give one value or one per --concept (" + n + ")");
+        List<AppliedConcepts.Use> out = new ArrayList<>();
+        for (int j = 0; j < n; j++) {
+            double beta = betas.isEmpty() ? loaded.get(j).beta() : betas.get(betas.size() == 1 ? 0 : j);
+            double tau = taus.isEmpty() ? loaded.get(j).tau() : taus.get(taus.size() == 1 ? 0 : j);
+            out.add(new AppliedConcepts.Use(loaded.get(j), beta, tau));
+        }
+        return out;
+    }
+
+    private Path sweepTarget() throws java.io.IOException {
+        Path target = out.toString().toLowerCase(Locale.ROOT).endsWith(".png") ? out : out.resolve("beta-sweep.png");
+        ensureWritable(target.toAbsolutePath().getParent());
+        return target;
     }
 
     private Tensor readInitLatents(long[] expected) throws java.io.IOException {
@@ -83,24 +167,27 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     /** Where each image goes; checked before any work so an unwritable output fails fast. */
-    private List<Path> targets() throws java.io.IOException {
+    private List<Path> targets(int total) throws java.io.IOException {
         List<Path> paths = new ArrayList<>();
         boolean single = out.toString().toLowerCase(Locale.ROOT).endsWith(".png");
-        if (single && count > 1) {
-            for (int i = 0; i < count; i++) paths.add(numbered(out, i));
+        if (single && total > 1) {
+            for (int i = 0; i < total; i++) paths.add(numbered(out, i));
         } else if (single) {
             paths.add(out);
         } else {
-            for (int i = 0; i < count; i++) paths.add(out.resolve(String.format(Locale.ROOT, "%05d-%d.png", i, seed + i)));
+            for (int i = 0; i < total; i++) paths.add(out.resolve(String.format(Locale.ROOT, "%05d-%d.png", i, seed + i % count)));
         }
-        Path dir = paths.get(0).toAbsolutePath().getParent();
+        ensureWritable(paths.get(0).toAbsolutePath().getParent());
+        return paths;
+    }
+
+    private static void ensureWritable(Path dir) throws java.io.IOException {
         try {
             Files.createDirectories(dir);
         } catch (java.io.IOException e) {
             throw new java.io.IOException("cannot create output folder " + dir + ": " + e.getMessage(), e);
         }
         if (!Files.isWritable(dir)) throw new java.io.IOException("output folder " + dir + " is not writable");
-        return paths;
     }
 
     private static Path numbered(Path p, int i) {
@@ -110,7 +197,7 @@ final class GenerateCommand implements Callable<Integer> {
         return p.resolveSibling(stem + "-" + i + ext);
     }
 
-    private String parameters(StableDiffusion sd, long imageSeed) {
+    private String parameters(StableDiffusion sd, String prompt, long imageSeed) {
         Map<String, Object> p = new LinkedHashMap<>();
         p.put("Steps", steps);
         p.put("Sampler", scheduler);
@@ -118,6 +205,10 @@ final class GenerateCommand implements Callable<Integer> {
         p.put("Seed", initLatents != null ? "init-latents " + initLatents.getFileName() : imageSeed);
         p.put("Size", width + "x" + height);
         p.put("Model", sd.name);
+        if (!concepts.isEmpty()) {
+            p.put("Concepts", concepts.stream().map(c -> c.getFileName().toString()).toList());
+            p.put("Concept gate", "beta " + betas + " tau " + taus + (globalLock ? " global lock" : ""));
+        }
         StringBuilder s = new StringBuilder(prompt);
         if (!negativePrompt.isEmpty()) s.append("\nNegative prompt: ").append(negativePrompt);
         s.append("\n");

@@ -19,9 +19,9 @@ public final class CovarianceCache {
 
     private CovarianceCache() {}
 
-    /** {@code $PERFUSION_CACHE} or ~/.cache/perfusion. */
+    /** The {@code perfusion.cache} system property, else {@code $PERFUSION_CACHE}, else ~/.cache/perfusion. */
     public static Path defaultDir() {
-        String env = System.getenv("PERFUSION_CACHE");
+        String env = System.getProperty("perfusion.cache", System.getenv("PERFUSION_CACHE"));
         return env != null ? Path.of(env) : Path.of(System.getProperty("user.home"), ".cache", "perfusion");
     }
 

@@ -1,0 +1,62 @@
+package dev.perfusion.cli;
+
+import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.perfusion.PerfusionTrainer;
+import dev.perfusion.perfusion.TrainingImages;
+import dev.perfusion.pipeline.StableDiffusion;
+import org.bytedeco.pytorch.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "train", mixinStandardHelpOptions = true,
+        description = "Learn a concept from a few photos: a new word, a kind of an existing one-token word, in a ~100 KB concept file.")
+final class TrainCommand implements Callable<Integer> {
+    @Mixin ModelOptions model;
+
+    @Option(names = "--images", required = true, paramLabel = "DIR", description = "Folder of photos of the concept (typically 4-8).") Path images;
+    @Option(names = "--word", required = true, description = "The new word, e.g. my-teddy (must not already be a token).") String word;
+    @Option(names = "--supercategory", required = true, description = "What it is a kind of, one token of the vocabulary, e.g. teddy.") String supercategory;
+    @Option(names = "--out", required = true, paramLabel = "FILE", description = "The concept file to write (.safetensors).") Path out;
+    @Option(names = "--masks", paramLabel = "DIR", description = "Optional masks of the concept (same file names; white = concept) to weight the loss. Default: no mask.") Path masks;
+    @Option(names = "--steps", defaultValue = "400", description = "Optimizer steps (default: ${DEFAULT-VALUE}).") int steps;
+    @Option(names = "--batch", defaultValue = "4", description = "Images per micro-batch (default: ${DEFAULT-VALUE}).") int batch;
+    @Option(names = "--accumulate", defaultValue = "4", description = "Micro-batches per optimizer step; effective batch = batch x accumulate (default: ${DEFAULT-VALUE}).") int accumulate;
+    @Option(names = "--seed", defaultValue = "1", description = "Seed for augmentation, prompts, timesteps and noise (default: ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--fit", defaultValue = "crop", description = "Non-square photos: crop (centre) or pad (default: ${DEFAULT-VALUE}).") String fit;
+    @Option(names = "--views", defaultValue = "8", description = "Augmented views (random crops, flips) per image (default: ${DEFAULT-VALUE}).") int views;
+    @Option(names = "--resolution", defaultValue = "0", description = "Training resolution in pixels (default: the model's native size).") int resolution;
+    @Option(names = "--resume", description = "Continue from the checkpoint written beside --out during an earlier run.") boolean resume;
+    @Option(names = "--samples", paramLabel = "DIR", description = "Write a sample image here every --sample-every steps.") Path samples;
+    @Option(names = "--sample-every", defaultValue = "100", description = "(default: ${DEFAULT-VALUE})") int sampleEvery;
+    @Option(names = "--checkpoint-every", defaultValue = "50", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
+    @Option(names = "--train-keys", description = "Ablation: train the key targets instead of locking them to the supercategory.") boolean trainKeys;
+    @Option(names = "--covariance-captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS,
+            description = "Captions for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
+
+    @Override
+    public Integer call() throws Exception {
+        TrainingImages.Fit fitMode = switch (fit) {
+            case "crop" -> TrainingImages.Fit.CROP;
+            case "pad" -> TrainingImages.Fit.PAD;
+            default -> throw new IllegalArgumentException("--fit must be crop or pad, got '" + fit + "'");
+        };
+        TrainingImages.list(images); // fail before loading the model when there is nothing to learn from
+        if (Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a file name");
+        TerminalProgress progress = new TerminalProgress(System.out);
+        StableDiffusion sd = model.load(progress);
+        Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), captions, progress);
+        PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withBatch(batch, accumulate)
+                .withSeed(seed).withImages(fitMode, views, resolution).withSchedule(checkpointEvery, sampleEvery).withTrainedKeys(trainKeys);
+        PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, word, supercategory, settings)
+                .train(images, masks, out, resume, samples, progress);
+        progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",
+                out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), BenchCommand.peakRssGiB()));
+        return 0;
+    }
+}

@@ -1,0 +1,50 @@
+package dev.perfusion.io;
+
+import java.awt.Color;
+import java.awt.Font;
+import java.awt.Graphics2D;
+import java.awt.RenderingHints;
+import java.awt.image.BufferedImage;
+import java.util.List;
+
+/** A labelled grid of equally sized images: rows (with a label on the left) by columns (with a label on top). */
+public final class ImageGrid {
+    private ImageGrid() {}
+
+    public static BufferedImage of(List<List<BufferedImage>> rows, List<String> rowLabels, List<String> columnLabels, int cell) {
+        int labelWidth = rowLabels == null ? 0 : Math.max(120, cell), header = columnLabels == null ? 0 : 24;
+        int columns = rows.stream().mapToInt(List::size).max().orElse(0);
+        BufferedImage out = new BufferedImage(labelWidth + columns * cell, header + rows.size() * cell, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = out.createGraphics();
+        g.setColor(Color.WHITE);
+        g.fillRect(0, 0, out.getWidth(), out.getHeight());
+        g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_NEAREST_NEIGHBOR);
+        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
+        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 12));
+        g.setColor(Color.BLACK);
+        if (columnLabels != null) {
+            for (int c = 0; c < columnLabels.size(); c++) g.drawString(columnLabels.get(c), labelWidth + c * cell + 4, 16);
+        }
+        for (int r = 0; r < rows.size(); r++) {
+            int y = header + r * cell;
+            if (rowLabels != null) drawWrapped(g, rowLabels.get(r), 4, y + 14, labelWidth - 8);
+            for (int c = 0; c < rows.get(r).size(); c++) g.drawImage(rows.get(r).get(c), labelWidth + c * cell, y, cell, cell, null);
+        }
+        g.dispose();
+        return out;
+    }
+
+    private static void drawWrapped(Graphics2D g, String text, int x, int y, int width) {
+        StringBuilder line = new StringBuilder();
+        for (String word : text.split(" ")) {
+            if (line.length() > 0 && g.getFontMetrics().stringWidth(line + " " + word) > width) {
+                g.drawString(line.toString(), x, y);
+                y += 14;
+                line.setLength(0);
+            }
+            if (line.length() > 0) line.append(' ');
+            line.append(word);
+        }
+        g.drawString(line.toString(), x, y);
+    }
+}
