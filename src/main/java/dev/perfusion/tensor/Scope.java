@@ -3,6 +3,9 @@ package dev.perfusion.tensor;
 import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+
+import java.util.function.Supplier;
 
 /**
  * Native memory scope: every tensor created while a scope is open is freed when it closes, unless it was
@@ -27,6 +30,25 @@ public final class Scope implements AutoCloseable {
     public static <P extends Pointer> P keep(P p) {
         p.retainReference();
         return p;
+    }
+
+    /**
+     * Runs one block of a forward pass in its own scope and hands only its output to the enclosing scope, so the
+     * block's intermediate tensors are freed at once instead of when the whole step ends (autograd keeps what
+     * backward needs through its own references).
+     */
+    public static Tensor within(Supplier<Tensor> block) {
+        PointerScope outer = PointerScope.getInnerScope();
+        Tensor result;
+        try (PointerScope inner = new PointerScope()) {
+            result = block.get();
+            result.retainReference();
+        }
+        if (outer != null) {
+            outer.attach(result);
+            result.releaseReference();
+        }
+        return result;
     }
 
     @Override

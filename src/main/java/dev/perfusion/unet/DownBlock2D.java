@@ -1,6 +1,7 @@
 package dev.perfusion.unet;
 
 import dev.perfusion.nn.Module;
+import dev.perfusion.tensor.Scope;
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.ArrayList;
@@ -31,12 +32,19 @@ final class DownBlock2D extends Module {
     /** Returns the new hidden state; appends this level's skip connections to {@code skips}. */
     Tensor forward(Tensor h, Tensor timeEmbedding, Tensor text, List<Tensor> skips) {
         for (int j = 0; j < resnets.size(); j++) {
-            h = resnets.get(j).forward(h, timeEmbedding);
-            if (!attentions.isEmpty()) h = attentions.get(j).forward(h, text);
+            Tensor in = h;
+            ResnetBlock2D resnet = resnets.get(j);
+            h = Scope.within(() -> resnet.forward(in, timeEmbedding));
+            if (!attentions.isEmpty()) {
+                Tensor mid = h;
+                Transformer2DModel attention = attentions.get(j);
+                h = Scope.within(() -> attention.forward(mid, text));
+            }
             skips.add(h);
         }
         if (downsampler != null) {
-            h = downsampler.forward(h);
+            Tensor in = h;
+            h = Scope.within(() -> downsampler.forward(in));
             skips.add(h);
         }
         return h;

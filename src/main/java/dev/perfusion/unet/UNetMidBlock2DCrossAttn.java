@@ -1,6 +1,7 @@
 package dev.perfusion.unet;
 
 import dev.perfusion.nn.Module;
+import dev.perfusion.tensor.Scope;
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.List;
@@ -21,8 +22,8 @@ final class UNetMidBlock2DCrossAttn extends Module {
     }
 
     Tensor forward(Tensor h, Tensor timeEmbedding, Tensor text) {
-        h = resnets.get(0).forward(h, timeEmbedding);
-        h = attentions.get(0).forward(h, text);
-        return resnets.get(1).forward(h, timeEmbedding);
+        Tensor first = Scope.within(() -> resnets.get(0).forward(h, timeEmbedding));
+        Tensor attended = Scope.within(() -> attentions.get(0).forward(first, text));
+        return Scope.within(() -> resnets.get(1).forward(attended, timeEmbedding));
     }
 }

@@ -1,6 +1,7 @@
 package dev.perfusion.unet;
 
 import dev.perfusion.nn.Module;
+import dev.perfusion.tensor.Scope;
 import dev.perfusion.tensor.Ops;
 import org.bytedeco.pytorch.Tensor;
 
@@ -39,13 +40,19 @@ final class UpBlock2D extends Module {
     /** Consumes this level's skips from the end of {@code skips}. */
     Tensor forward(Tensor h, Tensor timeEmbedding, Tensor text, List<Tensor> skips) {
         for (int j = 0; j < resnets.size(); j++) {
-            Tensor skip = skips.remove(skips.size() - 1);
-            h = resnets.get(j).forward(Ops.cat(1, h, skip), timeEmbedding);
-            if (!attentions.isEmpty()) h = attentions.get(j).forward(h, text);
+            Tensor skip = skips.remove(skips.size() - 1), in = h;
+            ResnetBlock2D resnet = resnets.get(j);
+            h = Scope.within(() -> resnet.forward(Ops.cat(1, in, skip), timeEmbedding));
+            if (!attentions.isEmpty()) {
+                Tensor mid = h;
+                Transformer2DModel attention = attentions.get(j);
+                h = Scope.within(() -> attention.forward(mid, text));
+            }
         }
         if (upsampler != null) {
             long[] size = Sampling2D.spatial(skips.get(skips.size() - 1));
-            h = upsampler.forward(h, size[0], size[1]);
+            Tensor in = h;
+            h = Scope.within(() -> upsampler.forward(in, size[0], size[1]));
         }
         return h;
     }

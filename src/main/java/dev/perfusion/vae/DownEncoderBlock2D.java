@@ -1,5 +1,6 @@
 package dev.perfusion.vae;
 
+import dev.perfusion.tensor.Scope;
 import dev.perfusion.nn.Conv2d;
 import dev.perfusion.nn.Module;
 import dev.perfusion.tensor.Ops;
@@ -22,8 +23,14 @@ final class DownEncoderBlock2D extends Module {
 
     Tensor forward(Tensor x) {
         Tensor h = x;
-        for (ResnetBlock2D resnet : resnets) h = resnet.forward(h);
-        for (Downsample2D down : downsamplers) h = down.forward(h);
+        for (ResnetBlock2D resnet : resnets) {
+            Tensor in = h;
+            h = Scope.within(() -> resnet.forward(in));
+        }
+        for (Downsample2D down : downsamplers) {
+            Tensor in = h;
+            h = Scope.within(() -> down.forward(in));
+        }
         return h;
     }
 

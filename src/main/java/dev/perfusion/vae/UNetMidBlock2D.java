@@ -1,5 +1,6 @@
 package dev.perfusion.vae;
 
+import dev.perfusion.tensor.Scope;
 import dev.perfusion.nn.Module;
 import org.bytedeco.pytorch.Tensor;
 
@@ -22,10 +23,15 @@ final class UNetMidBlock2D extends Module {
     }
 
     Tensor forward(Tensor x) {
-        Tensor h = resnets.get(0).forward(x);
+        Tensor h = Scope.within(() -> resnets.get(0).forward(x));
         for (int i = 1; i < resnets.size(); i++) {
-            if (!attentions.isEmpty()) h = attentions.get(i - 1).forward(h);
-            h = resnets.get(i).forward(h);
+            int index = i;
+            if (!attentions.isEmpty()) {
+                Tensor in = h;
+                h = Scope.within(() -> attentions.get(index - 1).forward(in));
+            }
+            Tensor in = h;
+            h = Scope.within(() -> resnets.get(index).forward(in));
         }
         return h;
     }
