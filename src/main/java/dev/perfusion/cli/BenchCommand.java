@@ -90,8 +90,11 @@ final class BenchCommand implements Callable<Integer> {
                 results.put(f("VAE decode %dx%d", size, size), f("%.2f s", vaeSeconds));
             }
         }
-        if (!skipLoad) results.put("load UNet checkpoint (fp16 safetensors -> fp32)", f("%.2f s", loadTime(unet, out)));
-        results.put("peak resident memory", f("%.2f GiB", peakRssGiB()));
+        results.put("peak resident memory: model + steps + VAE decode", f("%.2f GiB", peakRssGiB()));
+        if (!skipLoad) {
+            results.put("load UNet checkpoint (fp16 safetensors -> fp32)", f("%.2f s", loadTime(unet, out)));
+            results.put("peak resident memory, also holding a second UNet for the load", f("%.2f GiB", peakRssGiB()));
+        }
 
         System.out.println();
         System.out.println("| measure | value |");

@@ -33,12 +33,18 @@ final class ModelOptions {
             description = "cpu or cuda (default: ${DEFAULT-VALUE}). On cuda the weights are fp16.")
     String device;
 
+    @Option(names = "--clip-skip", defaultValue = "0",
+            description = "Use the text encoder's k-th layer from the end (1 = penultimate, as some SD 2.x tools do) (default: ${DEFAULT-VALUE}).")
+    int clipSkip;
+
     StableDiffusion load(Progress progress) throws IOException {
         ModelSource.Options options = ModelSource.Options.defaults();
         if (config != null) options = options.withConfig(config);
         if (tokenizer != null) options = options.withTokenizer(tokenizer);
         if (family != null) options = options.withFamily(family);
-        return StableDiffusion.load(model, options, device(), dtype(), progress);
+        StableDiffusion sd = StableDiffusion.load(model, options, device(), dtype(), progress);
+        sd.setClipSkip(clipSkip);
+        return sd;
     }
 
     Device device() {

@@ -117,7 +117,7 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
         if (globalLock) {
             Tensor superIds = ids;
             for (int j = 0; j < uses.size(); j++) superIds = replaceIds(superIds, placeholderIds[j], supercategoryIds[j]);
-            gate.lockKeys(encodings, sd.textEncoder.encode(superIds));
+            gate.lockKeys(encodings, sd.textEncoder.encode(superIds, sd.clipSkip()));
         }
         return encodings;
     }
@@ -130,7 +130,7 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
         for (int j = 0; j < uses.size(); j++) {
             embeds = ClipTextModel.replaceToken(embeds, ids, placeholderIds[j], uses.get(j).concept().embedding());
         }
-        return sd.textEncoder.encodeEmbeddings(embeds);
+        return sd.textEncoder.encodeEmbeddings(embeds, sd.clipSkip());
     }
 
     static Tensor replaceIds(Tensor ids, long from, long to) {

@@ -187,7 +187,7 @@ public final class PerfusionTrainer {
             List<String> prompts = new ArrayList<>();
             for (String t : TEMPLATES) prompts.add(t.replace("{}", supercategory));
             Tensor ids = sd.tokenize(prompts, w -> {});
-            Tensor encodings = sd.textEncoder.encode(ids);
+            Tensor encodings = sd.textEncoder.encode(ids, sd.clipSkip());
             Tensor iSuper = Scope.keep(meanAtToken(encodings, ids, supercategoryId).detach().clone());
             iStar = Scope.keep(iSuper.clone());
             for (Attention a : layers) {
@@ -227,7 +227,7 @@ public final class PerfusionTrainer {
         Tensor ids = sd.tokenize(tokenizer, prompts, warnings);
         Tensor safe = AppliedConcepts.replaceIds(ids, placeholderId, supercategoryId);
         Tensor embeds = ClipTextModel.replaceToken(sd.textEncoder.tokenEmbeddings(safe), ids, placeholderId, embedding);
-        return sd.textEncoder.encodeEmbeddings(embeds);
+        return sd.textEncoder.encodeEmbeddings(embeds, sd.clipSkip());
     }
 
     /** Mean loss over fixed batches, without learning anything (i* and the parameters stay as they are). */

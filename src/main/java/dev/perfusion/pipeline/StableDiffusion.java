@@ -38,6 +38,7 @@ public final class StableDiffusion {
     private final ResolvedModel source;
     private String unetHash;
     private String textEncoderHash;
+    private int clipSkip;
 
     private StableDiffusion(ClipTokenizer tokenizer, ClipTextModel textEncoder, UNet2DConditionModel unet,
                             AutoencoderKL vae, SchedulerConfig schedulerConfig, Device device, torch.ScalarType dtype,
@@ -121,8 +122,21 @@ public final class StableDiffusion {
 
     /** Text encodings [B, 77, D] of the prompts, as the UNet's cross-attention reads them. */
     public Tensor encodePrompts(List<String> prompts, Consumer<String> warnings) {
-        return textEncoder.encode(tokenize(prompts, warnings));
+        return textEncoder.encode(tokenize(prompts, warnings), clipSkip);
     }
+
+    /**
+     * Encodes with the output of the k-th layer from the end (then the final layer norm), as diffusers'
+     * clip_skip; 0 is the last layer. Applies to every prompt this model encodes, with or without concepts.
+     */
+    public void setClipSkip(int layers) {
+        if (layers < 0 || layers >= textEncoder.config().numHiddenLayers()) {
+            throw new IllegalArgumentException("--clip-skip must be in 0.." + (textEncoder.config().numHiddenLayers() - 1) + ", got " + layers);
+        }
+        this.clipSkip = layers;
+    }
+
+    public int clipSkip() { return clipSkip; }
 
     private static String abbreviate(String s) {
         return s.length() <= 60 ? s : s.substring(0, 57) + "...";

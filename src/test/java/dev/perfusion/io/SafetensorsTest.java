@@ -56,6 +56,27 @@ class SafetensorsTest {
     }
 
     @Test
+    void readsTensorsPastTwoGigabytes() throws IOException {
+        // a sparse file: a 2.25 GiB U8 tensor (never read, so never materialised) followed by a small F32 tensor
+        long big = (9L << 28);
+        String header = "{\"pad\":{\"dtype\":\"U8\",\"shape\":[" + big + "],\"data_offsets\":[0," + big + "]},"
+                + "\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[" + big + "," + (big + 8) + "]}}";
+        byte[] h = header.getBytes(StandardCharsets.UTF_8);
+        Path f = tmp.resolve("large.safetensors");
+        try (var raf = new java.io.RandomAccessFile(f.toFile(), "rw")) {
+            ByteBuffer start = ByteBuffer.allocate(8 + h.length).order(ByteOrder.LITTLE_ENDIAN).putLong(h.length).put(h);
+            raf.write(start.array());
+            raf.seek(8 + h.length + big);
+            ByteBuffer w = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putFloat(1.5f).putFloat(-2f);
+            raf.write(w.array());
+        }
+        assertTrue(Files.size(f) > (2L << 30));
+        try (Scope s = Scope.inference()) {
+            assertArrayEquals(new float[] {1.5f, -2f}, Ops.toFloats(Safetensors.open(f).get("w")));
+        }
+    }
+
+    @Test
     void truncatedFileIsAClearError() throws IOException {
         Path good = tmp.resolve("good.safetensors");
         try (Scope s = Scope.inference()) {

@@ -36,6 +36,23 @@ class PipelineGoldenTest {
                 Ops.cpu(), torch.ScalarType.Float, Progress.NONE));
     }
 
+    @Test
+    void overLongPromptsAreTruncatedWithAWarningAndClipSkipChangesTheEncoding() throws IOException {
+        StableDiffusion sd = StableDiffusion.load(Fixtures.diffusers(), ModelSource.Options.defaults(), Ops.cpu(),
+                torch.ScalarType.Float, Progress.NONE);
+        List<String> warnings = new ArrayList<>();
+        try (Scope s = Scope.inference()) {
+            Tensor ids = sd.tokenize(List.of("a cat ".repeat(60).trim()), warnings::add);
+            assertArrayEquals(new long[] {1, 77}, Ops.shape(ids));
+            assertEquals(1, warnings.size());
+            assertTrue(warnings.get(0).contains("longer than 75 tokens") && warnings.get(0).contains("45 tokens were cut"), warnings.get(0));
+            Tensor last = sd.encodePrompts(List.of("a cat"), w -> {});
+            sd.setClipSkip(1);
+            assertTrue(Ops.maxAbsDiff(last, sd.encodePrompts(List.of("a cat"), w -> {})) > 1e-3);
+            assertThrows(IllegalArgumentException.class, () -> sd.setClipSkip(3));
+        }
+    }
+
     private void check(StableDiffusion sd) {
         try (Scope s = Scope.inference()) {
             List<String> warnings = new ArrayList<>();
