@@ -1,5 +1,6 @@
 package dev.perfusion.text;
 
+import dev.perfusion.io.ConfigJson;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -81,55 +82,19 @@ public record ClipTextConfig(
             json = json.get("text_config");
         }
         ClipTextConfig d = defaults();
+        ConfigJson c = new ConfigJson(json, "text encoder config");
         return new ClipTextConfig(
-                intOr(json, "vocab_size", d.vocabSize),
-                intOr(json, "hidden_size", d.hiddenSize),
-                intOr(json, "intermediate_size", d.intermediateSize),
-                intOr(json, "num_hidden_layers", d.numHiddenLayers),
-                intOr(json, "num_attention_heads", d.numAttentionHeads),
-                intOr(json, "max_position_embeddings", d.maxPositionEmbeddings),
-                stringOr(json, "hidden_act", d.hiddenAct),
-                doubleOr(json, "layer_norm_eps", d.layerNormEps),
-                longOr(json, "bos_token_id", d.bosTokenId),
-                longOr(json, "eos_token_id", d.eosTokenId),
-                longOr(json, "pad_token_id", d.padTokenId),
-                intOr(json, "projection_dim", d.projectionDim));
-    }
-
-    private static JsonNode present(JsonNode json, String key) {
-        JsonNode v = json.get(key);
-        return v == null || v.isNull() ? null : v;
-    }
-
-    private static int intOr(JsonNode json, String key, int fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.canConvertToInt() || !v.isIntegralNumber()) {
-            throw new IllegalArgumentException("text encoder config: " + key + " must be an integer, got " + v);
-        }
-        return v.intValue();
-    }
-
-    private static long longOr(JsonNode json, String key, long fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.isIntegralNumber()) {
-            throw new IllegalArgumentException("text encoder config: " + key + " must be an integer, got " + v);
-        }
-        return v.longValue();
-    }
-
-    private static double doubleOr(JsonNode json, String key, double fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.isNumber()) throw new IllegalArgumentException("text encoder config: " + key + " must be a number, got " + v);
-        return v.doubleValue();
-    }
-
-    private static String stringOr(JsonNode json, String key, String fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.isTextual()) throw new IllegalArgumentException("text encoder config: " + key + " must be a string, got " + v);
-        return v.textValue();
+                c.integer("vocab_size", d.vocabSize),
+                c.integer("hidden_size", d.hiddenSize),
+                c.integer("intermediate_size", d.intermediateSize),
+                c.integer("num_hidden_layers", d.numHiddenLayers),
+                c.integer("num_attention_heads", d.numAttentionHeads),
+                c.integer("max_position_embeddings", d.maxPositionEmbeddings),
+                c.text("hidden_act", d.hiddenAct),
+                c.number("layer_norm_eps", d.layerNormEps),
+                c.integer64("bos_token_id", d.bosTokenId),
+                c.integer64("eos_token_id", d.eosTokenId),
+                c.integer64("pad_token_id", d.padTokenId),
+                c.integer("projection_dim", d.projectionDim));
     }
 }

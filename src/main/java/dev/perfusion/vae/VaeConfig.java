@@ -1,5 +1,6 @@
 package dev.perfusion.vae;
 
+import dev.perfusion.io.ConfigJson;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
@@ -90,83 +91,22 @@ public record VaeConfig(
     }
 
     public static VaeConfig fromJson(JsonNode json) {
-        if (json == null || !json.isObject()) throw new IllegalArgumentException("VAE config is not a JSON object");
+        ConfigJson c = new ConfigJson(json, "VAE config");
         VaeConfig d = defaults();
         return new VaeConfig(
-                intOr(json, "in_channels", d.inChannels),
-                intOr(json, "out_channels", d.outChannels),
-                stringsOr(json, "down_block_types", d.downBlockTypes),
-                stringsOr(json, "up_block_types", d.upBlockTypes),
-                intsOr(json, "block_out_channels", d.blockOutChannels),
-                intOr(json, "layers_per_block", d.layersPerBlock),
-                intOr(json, "latent_channels", d.latentChannels),
-                intOr(json, "norm_num_groups", d.normNumGroups),
-                stringOr(json, "act_fn", d.actFn),
-                intOr(json, "sample_size", d.sampleSize),
-                doubleOr(json, "scaling_factor", d.scalingFactor),
-                boolOr(json, "mid_block_add_attention", d.midBlockAddAttention),
-                boolOr(json, "use_quant_conv", d.useQuantConv),
-                boolOr(json, "use_post_quant_conv", d.usePostQuantConv));
-    }
-
-    private static JsonNode present(JsonNode json, String key) {
-        JsonNode v = json.get(key);
-        return v == null || v.isNull() ? null : v;
-    }
-
-    private static int intOr(JsonNode json, String key, int fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.isIntegralNumber() || !v.canConvertToInt()) {
-            throw new IllegalArgumentException("VAE config: " + key + " must be an integer, got " + v);
-        }
-        return v.intValue();
-    }
-
-    private static double doubleOr(JsonNode json, String key, double fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.isNumber()) throw new IllegalArgumentException("VAE config: " + key + " must be a number, got " + v);
-        return v.doubleValue();
-    }
-
-    private static boolean boolOr(JsonNode json, String key, boolean fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.isBoolean()) throw new IllegalArgumentException("VAE config: " + key + " must be true or false, got " + v);
-        return v.booleanValue();
-    }
-
-    private static String stringOr(JsonNode json, String key, String fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.isTextual()) throw new IllegalArgumentException("VAE config: " + key + " must be a string, got " + v);
-        return v.textValue();
-    }
-
-    private static List<String> stringsOr(JsonNode json, String key, List<String> fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.isArray()) throw new IllegalArgumentException("VAE config: " + key + " must be a list, got " + v);
-        List<String> out = new ArrayList<>();
-        for (JsonNode e : v) {
-            if (!e.isTextual()) throw new IllegalArgumentException("VAE config: " + key + " must hold strings, got " + e);
-            out.add(e.textValue());
-        }
-        return out;
-    }
-
-    private static List<Integer> intsOr(JsonNode json, String key, List<Integer> fallback) {
-        JsonNode v = present(json, key);
-        if (v == null) return fallback;
-        if (!v.isArray()) throw new IllegalArgumentException("VAE config: " + key + " must be a list, got " + v);
-        List<Integer> out = new ArrayList<>();
-        for (JsonNode e : v) {
-            if (!e.isIntegralNumber() || !e.canConvertToInt()) {
-                throw new IllegalArgumentException("VAE config: " + key + " must hold integers, got " + e);
-            }
-            out.add(e.intValue());
-        }
-        return out;
+                c.integer("in_channels", d.inChannels),
+                c.integer("out_channels", d.outChannels),
+                c.texts("down_block_types", d.downBlockTypes),
+                c.texts("up_block_types", d.upBlockTypes),
+                c.integers("block_out_channels", d.blockOutChannels),
+                c.integer("layers_per_block", d.layersPerBlock),
+                c.integer("latent_channels", d.latentChannels),
+                c.integer("norm_num_groups", d.normNumGroups),
+                c.text("act_fn", d.actFn),
+                c.integer("sample_size", d.sampleSize),
+                c.number("scaling_factor", d.scalingFactor),
+                c.flag("mid_block_add_attention", d.midBlockAddAttention),
+                c.flag("use_quant_conv", d.useQuantConv),
+                c.flag("use_post_quant_conv", d.usePostQuantConv));
     }
 }
