@@ -43,6 +43,8 @@ final class BenchCommand implements Callable<Integer> {
     boolean skipLoad;
     @Option(names = "--skip-vae", description = "Skip the VAE decode timing.")
     boolean skipVae;
+    @Option(names = "--perfusion", description = "Also measure Perfusion: concept file size, the edit's cost per UNet step, training step time.")
+    boolean perfusion;
 
     @Override
     public Integer call() throws Exception {
@@ -91,6 +93,10 @@ final class BenchCommand implements Callable<Integer> {
             }
         }
         results.put("peak resident memory: model + steps + VAE decode", f("%.2f GiB", peakRssGiB()));
+        if (perfusion) {
+            PerfusionBench.run(unet, text, vae, dev.perfusion.sampling.SchedulerConfig.fromJson(configs.scheduler()), sizes,
+                    repeats, results, out);
+        }
         if (!skipLoad) {
             results.put("load UNet checkpoint (fp16 safetensors -> fp32)", f("%.2f s", loadTime(unet, out)));
             results.put("peak resident memory, also holding a second UNet for the load", f("%.2f GiB", peakRssGiB()));
@@ -129,7 +135,7 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    private static List<Double> timed(int n, Runnable work) {
+    static List<Double> timed(int n, Runnable work) {
         List<Double> times = new ArrayList<>();
         for (int i = 0; i < n; i++) {
             try (Scope s = Scope.inference()) {
@@ -141,7 +147,7 @@ final class BenchCommand implements Callable<Integer> {
         return times;
     }
 
-    private static double median(List<Double> xs) {
+    static double median(List<Double> xs) {
         double[] v = xs.stream().mapToDouble(Double::doubleValue).sorted().toArray();
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }

@@ -2,6 +2,7 @@ package dev.perfusion.nn;
 
 import dev.perfusion.io.StateDict;
 import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -51,8 +52,10 @@ public final class Weights {
             throw new IllegalArgumentException(msg.toString());
         }
         for (Map.Entry<String, Param> e : params.entrySet()) {
-            Tensor t = weights.get(prefix + e.getKey());
-            e.getValue().set(t.to(device, dtype));
+            // one scope per tensor: the float32 staging copy is freed before the next tensor is read
+            try (Scope s = Scope.inference()) {
+                e.getValue().set(weights.get(prefix + e.getKey()).to(device, dtype));
+            }
         }
     }
 
@@ -63,20 +66,18 @@ public final class Weights {
     public static void initRandom(Module module, long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
         for (Map.Entry<String, Param> e : module.namedParameters().entrySet()) {
-            Param p = e.getValue();
-            long[] shape = p.shape();
-            String name = e.getKey();
-            Tensor value;
-            if (shape.length == 1) {
-                value = name.endsWith("weight") ? Ops.ones(shape) : Ops.zeros(shape);
-            } else {
-                long fanIn = 1;
-                for (int i = 1; i < shape.length; i++) fanIn *= shape[i];
-                double std = name.contains("embedding") ? 0.02 : 1.0 / Math.sqrt(fanIn);
-                torch.manual_seed(rng.nextLong());
-                value = torch.randn(shape).mul(new org.bytedeco.pytorch.Scalar(std));
+            try (Scope s = Scope.inference()) {
+                e.getValue().set(randomValue(e.getKey(), e.getValue().shape(), rng.nextLong()));
             }
-            p.set(value);
         }
+    }
+
+    private static Tensor randomValue(String name, long[] shape, long seed) {
+        if (shape.length == 1) return name.endsWith("weight") ? Ops.ones(shape) : Ops.zeros(shape);
+        long fanIn = 1;
+        for (int i = 1; i < shape.length; i++) fanIn *= shape[i];
+        double std = name.contains("embedding") ? 0.02 : 1.0 / Math.sqrt(fanIn);
+        torch.manual_seed(seed);
+        return torch.randn(shape).mul(new org.bytedeco.pytorch.Scalar(std));
     }
 }
