@@ -50,13 +50,14 @@ class BadInputsTest {
 
     @Test
     void singleFileWithMissingComponents() throws IOException {
+        Path fixtureConfig = Fixtures.diffusers(); // skips here, not inside assertThrows, when the fixtures are absent
         try (Scope s = Scope.inference()) {
             Map<String, Tensor> t = new LinkedHashMap<>();
             t.put("model.diffusion_model.input_blocks.0.0.weight", Ops.zeros(4, 4, 3, 3));
             Path unetOnly = tmp.resolve("unet-only.safetensors");
             Safetensors.write(unetOnly, t, Map.of(), Safetensors.StoredType.F16);
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                    () -> ModelSource.resolve(unetOnly, ModelSource.Options.defaults().withConfig(Fixtures.diffusers())));
+                    () -> ModelSource.resolve(unetOnly, ModelSource.Options.defaults().withConfig(fixtureConfig)));
             assertTrue(message(e).startsWith(unetOnly + ": not a complete Stable Diffusion checkpoint: it has no VAE"
                     + " (first_stage_model.*), no text encoder"), message(e));
 
@@ -97,9 +98,10 @@ class BadInputsTest {
 
     @Test
     void tokenizerResolution() throws IOException {
+        Path singleFile = Fixtures.singleFile(), fixtureConfig = Fixtures.diffusers();
         Path noVocab = Files.createDirectories(tmp.resolve("tok"));
-        IOException e = assertThrows(IOException.class, () -> ModelSource.resolve(Fixtures.singleFile(),
-                ModelSource.Options.defaults().withConfig(Fixtures.diffusers()).withTokenizer(noVocab)));
+        IOException e = assertThrows(IOException.class, () -> ModelSource.resolve(singleFile,
+                ModelSource.Options.defaults().withConfig(fixtureConfig).withTokenizer(noVocab)));
         assertTrue(message(e).startsWith(noVocab + ": not a tokenizer folder: it needs vocab.json and merges.txt"), message(e));
 
         // a --config folder without a tokenizer: none, and the caller's message names the file
