@@ -432,6 +432,28 @@ public final class ClipTokenizer {
         return first + '\u0000' + second;
     }
 
+    /** The 256 byte symbols in the order CLIP's vocabulary lists them: printable bytes first, then the rest. */
+    public static List<String> byteSymbols() {
+        List<String> printable = new ArrayList<>(), rest = new ArrayList<>();
+        for (int b = 0; b < 256; b++) {
+            String symbol = Character.toString(BYTE_TO_CHAR[b]);
+            if (BYTE_TO_CHAR[b] == (char) b) printable.add(symbol); else rest.add(symbol);
+        }
+        printable.addAll(rest);
+        return printable;
+    }
+
+    /** A word's symbols before any merge: its UTF-8 bytes as byte symbols, the last one marked {@code </w>}. */
+    public static List<String> initialSymbols(String word) {
+        byte[] utf8 = word.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        List<String> out = new ArrayList<>();
+        for (int i = 0; i < utf8.length; i++) {
+            String s = Character.toString(BYTE_TO_CHAR[utf8[i] & 0xFF]);
+            out.add(i == utf8.length - 1 ? s + "</w>" : s);
+        }
+        return out;
+    }
+
     /** GPT-2's reversible byte→character map: printable Latin-1 bytes stand for themselves, the rest move to U+0100 upwards. */
     private static char[] byteToUnicode() {
         char[] map = new char[256];

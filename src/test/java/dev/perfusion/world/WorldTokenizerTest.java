@@ -1,0 +1,44 @@
+package dev.perfusion.world;
+
+import dev.perfusion.text.ClipTokenizer;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class WorldTokenizerTest {
+    @TempDir Path tmp;
+
+    @Test
+    void everyWorldWordIsOneTokenAndCaptionsFit() throws Exception {
+        ClipTokenizer t = WorldTokenizer.create(24);
+        for (String w : Vocabulary.words()) assertEquals(1, t.tokensOf(w).size(), w + " -> " + t.tokensOf(w));
+        WorldGenerator world = new WorldGenerator();
+        int longest = 0;
+        for (long seed = 5000; seed < 5500; seed++) {
+            String caption = world.sample(seed).caption();
+            ClipTokenizer.Encoding e = t.encodeForModel(caption);
+            assertFalse(e.truncated(), caption);
+            longest = Math.max(longest, t.encode(caption).length);
+        }
+        assertTrue(longest <= 22, "longest caption " + longest + " tokens");
+        assertTrue(t.vocabSize() < 1000, "small vocabulary: " + t.vocabSize());
+    }
+
+    @Test
+    void savesReloadsAndKeepsUnseenWordsAndConceptWordsWorking() throws Exception {
+        ClipTokenizer t = WorldTokenizer.create(24);
+        t.save(tmp);
+        ClipTokenizer back = ClipTokenizer.load(tmp);
+        String caption = "a photo of a red car next to a green tree at night";
+        assertArrayEquals(t.encodeForModel(caption).ids(), back.encodeForModel(caption).ids());
+        assertArrayEquals(WorldTokenizer.create(24).encode(caption), t.encode(caption), "deterministic");
+        assertTrue(t.tokensOf("zebra").size() > 1, "unseen words fall back to smaller pieces");
+        ClipTokenizer withConcept = t.withAddedTokens(List.of("my-teddy"));
+        assertEquals(1, withConcept.tokensOf("my-teddy").size());
+        assertEquals(1, t.tokensOf("teddy").size(), "supercategories are single tokens");
+    }
+}
