@@ -39,12 +39,6 @@ public final class DdimScheduler implements Scheduler {
     public double[] timesteps() { return Spacing.toDoubles(timesteps); }
 
     @Override
-    public double initNoiseSigma() { return 1.0; }
-
-    @Override
-    public Tensor scaleModelInput(Tensor sample, int stepIndex) { return sample; }
-
-    @Override
     public Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseSource noise) {
         long t = timesteps[stepIndex];
         long prev = t - stepRatio;

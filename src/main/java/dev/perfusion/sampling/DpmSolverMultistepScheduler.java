@@ -66,12 +66,6 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
     @Override
     public double[] timesteps() { return Spacing.toDoubles(timesteps); }
 
-    @Override
-    public double initNoiseSigma() { return 1.0; }
-
-    @Override
-    public Tensor scaleModelInput(Tensor sample, int stepIndex) { return sample; }
-
     private static double alpha(double sigma) { return 1 / Math.sqrt(sigma * sigma + 1); }
 
     private static double lambda(double sigma) { return Math.log(alpha(sigma)) - Math.log(sigma * alpha(sigma)); }

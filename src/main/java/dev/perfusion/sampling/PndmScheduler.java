@@ -79,12 +79,6 @@ public final class PndmScheduler implements Scheduler {
     public double[] timesteps() { return Spacing.toDoubles(timesteps); }
 
     @Override
-    public double initNoiseSigma() { return 1.0; }
-
-    @Override
-    public Tensor scaleModelInput(Tensor sample, int stepIndex) { return sample; }
-
-    @Override
     public Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseSource noise) {
         return counter < prkCount && !skipPrk ? stepPrk(modelOutput, sample) : stepPlms(modelOutput, stepIndex, sample);
     }

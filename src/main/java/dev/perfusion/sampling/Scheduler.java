@@ -9,10 +9,11 @@ public interface Scheduler {
     /** The model timestep of each step (ints for DDIM/PNDM/DPM-Solver, floats for Euler). */
     double[] timesteps();
 
-    /** What unit noise is multiplied by to start sampling. */
-    double initNoiseSigma();
+    /** What unit noise is multiplied by to start sampling; 1 for samplers that work in x_t (not sigma) space. */
+    default double initNoiseSigma() { return 1.0; }
 
-    Tensor scaleModelInput(Tensor sample, int stepIndex);
+    /** The model's input at a step; unchanged for samplers that work in x_t space. */
+    default Tensor scaleModelInput(Tensor sample, int stepIndex) { return sample; }
 
     /** One update from step {@code stepIndex} to the next; {@code noise} is used only by stochastic samplers. */
     Tensor step(Tensor modelOutput, int stepIndex, Tensor sample, NoiseSource noise);
