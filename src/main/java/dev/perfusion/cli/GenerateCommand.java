@@ -96,7 +96,9 @@ final class GenerateCommand implements Callable<Integer> {
                     for (int k = 0; k < count; k++, i++) {
                         long imageSeed = seed + k;
                         Tensor noise = initLatents != null ? readInitLatents(latentShape) : new SeededNoise(imageSeed).randn(latentShape);
-                        BufferedImage image = render(sd, request, encodings, noise, imageSeed, i, total, progress);
+                        Tensor latents = TextToImage.denoise(sd, request, encodings, noise, new SeededNoise(imageSeed ^ 0x5DEECE66DL), progress);
+                        if (saveLatents != null) Npy.writeTensor(total == 1 ? saveLatents : numbered(saveLatents, i), latents);
+                        BufferedImage image = Png.toImages(TextToImage.decode(sd, latents)).get(0);
                         Png.write(targets.get(i), image, Map.of("parameters", parameters(sd, prompt, imageSeed)));
                         progress.message("wrote " + targets.get(i));
                     }
@@ -109,12 +111,6 @@ final class GenerateCommand implements Callable<Integer> {
         return 0;
     }
 
-    private BufferedImage render(StableDiffusion sd, TextToImage.Request request, Tensor encodings, Tensor noise, long imageSeed,
-                                 int index, int total, TerminalProgress progress) throws java.io.IOException {
-        Tensor latents = TextToImage.denoise(sd, request, encodings, noise, new SeededNoise(imageSeed ^ 0x5DEECE66DL), progress);
-        if (saveLatents != null) Npy.writeTensor(total == 1 ? saveLatents : numbered(saveLatents, index), latents);
-        return Png.toImages(TextToImage.decode(sd, latents)).get(0);
-    }
 
     /** One grid: a row per prompt, a column per beta, every cell from the same seed. */
     private void sweep(StableDiffusion sd, AppliedConcepts applied, PromptEncoder encoder, long[] latentShape, Path target,
@@ -128,7 +124,9 @@ final class GenerateCommand implements Callable<Integer> {
                     applied.gate().setConcept(j, applied.gate().concept(j).withGate(beta, applied.gate().concept(j).tau()));
                 }
                 Tensor encodings = TextToImage.conditioning(encoder, request, progress::message);
-                row.add(render(sd, request, encodings, new SeededNoise(seed).randn(latentShape), seed, 0, 2, progress));
+                Tensor latents = TextToImage.denoise(sd, request, encodings, new SeededNoise(seed).randn(latentShape),
+                        new SeededNoise(seed ^ 0x5DEECE66DL), progress);
+                row.add(Png.toImages(TextToImage.decode(sd, latents)).get(0));
             }
             rows.add(row);
         }
