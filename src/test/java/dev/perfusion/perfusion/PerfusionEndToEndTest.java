@@ -79,6 +79,28 @@ class PerfusionEndToEndTest {
     }
 
     @Test
+    void anInterruptedRunResumesToTheSameConcept() throws Exception {
+        PerfusionTrainer.Settings settings = quick().withSteps(4).withSchedule(2, 0);
+        Path straight = tmp.resolve("straight.safetensors"), resumed = tmp.resolve("resumed.safetensors");
+        new PerfusionTrainer(sd, cInv, "my-dog", "dog", settings).train(images, null, straight, false, null, Progress.NONE);
+        Progress interrupt = (task, done, total, detail) -> {
+            if (done == 3) throw new IllegalStateException("interrupted");
+        };
+        assertThrows(IllegalStateException.class,
+                () -> new PerfusionTrainer(sd, cInv, "my-dog", "dog", settings).train(images, null, resumed, false, null, interrupt));
+        assertFalse(Files.exists(resumed), "no concept file from an interrupted run");
+        assertTrue(Files.exists(resumed.resolveSibling("resumed.safetensors.ckpt")), "the step-2 checkpoint is kept");
+        new PerfusionTrainer(sd, cInv, "my-dog", "dog", settings).train(images, null, resumed, true, null, Progress.NONE);
+        ConceptFile a = ConceptFile.load(straight), b = ConceptFile.load(resumed);
+        assertTrue(Ops.maxAbsDiff(a.embedding(), b.embedding()) < 1e-6);
+        assertTrue(Ops.maxAbsDiff(a.iStar(), b.iStar()) < 1e-6);
+        for (int l = 0; l < a.layerCount(); l++) assertTrue(Ops.maxAbsDiff(a.valueTargets().get(l), b.valueTargets().get(l)) < 1e-6);
+        var missing = assertThrows(java.io.IOException.class, () -> new PerfusionTrainer(sd, cInv, "my-dog", "dog", settings)
+                .train(images, null, tmp.resolve("never.safetensors"), true, null, Progress.NONE));
+        assertTrue(missing.getMessage().contains("no training checkpoint"));
+    }
+
+    @Test
     void aConceptIsRefusedByAnotherModel() throws Exception {
         Path out = tmp.resolve("other.safetensors");
         new PerfusionTrainer(sd, cInv, "my-cat", "cat", quick().withSteps(1).withSchedule(0, 0)).train(images, null, out, false, null, Progress.NONE);
