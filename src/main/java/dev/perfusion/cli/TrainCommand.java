@@ -24,6 +24,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--supercategory", required = true, description = "What it is a kind of, one token of the vocabulary, e.g. teddy.") String supercategory;
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The concept file to write (.safetensors).") Path out;
     @Option(names = "--masks", paramLabel = "DIR", description = "Optional masks of the concept (same file names; white = concept) to weight the loss. Default: no mask.") Path masks;
+    @Option(names = "--mask-from-attention", description = "Weight the loss by a zero-shot mask: where the model's cross-attention to the supercategory word falls on each image (no extra model).") boolean attentionMask;
     @Option(names = "--steps", defaultValue = "400", description = "Optimizer steps (default: ${DEFAULT-VALUE}).") int steps;
     @Option(names = "--batch", defaultValue = "4", description = "Images per micro-batch (default: ${DEFAULT-VALUE}).") int batch;
     @Option(names = "--accumulate", defaultValue = "4", description = "Micro-batches per optimizer step; effective batch = batch x accumulate (default: ${DEFAULT-VALUE}).") int accumulate;
@@ -47,12 +48,13 @@ final class TrainCommand implements Callable<Integer> {
             default -> throw new IllegalArgumentException("--fit must be crop or pad, got '" + fit + "'");
         };
         TrainingImages.list(images); // fail before loading the model when there is nothing to learn from
+        if (attentionMask && masks != null) throw new IllegalArgumentException("give --masks or --mask-from-attention, not both");
         if (Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a file name");
         TerminalProgress progress = new TerminalProgress(System.out);
         StableDiffusion sd = model.load(progress);
         Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), captions, progress);
         PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withBatch(batch, accumulate)
-                .withSeed(seed).withImages(fitMode, views, resolution).withSchedule(checkpointEvery, sampleEvery).withTrainedKeys(trainKeys);
+                .withSeed(seed).withImages(fitMode, views, resolution).withSchedule(checkpointEvery, sampleEvery).withTrainedKeys(trainKeys).withAttentionMasks(attentionMask);
         PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, word, supercategory, settings)
                 .train(images, masks, out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",

@@ -39,18 +39,20 @@ public final class PerfusionTrainer {
     public record Settings(int steps, int batchSize, int gradientAccumulation, double embeddingLr, double valueLr,
                            double weightDecay, double trainBeta, double trainTau, double iStarDecay, long seed,
                            int viewsPerImage, TrainingImages.Fit fit, int resolution, double maskFloor,
-                           boolean trainKeys, int checkpointEvery, int sampleEvery) {
+                           boolean trainKeys, int checkpointEvery, int sampleEvery, boolean attentionMasks) {
         public static Settings defaults() {
             return new Settings(400, 4, 4, 0.006, 0.03, 0.01, 0.75, 0.1, 0.99, 1, 8, TrainingImages.Fit.CROP, 0, 0.1,
-                    false, 50, 100);
+                    false, 50, 100, false);
         }
 
-        public Settings withSteps(int s) { return new Settings(s, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery); }
-        public Settings withBatch(int b, int accumulation) { return new Settings(steps, b, accumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery); }
-        public Settings withSeed(long s) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, s, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery); }
-        public Settings withImages(TrainingImages.Fit f, int views, int res) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, views, f, res, maskFloor, trainKeys, checkpointEvery, sampleEvery); }
-        public Settings withSchedule(int checkpoints, int samples) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpoints, samples); }
-        public Settings withTrainedKeys(boolean k) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, k, checkpointEvery, sampleEvery); }
+        public Settings withSteps(int s) { return new Settings(s, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery, attentionMasks); }
+        public Settings withBatch(int b, int accumulation) { return new Settings(steps, b, accumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery, attentionMasks); }
+        public Settings withSeed(long s) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, s, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery, attentionMasks); }
+        public Settings withImages(TrainingImages.Fit f, int views, int res) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, views, f, res, maskFloor, trainKeys, checkpointEvery, sampleEvery, attentionMasks); }
+        public Settings withSchedule(int checkpoints, int samples) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpoints, samples, attentionMasks); }
+        public Settings withTrainedKeys(boolean k) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, k, checkpointEvery, sampleEvery, attentionMasks); }
+
+        public Settings withAttentionMasks(boolean a) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery, a); }
 
         Map<String, String> describe() {
             Map<String, String> m = new LinkedHashMap<>();
@@ -60,6 +62,7 @@ public final class PerfusionTrainer {
             m.put("gate", "beta " + trainBeta + ", tau " + trainTau);
             m.put("seed", Long.toString(seed));
             m.put("keys", trainKeys ? "trained (ablation)" : "locked");
+            m.put("mask", attentionMasks ? "zero-shot cross-attention" : "files or none");
             return m;
         }
     }
@@ -129,8 +132,8 @@ public final class PerfusionTrainer {
                 Tensor x0 = sd.vae.latentsFromImage(Png.toTensor(v.image()).to(sd.device, sd.dtype));
                 latents.add(Scope.keep(x0));
                 long[] ls = Ops.shape(x0);
-                Tensor m = Ops.fromFloats(v.mask(), 1, 1, resolution, resolution);
-                m = Ops.avgPool2d(m, resolution / ls[2]);
+                Tensor m = settings.attentionMasks() ? AttentionMask.of(sd, x0, supercategory, settings.seed())
+                        : Ops.avgPool2d(Ops.fromFloats(v.mask(), 1, 1, resolution, resolution), resolution / ls[2]);
                 m = Ops.div(m, Math.max(1e-6, Ops.item(m.max())));
                 latentMasks.add(Scope.keep(Ops.add(Ops.mul(m, 1 - settings.maskFloor()), settings.maskFloor()).to(sd.device, sd.dtype)));
             }

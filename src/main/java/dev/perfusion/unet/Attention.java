@@ -20,6 +20,7 @@ public final class Attention extends Module {
     private final long contextDim;
     private Projection key;
     private Projection value;
+    private java.util.function.Consumer<Tensor> observer;
 
     Attention(long queryDim, long contextDim, long heads, long headDim) {
         long inner = heads * headDim;
@@ -39,8 +40,14 @@ public final class Attention extends Module {
         Tensor k = splitHeads(key.forward(context));
         Tensor v = splitHeads(value.forward(context));
         long headDim = Ops.shape(q)[3];
-        Tensor attended = Ops.attention(q, k, v, null, 1.0 / Math.sqrt(headDim));
-        return toOut.forward(mergeHeads(attended));
+        double scale = 1.0 / Math.sqrt(headDim);
+        if (observer != null) {
+            // explicit softmax(QK^T) so that someone can look at where each token attends
+            Tensor probabilities = Ops.softmax(Ops.mul(Ops.matmul(q, k.transpose(2, 3)), scale), -1);
+            observer.accept(probabilities);
+            return toOut.forward(mergeHeads(Ops.matmul(probabilities, v)));
+        }
+        return toOut.forward(mergeHeads(Ops.attention(q, k, v, null, scale)));
     }
 
     /** [B, N, H*d] -> [B, H, N, d] */
@@ -62,6 +69,12 @@ public final class Attention extends Module {
     public void setKey(Projection p) { this.key = p == null ? toK : p; }
 
     public void setValue(Projection p) { this.value = p == null ? toV : p; }
+
+    /**
+     * Receives the attention probabilities [B, heads, queries, keys] of every forward pass while set (slower: no
+     * fused kernel); null stops observing. Used to read cross-attention maps of a word.
+     */
+    public void setObserver(java.util.function.Consumer<Tensor> observer) { this.observer = observer; }
 
     /** The original, unedited K and V layers. */
     public Linear originalKey() { return toK; }

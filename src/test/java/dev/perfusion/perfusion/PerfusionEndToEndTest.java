@@ -101,6 +101,31 @@ class PerfusionEndToEndTest {
     }
 
     @Test
+    void zeroShotAttentionMaskIsASoftMapOfTheSupercategory() throws Exception {
+        try (Scope s = Scope.inference()) {
+            Tensor x0 = sd.vae.latentsFromImage(Png.toTensor(javax.imageio.ImageIO.read(images.resolve("view0.png").toFile())));
+            Tensor mask = AttentionMask.of(sd, x0, "teddy", 1);
+            long[] shape = Ops.shape(x0);
+            assertArrayEquals(new long[] {1, 1, shape[2], shape[3]}, Ops.shape(mask));
+            assertEquals(1.0, Ops.item(mask.max()), 1e-6);
+            assertTrue(Ops.item(mask.min()) >= 0 && Ops.item(mask.min()) < 0.99, "not constant");
+            // the observed maps are attention probabilities: each query's row sums to 1
+            var attention = sd.unet.crossAttentionLayers().get(0);
+            double[] rowSum = new double[1];
+            attention.setObserver(p -> rowSum[0] = Ops.item(p.sum(new long[] {-1}, false, new org.bytedeco.pytorch.ScalarTypeOptional()).mean()));
+            Tensor text = sd.encodePrompts(List.of("a teddy"), w -> {});
+            Tensor observed = sd.unet.forward(x0, Ops.fromFloats(new float[] {300f}, 1), text);
+            attention.setObserver(null);
+            assertEquals(1.0, rowSum[0], 1e-5);
+            assertTrue(Ops.maxAbsDiff(observed, sd.unet.forward(x0, Ops.fromFloats(new float[] {300f}, 1), text)) < 1e-4,
+                    "observing does not change the result");
+        }
+        PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, "my-owl", "bird", quick().withSteps(2).withSchedule(0, 0)
+                .withAttentionMasks(true)).train(images, null, tmp.resolve("owl.safetensors"), false, null, Progress.NONE);
+        assertEquals("zero-shot cross-attention", r.concept().settings().get("mask"));
+    }
+
+    @Test
     void aConceptIsRefusedByAnotherModel() throws Exception {
         Path out = tmp.resolve("other.safetensors");
         new PerfusionTrainer(sd, cInv, "my-cat", "cat", quick().withSteps(1).withSchedule(0, 0)).train(images, null, out, false, null, Progress.NONE);
