@@ -4,6 +4,7 @@ import dev.perfusion.io.Npy;
 import dev.perfusion.io.Png;
 import dev.perfusion.io.ImageGrid;
 import dev.perfusion.perfusion.AppliedConcepts;
+import dev.perfusion.perfusion.BetaSweep;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.perfusion.CovarianceCache;
@@ -50,8 +51,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "30", description = "Denoising steps (default: ${DEFAULT-VALUE}).") int steps;
     @Option(names = "--scheduler", defaultValue = "ddim",
             description = "ddim, euler, euler-a, dpmpp-2m or pndm, built from the model's scheduler config (default: ${DEFAULT-VALUE}).") String scheduler;
-    @Option(names = "--width", defaultValue = "512", description = "Image width in pixels (default: ${DEFAULT-VALUE}).") int width;
-    @Option(names = "--height", defaultValue = "512", description = "Image height in pixels (default: ${DEFAULT-VALUE}).") int height;
+    @Option(names = "--width", defaultValue = "0", description = "Image width in pixels (default: the model's native size, 512 for SD 1.5, 64 for the bundled model).") int width;
+    @Option(names = "--height", defaultValue = "0", description = "Image height in pixels (default: the model's native size).") int height;
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the initial noise; image i uses seed+i (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--count", defaultValue = "1", description = "Number of images (default: ${DEFAULT-VALUE}).") int count;
     @Option(names = "--out", defaultValue = "out", description = "A .png path (one image) or a folder (default: ${DEFAULT-VALUE}).") Path out;
@@ -73,6 +74,9 @@ final class GenerateCommand implements Callable<Integer> {
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
+        int nativeSize = sd.unet.config().sampleSize() * sd.vaeScaleFactor();
+        if (width == 0) width = nativeSize;
+        if (height == 0) height = nativeSize;
         long[] latentShape = TextToImage.latentShape(sd, width, height);
         AppliedConcepts applied = null;
         if (!uses.isEmpty()) {
@@ -87,7 +91,7 @@ final class GenerateCommand implements Callable<Integer> {
         PromptEncoder encoder = applied != null ? applied : sd::encodePrompts;
         try (Scope scope = Scope.inference()) {
             if (betaSweep != null) {
-                sweep(sd, applied, encoder, latentShape, targets.get(0), progress);
+                sweep(sd, applied, targets.get(0), progress);
             } else {
                 int i = 0;
                 for (String prompt : prompts) {
@@ -113,26 +117,10 @@ final class GenerateCommand implements Callable<Integer> {
 
 
     /** One grid: a row per prompt, a column per beta, every cell from the same seed. */
-    private void sweep(StableDiffusion sd, AppliedConcepts applied, PromptEncoder encoder, long[] latentShape, Path target,
-                       TerminalProgress progress) throws java.io.IOException {
-        List<List<BufferedImage>> rows = new ArrayList<>();
-        for (String prompt : prompts) {
-            TextToImage.Request request = new TextToImage.Request(prompt, negativePrompt, guidance, steps, scheduler, width, height);
-            List<BufferedImage> row = new ArrayList<>();
-            for (double beta : betaSweep) {
-                for (int j = 0; j < applied.gate().conceptCount(); j++) {
-                    applied.gate().setConcept(j, applied.gate().concept(j).withGate(beta, applied.gate().concept(j).tau()));
-                }
-                Tensor encodings = TextToImage.conditioning(encoder, request, progress::message);
-                Tensor latents = TextToImage.denoise(sd, request, encodings, new SeededNoise(seed).randn(latentShape),
-                        new SeededNoise(seed ^ 0x5DEECE66DL), progress);
-                row.add(Png.toImages(TextToImage.decode(sd, latents)).get(0));
-            }
-            rows.add(row);
-        }
-        List<String> columns = betaSweep.stream().map(b -> "beta " + b).toList();
-        Png.write(target, ImageGrid.of(rows, prompts, columns, Math.max(128, Math.min(width, 256))),
-                Map.of("parameters", "beta sweep " + betaSweep + " of " + concepts + ", seed " + seed));
+    private void sweep(StableDiffusion sd, AppliedConcepts applied, Path target, TerminalProgress progress) throws java.io.IOException {
+        TextToImage.Request request = new TextToImage.Request(prompts.get(0), negativePrompt, guidance, steps, scheduler, width, height);
+        BufferedImage grid = BetaSweep.grid(sd, applied, prompts, betaSweep, request, seed, progress);
+        Png.write(target, grid, Map.of("parameters", "beta sweep " + betaSweep + " of " + concepts + ", seed " + seed));
         progress.message("wrote " + target);
     }
 

@@ -4,6 +4,7 @@ import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.util.Progress;
+import dev.perfusion.world.Bundled;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Option;
@@ -13,8 +14,8 @@ import java.nio.file.Path;
 
 /** The options every command that loads a model shares. */
 final class ModelOptions {
-    @Option(names = "--model", paramLabel = "PATH", required = true,
-            description = "A diffusers folder or a single-file .safetensors checkpoint.")
+    @Option(names = "--model", paramLabel = "PATH",
+            description = "A diffusers folder or a single-file .safetensors checkpoint (default: the bundled world model, models/world).")
     Path model;
 
     @Option(names = "--config", paramLabel = "DIR",
@@ -42,9 +43,20 @@ final class ModelOptions {
         if (config != null) options = options.withConfig(config);
         if (tokenizer != null) options = options.withTokenizer(tokenizer);
         if (family != null) options = options.withFamily(family);
-        StableDiffusion sd = StableDiffusion.load(model, options, device(), dtype(), progress);
+        StableDiffusion sd = StableDiffusion.load(modelPath(), options, device(), dtype(), progress);
         sd.setClipSkip(clipSkip);
         return sd;
+    }
+
+    /** --model, else the bundled model, which must then be there. */
+    Path modelPath() throws IOException {
+        if (model != null) return model;
+        Path bundled = Bundled.model();
+        if (!java.nio.file.Files.isRegularFile(bundled.resolve("model_index.json"))) {
+            throw new IOException("no --model given and the bundled model is missing at " + bundled
+                    + " (it ships with the project; `perfusion pretrain` trains it again)");
+        }
+        return bundled;
     }
 
     Device device() {

@@ -36,9 +36,19 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--samples", paramLabel = "DIR", description = "Write a sample image here every --sample-every steps.") Path samples;
     @Option(names = "--sample-every", defaultValue = "100", description = "(default: ${DEFAULT-VALUE})") int sampleEvery;
     @Option(names = "--checkpoint-every", defaultValue = "50", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
-    @Option(names = "--train-keys", description = "Ablation: train the key targets instead of locking them to the supercategory.") boolean trainKeys;
+    @Option(names = "--train-keys", description = "Ablation: train the key targets instead of locking them to the supercategory (same as --method trained-keys).") boolean trainKeys;
+    @Option(names = "--method", defaultValue = "perfusion",
+            description = "perfusion (default), or a baseline: trained-keys, ungated-rome, textual-inversion (embedding only).") String method;
     @Option(names = "--covariance-captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS,
             description = "Captions for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
+
+    private PerfusionTrainer.Method method() {
+        for (PerfusionTrainer.Method m : PerfusionTrainer.Method.values()) {
+            // the K/V fine-tune's matrices do not fit a concept file; `eval` runs it
+            if (m.id.equals(method) && m != PerfusionTrainer.Method.KV_FINETUNE) return m;
+        }
+        throw new IllegalArgumentException("--method must be perfusion, trained-keys, ungated-rome or textual-inversion, got '" + method + "'");
+    }
 
     @Override
     public Integer call() throws Exception {
@@ -47,6 +57,7 @@ final class TrainCommand implements Callable<Integer> {
             case "pad" -> TrainingImages.Fit.PAD;
             default -> throw new IllegalArgumentException("--fit must be crop or pad, got '" + fit + "'");
         };
+        method();
         TrainingImages.list(images); // fail before loading the model when there is nothing to learn from
         if (attentionMask && masks != null) throw new IllegalArgumentException("give --masks or --mask-from-attention, not both");
         if (Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a file name");
@@ -54,7 +65,7 @@ final class TrainCommand implements Callable<Integer> {
         StableDiffusion sd = model.load(progress);
         Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), captions, progress);
         PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withBatch(batch, accumulate)
-                .withSeed(seed).withImages(fitMode, views, resolution).withSchedule(checkpointEvery, sampleEvery).withTrainedKeys(trainKeys).withAttentionMasks(attentionMask);
+                .withSeed(seed).withImages(fitMode, views, resolution).withSchedule(checkpointEvery, sampleEvery).withMethod(trainKeys ? PerfusionTrainer.Method.TRAINED_KEYS : method()).withAttentionMasks(attentionMask);
         PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, word, supercategory, settings)
                 .train(images, masks, out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",

@@ -23,6 +23,7 @@ public final class AdamW {
     private final double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
     private final double weightDecay;
     private long step;
+    private double lrScale = 1.0;
 
     public AdamW(List<Group> groups, double weightDecay) {
         this.groups = List.copyOf(groups);
@@ -42,13 +43,18 @@ public final class AdamW {
                 Tensor grad = g.tensor().grad();
                 if (!grad.defined()) continue;
                 Tensor p = g.tensor();
-                p.mul_(new Scalar(1 - g.lr() * weightDecay));
+                p.mul_(new Scalar(1 - g.lr() * lrScale * weightDecay));
                 m.get(i).mul_(new Scalar(beta1)).add_(grad, new Scalar(1 - beta1));
                 v.get(i).mul_(new Scalar(beta2)).add_(grad.mul(grad), new Scalar(1 - beta2));
                 Tensor denom = Ops.add(Ops.sqrt(Ops.div(v.get(i), c2)), eps);
-                p.sub_(Ops.div(m.get(i), denom), new Scalar(g.lr() / c1));
+                p.sub_(Ops.div(m.get(i), denom), new Scalar(g.lr() * lrScale / c1));
             }
         }
+    }
+
+    /** Multiplies every group's learning rate (warm-up, decay schedules). */
+    public void setLrScale(double scale) {
+        this.lrScale = scale;
     }
 
     public void zeroGrad() {

@@ -54,17 +54,29 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
         this.placeholderIds = new long[uses.size()];
         this.supercategoryIds = new long[uses.size()];
         List<Concept> gated = new ArrayList<>();
+        List<Use> edits = new ArrayList<>();
         for (int j = 0; j < uses.size(); j++) {
             ConceptFile c = uses.get(j).concept();
             placeholderIds[j] = tokenizer.tokenId(c.word()).orElseThrow();
             supercategoryIds[j] = singleToken(sd.tokenizer, c.supercategory());
+            if (c.embeddingOnly()) continue; // textual inversion: the word's embedding is all there is
             gated.add(new Concept(c.iStar(), uses.get(j).beta(), uses.get(j).tau()));
+            edits.add(uses.get(j));
+        }
+        this.layers = sd.unet.crossAttentionLayers();
+        if (edits.isEmpty()) {
+            this.gate = null;
+            return;
+        }
+        boolean ungated = edits.stream().anyMatch(u -> u.concept().ungated());
+        if (ungated && edits.stream().anyMatch(u -> !u.concept().ungated())) {
+            throw new IllegalArgumentException("an ungated (ROME) concept cannot be combined with gated ones");
         }
         this.gate = new ConceptGate(cInv, gated, orthogonalization);
-        this.layers = sd.unet.crossAttentionLayers();
+        if (ungated) gate.setGating(ConceptGate.Gating.LINEAR_ROME);
         for (int l = 0; l < layers.size(); l++) {
             List<Tensor> keys = new ArrayList<>(), values = new ArrayList<>();
-            for (Use u : uses) {
+            for (Use u : edits) {
                 keys.add(u.concept().keyTargets().get(l));
                 values.add(u.concept().valueTargets().get(l));
             }
@@ -104,6 +116,7 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
 
     public ClipTokenizer tokenizer() { return tokenizer; }
 
+    /** The gate of the edited concepts; null when every concept is embedding-only. */
     public ConceptGate gate() { return gate; }
 
     /**
@@ -114,7 +127,7 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
     public Tensor encode(List<String> prompts, Consumer<String> warnings) {
         Tensor ids = sd.tokenize(tokenizer, prompts, warnings);
         Tensor encodings = encodeIds(ids);
-        if (globalLock) {
+        if (globalLock && gate != null) {
             Tensor superIds = ids;
             for (int j = 0; j < uses.size(); j++) superIds = replaceIds(superIds, placeholderIds[j], supercategoryIds[j]);
             gate.lockKeys(encodings, sd.textEncoder.encode(superIds, sd.clipSkip()));
@@ -140,6 +153,7 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
     /** Puts the original K/V projections back. */
     @Override
     public void close() {
+        if (gate == null) return; // embedding-only concepts installed nothing
         for (Attention a : layers) {
             a.setKey(null);
             a.setValue(null);

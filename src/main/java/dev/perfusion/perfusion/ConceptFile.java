@@ -27,7 +27,8 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
     public static final int VERSION = 1;
 
     public ConceptFile {
-        if (keyTargets.size() != valueTargets.size() || keyTargets.isEmpty()) {
+        // no layers: an embedding-only concept (the textual-inversion baseline)
+        if (keyTargets.size() != valueTargets.size()) {
             throw new IllegalArgumentException(keyTargets.size() + " key targets but " + valueTargets.size() + " value targets");
         }
         keyTargets = List.copyOf(keyTargets);
@@ -36,6 +37,12 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
     }
 
     public int layerCount() { return keyTargets.size(); }
+
+    /** True for a concept that is a word embedding only (textual inversion), with no edit of the UNet. */
+    public boolean embeddingOnly() { return keyTargets.isEmpty(); }
+
+    /** Whether it was trained (and must be used) with the ungated, linear ROME edit. */
+    public boolean ungated() { return PerfusionTrainer.Method.UNGATED_ROME.id.equals(settings.get("method")); }
 
     public long textDim() { return Ops.shape(embedding)[0]; }
 
@@ -122,7 +129,7 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
      */
     public void checkFits(Path file, String modelHash, String modelTextEncoderHash, long modelTextDim, long[] modelLayerDims,
                           boolean force) {
-        if (modelTextDim != textDim() || !java.util.Arrays.equals(modelLayerDims, layerDims())) {
+        if (modelTextDim != textDim() || (!embeddingOnly() && !java.util.Arrays.equals(modelLayerDims, layerDims()))) {
             throw new IllegalArgumentException(file + ": concept '" + word + "' was made for a model with " + textDim()
                     + "-dim text encodings and cross-attention widths " + java.util.Arrays.toString(layerDims())
                     + "; this model has " + modelTextDim + " and " + java.util.Arrays.toString(modelLayerDims));

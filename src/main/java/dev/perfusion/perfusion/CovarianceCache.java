@@ -30,7 +30,7 @@ public final class CovarianceCache {
         Path file = cacheDir.resolve("covariance-" + hash.replaceAll("[^A-Za-z0-9]", "_") + "-" + captions + ".safetensors");
         if (Files.isRegularFile(file)) return InputCovariance.load(file).cInvFor(hash);
         InputCovariance c = new InputCovariance(sd.textEncoder.config().hiddenSize());
-        List<String> corpus = CaptionCorpus.captions(captions, 1234);
+        List<String> corpus = CaptionCorpus.captions(captions, 1234, word -> sd.tokenizer.tokensOf(word).size() == 1);
         int batch = 32;
         for (int i = 0; i < corpus.size(); i += batch) {
             try (Scope s = Scope.inference()) {

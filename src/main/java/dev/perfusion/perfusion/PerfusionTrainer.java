@@ -35,44 +35,73 @@ import java.util.function.Consumer;
  * the 0.99 moving average of the word's encoding. AdamW with separate learning rates for v* and o*_V.
  */
 public final class PerfusionTrainer {
+    /**
+     * What is trained. Perfusion and its ablations write a concept file; textual inversion writes one with the
+     * embedding only; the K/V fine-tune (Custom Diffusion's recipe) tunes whole projection matrices, kept in
+     * {@link Result#tunedProjections}.
+     */
+    public enum Method {
+        PERFUSION("perfusion"),
+        TRAINED_KEYS("trained-keys"),
+        /** The edit with the sigmoid gate replaced by s: ROME's closed form, trained end to end. */
+        UNGATED_ROME("ungated-rome"),
+        TEXTUAL_INVERSION("textual-inversion"),
+        KV_FINETUNE("kv-finetune");
+
+        public final String id;
+
+        Method(String id) {
+            this.id = id;
+        }
+
+        public boolean editsProjections() {
+            return this != TEXTUAL_INVERSION && this != KV_FINETUNE;
+        }
+    }
+
     /** Training settings; the defaults are the method's (400 steps, effective batch 16, lr 0.006 / 0.03). */
     public record Settings(int steps, int batchSize, int gradientAccumulation, double embeddingLr, double valueLr,
                            double weightDecay, double trainBeta, double trainTau, double iStarDecay, long seed,
                            int viewsPerImage, TrainingImages.Fit fit, int resolution, double maskFloor,
-                           boolean trainKeys, int checkpointEvery, int sampleEvery, boolean attentionMasks) {
+                           Method method, int checkpointEvery, int sampleEvery, boolean attentionMasks) {
         public static Settings defaults() {
             return new Settings(400, 4, 4, 0.006, 0.03, 0.01, 0.75, 0.1, 0.99, 1, 8, TrainingImages.Fit.CROP, 0, 0.1,
-                    false, 50, 100, false);
+                    Method.PERFUSION, 50, 100, false);
         }
 
-        public Settings withSteps(int s) { return new Settings(s, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery, attentionMasks); }
-        public Settings withBatch(int b, int accumulation) { return new Settings(steps, b, accumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery, attentionMasks); }
-        public Settings withSeed(long s) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, s, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery, attentionMasks); }
-        public Settings withImages(TrainingImages.Fit f, int views, int res) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, views, f, res, maskFloor, trainKeys, checkpointEvery, sampleEvery, attentionMasks); }
-        public Settings withSchedule(int checkpoints, int samples) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpoints, samples, attentionMasks); }
-        public Settings withTrainedKeys(boolean k) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, k, checkpointEvery, sampleEvery, attentionMasks); }
+        public Settings withSteps(int s) { return new Settings(s, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, method, checkpointEvery, sampleEvery, attentionMasks); }
+        public Settings withBatch(int b, int accumulation) { return new Settings(steps, b, accumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, method, checkpointEvery, sampleEvery, attentionMasks); }
+        public Settings withSeed(long s) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, s, viewsPerImage, fit, resolution, maskFloor, method, checkpointEvery, sampleEvery, attentionMasks); }
+        public Settings withImages(TrainingImages.Fit f, int views, int res) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, views, f, res, maskFloor, method, checkpointEvery, sampleEvery, attentionMasks); }
+        public Settings withSchedule(int checkpoints, int samples) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, method, checkpoints, samples, attentionMasks); }
+        public Settings withTrainedKeys(boolean k) { return withMethod(k ? Method.TRAINED_KEYS : Method.PERFUSION); }
+        public Settings withMethod(Method m) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, m, checkpointEvery, sampleEvery, attentionMasks); }
 
-        public Settings withAttentionMasks(boolean a) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, trainKeys, checkpointEvery, sampleEvery, a); }
+        public Settings withAttentionMasks(boolean a) { return new Settings(steps, batchSize, gradientAccumulation, embeddingLr, valueLr, weightDecay, trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, method, checkpointEvery, sampleEvery, a); }
 
         Map<String, String> describe() {
             Map<String, String> m = new LinkedHashMap<>();
             m.put("steps", Integer.toString(steps));
             m.put("batch", batchSize + "x" + gradientAccumulation);
             m.put("lr", "embedding " + embeddingLr + ", value targets " + valueLr);
-            m.put("gate", "beta " + trainBeta + ", tau " + trainTau);
+            m.put("gate", method == Method.UNGATED_ROME ? "none (linear)" : "beta " + trainBeta + ", tau " + trainTau);
             m.put("seed", Long.toString(seed));
-            m.put("keys", trainKeys ? "trained (ablation)" : "locked");
+            m.put("method", method.id);
+            m.put("keys", method == Method.TRAINED_KEYS ? "trained (ablation)" : "locked");
             m.put("mask", attentionMasks ? "zero-shot cross-attention" : "files or none");
             return m;
         }
     }
 
-    /** What a training run produced. */
     /**
      * What a training run produced; {@code probeBefore}/{@code probeAfter} are the loss on the same fixed batches
      * (images, timesteps, noise) with the initial and the trained concept, a noise-free measure of progress.
      */
-    public record Result(ConceptFile concept, List<Double> losses, double probeBefore, double probeAfter, double seconds) {}
+    public record Result(ConceptFile concept, List<Double> losses, double probeBefore, double probeAfter, double seconds,
+                         List<Tensor> tunedProjections) {}
+
+    /** Learning rate of whole K/V matrices in the fine-tune baseline. */
+    static final double KV_FINETUNE_LR = 1e-4;
 
     private static final int PROBE_BATCHES = 4;
 
@@ -92,12 +121,15 @@ public final class PerfusionTrainer {
     private final List<Attention> layers;
     private final NoiseSchedule schedule;
     private final boolean vPrediction;
+    private final List<String> templates;
 
     private Tensor embedding;
     private Tensor iStar;
     private final List<Tensor> keyTargets = new ArrayList<>();
     private final List<Tensor> valueTargets = new ArrayList<>();
     private ConceptGate gate;
+    /** K and V weights of each layer, for the fine-tune baseline only. */
+    private final List<Tensor> tuned = new ArrayList<>();
 
     public PerfusionTrainer(StableDiffusion sd, Tensor cInv, String word, String supercategory, Settings settings) {
         this.sd = sd;
@@ -114,6 +146,17 @@ public final class PerfusionTrainer {
         this.layers = sd.unet.crossAttentionLayers();
         this.schedule = new NoiseSchedule(sd.schedulerConfig);
         this.vPrediction = sd.schedulerConfig.predictionType().equals("v_prediction");
+        this.templates = templatesFor(sd.tokenizer);
+    }
+
+    /**
+     * The templates whose words the vocabulary holds whole (all of them for CLIP; the world model knows "a photo of
+     * a" but not "a good photo of"): words a model never learned would only blur the concept's encodings.
+     */
+    static List<String> templatesFor(ClipTokenizer tokenizer) {
+        List<String> known = TEMPLATES.stream().filter(t -> java.util.Arrays.stream(t.replace("{}", "").trim().split(" +"))
+                .allMatch(w -> tokenizer.tokensOf(w).size() == 1)).toList();
+        return known.isEmpty() ? TEMPLATES : known;
     }
 
     /**
@@ -142,9 +185,10 @@ public final class PerfusionTrainer {
         List<AdamW.Group> groups = new ArrayList<>();
         groups.add(new AdamW.Group("embedding", embedding, settings.embeddingLr()));
         for (int l = 0; l < layers.size(); l++) {
-            groups.add(new AdamW.Group("value." + l, valueTargets.get(l), settings.valueLr()));
-            if (settings.trainKeys()) groups.add(new AdamW.Group("key." + l, keyTargets.get(l), settings.valueLr()));
+            if (settings.method().editsProjections()) groups.add(new AdamW.Group("value." + l, valueTargets.get(l), settings.valueLr()));
+            if (settings.method() == Method.TRAINED_KEYS) groups.add(new AdamW.Group("key." + l, keyTargets.get(l), settings.valueLr()));
         }
+        for (int i = 0; i < tuned.size(); i++) groups.add(new AdamW.Group("projection." + i, tuned.get(i), KV_FINETUNE_LR));
         AdamW optimizer = new AdamW(groups, settings.weightDecay());
         Path checkpoint = out.resolveSibling(out.getFileName() + ".ckpt");
         int startStep = 0;
@@ -179,7 +223,9 @@ public final class PerfusionTrainer {
         ConceptFile concept = snapshot();
         concept.save(out);
         Files.deleteIfExists(checkpoint);
-        return new Result(concept, losses, probeBefore, probeAfter, (System.nanoTime() - started) / 1e9);
+        List<Tensor> projections = new ArrayList<>();
+        for (Tensor t : tuned) projections.add(Scope.keep(t.detach().clone()));
+        return new Result(concept, losses, probeBefore, probeAfter, (System.nanoTime() - started) / 1e9, projections);
     }
 
     /** v* from the supercategory's embedding; i_super, o*_K and o*_V from its encodings over the templates. */
@@ -188,13 +234,17 @@ public final class PerfusionTrainer {
             Tensor table = sd.textEncoder.tokenEmbedding().weight.t();
             embedding = Scope.keep(table.select(0, supercategoryId).detach().clone().set_requires_grad(true));
             List<String> prompts = new ArrayList<>();
-            for (String t : TEMPLATES) prompts.add(t.replace("{}", supercategory));
+            for (String t : templates) prompts.add(t.replace("{}", supercategory));
             Tensor ids = sd.tokenize(prompts, w -> {});
             Tensor encodings = sd.textEncoder.encode(ids, sd.clipSkip());
             Tensor iSuper = Scope.keep(meanAtToken(encodings, ids, supercategoryId).detach().clone());
             iStar = Scope.keep(iSuper.clone());
             for (Attention a : layers) {
-                keyTargets.add(settings.trainKeys()
+                if (settings.method() == Method.KV_FINETUNE) {
+                    tuned.add(Scope.keep(a.originalKey().weight().detach().clone().set_requires_grad(true)));
+                    tuned.add(Scope.keep(a.originalValue().weight().detach().clone().set_requires_grad(true)));
+                }
+                keyTargets.add(settings.method() == Method.TRAINED_KEYS
                         ? GatedRankOneProjection.trainableValueTarget(a.originalKey(), iSuper)
                         : GatedRankOneProjection.lockedKeyTarget(a.originalKey(), iSuper));
                 valueTargets.add(GatedRankOneProjection.trainableValueTarget(a.originalValue(), iSuper));
@@ -211,8 +261,15 @@ public final class PerfusionTrainer {
 
     private void install() {
         gate = ConceptGate.single(cInv, new Concept(iStar, settings.trainBeta(), settings.trainTau()));
+        if (settings.method() == Method.UNGATED_ROME) gate.setGating(ConceptGate.Gating.LINEAR_ROME);
         for (int l = 0; l < layers.size(); l++) {
             Attention a = layers.get(l);
+            if (settings.method() == Method.KV_FINETUNE) {
+                a.setKey(new FineTunedProjection(a.originalKey(), tuned.get(2 * l)));
+                a.setValue(new FineTunedProjection(a.originalValue(), tuned.get(2 * l + 1)));
+                continue;
+            }
+            if (!settings.method().editsProjections()) continue;
             a.setKey(new GatedRankOneProjection(a.originalKey(), gate, GatedRankOneProjection.Role.KEY, List.of(keyTargets.get(l))));
             a.setValue(new GatedRankOneProjection(a.originalValue(), gate, GatedRankOneProjection.Role.VALUE, List.of(valueTargets.get(l))));
         }
@@ -253,7 +310,7 @@ public final class PerfusionTrainer {
             List<Tensor> x0s = new ArrayList<>(), ms = new ArrayList<>();
             long[] timesteps = new long[b];
             for (int i = 0; i < b; i++) {
-                prompts.add(TEMPLATES.get(rng.nextInt(TEMPLATES.size())).replace("{}", word));
+                prompts.add(templates.get(rng.nextInt(templates.size())).replace("{}", word));
                 int v = rng.nextInt(latents.size());
                 x0s.add(latents.get(v));
                 ms.add(masks.get(v));
@@ -267,7 +324,7 @@ public final class PerfusionTrainer {
                     Tensor current = meanAtToken(encodings.detach(), ids, placeholderId);
                     iStar = Scope.keep(Ops.add(Ops.mul(iStar, settings.iStarDecay()), Ops.mul(current, 1 - settings.iStarDecay())));
                 }
-                gate.setConcept(0, gate.concept(0).withIStar(iStar));
+                if (settings.method().editsProjections()) gate.setConcept(0, gate.concept(0).withIStar(iStar));
             }
             Tensor x0 = Ops.cat(x0s, 0), mask = Ops.cat(ms, 0);
             Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0)).to(sd.device, sd.dtype);
@@ -290,7 +347,19 @@ public final class PerfusionTrainer {
     }
 
     private void sample(Path file, int resolution) throws IOException {
+        if (settings.method() == Method.UNGATED_ROME || !settings.method().editsProjections()) {
+            render(file, resolution);
+            return;
+        }
         gate.setGate(0.7, 0.15);
+        try {
+            render(file, resolution);
+        } finally {
+            gate.setGate(settings.trainBeta(), settings.trainTau());
+        }
+    }
+
+    private void render(Path file, int resolution) throws IOException {
         try (Scope s = Scope.inference()) {
             PromptEncoder encoder = this::encode;
             TextToImage.Request r = new TextToImage.Request("a photo of a " + word, "", 5.0, 25, "ddim", resolution, resolution);
@@ -298,15 +367,15 @@ public final class PerfusionTrainer {
             Tensor latents = TextToImage.denoise(sd, r, e, new SeededNoise(settings.seed()).randn(TextToImage.latentShape(sd, resolution, resolution)),
                     new SeededNoise(0), Progress.NONE);
             Png.write(file, Png.toImages(TextToImage.decode(sd, latents)).get(0), Map.of("parameters", "a photo of a " + word));
-        } finally {
-            gate.setGate(settings.trainBeta(), settings.trainTau());
         }
     }
 
     private ConceptFile snapshot() {
         List<Tensor> keys = new ArrayList<>(), values = new ArrayList<>();
-        for (Tensor k : keyTargets) keys.add(Scope.keep(k.detach().clone()));
-        for (Tensor v : valueTargets) values.add(Scope.keep(v.detach().clone()));
+        if (settings.method().editsProjections()) {
+            for (Tensor k : keyTargets) keys.add(Scope.keep(k.detach().clone()));
+            for (Tensor v : valueTargets) values.add(Scope.keep(v.detach().clone()));
+        }
         Map<String, String> described = settings.describe();
         return new ConceptFile(word, supercategory, Scope.keep(embedding.detach().clone()), Scope.keep(iStar.detach().clone()),
                 keys, values, 0.7, 0.15, sd.unetHash(), sd.textEncoderHash(), described);

@@ -35,6 +35,15 @@ public final class TextToImage {
         return encoder.encode(prompts, warnings);
     }
 
+    /** Encodings for a batch of prompts sharing one negative prompt: [negatives; prompts] when guided. */
+    public static Tensor conditioning(PromptEncoder encoder, List<String> prompts, String negativePrompt, double guidance,
+                                      Consumer<String> warnings) {
+        List<String> all = new java.util.ArrayList<>();
+        if (guidance > 1) all.addAll(StableDiffusion.repeat(negativePrompt, prompts.size()));
+        all.addAll(prompts);
+        return encoder.encode(all, warnings);
+    }
+
     public static long[] latentShape(StableDiffusion sd, int width, int height) {
         int f = sd.vaeScaleFactor();
         if (width % f != 0 || height % f != 0 || width <= 0 || height <= 0) {
@@ -50,7 +59,8 @@ public final class TextToImage {
         Scheduler scheduler = Schedulers.create(r.scheduler(), sd.schedulerConfig);
         scheduler.setTimesteps(r.steps());
         double[] timesteps = scheduler.timesteps();
-        boolean guided = Ops.shape(encodings)[0] == 2;
+        // guided: encodings are [negatives; prompts], twice the batch of latents
+        boolean guided = Ops.shape(encodings)[0] == 2 * Ops.shape(initialNoise)[0];
         Tensor latents = Scope.keep(initialNoise.to(sd.device, sd.dtype).mul(new org.bytedeco.pytorch.Scalar(scheduler.initNoiseSigma())));
         for (int i = 0; i < timesteps.length; i++) {
             try (Scope step = Scope.inference()) {

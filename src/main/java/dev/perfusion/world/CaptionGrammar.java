@@ -30,6 +30,23 @@ public final class CaptionGrammar {
         return fill(template(labels, rng), noun(labels.instance()));
     }
 
+    /**
+     * A caption that may leave things out (the colour, the scene, the placement) but never says anything false, so
+     * that a model trained on both kinds follows short prompts such as "a photo of a dog" as well as full ones.
+     * Pairs are always captioned in full.
+     */
+    public static String looseCaption(Labels labels, SplittableRandom rng) {
+        if (labels.spec().second() != null) return caption(labels, rng);
+        Placed first = labels.spec().primary();
+        String noun = (rng.nextDouble() < 0.35 ? "" : labels.color().word() + " ") + labels.category().word();
+        String np = "a " + sizeWord(first.size()) + noun;
+        String scene = rng.nextDouble() < 0.7 ? labels.scene().phrase() : "";
+        String where = rng.nextDouble() < 0.5 ? first.placement().phrase() : "";
+        String tail = rng.nextBoolean() ? join(scene, where) : join(where, scene);
+        String head = rng.nextBoolean() ? np : join(prefix(rng), np);
+        return fill(join(head, tail), "");
+    }
+
     /** Caption for a personalization image: the concept phrase replaces the primary object's colour and class. */
     public static String caption(Labels labels, String concept, SplittableRandom rng) {
         return fill(template(labels, rng), concept);

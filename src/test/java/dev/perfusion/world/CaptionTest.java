@@ -35,6 +35,29 @@ class CaptionTest {
     }
 
     @Test
+    void looseCaptionsLeaveThingsOutButNeverContradictTheLabels() {
+        Set<String> shapes = new HashSet<>();
+        for (long seed = 0; seed < N; seed++) {
+            SceneSpec spec = WorldGenerator.trainingSpec(seed);
+            Labels labels = new Labels(spec, Pose.NEUTRAL, spec.second() == null ? null : Pose.NEUTRAL);
+            String c = " " + CaptionGrammar.looseCaption(labels, new SplittableRandom(seed)) + " ";
+            String what = c + " for " + labels;
+            assertTrue(c.contains(" " + spec.primary().instance().category().word() + " "), what);
+            for (ColorWord col : ColorWord.values()) {
+                if (c.contains(" " + col.word() + " " + spec.primary().instance().category().word())) {
+                    assertEquals(spec.primary().instance().color(), col, what);
+                }
+            }
+            for (Scene sc : Scene.values()) if (c.contains(" " + sc.phrase() + " ")) assertEquals(spec.scene(), sc, what);
+            if (spec.second() == null) {
+                for (Placement p : Placement.values()) if (c.contains(" " + p.phrase() + " ")) assertEquals(spec.primary().placement(), p, what);
+                shapes.add(c.replaceAll("[a-z]+", "w"));
+            }
+        }
+        assertTrue(shapes.size() > 10, "loose captions come in many shapes: " + shapes.size());
+    }
+
+    @Test
     void captionsUseOnlyVocabularyWords() {
         Set<String> vocab = new HashSet<>(Vocabulary.words());
         WorldGenerator w = new WorldGenerator();

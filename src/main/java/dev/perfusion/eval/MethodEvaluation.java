@@ -1,0 +1,370 @@
+package dev.perfusion.eval;
+
+import dev.perfusion.eval.AttributeClassifier.Attribute;
+import dev.perfusion.io.AtomicFiles;
+import dev.perfusion.io.Png;
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.perfusion.AppliedConcepts;
+import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.ConceptGate;
+import dev.perfusion.perfusion.FineTunedProjection;
+import dev.perfusion.perfusion.PerfusionTrainer;
+import dev.perfusion.perfusion.PerfusionTrainer.Method;
+import dev.perfusion.pipeline.PromptEncoder;
+import dev.perfusion.pipeline.SeededNoise;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.unet.Attention;
+import dev.perfusion.util.Progress;
+import dev.perfusion.world.Category;
+import dev.perfusion.world.Instance;
+import dev.perfusion.world.Placement;
+import dev.perfusion.world.Prompts;
+import dev.perfusion.world.Sample;
+import dev.perfusion.world.WorldGenerator;
+import org.bytedeco.pytorch.Tensor;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * The evaluation protocol of the method against its baselines on the bundled world. Each held-out instance is
+ * learned from six pictures by every method with the same engine, pictures, steps and seed; each result is drawn
+ * for every evaluation prompt and seed (Perfusion over a range of beta, locally and with global key locking) and
+ * every picture is scored:
+ * <ul>
+ *   <li>fidelity: cosine similarity, under the instance encoder, between the concept's region of the picture (the
+ *   side the prompt puts it on; the better side for "next to") and the mean of its training pictures;</li>
+ *   <li>alignment: the fraction of what the prompt asks for that the attribute classifier finds: the scene, the
+ *   placement (single objects), the supercategory present, the second object present;</li>
+ *   <li>leakage (pair prompts): the same similarity measured on the other object's side.</li>
+ * </ul>
+ * The base model with the supercategory word in place of the concept gives the floor of fidelity and the ceiling
+ * of alignment. A second section combines pairs of separately trained concepts, exactly and approximately.
+ */
+public final class MethodEvaluation {
+    /** What to run; {@link #quick()} is the CI-sized protocol. */
+    public record Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
+                           double guidance, List<Method> methods, boolean multiConcept, Mask mask) {
+        public static Protocol full() {
+            return new Protocol(6, 16, 2, 400, List.of(0.5, 0.6, 0.7, 0.8, 0.9), 25, 5.0, List.of(Method.values()), true, Mask.NONE);
+        }
+
+        public static Protocol quick() {
+            return new Protocol(1, 3, 1, 3, List.of(0.7), 3, 5.0, List.of(Method.values()), true, Mask.NONE);
+        }
+    }
+
+    /** How the training loss is weighted: not at all, by the model's own attention, or by the renderer's true masks. */
+    public enum Mask { NONE, ATTENTION, TRUTH }
+
+    /** One scored picture. */
+    public record Score(String method, String variant, double beta, String instance, String prompt, long seed,
+                        double fidelity, double alignment, double leakage) {}
+
+    /** Means of one method variant over all its pictures, with its file size and training time. */
+    public record Summary(String method, String variant, double beta, double fidelity, double alignment, double leakage,
+                          long fileBytes, double trainingSeconds, int pictures) {}
+
+    /** The multi-concept section's row: one combination mode over its pictures. */
+    public record Combination(String mode, double fidelityFirst, double fidelitySecond, double alignment, int pictures) {}
+
+    public record Report(List<Score> scores, List<Summary> summaries, List<Combination> combinations) {}
+
+    private final StableDiffusion sd;
+    private final Tensor cInv;
+    private final AttributeClassifier judge;
+    private final InstanceEncoder encoder;
+    private final Protocol protocol;
+    private final Path work;
+    private final Progress progress;
+    private final WorldGenerator world = new WorldGenerator();
+
+    public MethodEvaluation(StableDiffusion sd, Tensor cInv, AttributeClassifier judge, InstanceEncoder encoder, Protocol protocol,
+                            Path work, Progress progress) {
+        this.sd = sd;
+        this.cInv = cInv;
+        this.judge = judge;
+        this.encoder = encoder;
+        this.protocol = protocol;
+        this.work = work;
+        this.progress = progress;
+    }
+
+    /** A concept to evaluate: a held-out instance with its word, pictures and reference embedding. */
+    private record Subject(Instance instance, String word, String supercategory, Path pictures, Tensor reference) {}
+
+    private record Trained(Method method, ConceptFile concept, long fileBytes, double seconds, List<Tensor> projections) {}
+
+    public Report run(List<Instance> heldOut) throws IOException {
+        List<Score> scores = new ArrayList<>();
+        Map<String, long[]> sizes = new LinkedHashMap<>();
+        Map<String, double[]> seconds = new LinkedHashMap<>();
+        List<Subject> subjects = new ArrayList<>();
+        List<Prompts.Prompt> prompts = Prompts.evaluationPrompts().subList(0, Math.min(protocol.prompts(), Prompts.evaluationPrompts().size()));
+        for (int k = 0; k < Math.min(protocol.instances(), heldOut.size()); k++) subjects.add(subject(heldOut.get(k)));
+        Map<Subject, ConceptFile> perfusionConcepts = new LinkedHashMap<>();
+        for (Subject subject : subjects) {
+            scores.addAll(score("base model", "supercategory word", Double.NaN, subject, prompts, null));
+            for (Method m : protocol.methods()) {
+                Trained t = train(subject, m);
+                sizes.computeIfAbsent(m.id, x -> new long[1])[0] = t.fileBytes();
+                seconds.computeIfAbsent(m.id, x -> new double[2]);
+                seconds.get(m.id)[0] += t.seconds();
+                seconds.get(m.id)[1] += 1;
+                if (m == Method.PERFUSION) perfusionConcepts.put(subject, t.concept());
+                if (m == Method.KV_FINETUNE) {
+                    try (AppliedConcepts a = embeddingOnly(t.concept())) {
+                        scores.addAll(withTunedProjections(t, () -> score(m.id, "tuned K/V", Double.NaN, subject, prompts, a)));
+                    }
+                } else if (!m.editsProjections() || m == Method.UNGATED_ROME) {
+                    try (AppliedConcepts a = apply(List.of(t.concept()), 0.7, ConceptGate.Orthogonalization.EXACT, false)) {
+                        scores.addAll(score(m.id, m == Method.UNGATED_ROME ? "no gate" : "embedding", Double.NaN, subject, prompts, a));
+                    }
+                } else {
+                    for (boolean global : m == Method.PERFUSION ? List.of(false, true) : List.of(false)) {
+                        for (double beta : protocol.betas()) {
+                            try (AppliedConcepts a = apply(List.of(t.concept()), beta, ConceptGate.Orthogonalization.EXACT, global)) {
+                                scores.addAll(score(m.id, global ? "global lock" : "local lock", beta, subject, prompts, a));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        List<Combination> combinations = protocol.multiConcept() && subjects.size() >= 1 ? combine(subjects, perfusionConcepts) : List.of();
+        return new Report(scores, summarise(scores, sizes, seconds), combinations);
+    }
+
+    private Subject subject(Instance inst) throws IOException {
+        String category = inst.category().word();
+        Path dir = work.resolve("pictures").resolve(inst.id());
+        Files.createDirectories(dir);
+        List<Sample> views = world.views(inst, 6, 42);
+        Path masks = Files.createDirectories(dir.resolveSibling(inst.id() + "-masks"));
+        for (int i = 0; i < views.size(); i++) {
+            Png.write(dir.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).image(), Map.of());
+            Png.write(masks.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).maskImage(0), Map.of());
+        }
+        Tensor reference = encoder.reference(AttributeClassifier.pictures(views));
+        return new Subject(inst, "my-" + category, category, dir, reference);
+    }
+
+    private Trained train(Subject s, Method m) throws IOException {
+        Path out = work.resolve("concepts").resolve(s.instance().id() + "-" + m.id + ".safetensors");
+        Files.createDirectories(out.getParent());
+        PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(protocol.trainingSteps()).withMethod(m)
+                .withSchedule(0, 0).withAttentionMasks(protocol.mask() == Mask.ATTENTION);
+        Path masks = protocol.mask() == Mask.TRUTH ? s.pictures().resolveSibling(s.instance().id() + "-masks") : null;
+        PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, s.word(), s.supercategory(), settings).train(s.pictures(), masks, out, false, null, progress);
+        long bytes = Files.size(out);
+        if (m == Method.KV_FINETUNE) {
+            Map<String, Tensor> t = new LinkedHashMap<>();
+            t.put("embedding", r.concept().embedding());
+            for (int i = 0; i < r.tunedProjections().size(); i++) t.put("projection." + i, r.tunedProjections().get(i));
+            Path kv = out.resolveSibling(s.instance().id() + "-" + m.id + ".kv.safetensors");
+            Safetensors.write(kv, t, Map.of("word", s.word()), Safetensors.StoredType.F32);
+            bytes = Files.size(kv);
+        }
+        progress.message(String.format(Locale.ROOT, "%s %s: %.0fs, loss %.4f -> %.4f", s.instance().id(), m.id, r.seconds(), r.probeBefore(), r.probeAfter()));
+        return new Trained(m, r.concept(), bytes, r.seconds(), r.tunedProjections());
+    }
+
+    private AppliedConcepts apply(List<ConceptFile> concepts, double beta, ConceptGate.Orthogonalization o, boolean global) {
+        List<AppliedConcepts.Use> uses = new ArrayList<>();
+        for (ConceptFile c : concepts) uses.add(new AppliedConcepts.Use(c, beta, c.tau()));
+        return AppliedConcepts.apply(sd, cInv, uses, o, global);
+    }
+
+    private AppliedConcepts embeddingOnly(ConceptFile c) {
+        return apply(List.of(c), 0.7, ConceptGate.Orthogonalization.EXACT, false);
+    }
+
+    private <T> T withTunedProjections(Trained t, java.util.function.Supplier<T> body) {
+        List<Attention> layers = sd.unet.crossAttentionLayers();
+        try {
+            for (int l = 0; l < layers.size(); l++) {
+                Attention a = layers.get(l);
+                a.setKey(new FineTunedProjection(a.originalKey(), t.projections().get(2 * l)));
+                a.setValue(new FineTunedProjection(a.originalValue(), t.projections().get(2 * l + 1)));
+            }
+            return body.get();
+        } finally {
+            for (Attention a : layers) {
+                a.setKey(null);
+                a.setValue(null);
+            }
+        }
+    }
+
+    /** Every prompt of the protocol for every seed, drawn with {@code encoder} (null: the base model) and scored. */
+    private List<Score> score(String method, String variant, double beta, Subject s, List<Prompts.Prompt> prompts, PromptEncoder concept) {
+        List<Score> out = new ArrayList<>();
+        PromptEncoder enc = concept != null ? concept : sd::encodePrompts;
+        String phrase = concept != null ? s.word() : s.supercategory();
+        List<String> texts = prompts.stream().map(p -> p.fill(phrase)).toList();
+        for (int seed = 0; seed < protocol.seeds(); seed++) {
+            List<BufferedImage> images = draw(enc, texts, 1000L * seed + 17);
+            Tensor pictures = AttributeClassifier.picturesOf(images);
+            Map<Attribute, long[]> read = judge.predict(pictures);
+            float[][] present = judge.presence(pictures);
+            double[] whole = encoder.similarity(pictures, null, s.reference());
+            double[] leftSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.LEFT), s.reference());
+            double[] rightSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.RIGHT), s.reference());
+            for (int i = 0; i < prompts.size(); i++) {
+                Prompts.Prompt p = prompts.get(i);
+                double fidelity, leakage = Double.NaN;
+                if (p.other() != null) {
+                    boolean onLeft = p.placement() == Placement.LEFT || (p.placement() == null && leftSide[i] >= rightSide[i]);
+                    fidelity = onLeft ? leftSide[i] : rightSide[i];
+                    leakage = onLeft ? rightSide[i] : leftSide[i];
+                } else if (p.placement() == Placement.LEFT || p.placement() == Placement.RIGHT) {
+                    fidelity = p.placement() == Placement.LEFT ? leftSide[i] : rightSide[i];
+                } else {
+                    fidelity = whole[i];
+                }
+                int asked = 1, found = present[i][s.instance().category().ordinal()] > 0.5 ? 1 : 0;
+                if (p.scene() != null) {
+                    asked++;
+                    if (read.get(Attribute.SCENE)[i] == p.scene().ordinal()) found++;
+                }
+                if (p.other() != null) {
+                    asked++;
+                    if (present[i][p.other().ordinal()] > 0.5) found++;
+                } else if (p.placement() != null) {
+                    asked++;
+                    if (read.get(Attribute.PLACEMENT)[i] == p.placement().ordinal()) found++;
+                }
+                out.add(new Score(method, variant, beta, s.instance().id(), texts.get(i), seed, fidelity, found / (double) asked, leakage));
+            }
+        }
+        return out;
+    }
+
+    private List<BufferedImage> draw(PromptEncoder enc, List<String> texts, long seed) {
+        int size = sd.unet.config().sampleSize() * sd.vaeScaleFactor();
+        TextToImage.Request r = new TextToImage.Request(texts.get(0), "", protocol.guidance(), protocol.samplingSteps(), "ddim", size, size);
+        try (Scope sc = Scope.inference()) {
+            Tensor e = TextToImage.conditioning(enc, texts, "", protocol.guidance(), w -> {});
+            long[] shape = TextToImage.latentShape(sd, size, size);
+            shape[0] = texts.size();
+            Tensor latents = TextToImage.denoise(sd, r, e, new SeededNoise(seed).randn(shape), new SeededNoise(seed ^ 0x5DEECE66DL), Progress.NONE);
+            return Png.toImages(TextToImage.decode(sd, latents));
+        }
+    }
+
+    /** Pairs of separately trained Perfusion concepts in one prompt: exact against approximate combination. */
+    private List<Combination> combine(List<Subject> subjects, Map<Subject, ConceptFile> concepts) {
+        List<Combination> out = new ArrayList<>();
+        List<String> scenes = List.of("on the grass", "in the snow", "on the beach", "in the city");
+        for (ConceptGate.Orthogonalization mode : ConceptGate.Orthogonalization.values()) {
+            double f1 = 0, f2 = 0, al = 0;
+            int n = 0;
+            for (int k = 0; k + 1 < subjects.size(); k++) {
+                Subject a = subjects.get(k), b = subjects.get(k + 1);
+                if (a.supercategory().equals(b.supercategory())) continue;
+                try (AppliedConcepts applied = apply(List.of(concepts.get(a), concepts.get(b)), 0.7, mode, false)) {
+                    List<String> texts = scenes.stream().map(sc -> "a " + a.word() + " on the left and a " + b.word() + " on the right " + sc).toList();
+                    for (int seed = 0; seed < protocol.seeds(); seed++) {
+                        Tensor pictures = AttributeClassifier.picturesOf(draw(applied, texts, 1000L * seed + 29));
+                        double[] left = encoder.similarity(pictures, InstanceEncoder.window(Placement.LEFT), a.reference());
+                        double[] right = encoder.similarity(pictures, InstanceEncoder.window(Placement.RIGHT), b.reference());
+                        float[][] present = judge.presence(pictures);
+                        long[] scene = judge.predict(pictures).get(Attribute.SCENE);
+                        for (int i = 0; i < texts.size(); i++) {
+                            f1 += left[i];
+                            f2 += right[i];
+                            int found = (present[i][a.instance().category().ordinal()] > 0.5 ? 1 : 0)
+                                    + (present[i][b.instance().category().ordinal()] > 0.5 ? 1 : 0)
+                                    + (scene[i] == sceneOf(scenes.get(i)) ? 1 : 0);
+                            al += found / 3.0;
+                            n++;
+                        }
+                    }
+                }
+            }
+            if (n > 0) out.add(new Combination(mode.name().toLowerCase(Locale.ROOT), f1 / n, f2 / n, al / n, n));
+        }
+        return out;
+    }
+
+    private static int sceneOf(String phrase) {
+        for (dev.perfusion.world.Scene s : dev.perfusion.world.Scene.values()) if (s.phrase().equals(phrase)) return s.ordinal();
+        throw new IllegalArgumentException(phrase);
+    }
+
+    private static List<Summary> summarise(List<Score> scores, Map<String, long[]> sizes, Map<String, double[]> seconds) {
+        Map<String, List<Score>> groups = new LinkedHashMap<>();
+        for (Score s : scores) groups.computeIfAbsent(s.method() + "|" + s.variant() + "|" + s.beta(), k -> new ArrayList<>()).add(s);
+        List<Summary> out = new ArrayList<>();
+        for (List<Score> g : groups.values()) {
+            Score first = g.get(0);
+            double f = g.stream().mapToDouble(Score::fidelity).average().orElse(Double.NaN);
+            double a = g.stream().mapToDouble(Score::alignment).average().orElse(Double.NaN);
+            double l = g.stream().mapToDouble(Score::leakage).filter(Double::isFinite).average().orElse(Double.NaN);
+            long bytes = sizes.containsKey(first.method()) ? sizes.get(first.method())[0] : 0;
+            double[] sec = seconds.get(first.method());
+            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, bytes, sec == null ? 0 : sec[0] / sec[1], g.size()));
+        }
+        return out;
+    }
+
+    // ---------------------------------------------------------------- report files
+
+    public static void write(Report r, Protocol p, Path dir, String modelName) throws IOException {
+        Files.createDirectories(dir);
+        StringBuilder csv = new StringBuilder("method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage\n");
+        for (Score s : r.scores()) {
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,\"%s\",%d,%.5f,%.5f,%s%n", s.method(), s.variant(),
+                    Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), s.instance(), s.prompt(), s.seed(), s.fidelity(), s.alignment(),
+                    Double.isNaN(s.leakage()) ? "" : String.format(Locale.ROOT, "%.5f", s.leakage())));
+        }
+        AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(dir.resolve("report.md"), markdown(r, p, modelName).getBytes(StandardCharsets.UTF_8));
+        Png.write(dir.resolve("tradeoff.png"), plot(r).render(900, 560), Map.of());
+    }
+
+    public static String markdown(Report r, Protocol p, String modelName) {
+        StringBuilder sb = new StringBuilder();
+        sb.append(String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n", modelName));
+        sb.append(String.format(Locale.ROOT, "%d held-out instances x %d prompts x %d seeds; every method trained %d steps on the same 6 pictures with the same seed (loss mask: %s); DDIM %d steps, guidance %.1f.%n%n",
+                p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT), p.samplingSteps(), p.guidance()));
+        sb.append("| method | variant | beta | fidelity | alignment | leakage | file size | training time | pictures |\n|---|---|---|---|---|---|---|---|---|\n");
+        for (Summary s : r.summaries()) {
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %s | %s | %d |%n", s.method(), s.variant(),
+                    Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.2f", s.beta()), s.fidelity(), s.alignment(),
+                    Double.isNaN(s.leakage()) ? "" : String.format(Locale.ROOT, "%.3f", s.leakage()),
+                    s.fileBytes() == 0 ? "" : String.format(Locale.ROOT, "%,d B", s.fileBytes()),
+                    s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
+        }
+        if (!r.combinations().isEmpty()) {
+            sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first | fidelity of the second | alignment | pictures |\n|---|---|---|---|---|\n");
+            for (Combination c : r.combinations()) {
+                sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %d |%n", c.mode(), c.fidelityFirst(), c.fidelitySecond(), c.alignment(), c.pictures()));
+            }
+        }
+        return sb.toString();
+    }
+
+    public static Plot plot(Report r) {
+        Plot plot = new Plot("Text alignment against concept fidelity", "fidelity (instance-encoder similarity to the training pictures)", "alignment (fraction of the prompt found)");
+        Map<String, List<Plot.Point>> series = new LinkedHashMap<>();
+        for (Summary s : r.summaries()) {
+            String name = s.method() + (s.variant().contains("lock") ? " (" + s.variant() + ")" : "");
+            series.computeIfAbsent(name, k -> new ArrayList<>()).add(new Plot.Point(s.fidelity(), s.alignment(),
+                    Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.1f", s.beta())));
+        }
+        series.forEach(plot::add);
+        return plot;
+    }
+}

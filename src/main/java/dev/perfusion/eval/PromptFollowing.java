@@ -1,0 +1,113 @@
+package dev.perfusion.eval;
+
+import dev.perfusion.eval.AttributeClassifier.Attribute;
+import dev.perfusion.io.Png;
+import dev.perfusion.pipeline.SeededNoise;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.util.Progress;
+import dev.perfusion.world.Sample;
+import dev.perfusion.world.Size;
+import dev.perfusion.world.WorldGenerator;
+import org.bytedeco.pytorch.Tensor;
+
+import java.awt.image.BufferedImage;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * How often a model's samples show what their prompts say. Prompts are full world captions of random single-object
+ * scenes (colour, category, scene, placement, and size when not medium); the attribute classifier reads each
+ * sample. The same classifier on the rendered pictures of the same scenes gives the judge's own ceiling.
+ */
+public final class PromptFollowing {
+    private PromptFollowing() {}
+
+    /**
+     * Rates per attribute (size over the prompts that name one) for generated samples and for the renders of the
+     * same scenes, plus the first samples for viewing.
+     */
+    public record Report(int samples, Map<Attribute, Double> generated, Map<Attribute, Double> rendered,
+                         double allOfCategorySceneGenerated, List<String> prompts, List<BufferedImage> images) {
+        public String markdown() {
+            StringBuilder sb = new StringBuilder("| attribute | samples showing it | judge on rendered pictures |\n|---|---|---|\n");
+            for (Attribute a : Attribute.values()) {
+                sb.append(String.format(Locale.ROOT, "| %s | %.1f%% | %.1f%% |%n", a.label(), 100 * generated.get(a), 100 * rendered.get(a)));
+            }
+            sb.append(String.format(Locale.ROOT, "| category and scene both | %.1f%% | |%n", 100 * allOfCategorySceneGenerated));
+            return sb.toString();
+        }
+    }
+
+    public static Report measure(StableDiffusion sd, AttributeClassifier judge, int count, int steps, double guidance,
+                                 long seed, Progress progress) {
+        WorldGenerator world = new WorldGenerator();
+        SplittableRandom rng = new SplittableRandom(seed);
+        List<Sample> scenes = new ArrayList<>();
+        for (int i = 0; i < count; i++) scenes.add(world.render(AttributeClassifier.randomSingle(rng), rng.nextLong()));
+        List<BufferedImage> generated = new ArrayList<>();
+        int batch = 8;
+        for (int from = 0; from < count; from += batch) {
+            List<Sample> chunk = scenes.subList(from, Math.min(count, from + batch));
+            List<String> prompts = chunk.stream().map(Sample::caption).toList();
+            try (Scope s = Scope.inference()) {
+                TextToImage.Request r = new TextToImage.Request(prompts.get(0), "", guidance, steps, "ddim", 64, 64);
+                Tensor e = TextToImage.conditioning(sd::encodePrompts, prompts, "", guidance, w -> {});
+                long[] shape = TextToImage.latentShape(sd, 64, 64);
+                shape[0] = chunk.size();
+                Tensor noise = new SeededNoise(seed * 1000 + from).randn(shape);
+                Tensor latents = TextToImage.denoise(sd, r, e, noise, new SeededNoise(from), Progress.NONE);
+                generated.addAll(Png.toImages(TextToImage.decode(sd, latents)));
+            }
+            progress.update("sampling prompts", Math.min(count, from + batch), count, "");
+        }
+        Map<Attribute, Double> genRates = new EnumMap<>(Attribute.class), renderRates = new EnumMap<>(Attribute.class);
+        Map<Attribute, long[]> onGenerated = new EnumMap<>(Attribute.class), onRendered = new EnumMap<>(Attribute.class);
+        for (int from = 0; from < count; from += 64) {
+            int to = Math.min(count, from + 64);
+            try (Scope s = Scope.inference()) {
+                merge(onGenerated, judge.predict(AttributeClassifier.picturesOf(generated.subList(from, to))));
+                merge(onRendered, judge.predict(AttributeClassifier.pictures(scenes.subList(from, to))));
+            }
+        }
+        int categoryAndScene = 0;
+        for (Attribute a : Attribute.values()) {
+            int asked = 0, shown = 0, renderedRight = 0;
+            for (int i = 0; i < count; i++) {
+                if (a == Attribute.SIZE && scenes.get(i).labels().size() == Size.MEDIUM) continue; // unnamed in prompts
+                int truth = a.of(scenes.get(i).labels());
+                asked++;
+                if (onGenerated.get(a)[i] == truth) shown++;
+                if (onRendered.get(a)[i] == truth) renderedRight++;
+            }
+            genRates.put(a, shown / (double) Math.max(1, asked));
+            renderRates.put(a, renderedRight / (double) Math.max(1, asked));
+        }
+        for (int i = 0; i < count; i++) {
+            if (onGenerated.get(Attribute.CATEGORY)[i] == Attribute.CATEGORY.of(scenes.get(i).labels())
+                    && onGenerated.get(Attribute.SCENE)[i] == Attribute.SCENE.of(scenes.get(i).labels())) categoryAndScene++;
+        }
+        int shown = Math.min(count, 24);
+        return new Report(count, genRates, renderRates, categoryAndScene / (double) count,
+                scenes.subList(0, shown).stream().map(Sample::caption).toList(), generated.subList(0, shown));
+    }
+
+    private static void merge(Map<Attribute, long[]> into, Map<Attribute, long[]> more) {
+        more.forEach((a, v) -> {
+            long[] old = into.get(a);
+            if (old == null) {
+                into.put(a, v);
+                return;
+            }
+            long[] joined = java.util.Arrays.copyOf(old, old.length + v.length);
+            System.arraycopy(v, 0, joined, old.length, v.length);
+            into.put(a, joined);
+        });
+    }
+}

@@ -1,0 +1,92 @@
+package dev.perfusion.eval;
+
+import dev.perfusion.io.Png;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.perfusion.PerfusionTrainer;
+import dev.perfusion.pipeline.SeededNoise;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.util.Progress;
+import dev.perfusion.world.Bundled;
+import dev.perfusion.world.HeldOut;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The shipped base model: loads through the ordinary loader, draws prompts, and the evaluation runs on it. */
+class BundledModelTest {
+    static StableDiffusion sd;
+
+    @BeforeAll
+    static void load() throws Exception {
+        sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+    }
+
+    @Test
+    void shippedFolderIsSmallAndRecordsItsRecipe() throws Exception {
+        long bytes;
+        try (var files = Files.walk(Bundled.model())) {
+            bytes = files.filter(Files::isRegularFile).mapToLong(p -> p.toFile().length()).sum();
+        }
+        assertTrue(bytes <= 40L * 1024 * 1024, "the bundled model must fit 40 MB: " + bytes);
+        String recipe = Files.readString(Bundled.model().resolve("recipe.json"));
+        assertTrue(recipe.contains("\"diffusionSteps\"") && recipe.contains("final_loss_smoothed"), recipe);
+    }
+
+    @Test
+    void drawsAPromptAsAPicture() {
+        try (Scope s = Scope.inference()) {
+            TextToImage.Request r = new TextToImage.Request("a red car on the beach", "", 5, 10, "ddim", 64, 64);
+            Tensor latents = TextToImage.denoise(sd, r, TextToImage.conditioning(sd, r, w -> {}),
+                    new SeededNoise(1).randn(TextToImage.latentShape(sd, 64, 64)), new SeededNoise(2), Progress.NONE);
+            BufferedImage img = Png.toImages(TextToImage.decode(sd, latents)).get(0);
+            assertEquals(64, img.getWidth());
+            Tensor x = AttributeClassifier.picturesOf(List.of(img));
+            assertTrue(Ops.item(x.std()) > 0.1, "a picture, not a flat field");
+        }
+    }
+
+    @Test
+    void promptFollowingReportCoversEveryAttribute() throws Exception {
+        PromptFollowing.Report r = PromptFollowing.measure(sd, AttributeClassifier.load(Bundled.classifier()), 8, 5, 5.0, 3, Progress.NONE);
+        assertEquals(8, r.samples());
+        for (AttributeClassifier.Attribute a : AttributeClassifier.Attribute.values()) {
+            assertTrue(r.generated().get(a) >= 0 && r.generated().get(a) <= 1, a.label());
+            assertTrue(r.rendered().get(a) > 0.5, "the judge reads the renders of the same scenes: " + a.label() + " " + r.rendered());
+        }
+        assertTrue(r.markdown().contains("| category |"));
+    }
+
+    @Test
+    void quickEvaluationScoresEveryMethod(@TempDir Path tmp) throws Exception {
+        System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
+        Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, tmp.resolve("cache"), 300, Progress.NONE);
+        MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(2, 2, 1, 2, List.of(0.6, 0.8), 2, 5.0,
+                List.of(PerfusionTrainer.Method.values()), true, MethodEvaluation.Mask.NONE);
+        MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()),
+                InstanceEncoder.load(Bundled.instanceEncoder()), p, tmp.resolve("work"), Progress.NONE).run(HeldOut.instances());
+        // per instance: base model, perfusion local+global x 2 betas, trained keys x 2 betas, ungated, TI, KV
+        assertEquals(2 * 2 * (1 + 4 + 2 + 1 + 1 + 1), r.scores().size());
+        for (MethodEvaluation.Score s : r.scores()) {
+            assertTrue(s.fidelity() >= -1.0001 && s.fidelity() <= 1.0001, s.toString());
+            assertTrue(s.alignment() >= 0 && s.alignment() <= 1, s.toString());
+        }
+        assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("kv-finetune") && s.fileBytes() > 10 * r.summaries().stream()
+                .filter(x -> x.method().equals("perfusion")).findFirst().orElseThrow().fileBytes()), "K/V fine-tuning stores far more than a concept");
+        assertEquals(2, r.combinations().size(), "exact and approximate");
+        MethodEvaluation.write(r, p, tmp.resolve("report"), "bundled");
+        for (String f : List.of("scores.csv", "report.md", "tradeoff.png")) assertTrue(Files.size(tmp.resolve("report").resolve(f)) > 100, f);
+        assertEquals(r.scores().size() + 1, Files.readAllLines(tmp.resolve("report/scores.csv")).size());
+    }
+}

@@ -1,0 +1,74 @@
+package dev.perfusion.pretrain;
+
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.text.ClipTextModel;
+import dev.perfusion.unet.UNet2DConditionModel;
+import dev.perfusion.util.Progress;
+import dev.perfusion.vae.AutoencoderKL;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class PretrainerTest {
+    @TempDir Path tmp;
+
+    @Test
+    void recipeIsAnSdFamilyModelThatFitsTheShippingBudget() {
+        BaseModelRecipe r = BaseModelRecipe.standard();
+        long params = UNet2DConditionModel.create(r.unetConfig()).parameterCount()
+                + AutoencoderKL.create(r.vaeConfig(1)).parameterCount()
+                + ClipTextModel.create(r.textEncoderConfig(1000, 998, 999, 999)).parameterCount();
+        assertTrue(params * 2 < 40_000_000L, "fp16 weights must fit 40 MB: " + params + " parameters");
+        assertEquals(16, r.latentSize());
+        assertEquals(r.textHidden(), r.unetConfig().crossAttentionDim());
+        assertFalse(UNet2DConditionModel.create(r.unetConfig()).crossAttentionLayers().isEmpty());
+    }
+
+    @Test
+    void learningRateWarmsUpThenDecaysToATenth() {
+        assertEquals(0.5 * 1.0, Pretrainer.learningRateScale(99, 1000, 200) / Pretrainer.learningRateScale(199, 1000, 200), 0.05);
+        assertTrue(Pretrainer.learningRateScale(500, 1000, 200) < Pretrainer.learningRateScale(250, 1000, 200));
+        assertEquals(0.1, Pretrainer.learningRateScale(1000, 1000, 0), 1e-9);
+    }
+
+    /** Both stages for a few steps, stopped at a time limit, resumed, exported, and loaded like any SD folder. */
+    @Test
+    void stopsResumesAndExportsALoadableModel() throws Exception {
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(3, 3);
+        Path work = tmp.resolve("work");
+        Pretrainer.Result first = new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run();
+        assertFalse(first.finished());
+        assertEquals("vae", first.stage());
+        assertEquals(1, first.step());
+        assertTrue(Files.isRegularFile(work.resolve("checkpoint.safetensors")));
+        assertEquals("1", Safetensors.open(work.resolve("checkpoint.safetensors")).metadata().get("step"));
+
+        Pretrainer.Result done = new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).run();
+        assertTrue(done.finished(), "resumed run finishes");
+        assertEquals(3, done.step());
+        Path model = done.model();
+        for (String f : List.of("model_index.json", "recipe.json", "tokenizer/vocab.json", "unet/diffusion_pytorch_model.safetensors",
+                "text_encoder/model.safetensors", "vae/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json")) {
+            assertTrue(Files.isRegularFile(model.resolve(f)), f);
+        }
+        assertEquals("F16", Safetensors.open(model.resolve("unet/diffusion_pytorch_model.safetensors")).entries().values().iterator().next().dtype());
+        assertFalse(Files.exists(work.resolve("checkpoint.safetensors")), "the checkpoint goes once the model is out");
+        List<String> log = Files.readAllLines(work.resolve("losses.csv"));
+        assertEquals(1 + 3 + 3, log.size(), "one line per step of each stage: " + log);
+        assertTrue(Files.isRegularFile(work.resolve("samples/step-00003.png")));
+
+        StableDiffusion sd = StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        assertEquals(64, sd.unet.config().sampleSize() * sd.vaeScaleFactor());
+        assertEquals(32, sd.tokenizer.maxLength());
+        assertTrue(sd.tokenizer.tokensOf("teddy").size() == 1);
+    }
+}
