@@ -71,23 +71,14 @@ public final class AttributeClassifier extends Module {
     }
 
     private static final int SIZE_PX = 64;
-    private final List<Conv2d> convs;
-    private final List<GroupNorm> norms;
+    private final Judges.ConvTrunk trunk;
     private final Linear hidden;
     private final Linear heads;
     private final Linear presence;
     private static final double PAIR_FRACTION = 0.3;
 
     public AttributeClassifier() {
-        int[] ch = {3, 32, 64, 128, 128};
-        List<Conv2d> c = new ArrayList<>();
-        List<GroupNorm> n = new ArrayList<>();
-        for (int i = 0; i + 1 < ch.length; i++) {
-            c.add(new Conv2d(ch[i], ch[i + 1], 3, 2, 1));
-            n.add(new GroupNorm(8, ch[i + 1], 1e-5));
-        }
-        this.convs = children("convs", c);
-        this.norms = children("norms", n);
+        this.trunk = child("trunk", new Judges.ConvTrunk(new int[] {3, 32, 64, 128, 128}, new int[] {2, 2, 2, 2}));
         this.hidden = child("hidden", new Linear(128 * 4 * 4, 256, true));
         int classes = 0;
         for (Attribute a : Attribute.values()) classes += a.classes;
@@ -96,9 +87,7 @@ public final class AttributeClassifier extends Module {
     }
 
     private Tensor features(Tensor images) {
-        Tensor h = images;
-        for (int i = 0; i < convs.size(); i++) h = Ops.silu(norms.get(i).forward(convs.get(i).forward(h)));
-        return Ops.silu(hidden.forward(h.flatten(1, -1)));
+        return Ops.silu(hidden.forward(trunk.forward(images).flatten(1, -1)));
     }
 
     /** Probability that each category is in each picture, [B, categories]. */
@@ -145,12 +134,7 @@ public final class AttributeClassifier extends Module {
     public static Trained train(int steps, int batch, long seed, Progress progress) {
         AttributeClassifier model = new AttributeClassifier();
         Weights.initRandom(model, seed);
-        List<AdamW.Group> groups = new ArrayList<>();
-        for (Map.Entry<String, Param> e : model.namedParameters().entrySet()) {
-            e.getValue().t().set_requires_grad(true);
-            groups.add(new AdamW.Group(e.getKey(), e.getValue().t(), 2e-3));
-        }
-        AdamW optimizer = new AdamW(groups, 0.01);
+        AdamW optimizer = Judges.optimizer(2e-3, model);
         WorldGenerator world = new WorldGenerator(SIZE_PX);
         double smoothed = Double.NaN;
         for (int step = 0; step < steps; step++) {
@@ -183,7 +167,7 @@ public final class AttributeClassifier extends Module {
             optimizer.zeroGrad();
             progress.update("training the attribute classifier", step + 1, steps, String.format(Locale.ROOT, "loss %.3f", smoothed));
         }
-        for (Param p : model.namedParameters().values()) p.t().set_requires_grad(false);
+        Judges.freeze(model);
         SplittableRandom pairRng = new SplittableRandom(~seed * 31);
         List<Sample> pairs = new ArrayList<>();
         for (int i = 0; i < 500; i++) pairs.add(world.render(randomPair(pairRng), pairRng.nextLong()));
@@ -195,8 +179,6 @@ public final class AttributeClassifier extends Module {
     /** A trained classifier with what it scored on held-out pictures and how it was trained. */
     public record Trained(AttributeClassifier model, Accuracy accuracy, int steps, int batch, long seed) {
         public void save(Path file) throws IOException {
-            Map<String, Tensor> t = new LinkedHashMap<>();
-            model.namedParameters().forEach((k, p) -> t.put(k, p.t()));
             Map<String, String> meta = new LinkedHashMap<>();
             meta.put("what", "perfusion world attribute classifier");
             meta.put("steps", Integer.toString(steps));
@@ -205,15 +187,12 @@ public final class AttributeClassifier extends Module {
             accuracy.unseenPictures().forEach((a, v) -> meta.put("accuracy.unseen." + a.label(), String.format(Locale.ROOT, "%.4f", v)));
             accuracy.heldOutInstances().forEach((a, v) -> meta.put("accuracy.heldout." + a.label(), String.format(Locale.ROOT, "%.4f", v)));
             meta.put("accuracy.pairs.presence", String.format(Locale.ROOT, "%.4f", accuracy.pairPresence()));
-            Safetensors.write(file, t, meta, Safetensors.StoredType.F16);
+            Judges.save(model, file, meta);
         }
     }
 
     public static AttributeClassifier load(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new IOException("no attribute classifier at " + file + " (train one with `perfusion classifier`)");
-        AttributeClassifier model = new AttributeClassifier();
-        Weights.load(model, Safetensors.open(file), "", Ops.cpu(), torch.ScalarType.Float, "attribute classifier");
-        return model;
+        return Judges.load(new AttributeClassifier(), file, "attribute classifier", "judges");
     }
 
     /** Fraction right per attribute over the pictures. */

@@ -43,22 +43,12 @@ import java.util.SplittableRandom;
 public final class InstanceEncoder extends Module {
     private static final int SIZE_PX = 64, FEATURE = 8, DIM = 64;
     private static final double SCALE = 16.0;
-    private final List<Conv2d> convs;
-    private final List<GroupNorm> norms;
+    private final Judges.ConvTrunk trunk;
     private final Conv2d where;
     private final Linear embed;
 
     public InstanceEncoder() {
-        int[] ch = {3, 32, 64, 128, 128};
-        int[] stride = {2, 2, 1, 2};
-        List<Conv2d> c = new ArrayList<>();
-        List<GroupNorm> n = new ArrayList<>();
-        for (int i = 0; i + 1 < ch.length; i++) {
-            c.add(new Conv2d(ch[i], ch[i + 1], 3, stride[i], 1));
-            n.add(new GroupNorm(8, ch[i + 1], 1e-5));
-        }
-        this.convs = children("convs", c);
-        this.norms = children("norms", n);
+        this.trunk = child("trunk", new Judges.ConvTrunk(new int[] {3, 32, 64, 128, 128}, new int[] {2, 2, 1, 2}));
         this.where = child("where", new Conv2d(128, 1, 1, 1, 0));
         this.embed = child("embed", new Linear(128, DIM, true));
     }
@@ -67,8 +57,7 @@ public final class InstanceEncoder extends Module {
 
     /** @param region [B, 1, 8, 8] weights that restrict pooling (1 = may be the object), or null for anywhere */
     private Output run(Tensor images, Tensor region) {
-        Tensor h = images;
-        for (int i = 0; i < convs.size(); i++) h = Ops.silu(norms.get(i).forward(convs.get(i).forward(h)));
+        Tensor h = trunk.forward(images);
         Tensor logits = where.forward(h);
         Tensor weight = Ops.sigmoid(logits);
         if (region != null) weight = Ops.mul(weight, region);
@@ -113,8 +102,6 @@ public final class InstanceEncoder extends Module {
 
     public record Trained(InstanceEncoder model, Accuracy accuracy, int steps, int instances, long seed) {
         public void save(Path file) throws IOException {
-            Map<String, Tensor> t = new LinkedHashMap<>();
-            model.namedParameters().forEach((k, p) -> t.put(k, p.t()));
             Map<String, String> meta = new LinkedHashMap<>();
             meta.put("what", "perfusion world instance encoder");
             meta.put("steps", Integer.toString(steps));
@@ -122,15 +109,12 @@ public final class InstanceEncoder extends Module {
             meta.put("seed", Long.toString(seed));
             meta.put("accuracy.heldout", String.format(Locale.ROOT, "%.4f", accuracy.heldOutConcepts()));
             meta.put("accuracy.unseen", String.format(Locale.ROOT, "%.4f", accuracy.unseenInstances()));
-            Safetensors.write(file, t, meta, Safetensors.StoredType.F16);
+            Judges.save(model, file, meta);
         }
     }
 
     public static InstanceEncoder load(Path file) throws IOException {
-        if (!Files.isRegularFile(file)) throw new IOException("no instance encoder at " + file + " (train one with `perfusion instance-encoder`)");
-        InstanceEncoder model = new InstanceEncoder();
-        Weights.load(model, Safetensors.open(file), "", Ops.cpu(), torch.ScalarType.Float, "instance encoder");
-        return model;
+        return Judges.load(new InstanceEncoder(), file, "instance encoder", "judges");
     }
 
     public static Trained train(int steps, int batch, int instanceCount, long seed, Progress progress) {
@@ -143,14 +127,7 @@ public final class InstanceEncoder extends Module {
         Weights.initRandom(model, seed);
         Linear classes = new Linear(DIM, instanceCount, false);
         Weights.initRandom(classes, seed + 1);
-        List<AdamW.Group> groups = new ArrayList<>();
-        for (Module m : List.of(model, classes)) {
-            for (Map.Entry<String, Param> e : m.namedParameters().entrySet()) {
-                e.getValue().t().set_requires_grad(true);
-                groups.add(new AdamW.Group(e.getKey(), e.getValue().t(), 2e-3));
-            }
-        }
-        AdamW optimizer = new AdamW(groups, 0.01);
+        AdamW optimizer = Judges.optimizer(2e-3, model, classes);
         WorldGenerator world = new WorldGenerator(SIZE_PX);
         double smoothed = Double.NaN;
         for (int step = 0; step < steps; step++) {
@@ -178,7 +155,7 @@ public final class InstanceEncoder extends Module {
             optimizer.zeroGrad();
             progress.update("training the instance encoder", step + 1, steps, String.format(Locale.ROOT, "loss %.3f", smoothed));
         }
-        for (Param p : model.namedParameters().values()) p.t().set_requires_grad(false);
+        Judges.freeze(model);
         List<Instance> unseen = new ArrayList<>();
         SplittableRandom other = new SplittableRandom(~seed);
         for (int i = 0; i < 40; i++) unseen.add(WorldGenerator.trainingInstance(Category.values()[i % Category.values().length], other));

@@ -48,9 +48,12 @@ public final class ClipTokenizer {
     private static final String END_OF_WORD = "</w>";
     private static final int CACHE_LIMIT = 100_000;
 
+    // transformers compiles this case-insensitively with Python's regex module. On lower-cased text that matters in
+    // two places: the contractions ("'ſ" matches 's), which get the flag here, and U+0345, which case-insensitively
+    // matches none of the classes, so Python skips it; it is excluded from the last class here too.
     private static final Pattern WORDS = Pattern.compile(
-            "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+",
-            Pattern.CASE_INSENSITIVE | Pattern.UNICODE_CASE | Pattern.UNICODE_CHARACTER_CLASS);
+            "<\\|startoftext\\|>|<\\|endoftext\\|>|(?iu:'s|'t|'re|'ve|'m|'ll|'d)|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}\\u0345]+",
+            Pattern.UNICODE_CHARACTER_CLASS);
 
     private static final char[] BYTE_TO_CHAR = byteToUnicode();
     private static final Map<Character, Integer> CHAR_TO_BYTE = invert(BYTE_TO_CHAR);
@@ -331,6 +334,80 @@ public final class ClipTokenizer {
         return chunks;
     }
 
+    /** Lower-cases each whitespace-separated word on its own, as BERT's tokenizer does, so final-sigma context stops at word ends. */
+    private static String lowerWordByWord(String text) {
+        StringBuilder out = new StringBuilder(text.length());
+        int start = -1;
+        for (int i = 0; i <= text.length(); ) {
+            int cp = i < text.length() ? text.codePointAt(i) : ' ';
+            if (isPythonSpace(cp)) {
+                if (start >= 0) out.append(pythonLower(text.substring(start, i)));
+                out.appendCodePoint(cp);
+                start = -1;
+            } else if (start < 0) {
+                start = i;
+            }
+            i += i < text.length() ? Character.charCount(cp) : 1;
+        }
+        out.setLength(text.length() == 0 ? 0 : out.length() - 1); // the sentinel space
+        return out.toString();
+    }
+
+    /**
+     * Python's {@code str.lower()}. Java's toLowerCase differs in when a capital sigma becomes final (the two
+     * disagree about which characters are cased, e.g. U+24D0 and U+0345), so sigma follows Unicode's Final_Sigma
+     * rule with Python's notion of cased here.
+     */
+    static String pythonLower(String s) {
+        StringBuilder out = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); ) {
+            int cp = s.codePointAt(i);
+            if (cp == 0x3A3) out.append(isFinalSigma(s, i) ? '\u03C2' : '\u03C3');
+            else if (cp == 0x130) out.append("i\u0307"); // the one unconditional multi-character mapping
+            else out.appendCodePoint(Character.toLowerCase(cp));
+            i += Character.charCount(cp);
+        }
+        return out.toString();
+    }
+
+    /** A cased letter before (skipping case-ignorables), and none after. */
+    private static boolean isFinalSigma(String s, int at) {
+        int before = -1;
+        for (int j = at; j > 0; ) {
+            int cp = s.codePointBefore(j);
+            j -= Character.charCount(cp);
+            if (!isCaseIgnorable(cp)) {
+                before = cp;
+                break;
+            }
+        }
+        if (before < 0 || !isCased(before)) return false;
+        for (int j = at + 1; j < s.length(); ) {
+            int cp = s.codePointAt(j);
+            if (!isCaseIgnorable(cp)) return !isCased(cp);
+            j += Character.charCount(cp);
+        }
+        return true;
+    }
+
+    private static boolean isCased(int cp) {
+        return Character.isLowerCase(cp) || Character.isUpperCase(cp) || Character.isTitleCase(cp)
+                || Character.getType(cp) == Character.OTHER_SYMBOL && (cp >= 0x24B6 && cp <= 0x24E9); // circled letters
+    }
+
+    private static boolean isCaseIgnorable(int cp) {
+        return switch (Character.getType(cp)) {
+            case Character.NON_SPACING_MARK, Character.ENCLOSING_MARK, Character.FORMAT, Character.MODIFIER_LETTER,
+                    Character.MODIFIER_SYMBOL -> true;
+            // Word_Break MidLetter, MidNumLet and Single_Quote
+            default -> switch (cp) {
+                case 0x27, 0x2E, 0x3A, 0xB7, 0x387, 0x55F, 0x5F4, 0x2018, 0x2019, 0x2024, 0x2027, 0xFE13, 0xFE52, 0xFE55,
+                        0xFF07, 0xFF0E, 0xFF1A -> true;
+                default -> false;
+            };
+        };
+    }
+
     /**
      * BERT's basic tokenizer as CLIP's slow tokenizer configures it without ftfy: drop NUL, U+FFFD and control
      * characters, turn whitespace into spaces, isolate CJK ideographs, NFC, lower-case, collapse whitespace.
@@ -343,7 +420,7 @@ public final class ClipTokenizer {
             else if (isCjkIdeograph(cp)) cleaned.append(' ').appendCodePoint(cp).append(' ');
             else cleaned.appendCodePoint(cp);
         });
-        String lowered = Normalizer.normalize(cleaned, Normalizer.Form.NFC).toLowerCase(Locale.ROOT);
+        String lowered = lowerWordByWord(Normalizer.normalize(cleaned, Normalizer.Form.NFC));
         StringBuilder out = new StringBuilder(lowered.length());
         boolean pendingSpace = false;
         for (int i = 0; i < lowered.length(); ) {

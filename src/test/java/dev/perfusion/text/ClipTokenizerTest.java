@@ -5,6 +5,8 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.Fixtures;
 import dev.perfusion.io.Npy;
 import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -174,5 +176,18 @@ class ClipTokenizerTest {
         Files.write(dir.resolve("vocab.json"), "[1, 2".getBytes(StandardCharsets.UTF_8));
         e = assertThrows(IOException.class, () -> ClipTokenizer.load(dir));
         assertTrue(e.getMessage().contains("vocab.json") && e.getMessage().contains("not valid JSON"), e.getMessage());
+    }
+
+    /** Python's lower-casing and regex quirks that Java's would get wrong (checked against transformers). */
+    @Test
+    void lowerCasesAndSplitsAsPythonDoes() {
+        assertEquals("ὀδός", ClipTokenizer.normalize("ὈΔΌΣ"), "final sigma");
+        assertEquals("σⓐς", ClipTokenizer.normalize("ΣⓐΣ"), "Python counts U+24D0 as cased");
+        assertEquals("aς\u0345", ClipTokenizer.pythonLower("aΣ\u0345"), "U+0345 is case-ignorable");
+        assertEquals("σ ς", ClipTokenizer.normalize("Σ ΑΣ").replace("α", ""), "each word on its own");
+        ClipTokenizer t = dev.perfusion.world.WorldTokenizer.create(32);
+        assertEquals(List.of("x</w>", "y</w>"), t.bpeTokens("x\u0345y"), "U+0345 matches none of the pre-tokenizer's classes");
+        assertFalse(t.bpeTokens("it'\u017F").contains("'</w>"), "'\u017F is a case-insensitive 's, one piece: " + t.bpeTokens("it'\u017F"));
+        assertTrue(t.bpeTokens("it' \u017F").contains("'</w>"), "apart, the quote is a piece of its own");
     }
 }

@@ -1,0 +1,75 @@
+package dev.perfusion.eval;
+
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.nn.AdamW;
+import dev.perfusion.nn.Conv2d;
+import dev.perfusion.nn.GroupNorm;
+import dev.perfusion.nn.Module;
+import dev.perfusion.nn.Param;
+import dev.perfusion.nn.Weights;
+import dev.perfusion.tensor.Ops;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/** What the two judges of world pictures share: their convolution trunk, their optimiser, their file format. */
+final class Judges {
+    private Judges() {}
+
+    /** 3x3 convolutions, each followed by GroupNorm(8) and SiLU. */
+    static final class ConvTrunk extends Module {
+        private final List<Conv2d> convs;
+        private final List<GroupNorm> norms;
+
+        ConvTrunk(int[] channels, int[] strides) {
+            List<Conv2d> c = new ArrayList<>();
+            List<GroupNorm> n = new ArrayList<>();
+            for (int i = 0; i + 1 < channels.length; i++) {
+                c.add(new Conv2d(channels[i], channels[i + 1], 3, strides[i], 1));
+                n.add(new GroupNorm(8, channels[i + 1], 1e-5));
+            }
+            this.convs = children("convs", c);
+            this.norms = children("norms", n);
+        }
+
+        Tensor forward(Tensor x) {
+            for (int i = 0; i < convs.size(); i++) x = Ops.silu(norms.get(i).forward(convs.get(i).forward(x)));
+            return x;
+        }
+    }
+
+    /** Makes every parameter of the modules trainable under one AdamW (weight decay 0.01). */
+    static AdamW optimizer(double lr, Module... modules) {
+        List<AdamW.Group> groups = new ArrayList<>();
+        for (Module m : modules) {
+            for (Map.Entry<String, Param> e : m.namedParameters().entrySet()) {
+                e.getValue().t().set_requires_grad(true);
+                groups.add(new AdamW.Group(e.getKey(), e.getValue().t(), lr));
+            }
+        }
+        return new AdamW(groups, 0.01);
+    }
+
+    static void freeze(Module m) {
+        for (Param p : m.namedParameters().values()) p.t().set_requires_grad(false);
+    }
+
+    static void save(Module m, Path file, Map<String, String> metadata) throws IOException {
+        Map<String, Tensor> t = new LinkedHashMap<>();
+        m.namedParameters().forEach((k, p) -> t.put(k, p.t()));
+        Safetensors.write(file, t, metadata, Safetensors.StoredType.F16);
+    }
+
+    static <M extends Module> M load(M model, Path file, String what, String command) throws IOException {
+        if (!Files.isRegularFile(file)) throw new IOException("no " + what + " at " + file + " (train one with `perfusion " + command + "`)");
+        Weights.load(model, Safetensors.open(file), "", Ops.cpu(), torch.ScalarType.Float, what);
+        return model;
+    }
+}
