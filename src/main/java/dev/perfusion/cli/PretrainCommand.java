@@ -18,19 +18,22 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--max-minutes", defaultValue = "0", description = "Checkpoint and stop after this many minutes (0: run to the end); run again to resume.") double maxMinutes;
     @Option(names = "--vae-steps", description = "Override the recipe's VAE steps.") Integer vaeSteps;
     @Option(names = "--steps", description = "Override the recipe's text encoder + UNet steps.") Integer steps;
+    @Option(names = "--decoder-steps", description = "Override the recipe's decoder fine-tuning steps.") Integer decoderSteps;
+    @Option(names = "--decoder-only", description = "Run only the decoder fine-tuning stage (it needs only the VAE stage, so it may run beside the diffusion stage in a second process).") boolean decoderOnly;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
     @Option(names = "--sample-every", defaultValue = "1000", description = "Write a sample grid every this many steps (default: ${DEFAULT-VALUE}).") int sampleEvery;
 
     @Override
     public Integer call() throws Exception {
         BaseModelRecipe recipe = BaseModelRecipe.standard();
-        if (vaeSteps != null || steps != null) {
-            recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), steps != null ? steps : recipe.diffusionSteps());
+        if (vaeSteps != null || steps != null || decoderSteps != null) {
+            recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), steps != null ? steps : recipe.diffusionSteps(),
+                    decoderSteps != null ? decoderSteps : recipe.decoderSteps());
         }
         TerminalProgress progress = new TerminalProgress(System.out);
         Pretrainer trainer = new Pretrainer(recipe, work, progress).schedule(checkpointEvery, sampleEvery);
         if (maxMinutes > 0) trainer.timeLimit(maxMinutes * 60);
-        Pretrainer.Result r = trainer.run();
+        Pretrainer.Result r = decoderOnly ? trainer.runDecoderStage() : trainer.run();
         progress.message(r.finished()
                 ? String.format(Locale.ROOT, "finished in %s (loss %.4f): the model is in %s", TerminalProgress.formatSeconds(r.seconds()), r.loss(), r.model())
                 : String.format(Locale.ROOT, "stopped at the time limit, %s step %d (loss %.4f); run the same command to resume", r.stage(), r.step(), r.loss()));

@@ -21,7 +21,7 @@ public record BaseModelRecipe(
         int textHidden, int textLayers, int textHeads, int textMaxLength,
         List<Integer> unetChannels, int unetLayersPerBlock, int unetHeads,
         List<Integer> vaeChannels, int vaeGroups, int latentChannels,
-        int vaeSteps, int vaeBatch, double vaeLr,
+        int vaeSteps, int vaeBatch, double vaeLr, int decoderSteps,
         int diffusionSteps, int diffusionBatch, double diffusionLr, int warmupSteps,
         double emaDecay, double captionDropout, double minSnrGamma, double weightDecay, long seed) {
 
@@ -30,14 +30,14 @@ public record BaseModelRecipe(
                 128, 4, 4, 32,
                 List.of(32, 64, 128), 1, 4,
                 List.of(32, 64, 64), 16, 4,
-                1500, 8, 1e-3,
-                4000, 32, 8e-4, 200,
+                1500, 8, 1e-3, 2000,
+                3000, 32, 8e-4, 200,
                 0.999, 0.1, 5.0, 0.01, 20261124L);
     }
 
-    public BaseModelRecipe withSteps(int vae, int diffusion) {
+    public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr,
+                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr, decoder,
                 diffusion, diffusionBatch, diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
                 captionDropout, minSnrGamma, weightDecay, seed);
     }
@@ -45,7 +45,7 @@ public record BaseModelRecipe(
     /** A few steps of the same model, for tests. */
     public BaseModelRecipe quick(int vae, int diffusion) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, Math.min(vaeBatch, 4), vaeLr,
+                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, Math.min(vaeBatch, 4), vaeLr, vae,
                 diffusion, Math.min(diffusionBatch, 4), diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
                 captionDropout, minSnrGamma, weightDecay, seed);
     }

@@ -47,9 +47,12 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 
 /**
- * Trains the bundled base model from scratch on the synthetic world, in two stages: the VAE on pictures (L1
- * reconstruction weighted towards the object, a small KL term), then the text encoder and UNet together on
- * the frozen VAE's latents (epsilon loss with min-SNR weighting, 10% empty captions for guidance). AdamW, an
+ * Trains the bundled base model from scratch on the synthetic world, in three stages: the VAE on pictures (L1
+ * reconstruction weighted towards the object, a small KL term); the text encoder and UNet together on the frozen
+ * VAE's latents (epsilon loss with min-SNR weighting, 10% empty captions for guidance); and a longer training of
+ * the VAE's decoder alone on the frozen encoder's latent means (as SD's fine-tuned decoders), which sharpens the
+ * pictures without moving the latent space the UNet learned. The last stage needs only the first, so it may also
+ * run beside the second ({@link #runDecoderStage}). AdamW, an
  * EMA of the weights, periodic sample grids, and a checkpoint that a later run resumes from, because two
  * hours of CPU outlive a working session.
  *
@@ -110,14 +113,55 @@ public final class Pretrainer {
         ClipTokenizer tokenizer = tokenizer();
         try {
             if (!Files.isRegularFile(work.resolve("vae/diffusion_pytorch_model.safetensors"))) {
-                Result r = trainVae(started);
+                Result r = trainVae(started, false);
                 if (!r.finished()) return r;
             }
-            Result r = trainDiffusion(tokenizer, started);
+            Result r = Files.isRegularFile(work.resolve("model/unet/diffusion_pytorch_model.safetensors"))
+                    ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, work.resolve("model"))
+                    : trainDiffusion(tokenizer, started);
+            if (!r.finished()) return r;
+            if (!Files.isRegularFile(work.resolve("vae-decoder/diffusion_pytorch_model.safetensors"))) {
+                Result d = trainVae(started, true);
+                if (!d.finished()) return d;
+            }
+            installDecoder();
+            return new Result(true, "decoder", recipe.decoderSteps(), r.loss(), seconds(started), work.resolve("model"));
+        } finally {
+            loader.shutdownNow();
+        }
+    }
+
+    /** Only the decoder stage (once the VAE stage is done), for running beside the diffusion stage. */
+    public Result runDecoderStage() throws IOException {
+        if (!Files.isRegularFile(work.resolve("vae/diffusion_pytorch_model.safetensors"))) {
+            throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
+        }
+        Files.createDirectories(work.resolve("samples"));
+        try {
+            Result r = trainVae(System.nanoTime(), true);
+            if (r.finished() && Files.isRegularFile(work.resolve("model/unet/diffusion_pytorch_model.safetensors"))) installDecoder();
             return r;
         } finally {
             loader.shutdownNow();
         }
+    }
+
+    /** Puts the fine-tuned decoder (fp16) into the exported model, in place of the first stage's. */
+    private void installDecoder() throws IOException {
+        Path model = work.resolve("model"), tuned = work.resolve("vae-decoder");
+        if (!Files.isRegularFile(tuned.resolve("diffusion_pytorch_model.safetensors")) || !Files.isDirectory(model)) return;
+        AutoencoderKL vae = AutoencoderKL.load(tuned, Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float);
+        Path staging = work.resolve("vae.partial");
+        deleteTree(staging);
+        writeComponent(staging, (ObjectNode) new ObjectMapper().readTree(tuned.resolve("config.json").toFile()),
+                "diffusion_pytorch_model.safetensors", vae, Safetensors.StoredType.F16);
+        deleteTree(model.resolve("vae"));
+        Files.move(staging, model.resolve("vae"));
+        ObjectNode record = (ObjectNode) new ObjectMapper().readTree(model.resolve("recipe.json").toFile());
+        record.put("decoder_fine_tuned", true);
+        record.put("seconds_total", totalSecondsLogged());
+        writeJson(model.resolve("recipe.json"), record);
+        progress.message("installed the fine-tuned decoder in " + model.resolve("vae"));
     }
 
     private ClipTokenizer tokenizer() throws IOException {
@@ -132,49 +176,71 @@ public final class Pretrainer {
 
     // ---------------------------------------------------------------- stage 1: the VAE
 
-    private Result trainVae(long started) throws IOException {
-        AutoencoderKL vae = AutoencoderKL.create(recipe.vaeConfig(1.0));
-        Weights.initRandom(vae, recipe.seed());
-        Trained trained = new Trained(List.of(vae), recipe.vaeLr(), recipe.weightDecay());
-        int step = trained.resume("vae");
-        CompletableFuture<Batch> next = nextBatch(DATA_SEED_VAE, step, recipe.vaeBatch(), false);
+    /**
+     * The VAE stage, or with {@code decoderOnly} the decoder stage: the first stage's encoder frozen, the decoder
+     * trained on its latent means (no sampling noise, no KL) for longer.
+     */
+    private Result trainVae(long started, boolean decoderOnly) throws IOException {
+        String stage = decoderOnly ? "decoder" : "vae";
+        int total = decoderOnly ? recipe.decoderSteps() : recipe.vaeSteps();
+        AutoencoderKL vae;
+        if (decoderOnly) {
+            vae = AutoencoderKL.load(work.resolve("vae"), Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float);
+        } else {
+            vae = AutoencoderKL.create(recipe.vaeConfig(1.0));
+            Weights.initRandom(vae, recipe.seed());
+        }
+        Trained trained = new Trained(List.of(vae), recipe.vaeLr() * (decoderOnly ? 0.5 : 1.0), recipe.weightDecay(),
+                name -> !decoderOnly || name.startsWith("decoder.") || name.startsWith("post_quant_conv."));
+        int step = trained.resume(stage);
+        long dataSeed = decoderOnly ? DATA_SEED_VAE + 100_000_000L : DATA_SEED_VAE;
+        CompletableFuture<Batch> next = nextBatch(dataSeed, step, recipe.vaeBatch(), false);
         double smoothed = Double.NaN;
-        while (step < recipe.vaeSteps()) {
+        while (step < total) {
             Batch batch = next.join();
-            next = nextBatch(DATA_SEED_VAE, step + 1, recipe.vaeBatch(), false);
+            next = nextBatch(dataSeed, step + 1, recipe.vaeBatch(), false);
             double loss;
             try (Scope s = Scope.open()) {
                 Tensor x = batch.images(), weight = Ops.add(Ops.mul(batch.masks(), 4.0), 1.0);
-                DiagonalGaussian posterior = vae.encode(x);
-                Tensor z = posterior.sample(new SeededNoise(recipe.seed() + step).randn(Ops.shape(posterior.mean())));
+                DiagonalGaussian posterior;
+                Tensor z, kl = null;
+                if (decoderOnly) {
+                    try (NoGradGuard ng = new NoGradGuard()) {
+                        posterior = vae.encode(x);
+                    }
+                    z = posterior.mean();
+                } else {
+                    posterior = vae.encode(x);
+                    z = posterior.sample(new SeededNoise(recipe.seed() + step).randn(Ops.shape(posterior.mean())));
+                    Tensor m = posterior.mean();
+                    kl = Ops.mul(Ops.mean(Ops.sub(Ops.add(Ops.mul(m, m), posterior.variance()), Ops.add(posterior.logvar(), 1.0))), 0.5);
+                }
                 Tensor reconstruction = vae.decode(z);
                 Tensor l1 = Ops.div(Ops.mean(Ops.mul(reconstruction.sub(x).abs(), weight)), Ops.item(weight.mean()));
-                Tensor m = posterior.mean();
-                Tensor kl = Ops.mul(Ops.mean(Ops.sub(Ops.add(Ops.mul(m, m), posterior.variance()), Ops.add(posterior.logvar(), 1.0))), 0.5);
-                Tensor total = Ops.add(l1, Ops.mul(kl, KL_WEIGHT));
-                loss = Ops.item(total);
-                checkFinite(loss, "VAE", step);
-                total.backward();
+                Tensor objective = kl == null ? l1 : Ops.add(l1, Ops.mul(kl, KL_WEIGHT));
+                loss = Ops.item(l1);
+                checkFinite(loss, stage, step);
+                objective.backward();
             }
-            trained.lrScale(learningRateScale(step, recipe.vaeSteps(), 0));
-            trained.step(step, recipe.vaeSteps());
+            trained.lrScale(learningRateScale(step, total, 0));
+            trained.step(step, total);
             step++;
             smoothed = Double.isNaN(smoothed) ? loss : 0.98 * smoothed + 0.02 * loss;
-            logLoss("vae", step, loss, started);
-            progress.update("pretraining VAE", step, recipe.vaeSteps(), String.format(Locale.ROOT, "L1 %.4f", smoothed));
-            boolean done = step == recipe.vaeSteps();
-            if (step % sampleEvery == 0 || done) vaeSamples(trained.emaModule(0, AutoencoderKL.class), step);
+            logLoss(stage, step, loss, started);
+            progress.update(decoderOnly ? "fine-tuning the VAE decoder" : "pretraining VAE", step, total, String.format(Locale.ROOT, "L1 %.4f", smoothed));
+            boolean done = step == total;
+            if (step % sampleEvery == 0 || done) vaeSamples(trained.emaModule(0, AutoencoderKL.class), stage, step);
             if (!done && (step % checkpointEvery == 0 || overTime(started))) {
-                trained.save("vae", step);
-                if (overTime(started)) return new Result(false, "vae", step, smoothed, seconds(started), null);
+                trained.save(stage, step);
+                if (overTime(started)) return new Result(false, stage, step, smoothed, seconds(started), null);
             }
         }
         AutoencoderKL ema = trained.emaModule(0, AutoencoderKL.class);
-        double scale = 1.0 / latentStd(ema);
-        progress.message(String.format(Locale.ROOT, "VAE done; latent scaling factor %.5f", scale));
-        writeComponent(work.resolve("vae"), recipe.vaeJson(scale), "diffusion_pytorch_model.safetensors", ema, Safetensors.StoredType.F32);
-        Files.deleteIfExists(checkpoint());
-        return new Result(true, "vae", step, smoothed, seconds(started), null);
+        double scale = decoderOnly ? vae.config().scalingFactor() : 1.0 / latentStd(ema);
+        progress.message(String.format(Locale.ROOT, "%s done; latent scaling factor %.5f", stage, scale));
+        writeComponent(work.resolve(decoderOnly ? "vae-decoder" : "vae"), recipe.vaeJson(scale), "diffusion_pytorch_model.safetensors", ema, Safetensors.StoredType.F32);
+        Files.deleteIfExists(checkpoint(stage));
+        return new Result(true, stage, step, smoothed, seconds(started), null);
     }
 
     /** The standard deviation of the latent means over fresh pictures; its inverse is SD's scaling_factor. */
@@ -185,13 +251,13 @@ public final class Pretrainer {
         }
     }
 
-    private void vaeSamples(AutoencoderKL vae, int step) throws IOException {
+    private void vaeSamples(AutoencoderKL vae, String stage, int step) throws IOException {
         try (Scope s = Scope.inference()) {
             Batch b = makeBatch(DATA_SEED_VAE - 1000, 0, 8, false);
             Tensor r = vae.decode(vae.encode(b.images()).mean());
             List<BufferedImage> originals = Png.toImages(b.images()), decoded = Png.toImages(r);
             BufferedImage grid = ImageGrid.of(List.of(originals, decoded), List.of("picture", "VAE"), List.of(), 128);
-            Png.write(work.resolve("samples").resolve(String.format(Locale.ROOT, "vae-%05d.png", step)), grid, Map.of());
+            Png.write(work.resolve("samples").resolve(String.format(Locale.ROOT, "%s-%05d.png", stage, step)), grid, Map.of());
         }
     }
 
@@ -261,7 +327,7 @@ public final class Pretrainer {
             }
         }
         Path model = export(tokenizer, trained.emaModule(0, ClipTextModel.class), trained.emaModule(1, UNet2DConditionModel.class), smoothed, started);
-        Files.deleteIfExists(checkpoint());
+        Files.deleteIfExists(checkpoint("diffusion"));
         return new Result(true, "diffusion", step, smoothed, seconds(started), model);
     }
 
@@ -443,8 +509,9 @@ public final class Pretrainer {
 
     // ---------------------------------------------------------------- bookkeeping
 
-    private Path checkpoint() {
-        return work.resolve("checkpoint.safetensors");
+    /** One checkpoint per stage, so that the decoder stage can run beside the diffusion stage. */
+    private Path checkpoint(String stage) {
+        return work.resolve("checkpoint-" + stage + ".safetensors");
     }
 
     private boolean overTime(long started) {
@@ -485,6 +552,11 @@ public final class Pretrainer {
         private final AdamW optimizer;
 
         Trained(List<Module> modules, double lr, double weightDecay) {
+            this(modules, lr, weightDecay, name -> true);
+        }
+
+        /** Only parameters whose name passes {@code trainable} learn; the EMA twin copies the rest as they are. */
+        Trained(List<Module> modules, double lr, double weightDecay, java.util.function.Predicate<String> trainable) {
             this.modules = modules;
             List<AdamW.Group> groups = new ArrayList<>();
             for (int m = 0; m < modules.size(); m++) {
@@ -493,6 +565,12 @@ public final class Pretrainer {
                 Map<String, Param> twin = copy.namedParameters();
                 for (Map.Entry<String, Param> e : modules.get(m).namedParameters().entrySet()) {
                     Tensor p = e.getValue().t();
+                    if (!trainable.test(e.getKey())) {
+                        try (Scope s = Scope.inference()) {
+                            twin.get(e.getKey()).set(p.detach().clone());
+                        }
+                        continue;
+                    }
                     p.set_requires_grad(true);
                     params.add(p);
                     names.add(m + "." + e.getKey());
@@ -540,14 +618,14 @@ public final class Pretrainer {
             }
             List<Tensor> state = optimizer.state();
             for (int i = 0; i < state.size(); i++) t.put("adam." + i, state.get(i));
-            Safetensors.write(checkpoint(), t, Map.of("stage", stage, "step", Integer.toString(step),
+            Safetensors.write(checkpoint(stage), t, Map.of("stage", stage, "step", Integer.toString(step),
                     "seed", Long.toString(recipe.seed())), Safetensors.StoredType.F32);
             progress.message("checkpoint at " + stage + " step " + step);
         }
 
         /** The step to continue from: 0 without a checkpoint of this stage. */
         int resume(String stage) throws IOException {
-            Path file = checkpoint();
+            Path file = checkpoint(stage);
             if (!Files.isRegularFile(file)) return 0;
             Safetensors st = Safetensors.open(file);
             if (!stage.equals(st.metadata().get("stage"))) return 0;

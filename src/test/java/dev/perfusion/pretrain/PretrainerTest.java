@@ -49,21 +49,24 @@ class PretrainerTest {
         assertFalse(first.finished());
         assertEquals("vae", first.stage());
         assertEquals(1, first.step());
-        assertTrue(Files.isRegularFile(work.resolve("checkpoint.safetensors")));
-        assertEquals("1", Safetensors.open(work.resolve("checkpoint.safetensors")).metadata().get("step"));
+        assertTrue(Files.isRegularFile(work.resolve("checkpoint-vae.safetensors")));
+        assertEquals("1", Safetensors.open(work.resolve("checkpoint-vae.safetensors")).metadata().get("step"));
 
         Pretrainer.Result done = new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).run();
         assertTrue(done.finished(), "resumed run finishes");
-        assertEquals(3, done.step());
+        assertEquals("decoder", done.stage(), "the last stage fine-tunes the decoder");
         Path model = done.model();
         for (String f : List.of("model_index.json", "recipe.json", "tokenizer/vocab.json", "unet/diffusion_pytorch_model.safetensors",
                 "text_encoder/model.safetensors", "vae/diffusion_pytorch_model.safetensors", "scheduler/scheduler_config.json")) {
             assertTrue(Files.isRegularFile(model.resolve(f)), f);
         }
         assertEquals("F16", Safetensors.open(model.resolve("unet/diffusion_pytorch_model.safetensors")).entries().values().iterator().next().dtype());
-        assertFalse(Files.exists(work.resolve("checkpoint.safetensors")), "the checkpoint goes once the model is out");
+        for (String stage : List.of("vae", "diffusion", "decoder")) {
+            assertFalse(Files.exists(work.resolve("checkpoint-" + stage + ".safetensors")), "checkpoints go once a stage is done");
+        }
         List<String> log = Files.readAllLines(work.resolve("losses.csv"));
-        assertEquals(1 + 3 + 3, log.size(), "one line per step of each stage: " + log);
+        assertEquals(1 + 3 + 3 + 3, log.size(), "one line per step of each stage: " + log);
+        assertTrue(Files.readString(model.resolve("recipe.json")).contains("decoder_fine_tuned"));
         assertTrue(Files.isRegularFile(work.resolve("samples/step-00003.png")));
 
         StableDiffusion sd = StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
