@@ -31,6 +31,8 @@ public final class InputCovariance {
 
     /** Eigenvalues below this fraction of the largest make C singular for our purposes. */
     private static final double SINGULAR = 1e-12;
+    /** The ridge added to a near-singular C that has enough data, as a fraction of its mean eigenvalue. */
+    static final double RIDGE = 1e-3;
 
     private final long dim;
     private Tensor sum;  // Σ e e^T, float64, on the device of the first batch
@@ -87,6 +89,13 @@ public final class InputCovariance {
         c = Ops.mul(c.add(c.t()), 0.5);
         double[] eigen = Ops.toDoubles(torch.linalg_eigvalsh(c));
         double smallest = eigen[0], largest = eigen[eigen.length - 1];
+        if (largest > 0 && smallest <= SINGULAR * largest && tokens >= c.size(0)) {
+            // Enough text, but a small vocabulary (the bundled world's ~80 words) leaves directions no encoding
+            // takes: a ridge of RIDGE x the mean eigenvalue keeps C^-1 from amplifying them without bound.
+            double mean = java.util.Arrays.stream(eigen).average().orElse(largest);
+            c = c.add(torch.eye(c.size(0), new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Double)).mul(new org.bytedeco.pytorch.Scalar(RIDGE * mean)));
+            smallest += RIDGE * mean;
+        }
         T_TensorTensor_T factor = torch.linalg_cholesky_ex(c);
         if (!(largest > 0) || smallest <= SINGULAR * largest || Ops.item(factor.get1()) != 0) {
             throw new IllegalStateException(String.format(

@@ -95,4 +95,23 @@ class InputCovarianceTest {
             assertThrows(IllegalArgumentException.class, () -> empty.accumulate(TestMath.randn(new Random(1), 2, 3, D + 1)));
         }
     }
+
+    /** Plenty of text from a small vocabulary: encodings in a subspace. A small ridge makes C invertible. */
+    @Test
+    void aSmallVocabularyGetsARidgeInsteadOfAnError() {
+        try (Scope s = Scope.inference()) {
+            Tensor e = TestMath.randn(new Random(5), 8, T, D);
+            Tensor inSubspace = e.narrow(2, 0, D / 2);
+            Tensor padded = Ops.cat(2, inSubspace, Ops.zeros(8, T, D / 2));
+            InputCovariance covariance = new InputCovariance(D);
+            covariance.accumulate(padded);
+            Tensor inverse = covariance.inverse();
+            assertTrue(Ops.item(inverse.isfinite().all().to(org.bytedeco.pytorch.global.torch.ScalarType.Double)) == 1.0);
+            Tensor c = covariance.covariance();
+            double mean = Ops.item(c.diagonal().mean());
+            // in the empty directions C^-1 is 1 / (ridge x mean eigenvalue): large but bounded
+            double emptyDirection = Ops.item(inverse.select(0, D - 1).select(0, D - 1));
+            assertEquals(1 / (InputCovariance.RIDGE * mean), emptyDirection, 0.05 / (InputCovariance.RIDGE * mean));
+        }
+    }
 }
