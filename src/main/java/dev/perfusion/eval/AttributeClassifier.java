@@ -1,12 +1,8 @@
 package dev.perfusion.eval;
 
-import dev.perfusion.io.Safetensors;
 import dev.perfusion.nn.AdamW;
-import dev.perfusion.nn.Conv2d;
-import dev.perfusion.nn.GroupNorm;
 import dev.perfusion.nn.Linear;
 import dev.perfusion.nn.Module;
-import dev.perfusion.nn.Param;
 import dev.perfusion.nn.Weights;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
@@ -26,7 +22,6 @@ import org.bytedeco.pytorch.global.torch;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;

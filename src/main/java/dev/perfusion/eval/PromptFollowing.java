@@ -5,7 +5,6 @@ import dev.perfusion.io.Png;
 import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
-import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Sample;
