@@ -10,6 +10,7 @@ final class TerminalProgress implements Progress {
     private final PrintStream out;
     private final boolean interactive;
     private long started = System.nanoTime();
+    private long doneAtStart;
     private String currentTask = "";
     private long lastPlainLine;
 
@@ -23,10 +24,12 @@ final class TerminalProgress implements Progress {
         if (!task.equals(currentTask)) {
             currentTask = task;
             started = System.nanoTime();
+            // a resumed task starts part-way: its rate counts only the units done here
+            doneAtStart = done;
             lastPlainLine = 0;
         }
         double elapsed = (System.nanoTime() - started) / 1e9;
-        double rate = done > 0 ? done / elapsed : 0;
+        double rate = done > doneAtStart ? (done - doneAtStart) / elapsed : 0;
         String eta = rate > 0 && total > 0 ? formatSeconds((total - done) / rate) : "?";
         String stats = String.format(Locale.ROOT, "%d/%d %s %.2f it/s, %s elapsed, %s left", done, total,
                 detail == null ? "" : detail, rate, formatSeconds(elapsed), eta).replace("  ", " ");

@@ -131,37 +131,27 @@ public final class AttributeClassifier extends Module {
         Weights.initRandom(model, seed);
         AdamW optimizer = Judges.optimizer(2e-3, model);
         WorldGenerator world = new WorldGenerator(SIZE_PX);
-        double smoothed = Double.NaN;
-        for (int step = 0; step < steps; step++) {
+        Judges.train("training the attribute classifier", steps, optimizer, progress, step -> {
             SplittableRandom rng = new SplittableRandom(seed * 7919 + step);
             List<Sample> samples = new ArrayList<>();
             for (int i = 0; i < batch; i++) {
                 samples.add(world.render(rng.nextDouble() < PAIR_FRACTION ? randomPair(rng) : randomSingle(rng), rng.nextLong()));
             }
-            try (Scope s = Scope.open()) {
-                Tensor h = model.features(augment(pictures(samples), rng));
-                Map<Attribute, Tensor> logits = model.heads(h);
-                Tensor loss = null;
-                for (Attribute a : Attribute.values()) {
-                    long[] target = new long[batch];
-                    for (int i = 0; i < batch; i++) {
-                        boolean pair = samples.get(i).labels().second().isPresent();
-                        // -100 is cross-entropy's ignore index: in a pair only the scene is the picture's, not "the" object's
-                        target[i] = pair && a != Attribute.SCENE ? -100 : a.of(samples.get(i).labels());
-                    }
-                    Tensor l = torch.cross_entropy(logits.get(a), Ops.fromLongs(target, batch));
-                    loss = loss == null ? l : Ops.add(loss, l);
+            Tensor h = model.features(augment(pictures(samples), rng));
+            Map<Attribute, Tensor> logits = model.heads(h);
+            Tensor loss = null;
+            for (Attribute a : Attribute.values()) {
+                long[] target = new long[batch];
+                for (int i = 0; i < batch; i++) {
+                    boolean pair = samples.get(i).labels().second().isPresent();
+                    // -100 is cross-entropy's ignore index: in a pair only the scene is the picture's, not "the" object's
+                    target[i] = pair && a != Attribute.SCENE ? -100 : a.of(samples.get(i).labels());
                 }
-                loss = Ops.add(loss, torch.binary_cross_entropy_with_logits(model.presence.forward(h), presentTargets(samples)));
-                double value = Ops.item(loss);
-                smoothed = Double.isNaN(smoothed) ? value : 0.98 * smoothed + 0.02 * value;
-                loss.backward();
+                Tensor l = torch.cross_entropy(logits.get(a), Ops.fromLongs(target, batch));
+                loss = loss == null ? l : Ops.add(loss, l);
             }
-            optimizer.setLrScale(0.5 * (1 + Math.cos(Math.PI * step / steps)));
-            optimizer.step();
-            optimizer.zeroGrad();
-            progress.update("training the attribute classifier", step + 1, steps, String.format(Locale.ROOT, "loss %.3f", smoothed));
-        }
+            return Ops.add(loss, torch.binary_cross_entropy_with_logits(model.presence.forward(h), presentTargets(samples)));
+        });
         Judges.freeze(model);
         SplittableRandom pairRng = new SplittableRandom(~seed * 31);
         List<Sample> pairs = new ArrayList<>();

@@ -125,8 +125,7 @@ public final class InstanceEncoder extends Module {
         Weights.initRandom(classes, seed + 1);
         AdamW optimizer = Judges.optimizer(2e-3, model, classes);
         WorldGenerator world = new WorldGenerator(SIZE_PX);
-        double smoothed = Double.NaN;
-        for (int step = 0; step < steps; step++) {
+        Judges.train("training the instance encoder", steps, optimizer, progress, step -> {
             SplittableRandom rng = new SplittableRandom(seed * 104_729 + step);
             List<Sample> samples = new ArrayList<>();
             long[] labels = new long[batch];
@@ -135,22 +134,14 @@ public final class InstanceEncoder extends Module {
                 labels[i] = k;
                 samples.add(world.render(randomView(instances.get(k), rng), rng.nextLong()));
             }
-            try (Scope s = Scope.open()) {
-                Output out = model.run(AttributeClassifier.pictures(samples), null);
-                Tensor w = classes.weight.t();
-                Tensor unitW = Ops.div(w, Ops.add(w.norm(new org.bytedeco.pytorch.ScalarOptional(new org.bytedeco.pytorch.Scalar(2.0)), new long[] {1}, true), 1e-6));
-                Tensor logits = Ops.mul(Ops.matmul(out.embedding(), unitW.t()), SCALE);
-                Tensor loss = Ops.add(torch.cross_entropy(logits, Ops.fromLongs(labels, batch)),
-                        torch.binary_cross_entropy_with_logits(out.maskLogits(), masks(samples)));
-                double v = Ops.item(loss);
-                smoothed = Double.isNaN(smoothed) ? v : 0.98 * smoothed + 0.02 * v;
-                loss.backward();
-            }
-            optimizer.setLrScale(0.5 * (1 + Math.cos(Math.PI * step / steps)));
-            optimizer.step();
-            optimizer.zeroGrad();
-            progress.update("training the instance encoder", step + 1, steps, String.format(Locale.ROOT, "loss %.3f", smoothed));
-        }
+            Output out = model.run(AttributeClassifier.pictures(samples), null);
+            // cosine classifier: unit class vectors, so the embedding's direction is what is learned
+            Tensor w = classes.weight.t();
+            Tensor unitW = Ops.div(w, Ops.add(w.norm(new org.bytedeco.pytorch.ScalarOptional(new org.bytedeco.pytorch.Scalar(2.0)), new long[] {1}, true), 1e-6));
+            Tensor logits = Ops.mul(Ops.matmul(out.embedding(), unitW.t()), SCALE);
+            return Ops.add(torch.cross_entropy(logits, Ops.fromLongs(labels, batch)),
+                    torch.binary_cross_entropy_with_logits(out.maskLogits(), masks(samples)));
+        });
         Judges.freeze(model);
         List<Instance> unseen = new ArrayList<>();
         SplittableRandom other = new SplittableRandom(~seed);

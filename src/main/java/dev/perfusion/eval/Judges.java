@@ -8,6 +8,8 @@ import dev.perfusion.nn.Module;
 import dev.perfusion.nn.Param;
 import dev.perfusion.nn.Weights;
 import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -17,7 +19,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.function.IntFunction;
 
 /** What the two judges of world pictures share: their convolution trunk, their optimiser, their file format. */
 final class Judges {
@@ -55,6 +59,23 @@ final class Judges {
             }
         }
         return new AdamW(groups, 0.01);
+    }
+
+    /** Minimises one loss a step under a cosine learning-rate decay, showing the smoothed loss. */
+    static void train(String what, int steps, AdamW optimizer, Progress progress, IntFunction<Tensor> lossAtStep) {
+        double smoothed = Double.NaN;
+        for (int step = 0; step < steps; step++) {
+            try (Scope s = Scope.open()) {
+                Tensor loss = lossAtStep.apply(step);
+                double value = Ops.item(loss);
+                smoothed = Double.isNaN(smoothed) ? value : 0.98 * smoothed + 0.02 * value;
+                loss.backward();
+            }
+            optimizer.setLrScale(0.5 * (1 + Math.cos(Math.PI * step / steps)));
+            optimizer.step();
+            optimizer.zeroGrad();
+            progress.update(what, step + 1, steps, String.format(Locale.ROOT, "loss %.3f", smoothed));
+        }
     }
 
     static void freeze(Module m) {
