@@ -16,6 +16,8 @@ import java.util.List;
  */
 public final class CovarianceCache {
     public static final int DEFAULT_CAPTIONS = 4000;
+    /** Part of the cache file's name: a new value invalidates files computed by an older rule (v2: the ridge below a 1e-6 condition). */
+    private static final String FORMAT = "v2";
 
     private CovarianceCache() {}
 
@@ -27,7 +29,7 @@ public final class CovarianceCache {
 
     public static Tensor inverseFor(StableDiffusion sd, Path cacheDir, int captions, Progress progress) throws IOException {
         String hash = sd.textEncoderHash();
-        Path file = cacheDir.resolve("covariance-" + hash.replaceAll("[^A-Za-z0-9]", "_") + "-" + captions + ".safetensors");
+        Path file = cacheDir.resolve("covariance-" + FORMAT + "-" + hash.replaceAll("[^A-Za-z0-9]", "_") + "-" + captions + ".safetensors");
         if (Files.isRegularFile(file)) return InputCovariance.load(file).cInvFor(hash);
         InputCovariance c = new InputCovariance(sd.textEncoder.config().hiddenSize());
         List<String> corpus = CaptionCorpus.captions(captions, 1234, word -> sd.tokenizer.tokensOf(word).size() == 1);

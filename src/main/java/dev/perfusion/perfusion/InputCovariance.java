@@ -31,6 +31,11 @@ public final class InputCovariance {
 
     /** Eigenvalues below this fraction of the largest make C singular for our purposes. */
     private static final double SINGULAR = 1e-12;
+    /**
+     * C^-1 is stored and used in float32, whose rounding breaks positive definiteness beyond a condition number of
+     * about 1e6: a C worse conditioned than this gets the ridge.
+     */
+    static final double ILL_CONDITIONED = 1e-6;
     /** The ridge added to a near-singular C that has enough data, as a fraction of its mean eigenvalue. */
     static final double RIDGE = 1e-3;
 
@@ -89,9 +94,10 @@ public final class InputCovariance {
         c = Ops.mul(c.add(c.t()), 0.5);
         double[] eigen = Ops.toDoubles(torch.linalg_eigvalsh(c));
         double smallest = eigen[0], largest = eigen[eigen.length - 1];
-        if (largest > 0 && smallest <= SINGULAR * largest && tokens >= c.size(0)) {
-            // Enough text, but a small vocabulary (the bundled world's ~80 words) leaves directions no encoding
-            // takes: a ridge of RIDGE x the mean eigenvalue keeps C^-1 from amplifying them without bound.
+        if (largest > 0 && smallest <= ILL_CONDITIONED * largest && tokens >= c.size(0)) {
+            // Enough text, but a small vocabulary (the bundled world's ~80 words) or the final layer norm leaves
+            // directions no encoding takes: a ridge of RIDGE x the mean eigenvalue keeps C^-1 from amplifying them
+            // without bound (and positive definite in float32).
             double mean = java.util.Arrays.stream(eigen).average().orElse(largest);
             c = c.add(torch.eye(c.size(0), new org.bytedeco.pytorch.TensorOptions(torch.ScalarType.Double)).mul(new org.bytedeco.pytorch.Scalar(RIDGE * mean)));
             smallest += RIDGE * mean;

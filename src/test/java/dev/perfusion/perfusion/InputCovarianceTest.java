@@ -114,4 +114,27 @@ class InputCovarianceTest {
             assertEquals(1 / (InputCovariance.RIDGE * mean), emptyDirection, 0.05 / (InputCovariance.RIDGE * mean));
         }
     }
+
+    /**
+     * One direction a trillion times weaker than the rest (as a final layer norm leaves): not singular in float64,
+     * but its float32 C^-1 would not be positive definite. The ridge keeps it so.
+     */
+    @Test
+    void anIllConditionedCovarianceGetsARidgeSoItsFloat32InverseStaysPositiveDefinite() {
+        try (Scope s = Scope.inference()) {
+            Tensor e = TestMath.randn(new Random(6), 8, T, D);
+            Tensor weak = e.narrow(2, D - 1, 1).mul(new org.bytedeco.pytorch.Scalar(1e-5));
+            Tensor encodings = Ops.cat(2, e.narrow(2, 0, D - 1), weak);
+            InputCovariance covariance = new InputCovariance(D);
+            covariance.accumulate(encodings);
+            Tensor inverse = covariance.inverse();
+            assertEquals(org.bytedeco.pytorch.global.torch.ScalarType.Float.value, inverse.scalar_type().value);
+            long failedAt = (long) Ops.item(org.bytedeco.pytorch.global.torch.linalg_cholesky_ex(inverse.to(
+                    org.bytedeco.pytorch.global.torch.ScalarType.Double)).get1());
+            assertEquals(0, failedAt, "Cholesky of the stored C^-1 fails at this column");
+            double mean = Ops.item(covariance.covariance().diagonal().mean());
+            assertTrue(Ops.item(inverse.select(0, D - 1).select(0, D - 1)) < 1.5 / (InputCovariance.RIDGE * mean),
+                    "the weak direction is bounded by the ridge");
+        }
+    }
 }
