@@ -50,16 +50,23 @@ public final class Plot {
         g.fillRect(0, 0, width, height);
         int left = 70, right = 200, top = 40, bottom = 50;
         int pw = width - left - right, ph = height - top - bottom;
-        g.setColor(new Color(0xDDDDDD));
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
-        for (int i = 0; i <= 5; i++) {
-            int x = left + pw * i / 5, y = top + ph * i / 5;
+        double stepX = niceStep(maxX - minX), stepY = niceStep(maxY - minY);
+        for (double v = Math.ceil(minX / stepX) * stepX; v <= maxX; v += stepX) {
+            int x = left + (int) Math.round((v - minX) / (maxX - minX) * pw);
             g.setColor(new Color(0xE5E5E5));
             g.drawLine(x, top, x, top + ph);
+            g.setColor(Color.DARK_GRAY);
+            String text = tick(v, stepX);
+            g.drawString(text, x - g.getFontMetrics().stringWidth(text) / 2, top + ph + 15);
+        }
+        for (double v = Math.ceil(minY / stepY) * stepY; v <= maxY; v += stepY) {
+            int y = top + ph - (int) Math.round((v - minY) / (maxY - minY) * ph);
+            g.setColor(new Color(0xE5E5E5));
             g.drawLine(left, y, left + pw, y);
             g.setColor(Color.DARK_GRAY);
-            g.drawString(String.format(Locale.ROOT, "%.2f", minX + (maxX - minX) * i / 5), x - 12, top + ph + 15);
-            g.drawString(String.format(Locale.ROOT, "%.2f", maxY - (maxY - minY) * i / 5), left - 40, y + 4);
+            String text = tick(v, stepY);
+            g.drawString(text, left - 6 - g.getFontMetrics().stringWidth(text), y + 4);
         }
         g.setColor(Color.BLACK);
         g.drawRect(left, top, pw, ph);
@@ -96,5 +103,16 @@ public final class Plot {
         }
         g.dispose();
         return img;
+    }
+
+    /** A 1, 2 or 5 times a power of ten that cuts the range into about five parts, so tick labels are round. */
+    static double niceStep(double range) {
+        double raw = range / 5, power = Math.pow(10, Math.floor(Math.log10(raw))), f = raw / power;
+        return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * power;
+    }
+
+    private static String tick(double value, double step) {
+        int decimals = Math.max(0, (int) -Math.floor(Math.log10(step) + 1e-9));
+        return String.format(Locale.ROOT, "%." + decimals + "f", Math.abs(value) < step * 1e-6 ? 0 : value);
     }
 }

@@ -161,6 +161,7 @@ public final class Pretrainer {
         record.put("decoder_fine_tuned", true);
         record.put("seconds_total", totalSecondsLogged());
         writeJson(model.resolve("recipe.json"), record);
+        plotLosses(work.resolve("losses.csv"), work.resolve("loss.png"));
         progress.message("installed the fine-tuned decoder in " + model.resolve("vae"));
     }
 
@@ -386,13 +387,18 @@ public final class Pretrainer {
         return target;
     }
 
-    /** The loss curves of both stages (means over 50 steps; the last run's values where a run was resumed). */
+    /** The loss curves of every stage, in training order (means over 50 steps; the last run's values where a run was resumed). */
     public static void plotLosses(Path csv, Path png) throws IOException {
+        Map<String, String> titles = new LinkedHashMap<>();
+        titles.put("vae", "VAE (weighted L1)");
+        titles.put("diffusion", "text encoder + UNet (epsilon MSE)");
+        titles.put("decoder", "VAE decoder fine-tuning (L1)");
         Map<String, java.util.TreeMap<Integer, Double>> byStage = new LinkedHashMap<>();
+        for (String stage : titles.keySet()) byStage.put(stage, new java.util.TreeMap<>());
         for (String line : Files.readAllLines(csv)) {
             String[] f = line.split(",");
-            if (f.length < 4 || f[0].equals("stage")) continue;
-            byStage.computeIfAbsent(f[0], k -> new java.util.TreeMap<>()).put(Integer.parseInt(f[1]), Double.parseDouble(f[2]));
+            if (f.length < 4 || !titles.containsKey(f[0])) continue;
+            byStage.get(f[0]).put(Integer.parseInt(f[1]), Double.parseDouble(f[2]));
         }
         List<BufferedImage> panels = new ArrayList<>();
         for (Map.Entry<String, java.util.TreeMap<Integer, Double>> e : byStage.entrySet()) {
@@ -407,8 +413,8 @@ public final class Pretrainer {
                     n = 0;
                 }
             }
-            String what = e.getKey().equals("vae") ? "VAE (weighted L1)" : "text encoder + UNet (epsilon MSE)";
-            panels.add(new dev.perfusion.eval.Plot("Pretraining loss: " + what, "step", "loss, mean of 50 steps")
+            if (points.isEmpty()) continue;
+            panels.add(new dev.perfusion.eval.Plot(titles.get(e.getKey()), "step", "loss, mean of 50 steps")
                     .add(e.getKey(), points).render(640, 400));
         }
         if (panels.isEmpty()) return;
