@@ -20,6 +20,7 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--steps", description = "Override the recipe's text encoder + UNet steps.") Integer steps;
     @Option(names = "--decoder-steps", description = "Override the recipe's decoder fine-tuning steps.") Integer decoderSteps;
     @Option(names = "--decoder-only", description = "Run only the decoder fine-tuning stage (it needs only the VAE stage, so it may run beside the diffusion stage in a second process).") boolean decoderOnly;
+    @Option(names = "--continue-from", paramLabel = "MODEL", description = "Train the text encoder and UNet further from this exported model (its tokenizer and VAE are kept) for --steps more steps.") Path continueFrom;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
     @Option(names = "--sample-every", defaultValue = "1000", description = "Write a sample grid every this many steps (default: ${DEFAULT-VALUE}).") int sampleEvery;
 
@@ -33,6 +34,7 @@ final class PretrainCommand implements Callable<Integer> {
         TerminalProgress progress = new TerminalProgress(System.out);
         Pretrainer trainer = new Pretrainer(recipe, work, progress).schedule(checkpointEvery, sampleEvery);
         if (maxMinutes > 0) trainer.timeLimit(maxMinutes * 60);
+        if (continueFrom != null) trainer.continueFrom(continueFrom);
         Pretrainer.Result r = decoderOnly ? trainer.runDecoderStage() : trainer.run();
         progress.message(r.finished()
                 ? String.format(Locale.ROOT, "finished in %s (loss %.4f): the model is in %s", TerminalProgress.formatSeconds(r.seconds()), r.loss(), r.model())

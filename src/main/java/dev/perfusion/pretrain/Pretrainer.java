@@ -71,6 +71,8 @@ public final class Pretrainer {
             "a black dog in the forest", "a small orange house in the city",
             "a red car next to a green tree on the grass", "a photo of a dog");
     private static final int DATA_SEED_VAE = 1 << 30;
+    /** A continued run draws pictures the first run did not. */
+    private static final long DATA_SEED_CONTINUED = 1L << 32;
     /** As SD's VAE: just enough KL to keep the latents bounded; more makes the posterior noisy and the decoder blur. */
     private static final double KL_WEIGHT = 1e-6;
 
@@ -86,6 +88,7 @@ public final class Pretrainer {
     private int checkpointEvery = 250;
     private int sampleEvery = 1000;
     private double maxSeconds = Double.POSITIVE_INFINITY;
+    private Path continueFrom;
 
     public Pretrainer(BaseModelRecipe recipe, Path work, Progress progress) {
         this.recipe = recipe;
@@ -106,10 +109,28 @@ public final class Pretrainer {
         return this;
     }
 
+    /**
+     * Trains the text encoder and UNet further from an exported model's weights instead of from scratch, with its
+     * tokenizer and (already fine-tuned) VAE as they are: more steps for a model that has not yet learned enough.
+     */
+    public Pretrainer continueFrom(Path model) throws IOException {
+        for (String part : new String[] {"tokenizer/vocab.json", "vae/config.json", "text_encoder/model.safetensors",
+                "unet/diffusion_pytorch_model.safetensors", "recipe.json"}) {
+            if (!Files.isRegularFile(model.resolve(part))) throw new IOException(model + ": no " + part + " (not a model exported by pretrain)");
+        }
+        this.continueFrom = model;
+        return this;
+    }
+
     /** Runs or resumes both stages and exports the model; returns early at the time limit. */
     public Result run() throws IOException {
         long started = System.nanoTime();
         Files.createDirectories(work.resolve("samples"));
+        if (continueFrom != null) {
+            for (String part : new String[] {"tokenizer", "vae", "vae-decoder"}) {
+                if (!Files.isDirectory(work.resolve(part))) copyTree(continueFrom.resolve(part.equals("tokenizer") ? "tokenizer" : "vae"), work.resolve(part));
+            }
+        }
         ClipTokenizer tokenizer = tokenizer();
         try {
             if (!Files.isRegularFile(work.resolve("vae/diffusion_pytorch_model.safetensors"))) {
@@ -269,8 +290,15 @@ public final class Pretrainer {
         double scale = vae.config().scalingFactor();
         ClipTextModel text = ClipTextModel.create(recipe.textEncoderConfig(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()));
         UNet2DConditionModel unet = UNet2DConditionModel.create(recipe.unetConfig());
-        Weights.initRandom(text, recipe.seed() + 1);
-        Weights.initRandom(unet, recipe.seed() + 2);
+        if (continueFrom != null) {
+            Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(),
+                    org.bytedeco.pytorch.global.torch.ScalarType.Float, "text encoder");
+            Weights.load(unet, Safetensors.open(continueFrom.resolve("unet/diffusion_pytorch_model.safetensors")), "", Ops.cpu(),
+                    org.bytedeco.pytorch.global.torch.ScalarType.Float, "UNet");
+        } else {
+            Weights.initRandom(text, recipe.seed() + 1);
+            Weights.initRandom(unet, recipe.seed() + 2);
+        }
         Trained trained = new Trained(List.of(text, unet), recipe.diffusionLr(), recipe.weightDecay());
         int step = trained.resume("diffusion");
         NoiseSchedule schedule = new NoiseSchedule(recipe.schedulerConfig());
@@ -280,11 +308,12 @@ public final class Pretrainer {
             snrWeight[t] = Math.min(snr, recipe.minSnrGamma()) / snr;
         }
         int total = recipe.diffusionSteps();
-        CompletableFuture<Batch> next = nextBatch(0, step, recipe.diffusionBatch(), true);
+        long dataSeed = continueFrom != null ? DATA_SEED_CONTINUED : 0;
+        CompletableFuture<Batch> next = nextBatch(dataSeed, step, recipe.diffusionBatch(), true);
         double smoothed = Double.NaN;
         while (step < total) {
             Batch batch = next.join();
-            next = nextBatch(0, step + 1, recipe.diffusionBatch(), true);
+            next = nextBatch(dataSeed, step + 1, recipe.diffusionBatch(), true);
             double loss;
             try (Scope s = Scope.open()) {
                 SplittableRandom rng = new SplittableRandom(recipe.seed() * 31 + step);
@@ -437,6 +466,7 @@ public final class Pretrainer {
         for (Module m : modules) params += m.parameterCount();
         n.put("parameters", params);
         n.put("machine", System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores");
+        if (continueFrom != null) n.set("continued_from", json.readTree(continueFrom.resolve("recipe.json").toFile()));
         return n;
     }
 
@@ -537,6 +567,15 @@ public final class Pretrainer {
         String line = String.format(Locale.ROOT, "%s,%d,%.6f,%.1f%n", stage, step, loss, seconds(started));
         if (!Files.exists(log)) line = "stage,step,loss,seconds\n" + line;
         Files.writeString(log, line, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+    }
+
+    private static void copyTree(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        try (var files = Files.list(from)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (Files.isRegularFile(f)) Files.copy(f, to.resolve(f.getFileName().toString()));
+            }
+        }
     }
 
     private static void deleteTree(Path dir) throws IOException {

@@ -73,5 +73,23 @@ class PretrainerTest {
         assertEquals(64, sd.unet.config().sampleSize() * sd.vaeScaleFactor());
         assertEquals(32, sd.tokenizer.maxLength());
         assertTrue(sd.tokenizer.tokensOf("teddy").size() == 1);
+
+        // more steps from the exported model: its tokenizer and VAE are kept, the UNet starts from its weights
+        Path more = tmp.resolve("more");
+        Pretrainer.Result continued = new Pretrainer(r.withSteps(3, 2, 3), more, Progress.NONE).schedule(1, 1000).continueFrom(model).run();
+        assertTrue(continued.finished());
+        List<String> moreLog = Files.readAllLines(more.resolve("losses.csv"));
+        assertEquals(1 + 2, moreLog.size(), "only the diffusion stage runs: " + moreLog);
+        assertTrue(moreLog.get(1).startsWith("diffusion,"), moreLog.toString());
+        assertArrayEquals(Files.readAllBytes(model.resolve("vae/diffusion_pytorch_model.safetensors")),
+                Files.readAllBytes(continued.model().resolve("vae/diffusion_pytorch_model.safetensors")), "the VAE is kept");
+        assertEquals(Files.readString(model.resolve("tokenizer/vocab.json")), Files.readString(continued.model().resolve("tokenizer/vocab.json")));
+        assertTrue(Files.readString(continued.model().resolve("recipe.json")).contains("continued_from"));
+        Safetensors before = Safetensors.open(model.resolve("unet/diffusion_pytorch_model.safetensors"));
+        Safetensors after = Safetensors.open(continued.model().resolve("unet/diffusion_pytorch_model.safetensors"));
+        String name = "conv_in.weight";
+        double moved = Ops.item(after.get(name).sub(before.get(name)).abs().max());
+        assertTrue(moved > 0 && moved < 0.01, "two small steps from the exported weights, not a new start: moved " + moved);
+        assertThrows(java.io.IOException.class, () -> new Pretrainer(r, tmp.resolve("x"), Progress.NONE).continueFrom(tmp));
     }
 }
