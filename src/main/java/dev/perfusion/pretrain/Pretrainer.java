@@ -127,8 +127,11 @@ public final class Pretrainer {
         long started = System.nanoTime();
         Files.createDirectories(work.resolve("samples"));
         if (continueFrom != null) {
-            for (String part : new String[] {"tokenizer", "vae", "vae-decoder"}) {
-                if (!Files.isDirectory(work.resolve(part))) copyTree(continueFrom.resolve(part.equals("tokenizer") ? "tokenizer" : "vae"), work.resolve(part));
+            // work folder part -> the exported model's: its VAE already has the fine-tuned decoder, so it stands
+            // for the results of both VAE stages, which are then skipped
+            Map<String, String> kept = Map.of("tokenizer", "tokenizer", "vae", "vae", "vae-decoder", "vae");
+            for (Map.Entry<String, String> part : kept.entrySet()) {
+                if (!Files.isDirectory(work.resolve(part.getKey()))) copyTree(continueFrom.resolve(part.getValue()), work.resolve(part.getKey()));
             }
         }
         ClipTokenizer tokenizer = tokenizer();
