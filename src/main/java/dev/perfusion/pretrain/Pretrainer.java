@@ -1,5 +1,6 @@
 package dev.perfusion.pretrain;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -71,7 +72,7 @@ public final class Pretrainer {
             "a black dog in the forest", "a small orange house in the city",
             "a red car next to a green tree on the grass", "a photo of a dog");
     private static final int DATA_SEED_VAE = 1 << 30;
-    /** A continued run draws pictures the first run did not. */
+    /** Each continued run draws pictures no run before it did: the n-th continuation starts at n × this. */
     private static final long DATA_SEED_CONTINUED = 1L << 32;
     /** As SD's VAE: just enough KL to keep the latents bounded; more makes the posterior noisy and the decoder blur. */
     private static final double KL_WEIGHT = 1e-6;
@@ -89,6 +90,7 @@ public final class Pretrainer {
     private int sampleEvery = 1000;
     private double maxSeconds = Double.POSITIVE_INFINITY;
     private Path continueFrom;
+    private int continuation;
 
     public Pretrainer(BaseModelRecipe recipe, Path work, Progress progress) {
         this.recipe = recipe;
@@ -119,6 +121,7 @@ public final class Pretrainer {
             if (!Files.isRegularFile(model.resolve(part))) throw new IOException(model + ": no " + part + " (not a model exported by pretrain)");
         }
         this.continueFrom = model;
+        this.continuation = continuations(model.resolve("recipe.json")) + 1;
         return this;
     }
 
@@ -311,7 +314,7 @@ public final class Pretrainer {
             snrWeight[t] = Math.min(snr, recipe.minSnrGamma()) / snr;
         }
         int total = recipe.diffusionSteps();
-        long dataSeed = continueFrom != null ? DATA_SEED_CONTINUED : 0;
+        long dataSeed = continuation * DATA_SEED_CONTINUED;
         CompletableFuture<Batch> next = nextBatch(dataSeed, step, recipe.diffusionBatch(), true);
         double smoothed = Double.NaN;
         while (step < total) {
@@ -470,6 +473,13 @@ public final class Pretrainer {
         n.put("parameters", params);
         n.put("machine", System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores");
         if (continueFrom != null) n.set("continued_from", json.readTree(continueFrom.resolve("recipe.json").toFile()));
+        return n;
+    }
+
+    /** How many continued runs lie behind an exported model: the depth of its recipe's {@code continued_from} chain. */
+    static int continuations(Path recipeJson) throws IOException {
+        int n = 0;
+        for (JsonNode r = new ObjectMapper().readTree(recipeJson.toFile()).get("continued_from"); r != null; r = r.get("continued_from")) n++;
         return n;
     }
 

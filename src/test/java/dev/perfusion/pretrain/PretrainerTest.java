@@ -85,6 +85,8 @@ class PretrainerTest {
                 Files.readAllBytes(continued.model().resolve("vae/diffusion_pytorch_model.safetensors")), "the VAE is kept");
         assertEquals(Files.readString(model.resolve("tokenizer/vocab.json")), Files.readString(continued.model().resolve("tokenizer/vocab.json")));
         assertTrue(Files.readString(continued.model().resolve("recipe.json")).contains("continued_from"));
+        assertEquals(0, Pretrainer.continuations(model.resolve("recipe.json")));
+        assertEquals(1, Pretrainer.continuations(continued.model().resolve("recipe.json")), "a second continuation would draw new pictures");
         Safetensors before = Safetensors.open(model.resolve("unet/diffusion_pytorch_model.safetensors"));
         Safetensors after = Safetensors.open(continued.model().resolve("unet/diffusion_pytorch_model.safetensors"));
         String name = "conv_in.weight";
