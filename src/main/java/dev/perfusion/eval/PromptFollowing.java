@@ -7,6 +7,7 @@ import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
+import dev.perfusion.world.Category;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.Size;
 import dev.perfusion.world.WorldGenerator;
@@ -30,16 +31,33 @@ public final class PromptFollowing {
 
     /**
      * Rates per attribute (size over the prompts that name one) for generated samples and for the renders of the
-     * same scenes, plus the first samples for viewing.
+     * same scenes; which category the judge saw for each one asked ({@code categoryConfusion[asked][seen]}) and
+     * the category rate per object size, to tell which shapes the model has not learned; the first samples for
+     * viewing.
      */
     public record Report(int samples, Map<Attribute, Double> generated, Map<Attribute, Double> rendered,
-                         double allOfCategorySceneGenerated, List<String> prompts, List<BufferedImage> images) {
+                         double allOfCategorySceneGenerated, int[][] categoryConfusion, Map<Size, Double> categoryBySize,
+                         List<String> prompts, List<BufferedImage> images) {
         public String markdown() {
             StringBuilder sb = new StringBuilder("| attribute | samples showing it | judge on rendered pictures |\n|---|---|---|\n");
             for (Attribute a : Attribute.values()) {
                 sb.append(String.format(Locale.ROOT, "| %s | %.1f%% | %.1f%% |%n", a.label(), 100 * generated.get(a), 100 * rendered.get(a)));
             }
             sb.append(String.format(Locale.ROOT, "| category and scene both | %.1f%% | |%n", 100 * allOfCategorySceneGenerated));
+            sb.append("\nCategory by object size: ");
+            categoryBySize.forEach((size, rate) -> sb.append(String.format(Locale.ROOT, "%s %.1f%%; ",
+                    size.word().orElse("medium"), 100 * rate)));
+            sb.setLength(sb.length() - 2);
+            sb.append(".\n\nWhat the judge saw (rows: the category asked; columns: the category seen):\n\n| asked |");
+            for (Category c : Category.values()) sb.append(' ').append(c.word()).append(" |");
+            sb.append(" right |\n|---|").append("---|".repeat(Category.values().length + 1)).append('\n');
+            for (Category asked : Category.values()) {
+                int[] row = categoryConfusion[asked.ordinal()];
+                sb.append("| ").append(asked.word()).append(" |");
+                for (int n : row) sb.append(' ').append(n).append(" |");
+                int total = java.util.Arrays.stream(row).sum();
+                sb.append(String.format(Locale.ROOT, " %.0f%% |%n", 100.0 * row[asked.ordinal()] / Math.max(1, total)));
+            }
             return sb.toString();
         }
     }
@@ -92,8 +110,22 @@ public final class PromptFollowing {
             if (onGenerated.get(Attribute.CATEGORY)[i] == Attribute.CATEGORY.of(scenes.get(i).labels())
                     && onGenerated.get(Attribute.SCENE)[i] == Attribute.SCENE.of(scenes.get(i).labels())) categoryAndScene++;
         }
+        int categories = Category.values().length;
+        int[][] confusion = new int[categories][categories];
+        int[] askedOfSize = new int[Size.values().length], rightOfSize = new int[Size.values().length];
+        for (int i = 0; i < count; i++) {
+            int asked = Attribute.CATEGORY.of(scenes.get(i).labels()), seen = (int) onGenerated.get(Attribute.CATEGORY)[i];
+            confusion[asked][seen]++;
+            int size = scenes.get(i).labels().size().ordinal();
+            askedOfSize[size]++;
+            if (asked == seen) rightOfSize[size]++;
+        }
+        Map<Size, Double> bySize = new EnumMap<>(Size.class);
+        for (Size size : Size.values()) {
+            if (askedOfSize[size.ordinal()] > 0) bySize.put(size, rightOfSize[size.ordinal()] / (double) askedOfSize[size.ordinal()]);
+        }
         int shown = Math.min(count, 24);
-        return new Report(count, genRates, renderRates, categoryAndScene / (double) count,
+        return new Report(count, genRates, renderRates, categoryAndScene / (double) count, confusion, bySize,
                 scenes.subList(0, shown).stream().map(Sample::caption).toList(), generated.subList(0, shown));
     }
 

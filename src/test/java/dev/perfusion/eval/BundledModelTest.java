@@ -66,6 +66,12 @@ class BundledModelTest {
             assertTrue(r.rendered().get(a) > 0.5, "the judge reads the renders of the same scenes: " + a.label() + " " + r.rendered());
         }
         assertTrue(r.markdown().contains("| category |"));
+        int confused = java.util.Arrays.stream(r.categoryConfusion()).flatMapToInt(java.util.Arrays::stream).sum();
+        assertEquals(8, confused, "every sample is counted once in the category confusion");
+        int diagonal = 0;
+        for (int c = 0; c < r.categoryConfusion().length; c++) diagonal += r.categoryConfusion()[c][c];
+        assertEquals(r.generated().get(AttributeClassifier.Attribute.CATEGORY), diagonal / 8.0, 1e-9, "its diagonal is the category rate");
+        assertTrue(r.markdown().contains("| asked |"), r.markdown());
     }
 
     @Test
