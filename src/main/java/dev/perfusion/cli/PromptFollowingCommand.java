@@ -48,9 +48,10 @@ final class PromptFollowingCommand implements Callable<Integer> {
         List<String> labels = new ArrayList<>();
         for (int i = 0; i < r.images().size(); i += 4) {
             rows.add(r.images().subList(i, Math.min(i + 4, r.images().size())));
-            labels.add(String.join(" / ", r.prompts().subList(i, Math.min(i + 4, r.prompts().size()))));
+            labels.add(String.join("\n", r.prompts().subList(i, Math.min(i + 4, r.prompts().size()))));
         }
-        Png.write(out.resolve("samples.png"), ImageGrid.of(rows, labels, List.of(), 128), Map.of("prompts", String.join("\n", r.prompts())));
+        // one prompt a line, in the order of the row's pictures
+        Png.write(out.resolve("samples.png"), ImageGrid.of(rows, labels, List.of(), 128, 330), Map.of("prompts", String.join("\n", r.prompts())));
         System.out.print(r.markdown());
         progress.message(String.format(Locale.ROOT, "wrote %s in %s", out, TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
         return 0;
