@@ -8,6 +8,7 @@ import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Category;
+import dev.perfusion.world.Labels;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.Size;
 import dev.perfusion.world.WorldGenerator;
@@ -15,6 +16,7 @@ import org.bytedeco.pytorch.Tensor;
 
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Locale;
@@ -55,7 +57,7 @@ public final class PromptFollowing {
                 int[] row = categoryConfusion[asked.ordinal()];
                 sb.append("| ").append(asked.word()).append(" |");
                 for (int n : row) sb.append(' ').append(n).append(" |");
-                int total = java.util.Arrays.stream(row).sum();
+                int total = Arrays.stream(row).sum();
                 sb.append(String.format(Locale.ROOT, " %.0f%% |%n", 100.0 * row[asked.ordinal()] / Math.max(1, total)));
             }
             return sb.toString();
@@ -93,7 +95,6 @@ public final class PromptFollowing {
                 merge(onRendered, judge.predict(AttributeClassifier.pictures(scenes.subList(from, to))));
             }
         }
-        int categoryAndScene = 0;
         for (Attribute a : Attribute.values()) {
             int asked = 0, shown = 0, renderedRight = 0;
             for (int i = 0; i < count; i++) {
@@ -106,19 +107,19 @@ public final class PromptFollowing {
             genRates.put(a, shown / (double) Math.max(1, asked));
             renderRates.put(a, renderedRight / (double) Math.max(1, asked));
         }
-        for (int i = 0; i < count; i++) {
-            if (onGenerated.get(Attribute.CATEGORY)[i] == Attribute.CATEGORY.of(scenes.get(i).labels())
-                    && onGenerated.get(Attribute.SCENE)[i] == Attribute.SCENE.of(scenes.get(i).labels())) categoryAndScene++;
-        }
         int categories = Category.values().length;
         int[][] confusion = new int[categories][categories];
         int[] askedOfSize = new int[Size.values().length], rightOfSize = new int[Size.values().length];
+        int categoryAndScene = 0;
         for (int i = 0; i < count; i++) {
-            int asked = Attribute.CATEGORY.of(scenes.get(i).labels()), seen = (int) onGenerated.get(Attribute.CATEGORY)[i];
+            Labels labels = scenes.get(i).labels();
+            int asked = Attribute.CATEGORY.of(labels), seen = (int) onGenerated.get(Attribute.CATEGORY)[i];
             confusion[asked][seen]++;
-            int size = scenes.get(i).labels().size().ordinal();
-            askedOfSize[size]++;
-            if (asked == seen) rightOfSize[size]++;
+            askedOfSize[labels.size().ordinal()]++;
+            if (asked == seen) {
+                rightOfSize[labels.size().ordinal()]++;
+                if (onGenerated.get(Attribute.SCENE)[i] == Attribute.SCENE.of(labels)) categoryAndScene++;
+            }
         }
         Map<Size, Double> bySize = new EnumMap<>(Size.class);
         for (Size size : Size.values()) {
@@ -136,7 +137,7 @@ public final class PromptFollowing {
                 into.put(a, v);
                 return;
             }
-            long[] joined = java.util.Arrays.copyOf(old, old.length + v.length);
+            long[] joined = Arrays.copyOf(old, old.length + v.length);
             System.arraycopy(v, 0, joined, old.length, v.length);
             into.put(a, joined);
         });
