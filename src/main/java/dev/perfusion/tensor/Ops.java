@@ -4,6 +4,7 @@ import org.bytedeco.javacpp.DoublePointer;
 import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.javacpp.LongPointer;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.GradMode;
 import org.bytedeco.pytorch.DoubleOptional;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.ScalarTypeOptional;
@@ -22,6 +23,12 @@ import java.util.List;
  */
 public final class Ops {
     private Ops() {}
+
+    static {
+        // NNPACK cannot initialise on x86 CPUs without its kernels (it logs a warning on every convolution that
+        // asks); oneDNN serves every convolution there, so never ask.
+        torch.globalContext().setUserEnabledNNPACK(false);
+    }
 
     // ---- creation and read-back -------------------------------------------------------------
 
@@ -101,6 +108,20 @@ public final class Ops {
 
     public static double item(Tensor t) {
         return t.item().toDouble();
+    }
+
+    /** True when every element is finite (no NaN, no infinity); an empty tensor is finite. */
+    public static boolean allFinite(Tensor t) {
+        return torch.isfinite(t.detach()).all().item().toBool();
+    }
+
+    /** Throws {@link NonFiniteException} naming {@code what} when {@code t} holds a NaN or an infinity. */
+    public static Tensor requireFinite(Tensor t, String what) {
+        if (!allFinite(t)) {
+            boolean nan = t.detach().isnan().any().item().toBool();
+            throw new NonFiniteException(what + " is not finite (" + (nan ? "NaN" : "infinite") + " values)");
+        }
+        return t;
     }
 
     public static long[] shape(Tensor t) {
@@ -188,6 +209,30 @@ public final class Ops {
             long oh = (xs[2] + 2 * padding - ws[2]) / stride + 1, ow = (xs[3] + 2 * padding - ws[3]) / stride + 1;
             FlopCounter.add(2 * xs[0] * ws[0] * oh * ow * ws[1] * ws[2] * ws[3]);
         }
+        long outChannels = shape(weight)[0];
+        long padded = (outChannels + CONV_CHANNEL_BLOCK - 1) / CONV_CHANNEL_BLOCK * CONV_CHANNEL_BLOCK;
+        if (padded != outChannels && backpropagatesToInput(x, weight)) {
+            // oneDNN's CPU backward-data kernel for a k x k convolution (k > 1) whose output channels are not a
+            // multiple of its 16-channel block reads the unused lanes of the block from uninitialised memory; where
+            // that memory held a NaN or Inf (a freed attention mask's -inf), the input gradient becomes NaN
+            // (measured: 0-40% of calls for 1, 3, 4, 8, 12, 24 output channels; never for multiples of 16, 1x1
+            // kernels or the weight gradient). Zero output channels up to the block size keep it on full blocks.
+            long extra = padded - outChannels;
+            Tensor paddedWeight = torch.constant_pad_nd(weight, new long[] {0, 0, 0, 0, 0, 0, 0, extra}, new Scalar(0.0));
+            Tensor paddedBias = bias == null ? null : torch.constant_pad_nd(bias, new long[] {0, extra}, new Scalar(0.0));
+            return convolve(x, paddedWeight, paddedBias, stride, padding).narrow(1, 0, outChannels).contiguous();
+        }
+        return convolve(x, weight, bias, stride, padding);
+    }
+
+    /** oneDNN's convolution block on AVX-512 (8 on AVX2): output channel counts it handles without partial blocks. */
+    private static final long CONV_CHANNEL_BLOCK = 16;
+
+    private static boolean backpropagatesToInput(Tensor x, Tensor weight) {
+        return x.requires_grad() && GradMode.is_enabled() && x.is_cpu() && shape(weight)[2] * shape(weight)[3] > 1;
+    }
+
+    private static Tensor convolve(Tensor x, Tensor weight, Tensor bias, long stride, long padding) {
         return torch.conv2d(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias),
                 new long[] {stride, stride}, new long[] {padding, padding}, new long[] {1, 1}, 1);
     }
@@ -249,10 +294,12 @@ public final class Ops {
 
     /** Splits {@code x} into {@code n} equal chunks along {@code dim}. */
     public static Tensor[] chunk(Tensor x, int n, long dim) {
-        TensorVector v = x.chunk(n, dim);
-        Tensor[] out = new Tensor[(int) v.size()];
-        for (int i = 0; i < out.length; i++) out[i] = v.get(i);
-        return out;
+        try (TensorVector v = x.chunk(n, dim)) {
+            Tensor[] out = new Tensor[(int) v.size()];
+            // owned copies: get(i) points into the vector, which is freed when closed (or collected)
+            for (int i = 0; i < out.length; i++) out[i] = new Tensor(v.get(i));
+            return out;
+        }
     }
 
     public static Tensor flipWidth(Tensor x) { return x.flip(x.dim() - 1); }

@@ -33,6 +33,16 @@ public final class Scope implements AutoCloseable {
     }
 
     /**
+     * Keeps {@code next} in place of {@code previous}, a tensor kept earlier and no longer needed (a loop's running
+     * state): without the release every replaced state would stay allocated until the process ends.
+     */
+    public static Tensor replaceKept(Tensor previous, Tensor next) {
+        keep(next);
+        if (previous != null && previous != next) previous.releaseReference();
+        return next;
+    }
+
+    /**
      * Runs one block of a forward pass in its own scope and hands only its output to the enclosing scope, so the
      * block's intermediate tensors are freed at once instead of when the whole step ends (autograd keeps what
      * backward needs through its own references).

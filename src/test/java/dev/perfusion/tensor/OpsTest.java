@@ -1,0 +1,119 @@
+package dev.perfusion.tensor;
+
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The helper layer's contracts that model code relies on without checking. */
+class OpsTest {
+    /**
+     * Frees NaN-filled blocks of many sizes, so that the allocator hands their memory to the next tensors: a kernel
+     * that reads memory it never wrote then sees NaN, as it does by chance after a freed attention mask.
+     */
+    static void poisonFreedMemory(int round) {
+        try (Scope s = Scope.inference()) {
+            for (int k = 0; k < 12; k++) {
+                torch.full(new long[] {1L << (10 + (round + k) % 12)}, new Scalar(Float.NaN),
+                        new TensorOptions(torch.ScalarType.Float));
+            }
+        }
+    }
+
+    @Test
+    void convolutionInputGradientIsFiniteForEveryOutputWidth() {
+        // out widths that are not multiples of oneDNN's channel block (4 is the UNet's conv_out, 3 the VAE's)
+        long[][] shapes = {{32, 4}, {4, 4}, {64, 3}, {128, 8}, {8, 24}, {32, 1}, {32, 16}};
+        for (long[] s : shapes) {
+            for (int round = 0; round < 40; round++) {
+                try (Scope scope = Scope.open()) {
+                    Tensor weight = torch.randn(new long[] {s[1], s[0], 3, 3}, new TensorOptions(torch.ScalarType.Float));
+                    Tensor bias = torch.randn(new long[] {s[1]}, new TensorOptions(torch.ScalarType.Float));
+                    Tensor x = torch.randn(new long[] {4, s[0], 16, 16}, new TensorOptions(torch.ScalarType.Float)).set_requires_grad(true);
+                    Tensor upstream = torch.randn(new long[] {4, s[1], 16, 16}, new TensorOptions(torch.ScalarType.Float));
+                    poisonFreedMemory(round);
+                    Tensor y = Ops.conv2d(x, weight, bias, 1, 1);
+                    assertArrayEquals(new long[] {4, s[1], 16, 16}, Ops.shape(y));
+                    Ops.sum(Ops.mul(y, upstream).flatten(), 0, false).backward();
+                    assertTrue(Ops.allFinite(x.grad()), "input gradient of a 3x3 conv " + s[0] + " -> " + s[1] + " channels, round " + round);
+                    if (round == 0) {
+                        // the same values as the plain convolution and its gradient (upstream correlated with W)
+                        try (Scope check = Scope.inference()) {
+                            Tensor plain = torch.conv2d(x.detach(), weight, new org.bytedeco.pytorch.TensorOptional(bias),
+                                    new long[] {1, 1}, new long[] {1, 1}, new long[] {1, 1}, 1);
+                            assertTrue(Ops.maxAbsDiff(y.detach(), plain) < 1e-4, "forward " + s[0] + " -> " + s[1]);
+                            // the transposed convolution is the same oneDNN kernel (NaN too): take the reference path
+                            torch.globalContext().setUserEnabledMkldnn(false);
+                            Tensor expected;
+                            try {
+                                expected = torch.conv_transpose2d(upstream, weight, new org.bytedeco.pytorch.TensorOptional(),
+                                        new long[] {1, 1}, new long[] {1, 1}, new long[] {0, 0}, 1, new long[] {1, 1});
+                            } finally {
+                                torch.globalContext().setUserEnabledMkldnn(true);
+                            }
+                            assertTrue(Ops.maxAbsDiff(x.grad(), expected) < 1e-3, "input gradient " + s[0] + " -> " + s[1] + ": " + Ops.maxAbsDiff(x.grad(), expected) + " of " + Ops.maxAbs(expected));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void paddedConvolutionStillTrainsItsWeightAndBias() {
+        try (Scope scope = Scope.open()) {
+            Tensor weight = torch.randn(new long[] {4, 8, 3, 3}, new TensorOptions(torch.ScalarType.Float)).set_requires_grad(true);
+            Tensor bias = torch.zeros(new long[] {4}, new TensorOptions(torch.ScalarType.Float)).set_requires_grad(true);
+            Tensor x = torch.randn(new long[] {2, 8, 8, 8}, new TensorOptions(torch.ScalarType.Float)).set_requires_grad(true);
+            Ops.conv2d(x, weight, bias, 1, 1).sum().backward();
+            assertArrayEquals(new long[] {4, 8, 3, 3}, Ops.shape(weight.grad()));
+            assertArrayEquals(new long[] {4}, Ops.shape(bias.grad()));
+            // d(sum y)/d bias_c = the number of output positions
+            assertEquals(2 * 8 * 8, Ops.toFloats(bias.grad())[3], 1e-3);
+        }
+    }
+
+    @Test
+    void chunksOutliveTheirScopeAndEachOther() {
+        Tensor[] parts;
+        try (Scope s = Scope.inference()) {
+            parts = Ops.chunk(Ops.fromFloats(new float[] {1, 2, 3, 4, 5, 6}, 6), 2, 0);
+            for (Tensor p : parts) Scope.keep(p);
+        }
+        System.gc();
+        poisonFreedMemory(0);
+        assertArrayEquals(new float[] {1, 2, 3}, Ops.toFloats(parts[0]));
+        assertArrayEquals(new float[] {4, 5, 6}, Ops.toFloats(parts[1]));
+    }
+
+    @Test
+    void finitenessIsCheckedAndNamed() {
+        assertTrue(Ops.allFinite(Ops.fromFloats(new float[] {1, -2, 0}, 3)));
+        assertFalse(Ops.allFinite(Ops.fromFloats(new float[] {1, Float.NaN}, 2)));
+        assertFalse(Ops.allFinite(Ops.fromFloats(new float[] {Float.NEGATIVE_INFINITY}, 1)));
+        NonFiniteException nan = assertThrows(NonFiniteException.class,
+                () -> Ops.requireFinite(Ops.fromFloats(new float[] {0, Float.NaN}, 2), "the latents"));
+        assertEquals("the latents is not finite (NaN values)", nan.getMessage());
+        NonFiniteException inf = assertThrows(NonFiniteException.class,
+                () -> Ops.requireFinite(Ops.fromFloats(new float[] {Float.POSITIVE_INFINITY}, 1), "v*"));
+        assertTrue(inf.getMessage().contains("infinite"), inf.getMessage());
+    }
+
+    @Test
+    void replacingAKeptTensorReleasesTheOldOne() {
+        Tensor first, second;
+        try (Scope s = Scope.inference()) {
+            first = Scope.keep(Ops.fromFloats(new float[] {1}, 1));
+        }
+        assertEquals(1, first.referenceCount());
+        try (Scope s = Scope.inference()) {
+            second = Scope.replaceKept(first, Ops.fromFloats(new float[] {2}, 1));
+        }
+        assertTrue(first.isNull(), "the replaced tensor was freed");
+        assertEquals(1, second.referenceCount());
+        assertEquals(2f, Ops.toFloats(second)[0]);
+    }
+}
