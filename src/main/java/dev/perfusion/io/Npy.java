@@ -39,45 +39,69 @@ public final class Npy {
     private static final Pattern SHAPE = Pattern.compile("'shape':\\s*\\(([^)]*)\\)");
 
     public static Array read(Path file) throws IOException {
+        long size = Files.size(file);
+        if (size > Integer.MAX_VALUE - 8) throw new IOException(file + ": " + size + " bytes; .npy files over 2 GiB are not supported");
         byte[] bytes = Files.readAllBytes(file);
         ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         if (bytes.length < 10 || bytes[0] != (byte) 0x93 || !new String(bytes, 1, 5, StandardCharsets.US_ASCII).equals("NUMPY")) {
             throw new IOException(file + ": not a .npy file (bad magic)");
         }
         int major = bytes[6];
-        int headerLen;
+        long headerLen;
         int offset;
         if (major == 1) {
             headerLen = Short.toUnsignedInt(buf.getShort(8));
             offset = 10;
-        } else {
-            headerLen = buf.getInt(8);
+        } else if ((major == 2 || major == 3) && bytes.length >= 12) {
+            headerLen = Integer.toUnsignedLong(buf.getInt(8));
             offset = 12;
+        } else {
+            throw new IOException(file + ": unsupported .npy format version " + major + " (or truncated header)");
         }
-        String header = new String(bytes, offset, headerLen, StandardCharsets.ISO_8859_1);
+        if (offset + headerLen > bytes.length) {
+            throw new IOException(file + ": truncated: the header says it is " + headerLen + " bytes, the file has "
+                    + (bytes.length - offset) + " after the preamble");
+        }
+        String header = new String(bytes, offset, (int) headerLen, StandardCharsets.ISO_8859_1);
         String descr = find(DESCR, header, file, "descr");
         if ("True".equals(find(ORDER, header, file, "fortran_order"))) {
             throw new IOException(file + ": Fortran-order arrays are not supported");
         }
-        String dims = find(SHAPE, header, file, "shape").trim();
-        long[] shape = dims.isEmpty() ? new long[0]
-                : Arrays.stream(dims.split(",")).map(String::trim).filter(s -> !s.isEmpty()).mapToLong(Long::parseLong).toArray();
-        int n = Math.toIntExact(Ops.numel(shape));
-        ByteBuffer data = ByteBuffer.wrap(bytes, offset + headerLen, bytes.length - offset - headerLen).slice().order(ByteOrder.LITTLE_ENDIAN);
         int itemSize = switch (descr) {
             case "<f4" -> 4;
             case "<f8", "<i8" -> 8;
             default -> throw new IOException(file + ": unsupported dtype " + descr + " (expected <f4, <f8 or <i8)");
         };
-        if (data.remaining() < (long) n * itemSize) {
-            throw new IOException(file + ": truncated: shape " + Arrays.toString(shape) + " needs " + (long) n * itemSize
-                    + " bytes, file has " + data.remaining());
+        long[] shape = shape(find(SHAPE, header, file, "shape"), file);
+        ByteBuffer data = ByteBuffer.wrap(bytes, offset + (int) headerLen, bytes.length - offset - (int) headerLen)
+                .slice().order(ByteOrder.LITTLE_ENDIAN);
+        // the data must be in the file, so a shape whose bytes overflow cannot be (checked before allocating)
+        long n = 1;
+        for (long d : shape) n = d == 0 ? 0 : n > data.remaining() / d ? Long.MAX_VALUE : n * d;
+        if (n > data.remaining() / itemSize) {
+            throw new IOException(file + ": truncated: shape " + Arrays.toString(shape) + " of " + descr + " needs "
+                    + (n == Long.MAX_VALUE ? "more" : Long.toString(n * itemSize)) + " bytes, the file has " + data.remaining());
         }
+        int count = (int) n;
         return switch (descr) {
-            case "<f4" -> { float[] f = new float[n]; data.asFloatBuffer().get(f); yield new Array(shape, descr, f, null, null); }
-            case "<f8" -> { double[] d = new double[n]; data.asDoubleBuffer().get(d); yield new Array(shape, descr, null, d, null); }
-            default -> { long[] l = new long[n]; data.asLongBuffer().get(l); yield new Array(shape, descr, null, null, l); }
+            case "<f4" -> { float[] f = new float[count]; data.asFloatBuffer().get(f); yield new Array(shape, descr, f, null, null); }
+            case "<f8" -> { double[] d = new double[count]; data.asDoubleBuffer().get(d); yield new Array(shape, descr, null, d, null); }
+            default -> { long[] l = new long[count]; data.asLongBuffer().get(l); yield new Array(shape, descr, null, null, l); }
         };
+    }
+
+    /** The dims of a header's shape tuple, e.g. "2, 3" or "4," or "". */
+    private static long[] shape(String dims, Path file) throws IOException {
+        String[] parts = dims.trim().isEmpty() ? new String[0] : dims.split(",", -1);
+        long[] shape = new long[parts.length];
+        int rank = 0;
+        for (int i = 0; i < parts.length; i++) {
+            String p = parts[i].trim();
+            if (p.isEmpty() && i == parts.length - 1 && i > 0) break; // the trailing comma of "(4,)"
+            if (!p.matches("[0-9]{1,18}")) throw new IOException(file + ": .npy header has a bad shape (" + dims + ")");
+            shape[rank++] = Long.parseLong(p);
+        }
+        return Arrays.copyOf(shape, rank);
     }
 
     public static Tensor readTensor(Path file) throws IOException {
@@ -118,7 +142,11 @@ public final class Npy {
 
     private static String find(Pattern p, String header, Path file, String what) throws IOException {
         Matcher m = p.matcher(header);
-        if (!m.find()) throw new IOException(file + ": .npy header has no " + what + ": " + header.trim());
+        if (!m.find()) {
+            String shown = header.strip();
+            throw new IOException(file + ": .npy header has no " + what + ": "
+                    + (shown.length() > 200 ? shown.substring(0, 200) + "..." : shown));
+        }
         return m.group(1);
     }
 }
