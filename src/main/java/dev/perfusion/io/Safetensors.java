@@ -80,9 +80,12 @@ public final class Safetensors implements StateDict {
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
             ch.read(head, 0);
             long headerLen = head.getLong(0);
+            // the length is a u64: anything past MAX_HEADER (or negative as a long) is not a header
             if (headerLen <= 0 || headerLen > MAX_HEADER || 8 + headerLen > size) {
-                throw new IOException(file + ": not a valid safetensors file: header length " + headerLen
-                        + " does not fit in the file of " + size + " bytes (truncated or not safetensors)");
+                throw new IOException(file + ": not a valid safetensors file: header length "
+                        + Long.toUnsignedString(headerLen) + " does not fit in the file of " + size + " bytes"
+                        + (headerLen > MAX_HEADER || headerLen < 0 ? " (and is over the " + MAX_HEADER + "-byte limit)" : "")
+                        + " (truncated or not safetensors)");
             }
             ByteBuffer hb = ByteBuffer.allocate((int) headerLen);
             while (hb.hasRemaining()) {
@@ -118,21 +121,30 @@ public final class Safetensors implements StateDict {
             String dtype = v.get("dtype").asText();
             int item = itemSize(dtype);
             if (item < 0) throw new IOException(where + ": unknown dtype " + dtype);
-            long[] shape = new long[v.get("shape").size()];
+            JsonNode shapeNode = v.get("shape");
+            if (!shapeNode.isArray()) throw new IOException(where + ": shape must be a list, got " + shapeNode);
+            long[] shape = new long[shapeNode.size()];
             for (int i = 0; i < shape.length; i++) {
-                long d = v.get("shape").get(i).asLong(-1);
-                if (d < 0) throw new IOException(where + ": bad shape " + v.get("shape"));
-                shape[i] = d;
+                JsonNode d = shapeNode.get(i);
+                if (!d.canConvertToExactIntegral() || !d.canConvertToLong() || d.asLong() < 0) {
+                    throw new IOException(where + ": bad shape " + shapeNode + " (expected non-negative integers)");
+                }
+                shape[i] = d.asLong();
             }
             JsonNode off = v.get("data_offsets");
-            if (off.size() != 2) throw new IOException(where + ": data_offsets must be [begin, end]");
-            long begin = off.get(0).asLong(-1), end = off.get(1).asLong(-1);
+            if (!off.isArray() || off.size() != 2) throw new IOException(where + ": data_offsets must be [begin, end], got " + off);
+            long begin = off.get(0).canConvertToExactIntegral() && off.get(0).canConvertToLong() ? off.get(0).asLong() : -1;
+            long end = off.get(1).canConvertToExactIntegral() && off.get(1).canConvertToLong() ? off.get(1).asLong() : -1;
             if (begin < 0 || end < begin) throw new IOException(where + ": bad data_offsets " + off);
             if (end > dataSize) {
                 throw new IOException(where + ": data_offsets " + off + " point outside the file (data section has "
                         + dataSize + " bytes; truncated file?)");
             }
-            long expected = Ops.numel(shape) * item;
+            long expected = bytesOf(shape, item);
+            if (expected < 0) {
+                throw new IOException(where + ": shape " + Arrays.toString(shape) + " of " + dtype
+                        + " needs more bytes than a file can hold");
+            }
             if (end - begin != expected) {
                 throw new IOException(where + ": shape " + Arrays.toString(shape) + " of " + dtype + " needs " + expected
                         + " bytes but data_offsets give " + (end - begin));
@@ -148,6 +160,17 @@ public final class Safetensors implements StateDict {
             }
         }
         return new Safetensors(file, dataStart, Collections.unmodifiableMap(entries), Collections.unmodifiableMap(metadata));
+    }
+
+    /** numel(shape) * item, or -1 when that overflows a long. */
+    private static long bytesOf(long[] shape, int item) {
+        for (long d : shape) if (d == 0) return 0;
+        long n = item;
+        for (long d : shape) {
+            if (n > Long.MAX_VALUE / d) return -1;
+            n *= d;
+        }
+        return n;
     }
 
     public Path file() { return file; }

@@ -104,6 +104,27 @@ class SafetensorsTest {
         assertTrue(missing.getMessage().contains("no such file"));
     }
 
+    @Test
+    void headerLengthIsShownUnsigned() throws IOException {
+        Path f = tmp.resolve("huge-header.safetensors");
+        ByteBuffer b = ByteBuffer.allocate(64).order(ByteOrder.LITTLE_ENDIAN).putLong(0, -16L); // 2^64 - 16 as a u64
+        Files.write(f, b.array());
+        IOException e = assertThrows(IOException.class, () -> Safetensors.open(f));
+        assertTrue(e.getMessage().contains("header length 18446744073709551600 does not fit in the file of 64 bytes"),
+                e.getMessage());
+        assertFalse(e.getMessage().contains("-16"), e.getMessage());
+    }
+
+    @Test
+    void shapesThatOverflowOrAreNotIntegersAreClearErrors() throws IOException {
+        // 2^62 x 4 floats is 2^66 bytes: the product overflows a long and must not wrap to a size that matches
+        assertHeaderError("{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,0]}}",
+                "needs more bytes than a file can hold");
+        assertHeaderError("{\"w\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", "bad shape");
+        assertHeaderError("{\"w\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", "shape must be a list");
+        assertHeaderError("{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8.5]}}", "bad data_offsets");
+    }
+
     private void assertHeaderError(String header, String expected) throws IOException {
         byte[] h = header.getBytes(StandardCharsets.UTF_8);
         ByteBuffer b = ByteBuffer.allocate(8 + h.length + 8).order(ByteOrder.LITTLE_ENDIAN);
