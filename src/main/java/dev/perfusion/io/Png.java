@@ -13,13 +13,22 @@ import javax.imageio.metadata.IIOMetadataNode;
 import javax.imageio.stream.MemoryCacheImageOutputStream;
 import java.awt.image.BufferedImage;
 import java.io.IOException;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
-/** PNG files with text chunks (the {@code parameters} key that SD tools read), written atomically. */
+/**
+ * PNG files with text chunks (the {@code parameters} key that SD tools read), written atomically. Text that Latin-1
+ * can hold goes in tEXt, other text (emoji, CJK) in iTXt as UTF-8, as PIL's {@code add_text} does; AUTOMATIC1111 and
+ * other readers take {@code parameters} from either.
+ */
 public final class Png {
+    private static final Charset LATIN_1 = StandardCharsets.ISO_8859_1;
+
     private Png() {}
 
     public static void write(Path target, BufferedImage image, Map<String, String> text) throws IOException {
@@ -27,15 +36,27 @@ public final class Png {
         try {
             IIOMetadata meta = writer.getDefaultImageMetadata(ImageTypeSpecifier.createFromRenderedImage(image), null);
             if (text != null && !text.isEmpty()) {
-                IIOMetadataNode entries = new IIOMetadataNode("tEXt");
+                IIOMetadataNode latin1 = new IIOMetadataNode("tEXt"), utf8 = new IIOMetadataNode("iTXt");
                 text.forEach((k, v) -> {
-                    IIOMetadataNode e = new IIOMetadataNode("tEXtEntry");
-                    e.setAttribute("keyword", k);
-                    e.setAttribute("value", v);
-                    entries.appendChild(e);
+                    if (LATIN_1.newEncoder().canEncode(v)) {
+                        IIOMetadataNode e = new IIOMetadataNode("tEXtEntry");
+                        e.setAttribute("keyword", k);
+                        e.setAttribute("value", v);
+                        latin1.appendChild(e);
+                    } else {
+                        IIOMetadataNode e = new IIOMetadataNode("iTXtEntry");
+                        e.setAttribute("keyword", k);
+                        e.setAttribute("compressionFlag", "FALSE");
+                        e.setAttribute("compressionMethod", "0");
+                        e.setAttribute("languageTag", "");
+                        e.setAttribute("translatedKeyword", "");
+                        e.setAttribute("text", v);
+                        utf8.appendChild(e);
+                    }
                 });
                 IIOMetadataNode root = new IIOMetadataNode("javax_imageio_png_1.0");
-                root.appendChild(entries);
+                if (latin1.hasChildNodes()) root.appendChild(latin1);
+                if (utf8.hasChildNodes()) root.appendChild(utf8);
                 try {
                     meta.mergeTree("javax_imageio_png_1.0", root);
                 } catch (IIOInvalidTreeException e) {
@@ -53,22 +74,34 @@ public final class Png {
         }
     }
 
-    /** Reads the text chunks of a PNG file. */
+    /** Reads the text chunks (tEXt, zTXt and iTXt, in file order within each kind) of a PNG file. */
     public static Map<String, String> readText(Path file) throws IOException {
+        if (!Files.isRegularFile(file)) throw new IOException(file + ": no such file");
         try (var in = ImageIO.createImageInputStream(file.toFile())) {
-            var readers = ImageIO.getImageReaders(in);
-            if (!readers.hasNext()) throw new IOException(file + ": not an image");
+            var readers = ImageIO.getImageReadersByFormatName("png");
             var reader = readers.next();
-            reader.setInput(in);
-            IIOMetadata meta = reader.getImageMetadata(0);
-            var root = (IIOMetadataNode) meta.getAsTree("javax_imageio_png_1.0");
-            Map<String, String> out = new java.util.LinkedHashMap<>();
-            var nodes = root.getElementsByTagName("tEXtEntry");
-            for (int i = 0; i < nodes.getLength(); i++) {
-                var e = (IIOMetadataNode) nodes.item(i);
-                out.put(e.getAttribute("keyword"), e.getAttribute("value"));
+            try {
+                reader.setInput(in);
+                IIOMetadata meta = reader.getImageMetadata(0);
+                var root = (IIOMetadataNode) meta.getAsTree("javax_imageio_png_1.0");
+                Map<String, String> out = new java.util.LinkedHashMap<>();
+                for (String[] kind : new String[][] {{"tEXtEntry", "value"}, {"zTXtEntry", "text"}, {"iTXtEntry", "text"}}) {
+                    var nodes = root.getElementsByTagName(kind[0]);
+                    for (int i = 0; i < nodes.getLength(); i++) {
+                        var e = (IIOMetadataNode) nodes.item(i);
+                        out.put(e.getAttribute("keyword"), e.getAttribute(kind[1]));
+                    }
+                }
+                return out;
+            } catch (IOException | RuntimeException e) {
+                // ImageIO's PNG reader says neither which file nor, often, what (e.g. "Error reading PNG metadata")
+                Throwable cause = e.getCause() != null && e.getMessage() != null && e.getMessage().startsWith("Error reading")
+                        ? e.getCause() : e;
+                String what = cause.getMessage() != null ? cause.getMessage() : cause.getClass().getSimpleName();
+                throw new IOException(file + ": not a readable PNG file: " + what, e);
+            } finally {
+                reader.dispose();
             }
-            return out;
         }
     }
 
