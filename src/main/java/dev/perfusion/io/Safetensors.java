@@ -266,7 +266,7 @@ public final class Safetensors implements StateDict {
             Tensor c = t.getValue().detach().to(Ops.cpu(), type.scalarType).contiguous();
             long[] shape = Ops.shape(c);
             byte[] bytes = new byte[Math.toIntExact(c.numel() * (type == StoredType.F32 ? 4 : 2))];
-            new BytePointer(c.data_ptr()).capacity(bytes.length).get(bytes);
+            if (bytes.length > 0) new BytePointer(c.data_ptr()).capacity(bytes.length).get(bytes); // an empty tensor has no data pointer
             ObjectNode e = header.putObject(t.getKey());
             e.put("dtype", type.code);
             var shapeNode = e.putArray("shape");
