@@ -39,13 +39,22 @@ final class ModelOptions {
     int clipSkip;
 
     StableDiffusion load(Progress progress) throws IOException {
+        StableDiffusion sd = StableDiffusion.load(modelPath(), options(), device(), dtype(), progress);
+        sd.setClipSkip(clipSkip);
+        return sd;
+    }
+
+    /** The model's configs, tokenizer folder and weight headers, without reading weights: enough to check inputs against. */
+    ResolvedModel resolve() throws IOException {
+        return ModelSource.resolve(modelPath(), options());
+    }
+
+    private ModelSource.Options options() {
         ModelSource.Options options = ModelSource.Options.defaults();
         if (config != null) options = options.withConfig(config);
         if (tokenizer != null) options = options.withTokenizer(tokenizer);
         if (family != null) options = options.withFamily(family);
-        StableDiffusion sd = StableDiffusion.load(modelPath(), options, device(), dtype(), progress);
-        sd.setClipSkip(clipSkip);
-        return sd;
+        return options;
     }
 
     /** --model, else the bundled model, which must then be there. */

@@ -1,9 +1,14 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.io.layout.ResolvedModel;
+import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.perfusion.PerfusionTrainer;
 import dev.perfusion.perfusion.TrainingImages;
 import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.unet.UNetConfig;
+import dev.perfusion.vae.VaeConfig;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -11,6 +16,7 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -52,24 +58,55 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // Everything that can be checked without the model's weights is checked before loading them (which takes a while).
         TrainingImages.Fit fitMode = switch (fit) {
             case "crop" -> TrainingImages.Fit.CROP;
             case "pad" -> TrainingImages.Fit.PAD;
             default -> throw new IllegalArgumentException("--fit must be crop or pad, got '" + fit + "'");
         };
         method();
-        TrainingImages.list(images); // fail before loading the model when there is nothing to learn from
+        atLeast("--steps", steps, 1);
+        atLeast("--batch", batch, 1);
+        atLeast("--accumulate", accumulate, 1);
+        atLeast("--views", views, 1);
+        atLeast("--covariance-captions", captions, 1);
+        atLeast("--resolution", resolution, 0);
+        atLeast("--sample-every", sampleEvery, 0);
+        atLeast("--checkpoint-every", checkpointEvery, 0);
         if (attentionMask && masks != null) throw new IllegalArgumentException("give --masks or --mask-from-attention, not both");
         if (Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a file name");
+        FileChecks.writableFolder(out.toAbsolutePath().getParent());
+        if (samples != null) FileChecks.writableFolder(samples.toAbsolutePath());
+        ResolvedModel resolved = model.resolve();
+        ClipTokenizer tokenizer = ClipTokenizer.load(resolved.requireTokenizerDir());
+        AppliedConcepts.singleToken(tokenizer, supercategory);
+        tokenizer.withAddedTokens(List.of(word)); // the new word must not be a token already
+        int size = trainingSize(resolved);
         TerminalProgress progress = new TerminalProgress(System.out);
+        TrainingImages.check(images, masks, size, fitMode, progress::message);
+
         StableDiffusion sd = model.load(progress);
         Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), captions, progress);
         PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withBatch(batch, accumulate)
-                .withSeed(seed).withImages(fitMode, views, resolution).withSchedule(checkpointEvery, sampleEvery).withMethod(trainKeys ? PerfusionTrainer.Method.TRAINED_KEYS : method()).withAttentionMasks(attentionMask);
+                .withSeed(seed).withImages(fitMode, views, size).withSchedule(checkpointEvery, sampleEvery).withMethod(trainKeys ? PerfusionTrainer.Method.TRAINED_KEYS : method()).withAttentionMasks(attentionMask);
         PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, word, supercategory, settings)
                 .train(images, masks, out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",
                 out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), BenchCommand.peakRssGiB()));
         return 0;
+    }
+
+    /** --resolution, else the model's native size, read from its configs; a whole number of latent pixels. */
+    private int trainingSize(ResolvedModel resolved) {
+        int factor = VaeConfig.fromJson(resolved.vaeConfig()).downsamplingFactor();
+        if (resolution == 0) return UNetConfig.fromJson(resolved.unetConfig()).sampleSize() * factor;
+        if (resolution % factor != 0) {
+            throw new IllegalArgumentException("--resolution must be a multiple of " + factor + " (the VAE's factor), got " + resolution);
+        }
+        return resolution;
+    }
+
+    private static void atLeast(String option, int value, int minimum) {
+        if (value < minimum) throw new IllegalArgumentException(option + " must be at least " + minimum + ", got " + value);
     }
 }

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
+import java.util.function.Consumer;
 import java.util.stream.Stream;
 
 /** The user's photos of the concept (and optional masks), read, squared and augmented with crops and flips. */
@@ -24,6 +25,7 @@ public final class TrainingImages {
     private TrainingImages() {}
 
     public static List<Path> list(Path dir) throws IOException {
+        if (Files.isRegularFile(dir)) throw new IOException(dir + ": a file, not a folder (expected a folder of training images)");
         if (!Files.isDirectory(dir)) throw new IOException(dir + ": no such folder of training images");
         List<Path> files;
         try (Stream<Path> s = Files.list(dir)) {
@@ -45,6 +47,56 @@ public final class TrainingImages {
     }
 
     /**
+     * Reads every photo in {@code dir} (and its mask in {@code masks}, when given) and checks it can be trained on
+     * at {@code size}, without a model: each must be an image whose smaller side is at least {@link #minimumSide}; one
+     * that must be upscaled to {@code size} is used, with a warning. A mask must have its photo's size.
+     *
+     * @return the photos, as {@link #list}
+     */
+    public static List<Path> check(Path dir, Path masks, int size, Fit fit, Consumer<String> warnings) throws IOException {
+        List<Path> files = list(dir);
+        if (masks != null && !Files.isDirectory(masks)) throw new IOException(masks + ": no such folder of masks");
+        for (Path file : files) {
+            BufferedImage img = photo(file, size);
+            int w = img.getWidth(), h = img.getHeight();
+            int side = fit == Fit.CROP ? Math.min(w, h) : Math.max(w, h);
+            if (side < size) {
+                warnings.accept("warning: " + file + ": " + w + "x" + h + " pixels is smaller than the training resolution "
+                        + size + "x" + size + "; it is upscaled, and the concept learns its blur");
+            }
+            if (masks != null) mask(masks, file, img);
+        }
+        return files;
+    }
+
+    /** The smallest side a photo may have to be trained on at {@code size}: a quarter of it, and no less than 8 pixels. */
+    public static int minimumSide(int size) {
+        return Math.max(8, (size + 3) / 4);
+    }
+
+    /** A photo that is large enough to be trained on at {@code size}. */
+    private static BufferedImage photo(Path file, int size) throws IOException {
+        BufferedImage img = read(file);
+        int w = img.getWidth(), h = img.getHeight();
+        if (Math.min(w, h) < minimumSide(size)) {
+            throw new IOException(file + ": " + w + "x" + h + " pixels is too small to learn from: training is at " + size
+                    + "x" + size + " and a photo's smaller side must be at least " + minimumSide(size) + " pixels");
+        }
+        return img;
+    }
+
+    /** The mask of {@code image} (read from {@code file}), which must have its size. */
+    private static BufferedImage mask(Path masks, Path file, BufferedImage image) throws IOException {
+        Path maskFile = maskFor(masks, file);
+        BufferedImage mask = read(maskFile);
+        if (mask.getWidth() != image.getWidth() || mask.getHeight() != image.getHeight()) {
+            throw new IOException(maskFile + ": the mask is " + mask.getWidth() + "x" + mask.getHeight() + " pixels but its image "
+                    + file.getFileName() + " is " + image.getWidth() + "x" + image.getHeight() + "; a mask must have its image's size");
+        }
+        return mask;
+    }
+
+    /**
      * {@code perImage} augmented views of every image at {@code size}: a random crop of 80-100% of the square,
      * mirrored half of the time; masks (same file stem in {@code masks}) follow the same crop and flip.
      */
@@ -52,8 +104,9 @@ public final class TrainingImages {
         SplittableRandom rng = new SplittableRandom(seed);
         List<View> out = new ArrayList<>();
         for (Path file : list(dir)) {
-            BufferedImage square = square(read(file), fit);
-            BufferedImage mask = masks == null ? null : square(read(maskFor(masks, file)), fit);
+            BufferedImage photo = photo(file, size);
+            BufferedImage square = square(photo, fit);
+            BufferedImage mask = masks == null ? null : square(mask(masks, file, photo), fit);
             for (int k = 0; k < perImage; k++) {
                 double scale = k == 0 ? 1.0 : 0.8 + 0.2 * rng.nextDouble();
                 int side = (int) Math.round(square.getWidth() * scale);

@@ -1,0 +1,58 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.io.Png;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The photos are checked without a model: readable, large enough for the training resolution, masks of their size. */
+class TrainingImagesTest {
+    @TempDir Path tmp;
+
+    @Test
+    void photosSmallerThanTheResolutionAreWarnedAboutAndTinyOnesRefused() throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve("photos"));
+        write(dir.resolve("big.png"), 600, 800);
+        write(dir.resolve("small.png"), 200, 300);
+        List<String> warnings = new ArrayList<>();
+        assertEquals(2, TrainingImages.check(dir, null, 512, TrainingImages.Fit.CROP, warnings::add).size());
+        assertEquals(List.of("warning: " + dir.resolve("small.png") + ": 200x300 pixels is smaller than the training resolution"
+                + " 512x512; it is upscaled, and the concept learns its blur"), warnings);
+
+        write(dir.resolve("thumb.png"), 100, 400);
+        IOException e = assertThrows(IOException.class, () -> TrainingImages.check(dir, null, 512, TrainingImages.Fit.PAD, w -> {}));
+        assertEquals(dir.resolve("thumb.png") + ": 100x400 pixels is too small to learn from: training is at 512x512"
+                + " and a photo's smaller side must be at least 128 pixels", e.getMessage());
+        // the trainer's own reading refuses it too
+        assertThrows(IOException.class, () -> TrainingImages.views(dir, null, 512, TrainingImages.Fit.CROP, 1, 1));
+        assertEquals(8, TrainingImages.minimumSide(16));
+    }
+
+    @Test
+    void masksMustBeThereAndOfTheirPhotosSize() throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve("photos")), masks = Files.createDirectories(tmp.resolve("masks"));
+        write(dir.resolve("a.png"), 64, 64);
+        IOException none = assertThrows(IOException.class, () -> TrainingImages.check(dir, masks, 64, TrainingImages.Fit.CROP, w -> {}));
+        assertTrue(none.getMessage().contains("no mask for a.png"), none.getMessage());
+        write(masks.resolve("a.png"), 48, 64);
+        IOException size = assertThrows(IOException.class, () -> TrainingImages.check(dir, masks, 64, TrainingImages.Fit.CROP, w -> {}));
+        assertEquals(masks.resolve("a.png") + ": the mask is 48x64 pixels but its image a.png is 64x64; a mask must have its image's size",
+                size.getMessage());
+        IOException missing = assertThrows(IOException.class,
+                () -> TrainingImages.check(dir, tmp.resolve("nowhere"), 64, TrainingImages.Fit.CROP, w -> {}));
+        assertEquals(tmp.resolve("nowhere") + ": no such folder of masks", missing.getMessage());
+    }
+
+    private static void write(Path file, int width, int height) throws IOException {
+        Png.write(file, new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB), Map.of());
+    }
+}
