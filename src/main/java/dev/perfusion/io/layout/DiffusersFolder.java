@@ -43,6 +43,15 @@ final class DiffusersFolder {
                 if (Files.isRegularFile(bin)) throw CheckpointLayout.pickleNotSupported(bin);
             }
         }
+        for (String suffix : suffixes) {
+            for (String name : WEIGHT_NAMES) {
+                Path folder = componentDir.resolve(name + suffix + ".safetensors");
+                if (Files.isDirectory(folder)) {
+                    throw new IOException(folder + ": a folder where the component's weights file (safetensors)"
+                            + " is expected");
+                }
+            }
+        }
         throw new IOException(componentDir + ": no weights (expected diffusion_pytorch_model.safetensors or"
                 + " model.safetensors" + variant.map(v -> ", or their ." + v + " variant").orElse(", or an .fp16 variant") + ")");
     }

@@ -3,8 +3,11 @@ package dev.perfusion.io.layout;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.perfusion.io.StateDict;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
+import java.util.stream.Stream;
 
 /**
  * A model ready to build: its diffusers configs and, per component, its weights under diffusers/transformers
@@ -27,9 +30,17 @@ public record ResolvedModel(Path source, CheckpointLayout layout, String family,
                             StateDict unetWeights, StateDict vaeWeights, StateDict textEncoderWeights,
                             boolean openClipTextEncoder) {
 
-    /** The tokenizer folder, or the error a caller that needs one reports. */
+    /** The tokenizer folder, or the error a caller that needs one reports, saying where it was looked for. */
     public Path requireTokenizerDir() {
-        return tokenizerDir.orElseThrow(() -> new IllegalArgumentException(source
-                + ": single-file checkpoints carry no tokenizer; pass --tokenizer DIR holding vocab.json and merges.txt"));
+        return tokenizerDir.orElseThrow(() -> new IllegalArgumentException(source + ": " + noTokenizer()
+                + "; pass --tokenizer DIR holding vocab.json and merges.txt"));
+    }
+
+    private String noTokenizer() {
+        if (layout == CheckpointLayout.SINGLE_FILE) return "single-file checkpoints carry no tokenizer";
+        Path own = source.resolve("tokenizer");
+        if (!Files.isDirectory(own)) return "the model folder has no tokenizer/ folder (not every copy of a model ships it)";
+        List<String> missing = Stream.of("vocab.json", "merges.txt").filter(f -> !Files.isRegularFile(own.resolve(f))).toList();
+        return "the model folder's tokenizer/ lacks " + String.join(" and ", missing);
     }
 }
