@@ -107,14 +107,73 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
     public static long singleToken(ClipTokenizer tokenizer, String word) {
         List<String> tokens = tokenizer.tokensOf(word);
         if (tokens.size() != 1) {
+            List<String> near = singleTokenWordsNear(tokenizer, word);
             throw new IllegalArgumentException("the supercategory '" + word + "' is not a single token of this model's "
-                    + "vocabulary: it becomes " + tokens + "; choose a common one-word noun (e.g. '"
-                    + tokens.get(0).replace("</w>", "") + "' or a simpler synonym)");
+                    + "vocabulary: it becomes " + tokens + "; choose a common one-word noun that is a single token"
+                    + (near.isEmpty() ? ", a simpler synonym (no single-token word of the vocabulary is spelled like it)"
+                       : ", e.g. " + orList(near.stream().map(w -> "'" + w + "'").toList()) + ", or a simpler synonym"));
         }
         return tokenizer.tokenId(tokens.get(0)).orElseThrow();
     }
 
+    private static String orList(List<String> items) {
+        if (items.size() == 1) return items.get(0);
+        return String.join(", ", items.subList(0, items.size() - 1)) + " or " + items.get(items.size() - 1);
+    }
+
+    /**
+     * Up to three whole words of the vocabulary (letters only, one token each) spelled like {@code text}: its own
+     * words, words it begins with ("doggo": dog), words it ends with after another such word ("teddybear": bear),
+     * and words sharing its first four or more letters ("doggie": doggy); longest overlap first. Empty when none is
+     * close.
+     */
+    static List<String> singleTokenWordsNear(ClipTokenizer tokenizer, String text) {
+        String given = text.toLowerCase(java.util.Locale.ROOT).trim();
+        List<String> words = List.of(given.split("[^a-z]+"));
+        // words it is made of come first, then words that only begin like it
+        record Candidate(String word, boolean part, int overlap) {}
+        List<Candidate> found = new ArrayList<>();
+        for (String token : tokenizer.vocab().keySet()) {
+            if (!token.endsWith("</w>")) continue;
+            String w = token.substring(0, token.length() - "</w>".length());
+            if (w.length() < 3 || !w.matches("[a-z]+") || w.equals(given)) continue;
+            int shared = 0;
+            while (shared < Math.min(w.length(), given.length()) && w.charAt(shared) == given.charAt(shared)) shared++;
+            boolean compoundEnd = given.endsWith(w) && isWholeWord(tokenizer, given.substring(0, given.length() - w.length()));
+            boolean part = words.contains(w) || given.startsWith(w) || compoundEnd;
+            int overlap = part ? w.length() : shared >= Math.max(4, (given.length() + 1) / 2) ? shared : 0;
+            if (overlap > 0 && tokenizer.tokensOf(w).equals(List.of(token))) found.add(new Candidate(w, part, overlap));
+        }
+        // a beginning inside a longer one ("ted" in "teddy") adds nothing
+        List<String> parts = found.stream().filter(Candidate::part).map(Candidate::word).toList();
+        return found.stream()
+                .filter(c -> !c.part() || parts.stream().noneMatch(p -> p.length() > c.word().length() && p.startsWith(c.word())))
+                .sorted(java.util.Comparator.comparing((Candidate c) -> !c.part())
+                        .thenComparingInt(c -> -c.overlap())
+                        .thenComparingInt(c -> Math.abs(c.word().length() - given.length()))
+                        .thenComparing(Candidate::word))
+                .limit(3).map(Candidate::word).toList();
+    }
+
+    private static boolean isWholeWord(ClipTokenizer tokenizer, String w) {
+        return w.length() >= 3 && w.matches("[a-z]+") && tokenizer.tokenId(w + "</w>").isPresent();
+    }
+
     public ClipTokenizer tokenizer() { return tokenizer; }
+
+    /**
+     * The concepts whose word {@code prompt} does not hold (within the tokens the model reads): they have no effect
+     * on it.
+     */
+    public List<ConceptFile> absentFrom(String prompt) {
+        long[] ids = tokenizer.encodeForModel(prompt).ids();
+        List<ConceptFile> absent = new ArrayList<>();
+        for (int j = 0; j < uses.size(); j++) {
+            long id = placeholderIds[j];
+            if (java.util.Arrays.stream(ids).noneMatch(t -> t == id)) absent.add(uses.get(j).concept());
+        }
+        return absent;
+    }
 
     /** The gate of the edited concepts; null when every concept is embedding-only. */
     public ConceptGate gate() { return gate; }

@@ -1,0 +1,53 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.Fixtures;
+import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.world.Bundled;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** A supercategory that is not one token: the error suggests only real one-token words spelled like it, or none. */
+class AppliedConceptsTest {
+    @Test
+    void aMultiTokenSupercategorySuggestsOnlyRealOneTokenWords() throws IOException {
+        ClipTokenizer world = ClipTokenizer.load(Bundled.model().resolve("tokenizer"));
+        String elephant = error(world, "elephant");
+        assertTrue(elephant.startsWith("the supercategory 'elephant' is not a single token of this model's vocabulary: it becomes [el, "), elephant);
+        assertFalse(elephant.contains("e.g."), "no word of the world's vocabulary is spelled like 'elephant': " + elephant);
+        assertTrue(elephant.endsWith("choose a common one-word noun that is a single token, a simpler synonym"
+                + " (no single-token word of the vocabulary is spelled like it)"), elephant);
+        assertTrue(error(world, "doggo").endsWith("choose a common one-word noun that is a single token, e.g. 'dog', or a simpler synonym"),
+                error(world, "doggo"));
+        assertTrue(error(world, "teddybear").contains("e.g. 'teddy', or"), error(world, "teddybear"));
+        assertEquals(List.of("teddy"), AppliedConcepts.singleTokenWordsNear(world, "teddy bear"), "its own words that are tokens");
+        for (String word : List.of("elephant", "doggo", "teddybear", "sparrowhawk", "mugs")) {
+            for (String s : AppliedConcepts.singleTokenWordsNear(world, word)) assertRealWord(world, s);
+        }
+    }
+
+    @Test
+    void onClipsVocabularyTheSuggestionsAreWholeWords() throws IOException {
+        ClipTokenizer clip = ClipTokenizer.load(Fixtures.diffusers().resolve("tokenizer"));
+        assertEquals(List.of("teddy", "bear"), AppliedConcepts.singleTokenWordsNear(clip, "teddybear"), "the words it is made of");
+        assertEquals(List.of("house", "cat"), AppliedConcepts.singleTokenWordsNear(clip, "housecat").subList(0, 2));
+        for (String word : List.of("teddybear", "grizzlybear", "xylophonist", "kittycat")) {
+            List<String> near = AppliedConcepts.singleTokenWordsNear(clip, word);
+            assertTrue(near.size() <= 3, near.toString());
+            for (String s : near) assertRealWord(clip, s);
+        }
+        assertTrue(error(clip, "grizzlybear").contains("e.g. 'grizzly', 'bear' or"), error(clip, "grizzlybear"));
+    }
+
+    private static void assertRealWord(ClipTokenizer tokenizer, String word) {
+        assertTrue(word.matches("[a-z]{3,}"), word);
+        assertEquals(List.of(word + "</w>"), tokenizer.tokensOf(word), word + " is one whole-word token");
+    }
+
+    private static String error(ClipTokenizer tokenizer, String word) {
+        return assertThrows(IllegalArgumentException.class, () -> AppliedConcepts.singleToken(tokenizer, word)).getMessage();
+    }
+}
