@@ -20,7 +20,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.awt.image.BufferedImage;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -68,7 +67,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (initLatents != null && total != 1) throw new IllegalArgumentException("--init-latents gives one image: use one --prompt and --count 1");
         if (betaSweep != null && concepts.isEmpty()) throw new IllegalArgumentException("--beta-sweep needs at least one --concept");
         List<ConceptFile> loaded = new ArrayList<>();
-        for (Path c : concepts) loaded.add(ConceptFile.load(c));
+        for (Path c : concepts) loaded.add(FileChecks.concept(c));
         List<AppliedConcepts.Use> uses = uses(loaded);
         List<Path> targets = betaSweep != null ? List.of(sweepTarget()) : targets(total);
         TerminalProgress progress = new TerminalProgress(System.out);
@@ -83,10 +82,12 @@ final class GenerateCommand implements Callable<Integer> {
             for (int j = 0; j < loaded.size(); j++) {
                 loaded.get(j).checkFits(concepts.get(j), sd.unetHash(), sd.textEncoderHash(), sd.textEncoder.config().hiddenSize(),
                         AppliedConcepts.layerDims(sd), force);
+                if (force) warnForced(concepts.get(j), loaded.get(j), sd, progress);
             }
             Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), CovarianceCache.DEFAULT_CAPTIONS, progress);
             applied = AppliedConcepts.apply(sd, cInv, uses, approximate ? ConceptGate.Orthogonalization.APPROXIMATE
                     : ConceptGate.Orthogonalization.EXACT, globalLock);
+            warnAbsentWords(applied, progress);
         }
         PromptEncoder encoder = applied != null ? applied : sd::encodePrompts;
         try (Scope scope = Scope.inference()) {
@@ -124,6 +125,30 @@ final class GenerateCommand implements Callable<Integer> {
         progress.message("wrote " + target);
     }
 
+    /** --force lets a concept made for another model through; say which of its hashes differ from this model's. */
+    private static void warnForced(Path file, ConceptFile c, StableDiffusion sd, TerminalProgress progress) {
+        List<String> differ = new ArrayList<>();
+        if (!c.baseModelHash().equals(sd.unetHash())) {
+            differ.add("UNet (its hash " + c.baseModelHash() + ", this model's " + sd.unetHash() + ")");
+        }
+        if (!c.textEncoderHash().equals(sd.textEncoderHash())) {
+            differ.add("text encoder (its hash " + c.textEncoderHash() + ", this model's " + sd.textEncoderHash() + ")");
+        }
+        if (differ.isEmpty()) return;
+        progress.message("warning: " + file + ": concept '" + c.word() + "' was made for another " + String.join(" and another ", differ)
+                + "; used anyway because of --force, its results may be poor");
+    }
+
+    /** A concept whose word a prompt does not hold has no effect on it: say so, once per prompt. */
+    private void warnAbsentWords(AppliedConcepts applied, TerminalProgress progress) {
+        for (String prompt : prompts) {
+            for (ConceptFile c : applied.absentFrom(prompt)) {
+                progress.message("warning: the prompt \"" + prompt + "\" does not contain the concept word '" + c.word()
+                        + "': the concept has no effect on it");
+            }
+        }
+    }
+
     private List<AppliedConcepts.Use> uses(List<ConceptFile> loaded) {
         int n = loaded.size();
         if (betas.size() > 1 && betas.size() != n) throw new IllegalArgumentException("--beta: give one value or one per --concept (" + n + ")");
@@ -139,7 +164,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     private Path sweepTarget() throws java.io.IOException {
         Path target = out.toString().toLowerCase(Locale.ROOT).endsWith(".png") ? out : out.resolve("beta-sweep.png");
-        ensureWritable(target.toAbsolutePath().getParent());
+        FileChecks.writableFolder(target.toAbsolutePath().getParent());
         return target;
     }
 
@@ -163,17 +188,8 @@ final class GenerateCommand implements Callable<Integer> {
         } else {
             for (int i = 0; i < total; i++) paths.add(out.resolve(String.format(Locale.ROOT, "%05d-%d.png", i, seed + i % count)));
         }
-        ensureWritable(paths.get(0).toAbsolutePath().getParent());
+        FileChecks.writableFolder(paths.get(0).toAbsolutePath().getParent());
         return paths;
-    }
-
-    private static void ensureWritable(Path dir) throws java.io.IOException {
-        try {
-            Files.createDirectories(dir);
-        } catch (java.io.IOException e) {
-            throw new java.io.IOException("cannot create output folder " + dir + ": " + e.getMessage(), e);
-        }
-        if (!Files.isWritable(dir)) throw new java.io.IOException("output folder " + dir + " is not writable");
     }
 
     private static Path numbered(Path p, int i) {

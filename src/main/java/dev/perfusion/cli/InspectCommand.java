@@ -17,7 +17,7 @@ final class InspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ConceptFile c = ConceptFile.load(file);
+        ConceptFile c = FileChecks.concept(file);
         long[] dims = c.layerDims();
         long floats = 2 * c.textDim() + 2 * Arrays.stream(dims).sum();
         System.out.println("concept file    " + file + " (" + String.format(Locale.ROOT, "%,d", Files.size(file)) + " bytes)");

@@ -1,0 +1,235 @@
+package dev.perfusion.cli;
+
+import dev.perfusion.io.Png;
+import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.world.Bundled;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.*;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+/**
+ * What a user probing the CLI with bad input sees, on the bundled world model: one clear line naming the path and
+ * what was expected, found before the model's weights are read (no "loading" progress line), and warnings where
+ * the input is used but likely not what was meant.
+ */
+class BadInputTest {
+    @TempDir Path tmp;
+
+    record Run(int rc, String out, String err) {
+        String all() { return out + err; }
+    }
+
+    @Test
+    void trainChecksItsArgumentsAndPhotosBeforeLoadingTheModel() throws IOException {
+        Path photos = photos("photos", 64, 64);
+        for (String steps : new String[] {"0", "-5"}) {
+            Run r = train(photos, tmp.resolve("a.safetensors"), "--steps", steps);
+            assertRejectedBeforeLoading(r, "error: --steps must be at least 1, got " + steps);
+        }
+        assertRejectedBeforeLoading(train(photos, tmp.resolve("a.safetensors"), "--views", "0"), "--views must be at least 1, got 0");
+
+        Path notImage = Files.createDirectories(tmp.resolve("not-image"));
+        Files.writeString(notImage.resolve("cat.png"), "not a picture");
+        assertRejectedBeforeLoading(train(notImage, tmp.resolve("b.safetensors")),
+                "error: " + notImage.resolve("cat.png") + ": not an image this program can read");
+
+        Path tiny = photos("tiny", 1, 1);
+        assertRejectedBeforeLoading(train(tiny, tmp.resolve("c.safetensors")), "error: " + tiny.resolve("0.png")
+                + ": 1x1 pixels is too small to learn from: training is at 64x64 and a photo's smaller side must be at least 16 pixels");
+        assertFalse(Files.exists(tmp.resolve("c.safetensors")));
+
+        Path masks = photos("masks", 32, 32);
+        assertRejectedBeforeLoading(train(photos, tmp.resolve("d.safetensors"), "--masks", masks.toString()),
+                "error: " + masks.resolve("0.png") + ": the mask is 32x32 pixels but its image 0.png is 64x64");
+    }
+
+    @Test
+    void trainChecksTheOutputFolderBeforeLoadingTheModel() throws IOException {
+        Path photos = photos("photos", 64, 64);
+        Path blocker = tmp.resolve("blocker");
+        Files.writeString(blocker, "a file where a folder should be");
+        Path out = blocker.resolve("concepts/my-x.safetensors");
+        assertRejectedBeforeLoading(train(photos, out), "error: cannot create output folder " + out.getParent()
+                + ": " + blocker + " is a file, not a folder");
+
+        Path samplesUnder = blocker.resolve("samples");
+        assertRejectedBeforeLoading(train(photos, tmp.resolve("e.safetensors"), "--samples", samplesUnder.toString()),
+                "error: cannot create output folder " + samplesUnder);
+    }
+
+    @Test
+    void trainRefusesAReadOnlyOutputFolderBeforeLoadingTheModel() throws IOException {
+        Path photos = photos("photos", 64, 64);
+        Path readOnly = Files.createDirectories(tmp.resolve("read-only"));
+        Files.setPosixFilePermissions(readOnly, PosixFilePermissions.fromString("r-xr-xr-x"));
+        try {
+            // the superuser may write anywhere: then there is nothing to refuse
+            assumeTrue(!canCreateFileIn(readOnly), "skipped: this user can write into a read-only folder");
+            assertRejectedBeforeLoading(train(photos, readOnly.resolve("my-x.safetensors")),
+                    "error: output folder " + readOnly + " is not writable");
+        } finally {
+            Files.setPosixFilePermissions(readOnly, PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+    }
+
+    @Test
+    void aModelFolderWithoutTokenizerSaysSo() throws IOException {
+        Path model = copyOfWorldModel(tmp.resolve("no-tokenizer"));
+        deleteTree(model.resolve("tokenizer"));
+        Run r = run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("x.png").toString());
+        assertEquals(2, r.rc());
+        assertTrue(r.err().startsWith("error: " + model + ": the model folder has no tokenizer/ folder"), r.err());
+        assertTrue(r.err().contains("; pass --tokenizer DIR holding vocab.json and merges.txt"), r.err());
+        assertFalse(r.err().contains("single-file"), r.err());
+
+        Files.createDirectories(model.resolve("tokenizer"));
+        Files.copy(Bundled.model().resolve("tokenizer/vocab.json"), model.resolve("tokenizer/vocab.json"));
+        Run half = run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("x.png").toString());
+        assertTrue(half.err().contains(model + ": the model folder's tokenizer/ lacks merges.txt"), half.err());
+    }
+
+    @Test
+    void aFolderGivenForAFileIsNamed() throws IOException {
+        Path folder = Files.createDirectories(tmp.resolve("my-teddy.safetensors"));
+        Run inspect = run("inspect", folder.toString());
+        assertEquals(2, inspect.rc());
+        assertEquals("error: " + folder + ": a folder, not a concept file (the .safetensors file 'train' writes)", inspect.err().trim());
+        Run model = run("inspect", Bundled.model().toString());
+        assertTrue(model.err().contains(Bundled.model() + ": a folder (a diffusers model), not a concept file"), model.err());
+
+        Run generate = run("generate", "--concept", folder.toString(), "--prompt", "a my-teddy", "--steps", "1",
+                "--out", tmp.resolve("x.png").toString());
+        assertTrue(generate.err().startsWith("error: " + folder + ": a folder, not a concept file"), generate.err());
+        assertFalse(generate.out().contains("loading"), generate.out());
+
+        Path broken = copyOfWorldModel(tmp.resolve("broken"));
+        Path weights = broken.resolve("unet/diffusion_pytorch_model.safetensors");
+        Files.delete(weights);
+        Files.createDirectories(weights);
+        Run r = run("generate", "--model", broken.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("y.png").toString());
+        assertTrue(r.err().startsWith("error: " + weights + ": a folder where the component's weights file (safetensors) is expected"), r.err());
+    }
+
+    @Test
+    void forceOverAHashMismatchWarnsNamingTheFileAndTheHash() throws IOException {
+        ConceptFile cat = ConceptFile.load(Bundled.concept("my-cat"));
+        Path other = tmp.resolve("my-cat-elsewhere.safetensors");
+        new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(), cat.keyTargets(), cat.valueTargets(),
+                cat.beta(), cat.tau(), "sha256-f32-sampled4096:another-unet", cat.textEncoderHash(), cat.settings()).save(other);
+        List<String> args = List.of("generate", "--concept", other.toString(), "--prompt", "a my-cat", "--steps", "1",
+                "--out", tmp.resolve("z.png").toString());
+        Run refused = run(args.toArray(String[]::new));
+        assertTrue(refused.err().contains("was made for another base model"), refused.err());
+
+        List<String> forced = new ArrayList<>(args);
+        forced.add("--force");
+        Run r = run(forced.toArray(String[]::new));
+        assertEquals(0, r.rc(), r.all());
+        assertTrue(r.out().contains("warning: " + other + ": concept 'my-cat' was made for another UNet (its hash "
+                + "sha256-f32-sampled4096:another-unet, this model's " + cat.baseModelHash() + "); used anyway because of --force"), r.out());
+        assertFalse(r.out().contains("another text encoder"), "the text encoder's hash matches: " + r.out());
+    }
+
+    @Test
+    void aPromptWithoutTheConceptWordIsWarnedAbout() throws IOException {
+        String cat = Bundled.concept("my-cat").toString();
+        Run r = run("generate", "--concept", cat, "--prompt", "a cat on the beach", "--prompt", "a my-cat on the beach",
+                "--steps", "1", "--out", tmp.resolve("g").toString());
+        assertEquals(0, r.rc(), r.all());
+        String warning = "warning: the prompt \"a cat on the beach\" does not contain the concept word 'my-cat': the concept has no effect on it";
+        assertEquals(1, count(r.out(), warning), r.out());
+        assertEquals(0, count(r.out(), "\"a my-cat on the beach\" does not contain"), r.out());
+
+        Run sweep = run("generate", "--concept", cat, "--prompt", "a cat on the beach", "--prompt", "a my-cat on the beach",
+                "--beta-sweep", "0.6,0.8", "--steps", "1", "--out", tmp.resolve("sweep.png").toString());
+        assertEquals(0, sweep.rc(), sweep.all());
+        assertEquals(1, count(sweep.out(), warning), "once per prompt, not per beta: " + sweep.out());
+    }
+
+    /** A quick `train` (should it get as far as training) with {@code more} options over the defaults given here. */
+    private Run train(Path photos, Path out, String... more) {
+        Map<String, String> options = new LinkedHashMap<>(Map.of("--images", photos.toString(), "--word", "my-x",
+                "--supercategory", "teddy", "--out", out.toString(), "--steps", "1", "--batch", "1", "--accumulate", "1",
+                "--views", "1"));
+        for (int i = 0; i < more.length; i += 2) options.put(more[i], more[i + 1]);
+        List<String> args = new ArrayList<>(List.of("train"));
+        options.forEach((k, v) -> args.addAll(List.of(k, v)));
+        return run(args.toArray(String[]::new));
+    }
+
+    private static void assertRejectedBeforeLoading(Run r, String expected) {
+        assertEquals(2, r.rc(), r.all());
+        assertTrue(r.err().contains(expected), r.err());
+        assertFalse(r.out().contains("loading"), "the model was loaded first: " + r.out());
+    }
+
+    private Path photos(String name, int width, int height) throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve(name));
+        Png.write(dir.resolve("0.png"), new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB), Map.of());
+        return dir;
+    }
+
+    private static boolean canCreateFileIn(Path dir) {
+        try {
+            Files.delete(Files.createTempFile(dir, "probe", ".tmp"));
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static Path copyOfWorldModel(Path target) throws IOException {
+        Path source = Bundled.model();
+        try (Stream<Path> files = Files.walk(source)) {
+            for (Path p : files.toList()) {
+                Path to = target.resolve(source.relativize(p).toString());
+                if (Files.isDirectory(p)) Files.createDirectories(to);
+                else Files.copy(p, to);
+            }
+        }
+        return target;
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> files = Files.walk(dir)) {
+            for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
+        }
+    }
+
+    private static int count(String text, String part) {
+        int n = 0;
+        for (int i = text.indexOf(part); i >= 0; i = text.indexOf(part, i + 1)) n++;
+        return n;
+    }
+
+    private static Run run(String... args) {
+        PrintStream out = System.out, err = System.err;
+        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
+        int rc;
+        try {
+            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
+            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
+            rc = Main.run(args);
+        } finally {
+            System.setOut(out);
+            System.setErr(err);
+        }
+        return new Run(rc, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+    }
+}
