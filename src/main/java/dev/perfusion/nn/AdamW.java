@@ -66,6 +66,9 @@ public final class AdamW {
 
     public long steps() { return step; }
 
+    /** The trained tensors with their names and learning rates, in the order given. */
+    public List<Group> groups() { return groups; }
+
     /** The moment estimates, for checkpoints: m then v per group. */
     public List<Tensor> state() {
         List<Tensor> out = new ArrayList<>(m);

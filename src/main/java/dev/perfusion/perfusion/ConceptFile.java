@@ -1,6 +1,7 @@
 package dev.perfusion.perfusion;
 
 import dev.perfusion.io.Safetensors;
+import dev.perfusion.tensor.NonFiniteException;
 import dev.perfusion.tensor.Ops;
 import org.bytedeco.pytorch.Tensor;
 
@@ -53,7 +54,8 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
         return dims;
     }
 
-    public void save(Path file) throws IOException {
+    /** The tensors under their names in the file. */
+    private Map<String, Tensor> tensors() {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         tensors.put("embedding", embedding);
         tensors.put("i_star", iStar);
@@ -61,6 +63,25 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
             tensors.put("layers." + l + ".key_target", keyTargets.get(l));
             tensors.put("layers." + l + ".value_target", valueTargets.get(l));
         }
+        return tensors;
+    }
+
+    /** The first tensor holding a NaN or an infinity (a concept that can only draw black pictures), or null. */
+    private String firstNonFinite() {
+        for (Map.Entry<String, Tensor> e : tensors().entrySet()) {
+            if (!Ops.allFinite(e.getValue())) return e.getKey();
+        }
+        return null;
+    }
+
+    /** Writes the concept atomically; a concept with a NaN or an infinity in any tensor is refused, not written. */
+    public void save(Path file) throws IOException {
+        String broken = firstNonFinite();
+        if (broken != null) {
+            throw new NonFiniteException("concept '" + word + "' was not written to " + file + ": its tensor '" + broken
+                    + "' holds NaN or infinite values");
+        }
+        Map<String, Tensor> tensors = tensors();
         Map<String, String> meta = new LinkedHashMap<>();
         meta.put("format", FORMAT);
         meta.put("format_version", Integer.toString(VERSION));
@@ -113,14 +134,21 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
         }
         Map<String, String> settings = new LinkedHashMap<>();
         meta.forEach((k, v) -> { if (k.startsWith("training.")) settings.put(k.substring("training.".length()), v); });
+        ConceptFile concept;
         try {
-            return new ConceptFile(require(meta, "word", file), require(meta, "supercategory", file), embedding, iStar,
+            concept = new ConceptFile(require(meta, "word", file), require(meta, "supercategory", file), embedding, iStar,
                     keys, values, Double.parseDouble(require(meta, "default_beta", file)),
                     Double.parseDouble(require(meta, "default_tau", file)), require(meta, "base_model_hash", file),
                     require(meta, "text_encoder_hash", file), settings);
         } catch (NumberFormatException e) {
             throw new IOException(file + ": default_beta/default_tau metadata is not a number");
         }
+        String broken = concept.firstNonFinite();
+        if (broken != null) {
+            throw new IOException(file + ": tensor '" + broken + "' holds NaN or infinite values; the concept is broken "
+                    + "(train it again)");
+        }
+        return concept;
     }
 
     /**

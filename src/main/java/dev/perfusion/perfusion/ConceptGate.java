@@ -1,5 +1,6 @@
 package dev.perfusion.perfusion;
 
+import dev.perfusion.tensor.NonFiniteException;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import org.bytedeco.pytorch.GradMode;
@@ -253,6 +254,9 @@ public final class ConceptGate {
             Tensor energy = Ops.sum(cInvIStar.mul(iStar), 1, false);             // i*_j^T C^-1 i*_j
             double[] energies = Ops.toDoubles(energy);
             for (int j = 0; j < n; j++) {
+                if (Double.isNaN(energies[j]) || Double.isInfinite(energies[j])) {
+                    throw new NonFiniteException("concept " + j + ": i* holds NaN or infinite values");
+                }
                 if (!(energies[j] > 0)) throw new IllegalArgumentException("concept " + j + ": i* is zero");
             }
             Tensor sProjector = cInvIStar.div(energy.unsqueeze(1)).t().contiguous();

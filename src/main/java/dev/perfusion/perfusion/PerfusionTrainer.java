@@ -8,6 +8,7 @@ import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.sampling.NoiseSchedule;
+import dev.perfusion.tensor.NonFiniteException;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTextModel;
@@ -202,10 +203,14 @@ public final class PerfusionTrainer {
                 double loss = 0;
                 for (int micro = 0; micro < settings.gradientAccumulation(); micro++) {
                     SplittableRandom rng = new SplittableRandom(settings.seed() * 1_000_003L + step * 131L + micro);
-                    loss += microStep(rng, latents, latentMasks) / settings.gradientAccumulation();
+                    double microLoss = microStep(rng, latents, latentMasks);
+                    if (!Double.isFinite(microLoss)) throw stopped(step + 1, new NonFiniteException("the loss is " + microLoss));
+                    loss += microLoss / settings.gradientAccumulation();
                 }
+                requireFiniteTraining(step + 1, optimizer, true);
                 optimizer.step();
                 optimizer.zeroGrad();
+                requireFiniteTraining(step + 1, optimizer, false);
                 losses.add(loss);
                 progress.update("training " + word, step + 1, settings.steps(), String.format(java.util.Locale.ROOT, "loss %.4f", loss));
                 boolean last = step + 1 == settings.steps();
@@ -217,6 +222,9 @@ public final class PerfusionTrainer {
                 }
             }
             probeAfter = probe(latents, latentMasks);
+            if (!Double.isFinite(probeAfter)) {
+                throw stopped(settings.steps(), new NonFiniteException("the loss of the trained concept on the fixed batches is " + probeAfter));
+            }
         } finally {
             uninstall();
         }
@@ -226,6 +234,41 @@ public final class PerfusionTrainer {
         List<Tensor> projections = new ArrayList<>();
         for (Tensor t : tuned) projections.add(Scope.keep(t.detach().clone()));
         return new Result(concept, losses, probeBefore, probeAfter, (System.nanoTime() - started) / 1e9, projections);
+    }
+
+    /**
+     * Stops training when a gradient ({@code gradients}) or, after the optimizer's step, a trained tensor or i*
+     * holds a NaN or an infinity: continuing would only write a concept that draws black pictures.
+     */
+    private void requireFiniteTraining(int step, AdamW optimizer, boolean gradients) {
+        try {
+            for (AdamW.Group g : optimizer.groups()) {
+                Tensor t = gradients ? g.tensor().grad() : g.tensor();
+                if (t.defined()) Ops.requireFinite(t, (gradients ? "the gradient of " : "") + describe(g.name()));
+            }
+            if (!gradients) Ops.requireFinite(iStar, "the target input i*");
+        } catch (NonFiniteException e) {
+            throw stopped(step, e);
+        }
+    }
+
+    private NonFiniteException stopped(int step, NonFiniteException cause) {
+        NonFiniteException e = new NonFiniteException("training '" + word + "' stopped at step " + step + " of "
+                + settings.steps() + ": " + cause.getMessage() + "; no concept was written");
+        e.initCause(cause);
+        return e;
+    }
+
+    /** An optimizer group's name in the paper's words ("value.3" is the value target o*_V of layer 3). */
+    private static String describe(String group) {
+        String[] parts = group.split("\\.");
+        return switch (parts[0]) {
+            case "embedding" -> "the word embedding v*";
+            case "value" -> "the value target o*_V of layer " + parts[1];
+            case "key" -> "the key target o*_K of layer " + parts[1];
+            case "projection" -> "the fine-tuned projection " + parts[1];
+            default -> group;
+        };
     }
 
     /** v* from the supercategory's embedding; i_super, o*_K and o*_V from its encodings over the templates. */
@@ -322,7 +365,7 @@ public final class PerfusionTrainer {
                 // i* <- 0.99 i* + 0.01 mean_b e[b, pos_b], before the UNet sees this batch
                 try (NoGradGuard ng = new NoGradGuard()) {
                     Tensor current = meanAtToken(encodings.detach(), ids, placeholderId);
-                    iStar = Scope.keep(Ops.add(Ops.mul(iStar, settings.iStarDecay()), Ops.mul(current, 1 - settings.iStarDecay())));
+                    iStar = Scope.replaceKept(iStar, Ops.add(Ops.mul(iStar, settings.iStarDecay()), Ops.mul(current, 1 - settings.iStarDecay())));
                 }
                 if (settings.method().editsProjections()) gate.setConcept(0, gate.concept(0).withIStar(iStar));
             }
@@ -401,7 +444,7 @@ public final class PerfusionTrainer {
         if (!word.equals(st.metadata().get("word"))) throw new IOException(file + ": checkpoint is for '" + st.metadata().get("word") + "', not '" + word + "'");
         try (NoGradGuard ng = new NoGradGuard()) {
             embedding.copy_(st.get("embedding"));
-            iStar = Scope.keep(st.get("i_star"));
+            iStar = Scope.replaceKept(iStar, st.get("i_star"));
             for (int l = 0; l < layers.size(); l++) {
                 keyTargets.get(l).copy_(st.get("key." + l));
                 valueTargets.get(l).copy_(st.get("value." + l));

@@ -73,7 +73,9 @@ public final class TextToImage {
                     prediction = Ops.addScaled(uc[0], Ops.sub(uc[1], uc[0]), r.guidance());
                 }
                 Tensor next = scheduler.step(prediction, i, latents, stepNoise);
-                latents = Scope.keep(next);
+                // a NaN would only decode to a black picture: say where it appeared instead
+                Ops.requireFinite(next, "the latents after denoising step " + (i + 1) + " of " + timesteps.length);
+                latents = Scope.replaceKept(latents, next);
             }
             progress.update("denoising", i + 1, timesteps.length, "t=" + Math.round(timesteps[i]));
         }
@@ -82,7 +84,7 @@ public final class TextToImage {
 
     /** VAE-decodes latents to an image tensor [N, 3, H, W] in [0, 1]. */
     public static Tensor decode(StableDiffusion sd, Tensor latents) {
-        Tensor image = sd.vae.imageFromLatents(latents);
+        Tensor image = Ops.requireFinite(sd.vae.imageFromLatents(latents), "the VAE's decoded picture");
         return Ops.clamp(Ops.add(Ops.mul(image, 0.5), 0.5), 0, 1);
     }
 }

@@ -1,0 +1,176 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.pipeline.SeededNoise;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.NonFiniteException;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.util.Progress;
+import dev.perfusion.world.Bundled;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorOptions;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * The demo's training path on the bundled model, as a user's busy machine runs it: the same concept every time,
+ * and a loud stop, with nothing written, whenever a number stops being finite.
+ */
+class TrainingReliabilityTest {
+    static StableDiffusion sd;
+    static Tensor cInv;
+
+    @BeforeAll
+    static void load(@TempDir Path cache) throws Exception {
+        sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        cInv = CovarianceCache.inverseFor(sd, cache, 300, Progress.NONE);
+    }
+
+    /**
+     * Runs the demo's training settings (fewer steps) repeatedly at 1 and 2 threads with a CPU hog beside it, a
+     * forced garbage collection and freed NaN-filled memory between steps (what the allocator may hand a kernel
+     * that reads memory it never wrote). Each run must finish finite and bit-identical to the first run at the same
+     * thread count. {@code -Dperfusion.stress.runs} and {@code -Dperfusion.stress.steps} make it longer.
+     */
+    @Test
+    void demoTrainingGivesTheSameConceptEveryTimeUnderLoad(@TempDir Path tmp) throws Exception {
+        int runs = Integer.getInteger("perfusion.stress.runs", 2);
+        int steps = Integer.getInteger("perfusion.stress.steps", 5);
+        int threadsBefore = torch.get_num_threads();
+        AtomicBoolean hogging = new AtomicBoolean(true);
+        Thread hog = new Thread(() -> { long x = 0; while (hogging.get()) x += x * 31 + 7; }, "cpu-hog");
+        hog.setDaemon(true);
+        hog.start();
+        int failures = 0;
+        List<String> failed = new ArrayList<>();
+        try {
+            for (int threads : new int[] {1, 2}) {
+                torch.set_num_threads(threads);
+                float[] first = null;
+                for (int run = 0; run < runs; run++) {
+                    Path out = tmp.resolve("t" + threads + "-" + run + ".safetensors");
+                    int[] round = {0};
+                    Progress betweenSteps = (task, done, total, detail) -> {
+                        System.gc();
+                        poisonFreedMemory(round[0]++);
+                    };
+                    PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withSeed(2).withSchedule(0, 0);
+                    try {
+                        PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, "my-teddy", "teddy", settings)
+                                .train(Bundled.examples("my-teddy"), null, out, false, null, betweenSteps);
+                        assertTrue(Double.isFinite(r.probeAfter()), "finite loss after training");
+                        float[] learned = concat(ConceptFile.load(out));
+                        if (first == null) first = learned;
+                        else assertArrayEquals(first, learned, "run " + run + " at " + threads + " threads learned another concept");
+                    } catch (NonFiniteException e) {
+                        failures++;
+                        failed.add(threads + " threads, run " + run + ": " + e.getMessage());
+                    }
+                }
+            }
+        } finally {
+            hogging.set(false);
+            torch.set_num_threads(threadsBefore);
+        }
+        System.out.printf("stress: %d training runs of %d steps under load, %d failures%n", 2 * runs, steps, failures);
+        assertEquals(0, failures, String.join("\n", failed));
+    }
+
+    @Test
+    void trainingStopsAtTheFirstNonFiniteStepAndWritesNothing(@TempDir Path tmp) {
+        PerfusionTrainer.Settings d = PerfusionTrainer.Settings.defaults().withSteps(3).withSchedule(0, 0);
+        // a NaN learning rate makes every trained tensor NaN at the first optimizer step
+        PerfusionTrainer.Settings broken = new PerfusionTrainer.Settings(d.steps(), d.batchSize(), d.gradientAccumulation(),
+                Double.NaN, d.valueLr(), d.weightDecay(), d.trainBeta(), d.trainTau(), d.iStarDecay(), d.seed(),
+                d.viewsPerImage(), d.fit(), d.resolution(), d.maskFloor(), d.method(), d.checkpointEvery(), d.sampleEvery(),
+                d.attentionMasks());
+        Path out = tmp.resolve("nan.safetensors");
+        NonFiniteException e = assertThrows(NonFiniteException.class, () -> new PerfusionTrainer(sd, cInv, "my-teddy", "teddy", broken)
+                .train(Bundled.examples("my-teddy"), null, out, false, null, Progress.NONE));
+        assertEquals("training 'my-teddy' stopped at step 1 of 3: the word embedding v* is not finite (NaN values); "
+                + "no concept was written", e.getMessage());
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void aConceptWithNaNIsNeitherWrittenNorLoaded(@TempDir Path tmp) throws IOException {
+        Path good = tmp.resolve("good.safetensors");
+        ConceptFile concept = new PerfusionTrainer(sd, cInv, "my-teddy", "teddy",
+                PerfusionTrainer.Settings.defaults().withSteps(1).withBatch(1, 1).withSchedule(0, 0))
+                .train(Bundled.examples("my-teddy"), null, good, false, null, Progress.NONE).concept();
+
+        ConceptFile broken = new ConceptFile(concept.word(), concept.supercategory(), concept.embedding(),
+                Ops.fromFloats(nanVector((int) concept.textDim()), concept.textDim()), concept.keyTargets(),
+                concept.valueTargets(), concept.beta(), concept.tau(), concept.baseModelHash(), concept.textEncoderHash(), concept.settings());
+        Path refused = tmp.resolve("refused.safetensors");
+        NonFiniteException e = assertThrows(NonFiniteException.class, () -> broken.save(refused));
+        assertTrue(e.getMessage().contains("'i_star'"), e.getMessage());
+        assertFalse(Files.exists(refused));
+
+        // a file broken on disk: the first value of layer 1's value target set to NaN
+        long begin = Safetensors.open(good).entries().get("layers.1.value_target").begin();
+        try (FileChannel ch = FileChannel.open(good, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer headerLength = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+            ch.read(headerLength, 0);
+            long offset = 8 + headerLength.getLong(0) + begin;
+            ch.write(ByteBuffer.allocate(4).order(ByteOrder.LITTLE_ENDIAN).putFloat(0, Float.NaN), offset);
+        }
+        IOException load = assertThrows(IOException.class, () -> ConceptFile.load(good));
+        assertTrue(load.getMessage().startsWith(good.toString()) && load.getMessage().contains("'layers.1.value_target'"),
+                load.getMessage());
+    }
+
+    @Test
+    void generationSaysWhereLatentsStoppedBeingFinite() {
+        try (Scope s = Scope.inference()) {
+            TextToImage.Request r = new TextToImage.Request("a red car", "", 5, 4, "ddim", 64, 64);
+            Tensor noise = new SeededNoise(1).randn(TextToImage.latentShape(sd, 64, 64));
+            Tensor poisoned = Ops.mul(noise, Double.NaN);
+            NonFiniteException e = assertThrows(NonFiniteException.class, () -> TextToImage.denoise(sd, r,
+                    TextToImage.conditioning(sd, r, w -> {}), poisoned, new SeededNoise(2), Progress.NONE));
+            assertEquals("the latents after denoising step 1 of 4 is not finite (NaN values)", e.getMessage());
+        }
+    }
+
+    private static float[] nanVector(int n) {
+        float[] v = new float[n];
+        java.util.Arrays.fill(v, Float.NaN);
+        return v;
+    }
+
+    private static float[] concat(ConceptFile c) {
+        List<Tensor> all = new ArrayList<>(List.of(c.embedding(), c.iStar()));
+        all.addAll(c.keyTargets());
+        all.addAll(c.valueTargets());
+        try (Scope s = Scope.inference()) {
+            return Ops.toFloats(Ops.cat(all, 0));
+        }
+    }
+
+    static void poisonFreedMemory(int round) {
+        try (Scope s = Scope.inference()) {
+            for (int k = 0; k < 12; k++) {
+                torch.full(new long[] {1L << (10 + (round + k) % 12)}, new Scalar(Float.NaN), new TensorOptions(torch.ScalarType.Float));
+            }
+        }
+    }
+}
