@@ -13,11 +13,24 @@ public final class Fixtures {
     private Fixtures() {}
 
     public static Path shared() {
-        String configured = System.getProperty("perfusion.shared");
-        Path p = Path.of(configured != null ? configured : "../shared").toAbsolutePath().normalize();
-        Assumptions.assumeTrue(Files.isDirectory(p.resolve("fixtures/sd-tiny")),
-                "skipped: the reference fixtures are not at " + p + "/fixtures/sd-tiny (set -Dperfusion.shared=DIR)");
+        Path p = location();
+        Assumptions.assumeTrue(present(), "skipped: the reference fixtures are not at " + p
+                + "/fixtures/sd-tiny (set -Dperfusion.shared=DIR)");
         return p;
+    }
+
+    /**
+     * Whether the fixtures are there, for a class's shared set-up: it loads them only when present and leaves the
+     * skip to each test ({@link #shared()} in a @BeforeEach), so that every test is counted and shown as skipped
+     * (an assumption failing in @BeforeAll hides the whole class from the counts).
+     */
+    public static boolean present() {
+        return Files.isDirectory(location().resolve("fixtures/sd-tiny"));
+    }
+
+    private static Path location() {
+        String configured = System.getProperty("perfusion.shared");
+        return Path.of(configured != null ? configured : "../shared").toAbsolutePath().normalize();
     }
 
     public static Path sdTiny() {

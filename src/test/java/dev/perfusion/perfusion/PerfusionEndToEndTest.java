@@ -15,6 +15,7 @@ import dev.perfusion.world.WorldGenerator;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -32,8 +33,14 @@ class PerfusionEndToEndTest {
     static Tensor cInv;
     static Path images;
 
+    @BeforeEach
+    void requireFixtures() {
+        Fixtures.shared();
+    }
+
     @BeforeAll
     static void setUp() throws Exception {
+        if (!Fixtures.present()) return; // each test then skips, saying so (requireFixtures)
         sd = StableDiffusion.load(Fixtures.diffusers(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
         cInv = CovarianceCache.inverseFor(sd, tmp.resolve("cache"), 300, Progress.NONE);
         images = Files.createDirectories(tmp.resolve("images"));
