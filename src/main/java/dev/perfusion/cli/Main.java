@@ -1,5 +1,6 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.tensor.Libtorch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -14,6 +15,13 @@ public final class Main {
 
     static int run(String... args) {
         CommandLine cl = new CommandLine(new Main());
+        cl.setExecutionStrategy(parsed -> {
+            Integer helpExit = CommandLine.executeHelpRequest(parsed);
+            if (helpExit != null) return helpExit;
+            // Before any command touches libtorch, so that only the bundled one loads (help needs none).
+            Libtorch.ensureLoaded();
+            return new CommandLine.RunLast().execute(parsed);
+        });
         // Bad input is reported as one clear line, not a stack trace; --debug shows the trace.
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             if (Boolean.getBoolean("perfusion.debug") || System.getenv("PERFUSION_DEBUG") != null) ex.printStackTrace();
