@@ -2,7 +2,6 @@ package dev.perfusion.text;
 
 import dev.perfusion.io.ConfigJson;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -10,7 +9,8 @@ import java.nio.file.Path;
 
 /**
  * Hyper-parameters of transformers' {@code CLIPTextModel}, as stored in a diffusers {@code text_encoder/config.json}.
- * Absent keys take transformers v4.31's {@code CLIPTextConfig} defaults (see {@link #defaults()}).
+ * Absent keys take transformers v4.31's {@code CLIPTextConfig} defaults (see {@link #defaults()}), except those the
+ * weights' shapes depend on (vocab_size, hidden_size, intermediate_size, max_position_embeddings), which must be present.
  *
  * <p>The token ids are recorded, not used by the encoder: SD 1.x/2.x configs carry stale values (bos 0, eos 2)
  * copied from older CLIP exports, and Stable Diffusion keeps all 77 outputs rather than pooling at the eos token.
@@ -35,6 +35,10 @@ public record ClipTextConfig(
         requirePositive("hidden_size", hiddenSize);
         requirePositive("intermediate_size", intermediateSize);
         requirePositive("num_hidden_layers", numHiddenLayers);
+        if (numHiddenLayers > ConfigJson.MAX_LAYERS) {
+            throw new IllegalArgumentException("text encoder config: num_hidden_layers must be at most " + ConfigJson.MAX_LAYERS
+                    + ", got " + numHiddenLayers);
+        }
         requirePositive("num_attention_heads", numAttentionHeads);
         requirePositive("max_position_embeddings", maxPositionEmbeddings);
         if (hiddenSize % numAttentionHeads != 0) {
@@ -64,9 +68,8 @@ public record ClipTextConfig(
     public static ClipTextConfig load(Path path) throws IOException {
         Path file = Files.isDirectory(path) ? path.resolve("config.json") : path;
         if (!Files.isRegularFile(file)) throw new IOException("no text encoder config at " + file);
-        JsonNode json = new ObjectMapper().readTree(file.toFile());
         try {
-            return fromJson(json);
+            return fromJson(ConfigJson.read(file), file);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }
@@ -77,19 +80,34 @@ public record ClipTextConfig(
      * its {@code text_config}, as {@code CLIPTextConfig.from_pretrained} does.
      */
     public static ClipTextConfig fromJson(JsonNode json) {
+        return fromJson(json, "a text encoder config");
+    }
+
+    private static ClipTextConfig fromJson(JsonNode json, Object source) {
         if (json == null || !json.isObject()) throw new IllegalArgumentException("text encoder config is not a JSON object");
-        if ("clip".equals(json.path("model_type").asText()) && json.has("text_config")) {
-            json = json.get("text_config");
+        // transformers writes a nested text_config as its difference from the defaults, so there they are the reference
+        boolean nested = "clip".equals(json.path("model_type").asText()) && json.has("text_config");
+        if (nested) json = json.get("text_config");
+        ConfigJson c = new ConfigJson(json, nested ? "text_config of a CLIP config" : "text encoder config");
+        try {
+            ClipTextConfig config = parse(c, nested);
+            c.logDefaults(source);
+            return config;
+        } catch (IllegalArgumentException e) {
+            throw c.withDefaults(e);
         }
+    }
+
+    private static ClipTextConfig parse(ConfigJson c, boolean nested) {
         ClipTextConfig d = defaults();
-        ConfigJson c = new ConfigJson(json, "text encoder config");
+        java.util.function.ToIntBiFunction<String, Integer> shape = (key, dflt) -> nested ? c.integer(key, dflt) : c.requiredInteger(key);
         return new ClipTextConfig(
-                c.integer("vocab_size", d.vocabSize),
-                c.integer("hidden_size", d.hiddenSize),
-                c.integer("intermediate_size", d.intermediateSize),
+                shape.applyAsInt("vocab_size", d.vocabSize),
+                shape.applyAsInt("hidden_size", d.hiddenSize),
+                shape.applyAsInt("intermediate_size", d.intermediateSize),
                 c.integer("num_hidden_layers", d.numHiddenLayers),
                 c.integer("num_attention_heads", d.numAttentionHeads),
-                c.integer("max_position_embeddings", d.maxPositionEmbeddings),
+                shape.applyAsInt("max_position_embeddings", d.maxPositionEmbeddings),
                 c.text("hidden_act", d.hiddenAct),
                 c.number("layer_norm_eps", d.layerNormEps),
                 c.integer64("bos_token_id", d.bosTokenId),

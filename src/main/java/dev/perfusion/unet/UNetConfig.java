@@ -1,7 +1,6 @@
 package dev.perfusion.unet;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.io.ConfigJson;
 
 import java.io.IOException;
@@ -10,7 +9,10 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
 
-/** diffusers' UNet2DConditionModel configuration, with diffusers' defaults for absent keys. */
+/**
+ * diffusers' UNet2DConditionModel configuration, with diffusers' defaults for absent keys except those the weights'
+ * shapes depend on (in/out channels, block_out_channels, cross_attention_dim), which must be present.
+ */
 public record UNetConfig(int inChannels, int outChannels, List<Integer> blockOutChannels, int layersPerBlock,
                          List<String> downBlockTypes, String midBlockType, List<String> upBlockTypes,
                          int crossAttentionDim, List<Integer> headsPerBlock, boolean useLinearProjection,
@@ -24,16 +26,31 @@ public record UNetConfig(int inChannels, int outChannels, List<Integer> blockOut
     public static UNetConfig load(Path file) throws IOException {
         Path f = Files.isDirectory(file) ? file.resolve("config.json") : file;
         try {
-            return fromJson(new ObjectMapper().readTree(f.toFile()));
+            return fromJson(ConfigJson.read(f), f);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(f + ": " + e.getMessage(), e);
         }
     }
 
     public static UNetConfig fromJson(JsonNode json) {
+        return fromJson(json, "a UNet config");
+    }
+
+    private static UNetConfig fromJson(JsonNode json, Object source) {
         ConfigJson c = new ConfigJson(json, "UNet config");
-        List<Integer> channels = c.integers("block_out_channels", List.of(320, 640, 1280, 1280));
-        int levels = channels.size();
+        try {
+            UNetConfig config = parse(json, c);
+            c.logDefaults(source);
+            return config;
+        } catch (IllegalArgumentException e) {
+            throw c.withDefaults(e);
+        }
+    }
+
+    private static UNetConfig parse(JsonNode json, ConfigJson c) {
+        List<Integer> channels = c.requiredIntegers("block_out_channels");
+        int levels = c.inRange("the number of block_out_channels", channels.size(), 1, ConfigJson.MAX_LEVELS);
+        for (int ch : channels) c.inRange("block_out_channels", ch, 1, Integer.MAX_VALUE);
         List<String> down = c.texts("down_block_types",
                 List.of("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"));
         List<String> up = c.texts("up_block_types",
@@ -58,14 +75,20 @@ public record UNetConfig(int inChannels, int outChannels, List<Integer> blockOut
         requireValue(c, "act_fn", "silu");
         // diffusers' historical naming: attention_head_dim is the number of heads unless num_attention_heads is set
         String headsKey = c.has("num_attention_heads") ? "num_attention_heads" : "attention_head_dim";
-        int groups = c.integer("norm_num_groups", 32);
+        int groups = c.inRange("norm_num_groups", c.integer("norm_num_groups", 32), 1, Integer.MAX_VALUE);
         for (int ch : channels) {
             if (ch % groups != 0) throw new IllegalArgumentException("block_out_channels " + ch + " not divisible by norm_num_groups " + groups);
         }
-        return new UNetConfig(c.integer("in_channels", 4), c.integer("out_channels", 4), channels,
-                c.integer("layers_per_block", 2), down, mid, up, c.integer("cross_attention_dim", 1280),
-                c.perLevel(headsKey, 8, levels), c.flag("use_linear_projection", false), c.flag("upcast_attention", false),
-                c.perLevel("transformer_layers_per_block", 1, levels), groups, c.number("norm_eps", 1e-5),
+        List<Integer> heads = c.perLevel(headsKey, 8, levels);
+        for (int h : heads) c.inRange(headsKey, h, 1, Integer.MAX_VALUE);
+        List<Integer> transformerLayers = c.perLevel("transformer_layers_per_block", 1, levels);
+        for (int t : transformerLayers) c.inRange("transformer_layers_per_block", t, 1, ConfigJson.MAX_LAYERS);
+        return new UNetConfig(c.inRange("in_channels", c.requiredInteger("in_channels"), 1, Integer.MAX_VALUE),
+                c.inRange("out_channels", c.requiredInteger("out_channels"), 1, Integer.MAX_VALUE), channels,
+                c.inRange("layers_per_block", c.integer("layers_per_block", 2), 1, ConfigJson.MAX_LAYERS), down, mid, up,
+                c.inRange("cross_attention_dim", c.requiredInteger("cross_attention_dim"), 1, Integer.MAX_VALUE),
+                heads, c.flag("use_linear_projection", false), c.flag("upcast_attention", false),
+                transformerLayers, groups, c.number("norm_eps", 1e-5),
                 c.flag("flip_sin_to_cos", true), c.integer("freq_shift", 0), c.integer("downsample_padding", 1),
                 c.number("mid_block_scale_factor", 1.0), c.flag("center_input_sample", false), c.integer("sample_size", 64));
     }

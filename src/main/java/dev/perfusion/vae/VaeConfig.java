@@ -2,7 +2,6 @@ package dev.perfusion.vae;
 
 import dev.perfusion.io.ConfigJson;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,7 +11,8 @@ import java.util.List;
 
 /**
  * Hyper-parameters of diffusers' {@code AutoencoderKL} (v0.27.2), as stored in a {@code vae/config.json}. Absent keys
- * take the defaults of {@code AutoencoderKL.__init__}. Only DownEncoderBlock2D / UpDecoderBlock2D exist for this model.
+ * take the defaults of {@code AutoencoderKL.__init__}, except those the weights' shapes depend on (in/out and latent
+ * channels, block_out_channels), which must be present. Only DownEncoderBlock2D / UpDecoderBlock2D exist for this model.
  */
 public record VaeConfig(
         int inChannels,
@@ -37,9 +37,15 @@ public record VaeConfig(
         requirePositive("in_channels", inChannels);
         requirePositive("out_channels", outChannels);
         requirePositive("layers_per_block", layersPerBlock);
+        if (layersPerBlock > ConfigJson.MAX_LAYERS) {
+            throw new IllegalArgumentException("VAE config: layers_per_block must be at most " + ConfigJson.MAX_LAYERS + ", got " + layersPerBlock);
+        }
         requirePositive("latent_channels", latentChannels);
         requirePositive("norm_num_groups", normNumGroups);
-        if (blockOutChannels.isEmpty()) throw new IllegalArgumentException("VAE config: block_out_channels is empty");
+        if (blockOutChannels.isEmpty() || blockOutChannels.size() > ConfigJson.MAX_LEVELS) {
+            throw new IllegalArgumentException("VAE config: block_out_channels must have 1 to " + ConfigJson.MAX_LEVELS
+                    + " levels, has " + blockOutChannels.size());
+        }
         if (downBlockTypes.size() != blockOutChannels.size() || upBlockTypes.size() != blockOutChannels.size()) {
             throw new IllegalArgumentException("VAE config: " + downBlockTypes.size() + " down blocks, " + upBlockTypes.size()
                     + " up blocks and " + blockOutChannels.size() + " block_out_channels must be as many");
@@ -82,25 +88,38 @@ public record VaeConfig(
     public static VaeConfig load(Path path) throws IOException {
         Path file = Files.isDirectory(path) ? path.resolve("config.json") : path;
         if (!Files.isRegularFile(file)) throw new IOException("no VAE config at " + file);
-        JsonNode json = new ObjectMapper().readTree(file.toFile());
         try {
-            return fromJson(json);
+            return fromJson(ConfigJson.read(file), file);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
         }
     }
 
     public static VaeConfig fromJson(JsonNode json) {
+        return fromJson(json, "a VAE config");
+    }
+
+    private static VaeConfig fromJson(JsonNode json, Object source) {
         ConfigJson c = new ConfigJson(json, "VAE config");
+        try {
+            VaeConfig config = parse(c);
+            c.logDefaults(source);
+            return config;
+        } catch (IllegalArgumentException e) {
+            throw c.withDefaults(e);
+        }
+    }
+
+    private static VaeConfig parse(ConfigJson c) {
         VaeConfig d = defaults();
         return new VaeConfig(
-                c.integer("in_channels", d.inChannels),
-                c.integer("out_channels", d.outChannels),
+                c.requiredInteger("in_channels"),
+                c.requiredInteger("out_channels"),
                 c.texts("down_block_types", d.downBlockTypes),
                 c.texts("up_block_types", d.upBlockTypes),
-                c.integers("block_out_channels", d.blockOutChannels),
+                c.requiredIntegers("block_out_channels"),
                 c.integer("layers_per_block", d.layersPerBlock),
-                c.integer("latent_channels", d.latentChannels),
+                c.requiredInteger("latent_channels"),
                 c.integer("norm_num_groups", d.normNumGroups),
                 c.text("act_fn", d.actFn),
                 c.integer("sample_size", d.sampleSize),

@@ -27,6 +27,12 @@ class ClipTextModelConfigTest {
         }
     }
 
+    /** A config with the keys the shapes depend on (at transformers' defaults) and {@code more} keys: "\"a\": 1, ...". */
+    private static JsonNode config(String more) throws IOException {
+        return JSON.readTree("{\"vocab_size\": 49408, \"hidden_size\": 512, \"intermediate_size\": 2048,"
+                + " \"max_position_embeddings\": 77" + (more.isEmpty() ? "" : ", " + more) + "}");
+    }
+
     private static void assertNothingAllocated(ClipTextModel model) {
         for (Param p : model.namedParameters().values()) assertFalse(p.isSet(), p.path());
     }
@@ -108,21 +114,50 @@ class ClipTextModelConfigTest {
 
     @Test
     void absentKeysTakeTransformers431Defaults() throws IOException {
-        ClipTextConfig c = ClipTextConfig.fromJson(JSON.readTree("{\"hidden_size\": 64, \"num_attention_heads\": 4}"));
+        ClipTextConfig c = ClipTextConfig.fromJson(config("\"num_attention_heads\": 4"));
         ClipTextConfig d = ClipTextConfig.defaults();
-        assertEquals(64, c.hiddenSize());
-        assertEquals(49408, c.vocabSize());
-        assertEquals(2048, c.intermediateSize());
+        assertEquals(4, c.numAttentionHeads());
         assertEquals(12, c.numHiddenLayers());
-        assertEquals(77, c.maxPositionEmbeddings());
         assertEquals("quick_gelu", c.hiddenAct());
         assertEquals(1e-5, c.layerNormEps());
         assertEquals(49406, c.bosTokenId());
         assertEquals(49407, c.eosTokenId());
         assertEquals(1, c.padTokenId());
-        assertEquals(d, ClipTextConfig.fromJson(JSON.readTree("{\"pad_token_id\": null}")));
+        assertEquals(d, ClipTextConfig.fromJson(config("\"pad_token_id\": null")));
         assertEquals(512, d.hiddenSize());
         assertEquals(8, d.numAttentionHeads());
+    }
+
+    @Test
+    void keysTheShapesDependOnHaveNoDefault() throws IOException {
+        for (String key : new String[] {"vocab_size", "hidden_size", "intermediate_size", "max_position_embeddings"}) {
+            var json = (com.fasterxml.jackson.databind.node.ObjectNode) config("");
+            json.remove(key);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ClipTextConfig.fromJson(json));
+            assertTrue(e.getMessage().startsWith("text encoder config lacks '" + key + "'"), e.getMessage());
+        }
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("text-encoder", ".json");
+        try {
+            java.nio.file.Files.writeString(file, "{\"hidden_size\": 768}");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ClipTextConfig.load(file));
+            assertTrue(e.getMessage().startsWith(file + ": text encoder config lacks 'vocab_size'"), e.getMessage());
+        } finally {
+            java.nio.file.Files.delete(file);
+        }
+        // a full CLIP config's text_config is written as its difference from the defaults: there they are the reference
+        ClipTextConfig nested = ClipTextConfig.fromJson(JSON.readTree("{\"model_type\": \"clip\", \"text_config\": {\"hidden_size\": 768,"
+                + " \"num_attention_heads\": 12}}"));
+        assertEquals(49408, nested.vocabSize());
+    }
+
+    @Test
+    void aCheckThatFailsOnADefaultNamesTheDefaultsTaken() throws IOException {
+        // hidden_size 100 against the default 8 heads
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ClipTextConfig.fromJson(JSON.readTree("{\"vocab_size\": 10, \"hidden_size\": 100, \"intermediate_size\": 20,"
+                        + " \"max_position_embeddings\": 8}")));
+        assertTrue(e.getMessage().contains("not divisible by num_attention_heads 8")
+                && e.getMessage().contains("absent keys took defaults: num_hidden_layers=12, num_attention_heads=8,"), e.getMessage());
     }
 
     @Test
@@ -138,9 +173,9 @@ class ClipTextModelConfigTest {
     @Test
     void otherActivationsParse() throws IOException {
         assertEquals(ClipActivation.GELU_TANH,
-                ClipTextConfig.fromJson(JSON.readTree("{\"hidden_act\": \"gelu_new\"}")).activation());
+                ClipTextConfig.fromJson(config("\"hidden_act\": \"gelu_new\"")).activation());
         assertEquals(ClipActivation.GELU_TANH,
-                ClipTextConfig.fromJson(JSON.readTree("{\"hidden_act\": \"gelu_pytorch_tanh\"}")).activation());
+                ClipTextConfig.fromJson(config("\"hidden_act\": \"gelu_pytorch_tanh\"")).activation());
         try (Scope s = Scope.inference()) {
             float[] x = {-2f, -0.5f, 0f, 0.7f, 3f};
             float[] quick = Ops.toFloats(ClipActivation.QUICK_GELU.apply(Ops.fromFloats(x, 5)));
@@ -166,13 +201,14 @@ class ClipTextModelConfigTest {
     @Test
     void invalidConfigsAreClearErrors() throws IOException {
         IllegalArgumentException act = assertThrows(IllegalArgumentException.class,
-                () -> ClipTextConfig.fromJson(JSON.readTree("{\"hidden_act\": \"swishy\"}")));
+                () -> ClipTextConfig.fromJson(config("\"hidden_act\": \"swishy\"")));
         assertTrue(act.getMessage().contains("swishy") && act.getMessage().contains("quick_gelu"), act.getMessage());
         IllegalArgumentException heads = assertThrows(IllegalArgumentException.class,
-                () -> ClipTextConfig.fromJson(JSON.readTree("{\"hidden_size\": 100, \"num_attention_heads\": 8}")));
+                () -> ClipTextConfig.fromJson(JSON.readTree("{\"vocab_size\": 10, \"hidden_size\": 100, \"intermediate_size\": 20,"
+                        + " \"max_position_embeddings\": 8, \"num_attention_heads\": 8}")));
         assertTrue(heads.getMessage().contains("num_attention_heads"), heads.getMessage());
         IllegalArgumentException type = assertThrows(IllegalArgumentException.class,
-                () -> ClipTextConfig.fromJson(JSON.readTree("{\"hidden_size\": \"768\"}")));
+                () -> ClipTextConfig.fromJson(config("\"hidden_size\": \"768\"")));
         assertTrue(type.getMessage().contains("hidden_size"), type.getMessage());
     }
 

@@ -45,6 +45,50 @@ class UNetConfigTest {
     }
 
     @Test
+    void keysTheShapesDependOnHaveNoDefault() throws Exception {
+        for (String key : List.of("in_channels", "out_channels", "block_out_channels", "cross_attention_dim")) {
+            var json = ((com.fasterxml.jackson.databind.node.ObjectNode) ModelConfigs.builtIn("sd15").unet()).deepCopy();
+            json.remove(key);
+            var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(json));
+            assertTrue(e.getMessage().startsWith("UNet config lacks '" + key + "'"), e.getMessage());
+            java.nio.file.Path file = java.nio.file.Files.createTempFile("unet", ".json");
+            try {
+                java.nio.file.Files.writeString(file, json.toString());
+                var fromFile = assertThrows(IllegalArgumentException.class, () -> UNetConfig.load(file));
+                assertTrue(fromFile.getMessage().startsWith(file + ": UNet config lacks '" + key + "'"), fromFile.getMessage());
+            } finally {
+                java.nio.file.Files.delete(file);
+            }
+        }
+    }
+
+    @Test
+    void defaultsTakenAreLoggedAtDebug() throws Exception {
+        var json = ((com.fasterxml.jackson.databind.node.ObjectNode) ModelConfigs.builtIn("sd15").unet()).deepCopy();
+        json.remove("attention_head_dim");
+        java.util.logging.Logger log = java.util.logging.Logger.getLogger(dev.perfusion.io.ConfigJson.class.getName());
+        List<String> lines = new java.util.ArrayList<>();
+        java.util.logging.Handler capture = new java.util.logging.Handler() {
+            @Override public void publish(java.util.logging.LogRecord r) { lines.add(r.getMessage()); }
+            @Override public void flush() {}
+            @Override public void close() {}
+        };
+        java.util.logging.Level before = log.getLevel();
+        log.setLevel(java.util.logging.Level.FINE);
+        log.addHandler(capture);
+        try {
+            UNetConfig c = UNetConfig.fromJson(json);
+            assertEquals(List.of(8, 8, 8, 8), c.headsPerBlock());
+        } finally {
+            log.removeHandler(capture);
+            log.setLevel(before);
+        }
+        assertEquals(1, lines.size(), lines.toString());
+        assertTrue(lines.get(0).startsWith("a UNet config: UNet config takes defaults for absent keys: ")
+                && lines.get(0).contains("attention_head_dim=8"), lines.get(0));
+    }
+
+    @Test
     void missingWeightIsAClearError() throws Exception {
         UNet2DConditionModel unet = UNet2DConditionModel.create(UNetConfig.load(dev.perfusion.Fixtures.diffusers().resolve("unet")));
         var file = dev.perfusion.io.Safetensors.open(dev.perfusion.Fixtures.diffusers().resolve("unet/diffusion_pytorch_model.safetensors"));

@@ -29,6 +29,12 @@ class AutoencoderKLConfigTest {
         }
     }
 
+    /** The keys the shapes depend on (one level of 64 channels) and {@code more}: "\"a\": 1, ...". */
+    private static VaeConfig config(String more) throws IOException {
+        return VaeConfig.fromJson(new ObjectMapper().readTree("{\"in_channels\": 3, \"out_channels\": 3, \"latent_channels\": 4,"
+                + " \"block_out_channels\": [64]" + (more.isEmpty() ? "" : ", " + more) + "}"));
+    }
+
     @Test
     void sd15HasDiffusersParameterCountWithoutAllocating() throws IOException {
         VaeConfig config = sd15();
@@ -75,13 +81,10 @@ class AutoencoderKLConfigTest {
 
     @Test
     void absentKeysTakeDiffusersDefaults() throws IOException {
-        VaeConfig c = VaeConfig.fromJson(new ObjectMapper().readTree("{\"block_out_channels\": [64, 64],"
+        VaeConfig c = config("\"block_out_channels\": [64, 64],"
                 + " \"down_block_types\": [\"DownEncoderBlock2D\", \"DownEncoderBlock2D\"],"
-                + " \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\"], \"use_quant_conv\": false}"));
-        assertEquals(3, c.inChannels());
-        assertEquals(3, c.outChannels());
+                + " \"up_block_types\": [\"UpDecoderBlock2D\", \"UpDecoderBlock2D\"], \"use_quant_conv\": false");
         assertEquals(1, c.layersPerBlock());
-        assertEquals(4, c.latentChannels());
         assertEquals(32, c.normNumGroups());
         assertEquals("silu", c.actFn());
         assertEquals(0.18215, c.scalingFactor());
@@ -94,7 +97,7 @@ class AutoencoderKLConfigTest {
 
     @Test
     void noMidAttentionWhenDisabled() throws IOException {
-        VaeConfig c = VaeConfig.fromJson(new ObjectMapper().readTree("{\"mid_block_add_attention\": false}"));
+        VaeConfig c = config("\"mid_block_add_attention\": false");
         assertTrue(AutoencoderKL.create(c).namedParameters().keySet().stream().noneMatch(k -> k.contains("attentions")));
     }
 
@@ -102,14 +105,27 @@ class AutoencoderKLConfigTest {
     void badConfigsFailClearly() {
         ObjectMapper json = new ObjectMapper();
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-                () -> VaeConfig.fromJson(json.readTree("{\"block_out_channels\": [64, 128]}")));
+                () -> config("\"block_out_channels\": [64, 128]"));
         assertTrue(e.getMessage().contains("block_out_channels"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class,
-                () -> VaeConfig.fromJson(json.readTree("{\"down_block_types\": [\"AttnDownEncoderBlock2D\"]}")));
+                () -> config("\"down_block_types\": [\"AttnDownEncoderBlock2D\"]"));
         assertTrue(e.getMessage().contains("AttnDownEncoderBlock2D"), e.getMessage());
-        e = assertThrows(IllegalArgumentException.class,
-                () -> VaeConfig.fromJson(json.readTree("{\"block_out_channels\": [48]}")));
-        assertTrue(e.getMessage().contains("norm_num_groups"), e.getMessage());
+        // the check fails on the default norm_num_groups, and says the value was a default
+        e = assertThrows(IllegalArgumentException.class, () -> config("\"block_out_channels\": [48]"));
+        assertTrue(e.getMessage().contains("block_out_channels 48 is not divisible by norm_num_groups 32")
+                && e.getMessage().contains("absent keys took defaults:") && e.getMessage().contains("norm_num_groups=32"), e.getMessage());
+    }
+
+    @Test
+    void keysTheShapesDependOnHaveNoDefault() throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        for (String key : new String[] {"in_channels", "out_channels", "latent_channels", "block_out_channels"}) {
+            var node = (com.fasterxml.jackson.databind.node.ObjectNode) json.readTree("{\"in_channels\": 3, \"out_channels\": 3,"
+                    + " \"latent_channels\": 4, \"block_out_channels\": [64]}");
+            node.remove(key);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> VaeConfig.fromJson(node));
+            assertTrue(e.getMessage().startsWith("VAE config lacks '" + key + "'"), e.getMessage());
+        }
     }
 
     @Test

@@ -6,7 +6,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-/** Reads config.json values with the reference's defaults for absent or null keys. */
+/**
+ * Reads config.json values with the reference's defaults for absent or null keys; a value of the wrong type is an
+ * error naming the key (a string where a number belongs was read as 0).
+ */
 final class ConfigValues {
     private ConfigValues() {}
 
@@ -15,29 +18,55 @@ final class ConfigValues {
         return v != null && !v.isNull();
     }
 
+    private static IllegalArgumentException wrong(String key, String expected, JsonNode v) {
+        return new IllegalArgumentException("config key " + key + " must be " + expected + ", got " + v);
+    }
+
+    private static int toInt(String key, JsonNode v) {
+        if (!v.isIntegralNumber() || !v.canConvertToInt()) throw wrong(key, "an integer", v);
+        return v.intValue();
+    }
+
     static int integer(JsonNode config, String key, int fallback) {
-        return present(config, key) ? config.get(key).asInt() : fallback;
+        return present(config, key) ? toInt(key, config.get(key)) : fallback;
     }
 
     static boolean bool(JsonNode config, String key, boolean fallback) {
-        return present(config, key) ? config.get(key).asBoolean() : fallback;
+        if (!present(config, key)) return fallback;
+        if (!config.get(key).isBoolean()) throw wrong(key, "true or false", config.get(key));
+        return config.get(key).booleanValue();
     }
 
     static String text(JsonNode config, String key, String fallback) {
-        return present(config, key) ? config.get(key).asText() : fallback;
+        if (!present(config, key)) return fallback;
+        if (!config.get(key).isTextual()) throw wrong(key, "a string", config.get(key));
+        return config.get(key).textValue();
     }
 
     static List<Integer> integers(JsonNode config, String key, Integer... fallback) {
         if (!present(config, key)) return Arrays.asList(fallback);
+        if (!config.get(key).isArray()) throw wrong(key, "a list of integers", config.get(key));
         List<Integer> out = new ArrayList<>();
-        config.get(key).forEach(v -> out.add(v.asInt()));
+        config.get(key).forEach(v -> out.add(toInt(key, v)));
         return out;
+    }
+
+    /** A list the weights' shapes depend on: absent is an error naming the key and the config, never a default. */
+    static List<Integer> requiredIntegers(JsonNode config, String key, String what) {
+        if (!present(config, key)) {
+            throw new IllegalArgumentException(what + " config lacks '" + key + "', which the model's shapes depend on (no default is assumed)");
+        }
+        return integers(config, key);
     }
 
     static List<String> texts(JsonNode config, String key, String... fallback) {
         if (!present(config, key)) return Arrays.asList(fallback);
+        if (!config.get(key).isArray()) throw wrong(key, "a list of strings", config.get(key));
         List<String> out = new ArrayList<>();
-        config.get(key).forEach(v -> out.add(v.asText()));
+        config.get(key).forEach(v -> {
+            if (!v.isTextual()) throw wrong(key, "a list of strings", config.get(key));
+            out.add(v.textValue());
+        });
         return out;
     }
 
@@ -49,7 +78,7 @@ final class ConfigValues {
                 throw new IllegalArgumentException(what + " config: " + key + " has " + config.get(key).size()
                         + " entries for " + levels + " levels");
             }
-            for (int i = 0; i < levels; i++) out[i] = config.get(key).get(i).asInt();
+            for (int i = 0; i < levels; i++) out[i] = toInt(key, config.get(key).get(i));
         } else {
             Arrays.fill(out, integer(config, key, fallback));
         }

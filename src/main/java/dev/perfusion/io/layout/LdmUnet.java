@@ -30,7 +30,7 @@ public final class LdmUnet {
 
     /** The block table for a diffusers UNet2DConditionModel config. */
     public static BlockTable blocks(JsonNode config) {
-        List<Integer> channels = ConfigValues.integers(config, "block_out_channels", 320, 640, 1280, 1280);
+        List<Integer> channels = ConfigValues.requiredIntegers(config, "block_out_channels", "UNet");
         int levels = channels.size();
         List<String> down = ConfigValues.texts(config, "down_block_types",
                 "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D");
@@ -41,6 +41,13 @@ public final class LdmUnet {
                     + " down_block_types and " + up.size() + " up_block_types");
         }
         int[] layers = ConfigValues.perLevel(config, "layers_per_block", 2, levels, "UNet");
+        for (int n : layers) {
+            // a count beyond any model: refused before it becomes a table of millions of names
+            if (n < 1 || n > dev.perfusion.io.ConfigJson.MAX_LAYERS) {
+                throw new IllegalArgumentException("UNet config: layers_per_block must be between 1 and "
+                        + dev.perfusion.io.ConfigJson.MAX_LAYERS + ", got " + n);
+            }
+        }
         for (String unsupported : List.of("class_embed_type", "addition_embed_type", "encoder_hid_dim_type")) {
             if (ConfigValues.present(config, unsupported)) {
                 throw new IllegalArgumentException("UNet config: " + unsupported + " = " + config.get(unsupported)

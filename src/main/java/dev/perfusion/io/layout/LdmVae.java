@@ -29,9 +29,14 @@ public final class LdmVae {
 
     /** The block table for a diffusers AutoencoderKL config. */
     public static BlockTable blocks(JsonNode config) {
-        List<Integer> channels = ConfigValues.integers(config, "block_out_channels", 64);
+        List<Integer> channels = ConfigValues.requiredIntegers(config, "block_out_channels", "VAE");
         int levels = channels.size();
         int layers = ConfigValues.integer(config, "layers_per_block", 1);
+        // a count beyond any model: refused before it becomes a table of millions of names
+        if (layers < 1 || layers > dev.perfusion.io.ConfigJson.MAX_LAYERS) {
+            throw new IllegalArgumentException("VAE config: layers_per_block must be between 1 and "
+                    + dev.perfusion.io.ConfigJson.MAX_LAYERS + ", got " + layers);
+        }
         for (String type : ConfigValues.texts(config, "down_block_types", "DownEncoderBlock2D")) {
             if (!type.equals("DownEncoderBlock2D")) throw unsupported(type);
         }
