@@ -41,6 +41,7 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
             case "leading" -> {
                 int ratio = n / (steps + 1);
                 for (int i = 0; i < steps; i++) ts[i] = (long) (steps - i) * ratio + stepsOffset;
+                Spacing.checkInSchedule(ts[0], n, steps, stepsOffset);
             }
             case "trailing" -> ts = Spacing.discrete("trailing", n, steps, 0);
             default -> throw new IllegalArgumentException("unsupported timestep_spacing '" + spacing + "'");

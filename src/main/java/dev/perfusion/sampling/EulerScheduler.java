@@ -38,6 +38,7 @@ public final class EulerScheduler implements Scheduler {
             case "leading" -> {
                 int ratio = n / steps;
                 for (int i = 0; i < steps; i++) ts[i] = (float) ((steps - 1 - i) * ratio + stepsOffset);
+                Spacing.checkInSchedule(ts[0], n, steps, stepsOffset);
             }
             case "trailing" -> {
                 double ratio = (double) n / steps;

@@ -22,7 +22,19 @@ final class Spacing {
             }
             default -> throw new IllegalArgumentException("unsupported timestep_spacing '" + spacing + "'");
         }
+        for (long t : out) checkInSchedule(t, trainSteps, steps, offset);
         return out;
+    }
+
+    /**
+     * Refuses a timestep past the training schedule, which steps_offset gives with many steps ("leading" spacing
+     * with offset 1 and as many steps as training timesteps): diffusers fails there with an index error.
+     */
+    static void checkInSchedule(double t, int trainSteps, int steps, int offset) {
+        if (t > trainSteps - 1) {
+            throw new IllegalArgumentException(steps + " steps with steps_offset " + offset + " put a timestep at "
+                    + (long) t + ", past the last of the " + trainSteps + " training timesteps; use fewer steps");
+        }
     }
 
     /** numpy.linspace in float64. */

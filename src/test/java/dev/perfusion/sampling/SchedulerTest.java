@@ -10,6 +10,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -126,6 +127,49 @@ class SchedulerTest {
         double sl = Math.sqrt((1 - s.alphaCumprod(lo)) / s.alphaCumprod(lo)), sh = Math.sqrt((1 - s.alphaCumprod(hi)) / s.alphaCumprod(hi));
         double sigma = sl + (sh - sl) * w;
         return 1 / (sigma * sigma + 1);
+    }
+
+    @Test
+    void schedulerConfigValuesAreCheckedWhenRead() throws Exception {
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        String[][] bad = {
+                {"{\"num_train_timesteps\": 0}", "num_train_timesteps must be between 2 and 100000, got 0"},
+                {"{\"num_train_timesteps\": \"1000\"}", "num_train_timesteps must be an integer"},
+                {"{\"steps_offset\": 1000}", "steps_offset must be between 0 and 999, got 1000"},
+                {"{\"beta_end\": 1.5}", "beta_end must be between 0 and 1, got 1.5"},
+                {"{\"clip_sample\": \"yes\"}", "clip_sample must be true or false"},
+                {"{\"beta_schedule\": \"sigmoid\"}", "unsupported beta_schedule 'sigmoid'"},
+        };
+        for (String[] b : bad) {
+            var e = assertThrows(IllegalArgumentException.class, () -> SchedulerConfig.fromJson(json.readTree(b[0])), b[0]);
+            assertTrue(e.getMessage().contains(b[1]), e.getMessage());
+        }
+        java.nio.file.Path file = java.nio.file.Files.createTempFile("scheduler", ".json");
+        try {
+            java.nio.file.Files.writeString(file, "{\"prediction_type\": \"sample\"}");
+            var e = assertThrows(java.io.IOException.class, () -> SchedulerConfig.load(file));
+            assertTrue(e.getMessage().startsWith(file + ": scheduler config: unsupported prediction_type 'sample'"), e.getMessage());
+            java.nio.file.Files.writeString(file, "{\"prediction_type\": ");
+            e = assertThrows(java.io.IOException.class, () -> SchedulerConfig.load(file));
+            assertTrue(e.getMessage().startsWith(file + ": not valid JSON"), e.getMessage());
+        } finally {
+            java.nio.file.Files.delete(file);
+        }
+    }
+
+    @Test
+    void stepsThatPutATimestepPastTheScheduleAreRefused() {
+        // SD's steps_offset 1 with "leading" spacing and 1000 steps would start at timestep 1000 of 0..999
+        for (String name : List.of("ddim", "pndm", "euler", "dpmpp-2m")) {
+            var json = (com.fasterxml.jackson.databind.node.ObjectNode) sd15().json().deepCopy();
+            json.put("timestep_spacing", "leading").put("steps_offset", 1).put("skip_prk_steps", true);
+            Scheduler s = Schedulers.create(name, SchedulerConfig.fromJson(json));
+            int steps = name.equals("dpmpp-2m") ? 999 : 1000;
+            var e = assertThrows(IllegalArgumentException.class, () -> s.setTimesteps(steps), name);
+            assertTrue(e.getMessage().contains("steps_offset 1 put a timestep at 1000, past the last of the 1000 training timesteps"),
+                    e.getMessage());
+            s.setTimesteps(50);
+        }
     }
 
     @Test
