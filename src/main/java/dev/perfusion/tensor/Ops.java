@@ -25,6 +25,7 @@ public final class Ops {
     private Ops() {}
 
     static {
+        Libtorch.ensureLoaded();
         // NNPACK cannot initialise on x86 CPUs without its kernels (it logs a warning on every convolution that
         // asks); oneDNN serves every convolution there, so never ask.
         torch.globalContext().setUserEnabledNNPACK(false);

@@ -12,6 +12,10 @@ import java.util.function.Supplier;
  * {@link #keep kept}. Open one per denoising step, per training step, per request.
  */
 public final class Scope implements AutoCloseable {
+    static {
+        Libtorch.ensureLoaded(); // a scope's NoGradGuard is the first libtorch object some callers make
+    }
+
     private final PointerScope pointers;
     private final NoGradGuard noGrad;
 
