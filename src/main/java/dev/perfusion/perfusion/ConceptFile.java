@@ -108,7 +108,12 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
             throw new IOException(file + ": not a Perfusion concept file (metadata format is "
                     + (meta.containsKey("format") ? "'" + meta.get("format") + "'" : "absent") + ", expected '" + FORMAT + "')");
         }
-        int version = Integer.parseInt(require(meta, "format_version", file));
+        int version;
+        try {
+            version = Integer.parseInt(require(meta, "format_version", file));
+        } catch (NumberFormatException e) {
+            throw new IOException(file + ": metadata 'format_version' is not a number: '" + meta.get("format_version") + "'");
+        }
         if (version > VERSION) {
             throw new IOException(file + ": concept format version " + version + " is newer than this program reads (" + VERSION + ")");
         }
