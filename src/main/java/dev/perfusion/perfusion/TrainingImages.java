@@ -1,6 +1,8 @@
 package dev.perfusion.perfusion;
 
 import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
@@ -8,6 +10,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
@@ -35,15 +38,32 @@ public final class TrainingImages {
         return files;
     }
 
+    /** Photos past this many pixels (8192 x 8192) are refused before they are decoded: a few bytes can declare gigapixels. */
+    public static final long MAX_PIXELS = 1L << 26;
+
     public static BufferedImage read(Path file) throws IOException {
-        BufferedImage img;
-        try {
-            img = ImageIO.read(file.toFile());
-        } catch (IOException e) {
-            throw new IOException(file + ": unreadable image: " + e.getMessage(), e);
+        if (!Files.isRegularFile(file)) throw new IOException(file + ": no such image file");
+        try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
+            Iterator<ImageReader> readers = in == null ? java.util.Collections.emptyIterator() : ImageIO.getImageReaders(in);
+            if (!readers.hasNext()) throw new IOException(file + ": not an image this program can read (PNG, JPEG, BMP or GIF)");
+            ImageReader reader = readers.next();
+            try {
+                reader.setInput(in, true, true);
+                long w = reader.getWidth(0), h = reader.getHeight(0);
+                if (w <= 0 || h <= 0 || w * h > MAX_PIXELS) {
+                    throw new IOException(file + ": " + w + "x" + h + " pixels is not a photo this program reads (at most "
+                            + MAX_PIXELS + " pixels, e.g. 8192x8192); scale it down");
+                }
+                return reader.read(0);
+            } catch (IOException | RuntimeException e) {
+                if (e instanceof IOException && e.getMessage() != null && e.getMessage().startsWith(file.toString())) throw (IOException) e;
+                // ImageIO's decoders fail on damaged files with messages that name no file, or with runtime exceptions
+                String what = e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+                throw new IOException(file + ": unreadable image: " + what, e);
+            } finally {
+                reader.dispose();
+            }
         }
-        if (img == null) throw new IOException(file + ": not an image this program can read (PNG, JPEG, BMP or GIF)");
-        return img;
     }
 
     /**

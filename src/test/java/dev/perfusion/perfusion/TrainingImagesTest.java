@@ -52,6 +52,33 @@ class TrainingImagesTest {
         assertEquals(tmp.resolve("nowhere") + ": no such folder of masks", missing.getMessage());
     }
 
+    @Test
+    void aHeaderDeclaringGigapixelsIsRefusedBeforeDecoding() throws IOException {
+        // 57 bytes that declare a 100000 x 100000 PNG: decoding would allocate 40 GB
+        java.nio.ByteBuffer ihdr = java.nio.ByteBuffer.allocate(17).put("IHDR".getBytes(java.nio.charset.StandardCharsets.US_ASCII))
+                .putInt(100_000).putInt(100_000).put(new byte[] {8, 2, 0, 0, 0});
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        crc.update(ihdr.array());
+        java.nio.ByteBuffer png = java.nio.ByteBuffer.allocate(8 + 4 + 17 + 4 + 12)
+                .put(new byte[] {(byte) 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'}).putInt(13).put(ihdr.array()).putInt((int) crc.getValue())
+                .putInt(0).put("IEND".getBytes(java.nio.charset.StandardCharsets.US_ASCII)).putInt(0xAE426082);
+        Path bomb = Files.write(tmp.resolve("bomb.png"), png.array());
+        IOException e = assertThrows(IOException.class, () -> TrainingImages.read(bomb));
+        assertEquals(bomb + ": 100000x100000 pixels is not a photo this program reads (at most 67108864 pixels, e.g. 8192x8192);"
+                + " scale it down", e.getMessage());
+    }
+
+    @Test
+    void aDamagedImageIsAnErrorNamingTheFile() throws IOException {
+        Path good = tmp.resolve("good.png");
+        write(good, 64, 64);
+        byte[] bytes = Files.readAllBytes(good);
+        Path cut = Files.write(tmp.resolve("cut.png"), java.util.Arrays.copyOf(bytes, bytes.length / 2));
+        IOException e = assertThrows(IOException.class, () -> TrainingImages.read(cut));
+        assertTrue(e.getMessage().startsWith(cut + ": unreadable image: "), e.getMessage());
+        assertEquals(64, TrainingImages.read(good).getWidth());
+    }
+
     private static void write(Path file, int width, int height) throws IOException {
         Png.write(file, new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB), Map.of());
     }
