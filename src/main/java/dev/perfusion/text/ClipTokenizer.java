@@ -47,6 +47,8 @@ public final class ClipTokenizer {
     private static final String FOLDER_HINT = "point --tokenizer at a folder holding CLIP's vocab.json and merges.txt";
     private static final String END_OF_WORD = "</w>";
     private static final int CACHE_LIMIT = 100_000;
+    /** Ids index a table of tokens: past this (100 times CLIP's 49408 and more) an id is a damaged file, not a vocabulary. */
+    static final int MAX_ID = (1 << 24) - 1;
 
     // transformers compiles this case-insensitively with Python's regex module. On lower-cased text that matters in
     // two places: the contractions ("'ſ" matches 's), which get the flag here, and U+0345, which case-insensitively
@@ -84,7 +86,7 @@ public final class ClipTokenizer {
         this.vocab = Collections.unmodifiableMap(new LinkedHashMap<>(vocab));
         int maxId = -1;
         for (int id : vocab.values()) {
-            if (id < 0) throw new IllegalArgumentException("vocabulary ids must be non-negative, got " + id);
+            if (id < 0 || id > MAX_ID) throw new IllegalArgumentException("vocabulary ids must be between 0 and " + MAX_ID + ", got " + id);
             maxId = Math.max(maxId, id);
         }
         this.idToToken = new String[maxId + 1];
@@ -553,9 +555,9 @@ public final class ClipTokenizer {
         Map<String, Integer> vocab = new LinkedHashMap<>();
         for (Iterator<Map.Entry<String, JsonNode>> it = root.fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
-            if (!e.getValue().isIntegralNumber() || e.getValue().asInt() < 0)
+            if (!e.getValue().isIntegralNumber() || !e.getValue().canConvertToInt() || e.getValue().asInt() < 0 || e.getValue().asInt() > MAX_ID)
                 throw new IOException(file + " is not a CLIP vocabulary: token " + quote(e.getKey())
-                        + " maps to " + e.getValue() + ", expected a non-negative integer id");
+                        + " maps to " + e.getValue() + ", expected an integer id from 0 to " + MAX_ID);
             vocab.put(e.getKey(), e.getValue().asInt());
         }
         if (vocab.isEmpty()) throw new IOException(file + " is not a CLIP vocabulary: it holds no tokens");

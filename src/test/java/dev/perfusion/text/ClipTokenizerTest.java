@@ -173,6 +173,11 @@ class ClipTokenizerTest {
         e = assertThrows(IOException.class, () -> ClipTokenizer.load(dir));
         assertTrue(e.getMessage().contains("vocab.json") && e.getMessage().contains("integer"), e.getMessage());
 
+        // an id of 2^31 - 1 would size a table of two billion tokens
+        Files.writeString(dir.resolve("vocab.json"), "{\"a</w>\": 2147483647}");
+        e = assertThrows(IOException.class, () -> ClipTokenizer.load(dir));
+        assertTrue(e.getMessage().contains("'a</w>' maps to 2147483647, expected an integer id from 0 to 16777215"), e.getMessage());
+
         Files.write(dir.resolve("vocab.json"), "[1, 2".getBytes(StandardCharsets.UTF_8));
         e = assertThrows(IOException.class, () -> ClipTokenizer.load(dir));
         assertTrue(e.getMessage().contains("vocab.json") && e.getMessage().contains("not valid JSON"), e.getMessage());
