@@ -1,0 +1,81 @@
+package dev.perfusion.fuzz;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.perfusion.sampling.Scheduler;
+import dev.perfusion.sampling.SchedulerConfig;
+import dev.perfusion.sampling.Schedulers;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.text.ClipTextConfig;
+import dev.perfusion.text.ClipTextModel;
+import dev.perfusion.unet.UNet2DConditionModel;
+import dev.perfusion.unet.UNetConfig;
+import dev.perfusion.vae.AutoencoderKL;
+import dev.perfusion.vae.VaeConfig;
+import org.bytedeco.pytorch.Tensor;
+
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The config.json readers on any bytes, each followed by what a config is for: building the model's structure
+ * (shapes only, nothing allocated) or the scheduler's timesteps and steps. A config that is read must build.
+ * Seeds: the built-in SD 1.5 / 2.1 configs, the bundled world model's, and minimal ones.
+ */
+class ConfigFuzzTest {
+    @FuzzTest(maxDuration = "2m")
+    void unet(byte[] bytes) throws Exception {
+        Path file = Readers.file("config.json", bytes);
+        try {
+            UNetConfig c = Readers.readOrRefuse(file.toString(), () -> UNetConfig.load(file));
+            if (c != null) assertTrue(UNet2DConditionModel.create(c).parameterCount() > 0);
+        } finally {
+            Readers.delete(file);
+        }
+    }
+
+    @FuzzTest(maxDuration = "2m")
+    void vae(byte[] bytes) throws Exception {
+        Path file = Readers.file("config.json", bytes);
+        try {
+            VaeConfig c = Readers.readOrRefuse(file.toString(), () -> VaeConfig.load(file));
+            if (c != null) assertTrue(AutoencoderKL.create(c).parameterCount() > 0);
+        } finally {
+            Readers.delete(file);
+        }
+    }
+
+    @FuzzTest(maxDuration = "2m")
+    void textEncoder(byte[] bytes) throws Exception {
+        Path file = Readers.file("config.json", bytes);
+        try {
+            ClipTextConfig c = Readers.readOrRefuse(file.toString(), () -> ClipTextConfig.load(file));
+            if (c != null) assertTrue(ClipTextModel.create(c).parameterCount() > 0);
+        } finally {
+            Readers.delete(file);
+        }
+    }
+
+    @FuzzTest(maxDuration = "2m")
+    void scheduler(byte[] bytes) throws Exception {
+        Path file = Readers.file("scheduler_config.json", bytes);
+        try (Scope s = Scope.inference()) {
+            SchedulerConfig c = Readers.readOrRefuse(file.toString(), () -> SchedulerConfig.load(file));
+            if (c == null) return;
+            for (String name : Schedulers.NAMES) {
+                Scheduler sched = Readers.readOrRefuse(file.toString(), () -> Schedulers.create(name, c));
+                if (sched == null) continue;
+                sched.setTimesteps(4);
+                int trainSteps = c.integer("num_train_timesteps", 1000);
+                for (double t : sched.timesteps()) assertTrue(t >= 0 && t < trainSteps, name + " timestep " + t);
+                Tensor x = Ops.zeros(1, 1, 1, 1);
+                for (int i = 0; i < sched.timesteps().length; i++) {
+                    x = sched.step(Ops.zeros(1, 1, 1, 1), i, sched.scaleModelInput(x, i), shape -> Ops.zeros(shape));
+                }
+            }
+        } finally {
+            Readers.delete(file);
+        }
+    }
+}
