@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
+import java.io.CharConversionException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -33,12 +34,17 @@ public final class ConfigJson {
         this.what = what;
     }
 
-    /** A config file's JSON; invalid JSON is an error naming the file (Jackson's own message does not). */
+    /**
+     * A config file's JSON; invalid JSON, or bytes in no Unicode encoding, is an error naming the file (Jackson's own
+     * messages do not).
+     */
     public static JsonNode read(Path file) throws IOException {
         try {
             return MAPPER.readTree(file.toFile());
         } catch (JsonProcessingException e) {
             throw new IOException(file + ": not valid JSON: " + e.getOriginalMessage(), e);
+        } catch (CharConversionException e) {
+            throw new IOException(file + ": not valid JSON: " + e.getMessage(), e);
         }
     }
 

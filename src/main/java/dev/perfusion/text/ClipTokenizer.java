@@ -586,6 +586,8 @@ public final class ClipTokenizer {
             root = json.readTree(file.toFile());
         } catch (JsonProcessingException e) {
             throw new IOException(file + " is not valid JSON: " + e.getOriginalMessage(), e);
+        } catch (java.io.CharConversionException e) { // bytes in no Unicode encoding Jackson detects
+            throw new IOException(file + " is not valid JSON: " + e.getMessage(), e);
         }
         if (root == null || !root.isObject()) throw new IOException(file + " must hold a JSON object");
         return root;

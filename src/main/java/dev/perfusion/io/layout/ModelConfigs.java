@@ -89,6 +89,8 @@ public record ModelConfigs(JsonNode unet, JsonNode vae, JsonNode textEncoder, Js
             return node;
         } catch (JsonProcessingException e) {
             throw new IOException(file + ": invalid JSON: " + e.getOriginalMessage());
+        } catch (java.io.CharConversionException e) { // bytes in no Unicode encoding Jackson detects
+            throw new IOException(file + ": invalid JSON: " + e.getMessage());
         }
     }
 
