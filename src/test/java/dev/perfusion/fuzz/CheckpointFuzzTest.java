@@ -1,5 +1,6 @@
 package dev.perfusion.fuzz;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.perfusion.io.StateDict;
 import dev.perfusion.io.layout.ModelSource;
@@ -17,6 +18,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  */
 class CheckpointFuzzTest {
     @FuzzTest(maxDuration = "2m")
+    @DictionaryEntries({"model.diffusion_model.", "first_stage_model.", "cond_stage_model.transformer.text_model.",
+            "cond_stage_model.model.", "encoder.layers.", "transformer.resblocks.", "input_blocks.", "output_blocks.",
+            "conditioner.embedders.", ".weight", "\"F16\"", "\"shape\"", "\"data_offsets\""})
     void singleFile(byte[] bytes) throws Exception {
         Path file = Readers.file("model.safetensors", bytes);
         try {

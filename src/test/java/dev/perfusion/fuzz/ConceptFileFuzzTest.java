@@ -1,5 +1,6 @@
 package dev.perfusion.fuzz;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.tensor.Ops;
@@ -16,6 +17,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  */
 class ConceptFileFuzzTest {
     @FuzzTest(maxDuration = "2m")
+    @DictionaryEntries({"\"format\"", "\"perfusion-concept\"", "\"format_version\"", "\"layers\"", "\"embedding\"",
+            "\"i_star\"", "\"layers.0.key_target\"", "\"layers.1.value_target\"", "\"default_beta\"", "\"default_tau\"",
+            "\"word\"", "\"supercategory\"", "\"training.method\"", "\"ungated-rome\"", "\"NaN\"", "\"1e309\""})
     void load(byte[] bytes) throws Exception {
         Path file = Readers.file("concept.safetensors", bytes);
         try (Scope s = Scope.inference()) {

@@ -1,5 +1,6 @@
 package dev.perfusion.fuzz;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.perfusion.sampling.Scheduler;
 import dev.perfusion.sampling.SchedulerConfig;
@@ -14,6 +15,10 @@ import dev.perfusion.vae.AutoencoderKL;
 import dev.perfusion.vae.VaeConfig;
 import org.bytedeco.pytorch.Tensor;
 
+import java.lang.annotation.ElementType;
+import java.lang.annotation.Retention;
+import java.lang.annotation.RetentionPolicy;
+import java.lang.annotation.Target;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -24,7 +29,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Seeds: the built-in SD 1.5 / 2.1 configs, the bundled world model's, and minimal ones.
  */
 class ConfigFuzzTest {
+    /** The keys and values the readers look for; Jackson is not instrumented, so the fuzzer learns them only from here. */
+    @Retention(RetentionPolicy.RUNTIME)
+    @Target(ElementType.METHOD)
+    @DictionaryEntries({
+            "\"in_channels\"", "\"out_channels\"", "\"block_out_channels\"", "\"layers_per_block\"",
+            "\"down_block_types\"", "\"up_block_types\"", "\"mid_block_type\"", "\"cross_attention_dim\"",
+            "\"attention_head_dim\"", "\"num_attention_heads\"", "\"transformer_layers_per_block\"",
+            "\"norm_num_groups\"", "\"use_linear_projection\"", "\"latent_channels\"", "\"scaling_factor\"",
+            "\"vocab_size\"", "\"hidden_size\"", "\"intermediate_size\"", "\"num_hidden_layers\"",
+            "\"max_position_embeddings\"", "\"hidden_act\"", "\"text_config\"", "\"model_type\"",
+            "\"num_train_timesteps\"", "\"beta_start\"", "\"beta_end\"", "\"beta_schedule\"", "\"prediction_type\"",
+            "\"timestep_spacing\"", "\"steps_offset\"", "\"use_karras_sigmas\"", "\"skip_prk_steps\"",
+            "\"set_alpha_to_one\"", "\"clip_sample\"", "\"algorithm_type\"", "\"CrossAttnDownBlock2D\"",
+            "\"DownBlock2D\"", "\"CrossAttnUpBlock2D\"", "\"UpBlock2D\"", "\"DownEncoderBlock2D\"",
+            "\"UpDecoderBlock2D\"", "\"clip\"", "\"quick_gelu\"", "\"scaled_linear\"", "\"squaredcos_cap_v2\"",
+            "\"v_prediction\"", "\"trailing\"", "\"leading\"", "\"linspace\"", "null", "true", "false"})
+    private @interface ConfigWords {}
+
     @FuzzTest(maxDuration = "2m")
+    @ConfigWords
     void unet(byte[] bytes) throws Exception {
         Path file = Readers.file("config.json", bytes);
         try {
@@ -36,6 +60,7 @@ class ConfigFuzzTest {
     }
 
     @FuzzTest(maxDuration = "2m")
+    @ConfigWords
     void vae(byte[] bytes) throws Exception {
         Path file = Readers.file("config.json", bytes);
         try {
@@ -47,6 +72,7 @@ class ConfigFuzzTest {
     }
 
     @FuzzTest(maxDuration = "2m")
+    @ConfigWords
     void textEncoder(byte[] bytes) throws Exception {
         Path file = Readers.file("config.json", bytes);
         try {
@@ -58,6 +84,7 @@ class ConfigFuzzTest {
     }
 
     @FuzzTest(maxDuration = "2m")
+    @ConfigWords
     void scheduler(byte[] bytes) throws Exception {
         Path file = Readers.file("scheduler_config.json", bytes);
         try (Scope s = Scope.inference()) {

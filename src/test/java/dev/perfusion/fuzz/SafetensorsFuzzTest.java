@@ -1,5 +1,6 @@
 package dev.perfusion.fuzz;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.tensor.Ops;
@@ -16,6 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
  */
 class SafetensorsFuzzTest {
     @FuzzTest(maxDuration = "2m")
+    @DictionaryEntries({"\"dtype\"", "\"shape\"", "\"data_offsets\"", "\"__metadata__\"", "\"F32\"", "\"F16\"", "\"BF16\"",
+            "\"F64\"", "\"I64\"", "\"I32\"", "\"U8\"", "\"BOOL\"", "\"F8_E4M3\"", "\"U64\""})
     void open(byte[] bytes) throws Exception {
         Path file = Readers.file("weights.safetensors", bytes);
         try (Scope s = Scope.inference()) {

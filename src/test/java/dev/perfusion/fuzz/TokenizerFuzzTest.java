@@ -1,5 +1,6 @@
 package dev.perfusion.fuzz;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.perfusion.text.ClipTokenizer;
 
@@ -24,6 +25,8 @@ class TokenizerFuzzTest {
 
     /** Up to four files cut at NUL bytes: vocab.json, merges.txt, then the optional tokenizer_config.json and special_tokens_map.json. */
     @FuzzTest(maxDuration = "2m")
+    @DictionaryEntries({"<|startoftext|>", "<|endoftext|>", "</w>", "#version: 0.2", "\"model_max_length\"", "\"bos_token\"",
+            "\"eos_token\"", "\"pad_token\"", "\"unk_token\"", "\"content\"", "1e30"})
     void load(byte[] bytes) throws Exception {
         List<byte[]> parts = Readers.parts(bytes, FILES.length);
         Path dir = Readers.file(FILES[0], parts.get(0)).getParent();
