@@ -1,5 +1,6 @@
 package dev.perfusion.pipeline;
 
+import dev.perfusion.io.Png;
 import dev.perfusion.sampling.NoiseSource;
 import dev.perfusion.sampling.Scheduler;
 import dev.perfusion.sampling.Schedulers;
@@ -8,37 +9,125 @@ import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.Tensor;
 
+import java.awt.image.BufferedImage;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Consumer;
 
-/** Classifier-free-guided denoising from initial noise to latents, as diffusers' StableDiffusionPipeline. */
+/**
+ * Text to image, as diffusers' StableDiffusionPipeline: {@link #generate} is the whole recipe (conditioning,
+ * classifier-free-guided denoising from seeded noise, VAE decoding) that every command shares; {@link #conditioning},
+ * {@link #denoise} and {@link #decode} are its parts.
+ */
 public final class TextToImage {
     private TextToImage() {}
 
-    /** What to generate. {@code initialNoise} is unit-variance noise [1, C, h, w] (diffusers' {@code latents=}). */
-    public record Request(String prompt, String negativePrompt, double guidance, int steps, String scheduler,
+    /**
+     * What to generate: one picture per prompt (a batch when there are several), all with the same negative prompt
+     * and sampler settings.
+     */
+    public record Request(List<String> prompts, String negativePrompt, double guidance, int steps, String scheduler,
                           int width, int height) {
         public Request {
+            prompts = List.copyOf(prompts);
+            if (prompts.isEmpty()) throw new IllegalArgumentException("a request needs at least one prompt");
             if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
             if (guidance < 0) throw new IllegalArgumentException("--guidance must be >= 0, got " + guidance);
         }
+
+        /** One picture of one prompt. */
+        public Request(String prompt, String negativePrompt, double guidance, int steps, String scheduler, int width, int height) {
+            this(List.of(prompt), negativePrompt, guidance, steps, scheduler, width, height);
+        }
+
+        /** The same settings for other prompts. */
+        public Request withPrompts(List<String> other) {
+            return new Request(other, negativePrompt, guidance, steps, scheduler, width, height);
+        }
+
+        public Request withPrompt(String other) { return withPrompts(List.of(other)); }
+
+        public int batch() { return prompts.size(); }
     }
 
-    /** Text encodings for guidance: [negative, prompt] when guidance > 1 (diffusers' rule), else [prompt]. */
+    /**
+     * What {@link #generate} made: a picture per prompt and the final latents [N, C, h, w] before VAE decoding (not
+     * divided by the scaling factor), as float32 in C order; nothing native outlives the call.
+     */
+    public record Generated(List<BufferedImage> images, float[] latents, long[] latentShape) {
+        public Generated {
+            images = List.copyOf(images);
+        }
+
+        /** The picture of a one-prompt request. */
+        public BufferedImage image() {
+            if (images.size() != 1) throw new IllegalStateException("a batch of " + images.size() + " pictures has no single image");
+            return images.get(0);
+        }
+    }
+
+    /**
+     * The seed of the per-step noise that stochastic samplers (euler-a) draw, from the picture's seed: its initial
+     * noise uses the seed itself, so the two streams differ. Deterministic samplers (ddim, euler, dpmpp-2m, pndm)
+     * draw no step noise.
+     */
+    public static long stepNoiseSeed(long seed) {
+        return seed ^ 0x5DEECE66DL;
+    }
+
+    /** {@link #generate(StableDiffusion, PromptEncoder, Request, long, Progress)} with the model's own prompt encoder. */
+    public static Generated generate(StableDiffusion sd, Request request, long seed, Progress progress) {
+        return generate(sd, sd::encodePrompts, request, seed, progress);
+    }
+
+    /**
+     * Draws the request's prompts from one seed: the initial noise [N, C, h, w] of the whole batch is
+     * {@code new SeededNoise(seed)}, the per-step noise {@code new SeededNoise(stepNoiseSeed(seed))}. The same seed and
+     * request give the same pictures, bit for bit, on one machine. Warnings about the prompts (truncation) go to
+     * {@code progress.message}.
+     *
+     * @param encoder the model's ({@code sd::encodePrompts}) or one that knows learned concepts' words
+     */
+    public static Generated generate(StableDiffusion sd, PromptEncoder encoder, Request request, long seed, Progress progress) {
+        try (Scope picture = Scope.inference()) {
+            long[] shape = latentShape(sd, request.width(), request.height());
+            shape[0] = request.batch();
+            return generate(sd, encoder, request, new SeededNoise(seed).randn(shape), seed, progress);
+        }
+    }
+
+    /**
+     * The same from given unit-variance initial noise [N, C, h, w] (diffusers' {@code latents=}); {@code seed} then
+     * seeds only the per-step noise. One scope holds everything the picture needs; only the result leaves it.
+     */
+    public static Generated generate(StableDiffusion sd, PromptEncoder encoder, Request request, Tensor initialNoise, long seed,
+                                     Progress progress) {
+        try (Scope picture = Scope.inference()) {
+            Tensor encodings = conditioning(encoder, request, progress::message);
+            Tensor latents = denoise(sd, request, encodings, initialNoise, new SeededNoise(stepNoiseSeed(seed)), progress);
+            try {
+                List<BufferedImage> images = Png.toImages(decode(sd, latents));
+                return new Generated(images, Ops.toFloats(latents), Ops.shape(latents));
+            } finally {
+                latents.releaseReference(); // denoise kept it past its steps' scopes
+            }
+        }
+    }
+
+    /** Text encodings for guidance: [negatives; prompts] when guidance > 1 (diffusers' rule), else [prompts]. */
     public static Tensor conditioning(StableDiffusion sd, Request r, Consumer<String> warnings) {
         return conditioning(sd::encodePrompts, r, warnings);
     }
 
     /** The same with another encoder (one that knows learned concepts' words). */
     public static Tensor conditioning(PromptEncoder encoder, Request r, Consumer<String> warnings) {
-        List<String> prompts = r.guidance() > 1 ? List.of(r.negativePrompt(), r.prompt()) : List.of(r.prompt());
-        return encoder.encode(prompts, warnings);
+        return conditioning(encoder, r.prompts(), r.negativePrompt(), r.guidance(), warnings);
     }
 
     /** Encodings for a batch of prompts sharing one negative prompt: [negatives; prompts] when guided. */
     public static Tensor conditioning(PromptEncoder encoder, List<String> prompts, String negativePrompt, double guidance,
                                       Consumer<String> warnings) {
-        List<String> all = new java.util.ArrayList<>();
+        List<String> all = new ArrayList<>();
         if (guidance > 1) all.addAll(StableDiffusion.repeat(negativePrompt, prompts.size()));
         all.addAll(prompts);
         return encoder.encode(all, warnings);
@@ -53,7 +142,10 @@ public final class TextToImage {
         return new long[] {1, sd.latentChannels(), height / f, width / f};
     }
 
-    /** Runs the sampler; returns the final latents (not divided by the VAE scaling factor). */
+    /**
+     * Runs the sampler; returns the final latents (not divided by the VAE scaling factor), kept past the enclosing
+     * scope: the caller releases them ({@code releaseReference}) when done, as {@link #generate} does.
+     */
     public static Tensor denoise(StableDiffusion sd, Request r, Tensor encodings, Tensor initialNoise,
                                  NoiseSource stepNoise, Progress progress) {
         Scheduler scheduler = Schedulers.create(r.scheduler(), sd.schedulerConfig);
@@ -62,22 +154,27 @@ public final class TextToImage {
         // guided: encodings are [negatives; prompts], twice the batch of latents
         boolean guided = Ops.shape(encodings)[0] == 2 * Ops.shape(initialNoise)[0];
         Tensor latents = Scope.keep(initialNoise.to(sd.device, sd.dtype).mul(new org.bytedeco.pytorch.Scalar(scheduler.initNoiseSigma())));
-        for (int i = 0; i < timesteps.length; i++) {
-            try (Scope step = Scope.inference()) {
-                Tensor input = guided ? Ops.cat(0, latents, latents) : latents;
-                input = scheduler.scaleModelInput(input, i);
-                Tensor t = Ops.fromFloats(new float[] {(float) timesteps[i]}, 1).to(sd.device, sd.dtype);
-                Tensor prediction = sd.unet.forward(input, t, encodings);
-                if (guided) {
-                    Tensor[] uc = Ops.chunk(prediction, 2, 0);
-                    prediction = Ops.addScaled(uc[0], Ops.sub(uc[1], uc[0]), r.guidance());
+        try {
+            for (int i = 0; i < timesteps.length; i++) {
+                try (Scope step = Scope.inference()) {
+                    Tensor input = guided ? Ops.cat(0, latents, latents) : latents;
+                    input = scheduler.scaleModelInput(input, i);
+                    Tensor t = Ops.fromFloats(new float[] {(float) timesteps[i]}, 1).to(sd.device, sd.dtype);
+                    Tensor prediction = sd.unet.forward(input, t, encodings);
+                    if (guided) {
+                        Tensor[] uc = Ops.chunk(prediction, 2, 0);
+                        prediction = Ops.addScaled(uc[0], Ops.sub(uc[1], uc[0]), r.guidance());
+                    }
+                    Tensor next = scheduler.step(prediction, i, latents, stepNoise);
+                    // a NaN would only decode to a black picture: say where it appeared instead
+                    Ops.requireFinite(next, "the latents after denoising step " + (i + 1) + " of " + timesteps.length);
+                    latents = Scope.replaceKept(latents, next);
                 }
-                Tensor next = scheduler.step(prediction, i, latents, stepNoise);
-                // a NaN would only decode to a black picture: say where it appeared instead
-                Ops.requireFinite(next, "the latents after denoising step " + (i + 1) + " of " + timesteps.length);
-                latents = Scope.replaceKept(latents, next);
+                progress.update("denoising", i + 1, timesteps.length, "t=" + Math.round(timesteps[i]));
             }
-            progress.update("denoising", i + 1, timesteps.length, "t=" + Math.round(timesteps[i]));
+        } catch (RuntimeException | Error e) {
+            latents.releaseReference(); // the caller never gets the running state to release
+            throw e;
         }
         return latents;
     }

@@ -1,6 +1,19 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.io.ImageGrid;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.ConceptGate;
+import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.pipeline.FormerRecipes;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.util.Progress;
+import dev.perfusion.world.Bundled;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -8,6 +21,8 @@ import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -29,5 +44,30 @@ class DemoCommandTest {
         assertEquals(DemoCommand.SCENES.size() * cell + 24, grid.getHeight(), "header + one row per scene");
         assertTrue(Files.size(out.resolve("together.png")) > 1000);
         assertTrue(Files.size(out.resolve("examples.png")) > 1000);
+        samePicturesAsTheFormerRecipe(out, concept, grid);
+    }
+
+    /** The grid and the pictures together are, pixel for pixel, what the demo's own copy of the recipe drew. */
+    private void samePicturesAsTheFormerRecipe(Path out, ConceptFile mine, BufferedImage grid) throws Exception {
+        StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        Tensor cInv = CovarianceCache.inverseFor(sd, tmp.resolve("cache"), CovarianceCache.DEFAULT_CAPTIONS, Progress.NONE);
+        ConceptFile second = ConceptFile.load(Bundled.concept(DemoCommand.SECOND_WORD));
+        try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(mine, mine.beta(), mine.tau())),
+                ConceptGate.Orthogonalization.EXACT, false)) {
+            // the first two scenes (rows) are enough to tell
+            List<String> scenes = DemoCommand.SCENES.subList(0, 2);
+            List<List<BufferedImage>> cells = FormerRecipes.betaSweepCells(sd, applied, scenes, DemoCommand.BETAS,
+                    new TextToImage.Request(scenes.get(0), "", 5, 2, "ddim", 64, 64), 3);
+            List<String> columns = DemoCommand.BETAS.stream().map(b -> String.format(Locale.ROOT, "beta %.2f", b)).toList();
+            BufferedImage expected = ImageGrid.of(cells, scenes, columns, 128);
+            assertTrue(FormerRecipes.samePixels(expected, grid.getSubimage(0, 0, expected.getWidth(), expected.getHeight())), "grid.png");
+        }
+        try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(mine, mine.beta(), mine.tau()),
+                new AppliedConcepts.Use(second, second.beta(), second.tau())), ConceptGate.Orthogonalization.EXACT, false)) {
+            List<BufferedImage> together = FormerRecipes.demoTogether(sd, applied,
+                    new TextToImage.Request(DemoCommand.TOGETHER, "", 5, 2, "ddim", 64, 64), 3, 4);
+            BufferedImage expected = ImageGrid.of(List.of(together), List.of(DemoCommand.TOGETHER), List.of(), 128);
+            assertTrue(FormerRecipes.samePixels(expected, ImageIO.read(out.resolve("together.png").toFile())), "together.png");
+        }
     }
 }
