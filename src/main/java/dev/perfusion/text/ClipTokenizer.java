@@ -565,7 +565,12 @@ public final class ClipTokenizer {
     }
 
     private static List<String[]> readMerges(Path file) throws IOException {
-        List<String> lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(file, StandardCharsets.UTF_8);
+        } catch (java.nio.charset.CharacterCodingException e) {
+            throw new IOException(file + " is not UTF-8 text (as transformers reads merges.txt): " + e, e);
+        }
         List<String[]> merges = new ArrayList<>(lines.size());
         for (int n = 0; n < lines.size(); n++) {
             String line = lines.get(n);

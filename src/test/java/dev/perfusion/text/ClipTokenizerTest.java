@@ -165,6 +165,10 @@ class ClipTokenizerTest {
         e = assertThrows(IOException.class, () -> ClipTokenizer.load(dir));
         assertTrue(e.getMessage().contains("merges.txt line 3"), e.getMessage());
 
+        Files.write(dir.resolve("merges.txt"), new byte[] {'a', ' ', (byte) 0xff, '\n'});
+        e = assertThrows(IOException.class, () -> ClipTokenizer.load(dir));
+        assertTrue(e.getMessage().startsWith(dir.resolve("merges.txt") + " is not UTF-8 text"), e.getMessage());
+
         Files.writeString(dir.resolve("merges.txt"), "#version: 0.2\na b\n");
         e = assertThrows(IOException.class, () -> ClipTokenizer.load(dir));
         assertTrue(e.getMessage().contains("<|startoftext|>"), e.getMessage());
