@@ -9,10 +9,8 @@ import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.perfusion.PerfusionTrainer;
 import dev.perfusion.perfusion.TrainingImages;
-import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
-import dev.perfusion.tensor.Scope;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.HeldOut;
 import dev.perfusion.world.Instance;
@@ -92,13 +90,7 @@ final class DemoCommand implements Callable<Integer> {
         try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(mine, mine.beta(), mine.tau()),
                 new AppliedConcepts.Use(second, second.beta(), second.tau())), ConceptGate.Orthogonalization.EXACT, false)) {
             TextToImage.Request r = new TextToImage.Request(TOGETHER, "", guidance, samplingSteps, "ddim", size, size);
-            for (int k = 0; k < 4; k++) {
-                try (Scope s = Scope.inference()) {
-                    Tensor latents = TextToImage.denoise(sd, r, TextToImage.conditioning(applied, r, progress::message),
-                            new SeededNoise(seed + k).randn(TextToImage.latentShape(sd, size, size)), new SeededNoise((seed + k) ^ 0x5DEECE66DL), progress);
-                    together.add(Png.toImages(TextToImage.decode(sd, latents)).get(0));
-                }
-            }
+            for (int k = 0; k < 4; k++) together.add(TextToImage.generate(sd, applied, r, seed + k, progress).image());
         }
         Png.write(togetherFile, ImageGrid.of(List.of(together), List.of(TOGETHER), List.of(), 128), Map.of("parameters", "demo: " + TOGETHER));
         List<BufferedImage> shown = new ArrayList<>();

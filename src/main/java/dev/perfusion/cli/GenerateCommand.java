@@ -2,18 +2,17 @@ package dev.perfusion.cli;
 
 import dev.perfusion.io.Npy;
 import dev.perfusion.io.Png;
-import dev.perfusion.io.ImageGrid;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.BetaSweep;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.pipeline.PromptEncoder;
-import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -23,10 +22,12 @@ import java.awt.image.BufferedImage;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.Callable;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
@@ -90,21 +91,25 @@ final class GenerateCommand implements Callable<Integer> {
             warnAbsentWords(applied, progress);
         }
         PromptEncoder encoder = applied != null ? applied : sd::encodePrompts;
+        // each picture encodes its prompt again: say a prompt's warnings (truncation) once
+        Progress saysOnce = new OnceEachMessage(progress);
         try (Scope scope = Scope.inference()) {
             if (betaSweep != null) {
                 sweep(sd, applied, targets.get(0), progress);
             } else {
+                Tensor given = initLatents != null ? readInitLatents(latentShape) : null;
                 int i = 0;
                 for (String prompt : prompts) {
                     TextToImage.Request request = new TextToImage.Request(prompt, negativePrompt, guidance, steps, scheduler, width, height);
-                    Tensor encodings = TextToImage.conditioning(encoder, request, progress::message);
                     for (int k = 0; k < count; k++, i++) {
                         long imageSeed = seed + k;
-                        Tensor noise = initLatents != null ? readInitLatents(latentShape) : new SeededNoise(imageSeed).randn(latentShape);
-                        Tensor latents = TextToImage.denoise(sd, request, encodings, noise, new SeededNoise(imageSeed ^ 0x5DEECE66DL), progress);
-                        if (saveLatents != null) Npy.writeTensor(total == 1 ? saveLatents : numbered(saveLatents, i), latents);
-                        BufferedImage image = Png.toImages(TextToImage.decode(sd, latents)).get(0);
-                        Png.write(targets.get(i), image, Map.of("parameters", parameters(sd, prompt, imageSeed)));
+                        TextToImage.Generated picture = given != null
+                                ? TextToImage.generate(sd, encoder, request, given, imageSeed, saysOnce)
+                                : TextToImage.generate(sd, encoder, request, imageSeed, saysOnce);
+                        if (saveLatents != null) {
+                            Npy.writeFloats(total == 1 ? saveLatents : numbered(saveLatents, i), picture.latents(), picture.latentShape());
+                        }
+                        Png.write(targets.get(i), picture.image(), Map.of("parameters", parameters(sd, prompt, imageSeed)));
                         progress.message("wrote " + targets.get(i));
                     }
                 }
@@ -123,6 +128,22 @@ final class GenerateCommand implements Callable<Integer> {
         BufferedImage grid = BetaSweep.grid(sd, applied, prompts, betaSweep, request, seed, progress);
         Png.write(target, grid, Map.of("parameters", "beta sweep " + betaSweep + " of " + concepts + ", seed " + seed));
         progress.message("wrote " + target);
+    }
+
+    /** Passes progress on, each distinct message once. */
+    private static final class OnceEachMessage implements Progress {
+        private final Progress inner;
+        private final Set<String> said = new HashSet<>();
+
+        OnceEachMessage(Progress inner) { this.inner = inner; }
+
+        @Override
+        public void update(String task, long done, long total, String detail) { inner.update(task, done, total, detail); }
+
+        @Override
+        public void message(String text) {
+            if (said.add(text)) inner.message(text);
+        }
     }
 
     /** --force lets a concept made for another model through; say which of its hashes differ from this model's. */

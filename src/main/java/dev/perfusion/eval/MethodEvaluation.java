@@ -11,10 +11,8 @@ import dev.perfusion.perfusion.FineTunedProjection;
 import dev.perfusion.perfusion.PerfusionTrainer;
 import dev.perfusion.perfusion.PerfusionTrainer.Method;
 import dev.perfusion.pipeline.PromptEncoder;
-import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
-import dev.perfusion.tensor.Scope;
 import dev.perfusion.unet.Attention;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Instance;
@@ -251,14 +249,8 @@ public final class MethodEvaluation {
 
     private List<BufferedImage> draw(PromptEncoder enc, List<String> texts, long seed) {
         int size = sd.unet.config().sampleSize() * sd.vaeScaleFactor();
-        TextToImage.Request r = new TextToImage.Request(texts.get(0), "", protocol.guidance(), protocol.samplingSteps(), "ddim", size, size);
-        try (Scope sc = Scope.inference()) {
-            Tensor e = TextToImage.conditioning(enc, texts, "", protocol.guidance(), w -> {});
-            long[] shape = TextToImage.latentShape(sd, size, size);
-            shape[0] = texts.size();
-            Tensor latents = TextToImage.denoise(sd, r, e, new SeededNoise(seed).randn(shape), new SeededNoise(seed ^ 0x5DEECE66DL), Progress.NONE);
-            return Png.toImages(TextToImage.decode(sd, latents));
-        }
+        TextToImage.Request r = new TextToImage.Request(texts, "", protocol.guidance(), protocol.samplingSteps(), "ddim", size, size);
+        return TextToImage.generate(sd, enc, r, seed, Progress.NONE).images();
     }
 
     /** Pairs of separately trained Perfusion concepts in one prompt: exact against approximate combination. */

@@ -1,8 +1,6 @@
 package dev.perfusion.eval;
 
 import dev.perfusion.eval.AttributeClassifier.Attribute;
-import dev.perfusion.io.Png;
-import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Scope;
@@ -12,7 +10,6 @@ import dev.perfusion.world.Labels;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.Size;
 import dev.perfusion.world.WorldGenerator;
-import org.bytedeco.pytorch.Tensor;
 
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
@@ -75,15 +72,8 @@ public final class PromptFollowing {
         for (int from = 0; from < count; from += batch) {
             List<Sample> chunk = scenes.subList(from, Math.min(count, from + batch));
             List<String> prompts = chunk.stream().map(Sample::caption).toList();
-            try (Scope s = Scope.inference()) {
-                TextToImage.Request r = new TextToImage.Request(prompts.get(0), "", guidance, steps, "ddim", 64, 64);
-                Tensor e = TextToImage.conditioning(sd::encodePrompts, prompts, "", guidance, w -> {});
-                long[] shape = TextToImage.latentShape(sd, 64, 64);
-                shape[0] = chunk.size();
-                Tensor noise = new SeededNoise(seed * 1000 + from).randn(shape);
-                Tensor latents = TextToImage.denoise(sd, r, e, noise, new SeededNoise(from), Progress.NONE);
-                generated.addAll(Png.toImages(TextToImage.decode(sd, latents)));
-            }
+            TextToImage.Request r = new TextToImage.Request(prompts, "", guidance, steps, "ddim", 64, 64);
+            generated.addAll(TextToImage.generate(sd, r, seed * 1000 + from, Progress.NONE).images());
             progress.update("sampling prompts", Math.min(count, from + batch), count, "");
         }
         Map<Attribute, Double> genRates = new EnumMap<>(Attribute.class), renderRates = new EnumMap<>(Attribute.class);

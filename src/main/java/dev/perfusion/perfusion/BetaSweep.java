@@ -1,13 +1,9 @@
 package dev.perfusion.perfusion;
 
 import dev.perfusion.io.ImageGrid;
-import dev.perfusion.io.Png;
-import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
-import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
-import org.bytedeco.pytorch.Tensor;
 
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
@@ -21,28 +17,21 @@ import java.util.Locale;
 public final class BetaSweep {
     private BetaSweep() {}
 
-    /** @param request the sampler settings; its prompt is replaced by each of {@code prompts} */
+    /** @param request the sampler settings; its prompts are replaced by each of {@code prompts} in turn */
     public static BufferedImage grid(StableDiffusion sd, AppliedConcepts applied, List<String> prompts, List<Double> betas,
                                      TextToImage.Request request, long seed, Progress progress) {
         ConceptGate gate = applied.gate();
         if (gate == null) throw new IllegalArgumentException("a beta sweep needs a gated concept; embedding-only (textual inversion) concepts have no beta");
         List<Concept> original = new ArrayList<>();
         for (int j = 0; j < gate.conceptCount(); j++) original.add(gate.concept(j));
-        long[] latentShape = TextToImage.latentShape(sd, request.width(), request.height());
         List<List<BufferedImage>> rows = new ArrayList<>();
         try {
             for (String prompt : prompts) {
-                TextToImage.Request r = new TextToImage.Request(prompt, request.negativePrompt(), request.guidance(),
-                        request.steps(), request.scheduler(), request.width(), request.height());
+                TextToImage.Request r = request.withPrompt(prompt);
                 List<BufferedImage> row = new ArrayList<>();
                 for (double beta : betas) {
                     for (int j = 0; j < gate.conceptCount(); j++) gate.setConcept(j, original.get(j).withGate(beta, original.get(j).tau()));
-                    try (Scope s = Scope.inference()) {
-                        Tensor encodings = TextToImage.conditioning(applied, r, progress::message);
-                        Tensor latents = TextToImage.denoise(sd, r, encodings, new SeededNoise(seed).randn(latentShape),
-                                new SeededNoise(seed ^ 0x5DEECE66DL), progress);
-                        row.add(Png.toImages(TextToImage.decode(sd, latents)).get(0));
-                    }
+                    row.add(TextToImage.generate(sd, applied, r, seed, progress).image());
                 }
                 rows.add(row);
             }

@@ -403,14 +403,9 @@ public final class PerfusionTrainer {
     }
 
     private void render(Path file, int resolution) throws IOException {
-        try (Scope s = Scope.inference()) {
-            PromptEncoder encoder = this::encode;
-            TextToImage.Request r = new TextToImage.Request("a photo of a " + word, "", 5.0, 25, "ddim", resolution, resolution);
-            Tensor e = TextToImage.conditioning(encoder, r, w -> {});
-            Tensor latents = TextToImage.denoise(sd, r, e, new SeededNoise(settings.seed()).randn(TextToImage.latentShape(sd, resolution, resolution)),
-                    new SeededNoise(0), Progress.NONE);
-            Png.write(file, Png.toImages(TextToImage.decode(sd, latents)).get(0), Map.of("parameters", "a photo of a " + word));
-        }
+        PromptEncoder encoder = this::encode;
+        TextToImage.Request r = new TextToImage.Request("a photo of a " + word, "", 5.0, 25, "ddim", resolution, resolution);
+        Png.write(file, TextToImage.generate(sd, encoder, r, settings.seed(), Progress.NONE).image(), Map.of("parameters", "a photo of a " + word));
     }
 
     private ConceptFile snapshot() {

@@ -384,13 +384,8 @@ public final class Pretrainer {
         StableDiffusion sd = StableDiffusion.of(tokenizer, text, unet, vae, recipe.schedulerConfig(), "pretraining");
         List<BufferedImage> row = new ArrayList<>();
         for (int i = 0; i < SAMPLE_PROMPTS.size(); i++) {
-            try (Scope s = Scope.inference()) {
-                TextToImage.Request r = new TextToImage.Request(SAMPLE_PROMPTS.get(i), "", 4.0, 25, "ddim", recipe.imageSize(), recipe.imageSize());
-                Tensor e = TextToImage.conditioning(sd, r, w -> {});
-                Tensor noise = new SeededNoise(1000 + i).randn(TextToImage.latentShape(sd, recipe.imageSize(), recipe.imageSize()));
-                Tensor latents = TextToImage.denoise(sd, r, e, noise, new SeededNoise(i), Progress.NONE);
-                row.add(Png.toImages(TextToImage.decode(sd, latents)).get(0));
-            }
+            TextToImage.Request r = new TextToImage.Request(SAMPLE_PROMPTS.get(i), "", 4.0, 25, "ddim", recipe.imageSize(), recipe.imageSize());
+            row.add(TextToImage.generate(sd, r, 1000 + i, Progress.NONE).image());
         }
         List<List<BufferedImage>> rows = List.of(row.subList(0, 5), row.subList(5, row.size()));
         BufferedImage grid = ImageGrid.of(rows, List.of("", ""), List.of(), 128);
