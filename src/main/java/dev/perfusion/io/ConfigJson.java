@@ -20,6 +20,11 @@ import java.util.stream.Collectors;
  * a key of the wrong type is an error naming the config, the key and the value.
  */
 public final class ConfigJson {
+    /** More levels than this would downsample any image to nothing (2^15 pixels per latent pixel). */
+    public static final int MAX_LEVELS = 16;
+    /** Layer counts past this are not a model but a damaged file; refused before building thousands of modules. */
+    public static final int MAX_LAYERS = 1000;
+
     private static final ObjectMapper MAPPER = new ObjectMapper();
     private static final System.Logger LOG = System.getLogger(ConfigJson.class.getName());
 
@@ -71,7 +76,8 @@ public final class ConfigJson {
 
     /** Logs (at DEBUG) which keys took defaults, so a model built from a sparse config can be traced to them. */
     public void logDefaults(Object source) {
-        if (!defaulted.isEmpty()) LOG.log(System.Logger.Level.DEBUG, () -> source + ": " + what + " takes defaults for absent keys: " + defaultsText());
+        if (defaulted.isEmpty()) return;
+        LOG.log(System.Logger.Level.DEBUG, () -> source + ": " + what + " takes defaults for absent keys: " + defaultsText());
     }
 
     /**
@@ -82,11 +88,6 @@ public final class ConfigJson {
         if (defaulted.isEmpty()) return e;
         return new IllegalArgumentException(e.getMessage() + " (absent keys took defaults: " + defaultsText() + ")", e);
     }
-
-    /** More levels than this would downsample any image to nothing (2^15 pixels per latent pixel). */
-    public static final int MAX_LEVELS = 16;
-    /** Layer counts past this are not a model but a damaged file; refused before building thousands of modules. */
-    public static final int MAX_LAYERS = 1000;
 
     /** {@code value} (read from {@code key}) when it is in [min, max]; otherwise an error naming the key and the range. */
     public int inRange(String key, int value, int min, int max) {
