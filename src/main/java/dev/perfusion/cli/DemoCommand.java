@@ -52,6 +52,9 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
+        if (samplingSteps < 1) throw new IllegalArgumentException("--sampling-steps must be at least 1, got " + samplingSteps);
+        if (!(guidance >= 0)) throw new IllegalArgumentException("--guidance must be at least 0, got " + guidance);
         long started = System.nanoTime();
         TerminalProgress progress = new TerminalProgress(System.out);
         if (writeBundle) writeExamples();

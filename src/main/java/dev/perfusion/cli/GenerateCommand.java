@@ -4,6 +4,7 @@ import dev.perfusion.io.Npy;
 import dev.perfusion.io.Png;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.BetaSweep;
+import dev.perfusion.perfusion.Concept;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.perfusion.CovarianceCache;
@@ -67,6 +68,11 @@ final class GenerateCommand implements Callable<Integer> {
         int total = count * prompts.size();
         if (initLatents != null && total != 1) throw new IllegalArgumentException("--init-latents gives one image: use one --prompt and --count 1");
         if (betaSweep != null && concepts.isEmpty()) throw new IllegalArgumentException("--beta-sweep needs at least one --concept");
+        if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
+        if (!(guidance >= 0)) throw new IllegalArgumentException("--guidance must be at least 0, got " + guidance);
+        for (double b : betas) Flags.named("--beta", () -> Concept.checkBeta(b));
+        for (double t : taus) Flags.named("--tau", () -> Concept.checkTau(t));
+        if (betaSweep != null) for (double b : betaSweep) Flags.named("--beta-sweep", () -> Concept.checkBeta(b));
         List<ConceptFile> loaded = new ArrayList<>();
         for (Path c : concepts) loaded.add(FileChecks.concept(c));
         List<AppliedConcepts.Use> uses = uses(loaded);
@@ -77,13 +83,22 @@ final class GenerateCommand implements Callable<Integer> {
         int nativeSize = sd.unet.config().sampleSize() * sd.vaeScaleFactor();
         if (width == 0) width = nativeSize;
         if (height == 0) height = nativeSize;
-        long[] latentShape = TextToImage.latentShape(sd, width, height);
+        long[] latentShape = Flags.named("--width and --height", () -> TextToImage.latentShape(sd, width, height));
         AppliedConcepts applied = null;
         if (!uses.isEmpty()) {
             for (int j = 0; j < loaded.size(); j++) {
-                loaded.get(j).checkFits(concepts.get(j), sd.unetHash(), sd.textEncoderHash(), sd.textEncoder.config().hiddenSize(),
-                        AppliedConcepts.layerDims(sd), force);
-                if (force) warnForced(concepts.get(j), loaded.get(j), sd, progress);
+                ConceptFile c = loaded.get(j);
+                Path file = concepts.get(j);
+                c.checkShapes(file, sd.textEncoder.config().hiddenSize(), AppliedConcepts.layerDims(sd));
+                if (force) {
+                    warnForced(file, c, sd, progress);
+                } else {
+                    try {
+                        c.checkMadeFor(file, sd.unetHash(), sd.textEncoderHash());
+                    } catch (IllegalArgumentException e) {
+                        throw new IllegalArgumentException(e.getMessage() + "; --force uses it anyway", e);
+                    }
+                }
             }
             Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), CovarianceCache.DEFAULT_CAPTIONS, progress);
             applied = AppliedConcepts.apply(sd, cInv, uses, approximate ? ConceptGate.Orthogonalization.APPROXIMATE

@@ -1,5 +1,6 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.io.layout.ModelInputException;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.pipeline.StableDiffusion;
@@ -39,17 +40,36 @@ final class ModelOptions {
     int clipSkip;
 
     StableDiffusion load(Progress progress) throws IOException {
-        StableDiffusion sd = StableDiffusion.load(modelPath(), options(), device(), dtype(), progress);
-        sd.setClipSkip(clipSkip);
+        StableDiffusion sd;
+        try {
+            sd = StableDiffusion.load(modelPath(), options(), device(), dtype(), progress);
+        } catch (ModelInputException e) {
+            throw Flags.of(e);
+        }
+        Flags.named("--clip-skip", () -> sd.setClipSkip(clipSkip));
         return sd;
     }
 
     /** The model's configs, tokenizer folder and weight headers, without reading weights: enough to check inputs against. */
     ResolvedModel resolve() throws IOException {
-        return ModelSource.resolve(modelPath(), options());
+        try {
+            return ModelSource.resolve(modelPath(), options());
+        } catch (ModelInputException e) {
+            throw Flags.of(e);
+        }
+    }
+
+    /** The tokenizer folder of a resolved model, or the error saying where it was looked for and how to give one. */
+    static Path tokenizerDir(ResolvedModel resolved) {
+        try {
+            return resolved.requireTokenizerDir();
+        } catch (ModelInputException e) {
+            throw Flags.of(e);
+        }
     }
 
     private ModelSource.Options options() {
+        if (family != null && config != null) throw new IllegalArgumentException("give either --family or --config, not both");
         ModelSource.Options options = ModelSource.Options.defaults();
         if (config != null) options = options.withConfig(config);
         if (tokenizer != null) options = options.withTokenizer(tokenizer);

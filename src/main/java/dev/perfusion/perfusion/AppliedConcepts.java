@@ -21,11 +21,11 @@ import java.util.function.Consumer;
  * the model.
  */
 public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
-    /** A concept with the gate settings to generate it with. */
+    /** A concept with the gate settings to generate it with (checked by {@link Concept}'s rules). */
     public record Use(ConceptFile concept, double beta, double tau) {
         public Use {
-            if (!(beta > -1 && beta < 2)) throw new IllegalArgumentException("--beta must be in (-1, 2), got " + beta);
-            if (!(tau > 0 && tau <= 1)) throw new IllegalArgumentException("--tau must be in (0, 1], got " + tau);
+            Concept.checkBeta(beta);
+            Concept.checkTau(tau);
         }
     }
 

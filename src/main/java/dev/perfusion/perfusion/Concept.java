@@ -10,8 +10,23 @@ import org.bytedeco.pytorch.Tensor;
 public record Concept(Tensor iStar, double beta, double tau) {
     public Concept {
         if (iStar == null || iStar.dim() != 1) throw new IllegalArgumentException("i* must be a vector [D]");
-        if (!(tau > 0)) throw new IllegalArgumentException("gate temperature tau must be > 0, got " + tau);
-        if (!Double.isFinite(beta)) throw new IllegalArgumentException("gate threshold beta must be finite");
+        checkBeta(beta);
+        checkTau(tau);
+    }
+
+    /**
+     * The one rule for a gate threshold, in training and generation alike: s is 1 at the concept's own input and
+     * about 0 far from it, so a beta outside (-1, 2) gates every token fully on or fully off.
+     */
+    public static double checkBeta(double beta) {
+        if (!(beta > -1 && beta < 2)) throw new IllegalArgumentException("the gate threshold beta must be in (-1, 2), got " + beta);
+        return beta;
+    }
+
+    /** The one rule for a gate temperature: positive, and at most 1 (beyond it the sigmoid is nearly flat over s). */
+    public static double checkTau(double tau) {
+        if (!(tau > 0 && tau <= 1)) throw new IllegalArgumentException("the gate temperature tau must be in (0, 1], got " + tau);
+        return tau;
     }
 
     public Concept withGate(double beta, double tau) { return new Concept(iStar, beta, tau); }

@@ -157,24 +157,37 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
     }
 
     /**
-     * Checks this concept fits a model: shapes must match always; a different text encoder or base model is an
-     * error unless {@code force} (the shapes then still decide whether it can run at all).
+     * Checks this concept fits a model: shapes must match always ({@link #checkShapes}); a different text encoder or
+     * base model ({@link #checkMadeFor}) is an error unless {@code force} (the shapes then still decide whether it can
+     * run at all).
      */
     public void checkFits(Path file, String modelHash, String modelTextEncoderHash, long modelTextDim, long[] modelLayerDims,
                           boolean force) {
+        checkShapes(file, modelTextDim, modelLayerDims);
+        if (!force) checkMadeFor(file, modelHash, modelTextEncoderHash);
+    }
+
+    /** The text encoding width and cross-attention widths must be the model's: otherwise it cannot run at all. */
+    public void checkShapes(Path file, long modelTextDim, long[] modelLayerDims) {
         if (modelTextDim != textDim() || (!embeddingOnly() && !java.util.Arrays.equals(modelLayerDims, layerDims()))) {
             throw new IllegalArgumentException(file + ": concept '" + word + "' was made for a model with " + textDim()
                     + "-dim text encodings and cross-attention widths " + java.util.Arrays.toString(layerDims())
                     + "; this model has " + modelTextDim + " and " + java.util.Arrays.toString(modelLayerDims));
         }
-        if (force) return;
+    }
+
+    /**
+     * The concept must have been made for this text encoder and base model (by their hashes); one of the same shapes
+     * made for another runs, but its results may be poor, so using it is the caller's explicit choice.
+     */
+    public void checkMadeFor(Path file, String modelHash, String modelTextEncoderHash) {
         if (!textEncoderHash.equals(modelTextEncoderHash)) {
             throw new IllegalArgumentException(file + ": concept '" + word + "' was made for another text encoder ("
-                    + textEncoderHash + ", this model has " + modelTextEncoderHash + "); --force uses it anyway");
+                    + textEncoderHash + ", this model has " + modelTextEncoderHash + ")");
         }
         if (!baseModelHash.equals(modelHash)) {
             throw new IllegalArgumentException(file + ": concept '" + word + "' was made for another base model ("
-                    + baseModelHash + ", this model is " + modelHash + "); --force uses it anyway");
+                    + baseModelHash + ", this model is " + modelHash + ")");
         }
     }
 

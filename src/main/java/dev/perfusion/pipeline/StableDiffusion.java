@@ -131,7 +131,9 @@ public final class StableDiffusion {
      */
     public void setClipSkip(int layers) {
         if (layers < 0 || layers >= textEncoder.config().numHiddenLayers()) {
-            throw new IllegalArgumentException("--clip-skip must be in 0.." + (textEncoder.config().numHiddenLayers() - 1) + ", got " + layers);
+            int n = textEncoder.config().numHiddenLayers();
+            throw new IllegalArgumentException("the text encoder layers to skip must be in 0.." + (n - 1) + " (it has " + n
+                    + " layers), got " + layers);
         }
         this.clipSkip = layers;
     }

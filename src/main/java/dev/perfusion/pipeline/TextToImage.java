@@ -31,8 +31,8 @@ public final class TextToImage {
         public Request {
             prompts = List.copyOf(prompts);
             if (prompts.isEmpty()) throw new IllegalArgumentException("a request needs at least one prompt");
-            if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
-            if (guidance < 0) throw new IllegalArgumentException("--guidance must be >= 0, got " + guidance);
+            if (steps < 1) throw new IllegalArgumentException("denoising steps must be at least 1, got " + steps);
+            if (!(guidance >= 0)) throw new IllegalArgumentException("the guidance scale must be at least 0, got " + guidance);
         }
 
         /** One picture of one prompt. */
@@ -136,8 +136,8 @@ public final class TextToImage {
     public static long[] latentShape(StableDiffusion sd, int width, int height) {
         int f = sd.vaeScaleFactor();
         if (width % f != 0 || height % f != 0 || width <= 0 || height <= 0) {
-            throw new IllegalArgumentException("--width and --height must be positive multiples of " + f + ", got "
-                    + width + "x" + height);
+            throw new IllegalArgumentException("a picture's width and height must be positive multiples of " + f
+                    + " (the VAE's scale factor), got " + width + "x" + height);
         }
         return new long[] {1, sd.latentChannels(), height / f, width / f};
     }

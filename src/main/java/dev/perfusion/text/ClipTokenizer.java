@@ -44,7 +44,7 @@ public final class ClipTokenizer {
     public static final String END_OF_TEXT = "<|endoftext|>";
     public static final int DEFAULT_MAX_LENGTH = 77;
 
-    private static final String FOLDER_HINT = "point --tokenizer at a folder holding CLIP's vocab.json and merges.txt";
+    private static final String FOLDER_HINT = "a tokenizer folder holds CLIP's vocab.json and merges.txt";
     private static final String END_OF_WORD = "</w>";
     private static final int CACHE_LIMIT = 100_000;
     /** Ids index a table of tokens: past this (100 times CLIP's 49408 and more) an id is a damaged file, not a vocabulary. */

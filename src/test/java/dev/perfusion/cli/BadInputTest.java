@@ -95,7 +95,7 @@ class BadInputTest {
         Run r = run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("x.png").toString());
         assertEquals(2, r.rc());
         assertTrue(r.err().startsWith("error: " + model + ": the model folder has no tokenizer/ folder"), r.err());
-        assertTrue(r.err().contains("; pass --tokenizer DIR holding vocab.json and merges.txt"), r.err());
+        assertTrue(r.err().contains("; give a tokenizer folder holding vocab.json and merges.txt (--tokenizer DIR)"), r.err());
         assertFalse(r.err().contains("single-file"), r.err());
 
         Files.createDirectories(model.resolve("tokenizer"));
@@ -160,6 +160,22 @@ class BadInputTest {
                 "--beta-sweep", "0.6,0.8", "--steps", "1", "--out", tmp.resolve("sweep.png").toString());
         assertEquals(0, sweep.rc(), sweep.all());
         assertEquals(1, count(sweep.out(), warning), "once per prompt, not per beta: " + sweep.out());
+    }
+
+    @Test
+    void generateNamesTheFlagOfWhatTheLibraryRefuses() throws IOException {
+        String cat = Bundled.concept("my-cat").toString(), out = tmp.resolve("f.png").toString();
+        assertRejectedBeforeLoading(run("generate", "--concept", cat, "--prompt", "a my-cat", "--beta", "2.5", "--out", out),
+                "error: --beta: the gate threshold beta must be in (-1, 2), got 2.5");
+        assertRejectedBeforeLoading(run("generate", "--concept", cat, "--prompt", "a my-cat", "--tau", "0", "--out", out),
+                "error: --tau: the gate temperature tau must be in (0, 1], got 0.0");
+        assertRejectedBeforeLoading(run("generate", "--concept", cat, "--prompt", "a my-cat", "--beta-sweep", "0.5,-3", "--out", out),
+                "error: --beta-sweep: the gate threshold beta must be in (-1, 2), got -3.0");
+        assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--steps", "0", "--out", out), "error: --steps must be at least 1, got 0");
+        assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--guidance", "-1", "--out", out), "error: --guidance must be at least 0, got -1.0");
+        Run clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);
+        assertEquals(2, clipSkip.rc());
+        assertTrue(clipSkip.err().startsWith("error: --clip-skip: the text encoder layers to skip must be in 0..3 (it has 4 layers), got 9"), clipSkip.err());
     }
 
     /** A quick `train` (should it get as far as training) with {@code more} options over the defaults given here. */

@@ -65,10 +65,20 @@ class GenerateCommandTest {
 
     @Test
     void badInputGivesOneClearLine() throws Exception {
-        assertError("error: " , "--width and --height must be positive multiples of 8",
+        assertError("error: " , "--width and --height: a picture's width and height must be positive multiples of 8",
                 "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--width", "100", "--steps", "1");
         assertError("error: ", "no such file",
                 "generate", "--model", tmp.resolve("missing.safetensors").toString(), "--prompt", "x");
+        // the library says what it needs, the command which flag gives it
+        assertError("error: " + Fixtures.singleFile() + ": unknown model family",
+                "give a diffusers folder whose config files describe this model (--config DIR)",
+                "generate", "--model", Fixtures.singleFile().toString(), "--prompt", "x", "--steps", "1");
+        assertError("error: --family: " + Fixtures.diffusers() + ": a diffusers folder carries its own configs",
+                "a model family applies to single-file checkpoints only",
+                "generate", "--model", Fixtures.diffusers().toString(), "--family", "sd15", "--prompt", "x", "--steps", "1");
+        assertError("error: give either --family or --config, not both", "",
+                "generate", "--model", Fixtures.singleFile().toString(), "--family", "sd15", "--config", Fixtures.diffusers().toString(),
+                "--prompt", "x", "--steps", "1");
         Path blocked = tmp.resolve("file");
         Files.writeString(blocked, "not a folder");
         assertError("error: ", "cannot create output folder",

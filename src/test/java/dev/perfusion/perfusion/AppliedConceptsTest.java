@@ -42,6 +42,19 @@ class AppliedConceptsTest {
         assertTrue(error(clip, "grizzlybear").contains("e.g. 'grizzly', 'bear' or"), error(clip, "grizzlybear"));
     }
 
+    @Test
+    void betaAndTauHaveOneRuleForTrainingAndGeneration() throws IOException {
+        ConceptFile cat = ConceptFile.load(Bundled.concept("my-cat"));
+        for (double[] gate : new double[][] {{2.5, 0.15}, {-1, 0.15}, {Double.NaN, 0.15}, {0.7, 0}, {0.7, 1.5}}) {
+            String use = assertThrows(IllegalArgumentException.class, () -> new AppliedConcepts.Use(cat, gate[0], gate[1])).getMessage();
+            String concept = assertThrows(IllegalArgumentException.class, () -> new Concept(cat.iStar(), gate[0], gate[1])).getMessage();
+            assertEquals(concept, use, "one rule, one message");
+            assertTrue(use.startsWith("the gate threshold beta must be in (-1, 2), got ") || use.startsWith("the gate temperature tau must be in (0, 1], got "), use);
+        }
+        assertEquals(1.9, new AppliedConcepts.Use(cat, 1.9, 1).beta());
+        assertEquals(-0.9, new Concept(cat.iStar(), -0.9, 1).beta());
+    }
+
     private static void assertRealWord(ClipTokenizer tokenizer, String word) {
         assertTrue(word.matches("[a-z]{3,}"), word);
         assertEquals(List.of(word + "</w>"), tokenizer.tokensOf(word), word + " is one whole-word token");

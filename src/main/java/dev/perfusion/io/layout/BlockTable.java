@@ -119,8 +119,8 @@ public final class BlockTable {
                         .append(String.join(", ", empty.subList(0, Math.min(5, empty.size()))))
                         .append(empty.size() > 5 ? ", ..." : "");
             }
-            msg.append(". Pass --config DIR with the config files that describe this model.");
-            throw new IllegalArgumentException(msg.toString());
+            msg.append("; give a diffusers folder whose config files describe this model");
+            throw new ModelInputException(msg.toString(), ModelInputException.Input.CONFIG_FOLDER);
         }
         return new RenamedStateDict(file, table);
     }

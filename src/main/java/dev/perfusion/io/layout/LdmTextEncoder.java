@@ -150,9 +150,9 @@ public final class LdmTextEncoder {
     private static void checkLayers(Path source, TreeSet<Integer> present, int layers, String where, String configOrigin) {
         for (int i = 0; i < layers; i++) {
             if (!present.contains(i)) {
-                throw new IllegalArgumentException(source + ": the text encoder config (from " + configOrigin + ") has "
+                throw new ModelInputException(source + ": the text encoder config (from " + configOrigin + ") has "
                         + layers + " layers but the file has " + present.size() + " (no tensors named " + where + i
-                        + ".*). Pass --config DIR with the config files that describe this model.");
+                        + ".*); give a diffusers folder whose config files describe this model", ModelInputException.Input.CONFIG_FOLDER);
             }
         }
     }

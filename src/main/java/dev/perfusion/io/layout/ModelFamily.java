@@ -20,7 +20,7 @@ import java.util.regex.Pattern;
  * Whether an SD 2.x model predicts epsilon (the 512 "base" models) or v (the 768 models) cannot be read from its
  * weights: the architectures are identical. Recognition therefore returns {@code sd21-base} (epsilon) unless the
  * file name says 768-v ({@code 768-v}, as in {@code 768-v-ema.safetensors}, or {@code v2-1_768} / {@code v2-0_768},
- * as in {@code v2-1_768-ema-pruned.safetensors}); the user can name the family instead (sd21-v) or pass --config.
+ * as in {@code v2-1_768-ema-pruned.safetensors}); the user can name the family instead (sd21-v) or give a config folder.
  * The built-in SD 2.x configs are 2.1's; 2.0 files load with them too (they differ in upcast_attention only, which
  * matters for fp16 numerics).
  */
@@ -98,9 +98,9 @@ public final class ModelFamily {
         Signature s = signature(file);
         if (s.isSd1()) return SD15;
         if (s.isSd2()) return namesVPrediction(source) ? SD21_V : SD21_BASE;
-        throw new IllegalArgumentException(source + ": unknown model family (" + s.describe() + "): pass --config DIR,"
-                + " a diffusers folder whose config files describe this model (built-in families: "
-                + String.join(", ", BUILT_IN) + ")");
+        throw new ModelInputException(source + ": unknown model family (" + s.describe() + "; built-in families: "
+                + String.join(", ", BUILT_IN) + "): give a diffusers folder whose config files describe this model",
+                ModelInputException.Input.CONFIG_FOLDER);
     }
 
     /** Whether the file name marks an SD 2.x 768-v (v-prediction) model. */

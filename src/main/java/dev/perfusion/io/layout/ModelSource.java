@@ -17,7 +17,7 @@ import java.util.Optional;
  * layouts are translated, by rename tables ({@link LdmUnet}, {@link LdmVae}, {@link LdmTextEncoder}).
  * <ul>
  * <li>A diffusers folder: configs and weights are read as they are.</li>
- * <li>A single-file original checkpoint (.safetensors): the configs come from {@code --config DIR} if given, else
+ * <li>A single-file original checkpoint (.safetensors): the configs come from a config folder if given, else
  * from the built-in family the tensor shapes match ({@link ModelFamily}); the rename tables are generated from
  * those configs and checked against the file.</li>
  * </ul>
@@ -32,8 +32,8 @@ public final class ModelSource {
     /**
      * What the user may add to a model path.
      *
-     * @param configDir    a diffusers folder whose configs describe the model (--config): overrides recognition
-     * @param tokenizerDir a folder with vocab.json and merges.txt (--tokenizer)
+     * @param configDir    a diffusers folder whose configs describe the model: overrides recognition
+     * @param tokenizerDir a folder with vocab.json and merges.txt
      * @param family       a built-in family to use instead of recognising one (single files only), e.g. sd21-v for
      *                     an SD 2.x v-prediction file whose name does not say 768-v
      * @param variant      the diffusers weight variant to prefer, e.g. "fp16"
@@ -60,11 +60,12 @@ public final class ModelSource {
     public static ResolvedModel resolve(Path source, Options options) throws IOException {
         options.family().ifPresent(f -> {
             if (!ModelFamily.BUILT_IN.contains(f)) {
-                throw new IllegalArgumentException("unknown model family '" + f + "' (built in: "
-                        + String.join(", ", ModelFamily.BUILT_IN) + ")");
+                throw new ModelInputException("unknown model family '" + f + "' (built in: "
+                        + String.join(", ", ModelFamily.BUILT_IN) + ")", ModelInputException.Input.FAMILY);
             }
             if (options.configDir().isPresent()) {
-                throw new IllegalArgumentException("give either a model family (" + f + ") or --config DIR, not both");
+                throw new ModelInputException("give either a model family (" + f + ") or a config folder, not both",
+                        ModelInputException.Input.FAMILY);
             }
         });
         CheckpointLayout layout = CheckpointLayout.of(source);
@@ -73,8 +74,9 @@ public final class ModelSource {
 
     private static ResolvedModel diffusersFolder(Path folder, Options options) throws IOException {
         if (options.family().isPresent()) {
-            throw new IllegalArgumentException(folder + ": a diffusers folder carries its own configs; a model family"
-                    + " applies to single-file checkpoints only (use --config DIR to override the folder's configs)");
+            throw new ModelInputException(folder + ": a diffusers folder carries its own configs; a model family"
+                    + " applies to single-file checkpoints only (a config folder overrides the folder's configs)",
+                    ModelInputException.Input.FAMILY);
         }
         ModelConfigs configs = ModelConfigs.fromFolder(options.configDir().orElse(folder));
         StateDict unet = DiffusersFolder.weights(folder.resolve("unet"), options.variant());
@@ -106,8 +108,8 @@ public final class ModelSource {
         ModelFamily.Signature s = ModelFamily.signature(file);
         boolean sd2 = ModelFamily.isSd2(family);
         if ((sd2 && s.isSd1()) || (!sd2 && s.isSd2())) {
-            throw new IllegalArgumentException(source + ": model family " + family + " was given, but the file is "
-                    + (s.isSd1() ? "SD 1.x" : "SD 2.x") + " (" + s.describe() + ")");
+            throw new ModelInputException(source + ": model family " + family + " was given, but the file is "
+                    + (s.isSd1() ? "SD 1.x" : "SD 2.x") + " (" + s.describe() + ")", ModelInputException.Input.FAMILY);
         }
         return family;
     }

@@ -20,8 +20,8 @@ import java.util.stream.Stream;
  * @param configOrigin        where the configs come from (a folder, or "built-in &lt;family&gt; configs"), for messages
  * @param tokenizerConfig     tokenizer_config.json with special_tokens_map.json over it (pad token, max length...),
  *                            from the tokenizer folder if it has them, else from the configs' tokenizer/
- * @param tokenizerDir        a folder holding vocab.json and merges.txt: --tokenizer, else the model folder's
- *                            tokenizer/, else the --config folder's tokenizer/; empty for a single file without them
+ * @param tokenizerDir        a folder holding vocab.json and merges.txt: the one given, else the model folder's
+ *                            tokenizer/, else the config folder's tokenizer/; empty for a single file without them
  * @param openClipTextEncoder whether the text encoder was stored as an OpenCLIP tower (SD 2.x single files)
  */
 public record ResolvedModel(Path source, CheckpointLayout layout, String family, String configOrigin,
@@ -32,8 +32,8 @@ public record ResolvedModel(Path source, CheckpointLayout layout, String family,
 
     /** The tokenizer folder, or the error a caller that needs one reports, saying where it was looked for. */
     public Path requireTokenizerDir() {
-        return tokenizerDir.orElseThrow(() -> new IllegalArgumentException(source + ": " + noTokenizer()
-                + "; pass --tokenizer DIR holding vocab.json and merges.txt"));
+        return tokenizerDir.orElseThrow(() -> new ModelInputException(source + ": " + noTokenizer()
+                + "; give a tokenizer folder holding vocab.json and merges.txt", ModelInputException.Input.TOKENIZER_FOLDER));
     }
 
     private String noTokenizer() {

@@ -115,7 +115,7 @@ class BadInputsTest {
         assertEquals(Optional.empty(), m.tokenizerDir());
         assertEquals(Optional.empty(), m.tokenizerConfig());
         IllegalArgumentException none = assertThrows(IllegalArgumentException.class, m::requireTokenizerDir);
-        assertEquals(Fixtures.singleFile() + ": single-file checkpoints carry no tokenizer; pass --tokenizer DIR holding"
+        assertEquals(Fixtures.singleFile() + ": single-file checkpoints carry no tokenizer; give a tokenizer folder holding"
                 + " vocab.json and merges.txt", message(none));
 
         ResolvedModel explicit = ModelSource.resolve(Fixtures.singleFile(),

@@ -114,7 +114,7 @@ class SingleFileFixtureTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> ModelSource.resolve(file));
         assertTrue(e.getMessage().startsWith(file + ": unknown model family (UNet context dim 32"), e.getMessage());
         assertTrue(e.getMessage().contains("text encoder CLIP 3 layers x 32"), e.getMessage());
-        assertTrue(e.getMessage().contains("pass --config DIR, a diffusers folder whose config files describe this model"), e.getMessage());
+        assertTrue(e.getMessage().contains("give a diffusers folder whose config files describe this model"), e.getMessage());
     }
 
     @Test
