@@ -136,6 +136,7 @@ class BadInputTest {
                 "--out", tmp.resolve("z.png").toString());
         Run refused = run(args.toArray(String[]::new));
         assertTrue(refused.err().contains("was made for another base model"), refused.err());
+        assertTrue(refused.err().trim().endsWith("; --force uses it anyway"), "the command names its flag: " + refused.err());
 
         List<String> forced = new ArrayList<>(args);
         forced.add("--force");
@@ -175,7 +176,7 @@ class BadInputTest {
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--guidance", "-1", "--out", out), "error: --guidance must be at least 0, got -1.0");
         Run clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);
         assertEquals(2, clipSkip.rc());
-        assertTrue(clipSkip.err().startsWith("error: --clip-skip: the text encoder layers to skip must be in 0..3 (it has 4 layers), got 9"), clipSkip.err());
+        assertTrue(clipSkip.err().contains("error: --clip-skip: the text encoder layers to skip must be in 0..3 (it has 4 layers), got 9"), clipSkip.err());
     }
 
     /** A quick `train` (should it get as far as training) with {@code more} options over the defaults given here. */

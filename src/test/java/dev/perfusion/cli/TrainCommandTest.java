@@ -53,7 +53,7 @@ class TrainCommandTest {
 
         String error = capture(() -> Main.run("generate", "--model", model, "--prompt", "x", "--concept", teddy.toString(), "--tau", "0",
                 "--steps", "1", "--width", "64", "--height", "64", "--out", tmp.resolve("bad.png").toString()));
-        assertTrue(error.contains("--tau must be in (0, 1]"), error);
+        assertTrue(error.contains("--tau: the gate temperature tau must be in (0, 1]"), error);
         String notConcept = capture(() -> Main.run("inspect", Fixtures.diffusers().resolve("unet/diffusion_pytorch_model.safetensors").toString()));
         assertTrue(notConcept.contains("not a Perfusion concept file"), notConcept);
     }

@@ -155,7 +155,8 @@ class ClipTokenizerTest {
         assertTrue(e.getMessage().contains("does not exist") && e.getMessage().contains("vocab.json"), e.getMessage());
 
         e = assertThrows(IOException.class, () -> ClipTokenizer.load(dir));
-        assertTrue(e.getMessage().contains("has no vocab.json") && e.getMessage().contains("--tokenizer"), e.getMessage());
+        assertTrue(e.getMessage().contains("has no vocab.json") && e.getMessage().contains("a tokenizer folder holds CLIP's vocab.json and merges.txt"),
+                e.getMessage());
 
         Files.writeString(dir.resolve("vocab.json"), "{\"a</w>\": 0}");
         e = assertThrows(IOException.class, () -> ClipTokenizer.load(dir));
