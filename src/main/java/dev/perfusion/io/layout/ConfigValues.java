@@ -13,6 +13,14 @@ import java.util.List;
 final class ConfigValues {
     private ConfigValues() {}
 
+    /**
+     * A block or layer number from a tensor name; one past any int (a damaged or hostile name) reads as
+     * Integer.MAX_VALUE, beyond every model, instead of failing the parse.
+     */
+    static int index(String digits) {
+        return digits.length() > 9 ? Integer.MAX_VALUE : Integer.parseInt(digits);
+    }
+
     static boolean present(JsonNode config, String key) {
         JsonNode v = config.get(key);
         return v != null && !v.isNull();

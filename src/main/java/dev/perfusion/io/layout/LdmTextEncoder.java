@@ -81,7 +81,7 @@ public final class LdmTextEncoder {
             if (name.equals("text_model.embeddings.position_ids")) continue;
             Matcher m = CLIP_LAYER.matcher(name);
             if (m.find()) {
-                int layer = Integer.parseInt(m.group(1));
+                int layer = ConfigValues.index(m.group(1));
                 present.add(layer);
                 if (layer >= layers) continue;
             }
@@ -111,13 +111,14 @@ public final class LdmTextEncoder {
                 unfit.add(key);
                 continue;
             }
-            int layer = Integer.parseInt(m.group(1));
+            int layer = ConfigValues.index(m.group(1));
             present.add(layer);
             if (layer >= layers) continue;
             String target = "text_model.encoder.layers." + layer + ".";
             String inner = m.group(2);
             if (inner.equals("attn.in_proj_weight") || inner.equals("attn.in_proj_bias")) {
-                long rows = file.shape(key)[0];
+                long[] shape = file.shape(key);
+                long rows = shape.length == 0 ? 0 : shape[0];
                 if (rows != 3 * width) {
                     throw new IllegalArgumentException(file.describe(key) + " has " + rows + " rows, but the text encoder"
                             + " config (from " + configOrigin + ") has hidden_size " + width + " (expected 3 x " + width + ")");

@@ -140,8 +140,8 @@ public final class ModelFamily {
         int max = -1;
         for (String key : file.keys()) {
             Matcher m = indexed.matcher(key);
-            if (m.find()) max = Math.max(max, Integer.parseInt(m.group(1)));
+            if (m.find()) max = Math.max(max, ConfigValues.index(m.group(1)));
         }
-        return max + 1;
+        return max == Integer.MAX_VALUE ? max : max + 1;
     }
 }
