@@ -30,7 +30,7 @@ public final class DdimScheduler implements Scheduler {
     @Override
     public void setTimesteps(int steps) {
         int n = schedule.trainSteps();
-        if (steps > n) throw new IllegalArgumentException(steps + " steps exceed the " + n + " training timesteps");
+        Spacing.checkSteps(steps, n);
         stepRatio = n / steps;
         timesteps = Spacing.discrete(spacing, n, steps, stepsOffset);
     }

@@ -32,6 +32,7 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
     @Override
     public void setTimesteps(int steps) {
         int n = schedule.trainSteps();
+        Spacing.checkSteps(steps, n);
         long[] ts = new long[steps];
         switch (spacing) {
             case "linspace" -> {

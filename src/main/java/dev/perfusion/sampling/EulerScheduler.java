@@ -29,6 +29,7 @@ public final class EulerScheduler implements Scheduler {
     @Override
     public void setTimesteps(int steps) {
         int n = schedule.trainSteps();
+        Spacing.checkSteps(steps, n);
         double[] ts = new double[steps];
         switch (spacing) {
             case "linspace" -> {

@@ -38,6 +38,7 @@ public final class PndmScheduler implements Scheduler {
     @Override
     public void setTimesteps(int steps) {
         int n = schedule.trainSteps();
+        Spacing.checkSteps(steps, n);
         stepRatio = n / steps;
         long[] ascending = new long[steps];
         long[] descending = Spacing.discrete(spacing, n, steps, spacing.equals("leading") ? stepsOffset : 0);

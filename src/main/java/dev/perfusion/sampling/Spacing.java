@@ -26,6 +26,13 @@ final class Spacing {
         return out;
     }
 
+    /** Refuses more sampling steps than training timesteps: some would repeat, and "trailing" spacing reaches -1. */
+    static void checkSteps(int steps, int trainSteps) {
+        if (steps > trainSteps) {
+            throw new IllegalArgumentException(steps + " steps exceed the " + trainSteps + " training timesteps");
+        }
+    }
+
     /**
      * Refuses a timestep past the training schedule, which steps_offset gives with many steps ("leading" spacing
      * with offset 1 and as many steps as training timesteps): diffusers fails there with an index error.

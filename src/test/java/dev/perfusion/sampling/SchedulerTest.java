@@ -173,6 +173,20 @@ class SchedulerTest {
     }
 
     @Test
+    void moreStepsThanTrainingTimestepsAreRefused() throws Exception {
+        // "trailing" spacing with 4 steps of 2 timesteps reached timestep -1 (diffusers' Euler does too)
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree("{\"num_train_timesteps\": 2, \"timestep_spacing\": \"trailing\", \"skip_prk_steps\": true}");
+        for (String name : Schedulers.NAMES) {
+            Scheduler s = Schedulers.create(name, SchedulerConfig.fromJson(json));
+            var e = assertThrows(IllegalArgumentException.class, () -> s.setTimesteps(4), name);
+            assertEquals("4 steps exceed the 2 training timesteps", e.getMessage());
+            s.setTimesteps(2);
+            for (double t : s.timesteps()) assertTrue(t >= 0 && t <= 1, name + ": " + t);
+        }
+    }
+
+    @Test
     void unknownNamesAndSettingsAreClearErrors() {
         var e = assertThrows(IllegalArgumentException.class, () -> Schedulers.create("lms", sd15()));
         assertTrue(e.getMessage().contains("ddim, euler, euler-a, dpmpp-2m, pndm"));
