@@ -112,7 +112,7 @@ class SafetensorsTest {
         IOException e = assertThrows(IOException.class, () -> Safetensors.open(f));
         assertTrue(e.getMessage().contains("header length 18446744073709551600 does not fit in the file of 64 bytes"),
                 e.getMessage());
-        assertFalse(e.getMessage().contains("-16"), e.getMessage());
+        assertFalse(e.getMessage().contains("length -"), e.getMessage());
     }
 
     @Test
