@@ -74,8 +74,22 @@ public final class ConfigJson {
         return defaulted.entrySet().stream().map(e -> e.getKey() + "=" + e.getValue()).collect(Collectors.joining(", "));
     }
 
+    /**
+     * Builds a config with {@code parse}, then logs the defaults it took ({@link #logDefaults}); a check that fails
+     * on the way carries those defaults in its message ({@link #withDefaults}).
+     */
+    public <T> T build(Object source, java.util.function.Function<ConfigJson, T> parse) {
+        try {
+            T config = parse.apply(this);
+            logDefaults(source);
+            return config;
+        } catch (IllegalArgumentException e) {
+            throw withDefaults(e);
+        }
+    }
+
     /** Logs (at DEBUG) which keys took defaults, so a model built from a sparse config can be traced to them. */
-    public void logDefaults(Object source) {
+    private void logDefaults(Object source) {
         if (defaulted.isEmpty()) return;
         LOG.log(System.Logger.Level.DEBUG, () -> source + ": " + what + " takes defaults for absent keys: " + defaultsText());
     }
@@ -84,7 +98,7 @@ public final class ConfigJson {
      * {@code e} with the defaults that were taken added to its message: a check that fails on a defaulted value
      * (say block_out_channels against the default norm_num_groups) then shows where that value came from.
      */
-    public IllegalArgumentException withDefaults(IllegalArgumentException e) {
+    private IllegalArgumentException withDefaults(IllegalArgumentException e) {
         if (defaulted.isEmpty()) return e;
         return new IllegalArgumentException(e.getMessage() + " (absent keys took defaults: " + defaultsText() + ")", e);
     }

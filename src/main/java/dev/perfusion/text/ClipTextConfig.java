@@ -88,14 +88,8 @@ public record ClipTextConfig(
         // transformers writes a nested text_config as its difference from the defaults, so there they are the reference
         boolean nested = "clip".equals(json.path("model_type").asText()) && json.has("text_config");
         if (nested) json = json.get("text_config");
-        ConfigJson c = new ConfigJson(json, nested ? "text_config of a CLIP config" : "text encoder config");
-        try {
-            ClipTextConfig config = parse(c, nested);
-            c.logDefaults(source);
-            return config;
-        } catch (IllegalArgumentException e) {
-            throw c.withDefaults(e);
-        }
+        return new ConfigJson(json, nested ? "text_config of a CLIP config" : "text encoder config")
+                .build(source, c -> parse(c, nested));
     }
 
     private static ClipTextConfig parse(ConfigJson c, boolean nested) {

@@ -37,14 +37,7 @@ public record UNetConfig(int inChannels, int outChannels, List<Integer> blockOut
     }
 
     private static UNetConfig fromJson(JsonNode json, Object source) {
-        ConfigJson c = new ConfigJson(json, "UNet config");
-        try {
-            UNetConfig config = parse(json, c);
-            c.logDefaults(source);
-            return config;
-        } catch (IllegalArgumentException e) {
-            throw c.withDefaults(e);
-        }
+        return new ConfigJson(json, "UNet config").build(source, c -> parse(json, c));
     }
 
     private static UNetConfig parse(JsonNode json, ConfigJson c) {

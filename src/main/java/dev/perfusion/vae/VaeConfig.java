@@ -100,14 +100,7 @@ public record VaeConfig(
     }
 
     private static VaeConfig fromJson(JsonNode json, Object source) {
-        ConfigJson c = new ConfigJson(json, "VAE config");
-        try {
-            VaeConfig config = parse(c);
-            c.logDefaults(source);
-            return config;
-        } catch (IllegalArgumentException e) {
-            throw c.withDefaults(e);
-        }
+        return new ConfigJson(json, "VAE config").build(source, VaeConfig::parse);
     }
 
     private static VaeConfig parse(ConfigJson c) {
