@@ -5,6 +5,7 @@ import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.FreedMemory;
 import dev.perfusion.tensor.NonFiniteException;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
@@ -71,7 +72,7 @@ class TrainingReliabilityTest {
                     int[] round = {0};
                     Progress betweenSteps = (task, done, total, detail) -> {
                         System.gc();
-                        poisonFreedMemory(round[0]++);
+                        FreedMemory.poison(round[0]++);
                     };
                     PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withSeed(2).withSchedule(0, 0);
                     try {
@@ -166,11 +167,4 @@ class TrainingReliabilityTest {
         }
     }
 
-    static void poisonFreedMemory(int round) {
-        try (Scope s = Scope.inference()) {
-            for (int k = 0; k < 12; k++) {
-                torch.full(new long[] {1L << (10 + (round + k) % 12)}, new Scalar(Float.NaN), new TensorOptions(torch.ScalarType.Float));
-            }
-        }
-    }
 }

@@ -10,19 +10,6 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** The helper layer's contracts that model code relies on without checking. */
 class OpsTest {
-    /**
-     * Frees NaN-filled blocks of many sizes, so that the allocator hands their memory to the next tensors: a kernel
-     * that reads memory it never wrote then sees NaN, as it does by chance after a freed attention mask.
-     */
-    static void poisonFreedMemory(int round) {
-        try (Scope s = Scope.inference()) {
-            for (int k = 0; k < 12; k++) {
-                torch.full(new long[] {1L << (10 + (round + k) % 12)}, new Scalar(Float.NaN),
-                        new TensorOptions(torch.ScalarType.Float));
-            }
-        }
-    }
-
     @Test
     void convolutionInputGradientIsFiniteForEveryOutputWidth() {
         // out widths that are not multiples of oneDNN's channel block (4 is the UNet's conv_out, 3 the VAE's)
@@ -34,7 +21,7 @@ class OpsTest {
                     Tensor bias = torch.randn(new long[] {s[1]}, new TensorOptions(torch.ScalarType.Float));
                     Tensor x = torch.randn(new long[] {4, s[0], 16, 16}, new TensorOptions(torch.ScalarType.Float)).set_requires_grad(true);
                     Tensor upstream = torch.randn(new long[] {4, s[1], 16, 16}, new TensorOptions(torch.ScalarType.Float));
-                    poisonFreedMemory(round);
+                    FreedMemory.poison(round);
                     Tensor y = Ops.conv2d(x, weight, bias, 1, 1);
                     assertArrayEquals(new long[] {4, s[1], 16, 16}, Ops.shape(y));
                     Ops.sum(Ops.mul(y, upstream).flatten(), 0, false).backward();
@@ -84,7 +71,7 @@ class OpsTest {
             for (Tensor p : parts) Scope.keep(p);
         }
         System.gc();
-        poisonFreedMemory(0);
+        FreedMemory.poison(0);
         assertArrayEquals(new float[] {1, 2, 3}, Ops.toFloats(parts[0]));
         assertArrayEquals(new float[] {4, 5, 6}, Ops.toFloats(parts[1]));
     }
