@@ -7,8 +7,9 @@ import dev.perfusion.perfusion.BetaSweep;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.perfusion.CovarianceCache;
-import dev.perfusion.perfusion.PerfusionTrainer;
-import dev.perfusion.perfusion.TrainingImages;
+import dev.perfusion.training.ConceptTrainer;
+import dev.perfusion.training.TrainingSettings;
+import dev.perfusion.training.TrainingImages;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.world.Bundled;
@@ -66,14 +67,14 @@ final class DemoCommand implements Callable<Integer> {
         if (writeBundle) {
             Path second = Bundled.concept(SECOND_WORD);
             Files.createDirectories(second.getParent());
-            new PerfusionTrainer(sd, cInv, SECOND_WORD, SECOND_SUPERCATEGORY, PerfusionTrainer.Settings.defaults().withSteps(steps))
+            new ConceptTrainer(sd, cInv, SECOND_WORD, SECOND_SUPERCATEGORY, TrainingSettings.defaults().toBuilder().steps(steps).build())
                     .train(Bundled.examples(SECOND_WORD), null, second, false, null, progress);
         }
 
         long trainStart = System.nanoTime();
         Path concept = out.resolve(WORD + ".safetensors");
-        PerfusionTrainer.Result trained = new PerfusionTrainer(sd, cInv, WORD, SUPERCATEGORY,
-                PerfusionTrainer.Settings.defaults().withSteps(steps).withSchedule(0, 0)).train(examples, null, concept, false, null, progress);
+        ConceptTrainer.Result trained = new ConceptTrainer(sd, cInv, WORD, SUPERCATEGORY,
+                TrainingSettings.defaults().toBuilder().steps(steps).schedule(0, 0).build()).train(examples, null, concept, false, null, progress);
         double trainSeconds = (System.nanoTime() - trainStart) / 1e9;
 
         long drawStart = System.nanoTime();

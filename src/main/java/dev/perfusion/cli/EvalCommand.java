@@ -4,7 +4,8 @@ import dev.perfusion.eval.AttributeClassifier;
 import dev.perfusion.eval.InstanceEncoder;
 import dev.perfusion.eval.MethodEvaluation;
 import dev.perfusion.perfusion.CovarianceCache;
-import dev.perfusion.perfusion.PerfusionTrainer;
+import dev.perfusion.training.ConceptMethod;
+import dev.perfusion.training.ConceptMethods;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.HeldOut;
@@ -38,13 +39,10 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
-        List<PerfusionTrainer.Method> chosen = new ArrayList<>(p.methods());
+        List<ConceptMethod> chosen = new ArrayList<>(p.methods());
         if (methods != null) {
             chosen.clear();
-            for (String m : methods) {
-                chosen.add(java.util.Arrays.stream(PerfusionTrainer.Method.values()).filter(x -> x.id.equals(m)).findFirst()
-                        .orElseThrow(() -> new IllegalArgumentException("unknown method '" + m + "'")));
-            }
+            for (String m : methods) chosen.add(Flags.named("--methods", () -> ConceptMethods.byId(m)));
         }
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
                 seeds != null ? seeds : p.seeds(), steps != null ? steps : p.trainingSteps(), betas != null ? betas : p.betas(),

@@ -4,8 +4,11 @@ import dev.perfusion.io.Png;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
-import dev.perfusion.perfusion.PerfusionTrainer;
-import dev.perfusion.perfusion.TrainingImages;
+import dev.perfusion.perfusion.Concept;
+import dev.perfusion.perfusion.ProjectionEdit;
+import dev.perfusion.training.ConceptTrainer;
+import dev.perfusion.training.TrainingSettings;
+import dev.perfusion.training.TrainingImages;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.sampling.SchedulerConfig;
 import dev.perfusion.tensor.Ops;
@@ -55,7 +58,7 @@ final class PerfusionBench {
                     Tensor plainText = sd.encodePrompts(List.of("", "a photo of a teddy"), w -> {});
                     double plain = BenchCommand.median(BenchCommand.timed(repeats, () -> unet.forward(sample, t, plainText)));
                     double edited;
-                    try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(concept, 0.7, 0.15)),
+                    try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(concept, Concept.GENERATION_BETA, Concept.GENERATION_TAU)),
                             ConceptGate.Orthogonalization.EXACT, false)) {
                         Tensor conceptText = applied.encode(List.of("", "a photo of a my-teddy"), w -> {});
                         unet.forward(sample, t, conceptText); // the first step computes and caches the edited K/V
@@ -70,10 +73,10 @@ final class PerfusionBench {
             List<Sample> views = new WorldGenerator(256).views(HeldOut.instances().get(0), 4, 1);
             for (int i = 0; i < views.size(); i++) Png.write(images.resolve(i + ".png"), views.get(i).image(), Map.of());
             for (int size : sizes) {
-                PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(repeats + 1).withBatch(1, 1)
-                        .withImages(TrainingImages.Fit.CROP, 1, size).withSchedule(0, 0);
+                TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(repeats + 1).batch(1, 1)
+                        .images(TrainingImages.Fit.CROP, 1, size).schedule(0, 0).build();
                 List<Double> stepSeconds = new ArrayList<>();
-                PerfusionTrainer trainer = new PerfusionTrainer(sd, cInv, "my-teddy", "teddy", settings);
+                ConceptTrainer trainer = new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings);
                 long[] last = {System.nanoTime()};
                 trainer.train(images, null, dir.resolve("trained.safetensors"), false, null, (task, done, total, detail) -> {
                     long now = System.nanoTime();
@@ -98,8 +101,9 @@ final class PerfusionBench {
             keys.add(Scope.keep(torch.randn(a.innerDim())));
             values.add(Scope.keep(torch.randn(a.innerDim())));
         }
-        return new ConceptFile("my-teddy", "teddy", Scope.keep(torch.randn(dim)), Scope.keep(torch.randn(dim)), keys, values,
-                0.7, 0.15, "random", "random", new LinkedHashMap<>());
+        return new ConceptFile("my-teddy", "teddy", Scope.keep(torch.randn(dim)), Scope.keep(torch.randn(dim)),
+                new ProjectionEdit(ProjectionEdit.Kind.GATED_RANK_ONE, keys, values), Concept.GENERATION_BETA, Concept.GENERATION_TAU,
+                "random", "random", new LinkedHashMap<>());
     }
 
     /** A tokenizer in CLIP's format whose vocabulary holds just these whole words (merged letter by letter). */

@@ -3,8 +3,11 @@ package dev.perfusion.cli;
 import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.CovarianceCache;
-import dev.perfusion.perfusion.PerfusionTrainer;
-import dev.perfusion.perfusion.TrainingImages;
+import dev.perfusion.training.ConceptMethod;
+import dev.perfusion.training.ConceptMethods;
+import dev.perfusion.training.ConceptTrainer;
+import dev.perfusion.training.TrainingSettings;
+import dev.perfusion.training.TrainingImages;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.UNetConfig;
@@ -44,16 +47,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--checkpoint-every", defaultValue = "50", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
     @Option(names = "--train-keys", description = "Ablation: train the key targets instead of locking them to the supercategory (same as --method trained-keys).") boolean trainKeys;
     @Option(names = "--method", defaultValue = "perfusion",
-            description = "perfusion (default), or a baseline: trained-keys, ungated-rome, textual-inversion (embedding only).") String method;
+            description = "perfusion (default), or a baseline: trained-keys, ungated-rome, textual-inversion (embedding only), kv-finetune (whole K/V matrices).") String method;
     @Option(names = "--covariance-captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS,
             description = "Captions for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
 
-    private PerfusionTrainer.Method method() {
-        for (PerfusionTrainer.Method m : PerfusionTrainer.Method.values()) {
-            // the K/V fine-tune's matrices do not fit a concept file; `eval` runs it
-            if (m.id.equals(method) && m != PerfusionTrainer.Method.KV_FINETUNE) return m;
-        }
-        throw new IllegalArgumentException("--method must be perfusion, trained-keys, ungated-rome or textual-inversion, got '" + method + "'");
+    private ConceptMethod method() {
+        return trainKeys ? ConceptMethods.byId("trained-keys") : Flags.named("--method", () -> ConceptMethods.byId(method));
     }
 
     @Override
@@ -87,9 +86,9 @@ final class TrainCommand implements Callable<Integer> {
 
         StableDiffusion sd = model.load(progress);
         Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), captions, progress);
-        PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withBatch(batch, accumulate)
-                .withSeed(seed).withImages(fitMode, views, size).withSchedule(checkpointEvery, sampleEvery).withMethod(trainKeys ? PerfusionTrainer.Method.TRAINED_KEYS : method()).withAttentionMasks(attentionMask);
-        PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, word, supercategory, settings)
+        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(steps).batch(batch, accumulate)
+                .seed(seed).images(fitMode, views, size).schedule(checkpointEvery, sampleEvery).method(method()).attentionMasks(attentionMask).build();
+        ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, word, supercategory, settings)
                 .train(images, masks, out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",
                 out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), BenchCommand.peakRssGiB()));

@@ -3,17 +3,17 @@ package dev.perfusion.eval;
 import dev.perfusion.eval.AttributeClassifier.Attribute;
 import dev.perfusion.io.AtomicFiles;
 import dev.perfusion.io.Png;
-import dev.perfusion.io.Safetensors;
 import dev.perfusion.perfusion.AppliedConcepts;
+import dev.perfusion.perfusion.Concept;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
-import dev.perfusion.perfusion.FineTunedProjection;
-import dev.perfusion.perfusion.PerfusionTrainer;
-import dev.perfusion.perfusion.PerfusionTrainer.Method;
 import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
-import dev.perfusion.unet.Attention;
+import dev.perfusion.training.ConceptMethod;
+import dev.perfusion.training.ConceptMethods;
+import dev.perfusion.training.ConceptTrainer;
+import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Instance;
 import dev.perfusion.world.Placement;
@@ -51,13 +51,13 @@ import java.util.Map;
 public final class MethodEvaluation {
     /** What to run; {@link #quick()} is the CI-sized protocol. */
     public record Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
-                           double guidance, List<Method> methods, boolean multiConcept, Mask mask) {
+                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask) {
         public static Protocol full() {
-            return new Protocol(6, 16, 2, 400, List.of(0.5, 0.6, 0.7, 0.8, 0.9), 25, 5.0, List.of(Method.values()), true, Mask.NONE);
+            return new Protocol(6, 16, 2, 400, List.of(0.5, 0.6, 0.7, 0.8, 0.9), 25, 5.0, ConceptMethods.ALL, true, Mask.NONE);
         }
 
         public static Protocol quick() {
-            return new Protocol(1, 3, 1, 3, List.of(0.7), 3, 5.0, List.of(Method.values()), true, Mask.NONE);
+            return new Protocol(1, 3, 1, 3, List.of(0.7), 3, 5.0, ConceptMethods.ALL, true, Mask.NONE);
         }
     }
 
@@ -100,7 +100,7 @@ public final class MethodEvaluation {
     /** A concept to evaluate: a held-out instance with its word, pictures and reference embedding. */
     private record Subject(Instance instance, String word, String supercategory, Path pictures, Tensor reference) {}
 
-    private record Trained(Method method, ConceptFile concept, long fileBytes, double seconds, List<Tensor> projections) {}
+    private record Trained(ConceptFile concept, long fileBytes, double seconds) {}
 
     public Report run(List<Instance> heldOut) throws IOException {
         List<Score> scores = new ArrayList<>();
@@ -112,28 +112,18 @@ public final class MethodEvaluation {
         Map<Subject, ConceptFile> perfusionConcepts = new LinkedHashMap<>();
         for (Subject subject : subjects) {
             scores.addAll(score("base model", "supercategory word", Double.NaN, subject, prompts, null));
-            for (Method m : protocol.methods()) {
+            for (ConceptMethod m : protocol.methods()) {
                 Trained t = train(subject, m);
-                sizes.computeIfAbsent(m.id, x -> new long[1])[0] = t.fileBytes();
-                seconds.computeIfAbsent(m.id, x -> new double[2]);
-                seconds.get(m.id)[0] += t.seconds();
-                seconds.get(m.id)[1] += 1;
-                if (m == Method.PERFUSION) perfusionConcepts.put(subject, t.concept());
-                if (m == Method.KV_FINETUNE) {
-                    try (AppliedConcepts a = embeddingOnly(t.concept())) {
-                        scores.addAll(withTunedProjections(t, () -> score(m.id, "tuned K/V", Double.NaN, subject, prompts, a)));
-                    }
-                } else if (!m.editsProjections() || m == Method.UNGATED_ROME) {
-                    try (AppliedConcepts a = apply(List.of(t.concept()), 0.7, ConceptGate.Orthogonalization.EXACT, false)) {
-                        scores.addAll(score(m.id, m == Method.UNGATED_ROME ? "no gate" : "embedding", Double.NaN, subject, prompts, a));
-                    }
-                } else {
-                    for (boolean global : m == Method.PERFUSION ? List.of(false, true) : List.of(false)) {
-                        for (double beta : protocol.betas()) {
-                            try (AppliedConcepts a = apply(List.of(t.concept()), beta, ConceptGate.Orthogonalization.EXACT, global)) {
-                                scores.addAll(score(m.id, global ? "global lock" : "local lock", beta, subject, prompts, a));
-                            }
-                        }
+                sizes.computeIfAbsent(m.id(), x -> new long[1])[0] = t.fileBytes();
+                seconds.computeIfAbsent(m.id(), x -> new double[2]);
+                seconds.get(m.id())[0] += t.seconds();
+                seconds.get(m.id())[1] += 1;
+                // the multi-concept section combines the paper's method's concepts
+                if (m == ConceptMethods.PERFUSION) perfusionConcepts.put(subject, t.concept());
+                for (ConceptMethod.OperatingPoint p : m.operatingPoints(protocol.betas())) {
+                    double beta = Double.isNaN(p.beta()) ? t.concept().beta() : p.beta();
+                    try (AppliedConcepts a = apply(List.of(t.concept()), beta, ConceptGate.Orthogonalization.EXACT, p.globalKeyLocking())) {
+                        scores.addAll(score(m.id(), p.variant(), p.beta(), subject, prompts, a));
                     }
                 }
             }
@@ -156,51 +146,21 @@ public final class MethodEvaluation {
         return new Subject(inst, "my-" + category, category, dir, reference);
     }
 
-    private Trained train(Subject s, Method m) throws IOException {
-        Path out = work.resolve("concepts").resolve(s.instance().id() + "-" + m.id + ".safetensors");
+    private Trained train(Subject s, ConceptMethod m) throws IOException {
+        Path out = work.resolve("concepts").resolve(s.instance().id() + "-" + m.id() + ".safetensors");
         Files.createDirectories(out.getParent());
-        PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(protocol.trainingSteps()).withMethod(m)
-                .withSchedule(0, 0).withAttentionMasks(protocol.mask() == Mask.ATTENTION);
+        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(protocol.trainingSteps()).method(m)
+                .schedule(0, 0).attentionMasks(protocol.mask() == Mask.ATTENTION).build();
         Path masks = protocol.mask() == Mask.TRUTH ? s.pictures().resolveSibling(s.instance().id() + "-masks") : null;
-        PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, s.word(), s.supercategory(), settings).train(s.pictures(), masks, out, false, null, progress);
-        long bytes = Files.size(out);
-        if (m == Method.KV_FINETUNE) {
-            Map<String, Tensor> t = new LinkedHashMap<>();
-            t.put("embedding", r.concept().embedding());
-            for (int i = 0; i < r.tunedProjections().size(); i++) t.put("projection." + i, r.tunedProjections().get(i));
-            Path kv = out.resolveSibling(s.instance().id() + "-" + m.id + ".kv.safetensors");
-            Safetensors.write(kv, t, Map.of("word", s.word()), Safetensors.StoredType.F32);
-            bytes = Files.size(kv);
-        }
-        progress.message(String.format(Locale.ROOT, "%s %s: %.0fs, loss %.4f -> %.4f", s.instance().id(), m.id, r.seconds(), r.probeBefore(), r.probeAfter()));
-        return new Trained(m, r.concept(), bytes, r.seconds(), r.tunedProjections());
+        ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, s.word(), s.supercategory(), settings).train(s.pictures(), masks, out, false, null, progress);
+        progress.message(String.format(Locale.ROOT, "%s %s: %.0fs, loss %.4f -> %.4f", s.instance().id(), m.id(), r.seconds(), r.probeBefore(), r.probeAfter()));
+        return new Trained(r.concept(), Files.size(out), r.seconds());
     }
 
     private AppliedConcepts apply(List<ConceptFile> concepts, double beta, ConceptGate.Orthogonalization o, boolean global) {
         List<AppliedConcepts.Use> uses = new ArrayList<>();
         for (ConceptFile c : concepts) uses.add(new AppliedConcepts.Use(c, beta, c.tau()));
         return AppliedConcepts.apply(sd, cInv, uses, o, global);
-    }
-
-    private AppliedConcepts embeddingOnly(ConceptFile c) {
-        return apply(List.of(c), 0.7, ConceptGate.Orthogonalization.EXACT, false);
-    }
-
-    private <T> T withTunedProjections(Trained t, java.util.function.Supplier<T> body) {
-        List<Attention> layers = sd.unet.crossAttentionLayers();
-        try {
-            for (int l = 0; l < layers.size(); l++) {
-                Attention a = layers.get(l);
-                a.setKey(new FineTunedProjection(a.originalKey(), t.projections().get(2 * l)));
-                a.setValue(new FineTunedProjection(a.originalValue(), t.projections().get(2 * l + 1)));
-            }
-            return body.get();
-        } finally {
-            for (Attention a : layers) {
-                a.setKey(null);
-                a.setValue(null);
-            }
-        }
     }
 
     /** Every prompt of the protocol for every seed, drawn with {@code encoder} (null: the base model) and scored. */
@@ -263,7 +223,7 @@ public final class MethodEvaluation {
             for (int k = 0; k + 1 < subjects.size(); k++) {
                 Subject a = subjects.get(k), b = subjects.get(k + 1);
                 if (a.supercategory().equals(b.supercategory())) continue;
-                try (AppliedConcepts applied = apply(List.of(concepts.get(a), concepts.get(b)), 0.7, mode, false)) {
+                try (AppliedConcepts applied = apply(List.of(concepts.get(a), concepts.get(b)), Concept.GENERATION_BETA, mode, false)) {
                     List<String> texts = scenes.stream().map(sc -> "a " + a.word() + " on the left and a " + b.word() + " on the right " + sc).toList();
                     for (int seed = 0; seed < protocol.seeds(); seed++) {
                         Tensor pictures = AttributeClassifier.picturesOf(draw(applied, texts, 1000L * seed + 29));

@@ -36,6 +36,8 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
     private final long[] supercategoryIds;
     private final ConceptGate gate;
     private final List<Attention> layers;
+    /** Whether any layer was changed (not for embedding-only concepts). */
+    private final boolean edited;
     private final boolean globalLock;
 
     private AppliedConcepts(StableDiffusion sd, Tensor cInv, List<Use> uses, ConceptGate.Orthogonalization orthogonalization,
@@ -53,37 +55,60 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
         this.tokenizer = sd.tokenizer.withAddedTokens(words);
         this.placeholderIds = new long[uses.size()];
         this.supercategoryIds = new long[uses.size()];
-        List<Concept> gated = new ArrayList<>();
         List<Use> edits = new ArrayList<>();
         for (int j = 0; j < uses.size(); j++) {
             ConceptFile c = uses.get(j).concept();
             placeholderIds[j] = tokenizer.tokenId(c.word()).orElseThrow();
             supercategoryIds[j] = singleToken(sd.tokenizer, c.supercategory());
-            if (c.embeddingOnly()) continue; // textual inversion: the word's embedding is all there is
-            gated.add(new Concept(c.iStar(), uses.get(j).beta(), uses.get(j).tau()));
-            edits.add(uses.get(j));
+            if (!c.embeddingOnly()) edits.add(uses.get(j)); // textual inversion: the word's embedding is all there is
         }
         this.layers = sd.unet.crossAttentionLayers();
-        if (edits.isEmpty()) {
-            this.gate = null;
-            return;
+        this.edited = !edits.isEmpty();
+        try {
+            this.gate = edited ? install(edits, cInv, orthogonalization) : null;
+        } catch (RuntimeException e) {
+            restoreOriginalProjections(); // a concept that does not fit leaves no layer half-edited
+            throw e;
         }
-        boolean ungated = edits.stream().anyMatch(u -> u.concept().ungated());
-        if (ungated && edits.stream().anyMatch(u -> !u.concept().ungated())) {
-            throw new IllegalArgumentException("an ungated (ROME) concept cannot be combined with gated ones");
+    }
+
+    /** Puts the concepts' edits into every cross-attention layer; returns their shared gate (none for replaced weights). */
+    private ConceptGate install(List<Use> edits, Tensor cInv, ConceptGate.Orthogonalization orthogonalization) {
+        ProjectionEdit.Kind kind = edits.get(0).concept().edit().kind();
+        for (Use u : edits) {
+            if (u.concept().edit().kind() != kind) {
+                throw new IllegalArgumentException("concept '" + u.concept().word() + "' (a " + u.concept().edit().kind().id
+                        + " edit) cannot be combined with '" + edits.get(0).concept().word() + "' (a " + kind.id + " edit)");
+            }
         }
-        this.gate = new ConceptGate(cInv, gated, orthogonalization);
-        if (ungated) gate.setGating(ConceptGate.Gating.LINEAR_ROME);
+        if (kind == ProjectionEdit.Kind.WEIGHTS) {
+            if (edits.size() > 1) {
+                throw new IllegalArgumentException("concepts '" + edits.get(0).concept().word() + "' and '" + edits.get(1).concept().word()
+                        + "' each replace whole K/V weights and cannot be combined");
+            }
+            ProjectionEdit edit = edits.get(0).concept().edit();
+            for (int l = 0; l < layers.size(); l++) {
+                Attention a = layers.get(l);
+                a.setKey(new FineTunedProjection(a.originalKey(), edit.keys().get(l)));
+                a.setValue(new FineTunedProjection(a.originalValue(), edit.values().get(l)));
+            }
+            return null;
+        }
+        List<Concept> gated = new ArrayList<>();
+        for (Use u : edits) gated.add(new Concept(u.concept().iStar(), u.beta(), u.tau()));
+        ConceptGate shared = new ConceptGate(cInv, gated, orthogonalization);
+        if (kind == ProjectionEdit.Kind.RANK_ONE) shared.setGating(ConceptGate.Gating.LINEAR_ROME);
         for (int l = 0; l < layers.size(); l++) {
             List<Tensor> keys = new ArrayList<>(), values = new ArrayList<>();
             for (Use u : edits) {
-                keys.add(u.concept().keyTargets().get(l));
-                values.add(u.concept().valueTargets().get(l));
+                keys.add(u.concept().edit().keys().get(l));
+                values.add(u.concept().edit().values().get(l));
             }
             Attention a = layers.get(l);
-            a.setKey(new GatedRankOneProjection(a.originalKey(), gate, GatedRankOneProjection.Role.KEY, keys));
-            a.setValue(new GatedRankOneProjection(a.originalValue(), gate, GatedRankOneProjection.Role.VALUE, values));
+            a.setKey(new GatedRankOneProjection(a.originalKey(), shared, GatedRankOneProjection.Role.KEY, keys));
+            a.setValue(new GatedRankOneProjection(a.originalValue(), shared, GatedRankOneProjection.Role.VALUE, values));
         }
+        return shared;
     }
 
     /**
@@ -175,7 +200,7 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
         return absent;
     }
 
-    /** The gate of the edited concepts; null when every concept is embedding-only. */
+    /** The gate of the edited concepts; null when no concept has a gated or rank-one edit. */
     public ConceptGate gate() { return gate; }
 
     /**
@@ -212,12 +237,16 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
     /** Puts the original K/V projections back. */
     @Override
     public void close() {
-        if (gate == null) return; // embedding-only concepts installed nothing
+        if (!edited) return; // embedding-only concepts installed nothing
+        restoreOriginalProjections();
+        if (gate != null) gate.clearCache();
+    }
+
+    private void restoreOriginalProjections() {
         for (Attention a : layers) {
             a.setKey(null);
             a.setValue(null);
         }
-        gate.clearCache();
     }
 
     /** Layer widths of a model's cross-attention, for {@link ConceptFile#checkFits}. */

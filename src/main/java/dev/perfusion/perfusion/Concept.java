@@ -8,6 +8,9 @@ import org.bytedeco.pytorch.Tensor;
  * Training uses (0.75, 0.10); generation typically (0.70, 0.15) for local key locking, beta 0.4-0.6 for global.
  */
 public record Concept(Tensor iStar, double beta, double tau) {
+    /** The gate a concept is generated with unless the user moves it (the paper's choice for local key locking). */
+    public static final double GENERATION_BETA = 0.7, GENERATION_TAU = 0.15;
+
     public Concept {
         if (iStar == null || iStar.dim() != 1) throw new IllegalArgumentException("i* must be a vector [D]");
         checkBeta(beta);

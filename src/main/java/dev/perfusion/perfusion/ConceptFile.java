@@ -14,54 +14,51 @@ import java.util.Map;
 
 /**
  * A learned concept as stored on disk: only what the method needs (paper §3.5) — the word embedding v*, the
- * target input i*, and per cross-attention layer one locked key target o*_K and one learned value target o*_V —
- * with metadata tying it to the base model and text encoder it was made for. Safetensors, written atomically.
+ * target input i*, and the edit of the cross-attention projections (for Perfusion one locked key target o*_K and
+ * one learned value target o*_V per layer) — with metadata tying it to the base model and text encoder it was made
+ * for. Safetensors, written atomically.
  *
- * @param keyTargets   o*_K per cross-attention layer, in the UNet's cross-attention order
- * @param valueTargets o*_V per layer, same order
- * @param settings     training settings (free-form, shown by {@code inspect})
+ * @param edit     how the concept changes each cross-attention layer's K and V projections
+ * @param beta     the gate threshold to generate with when the user gives none
+ * @param tau      the gate temperature to generate with when the user gives none
+ * @param settings training settings (free-form, shown by {@code inspect})
  */
-public record ConceptFile(String word, String supercategory, Tensor embedding, Tensor iStar,
-                          List<Tensor> keyTargets, List<Tensor> valueTargets, double beta, double tau,
-                          String baseModelHash, String textEncoderHash, Map<String, String> settings) {
+public record ConceptFile(String word, String supercategory, Tensor embedding, Tensor iStar, ProjectionEdit edit,
+                          double beta, double tau, String baseModelHash, String textEncoderHash, Map<String, String> settings) {
     public static final String FORMAT = "perfusion-concept";
     public static final int VERSION = 1;
 
     public ConceptFile {
-        // no layers: an embedding-only concept (the textual-inversion baseline)
-        if (keyTargets.size() != valueTargets.size()) {
-            throw new IllegalArgumentException(keyTargets.size() + " key targets but " + valueTargets.size() + " value targets");
-        }
-        keyTargets = List.copyOf(keyTargets);
-        valueTargets = List.copyOf(valueTargets);
         settings = Map.copyOf(settings);
     }
 
-    public int layerCount() { return keyTargets.size(); }
+    public int layerCount() { return edit.layerCount(); }
 
     /** True for a concept that is a word embedding only (textual inversion), with no edit of the UNet. */
-    public boolean embeddingOnly() { return keyTargets.isEmpty(); }
-
-    /** Whether it was trained (and must be used) with the ungated, linear ROME edit. */
-    public boolean ungated() { return PerfusionTrainer.Method.UNGATED_ROME.id.equals(settings.get("method")); }
+    public boolean embeddingOnly() { return edit.kind() == ProjectionEdit.Kind.NONE; }
 
     public long textDim() { return Ops.shape(embedding)[0]; }
 
     /** Output width of each edited layer. */
     public long[] layerDims() {
         long[] dims = new long[layerCount()];
-        for (int l = 0; l < dims.length; l++) dims[l] = Ops.shape(keyTargets.get(l))[0];
+        for (int l = 0; l < dims.length; l++) dims[l] = Ops.shape(edit.keys().get(l))[0];
         return dims;
     }
 
-    /** The tensors under their names in the file. */
-    private Map<String, Tensor> tensors() {
+    /** The same concept with another target input (training moves i*). */
+    public ConceptFile withIStar(Tensor iStar) {
+        return new ConceptFile(word, supercategory, embedding, iStar, edit, beta, tau, baseModelHash, textEncoderHash, settings);
+    }
+
+    /** The tensors under their names in the file (see {@link ProjectionEdit#meaning}); the tensors themselves. */
+    public Map<String, Tensor> tensors() {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
         tensors.put("embedding", embedding);
         tensors.put("i_star", iStar);
         for (int l = 0; l < layerCount(); l++) {
-            tensors.put("layers." + l + ".key_target", keyTargets.get(l));
-            tensors.put("layers." + l + ".value_target", valueTargets.get(l));
+            tensors.put(edit.tensorName(l, GatedRankOneProjection.Role.KEY), edit.keys().get(l));
+            tensors.put(edit.tensorName(l, GatedRankOneProjection.Role.VALUE), edit.values().get(l));
         }
         return tensors;
     }
@@ -92,6 +89,7 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
         meta.put("default_beta", Double.toString(beta));
         meta.put("default_tau", Double.toString(tau));
         meta.put("layers", Integer.toString(layerCount()));
+        meta.put("edit", edit.kind().id);
         settings.forEach((k, v) -> meta.put("training." + k, v));
         Safetensors.write(file, tensors, meta, Safetensors.StoredType.F32);
     }
@@ -128,21 +126,26 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
         if (Ops.shape(iStar)[0] != Ops.shape(embedding)[0]) {
             throw new IOException(file + ": i_star has " + Ops.shape(iStar)[0] + " dims but the embedding " + Ops.shape(embedding)[0]);
         }
+        Map<String, String> settings = new LinkedHashMap<>();
+        meta.forEach((k, v) -> { if (k.startsWith("training.")) settings.put(k.substring("training.".length()), v); });
+        ProjectionEdit.Kind kind = editKind(meta, layers, settings, file);
         List<Tensor> keys = new ArrayList<>(), values = new ArrayList<>();
         for (int l = 0; l < layers; l++) {
-            Tensor k = tensor(st, "layers." + l + ".key_target", 1), v = tensor(st, "layers." + l + ".value_target", 1);
-            if (Ops.shape(k)[0] != Ops.shape(v)[0]) {
-                throw new IOException(file + ": layer " + l + " key target has " + Ops.shape(k)[0] + " dims, value target " + Ops.shape(v)[0]);
+            String keyName = kind.tensorName(l, GatedRankOneProjection.Role.KEY), valueName = kind.tensorName(l, GatedRankOneProjection.Role.VALUE);
+            Tensor k = tensor(st, keyName, kind.tensorRank), v = tensor(st, valueName, kind.tensorRank);
+            if (!java.util.Arrays.equals(Ops.shape(k), Ops.shape(v))) {
+                throw new IOException(file + ": '" + keyName + "' has shape " + Ops.shapeString(k) + " but '" + valueName + "' " + Ops.shapeString(v));
+            }
+            if (kind == ProjectionEdit.Kind.WEIGHTS && Ops.shape(k)[1] != Ops.shape(embedding)[0]) {
+                throw new IOException(file + ": '" + keyName + "' takes " + Ops.shape(k)[1] + "-dim inputs but the embedding has " + Ops.shape(embedding)[0] + " dims");
             }
             keys.add(k);
             values.add(v);
         }
-        Map<String, String> settings = new LinkedHashMap<>();
-        meta.forEach((k, v) -> { if (k.startsWith("training.")) settings.put(k.substring("training.".length()), v); });
         ConceptFile concept;
         try {
             concept = new ConceptFile(require(meta, "word", file), require(meta, "supercategory", file), embedding, iStar,
-                    keys, values, Double.parseDouble(require(meta, "default_beta", file)),
+                    new ProjectionEdit(kind, keys, values), Double.parseDouble(require(meta, "default_beta", file)),
                     Double.parseDouble(require(meta, "default_tau", file)), require(meta, "base_model_hash", file),
                     require(meta, "text_encoder_hash", file), settings);
         } catch (NumberFormatException e) {
@@ -191,6 +194,28 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
         }
     }
 
+    /**
+     * The edit's kind from the metadata. Files written before it was recorded said it only through the layer count
+     * and the training method: no layers, or the ungated ROME ablation, or Perfusion's gated edit.
+     */
+    private static ProjectionEdit.Kind editKind(Map<String, String> meta, int layers, Map<String, String> settings, Path file) throws IOException {
+        ProjectionEdit.Kind kind;
+        if (meta.containsKey("edit")) {
+            try {
+                kind = ProjectionEdit.Kind.of(meta.get("edit"));
+            } catch (IllegalArgumentException e) {
+                throw new IOException(file + ": metadata 'edit': " + e.getMessage());
+            }
+        } else {
+            kind = layers == 0 ? ProjectionEdit.Kind.NONE
+                    : "ungated-rome".equals(settings.get("method")) ? ProjectionEdit.Kind.RANK_ONE : ProjectionEdit.Kind.GATED_RANK_ONE;
+        }
+        if ((kind == ProjectionEdit.Kind.NONE) != (layers == 0)) {
+            throw new IOException(file + ": metadata says edit '" + kind.id + "' over " + layers + " layers");
+        }
+        return kind;
+    }
+
     private static String require(Map<String, String> meta, String key, Path file) throws IOException {
         String v = meta.get(key);
         if (v == null) throw new IOException(file + ": concept file metadata lacks '" + key + "'");
@@ -200,7 +225,8 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
     private static Tensor tensor(Safetensors st, String name, int rank) throws IOException {
         if (!st.keys().contains(name)) throw new IOException(st.file() + ": concept file lacks tensor '" + name + "'");
         if (st.shape(name).length != rank) {
-            throw new IOException(st.file() + ": tensor '" + name + "' should be a vector, has shape " + java.util.Arrays.toString(st.shape(name)));
+            throw new IOException(st.file() + ": tensor '" + name + "' should be " + (rank == 1 ? "a vector" : "a matrix")
+                    + ", has shape " + java.util.Arrays.toString(st.shape(name)));
         }
         return dev.perfusion.tensor.Scope.keep(st.get(name));
     }

@@ -125,6 +125,21 @@ public final class ConceptGate {
         rebuild();
     }
 
+    /**
+     * Moves concept j's i* to {@code iStar}, as training does at every step: the value is copied into the gate's own
+     * tensor, so a long run allocates nothing per step (a new concept per step would keep every old i*).
+     */
+    public synchronized void trackIStar(int j, Tensor iStar) {
+        Tensor own = concepts.get(j).iStar();
+        if (!java.util.Arrays.equals(Ops.shape(own), Ops.shape(iStar))) {
+            throw new IllegalArgumentException("i* has " + Ops.shapeString(iStar) + " dims but the gate's is " + Ops.shapeString(own));
+        }
+        try (Scope s = Scope.inference()) {
+            own.copy_(iStar.detach());
+        }
+        rebuild();
+    }
+
     /** Sets (beta, tau) of every concept: the user's fidelity / text-alignment knob. */
     public synchronized void setGate(double beta, double tau) {
         for (int j = 0; j < concepts.size(); j++) concepts.set(j, concepts.get(j).withGate(beta, tau));

@@ -130,7 +130,7 @@ class BadInputTest {
     void forceOverAHashMismatchWarnsNamingTheFileAndTheHash() throws IOException {
         ConceptFile cat = ConceptFile.load(Bundled.concept("my-cat"));
         Path other = tmp.resolve("my-cat-elsewhere.safetensors");
-        new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(), cat.keyTargets(), cat.valueTargets(),
+        new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(), cat.edit(),
                 cat.beta(), cat.tau(), "sha256-f32-sampled4096:another-unet", cat.textEncoderHash(), cat.settings()).save(other);
         List<String> args = List.of("generate", "--concept", other.toString(), "--prompt", "a my-cat", "--steps", "1",
                 "--out", tmp.resolve("z.png").toString());

@@ -2,7 +2,7 @@ package dev.perfusion.eval;
 
 import dev.perfusion.io.Png;
 import dev.perfusion.io.layout.ModelSource;
-import dev.perfusion.perfusion.PerfusionTrainer;
+import dev.perfusion.training.ConceptMethods;
 import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
@@ -79,7 +79,7 @@ class BundledModelTest {
         System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
         Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, tmp.resolve("cache"), 300, Progress.NONE);
         MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(2, 2, 1, 2, List.of(0.6, 0.8), 2, 5.0,
-                List.of(PerfusionTrainer.Method.values()), true, MethodEvaluation.Mask.NONE);
+                ConceptMethods.ALL, true, MethodEvaluation.Mask.NONE);
         MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()),
                 InstanceEncoder.load(Bundled.instanceEncoder()), p, tmp.resolve("work"), Progress.NONE).run(HeldOut.instances());
         // per instance: base model, perfusion local+global x 2 betas, trained keys x 2 betas, ungated, TI, KV

@@ -27,12 +27,12 @@ class ConceptFileFuzzTest {
             if (c == null) return;
             assertEquals(c.textDim(), Ops.shape(c.iStar())[0], "i* has the embedding's width");
             long[] dims = c.layerDims();
-            for (int l = 0; l < c.layerCount(); l++) assertEquals(dims[l], Ops.shape(c.valueTargets().get(l))[0]);
+            for (int l = 0; l < c.layerCount(); l++) assertEquals(dims[l], Ops.shape(c.edit().values().get(l))[0]);
             // load keeps its tensors past the scope; free them here rather than leave thousands to the GC
             c.embedding().close();
             c.iStar().close();
-            for (Tensor t : c.keyTargets()) t.close();
-            for (Tensor t : c.valueTargets()) t.close();
+            for (Tensor t : c.edit().keys()) t.close();
+            for (Tensor t : c.edit().values()) t.close();
         } finally {
             Readers.delete(file);
         }

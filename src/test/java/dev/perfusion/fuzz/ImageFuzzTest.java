@@ -2,7 +2,7 @@ package dev.perfusion.fuzz;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.perfusion.io.Png;
-import dev.perfusion.perfusion.TrainingImages;
+import dev.perfusion.training.TrainingImages;
 
 import java.awt.image.BufferedImage;
 import java.nio.file.Path;

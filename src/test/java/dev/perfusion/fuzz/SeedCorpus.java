@@ -1,5 +1,6 @@
 package dev.perfusion.fuzz;
 
+import dev.perfusion.perfusion.ProjectionEdit;
 import dev.perfusion.io.Npy;
 import dev.perfusion.io.Png;
 import dev.perfusion.io.Safetensors;
@@ -103,10 +104,10 @@ class SeedCorpus {
     private void conceptSeeds() throws IOException {
         Tensor v = Ops.fromFloats(new float[] {0.1f, -0.2f, 0.3f, 0.4f}, 4);
         Tensor k = Ops.fromFloats(new float[] {1, 2, 3}, 3), o = Ops.fromFloats(new float[] {-1, 0, 1}, 3);
-        ConceptFile two = new ConceptFile("my-cat", "cat", v, v, List.of(k, k), List.of(o, o), 0.75, 0.1, "unet0", "text0",
+        ConceptFile two = new ConceptFile("my-cat", "cat", v, v, new ProjectionEdit(ProjectionEdit.Kind.GATED_RANK_ONE, List.of(k, k), List.of(o, o)), 0.75, 0.1, "unet0", "text0",
                 Map.of("method", "perfusion", "steps", "400"));
         two.save(seed("ConceptFileFuzzTest", "load", "two-layers"));
-        new ConceptFile("my-toy", "toy", v, v, List.of(), List.of(), 0.7, 0.1, "unet0", "text0", Map.of())
+        new ConceptFile("my-toy", "toy", v, v, ProjectionEdit.none(), 0.7, 0.1, "unet0", "text0", Map.of())
                 .save(seed("ConceptFileFuzzTest", "load", "embedding-only"));
         // a concept whose metadata lacks its layer count
         Map<String, Tensor> t = new LinkedHashMap<>();

@@ -46,6 +46,24 @@ class ConceptGateTest {
     }
 
     @Test
+    void trackingIStarGivesWhatANewConceptWouldAndKeepsTheCallersTensor() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(9);
+            Tensor cInv = inverse(randomSpd(r, D));
+            Tensor first = randn(r, D), moved = randn(r, D), firstBefore = first.clone();
+            ConceptGate tracked = ConceptGate.single(cInv, new Concept(first, 0.75, 0.1));
+            ConceptGate fresh = ConceptGate.single(cInv, new Concept(moved, 0.75, 0.1));
+            Tensor heldBefore = tracked.concept(0).iStar();
+            tracked.trackIStar(0, moved.to(torch.ScalarType.Float));
+            Tensor e = encodings(r, 2, 5, moved, 0.8);
+            assertEquals(0.0, Ops.maxAbsDiff(tracked.compute(e).s(), fresh.compute(e).s()), 1e-6, "s from the moved i*");
+            assertEquals(0.0, Ops.maxAbsDiff(first, firstBefore), "the caller's i* is untouched");
+            assertSame(heldBefore, tracked.concept(0).iStar(), "no new tensor per step");
+            assertThrows(IllegalArgumentException.class, () -> tracked.trackIStar(0, randn(r, D + 1)));
+        }
+    }
+
+    @Test
     void conceptInputHasUnitSAndGivesTheGatedTarget() {
         try (Scope s = Scope.inference()) {
             Random r = new Random(2);

@@ -1,5 +1,8 @@
 package dev.perfusion.perfusion;
 
+import dev.perfusion.training.TrainingImages;
+import dev.perfusion.training.TrainingSettings;
+import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.Fixtures;
 import dev.perfusion.io.Png;
 import dev.perfusion.io.layout.ModelSource;
@@ -48,16 +51,15 @@ class PerfusionEndToEndTest {
         for (int i = 0; i < views.size(); i++) Png.write(images.resolve("view" + i + ".png"), views.get(i).image(), Map.of());
     }
 
-    static PerfusionTrainer.Settings quick() {
-        return PerfusionTrainer.Settings.defaults().withSteps(8).withBatch(2, 1).withImages(TrainingImages.Fit.CROP, 2, 0)
-                .withSchedule(0, 8);
+    static TrainingSettings quick() {
+        return TrainingSettings.defaults().toBuilder().steps(8).batch(2, 1).images(TrainingImages.Fit.CROP, 2, 0).schedule(0, 8).build();
     }
 
     @Test
     void trainingLowersTheLossAndTheConceptGenerates() throws Exception {
         Path out = tmp.resolve("my-teddy.safetensors");
-        PerfusionTrainer trainer = new PerfusionTrainer(sd, cInv, "my-teddy", "teddy", quick());
-        PerfusionTrainer.Result r = trainer.train(images, null, out, false, tmp.resolve("samples"), Progress.NONE);
+        ConceptTrainer trainer = new ConceptTrainer(sd, cInv, "my-teddy", "teddy", quick());
+        ConceptTrainer.Result r = trainer.train(images, null, out, false, tmp.resolve("samples"), Progress.NONE);
         assertEquals(8, r.losses().size());
         assertTrue(r.probeAfter() < r.probeBefore(), "fixed-batch loss " + r.probeBefore() + " -> " + r.probeAfter());
         assertTrue(Files.isRegularFile(tmp.resolve("samples/step-00008.png")), "sample image written");
@@ -87,22 +89,22 @@ class PerfusionEndToEndTest {
 
     @Test
     void anInterruptedRunResumesToTheSameConcept() throws Exception {
-        PerfusionTrainer.Settings settings = quick().withSteps(4).withSchedule(2, 0);
+        TrainingSettings settings = quick().toBuilder().steps(4).schedule(2, 0).build();
         Path straight = tmp.resolve("straight.safetensors"), resumed = tmp.resolve("resumed.safetensors");
-        new PerfusionTrainer(sd, cInv, "my-dog", "dog", settings).train(images, null, straight, false, null, Progress.NONE);
+        new ConceptTrainer(sd, cInv, "my-dog", "dog", settings).train(images, null, straight, false, null, Progress.NONE);
         Progress interrupt = (task, done, total, detail) -> {
             if (done == 3) throw new IllegalStateException("interrupted");
         };
         assertThrows(IllegalStateException.class,
-                () -> new PerfusionTrainer(sd, cInv, "my-dog", "dog", settings).train(images, null, resumed, false, null, interrupt));
+                () -> new ConceptTrainer(sd, cInv, "my-dog", "dog", settings).train(images, null, resumed, false, null, interrupt));
         assertFalse(Files.exists(resumed), "no concept file from an interrupted run");
         assertTrue(Files.exists(resumed.resolveSibling("resumed.safetensors.ckpt")), "the step-2 checkpoint is kept");
-        new PerfusionTrainer(sd, cInv, "my-dog", "dog", settings).train(images, null, resumed, true, null, Progress.NONE);
+        new ConceptTrainer(sd, cInv, "my-dog", "dog", settings).train(images, null, resumed, true, null, Progress.NONE);
         ConceptFile a = ConceptFile.load(straight), b = ConceptFile.load(resumed);
         assertTrue(Ops.maxAbsDiff(a.embedding(), b.embedding()) < 1e-6);
         assertTrue(Ops.maxAbsDiff(a.iStar(), b.iStar()) < 1e-6);
-        for (int l = 0; l < a.layerCount(); l++) assertTrue(Ops.maxAbsDiff(a.valueTargets().get(l), b.valueTargets().get(l)) < 1e-6);
-        var missing = assertThrows(java.io.IOException.class, () -> new PerfusionTrainer(sd, cInv, "my-dog", "dog", settings)
+        for (int l = 0; l < a.layerCount(); l++) assertTrue(Ops.maxAbsDiff(a.edit().values().get(l), b.edit().values().get(l)) < 1e-6);
+        var missing = assertThrows(java.io.IOException.class, () -> new ConceptTrainer(sd, cInv, "my-dog", "dog", settings)
                 .train(images, null, tmp.resolve("never.safetensors"), true, null, Progress.NONE));
         assertTrue(missing.getMessage().contains("no training checkpoint"));
     }
@@ -127,15 +129,14 @@ class PerfusionEndToEndTest {
             assertTrue(Ops.maxAbsDiff(observed, sd.unet.forward(x0, Ops.fromFloats(new float[] {300f}, 1), text)) < 1e-4,
                     "observing does not change the result");
         }
-        PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, "my-owl", "bird", quick().withSteps(2).withSchedule(0, 0)
-                .withAttentionMasks(true)).train(images, null, tmp.resolve("owl.safetensors"), false, null, Progress.NONE);
+        ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, "my-owl", "bird", quick().toBuilder().steps(2).schedule(0, 0).attentionMasks(true).build()).train(images, null, tmp.resolve("owl.safetensors"), false, null, Progress.NONE);
         assertEquals("zero-shot cross-attention", r.concept().settings().get("mask"));
     }
 
     @Test
     void aConceptIsRefusedByAnotherModel() throws Exception {
         Path out = tmp.resolve("other.safetensors");
-        new PerfusionTrainer(sd, cInv, "my-cat", "cat", quick().withSteps(1).withSchedule(0, 0)).train(images, null, out, false, null, Progress.NONE);
+        new ConceptTrainer(sd, cInv, "my-cat", "cat", quick().toBuilder().steps(1).schedule(0, 0).build()).train(images, null, out, false, null, Progress.NONE);
         ConceptFile c = ConceptFile.load(out);
         var otherModel = assertThrows(IllegalArgumentException.class,
                 () -> c.checkFits(out, "sha256-f32-sampled4096:another", sd.textEncoderHash(), 32, AppliedConcepts.layerDims(sd), false));
@@ -152,18 +153,18 @@ class PerfusionEndToEndTest {
 
     @Test
     void badTrainingInputIsAClearError() throws Exception {
-        var multi = assertThrows(IllegalArgumentException.class, () -> new PerfusionTrainer(sd, cInv, "my-x", "teddybear123", quick()));
+        var multi = assertThrows(IllegalArgumentException.class, () -> new ConceptTrainer(sd, cInv, "my-x", "teddybear123", quick()));
         assertTrue(multi.getMessage().contains("not a single token") && multi.getMessage().contains("teddy"), multi.getMessage());
-        var collision = assertThrows(IllegalArgumentException.class, () -> new PerfusionTrainer(sd, cInv, "dog", "teddy", quick()));
+        var collision = assertThrows(IllegalArgumentException.class, () -> new ConceptTrainer(sd, cInv, "dog", "teddy", quick()));
         assertTrue(collision.getMessage().contains("already a token"), collision.getMessage());
         Path empty = Files.createDirectories(tmp.resolve("empty"));
         var none = assertThrows(java.io.IOException.class,
-                () -> new PerfusionTrainer(sd, cInv, "my-y", "teddy", quick()).train(empty, null, tmp.resolve("y.safetensors"), false, null, Progress.NONE));
+                () -> new ConceptTrainer(sd, cInv, "my-y", "teddy", quick()).train(empty, null, tmp.resolve("y.safetensors"), false, null, Progress.NONE));
         assertTrue(none.getMessage().contains("no images"));
         Path junk = Files.createDirectories(tmp.resolve("junk"));
         Files.writeString(junk.resolve("notes.txt"), "not an image");
         var notImage = assertThrows(java.io.IOException.class,
-                () -> new PerfusionTrainer(sd, cInv, "my-z", "teddy", quick()).train(junk, null, tmp.resolve("z.safetensors"), false, null, Progress.NONE));
+                () -> new ConceptTrainer(sd, cInv, "my-z", "teddy", quick()).train(junk, null, tmp.resolve("z.safetensors"), false, null, Progress.NONE));
         assertTrue(notImage.getMessage().contains("notes.txt"), notImage.getMessage());
         assertFalse(Files.exists(tmp.resolve("z.safetensors")), "nothing half written");
         Path corrupt = tmp.resolve("corrupt.safetensors");

@@ -1,5 +1,7 @@
 package dev.perfusion.perfusion;
 
+import dev.perfusion.training.TrainingSettings;
+import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.pipeline.SeededNoise;
@@ -74,9 +76,9 @@ class TrainingReliabilityTest {
                         System.gc();
                         FreedMemory.poison(round[0]++);
                     };
-                    PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withSeed(2).withSchedule(0, 0);
+                    TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(steps).seed(2).schedule(0, 0).build();
                     try {
-                        PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, "my-teddy", "teddy", settings)
+                        ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings)
                                 .train(Bundled.examples("my-teddy"), null, out, false, null, betweenSteps);
                         assertTrue(Double.isFinite(r.probeAfter()), "finite loss after training");
                         float[] learned = concat(ConceptFile.load(out));
@@ -98,30 +100,33 @@ class TrainingReliabilityTest {
 
     @Test
     void trainingStopsAtTheFirstNonFiniteStepAndWritesNothing(@TempDir Path tmp) {
-        PerfusionTrainer.Settings d = PerfusionTrainer.Settings.defaults().withSteps(3).withSchedule(0, 0);
-        // a NaN learning rate makes every trained tensor NaN at the first optimizer step
-        PerfusionTrainer.Settings broken = new PerfusionTrainer.Settings(d.steps(), d.batchSize(), d.gradientAccumulation(),
-                Double.NaN, d.valueLr(), d.weightDecay(), d.trainBeta(), d.trainTau(), d.iStarDecay(), d.seed(),
-                d.viewsPerImage(), d.fit(), d.resolution(), d.maskFloor(), d.method(), d.checkpointEvery(), d.sampleEvery(),
-                d.attentionMasks());
+        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(3).schedule(0, 0).build();
+        // a base model with one NaN weight (a damaged checkpoint) makes the first loss NaN
+        Tensor weight = sd.unet.crossAttentionLayers().get(0).originalValue().weight();
+        Tensor saved = weight.clone();
         Path out = tmp.resolve("nan.safetensors");
-        NonFiniteException e = assertThrows(NonFiniteException.class, () -> new PerfusionTrainer(sd, cInv, "my-teddy", "teddy", broken)
-                .train(Bundled.examples("my-teddy"), null, out, false, null, Progress.NONE));
-        assertEquals("training 'my-teddy' stopped at step 1 of 3: the word embedding v* is not finite (NaN values); "
-                + "no concept was written", e.getMessage());
+        try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+            weight.view(-1).select(0, 0).fill_(new org.bytedeco.pytorch.Scalar(Float.NaN));
+            NonFiniteException e = assertThrows(NonFiniteException.class, () -> new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings)
+                    .train(Bundled.examples("my-teddy"), null, out, false, null, Progress.NONE));
+            assertEquals("training 'my-teddy' stopped at step 1 of 3: the loss is NaN; no concept was written", e.getMessage());
+        } finally {
+            try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+                weight.copy_(saved);
+            }
+        }
         assertFalse(Files.exists(out));
     }
 
     @Test
     void aConceptWithNaNIsNeitherWrittenNorLoaded(@TempDir Path tmp) throws IOException {
         Path good = tmp.resolve("good.safetensors");
-        ConceptFile concept = new PerfusionTrainer(sd, cInv, "my-teddy", "teddy",
-                PerfusionTrainer.Settings.defaults().withSteps(1).withBatch(1, 1).withSchedule(0, 0))
+        ConceptFile concept = new ConceptTrainer(sd, cInv, "my-teddy", "teddy",
+                TrainingSettings.defaults().toBuilder().steps(1).batch(1, 1).schedule(0, 0).build())
                 .train(Bundled.examples("my-teddy"), null, good, false, null, Progress.NONE).concept();
 
         ConceptFile broken = new ConceptFile(concept.word(), concept.supercategory(), concept.embedding(),
-                Ops.fromFloats(nanVector((int) concept.textDim()), concept.textDim()), concept.keyTargets(),
-                concept.valueTargets(), concept.beta(), concept.tau(), concept.baseModelHash(), concept.textEncoderHash(), concept.settings());
+                Ops.fromFloats(nanVector((int) concept.textDim()), concept.textDim()), concept.edit(), concept.beta(), concept.tau(), concept.baseModelHash(), concept.textEncoderHash(), concept.settings());
         Path refused = tmp.resolve("refused.safetensors");
         NonFiniteException e = assertThrows(NonFiniteException.class, () -> broken.save(refused));
         assertTrue(e.getMessage().contains("'i_star'"), e.getMessage());
@@ -160,8 +165,8 @@ class TrainingReliabilityTest {
 
     private static float[] concat(ConceptFile c) {
         List<Tensor> all = new ArrayList<>(List.of(c.embedding(), c.iStar()));
-        all.addAll(c.keyTargets());
-        all.addAll(c.valueTargets());
+        all.addAll(c.edit().keys());
+        all.addAll(c.edit().values());
         try (Scope s = Scope.inference()) {
             return Ops.toFloats(Ops.cat(all, 0));
         }

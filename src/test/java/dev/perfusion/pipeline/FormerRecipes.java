@@ -25,7 +25,7 @@ import java.util.List;
  * <li>beta sweep (generate --beta-sweep, demo's grid): every cell seed and seed ^ 0x5DEECE66D</li>
  * <li>method evaluation: one seed for a batch of prompts, noise [N, C, h, w], step noise seed ^ 0x5DEECE66D</li>
  * <li>prompt following: a batch from seed*1000+from, step noise {@code from}</li>
- * <li>PerfusionTrainer.render: settings.seed(), step noise 0; Pretrainer's samples: 1000+i, step noise i</li>
+ * <li>ConceptTrainer.sample: settings.seed(), step noise 0; Pretrainer's samples: 1000+i, step noise i</li>
  * </ul>
  */
 public final class FormerRecipes {
@@ -122,7 +122,7 @@ public final class FormerRecipes {
         }
     }
 
-    /** PerfusionTrainer.render: "a photo of a WORD" from the training seed, step noise 0 ({@code steps}: 25 there). */
+    /** ConceptTrainer.sample: "a photo of a WORD" from the training seed, step noise 0 ({@code steps}: 25 there). */
     public static Drawn trainerRender(StableDiffusion sd, PromptEncoder encoder, String word, int resolution, long trainingSeed, int steps) {
         try (Scope s = Scope.inference()) {
             TextToImage.Request r = new TextToImage.Request("a photo of a " + word, "", 5.0, steps, "ddim", resolution, resolution);

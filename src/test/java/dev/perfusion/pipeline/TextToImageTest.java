@@ -101,7 +101,7 @@ class TextToImageTest {
 
     @Test
     void deterministicSamplersIgnoreTheOtherStepNoiseRules() {
-        // prompt following, PerfusionTrainer.render and Pretrainer's samples seeded their step noise otherwise
+        // prompt following, ConceptTrainer.sample and Pretrainer's samples seeded their step noise otherwise
         // (from, 0, i); DDIM at eta 0 draws none, so the shared rule draws their pictures unchanged
         List<String> prompts = List.of("a red car on the beach", "a yellow bird at night");
         assertSamePictures("prompt following", FormerRecipes.promptFollowing(sd, prompts, 5.0, 4, 11, 8),

@@ -1,4 +1,4 @@
-package dev.perfusion.perfusion;
+package dev.perfusion.training;
 
 import dev.perfusion.io.Png;
 import org.junit.jupiter.api.Test;

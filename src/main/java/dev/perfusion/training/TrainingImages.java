@@ -1,4 +1,4 @@
-package dev.perfusion.perfusion;
+package dev.perfusion.training;
 
 import javax.imageio.ImageIO;
 import javax.imageio.ImageReader;

@@ -1,0 +1,323 @@
+package dev.perfusion.training;
+
+import dev.perfusion.io.Png;
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.nn.AdamW;
+import dev.perfusion.perfusion.AppliedConcepts;
+import dev.perfusion.perfusion.AttentionMask;
+import dev.perfusion.perfusion.Concept;
+import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.ConceptGate;
+import dev.perfusion.perfusion.ProjectionEdit;
+import dev.perfusion.pipeline.SeededNoise;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.sampling.NoiseSchedule;
+import dev.perfusion.tensor.NonFiniteException;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.util.Progress;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Trains one concept with one {@link ConceptMethod} (method notes §4.1): the word embedding v* and the method's
+ * edit of the cross-attention projections, through the frozen text encoder and UNet, with i* tracked as the 0.99
+ * moving average of the word's encoding. The concept being trained is installed the way a finished one is
+ * ({@link AppliedConcepts}), its tensors the optimizer's leaves. This class is the loop: data, loss, optimizer,
+ * i*, checkpoints, samples and progress.
+ */
+public final class ConceptTrainer {
+    /**
+     * What a training run produced; {@code probeBefore}/{@code probeAfter} are the loss on the same fixed batches
+     * (images, timesteps, noise) with the initial and the trained concept, a noise-free measure of progress.
+     */
+    public record Result(ConceptFile concept, List<Double> losses, double probeBefore, double probeAfter, double seconds) {}
+
+    private static final int PROBE_BATCHES = 4;
+
+    /** Prompt templates for the concept word ([C]'s nine). */
+    public static final List<String> TEMPLATES = List.of("a photo of a {}", "a good photo of a {}", "the photo of a {}",
+            "a good photo of the {}", "image of a {}", "image of the {}", "a photograph of {}", "a {} shown in a photo",
+            "a photo of {}");
+
+    private final StableDiffusion sd;
+    private final String word;
+    private final String supercategory;
+    private final TrainingSettings settings;
+    private final Tensor cInv;
+    private final long supercategoryId;
+    private final NoiseSchedule schedule;
+    private final boolean vPrediction;
+    private final List<String> templates;
+
+    /** The concept as it is now: its tensors are the optimizer's leaves (i* is tracked apart, in {@link #iStar}). */
+    private ConceptFile concept;
+    private Tensor iStar;
+    /** The concept installed in the model while training. */
+    private AppliedConcepts applied;
+    private long placeholderId;
+
+    public ConceptTrainer(StableDiffusion sd, Tensor cInv, String word, String supercategory, TrainingSettings settings) {
+        this.sd = sd;
+        this.cInv = cInv;
+        this.word = word;
+        this.supercategory = supercategory;
+        this.settings = settings;
+        this.supercategoryId = AppliedConcepts.singleToken(sd.tokenizer, supercategory);
+        sd.tokenizer.withAddedTokens(List.of(word)); // refuses a word the vocabulary already has, before any work
+        this.schedule = new NoiseSchedule(sd.schedulerConfig);
+        this.vPrediction = sd.schedulerConfig.predictionType().equals("v_prediction");
+        this.templates = templatesFor(sd.tokenizer);
+    }
+
+    /**
+     * The templates whose words the vocabulary holds whole (all of them for CLIP; the world model knows "a photo of
+     * a" but not "a good photo of"): words a model never learned would only blur the concept's encodings.
+     */
+    static List<String> templatesFor(ClipTokenizer tokenizer) {
+        List<String> known = TEMPLATES.stream().filter(t -> java.util.Arrays.stream(t.replace("{}", "").trim().split(" +"))
+                .allMatch(w -> tokenizer.tokensOf(w).size() == 1)).toList();
+        return known.isEmpty() ? TEMPLATES : known;
+    }
+
+    /**
+     * Trains and writes the concept file atomically to {@code out}; a checkpoint beside it ({@code out}.ckpt) allows
+     * {@code resume}, and sample images go to {@code samplesDir} when set.
+     */
+    public Result train(Path images, Path masks, Path out, boolean resume, Path samplesDir, Progress progress)
+            throws IOException {
+        long started = System.nanoTime();
+        int resolution = settings.resolution() > 0 ? settings.resolution() : sd.unet.config().sampleSize() * sd.vaeScaleFactor();
+        List<TrainingImages.View> views = TrainingImages.views(images, masks, resolution, settings.fit(), settings.viewsPerImage(), settings.seed());
+        progress.message("encoding " + views.size() + " augmented views of the training images at " + resolution + "x" + resolution);
+        List<Tensor> latents = new ArrayList<>(), latentMasks = new ArrayList<>();
+        for (TrainingImages.View v : views) {
+            try (Scope s = Scope.inference()) {
+                Tensor x0 = sd.vae.latentsFromImage(Png.toTensor(v.image()).to(sd.device, sd.dtype));
+                latents.add(Scope.keep(x0));
+                long[] ls = Ops.shape(x0);
+                Tensor m = settings.attentionMasks() ? AttentionMask.of(sd, x0, supercategory, settings.seed())
+                        : Ops.avgPool2d(Ops.fromFloats(v.mask(), 1, 1, resolution, resolution), resolution / ls[2]);
+                m = Ops.div(m, Math.max(1e-6, Ops.item(m.max())));
+                latentMasks.add(Scope.keep(Ops.add(Ops.mul(m, 1 - settings.maskFloor()), settings.maskFloor()).to(sd.device, sd.dtype)));
+            }
+        }
+        concept = initialConcept();
+        iStar = Scope.keep(concept.iStar().clone()); // replaced (and released) at every step
+        List<AdamW.Group> groups = new ArrayList<>();
+        groups.add(new AdamW.Group("embedding", concept.embedding(), settings.embeddingLr()));
+        groups.addAll(settings.method().trainedTensors(concept.edit(), settings));
+        AdamW optimizer = new AdamW(groups, settings.weightDecay());
+        Path checkpoint = out.resolveSibling(out.getFileName() + ".ckpt");
+        int startStep = 0;
+        if (resume) startStep = restore(checkpoint, optimizer);
+        List<Double> losses = new ArrayList<>();
+        double probeBefore, probeAfter;
+        try (AppliedConcepts installed = AppliedConcepts.apply(sd, cInv,
+                List.of(new AppliedConcepts.Use(concept.withIStar(iStar), settings.trainBeta(), settings.trainTau())),
+                ConceptGate.Orthogonalization.APPROXIMATE, false)) {
+            applied = installed;
+            placeholderId = installed.tokenizer().tokenId(word).orElseThrow();
+            probeBefore = probe(latents, latentMasks);
+            for (int step = startStep; step < settings.steps(); step++) {
+                double loss = 0;
+                for (int micro = 0; micro < settings.gradientAccumulation(); micro++) {
+                    SplittableRandom rng = new SplittableRandom(settings.seed() * 1_000_003L + step * 131L + micro);
+                    double microLoss = batchLoss(rng, latents, latentMasks, true);
+                    if (!Double.isFinite(microLoss)) throw stopped(step + 1, new NonFiniteException("the loss is " + microLoss));
+                    loss += microLoss / settings.gradientAccumulation();
+                }
+                requireFiniteTraining(step + 1, optimizer, true);
+                optimizer.step();
+                optimizer.zeroGrad();
+                requireFiniteTraining(step + 1, optimizer, false);
+                losses.add(loss);
+                progress.update("training " + word, step + 1, settings.steps(), String.format(java.util.Locale.ROOT, "loss %.4f", loss));
+                boolean last = step + 1 == settings.steps();
+                if (settings.checkpointEvery() > 0 && (step + 1) % settings.checkpointEvery() == 0 && !last) {
+                    saveCheckpoint(checkpoint, optimizer, step + 1);
+                }
+                if (samplesDir != null && settings.sampleEvery() > 0 && ((step + 1) % settings.sampleEvery() == 0 || last)) {
+                    sample(samplesDir.resolve(String.format(java.util.Locale.ROOT, "step-%05d.png", step + 1)), resolution);
+                }
+            }
+            probeAfter = probe(latents, latentMasks);
+            if (!Double.isFinite(probeAfter)) {
+                throw stopped(settings.steps(), new NonFiniteException("the loss of the trained concept on the fixed batches is " + probeAfter));
+            }
+        } finally {
+            applied = null;
+        }
+        ConceptFile trained = snapshot();
+        trained.save(out);
+        Files.deleteIfExists(checkpoint);
+        return new Result(trained, losses, probeBefore, probeAfter, (System.nanoTime() - started) / 1e9);
+    }
+
+    /**
+     * Stops training when a gradient ({@code gradients}) or, after the optimizer's step, a trained tensor or i*
+     * holds a NaN or an infinity: continuing would only write a concept that draws black pictures.
+     */
+    private void requireFiniteTraining(int step, AdamW optimizer, boolean gradients) {
+        try {
+            for (AdamW.Group g : optimizer.groups()) {
+                Tensor t = gradients ? g.tensor().grad() : g.tensor();
+                if (t.defined()) Ops.requireFinite(t, (gradients ? "the gradient of " : "") + ProjectionEdit.meaning(g.name()));
+            }
+            if (!gradients) Ops.requireFinite(iStar, ProjectionEdit.meaning("i_star"));
+        } catch (NonFiniteException e) {
+            throw stopped(step, e);
+        }
+    }
+
+    private NonFiniteException stopped(int step, NonFiniteException cause) {
+        NonFiniteException e = new NonFiniteException("training '" + word + "' stopped at step " + step + " of "
+                + settings.steps() + ": " + cause.getMessage() + "; no concept was written");
+        e.initCause(cause);
+        return e;
+    }
+
+    /** v* from the supercategory's embedding; i* = i_super, its mean encoding over the templates; the method's edit. */
+    private ConceptFile initialConcept() {
+        try (Scope s = Scope.inference()) {
+            Tensor table = sd.textEncoder.tokenEmbedding().weight.t();
+            Tensor embedding = Scope.keep(table.select(0, supercategoryId).detach().clone().set_requires_grad(true));
+            List<String> prompts = new ArrayList<>();
+            for (String t : templates) prompts.add(t.replace("{}", supercategory));
+            Tensor ids = sd.tokenize(prompts, w -> {});
+            Tensor encodings = sd.textEncoder.encode(ids, sd.clipSkip());
+            Tensor iSuper = Scope.keep(meanAtToken(encodings, ids, supercategoryId).detach().clone());
+            ProjectionEdit edit = settings.method().initialEdit(sd.unet.crossAttentionLayers(), iSuper);
+            return new ConceptFile(word, supercategory, embedding, Scope.keep(iSuper.clone()), edit, Concept.GENERATION_BETA,
+                    Concept.GENERATION_TAU, sd.unetHash(), sd.textEncoderHash(), settings.describe());
+        }
+    }
+
+    /** Mean over the batch of each prompt's encoding at its {@code token} position. */
+    private static Tensor meanAtToken(Tensor encodings, Tensor ids, long token) {
+        Tensor at = ids.eq(new Scalar(token)).to(encodings.scalar_type()).unsqueeze(-1);
+        return Ops.div(encodings.mul(at).sum(new long[] {0, 1}, false, new org.bytedeco.pytorch.ScalarTypeOptional()),
+                Math.max(1.0, Ops.item(at.sum())));
+    }
+
+    /** Mean loss over fixed batches, without learning anything (i* and the parameters stay as they are). */
+    private double probe(List<Tensor> latents, List<Tensor> masks) {
+        double sum = 0;
+        try (NoGradGuard ng = new NoGradGuard()) {
+            for (int i = 0; i < PROBE_BATCHES; i++) sum += batchLoss(new SplittableRandom(-1 - i), latents, masks, false);
+        }
+        return sum / PROBE_BATCHES;
+    }
+
+    private double batchLoss(SplittableRandom rng, List<Tensor> latents, List<Tensor> masks, boolean learn) {
+        try (Scope s = Scope.open()) {
+            int b = settings.batchSize();
+            List<String> prompts = new ArrayList<>();
+            List<Tensor> x0s = new ArrayList<>(), ms = new ArrayList<>();
+            long[] timesteps = new long[b];
+            for (int i = 0; i < b; i++) {
+                prompts.add(templates.get(rng.nextInt(templates.size())).replace("{}", word));
+                int v = rng.nextInt(latents.size());
+                x0s.add(latents.get(v));
+                ms.add(masks.get(v));
+                timesteps[i] = rng.nextInt(schedule.trainSteps());
+            }
+            Tensor ids = sd.tokenize(applied.tokenizer(), prompts, w -> {});
+            Tensor encodings = applied.encode(prompts, w -> {});
+            if (learn) {
+                // i* <- 0.99 i* + 0.01 mean_b e[b, pos_b], before the UNet sees this batch
+                try (NoGradGuard ng = new NoGradGuard()) {
+                    Tensor current = meanAtToken(encodings.detach(), ids, placeholderId);
+                    iStar = Scope.replaceKept(iStar, Ops.add(Ops.mul(iStar, settings.iStarDecay()), Ops.mul(current, 1 - settings.iStarDecay())));
+                }
+                ConceptGate gate = applied.gate();
+                if (gate != null) gate.trackIStar(0, iStar);
+            }
+            Tensor x0 = Ops.cat(x0s, 0), mask = Ops.cat(ms, 0);
+            Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0)).to(sd.device, sd.dtype);
+            Tensor noisy = schedule.addNoise(x0, noise, timesteps);
+            Tensor t = Ops.fromFloats(toFloats(timesteps), b).to(sd.device, sd.dtype);
+            Tensor prediction = sd.unet.forward(noisy, t, encodings);
+            Tensor target = vPrediction ? schedule.velocity(x0, noise, timesteps) : noise;
+            Tensor error = Ops.sub(prediction, target);
+            Tensor loss = Ops.div(Ops.mean(Ops.mul(Ops.mul(error, error), mask)), Ops.item(mask.mean()));
+            double value = Ops.item(loss);
+            if (learn) Ops.div(loss, settings.gradientAccumulation()).backward();
+            return value;
+        }
+    }
+
+    private static float[] toFloats(long[] xs) {
+        float[] f = new float[xs.length];
+        for (int i = 0; i < xs.length; i++) f[i] = xs[i];
+        return f;
+    }
+
+    /** A sample picture as the concept will be generated: with the generation gate, not the training one. */
+    private void sample(Path file, int resolution) throws IOException {
+        ConceptGate gate = applied.gate();
+        if (gate != null) gate.setGate(Concept.GENERATION_BETA, Concept.GENERATION_TAU);
+        try {
+            TextToImage.Request r = new TextToImage.Request("a photo of a " + word, "", 5.0, 25, "ddim", resolution, resolution);
+            Png.write(file, TextToImage.generate(sd, applied, r, settings.seed(), Progress.NONE).image(), Map.of("parameters", "a photo of a " + word));
+        } finally {
+            if (gate != null) gate.setGate(settings.trainBeta(), settings.trainTau());
+        }
+    }
+
+    /** The trained concept, detached from the optimizer. */
+    private ConceptFile snapshot() {
+        List<Tensor> keys = new ArrayList<>(), values = new ArrayList<>();
+        ProjectionEdit edit = concept.edit();
+        for (int l = 0; l < edit.layerCount(); l++) {
+            keys.add(Scope.keep(edit.keys().get(l).detach().clone()));
+            values.add(Scope.keep(edit.values().get(l).detach().clone()));
+        }
+        return new ConceptFile(word, supercategory, Scope.keep(concept.embedding().detach().clone()), Scope.keep(iStar.detach().clone()),
+                new ProjectionEdit(edit.kind(), keys, values), concept.beta(), concept.tau(), concept.baseModelHash(),
+                concept.textEncoderHash(), concept.settings());
+    }
+
+    /** The concept's tensors under their file names, i* as it is now, and the optimizer's state. */
+    private void saveCheckpoint(Path file, AdamW optimizer, int step) throws IOException {
+        Map<String, Tensor> t = new LinkedHashMap<>(concept.withIStar(iStar).tensors());
+        List<Tensor> state = optimizer.state();
+        for (int i = 0; i < state.size(); i++) t.put("optimizer." + i, state.get(i));
+        Safetensors.write(file, t, Map.of("step", Integer.toString(step), "word", word, "method", settings.method().id(),
+                "seed", Long.toString(settings.seed())), Safetensors.StoredType.F32);
+    }
+
+    private int restore(Path file, AdamW optimizer) throws IOException {
+        if (!Files.isRegularFile(file)) throw new IOException(file + ": no training checkpoint to resume from");
+        Safetensors st = Safetensors.open(file);
+        if (!word.equals(st.metadata().get("word"))) throw new IOException(file + ": checkpoint is for '" + st.metadata().get("word") + "', not '" + word + "'");
+        String method = st.metadata().getOrDefault("method", "");
+        if (!method.equals(settings.method().id())) {
+            throw new IOException(file + ": checkpoint was made by the method '" + method + "', not '" + settings.method().id() + "'");
+        }
+        try (NoGradGuard ng = new NoGradGuard()) {
+            for (Map.Entry<String, Tensor> e : concept.tensors().entrySet()) {
+                if (!st.keys().contains(e.getKey())) throw new IOException(file + ": checkpoint lacks tensor '" + e.getKey() + "'");
+                if (e.getKey().equals("i_star")) iStar = Scope.replaceKept(iStar, st.get("i_star"));
+                else e.getValue().copy_(st.get(e.getKey()));
+            }
+        }
+        List<Tensor> state = new ArrayList<>();
+        for (int i = 0; st.keys().contains("optimizer." + i); i++) state.add(st.get("optimizer." + i));
+        int step = Integer.parseInt(st.metadata().get("step"));
+        optimizer.restore(state, step);
+        return step;
+    }
+}

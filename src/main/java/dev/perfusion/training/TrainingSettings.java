@@ -1,0 +1,126 @@
+package dev.perfusion.training;
+
+import dev.perfusion.perfusion.Concept;
+
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * How one concept is trained; {@link #defaults()} are the paper's (Perfusion, 400 steps, effective batch 16,
+ * learning rates 0.006 for v* and 0.03 for the edit, the training gate (0.75, 0.1), i* as a 0.99 moving average).
+ * Changed through {@link #toBuilder()}.
+ *
+ * @param batchSize            pictures per micro-step
+ * @param gradientAccumulation micro-steps per optimizer step
+ * @param embeddingLr          learning rate of the word embedding v*
+ * @param editLr               learning rate of the method's own tensors (o*_V, and o*_K where keys are trained)
+ * @param trainBeta            gate threshold while training
+ * @param trainTau             gate temperature while training
+ * @param iStarDecay           weight of the old i* in its moving average
+ * @param viewsPerImage        augmented views (crops, flips) made of each photo
+ * @param resolution           training picture size; 0: the model's own
+ * @param maskFloor            loss weight outside the concept's mask
+ * @param checkpointEvery      steps between resumable checkpoints; 0: none
+ * @param sampleEvery          steps between sample pictures; 0: none
+ * @param attentionMasks       weigh the loss by the model's own cross-attention to the supercategory (zero-shot masks)
+ */
+public record TrainingSettings(ConceptMethod method, int steps, int batchSize, int gradientAccumulation, double embeddingLr,
+                               double editLr, double weightDecay, double trainBeta, double trainTau, double iStarDecay,
+                               long seed, int viewsPerImage, TrainingImages.Fit fit, int resolution, double maskFloor,
+                               int checkpointEvery, int sampleEvery, boolean attentionMasks) {
+    public TrainingSettings {
+        if (method == null) throw new IllegalArgumentException("no concept method given");
+        positive("training steps", steps);
+        positive("batch size", batchSize);
+        positive("gradient accumulation", gradientAccumulation);
+        positive("views per image", viewsPerImage);
+        for (double lr : new double[] {embeddingLr, editLr}) {
+            if (!(lr > 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("a learning rate must be positive and finite, got " + lr);
+        }
+        if (!(weightDecay >= 0 && weightDecay < 1)) throw new IllegalArgumentException("weight decay must be in [0, 1), got " + weightDecay);
+        Concept.checkBeta(trainBeta);
+        Concept.checkTau(trainTau);
+        if (!(iStarDecay >= 0 && iStarDecay < 1)) throw new IllegalArgumentException("the decay of i*'s moving average must be in [0, 1), got " + iStarDecay);
+        if (resolution < 0) throw new IllegalArgumentException("the training resolution must be positive (or 0 for the model's own), got " + resolution);
+        if (!(maskFloor >= 0 && maskFloor <= 1)) throw new IllegalArgumentException("the mask floor must be in [0, 1], got " + maskFloor);
+        if (checkpointEvery < 0 || sampleEvery < 0) throw new IllegalArgumentException("checkpoint and sample intervals must not be negative");
+    }
+
+    private static void positive(String what, int value) {
+        if (value < 1) throw new IllegalArgumentException(what + " must be at least 1, got " + value);
+    }
+
+    public static TrainingSettings defaults() {
+        return new TrainingSettings(ConceptMethods.PERFUSION, 400, 4, 4, 0.006, 0.03, 0.01, 0.75, 0.1, 0.99, 1, 8,
+                TrainingImages.Fit.CROP, 0, 0.1, 50, 100, false);
+    }
+
+    public Builder toBuilder() { return new Builder(this); }
+
+    /** What the concept file records of how it was made (shown by {@code inspect}). */
+    Map<String, String> describe() {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("steps", Integer.toString(steps));
+        m.put("batch", batchSize + "x" + gradientAccumulation);
+        m.put("lr", "embedding " + embeddingLr + ", " + method.describeLearningRate(this));
+        m.put("gate", method.describeGate(this));
+        m.put("seed", Long.toString(seed));
+        m.put("method", method.id());
+        m.put("keys", method.describeKeys());
+        m.put("mask", attentionMasks ? "zero-shot cross-attention" : "files or none");
+        return m;
+    }
+
+    /** The mutable twin of the settings, so that a caller changes what it means and keeps the rest. */
+    public static final class Builder {
+        private ConceptMethod method;
+        private int steps, batchSize, gradientAccumulation, viewsPerImage, resolution, checkpointEvery, sampleEvery;
+        private double embeddingLr, editLr, weightDecay, trainBeta, trainTau, iStarDecay, maskFloor;
+        private long seed;
+        private TrainingImages.Fit fit;
+        private boolean attentionMasks;
+
+        private Builder(TrainingSettings s) {
+            method = s.method;
+            steps = s.steps;
+            batchSize = s.batchSize;
+            gradientAccumulation = s.gradientAccumulation;
+            embeddingLr = s.embeddingLr;
+            editLr = s.editLr;
+            weightDecay = s.weightDecay;
+            trainBeta = s.trainBeta;
+            trainTau = s.trainTau;
+            iStarDecay = s.iStarDecay;
+            seed = s.seed;
+            viewsPerImage = s.viewsPerImage;
+            fit = s.fit;
+            resolution = s.resolution;
+            maskFloor = s.maskFloor;
+            checkpointEvery = s.checkpointEvery;
+            sampleEvery = s.sampleEvery;
+            attentionMasks = s.attentionMasks;
+        }
+
+        public Builder method(ConceptMethod m) { method = m; return this; }
+        public Builder steps(int s) { steps = s; return this; }
+        /** {@code size} pictures per micro-step, {@code accumulation} micro-steps per optimizer step. */
+        public Builder batch(int size, int accumulation) { batchSize = size; gradientAccumulation = accumulation; return this; }
+        public Builder learningRates(double embedding, double edit) { embeddingLr = embedding; editLr = edit; return this; }
+        public Builder weightDecay(double d) { weightDecay = d; return this; }
+        public Builder trainingGate(double beta, double tau) { trainBeta = beta; trainTau = tau; return this; }
+        public Builder iStarDecay(double d) { iStarDecay = d; return this; }
+        public Builder seed(long s) { seed = s; return this; }
+        /** How photos become square training views, how many per photo, and their size (0: the model's). */
+        public Builder images(TrainingImages.Fit f, int views, int size) { fit = f; viewsPerImage = views; resolution = size; return this; }
+        public Builder maskFloor(double f) { maskFloor = f; return this; }
+        /** Steps between checkpoints and between sample pictures (0: none). */
+        public Builder schedule(int checkpoints, int samples) { checkpointEvery = checkpoints; sampleEvery = samples; return this; }
+        public Builder attentionMasks(boolean a) { attentionMasks = a; return this; }
+
+        public TrainingSettings build() {
+            return new TrainingSettings(method, steps, batchSize, gradientAccumulation, embeddingLr, editLr, weightDecay,
+                    trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, checkpointEvery,
+                    sampleEvery, attentionMasks);
+        }
+    }
+}

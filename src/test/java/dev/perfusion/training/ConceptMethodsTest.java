@@ -1,0 +1,169 @@
+package dev.perfusion.training;
+
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.perfusion.AppliedConcepts;
+import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.perfusion.FineTunedProjection;
+import dev.perfusion.perfusion.GatedRankOneProjection;
+import dev.perfusion.perfusion.ProjectionEdit;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.unet.Attention;
+import dev.perfusion.util.Progress;
+import dev.perfusion.world.Bundled;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Every concept method through the one trainer, file format and installer, on the bundled model. */
+class ConceptMethodsTest {
+    static StableDiffusion sd;
+    static Tensor cInv;
+
+    @BeforeAll
+    static void load(@TempDir Path cache) throws Exception {
+        sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        cInv = CovarianceCache.inverseFor(sd, cache, 300, Progress.NONE);
+    }
+
+    static TrainingSettings quick(ConceptMethod method, int steps) {
+        return TrainingSettings.defaults().toBuilder().method(method).steps(steps).batch(1, 1)
+                .images(TrainingImages.Fit.CROP, 1, 0).schedule(0, 0).build();
+    }
+
+    @Test
+    void everyMethodTrainsWritesItsEditAndGeneratesFromTheFile(@TempDir Path tmp) throws IOException {
+        Map<String, ProjectionEdit.Kind> expected = Map.of("perfusion", ProjectionEdit.Kind.GATED_RANK_ONE,
+                "trained-keys", ProjectionEdit.Kind.GATED_RANK_ONE, "ungated-rome", ProjectionEdit.Kind.RANK_ONE,
+                "textual-inversion", ProjectionEdit.Kind.NONE, "kv-finetune", ProjectionEdit.Kind.WEIGHTS);
+        assertEquals(expected.keySet(), new HashSet<>(ConceptMethods.ids()));
+        List<Attention> layers = sd.unet.crossAttentionLayers();
+        for (ConceptMethod method : ConceptMethods.ALL) {
+            Path out = tmp.resolve(method.id() + ".safetensors");
+            new ConceptTrainer(sd, cInv, "my-teddy", "teddy", quick(method, 2))
+                    .train(Bundled.examples("my-teddy"), null, out, false, null, Progress.NONE);
+            ConceptFile concept = ConceptFile.load(out);
+            assertEquals(expected.get(method.id()), concept.edit().kind(), method.id());
+            assertEquals(method.id(), concept.settings().get("method"));
+            assertEquals(concept.embeddingOnly() ? 0 : layers.size(), concept.layerCount(), method.id());
+            if (concept.edit().kind() == ProjectionEdit.Kind.WEIGHTS) {
+                assertTrue(Ops.maxAbsDiff(concept.edit().values().get(0), layers.get(0).originalValue().weight()) > 0,
+                        "the fine-tune moved the V weights");
+            }
+            try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(concept, concept.beta(), concept.tau())),
+                    dev.perfusion.perfusion.ConceptGate.Orthogonalization.EXACT, false)) {
+                Class<?> installed = switch (concept.edit().kind()) {
+                    case NONE -> dev.perfusion.nn.Linear.class;
+                    case GATED_RANK_ONE, RANK_ONE -> GatedRankOneProjection.class;
+                    case WEIGHTS -> FineTunedProjection.class;
+                };
+                assertEquals(installed, layers.get(0).value().getClass(), method.id());
+                TextToImage.Request r = new TextToImage.Request("a photo of a my-teddy", "", 5.0, 2, "ddim", 64, 64);
+                assertNotNull(TextToImage.generate(sd, applied, r, 1, Progress.NONE).image(), method.id());
+            }
+            for (Attention a : layers) {
+                assertSame(a.originalKey(), a.key(), "the model is restored after " + method.id());
+                assertSame(a.originalValue(), a.value());
+            }
+        }
+    }
+
+    @Test
+    void aKvFineTuneResumesToTheSameWeightsAsAStraightRun(@TempDir Path tmp) throws IOException {
+        ConceptMethod kv = ConceptMethods.byId("kv-finetune");
+        TrainingSettings settings = quick(kv, 4).toBuilder().schedule(2, 0).build();
+        Path straight = tmp.resolve("straight.safetensors"), resumed = tmp.resolve("resumed.safetensors");
+        new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings).train(Bundled.examples("my-teddy"), null, straight, false, null, Progress.NONE);
+        Progress interrupt = (task, done, total, detail) -> {
+            if (done == 3) throw new IllegalStateException("interrupted");
+        };
+        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings)
+                .train(Bundled.examples("my-teddy"), null, resumed, false, null, interrupt));
+        Path checkpoint = tmp.resolve("resumed.safetensors.ckpt");
+        assertTrue(Safetensors.open(checkpoint).keys().contains("layers.0.value_weight"), "the tuned weights are checkpointed");
+        new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings).train(Bundled.examples("my-teddy"), null, resumed, true, null, Progress.NONE);
+        ConceptFile a = ConceptFile.load(straight), b = ConceptFile.load(resumed);
+        assertEquals(0.0, Ops.maxAbsDiff(a.embedding(), b.embedding()), 1e-6);
+        for (int l = 0; l < a.layerCount(); l++) {
+            assertEquals(0.0, Ops.maxAbsDiff(a.edit().keys().get(l), b.edit().keys().get(l)), 1e-6, "key weight of layer " + l);
+            assertEquals(0.0, Ops.maxAbsDiff(a.edit().values().get(l), b.edit().values().get(l)), 1e-6, "value weight of layer " + l);
+        }
+    }
+
+    @Test
+    void aCheckpointOfAnotherMethodIsRefused(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("c.safetensors");
+        TrainingSettings perfusion = quick(ConceptMethods.PERFUSION, 3).toBuilder().schedule(1, 0).build();
+        Progress interrupt = (task, done, total, detail) -> {
+            if (done == 2) throw new IllegalStateException("interrupted");
+        };
+        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(sd, cInv, "my-teddy", "teddy", perfusion)
+                .train(Bundled.examples("my-teddy"), null, out, false, null, interrupt));
+        TrainingSettings other = perfusion.toBuilder().method(ConceptMethods.byId("textual-inversion")).build();
+        IOException e = assertThrows(IOException.class, () -> new ConceptTrainer(sd, cInv, "my-teddy", "teddy", other)
+                .train(Bundled.examples("my-teddy"), null, out, true, null, Progress.NONE));
+        assertTrue(e.getMessage().contains("made by the method 'perfusion', not 'textual-inversion'"), e.getMessage());
+        assertFalse(Files.exists(out));
+    }
+
+    @Test
+    void editsOfDifferentKindsAreNotCombinedAndAFailedInstallLeavesNoLayerEdited() throws IOException {
+        List<Attention> layers = sd.unet.crossAttentionLayers();
+        ConceptFile cat = ConceptFile.load(Bundled.concept("my-cat"));
+        List<Tensor> keys = new java.util.ArrayList<>(), values = new java.util.ArrayList<>();
+        for (Attention a : layers) {
+            keys.add(a.originalKey().weight().clone());
+            values.add(a.originalValue().weight().clone());
+        }
+        ConceptFile tuned = new ConceptFile("my-mug", "mug", cat.embedding(), cat.iStar(),
+                new ProjectionEdit(ProjectionEdit.Kind.WEIGHTS, keys, values), 0.7, 0.15, cat.baseModelHash(), cat.textEncoderHash(), Map.of());
+        var mixed = assertThrows(IllegalArgumentException.class, () -> AppliedConcepts.apply(sd, cInv,
+                List.of(new AppliedConcepts.Use(cat, 0.7, 0.15), new AppliedConcepts.Use(tuned, 0.7, 0.15)),
+                dev.perfusion.perfusion.ConceptGate.Orthogonalization.EXACT, false));
+        assertEquals("concept 'my-mug' (a weights edit) cannot be combined with 'my-cat' (a gated-rank-one edit)", mixed.getMessage());
+
+        values.set(layers.size() - 1, Ops.fromFloats(new float[] {1, 2, 3, 4}, 2, 2)); // the last layer's V does not fit
+        ConceptFile misfit = new ConceptFile("my-mug", "mug", cat.embedding(), cat.iStar(),
+                new ProjectionEdit(ProjectionEdit.Kind.WEIGHTS, keys, values), 0.7, 0.15, cat.baseModelHash(), cat.textEncoderHash(), Map.of());
+        assertThrows(IllegalArgumentException.class, () -> AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(misfit, 0.7, 0.15)),
+                dev.perfusion.perfusion.ConceptGate.Orthogonalization.EXACT, false));
+        for (Attention a : layers) {
+            assertSame(a.originalKey(), a.key(), "no layer is left edited");
+            assertSame(a.originalValue(), a.value());
+        }
+    }
+
+    @Test
+    void anUnknownMethodNamesTheKnownOnes() {
+        var e = assertThrows(IllegalArgumentException.class, () -> ConceptMethods.byId("lora"));
+        assertEquals("unknown concept method 'lora'; known: perfusion, trained-keys, ungated-rome, textual-inversion, kv-finetune", e.getMessage());
+    }
+
+    @Test
+    void settingsRefuseWhatCannotTrain() {
+        TrainingSettings.Builder d = TrainingSettings.defaults().toBuilder();
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> d.steps(0).build()).getMessage().contains("training steps must be at least 1"));
+        TrainingSettings.Builder lr = TrainingSettings.defaults().toBuilder();
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> lr.learningRates(Double.NaN, 0.03).build()).getMessage().contains("learning rate"));
+        TrainingSettings.Builder gate = TrainingSettings.defaults().toBuilder();
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> gate.trainingGate(0.75, 0).build()).getMessage().contains("tau"));
+        TrainingSettings changed = TrainingSettings.defaults().toBuilder().steps(7).seed(3).build();
+        assertEquals(7, changed.steps());
+        assertEquals(3, changed.seed());
+        assertEquals(TrainingSettings.defaults().embeddingLr(), changed.embeddingLr(), "the rest is kept");
+    }
+}
