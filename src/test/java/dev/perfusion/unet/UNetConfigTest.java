@@ -66,25 +66,11 @@ class UNetConfigTest {
     void defaultsTakenAreLoggedAtDebug() throws Exception {
         var json = ((com.fasterxml.jackson.databind.node.ObjectNode) ModelConfigs.builtIn("sd15").unet()).deepCopy();
         json.remove("attention_head_dim");
-        java.util.logging.Logger log = java.util.logging.Logger.getLogger(dev.perfusion.io.ConfigJson.class.getName());
-        List<String> lines = new java.util.ArrayList<>();
-        java.util.logging.Handler capture = new java.util.logging.Handler() {
-            @Override public void publish(java.util.logging.LogRecord r) { lines.add(r.getMessage()); }
-            @Override public void flush() {}
-            @Override public void close() {}
-        };
-        java.util.logging.Level before = log.getLevel();
-        log.setLevel(java.util.logging.Level.FINE);
-        log.addHandler(capture);
-        try {
-            UNetConfig c = UNetConfig.fromJson(json);
-            assertEquals(List.of(8, 8, 8, 8), c.headsPerBlock());
-        } finally {
-            log.removeHandler(capture);
-            log.setLevel(before);
-        }
+        List<String> lines = dev.perfusion.io.ConfigLog.during(
+                () -> assertEquals(List.of(8, 8, 8, 8), UNetConfig.fromJson(json).headsPerBlock()))
+                .stream().filter(line -> line.contains("defaults")).toList();
         assertEquals(1, lines.size(), lines.toString());
-        assertTrue(lines.get(0).startsWith("a UNet config: UNet config takes defaults for absent keys: ")
+        assertTrue(lines.get(0).startsWith("UNet config takes defaults for absent keys: ")
                 && lines.get(0).contains("attention_head_dim=8"), lines.get(0));
     }
 
