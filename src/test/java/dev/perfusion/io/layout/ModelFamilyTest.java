@@ -121,16 +121,17 @@ class ModelFamilyTest {
             assertEquals(77, c.tokenizer().orElseThrow().get("model_max_length").asInt());
         }
         ModelConfigs sd15 = ModelConfigs.builtIn(ModelFamily.SD15);
-        assertEquals(768, sd15.unet().get("cross_attention_dim").asInt());
-        assertEquals(12, sd15.textEncoder().get("num_hidden_layers").asInt());
-        assertEquals("quick_gelu", sd15.textEncoder().get("hidden_act").asText());
+        assertEquals(768, sd15.unet().crossAttentionDim());
+        assertEquals(12, sd15.textEncoder().numHiddenLayers());
+        assertEquals("quick_gelu", sd15.textEncoder().hiddenAct());
         assertEquals("<|endoftext|>", sd15.tokenizer().orElseThrow().get("pad_token").asText());
         ModelConfigs v = ModelConfigs.builtIn(ModelFamily.SD21_V);
-        assertEquals(23, v.textEncoder().get("num_hidden_layers").asInt());
-        assertEquals("v_prediction", v.scheduler().get("prediction_type").asText());
-        assertTrue(v.unet().get("use_linear_projection").asBoolean());
+        assertEquals(23, v.textEncoder().numHiddenLayers());
+        assertEquals("v_prediction", v.scheduler().predictionType());
+        assertTrue(v.unet().useLinearProjection());
         assertEquals("!", v.tokenizer().orElseThrow().get("pad_token").asText());
-        assertEquals("epsilon", ModelConfigs.builtIn(ModelFamily.SD21_BASE).scheduler().get("prediction_type").asText());
+        assertEquals("epsilon", ModelConfigs.builtIn(ModelFamily.SD21_BASE).scheduler().predictionType());
+        assertSame(sd15, ModelConfigs.builtIn(ModelFamily.SD15), "read once");
     }
 
     @Test
