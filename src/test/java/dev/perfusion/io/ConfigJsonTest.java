@@ -19,14 +19,13 @@ import static org.junit.jupiter.api.Assertions.*;
 /** The one config reader's policy, on its own and as each component config applies it. */
 class ConfigJsonTest {
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** Configs with only the keys that have no default, left open so that a test can add one. */
     private static final String UNET = "{\"in_channels\": 4, \"out_channels\": 4, \"block_out_channels\": [32, 64],"
             + " \"down_block_types\": [\"CrossAttnDownBlock2D\", \"DownBlock2D\"],"
             + " \"up_block_types\": [\"UpBlock2D\", \"CrossAttnUpBlock2D\"], \"cross_attention_dim\": 32";
+    private static final String VAE = "{\"in_channels\": 3, \"out_channels\": 3, \"latent_channels\": 4, \"block_out_channels\": [64]";
+    private static final String TEXT = "{\"vocab_size\": 10, \"hidden_size\": 8, \"intermediate_size\": 16, \"max_position_embeddings\": 4";
     @TempDir Path tmp;
-
-    private Path file(String name, String text) throws IOException {
-        return Files.writeString(tmp.resolve(name), text);
-    }
 
     private static JsonNode json(String text) throws IOException {
         return JSON.readTree(text);
@@ -48,49 +47,45 @@ class ConfigJsonTest {
         assertTrue(again.stream().noneMatch(l -> l.contains(key)), again.toString());
     }
 
+    private interface Load {
+        Object from(Path file) throws IOException;
+    }
+
+    /** {@code load} refuses a file holding {@code text} with a message that names the file, then says {@code message}. */
+    private void assertRefused(Load load, String text, String message) throws IOException {
+        Path file = Files.writeString(Files.createTempFile(tmp, "config", ".json"), text);
+        Exception e = assertThrows(Exception.class, () -> load.from(file));
+        assertTrue(e instanceof IllegalArgumentException || e instanceof IOException, e.toString());
+        assertTrue(e.getMessage().startsWith(file + ": " + message), e.getMessage());
+    }
+
     @Test
     void aWrongTypeIsRefusedNamingTheFileKeyValueAndWhatWasExpected() throws IOException {
-        Path unet = file("config.json", UNET + ", \"layers_per_block\": \"2\"}");
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.load(unet));
-        assertTrue(e.getMessage().startsWith(unet + ": UNet config: layers_per_block must be an integer, got \"2\""), e.getMessage());
-
-        Path vae = file("vae.json", "{\"in_channels\": 3, \"out_channels\": 3, \"latent_channels\": 4,"
-                + " \"block_out_channels\": [64], \"mid_block_add_attention\": 1}");
-        e = assertThrows(IllegalArgumentException.class, () -> VaeConfig.load(vae));
-        assertTrue(e.getMessage().startsWith(vae + ": VAE config: mid_block_add_attention must be true or false, got 1"), e.getMessage());
-
-        Path text = file("text.json", "{\"vocab_size\": 10, \"hidden_size\": 8, \"intermediate_size\": 16,"
-                + " \"max_position_embeddings\": 4, \"hidden_act\": [\"gelu\"]}");
-        e = assertThrows(IllegalArgumentException.class, () -> ClipTextConfig.load(text));
-        assertTrue(e.getMessage().startsWith(text + ": text encoder config: hidden_act must be a string, got [\"gelu\"]"), e.getMessage());
-
-        Path scheduler = file("scheduler_config.json", "{\"beta_schedule\": 1}");
-        IOException io = assertThrows(IOException.class, () -> SchedulerConfig.load(scheduler));
-        assertTrue(io.getMessage().startsWith(scheduler + ": scheduler config: beta_schedule must be a string, got 1"), io.getMessage());
+        assertRefused(UNetConfig::load, UNET + ", \"layers_per_block\": \"2\"}",
+                "UNet config: layers_per_block must be an integer, got \"2\"");
+        assertRefused(VaeConfig::load, VAE + ", \"mid_block_add_attention\": 1}",
+                "VAE config: mid_block_add_attention must be true or false, got 1");
+        assertRefused(ClipTextConfig::load, TEXT + ", \"hidden_act\": [\"gelu\"]}",
+                "text encoder config: hidden_act must be a string, got [\"gelu\"]");
+        assertRefused(SchedulerConfig::load, "{\"beta_schedule\": 1}", "scheduler config: beta_schedule must be a string, got 1");
     }
 
     @Test
     void anOutOfRangeValueIsRefusedNamingTheFileKeyValueAndTheRange() throws IOException {
-        Path unet = file("config.json", UNET + ", \"transformer_layers_per_block\": 0}");
-        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.load(unet));
-        assertTrue(e.getMessage().startsWith(unet + ": UNet config: transformer_layers_per_block must be between 1 and "
-                + ConfigJson.MAX_LAYERS + ", got 0"), e.getMessage());
-
+        assertRefused(UNetConfig::load, UNET + ", \"transformer_layers_per_block\": 0}",
+                "UNet config: transformer_layers_per_block must be between 1 and " + ConfigJson.MAX_LAYERS + ", got 0");
         // checked by the record itself, and still named in the file
-        Path vae = file("vae.json", "{\"in_channels\": 3, \"out_channels\": 3, \"latent_channels\": 4,"
-                + " \"block_out_channels\": [64], \"scaling_factor\": -0.5}");
-        e = assertThrows(IllegalArgumentException.class, () -> VaeConfig.load(vae));
-        assertTrue(e.getMessage().startsWith(vae + ": VAE config: scaling_factor must be a finite number above 0, got -0.5"), e.getMessage());
-
-        Path scheduler = file("scheduler_config.json", "{\"timestep_spacing\": \"sometimes\"}");
-        IOException io = assertThrows(IOException.class, () -> SchedulerConfig.load(scheduler));
-        assertTrue(io.getMessage().startsWith(scheduler + ": scheduler config: unsupported timestep_spacing 'sometimes'"
-                + " (supported: leading, trailing, linspace)"), io.getMessage());
+        assertRefused(VaeConfig::load, VAE + ", \"scaling_factor\": -0.5}",
+                "VAE config: scaling_factor must be a finite number above 0, got -0.5");
+        assertRefused(ClipTextConfig::load, TEXT + ", \"num_attention_heads\": 3}",
+                "text encoder config: hidden_size 8 is not divisible by num_attention_heads 3");
+        assertRefused(SchedulerConfig::load, "{\"timestep_spacing\": \"sometimes\"}",
+                "scheduler config: unsupported timestep_spacing 'sometimes' (supported: leading, trailing, linspace)");
     }
 
     @Test
     void aRefusalAfterDefaultsNamesThem() throws IOException {
-        Path file = file("config.json", "{}");
+        Path file = Files.writeString(tmp.resolve("config.json"), "{}");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ConfigJson.load(file, "config.json", "test config", c -> c.inRange("b", c.integer("a", 0) - 1, 0, 9)));
         assertEquals(file + ": test config: b must be between 0 and 9, got -1 (absent keys took defaults: a=0)", e.getMessage());
@@ -98,7 +93,7 @@ class ConfigJsonTest {
 
     @Test
     void notAnObjectOrNotAFileIsAnIOErrorNamingIt() throws IOException {
-        Path list = file("config.json", "[1, 2]");
+        Path list = Files.writeString(tmp.resolve("config.json"), "[1, 2]");
         IOException e = assertThrows(IOException.class, () -> UNetConfig.load(list));
         assertEquals(list + ": not a JSON object", e.getMessage());
         Path folder = Files.createDirectories(tmp.resolve("unet"));

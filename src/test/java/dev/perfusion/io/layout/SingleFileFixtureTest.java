@@ -129,4 +129,11 @@ class SingleFileFixtureTest {
         assertTrue(m.textEncoderWeights().has("text_model.encoder.layers.0.self_attn.q_proj.weight"));
         assertArrayEquals(new long[] {64, 64}, m.vaeWeights().shape("decoder.mid_block.attentions.0.to_q.weight"));
     }
+
+    @Test
+    void theFileHasTheShapesItsFolderConfigsSay() throws IOException {
+        ModelFamily.Signature s = ModelFamily.signature(Safetensors.open(Fixtures.singleFile()));
+        assertTrue(s.fits(ModelConfigs.fromFolder(Fixtures.diffusers())), s.describe());
+        for (String family : ModelFamily.BUILT_IN) assertFalse(s.fits(ModelConfigs.builtIn(family)), family);
+    }
 }
