@@ -7,12 +7,9 @@ import dev.perfusion.nn.Weights;
 import dev.perfusion.tensor.FlopCounter;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
-import dev.perfusion.text.ClipTextConfig;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.unet.UNet2DConditionModel;
-import dev.perfusion.unet.UNetConfig;
 import dev.perfusion.vae.AutoencoderKL;
-import dev.perfusion.vae.VaeConfig;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Command;
@@ -57,9 +54,9 @@ final class BenchCommand implements Callable<Integer> {
 
         ModelConfigs configs = ModelConfigs.builtIn(family);
         long t0 = System.nanoTime();
-        UNet2DConditionModel unet = UNet2DConditionModel.create(UNetConfig.fromJson(configs.unet()));
-        ClipTextModel text = ClipTextModel.create(ClipTextConfig.fromJson(configs.textEncoder()));
-        AutoencoderKL vae = AutoencoderKL.create(VaeConfig.fromJson(configs.vae()));
+        UNet2DConditionModel unet = UNet2DConditionModel.create(configs.unet());
+        ClipTextModel text = ClipTextModel.create(configs.textEncoder());
+        AutoencoderKL vae = AutoencoderKL.create(configs.vae());
         Weights.initRandom(unet, 1);
         Weights.initRandom(text, 2);
         Weights.initRandom(vae, 3);
@@ -94,7 +91,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         results.put("peak resident memory: model + steps + VAE decode", f("%.2f GiB", peakRssGiB()));
         if (perfusion) {
-            PerfusionBench.run(unet, text, vae, dev.perfusion.sampling.SchedulerConfig.fromJson(configs.scheduler()), sizes,
+            PerfusionBench.run(unet, text, vae, configs.scheduler(), sizes,
                     repeats, results, out);
         }
         if (!skipLoad) {

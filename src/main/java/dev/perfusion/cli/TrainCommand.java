@@ -10,8 +10,6 @@ import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.training.TrainingImages;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.text.ClipTokenizer;
-import dev.perfusion.unet.UNetConfig;
-import dev.perfusion.vae.VaeConfig;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -97,8 +95,8 @@ final class TrainCommand implements Callable<Integer> {
 
     /** --resolution, else the model's native size, read from its configs; a whole number of latent pixels. */
     private int trainingSize(ResolvedModel resolved) {
-        int factor = VaeConfig.fromJson(resolved.vaeConfig()).downsamplingFactor();
-        if (resolution == 0) return UNetConfig.fromJson(resolved.unetConfig()).sampleSize() * factor;
+        int factor = resolved.vaeConfig().downsamplingFactor();
+        if (resolution == 0) return resolved.unetConfig().sampleSize() * factor;
         if (resolution % factor != 0) {
             throw new IllegalArgumentException("--resolution must be a multiple of " + factor + " (the VAE's factor), got " + resolution);
         }

@@ -6,14 +6,11 @@ import dev.perfusion.io.layout.WeightHash;
 import dev.perfusion.nn.Weights;
 import dev.perfusion.sampling.SchedulerConfig;
 import dev.perfusion.tensor.Ops;
-import dev.perfusion.text.ClipTextConfig;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.UNet2DConditionModel;
-import dev.perfusion.unet.UNetConfig;
 import dev.perfusion.util.Progress;
 import dev.perfusion.vae.AutoencoderKL;
-import dev.perfusion.vae.VaeConfig;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -60,16 +57,16 @@ public final class StableDiffusion {
         ResolvedModel m = ModelSource.resolve(model, options);
         ClipTokenizer tokenizer = ClipTokenizer.load(m.requireTokenizerDir());
         progress.update("loading " + model.getFileName(), 0, 3, "text encoder");
-        ClipTextModel text = ClipTextModel.create(ClipTextConfig.fromJson(m.textEncoderConfig()));
+        ClipTextModel text = ClipTextModel.create(m.textEncoderConfig());
         Weights.load(text, m.textEncoderWeights(), "", device, dtype, "text encoder");
         progress.update("loading " + model.getFileName(), 1, 3, "UNet");
-        UNet2DConditionModel unet = UNet2DConditionModel.create(UNetConfig.fromJson(m.unetConfig()));
+        UNet2DConditionModel unet = UNet2DConditionModel.create(m.unetConfig());
         Weights.load(unet, m.unetWeights(), "", device, dtype, "UNet");
         progress.update("loading " + model.getFileName(), 2, 3, "VAE");
-        AutoencoderKL vae = AutoencoderKL.create(VaeConfig.fromJson(m.vaeConfig()));
+        AutoencoderKL vae = AutoencoderKL.create(m.vaeConfig());
         Weights.load(vae, m.vaeWeights(), "", device, dtype, "VAE");
         progress.update("loading " + model.getFileName(), 3, 3, "");
-        return new StableDiffusion(tokenizer, text, unet, vae, SchedulerConfig.fromJson(m.schedulerConfig()), device,
+        return new StableDiffusion(tokenizer, text, unet, vae, m.schedulerConfig(), device,
                 dtype, model.getFileName().toString(), m);
     }
 

@@ -18,12 +18,12 @@ public final class DdimScheduler implements Scheduler {
 
     public DdimScheduler(SchedulerConfig c, double eta) {
         this.schedule = new NoiseSchedule(c);
-        this.spacing = c.text("timestep_spacing", "leading");
-        this.stepsOffset = c.integer("steps_offset", 0);
-        this.finalAlphaCumprod = c.flag("set_alpha_to_one", true) ? 1.0 : schedule.alphaCumprod(0);
-        this.clipSample = c.flag("clip_sample", true);
-        this.clipRange = c.number("clip_sample_range", 1.0);
-        this.vPrediction = c.predictionType().equals("v_prediction");
+        this.spacing = c.timestepSpacing(SchedulerConfig.ClassDefaults.DDIM);
+        this.stepsOffset = c.stepsOffset();
+        this.finalAlphaCumprod = c.setAlphaToOne(SchedulerConfig.ClassDefaults.DDIM) ? 1.0 : schedule.alphaCumprod(0);
+        this.clipSample = c.clipSample(SchedulerConfig.ClassDefaults.DDIM);
+        this.clipRange = c.clipSampleRange();
+        this.vPrediction = c.vPrediction();
         this.eta = eta;
     }
 

@@ -21,11 +21,11 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
 
     public DpmSolverMultistepScheduler(SchedulerConfig c) {
         this.schedule = new NoiseSchedule(c);
-        this.spacing = c.text("timestep_spacing", "linspace");
-        this.stepsOffset = c.integer("steps_offset", 0);
-        this.karras = c.flag("use_karras_sigmas", false);
-        this.vPrediction = c.predictionType().equals("v_prediction");
-        String algorithm = c.text("algorithm_type", "dpmsolver++");
+        this.spacing = c.timestepSpacing(SchedulerConfig.ClassDefaults.DPM_SOLVER);
+        this.stepsOffset = c.stepsOffset();
+        this.karras = c.useKarrasSigmas();
+        this.vPrediction = c.vPrediction();
+        String algorithm = c.algorithmType();
         if (!algorithm.equals("dpmsolver++")) throw new IllegalArgumentException("unsupported algorithm_type '" + algorithm + "' (dpmsolver++)");
     }
 

@@ -20,10 +20,10 @@ public final class EulerScheduler implements Scheduler {
     public EulerScheduler(SchedulerConfig c, boolean ancestral) {
         this.schedule = new NoiseSchedule(c);
         this.ancestral = ancestral;
-        this.spacing = c.text("timestep_spacing", "linspace");
-        this.stepsOffset = c.integer("steps_offset", 0);
-        this.karras = !ancestral && c.flag("use_karras_sigmas", false);
-        this.vPrediction = c.predictionType().equals("v_prediction");
+        this.spacing = c.timestepSpacing(SchedulerConfig.ClassDefaults.EULER);
+        this.stepsOffset = c.stepsOffset();
+        this.karras = !ancestral && c.useKarrasSigmas();
+        this.vPrediction = c.vPrediction();
     }
 
     @Override

@@ -16,9 +16,9 @@ public final class NoiseSchedule {
     private final float[] alphasCumprod;
 
     public NoiseSchedule(SchedulerConfig c) {
-        int n = c.integer("num_train_timesteps", 1000);
-        double start = c.number("beta_start", 0.0001), end = c.number("beta_end", 0.02);
-        String kind = c.text("beta_schedule", "linear");
+        int n = c.numTrainTimesteps();
+        double start = c.betaStart(), end = c.betaEnd();
+        String kind = c.betaSchedule();
         try (Scope s = Scope.inference()) {
             TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
             Tensor b = switch (kind) {

@@ -28,11 +28,11 @@ public final class PndmScheduler implements Scheduler {
 
     public PndmScheduler(SchedulerConfig c) {
         this.schedule = new NoiseSchedule(c);
-        this.spacing = c.text("timestep_spacing", "leading");
-        this.stepsOffset = c.integer("steps_offset", 0);
-        this.skipPrk = c.flag("skip_prk_steps", false);
-        this.finalAlphaCumprod = c.flag("set_alpha_to_one", false) ? 1.0 : schedule.alphaCumprod(0);
-        this.vPrediction = c.predictionType().equals("v_prediction");
+        this.spacing = c.timestepSpacing(SchedulerConfig.ClassDefaults.PNDM);
+        this.stepsOffset = c.stepsOffset();
+        this.skipPrk = c.skipPrkSteps();
+        this.finalAlphaCumprod = c.setAlphaToOne(SchedulerConfig.ClassDefaults.PNDM) ? 1.0 : schedule.alphaCumprod(0);
+        this.vPrediction = c.vPrediction();
     }
 
     @Override

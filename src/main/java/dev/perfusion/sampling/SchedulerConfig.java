@@ -5,103 +5,91 @@ import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import dev.perfusion.io.ConfigJson;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Optional;
 
 /**
- * A diffusers scheduler_config.json as written, so that each scheduler applies its own default to the keys the
- * file lacks (what diffusers' {@code from_config} does when one scheduler is built from another's config). The keys
- * the schedulers read are checked when the config is read: type, range and the values this program supports.
+ * A diffusers scheduler_config.json, read and checked once: type, range and the values this program supports. Most
+ * keys have one default in every diffusers scheduler class; the few whose default differs between classes are kept as
+ * written (empty when absent), and each scheduler takes them with its class's defaults ({@link ClassDefaults}), as
+ * diffusers' {@code from_config} does when one scheduler is built from another's config.
+ *
+ * @param json          the config as written, for building another config from it
+ * @param algorithmType checked by the one scheduler that reads it: the config may serve the others
  */
-public final class SchedulerConfig {
+public record SchedulerConfig(JsonNode json, int numTrainTimesteps, double betaStart, double betaEnd, String betaSchedule,
+                              String predictionType, int stepsOffset, double clipSampleRange, boolean useKarrasSigmas,
+                              boolean skipPrkSteps, String algorithmType, Optional<String> timestepSpacing,
+                              Optional<Boolean> setAlphaToOne, Optional<Boolean> clipSample) {
     /** diffusers' schedules have 1000; a hundred times that is no schedule but a damaged file. */
     public static final int MAX_TRAIN_TIMESTEPS = 100_000;
+    private static final String WHAT = "scheduler config";
 
-    private final JsonNode json;
+    /** The defaults in which diffusers' scheduler classes differ (v0.27.2), for the keys each class reads. */
+    public enum ClassDefaults {
+        DDIM("leading", true, true),
+        PNDM("leading", false, false),
+        EULER("linspace", false, false),
+        DPM_SOLVER("linspace", false, false);
 
-    private SchedulerConfig(JsonNode json) {
-        this.json = json;
+        final String timestepSpacing;
+        final boolean setAlphaToOne;
+        final boolean clipSample;
+
+        ClassDefaults(String timestepSpacing, boolean setAlphaToOne, boolean clipSample) {
+            this.timestepSpacing = timestepSpacing;
+            this.setAlphaToOne = setAlphaToOne;
+            this.clipSample = clipSample;
+        }
     }
 
     public static SchedulerConfig fromJson(JsonNode json) {
-        if (json == null || !json.isObject()) throw new IllegalArgumentException("a scheduler config must be a JSON object");
-        SchedulerConfig c = new SchedulerConfig(json);
-        c.check();
-        return c;
+        return parse(json, null);
     }
 
-    private static final List<String> FLAGS = List.of("set_alpha_to_one", "clip_sample", "skip_prk_steps", "use_karras_sigmas");
-
-    private void check() {
-        ConfigJson c = new ConfigJson(json, "scheduler config");
-        int steps = c.inRange("num_train_timesteps", c.integer("num_train_timesteps", 1000), 2, MAX_TRAIN_TIMESTEPS);
-        c.inRange("steps_offset", c.integer("steps_offset", 0), 0, steps - 1);
-        for (String key : List.of("beta_start", "beta_end")) {
-            double beta = c.number(key, 0.01);
-            if (!(beta > 0 && beta < 1)) throw new IllegalArgumentException("scheduler config: " + key + " must be between 0 and 1, got " + beta);
-        }
-        double range = c.number("clip_sample_range", 1.0);
-        if (!(range > 0 && range < Double.POSITIVE_INFINITY)) {
-            throw new IllegalArgumentException("scheduler config: clip_sample_range must be a positive number, got " + range);
-        }
-        for (String key : FLAGS) c.flag(key, false);
-        oneOf(c, "beta_schedule", "linear", "scaled_linear", "squaredcos_cap_v2");
-        oneOf(c, "timestep_spacing", "leading", "trailing", "linspace");
-        oneOf(c, "prediction_type", "epsilon", "v_prediction");
-        c.text("algorithm_type", "dpmsolver++");
-    }
-
-    private static void oneOf(ConfigJson c, String key, String... supported) {
-        String v = c.text(key, supported[0]);
-        if (!List.of(supported).contains(v)) {
-            throw new IllegalArgumentException("scheduler config: unsupported " + key + " '" + v + "' (supported: "
-                    + String.join(", ", supported) + ")");
-        }
+    private static SchedulerConfig parse(JsonNode json, Path file) {
+        return ConfigJson.parse(json, WHAT, file, c -> {
+            int steps = c.inRange("num_train_timesteps", c.integer("num_train_timesteps", 1000), 2, MAX_TRAIN_TIMESTEPS);
+            return new SchedulerConfig(json, steps,
+                    c.inOpenRange("beta_start", c.number("beta_start", 0.0001), 0, 1),
+                    c.inOpenRange("beta_end", c.number("beta_end", 0.02), 0, 1),
+                    c.oneOf("beta_schedule", "linear", List.of("linear", "scaled_linear", "squaredcos_cap_v2")),
+                    c.oneOf("prediction_type", "epsilon", List.of("epsilon", "v_prediction")),
+                    c.inRange("steps_offset", c.integer("steps_offset", 0), 0, steps - 1),
+                    c.inOpenRange("clip_sample_range", c.number("clip_sample_range", 1.0), 0, Double.POSITIVE_INFINITY),
+                    c.flag("use_karras_sigmas", false), c.flag("skip_prk_steps", false),
+                    c.text("algorithm_type", "dpmsolver++"),
+                    c.has("timestep_spacing")
+                            ? Optional.of(c.oneOf("timestep_spacing", null, List.of("leading", "trailing", "linspace")))
+                            : Optional.empty(),
+                    c.has("set_alpha_to_one") ? Optional.of(c.flag("set_alpha_to_one", false)) : Optional.empty(),
+                    c.has("clip_sample") ? Optional.of(c.flag("clip_sample", false)) : Optional.empty());
+        });
     }
 
     /** A config with every key at the scheduler's default. */
     public static SchedulerConfig empty() {
-        return new SchedulerConfig(JsonNodeFactory.instance.objectNode());
+        return fromJson(JsonNodeFactory.instance.objectNode());
     }
 
-    public static SchedulerConfig load(Path file) throws IOException {
-        Path f = Files.isDirectory(file) ? file.resolve("scheduler_config.json") : file;
+    /** Reads a scheduler_config.json file, or the one inside a scheduler folder; a refusal is an IOException naming it. */
+    public static SchedulerConfig load(Path path) throws IOException {
+        Path file = ConfigJson.file(path, "scheduler_config.json", WHAT);
+        JsonNode json = ConfigJson.read(file);
         try {
-            return fromJson(ConfigJson.read(f));
+            return parse(json, file);
         } catch (IllegalArgumentException e) {
-            throw new IOException(f + ": " + e.getMessage());
+            throw new IOException(e.getMessage(), e);
         }
     }
 
-    public double number(String key, double dflt) {
-        JsonNode v = json.get(key);
-        return v == null || v.isNull() ? dflt : v.asDouble();
-    }
+    public boolean vPrediction() { return predictionType.equals("v_prediction"); }
 
-    public int integer(String key, int dflt) {
-        JsonNode v = json.get(key);
-        return v == null || v.isNull() ? dflt : v.asInt();
-    }
+    /** leading, trailing or linspace; absent, the scheduler class's default. */
+    public String timestepSpacing(ClassDefaults scheduler) { return timestepSpacing.orElse(scheduler.timestepSpacing); }
 
-    public boolean flag(String key, boolean dflt) {
-        JsonNode v = json.get(key);
-        return v == null || v.isNull() ? dflt : v.asBoolean();
-    }
+    public boolean setAlphaToOne(ClassDefaults scheduler) { return setAlphaToOne.orElse(scheduler.setAlphaToOne); }
 
-    public String text(String key, String dflt) {
-        JsonNode v = json.get(key);
-        return v == null || v.isNull() ? dflt : v.asText();
-    }
-
-    public JsonNode json() { return json; }
-
-    /** epsilon or v_prediction; anything else is refused. */
-    public String predictionType() {
-        String p = text("prediction_type", "epsilon");
-        if (!p.equals("epsilon") && !p.equals("v_prediction")) {
-            throw new IllegalArgumentException("unsupported prediction_type '" + p + "' (epsilon or v_prediction)");
-        }
-        return p;
-    }
+    public boolean clipSample(ClassDefaults scheduler) { return clipSample.orElse(scheduler.clipSample); }
 }

@@ -4,7 +4,6 @@ import dev.perfusion.io.ConfigJson;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -30,29 +29,21 @@ public record ClipTextConfig(
         long padTokenId,
         int projectionDim) {
 
+    private static final String WHAT = "text encoder config";
+
     public ClipTextConfig {
-        requirePositive("vocab_size", vocabSize);
-        requirePositive("hidden_size", hiddenSize);
-        requirePositive("intermediate_size", intermediateSize);
-        requirePositive("num_hidden_layers", numHiddenLayers);
-        if (numHiddenLayers > ConfigJson.MAX_LAYERS) {
-            throw new IllegalArgumentException("text encoder config: num_hidden_layers must be at most " + ConfigJson.MAX_LAYERS
-                    + ", got " + numHiddenLayers);
-        }
-        requirePositive("num_attention_heads", numAttentionHeads);
-        requirePositive("max_position_embeddings", maxPositionEmbeddings);
+        ConfigJson.requireInRange(WHAT, "vocab_size", vocabSize, 1, Integer.MAX_VALUE);
+        ConfigJson.requireInRange(WHAT, "hidden_size", hiddenSize, 1, Integer.MAX_VALUE);
+        ConfigJson.requireInRange(WHAT, "intermediate_size", intermediateSize, 1, Integer.MAX_VALUE);
+        ConfigJson.requireInRange(WHAT, "num_hidden_layers", numHiddenLayers, 1, ConfigJson.MAX_LAYERS);
+        ConfigJson.requireInRange(WHAT, "num_attention_heads", numAttentionHeads, 1, Integer.MAX_VALUE);
+        ConfigJson.requireInRange(WHAT, "max_position_embeddings", maxPositionEmbeddings, 1, Integer.MAX_VALUE);
         if (hiddenSize % numAttentionHeads != 0) {
-            throw new IllegalArgumentException("text encoder config: hidden_size " + hiddenSize
+            throw new IllegalArgumentException(WHAT + ": hidden_size " + hiddenSize
                     + " is not divisible by num_attention_heads " + numAttentionHeads);
         }
-        if (!(layerNormEps > 0)) {
-            throw new IllegalArgumentException("text encoder config: layer_norm_eps must be > 0, got " + layerNormEps);
-        }
+        ConfigJson.requireInOpenRange(WHAT, "layer_norm_eps", layerNormEps, 0, Double.POSITIVE_INFINITY);
         ClipActivation.named(hiddenAct);
-    }
-
-    private static void requirePositive(String key, int value) {
-        if (value <= 0) throw new IllegalArgumentException("text encoder config: " + key + " must be > 0, got " + value);
     }
 
     /** transformers v4.31 {@code CLIPTextConfig()}: the text tower of openai/clip-vit-base-patch32. */
@@ -66,13 +57,8 @@ public record ClipTextConfig(
 
     /** Reads a config.json file, or the config.json inside a text_encoder folder. */
     public static ClipTextConfig load(Path path) throws IOException {
-        Path file = Files.isDirectory(path) ? path.resolve("config.json") : path;
-        if (!Files.isRegularFile(file)) throw new IOException("no text encoder config at " + file);
-        try {
-            return fromJson(ConfigJson.read(file), file);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-        }
+        Path file = ConfigJson.file(path, "config.json", WHAT);
+        return fromJson(ConfigJson.read(file), file);
     }
 
     /**
@@ -80,16 +66,14 @@ public record ClipTextConfig(
      * its {@code text_config}, as {@code CLIPTextConfig.from_pretrained} does.
      */
     public static ClipTextConfig fromJson(JsonNode json) {
-        return fromJson(json, "a text encoder config");
+        return fromJson(json, null);
     }
 
-    private static ClipTextConfig fromJson(JsonNode json, Object source) {
-        if (json == null || !json.isObject()) throw new IllegalArgumentException("text encoder config is not a JSON object");
+    private static ClipTextConfig fromJson(JsonNode json, Path file) {
         // transformers writes a nested text_config as its difference from the defaults, so there they are the reference
-        boolean nested = "clip".equals(json.path("model_type").asText()) && json.has("text_config");
-        if (nested) json = json.get("text_config");
-        return new ConfigJson(json, nested ? "text_config of a CLIP config" : "text encoder config")
-                .build(source, c -> parse(c, nested));
+        boolean nested = json != null && "clip".equals(json.path("model_type").asText()) && json.has("text_config");
+        return ConfigJson.parse(nested ? json.get("text_config") : json, nested ? "text_config of a CLIP config" : WHAT,
+                file, c -> parse(c, nested));
     }
 
     private static ClipTextConfig parse(ConfigJson c, boolean nested) {

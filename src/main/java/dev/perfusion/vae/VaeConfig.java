@@ -4,9 +4,7 @@ import dev.perfusion.io.ConfigJson;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -30,47 +28,33 @@ public record VaeConfig(
         boolean useQuantConv,
         boolean usePostQuantConv) {
 
+    private static final String WHAT = "VAE config";
+
     public VaeConfig {
         downBlockTypes = List.copyOf(downBlockTypes);
         upBlockTypes = List.copyOf(upBlockTypes);
         blockOutChannels = List.copyOf(blockOutChannels);
-        requirePositive("in_channels", inChannels);
-        requirePositive("out_channels", outChannels);
-        requirePositive("layers_per_block", layersPerBlock);
-        if (layersPerBlock > ConfigJson.MAX_LAYERS) {
-            throw new IllegalArgumentException("VAE config: layers_per_block must be at most " + ConfigJson.MAX_LAYERS + ", got " + layersPerBlock);
-        }
-        requirePositive("latent_channels", latentChannels);
-        requirePositive("norm_num_groups", normNumGroups);
-        if (blockOutChannels.isEmpty() || blockOutChannels.size() > ConfigJson.MAX_LEVELS) {
-            throw new IllegalArgumentException("VAE config: block_out_channels must have 1 to " + ConfigJson.MAX_LEVELS
-                    + " levels, has " + blockOutChannels.size());
-        }
+        ConfigJson.requireInRange(WHAT, "in_channels", inChannels, 1, Integer.MAX_VALUE);
+        ConfigJson.requireInRange(WHAT, "out_channels", outChannels, 1, Integer.MAX_VALUE);
+        ConfigJson.requireInRange(WHAT, "layers_per_block", layersPerBlock, 1, ConfigJson.MAX_LAYERS);
+        ConfigJson.requireInRange(WHAT, "latent_channels", latentChannels, 1, Integer.MAX_VALUE);
+        ConfigJson.requireInRange(WHAT, "norm_num_groups", normNumGroups, 1, Integer.MAX_VALUE);
+        ConfigJson.requireInRange(WHAT, "the number of block_out_channels", blockOutChannels.size(), 1, ConfigJson.MAX_LEVELS);
         if (downBlockTypes.size() != blockOutChannels.size() || upBlockTypes.size() != blockOutChannels.size()) {
-            throw new IllegalArgumentException("VAE config: " + downBlockTypes.size() + " down blocks, " + upBlockTypes.size()
+            throw new IllegalArgumentException(WHAT + ": " + downBlockTypes.size() + " down blocks, " + upBlockTypes.size()
                     + " up blocks and " + blockOutChannels.size() + " block_out_channels must be as many");
         }
-        for (String t : downBlockTypes) {
-            if (!t.equals("DownEncoderBlock2D")) throw new IllegalArgumentException("VAE config: unsupported down block type " + t);
-        }
-        for (String t : upBlockTypes) {
-            if (!t.equals("UpDecoderBlock2D")) throw new IllegalArgumentException("VAE config: unsupported up block type " + t);
-        }
+        for (String t : downBlockTypes) ConfigJson.requireOneOf(WHAT, "down_block_types", t, List.of("DownEncoderBlock2D"));
+        for (String t : upBlockTypes) ConfigJson.requireOneOf(WHAT, "up_block_types", t, List.of("UpDecoderBlock2D"));
         for (int c : blockOutChannels) {
-            requirePositive("block_out_channels", c);
+            ConfigJson.requireInRange(WHAT, "block_out_channels", c, 1, Integer.MAX_VALUE);
             if (c % normNumGroups != 0) {
-                throw new IllegalArgumentException("VAE config: block_out_channels " + c
+                throw new IllegalArgumentException(WHAT + ": block_out_channels " + c
                         + " is not divisible by norm_num_groups " + normNumGroups);
             }
         }
-        if (!actFn.equals("silu") && !actFn.equals("swish")) {
-            throw new IllegalArgumentException("VAE config: unsupported act_fn " + actFn + " (only silu)");
-        }
-        if (!(scalingFactor > 0)) throw new IllegalArgumentException("VAE config: scaling_factor must be > 0, got " + scalingFactor);
-    }
-
-    private static void requirePositive(String key, int value) {
-        if (value <= 0) throw new IllegalArgumentException("VAE config: " + key + " must be > 0, got " + value);
+        ConfigJson.requireOneOf(WHAT, "act_fn", actFn, List.of("silu", "swish"));
+        ConfigJson.requireInOpenRange(WHAT, "scaling_factor", scalingFactor, 0, Double.POSITIVE_INFINITY);
     }
 
     /** {@code AutoencoderKL()} with no arguments: one level of 64 channels. */
@@ -86,21 +70,11 @@ public record VaeConfig(
 
     /** Reads a config.json file, or the config.json inside a vae folder. */
     public static VaeConfig load(Path path) throws IOException {
-        Path file = Files.isDirectory(path) ? path.resolve("config.json") : path;
-        if (!Files.isRegularFile(file)) throw new IOException("no VAE config at " + file);
-        try {
-            return fromJson(ConfigJson.read(file), file);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-        }
+        return ConfigJson.load(path, "config.json", WHAT, VaeConfig::parse);
     }
 
     public static VaeConfig fromJson(JsonNode json) {
-        return fromJson(json, "a VAE config");
-    }
-
-    private static VaeConfig fromJson(JsonNode json, Object source) {
-        return new ConfigJson(json, "VAE config").build(source, VaeConfig::parse);
+        return ConfigJson.parse(json, WHAT, null, VaeConfig::parse);
     }
 
     private static VaeConfig parse(ConfigJson c) {

@@ -106,7 +106,7 @@ class ConfigFuzzTest {
                     assertTrue(e.getMessage().contains("steps"), e.getMessage());
                     continue;
                 }
-                int trainSteps = c.integer("num_train_timesteps", 1000);
+                int trainSteps = c.numTrainTimesteps();
                 for (double t : sched.timesteps()) assertTrue(t >= 0 && t < trainSteps, name + " timestep " + t);
                 Tensor x = Ops.zeros(1, 1, 1, 1);
                 for (int i = 0; i < sched.timesteps().length; i++) {

@@ -20,7 +20,7 @@ class SchedulerTest {
     }
 
     static SchedulerConfig sd15() {
-        return SchedulerConfig.fromJson(ModelConfigs.builtIn("sd15").scheduler());
+        return ModelConfigs.builtIn("sd15").scheduler();
     }
 
     @Test

@@ -14,9 +14,16 @@ import java.util.Set;
 import static org.junit.jupiter.api.Assertions.*;
 
 class UNetConfigTest {
+    /** The shipped SD 1.5 unet/config.json, to edit. */
+    static com.fasterxml.jackson.databind.node.ObjectNode sd15Json() throws java.io.IOException {
+        try (var in = UNetConfig.class.getResourceAsStream("/dev/perfusion/configs/sd15/unet/config.json")) {
+            return (com.fasterxml.jackson.databind.node.ObjectNode) new ObjectMapper().readTree(in);
+        }
+    }
+
     @Test
     void sd15BuildsWithTheReferenceParameterCountWithoutAllocating() {
-        UNet2DConditionModel unet = UNet2DConditionModel.create(UNetConfig.fromJson(ModelConfigs.builtIn("sd15").unet()));
+        UNet2DConditionModel unet = UNet2DConditionModel.create(ModelConfigs.builtIn("sd15").unet());
         assertEquals(859_520_964L, unet.parameterCount());
         List<Attention> cross = unet.crossAttentionLayers();
         assertEquals(16, cross.size());
@@ -27,7 +34,7 @@ class UNetConfigTest {
 
     @Test
     void sd21UsesLinearProjectionsAndPerLevelHeads() {
-        UNetConfig c = UNetConfig.fromJson(ModelConfigs.builtIn("sd21-base").unet());
+        UNetConfig c = ModelConfigs.builtIn("sd21-base").unet();
         assertTrue(c.useLinearProjection());
         assertEquals(List.of(5, 10, 20, 20), c.headsPerBlock());
         UNet2DConditionModel unet = UNet2DConditionModel.create(c);
@@ -47,7 +54,7 @@ class UNetConfigTest {
     @Test
     void keysTheShapesDependOnHaveNoDefault() throws Exception {
         for (String key : List.of("in_channels", "out_channels", "block_out_channels", "cross_attention_dim")) {
-            var json = ((com.fasterxml.jackson.databind.node.ObjectNode) ModelConfigs.builtIn("sd15").unet()).deepCopy();
+            var json = sd15Json();
             json.remove(key);
             var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(json));
             assertTrue(e.getMessage().startsWith("UNet config lacks '" + key + "'"), e.getMessage());
@@ -64,27 +71,13 @@ class UNetConfigTest {
 
     @Test
     void defaultsTakenAreLoggedAtDebug() throws Exception {
-        var json = ((com.fasterxml.jackson.databind.node.ObjectNode) ModelConfigs.builtIn("sd15").unet()).deepCopy();
+        var json = sd15Json();
         json.remove("attention_head_dim");
-        java.util.logging.Logger log = java.util.logging.Logger.getLogger(dev.perfusion.io.ConfigJson.class.getName());
-        List<String> lines = new java.util.ArrayList<>();
-        java.util.logging.Handler capture = new java.util.logging.Handler() {
-            @Override public void publish(java.util.logging.LogRecord r) { lines.add(r.getMessage()); }
-            @Override public void flush() {}
-            @Override public void close() {}
-        };
-        java.util.logging.Level before = log.getLevel();
-        log.setLevel(java.util.logging.Level.FINE);
-        log.addHandler(capture);
-        try {
-            UNetConfig c = UNetConfig.fromJson(json);
-            assertEquals(List.of(8, 8, 8, 8), c.headsPerBlock());
-        } finally {
-            log.removeHandler(capture);
-            log.setLevel(before);
-        }
+        List<String> lines = dev.perfusion.io.ConfigLog.during(
+                () -> assertEquals(List.of(8, 8, 8, 8), UNetConfig.fromJson(json).headsPerBlock()))
+                .stream().filter(line -> line.contains("defaults")).toList();
         assertEquals(1, lines.size(), lines.toString());
-        assertTrue(lines.get(0).startsWith("a UNet config: UNet config takes defaults for absent keys: ")
+        assertTrue(lines.get(0).startsWith("UNet config takes defaults for absent keys: ")
                 && lines.get(0).contains("attention_head_dim=8"), lines.get(0));
     }
 

@@ -56,6 +56,14 @@ public final class BlockTable {
 
     public List<Block> blocks() { return List.copyOf(byLdmPrefix.values()); }
 
+    /**
+     * A block or layer number from a tensor name; one past any int (a damaged or hostile name) reads as
+     * Integer.MAX_VALUE, beyond every model, instead of failing the parse.
+     */
+    static int index(String digits) {
+        return digits.length() > 9 ? Integer.MAX_VALUE : Integer.parseInt(digits);
+    }
+
     /** The diffusers name of {@code key} (relative to the component's prefix), or null when it fits no block. */
     public Renamed rename(String key) {
         for (int dot = key.lastIndexOf('.'); dot > 0; dot = key.lastIndexOf('.', dot - 1)) {

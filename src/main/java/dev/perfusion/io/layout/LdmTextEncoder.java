@@ -1,7 +1,7 @@
 package dev.perfusion.io.layout;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.perfusion.io.StateDict;
+import dev.perfusion.text.ClipTextConfig;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -60,7 +60,7 @@ public final class LdmTextEncoder {
     }
 
     /** The text encoder under transformers names, checked against the CLIPTextModel {@code config}. */
-    public static RenamedStateDict view(StateDict file, Path source, JsonNode config, String configOrigin) {
+    public static RenamedStateDict view(StateDict file, Path source, ClipTextConfig config, String configOrigin) {
         Layout layout = detect(file).orElseThrow(() -> new IllegalArgumentException(source
                 + ": no text encoder (no tensors named " + CLIP_PREFIX + "* or " + OPEN_CLIP_PREFIX + "*)"));
         return layout == Layout.CLIP ? clipView(file, source, config, configOrigin)
@@ -68,8 +68,8 @@ public final class LdmTextEncoder {
     }
 
     /** SD 1.x: transformers names behind {@code cond_stage_model.transformer.[text_model.]}. */
-    public static RenamedStateDict clipView(StateDict file, Path source, JsonNode config, String configOrigin) {
-        int layers = ConfigValues.integer(config, "num_hidden_layers", 12);
+    public static RenamedStateDict clipView(StateDict file, Path source, ClipTextConfig config, String configOrigin) {
+        int layers = config.numHiddenLayers();
         boolean infix = file.keys().stream().anyMatch(k -> k.startsWith(CLIP_PREFIX + "text_model."));
         String prefix = infix ? CLIP_PREFIX + "text_model." : CLIP_PREFIX;
         Map<String, RenamedStateDict.Source> table = new TreeMap<>();
@@ -81,7 +81,7 @@ public final class LdmTextEncoder {
             if (name.equals("text_model.embeddings.position_ids")) continue;
             Matcher m = CLIP_LAYER.matcher(name);
             if (m.find()) {
-                int layer = ConfigValues.index(m.group(1));
+                int layer = BlockTable.index(m.group(1));
                 present.add(layer);
                 if (layer >= layers) continue;
             }
@@ -92,9 +92,9 @@ public final class LdmTextEncoder {
     }
 
     /** SD 2.x: the OpenCLIP tower behind {@code cond_stage_model.model.}, fused attention split into q/k/v. */
-    public static RenamedStateDict openClipView(StateDict file, Path source, JsonNode config, String configOrigin) {
-        int layers = ConfigValues.integer(config, "num_hidden_layers", 12);
-        long width = ConfigValues.integer(config, "hidden_size", 512);
+    public static RenamedStateDict openClipView(StateDict file, Path source, ClipTextConfig config, String configOrigin) {
+        int layers = config.numHiddenLayers();
+        long width = config.hiddenSize();
         Map<String, RenamedStateDict.Source> table = new TreeMap<>();
         TreeSet<Integer> present = new TreeSet<>();
         List<String> unfit = new ArrayList<>();
@@ -111,7 +111,7 @@ public final class LdmTextEncoder {
                 unfit.add(key);
                 continue;
             }
-            int layer = ConfigValues.index(m.group(1));
+            int layer = BlockTable.index(m.group(1));
             present.add(layer);
             if (layer >= layers) continue;
             String target = "text_model.encoder.layers." + layer + ".";

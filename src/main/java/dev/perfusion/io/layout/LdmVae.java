@@ -1,10 +1,9 @@
 package dev.perfusion.io.layout;
 
-import com.fasterxml.jackson.databind.JsonNode;
 import dev.perfusion.io.StateDict;
+import dev.perfusion.vae.VaeConfig;
 
 import java.nio.file.Path;
-import java.util.List;
 
 import static dev.perfusion.io.layout.BlockTable.Kind.LEAF;
 import static dev.perfusion.io.layout.BlockTable.Kind.VAE_ATTENTION;
@@ -23,27 +22,15 @@ public final class LdmVae {
     private LdmVae() {}
 
     /** The VAE tensors of a single-file checkpoint under diffusers names, checked against {@code config}. */
-    public static RenamedStateDict view(StateDict file, Path source, JsonNode config, String configOrigin) {
+    public static RenamedStateDict view(StateDict file, Path source, VaeConfig config, String configOrigin) {
         return blocks(config).apply(file, source, PREFIX, "VAE", describe(config) + ", from " + configOrigin);
     }
 
     /** The block table for a diffusers AutoencoderKL config. */
-    public static BlockTable blocks(JsonNode config) {
-        List<Integer> channels = ConfigValues.requiredIntegers(config, "block_out_channels", "VAE");
-        int levels = channels.size();
-        int layers = ConfigValues.integer(config, "layers_per_block", 1);
-        // a count beyond any model: refused before it becomes a table of millions of names
-        if (layers < 1 || layers > dev.perfusion.io.ConfigJson.MAX_LAYERS) {
-            throw new IllegalArgumentException("VAE config: layers_per_block must be between 1 and "
-                    + dev.perfusion.io.ConfigJson.MAX_LAYERS + ", got " + layers);
-        }
-        for (String type : ConfigValues.texts(config, "down_block_types", "DownEncoderBlock2D")) {
-            if (!type.equals("DownEncoderBlock2D")) throw unsupported(type);
-        }
-        for (String type : ConfigValues.texts(config, "up_block_types", "UpDecoderBlock2D")) {
-            if (!type.equals("UpDecoderBlock2D")) throw unsupported(type);
-        }
-        boolean midAttention = ConfigValues.bool(config, "mid_block_add_attention", true);
+    public static BlockTable blocks(VaeConfig config) {
+        int levels = config.blockOutChannels().size();
+        int layers = config.layersPerBlock();
+        boolean midAttention = config.midBlockAddAttention();
 
         BlockTable t = new BlockTable();
         t.add("encoder.conv_in", "encoder.conv_in", LEAF);
@@ -59,8 +46,8 @@ public final class LdmVae {
         t.add("encoder.norm_out", "encoder.conv_norm_out", LEAF);
         t.add("encoder.conv_out", "encoder.conv_out", LEAF);
 
-        if (ConfigValues.bool(config, "use_quant_conv", true)) t.add("quant_conv", "quant_conv", LEAF);
-        if (ConfigValues.bool(config, "use_post_quant_conv", true)) t.add("post_quant_conv", "post_quant_conv", LEAF);
+        if (config.useQuantConv()) t.add("quant_conv", "quant_conv", LEAF);
+        if (config.usePostQuantConv()) t.add("post_quant_conv", "post_quant_conv", LEAF);
 
         t.add("decoder.conv_in", "decoder.conv_in", LEAF);
         addMidBlock(t, "decoder", midAttention);
@@ -84,12 +71,7 @@ public final class LdmVae {
         t.add(coder + ".mid.block_2", coder + ".mid_block.resnets.1", VAE_RESNET);
     }
 
-    private static IllegalArgumentException unsupported(String type) {
-        return new IllegalArgumentException("VAE config: block type " + type + " is not supported for single-file checkpoints");
-    }
-
-    static String describe(JsonNode config) {
-        return "block_out_channels " + ConfigValues.integers(config, "block_out_channels", 64)
-                + ", layers_per_block " + ConfigValues.integer(config, "layers_per_block", 1);
+    static String describe(VaeConfig config) {
+        return "block_out_channels " + config.blockOutChannels() + ", layers_per_block " + config.layersPerBlock();
     }
 }

@@ -1,58 +1,71 @@
 package dev.perfusion.io.layout;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.perfusion.io.ConfigJson;
+import dev.perfusion.sampling.SchedulerConfig;
+import dev.perfusion.text.ClipTextConfig;
+import dev.perfusion.unet.UNetConfig;
+import dev.perfusion.vae.VaeConfig;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.Optional;
 
 /**
- * The diffusers config files of one model: UNet, VAE, text encoder, scheduler and (optionally) tokenizer. They
- * come from a diffusers folder ({@code unet/config.json}, {@code vae/config.json}, {@code text_encoder/config.json},
- * {@code scheduler/scheduler_config.json}, {@code tokenizer/tokenizer_config.json} + {@code special_tokens_map.json})
- * or from the built-in copies shipped for the recognised families under {@code /dev/perfusion/configs/<family>/}
- * in the same layout.
+ * The configs of one model, each read once into its component's config: UNet, VAE, text encoder, scheduler and
+ * (optionally) tokenizer. They come from a diffusers folder ({@code unet/config.json}, {@code vae/config.json},
+ * {@code text_encoder/config.json}, {@code scheduler/scheduler_config.json}, {@code tokenizer/tokenizer_config.json} +
+ * {@code special_tokens_map.json}) or from the built-in copies shipped for the recognised families under
+ * {@code /dev/perfusion/configs/<family>/} in the same layout, read once per run ({@link #builtIn}).
  *
  * @param tokenizer tokenizer_config.json with special_tokens_map.json laid over it (the special tokens map wins,
  *                  as in transformers); empty when the folder has neither
  * @param origin    where the configs come from, for messages: a folder or "built-in &lt;family&gt; configs"
  * @param folder    the folder they were read from; empty for built-in configs
  */
-public record ModelConfigs(JsonNode unet, JsonNode vae, JsonNode textEncoder, JsonNode scheduler,
+public record ModelConfigs(UNetConfig unet, VaeConfig vae, ClipTextConfig textEncoder, SchedulerConfig scheduler,
                            Optional<JsonNode> tokenizer, String origin, Optional<Path> folder) {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String RESOURCES = "/dev/perfusion/configs/";
+    private static final Map<String, ModelConfigs> BUILT_IN = new LinkedHashMap<>();
 
     /** Reads the configs of a diffusers folder; every component config must be present. */
     public static ModelConfigs fromFolder(Path dir) throws IOException {
         if (!Files.isDirectory(dir)) throw new IOException(dir + ": no such folder (expected a diffusers folder with config files)");
-        JsonNode unet = required(dir, "unet/config.json");
-        JsonNode vae = required(dir, "vae/config.json");
-        JsonNode textEncoder = required(dir, "text_encoder/config.json");
-        JsonNode scheduler = Files.isRegularFile(dir.resolve("scheduler/scheduler_config.json"))
-                ? read(dir.resolve("scheduler/scheduler_config.json"))
-                : required(dir, "scheduler/config.json");
+        UNetConfig unet = UNetConfig.load(required(dir, "unet/config.json"));
+        VaeConfig vae = VaeConfig.load(required(dir, "vae/config.json"));
+        ClipTextConfig textEncoder = ClipTextConfig.load(required(dir, "text_encoder/config.json"));
+        SchedulerConfig scheduler = SchedulerConfig.load(Files.isRegularFile(dir.resolve("scheduler/scheduler_config.json"))
+                ? dir.resolve("scheduler/scheduler_config.json")
+                : required(dir, "scheduler/config.json"));
         Optional<JsonNode> tokenizer = tokenizerConfig(dir.resolve("tokenizer"));
         return new ModelConfigs(unet, vae, textEncoder, scheduler, tokenizer, dir.toString(), Optional.of(dir));
     }
 
-    /** The shipped configs of a built-in family ({@link ModelFamily#BUILT_IN}). */
-    public static ModelConfigs builtIn(String family) {
+    /** The shipped configs of a built-in family ({@link ModelFamily#BUILT_IN}), read the first time they are asked for. */
+    public static synchronized ModelConfigs builtIn(String family) {
         if (!ModelFamily.BUILT_IN.contains(family)) {
             throw new IllegalArgumentException("no built-in configs for model family '" + family + "' (built in: "
                     + String.join(", ", ModelFamily.BUILT_IN) + ")");
         }
+        return BUILT_IN.computeIfAbsent(family, ModelConfigs::readBuiltIn);
+    }
+
+    private static ModelConfigs readBuiltIn(String family) {
         String base = RESOURCES + family + "/";
-        JsonNode tokenizer = resource(base + "tokenizer/tokenizer_config.json");
-        ((ObjectNode) tokenizer).setAll((ObjectNode) resource(base + "tokenizer/special_tokens_map.json"));
-        return new ModelConfigs(resource(base + "unet/config.json"), resource(base + "vae/config.json"),
-                resource(base + "text_encoder/config.json"), resource(base + "scheduler/scheduler_config.json"),
+        ObjectNode tokenizer = (ObjectNode) resource(base + "tokenizer/tokenizer_config.json");
+        tokenizer.setAll((ObjectNode) resource(base + "tokenizer/special_tokens_map.json"));
+        return new ModelConfigs(UNetConfig.fromJson(resource(base + "unet/config.json")),
+                VaeConfig.fromJson(resource(base + "vae/config.json")),
+                ClipTextConfig.fromJson(resource(base + "text_encoder/config.json")),
+                SchedulerConfig.fromJson(resource(base + "scheduler/scheduler_config.json")),
                 Optional.of(tokenizer), "built-in " + family + " configs", Optional.empty());
     }
 
@@ -62,36 +75,18 @@ public record ModelConfigs(JsonNode unet, JsonNode vae, JsonNode textEncoder, Js
         Path special = tokenizerDir.resolve("special_tokens_map.json");
         if (!Files.isRegularFile(config) && !Files.isRegularFile(special)) return Optional.empty();
         ObjectNode merged = JSON.createObjectNode();
-        if (Files.isRegularFile(config)) merged.setAll(object(config));
-        if (Files.isRegularFile(special)) merged.setAll(object(special));
+        if (Files.isRegularFile(config)) merged.setAll((ObjectNode) ConfigJson.read(config));
+        if (Files.isRegularFile(special)) merged.setAll((ObjectNode) ConfigJson.read(special));
         return Optional.of(merged);
     }
 
-    private static JsonNode required(Path dir, String relative) throws IOException {
+    private static Path required(Path dir, String relative) throws IOException {
         Path file = dir.resolve(relative);
         if (!Files.isRegularFile(file)) {
             throw new IOException(dir + ": missing " + relative + " (a diffusers folder has unet/, vae/, text_encoder/"
                     + " and scheduler/ config files)");
         }
-        return read(file);
-    }
-
-    private static ObjectNode object(Path file) throws IOException {
-        JsonNode node = read(file);
-        if (!node.isObject()) throw new IOException(file + ": not a JSON object");
-        return (ObjectNode) node;
-    }
-
-    static JsonNode read(Path file) throws IOException {
-        try {
-            JsonNode node = JSON.readTree(file.toFile());
-            if (node == null || !node.isObject()) throw new IOException(file + ": not a JSON object");
-            return node;
-        } catch (JsonProcessingException e) {
-            throw new IOException(file + ": invalid JSON: " + e.getOriginalMessage());
-        } catch (java.io.CharConversionException e) { // bytes in no Unicode encoding Jackson detects
-            throw new IOException(file + ": invalid JSON: " + e.getMessage());
-        }
+        return file;
     }
 
     private static JsonNode resource(String name) {

@@ -1,6 +1,7 @@
 package dev.perfusion.io.layout;
 
 import dev.perfusion.io.StateDict;
+import dev.perfusion.unet.UNetConfig;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -10,7 +11,8 @@ import java.util.regex.Pattern;
 
 /**
  * Recognises the standard Stable Diffusion families from tensor shapes, so that a single-file checkpoint can be
- * paired with the built-in diffusers configs:
+ * paired with the built-in diffusers configs; the shapes are compared with what those configs say
+ * ({@link Signature#fits}):
  * <ul>
  * <li>{@code sd15}: SD 1.x: UNet cross-attention context 768 (attn2.to_k is [320, 768]), 1x1-conv proj_in,
  * in_channels 4, model channels 320, 12 input blocks; CLIP text encoder 12 layers x 768; 4 latent channels.</li>
@@ -53,17 +55,30 @@ public final class ModelFamily {
                     + "; VAE latent channels " + latentChannels;
         }
 
+        /**
+         * Whether these are the shapes of a checkpoint that {@code configs} describe: what the LDM layout puts in each
+         * tensor's shape is read off the configs. An OpenCLIP text tower (SD 2.x) holds one layer more than the
+         * config's text encoder, which stops at the penultimate one; converted back from diffusers, it is a CLIP text
+         * model with the config's layers.
+         */
+        public boolean fits(ModelConfigs configs) {
+            UNetConfig unet = configs.unet();
+            int layers = configs.textEncoder().numHiddenLayers();
+            boolean text = textEncoder == LdmTextEncoder.Layout.CLIP ? textLayers == layers
+                    : textEncoder == LdmTextEncoder.Layout.OPEN_CLIP && (textLayers == layers || textLayers == layers + 1);
+            return contextDim == unet.crossAttentionDim() && inChannels == unet.inChannels()
+                    && modelChannels == unet.blockOutChannels().get(0) && inputBlocks == LdmUnet.inputBlocks(unet)
+                    && linearProjIn == unet.useLinearProjection() && text && textWidth == configs.textEncoder().hiddenSize()
+                    && latentChannels == configs.vae().latentChannels();
+        }
+
+        /** SD 1.x came with a transformers CLIP text model only; the OpenCLIP tower is SD 2.x's. */
         boolean isSd1() {
-            return contextDim == 768 && inChannels == 4 && modelChannels == 320 && inputBlocks == 12 && !linearProjIn
-                    && textEncoder == LdmTextEncoder.Layout.CLIP && textWidth == 768 && textLayers == 12 && latentChannels == 4;
+            return textEncoder == LdmTextEncoder.Layout.CLIP && fits(ModelConfigs.builtIn(SD15));
         }
 
         boolean isSd2() {
-            boolean openClip = textEncoder == LdmTextEncoder.Layout.OPEN_CLIP && (textLayers == 24 || textLayers == 23);
-            // files converted back from diffusers may hold the 23-layer transformers CLIPTextModel instead
-            boolean convertedClip = textEncoder == LdmTextEncoder.Layout.CLIP && textLayers == 23;
-            return contextDim == 1024 && inChannels == 4 && modelChannels == 320 && inputBlocks == 12 && linearProjIn
-                    && (openClip || convertedClip) && textWidth == 1024 && latentChannels == 4;
+            return fits(ModelConfigs.builtIn(SD21_BASE));
         }
     }
 
@@ -109,18 +124,21 @@ public final class ModelFamily {
         return name != null && V_PREDICTION_NAME.matcher(name.toString().toLowerCase(Locale.ROOT)).find();
     }
 
-    /** The family whose built-in configs these configs match in architecture and prediction type, or {@link #CUSTOM}. */
+    /**
+     * The family whose built-in configs these configs match in architecture (UNet channels and context, text encoder
+     * width) and, where several do, in prediction type; else {@link #CUSTOM}.
+     */
     public static String classify(ModelConfigs configs) {
-        boolean sdUnet = ConfigValues.integers(configs.unet(), "block_out_channels", 320, 640, 1280, 1280)
-                .equals(List.of(320, 640, 1280, 1280))
-                && ConfigValues.integer(configs.unet(), "in_channels", 4) == 4;
-        int context = ConfigValues.integer(configs.unet(), "cross_attention_dim", 1280);
-        int textWidth = ConfigValues.integer(configs.textEncoder(), "hidden_size", 512);
-        if (sdUnet && context == 768 && textWidth == 768) return SD15;
-        if (sdUnet && context == 1024 && textWidth == 1024) {
-            return ConfigValues.text(configs.scheduler(), "prediction_type", "epsilon").equals("v_prediction") ? SD21_V : SD21_BASE;
-        }
-        return CUSTOM;
+        List<String> sameArchitecture = BUILT_IN.stream().filter(f -> sameArchitecture(configs, ModelConfigs.builtIn(f))).toList();
+        String prediction = configs.scheduler().predictionType();
+        return sameArchitecture.stream().filter(f -> ModelConfigs.builtIn(f).scheduler().predictionType().equals(prediction))
+                .findFirst().orElse(sameArchitecture.isEmpty() ? CUSTOM : sameArchitecture.get(0));
+    }
+
+    private static boolean sameArchitecture(ModelConfigs a, ModelConfigs b) {
+        return a.unet().blockOutChannels().equals(b.unet().blockOutChannels()) && a.unet().inChannels() == b.unet().inChannels()
+                && a.unet().crossAttentionDim() == b.unet().crossAttentionDim()
+                && a.textEncoder().hiddenSize() == b.textEncoder().hiddenSize();
     }
 
     /** Whether {@code family} (a built-in name) is an SD 2.x one. */
@@ -140,7 +158,7 @@ public final class ModelFamily {
         int max = -1;
         for (String key : file.keys()) {
             Matcher m = indexed.matcher(key);
-            if (m.find()) max = Math.max(max, ConfigValues.index(m.group(1)));
+            if (m.find()) max = Math.max(max, BlockTable.index(m.group(1)));
         }
         return max == Integer.MAX_VALUE ? max : max + 1;
     }

@@ -2,6 +2,10 @@ package dev.perfusion.io.layout;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.perfusion.io.StateDict;
+import dev.perfusion.sampling.SchedulerConfig;
+import dev.perfusion.text.ClipTextConfig;
+import dev.perfusion.unet.UNetConfig;
+import dev.perfusion.vae.VaeConfig;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -10,7 +14,7 @@ import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
- * A model ready to build: its diffusers configs and, per component, its weights under diffusers/transformers
+ * A model ready to build: its configs, read and checked, and, per component, its weights under diffusers/transformers
  * names (whatever layout they were stored in).
  *
  * @param source              the folder or file the weights come from
@@ -25,7 +29,7 @@ import java.util.stream.Stream;
  * @param openClipTextEncoder whether the text encoder was stored as an OpenCLIP tower (SD 2.x single files)
  */
 public record ResolvedModel(Path source, CheckpointLayout layout, String family, String configOrigin,
-                            JsonNode unetConfig, JsonNode vaeConfig, JsonNode textEncoderConfig, JsonNode schedulerConfig,
+                            UNetConfig unetConfig, VaeConfig vaeConfig, ClipTextConfig textEncoderConfig, SchedulerConfig schedulerConfig,
                             Optional<JsonNode> tokenizerConfig, Optional<Path> tokenizerDir,
                             StateDict unetWeights, StateDict vaeWeights, StateDict textEncoderWeights,
                             boolean openClipTextEncoder) {

@@ -1,6 +1,7 @@
 package dev.perfusion.io.layout;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.perfusion.io.ConfigJson;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.StateDict;
 import org.bytedeco.pytorch.Tensor;
@@ -23,7 +24,7 @@ public final class ShardedStateDict implements StateDict {
 
     /** Opens every shard named by the index (headers only) and checks that each listed tensor is in its shard. */
     public static ShardedStateDict open(Path index) throws IOException {
-        JsonNode map = ModelConfigs.read(index).get("weight_map");
+        JsonNode map = ConfigJson.read(index).get("weight_map");
         if (map == null || !map.isObject()) throw new IOException(index + ": no weight_map object");
         Map<String, Safetensors> shards = new HashMap<>();
         Map<String, Safetensors> byName = new TreeMap<>();

@@ -25,6 +25,17 @@ class BadInputsTest {
 
     private static String message(Throwable t) { return t.getMessage(); }
 
+    /** A folder holding the fixture's model_index.json and component configs, without weights or tokenizer. */
+    private Path configsOnly(String name) throws IOException {
+        Path dir = tmp.resolve(name);
+        for (String f : List.of("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
+                "scheduler/scheduler_config.json")) {
+            Files.createDirectories(dir.resolve(f).getParent());
+            Files.copy(Fixtures.diffusers().resolve(f), dir.resolve(f));
+        }
+        return dir;
+    }
+
     @Test
     void legacyCkptIsNotSupportedYet() throws IOException {
         Path ckpt = tmp.resolve("v1-5-pruned.ckpt");
@@ -105,12 +116,7 @@ class BadInputsTest {
         assertTrue(message(e).startsWith(noVocab + ": not a tokenizer folder: it needs vocab.json and merges.txt"), message(e));
 
         // a --config folder without a tokenizer: none, and the caller's message names the file
-        Path configOnly = tmp.resolve("config-only");
-        for (String f : List.of("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
-                "scheduler/scheduler_config.json")) {
-            Files.createDirectories(configOnly.resolve(f).getParent());
-            Files.copy(Fixtures.diffusers().resolve(f), configOnly.resolve(f));
-        }
+        Path configOnly = configsOnly("config-only");
         ResolvedModel m = ModelSource.resolve(Fixtures.singleFile(), ModelSource.Options.defaults().withConfig(configOnly));
         assertEquals(Optional.empty(), m.tokenizerDir());
         assertEquals(Optional.empty(), m.tokenizerConfig());
@@ -130,12 +136,7 @@ class BadInputsTest {
 
     @Test
     void fp16VariantAndShardedWeightsInADiffusersFolder() throws IOException {
-        Path dir = tmp.resolve("variant");
-        for (String f : List.of("model_index.json", "unet/config.json", "vae/config.json", "text_encoder/config.json",
-                "scheduler/scheduler_config.json")) {
-            Files.createDirectories(dir.resolve(f).getParent());
-            Files.copy(Fixtures.diffusers().resolve(f), dir.resolve(f));
-        }
+        Path dir = configsOnly("variant");
         Files.copy(Fixtures.diffusers().resolve("unet/diffusion_pytorch_model.safetensors"), dir.resolve("unet/diffusion_pytorch_model.fp16.safetensors"));
         Files.copy(Fixtures.diffusers().resolve("vae/diffusion_pytorch_model.safetensors"), dir.resolve("vae/diffusion_pytorch_model.fp16.safetensors"));
         Safetensors text = Safetensors.open(Fixtures.diffusers().resolve("text_encoder/model.safetensors"));
@@ -160,5 +161,28 @@ class BadInputsTest {
         assertEquals(WeightHash.full(reference.textEncoderWeights()), WeightHash.full(m.textEncoderWeights()));
         assertTrue(m.textEncoderWeights().describe("text_model.final_layer_norm.weight").contains("model-00002-of-00002"));
         assertEquals(Optional.empty(), m.tokenizerDir(), "this copy has no tokenizer/");
+    }
+
+    @Test
+    void perLevelLayersPerBlockIsReadAlikeForFoldersAndSingleFiles() throws IOException {
+        Path configs = configsOnly("per-level");
+        Path unet = configs.resolve("unet/config.json");
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper().readTree(unet.toFile());
+        json.putArray("layers_per_block").add(2).add(2);
+        Files.writeString(unet, json.toString());
+        ResolvedModel same = ModelSource.resolve(Fixtures.singleFile(), ModelSource.Options.defaults().withConfig(configs));
+        assertEquals(2, same.unetConfig().layersPerBlock());
+        assertEquals(ModelSource.resolve(Fixtures.diffusers()).unetConfig(), same.unetConfig());
+
+        json.putArray("layers_per_block").add(2).add(3);
+        Files.writeString(unet, json.toString());
+        String expected = unet + ": UNet config: layers_per_block must be one number, or a list with the same number for"
+                + " every level (levels with different counts are not supported), got [2, 3]";
+        IllegalArgumentException single = assertThrows(IllegalArgumentException.class,
+                () -> ModelSource.resolve(Fixtures.singleFile(), ModelSource.Options.defaults().withConfig(configs)));
+        assertEquals(expected, message(single));
+        IllegalArgumentException folder = assertThrows(IllegalArgumentException.class,
+                () -> ModelSource.resolve(Fixtures.diffusers(), ModelSource.Options.defaults().withConfig(configs)));
+        assertEquals(expected, message(folder));
     }
 }

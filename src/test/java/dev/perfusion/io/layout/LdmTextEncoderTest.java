@@ -1,10 +1,9 @@
 package dev.perfusion.io.layout;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.text.ClipTextConfig;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
@@ -24,10 +23,8 @@ class LdmTextEncoderTest {
     private static final int WIDTH = 8, VOCAB = 10, POSITIONS = 5, MLP = 12, TOWER_LAYERS = 3;
     @TempDir Path tmp;
 
-    private static ObjectNode config(int layers, int width) {
-        ObjectNode c = new ObjectMapper().createObjectNode();
-        c.put("hidden_size", width).put("num_hidden_layers", layers).put("intermediate_size", MLP);
-        return c;
+    private static ClipTextConfig config(int layers, int width) {
+        return new ClipTextConfig(VOCAB, width, MLP, layers, 1, POSITIONS, "quick_gelu", 1e-5, 0, 1, 1, width);
     }
 
     private static Tensor random(long seed, long... shape) {

@@ -1,16 +1,23 @@
 package dev.perfusion.io.layout;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.io.Safetensors;
+import dev.perfusion.sampling.SchedulerConfig;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.text.ClipTextConfig;
+import dev.perfusion.unet.UNetConfig;
+import dev.perfusion.vae.VaeConfig;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -121,16 +128,17 @@ class ModelFamilyTest {
             assertEquals(77, c.tokenizer().orElseThrow().get("model_max_length").asInt());
         }
         ModelConfigs sd15 = ModelConfigs.builtIn(ModelFamily.SD15);
-        assertEquals(768, sd15.unet().get("cross_attention_dim").asInt());
-        assertEquals(12, sd15.textEncoder().get("num_hidden_layers").asInt());
-        assertEquals("quick_gelu", sd15.textEncoder().get("hidden_act").asText());
+        assertEquals(768, sd15.unet().crossAttentionDim());
+        assertEquals(12, sd15.textEncoder().numHiddenLayers());
+        assertEquals("quick_gelu", sd15.textEncoder().hiddenAct());
         assertEquals("<|endoftext|>", sd15.tokenizer().orElseThrow().get("pad_token").asText());
         ModelConfigs v = ModelConfigs.builtIn(ModelFamily.SD21_V);
-        assertEquals(23, v.textEncoder().get("num_hidden_layers").asInt());
-        assertEquals("v_prediction", v.scheduler().get("prediction_type").asText());
-        assertTrue(v.unet().get("use_linear_projection").asBoolean());
+        assertEquals(23, v.textEncoder().numHiddenLayers());
+        assertEquals("v_prediction", v.scheduler().predictionType());
+        assertTrue(v.unet().useLinearProjection());
         assertEquals("!", v.tokenizer().orElseThrow().get("pad_token").asText());
-        assertEquals("epsilon", ModelConfigs.builtIn(ModelFamily.SD21_BASE).scheduler().get("prediction_type").asText());
+        assertEquals("epsilon", ModelConfigs.builtIn(ModelFamily.SD21_BASE).scheduler().predictionType());
+        assertSame(sd15, ModelConfigs.builtIn(ModelFamily.SD15), "read once");
     }
 
     @Test
@@ -162,5 +170,35 @@ class ModelFamilyTest {
         assertEquals("encoder.down_blocks.1.resnets.0.conv_shortcut.weight", vae.rename("encoder.down.1.block.0.nin_shortcut.weight").name());
         assertEquals("encoder.mid_block.attentions.0.to_out.0.weight", vae.rename("encoder.mid.attn_1.proj_out.weight").name());
         assertEquals("decoder.mid_block.attentions.0.group_norm.bias", vae.rename("decoder.mid.attn_1.norm.bias").name());
+    }
+
+    @Test
+    void familyPresetsAreTheShippedDiffusersConfigs() throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        for (String family : ModelFamily.BUILT_IN) {
+            ModelConfigs preset = ModelConfigs.builtIn(family);
+            String base = "/dev/perfusion/configs/" + family + "/";
+            try (InputStream unet = getClass().getResourceAsStream(base + "unet/config.json");
+                 InputStream vae = getClass().getResourceAsStream(base + "vae/config.json");
+                 InputStream text = getClass().getResourceAsStream(base + "text_encoder/config.json");
+                 InputStream scheduler = getClass().getResourceAsStream(base + "scheduler/scheduler_config.json")) {
+                assertEquals(UNetConfig.fromJson(json.readTree(unet)), preset.unet(), family);
+                assertEquals(VaeConfig.fromJson(json.readTree(vae)), preset.vae(), family);
+                assertEquals(ClipTextConfig.fromJson(json.readTree(text)), preset.textEncoder(), family);
+                assertEquals(SchedulerConfig.fromJson(json.readTree(scheduler)), preset.scheduler(), family);
+            }
+        }
+    }
+
+    @Test
+    void theShapesOfEachGenerationFitItsPresetsOnly() throws IOException {
+        ModelFamily.Signature sd1 = ModelFamily.signature(Safetensors.open(fakeSd1("sd1.safetensors")));
+        ModelFamily.Signature sd2 = ModelFamily.signature(Safetensors.open(fakeSd2("sd2.safetensors")));
+        assertTrue(sd1.fits(ModelConfigs.builtIn(ModelFamily.SD15)), sd1.describe());
+        assertFalse(sd1.fits(ModelConfigs.builtIn(ModelFamily.SD21_BASE)), sd1.describe());
+        for (String family : List.of(ModelFamily.SD21_BASE, ModelFamily.SD21_V)) {
+            assertTrue(sd2.fits(ModelConfigs.builtIn(family)), family + ": " + sd2.describe());
+        }
+        assertFalse(sd2.fits(ModelConfigs.builtIn(ModelFamily.SD15)), sd2.describe());
     }
 }

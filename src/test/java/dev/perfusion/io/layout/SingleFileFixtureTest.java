@@ -44,7 +44,7 @@ class SingleFileFixtureTest {
         assertFalse(single.openClipTextEncoder());
         assertEquals(Optional.of(Fixtures.diffusers().resolve("tokenizer")), single.tokenizerDir(), "tokenizer from the --config folder");
         assertEquals("<|endoftext|>", single.tokenizerConfig().orElseThrow().get("pad_token").asText());
-        assertEquals(32, single.unetConfig().get("cross_attention_dim").asInt());
+        assertEquals(32, single.unetConfig().crossAttentionDim());
 
         int compared = 0;
         for (var c : WEIGHT_FILES.entrySet()) {
@@ -123,10 +123,17 @@ class SingleFileFixtureTest {
         assertEquals(CheckpointLayout.DIFFUSERS_FOLDER, m.layout());
         assertEquals(ModelFamily.CUSTOM, m.family());
         assertEquals(Optional.of(Fixtures.diffusers().resolve("tokenizer")), m.tokenizerDir());
-        assertEquals("DDIMScheduler", m.schedulerConfig().get("_class_name").asText());
-        assertEquals("CLIPTextModel", m.textEncoderConfig().get("architectures").get(0).asText());
+        assertEquals("DDIMScheduler", m.schedulerConfig().json().get("_class_name").asText());
+        assertEquals(3, m.textEncoderConfig().numHiddenLayers());
         assertTrue(m.unetWeights().has("down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight"));
         assertTrue(m.textEncoderWeights().has("text_model.encoder.layers.0.self_attn.q_proj.weight"));
         assertArrayEquals(new long[] {64, 64}, m.vaeWeights().shape("decoder.mid_block.attentions.0.to_q.weight"));
+    }
+
+    @Test
+    void theFileHasTheShapesItsFolderConfigsSay() throws IOException {
+        ModelFamily.Signature s = ModelFamily.signature(Safetensors.open(Fixtures.singleFile()));
+        assertTrue(s.fits(ModelConfigs.fromFolder(Fixtures.diffusers())), s.describe());
+        for (String family : ModelFamily.BUILT_IN) assertFalse(s.fits(ModelConfigs.builtIn(family)), family);
     }
 }
