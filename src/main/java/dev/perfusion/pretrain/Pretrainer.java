@@ -15,6 +15,7 @@ import dev.perfusion.nn.Weights;
 import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.pretrain.WorldBatches.Batch;
 import dev.perfusion.sampling.NoiseSchedule;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
@@ -24,19 +25,14 @@ import dev.perfusion.unet.UNet2DConditionModel;
 import dev.perfusion.util.Progress;
 import dev.perfusion.vae.AutoencoderKL;
 import dev.perfusion.vae.DiagonalGaussian;
-import dev.perfusion.world.CaptionGrammar;
-import dev.perfusion.world.Sample;
-import dev.perfusion.world.WorldGenerator;
 import dev.perfusion.world.WorldTokenizer;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -44,8 +40,6 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 /**
  * Trains the bundled base model from scratch on the synthetic world, in three stages: the VAE on pictures (L1
@@ -65,7 +59,6 @@ public final class Pretrainer {
     /** What a run did: whether the model is finished, the steps reached, the last smoothed loss. */
     public record Result(boolean finished, String stage, int step, double loss, double seconds, Path model) {}
 
-    static final String SAMPLE_PROMPTS_FILE = "samples";
     private static final List<String> SAMPLE_PROMPTS = List.of(
             "a red car on the beach", "a brown teddy in the snow", "a white cat on the grass on the left",
             "a yellow bird at night", "a blue mug in a room on the right", "a green tree in the desert",
@@ -80,12 +73,8 @@ public final class Pretrainer {
     private final BaseModelRecipe recipe;
     private final Path work;
     private final Progress progress;
-    private final WorldGenerator world;
-    private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "world-batches");
-        t.setDaemon(true);
-        return t;
-    });
+    private final WorldBatches batches;
+    private final LossLog losses;
     private int checkpointEvery = 250;
     private int sampleEvery = 1000;
     private double maxSeconds = Double.POSITIVE_INFINITY;
@@ -96,7 +85,8 @@ public final class Pretrainer {
         this.recipe = recipe;
         this.work = work;
         this.progress = progress;
-        this.world = new WorldGenerator(recipe.imageSize());
+        this.batches = new WorldBatches(recipe);
+        this.losses = new LossLog(work.resolve("losses.csv"), work.resolve("loss.png"));
     }
 
     public Pretrainer schedule(int checkpointEvery, int sampleEvery) {
@@ -154,7 +144,7 @@ public final class Pretrainer {
             installDecoder();
             return new Result(true, "decoder", recipe.decoderSteps(), r.loss(), seconds(started), work.resolve("model"));
         } finally {
-            loader.shutdownNow();
+            batches.close();
         }
     }
 
@@ -169,7 +159,7 @@ public final class Pretrainer {
             if (r.finished() && Files.isRegularFile(work.resolve("model/unet/diffusion_pytorch_model.safetensors"))) installDecoder();
             return r;
         } finally {
-            loader.shutdownNow();
+            batches.close();
         }
     }
 
@@ -186,9 +176,9 @@ public final class Pretrainer {
         Files.move(staging, model.resolve("vae"));
         ObjectNode record = (ObjectNode) new ObjectMapper().readTree(model.resolve("recipe.json").toFile());
         record.put("decoder_fine_tuned", true);
-        record.put("seconds_total", totalSecondsLogged());
+        record.put("seconds_total", losses.totalSeconds());
         writeJson(model.resolve("recipe.json"), record);
-        plotLosses(work.resolve("losses.csv"), work.resolve("loss.png"));
+        losses.plot();
         progress.message("installed the fine-tuned decoder in " + model.resolve("vae"));
     }
 
@@ -222,11 +212,12 @@ public final class Pretrainer {
                 name -> !decoderOnly || name.startsWith("decoder.") || name.startsWith("post_quant_conv."));
         int step = trained.resume(stage);
         long dataSeed = decoderOnly ? DATA_SEED_VAE + 100_000_000L : DATA_SEED_VAE;
-        CompletableFuture<Batch> next = nextBatch(dataSeed, step, recipe.vaeBatch(), false);
+        WorldBatches.Series series = new WorldBatches.Series(dataSeed, recipe.vaeBatch(), false);
+        CompletableFuture<Batch> next = batches.load(series, step);
         double smoothed = Double.NaN;
         while (step < total) {
             Batch batch = next.join();
-            next = nextBatch(dataSeed, step + 1, recipe.vaeBatch(), false);
+            next = batches.load(series, step + 1);
             double loss;
             try (Scope s = Scope.open()) {
                 Tensor x = batch.images(), weight = Ops.add(Ops.mul(batch.masks(), 4.0), 1.0);
@@ -254,7 +245,7 @@ public final class Pretrainer {
             trained.step(step, total);
             step++;
             smoothed = Double.isNaN(smoothed) ? loss : 0.98 * smoothed + 0.02 * loss;
-            logLoss(stage, step, loss, started);
+            losses.append(stage, step, loss, seconds(started));
             progress.update(decoderOnly ? "fine-tuning the VAE decoder" : "pretraining VAE", step, total, String.format(Locale.ROOT, "L1 %.4f", smoothed));
             boolean done = step == total;
             if (step % sampleEvery == 0 || done) vaeSamples(trained.emaModule(0, AutoencoderKL.class), stage, step);
@@ -274,14 +265,14 @@ public final class Pretrainer {
     /** The standard deviation of the latent means over fresh pictures; its inverse is SD's scaling_factor. */
     private double latentStd(AutoencoderKL vae) {
         try (Scope s = Scope.inference()) {
-            Batch b = makeBatch(DATA_SEED_VAE - 100_000, 0, 64, false);
+            Batch b = batches.now(new WorldBatches.Series(DATA_SEED_VAE - 100_000, 64, false), 0);
             return Ops.item(vae.encode(b.images()).mean().std());
         }
     }
 
     private void vaeSamples(AutoencoderKL vae, String stage, int step) throws IOException {
         try (Scope s = Scope.inference()) {
-            Batch b = makeBatch(DATA_SEED_VAE - 1000, 0, 8, false);
+            Batch b = batches.now(new WorldBatches.Series(DATA_SEED_VAE - 1000, 8, false), 0);
             Tensor r = vae.decode(vae.encode(b.images()).mean());
             List<BufferedImage> originals = Png.toImages(b.images()), decoded = Png.toImages(r);
             BufferedImage grid = ImageGrid.of(List.of(originals, decoded), List.of("picture", "VAE"), List.of(), 128);
@@ -315,11 +306,12 @@ public final class Pretrainer {
         }
         int total = recipe.diffusionSteps();
         long dataSeed = continuation * DATA_SEED_CONTINUED;
-        CompletableFuture<Batch> next = nextBatch(dataSeed, step, recipe.diffusionBatch(), true);
+        WorldBatches.Series series = new WorldBatches.Series(dataSeed, recipe.diffusionBatch(), true);
+        CompletableFuture<Batch> next = batches.load(series, step);
         double smoothed = Double.NaN;
         while (step < total) {
             Batch batch = next.join();
-            next = nextBatch(dataSeed, step + 1, recipe.diffusionBatch(), true);
+            next = batches.load(series, step + 1);
             double loss;
             try (Scope s = Scope.open()) {
                 SplittableRandom rng = new SplittableRandom(recipe.seed() * 31 + step);
@@ -350,11 +342,11 @@ public final class Pretrainer {
             trained.step(step, total);
             step++;
             smoothed = Double.isNaN(smoothed) ? loss : 0.98 * smoothed + 0.02 * loss;
-            logLoss("diffusion", step, loss, started);
+            losses.append("diffusion", step, loss, seconds(started));
             progress.update("pretraining text encoder + UNet", step, total, String.format(Locale.ROOT, "loss %.4f", smoothed));
             boolean done = step == total;
             if (step % sampleEvery == 0 || done) {
-                plotLosses(work.resolve("losses.csv"), work.resolve("loss.png"));
+                losses.plot();
                 diffusionSamples(tokenizer, trained.emaModule(0, ClipTextModel.class), trained.emaModule(1, UNet2DConditionModel.class), vae, step);
             }
             if (!done && (step % checkpointEvery == 0 || overTime(started))) {
@@ -413,46 +405,13 @@ public final class Pretrainer {
         writeJson(staging.resolve("recipe.json"), recipeRecord(loss, started, text, unet, vae));
         deleteTree(target);
         Files.move(staging, target);
-        plotLosses(work.resolve("losses.csv"), work.resolve("loss.png"));
+        losses.plot();
         return target;
     }
 
     /** The loss curves of every stage, in training order (means over 50 steps; the last run's values where a run was resumed). */
     public static void plotLosses(Path csv, Path png) throws IOException {
-        Map<String, String> titles = new LinkedHashMap<>();
-        titles.put("vae", "VAE (weighted L1)");
-        titles.put("diffusion", "text encoder + UNet (epsilon MSE)");
-        titles.put("decoder", "VAE decoder fine-tuning (L1)");
-        Map<String, java.util.TreeMap<Integer, Double>> byStage = new LinkedHashMap<>();
-        for (String stage : titles.keySet()) byStage.put(stage, new java.util.TreeMap<>());
-        for (String line : Files.readAllLines(csv)) {
-            String[] f = line.split(",");
-            if (f.length < 4 || !titles.containsKey(f[0])) continue;
-            byStage.get(f[0]).put(Integer.parseInt(f[1]), Double.parseDouble(f[2]));
-        }
-        List<BufferedImage> panels = new ArrayList<>();
-        for (Map.Entry<String, java.util.TreeMap<Integer, Double>> e : byStage.entrySet()) {
-            List<dev.perfusion.eval.Plot.Point> points = new ArrayList<>();
-            double sum = 0;
-            int n = 0;
-            for (Map.Entry<Integer, Double> p : e.getValue().entrySet()) {
-                sum += p.getValue();
-                if (++n == 50) {
-                    points.add(new dev.perfusion.eval.Plot.Point(p.getKey(), sum / n, ""));
-                    sum = 0;
-                    n = 0;
-                }
-            }
-            if (points.isEmpty()) continue;
-            panels.add(new dev.perfusion.eval.Plot(titles.get(e.getKey()), "step", "loss, mean of 50 steps")
-                    .add(e.getKey(), points).render(640, 400));
-        }
-        if (panels.isEmpty()) return;
-        BufferedImage out = new BufferedImage(640 * panels.size(), 400, BufferedImage.TYPE_INT_RGB);
-        var g = out.createGraphics();
-        for (int i = 0; i < panels.size(); i++) g.drawImage(panels.get(i), 640 * i, 0, null);
-        g.dispose();
-        Png.write(png, out, Map.of());
+        new LossLog(csv, png).plot();
     }
 
     private ObjectNode recipeRecord(double loss, long started, Module... modules) throws IOException {
@@ -462,7 +421,7 @@ public final class Pretrainer {
         n.set("recipe", json.valueToTree(recipe));
         n.put("final_loss_smoothed", loss);
         n.put("seconds_this_run", seconds(started));
-        n.put("seconds_total", totalSecondsLogged());
+        n.put("seconds_total", losses.totalSeconds());
         long params = 0;
         for (Module m : modules) params += m.parameterCount();
         n.put("parameters", params);
@@ -478,20 +437,6 @@ public final class Pretrainer {
         return n;
     }
 
-    private double totalSecondsLogged() throws IOException {
-        Path log = work.resolve("losses.csv");
-        if (!Files.isRegularFile(log)) return 0;
-        double total = 0, last = 0;
-        for (String line : Files.readAllLines(log)) {
-            String[] f = line.split(",");
-            if (f.length < 4 || f[0].equals("stage")) continue;
-            double t = Double.parseDouble(f[3]);
-            if (t < last) total += last; // a new run's clock
-            last = t;
-        }
-        return total + last;
-    }
-
     private static void writeComponent(Path dir, ObjectNode config, String weightsFile, Module module, Safetensors.StoredType type) throws IOException {
         Files.createDirectories(dir);
         writeJson(dir.resolve("config.json"), config);
@@ -502,53 +447,6 @@ public final class Pretrainer {
 
     private static void writeJson(Path file, ObjectNode node) throws IOException {
         AtomicFiles.write(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(node));
-    }
-
-    // ---------------------------------------------------------------- data
-
-    /** A batch of world pictures in [-1, 1], their object masks, and captions (some loose, some empty). */
-    record Batch(Tensor images, Tensor masks, List<String> captions) {}
-
-    private record RawBatch(float[] images, float[] masks, List<String> captions, int count) {}
-
-    private CompletableFuture<Batch> nextBatch(long base, int step, int size, boolean captions) {
-        return CompletableFuture.supplyAsync(() -> raw(base, step, size, captions), loader)
-                .thenApply(this::toTensors);
-    }
-
-    private Batch makeBatch(long base, int step, int size, boolean captions) {
-        return toTensors(raw(base, step, size, captions));
-    }
-
-    private Batch toTensors(RawBatch r) {
-        int n = recipe.imageSize();
-        return new Batch(Ops.fromFloats(r.images(), r.count(), 3, n, n), Ops.fromFloats(r.masks(), r.count(), 1, n, n), r.captions());
-    }
-
-    /** Sample seeds {@code base + step * size + i}: the stream is a pure function of the step, so resuming replays it. */
-    private RawBatch raw(long base, int step, int size, boolean captions) {
-        int n = recipe.imageSize(), plane = n * n;
-        float[] images = new float[size * 3 * plane], masks = new float[size * plane];
-        List<String> texts = new ArrayList<>();
-        for (int i = 0; i < size; i++) {
-            long seed = base + (long) step * size + i;
-            Sample s = world.sample(seed);
-            for (int y = 0; y < n; y++) {
-                for (int x = 0; x < n; x++) {
-                    int rgb = s.image().getRGB(x, y), o = i * 3 * plane + y * n + x;
-                    images[o] = ((rgb >> 16) & 255) / 127.5f - 1f;
-                    images[o + plane] = ((rgb >> 8) & 255) / 127.5f - 1f;
-                    images[o + 2 * plane] = (rgb & 255) / 127.5f - 1f;
-                }
-            }
-            System.arraycopy(s.mask(), 0, masks, i * plane, plane);
-            if (captions) {
-                SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
-                double u = rng.nextDouble();
-                texts.add(u < recipe.captionDropout() ? "" : u < 0.55 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng));
-            }
-        }
-        return new RawBatch(images, masks, texts, size);
     }
 
     // ---------------------------------------------------------------- bookkeeping
@@ -568,13 +466,6 @@ public final class Pretrainer {
 
     private static void checkFinite(double loss, String stage, int step) {
         if (!Double.isFinite(loss)) throw new IllegalStateException(stage + " loss became " + loss + " at step " + (step + 1) + "; lower the learning rate and resume from the last checkpoint");
-    }
-
-    private void logLoss(String stage, int step, double loss, long started) throws IOException {
-        Path log = work.resolve("losses.csv");
-        String line = String.format(Locale.ROOT, "%s,%d,%.6f,%.1f%n", stage, step, loss, seconds(started));
-        if (!Files.exists(log)) line = "stage,step,loss,seconds\n" + line;
-        Files.writeString(log, line, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
     private static void copyTree(Path from, Path to) throws IOException {
