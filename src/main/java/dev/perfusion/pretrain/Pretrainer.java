@@ -2,9 +2,6 @@ package dev.perfusion.pretrain;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.perfusion.io.AtomicFiles;
 import dev.perfusion.io.ImageGrid;
 import dev.perfusion.io.Png;
 import dev.perfusion.io.Safetensors;
@@ -75,6 +72,7 @@ public final class Pretrainer {
     private final Progress progress;
     private final WorldBatches batches;
     private final LossLog losses;
+    private DiffusersExport export;
     private int checkpointEvery = 250;
     private int sampleEvery = 1000;
     private double maxSeconds = Double.POSITIVE_INFINITY;
@@ -118,6 +116,7 @@ public final class Pretrainer {
     /** Runs or resumes both stages and exports the model; returns early at the time limit. */
     public Result run() throws IOException {
         long started = System.nanoTime();
+        export = new DiffusersExport(recipe, work, progress, continueFrom, losses, () -> seconds(started));
         Files.createDirectories(work.resolve("samples"));
         if (continueFrom != null) {
             // work folder part -> the exported model's: its VAE already has the fine-tuned decoder, so it stands
@@ -141,7 +140,7 @@ public final class Pretrainer {
                 Result d = trainVae(started, true);
                 if (!d.finished()) return d;
             }
-            installDecoder();
+            export.installDecoder();
             return new Result(true, "decoder", recipe.decoderSteps(), r.loss(), seconds(started), work.resolve("model"));
         } finally {
             batches.close();
@@ -155,31 +154,14 @@ public final class Pretrainer {
         }
         Files.createDirectories(work.resolve("samples"));
         try {
-            Result r = trainVae(System.nanoTime(), true);
-            if (r.finished() && Files.isRegularFile(work.resolve("model/unet/diffusion_pytorch_model.safetensors"))) installDecoder();
+            long started = System.nanoTime();
+            export = new DiffusersExport(recipe, work, progress, continueFrom, losses, () -> seconds(started));
+            Result r = trainVae(started, true);
+            if (r.finished() && Files.isRegularFile(work.resolve("model/unet/diffusion_pytorch_model.safetensors"))) export.installDecoder();
             return r;
         } finally {
             batches.close();
         }
-    }
-
-    /** Puts the fine-tuned decoder (fp16) into the exported model, in place of the first stage's. */
-    private void installDecoder() throws IOException {
-        Path model = work.resolve("model"), tuned = work.resolve("vae-decoder");
-        if (!Files.isRegularFile(tuned.resolve("diffusion_pytorch_model.safetensors")) || !Files.isDirectory(model)) return;
-        AutoencoderKL vae = AutoencoderKL.load(tuned, Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float);
-        Path staging = work.resolve("vae.partial");
-        deleteTree(staging);
-        writeComponent(staging, (ObjectNode) new ObjectMapper().readTree(tuned.resolve("config.json").toFile()),
-                "diffusion_pytorch_model.safetensors", vae, Safetensors.StoredType.F16);
-        deleteTree(model.resolve("vae"));
-        Files.move(staging, model.resolve("vae"));
-        ObjectNode record = (ObjectNode) new ObjectMapper().readTree(model.resolve("recipe.json").toFile());
-        record.put("decoder_fine_tuned", true);
-        record.put("seconds_total", losses.totalSeconds());
-        writeJson(model.resolve("recipe.json"), record);
-        losses.plot();
-        progress.message("installed the fine-tuned decoder in " + model.resolve("vae"));
     }
 
     private ClipTokenizer tokenizer() throws IOException {
@@ -257,7 +239,7 @@ public final class Pretrainer {
         AutoencoderKL ema = trained.emaModule(0, AutoencoderKL.class);
         double scale = decoderOnly ? vae.config().scalingFactor() : 1.0 / latentStd(ema);
         progress.message(String.format(Locale.ROOT, "%s done; latent scaling factor %.5f", stage, scale));
-        writeComponent(work.resolve(decoderOnly ? "vae-decoder" : "vae"), recipe.vaeJson(scale), "diffusion_pytorch_model.safetensors", ema, Safetensors.StoredType.F32);
+        DiffusersExport.writeComponent(work.resolve(decoderOnly ? "vae-decoder" : "vae"), recipe.vaeJson(scale), "diffusion_pytorch_model.safetensors", ema, Safetensors.StoredType.F32);
         Files.deleteIfExists(checkpoint(stage));
         return new Result(true, stage, step, smoothed, seconds(started), null);
     }
@@ -354,7 +336,7 @@ public final class Pretrainer {
                 if (overTime(started)) return new Result(false, "diffusion", step, smoothed, seconds(started), null);
             }
         }
-        Path model = export(tokenizer, trained.emaModule(0, ClipTextModel.class), trained.emaModule(1, UNet2DConditionModel.class), smoothed, started);
+        Path model = export.export(tokenizer, trained.emaModule(0, ClipTextModel.class), trained.emaModule(1, UNet2DConditionModel.class), smoothed);
         Files.deleteIfExists(checkpoint("diffusion"));
         return new Result(true, "diffusion", step, smoothed, seconds(started), model);
     }
@@ -385,49 +367,9 @@ public final class Pretrainer {
                 Map.of("prompts", String.join(" | ", SAMPLE_PROMPTS)));
     }
 
-    // ---------------------------------------------------------------- export
-
-    private Path export(ClipTokenizer tokenizer, ClipTextModel text, UNet2DConditionModel unet, double loss, long started) throws IOException {
-        Path target = work.resolve("model"), staging = work.resolve("model.partial");
-        deleteTree(staging);
-        Files.createDirectories(staging);
-        tokenizer.save(staging.resolve("tokenizer"));
-        writeComponent(staging.resolve("text_encoder"), recipe.textEncoderJson(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()),
-                "model.safetensors", text, Safetensors.StoredType.F16);
-        writeComponent(staging.resolve("unet"), recipe.unetJson(), "diffusion_pytorch_model.safetensors", unet, Safetensors.StoredType.F16);
-        Path vaeDir = work.resolve("vae");
-        ObjectNode vaeJson = (ObjectNode) new ObjectMapper().readTree(vaeDir.resolve("config.json").toFile());
-        AutoencoderKL vae = AutoencoderKL.load(vaeDir, Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float);
-        writeComponent(staging.resolve("vae"), vaeJson, "diffusion_pytorch_model.safetensors", vae, Safetensors.StoredType.F16);
-        Files.createDirectories(staging.resolve("scheduler"));
-        writeJson(staging.resolve("scheduler/scheduler_config.json"), recipe.schedulerJson());
-        writeJson(staging.resolve("model_index.json"), recipe.modelIndexJson());
-        writeJson(staging.resolve("recipe.json"), recipeRecord(loss, started, text, unet, vae));
-        deleteTree(target);
-        Files.move(staging, target);
-        losses.plot();
-        return target;
-    }
-
     /** The loss curves of every stage, in training order (means over 50 steps; the last run's values where a run was resumed). */
     public static void plotLosses(Path csv, Path png) throws IOException {
         new LossLog(csv, png).plot();
-    }
-
-    private ObjectNode recipeRecord(double loss, long started, Module... modules) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode n = json.createObjectNode();
-        n.put("what", "perfusion world base model: trained from scratch by `perfusion pretrain` on the synthetic world");
-        n.set("recipe", json.valueToTree(recipe));
-        n.put("final_loss_smoothed", loss);
-        n.put("seconds_this_run", seconds(started));
-        n.put("seconds_total", losses.totalSeconds());
-        long params = 0;
-        for (Module m : modules) params += m.parameterCount();
-        n.put("parameters", params);
-        n.put("machine", System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores");
-        if (continueFrom != null) n.set("continued_from", json.readTree(continueFrom.resolve("recipe.json").toFile()));
-        return n;
     }
 
     /** How many continued runs lie behind an exported model: the depth of its recipe's {@code continued_from} chain. */
@@ -435,18 +377,6 @@ public final class Pretrainer {
         int n = 0;
         for (JsonNode r = new ObjectMapper().readTree(recipeJson.toFile()).get("continued_from"); r != null; r = r.get("continued_from")) n++;
         return n;
-    }
-
-    private static void writeComponent(Path dir, ObjectNode config, String weightsFile, Module module, Safetensors.StoredType type) throws IOException {
-        Files.createDirectories(dir);
-        writeJson(dir.resolve("config.json"), config);
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
-        module.namedParameters().forEach((name, p) -> tensors.put(name, p.t().detach()));
-        Safetensors.write(dir.resolve(weightsFile), tensors, Map.of("format", "pt"), type);
-    }
-
-    private static void writeJson(Path file, ObjectNode node) throws IOException {
-        AtomicFiles.write(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(node));
     }
 
     // ---------------------------------------------------------------- bookkeeping
@@ -474,13 +404,6 @@ public final class Pretrainer {
             for (Path f : (Iterable<Path>) files::iterator) {
                 if (Files.isRegularFile(f)) Files.copy(f, to.resolve(f.getFileName().toString()));
             }
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) return;
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
         }
     }
 
