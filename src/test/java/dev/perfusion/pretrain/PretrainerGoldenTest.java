@@ -42,19 +42,9 @@ class PretrainerGoldenTest {
         checkpoint diffusion 1 9d9e0a678fe66f39
         checkpoint vae 1 a7f26db5bc4c79fc
         continued losses.csv 779d5d7af0beb3df
-        continued/model_index.json 1fa75ac6ac47ce8e
         continued/recipe.json 80dabcc9109c89ed
-        continued/scheduler/scheduler_config.json 4bcf5ee88ccb8a19
-        continued/text_encoder/config.json bea0317ed63beb95
         continued/text_encoder/model.safetensors 059a37927452def3
-        continued/tokenizer/merges.txt b9e0a403dc44a0e2
-        continued/tokenizer/special_tokens_map.json 40116d35f015230b
-        continued/tokenizer/tokenizer_config.json 7e2d119007b6cf79
-        continued/tokenizer/vocab.json 4ac520259d7f476e
-        continued/unet/config.json 174f0ad04682183b
         continued/unet/diffusion_pytorch_model.safetensors 21abf5d830000dc7
-        continued/vae/config.json f346422b4e33c4c0
-        continued/vae/diffusion_pytorch_model.safetensors f12f0293da14ddda
         losses.csv ebca7ecd58a8c876
         model/model_index.json 1fa75ac6ac47ce8e
         model/recipe.json 33d83bc078affb1b
@@ -106,7 +96,10 @@ class PretrainerGoldenTest {
 
         Path more = tmp.resolve("more");
         Pretrainer.Result continued = new Pretrainer(recipe.withSteps(2, 1, 2), more, Progress.NONE).schedule(1, 1000).continueFrom(model).run();
-        hashes.putAll(exported("continued", continued.model()));
+        // what the continued run copies, or writes again as it was, is the first model's; only the rest is listed
+        exported("continued", continued.model()).forEach((file, hash) -> {
+            if (!hash.equals(hashes.get(file.replace("continued/", "model/")))) hashes.put(file, hash);
+        });
         hashes.put("continued losses.csv", lossesWithoutSeconds(more.resolve("losses.csv")));
 
         StringBuilder now = new StringBuilder();
