@@ -10,7 +10,6 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.UNet2DConditionModel;
-import dev.perfusion.util.Progress;
 import dev.perfusion.vae.AutoencoderKL;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch.ScalarType;
@@ -21,7 +20,6 @@ import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.function.DoubleSupplier;
 
 /**
  * The finished model as a diffusers folder, {@code model/} in the work folder: the tokenizer, the EMA text encoder
@@ -32,21 +30,17 @@ final class DiffusersExport {
     /** The weights file of a diffusers UNet or VAE folder. */
     static final String WEIGHTS = "diffusion_pytorch_model.safetensors";
 
+    private final PretrainingRun run;
     private final BaseModelRecipe recipe;
     private final Path work;
-    private final Progress progress;
     private final Path continuedFrom;
-    private final LossLog losses;
-    private final DoubleSupplier secondsThisRun;
 
     /** {@code continuedFrom}: the exported model that this run trains further, or null. */
-    DiffusersExport(BaseModelRecipe recipe, Path work, Progress progress, Path continuedFrom, LossLog losses, DoubleSupplier secondsThisRun) {
-        this.recipe = recipe;
-        this.work = work;
-        this.progress = progress;
+    DiffusersExport(PretrainingRun run, Path continuedFrom) {
+        this.run = run;
+        this.recipe = run.recipe();
+        this.work = run.work();
         this.continuedFrom = continuedFrom;
-        this.losses = losses;
-        this.secondsThisRun = secondsThisRun;
     }
 
     Path model() {
@@ -77,7 +71,7 @@ final class DiffusersExport {
         writeJson(staging.resolve("recipe.json"), recipeRecord(loss, text, unet, vae));
         deleteTree(target);
         Files.move(staging, target);
-        losses.plot();
+        run.losses().plot();
         return target;
     }
 
@@ -93,10 +87,10 @@ final class DiffusersExport {
         Files.move(staging, model.resolve("vae"));
         ObjectNode record = (ObjectNode) new ObjectMapper().readTree(model.resolve("recipe.json").toFile());
         record.put("decoder_fine_tuned", true);
-        record.put("seconds_total", losses.totalSeconds());
+        record.put("seconds_total", run.losses().totalSeconds());
         writeJson(model.resolve("recipe.json"), record);
-        losses.plot();
-        progress.message("installed the fine-tuned decoder in " + model.resolve("vae"));
+        run.losses().plot();
+        run.progress().message("installed the fine-tuned decoder in " + model.resolve("vae"));
     }
 
     /** A diffusers component folder: its config and its module's weights. */
@@ -114,8 +108,8 @@ final class DiffusersExport {
         n.put("what", "perfusion world base model: trained from scratch by `perfusion pretrain` on the synthetic world");
         n.set("recipe", json.valueToTree(recipe));
         n.put("final_loss_smoothed", loss);
-        n.put("seconds_this_run", secondsThisRun.getAsDouble());
-        n.put("seconds_total", losses.totalSeconds());
+        n.put("seconds_this_run", run.seconds());
+        n.put("seconds_total", run.losses().totalSeconds());
         long params = 0;
         for (Module m : modules) params += m.parameterCount();
         n.put("parameters", params);
