@@ -2,90 +2,35 @@ package dev.perfusion.pretrain;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.perfusion.io.AtomicFiles;
-import dev.perfusion.io.ImageGrid;
-import dev.perfusion.io.Png;
-import dev.perfusion.io.Safetensors;
-import dev.perfusion.nn.AdamW;
-import dev.perfusion.nn.Module;
-import dev.perfusion.nn.Param;
-import dev.perfusion.nn.Weights;
-import dev.perfusion.pipeline.SeededNoise;
-import dev.perfusion.pipeline.StableDiffusion;
-import dev.perfusion.pipeline.TextToImage;
-import dev.perfusion.sampling.NoiseSchedule;
-import dev.perfusion.tensor.Ops;
-import dev.perfusion.tensor.Scope;
-import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.text.ClipTokenizer;
-import dev.perfusion.unet.UNet2DConditionModel;
 import dev.perfusion.util.Progress;
-import dev.perfusion.vae.AutoencoderKL;
-import dev.perfusion.vae.DiagonalGaussian;
-import dev.perfusion.world.CaptionGrammar;
-import dev.perfusion.world.Sample;
-import dev.perfusion.world.WorldGenerator;
 import dev.perfusion.world.WorldTokenizer;
-import org.bytedeco.pytorch.NoGradGuard;
-import org.bytedeco.pytorch.Tensor;
 
-import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Locale;
 import java.util.Map;
-import java.util.SplittableRandom;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 
 /**
- * Trains the bundled base model from scratch on the synthetic world, in three stages: the VAE on pictures (L1
- * reconstruction weighted towards the object, a small KL term); the text encoder and UNet together on the frozen
- * VAE's latents (epsilon loss with min-SNR weighting, 10% empty captions for guidance); and a longer training of
- * the VAE's decoder alone on the frozen encoder's latent means (as SD's fine-tuned decoders), which sharpens the
- * pictures without moving the latent space the UNet learned. The last stage needs only the first, so it may also
- * run beside the second ({@link #runDecoderStage}). AdamW, an
- * EMA of the weights, periodic sample grids, and a checkpoint that a later run resumes from, because two
- * hours of CPU outlive a working session.
+ * Trains the bundled base model from scratch on the synthetic world, in three stages: the VAE on pictures
+ * ({@link VaeStage}); the text encoder and UNet together on the frozen VAE's latents ({@link DiffusionStage}); and a
+ * longer training of the VAE's decoder alone ({@link DecoderStage}), which sharpens the pictures without moving the
+ * latent space the UNet learned. The last stage needs only the first, so it may also run beside the second
+ * ({@link #runDecoderStage}). Each stage runs in the same loop ({@link StageLoop}): AdamW, an EMA of the weights,
+ * periodic sample grids, and a checkpoint that a later run resumes from, because two hours of CPU outlive a working
+ * session.
  *
  * <p>The work folder holds everything: {@code tokenizer/}, {@code vae/} once stage one is done,
- * {@code checkpoint.safetensors}, {@code losses.csv}, {@code samples/}, and finally {@code model/}, the EMA weights
- * in fp16 as a diffusers folder, with {@code recipe.json}.
+ * {@code checkpoint-<stage>.safetensors}, {@code losses.csv}, {@code samples/}, and finally {@code model/}, the EMA
+ * weights in fp16 as a diffusers folder, with {@code recipe.json} ({@link DiffusersExport}).
  */
 public final class Pretrainer {
     /** What a run did: whether the model is finished, the steps reached, the last smoothed loss. */
     public record Result(boolean finished, String stage, int step, double loss, double seconds, Path model) {}
 
-    static final String SAMPLE_PROMPTS_FILE = "samples";
-    private static final List<String> SAMPLE_PROMPTS = List.of(
-            "a red car on the beach", "a brown teddy in the snow", "a white cat on the grass on the left",
-            "a yellow bird at night", "a blue mug in a room on the right", "a green tree in the desert",
-            "a black dog in the forest", "a small orange house in the city",
-            "a red car next to a green tree on the grass", "a photo of a dog");
-    private static final int DATA_SEED_VAE = 1 << 30;
-    /** Each continued run draws pictures no run before it did: the n-th continuation starts at n × this. */
-    private static final long DATA_SEED_CONTINUED = 1L << 32;
-    /** As SD's VAE: just enough KL to keep the latents bounded; more makes the posterior noisy and the decoder blur. */
-    private static final double KL_WEIGHT = 1e-6;
-
     private final BaseModelRecipe recipe;
     private final Path work;
     private final Progress progress;
-    private final WorldGenerator world;
-    private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "world-batches");
-        t.setDaemon(true);
-        return t;
-    });
     private int checkpointEvery = 250;
     private int sampleEvery = 1000;
     private double maxSeconds = Double.POSITIVE_INFINITY;
@@ -96,7 +41,6 @@ public final class Pretrainer {
         this.recipe = recipe;
         this.work = work;
         this.progress = progress;
-        this.world = new WorldGenerator(recipe.imageSize());
     }
 
     public Pretrainer schedule(int checkpointEvery, int sampleEvery) {
@@ -117,7 +61,7 @@ public final class Pretrainer {
      */
     public Pretrainer continueFrom(Path model) throws IOException {
         for (String part : new String[] {"tokenizer/vocab.json", "vae/config.json", "text_encoder/model.safetensors",
-                "unet/diffusion_pytorch_model.safetensors", "recipe.json"}) {
+                "unet/" + DiffusersExport.WEIGHTS, "recipe.json"}) {
             if (!Files.isRegularFile(model.resolve(part))) throw new IOException(model + ": no " + part + " (not a model exported by pretrain)");
         }
         this.continueFrom = model;
@@ -125,71 +69,69 @@ public final class Pretrainer {
         return this;
     }
 
-    /** Runs or resumes both stages and exports the model; returns early at the time limit. */
+    /** Runs or resumes the stages that are not done yet and exports the model; returns early at the time limit. */
     public Result run() throws IOException {
-        long started = System.nanoTime();
-        Files.createDirectories(work.resolve("samples"));
-        if (continueFrom != null) {
-            // work folder part -> the exported model's: its VAE already has the fine-tuned decoder, so it stands
-            // for the results of both VAE stages, which are then skipped
-            Map<String, String> kept = Map.of("tokenizer", "tokenizer", "vae", "vae", "vae-decoder", "vae");
-            for (Map.Entry<String, String> part : kept.entrySet()) {
-                if (!Files.isDirectory(work.resolve(part.getKey()))) copyTree(continueFrom.resolve(part.getValue()), work.resolve(part.getKey()));
-            }
-        }
-        ClipTokenizer tokenizer = tokenizer();
-        try {
-            if (!Files.isRegularFile(work.resolve("vae/diffusion_pytorch_model.safetensors"))) {
-                Result r = trainVae(started, false);
+        try (PretrainingRun run = PretrainingRun.start(recipe, work, progress)) {
+            StageLoop loop = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds);
+            DiffusersExport export = new DiffusersExport(run, continueFrom);
+            Files.createDirectories(work.resolve("samples"));
+            if (continueFrom != null) keepExportedParts();
+            ClipTokenizer tokenizer = tokenizer();
+            if (!done("vae")) {
+                Result r = loop.train(new VaeStage(run));
                 if (!r.finished()) return r;
             }
-            Result r = Files.isRegularFile(work.resolve("model/unet/diffusion_pytorch_model.safetensors"))
-                    ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, work.resolve("model"))
-                    : trainDiffusion(tokenizer, started);
+            Result r = export.exported()
+                    ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, export.model())
+                    : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, export));
             if (!r.finished()) return r;
-            if (!Files.isRegularFile(work.resolve("vae-decoder/diffusion_pytorch_model.safetensors"))) {
-                Result d = trainVae(started, true);
+            if (!done("vae-decoder")) {
+                Result d = loop.train(new DecoderStage(run));
                 if (!d.finished()) return d;
             }
-            installDecoder();
-            return new Result(true, "decoder", recipe.decoderSteps(), r.loss(), seconds(started), work.resolve("model"));
-        } finally {
-            loader.shutdownNow();
+            export.installDecoder();
+            return new Result(true, "decoder", recipe.decoderSteps(), r.loss(), run.seconds(), export.model());
         }
     }
 
     /** Only the decoder stage (once the VAE stage is done), for running beside the diffusion stage. */
     public Result runDecoderStage() throws IOException {
-        if (!Files.isRegularFile(work.resolve("vae/diffusion_pytorch_model.safetensors"))) {
-            throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
-        }
+        if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         Files.createDirectories(work.resolve("samples"));
-        try {
-            Result r = trainVae(System.nanoTime(), true);
-            if (r.finished() && Files.isRegularFile(work.resolve("model/unet/diffusion_pytorch_model.safetensors"))) installDecoder();
+        try (PretrainingRun run = PretrainingRun.start(recipe, work, progress)) {
+            Result r = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run));
+            DiffusersExport export = new DiffusersExport(run, continueFrom);
+            if (r.finished() && export.exported()) export.installDecoder();
             return r;
-        } finally {
-            loader.shutdownNow();
         }
     }
 
-    /** Puts the fine-tuned decoder (fp16) into the exported model, in place of the first stage's. */
-    private void installDecoder() throws IOException {
-        Path model = work.resolve("model"), tuned = work.resolve("vae-decoder");
-        if (!Files.isRegularFile(tuned.resolve("diffusion_pytorch_model.safetensors")) || !Files.isDirectory(model)) return;
-        AutoencoderKL vae = AutoencoderKL.load(tuned, Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float);
-        Path staging = work.resolve("vae.partial");
-        deleteTree(staging);
-        writeComponent(staging, (ObjectNode) new ObjectMapper().readTree(tuned.resolve("config.json").toFile()),
-                "diffusion_pytorch_model.safetensors", vae, Safetensors.StoredType.F16);
-        deleteTree(model.resolve("vae"));
-        Files.move(staging, model.resolve("vae"));
-        ObjectNode record = (ObjectNode) new ObjectMapper().readTree(model.resolve("recipe.json").toFile());
-        record.put("decoder_fine_tuned", true);
-        record.put("seconds_total", totalSecondsLogged());
-        writeJson(model.resolve("recipe.json"), record);
-        plotLosses(work.resolve("losses.csv"), work.resolve("loss.png"));
-        progress.message("installed the fine-tuned decoder in " + model.resolve("vae"));
+    /** The loss curves of every stage, in training order (means over 50 steps; the last run's values where a run was resumed). */
+    public static void plotLosses(Path csv, Path png) throws IOException {
+        new LossLog(csv, png).plot();
+    }
+
+    /** How many continued runs lie behind an exported model: the depth of its recipe's {@code continued_from} chain. */
+    static int continuations(Path recipeJson) throws IOException {
+        int n = 0;
+        for (JsonNode r = new ObjectMapper().readTree(recipeJson.toFile()).get("continued_from"); r != null; r = r.get("continued_from")) n++;
+        return n;
+    }
+
+    /** Whether a VAE stage has left its result, {@code vae/} or {@code vae-decoder/}. */
+    private boolean done(String vaeFolder) {
+        return Files.isRegularFile(work.resolve(vaeFolder).resolve(DiffusersExport.WEIGHTS));
+    }
+
+    /**
+     * Copies the tokenizer and VAE of the model that this run continues into the work folder. Its VAE already has the
+     * fine-tuned decoder, so it stands for the results of both VAE stages, which are then skipped.
+     */
+    private void keepExportedParts() throws IOException {
+        Map<String, String> kept = Map.of("tokenizer", "tokenizer", "vae", "vae", "vae-decoder", "vae"); // work folder part -> the model's
+        for (Map.Entry<String, String> part : kept.entrySet()) {
+            if (!Files.isDirectory(work.resolve(part.getKey()))) copyFiles(continueFrom.resolve(part.getValue()), work.resolve(part.getKey()));
+        }
     }
 
     private ClipTokenizer tokenizer() throws IOException {
@@ -202,509 +144,12 @@ public final class Pretrainer {
         return ClipTokenizer.load(dir);
     }
 
-    // ---------------------------------------------------------------- stage 1: the VAE
-
-    /**
-     * The VAE stage, or with {@code decoderOnly} the decoder stage: the first stage's encoder frozen, the decoder
-     * trained on its latent means (no sampling noise, no KL) for longer.
-     */
-    private Result trainVae(long started, boolean decoderOnly) throws IOException {
-        String stage = decoderOnly ? "decoder" : "vae";
-        int total = decoderOnly ? recipe.decoderSteps() : recipe.vaeSteps();
-        AutoencoderKL vae;
-        if (decoderOnly) {
-            vae = AutoencoderKL.load(work.resolve("vae"), Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float);
-        } else {
-            vae = AutoencoderKL.create(recipe.vaeConfig(1.0));
-            Weights.initRandom(vae, recipe.seed());
-        }
-        Trained trained = new Trained(List.of(vae), recipe.vaeLr() * (decoderOnly ? 0.5 : 1.0), recipe.weightDecay(),
-                name -> !decoderOnly || name.startsWith("decoder.") || name.startsWith("post_quant_conv."));
-        int step = trained.resume(stage);
-        long dataSeed = decoderOnly ? DATA_SEED_VAE + 100_000_000L : DATA_SEED_VAE;
-        CompletableFuture<Batch> next = nextBatch(dataSeed, step, recipe.vaeBatch(), false);
-        double smoothed = Double.NaN;
-        while (step < total) {
-            Batch batch = next.join();
-            next = nextBatch(dataSeed, step + 1, recipe.vaeBatch(), false);
-            double loss;
-            try (Scope s = Scope.open()) {
-                Tensor x = batch.images(), weight = Ops.add(Ops.mul(batch.masks(), 4.0), 1.0);
-                DiagonalGaussian posterior;
-                Tensor z, kl = null;
-                if (decoderOnly) {
-                    try (NoGradGuard ng = new NoGradGuard()) {
-                        posterior = vae.encode(x);
-                    }
-                    z = posterior.mean();
-                } else {
-                    posterior = vae.encode(x);
-                    z = posterior.sample(new SeededNoise(recipe.seed() + step).randn(Ops.shape(posterior.mean())));
-                    Tensor m = posterior.mean();
-                    kl = Ops.mul(Ops.mean(Ops.sub(Ops.add(Ops.mul(m, m), posterior.variance()), Ops.add(posterior.logvar(), 1.0))), 0.5);
-                }
-                Tensor reconstruction = vae.decode(z);
-                Tensor l1 = Ops.div(Ops.mean(Ops.mul(reconstruction.sub(x).abs(), weight)), Ops.item(weight.mean()));
-                Tensor objective = kl == null ? l1 : Ops.add(l1, Ops.mul(kl, KL_WEIGHT));
-                loss = Ops.item(l1);
-                checkFinite(loss, stage, step);
-                objective.backward();
-            }
-            trained.lrScale(learningRateScale(step, total, 0));
-            trained.step(step, total);
-            step++;
-            smoothed = Double.isNaN(smoothed) ? loss : 0.98 * smoothed + 0.02 * loss;
-            logLoss(stage, step, loss, started);
-            progress.update(decoderOnly ? "fine-tuning the VAE decoder" : "pretraining VAE", step, total, String.format(Locale.ROOT, "L1 %.4f", smoothed));
-            boolean done = step == total;
-            if (step % sampleEvery == 0 || done) vaeSamples(trained.emaModule(0, AutoencoderKL.class), stage, step);
-            if (!done && (step % checkpointEvery == 0 || overTime(started))) {
-                trained.save(stage, step);
-                if (overTime(started)) return new Result(false, stage, step, smoothed, seconds(started), null);
-            }
-        }
-        AutoencoderKL ema = trained.emaModule(0, AutoencoderKL.class);
-        double scale = decoderOnly ? vae.config().scalingFactor() : 1.0 / latentStd(ema);
-        progress.message(String.format(Locale.ROOT, "%s done; latent scaling factor %.5f", stage, scale));
-        writeComponent(work.resolve(decoderOnly ? "vae-decoder" : "vae"), recipe.vaeJson(scale), "diffusion_pytorch_model.safetensors", ema, Safetensors.StoredType.F32);
-        Files.deleteIfExists(checkpoint(stage));
-        return new Result(true, stage, step, smoothed, seconds(started), null);
-    }
-
-    /** The standard deviation of the latent means over fresh pictures; its inverse is SD's scaling_factor. */
-    private double latentStd(AutoencoderKL vae) {
-        try (Scope s = Scope.inference()) {
-            Batch b = makeBatch(DATA_SEED_VAE - 100_000, 0, 64, false);
-            return Ops.item(vae.encode(b.images()).mean().std());
-        }
-    }
-
-    private void vaeSamples(AutoencoderKL vae, String stage, int step) throws IOException {
-        try (Scope s = Scope.inference()) {
-            Batch b = makeBatch(DATA_SEED_VAE - 1000, 0, 8, false);
-            Tensor r = vae.decode(vae.encode(b.images()).mean());
-            List<BufferedImage> originals = Png.toImages(b.images()), decoded = Png.toImages(r);
-            BufferedImage grid = ImageGrid.of(List.of(originals, decoded), List.of("picture", "VAE"), List.of(), 128);
-            Png.write(work.resolve("samples").resolve(String.format(Locale.ROOT, "%s-%05d.png", stage, step)), grid, Map.of());
-        }
-    }
-
-    // ---------------------------------------------------------------- stage 2: text encoder and UNet
-
-    private Result trainDiffusion(ClipTokenizer tokenizer, long started) throws IOException {
-        AutoencoderKL vae = AutoencoderKL.load(work.resolve("vae"), Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float);
-        double scale = vae.config().scalingFactor();
-        ClipTextModel text = ClipTextModel.create(recipe.textEncoderConfig(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()));
-        UNet2DConditionModel unet = UNet2DConditionModel.create(recipe.unetConfig());
-        if (continueFrom != null) {
-            Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(),
-                    org.bytedeco.pytorch.global.torch.ScalarType.Float, "text encoder");
-            Weights.load(unet, Safetensors.open(continueFrom.resolve("unet/diffusion_pytorch_model.safetensors")), "", Ops.cpu(),
-                    org.bytedeco.pytorch.global.torch.ScalarType.Float, "UNet");
-        } else {
-            Weights.initRandom(text, recipe.seed() + 1);
-            Weights.initRandom(unet, recipe.seed() + 2);
-        }
-        Trained trained = new Trained(List.of(text, unet), recipe.diffusionLr(), recipe.weightDecay());
-        int step = trained.resume("diffusion");
-        NoiseSchedule schedule = new NoiseSchedule(recipe.schedulerConfig());
-        double[] snrWeight = new double[schedule.trainSteps()];
-        for (int t = 0; t < snrWeight.length; t++) {
-            double a = schedule.alphaCumprod(t), snr = a / (1 - a);
-            snrWeight[t] = Math.min(snr, recipe.minSnrGamma()) / snr;
-        }
-        int total = recipe.diffusionSteps();
-        long dataSeed = continuation * DATA_SEED_CONTINUED;
-        CompletableFuture<Batch> next = nextBatch(dataSeed, step, recipe.diffusionBatch(), true);
-        double smoothed = Double.NaN;
-        while (step < total) {
-            Batch batch = next.join();
-            next = nextBatch(dataSeed, step + 1, recipe.diffusionBatch(), true);
-            double loss;
-            try (Scope s = Scope.open()) {
-                SplittableRandom rng = new SplittableRandom(recipe.seed() * 31 + step);
-                Tensor x0;
-                try (NoGradGuard ng = new NoGradGuard()) {
-                    x0 = Ops.mul(vae.encode(batch.images()).mean(), scale);
-                }
-                int b = batch.captions().size();
-                long[] timesteps = new long[b];
-                float[] timeFloats = new float[b], weights = new float[b];
-                for (int i = 0; i < b; i++) {
-                    timesteps[i] = rng.nextInt(schedule.trainSteps());
-                    timeFloats[i] = timesteps[i];
-                    weights[i] = (float) snrWeight[(int) timesteps[i]];
-                }
-                Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0));
-                Tensor noisy = schedule.addNoise(x0, noise, timesteps);
-                Tensor encodings = text.encode(tokenizeAll(tokenizer, batch.captions()));
-                Tensor prediction = unet.forward(noisy, Ops.fromFloats(timeFloats, b), encodings);
-                Tensor error = Ops.sub(prediction, noise);
-                Tensor perSample = Ops.mean(Ops.reshape(Ops.mul(error, error), b, -1), 1, false);
-                Tensor weighted = Ops.mean(Ops.mul(perSample, Ops.fromFloats(weights, b)));
-                loss = Ops.item(Ops.mean(perSample));
-                checkFinite(loss, "diffusion", step);
-                weighted.backward();
-            }
-            trained.lrScale(learningRateScale(step, total, recipe.warmupSteps()));
-            trained.step(step, total);
-            step++;
-            smoothed = Double.isNaN(smoothed) ? loss : 0.98 * smoothed + 0.02 * loss;
-            logLoss("diffusion", step, loss, started);
-            progress.update("pretraining text encoder + UNet", step, total, String.format(Locale.ROOT, "loss %.4f", smoothed));
-            boolean done = step == total;
-            if (step % sampleEvery == 0 || done) {
-                plotLosses(work.resolve("losses.csv"), work.resolve("loss.png"));
-                diffusionSamples(tokenizer, trained.emaModule(0, ClipTextModel.class), trained.emaModule(1, UNet2DConditionModel.class), vae, step);
-            }
-            if (!done && (step % checkpointEvery == 0 || overTime(started))) {
-                trained.save("diffusion", step);
-                if (overTime(started)) return new Result(false, "diffusion", step, smoothed, seconds(started), null);
-            }
-        }
-        Path model = export(tokenizer, trained.emaModule(0, ClipTextModel.class), trained.emaModule(1, UNet2DConditionModel.class), smoothed, started);
-        Files.deleteIfExists(checkpoint("diffusion"));
-        return new Result(true, "diffusion", step, smoothed, seconds(started), model);
-    }
-
-    /** Linear warm-up, then a cosine decay to a tenth of the rate at the last step. */
-    static double learningRateScale(int step, int total, int warmup) {
-        double warm = warmup > 0 ? Math.min(1.0, (step + 1.0) / warmup) : 1.0;
-        return warm * (0.1 + 0.45 * (1 + Math.cos(Math.PI * step / Math.max(1, total))));
-    }
-
-    private static Tensor tokenizeAll(ClipTokenizer tokenizer, List<String> captions) {
-        int max = tokenizer.maxLength();
-        long[] ids = new long[captions.size() * max];
-        for (int i = 0; i < captions.size(); i++) System.arraycopy(tokenizer.encodeForModel(captions.get(i)).ids(), 0, ids, i * max, max);
-        return Ops.fromLongs(ids, captions.size(), max);
-    }
-
-    private void diffusionSamples(ClipTokenizer tokenizer, ClipTextModel text, UNet2DConditionModel unet, AutoencoderKL vae, int step) throws IOException {
-        StableDiffusion sd = StableDiffusion.of(tokenizer, text, unet, vae, recipe.schedulerConfig(), "pretraining");
-        List<BufferedImage> row = new ArrayList<>();
-        for (int i = 0; i < SAMPLE_PROMPTS.size(); i++) {
-            TextToImage.Request r = new TextToImage.Request(SAMPLE_PROMPTS.get(i), "", 4.0, 25, "ddim", recipe.imageSize(), recipe.imageSize());
-            row.add(TextToImage.generate(sd, r, 1000 + i, Progress.NONE).image());
-        }
-        List<List<BufferedImage>> rows = List.of(row.subList(0, 5), row.subList(5, row.size()));
-        BufferedImage grid = ImageGrid.of(rows, List.of("", ""), List.of(), 128);
-        Png.write(work.resolve("samples").resolve(String.format(Locale.ROOT, "step-%05d.png", step)), grid,
-                Map.of("prompts", String.join(" | ", SAMPLE_PROMPTS)));
-    }
-
-    // ---------------------------------------------------------------- export
-
-    private Path export(ClipTokenizer tokenizer, ClipTextModel text, UNet2DConditionModel unet, double loss, long started) throws IOException {
-        Path target = work.resolve("model"), staging = work.resolve("model.partial");
-        deleteTree(staging);
-        Files.createDirectories(staging);
-        tokenizer.save(staging.resolve("tokenizer"));
-        writeComponent(staging.resolve("text_encoder"), recipe.textEncoderJson(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()),
-                "model.safetensors", text, Safetensors.StoredType.F16);
-        writeComponent(staging.resolve("unet"), recipe.unetJson(), "diffusion_pytorch_model.safetensors", unet, Safetensors.StoredType.F16);
-        Path vaeDir = work.resolve("vae");
-        ObjectNode vaeJson = (ObjectNode) new ObjectMapper().readTree(vaeDir.resolve("config.json").toFile());
-        AutoencoderKL vae = AutoencoderKL.load(vaeDir, Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float);
-        writeComponent(staging.resolve("vae"), vaeJson, "diffusion_pytorch_model.safetensors", vae, Safetensors.StoredType.F16);
-        Files.createDirectories(staging.resolve("scheduler"));
-        writeJson(staging.resolve("scheduler/scheduler_config.json"), recipe.schedulerJson());
-        writeJson(staging.resolve("model_index.json"), recipe.modelIndexJson());
-        writeJson(staging.resolve("recipe.json"), recipeRecord(loss, started, text, unet, vae));
-        deleteTree(target);
-        Files.move(staging, target);
-        plotLosses(work.resolve("losses.csv"), work.resolve("loss.png"));
-        return target;
-    }
-
-    /** The loss curves of every stage, in training order (means over 50 steps; the last run's values where a run was resumed). */
-    public static void plotLosses(Path csv, Path png) throws IOException {
-        Map<String, String> titles = new LinkedHashMap<>();
-        titles.put("vae", "VAE (weighted L1)");
-        titles.put("diffusion", "text encoder + UNet (epsilon MSE)");
-        titles.put("decoder", "VAE decoder fine-tuning (L1)");
-        Map<String, java.util.TreeMap<Integer, Double>> byStage = new LinkedHashMap<>();
-        for (String stage : titles.keySet()) byStage.put(stage, new java.util.TreeMap<>());
-        for (String line : Files.readAllLines(csv)) {
-            String[] f = line.split(",");
-            if (f.length < 4 || !titles.containsKey(f[0])) continue;
-            byStage.get(f[0]).put(Integer.parseInt(f[1]), Double.parseDouble(f[2]));
-        }
-        List<BufferedImage> panels = new ArrayList<>();
-        for (Map.Entry<String, java.util.TreeMap<Integer, Double>> e : byStage.entrySet()) {
-            List<dev.perfusion.eval.Plot.Point> points = new ArrayList<>();
-            double sum = 0;
-            int n = 0;
-            for (Map.Entry<Integer, Double> p : e.getValue().entrySet()) {
-                sum += p.getValue();
-                if (++n == 50) {
-                    points.add(new dev.perfusion.eval.Plot.Point(p.getKey(), sum / n, ""));
-                    sum = 0;
-                    n = 0;
-                }
-            }
-            if (points.isEmpty()) continue;
-            panels.add(new dev.perfusion.eval.Plot(titles.get(e.getKey()), "step", "loss, mean of 50 steps")
-                    .add(e.getKey(), points).render(640, 400));
-        }
-        if (panels.isEmpty()) return;
-        BufferedImage out = new BufferedImage(640 * panels.size(), 400, BufferedImage.TYPE_INT_RGB);
-        var g = out.createGraphics();
-        for (int i = 0; i < panels.size(); i++) g.drawImage(panels.get(i), 640 * i, 0, null);
-        g.dispose();
-        Png.write(png, out, Map.of());
-    }
-
-    private ObjectNode recipeRecord(double loss, long started, Module... modules) throws IOException {
-        ObjectMapper json = new ObjectMapper();
-        ObjectNode n = json.createObjectNode();
-        n.put("what", "perfusion world base model: trained from scratch by `perfusion pretrain` on the synthetic world");
-        n.set("recipe", json.valueToTree(recipe));
-        n.put("final_loss_smoothed", loss);
-        n.put("seconds_this_run", seconds(started));
-        n.put("seconds_total", totalSecondsLogged());
-        long params = 0;
-        for (Module m : modules) params += m.parameterCount();
-        n.put("parameters", params);
-        n.put("machine", System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores");
-        if (continueFrom != null) n.set("continued_from", json.readTree(continueFrom.resolve("recipe.json").toFile()));
-        return n;
-    }
-
-    /** How many continued runs lie behind an exported model: the depth of its recipe's {@code continued_from} chain. */
-    static int continuations(Path recipeJson) throws IOException {
-        int n = 0;
-        for (JsonNode r = new ObjectMapper().readTree(recipeJson.toFile()).get("continued_from"); r != null; r = r.get("continued_from")) n++;
-        return n;
-    }
-
-    private double totalSecondsLogged() throws IOException {
-        Path log = work.resolve("losses.csv");
-        if (!Files.isRegularFile(log)) return 0;
-        double total = 0, last = 0;
-        for (String line : Files.readAllLines(log)) {
-            String[] f = line.split(",");
-            if (f.length < 4 || f[0].equals("stage")) continue;
-            double t = Double.parseDouble(f[3]);
-            if (t < last) total += last; // a new run's clock
-            last = t;
-        }
-        return total + last;
-    }
-
-    private static void writeComponent(Path dir, ObjectNode config, String weightsFile, Module module, Safetensors.StoredType type) throws IOException {
-        Files.createDirectories(dir);
-        writeJson(dir.resolve("config.json"), config);
-        Map<String, Tensor> tensors = new LinkedHashMap<>();
-        module.namedParameters().forEach((name, p) -> tensors.put(name, p.t().detach()));
-        Safetensors.write(dir.resolve(weightsFile), tensors, Map.of("format", "pt"), type);
-    }
-
-    private static void writeJson(Path file, ObjectNode node) throws IOException {
-        AtomicFiles.write(file, new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT).writeValueAsBytes(node));
-    }
-
-    // ---------------------------------------------------------------- data
-
-    /** A batch of world pictures in [-1, 1], their object masks, and captions (some loose, some empty). */
-    record Batch(Tensor images, Tensor masks, List<String> captions) {}
-
-    private record RawBatch(float[] images, float[] masks, List<String> captions, int count) {}
-
-    private CompletableFuture<Batch> nextBatch(long base, int step, int size, boolean captions) {
-        return CompletableFuture.supplyAsync(() -> raw(base, step, size, captions), loader)
-                .thenApply(this::toTensors);
-    }
-
-    private Batch makeBatch(long base, int step, int size, boolean captions) {
-        return toTensors(raw(base, step, size, captions));
-    }
-
-    private Batch toTensors(RawBatch r) {
-        int n = recipe.imageSize();
-        return new Batch(Ops.fromFloats(r.images(), r.count(), 3, n, n), Ops.fromFloats(r.masks(), r.count(), 1, n, n), r.captions());
-    }
-
-    /** Sample seeds {@code base + step * size + i}: the stream is a pure function of the step, so resuming replays it. */
-    private RawBatch raw(long base, int step, int size, boolean captions) {
-        int n = recipe.imageSize(), plane = n * n;
-        float[] images = new float[size * 3 * plane], masks = new float[size * plane];
-        List<String> texts = new ArrayList<>();
-        for (int i = 0; i < size; i++) {
-            long seed = base + (long) step * size + i;
-            Sample s = world.sample(seed);
-            for (int y = 0; y < n; y++) {
-                for (int x = 0; x < n; x++) {
-                    int rgb = s.image().getRGB(x, y), o = i * 3 * plane + y * n + x;
-                    images[o] = ((rgb >> 16) & 255) / 127.5f - 1f;
-                    images[o + plane] = ((rgb >> 8) & 255) / 127.5f - 1f;
-                    images[o + 2 * plane] = (rgb & 255) / 127.5f - 1f;
-                }
-            }
-            System.arraycopy(s.mask(), 0, masks, i * plane, plane);
-            if (captions) {
-                SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
-                double u = rng.nextDouble();
-                texts.add(u < recipe.captionDropout() ? "" : u < 0.55 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng));
-            }
-        }
-        return new RawBatch(images, masks, texts, size);
-    }
-
-    // ---------------------------------------------------------------- bookkeeping
-
-    /** One checkpoint per stage, so that the decoder stage can run beside the diffusion stage. */
-    private Path checkpoint(String stage) {
-        return work.resolve("checkpoint-" + stage + ".safetensors");
-    }
-
-    private boolean overTime(long started) {
-        return seconds(started) > maxSeconds;
-    }
-
-    private static double seconds(long started) {
-        return (System.nanoTime() - started) / 1e9;
-    }
-
-    private static void checkFinite(double loss, String stage, int step) {
-        if (!Double.isFinite(loss)) throw new IllegalStateException(stage + " loss became " + loss + " at step " + (step + 1) + "; lower the learning rate and resume from the last checkpoint");
-    }
-
-    private void logLoss(String stage, int step, double loss, long started) throws IOException {
-        Path log = work.resolve("losses.csv");
-        String line = String.format(Locale.ROOT, "%s,%d,%.6f,%.1f%n", stage, step, loss, seconds(started));
-        if (!Files.exists(log)) line = "stage,step,loss,seconds\n" + line;
-        Files.writeString(log, line, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-    }
-
-    private static void copyTree(Path from, Path to) throws IOException {
+    private static void copyFiles(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (var files = Files.list(from)) {
             for (Path f : (Iterable<Path>) files::iterator) {
                 if (Files.isRegularFile(f)) Files.copy(f, to.resolve(f.getFileName().toString()));
             }
         }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        if (!Files.exists(dir)) return;
-        try (var paths = Files.walk(dir)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
-        }
-    }
-
-    /**
-     * The modules being trained, their AdamW state and an EMA copy of each; saved to and restored from one
-     * checkpoint file whose metadata says the stage and the step.
-     */
-    private final class Trained {
-        private final List<Module> modules;
-        private final List<Module> emaModules = new ArrayList<>();
-        private final List<Tensor> params = new ArrayList<>(), ema = new ArrayList<>();
-        private final List<String> names = new ArrayList<>();
-        private final AdamW optimizer;
-
-        Trained(List<Module> modules, double lr, double weightDecay) {
-            this(modules, lr, weightDecay, name -> true);
-        }
-
-        /** Only parameters whose name passes {@code trainable} learn; the EMA twin copies the rest as they are. */
-        Trained(List<Module> modules, double lr, double weightDecay, java.util.function.Predicate<String> trainable) {
-            this.modules = modules;
-            List<AdamW.Group> groups = new ArrayList<>();
-            for (int m = 0; m < modules.size(); m++) {
-                Module copy = emptyTwin(modules.get(m));
-                emaModules.add(copy);
-                Map<String, Param> twin = copy.namedParameters();
-                for (Map.Entry<String, Param> e : modules.get(m).namedParameters().entrySet()) {
-                    Tensor p = e.getValue().t();
-                    if (!trainable.test(e.getKey())) {
-                        try (Scope s = Scope.inference()) {
-                            twin.get(e.getKey()).set(p.detach().clone());
-                        }
-                        continue;
-                    }
-                    p.set_requires_grad(true);
-                    params.add(p);
-                    names.add(m + "." + e.getKey());
-                    groups.add(new AdamW.Group(m + "." + e.getKey(), p, lr));
-                    try (Scope s = Scope.inference()) {
-                        twin.get(e.getKey()).set(p.detach().clone());
-                    }
-                    ema.add(twin.get(e.getKey()).t());
-                }
-            }
-            this.optimizer = new AdamW(groups, weightDecay);
-        }
-
-        void lrScale(double scale) {
-            optimizer.setLrScale(scale);
-        }
-
-        /** Clips the global gradient norm to 1, steps AdamW, updates the EMA (with the usual warm-up of its decay). */
-        void step(int step, int total) {
-            try (Scope s = Scope.inference()) {
-                List<Tensor> norms = new ArrayList<>();
-                for (Tensor p : params) if (p.grad().defined()) norms.add(p.grad().norm().reshape(1));
-                double norm = Ops.item(Ops.cat(norms, 0).norm());
-                if (norm > 1.0) for (Tensor p : params) if (p.grad().defined()) p.grad().mul_(new org.bytedeco.pytorch.Scalar(1.0 / norm));
-            }
-            optimizer.step();
-            optimizer.zeroGrad();
-            double decay = Math.min(recipe.emaDecay(), (1.0 + step) / (10.0 + step));
-            try (Scope s = Scope.inference()) {
-                for (int i = 0; i < params.size(); i++) {
-                    ema.get(i).mul_(new org.bytedeco.pytorch.Scalar(decay)).add_(params.get(i).detach(), new org.bytedeco.pytorch.Scalar(1 - decay));
-                }
-            }
-        }
-
-        <M extends Module> M emaModule(int index, Class<M> type) {
-            return type.cast(emaModules.get(index));
-        }
-
-        void save(String stage, int step) throws IOException {
-            Map<String, Tensor> t = new LinkedHashMap<>();
-            for (int i = 0; i < params.size(); i++) {
-                t.put("param." + names.get(i), params.get(i).detach());
-                t.put("ema." + names.get(i), ema.get(i));
-            }
-            List<Tensor> state = optimizer.state();
-            for (int i = 0; i < state.size(); i++) t.put("adam." + i, state.get(i));
-            Safetensors.write(checkpoint(stage), t, Map.of("stage", stage, "step", Integer.toString(step),
-                    "seed", Long.toString(recipe.seed())), Safetensors.StoredType.F32);
-            progress.message("checkpoint at " + stage + " step " + step);
-        }
-
-        /** The step to continue from: 0 without a checkpoint of this stage. */
-        int resume(String stage) throws IOException {
-            Path file = checkpoint(stage);
-            if (!Files.isRegularFile(file)) return 0;
-            Safetensors st = Safetensors.open(file);
-            if (!stage.equals(st.metadata().get("stage"))) return 0;
-            if (!Long.toString(recipe.seed()).equals(st.metadata().get("seed"))) {
-                throw new IOException(file + ": checkpoint of a run with seed " + st.metadata().get("seed") + ", this recipe's seed is " + recipe.seed());
-            }
-            try (NoGradGuard ng = new NoGradGuard()) {
-                for (int i = 0; i < params.size(); i++) {
-                    params.get(i).copy_(st.get("param." + names.get(i)));
-                    ema.get(i).copy_(st.get("ema." + names.get(i)));
-                }
-            }
-            List<Tensor> state = new ArrayList<>();
-            for (int i = 0; st.keys().contains("adam." + i); i++) state.add(st.get("adam." + i));
-            int step = Integer.parseInt(st.metadata().get("step"));
-            optimizer.restore(state, step);
-            progress.message("resumed " + stage + " at step " + step + " from " + file);
-            return step;
-        }
-    }
-
-    /** A second instance of the same architecture (for the EMA weights). */
-    private Module emptyTwin(Module m) {
-        if (m instanceof AutoencoderKL a) return AutoencoderKL.create(a.config());
-        if (m instanceof ClipTextModel t) return ClipTextModel.create(t.config());
-        if (m instanceof UNet2DConditionModel u) return UNet2DConditionModel.create(u.config());
-        throw new IllegalArgumentException("no twin for " + m.getClass());
     }
 }

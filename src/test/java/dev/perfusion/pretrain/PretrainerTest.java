@@ -35,9 +35,9 @@ class PretrainerTest {
 
     @Test
     void learningRateWarmsUpThenDecaysToATenth() {
-        assertEquals(0.5 * 1.0, Pretrainer.learningRateScale(99, 1000, 200) / Pretrainer.learningRateScale(199, 1000, 200), 0.05);
-        assertTrue(Pretrainer.learningRateScale(500, 1000, 200) < Pretrainer.learningRateScale(250, 1000, 200));
-        assertEquals(0.1, Pretrainer.learningRateScale(1000, 1000, 0), 1e-9);
+        assertEquals(0.5 * 1.0, StageLoop.learningRateScale(99, 1000, 200) / StageLoop.learningRateScale(199, 1000, 200), 0.05);
+        assertTrue(StageLoop.learningRateScale(500, 1000, 200) < StageLoop.learningRateScale(250, 1000, 200));
+        assertEquals(0.1, StageLoop.learningRateScale(1000, 1000, 0), 1e-9);
     }
 
     /** Both stages for a few steps, stopped at a time limit, resumed, exported, and loaded like any SD folder. */

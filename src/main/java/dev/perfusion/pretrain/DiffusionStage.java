@@ -1,0 +1,152 @@
+package dev.perfusion.pretrain;
+
+import dev.perfusion.io.ImageGrid;
+import dev.perfusion.io.Png;
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.nn.Module;
+import dev.perfusion.nn.Weights;
+import dev.perfusion.pipeline.SeededNoise;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.pretrain.WorldBatches.Batch;
+import dev.perfusion.sampling.NoiseSchedule;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.text.ClipTextModel;
+import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.unet.UNet2DConditionModel;
+import dev.perfusion.util.Progress;
+import dev.perfusion.vae.AutoencoderKL;
+import org.bytedeco.pytorch.NoGradGuard;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+
+/**
+ * Stage two: the text encoder and the UNet together, on the VAE stage's frozen latents of captioned world pictures:
+ * the epsilon loss with min-SNR weighting, and some empty captions so that the model also learns the unconditional
+ * prediction that guidance needs. Ends in the exported model. A continued run starts from an exported model's text
+ * encoder and UNet instead of from random weights.
+ */
+final class DiffusionStage implements Stage {
+    private static final List<String> SAMPLE_PROMPTS = List.of(
+            "a red car on the beach", "a brown teddy in the snow", "a white cat on the grass on the left",
+            "a yellow bird at night", "a blue mug in a room on the right", "a green tree in the desert",
+            "a black dog in the forest", "a small orange house in the city",
+            "a red car next to a green tree on the grass", "a photo of a dog");
+    /** Each continued run draws pictures no run before it did: the n-th continuation starts at n × this. */
+    private static final long DATA_SEED_CONTINUED = 1L << 32;
+
+    private final PretrainingRun run;
+    private final BaseModelRecipe recipe;
+    private final ClipTokenizer tokenizer;
+    private final int continuation;
+    private final DiffusersExport export;
+    private final AutoencoderKL vae;
+    private final double latentScale;
+    private final ClipTextModel text;
+    private final UNet2DConditionModel unet;
+    private final NoiseSchedule schedule;
+    /** Min-SNR-γ: each timestep's loss weight, min(SNR, γ) / SNR, so that the easy low-noise steps do not dominate. */
+    private final double[] snrWeight;
+
+    /**
+     * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
+     * training; null and 0 for a model from scratch.
+     */
+    DiffusionStage(PretrainingRun run, ClipTokenizer tokenizer, Path continueFrom, int continuation, DiffusersExport export) throws IOException {
+        this.run = run;
+        this.recipe = run.recipe();
+        this.tokenizer = tokenizer;
+        this.continuation = continuation;
+        this.export = export;
+        this.vae = AutoencoderKL.load(run.work().resolve("vae"), Ops.cpu(), ScalarType.Float);
+        this.latentScale = vae.config().scalingFactor();
+        this.text = ClipTextModel.create(recipe.textEncoderConfig(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()));
+        this.unet = UNet2DConditionModel.create(recipe.unetConfig());
+        if (continueFrom != null) {
+            Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(), ScalarType.Float, "text encoder");
+            Weights.load(unet, Safetensors.open(continueFrom.resolve("unet").resolve(DiffusersExport.WEIGHTS)), "", Ops.cpu(), ScalarType.Float, "UNet");
+        } else {
+            Weights.initRandom(text, recipe.seed() + 1);
+            Weights.initRandom(unet, recipe.seed() + 2);
+        }
+        this.schedule = new NoiseSchedule(recipe.schedulerConfig());
+        this.snrWeight = new double[schedule.trainSteps()];
+        for (int t = 0; t < snrWeight.length; t++) {
+            double a = schedule.alphaCumprod(t), snr = a / (1 - a);
+            snrWeight[t] = Math.min(snr, recipe.minSnrGamma()) / snr;
+        }
+    }
+
+    @Override
+    public Plan plan() {
+        return new Plan("diffusion", "pretraining text encoder + UNet", "loss", recipe.diffusionSteps(), recipe.warmupSteps(),
+                recipe.diffusionLr(), new WorldBatches.Series(continuation * DATA_SEED_CONTINUED, recipe.diffusionBatch(), true));
+    }
+
+    @Override
+    public List<Module> modules() {
+        return List.of(text, unet);
+    }
+
+    @Override
+    public Loss loss(Batch batch, int step) {
+        SplittableRandom rng = new SplittableRandom(recipe.seed() * 31 + step);
+        Tensor x0;
+        try (NoGradGuard ng = new NoGradGuard()) {
+            x0 = Ops.mul(vae.encode(batch.images()).mean(), latentScale);
+        }
+        int b = batch.captions().size();
+        long[] timesteps = new long[b];
+        float[] timeFloats = new float[b], weights = new float[b];
+        for (int i = 0; i < b; i++) {
+            timesteps[i] = rng.nextInt(schedule.trainSteps());
+            timeFloats[i] = timesteps[i];
+            weights[i] = (float) snrWeight[(int) timesteps[i]];
+        }
+        Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0));
+        Tensor noisy = schedule.addNoise(x0, noise, timesteps);
+        Tensor encodings = text.encode(tokenize(batch.captions()));
+        Tensor prediction = unet.forward(noisy, Ops.fromFloats(timeFloats, b), encodings);
+        Tensor error = Ops.sub(prediction, noise);
+        Tensor perSample = Ops.mean(Ops.reshape(Ops.mul(error, error), b, -1), 1, false);
+        return new Loss(Ops.mean(Ops.mul(perSample, Ops.fromFloats(weights, b))), Ops.item(Ops.mean(perSample)));
+    }
+
+    /** The loss curves so far, and the sample prompts drawn by the EMA weights: {@code samples/step-<step>.png}. */
+    @Override
+    public void samples(TrainedWeights weights, int step) throws IOException {
+        run.losses().plot();
+        StableDiffusion sd = StableDiffusion.of(tokenizer, weights.ema(0, ClipTextModel.class), weights.ema(1, UNet2DConditionModel.class),
+                vae, recipe.schedulerConfig(), "pretraining");
+        List<BufferedImage> row = new ArrayList<>();
+        for (int i = 0; i < SAMPLE_PROMPTS.size(); i++) {
+            TextToImage.Request r = new TextToImage.Request(SAMPLE_PROMPTS.get(i), "", 4.0, 25, "ddim", recipe.imageSize(), recipe.imageSize());
+            row.add(TextToImage.generate(sd, r, 1000 + i, Progress.NONE).image());
+        }
+        List<List<BufferedImage>> rows = List.of(row.subList(0, 5), row.subList(5, row.size()));
+        BufferedImage grid = ImageGrid.of(rows, List.of("", ""), List.of(), 128);
+        Png.write(run.work().resolve("samples").resolve(String.format(Locale.ROOT, "step-%05d.png", step)), grid,
+                Map.of("prompts", String.join(" | ", SAMPLE_PROMPTS)));
+    }
+
+    @Override
+    public Path finish(TrainedWeights weights, double loss) throws IOException {
+        return export.export(tokenizer, weights.ema(0, ClipTextModel.class), weights.ema(1, UNet2DConditionModel.class), loss);
+    }
+
+    private Tensor tokenize(List<String> captions) {
+        int max = tokenizer.maxLength();
+        long[] ids = new long[captions.size() * max];
+        for (int i = 0; i < captions.size(); i++) System.arraycopy(tokenizer.encodeForModel(captions.get(i)).ids(), 0, ids, i * max, max);
+        return Ops.fromLongs(ids, captions.size(), max);
+    }
+}

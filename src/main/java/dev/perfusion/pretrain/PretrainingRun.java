@@ -1,0 +1,29 @@
+package dev.perfusion.pretrain;
+
+import dev.perfusion.util.Progress;
+
+import java.nio.file.Path;
+
+/**
+ * What every part of one pretraining run works with: the recipe, the work folder, where progress goes, the world's
+ * batches (closing the run stops their loader thread), the loss log, and the run's clock ({@code started}, from
+ * {@link System#nanoTime}).
+ */
+record PretrainingRun(BaseModelRecipe recipe, Path work, Progress progress, WorldBatches batches, LossLog losses, long started)
+        implements AutoCloseable {
+
+    static PretrainingRun start(BaseModelRecipe recipe, Path work, Progress progress) {
+        return new PretrainingRun(recipe, work, progress, new WorldBatches(recipe),
+                new LossLog(work.resolve("losses.csv"), work.resolve("loss.png")), System.nanoTime());
+    }
+
+    /** Seconds since this run started. */
+    double seconds() {
+        return (System.nanoTime() - started) / 1e9;
+    }
+
+    @Override
+    public void close() {
+        batches.close();
+    }
+}

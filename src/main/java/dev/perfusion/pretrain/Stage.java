@@ -1,0 +1,42 @@
+package dev.perfusion.pretrain;
+
+import dev.perfusion.nn.Module;
+import dev.perfusion.pretrain.WorldBatches.Batch;
+import org.bytedeco.pytorch.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * One stage of pretraining, as {@link StageLoop} runs it: the modules it trains (created, then initialised or loaded,
+ * when the stage is made), the loss of a batch, pictures of its EMA weights, and what it leaves in the work folder.
+ */
+interface Stage {
+    /**
+     * {@code name} names the stage's checkpoint, its lines in the loss log and its sample pictures; {@code activity}
+     * and {@code lossName} are for the progress line. The learning rate warms up over {@code warmupSteps}, then decays.
+     */
+    record Plan(String name, String activity, String lossName, int steps, int warmupSteps, double learningRate, WorldBatches.Series data) {}
+
+    /** What backpropagates, and the loss to log (it may leave out regularisers). */
+    record Loss(Tensor objective, double logged) {}
+
+    Plan plan();
+
+    List<Module> modules();
+
+    /** Whether a parameter learns; the others keep their values, in the EMA copy too. */
+    default boolean learns(String parameter) {
+        return true;
+    }
+
+    /** The forward pass on one batch, in the training step's scope. */
+    Loss loss(Batch batch, int step);
+
+    /** Sample pictures of the EMA weights after {@code step} steps. */
+    void samples(TrainedWeights weights, int step) throws IOException;
+
+    /** Writes the stage's result from the EMA weights; returns the exported model's folder, or null where it exports none. */
+    Path finish(TrainedWeights weights, double loss) throws IOException;
+}

@@ -1,0 +1,78 @@
+package dev.perfusion.pretrain;
+
+import dev.perfusion.pretrain.WorldBatches.Batch;
+import dev.perfusion.tensor.Scope;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The training loop every stage runs: batch, forward (the stage's), backward, AdamW and EMA step, log; and around it
+ * the bookkeeping that all stages share: resuming from the stage's checkpoint, sample pictures and checkpoints on
+ * schedule, and stopping after a checkpoint once the run's time is up.
+ */
+final class StageLoop {
+    private final PretrainingRun run;
+    private final int checkpointEvery, sampleEvery;
+    private final double maxSeconds;
+
+    StageLoop(PretrainingRun run, int checkpointEvery, int sampleEvery, double maxSeconds) {
+        this.run = run;
+        this.checkpointEvery = checkpointEvery;
+        this.sampleEvery = sampleEvery;
+        this.maxSeconds = maxSeconds;
+    }
+
+    /** Runs or resumes the stage to its last step and writes its result; returns early at the time limit. */
+    Pretrainer.Result train(Stage stage) throws IOException {
+        Stage.Plan plan = stage.plan();
+        String name = plan.name();
+        int total = plan.steps();
+        TrainedWeights weights = new TrainedWeights(stage, run);
+        int step = weights.resume();
+        CompletableFuture<Batch> next = run.batches().load(plan.data(), step);
+        double smoothed = Double.NaN;
+        while (step < total) {
+            Batch batch = next.join();
+            next = run.batches().load(plan.data(), step + 1); // drawn while this step trains
+            double loss;
+            try (Scope s = Scope.open()) {
+                Stage.Loss forward = stage.loss(batch, step);
+                loss = forward.logged();
+                checkFinite(loss, name, step);
+                forward.objective().backward();
+            }
+            weights.lrScale(learningRateScale(step, total, plan.warmupSteps()));
+            weights.step(step);
+            step++;
+            smoothed = Double.isNaN(smoothed) ? loss : 0.98 * smoothed + 0.02 * loss;
+            run.losses().append(name, step, loss, run.seconds());
+            run.progress().update(plan.activity(), step, total, String.format(Locale.ROOT, "%s %.4f", plan.lossName(), smoothed));
+            boolean done = step == total;
+            if (step % sampleEvery == 0 || done) stage.samples(weights, step);
+            if (!done && (step % checkpointEvery == 0 || overTime())) {
+                weights.save(step);
+                if (overTime()) return new Pretrainer.Result(false, name, step, smoothed, run.seconds(), null);
+            }
+        }
+        Path model = stage.finish(weights, smoothed);
+        weights.deleteCheckpoint();
+        return new Pretrainer.Result(true, name, step, smoothed, run.seconds(), model);
+    }
+
+    /** Linear warm-up, then a cosine decay to a tenth of the rate at the last step. */
+    static double learningRateScale(int step, int total, int warmup) {
+        double warm = warmup > 0 ? Math.min(1.0, (step + 1.0) / warmup) : 1.0;
+        return warm * (0.1 + 0.45 * (1 + Math.cos(Math.PI * step / Math.max(1, total))));
+    }
+
+    private static void checkFinite(double loss, String stage, int step) {
+        if (!Double.isFinite(loss)) throw new IllegalStateException(stage + " loss became " + loss + " at step " + (step + 1) + "; lower the learning rate and resume from the last checkpoint");
+    }
+
+    private boolean overTime() {
+        return run.seconds() > maxSeconds;
+    }
+}

@@ -1,0 +1,86 @@
+package dev.perfusion.pretrain;
+
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.world.CaptionGrammar;
+import dev.perfusion.world.Sample;
+import dev.perfusion.world.WorldGenerator;
+import org.bytedeco.pytorch.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * Batches of synthetic-world pictures, drawn on one loader thread while the previous step trains. The pictures of a
+ * step are a pure function of it, so a resumed stage draws what an uninterrupted one would have.
+ */
+final class WorldBatches implements AutoCloseable {
+    /** A batch of world pictures in [-1, 1], their object masks, and captions (some loose, some empty). */
+    record Batch(Tensor images, Tensor masks, List<String> captions) {}
+
+    /** Which pictures a stage trains on: step s draws the world's samples {@code seed + s * size + i}. */
+    record Series(long seed, int size, boolean captions) {}
+
+    private record Pixels(float[] images, float[] masks, List<String> captions, int count) {}
+
+    private final BaseModelRecipe recipe;
+    private final WorldGenerator world;
+    private final ExecutorService loader = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "world-batches");
+        t.setDaemon(true);
+        return t;
+    });
+
+    WorldBatches(BaseModelRecipe recipe) {
+        this.recipe = recipe;
+        this.world = new WorldGenerator(recipe.imageSize());
+    }
+
+    /** Step {@code step}'s batch, drawn on the loader thread. */
+    CompletableFuture<Batch> load(Series series, int step) {
+        return CompletableFuture.supplyAsync(() -> draw(series, step), loader).thenApply(this::toTensors);
+    }
+
+    /** Step {@code step}'s batch, drawn on this thread (pictures for samples and measurements). */
+    Batch now(Series series, int step) {
+        return toTensors(draw(series, step));
+    }
+
+    @Override
+    public void close() {
+        loader.shutdownNow();
+    }
+
+    private Batch toTensors(Pixels p) {
+        int n = recipe.imageSize();
+        return new Batch(Ops.fromFloats(p.images(), p.count(), 3, n, n), Ops.fromFloats(p.masks(), p.count(), 1, n, n), p.captions());
+    }
+
+    private Pixels draw(Series series, int step) {
+        int n = recipe.imageSize(), plane = n * n, size = series.size();
+        float[] images = new float[size * 3 * plane], masks = new float[size * plane];
+        List<String> texts = new ArrayList<>();
+        for (int i = 0; i < size; i++) {
+            long seed = series.seed() + (long) step * size + i;
+            Sample s = world.sample(seed);
+            for (int y = 0; y < n; y++) {
+                for (int x = 0; x < n; x++) {
+                    int rgb = s.image().getRGB(x, y), o = i * 3 * plane + y * n + x;
+                    images[o] = ((rgb >> 16) & 255) / 127.5f - 1f;
+                    images[o + plane] = ((rgb >> 8) & 255) / 127.5f - 1f;
+                    images[o + 2 * plane] = (rgb & 255) / 127.5f - 1f;
+                }
+            }
+            System.arraycopy(s.mask(), 0, masks, i * plane, plane);
+            if (series.captions()) {
+                SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
+                double u = rng.nextDouble();
+                texts.add(u < recipe.captionDropout() ? "" : u < 0.55 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng));
+            }
+        }
+        return new Pixels(images, masks, texts, size);
+    }
+}

@@ -1,0 +1,166 @@
+package dev.perfusion.pretrain;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.util.Progress;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Arrays;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * A tiny recipe pretrained as before the stages were split out of one class: the same bits in every file it writes.
+ * Each stage stops after every step and resumes (so each checkpoint is written and read); then the decoder stage runs
+ * alone from the VAE stage's output, and a continued run trains further from the export.
+ *
+ * <p>The expected hashes were computed on the code of commit 7a7b335 (Pretrainer with its stages inline), on the
+ * 2-core x86-64 (AVX-512) build machine with the bundled CPU libtorch 2.10; another CPU or libtorch may round
+ * differently, so there the expected values are to be recomputed on that commit.
+ */
+class PretrainerGoldenTest {
+    /** Each file and its SHA-256 (the first 16 hex digits), from the run on commit 7a7b335. */
+    private static final String BEFORE_THE_SPLIT = """
+        beside/vae-decoder/config.json f346422b4e33c4c0
+        beside/vae-decoder/diffusion_pytorch_model.safetensors 5e54ce1f1e579885
+        checkpoint decoder 1 ae2088b972e0e086
+        checkpoint diffusion 1 9d9e0a678fe66f39
+        checkpoint vae 1 a7f26db5bc4c79fc
+        continued losses.csv 779d5d7af0beb3df
+        continued/recipe.json 80dabcc9109c89ed
+        continued/text_encoder/model.safetensors 059a37927452def3
+        continued/unet/diffusion_pytorch_model.safetensors 21abf5d830000dc7
+        losses.csv ebca7ecd58a8c876
+        model/model_index.json 1fa75ac6ac47ce8e
+        model/recipe.json 33d83bc078affb1b
+        model/scheduler/scheduler_config.json 4bcf5ee88ccb8a19
+        model/text_encoder/config.json bea0317ed63beb95
+        model/text_encoder/model.safetensors 3d3fb396fe67fdca
+        model/tokenizer/merges.txt b9e0a403dc44a0e2
+        model/tokenizer/special_tokens_map.json 40116d35f015230b
+        model/tokenizer/tokenizer_config.json 7e2d119007b6cf79
+        model/tokenizer/vocab.json 4ac520259d7f476e
+        model/unet/config.json 174f0ad04682183b
+        model/unet/diffusion_pytorch_model.safetensors c5c3fe445c0ef102
+        model/vae/config.json f346422b4e33c4c0
+        model/vae/diffusion_pytorch_model.safetensors f12f0293da14ddda
+        samples/decoder-00002.png 2b3040c375f3bba4
+        samples/step-00002.png 1bd3b2e16dfcd063
+        samples/vae-00002.png 1b8621d615ec29f0
+        work/vae-decoder/config.json f346422b4e33c4c0
+        work/vae-decoder/diffusion_pytorch_model.safetensors 5e54ce1f1e579885
+        work/vae/config.json f346422b4e33c4c0
+        work/vae/diffusion_pytorch_model.safetensors 9d295ee7ecc3485a
+        """;
+
+    @TempDir Path tmp;
+
+    @Test
+    void aTinyRecipeTrainsTheSameBitsAsBeforeTheStagesWereSplit() throws Exception {
+        BaseModelRecipe recipe = BaseModelRecipe.standard().quick(2, 2);
+        Path work = tmp.resolve("work");
+        Map<String, String> hashes = new TreeMap<>();
+        Pretrainer.Result r;
+        do {
+            r = new Pretrainer(recipe, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run();
+            if (!r.finished()) hashes.put("checkpoint " + r.stage() + " " + r.step(), safetensors(work.resolve("checkpoint-" + r.stage() + ".safetensors")));
+        } while (!r.finished());
+        Path model = r.model();
+        hashes.putAll(exported("model", model));
+        for (Path png : sorted(work.resolve("samples"))) hashes.put("samples/" + png.getFileName(), sha(Files.readAllBytes(png)));
+        hashes.put("losses.csv", lossesWithoutSeconds(work.resolve("losses.csv")));
+        hashes.putAll(exported("work/vae", work.resolve("vae")));
+        hashes.putAll(exported("work/vae-decoder", work.resolve("vae-decoder")));
+
+        // the decoder stage alone, as beside the diffusion stage: from the VAE stage's output, into no model yet
+        Path beside = tmp.resolve("beside");
+        copy(work.resolve("vae"), beside.resolve("vae"));
+        Pretrainer.Result decoder = new Pretrainer(recipe, beside, Progress.NONE).schedule(1, 1000).runDecoderStage();
+        assertEquals("decoder", decoder.stage());
+        hashes.putAll(exported("beside/vae-decoder", beside.resolve("vae-decoder")));
+
+        Path more = tmp.resolve("more");
+        Pretrainer.Result continued = new Pretrainer(recipe.withSteps(2, 1, 2), more, Progress.NONE).schedule(1, 1000).continueFrom(model).run();
+        // what the continued run copies, or writes again as it was, is the first model's; only the rest is listed
+        exported("continued", continued.model()).forEach((file, hash) -> {
+            if (!hash.equals(hashes.get(file.replace("continued/", "model/")))) hashes.put(file, hash);
+        });
+        hashes.put("continued losses.csv", lossesWithoutSeconds(more.resolve("losses.csv")));
+
+        StringBuilder now = new StringBuilder();
+        hashes.forEach((file, hash) -> now.append(file).append(' ').append(hash).append('\n'));
+        assertEquals(BEFORE_THE_SPLIT, now.toString());
+    }
+
+    /** The weights by their tensors (not the header bytes: metadata order is a JVM's choice), the rest as bytes. */
+    private static Map<String, String> exported(String prefix, Path model) throws IOException {
+        Map<String, String> out = new TreeMap<>();
+        try (var files = Files.walk(model)) {
+            for (Path f : files.filter(Files::isRegularFile).sorted().toList()) {
+                String name = prefix + "/" + model.relativize(f).toString().replace('\\', '/');
+                String file = f.getFileName().toString();
+                out.put(name, file.endsWith(".safetensors") ? safetensors(f) : file.equals("recipe.json") ? recipeWithoutTimes(f) : sha(Files.readAllBytes(f)));
+            }
+        }
+        return out;
+    }
+
+    private static String safetensors(Path file) throws IOException {
+        Safetensors st = Safetensors.open(file);
+        StringBuilder header = new StringBuilder(new TreeMap<>(st.metadata()).toString());
+        st.entries().values().forEach(e -> header.append(e.name()).append(e.dtype()).append(Arrays.toString(e.shape())).append(e.begin()));
+        byte[] bytes = Files.readAllBytes(file);
+        long headerLength = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+        byte[] data = Arrays.copyOfRange(bytes, (int) (8 + headerLength), bytes.length);
+        return sha(header.toString().getBytes(StandardCharsets.UTF_8), data);
+    }
+
+    /** The recipe record but for what differs from run to run: the times and the machine. */
+    private static String recipeWithoutTimes(Path recipeJson) throws IOException {
+        JsonNode record = new ObjectMapper().readTree(recipeJson.toFile());
+        for (JsonNode r = record; r != null; r = r.get("continued_from")) ((ObjectNode) r).remove(List.of("seconds_this_run", "seconds_total", "machine"));
+        return sha(record.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static String lossesWithoutSeconds(Path csv) throws IOException {
+        StringBuilder kept = new StringBuilder();
+        for (String line : Files.readAllLines(csv)) kept.append(line, 0, line.lastIndexOf(',')).append('\n');
+        return sha(kept.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static void copy(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        for (Path f : sorted(from)) Files.copy(f, to.resolve(f.getFileName()));
+    }
+
+    private static List<Path> sorted(Path dir) throws IOException {
+        try (var files = Files.list(dir)) {
+            return files.sorted().toList();
+        }
+    }
+
+    private static String sha(byte[]... parts) {
+        try {
+            MessageDigest d = MessageDigest.getInstance("SHA-256");
+            for (byte[] p : parts) d.update(p);
+            return HexFormat.of().formatHex(d.digest()).substring(0, 16);
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
+    }
+}
