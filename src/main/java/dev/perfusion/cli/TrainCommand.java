@@ -86,7 +86,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingImages.check(images, masks, size, fitMode, progress::message);
 
         StableDiffusion sd = model.load(progress);
-        Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), captions, progress);
+        Tensor cInv = model.covarianceInverse(sd, captions, progress);
         PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withBatch(batch, accumulate)
                 .withSeed(seed).withImages(fitMode, views, size).withSchedule(checkpointEvery, sampleEvery).withMethod(trainKeys ? PerfusionTrainer.Method.TRAINED_KEYS : method()).withAttentionMasks(attentionMask);
         PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, word, supercategory, settings)
