@@ -1,15 +1,14 @@
 package dev.perfusion.nn;
 
 import dev.perfusion.tensor.Ops;
-import dev.perfusion.tensor.Scope;
+import dev.perfusion.tensor.ScopePerTest;
 import org.bytedeco.pytorch.AdamWOptions;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -20,17 +19,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class AdamWTest {
     private static final double B1 = 0.9, B2 = 0.999, EPS = 1e-8;
 
-    private Scope scope;
-
-    @BeforeEach
-    void open() {
-        scope = Scope.open();
-    }
-
-    @AfterEach
-    void close() {
-        scope.close();
-    }
+    @RegisterExtension final ScopePerTest scope = ScopePerTest.training();
 
     /** A leaf tensor whose gradient is {@code grad}: the gradient of sum(p * grad). */
     private static Tensor leaf(float[] value, float[] grad) {
