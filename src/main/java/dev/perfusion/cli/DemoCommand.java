@@ -63,7 +63,7 @@ final class DemoCommand implements Callable<Integer> {
         List<Path> pictures = TrainingImages.list(examples);
         Files.createDirectories(out);
         StableDiffusion sd = model.load(progress);
-        Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), CovarianceCache.DEFAULT_CAPTIONS, progress);
+        Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         if (writeBundle) {
             Path second = Bundled.concept(SECOND_WORD);
             Files.createDirectories(second.getParent());

@@ -55,7 +55,7 @@ final class EvalCommand implements Callable<Integer> {
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
-        Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), CovarianceCache.DEFAULT_CAPTIONS, progress);
+        Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, judge, encoder, p, out.resolve("work"), progress).run(HeldOut.instances());
         MethodEvaluation.write(r, p, out, sd.name);
         System.out.print(MethodEvaluation.markdown(r, p, sd.name));

@@ -100,7 +100,7 @@ final class GenerateCommand implements Callable<Integer> {
                     }
                 }
             }
-            Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), CovarianceCache.DEFAULT_CAPTIONS, progress);
+            Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
             applied = AppliedConcepts.apply(sd, cInv, uses, approximate ? ConceptGate.Orthogonalization.APPROXIMATE
                     : ConceptGate.Orthogonalization.EXACT, globalLock);
             warnAbsentWords(applied, progress);

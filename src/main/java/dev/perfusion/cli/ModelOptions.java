@@ -3,10 +3,13 @@ package dev.perfusion.cli;
 import dev.perfusion.io.layout.ModelInputException;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.io.layout.ResolvedModel;
+import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Device;
+import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Option;
 
@@ -48,6 +51,14 @@ final class ModelOptions {
         }
         Flags.named("--clip-skip", () -> sd.setClipSkip(clipSkip));
         return sd;
+    }
+
+    /**
+     * C^-1 of the loaded model {@code sd} from {@code captions} captions, from the cache (computed once): the world's
+     * corpus for a world base model, the generic one for any other.
+     */
+    Tensor covarianceInverse(StableDiffusion sd, int captions, Progress progress) throws IOException {
+        return CovarianceCache.inverseFor(sd, WorldCorpus.forModel(modelPath()), CovarianceCache.defaultDir(), captions, progress);
     }
 
     /** The model's configs, tokenizer folder and weight headers, without reading weights: enough to check inputs against. */

@@ -83,7 +83,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingImages.check(images, masks, size, fitMode, progress::message);
 
         StableDiffusion sd = model.load(progress);
-        Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), captions, progress);
+        Tensor cInv = model.covarianceInverse(sd, captions, progress);
         TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(steps).batch(batch, accumulate)
                 .seed(seed).images(fitMode, views, size).schedule(checkpointEvery, sampleEvery).method(method()).attentionMasks(attentionMask).build();
         ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, word, supercategory, settings)

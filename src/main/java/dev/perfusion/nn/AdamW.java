@@ -11,7 +11,21 @@ import java.util.List;
 
 /**
  * AdamW (Loshchilov and Hutter) with parameter groups of their own learning rates, PyTorch's defaults
- * (betas 0.9/0.999, eps 1e-8) and decoupled weight decay. Updates the leaf tensors in place.
+ * (betas 0.9/0.999, eps 1e-8) and decoupled weight decay. Updates the leaf tensors in place:
+ * <pre>
+ *   p <- p (1 - lr wd);  m <- b1 m + (1 - b1) g;  v <- b2 v + (1 - b2) g^2
+ *   p <- p - lr (m / c1) / (sqrt(v / c2) + eps)      with c_i = 1 - b_i^step
+ * </pre>
+ * in place, one fused op per line as libtorch's {@code torch::optim::AdamW::step} does (no temporaries but the
+ * denominator).
+ * <p>
+ * Why not libtorch's, which the presets offer ({@code org.bytedeco.pytorch.AdamW}): the trainers checkpoint the
+ * moments m and v as named tensors beside the parameters in one safetensors file, and the presets give no access
+ * to libtorch's optimizer state except through its own archive format, keyed by tensor addresses. Measured with
+ * {@code AdamWBench} (src/test, 2 busy cores): the same parameters to 2.4e-7 after 3 steps (float rounding); as
+ * fast on large tensors (SD 1.5's 32 K/V matrices, 19M values: 34-39 ms a step, libtorch 36 ms); slower by the
+ * Java calls per tensor on many small ones (the world model's 394 tensors: 30-41 ms, libtorch 19 ms; a concept's 17
+ * tensors: 1.4 ms, libtorch 0.6 ms), which is under 2% of a pretraining step and nothing beside a concept's.
  */
 public final class AdamW {
     /** A trained tensor with its learning rate. */
@@ -38,16 +52,18 @@ public final class AdamW {
         step++;
         double c1 = 1 - Math.pow(beta1, step), c2 = 1 - Math.pow(beta2, step);
         try (Scope s = Scope.inference(); NoGradGuard ng = new NoGradGuard()) {
+            Scalar oneMinusBeta1 = new Scalar(1 - beta1), beta2Scalar = new Scalar(beta2), oneMinusBeta2 = new Scalar(1 - beta2);
+            Scalar sqrtC2 = new Scalar(Math.sqrt(c2)), epsScalar = new Scalar(eps);
             for (int i = 0; i < groups.size(); i++) {
                 Group g = groups.get(i);
-                Tensor grad = g.tensor().grad();
+                Tensor p = g.tensor(), grad = p.grad();
                 if (!grad.defined()) continue;
-                Tensor p = g.tensor();
-                p.mul_(new Scalar(1 - g.lr() * lrScale * weightDecay));
-                m.get(i).mul_(new Scalar(beta1)).add_(grad, new Scalar(1 - beta1));
-                v.get(i).mul_(new Scalar(beta2)).add_(grad.mul(grad), new Scalar(1 - beta2));
-                Tensor denom = Ops.add(Ops.sqrt(Ops.div(v.get(i), c2)), eps);
-                p.sub_(Ops.div(m.get(i), denom), new Scalar(g.lr() * lrScale / c1));
+                double lr = g.lr() * lrScale;
+                p.mul_(new Scalar(1 - lr * weightDecay));                       // decoupled weight decay
+                m.get(i).lerp_(grad, oneMinusBeta1);                             // m = b1 m + (1 - b1) g
+                v.get(i).mul_(beta2Scalar).addcmul_(grad, grad, oneMinusBeta2);  // v = b2 v + (1 - b2) g^2
+                Tensor denom = v.get(i).sqrt().div_(sqrtC2).add_(epsScalar);     // sqrt(v / c2) + eps
+                p.addcdiv_(m.get(i), denom, new Scalar(-lr / c1));               // p -= lr (m / c1) / denom
             }
         }
     }

@@ -8,18 +8,54 @@ import org.bytedeco.pytorch.Tensor;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 
 /**
- * The inverse input covariance C^-1 of a text encoder, computed once from the caption corpus and cached under
- * the encoder's weight hash, so every concept of that encoder shares it.
+ * The inverse input covariance C^-1 of a text encoder, computed once from a caption corpus and cached under a
+ * {@link Key} naming everything that went into it, so every concept of that encoder shares it and a file made
+ * from other inputs is never taken for it.
  */
 public final class CovarianceCache {
     public static final int DEFAULT_CAPTIONS = 4000;
-    /** Part of the cache file's name: a new value invalidates files computed by an older rule (v2: the ridge below a 1e-6 condition). */
-    private static final String FORMAT = "v2";
+    /** The corpus's seed: part of what the captions' hash names. */
+    static final long CORPUS_SEED = 1234;
+    /** Part of the file name: a new value retires files computed by an older rule of accumulation or inversion. */
+    private static final String FORMAT = "v3";
 
     private CovarianceCache() {}
+
+    /**
+     * What C^-1 is a function of: the text encoder's weights and the layer read from it, the captions (their
+     * corpus, count and hash: the tokenizer's filter and the seed are in the hash), and the ridge rule.
+     */
+    public record Key(String textEncoderHash, int clipSkip, String corpus, int captions, String captionsSha256,
+                      double ridge, double ridgeBelowCondition) {
+        static Key of(StableDiffusion sd, String corpus, List<String> captions) {
+            return new Key(sd.textEncoderHash(), sd.clipSkip(), corpus, captions.size(), CaptionCorpus.sha256(captions),
+                    InputCovariance.RIDGE, InputCovariance.ILL_CONDITIONED);
+        }
+
+        public String fileName() {
+            return String.format(Locale.ROOT, "covariance-%s-%s-skip%d-%s-%d-%s-ridge%s-%s.safetensors", FORMAT,
+                    textEncoderHash.replaceAll("[^A-Za-z0-9]", "_"), clipSkip, corpus.replaceAll("[^A-Za-z0-9-]", "_"),
+                    captions, captionsSha256.substring(0, 16), ridge, ridgeBelowCondition);
+        }
+
+        /** The key as the cache file's metadata (the text encoder's hash is stored by {@link InputCovariance#save}). */
+        Map<String, String> metadata() {
+            Map<String, String> m = new LinkedHashMap<>();
+            m.put("format", FORMAT);
+            m.put("clip_skip", Integer.toString(clipSkip));
+            m.put("corpus", corpus);
+            m.put("corpus_captions_sha256", captionsSha256);
+            m.put("ridge", Double.toString(ridge));
+            m.put("ridge_below_condition", Double.toString(ridgeBelowCondition));
+            return m;
+        }
+    }
 
     /** The {@code perfusion.cache} system property, else {@code $PERFUSION_CACHE}, else ~/.cache/perfusion. */
     public static Path defaultDir() {
@@ -27,20 +63,31 @@ public final class CovarianceCache {
         return env != null ? Path.of(env) : Path.of(System.getProperty("user.home"), ".cache", "perfusion");
     }
 
-    public static Tensor inverseFor(StableDiffusion sd, Path cacheDir, int captions, Progress progress) throws IOException {
-        String hash = sd.textEncoderHash();
-        Path file = cacheDir.resolve("covariance-" + FORMAT + "-" + hash.replaceAll("[^A-Za-z0-9]", "_") + "-" + captions + ".safetensors");
-        if (Files.isRegularFile(file)) return InputCovariance.load(file).cInvFor(hash);
+    /** The corpus's first {@code count} captions for this model's vocabulary. */
+    public static List<String> captions(StableDiffusion sd, CaptionCorpus corpus, int count) {
+        return corpus.captions(count, CORPUS_SEED, word -> sd.tokenizer.tokensOf(word).size() == 1);
+    }
+
+    /** The key C^-1 of this model from {@code count} captions of {@code corpus} is cached under. */
+    public static Key key(StableDiffusion sd, CaptionCorpus corpus, int count) {
+        return Key.of(sd, corpus.name(), captions(sd, corpus, count));
+    }
+
+    public static Tensor inverseFor(StableDiffusion sd, CaptionCorpus corpus, Path cacheDir, int count, Progress progress)
+            throws IOException {
+        List<String> captions = captions(sd, corpus, count);
+        Key key = Key.of(sd, corpus.name(), captions);
+        Path file = cacheDir.resolve(key.fileName());
+        if (Files.isRegularFile(file)) return InputCovariance.load(file).cInvFor(key.textEncoderHash());
         InputCovariance c = new InputCovariance(sd.textEncoder.config().hiddenSize());
-        List<String> corpus = CaptionCorpus.captions(captions, 1234, word -> sd.tokenizer.tokensOf(word).size() == 1);
         int batch = 32;
-        for (int i = 0; i < corpus.size(); i += batch) {
+        for (int i = 0; i < captions.size(); i += batch) {
             try (Scope s = Scope.inference()) {
-                c.accumulate(sd.encodePrompts(corpus.subList(i, Math.min(corpus.size(), i + batch)), w -> {}));
+                c.accumulate(sd.encodePrompts(captions.subList(i, Math.min(captions.size(), i + batch)), w -> {}));
             }
-            progress.update("input covariance", Math.min(corpus.size(), i + batch), corpus.size(), "");
+            progress.update("input covariance", Math.min(captions.size(), i + batch), captions.size(), "");
         }
-        c.save(file, hash);
+        c.save(file, key.textEncoderHash(), key.metadata());
         return Scope.keep(c.inverse());
     }
 }

@@ -115,8 +115,13 @@ public final class InputCovariance {
 
     /** Writes C^-1 (float32), C (float32, for inspection) and the provenance metadata atomically. */
     public void save(Path file, String textEncoderHash) throws IOException {
+        save(file, textEncoderHash, Map.of());
+    }
+
+    /** The same, with more provenance ({@code provenance}: what else C was computed from) in the metadata. */
+    public void save(Path file, String textEncoderHash, Map<String, String> provenance) throws IOException {
         Map<String, Tensor> tensors = new LinkedHashMap<>();
-        Map<String, String> metadata = new LinkedHashMap<>();
+        Map<String, String> metadata = new LinkedHashMap<>(provenance);
         try (Scope s = Scope.inference()) {
             synchronized (this) {
                 tensors.put(INVERSE_KEY, inverse());

@@ -105,15 +105,29 @@ public final class WorldGenerator {
         return renderWithBackground(spec, rng.nextLong());
     }
 
-    Rendered renderWithBackground(SceneSpec spec, long seed) {
+    /** The caption of training sample {@code seed} ({@link #sample}'s), without drawing the picture. */
+    public static String trainingCaption(long seed) {
         SplittableRandom rng = new SplittableRandom(seed);
-        long backgroundSeed = rng.nextLong();
-        Pose first = Pose.random(rng);
-        Pose second = spec.second() == null ? null : Pose.random(rng);
-        Labels labels = new Labels(spec, first, second);
-        String caption = CaptionGrammar.caption(labels, rng);
-        Renderer.Result r = renderer.render(labels, backgroundSeed);
-        return new Rendered(new Sample(r.image(), caption, labels, r.masks()), r.background());
+        SceneSpec spec = trainingSpec(rng);
+        return Described.of(spec, rng.nextLong()).caption();
+    }
+
+    Rendered renderWithBackground(SceneSpec spec, long seed) {
+        Described d = Described.of(spec, seed);
+        Renderer.Result r = renderer.render(d.labels(), d.backgroundSeed());
+        return new Rendered(new Sample(r.image(), d.caption(), d.labels(), r.masks()), r.background());
+    }
+
+    /** What a render seed decides before any pixel is painted: poses, hence labels, and the caption's wording. */
+    private record Described(Labels labels, String caption, long backgroundSeed) {
+        static Described of(SceneSpec spec, long seed) {
+            SplittableRandom rng = new SplittableRandom(seed);
+            long backgroundSeed = rng.nextLong();
+            Pose first = Pose.random(rng);
+            Pose second = spec.second() == null ? null : Pose.random(rng);
+            Labels labels = new Labels(spec, first, second);
+            return new Described(labels, CaptionGrammar.caption(labels, rng), backgroundSeed);
+        }
     }
 
     private static SceneSpec trainingSpec(SplittableRandom rng) {

@@ -14,6 +14,7 @@ import dev.perfusion.pipeline.TextToImage.Request;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
@@ -61,7 +62,7 @@ class CommandPicturesTest {
     void generateWithAConceptAndItsBetaSweepDrawTheFormerPictures() throws Exception {
         Path cache = tmp.resolve("cache");
         System.setProperty("perfusion.cache", cache.toString());
-        Tensor cInv = CovarianceCache.inverseFor(sd, cache, CovarianceCache.DEFAULT_CAPTIONS, Progress.NONE);
+        Tensor cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), cache, CovarianceCache.DEFAULT_CAPTIONS, Progress.NONE);
         Path file = Bundled.concept("my-cat");
         ConceptFile cat = ConceptFile.load(file);
         Path png = tmp.resolve("cat.png"), sweep = tmp.resolve("sweep.png");

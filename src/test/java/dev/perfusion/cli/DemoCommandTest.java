@@ -12,6 +12,7 @@ import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
@@ -50,7 +51,7 @@ class DemoCommandTest {
     /** The grid and the pictures together are, pixel for pixel, what the demo's own copy of the recipe drew. */
     private void samePicturesAsTheFormerRecipe(Path out, ConceptFile mine, BufferedImage grid) throws Exception {
         StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
-        Tensor cInv = CovarianceCache.inverseFor(sd, tmp.resolve("cache"), CovarianceCache.DEFAULT_CAPTIONS, Progress.NONE);
+        Tensor cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), CovarianceCache.DEFAULT_CAPTIONS, Progress.NONE);
         ConceptFile second = ConceptFile.load(Bundled.concept(DemoCommand.SECOND_WORD));
         try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(mine, mine.beta(), mine.tau())),
                 ConceptGate.Orthogonalization.EXACT, false)) {

@@ -11,6 +11,7 @@ import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.HeldOut;
+import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
@@ -77,7 +78,7 @@ class BundledModelTest {
     @Test
     void quickEvaluationScoresEveryMethod(@TempDir Path tmp) throws Exception {
         System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
-        Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, tmp.resolve("cache"), 300, Progress.NONE);
+        Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
         MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(2, 2, 1, 2, List.of(0.6, 0.8), 2, 5.0,
                 ConceptMethods.ALL, true, MethodEvaluation.Mask.NONE);
         MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()),

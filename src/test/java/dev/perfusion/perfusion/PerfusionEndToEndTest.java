@@ -15,6 +15,7 @@ import dev.perfusion.util.Progress;
 import dev.perfusion.world.HeldOut;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.WorldGenerator;
+import dev.perfusion.perfusion.CaptionCorpus;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
@@ -45,7 +46,7 @@ class PerfusionEndToEndTest {
     static void setUp() throws Exception {
         if (!Fixtures.present()) return; // each test then skips, saying so (requireFixtures)
         sd = StableDiffusion.load(Fixtures.diffusers(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
-        cInv = CovarianceCache.inverseFor(sd, tmp.resolve("cache"), 300, Progress.NONE);
+        cInv = CovarianceCache.inverseFor(sd, CaptionCorpus.generic(), tmp.resolve("cache"), 300, Progress.NONE);
         images = Files.createDirectories(tmp.resolve("images"));
         List<Sample> views = new WorldGenerator(128).views(HeldOut.instances().get(0), 4, 7);
         for (int i = 0; i < views.size(); i++) Png.write(images.resolve("view" + i + ".png"), views.get(i).image(), Map.of());

@@ -13,6 +13,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -45,7 +46,7 @@ class TrainingReliabilityTest {
     @BeforeAll
     static void load(@TempDir Path cache) throws Exception {
         sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
-        cInv = CovarianceCache.inverseFor(sd, cache, 300, Progress.NONE);
+        cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), cache, 300, Progress.NONE);
     }
 
     /**

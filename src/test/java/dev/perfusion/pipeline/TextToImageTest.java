@@ -12,6 +12,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
@@ -39,7 +40,7 @@ class TextToImageTest {
     @BeforeAll
     static void load() throws Exception {
         sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
-        cInv = CovarianceCache.inverseFor(sd, tmp.resolve("cache"), 300, Progress.NONE);
+        cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
         cat = ConceptFile.load(Bundled.concept("my-cat"));
     }
 

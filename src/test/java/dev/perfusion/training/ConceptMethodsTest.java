@@ -14,6 +14,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.unet.Attention;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
@@ -37,7 +38,7 @@ class ConceptMethodsTest {
     @BeforeAll
     static void load(@TempDir Path cache) throws Exception {
         sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
-        cInv = CovarianceCache.inverseFor(sd, cache, 300, Progress.NONE);
+        cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), cache, 300, Progress.NONE);
     }
 
     static TrainingSettings quick(ConceptMethod method, int steps) {
