@@ -1,7 +1,5 @@
 package dev.perfusion.perfusion;
 
-import dev.perfusion.training.TrainingSettings;
-import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.pipeline.SeededNoise;
@@ -11,9 +9,12 @@ import dev.perfusion.tensor.FreedMemory;
 import dev.perfusion.tensor.NonFiniteException;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.training.ConceptTrainer;
+import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.WorldCorpus;
+import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -106,13 +107,15 @@ class TrainingReliabilityTest {
         Tensor weight = sd.unet.crossAttentionLayers().get(0).originalValue().weight();
         Tensor saved = weight.clone();
         Path out = tmp.resolve("nan.safetensors");
-        try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
-            weight.view(-1).select(0, 0).fill_(new org.bytedeco.pytorch.Scalar(Float.NaN));
+        try {
+            try (NoGradGuard ng = new NoGradGuard()) {
+                weight.view(-1).select(0, 0).fill_(new Scalar(Float.NaN));
+            }
             NonFiniteException e = assertThrows(NonFiniteException.class, () -> new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings)
                     .train(Bundled.examples("my-teddy"), null, out, false, null, Progress.NONE));
             assertEquals("training 'my-teddy' stopped at step 1 of 3: the loss is NaN; no concept was written", e.getMessage());
         } finally {
-            try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+            try (NoGradGuard ng = new NoGradGuard()) {
                 weight.copy_(saved);
             }
         }
