@@ -8,6 +8,7 @@ import dev.perfusion.perfusion.TrainingImages;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.UNetConfig;
+import dev.perfusion.util.ProcessMemory;
 import dev.perfusion.vae.VaeConfig;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
@@ -92,7 +93,7 @@ final class TrainCommand implements Callable<Integer> {
         PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, word, supercategory, settings)
                 .train(images, masks, out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",
-                out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), BenchCommand.peakRssGiB()));
+                out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), ProcessMemory.peakResidentGiB()));
         return 0;
     }
 
