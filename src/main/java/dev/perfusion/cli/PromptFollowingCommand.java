@@ -2,23 +2,14 @@ package dev.perfusion.cli;
 
 import dev.perfusion.eval.AttributeClassifier;
 import dev.perfusion.eval.PromptFollowing;
-import dev.perfusion.io.AtomicFiles;
-import dev.perfusion.io.ImageGrid;
-import dev.perfusion.io.Png;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.world.Bundled;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.awt.image.BufferedImage;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Locale;
-import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "prompt-following", mixinStandardHelpOptions = true,
@@ -40,18 +31,7 @@ final class PromptFollowingCommand implements Callable<Integer> {
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
         PromptFollowing.Report r = PromptFollowing.measure(sd, judge, samples, steps, guidance, seed, progress);
-        Files.createDirectories(out);
-        String md = String.format(Locale.ROOT, "# Prompt following of %s%n%n%d samples, DDIM %d steps, guidance %.1f, seed %d.%n%n%s",
-                sd.name, r.samples(), steps, guidance, seed, r.markdown());
-        AtomicFiles.write(out.resolve("report.md"), md.getBytes(StandardCharsets.UTF_8));
-        List<List<BufferedImage>> rows = new ArrayList<>();
-        List<String> labels = new ArrayList<>();
-        for (int i = 0; i < r.images().size(); i += 4) {
-            rows.add(r.images().subList(i, Math.min(i + 4, r.images().size())));
-            labels.add(String.join("\n", r.prompts().subList(i, Math.min(i + 4, r.prompts().size()))));
-        }
-        // one prompt a line, in the order of the row's pictures
-        Png.write(out.resolve("samples.png"), ImageGrid.of(rows, labels, List.of(), 128, 330), Map.of("prompts", String.join("\n", r.prompts())));
+        PromptFollowing.write(r, out, sd.name, steps, guidance, seed);
         System.out.print(r.markdown());
         progress.message(String.format(Locale.ROOT, "wrote %s in %s", out, TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
         return 0;
