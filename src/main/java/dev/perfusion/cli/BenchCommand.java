@@ -13,7 +13,8 @@ import java.util.concurrent.Callable;
                 "median seconds per guided denoising step (UNet, batch 2), text encoder and VAE decode time, checkpoint "
                         + "load time, peak resident memory, and the fraction of the machine's fp32 matmul rate a UNet step reaches."})
 final class BenchCommand implements Callable<Integer> {
-    @Option(names = "--family", defaultValue = "sd15", description = "Built-in config to build: sd15, sd21-base (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--family", defaultValue = "sd15", converter = Choices.Family.class, completionCandidates = Choices.Family.class,
+            description = "The built-in family whose configs give the model's shapes: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
     String family;
     @Option(names = "--sizes", split = ",", defaultValue = "256,512", description = "Image sizes in pixels (default: ${DEFAULT-VALUE}).")
     List<Integer> sizes;

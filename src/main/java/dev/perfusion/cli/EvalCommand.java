@@ -14,7 +14,6 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -32,23 +31,18 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--seeds", description = "Seeds per prompt (default: 2; quick 1).") Integer seeds;
     @Option(names = "--steps", description = "Training steps of every method (default: 400; quick 3).") Integer steps;
     @Option(names = "--betas", split = ",", description = "Perfusion's beta values (default: 0.5,0.6,0.7,0.8,0.9).") List<Double> betas;
-    @Option(names = "--mask", defaultValue = "none", description = "Loss mask of every training: none, attention (zero-shot) or truth (the renderer's masks) (default: ${DEFAULT-VALUE}).") String mask;
-    @Option(names = "--methods", split = ",", description = "Some of: perfusion, trained-keys, ungated-rome, textual-inversion, kv-finetune (default: all).") List<String> methods;
+    @Option(names = "--mask", defaultValue = "none", converter = Choices.EvaluationMask.class, completionCandidates = Choices.EvaluationMask.class,
+            description = "Loss mask of every training: ${COMPLETION-CANDIDATES} (attention: zero-shot, from the model's cross-attention; truth: the renderer's masks) (default: ${DEFAULT-VALUE}).")
+    MethodEvaluation.Mask mask;
+    @Option(names = "--methods", split = ",", converter = Choices.Method.class, completionCandidates = Choices.Method.class,
+            description = "Some of ${COMPLETION-CANDIDATES} (default: all).") List<PerfusionTrainer.Method> methods;
 
     @Override
     public Integer call() throws Exception {
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
-        List<PerfusionTrainer.Method> chosen = new ArrayList<>(p.methods());
-        if (methods != null) {
-            chosen.clear();
-            for (String m : methods) {
-                chosen.add(java.util.Arrays.stream(PerfusionTrainer.Method.values()).filter(x -> x.id.equals(m)).findFirst()
-                        .orElseThrow(() -> new IllegalArgumentException("unknown method '" + m + "'")));
-            }
-        }
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
                 seeds != null ? seeds : p.seeds(), steps != null ? steps : p.trainingSteps(), betas != null ? betas : p.betas(),
-                p.samplingSteps(), p.guidance(), chosen, p.multiConcept(), MethodEvaluation.Mask.valueOf(mask.toUpperCase(Locale.ROOT)));
+                p.samplingSteps(), p.guidance(), methods != null ? methods : p.methods(), p.multiConcept(), mask);
         if (p.instances() < 1 || p.instances() > HeldOut.instances().size()) {
             throw new IllegalArgumentException("--instances must be in 1.." + HeldOut.instances().size());
         }

@@ -15,7 +15,11 @@ import java.util.concurrent.Callable;
                 "the attribute classifier (category, scene, placement, colour, size, objects present) and",
                 "the instance encoder (which particular teddy is this?)."})
 final class JudgesCommand implements Callable<Integer> {
-    @Option(names = "--only", description = "classifier or instances (default: both).") String only;
+    /** The two judges: the attribute classifier and the instance encoder. */
+    enum Judge { CLASSIFIER, INSTANCES }
+
+    @Option(names = "--only", converter = Choices.Judge.class, completionCandidates = Choices.Judge.class,
+            description = "Train one judge only: ${COMPLETION-CANDIDATES} (the instance encoder) (default: both).") Judge only;
     @Option(names = "--dir", paramLabel = "DIR", description = "Where to write them (default: the bundled models/ folder).") Path dir;
     @Option(names = "--classifier-steps", defaultValue = "2000", description = "(default: ${DEFAULT-VALUE})") int classifierSteps;
     @Option(names = "--encoder-steps", defaultValue = "3000", description = "(default: ${DEFAULT-VALUE})") int encoderSteps;
@@ -24,12 +28,9 @@ final class JudgesCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (only != null && !only.equals("classifier") && !only.equals("instances")) {
-            throw new IllegalArgumentException("--only must be classifier or instances, got '" + only + "'");
-        }
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
-        if (only == null || only.equals("classifier")) {
+        if (only == null || only == Judge.CLASSIFIER) {
             Path target = dir != null ? dir.resolve(Bundled.classifier().getFileName()) : Bundled.classifier();
             AttributeClassifier.Trained t = AttributeClassifier.train(classifierSteps, 32, seed, progress);
             t.save(target);
@@ -42,7 +43,7 @@ final class JudgesCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "| both objects of a pair present, nothing else | %.1f%% | |%n", 100 * t.accuracy().pairPresence());
             progress.message("wrote " + target);
         }
-        if (only == null || only.equals("instances")) {
+        if (only == null || only == Judge.INSTANCES) {
             Path target = dir != null ? dir.resolve(Bundled.instanceEncoder().getFileName()) : Bundled.instanceEncoder();
             InstanceEncoder.Trained t = InstanceEncoder.train(encoderSteps, 32, instances, seed, progress);
             t.save(target);

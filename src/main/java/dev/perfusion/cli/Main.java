@@ -3,6 +3,10 @@ package dev.perfusion.cli;
 import dev.perfusion.tensor.Libtorch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.UnmatchedArgumentException;
+
+import java.io.PrintWriter;
 
 /** Entry point of the {@code perfusion} command. */
 @Command(name = "perfusion", mixinStandardHelpOptions = true, version = "perfusion 0.1.0",
@@ -14,6 +18,11 @@ public final class Main {
     }
 
     static int run(String... args) {
+        return commandLine().execute(args);
+    }
+
+    /** The command line with its handlers: what {@link #run} executes, and what tests read the model of. */
+    static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionStrategy(parsed -> {
             Integer helpExit = CommandLine.executeHelpRequest(parsed);
@@ -22,6 +31,7 @@ public final class Main {
             Libtorch.ensureLoaded();
             return new CommandLine.RunLast().execute(parsed);
         });
+        cl.setParameterExceptionHandler(Main::badArguments);
         // Bad input is reported as one clear line, not a stack trace; --debug shows the trace.
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             if (Boolean.getBoolean("perfusion.debug") || System.getenv("PERFUSION_DEBUG") != null) ex.printStackTrace();
@@ -30,6 +40,19 @@ public final class Main {
             return ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
                     || ex instanceof java.io.UncheckedIOException ? 2 : 1;
         });
-        return cl.execute(args);
+        return cl;
+    }
+
+    /**
+     * A command line that does not parse: what was wrong in one line, picocli's suggestions, and where the
+     * command's options are listed (rather than all of its help).
+     */
+    private static int badArguments(ParameterException ex, String[] args) {
+        CommandLine cmd = ex.getCommandLine();
+        PrintWriter err = cmd.getErr();
+        err.println("error: " + ex.getMessage());
+        if (ex instanceof UnmatchedArgumentException unmatched) UnmatchedArgumentException.printSuggestions(unmatched, err);
+        err.println("see '" + cmd.getCommandSpec().qualifiedName() + " --help'");
+        return cmd.getCommandSpec().exitCodeOnInvalidInput();
     }
 }

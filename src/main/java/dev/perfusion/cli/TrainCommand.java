@@ -36,7 +36,9 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--batch", defaultValue = "4", description = "Images per micro-batch (default: ${DEFAULT-VALUE}).") int batch;
     @Option(names = "--accumulate", defaultValue = "4", description = "Micro-batches per optimizer step; effective batch = batch x accumulate (default: ${DEFAULT-VALUE}).") int accumulate;
     @Option(names = "--seed", defaultValue = "1", description = "Seed for augmentation, prompts, timesteps and noise (default: ${DEFAULT-VALUE}).") long seed;
-    @Option(names = "--fit", defaultValue = "crop", description = "Non-square photos: crop (centre) or pad (default: ${DEFAULT-VALUE}).") String fit;
+    @Option(names = "--fit", defaultValue = "crop", converter = Choices.Fit.class, completionCandidates = Choices.Fit.class,
+            description = "Non-square photos: ${COMPLETION-CANDIDATES} (crop keeps the centre, pad fills the sides) (default: ${DEFAULT-VALUE}).")
+    TrainingImages.Fit fit;
     @Option(names = "--views", defaultValue = "8", description = "Augmented views (random crops, flips) per image (default: ${DEFAULT-VALUE}).") int views;
     @Option(names = "--resolution", defaultValue = "0", description = "Training resolution in pixels (default: the model's native size).") int resolution;
     @Option(names = "--resume", description = "Continue from the checkpoint written beside --out during an earlier run.") boolean resume;
@@ -44,28 +46,15 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--sample-every", defaultValue = "100", description = "(default: ${DEFAULT-VALUE})") int sampleEvery;
     @Option(names = "--checkpoint-every", defaultValue = "50", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
     @Option(names = "--train-keys", description = "Ablation: train the key targets instead of locking them to the supercategory (same as --method trained-keys).") boolean trainKeys;
-    @Option(names = "--method", defaultValue = "perfusion",
-            description = "perfusion (default), or a baseline: trained-keys, ungated-rome, textual-inversion (embedding only).") String method;
+    @Option(names = "--method", defaultValue = "perfusion", converter = Choices.ConceptMethod.class, completionCandidates = Choices.ConceptMethod.class,
+            description = "What to train: ${COMPLETION-CANDIDATES}; all but perfusion are baselines (textual-inversion learns the embedding only) (default: ${DEFAULT-VALUE}).")
+    PerfusionTrainer.Method method;
     @Option(names = "--covariance-captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS,
             description = "Captions for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
-
-    private PerfusionTrainer.Method method() {
-        for (PerfusionTrainer.Method m : PerfusionTrainer.Method.values()) {
-            // the K/V fine-tune's matrices do not fit a concept file; `eval` runs it
-            if (m.id.equals(method) && m != PerfusionTrainer.Method.KV_FINETUNE) return m;
-        }
-        throw new IllegalArgumentException("--method must be perfusion, trained-keys, ungated-rome or textual-inversion, got '" + method + "'");
-    }
 
     @Override
     public Integer call() throws Exception {
         // Everything that can be checked without the model's weights is checked before loading them (which takes a while).
-        TrainingImages.Fit fitMode = switch (fit) {
-            case "crop" -> TrainingImages.Fit.CROP;
-            case "pad" -> TrainingImages.Fit.PAD;
-            default -> throw new IllegalArgumentException("--fit must be crop or pad, got '" + fit + "'");
-        };
-        method();
         atLeast("--steps", steps, 1);
         atLeast("--batch", batch, 1);
         atLeast("--accumulate", accumulate, 1);
@@ -84,12 +73,12 @@ final class TrainCommand implements Callable<Integer> {
         tokenizer.withAddedTokens(List.of(word)); // the new word must not be a token already
         int size = trainingSize(resolved);
         TerminalProgress progress = new TerminalProgress(System.out);
-        TrainingImages.check(images, masks, size, fitMode, progress::message);
+        TrainingImages.check(images, masks, size, fit, progress::message);
 
         StableDiffusion sd = model.load(progress);
         Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), captions, progress);
         PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withBatch(batch, accumulate)
-                .withSeed(seed).withImages(fitMode, views, size).withSchedule(checkpointEvery, sampleEvery).withMethod(trainKeys ? PerfusionTrainer.Method.TRAINED_KEYS : method()).withAttentionMasks(attentionMask);
+                .withSeed(seed).withImages(fit, views, size).withSchedule(checkpointEvery, sampleEvery).withMethod(trainKeys ? PerfusionTrainer.Method.TRAINED_KEYS : method).withAttentionMasks(attentionMask);
         PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, word, supercategory, settings)
                 .train(images, masks, out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",

@@ -10,6 +10,7 @@ import dev.perfusion.perfusion.PerfusionTrainer;
 import dev.perfusion.perfusion.TrainingImages;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.sampling.Schedulers;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
 import org.bytedeco.pytorch.Tensor;
@@ -96,7 +97,7 @@ public final class Demo {
     }
 
     private static TextToImage.Request request(String prompt, Settings settings, int size) {
-        return new TextToImage.Request(prompt, "", settings.guidance(), settings.steps(), "ddim", size, size);
+        return new TextToImage.Request(prompt, "", settings.guidance(), settings.steps(), Schedulers.Kind.DDIM.id, size, size);
     }
 
     private static double secondsSince(long t0) { return (System.nanoTime() - t0) / 1e9; }
