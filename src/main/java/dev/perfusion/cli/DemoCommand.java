@@ -20,22 +20,22 @@ import java.util.concurrent.Callable;
 final class DemoCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Option(names = "--out", defaultValue = "perfusion-demo", paramLabel = "DIR", description = "Where the concept and images go (default: ${DEFAULT-VALUE}).") Path out;
-    @Option(names = "--steps", defaultValue = "400", description = "Concept training steps (default: ${DEFAULT-VALUE}).") int steps;
-    @Option(names = "--sampling-steps", defaultValue = "25", description = "DDIM steps per image (default: ${DEFAULT-VALUE}).") int samplingSteps;
+    @Option(names = "--train-steps", defaultValue = "400", description = "Training steps of the concept (default: ${DEFAULT-VALUE}).") int trainSteps;
+    @Option(names = "--steps", defaultValue = "25", description = "Denoising (DDIM) steps per picture (default: ${DEFAULT-VALUE}).") int steps;
     @Option(names = "--guidance", defaultValue = "5", description = "(default: ${DEFAULT-VALUE})") double guidance;
     @Option(names = "--seed", defaultValue = "3", description = "(default: ${DEFAULT-VALUE})") long seed;
 
     @Override
     public Integer call() throws Exception {
+        if (trainSteps < 1) throw new IllegalArgumentException("--train-steps must be at least 1, got " + trainSteps);
         if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
-        if (samplingSteps < 1) throw new IllegalArgumentException("--sampling-steps must be at least 1, got " + samplingSteps);
         if (!(guidance >= 0)) throw new IllegalArgumentException("--guidance must be at least 0, got " + guidance);
         long started = System.nanoTime();
         TerminalProgress progress = new TerminalProgress(System.out);
         Demo.examplePictures();
         StableDiffusion sd = model.load(progress);
         Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), CovarianceCache.DEFAULT_CAPTIONS, progress);
-        Demo.Result r = Demo.run(sd, cInv, new Demo.Settings(steps, samplingSteps, guidance, seed), out, progress);
+        Demo.Result r = Demo.run(sd, cInv, new Demo.Settings(trainSteps, steps, guidance, seed), out, progress);
 
         System.out.printf(Locale.ROOT, "%nlearned '%s' (a kind of %s) from %d pictures in %s: %s (%,d bytes), loss on fixed batches %.4f -> %.4f%n",
                 Demo.WORD, Demo.SUPERCATEGORY, r.pictures().size(), TerminalProgress.formatSeconds(r.trainSeconds()), r.concept(),

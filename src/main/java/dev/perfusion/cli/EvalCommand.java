@@ -29,19 +29,19 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--instances", description = "Held-out instances (default: 6; quick 1).") Integer instances;
     @Option(names = "--prompts", description = "Evaluation prompts (default: 16; quick 3).") Integer prompts;
     @Option(names = "--seeds", description = "Seeds per prompt (default: 2; quick 1).") Integer seeds;
-    @Option(names = "--steps", description = "Training steps of every method (default: 400; quick 3).") Integer steps;
-    @Option(names = "--betas", split = ",", description = "Perfusion's beta values (default: 0.5,0.6,0.7,0.8,0.9).") List<Double> betas;
+    @Option(names = "--train-steps", description = "Training steps of every method (default: 400; quick 3).") Integer trainSteps;
+    @Option(names = "--beta", split = ",", description = "Perfusion's beta values, comma-separated or repeated (default: 0.5,0.6,0.7,0.8,0.9).") List<Double> betas;
     @Option(names = "--mask", defaultValue = "none", converter = Choices.EvaluationMask.class, completionCandidates = Choices.EvaluationMask.class,
             description = "Loss mask of every training: ${COMPLETION-CANDIDATES} (attention: zero-shot, from the model's cross-attention; truth: the renderer's masks) (default: ${DEFAULT-VALUE}).")
     MethodEvaluation.Mask mask;
-    @Option(names = "--methods", split = ",", converter = Choices.Method.class, completionCandidates = Choices.Method.class,
-            description = "Some of ${COMPLETION-CANDIDATES} (default: all).") List<PerfusionTrainer.Method> methods;
+    @Option(names = "--method", split = ",", converter = Choices.Method.class, completionCandidates = Choices.Method.class,
+            description = "The methods to measure, comma-separated or repeated, of ${COMPLETION-CANDIDATES} (default: all).") List<PerfusionTrainer.Method> methods;
 
     @Override
     public Integer call() throws Exception {
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
-                seeds != null ? seeds : p.seeds(), steps != null ? steps : p.trainingSteps(), betas != null ? betas : p.betas(),
+                seeds != null ? seeds : p.seeds(), trainSteps != null ? trainSteps : p.trainingSteps(), betas != null ? betas : p.betas(),
                 p.samplingSteps(), p.guidance(), methods != null ? methods : p.methods(), p.multiConcept(), mask);
         if (p.instances() < 1 || p.instances() > HeldOut.instances().size()) {
             throw new IllegalArgumentException("--instances must be in 1.." + HeldOut.instances().size());

@@ -20,7 +20,7 @@ final class JudgesCommand implements Callable<Integer> {
 
     @Option(names = "--only", converter = Choices.Judge.class, completionCandidates = Choices.Judge.class,
             description = "Train one judge only: ${COMPLETION-CANDIDATES} (the instance encoder) (default: both).") Judge only;
-    @Option(names = "--dir", paramLabel = "DIR", description = "Where to write them (default: the bundled models/ folder).") Path dir;
+    @Option(names = "--out", paramLabel = "DIR", description = "Where to write them (default: the bundled models/ folder).") Path out;
     @Option(names = "--classifier-steps", defaultValue = "2000", description = "(default: ${DEFAULT-VALUE})") int classifierSteps;
     @Option(names = "--encoder-steps", defaultValue = "3000", description = "(default: ${DEFAULT-VALUE})") int encoderSteps;
     @Option(names = "--instances", defaultValue = "400", description = "Training instances the encoder learns to tell apart (default: ${DEFAULT-VALUE}).") int instances;
@@ -31,7 +31,7 @@ final class JudgesCommand implements Callable<Integer> {
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         if (only == null || only == Judge.CLASSIFIER) {
-            Path target = dir != null ? dir.resolve(Bundled.classifier().getFileName()) : Bundled.classifier();
+            Path target = out != null ? out.resolve(Bundled.classifier().getFileName()) : Bundled.classifier();
             AttributeClassifier.Trained t = AttributeClassifier.train(classifierSteps, 32, seed, progress);
             t.save(target);
             System.out.println("| attribute | unseen pictures | held-out instances |");
@@ -44,7 +44,7 @@ final class JudgesCommand implements Callable<Integer> {
             progress.message("wrote " + target);
         }
         if (only == null || only == Judge.INSTANCES) {
-            Path target = dir != null ? dir.resolve(Bundled.instanceEncoder().getFileName()) : Bundled.instanceEncoder();
+            Path target = out != null ? out.resolve(Bundled.instanceEncoder().getFileName()) : Bundled.instanceEncoder();
             InstanceEncoder.Trained t = InstanceEncoder.train(encoderSteps, 32, instances, seed, progress);
             t.save(target);
             System.out.printf(Locale.ROOT, "instance retrieval (top-1 of the gallery): held-out concepts %.1f%%, unseen instances %.1f%%%n",

@@ -44,14 +44,19 @@ public final class Main {
     }
 
     /**
-     * A command line that does not parse: what was wrong in one line, picocli's suggestions, and where the
-     * command's options are listed (rather than all of its help).
+     * A command line that does not parse: what was wrong in one line, what an option of an earlier version is
+     * called now, picocli's suggestions, and where the command's options are listed (rather than all of its help).
      */
     private static int badArguments(ParameterException ex, String[] args) {
         CommandLine cmd = ex.getCommandLine();
         PrintWriter err = cmd.getErr();
         err.println("error: " + ex.getMessage());
-        if (ex instanceof UnmatchedArgumentException unmatched) UnmatchedArgumentException.printSuggestions(unmatched, err);
+        if (ex instanceof UnmatchedArgumentException unmatched) {
+            for (String arg : unmatched.getUnmatched()) {
+                RenamedOptions.hint(cmd.getCommandName(), arg).ifPresent(err::println);
+            }
+            UnmatchedArgumentException.printSuggestions(unmatched, err);
+        }
         err.println("see '" + cmd.getCommandSpec().qualifiedName() + " --help'");
         return cmd.getCommandSpec().exitCodeOnInvalidInput();
     }

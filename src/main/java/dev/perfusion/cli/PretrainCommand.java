@@ -17,18 +17,18 @@ final class PretrainCommand implements Callable<Integer> {
             description = "Work folder: checkpoint, losses.csv, samples/, and the finished model/ (default: ${DEFAULT-VALUE}).") Path work;
     @Option(names = "--max-minutes", defaultValue = "0", description = "Checkpoint and stop after this many minutes (0: run to the end); run again to resume.") double maxMinutes;
     @Option(names = "--vae-steps", description = "Override the recipe's VAE steps.") Integer vaeSteps;
-    @Option(names = "--steps", description = "Override the recipe's text encoder + UNet steps.") Integer steps;
+    @Option(names = "--train-steps", description = "Override the recipe's training steps of the text encoder and UNet.") Integer trainSteps;
     @Option(names = "--decoder-steps", description = "Override the recipe's decoder fine-tuning steps.") Integer decoderSteps;
     @Option(names = "--decoder-only", description = "Run only the decoder fine-tuning stage (it needs only the VAE stage, so it may run beside the diffusion stage in a second process).") boolean decoderOnly;
-    @Option(names = "--continue-from", paramLabel = "MODEL", description = "Train the text encoder and UNet further from this exported model (its tokenizer and VAE are kept) for --steps more steps.") Path continueFrom;
+    @Option(names = "--continue-from", paramLabel = "MODEL", description = "Train the text encoder and UNet further from this exported model (its tokenizer and VAE are kept) for --train-steps more steps.") Path continueFrom;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
     @Option(names = "--sample-every", defaultValue = "1000", description = "Write a sample grid every this many steps (default: ${DEFAULT-VALUE}).") int sampleEvery;
 
     @Override
     public Integer call() throws Exception {
         BaseModelRecipe recipe = BaseModelRecipe.standard();
-        if (vaeSteps != null || steps != null || decoderSteps != null) {
-            recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), steps != null ? steps : recipe.diffusionSteps(),
+        if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
+            recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),
                     decoderSteps != null ? decoderSteps : recipe.decoderSteps());
         }
         TerminalProgress progress = new TerminalProgress(System.out);

@@ -17,7 +17,7 @@ import java.util.concurrent.Callable;
 final class PromptFollowingCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Option(names = "--classifier", paramLabel = "FILE", description = "The judge (default: the bundled one).") Path classifier;
-    @Option(names = "--samples", defaultValue = "240", description = "(default: ${DEFAULT-VALUE})") int samples;
+    @Option(names = "--count", defaultValue = "240", description = "Pictures to draw, one per random caption (default: ${DEFAULT-VALUE}).") int count;
     @Option(names = "--steps", defaultValue = "25", description = "DDIM steps (default: ${DEFAULT-VALUE}).") int steps;
     @Option(names = "--guidance", defaultValue = "5", description = "(default: ${DEFAULT-VALUE})") double guidance;
     @Option(names = "--seed", defaultValue = "11", description = "(default: ${DEFAULT-VALUE})") long seed;
@@ -25,12 +25,12 @@ final class PromptFollowingCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (samples < 1) throw new IllegalArgumentException("--samples must be at least 1");
+        if (count < 1) throw new IllegalArgumentException("--count must be at least 1, got " + count);
         AttributeClassifier judge = AttributeClassifier.load(classifier != null ? classifier : Bundled.classifier());
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
-        PromptFollowing.Report r = PromptFollowing.measure(sd, judge, samples, steps, guidance, seed, progress);
+        PromptFollowing.Report r = PromptFollowing.measure(sd, judge, count, steps, guidance, seed, progress);
         PromptFollowing.write(r, out, sd.name, steps, guidance, seed);
         System.out.print(r.markdown());
         progress.message(String.format(Locale.ROOT, "wrote %s in %s", out, TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));

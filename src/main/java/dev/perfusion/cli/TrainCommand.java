@@ -12,6 +12,7 @@ import dev.perfusion.util.ProcessMemory;
 import dev.perfusion.vae.VaeConfig;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -30,9 +31,11 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--word", required = true, description = "The new word, e.g. my-teddy (must not already be a token).") String word;
     @Option(names = "--supercategory", required = true, description = "What it is a kind of, one token of the vocabulary, e.g. teddy.") String supercategory;
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The concept file to write (.safetensors).") Path out;
-    @Option(names = "--masks", paramLabel = "DIR", description = "Optional masks of the concept (same file names; white = concept) to weight the loss. Default: no mask.") Path masks;
-    @Option(names = "--mask-from-attention", description = "Weight the loss by a zero-shot mask: where the model's cross-attention to the supercategory word falls on each image (no extra model).") boolean attentionMask;
-    @Option(names = "--steps", defaultValue = "400", description = "Optimizer steps (default: ${DEFAULT-VALUE}).") int steps;
+    @Option(names = "--mask", defaultValue = "none", paramLabel = "none|attention|DIR", converter = LossMask.Converter.class,
+            description = "Weight the loss by a mask of the concept: a folder of masks (the photos' file names; white = concept), or attention, "
+                    + "a zero-shot mask: where the model's cross-attention to the supercategory word falls on each photo (no extra model) "
+                    + "(default: ${DEFAULT-VALUE}).") LossMask mask;
+    @Option(names = "--train-steps", defaultValue = "400", description = "Training (optimizer) steps (default: ${DEFAULT-VALUE}).") int trainSteps;
     @Option(names = "--batch", defaultValue = "4", description = "Images per micro-batch (default: ${DEFAULT-VALUE}).") int batch;
     @Option(names = "--accumulate", defaultValue = "4", description = "Micro-batches per optimizer step; effective batch = batch x accumulate (default: ${DEFAULT-VALUE}).") int accumulate;
     @Option(names = "--seed", defaultValue = "1", description = "Seed for augmentation, prompts, timesteps and noise (default: ${DEFAULT-VALUE}).") long seed;
@@ -45,7 +48,6 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--samples", paramLabel = "DIR", description = "Write a sample image here every --sample-every steps.") Path samples;
     @Option(names = "--sample-every", defaultValue = "100", description = "(default: ${DEFAULT-VALUE})") int sampleEvery;
     @Option(names = "--checkpoint-every", defaultValue = "50", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
-    @Option(names = "--train-keys", description = "Ablation: train the key targets instead of locking them to the supercategory (same as --method trained-keys).") boolean trainKeys;
     @Option(names = "--method", defaultValue = "perfusion", converter = Choices.ConceptMethod.class, completionCandidates = Choices.ConceptMethod.class,
             description = "What to train: ${COMPLETION-CANDIDATES}; all but perfusion are baselines (textual-inversion learns the embedding only) (default: ${DEFAULT-VALUE}).")
     PerfusionTrainer.Method method;
@@ -55,7 +57,7 @@ final class TrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         // Everything that can be checked without the model's weights is checked before loading them (which takes a while).
-        atLeast("--steps", steps, 1);
+        atLeast("--train-steps", trainSteps, 1);
         atLeast("--batch", batch, 1);
         atLeast("--accumulate", accumulate, 1);
         atLeast("--views", views, 1);
@@ -63,7 +65,6 @@ final class TrainCommand implements Callable<Integer> {
         atLeast("--resolution", resolution, 0);
         atLeast("--sample-every", sampleEvery, 0);
         atLeast("--checkpoint-every", checkpointEvery, 0);
-        if (attentionMask && masks != null) throw new IllegalArgumentException("give --masks or --mask-from-attention, not both");
         if (Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a file name");
         FileChecks.writableFolder(out.toAbsolutePath().getParent());
         if (samples != null) FileChecks.writableFolder(samples.toAbsolutePath());
@@ -73,17 +74,29 @@ final class TrainCommand implements Callable<Integer> {
         tokenizer.withAddedTokens(List.of(word)); // the new word must not be a token already
         int size = trainingSize(resolved);
         TerminalProgress progress = new TerminalProgress(System.out);
-        TrainingImages.check(images, masks, size, fit, progress::message);
+        TrainingImages.check(images, mask.folder(), size, fit, progress::message);
 
         StableDiffusion sd = model.load(progress);
         Tensor cInv = CovarianceCache.inverseFor(sd, CovarianceCache.defaultDir(), captions, progress);
-        PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(steps).withBatch(batch, accumulate)
-                .withSeed(seed).withImages(fit, views, size).withSchedule(checkpointEvery, sampleEvery).withMethod(trainKeys ? PerfusionTrainer.Method.TRAINED_KEYS : method).withAttentionMasks(attentionMask);
+        PerfusionTrainer.Settings settings = PerfusionTrainer.Settings.defaults().withSteps(trainSteps).withBatch(batch, accumulate)
+                .withSeed(seed).withImages(fit, views, size).withSchedule(checkpointEvery, sampleEvery).withMethod(method).withAttentionMasks(mask.attention());
         PerfusionTrainer.Result r = new PerfusionTrainer(sd, cInv, word, supercategory, settings)
-                .train(images, masks, out, resume, samples, progress);
+                .train(images, mask.folder(), out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",
                 out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), ProcessMemory.peakResidentGiB()));
         return 0;
+    }
+
+    /** What weights the loss: nothing, the zero-shot attention mask, or the mask files in a folder. */
+    record LossMask(Path folder, boolean attention) {
+        static final class Converter implements ITypeConverter<LossMask> {
+            @Override
+            public LossMask convert(String text) {
+                if (text.equalsIgnoreCase("none")) return new LossMask(null, false);
+                if (text.equalsIgnoreCase("attention")) return new LossMask(null, true);
+                return new LossMask(Path.of(text), false);
+            }
+        }
     }
 
     /** --resolution, else the model's native size, read from its configs; a whole number of latent pixels. */

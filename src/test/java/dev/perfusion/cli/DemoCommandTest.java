@@ -35,7 +35,7 @@ class DemoCommandTest {
     void shortDemoWritesTheConceptAndItsImages() throws Exception {
         System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
         Path out = tmp.resolve("demo");
-        assertEquals(0, Main.run("demo", "--out", out.toString(), "--steps", "3", "--sampling-steps", "2"));
+        assertEquals(0, Main.run("demo", "--out", out.toString(), "--train-steps", "3", "--steps", "2"));
         ConceptFile concept = ConceptFile.load(out.resolve("my-teddy.safetensors"));
         assertEquals("my-teddy", concept.word());
         assertEquals("teddy", concept.supercategory());
