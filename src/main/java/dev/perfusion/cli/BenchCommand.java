@@ -9,8 +9,8 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = {"Benchmark the engine on an SD 1.5-shaped model with random weights (nothing to download):",
-                "median seconds per guided denoising step (UNet, batch 2), text encoder and VAE decode time, checkpoint "
+        description = {"Time the engine on a random-weight SD-shaped model.",
+                "Nothing to download. Median seconds per guided denoising step (UNet, batch 2), text encoder and VAE decode time, checkpoint "
                         + "load time, peak resident memory, and the fraction of the machine's fp32 matmul rate a UNet step reaches."})
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--family", defaultValue = "sd15", converter = Choices.Family.class, completionCandidates = Choices.Family.class,

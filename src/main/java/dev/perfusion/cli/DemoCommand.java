@@ -14,16 +14,17 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "demo", mixinStandardHelpOptions = true,
-        description = {"The whole mission on the bundled model, in a few minutes: learn 'my-teddy' from the shipped example",
-                "pictures of a teddy the model never saw, draw it in several scenes at several beta values, and draw it",
-                "together with a second shipped concept, 'my-cat'."})
+        description = {"Learn my-teddy from the shipped photos and draw it.",
+                "The whole mission on the bundled model, in a few minutes: learn 'my-teddy' from the shipped example pictures "
+                        + "of a teddy the model never saw, draw it in several scenes at several beta values, and draw it together "
+                        + "with a second shipped concept, 'my-cat'."})
 final class DemoCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Option(names = "--out", defaultValue = "perfusion-demo", paramLabel = "DIR", description = "Where the concept and images go (default: ${DEFAULT-VALUE}).") Path out;
     @Option(names = "--train-steps", defaultValue = "400", description = "Training steps of the concept (default: ${DEFAULT-VALUE}).") int trainSteps;
     @Option(names = "--steps", defaultValue = "25", description = "Denoising (DDIM) steps per picture (default: ${DEFAULT-VALUE}).") int steps;
-    @Option(names = "--guidance", defaultValue = "5", description = "(default: ${DEFAULT-VALUE})") double guidance;
-    @Option(names = "--seed", defaultValue = "3", description = "(default: ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--guidance", defaultValue = "5", description = "Classifier-free guidance scale (default: ${DEFAULT-VALUE}).") double guidance;
+    @Option(names = "--seed", defaultValue = "3", description = "Seed of every picture's initial noise (default: ${DEFAULT-VALUE}).") long seed;
 
     @Override
     public Integer call() throws Exception {

@@ -19,12 +19,13 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = {"Measure Perfusion against its baselines on held-out instances of the bundled world: concept fidelity,",
-                "text alignment and leakage per method (and per beta), file sizes and training times, and two concepts combined.",
-                "Writes scores.csv, report.md and tradeoff.png."})
+        description = {"Score Perfusion and its baselines on held-out instances.",
+                "On held-out instances of the bundled world: concept fidelity, text alignment and leakage per method (and per beta), file sizes and training times, and "
+                        + "two concepts combined. Writes scores.csv, report.md and tradeoff.png."})
 final class EvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
-    @Option(names = "--out", defaultValue = "eval", paramLabel = "DIR", description = "(default: ${DEFAULT-VALUE})") Path out;
+    @Option(names = "--out", defaultValue = "eval", paramLabel = "DIR",
+            description = "Report folder: scores.csv, report.md, tradeoff.png, and the trained concepts in work/ (default: ${DEFAULT-VALUE}).") Path out;
     @Option(names = "--quick", description = "The CI-sized protocol: one instance, three prompts, a few steps.") boolean quick;
     @Option(names = "--instances", description = "Held-out instances (default: 6; quick 1).") Integer instances;
     @Option(names = "--prompts", description = "Evaluation prompts (default: 16; quick 3).") Integer prompts;

@@ -11,9 +11,9 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "judges", mixinStandardHelpOptions = true,
-        description = {"Train the two judges of generated world pictures and print their held-out accuracy:",
-                "the attribute classifier (category, scene, placement, colour, size, objects present) and",
-                "the instance encoder (which particular teddy is this?)."})
+        description = {"Train the judges of world pictures; print their accuracy.",
+                "The two judges of generated world pictures, with their accuracy on held-out pictures: the attribute classifier "
+                        + "(category, scene, placement, colour, size, objects present) and the instance encoder (which particular teddy is this?)."})
 final class JudgesCommand implements Callable<Integer> {
     /** The two judges: the attribute classifier and the instance encoder. */
     enum Judge { CLASSIFIER, INSTANCES }
@@ -21,10 +21,10 @@ final class JudgesCommand implements Callable<Integer> {
     @Option(names = "--only", converter = Choices.Judge.class, completionCandidates = Choices.Judge.class,
             description = "Train one judge only: ${COMPLETION-CANDIDATES} (the instance encoder) (default: both).") Judge only;
     @Option(names = "--out", paramLabel = "DIR", description = "Where to write them (default: the bundled models/ folder).") Path out;
-    @Option(names = "--classifier-steps", defaultValue = "2000", description = "(default: ${DEFAULT-VALUE})") int classifierSteps;
-    @Option(names = "--encoder-steps", defaultValue = "3000", description = "(default: ${DEFAULT-VALUE})") int encoderSteps;
+    @Option(names = "--classifier-steps", defaultValue = "2000", description = "Training steps of the attribute classifier (default: ${DEFAULT-VALUE}).") int classifierSteps;
+    @Option(names = "--encoder-steps", defaultValue = "3000", description = "Training steps of the instance encoder (default: ${DEFAULT-VALUE}).") int encoderSteps;
     @Option(names = "--instances", defaultValue = "400", description = "Training instances the encoder learns to tell apart (default: ${DEFAULT-VALUE}).") int instances;
-    @Option(names = "--seed", defaultValue = "7", description = "(default: ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--seed", defaultValue = "7", description = "Seed of the training pictures and of the judges' initial weights (default: ${DEFAULT-VALUE}).") long seed;
 
     @Override
     public Integer call() throws Exception {

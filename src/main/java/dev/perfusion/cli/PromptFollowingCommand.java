@@ -13,14 +13,15 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "prompt-following", mixinStandardHelpOptions = true,
-        description = "Measure how often a world model's samples show what their prompts say (per attribute, judged by the attribute classifier).")
+        description = {"Measure how often samples show what their prompts say.",
+                "A world model's samples, per attribute (category, scene, placement, colour, size), as the attribute classifier judges them."})
 final class PromptFollowingCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Option(names = "--classifier", paramLabel = "FILE", description = "The judge (default: the bundled one).") Path classifier;
     @Option(names = "--count", defaultValue = "240", description = "Pictures to draw, one per random caption (default: ${DEFAULT-VALUE}).") int count;
-    @Option(names = "--steps", defaultValue = "25", description = "DDIM steps (default: ${DEFAULT-VALUE}).") int steps;
-    @Option(names = "--guidance", defaultValue = "5", description = "(default: ${DEFAULT-VALUE})") double guidance;
-    @Option(names = "--seed", defaultValue = "11", description = "(default: ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--steps", defaultValue = "25", description = "Denoising (DDIM) steps per picture (default: ${DEFAULT-VALUE}).") int steps;
+    @Option(names = "--guidance", defaultValue = "5", description = "Classifier-free guidance scale (default: ${DEFAULT-VALUE}).") double guidance;
+    @Option(names = "--seed", defaultValue = "11", description = "Seed of the random captions and the pictures' noise (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--out", defaultValue = "prompt-following", paramLabel = "DIR", description = "Report folder: report.md and samples.png (default: ${DEFAULT-VALUE}).") Path out;
 
     @Override

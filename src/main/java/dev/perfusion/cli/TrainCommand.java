@@ -23,13 +23,14 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Learn a concept from a few photos: a new word, a kind of an existing one-token word, in a ~100 KB concept file.")
+        description = {"Learn a concept from a few photos (a ~100 KB file).",
+                "The concept is a new word, a kind of an existing one-token word (its supercategory)."})
 final class TrainCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
 
     @Option(names = "--images", required = true, paramLabel = "DIR", description = "Folder of photos of the concept (typically 4-8).") Path images;
-    @Option(names = "--word", required = true, description = "The new word, e.g. my-teddy (must not already be a token).") String word;
-    @Option(names = "--supercategory", required = true, description = "What it is a kind of, one token of the vocabulary, e.g. teddy.") String supercategory;
+    @Option(names = "--word", required = true, description = "The new word, such as my-teddy (must not already be a token).") String word;
+    @Option(names = "--supercategory", required = true, description = "What it is a kind of, one token of the vocabulary, such as teddy.") String supercategory;
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The concept file to write (.safetensors).") Path out;
     @Option(names = "--mask", defaultValue = "none", paramLabel = "none|attention|DIR", converter = LossMask.Converter.class,
             description = "Weight the loss by a mask of the concept: a folder of masks (the photos' file names; white = concept), or attention, "
@@ -46,8 +47,8 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--resolution", defaultValue = "0", description = "Training resolution in pixels (default: the model's native size).") int resolution;
     @Option(names = "--resume", description = "Continue from the checkpoint written beside --out during an earlier run.") boolean resume;
     @Option(names = "--samples", paramLabel = "DIR", description = "Write a sample image here every --sample-every steps.") Path samples;
-    @Option(names = "--sample-every", defaultValue = "100", description = "(default: ${DEFAULT-VALUE})") int sampleEvery;
-    @Option(names = "--checkpoint-every", defaultValue = "50", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
+    @Option(names = "--sample-every", defaultValue = "100", description = "Steps between sample images in --samples; 0: none (default: ${DEFAULT-VALUE}).") int sampleEvery;
+    @Option(names = "--checkpoint-every", defaultValue = "50", description = "Steps between checkpoints beside --out, which --resume continues from; 0: none (default: ${DEFAULT-VALUE}).") int checkpointEvery;
     @Option(names = "--method", defaultValue = "perfusion", converter = Choices.ConceptMethod.class, completionCandidates = Choices.ConceptMethod.class,
             description = "What to train: ${COMPLETION-CANDIDATES}; all but perfusion are baselines (textual-inversion learns the embedding only) (default: ${DEFAULT-VALUE}).")
     PerfusionTrainer.Method method;
