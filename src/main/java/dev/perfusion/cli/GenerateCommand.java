@@ -126,7 +126,7 @@ final class GenerateCommand implements Callable<Integer> {
                         if (saveLatents != null) {
                             Npy.writeFloats(total == 1 ? saveLatents : numbered(saveLatents, i), picture.latents(), picture.latentShape());
                         }
-                        Png.write(targets.get(i), picture.image(), Map.of("parameters", parameters(sd, prompt, imageSeed)));
+                        Png.write(targets.get(i), picture.image(), Map.of("parameters", parameters(sd, uses, prompt, imageSeed)));
                         progress.message("wrote " + targets.get(i));
                     }
                 }
@@ -237,7 +237,8 @@ final class GenerateCommand implements Callable<Integer> {
         return p.resolveSibling(stem + "-" + i + ext);
     }
 
-    private String parameters(StableDiffusion sd, String prompt, long imageSeed) {
+    /** The PNG's parameters text, in the form other Stable Diffusion tools write; each concept's gate as it was applied. */
+    private String parameters(StableDiffusion sd, List<AppliedConcepts.Use> uses, String prompt, long imageSeed) {
         Map<String, Object> p = new LinkedHashMap<>();
         p.put("Steps", steps);
         p.put("Sampler", scheduler.id);
@@ -247,7 +248,8 @@ final class GenerateCommand implements Callable<Integer> {
         p.put("Model", sd.name);
         if (!concepts.isEmpty()) {
             p.put("Concepts", concepts.stream().map(c -> c.getFileName().toString()).toList());
-            p.put("Concept gate", "beta " + betas + " tau " + taus + (globalLock ? " global lock" : ""));
+            p.put("Concept gate", "beta " + uses.stream().map(AppliedConcepts.Use::beta).toList()
+                    + " tau " + uses.stream().map(AppliedConcepts.Use::tau).toList() + (globalLock ? " global lock" : ""));
         }
         StringBuilder s = new StringBuilder(prompt);
         if (!negativePrompt.isEmpty()) s.append("\nNegative prompt: ").append(negativePrompt);
