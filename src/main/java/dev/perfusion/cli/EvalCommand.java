@@ -20,8 +20,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = {"Score Perfusion and its baselines on held-out instances.",
-                "On held-out instances of the bundled world: concept fidelity, text alignment and leakage per method (and per beta), file sizes and training times, and "
-                        + "two concepts combined. Writes scores.csv, report.md and tradeoff.png."})
+                "Held-out instances of the bundled world: concept fidelity, text alignment and leakage per method (and per beta), "
+                        + "file sizes and training times, and two concepts combined. Writes scores.csv, report.md and tradeoff.png."})
 final class EvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
     @Option(names = "--out", defaultValue = "eval", paramLabel = "DIR",
