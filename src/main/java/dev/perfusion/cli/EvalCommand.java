@@ -5,7 +5,6 @@ import dev.perfusion.eval.InstanceEncoder;
 import dev.perfusion.eval.MethodEvaluation;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.training.ConceptMethod;
-import dev.perfusion.training.ConceptMethods;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.HeldOut;
@@ -15,38 +14,36 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
-        description = {"Measure Perfusion against its baselines on held-out instances of the bundled world: concept fidelity,",
-                "text alignment and leakage per method (and per beta), file sizes and training times, and two concepts combined.",
-                "Writes scores.csv, report.md and tradeoff.png."})
+        description = {"Score Perfusion and its baselines on held-out instances.",
+                "Held-out instances of the bundled world: concept fidelity, text alignment and leakage per method (and per beta), "
+                        + "file sizes and training times, and two concepts combined. Writes scores.csv, report.md and tradeoff.png."})
 final class EvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
-    @Option(names = "--out", defaultValue = "eval", paramLabel = "DIR", description = "(default: ${DEFAULT-VALUE})") Path out;
+    @Option(names = "--out", defaultValue = "eval", paramLabel = "DIR",
+            description = "Report folder: scores.csv, report.md, tradeoff.png, and the trained concepts in work/ (default: ${DEFAULT-VALUE}).") Path out;
     @Option(names = "--quick", description = "The CI-sized protocol: one instance, three prompts, a few steps.") boolean quick;
     @Option(names = "--instances", description = "Held-out instances (default: 6; quick 1).") Integer instances;
     @Option(names = "--prompts", description = "Evaluation prompts (default: 16; quick 3).") Integer prompts;
     @Option(names = "--seeds", description = "Seeds per prompt (default: 2; quick 1).") Integer seeds;
-    @Option(names = "--steps", description = "Training steps of every method (default: 400; quick 3).") Integer steps;
-    @Option(names = "--betas", split = ",", description = "Perfusion's beta values (default: 0.5,0.6,0.7,0.8,0.9).") List<Double> betas;
-    @Option(names = "--mask", defaultValue = "none", description = "Loss mask of every training: none, attention (zero-shot) or truth (the renderer's masks) (default: ${DEFAULT-VALUE}).") String mask;
-    @Option(names = "--methods", split = ",", description = "Some of: perfusion, trained-keys, ungated-rome, textual-inversion, kv-finetune (default: all).") List<String> methods;
+    @Option(names = "--train-steps", description = "Training steps of every method (default: 400; quick 3).") Integer trainSteps;
+    @Option(names = "--beta", split = ",", description = "Perfusion's beta values, comma-separated or repeated (default: 0.5,0.6,0.7,0.8,0.9).") List<Double> betas;
+    @Option(names = "--mask", defaultValue = "none", converter = Choices.EvaluationMask.class, completionCandidates = Choices.EvaluationMask.class,
+            description = "Loss mask of every training: ${COMPLETION-CANDIDATES} (attention: zero-shot, from the model's cross-attention; truth: the renderer's masks) (default: ${DEFAULT-VALUE}).")
+    MethodEvaluation.Mask mask;
+    @Option(names = "--method", split = ",", converter = Choices.Method.class, completionCandidates = Choices.Method.class,
+            description = "The methods to measure, comma-separated or repeated, of ${COMPLETION-CANDIDATES} (default: all).") List<ConceptMethod> methods;
 
     @Override
     public Integer call() throws Exception {
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
-        List<ConceptMethod> chosen = new ArrayList<>(p.methods());
-        if (methods != null) {
-            chosen.clear();
-            for (String m : methods) chosen.add(Flags.named("--methods", () -> ConceptMethods.byId(m)));
-        }
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
-                seeds != null ? seeds : p.seeds(), steps != null ? steps : p.trainingSteps(), betas != null ? betas : p.betas(),
-                p.samplingSteps(), p.guidance(), chosen, p.multiConcept(), MethodEvaluation.Mask.valueOf(mask.toUpperCase(Locale.ROOT)));
+                seeds != null ? seeds : p.seeds(), trainSteps != null ? trainSteps : p.trainingSteps(), betas != null ? betas : p.betas(),
+                p.samplingSteps(), p.guidance(), methods != null ? methods : p.methods(), p.multiConcept(), mask);
         if (p.instances() < 1 || p.instances() > HeldOut.instances().size()) {
             throw new IllegalArgumentException("--instances must be in 1.." + HeldOut.instances().size());
         }

@@ -11,6 +11,7 @@ import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.sampling.Schedulers;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
@@ -50,8 +51,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--negative-prompt", defaultValue = "", description = "What to steer away from (default: empty).") String negativePrompt;
     @Option(names = "--guidance", defaultValue = "7.5", description = "Classifier-free guidance scale (default: ${DEFAULT-VALUE}).") double guidance;
     @Option(names = "--steps", defaultValue = "30", description = "Denoising steps (default: ${DEFAULT-VALUE}).") int steps;
-    @Option(names = "--scheduler", defaultValue = "ddim",
-            description = "ddim, euler, euler-a, dpmpp-2m or pndm, built from the model's scheduler config (default: ${DEFAULT-VALUE}).") String scheduler;
+    @Option(names = "--scheduler", defaultValue = "ddim", converter = Choices.Scheduler.class, completionCandidates = Choices.Scheduler.class,
+            description = "The sampler: ${COMPLETION-CANDIDATES}, built from the model's scheduler config (default: ${DEFAULT-VALUE}).")
+    Schedulers.Kind scheduler;
     @Option(names = "--width", defaultValue = "0", description = "Image width in pixels (default: the model's native size, 512 for SD 1.5, 64 for the bundled model).") int width;
     @Option(names = "--height", defaultValue = "0", description = "Image height in pixels (default: the model's native size).") int height;
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the initial noise; image i uses seed+i (default: ${DEFAULT-VALUE}).") long seed;
@@ -115,7 +117,7 @@ final class GenerateCommand implements Callable<Integer> {
                 Tensor given = initLatents != null ? readInitLatents(latentShape) : null;
                 int i = 0;
                 for (String prompt : prompts) {
-                    TextToImage.Request request = new TextToImage.Request(prompt, negativePrompt, guidance, steps, scheduler, width, height);
+                    TextToImage.Request request = new TextToImage.Request(prompt, negativePrompt, guidance, steps, scheduler.id, width, height);
                     for (int k = 0; k < count; k++, i++) {
                         long imageSeed = seed + k;
                         TextToImage.Generated picture = given != null
@@ -124,7 +126,7 @@ final class GenerateCommand implements Callable<Integer> {
                         if (saveLatents != null) {
                             Npy.writeFloats(total == 1 ? saveLatents : numbered(saveLatents, i), picture.latents(), picture.latentShape());
                         }
-                        Png.write(targets.get(i), picture.image(), Map.of("parameters", parameters(sd, prompt, imageSeed)));
+                        Png.write(targets.get(i), picture.image(), Map.of("parameters", parameters(sd, uses, prompt, imageSeed)));
                         progress.message("wrote " + targets.get(i));
                     }
                 }
@@ -139,7 +141,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     /** One grid: a row per prompt, a column per beta, every cell from the same seed. */
     private void sweep(StableDiffusion sd, AppliedConcepts applied, Path target, TerminalProgress progress) throws java.io.IOException {
-        TextToImage.Request request = new TextToImage.Request(prompts.get(0), negativePrompt, guidance, steps, scheduler, width, height);
+        TextToImage.Request request = new TextToImage.Request(prompts.get(0), negativePrompt, guidance, steps, scheduler.id, width, height);
         BufferedImage grid = BetaSweep.grid(sd, applied, prompts, betaSweep, request, seed, progress);
         Png.write(target, grid, Map.of("parameters", "beta sweep " + betaSweep + " of " + concepts + ", seed " + seed));
         progress.message("wrote " + target);
@@ -235,17 +237,19 @@ final class GenerateCommand implements Callable<Integer> {
         return p.resolveSibling(stem + "-" + i + ext);
     }
 
-    private String parameters(StableDiffusion sd, String prompt, long imageSeed) {
+    /** The PNG's parameters text, in the form other Stable Diffusion tools write; each concept's gate as it was applied. */
+    private String parameters(StableDiffusion sd, List<AppliedConcepts.Use> uses, String prompt, long imageSeed) {
         Map<String, Object> p = new LinkedHashMap<>();
         p.put("Steps", steps);
-        p.put("Sampler", scheduler);
+        p.put("Sampler", scheduler.id);
         p.put("CFG scale", guidance);
         p.put("Seed", initLatents != null ? "init-latents " + initLatents.getFileName() : imageSeed);
         p.put("Size", width + "x" + height);
         p.put("Model", sd.name);
         if (!concepts.isEmpty()) {
             p.put("Concepts", concepts.stream().map(c -> c.getFileName().toString()).toList());
-            p.put("Concept gate", "beta " + betas + " tau " + taus + (globalLock ? " global lock" : ""));
+            p.put("Concept gate", "beta " + uses.stream().map(AppliedConcepts.Use::beta).toList()
+                    + " tau " + uses.stream().map(AppliedConcepts.Use::tau).toList() + (globalLock ? " global lock" : ""));
         }
         StringBuilder s = new StringBuilder(prompt);
         if (!negativePrompt.isEmpty()) s.append("\nNegative prompt: ").append(negativePrompt);

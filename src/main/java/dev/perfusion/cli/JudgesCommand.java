@@ -11,26 +11,27 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "judges", mixinStandardHelpOptions = true,
-        description = {"Train the two judges of generated world pictures and print their held-out accuracy:",
-                "the attribute classifier (category, scene, placement, colour, size, objects present) and",
-                "the instance encoder (which particular teddy is this?)."})
+        description = {"Train the judges of world pictures; print their accuracy.",
+                "The two judges of generated world pictures, with their accuracy on held-out pictures: the attribute classifier "
+                        + "(category, scene, placement, colour, size, objects present) and the instance encoder (which particular teddy is this?)."})
 final class JudgesCommand implements Callable<Integer> {
-    @Option(names = "--only", description = "classifier or instances (default: both).") String only;
-    @Option(names = "--dir", paramLabel = "DIR", description = "Where to write them (default: the bundled models/ folder).") Path dir;
-    @Option(names = "--classifier-steps", defaultValue = "2000", description = "(default: ${DEFAULT-VALUE})") int classifierSteps;
-    @Option(names = "--encoder-steps", defaultValue = "3000", description = "(default: ${DEFAULT-VALUE})") int encoderSteps;
+    /** The two judges: the attribute classifier and the instance encoder. */
+    enum Judge { CLASSIFIER, INSTANCES }
+
+    @Option(names = "--only", converter = Choices.Judge.class, completionCandidates = Choices.Judge.class,
+            description = "Train one judge only: ${COMPLETION-CANDIDATES} (the instance encoder) (default: both).") Judge only;
+    @Option(names = "--out", paramLabel = "DIR", description = "Where to write them (default: the bundled models/ folder).") Path out;
+    @Option(names = "--classifier-steps", defaultValue = "2000", description = "Training steps of the attribute classifier (default: ${DEFAULT-VALUE}).") int classifierSteps;
+    @Option(names = "--encoder-steps", defaultValue = "3000", description = "Training steps of the instance encoder (default: ${DEFAULT-VALUE}).") int encoderSteps;
     @Option(names = "--instances", defaultValue = "400", description = "Training instances the encoder learns to tell apart (default: ${DEFAULT-VALUE}).") int instances;
-    @Option(names = "--seed", defaultValue = "7", description = "(default: ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--seed", defaultValue = "7", description = "Seed of the training pictures and of the judges' initial weights (default: ${DEFAULT-VALUE}).") long seed;
 
     @Override
     public Integer call() throws Exception {
-        if (only != null && !only.equals("classifier") && !only.equals("instances")) {
-            throw new IllegalArgumentException("--only must be classifier or instances, got '" + only + "'");
-        }
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
-        if (only == null || only.equals("classifier")) {
-            Path target = dir != null ? dir.resolve(Bundled.classifier().getFileName()) : Bundled.classifier();
+        if (only == null || only == Judge.CLASSIFIER) {
+            Path target = out != null ? out.resolve(Bundled.classifier().getFileName()) : Bundled.classifier();
             AttributeClassifier.Trained t = AttributeClassifier.train(classifierSteps, 32, seed, progress);
             t.save(target);
             System.out.println("| attribute | unseen pictures | held-out instances |");
@@ -42,8 +43,8 @@ final class JudgesCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "| both objects of a pair present, nothing else | %.1f%% | |%n", 100 * t.accuracy().pairPresence());
             progress.message("wrote " + target);
         }
-        if (only == null || only.equals("instances")) {
-            Path target = dir != null ? dir.resolve(Bundled.instanceEncoder().getFileName()) : Bundled.instanceEncoder();
+        if (only == null || only == Judge.INSTANCES) {
+            Path target = out != null ? out.resolve(Bundled.instanceEncoder().getFileName()) : Bundled.instanceEncoder();
             InstanceEncoder.Trained t = InstanceEncoder.train(encoderSteps, 32, instances, seed, progress);
             t.save(target);
             System.out.printf(Locale.ROOT, "instance retrieval (top-1 of the gallery): held-out concepts %.1f%%, unseen instances %.1f%%%n",

@@ -3,17 +3,26 @@ package dev.perfusion.cli;
 import dev.perfusion.tensor.Libtorch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.UnmatchedArgumentException;
+
+import java.io.PrintWriter;
 
 /** Entry point of the {@code perfusion} command. */
 @Command(name = "perfusion", mixinStandardHelpOptions = true, version = "perfusion 0.1.0",
         description = "Stable Diffusion in Java on libtorch, and Perfusion: key-locked rank-one personalization.",
-        subcommands = {DemoCommand.class, GenerateCommand.class, TrainCommand.class, InspectCommand.class, BenchCommand.class, PretrainCommand.class, JudgesCommand.class, PromptFollowingCommand.class, EvalCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, GenerateCommand.class, TrainCommand.class, InspectCommand.class, BenchCommand.class, PretrainCommand.class, JudgesCommand.class, DemoBundleCommand.class, PromptFollowingCommand.class, EvalCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));
     }
 
     static int run(String... args) {
+        return commandLine().execute(args);
+    }
+
+    /** The command line with its handlers: what {@link #run} executes, and what tests read the model of. */
+    static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         cl.setExecutionStrategy(parsed -> {
             Integer helpExit = CommandLine.executeHelpRequest(parsed);
@@ -22,6 +31,7 @@ public final class Main {
             Libtorch.ensureLoaded();
             return new CommandLine.RunLast().execute(parsed);
         });
+        cl.setParameterExceptionHandler(Main::badArguments);
         // Bad input is reported as one clear line, not a stack trace; --debug shows the trace.
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             if (Boolean.getBoolean("perfusion.debug") || System.getenv("PERFUSION_DEBUG") != null) ex.printStackTrace();
@@ -30,6 +40,24 @@ public final class Main {
             return ex instanceof IllegalArgumentException || ex instanceof java.io.IOException
                     || ex instanceof java.io.UncheckedIOException ? 2 : 1;
         });
-        return cl.execute(args);
+        return cl;
+    }
+
+    /**
+     * A command line that does not parse: what was wrong in one line, what an option of an earlier version is
+     * called now, picocli's suggestions, and where the command's options are listed (rather than all of its help).
+     */
+    private static int badArguments(ParameterException ex, String[] args) {
+        CommandLine cmd = ex.getCommandLine();
+        PrintWriter err = cmd.getErr();
+        err.println("error: " + ex.getMessage());
+        if (ex instanceof UnmatchedArgumentException unmatched) {
+            for (String arg : unmatched.getUnmatched()) {
+                RenamedOptions.hint(cmd.getCommandName(), arg).ifPresent(err::println);
+            }
+            UnmatchedArgumentException.printSuggestions(unmatched, err);
+        }
+        err.println("see '" + cmd.getCommandSpec().qualifiedName() + " --help'");
+        return cmd.getCommandSpec().exitCodeOnInvalidInput();
     }
 }

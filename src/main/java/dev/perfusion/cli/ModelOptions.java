@@ -30,13 +30,17 @@ final class ModelOptions {
             description = "A folder holding CLIP's vocab.json and merges.txt (default: the model's or --config's tokenizer/).")
     Path tokenizer;
 
-    @Option(names = "--family", paramLabel = "NAME",
-            description = "Force a built-in family for a single file: sd15, sd21-base, sd21-v (v-prediction cannot be detected from weights).")
+    @Option(names = "--family", paramLabel = "NAME", converter = Choices.Family.class, completionCandidates = Choices.Family.class,
+            description = "Force a built-in family for a single file: ${COMPLETION-CANDIDATES} (v-prediction cannot be detected from weights).")
     String family;
 
-    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
-            description = "cpu or cuda (default: ${DEFAULT-VALUE}). On cuda the weights are fp16.")
-    String device;
+    /** Where the model runs. */
+    enum DeviceName { CPU, CUDA }
+
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE", converter = Choices.Device.class,
+            completionCandidates = Choices.Device.class,
+            description = "Where the model runs: ${COMPLETION-CANDIDATES}; on cuda the weights are fp16 (default: ${DEFAULT-VALUE}).")
+    DeviceName device;
 
     @Option(names = "--clip-skip", defaultValue = "0",
             description = "Use the text encoder's k-th layer from the end (1 = penultimate, as some SD 2.x tools do) (default: ${DEFAULT-VALUE}).")
@@ -101,19 +105,18 @@ final class ModelOptions {
 
     Device device() {
         return switch (device) {
-            case "cpu" -> new Device(torch.DeviceType.CPU);
-            case "cuda" -> {
+            case CPU -> new Device(torch.DeviceType.CPU);
+            case CUDA -> {
                 if (torch.cuda_device_count() < 1) {
                     throw new IllegalArgumentException("--device cuda: libtorch sees no CUDA device (build with "
                             + "'mvn -Pgpu package' for the CUDA natives, and check the NVIDIA driver)");
                 }
                 yield new Device(torch.DeviceType.CUDA);
             }
-            default -> throw new IllegalArgumentException("--device must be cpu or cuda, got '" + device + "'");
         };
     }
 
     torch.ScalarType dtype() {
-        return "cuda".equals(device) ? torch.ScalarType.Half : torch.ScalarType.Float;
+        return device == DeviceName.CUDA ? torch.ScalarType.Half : torch.ScalarType.Float;
     }
 }

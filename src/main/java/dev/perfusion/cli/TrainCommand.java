@@ -4,14 +4,15 @@ import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.training.ConceptMethod;
-import dev.perfusion.training.ConceptMethods;
 import dev.perfusion.training.ConceptTrainer;
-import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.training.TrainingImages;
+import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.util.ProcessMemory;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -22,47 +23,42 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 
 @Command(name = "train", mixinStandardHelpOptions = true,
-        description = "Learn a concept from a few photos: a new word, a kind of an existing one-token word, in a ~100 KB concept file.")
+        description = {"Learn a concept from a few photos (a ~100 KB file).",
+                "The concept is a new word, a kind of an existing one-token word (its supercategory)."})
 final class TrainCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
 
     @Option(names = "--images", required = true, paramLabel = "DIR", description = "Folder of photos of the concept (typically 4-8).") Path images;
-    @Option(names = "--word", required = true, description = "The new word, e.g. my-teddy (must not already be a token).") String word;
-    @Option(names = "--supercategory", required = true, description = "What it is a kind of, one token of the vocabulary, e.g. teddy.") String supercategory;
+    @Option(names = "--word", required = true, description = "The new word, such as my-teddy (must not already be a token).") String word;
+    @Option(names = "--supercategory", required = true, description = "What it is a kind of, one token of the vocabulary, such as teddy.") String supercategory;
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The concept file to write (.safetensors).") Path out;
-    @Option(names = "--masks", paramLabel = "DIR", description = "Optional masks of the concept (same file names; white = concept) to weight the loss. Default: no mask.") Path masks;
-    @Option(names = "--mask-from-attention", description = "Weight the loss by a zero-shot mask: where the model's cross-attention to the supercategory word falls on each image (no extra model).") boolean attentionMask;
-    @Option(names = "--steps", defaultValue = "400", description = "Optimizer steps (default: ${DEFAULT-VALUE}).") int steps;
+    @Option(names = "--mask", defaultValue = "none", paramLabel = "none|attention|DIR", converter = LossMask.Converter.class,
+            description = "Weight the loss by a mask of the concept: a folder of masks (the photos' file names; white = concept), or attention, "
+                    + "a zero-shot mask: where the model's cross-attention to the supercategory word falls on each photo (no extra model) "
+                    + "(default: ${DEFAULT-VALUE}).") LossMask mask;
+    @Option(names = "--train-steps", defaultValue = "400", description = "Training (optimizer) steps (default: ${DEFAULT-VALUE}).") int trainSteps;
     @Option(names = "--batch", defaultValue = "4", description = "Images per micro-batch (default: ${DEFAULT-VALUE}).") int batch;
     @Option(names = "--accumulate", defaultValue = "4", description = "Micro-batches per optimizer step; effective batch = batch x accumulate (default: ${DEFAULT-VALUE}).") int accumulate;
     @Option(names = "--seed", defaultValue = "1", description = "Seed for augmentation, prompts, timesteps and noise (default: ${DEFAULT-VALUE}).") long seed;
-    @Option(names = "--fit", defaultValue = "crop", description = "Non-square photos: crop (centre) or pad (default: ${DEFAULT-VALUE}).") String fit;
+    @Option(names = "--fit", defaultValue = "crop", converter = Choices.Fit.class, completionCandidates = Choices.Fit.class,
+            description = "Non-square photos: ${COMPLETION-CANDIDATES} (crop keeps the centre, pad fills the sides) (default: ${DEFAULT-VALUE}).")
+    TrainingImages.Fit fit;
     @Option(names = "--views", defaultValue = "8", description = "Augmented views (random crops, flips) per image (default: ${DEFAULT-VALUE}).") int views;
     @Option(names = "--resolution", defaultValue = "0", description = "Training resolution in pixels (default: the model's native size).") int resolution;
     @Option(names = "--resume", description = "Continue from the checkpoint written beside --out during an earlier run.") boolean resume;
     @Option(names = "--samples", paramLabel = "DIR", description = "Write a sample image here every --sample-every steps.") Path samples;
-    @Option(names = "--sample-every", defaultValue = "100", description = "(default: ${DEFAULT-VALUE})") int sampleEvery;
-    @Option(names = "--checkpoint-every", defaultValue = "50", description = "(default: ${DEFAULT-VALUE})") int checkpointEvery;
-    @Option(names = "--train-keys", description = "Ablation: train the key targets instead of locking them to the supercategory (same as --method trained-keys).") boolean trainKeys;
-    @Option(names = "--method", defaultValue = "perfusion",
-            description = "perfusion (default), or a baseline: trained-keys, ungated-rome, textual-inversion (embedding only), kv-finetune (whole K/V matrices).") String method;
+    @Option(names = "--sample-every", defaultValue = "100", description = "Steps between sample images in --samples; 0: none (default: ${DEFAULT-VALUE}).") int sampleEvery;
+    @Option(names = "--checkpoint-every", defaultValue = "50", description = "Steps between checkpoints beside --out, which --resume continues from; 0: none (default: ${DEFAULT-VALUE}).") int checkpointEvery;
+    @Option(names = "--method", defaultValue = "perfusion", converter = Choices.Method.class, completionCandidates = Choices.Method.class,
+            description = "What to train: ${COMPLETION-CANDIDATES}; all but perfusion are baselines (textual-inversion learns the embedding only, kv-finetune whole K/V matrices) (default: ${DEFAULT-VALUE}).")
+    ConceptMethod method;
     @Option(names = "--covariance-captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS,
             description = "Captions for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
-
-    private ConceptMethod method() {
-        return trainKeys ? ConceptMethods.byId("trained-keys") : Flags.named("--method", () -> ConceptMethods.byId(method));
-    }
 
     @Override
     public Integer call() throws Exception {
         // Everything that can be checked without the model's weights is checked before loading them (which takes a while).
-        TrainingImages.Fit fitMode = switch (fit) {
-            case "crop" -> TrainingImages.Fit.CROP;
-            case "pad" -> TrainingImages.Fit.PAD;
-            default -> throw new IllegalArgumentException("--fit must be crop or pad, got '" + fit + "'");
-        };
-        method();
-        atLeast("--steps", steps, 1);
+        atLeast("--train-steps", trainSteps, 1);
         atLeast("--batch", batch, 1);
         atLeast("--accumulate", accumulate, 1);
         atLeast("--views", views, 1);
@@ -70,7 +66,6 @@ final class TrainCommand implements Callable<Integer> {
         atLeast("--resolution", resolution, 0);
         atLeast("--sample-every", sampleEvery, 0);
         atLeast("--checkpoint-every", checkpointEvery, 0);
-        if (attentionMask && masks != null) throw new IllegalArgumentException("give --masks or --mask-from-attention, not both");
         if (Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a file name");
         FileChecks.writableFolder(out.toAbsolutePath().getParent());
         if (samples != null) FileChecks.writableFolder(samples.toAbsolutePath());
@@ -80,17 +75,29 @@ final class TrainCommand implements Callable<Integer> {
         tokenizer.withAddedTokens(List.of(word)); // the new word must not be a token already
         int size = trainingSize(resolved);
         TerminalProgress progress = new TerminalProgress(System.out);
-        TrainingImages.check(images, masks, size, fitMode, progress::message);
+        TrainingImages.check(images, mask.folder(), size, fit, progress::message);
 
         StableDiffusion sd = model.load(progress);
         Tensor cInv = model.covarianceInverse(sd, captions, progress);
-        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(steps).batch(batch, accumulate)
-                .seed(seed).images(fitMode, views, size).schedule(checkpointEvery, sampleEvery).method(method()).attentionMasks(attentionMask).build();
+        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(trainSteps).batch(batch, accumulate)
+                .seed(seed).images(fit, views, size).schedule(checkpointEvery, sampleEvery).method(method).attentionMasks(mask.attention()).build();
         ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, word, supercategory, settings)
-                .train(images, masks, out, resume, samples, progress);
+                .train(images, mask.folder(), out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",
-                out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), BenchCommand.peakRssGiB()));
+                out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), ProcessMemory.peakResidentGiB()));
         return 0;
+    }
+
+    /** What weights the loss: nothing, the zero-shot attention mask, or the mask files in a folder. */
+    record LossMask(Path folder, boolean attention) {
+        static final class Converter implements ITypeConverter<LossMask> {
+            @Override
+            public LossMask convert(String text) {
+                if (text.equalsIgnoreCase("none")) return new LossMask(null, false);
+                if (text.equalsIgnoreCase("attention")) return new LossMask(null, true);
+                return new LossMask(Path.of(text), false);
+            }
+        }
     }
 
     /** --resolution, else the model's native size, read from its configs; a whole number of latent pixels. */

@@ -1,6 +1,9 @@
 package dev.perfusion.eval;
 
 import dev.perfusion.eval.AttributeClassifier.Attribute;
+import dev.perfusion.io.AtomicFiles;
+import dev.perfusion.io.ImageGrid;
+import dev.perfusion.io.Png;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Scope;
@@ -12,6 +15,10 @@ import dev.perfusion.world.Size;
 import dev.perfusion.world.WorldGenerator;
 
 import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -118,6 +125,25 @@ public final class PromptFollowing {
         int shown = Math.min(count, 24);
         return new Report(count, genRates, renderRates, categoryAndScene / (double) count, confusion, bySize,
                 scenes.subList(0, shown).stream().map(Sample::caption).toList(), generated.subList(0, shown));
+    }
+
+    /**
+     * Writes the report of a {@link #measure} run with these settings into {@code dir}: report.md (the settings and
+     * {@link Report#markdown}) and samples.png (the first samples, four a row, each row labelled with its prompts).
+     */
+    public static void write(Report r, Path dir, String modelName, int steps, double guidance, long seed) throws IOException {
+        Files.createDirectories(dir);
+        String md = String.format(Locale.ROOT, "# Prompt following of %s%n%n%d samples, DDIM %d steps, guidance %.1f, seed %d.%n%n%s",
+                modelName, r.samples(), steps, guidance, seed, r.markdown());
+        AtomicFiles.write(dir.resolve("report.md"), md.getBytes(StandardCharsets.UTF_8));
+        List<List<BufferedImage>> rows = new ArrayList<>();
+        List<String> labels = new ArrayList<>();
+        for (int i = 0; i < r.images().size(); i += 4) {
+            rows.add(r.images().subList(i, Math.min(i + 4, r.images().size())));
+            labels.add(String.join("\n", r.prompts().subList(i, Math.min(i + 4, r.prompts().size()))));
+        }
+        // one prompt a line, in the order of the row's pictures
+        Png.write(dir.resolve("samples.png"), ImageGrid.of(rows, labels, List.of(), 128, 330), Map.of("prompts", String.join("\n", r.prompts())));
     }
 
     private static void merge(Map<Attribute, long[]> into, Map<Attribute, long[]> more) {

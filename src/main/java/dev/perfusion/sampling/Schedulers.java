@@ -1,21 +1,39 @@
 package dev.perfusion.sampling;
 
 import java.util.List;
+import java.util.stream.Stream;
 
-/** Builds a scheduler by its CLI name from a model's scheduler config. */
+/** Builds a scheduler by its name (a request's, the command line's) from a model's scheduler config. */
 public final class Schedulers {
-    public static final List<String> NAMES = List.of("ddim", "euler", "euler-a", "dpmpp-2m", "pndm");
+    /** The schedulers, each with the name requests give it. */
+    public enum Kind {
+        DDIM("ddim"), EULER("euler"), EULER_A("euler-a"), DPMPP_2M("dpmpp-2m"), PNDM("pndm");
+
+        public final String id;
+
+        Kind(String id) {
+            this.id = id;
+        }
+    }
+
+    public static final List<String> NAMES = Stream.of(Kind.values()).map(k -> k.id).toList();
 
     private Schedulers() {}
 
     public static Scheduler create(String name, SchedulerConfig config) {
-        return switch (name) {
-            case "ddim" -> new DdimScheduler(config, 0.0);
-            case "euler" -> new EulerScheduler(config, false);
-            case "euler-a" -> new EulerScheduler(config, true);
-            case "dpmpp-2m" -> new DpmSolverMultistepScheduler(config);
-            case "pndm" -> new PndmScheduler(config);
-            default -> throw new IllegalArgumentException("unknown scheduler '" + name + "': choose one of " + String.join(", ", NAMES));
+        return switch (kind(name)) {
+            case DDIM -> new DdimScheduler(config, 0.0);
+            case EULER -> new EulerScheduler(config, false);
+            case EULER_A -> new EulerScheduler(config, true);
+            case DPMPP_2M -> new DpmSolverMultistepScheduler(config);
+            case PNDM -> new PndmScheduler(config);
         };
+    }
+
+    public static Kind kind(String name) {
+        for (Kind k : Kind.values()) {
+            if (k.id.equals(name)) return k;
+        }
+        throw new IllegalArgumentException("unknown scheduler '" + name + "': choose one of " + String.join(", ", NAMES));
     }
 }

@@ -39,8 +39,8 @@ class BadInputTest {
     void trainChecksItsArgumentsAndPhotosBeforeLoadingTheModel() throws IOException {
         Path photos = photos("photos", 64, 64);
         for (String steps : new String[] {"0", "-5"}) {
-            Run r = train(photos, tmp.resolve("a.safetensors"), "--steps", steps);
-            assertRejectedBeforeLoading(r, "error: --steps must be at least 1, got " + steps);
+            Run r = train(photos, tmp.resolve("a.safetensors"), "--train-steps", steps);
+            assertRejectedBeforeLoading(r, "error: --train-steps must be at least 1, got " + steps);
         }
         assertRejectedBeforeLoading(train(photos, tmp.resolve("a.safetensors"), "--views", "0"), "--views must be at least 1, got 0");
 
@@ -55,7 +55,7 @@ class BadInputTest {
         assertFalse(Files.exists(tmp.resolve("c.safetensors")));
 
         Path masks = photos("masks", 32, 32);
-        assertRejectedBeforeLoading(train(photos, tmp.resolve("d.safetensors"), "--masks", masks.toString()),
+        assertRejectedBeforeLoading(train(photos, tmp.resolve("d.safetensors"), "--mask", masks.toString()),
                 "error: " + masks.resolve("0.png") + ": the mask is 32x32 pixels but its image 0.png is 64x64");
     }
 
@@ -182,7 +182,7 @@ class BadInputTest {
     /** A quick `train` (should it get as far as training) with {@code more} options over the defaults given here. */
     private Run train(Path photos, Path out, String... more) {
         Map<String, String> options = new LinkedHashMap<>(Map.of("--images", photos.toString(), "--word", "my-x",
-                "--supercategory", "teddy", "--out", out.toString(), "--steps", "1", "--batch", "1", "--accumulate", "1",
+                "--supercategory", "teddy", "--out", out.toString(), "--train-steps", "1", "--batch", "1", "--accumulate", "1",
                 "--views", "1"));
         for (int i = 0; i < more.length; i += 2) options.put(more[i], more[i + 1]);
         List<String> args = new ArrayList<>(List.of("train"));

@@ -2,6 +2,7 @@ package dev.perfusion.cli;
 
 import dev.perfusion.io.ImageGrid;
 import dev.perfusion.io.Npy;
+import dev.perfusion.io.Png;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.ConceptFile;
@@ -56,6 +57,22 @@ class CommandPicturesTest {
                 assertTrue(FormerRecipes.sameBits(before.get(k).latents(), Npy.read(tmp.resolve("final-" + i + ".npy")).floats()), "latents " + i);
             }
         }
+    }
+
+    @Test
+    void generateRecordsEachConceptsGateAsApplied() throws Exception {
+        System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
+        Path file = Bundled.concept("my-cat");
+        ConceptFile cat = ConceptFile.load(file);
+        Path defaults = tmp.resolve("file-gate.png"), given = tmp.resolve("given-tau.png");
+        assertEquals(0, Main.run("generate", "--concept", file.toString(), "--prompt", "a my-cat", "--steps", "1", "--out", defaults.toString()));
+        assertEquals(0, Main.run("generate", "--concept", file.toString(), "--prompt", "a my-cat", "--tau", "0.2", "--steps", "1",
+                "--out", given.toString()));
+        // no --beta or --tau: the file's own gate, not empty lists
+        assertTrue(Png.readText(defaults).get("parameters").contains("Concept gate: beta [" + cat.beta() + "] tau [" + cat.tau() + "],"),
+                Png.readText(defaults).get("parameters"));
+        assertTrue(Png.readText(given).get("parameters").contains("Concept gate: beta [" + cat.beta() + "] tau [0.2],"),
+                Png.readText(given).get("parameters"));
     }
 
     @Test

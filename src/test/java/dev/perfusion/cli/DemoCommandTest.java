@@ -1,5 +1,6 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.demo.Demo;
 import dev.perfusion.io.ImageGrid;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.perfusion.AppliedConcepts;
@@ -35,14 +36,14 @@ class DemoCommandTest {
     void shortDemoWritesTheConceptAndItsImages() throws Exception {
         System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
         Path out = tmp.resolve("demo");
-        assertEquals(0, Main.run("demo", "--out", out.toString(), "--steps", "3", "--sampling-steps", "2"));
+        assertEquals(0, Main.run("demo", "--out", out.toString(), "--train-steps", "3", "--steps", "2"));
         ConceptFile concept = ConceptFile.load(out.resolve("my-teddy.safetensors"));
         assertEquals("my-teddy", concept.word());
         assertEquals("teddy", concept.supercategory());
         BufferedImage grid = ImageIO.read(out.resolve("grid.png").toFile());
         int cell = 128;
-        assertEquals(DemoCommand.BETAS.size() * cell + cell, grid.getWidth(), "label column + one column per beta");
-        assertEquals(DemoCommand.SCENES.size() * cell + 24, grid.getHeight(), "header + one row per scene");
+        assertEquals(Demo.BETAS.size() * cell + cell, grid.getWidth(), "label column + one column per beta");
+        assertEquals(Demo.SCENES.size() * cell + 24, grid.getHeight(), "header + one row per scene");
         assertTrue(Files.size(out.resolve("together.png")) > 1000);
         assertTrue(Files.size(out.resolve("examples.png")) > 1000);
         samePicturesAsTheFormerRecipe(out, concept, grid);
@@ -52,22 +53,22 @@ class DemoCommandTest {
     private void samePicturesAsTheFormerRecipe(Path out, ConceptFile mine, BufferedImage grid) throws Exception {
         StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
         Tensor cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), CovarianceCache.DEFAULT_CAPTIONS, Progress.NONE);
-        ConceptFile second = ConceptFile.load(Bundled.concept(DemoCommand.SECOND_WORD));
+        ConceptFile second = ConceptFile.load(Bundled.concept(Demo.SECOND_WORD));
         try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(mine, mine.beta(), mine.tau())),
                 ConceptGate.Orthogonalization.EXACT, false)) {
             // the first two scenes (rows) are enough to tell
-            List<String> scenes = DemoCommand.SCENES.subList(0, 2);
-            List<List<BufferedImage>> cells = FormerRecipes.betaSweepCells(sd, applied, scenes, DemoCommand.BETAS,
+            List<String> scenes = Demo.SCENES.subList(0, 2);
+            List<List<BufferedImage>> cells = FormerRecipes.betaSweepCells(sd, applied, scenes, Demo.BETAS,
                     new TextToImage.Request(scenes.get(0), "", 5, 2, "ddim", 64, 64), 3);
-            List<String> columns = DemoCommand.BETAS.stream().map(b -> String.format(Locale.ROOT, "beta %.2f", b)).toList();
+            List<String> columns = Demo.BETAS.stream().map(b -> String.format(Locale.ROOT, "beta %.2f", b)).toList();
             BufferedImage expected = ImageGrid.of(cells, scenes, columns, 128);
             assertTrue(FormerRecipes.samePixels(expected, grid.getSubimage(0, 0, expected.getWidth(), expected.getHeight())), "grid.png");
         }
         try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(mine, mine.beta(), mine.tau()),
                 new AppliedConcepts.Use(second, second.beta(), second.tau())), ConceptGate.Orthogonalization.EXACT, false)) {
             List<BufferedImage> together = FormerRecipes.demoTogether(sd, applied,
-                    new TextToImage.Request(DemoCommand.TOGETHER, "", 5, 2, "ddim", 64, 64), 3, 4);
-            BufferedImage expected = ImageGrid.of(List.of(together), List.of(DemoCommand.TOGETHER), List.of(), 128);
+                    new TextToImage.Request(Demo.TOGETHER, "", 5, 2, "ddim", 64, 64), 3, 4);
+            BufferedImage expected = ImageGrid.of(List.of(together), List.of(Demo.TOGETHER), List.of(), 128);
             assertTrue(FormerRecipes.samePixels(expected, ImageIO.read(out.resolve("together.png").toFile())), "together.png");
         }
     }

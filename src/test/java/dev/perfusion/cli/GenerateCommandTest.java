@@ -84,7 +84,7 @@ class GenerateCommandTest {
         assertError("error: ", "cannot create output folder",
                 "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--steps", "1",
                 "--width", "64", "--height", "64", "--out", blocked.resolve("sub/x.png").toString());
-        assertError("error: ", "unknown",
+        assertError("error: ", "Invalid value for option '--scheduler': 'nope' is not one of ddim, euler, euler-a, dpmpp-2m, pndm",
                 "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--steps", "1",
                 "--width", "64", "--height", "64", "--scheduler", "nope", "--out", tmp.resolve("n.png").toString());
         assertFalse(Files.exists(tmp.resolve("n.png")), "no image is left behind after a failure");

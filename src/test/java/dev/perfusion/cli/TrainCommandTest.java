@@ -33,7 +33,7 @@ class TrainCommandTest {
         Path teddy = tmp.resolve("my-teddy.safetensors"), cat = tmp.resolve("my-cat.safetensors");
         for (String[] c : new String[][] {{"my-teddy", "teddy", teddy.toString()}, {"my-cat", "cat", cat.toString()}}) {
             assertEquals(0, Main.run("train", "--model", model, "--images", images.toString(), "--word", c[0], "--supercategory", c[1],
-                    "--out", c[2], "--steps", "2", "--batch", "1", "--accumulate", "1", "--views", "1", "--covariance-captions", "200"));
+                    "--out", c[2], "--train-steps", "2", "--batch", "1", "--accumulate", "1", "--views", "1", "--covariance-captions", "200"));
         }
         String inspected = capture(() -> Main.run("inspect", teddy.toString()));
         assertTrue(inspected.contains("my-teddy (a kind of teddy)") && inspected.contains("6 cross-attention layers"), inspected);

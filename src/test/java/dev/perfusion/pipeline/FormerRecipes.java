@@ -52,7 +52,7 @@ public final class FormerRecipes {
         return out;
     }
 
-    /** DemoCommand's "together" pictures: seed+k for k = 0..count-1. */
+    /** Demo's "together" pictures: seed+k for k = 0..count-1. */
     public static List<BufferedImage> demoTogether(StableDiffusion sd, AppliedConcepts applied, TextToImage.Request r, long seed, int count) {
         int size = r.width();
         List<BufferedImage> together = new ArrayList<>();

@@ -1,4 +1,4 @@
-package dev.perfusion.cli;
+package dev.perfusion.bench;
 
 import dev.perfusion.io.Png;
 import dev.perfusion.perfusion.AppliedConcepts;
@@ -17,6 +17,8 @@ import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.Attention;
 import dev.perfusion.unet.UNet2DConditionModel;
+import dev.perfusion.util.ProcessMemory;
+import dev.perfusion.util.Progress;
 import dev.perfusion.vae.AutoencoderKL;
 import dev.perfusion.world.HeldOut;
 import dev.perfusion.world.Sample;
@@ -24,6 +26,7 @@ import dev.perfusion.world.WorldGenerator;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,6 +35,9 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import static dev.perfusion.bench.Timing.median;
+import static dev.perfusion.bench.Timing.timed;
+
 /** Perfusion's costs on a random-weight model: concept file size, the edit's cost per UNet step, training steps. */
 final class PerfusionBench {
     private PerfusionBench() {}
@@ -39,8 +45,9 @@ final class PerfusionBench {
     /** Words the benchmark's prompts use, each one token. */
     private static final List<String> WORDS = List.of("a", "photo", "of", "good", "the", "image", "photograph", "shown", "in", "teddy");
 
-    static void run(UNet2DConditionModel unet, ClipTextModel text, AutoencoderKL vae, SchedulerConfig scheduler, int[] sizes,
-                    int repeats, Map<String, String> results, TerminalProgress out) throws Exception {
+    /** Adds Perfusion's measures to {@code results}, on the model {@link EngineBench} built. */
+    static void run(UNet2DConditionModel unet, ClipTextModel text, AutoencoderKL vae, SchedulerConfig scheduler, List<Integer> sizes,
+                    int repeats, Map<String, String> results, Progress out) throws IOException {
         StableDiffusion sd = StableDiffusion.of(tinyTokenizer(WORDS), text, unet, vae, scheduler, "random");
         long dim = text.config().hiddenSize();
         Tensor cInv = Scope.keep(torch.eye(dim));
@@ -56,13 +63,13 @@ final class PerfusionBench {
                 try (Scope s = Scope.inference()) {
                     Tensor sample = Ops.ones(2, unet.config().inChannels(), latent, latent), t = Ops.fromFloats(new float[] {500f}, 1);
                     Tensor plainText = sd.encodePrompts(List.of("", "a photo of a teddy"), w -> {});
-                    double plain = BenchCommand.median(BenchCommand.timed(repeats, () -> unet.forward(sample, t, plainText)));
+                    double plain = median(timed(repeats, () -> unet.forward(sample, t, plainText)));
                     double edited;
                     try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(concept, Concept.GENERATION_BETA, Concept.GENERATION_TAU)),
                             ConceptGate.Orthogonalization.EXACT, false)) {
                         Tensor conceptText = applied.encode(List.of("", "a photo of a my-teddy"), w -> {});
                         unet.forward(sample, t, conceptText); // the first step computes and caches the edited K/V
-                        edited = BenchCommand.median(BenchCommand.timed(repeats, () -> unet.forward(sample, t, conceptText)));
+                        edited = median(timed(repeats, () -> unet.forward(sample, t, conceptText)));
                     }
                     results.put(String.format(Locale.ROOT, "UNet step %dx%d with one concept vs without", size, size),
                             String.format(Locale.ROOT, "%.2f s vs %.2f s (%+.1f%%)", edited, plain, 100 * (edited - plain) / plain));
@@ -85,7 +92,7 @@ final class PerfusionBench {
                 });
                 results.put(String.format(Locale.ROOT, "training step %dx%d, batch 1 (fwd + bwd to v* and o*_V)", size, size),
                         String.format(Locale.ROOT, "%.2f s (x16 for the default effective batch 16); peak memory so far %.2f GiB",
-                                BenchCommand.median(stepSeconds), BenchCommand.peakRssGiB()));
+                                median(stepSeconds), ProcessMemory.peakResidentGiB()));
                 out.message("trained " + settings.steps() + " steps at " + size + ": " + stepSeconds);
             }
         } finally {
@@ -107,7 +114,7 @@ final class PerfusionBench {
     }
 
     /** A tokenizer in CLIP's format whose vocabulary holds just these whole words (merged letter by letter). */
-    static ClipTokenizer tinyTokenizer(List<String> words) {
+    private static ClipTokenizer tinyTokenizer(List<String> words) {
         Map<String, Integer> vocab = new LinkedHashMap<>();
         List<String[]> merges = new ArrayList<>();
         for (char ch = 'a'; ch <= 'z'; ch++) {

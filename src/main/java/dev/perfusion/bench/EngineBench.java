@@ -1,0 +1,134 @@
+package dev.perfusion.bench;
+
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.layout.ModelConfigs;
+import dev.perfusion.nn.Param;
+import dev.perfusion.nn.Weights;
+import dev.perfusion.tensor.FlopCounter;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.text.ClipTextModel;
+import dev.perfusion.unet.UNet2DConditionModel;
+import dev.perfusion.util.Progress;
+import dev.perfusion.util.ProcessMemory;
+import dev.perfusion.vae.AutoencoderKL;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+import static dev.perfusion.bench.Timing.median;
+import static dev.perfusion.bench.Timing.secondsSince;
+import static dev.perfusion.bench.Timing.timed;
+
+/**
+ * The engine's speed on a model of a built-in family's shapes with random weights (nothing to download): the
+ * machine's fp32 matmul rate, the text encoder, a guided UNet step (batch 2) per image size and the fraction of the
+ * matmul rate it reaches, a VAE decode, loading a checkpoint, peak resident memory; optionally Perfusion's costs
+ * ({@link PerfusionBench}).
+ */
+public final class EngineBench {
+    private EngineBench() {}
+
+    /**
+     * What to measure: the family whose configs give the shapes, image sizes in pixels, timed UNet steps per size
+     * (after one warm-up), and which of the optional measures to take.
+     */
+    public record Plan(String family, List<Integer> sizes, int repeats, boolean vaeDecode, boolean checkpointLoad,
+                       boolean perfusion) {
+        public Plan {
+            sizes = List.copyOf(sizes);
+        }
+    }
+
+    /** The measures in the order taken: what was measured, and its value with units. */
+    public static Map<String, String> run(Plan plan, Progress progress) throws IOException {
+        Map<String, String> results = new LinkedHashMap<>();
+        results.put("threads", Integer.toString(torch.get_num_threads()));
+        double matmulGflops = matmulRate();
+        results.put("fp32 matmul 1024^3", f("%.0f GFLOP/s", matmulGflops));
+        progress.message("fp32 matmul rate: " + results.get("fp32 matmul 1024^3"));
+
+        ModelConfigs configs = ModelConfigs.builtIn(plan.family());
+        long t0 = System.nanoTime();
+        UNet2DConditionModel unet = UNet2DConditionModel.create(configs.unet());
+        ClipTextModel text = ClipTextModel.create(configs.textEncoder());
+        AutoencoderKL vae = AutoencoderKL.create(configs.vae());
+        Weights.initRandom(unet, 1);
+        Weights.initRandom(text, 2);
+        Weights.initRandom(vae, 3);
+        progress.message(f("built %s with random weights in %.1fs: UNet %,d, text encoder %,d, VAE %,d parameters", plan.family(),
+                secondsSince(t0), unet.parameterCount(), text.parameterCount(), vae.parameterCount()));
+
+        try (Scope s = Scope.inference()) {
+            Tensor ids = Ops.fromLongs(new long[2 * 77], 2, 77);
+            double textSeconds = median(timed(3, () -> text.encode(ids)));
+            results.put("text encoder, batch 2", f("%.3f s", textSeconds));
+            Tensor context = text.encode(ids);
+            for (int size : plan.sizes()) {
+                long latent = size / 8;
+                Tensor sample = Ops.ones(2, unet.config().inChannels(), latent, latent);
+                Tensor t = Ops.fromFloats(new float[] {500f}, 1);
+                FlopCounter.start();
+                try (Scope warm = Scope.inference()) { unet.forward(sample, t, context); }
+                long flops = FlopCounter.stop();
+                List<Double> times = timed(plan.repeats(), () -> unet.forward(sample, t, context));
+                double med = median(times);
+                double rate = flops / med / 1e9;
+                results.put(f("UNet step %dx%d, batch 2", size, size), f("%.2f s/step (%.0f GFLOP, %.0f GFLOP/s = %.0f%% of matmul rate)",
+                        med, flops / 1e9, rate, 100 * rate / matmulGflops));
+                progress.message(f("UNet %dx%d batch 2: median %.2f s/step over %d (%s)", size, size, med, plan.repeats(), times));
+            }
+            if (plan.vaeDecode()) {
+                int size = plan.sizes().get(plan.sizes().size() - 1);
+                Tensor z = Ops.ones(1, vae.config().latentChannels(), size / 8, size / 8);
+                double vaeSeconds = median(timed(1, () -> vae.decode(z)));
+                results.put(f("VAE decode %dx%d", size, size), f("%.2f s", vaeSeconds));
+            }
+        }
+        results.put("peak resident memory: model + steps + VAE decode", f("%.2f GiB", ProcessMemory.peakResidentGiB()));
+        if (plan.perfusion()) {
+            PerfusionBench.run(unet, text, vae, configs.scheduler(), plan.sizes(), plan.repeats(),
+                    results, progress);
+        }
+        if (plan.checkpointLoad()) {
+            results.put("load UNet checkpoint (fp16 safetensors -> fp32)", f("%.2f s", loadTime(unet, progress)));
+            results.put("peak resident memory, also holding a second UNet for the load", f("%.2f GiB", ProcessMemory.peakResidentGiB()));
+        }
+        return results;
+    }
+
+    private static double matmulRate() {
+        try (Scope s = Scope.inference()) {
+            Tensor a = torch.randn(1024, 1024), b = torch.randn(1024, 1024);
+            double med = median(timed(10, () -> a.matmul(b)));
+            return 2.0 * 1024 * 1024 * 1024 / med / 1e9;
+        }
+    }
+
+    private static double loadTime(UNet2DConditionModel unet, Progress progress) throws IOException {
+        Path dir = Files.createTempDirectory("perfusion-bench");
+        Path file = dir.resolve("unet.safetensors");
+        try {
+            Map<String, Tensor> tensors = new LinkedHashMap<>();
+            for (Map.Entry<String, Param> e : unet.namedParameters().entrySet()) tensors.put(e.getKey(), e.getValue().t());
+            Safetensors.write(file, tensors, Map.of(), Safetensors.StoredType.F16);
+            progress.message(f("wrote a %.2f GB fp16 UNet checkpoint to time loading", Files.size(file) / 1e9));
+            UNet2DConditionModel fresh = UNet2DConditionModel.create(unet.config());
+            long t0 = System.nanoTime();
+            Weights.load(fresh, Safetensors.open(file), "", Ops.cpu(), torch.ScalarType.Float, "UNet");
+            return secondsSince(t0);
+        } finally {
+            Files.deleteIfExists(file);
+            Files.deleteIfExists(dir);
+        }
+    }
+
+    static String f(String fmt, Object... args) { return String.format(Locale.ROOT, fmt, args); }
+}

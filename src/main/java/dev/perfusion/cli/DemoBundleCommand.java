@@ -1,0 +1,35 @@
+package dev.perfusion.cli;
+
+import dev.perfusion.demo.DemoBundle;
+import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.pipeline.StableDiffusion;
+import org.bytedeco.pytorch.Tensor;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+
+@Command(name = "demo-bundle", mixinStandardHelpOptions = true,
+        description = {"Maintainers: make the demo's shipped files again.",
+                "Renders the example pictures of my-teddy and my-cat (models/examples/) from two held-out instances of the world,",
+                "and trains the shipped my-cat concept (models/concepts/my-cat.safetensors) from its pictures. Run 'demo' after it."})
+final class DemoBundleCommand implements Callable<Integer> {
+    @Mixin ModelOptions model;
+    @Option(names = "--train-steps", defaultValue = "400", description = "Training steps of the my-cat concept (default: ${DEFAULT-VALUE}).") int trainSteps;
+
+    @Override
+    public Integer call() throws Exception {
+        if (trainSteps < 1) throw new IllegalArgumentException("--train-steps must be at least 1, got " + trainSteps);
+        long started = System.nanoTime();
+        TerminalProgress progress = new TerminalProgress(System.out);
+        for (Path dir : DemoBundle.writeExamples()) progress.message("wrote the example pictures in " + dir);
+        StableDiffusion sd = model.load(progress);
+        Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
+        progress.message("wrote " + DemoBundle.trainSecondConcept(sd, cInv, trainSteps, progress));
+        progress.message(String.format(Locale.ROOT, "done in %s", TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
+        return 0;
+    }
+}

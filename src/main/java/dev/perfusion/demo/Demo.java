@@ -1,0 +1,105 @@
+package dev.perfusion.demo;
+
+import dev.perfusion.io.ImageGrid;
+import dev.perfusion.io.Png;
+import dev.perfusion.perfusion.AppliedConcepts;
+import dev.perfusion.perfusion.BetaSweep;
+import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.ConceptGate;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.sampling.Schedulers;
+import dev.perfusion.training.ConceptTrainer;
+import dev.perfusion.training.TrainingImages;
+import dev.perfusion.training.TrainingSettings;
+import dev.perfusion.util.Progress;
+import dev.perfusion.world.Bundled;
+import org.bytedeco.pytorch.Tensor;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * The whole mission on the bundled model: learn {@value #WORD} from the shipped example pictures of a teddy the
+ * model never saw, draw it in several scenes at several beta values, and draw it together with the shipped second
+ * concept, {@value #SECOND_WORD}.
+ */
+public final class Demo {
+    public static final String WORD = "my-teddy", SUPERCATEGORY = "teddy";
+    public static final String SECOND_WORD = "my-cat", SECOND_SUPERCATEGORY = "cat";
+    public static final List<String> SCENES = List.of("a photo of a my-teddy", "a my-teddy on the beach", "a my-teddy in the snow",
+            "a my-teddy at night", "a my-teddy in the city on the left", "a my-teddy next to a red car on the grass");
+    public static final List<Double> BETAS = List.of(0.5, 0.6, 0.7, 0.8);
+    public static final String TOGETHER = "a my-teddy on the left and a my-cat on the right on the grass";
+    /** Pictures of the two concepts together, from seeds seed, seed+1, ... */
+    private static final int TOGETHER_COUNT = 4;
+
+    private Demo() {}
+
+    /** Concept training steps; denoising steps (DDIM), guidance scale and seed of the pictures. */
+    public record Settings(int trainSteps, int steps, double guidance, long seed) {}
+
+    /**
+     * What the demo wrote into its folder, and how the training went: the concept file, the example pictures it
+     * learned from (one strip), the scenes-by-beta grid, the two concepts together; seconds spent training and drawing.
+     */
+    public record Result(Path concept, List<Path> pictures, ConceptTrainer.Result trained, double trainSeconds,
+                         Path examples, Path grid, Path together, double drawSeconds) {}
+
+    /** The shipped pictures the demo learns from; listed before the model loads, so that a missing one fails early. */
+    public static List<Path> examplePictures() throws IOException {
+        return TrainingImages.list(Bundled.examples(WORD));
+    }
+
+    /** Runs the demo on {@code sd} (the bundled model) with its input covariance's inverse, writing into {@code out}. */
+    public static Result run(StableDiffusion sd, Tensor cInv, Settings settings, Path out, Progress progress) throws IOException {
+        List<Path> pictures = examplePictures();
+        Files.createDirectories(out);
+        long trainStart = System.nanoTime();
+        Path concept = out.resolve(WORD + ".safetensors");
+        ConceptTrainer.Result trained = new ConceptTrainer(sd, cInv, WORD, SUPERCATEGORY,
+                TrainingSettings.defaults().toBuilder().steps(settings.trainSteps()).schedule(0, 0).build())
+                .train(Bundled.examples(WORD), null, concept, false, null, progress);
+        double trainSeconds = secondsSince(trainStart);
+
+        long drawStart = System.nanoTime();
+        int size = sd.unet.config().sampleSize() * sd.vaeScaleFactor();
+        ConceptFile mine = ConceptFile.load(concept);
+        Path gridFile = out.resolve("grid.png"), togetherFile = out.resolve("together.png"), examplesFile = out.resolve("examples.png");
+        try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(use(mine)), ConceptGate.Orthogonalization.EXACT, false)) {
+            TextToImage.Request request = request(SCENES.get(0), settings, size);
+            BufferedImage grid = BetaSweep.grid(sd, applied, SCENES, BETAS, request, settings.seed(), progress);
+            Png.write(gridFile, grid, Map.of("parameters", "demo: " + WORD + " by beta " + BETAS + ", seed " + settings.seed()));
+        }
+        Path secondFile = Bundled.concept(SECOND_WORD);
+        ConceptFile second = ConceptFile.load(secondFile);
+        second.checkFits(secondFile, sd.unetHash(), sd.textEncoderHash(), sd.textEncoder.config().hiddenSize(), AppliedConcepts.layerDims(sd), false);
+        List<BufferedImage> together = new ArrayList<>();
+        try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(use(mine), use(second)),
+                ConceptGate.Orthogonalization.EXACT, false)) {
+            TextToImage.Request r = request(TOGETHER, settings, size);
+            for (int k = 0; k < TOGETHER_COUNT; k++) together.add(TextToImage.generate(sd, applied, r, settings.seed() + k, progress).image());
+        }
+        Png.write(togetherFile, ImageGrid.of(List.of(together), List.of(TOGETHER), List.of(), 128), Map.of("parameters", "demo: " + TOGETHER));
+        List<BufferedImage> shown = new ArrayList<>();
+        for (Path p : pictures) shown.add(TrainingImages.read(p));
+        Png.write(examplesFile, ImageGrid.of(List.of(shown), List.of("the photos of " + WORD), List.of(), 128), Map.of());
+        return new Result(concept, pictures, trained, trainSeconds, examplesFile, gridFile, togetherFile, secondsSince(drawStart));
+    }
+
+    /** A concept at its file's own gate. */
+    private static AppliedConcepts.Use use(ConceptFile c) {
+        return new AppliedConcepts.Use(c, c.beta(), c.tau());
+    }
+
+    private static TextToImage.Request request(String prompt, Settings settings, int size) {
+        return new TextToImage.Request(prompt, "", settings.guidance(), settings.steps(), Schedulers.Kind.DDIM.id, size, size);
+    }
+
+    private static double secondsSince(long t0) { return (System.nanoTime() - t0) / 1e9; }
+}
