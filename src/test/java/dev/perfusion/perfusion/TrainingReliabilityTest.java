@@ -1,7 +1,6 @@
 package dev.perfusion.perfusion;
 
 import dev.perfusion.io.Safetensors;
-import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
@@ -13,11 +12,10 @@ import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
-import dev.perfusion.world.WorldCorpus;
+import dev.perfusion.world.BundledWorld;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -46,8 +44,9 @@ class TrainingReliabilityTest {
 
     @BeforeAll
     static void load(@TempDir Path cache) throws Exception {
-        sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
-        cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), cache, 300, Progress.NONE);
+        BundledWorld world = BundledWorld.load(cache);
+        sd = world.sd();
+        cInv = world.cInv();
     }
 
     /**

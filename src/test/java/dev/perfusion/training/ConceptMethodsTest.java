@@ -1,10 +1,8 @@
 package dev.perfusion.training;
 
 import dev.perfusion.io.Safetensors;
-import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.ConceptFile;
-import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.perfusion.FineTunedProjection;
 import dev.perfusion.perfusion.GatedRankOneProjection;
 import dev.perfusion.perfusion.ProjectionEdit;
@@ -14,9 +12,8 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.unet.Attention;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
-import dev.perfusion.world.WorldCorpus;
+import dev.perfusion.world.BundledWorld;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -37,8 +34,9 @@ class ConceptMethodsTest {
 
     @BeforeAll
     static void load(@TempDir Path cache) throws Exception {
-        sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
-        cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), cache, 300, Progress.NONE);
+        BundledWorld world = BundledWorld.load(cache);
+        sd = world.sd();
+        cInv = world.cInv();
     }
 
     static TrainingSettings quick(ConceptMethod method, int steps) {

@@ -1,0 +1,21 @@
+package dev.perfusion.world;
+
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.util.Progress;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.nio.file.Path;
+
+/** The bundled world model as the demo runs it (CPU, fp32) with a quick input covariance, for training tests. */
+public record BundledWorld(StableDiffusion sd, Tensor cInv) {
+    /** Loads the model; its C^-1 from 300 world-model captions, cached in {@code cache}. */
+    public static BundledWorld load(Path cache) throws IOException {
+        StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        return new BundledWorld(sd, CovarianceCache.inverseFor(sd, WorldCorpus.world(), cache, 300, Progress.NONE));
+    }
+}
