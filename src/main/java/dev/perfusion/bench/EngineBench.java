@@ -7,6 +7,7 @@ import dev.perfusion.nn.Weights;
 import dev.perfusion.tensor.FlopCounter;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.tensor.Threads;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.unet.UNet2DConditionModel;
 import dev.perfusion.util.Progress;
@@ -50,7 +51,7 @@ public final class EngineBench {
     /** The measures in the order taken: what was measured, and its value with units. */
     public static Map<String, String> run(Plan plan, Progress progress) throws IOException {
         Map<String, String> results = new LinkedHashMap<>();
-        results.put("threads", Integer.toString(torch.get_num_threads()));
+        results.put("threads", Threads.describe());
         double matmulGflops = matmulRate();
         results.put("fp32 matmul 1024^3", f("%.0f GFLOP/s", matmulGflops));
         progress.message("fp32 matmul rate: " + results.get("fp32 matmul 1024^3"));

@@ -1,8 +1,13 @@
 package dev.perfusion.cli;
 
 import dev.perfusion.tensor.Libtorch;
+import dev.perfusion.tensor.Threads;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.ScopeType;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.UnmatchedArgumentException;
 
@@ -13,6 +18,16 @@ import java.io.PrintWriter;
         description = "Stable Diffusion in Java on libtorch, and Perfusion: key-locked rank-one personalization.",
         subcommands = {DemoCommand.class, GenerateCommand.class, TrainCommand.class, InspectCommand.class, BenchCommand.class, PretrainCommand.class, JudgesCommand.class, DemoBundleCommand.class, PromptFollowingCommand.class, EvalCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
+    @Spec CommandSpec spec;
+    private Integer threads;
+
+    @Option(names = "--threads", paramLabel = "N", scope = ScopeType.INHERIT,
+            description = "CPU threads libtorch computes with (default: every core, here ${sys:perfusion.cores}).")
+    void threads(int n) {
+        if (n < 1) throw new ParameterException(spec.commandLine(), "--threads must be at least 1, got " + n);
+        threads = n;
+    }
+
     public static void main(String[] args) {
         System.exit(run(args));
     }
@@ -23,12 +38,15 @@ public final class Main {
 
     /** The command line with its handlers: what {@link #run} executes, and what tests read the model of. */
     static CommandLine commandLine() {
-        CommandLine cl = new CommandLine(new Main());
+        System.setProperty("perfusion.cores", Integer.toString(Threads.cores()));
+        Main main = new Main();
+        CommandLine cl = new CommandLine(main);
         cl.setExecutionStrategy(parsed -> {
             Integer helpExit = CommandLine.executeHelpRequest(parsed);
             if (helpExit != null) return helpExit;
             // Before any command touches libtorch, so that only the bundled one loads (help needs none).
             Libtorch.ensureLoaded();
+            Threads.use(main.threads != null ? main.threads : Threads.cores());
             return new CommandLine.RunLast().execute(parsed);
         });
         cl.setParameterExceptionHandler(Main::badArguments);

@@ -223,6 +223,24 @@ class BadInputTest {
         return target;
     }
 
+    @Test
+    void everyCommandUsesEveryCoreUnlessToldAndTakesThreadsBeforeOrAfterItsName() {
+        String concept = Bundled.concept("my-cat").toString();
+        try {
+            assertEquals(0, run("inspect", concept).rc());
+            assertEquals(Runtime.getRuntime().availableProcessors(), org.bytedeco.pytorch.global.torch.get_num_threads());
+            assertEquals(0, run("inspect", "--threads", "1", concept).rc());
+            assertEquals(1, org.bytedeco.pytorch.global.torch.get_num_threads());
+            assertEquals(0, run("--threads", "1", "inspect", concept).rc());
+            assertEquals(1, org.bytedeco.pytorch.global.torch.get_num_threads());
+            Run none = run("inspect", "--threads", "0", concept);
+            assertEquals(2, none.rc());
+            assertTrue(none.err().startsWith("error: --threads must be at least 1, got 0"), none.err());
+        } finally {
+            dev.perfusion.tensor.Threads.use(Runtime.getRuntime().availableProcessors());
+        }
+    }
+
     private static void deleteTree(Path dir) throws IOException {
         try (Stream<Path> files = Files.walk(dir)) {
             for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) Files.delete(p);
