@@ -2,7 +2,6 @@ package dev.perfusion.perfusion;
 
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.pipeline.SeededNoise;
-import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.FreedMemory;
 import dev.perfusion.tensor.NonFiniteException;
@@ -39,14 +38,11 @@ import static org.junit.jupiter.api.Assertions.*;
  * and a loud stop, with nothing written, whenever a number stops being finite.
  */
 class TrainingReliabilityTest {
-    static StableDiffusion sd;
-    static Tensor cInv;
+    static BundledWorld world;
 
     @BeforeAll
     static void load(@TempDir Path cache) throws Exception {
-        BundledWorld world = BundledWorld.load(cache);
-        sd = world.sd();
-        cInv = world.cInv();
+        world = BundledWorld.load(cache);
     }
 
     /**
@@ -79,7 +75,7 @@ class TrainingReliabilityTest {
                     };
                     TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(steps).seed(2).schedule(0, 0).build();
                     try {
-                        ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings)
+                        ConceptTrainer.Result r = new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings)
                                 .train(Bundled.examples("my-teddy"), null, out, false, null, betweenSteps);
                         assertTrue(Double.isFinite(r.probeAfter()), "finite loss after training");
                         float[] learned = concat(ConceptFile.load(out));
@@ -103,14 +99,14 @@ class TrainingReliabilityTest {
     void trainingStopsAtTheFirstNonFiniteStepAndWritesNothing(@TempDir Path tmp) {
         TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(3).schedule(0, 0).build();
         // a base model with one NaN weight (a damaged checkpoint) makes the first loss NaN
-        Tensor weight = sd.unet.crossAttentionLayers().get(0).originalValue().weight();
+        Tensor weight = world.sd().unet.crossAttentionLayers().get(0).originalValue().weight();
         Tensor saved = weight.clone();
         Path out = tmp.resolve("nan.safetensors");
         try {
             try (NoGradGuard ng = new NoGradGuard()) {
                 weight.view(-1).select(0, 0).fill_(new Scalar(Float.NaN));
             }
-            NonFiniteException e = assertThrows(NonFiniteException.class, () -> new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings)
+            NonFiniteException e = assertThrows(NonFiniteException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings)
                     .train(Bundled.examples("my-teddy"), null, out, false, null, Progress.NONE));
             assertEquals("training 'my-teddy' stopped at step 1 of 3: the loss is NaN; no concept was written", e.getMessage());
         } finally {
@@ -124,7 +120,7 @@ class TrainingReliabilityTest {
     @Test
     void aConceptWithNaNIsNeitherWrittenNorLoaded(@TempDir Path tmp) throws IOException {
         Path good = tmp.resolve("good.safetensors");
-        ConceptFile concept = new ConceptTrainer(sd, cInv, "my-teddy", "teddy",
+        ConceptFile concept = new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy",
                 TrainingSettings.defaults().toBuilder().steps(1).batch(1, 1).schedule(0, 0).build())
                 .train(Bundled.examples("my-teddy"), null, good, false, null, Progress.NONE).concept();
 
@@ -152,10 +148,10 @@ class TrainingReliabilityTest {
     void generationSaysWhereLatentsStoppedBeingFinite() {
         try (Scope s = Scope.inference()) {
             TextToImage.Request r = new TextToImage.Request("a red car", "", 5, 4, "ddim", 64, 64);
-            Tensor noise = new SeededNoise(1).randn(TextToImage.latentShape(sd, 64, 64));
+            Tensor noise = new SeededNoise(1).randn(TextToImage.latentShape(world.sd(), 64, 64));
             Tensor poisoned = Ops.mul(noise, Double.NaN);
-            NonFiniteException e = assertThrows(NonFiniteException.class, () -> TextToImage.denoise(sd, r,
-                    TextToImage.conditioning(sd, r, w -> {}), poisoned, new SeededNoise(2), Progress.NONE));
+            NonFiniteException e = assertThrows(NonFiniteException.class, () -> TextToImage.denoise(world.sd(), r,
+                    TextToImage.conditioning(world.sd(), r, w -> {}), poisoned, new SeededNoise(2), Progress.NONE));
             assertEquals("the latents after denoising step 1 of 4 is not finite (NaN values)", e.getMessage());
         }
     }

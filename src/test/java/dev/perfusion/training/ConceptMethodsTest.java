@@ -6,7 +6,6 @@ import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.FineTunedProjection;
 import dev.perfusion.perfusion.GatedRankOneProjection;
 import dev.perfusion.perfusion.ProjectionEdit;
-import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.unet.Attention;
@@ -29,14 +28,11 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** Every concept method through the one trainer, file format and installer, on the bundled model. */
 class ConceptMethodsTest {
-    static StableDiffusion sd;
-    static Tensor cInv;
+    static BundledWorld world;
 
     @BeforeAll
     static void load(@TempDir Path cache) throws Exception {
-        BundledWorld world = BundledWorld.load(cache);
-        sd = world.sd();
-        cInv = world.cInv();
+        world = BundledWorld.load(cache);
     }
 
     static TrainingSettings quick(ConceptMethod method, int steps) {
@@ -50,10 +46,10 @@ class ConceptMethodsTest {
                 "trained-keys", ProjectionEdit.Kind.GATED_RANK_ONE, "ungated-rome", ProjectionEdit.Kind.RANK_ONE,
                 "textual-inversion", ProjectionEdit.Kind.NONE, "kv-finetune", ProjectionEdit.Kind.WEIGHTS);
         assertEquals(expected.keySet(), new HashSet<>(ConceptMethods.ids()));
-        List<Attention> layers = sd.unet.crossAttentionLayers();
+        List<Attention> layers = world.sd().unet.crossAttentionLayers();
         for (ConceptMethod method : ConceptMethods.ALL) {
             Path out = tmp.resolve(method.id() + ".safetensors");
-            new ConceptTrainer(sd, cInv, "my-teddy", "teddy", quick(method, 2))
+            new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", quick(method, 2))
                     .train(Bundled.examples("my-teddy"), null, out, false, null, Progress.NONE);
             ConceptFile concept = ConceptFile.load(out);
             assertEquals(expected.get(method.id()), concept.edit().kind(), method.id());
@@ -63,7 +59,7 @@ class ConceptMethodsTest {
                 assertTrue(Ops.maxAbsDiff(concept.edit().values().get(0), layers.get(0).originalValue().weight()) > 0,
                         "the fine-tune moved the V weights");
             }
-            try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(concept, concept.beta(), concept.tau())),
+            try (AppliedConcepts applied = AppliedConcepts.apply(world.sd(), world.cInv(), List.of(new AppliedConcepts.Use(concept, concept.beta(), concept.tau())),
                     dev.perfusion.perfusion.ConceptGate.Orthogonalization.EXACT, false)) {
                 Class<?> installed = switch (concept.edit().kind()) {
                     case NONE -> dev.perfusion.nn.Linear.class;
@@ -72,7 +68,7 @@ class ConceptMethodsTest {
                 };
                 assertEquals(installed, layers.get(0).value().getClass(), method.id());
                 TextToImage.Request r = new TextToImage.Request("a photo of a my-teddy", "", 5.0, 2, "ddim", 64, 64);
-                assertNotNull(TextToImage.generate(sd, applied, r, 1, Progress.NONE).image(), method.id());
+                assertNotNull(TextToImage.generate(world.sd(), applied, r, 1, Progress.NONE).image(), method.id());
             }
             for (Attention a : layers) {
                 assertSame(a.originalKey(), a.key(), "the model is restored after " + method.id());
@@ -86,15 +82,15 @@ class ConceptMethodsTest {
         ConceptMethod kv = ConceptMethods.byId("kv-finetune");
         TrainingSettings settings = quick(kv, 4).toBuilder().schedule(2, 0).build();
         Path straight = tmp.resolve("straight.safetensors"), resumed = tmp.resolve("resumed.safetensors");
-        new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings).train(Bundled.examples("my-teddy"), null, straight, false, null, Progress.NONE);
+        new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings).train(Bundled.examples("my-teddy"), null, straight, false, null, Progress.NONE);
         Progress interrupt = (task, done, total, detail) -> {
             if (done == 3) throw new IllegalStateException("interrupted");
         };
-        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings)
+        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings)
                 .train(Bundled.examples("my-teddy"), null, resumed, false, null, interrupt));
         Path checkpoint = tmp.resolve("resumed.safetensors.ckpt");
         assertTrue(Safetensors.open(checkpoint).keys().contains("layers.0.value_weight"), "the tuned weights are checkpointed");
-        new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings).train(Bundled.examples("my-teddy"), null, resumed, true, null, Progress.NONE);
+        new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings).train(Bundled.examples("my-teddy"), null, resumed, true, null, Progress.NONE);
         ConceptFile a = ConceptFile.load(straight), b = ConceptFile.load(resumed);
         assertEquals(0.0, Ops.maxAbsDiff(a.embedding(), b.embedding()), 1e-6);
         for (int l = 0; l < a.layerCount(); l++) {
@@ -110,10 +106,10 @@ class ConceptMethodsTest {
         Progress interrupt = (task, done, total, detail) -> {
             if (done == 2) throw new IllegalStateException("interrupted");
         };
-        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(sd, cInv, "my-teddy", "teddy", perfusion)
+        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", perfusion)
                 .train(Bundled.examples("my-teddy"), null, out, false, null, interrupt));
         TrainingSettings other = perfusion.toBuilder().method(ConceptMethods.byId("textual-inversion")).build();
-        IOException e = assertThrows(IOException.class, () -> new ConceptTrainer(sd, cInv, "my-teddy", "teddy", other)
+        IOException e = assertThrows(IOException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", other)
                 .train(Bundled.examples("my-teddy"), null, out, true, null, Progress.NONE));
         assertTrue(e.getMessage().contains("made by the method 'perfusion', not 'textual-inversion'"), e.getMessage());
         assertFalse(Files.exists(out));
@@ -121,7 +117,7 @@ class ConceptMethodsTest {
 
     @Test
     void editsOfDifferentKindsAreNotCombinedAndAFailedInstallLeavesNoLayerEdited() throws IOException {
-        List<Attention> layers = sd.unet.crossAttentionLayers();
+        List<Attention> layers = world.sd().unet.crossAttentionLayers();
         ConceptFile cat = ConceptFile.load(Bundled.concept("my-cat"));
         List<Tensor> keys = new java.util.ArrayList<>(), values = new java.util.ArrayList<>();
         for (Attention a : layers) {
@@ -130,7 +126,7 @@ class ConceptMethodsTest {
         }
         ConceptFile tuned = new ConceptFile("my-mug", "mug", cat.embedding(), cat.iStar(),
                 new ProjectionEdit(ProjectionEdit.Kind.WEIGHTS, keys, values), 0.7, 0.15, cat.baseModelHash(), cat.textEncoderHash(), Map.of());
-        var mixed = assertThrows(IllegalArgumentException.class, () -> AppliedConcepts.apply(sd, cInv,
+        var mixed = assertThrows(IllegalArgumentException.class, () -> AppliedConcepts.apply(world.sd(), world.cInv(),
                 List.of(new AppliedConcepts.Use(cat, 0.7, 0.15), new AppliedConcepts.Use(tuned, 0.7, 0.15)),
                 dev.perfusion.perfusion.ConceptGate.Orthogonalization.EXACT, false));
         assertEquals("concept 'my-mug' (a weights edit) cannot be combined with 'my-cat' (a gated-rank-one edit)", mixed.getMessage());
@@ -138,7 +134,7 @@ class ConceptMethodsTest {
         values.set(layers.size() - 1, Ops.fromFloats(new float[] {1, 2, 3, 4}, 2, 2)); // the last layer's V does not fit
         ConceptFile misfit = new ConceptFile("my-mug", "mug", cat.embedding(), cat.iStar(),
                 new ProjectionEdit(ProjectionEdit.Kind.WEIGHTS, keys, values), 0.7, 0.15, cat.baseModelHash(), cat.textEncoderHash(), Map.of());
-        assertThrows(IllegalArgumentException.class, () -> AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(misfit, 0.7, 0.15)),
+        assertThrows(IllegalArgumentException.class, () -> AppliedConcepts.apply(world.sd(), world.cInv(), List.of(new AppliedConcepts.Use(misfit, 0.7, 0.15)),
                 dev.perfusion.perfusion.ConceptGate.Orthogonalization.EXACT, false));
         for (Attention a : layers) {
             assertSame(a.originalKey(), a.key(), "no layer is left edited");
