@@ -39,7 +39,8 @@ public record ProjectionEdit(Kind kind, List<Tensor> keys, List<Tensor> values) 
 
         public static Kind of(String id) {
             for (Kind k : values()) if (k.id.equals(id)) return k;
-            throw new IllegalArgumentException("unknown projection edit '" + id + "' (known: none, gated-rank-one, rank-one, weights)");
+            throw new IllegalArgumentException("unknown projection edit '" + id + "' (known: "
+                    + String.join(", ", java.util.Arrays.stream(values()).map(k -> k.id).toList()) + ")");
         }
     }
 
