@@ -32,17 +32,19 @@ import static dev.perfusion.bench.Timing.timed;
  * The engine's speed on a model of a built-in family's shapes with random weights (nothing to download): the
  * machine's fp32 matmul rate, the text encoder, a guided UNet step (batch 2) per image size and the fraction of the
  * matmul rate it reaches, a VAE decode, loading a checkpoint, peak resident memory; optionally Perfusion's costs
- * ({@link PerfusionBench}).
+ * ({@link PerfusionBench}); or, instead of the SD-shaped model, training on the bundled model ({@link TrainingBench}).
  */
 public final class EngineBench {
     private EngineBench() {}
 
     /**
      * What to measure: the family whose configs give the shapes, image sizes in pixels, timed UNet steps per size
-     * (after one warm-up), and which of the optional measures to take.
+     * (after one warm-up), and which of the optional measures to take; with {@code conceptTrainSteps} above 0, the
+     * training measures on the bundled model instead (that many concept training steps, then
+     * {@code pretrainSteps} steps of the pretraining diffusion stage).
      */
     public record Plan(String family, List<Integer> sizes, int repeats, boolean vaeDecode, boolean checkpointLoad,
-                       boolean perfusion) {
+                       boolean perfusion, int conceptTrainSteps, int pretrainSteps, torch.ScalarType dtype) {
         public Plan {
             sizes = List.copyOf(sizes);
         }
@@ -55,6 +57,10 @@ public final class EngineBench {
         double matmulGflops = matmulRate();
         results.put("fp32 matmul 1024^3", f("%.0f GFLOP/s", matmulGflops));
         progress.message("fp32 matmul rate: " + results.get("fp32 matmul 1024^3"));
+        if (plan.conceptTrainSteps() > 0) {
+            TrainingBench.run(plan.conceptTrainSteps(), plan.pretrainSteps(), results, progress);
+            return results;
+        }
 
         ModelConfigs configs = ModelConfigs.builtIn(plan.family());
         long t0 = System.nanoTime();
@@ -64,6 +70,11 @@ public final class EngineBench {
         Weights.initRandom(unet, 1);
         Weights.initRandom(text, 2);
         Weights.initRandom(vae, 3);
+        if (plan.dtype() != torch.ScalarType.Float) {
+            Weights.convert(unet, plan.dtype());
+            Weights.convert(vae, plan.dtype());
+        }
+        results.put("precision", plan.dtype() == torch.ScalarType.Float ? "fp32" : plan.dtype() + " UNet and VAE, fp32 text encoder");
         progress.message(f("built %s with random weights in %.1fs: UNet %,d, text encoder %,d, VAE %,d parameters", plan.family(),
                 secondsSince(t0), unet.parameterCount(), text.parameterCount(), vae.parameterCount()));
 
@@ -71,10 +82,10 @@ public final class EngineBench {
             Tensor ids = Ops.fromLongs(new long[2 * 77], 2, 77);
             double textSeconds = median(timed(3, () -> text.encode(ids)));
             results.put("text encoder, batch 2", f("%.3f s", textSeconds));
-            Tensor context = text.encode(ids);
+            Tensor context = text.encode(ids).to(plan.dtype());
             for (int size : plan.sizes()) {
                 long latent = size / 8;
-                Tensor sample = Ops.ones(2, unet.config().inChannels(), latent, latent);
+                Tensor sample = Ops.ones(2, unet.config().inChannels(), latent, latent).to(plan.dtype());
                 Tensor t = Ops.fromFloats(new float[] {500f}, 1);
                 FlopCounter.start();
                 try (Scope warm = Scope.inference()) { unet.forward(sample, t, context); }
@@ -88,7 +99,7 @@ public final class EngineBench {
             }
             if (plan.vaeDecode()) {
                 int size = plan.sizes().get(plan.sizes().size() - 1);
-                Tensor z = Ops.ones(1, vae.config().latentChannels(), size / 8, size / 8);
+                Tensor z = Ops.ones(1, vae.config().latentChannels(), size / 8, size / 8).to(plan.dtype());
                 double vaeSeconds = median(timed(1, () -> vae.decode(z)));
                 results.put(f("VAE decode %dx%d", size, size), f("%.2f s", vaeSeconds));
             }

@@ -1,6 +1,7 @@
 package dev.perfusion.cli;
 
 import dev.perfusion.bench.EngineBench;
+import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -26,10 +27,34 @@ final class BenchCommand implements Callable<Integer> {
     boolean skipVae;
     @Option(names = "--perfusion", description = "Also measure Perfusion: concept file size, the edit's cost per UNet step, training step time.")
     boolean perfusion;
+    @Option(names = "--precision", defaultValue = "fp32", converter = Choices.Precision.class, completionCandidates = Choices.Precision.class,
+            description = "What the UNet and VAE compute in: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}; auto is fp32 here).")
+    ModelOptions.PrecisionName precision;
+    @Option(names = "--training", description = "Measure training on the bundled model instead: the demo concept's training (steps/s "
+            + "near its start and end, time per phase) and pretraining steps (pictures/s, time per phase).")
+    boolean training;
+    @Option(names = "--train-steps", defaultValue = "400", description = "With --training: concept training steps (default: ${DEFAULT-VALUE}, the demo's).")
+    int trainSteps;
+    @Option(names = "--pretrain-steps", defaultValue = "60", description = "With --training: pretraining steps, 0 for none (default: ${DEFAULT-VALUE}).")
+    int pretrainSteps;
 
     @Override
     public Integer call() throws Exception {
-        EngineBench.Plan plan = new EngineBench.Plan(family, sizes, repeats, !skipVae, !skipLoad, perfusion);
+        if (training && trainSteps < 20) throw new IllegalArgumentException("--train-steps must be at least 20 to time a rate, got " + trainSteps);
+        if (training && pretrainSteps != 0 && pretrainSteps < 20) {
+            throw new IllegalArgumentException("--pretrain-steps must be 0 or at least 20 to time a rate, got " + pretrainSteps);
+        }
+        torch.ScalarType dtype = switch (precision) {
+            case AUTO, FP32 -> torch.ScalarType.Float;
+            case BF16 -> torch.ScalarType.BFloat16;
+            case FP16 -> throw new IllegalArgumentException("--precision fp16: the benchmark runs on the CPU, which has no fast fp16 path; use bf16");
+        };
+        if (dtype != torch.ScalarType.Float && (perfusion || training)) {
+            throw new IllegalArgumentException("--precision " + precision.name().toLowerCase(java.util.Locale.ROOT)
+                    + " times generation only; --perfusion and --training measure fp32 training");
+        }
+        EngineBench.Plan plan = new EngineBench.Plan(family, sizes, repeats, !skipVae, !skipLoad, perfusion,
+                training ? trainSteps : 0, pretrainSteps, dtype);
         Map<String, String> results = EngineBench.run(plan, new TerminalProgress(System.out));
         System.out.println();
         System.out.println("| measure | value |");

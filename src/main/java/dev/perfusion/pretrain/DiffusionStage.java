@@ -104,6 +104,7 @@ final class DiffusionStage implements Stage {
         try (NoGradGuard ng = new NoGradGuard()) {
             x0 = Ops.mul(vae.encode(batch.images()).mean(), latentScale);
         }
+        run.phases().lap("VAE encode");
         int b = batch.captions().size();
         long[] timesteps = new long[b];
         float[] timeFloats = new float[b], weights = new float[b];
@@ -114,11 +115,16 @@ final class DiffusionStage implements Stage {
         }
         Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0));
         Tensor noisy = schedule.addNoise(x0, noise, timesteps);
+        run.phases().lap("noise");
         Tensor encodings = text.encode(tokenize(batch.captions()));
+        run.phases().lap("text encoder");
         Tensor prediction = unet.forward(noisy, Ops.fromFloats(timeFloats, b), encodings);
+        run.phases().lap("UNet forward");
         Tensor error = Ops.sub(prediction, noise);
         Tensor perSample = Ops.mean(Ops.reshape(Ops.mul(error, error), b, -1), 1, false);
-        return new Loss(Ops.mean(Ops.mul(perSample, Ops.fromFloats(weights, b))), Ops.item(Ops.mean(perSample)));
+        Loss loss = new Loss(Ops.mean(Ops.mul(perSample, Ops.fromFloats(weights, b))), Ops.item(Ops.mean(perSample)));
+        run.phases().lap("loss");
+        return loss;
     }
 
     /** The loss curves so far, and the sample prompts drawn by the EMA weights: {@code samples/step-<step>.png}. */

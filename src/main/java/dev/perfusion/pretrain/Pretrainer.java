@@ -3,6 +3,7 @@ package dev.perfusion.pretrain;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.util.Phases;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.WorldTokenizer;
 
@@ -36,6 +37,7 @@ public final class Pretrainer {
     private double maxSeconds = Double.POSITIVE_INFINITY;
     private Path continueFrom;
     private int continuation;
+    private final Phases phases = new Phases();
 
     public Pretrainer(BaseModelRecipe recipe, Path work, Progress progress) {
         this.recipe = recipe;
@@ -71,7 +73,7 @@ public final class Pretrainer {
 
     /** Runs or resumes the stages that are not done yet and exports the model; returns early at the time limit. */
     public Result run() throws IOException {
-        try (PretrainingRun run = PretrainingRun.start(recipe, work, progress)) {
+        try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             StageLoop loop = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds);
             DiffusersExport export = new DiffusersExport(run, continueFrom);
             Files.createDirectories(work.resolve("samples"));
@@ -98,12 +100,17 @@ public final class Pretrainer {
     public Result runDecoderStage() throws IOException {
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         Files.createDirectories(work.resolve("samples"));
-        try (PretrainingRun run = PretrainingRun.start(recipe, work, progress)) {
+        try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             Result r = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run));
             DiffusersExport export = new DiffusersExport(run, continueFrom);
             if (r.finished() && export.exported()) export.installDecoder();
             return r;
         }
+    }
+
+    /** Where the last stage's training steps spent their time (the training benchmark reads it). */
+    public Phases phases() {
+        return phases;
     }
 
     /** The loss curves of every stage, in training order (means over 50 steps; the last run's values where a run was resumed). */

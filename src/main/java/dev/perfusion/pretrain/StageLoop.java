@@ -2,6 +2,7 @@ package dev.perfusion.pretrain;
 
 import dev.perfusion.pretrain.WorldBatches.Batch;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.util.Phases;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -34,28 +35,35 @@ final class StageLoop {
         int step = weights.resume();
         CompletableFuture<Batch> next = run.batches().load(plan.data(), step);
         double smoothed = Double.NaN;
+        Phases phases = run.phases();
+        phases.restart();
         while (step < total) {
             Batch batch = next.join();
             next = run.batches().load(plan.data(), step + 1); // drawn while this step trains
+            phases.lap("waiting for data");
             double loss;
             try (Scope s = Scope.open()) {
                 Stage.Loss forward = stage.loss(batch, step);
                 loss = forward.logged();
                 checkFinite(loss, name, step);
                 forward.objective().backward();
+                phases.lap("backward");
             }
+            phases.lap("freeing tensors");
             weights.lrScale(learningRateScale(step, total, plan.warmupSteps()));
-            weights.step(step);
+            weights.step(step, phases);
             step++;
             smoothed = Double.isNaN(smoothed) ? loss : 0.98 * smoothed + 0.02 * loss;
             run.losses().append(name, step, loss, run.seconds());
             run.progress().update(plan.activity(), step, total, String.format(Locale.ROOT, "%s %.4f", plan.lossName(), smoothed));
             boolean done = step == total;
+            phases.lap("loss log, progress");
             if (step % sampleEvery == 0 || done) stage.samples(weights, step);
             if (!done && (step % checkpointEvery == 0 || overTime())) {
                 weights.save(step);
                 if (overTime()) return new Pretrainer.Result(false, name, step, smoothed, run.seconds(), null);
             }
+            phases.skip(); // samples and checkpoints are not training steps
         }
         Path model = stage.finish(weights, smoothed);
         weights.deleteCheckpoint();

@@ -8,6 +8,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.unet.UNet2DConditionModel;
+import dev.perfusion.util.Phases;
 import dev.perfusion.util.Progress;
 import dev.perfusion.vae.AutoencoderKL;
 import org.bytedeco.pytorch.NoGradGuard;
@@ -70,21 +71,24 @@ final class TrainedWeights {
     }
 
     /** Clips the global gradient norm to 1, steps AdamW, updates the EMA (with the usual warm-up of its decay). */
-    void step(int step) {
+    void step(int step, Phases phases) {
         try (Scope s = Scope.inference()) {
             List<Tensor> norms = new ArrayList<>();
             for (Tensor p : params) if (p.grad().defined()) norms.add(p.grad().norm().reshape(1));
             double norm = Ops.item(Ops.cat(norms, 0).norm());
             if (norm > 1.0) for (Tensor p : params) if (p.grad().defined()) p.grad().mul_(new Scalar(1.0 / norm));
         }
+        phases.lap("gradient clipping");
         optimizer.step();
         optimizer.zeroGrad();
+        phases.lap("optimizer");
         double decay = Math.min(recipe.emaDecay(), (1.0 + step) / (10.0 + step));
         try (Scope s = Scope.inference()) {
             for (int i = 0; i < params.size(); i++) {
                 ema.get(i).mul_(new Scalar(decay)).add_(params.get(i).detach(), new Scalar(1 - decay));
             }
         }
+        phases.lap("EMA");
     }
 
     /** The EMA copy of the stage's {@code index}-th module. */

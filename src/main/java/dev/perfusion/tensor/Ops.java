@@ -158,7 +158,10 @@ public final class Ops {
     public static Tensor div(Tensor a, double b) { return a.div(new Scalar(b)); }
     public static Tensor matmul(Tensor a, Tensor b) {
         if (FlopCounter.enabled()) FlopCounter.add(2 * a.numel() * shape(b)[(int) b.dim() - 1]);
-        return a.matmul(b);
+        long t0 = OpClock.now();
+        Tensor out = a.matmul(b);
+        if (OpClock.enabled()) OpClock.add("matmul", t0);
+        return out;
     }
     public static Tensor sqrt(Tensor a) { return a.sqrt(); }
     public static Tensor exp(Tensor a) { return a.exp(); }
@@ -201,7 +204,10 @@ public final class Ops {
 
     public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
         if (FlopCounter.enabled()) FlopCounter.add(2 * x.numel() * shape(weight)[0]);
-        return bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+        long t0 = OpClock.now();
+        Tensor out = bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+        if (OpClock.enabled()) OpClock.add("linear", t0);
+        return out;
     }
 
     public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, long stride, long padding) {
@@ -234,17 +240,26 @@ public final class Ops {
     }
 
     private static Tensor convolve(Tensor x, Tensor weight, Tensor bias, long stride, long padding) {
-        return torch.conv2d(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias),
+        long t0 = OpClock.now();
+        Tensor out = torch.conv2d(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias),
                 new long[] {stride, stride}, new long[] {padding, padding}, new long[] {1, 1}, 1);
+        if (OpClock.enabled()) OpClock.add("conv2d " + shape(weight)[2] + "x" + shape(weight)[3], t0);
+        return out;
     }
 
     public static Tensor groupNorm(Tensor x, long groups, Tensor weight, Tensor bias, double eps) {
-        return torch.group_norm(x, groups, new TensorOptional(weight), new TensorOptional(bias), eps, false);
+        long t0 = OpClock.now();
+        Tensor out = torch.group_norm(x, groups, new TensorOptional(weight), new TensorOptional(bias), eps, false);
+        if (OpClock.enabled()) OpClock.add("group norm", t0);
+        return out;
     }
 
     public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {
         long[] normalized = {shape(x)[(int) x.dim() - 1]};
-        return torch.layer_norm(x, normalized, new TensorOptional(weight), new TensorOptional(bias), eps, false);
+        long t0 = OpClock.now();
+        Tensor out = torch.layer_norm(x, normalized, new TensorOptional(weight), new TensorOptional(bias), eps, false);
+        if (OpClock.enabled()) OpClock.add("layer norm", t0);
+        return out;
     }
 
     public static Tensor embedding(Tensor table, Tensor ids) { return torch.embedding(table, ids); }
@@ -252,9 +267,12 @@ public final class Ops {
     /** softmax(q k^T * scale + mask) v over the last two dims; q, k, v are [..., tokens, headDim]. */
     public static Tensor attention(Tensor q, Tensor k, Tensor v, Tensor additiveMask, double scale) {
         if (FlopCounter.enabled()) FlopCounter.add(4 * q.numel() * shape(k)[(int) k.dim() - 2]);
-        return torch.scaled_dot_product_attention(q, k, v,
+        long t0 = OpClock.now();
+        Tensor out = torch.scaled_dot_product_attention(q, k, v,
                 additiveMask == null ? new TensorOptional() : new TensorOptional(additiveMask),
                 0.0, false, new DoubleOptional(scale), false);
+        if (OpClock.enabled()) OpClock.add("attention", t0);
+        return out;
     }
 
     public static Tensor upsampleNearest2x(Tensor x) {

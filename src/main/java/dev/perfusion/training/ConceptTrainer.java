@@ -17,6 +17,7 @@ import dev.perfusion.tensor.NonFiniteException;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.util.Phases;
 import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
@@ -68,6 +69,8 @@ public final class ConceptTrainer {
     /** The concept installed in the model while training. */
     private AppliedConcepts applied;
     private long placeholderId;
+    /** Where the training steps' time goes, for the training benchmark. */
+    private Phases phases = new Phases();
 
     public ConceptTrainer(StableDiffusion sd, Tensor cInv, String word, String supercategory, TrainingSettings settings) {
         this.sd = sd;
@@ -131,6 +134,7 @@ public final class ConceptTrainer {
             applied = installed;
             placeholderId = installed.tokenizer().tokenId(word).orElseThrow();
             probeBefore = probe(latents, latentMasks);
+            phases.restart();
             for (int step = startStep; step < settings.steps(); step++) {
                 double loss = 0;
                 for (int micro = 0; micro < settings.gradientAccumulation(); micro++) {
@@ -140,9 +144,12 @@ public final class ConceptTrainer {
                     loss += microLoss / settings.gradientAccumulation();
                 }
                 requireFiniteTraining(step + 1, optimizer, true);
+                phases.lap("finite checks");
                 optimizer.step();
                 optimizer.zeroGrad();
+                phases.lap("optimizer");
                 requireFiniteTraining(step + 1, optimizer, false);
+                phases.lap("finite checks");
                 losses.add(loss);
                 progress.update("training " + word, step + 1, settings.steps(), String.format(java.util.Locale.ROOT, "loss %.4f", loss));
                 boolean last = step + 1 == settings.steps();
@@ -152,6 +159,7 @@ public final class ConceptTrainer {
                 if (samplesDir != null && settings.sampleEvery() > 0 && ((step + 1) % settings.sampleEvery() == 0 || last)) {
                     sample(samplesDir.resolve(String.format(java.util.Locale.ROOT, "step-%05d.png", step + 1)), resolution);
                 }
+                phases.lap("progress, checkpoints, samples");
             }
             probeAfter = probe(latents, latentMasks);
             if (!Double.isFinite(probeAfter)) {
@@ -215,13 +223,19 @@ public final class ConceptTrainer {
     /** Mean loss over fixed batches, without learning anything (i* and the parameters stay as they are). */
     private double probe(List<Tensor> latents, List<Tensor> masks) {
         double sum = 0;
+        Phases training = phases;
+        phases = new Phases(); // a probe is not a training step
         try (NoGradGuard ng = new NoGradGuard()) {
             for (int i = 0; i < PROBE_BATCHES; i++) sum += batchLoss(new SplittableRandom(-1 - i), latents, masks, false);
+        } finally {
+            phases = training;
+            phases.skip();
         }
         return sum / PROBE_BATCHES;
     }
 
     private double batchLoss(SplittableRandom rng, List<Tensor> latents, List<Tensor> masks, boolean learn) {
+        double value;
         try (Scope s = Scope.open()) {
             int b = settings.batchSize();
             List<String> prompts = new ArrayList<>();
@@ -234,8 +248,10 @@ public final class ConceptTrainer {
                 ms.add(masks.get(v));
                 timesteps[i] = rng.nextInt(schedule.trainSteps());
             }
+            phases.lap("batch");
             Tensor ids = sd.tokenize(applied.tokenizer(), prompts, w -> {});
             Tensor encodings = applied.encode(prompts, w -> {});
+            phases.lap("text encoder");
             if (learn) {
                 // i* <- 0.99 i* + 0.01 mean_b e[b, pos_b], before the UNet sees this batch
                 try (NoGradGuard ng = new NoGradGuard()) {
@@ -244,19 +260,30 @@ public final class ConceptTrainer {
                 }
                 ConceptGate gate = applied.gate();
                 if (gate != null) gate.trackIStar(0, iStar);
+                phases.lap("i*");
             }
             Tensor x0 = Ops.cat(x0s, 0), mask = Ops.cat(ms, 0);
             Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0)).to(sd.device, sd.dtype);
             Tensor noisy = schedule.addNoise(x0, noise, timesteps);
             Tensor t = Ops.fromFloats(toFloats(timesteps), b).to(sd.device, sd.dtype);
+            phases.lap("noise");
             Tensor prediction = sd.unet.forward(noisy, t, encodings);
+            phases.lap("UNet forward");
             Tensor target = vPrediction ? schedule.velocity(x0, noise, timesteps) : noise;
             Tensor error = Ops.sub(prediction, target);
             Tensor loss = Ops.div(Ops.mean(Ops.mul(Ops.mul(error, error), mask)), Ops.item(mask.mean()));
-            double value = Ops.item(loss);
+            value = Ops.item(loss);
+            phases.lap("loss");
             if (learn) Ops.div(loss, settings.gradientAccumulation()).backward();
-            return value;
+            phases.lap("backward");
         }
+        phases.lap("freeing tensors");
+        return value;
+    }
+
+    /** Where the training steps' time went so far (the probes before and after are not counted). */
+    public Phases phases() {
+        return phases;
     }
 
     private static float[] toFloats(long[] xs) {

@@ -1,0 +1,135 @@
+package dev.perfusion.bench;
+
+import dev.perfusion.demo.Demo;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pretrain.BaseModelRecipe;
+import dev.perfusion.pretrain.Pretrainer;
+import dev.perfusion.tensor.OpClock;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.training.ConceptTrainer;
+import dev.perfusion.training.TrainingSettings;
+import dev.perfusion.util.ProcessMemory;
+import dev.perfusion.util.Progress;
+import dev.perfusion.world.Bundled;
+import dev.perfusion.world.WorldCorpus;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+
+import static dev.perfusion.bench.EngineBench.f;
+
+/**
+ * Training on the bundled model, through the same code as {@code demo} and {@code pretrain}: the demo concept's
+ * Perfusion training (steps per second near the start and near the end of the run, and where a step's time goes),
+ * and the pretraining diffusion stage continued from the bundled model (pictures per second, and where a step's time
+ * goes).
+ */
+final class TrainingBench {
+    private TrainingBench() {}
+
+    /** Steps at each end of a run that the rate is measured over. */
+    private static final int WINDOW = 50;
+    /** Steps at the start left out of the first window (warm-up: allocator, caches, JIT). */
+    private static final int WARM_UP = 10;
+
+    static void run(int conceptSteps, int pretrainSteps, Map<String, String> results, Progress out) throws IOException {
+        Path dir = Files.createTempDirectory("perfusion-bench-training");
+        try {
+            concept(conceptSteps, dir, results, out);
+            if (pretrainSteps > 0) pretraining(pretrainSteps, dir.resolve("pretrain"), results, out);
+        } finally {
+            try (var files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static void concept(int steps, Path dir, Map<String, String> results, Progress out) throws IOException {
+        StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, out);
+        Tensor cInv = CovarianceCache.inverseFor(sd, WorldCorpus.forModel(Bundled.model()), CovarianceCache.defaultDir(),
+                CovarianceCache.DEFAULT_CAPTIONS, out);
+        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(steps).schedule(0, 0).build();
+        ConceptTrainer trainer = new ConceptTrainer(sd, cInv, Demo.WORD, Demo.SUPERCATEGORY, settings);
+        StepClock clock = new StepClock(out);
+        OpClock.start();
+        trainer.train(Bundled.examples(Demo.WORD), null, dir.resolve("concept.safetensors"), false, null, clock);
+        Map<String, long[]> ops = OpClock.stop();
+        String what = f("Perfusion training of %s on the bundled model (batch %d x %d)", Demo.WORD, settings.batchSize(), settings.gradientAccumulation());
+        results.put(what + ", steps/s", clock.rates(steps));
+        results.put(what + ", per step", trainer.phases().describe(steps, "step"));
+        results.put(what + ", forward passes by operation, per step", OpClock.describe(ops, steps));
+        results.put("peak resident memory after concept training", f("%.2f GiB", ProcessMemory.peakResidentGiB()));
+    }
+
+    private static void pretraining(int steps, Path work, Map<String, String> results, Progress out) throws IOException {
+        BaseModelRecipe recipe = BaseModelRecipe.standard().withSteps(0, steps, 0);
+        StepClock clock = new StepClock(out);
+        Pretrainer pretrainer = new Pretrainer(recipe, work, clock).schedule(Integer.MAX_VALUE, Integer.MAX_VALUE).continueFrom(Bundled.model());
+        OpClock.start();
+        pretrainer.run();
+        Map<String, long[]> ops = OpClock.stop();
+        String what = f("pretraining diffusion stage, bundled recipe (batch %d, %dx%d pictures)", recipe.diffusionBatch(), recipe.imageSize(), recipe.imageSize());
+        results.put(what + ", pictures/s", clock.pictureRates(steps, recipe.diffusionBatch()));
+        results.put(what + ", per step", pretrainer.phases().describe(steps, "step"));
+        results.put(what + ", forward passes by operation, per step (with the final sample pictures)", OpClock.describe(ops, steps));
+        results.put("peak resident memory after pretraining steps", f("%.2f GiB", ProcessMemory.peakResidentGiB()));
+    }
+
+    /** Records when each training step ended, from the trainers' progress calls; passes messages on. */
+    private static final class StepClock implements Progress {
+        private final Progress out;
+        private final List<Long> ends = new ArrayList<>();
+        private String task;
+
+        StepClock(Progress out) {
+            this.out = out;
+        }
+
+        @Override
+        public void update(String task, long done, long total, String detail) {
+            if (!task.equals(this.task)) ends.clear(); // a new stage or a new run: count its steps alone
+            this.task = task;
+            if (done == ends.size() + 1) ends.add(System.nanoTime());
+            out.update(task, done, total, detail);
+        }
+
+        @Override
+        public void message(String text) {
+            out.message(text);
+        }
+
+        /** Steps per second over the first steps after the warm-up, and over the last ones. */
+        String rates(int steps) {
+            double[] r = windows(steps);
+            return f("%.2f over steps %d-%d, %.2f over steps %d-%d (%+.1f%%)", r[0], (int) r[2], (int) r[3], r[1], (int) r[4], (int) r[5],
+                    100 * (r[1] - r[0]) / r[0]);
+        }
+
+        String pictureRates(int steps, int batch) {
+            double[] r = windows(steps);
+            return f("%.1f over steps %d-%d, %.1f over steps %d-%d (%.3f s per step at the end)", r[0] * batch, (int) r[2], (int) r[3],
+                    r[1] * batch, (int) r[4], (int) r[5], 1 / r[1]);
+        }
+
+        private double[] windows(int steps) {
+            if (ends.size() < 4) throw new IllegalStateException("too few steps to time: " + ends.size());
+            int warm = Math.min(WARM_UP, ends.size() / 4);
+            int window = Math.min(WINDOW, (ends.size() - warm) / 2);
+            int firstFrom = warm, firstTo = warm + window, lastFrom = ends.size() - 1 - window, lastTo = ends.size() - 1;
+            return new double[] {rate(firstFrom, firstTo), rate(lastFrom, lastTo), firstFrom + 1, firstTo + 1, lastFrom + 1, lastTo + 1};
+        }
+
+        private double rate(int from, int to) {
+            return (to - from) / ((ends.get(to) - ends.get(from)) / 1e9);
+        }
+    }
+}
