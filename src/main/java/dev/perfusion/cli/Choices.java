@@ -67,6 +67,10 @@ abstract class Choices<T> implements ITypeConverter<T>, Iterable<String> {
         Family() { super(ModelFamily.BUILT_IN, f -> f); }
     }
 
+    static final class Precision extends Choices<ModelOptions.PrecisionName> {
+        Precision() { super(List.of(ModelOptions.PrecisionName.values()), Choices::lowerCase); }
+    }
+
     static final class Device extends Choices<ModelOptions.DeviceName> {
         Device() { super(List.of(ModelOptions.DeviceName.values()), Choices::lowerCase); }
     }

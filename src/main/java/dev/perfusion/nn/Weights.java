@@ -72,6 +72,15 @@ public final class Weights {
         }
     }
 
+    /** Converts every weight of {@code module} to {@code dtype} (a model built in fp32, run in bf16). */
+    public static void convert(Module module, torch.ScalarType dtype) {
+        for (Param p : module.namedParameters().values()) {
+            try (Scope s = Scope.inference()) {
+                p.set(p.t().to(dtype));
+            }
+        }
+    }
+
     private static Tensor randomValue(String name, long[] shape, long seed) {
         if (shape.length == 1) return name.endsWith("weight") ? Ops.ones(shape) : Ops.zeros(shape);
         long fanIn = 1;

@@ -58,7 +58,9 @@ public final class StableDiffusion {
         ClipTokenizer tokenizer = ClipTokenizer.load(m.requireTokenizerDir());
         progress.update("loading " + model.getFileName(), 0, 3, "text encoder");
         ClipTextModel text = ClipTextModel.create(m.textEncoderConfig());
-        Weights.load(text, m.textEncoderWeights(), "", device, dtype, "text encoder");
+        // bf16 is for the UNet's and VAE's compute: the text encoder runs once per prompt, and its encodings feed the
+        // concept gate (a sigmoid with temperature 0.15) and C^-1, so it stays in fp32 where the model is bf16
+        Weights.load(text, m.textEncoderWeights(), "", device, dtype == torch.ScalarType.BFloat16 ? torch.ScalarType.Float : dtype, "text encoder");
         progress.update("loading " + model.getFileName(), 1, 3, "UNet");
         UNet2DConditionModel unet = UNet2DConditionModel.create(m.unetConfig());
         Weights.load(unet, m.unetWeights(), "", device, dtype, "UNet");

@@ -8,6 +8,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
@@ -153,14 +154,16 @@ public final class TextToImage {
         double[] timesteps = scheduler.timesteps();
         // guided: encodings are [negatives; prompts], twice the batch of latents
         boolean guided = Ops.shape(encodings)[0] == 2 * Ops.shape(initialNoise)[0];
-        Tensor latents = Scope.keep(initialNoise.to(sd.device, sd.dtype).mul(new org.bytedeco.pytorch.Scalar(scheduler.initNoiseSigma())));
+        // the latents and the sampler's arithmetic stay in fp32 whatever the model computes in (bf16, fp16)
+        Tensor latents = Scope.keep(initialNoise.to(sd.device, torch.ScalarType.Float).mul(new org.bytedeco.pytorch.Scalar(scheduler.initNoiseSigma())));
+        Tensor context = encodings.to(sd.dtype);
         try {
             for (int i = 0; i < timesteps.length; i++) {
                 try (Scope step = Scope.inference()) {
                     Tensor input = guided ? Ops.cat(0, latents, latents) : latents;
                     input = scheduler.scaleModelInput(input, i);
-                    Tensor t = Ops.fromFloats(new float[] {(float) timesteps[i]}, 1).to(sd.device, sd.dtype);
-                    Tensor prediction = sd.unet.forward(input, t, encodings);
+                    Tensor t = Ops.fromFloats(new float[] {(float) timesteps[i]}, 1).to(sd.device, torch.ScalarType.Float);
+                    Tensor prediction = sd.unet.forward(input.to(sd.dtype), t, context).to(torch.ScalarType.Float);
                     if (guided) {
                         Tensor[] uc = Ops.chunk(prediction, 2, 0);
                         prediction = Ops.addScaled(uc[0], Ops.sub(uc[1], uc[0]), r.guidance());
@@ -181,7 +184,7 @@ public final class TextToImage {
 
     /** VAE-decodes latents to an image tensor [N, 3, H, W] in [0, 1]. */
     public static Tensor decode(StableDiffusion sd, Tensor latents) {
-        Tensor image = Ops.requireFinite(sd.vae.imageFromLatents(latents), "the VAE's decoded picture");
+        Tensor image = Ops.requireFinite(sd.vae.imageFromLatents(latents.to(sd.dtype)).to(torch.ScalarType.Float), "the VAE's decoded picture");
         return Ops.clamp(Ops.add(Ops.mul(image, 0.5), 0.5), 0, 1);
     }
 }

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import javax.imageio.ImageIO;
+import java.awt.image.BufferedImage;
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -88,6 +89,33 @@ class GenerateCommandTest {
                 "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--steps", "1",
                 "--width", "64", "--height", "64", "--scheduler", "nope", "--out", tmp.resolve("n.png").toString());
         assertFalse(Files.exists(tmp.resolve("n.png")), "no image is left behind after a failure");
+        assertError("error: ", "--precision fp16 needs --device cuda",
+                "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--steps", "1", "--precision", "fp16");
+        assertError("error: ", "--precision bf16: train trains in fp32 on the CPU; lower precision is for generate",
+                "train", "--model", Fixtures.diffusers().toString(), "--images", tmp.toString(), "--word", "my-x",
+                "--supercategory", "cat", "--out", tmp.resolve("x.safetensors").toString(), "--precision", "bf16");
+    }
+
+    @Test
+    void bf16DrawsNearlyTheSamePicture() throws Exception {
+        Map<String, BufferedImage> images = new java.util.LinkedHashMap<>();
+        for (String precision : new String[] {"fp32", "bf16"}) {
+            Path png = tmp.resolve(precision + ".png");
+            assertEquals(0, Main.run("generate", "--model", Fixtures.diffusers().toString(), "--prompt", "a cat", "--steps", "4",
+                    "--width", "64", "--height", "64", "--seed", "5", "--precision", precision, "--out", png.toString()));
+            images.put(precision, ImageIO.read(png.toFile()));
+        }
+        double sum = 0, pixels = 64 * 64 * 3;
+        boolean different = false;
+        for (int y = 0; y < 64; y++) {
+            for (int x = 0; x < 64; x++) {
+                int a = images.get("fp32").getRGB(x, y), b = images.get("bf16").getRGB(x, y);
+                different |= a != b;
+                for (int shift = 0; shift < 24; shift += 8) sum += Math.abs(((a >> shift) & 255) - ((b >> shift) & 255));
+            }
+        }
+        assertTrue(different, "bf16 computes in bf16: its picture is not fp32's to the bit");
+        assertTrue(sum / pixels < 4.0, "mean pixel difference " + sum / pixels + " of 255");
     }
 
     private static void assertError(String prefix, String expected, String... args) {

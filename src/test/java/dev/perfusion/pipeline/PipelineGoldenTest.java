@@ -36,6 +36,33 @@ class PipelineGoldenTest {
                 Ops.cpu(), torch.ScalarType.Float, Progress.NONE));
     }
 
+    /**
+     * {@code --precision bf16}: the UNet and VAE compute in bf16 (8-bit mantissa), the text encoder, latents and sampler
+     * in fp32. Measured on the golden case (10 guided DDIM steps, guidance 7.5, the reference's latents reach 38.8):
+     * final latents max abs diff 1.87 and rms 0.50, image max abs diff 0.061 (on AMX; other CPUs round differently).
+     * The bounds leave room for that; a broken bf16 path (a wrong cast, fp32 parts run in bf16) is far outside them.
+     */
+    @Test
+    void bf16StaysWithinItsMeasuredDistanceOfTheReference() throws IOException {
+        StableDiffusion sd = StableDiffusion.load(Fixtures.diffusers(), ModelSource.Options.defaults(), Ops.cpu(),
+                torch.ScalarType.BFloat16, Progress.NONE);
+        assertEquals(torch.ScalarType.Float, sd.textEncoder.tokenEmbedding().weight.t().scalar_type().intern(), "the text encoder stays fp32");
+        try (Scope s = Scope.inference()) {
+            Tensor encodings = TextToImage.conditioning(sd, REQUEST, w -> {});
+            assertTrue(Ops.maxAbsDiff(encodings, Fixtures.golden("pipe_ddim_prompt_embeds.npy").toTensor()) < 1e-4);
+            Tensor noise = Fixtures.golden("pipe_ddim_initial_latents.npy").toTensor();
+            Tensor latents = TextToImage.denoise(sd, REQUEST, encodings, noise, new SeededNoise(0), Progress.NONE);
+            assertEquals(torch.ScalarType.Float, latents.scalar_type().intern(), "the latents stay fp32");
+            Tensor reference = Fixtures.golden("pipe_ddim_final_latents.npy").toTensor();
+            double latentDiff = Ops.maxAbsDiff(latents, reference);
+            double rms = Math.sqrt(Ops.item(latents.sub(reference).square().mean()));
+            assertTrue(latentDiff <= 4.0 && rms <= 1.0, "bf16 final latents max abs diff " + latentDiff + ", rms " + rms);
+            Tensor image = TextToImage.decode(sd, latents).permute(0, 2, 3, 1);
+            double imageDiff = Ops.maxAbsDiff(image, Fixtures.golden("pipe_ddim_image.npy").toTensor());
+            assertTrue(imageDiff <= 0.15, "bf16 image max abs diff " + imageDiff);
+        }
+    }
+
     @Test
     void overLongPromptsAreTruncatedWithAWarningAndClipSkipChangesTheEncoding() throws IOException {
         StableDiffusion sd = StableDiffusion.load(Fixtures.diffusers(), ModelSource.Options.defaults(), Ops.cpu(),
