@@ -1,23 +1,66 @@
 package dev.perfusion.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.perfusion.GateProfile;
+import dev.perfusion.pipeline.StableDiffusion;
+import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
-@Command(name = "inspect", mixinStandardHelpOptions = true, description = "Print a concept file's metadata and sizes.")
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = {"Show a concept file, or its gate on each token of a prompt.",
+                "Without --prompt: the file's metadata and sizes. With --prompt the model is loaded (--model, the bundled one by default) and each token position (BOS, every word, "
+                        + "EOS, padding) is printed with s, how much its encoding resembles the concept's i*, and g, how far the gate "
+                        + "opens there at the concept's default beta and tau: one column pair per concept. It tells why a concept "
+                        + "does not show (s low at its word) or takes over the prompt (s high elsewhere)."})
 final class InspectCommand implements Callable<Integer> {
-    @Parameters(paramLabel = "FILE", description = "A concept file (.safetensors) written by 'train'.")
-    Path file;
+    @Parameters(paramLabel = "FILE", arity = "1..*", description = "Concept files (.safetensors) written by 'train'.")
+    List<Path> files;
+    @Option(names = "--prompt", paramLabel = "TEXT", description = "Show the gate on each token of this prompt (use the concepts' words in it).")
+    String prompt;
+    @Option(names = "--json", description = "With --prompt: print the profile as JSON "
+            + "({\"tokens\": [{\"position\", \"token\", \"s\": [...], \"g\": [...], \"concept_word\"}]}).")
+    boolean json;
+    @Mixin ModelOptions model;
 
     @Override
     public Integer call() throws Exception {
-        ConceptFile c = FileChecks.concept(file);
+        List<ConceptFile> concepts = new ArrayList<>();
+        for (Path f : files) concepts.add(FileChecks.concept(f));
+        if (prompt == null) {
+            if (json) throw new IllegalArgumentException("--json prints the gate profile of a prompt: give --prompt");
+            for (int i = 0; i < files.size(); i++) {
+                if (i > 0) System.out.println();
+                printMetadata(files.get(i), concepts.get(i));
+            }
+            return 0;
+        }
+        // progress goes to stderr where stdout is JSON for a script
+        TerminalProgress progress = new TerminalProgress(json ? System.err : System.out);
+        StableDiffusion sd = model.load(progress);
+        Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
+        GateProfile profile = GateProfile.of(sd, cInv, concepts, prompt);
+        if (json) System.out.println(toJson(profile));
+        else print(profile, System.out);
+        return 0;
+    }
+
+    private static void printMetadata(Path file, ConceptFile c) throws java.io.IOException {
         long[] dims = c.layerDims();
         long floats = 2 * c.textDim() + 2 * Arrays.stream(dims).sum();
         System.out.println("concept file    " + file + " (" + String.format(Locale.ROOT, "%,d", Files.size(file)) + " bytes)");
@@ -31,6 +74,46 @@ final class InspectCommand implements Callable<Integer> {
                 + " (embedding, i*, one key and one value target per layer)");
         c.settings().entrySet().stream().sorted(java.util.Map.Entry.comparingByKey())
                 .forEach(e -> System.out.println(String.format(Locale.ROOT, "training %-7s %s", e.getKey(), e.getValue())));
-        return 0;
+    }
+
+    static void print(GateProfile profile, PrintStream out) {
+        List<ConceptFile> concepts = profile.concepts();
+        int width = Math.max(16, profile.positions().stream().mapToInt(p -> p.token().length()).max().orElse(0) + 2);
+        StringBuilder header = new StringBuilder(String.format(Locale.ROOT, "%-4s %-" + width + "s", "pos", "token"));
+        for (ConceptFile c : concepts) header.append(String.format(Locale.ROOT, "  %12s %12s", "s " + c.word(), "g " + c.word()));
+        out.println("prompt \"" + profile.prompt() + "\"; gates at " + String.join(", ", concepts.stream()
+                .map(c -> c.word() + " beta " + c.beta() + " tau " + c.tau()).toList()));
+        out.println(header);
+        int paddingFrom = -1;
+        for (GateProfile.Position p : profile.positions()) {
+            if (p.token().equals(GateProfile.PADDING) && paddingFrom < 0) paddingFrom = p.position();
+            StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "%-4d %-" + width + "s", p.position(),
+                    p.token() + (p.conceptWord() ? " *" : "")));
+            for (int j = 0; j < concepts.size(); j++) line.append(String.format(Locale.ROOT, "  %12.3f %12.3f", p.s()[j], p.g()[j]));
+            out.println(line);
+        }
+        out.println("* a concept's word");
+        for (int j = 0; j < concepts.size(); j++) out.println(profile.summary(j));
+    }
+
+    static String toJson(GateProfile profile) throws com.fasterxml.jackson.core.JsonProcessingException {
+        ObjectMapper json = new ObjectMapper();
+        ObjectNode root = json.createObjectNode();
+        root.put("prompt", profile.prompt());
+        ArrayNode concepts = root.putArray("concepts");
+        for (ConceptFile c : profile.concepts()) {
+            concepts.addObject().put("word", c.word()).put("supercategory", c.supercategory()).put("beta", c.beta()).put("tau", c.tau());
+        }
+        ArrayNode tokens = root.putArray("tokens");
+        for (GateProfile.Position p : profile.positions()) {
+            ObjectNode t = tokens.addObject();
+            t.put("position", p.position());
+            t.put("token", p.token());
+            ArrayNode s = t.putArray("s"), g = t.putArray("g");
+            for (double v : p.s()) s.add(v);
+            for (double v : p.g()) g.add(v);
+            t.put("concept_word", p.conceptWord());
+        }
+        return json.writerWithDefaultPrettyPrinter().writeValueAsString(root);
     }
 }

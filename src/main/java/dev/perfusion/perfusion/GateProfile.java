@@ -1,0 +1,78 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.text.ClipTokenizer;
+import org.bytedeco.pytorch.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The concept gate made visible: for every token position of a prompt (BOS, each word, EOS, padding), how much its
+ * encoding resembles each concept's i* (s) and how far the gate opens there at the concept's own beta and tau (g).
+ * Where a concept does not show, or spills over the rest of the prompt, this says why.
+ */
+public record GateProfile(String prompt, List<ConceptFile> concepts, List<Position> positions) {
+    /** One token position: its token, s and g per concept, and whether it is one of the concepts' words. */
+    public record Position(int position, String token, double[] s, double[] g, boolean conceptWord) {}
+
+    public static final String PADDING = "<pad>";
+
+    /** The profile of {@code prompt} with {@code concepts} installed at their default gates (exact combination). */
+    public static GateProfile of(StableDiffusion sd, Tensor cInv, List<ConceptFile> concepts, String prompt) {
+        List<AppliedConcepts.Use> uses = new ArrayList<>();
+        for (ConceptFile c : concepts) uses.add(new AppliedConcepts.Use(c, c.beta(), c.tau()));
+        try (Scope scope = Scope.inference();
+             AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, uses, ConceptGate.Orthogonalization.EXACT, false)) {
+            if (applied.gate() == null) {
+                throw new IllegalArgumentException("concept '" + concepts.get(0).word() + "' has no gate (" + concepts.get(0).edit().kind()
+                        + " edit): only the word's embedding is learned, so there is no s or g to show");
+            }
+            ClipTokenizer tokenizer = applied.tokenizer();
+            long[] ids = Ops.toLongs(sd.tokenize(tokenizer, List.of(prompt), w -> {}));
+            GatedEncoding gated = applied.gate().compute(applied.encode(List.of(prompt), w -> {}));
+            float[] s = Ops.toFloats(gated.s()), g = Ops.toFloats(gated.gate());
+            int j = concepts.size();
+            List<Long> wordIds = new ArrayList<>();
+            for (ConceptFile c : concepts) wordIds.add((long) tokenizer.tokenId(c.word()).orElseThrow());
+            List<Position> positions = new ArrayList<>();
+            boolean ended = false;
+            for (int t = 0; t < ids.length; t++) {
+                double[] st = new double[j], gt = new double[j];
+                for (int k = 0; k < j; k++) {
+                    st[k] = s[t * j + k];
+                    gt[k] = g[t * j + k];
+                }
+                String token = ended ? PADDING : t == 0 && ids[t] == tokenizer.bosId() ? ClipTokenizer.START_OF_TEXT
+                        : ids[t] == tokenizer.eosId() ? ClipTokenizer.END_OF_TEXT : tokenizer.decode(new long[] {ids[t]});
+                if (!ended && ids[t] == tokenizer.eosId()) ended = true;
+                positions.add(new Position(t, token, st, gt, !token.equals(PADDING) && wordIds.contains(ids[t])));
+            }
+            return new GateProfile(prompt, List.copyOf(concepts), List.copyOf(positions));
+        }
+    }
+
+    /** s of concept {@code j} at its word's positions (usually one). */
+    public double[] atConceptWord(int j) {
+        return positions.stream().filter(p -> p.conceptWord() && p.token().equals(concepts.get(j).word())).mapToDouble(p -> p.s()[j]).toArray();
+    }
+
+    /** s of concept {@code j} at every other position (BOS, other words, EOS, padding), sorted. */
+    public double[] elsewhere(int j) {
+        return positions.stream().filter(p -> !p.conceptWord()).mapToDouble(p -> p.s()[j]).sorted().toArray();
+    }
+
+    /** A line per concept: s at its word, and the largest and median s at every other position. */
+    public String summary(int j) {
+        double[] other = elsewhere(j);
+        double median = other.length == 0 ? Double.NaN
+                : other.length % 2 == 1 ? other[other.length / 2] : (other[other.length / 2 - 1] + other[other.length / 2]) / 2;
+        return String.format(Locale.ROOT, "%s: s at the concept word %s; elsewhere (%d positions) largest %.3f, median %.3f",
+                concepts.get(j).word(), Arrays.toString(Arrays.stream(atConceptWord(j)).map(v -> Math.round(v * 1000) / 1000.0).toArray()),
+                other.length, other.length == 0 ? Double.NaN : other[other.length - 1], median);
+    }
+}

@@ -1,0 +1,69 @@
+package dev.perfusion.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.perfusion.world.Bundled;
+import org.junit.jupiter.api.Test;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** {@code inspect CONCEPT --prompt}: the gate on every token position, on the bundled model with the shipped my-cat. */
+class InspectCommandTest {
+    private static final Path MY_CAT = Bundled.concept("my-cat");
+
+    @Test
+    void jsonListsEveryPositionWithSAndGAndMarksTheConceptWord() throws Exception {
+        String out = stdout("inspect", MY_CAT.toString(), "--prompt", "a photo of a my-cat on the grass", "--json");
+        JsonNode root = new ObjectMapper().readTree(out);
+        JsonNode tokens = root.get("tokens");
+        assertEquals(32, tokens.size(), "one entry per position of the world model's 32-token context");
+        assertEquals("<|startoftext|>", tokens.get(0).get("token").asText());
+        int words = 0;
+        for (JsonNode t : tokens) {
+            assertEquals(1, t.get("s").size());
+            double g = t.get("g").get(0).asDouble();
+            assertTrue(g > 0 && g < 1, "a sigmoid gate: " + t);
+            if (t.get("concept_word").asBoolean()) {
+                words++;
+                assertEquals("my-cat", t.get("token").asText());
+                assertEquals(5, t.get("position").asInt());
+                assertTrue(t.get("s").get(0).asDouble() > 0.9, "the trained word's encoding is its i*: " + t);
+            }
+        }
+        assertEquals(1, words);
+        assertEquals("<|endoftext|>", tokens.get(9).get("token").asText());
+        assertEquals("<pad>", tokens.get(10).get("token").asText());
+        assertEquals(0.7, root.get("concepts").get(0).get("beta").asDouble(), 1e-12);
+    }
+
+    @Test
+    void theTableEndsWithTheSummaryOfSAtTheWordAndElsewhere() throws Exception {
+        String out = stdout("inspect", MY_CAT.toString(), "--prompt", "a my-cat in the snow");
+        assertTrue(out.contains("my-cat *"), out);
+        assertTrue(out.matches("(?s).*my-cat: s at the concept word \\[0\\.9\\d*\\]; elsewhere \\(31 positions\\) largest .*, median .*"), out);
+    }
+
+    @Test
+    void jsonNeedsAPrompt() {
+        assertNotEquals(0, Main.run("inspect", MY_CAT.toString(), "--json"));
+    }
+
+    private static String stdout(String... args) {
+        PrintStream old = System.out;
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        int rc;
+        try {
+            System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
+            rc = Main.run(args);
+        } finally {
+            System.setOut(old);
+        }
+        assertEquals(0, rc, bytes.toString(StandardCharsets.UTF_8));
+        return bytes.toString(StandardCharsets.UTF_8);
+    }
+}
