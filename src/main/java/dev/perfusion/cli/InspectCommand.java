@@ -1,12 +1,10 @@
 package dev.perfusion.cli;
 
-import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.ConceptSummary;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Arrays;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -17,20 +15,17 @@ final class InspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ConceptFile c = FileChecks.concept(file);
-        long[] dims = c.layerDims();
-        long floats = 2 * c.textDim() + 2 * Arrays.stream(dims).sum();
-        System.out.println("concept file    " + file + " (" + String.format(Locale.ROOT, "%,d", Files.size(file)) + " bytes)");
+        ConceptSummary c = ConceptSummary.of(file, FileChecks.concept(file));
+        System.out.println("concept file    " + file + " (" + String.format(Locale.ROOT, "%,d", c.bytes()) + " bytes)");
         System.out.println("word            " + c.word() + " (a kind of " + c.supercategory() + ")");
         System.out.println("default gate    beta " + c.beta() + ", tau " + c.tau());
         System.out.println("base model      " + c.baseModelHash());
         System.out.println("text encoder    " + c.textEncoderHash());
         System.out.println("text dim        " + c.textDim());
-        System.out.println("layers          " + c.layerCount() + " cross-attention layers, widths " + Arrays.toString(dims));
-        System.out.println("stored floats   " + String.format(Locale.ROOT, "%,d", floats)
+        System.out.println("layers          " + c.layers() + " cross-attention layers, widths " + c.layerWidths());
+        System.out.println("stored floats   " + String.format(Locale.ROOT, "%,d", c.storedFloats())
                 + " (embedding, i*, one key and one value target per layer)");
-        c.settings().entrySet().stream().sorted(java.util.Map.Entry.comparingByKey())
-                .forEach(e -> System.out.println(String.format(Locale.ROOT, "training %-7s %s", e.getKey(), e.getValue())));
+        c.training().forEach((k, v) -> System.out.println(String.format(Locale.ROOT, "training %-7s %s", k, v)));
         return 0;
     }
 }
