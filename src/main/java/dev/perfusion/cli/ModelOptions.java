@@ -104,6 +104,15 @@ final class ModelOptions {
     }
 
     Device device() {
+        return torchDevice(device);
+    }
+
+    torch.ScalarType dtype() {
+        return dtype(device);
+    }
+
+    /** Where the model runs, or an error saying why it cannot run there. */
+    static Device torchDevice(DeviceName device) {
         return switch (device) {
             case CPU -> new Device(torch.DeviceType.CPU);
             case CUDA -> {
@@ -116,7 +125,8 @@ final class ModelOptions {
         };
     }
 
-    torch.ScalarType dtype() {
+    /** fp16 weights on GPU, fp32 on CPU. */
+    static torch.ScalarType dtype(DeviceName device) {
         return device == DeviceName.CUDA ? torch.ScalarType.Half : torch.ScalarType.Float;
     }
 }
