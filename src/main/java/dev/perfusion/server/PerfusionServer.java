@@ -231,6 +231,7 @@ public final class PerfusionServer implements AutoCloseable {
         if (model == null) throw ApiException.badRequest("model: the models folder has no model");
         Folder.checkName(model, "model");
         int steps = integer(ctx, "trainSteps", 200);
+        int sampleEvery = integer(ctx, "sampleEvery", TrainJob.Plan.defaultSampleEvery(steps));
         long seed = integer(ctx, "seed", 1);
         String mask = ctx.formParam("mask") == null ? "none" : ctx.formParam("mask");
         if (!List.of("none", "attention", "files").contains(mask)) throw ApiException.badRequest("mask: none, attention or files, got '" + mask + "'");
@@ -255,7 +256,7 @@ public final class PerfusionServer implements AutoCloseable {
                 from = photos.size() + " uploaded";
             }
             if (!masks.isEmpty()) maskDir = saveImages(masks, work.resolve("masks"));
-            TrainJob.Plan plan = new TrainJob.Plan(model, photoDir, maskDir, mask.equals("attention"), word, supercategory, steps, seed,
+            TrainJob.Plan plan = new TrainJob.Plan(model, photoDir, maskDir, mask.equals("attention"), word, supercategory, steps, sampleEvery, seed,
                     overwrite, work);
             List<String> warnings = train.check(plan);
             Job job = queue.submit(id, Job.Kind.TRAIN, "train " + word + " (a kind of " + supercategory + ")", plan.shown(from),

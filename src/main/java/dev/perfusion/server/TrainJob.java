@@ -26,13 +26,19 @@ final class TrainJob {
 
     /** What to train: photos (and masks) already in folders, the words, and the settings a page may choose. */
     record Plan(String model, Path photos, Path masks, boolean attentionMask, String word, String supercategory, int trainSteps,
-                long seed, boolean overwrite, Path work) {
+                int sampleEvery, long seed, boolean overwrite, Path work) {
+        /** A sample picture every eighth of the run, unless a page says otherwise. */
+        static int defaultSampleEvery(int trainSteps) {
+            return Math.max(1, (trainSteps + 7) / 8);
+        }
+
         Map<String, Object> shown(String photosFrom) {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("model", model);
             m.put("word", word);
             m.put("supercategory", supercategory);
             m.put("trainSteps", trainSteps);
+            m.put("sampleEvery", sampleEvery);
             m.put("seed", seed);
             m.put("mask", attentionMask ? "attention" : masks != null ? "files" : "none");
             m.put("photos", photosFrom);
@@ -62,6 +68,7 @@ final class TrainJob {
         if (plan.trainSteps() < 1 || plan.trainSteps() > MAX_TRAIN_STEPS) {
             throw ApiException.badRequest("trainSteps: from 1 to " + MAX_TRAIN_STEPS + ", got " + plan.trainSteps());
         }
+        if (plan.sampleEvery() < 0) throw ApiException.badRequest("sampleEvery: 0 (no samples) or more steps, got " + plan.sampleEvery());
         if (library.exists(plan.word()) && !plan.overwrite()) {
             throw ApiException.conflict("a concept '" + plan.word() + "' is already in the library; train with overwrite=true to replace it");
         }
@@ -89,7 +96,7 @@ final class TrainJob {
             warnings.forEach(progress::message);
             Models.Loaded model = models.load(plan.model(), progress);
             TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(plan.trainSteps()).seed(plan.seed())
-                    .schedule(0, Math.max(1, (plan.trainSteps() + 7) / 8)).attentionMasks(plan.attentionMask()).build();
+                    .schedule(0, plan.sampleEvery()).attentionMasks(plan.attentionMask()).build();
             Path out = plan.work().resolve(plan.word() + ConceptLibrary.EXTENSION);
             ConceptTrainer.Result r = new ConceptTrainer(model.sd, model.covarianceInverse(progress), plan.word(), plan.supercategory(), settings)
                     .train(plan.photos(), plan.masks(), out, false, plan.work().resolve("samples"), progress);

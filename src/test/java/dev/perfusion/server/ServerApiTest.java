@@ -273,14 +273,15 @@ class ServerApiTest {
 
     @Test
     void aTrainingRunOnTheShippedPhotosLandsInTheLibrary() {
-        Map<String, String> form = Map.of("word", "my-teddy", "supercategory", "teddy", "examples", "my-teddy", "trainSteps", "2");
+        Map<String, String> form = Map.of("word", "my-teddy", "supercategory", "teddy", "examples", "my-teddy", "trainSteps", "2",
+                "sampleEvery", "1");
         ServerFixture.Answer submitted = s.postForm("/api/train", form, List.of());
         assertEquals(202, submitted.status(), submitted.text());
         JsonNode job = s.awaitEnd(submitted.json().get("id").asText());
         assertEquals("done", job.get("state").asText(), job.toString());
         assertEquals(2, job.get("loss").size(), "a loss value per step");
         assertEquals(2, job.get("progress").get("total").asInt());
-        assertFalse(job.get("samples").isEmpty());
+        assertEquals(2, job.get("samples").size(), "a sample picture at each step");
         assertEquals(200, s.get(job.get("samples").get(0).asText()).status());
         assertEquals("my-teddy", job.get("result").get("concept").get("summary").get("word").asText());
         assertEquals("teddy", s.get("/api/concepts/my-teddy").json().get("summary").get("supercategory").asText());

@@ -40,7 +40,8 @@ final class ServerFixture implements AutoCloseable {
 
     ServerFixture(Path root) throws IOException {
         this.root = root;
-        System.setProperty("perfusion.cache", root.resolve("cache").toString());
+        // the covariance of the bundled model's text encoder, computed once for the server's test classes (keyed by all it depends on)
+        System.setProperty("perfusion.cache", Path.of("target", "serve-test-cache").toAbsolutePath().toString());
         models = Files.createDirectories(root.resolve("models"));
         copyTree(Bundled.model(), models.resolve("world"));
         copyTree(Bundled.model(), models.resolve("broken"));

@@ -284,6 +284,7 @@ async function submitTrain(event, overwrite) {
   form.append('supercategory', $('train-super').value);
   form.append('trainSteps', $('train-steps').value);
   form.append('seed', $('train-seed').value);
+  if ($('train-sample-every').value !== '') form.append('sampleEvery', $('train-sample-every').value);
   form.append('mask', $('train-mask').value);
   form.append('model', $('model').value);
   if ($('train-examples').value) form.append('examples', $('train-examples').value);
