@@ -6,8 +6,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -40,7 +38,7 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (port < 0 || port > 65535) throw new IllegalArgumentException("--port must be in 0..65535, got " + port);
-        boolean loopback = isLoopback(host);
+        boolean loopback = Flags.named("--host", () -> PerfusionServer.isLoopback(host));
         Path modelsDir = models != null ? models : Bundled.home().resolve("models");
         if (!Files.isDirectory(modelsDir)) throw new IOException("--models " + modelsDir + ": no such folder");
         seedConcepts(concepts);
@@ -76,14 +74,4 @@ final class ServeCommand implements Callable<Integer> {
         }
     }
 
-    private static boolean isLoopback(String host) {
-        try {
-            for (InetAddress a : InetAddress.getAllByName(host)) {
-                if (!a.isLoopbackAddress()) return false;
-            }
-            return true;
-        } catch (UnknownHostException e) {
-            throw new IllegalArgumentException("--host " + host + ": unknown host");
-        }
-    }
 }

@@ -66,7 +66,9 @@ final class GenerateJob {
                 PromptEncoder encoder = applied != null ? applied : sd::encodePrompts;
                 if (r.sweep() != null) {
                     BufferedImage grid = BetaSweep.grid(sd, applied, List.of(r.prompt()), r.sweep(), request, r.seed(), progress);
-                    String text = parameters(r, sd, gates, width, height, r.seed()).text().replaceFirst("\n", "\nBeta sweep: " + r.sweep() + "\n");
+                    // every concept takes each column's beta: the gates are the sweep's, not one per concept
+                    String text = "Beta sweep: " + r.sweep() + " of " + gates.stream().map(GenerationParameters.AppliedGate::file).toList() + "\n"
+                            + parameters(r, sd, List.of(), width, height, r.seed()).text();
                     write(job, progress, "beta-sweep.png", grid, Map.of("parameters", text), r.seed(), text);
                 } else {
                     for (int k = 0; k < r.count(); k++) {

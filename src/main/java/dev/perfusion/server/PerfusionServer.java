@@ -58,6 +58,8 @@ public final class PerfusionServer implements AutoCloseable {
     private final SecureRandom random = new SecureRandom();
     private final Instant started = Instant.now();
     private final Limits limits;
+    /** Whether the server listens on a loopback address only: then every request must name a loopback host. */
+    private final boolean loopbackOnly;
     private final Folder outputs;
     private final Folder examples;
     private final Models models;
@@ -70,6 +72,7 @@ public final class PerfusionServer implements AutoCloseable {
 
     private PerfusionServer(Settings settings) throws IOException {
         this.limits = settings.limits();
+        this.loopbackOnly = isLoopback(settings.host());
         this.outputs = new Folder(settings.outputs());
         this.examples = settings.examples() != null && Files.isDirectory(settings.examples()) ? new Folder(settings.examples()) : null;
         this.models = new Models(new Folder(settings.models()), settings.device(), settings.dtype());
@@ -112,6 +115,7 @@ public final class PerfusionServer implements AutoCloseable {
 
     private void routes(io.javalin.config.RoutesConfig r) {
         r.before("/api/*", this::sameOriginOnly);
+        r.before(this::loopbackHostOnly);
         r.get("/api/health", ctx -> send(ctx, 200, health()));
         r.get("/api/info", ctx -> send(ctx, 200, info()));
         r.get("/api/models", ctx -> send(ctx, 200, models.list()));
@@ -175,6 +179,31 @@ public final class PerfusionServer implements AutoCloseable {
         }
         if (host == null || !host.equalsIgnoreCase(originHost)) {
             throw new ApiException(403, "requests from another origin (" + origin + ") may not change anything here");
+        }
+    }
+
+    /**
+     * On a loopback address a request naming another host came through a name that a site made point here (DNS
+     * rebinding): its pages would count as this server's origin. Only loopback names are answered.
+     */
+    private void loopbackHostOnly(Context ctx) {
+        if (!loopbackOnly) return;
+        String host = ctx.header("Host");
+        String name = host == null ? "" : host.replaceFirst(":\\d+$", "").toLowerCase(Locale.ROOT);
+        if (!List.of("localhost", "127.0.0.1", "[::1]").contains(name) && !name.matches("127(\\.\\d{1,3}){3}")) {
+            throw new ApiException(403, "this server answers requests to localhost only, not to '" + host + "'");
+        }
+    }
+
+    /** Whether every address of {@code host} is a loopback one. */
+    public static boolean isLoopback(String host) {
+        try {
+            for (java.net.InetAddress a : java.net.InetAddress.getAllByName(host)) {
+                if (!a.isLoopbackAddress()) return false;
+            }
+            return true;
+        } catch (java.net.UnknownHostException e) {
+            throw new IllegalArgumentException("unknown host '" + host + "'");
         }
     }
 

@@ -294,6 +294,8 @@ class ServerApiTest {
         ServerFixture.Answer a = s.send(HttpRequest.newBuilder(URI.create(s.base + "/api/concepts/my-cat")).header("Origin", "http://example.com").DELETE());
         assertError(403, "another origin", a);
         assertTrue(Files.exists(s.concepts.resolve("my-cat.safetensors")));
+        ServerFixture.Answer rebound = s.send(HttpRequest.newBuilder(URI.create(s.base + "/api/concepts")).header("Host", "attacker.example:7860").GET());
+        assertError(403, "localhost only", rebound);
         ServerFixture.Answer same = s.send(HttpRequest.newBuilder(URI.create(s.base + "/api/health")).header("Origin", "http://example.com").GET());
         assertEquals(200, same.status());
     }

@@ -29,6 +29,11 @@ import static org.junit.jupiter.api.Assertions.fail;
  * example photos; small upload limits. HTTP helpers for the tests.
  */
 final class ServerFixture implements AutoCloseable {
+    static {
+        // to send the Host header of a DNS-rebinding page (java.net.http refuses a Host of one's own otherwise)
+        System.setProperty("jdk.httpclient.allowRestrictedHeaders", "host");
+    }
+
     /** Small enough for a test to exceed: 256 KiB a photo, 4 photos, 1 MiB a concept file, 2 MiB a request. */
     static final PerfusionServer.Limits LIMITS = new PerfusionServer.Limits(256 << 10, 4, 1 << 20, 2 << 20);
 

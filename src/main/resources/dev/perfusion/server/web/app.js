@@ -107,6 +107,11 @@ function renderGenerate() {
   }));
 }
 
+// sha256-f32-sampled4096:cfdf937e1041... -> cfdf937e1041
+function shortHash(hash) {
+  return hash.replace(/^.*:/, '').substring(0, 12);
+}
+
 function renderConcepts() {
   // the library table
   const body = $('concepts-table').querySelector('tbody');
@@ -117,9 +122,9 @@ function renderConcepts() {
     const training = el('details', {}, el('summary', {}, s.training.steps ? s.training.steps + ' steps' : 'settings'),
       el('pre', { class: 'mono' }, Object.entries(s.training).map(([k, v]) => `${k}: ${v}`).join('\n')));
     return el('tr', { 'data-name': c.name, class: 'concept-row' },
-      el('td', {}, c.name), el('td', { class: 'mono' }, s.word), el('td', {}, s.supercategory), el('td', {}, s.edit),
+      el('td', { class: 'name' }, c.name), el('td', { class: 'mono name' }, s.word), el('td', {}, s.supercategory), el('td', {}, s.edit),
       el('td', {}, `beta ${s.beta}, tau ${s.tau}`),
-      el('td', { class: 'mono', title: 'text encoder ' + s.textEncoderHash }, s.baseModelHash),
+      el('td', { class: 'mono', title: `base model ${s.baseModelHash}\ntext encoder ${s.textEncoderHash}` }, shortHash(s.baseModelHash)),
       el('td', {}, `${(s.bytes / 1024).toFixed(1)} KB, ${s.layers} layers, ${s.storedFloats.toLocaleString()} floats`),
       el('td', {}, training), el('td', {}, del));
   }));
@@ -159,8 +164,7 @@ function renderTrain() {
   const training = p.task && p.task.startsWith('training');
   $('train-progress').max = training && p.total ? p.total : 1;
   $('train-progress').value = training ? p.done : (job.state === 'done' ? 1 : 0);
-  $('train-rate').textContent = training && p.stepsPerSecond
-    ? `${p.stepsPerSecond.toFixed(2)} steps/s, ${p.secondsLeft !== null ? formatSeconds(p.secondsLeft) + ' left' : ''}` : '';
+  $('train-rate').textContent = '';
   if (job.state === 'done' && job.result) {
     $('train-rate').textContent = `done in ${formatSeconds(job.result.seconds)}; concept '${job.result.concept.name}' is in the library`;
   }
