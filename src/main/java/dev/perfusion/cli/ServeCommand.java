@@ -13,7 +13,8 @@ import java.util.concurrent.CountDownLatch;
 import java.util.stream.Stream;
 
 @Command(name = "serve", mixinStandardHelpOptions = true,
-        description = {"A local web app: generate, steer concepts with beta sliders, train concepts, in the browser.",
+        description = {"A local web app to generate, steer and train concepts.",
+                "Generate with beta sliders and sweeps, train concepts with live progress, manage the concept library, in the browser.",
                 "A REST API under /api serves scripts too (see the README). There is no authentication: it listens on "
                         + "127.0.0.1 unless --host says otherwise."})
 final class ServeCommand implements Callable<Integer> {
