@@ -8,6 +8,7 @@ import dev.perfusion.perfusion.Concept;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.pipeline.GenerationParameters;
 import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
@@ -25,7 +26,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -237,25 +237,14 @@ final class GenerateCommand implements Callable<Integer> {
         return p.resolveSibling(stem + "-" + i + ext);
     }
 
-    /** The PNG's parameters text, in the form other Stable Diffusion tools write; each concept's gate as it was applied. */
+    /** The PNG's parameters text; each concept's gate as it was applied. */
     private String parameters(StableDiffusion sd, List<AppliedConcepts.Use> uses, String prompt, long imageSeed) {
-        Map<String, Object> p = new LinkedHashMap<>();
-        p.put("Steps", steps);
-        p.put("Sampler", scheduler.id);
-        p.put("CFG scale", guidance);
-        p.put("Seed", initLatents != null ? "init-latents " + initLatents.getFileName() : imageSeed);
-        p.put("Size", width + "x" + height);
-        p.put("Model", sd.name);
-        if (!concepts.isEmpty()) {
-            p.put("Concepts", concepts.stream().map(c -> c.getFileName().toString()).toList());
-            p.put("Concept gate", "beta " + uses.stream().map(AppliedConcepts.Use::beta).toList()
-                    + " tau " + uses.stream().map(AppliedConcepts.Use::tau).toList() + (globalLock ? " global lock" : ""));
+        List<GenerationParameters.AppliedGate> gates = new ArrayList<>();
+        for (int j = 0; j < uses.size(); j++) {
+            gates.add(new GenerationParameters.AppliedGate(concepts.get(j).getFileName().toString(), uses.get(j).beta(), uses.get(j).tau()));
         }
-        StringBuilder s = new StringBuilder(prompt);
-        if (!negativePrompt.isEmpty()) s.append("\nNegative prompt: ").append(negativePrompt);
-        s.append("\n");
-        p.forEach((k, v) -> s.append(k).append(": ").append(v).append(", "));
-        s.append("Generator: perfusion-java");
-        return s.toString();
+        String seedText = initLatents != null ? "init-latents " + initLatents.getFileName() : Long.toString(imageSeed);
+        return new GenerationParameters(prompt, negativePrompt, steps, scheduler.id, guidance, seedText, width, height, sd.name,
+                gates, globalLock).text();
     }
 }

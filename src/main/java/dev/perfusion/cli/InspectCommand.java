@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.ConceptSummary;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.perfusion.GateProfile;
 import dev.perfusion.pipeline.StableDiffusion;
@@ -14,10 +15,8 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -60,20 +59,18 @@ final class InspectCommand implements Callable<Integer> {
         return 0;
     }
 
-    private static void printMetadata(Path file, ConceptFile c) throws java.io.IOException {
-        long[] dims = c.layerDims();
-        long floats = 2 * c.textDim() + 2 * Arrays.stream(dims).sum();
-        System.out.println("concept file    " + file + " (" + String.format(Locale.ROOT, "%,d", Files.size(file)) + " bytes)");
+    private static void printMetadata(Path file, ConceptFile concept) throws java.io.IOException {
+        ConceptSummary c = ConceptSummary.of(file, concept);
+        System.out.println("concept file    " + file + " (" + String.format(Locale.ROOT, "%,d", c.bytes()) + " bytes)");
         System.out.println("word            " + c.word() + " (a kind of " + c.supercategory() + ")");
         System.out.println("default gate    beta " + c.beta() + ", tau " + c.tau());
         System.out.println("base model      " + c.baseModelHash());
         System.out.println("text encoder    " + c.textEncoderHash());
         System.out.println("text dim        " + c.textDim());
-        System.out.println("layers          " + c.layerCount() + " cross-attention layers, widths " + Arrays.toString(dims));
-        System.out.println("stored floats   " + String.format(Locale.ROOT, "%,d", floats)
+        System.out.println("layers          " + c.layers() + " cross-attention layers, widths " + c.layerWidths());
+        System.out.println("stored floats   " + String.format(Locale.ROOT, "%,d", c.storedFloats())
                 + " (embedding, i*, one key and one value target per layer)");
-        c.settings().entrySet().stream().sorted(java.util.Map.Entry.comparingByKey())
-                .forEach(e -> System.out.println(String.format(Locale.ROOT, "training %-7s %s", e.getKey(), e.getValue())));
+        c.training().forEach((k, v) -> System.out.println(String.format(Locale.ROOT, "training %-7s %s", k, v)));
     }
 
     static void print(GateProfile profile, PrintStream out) {
@@ -84,9 +81,7 @@ final class InspectCommand implements Callable<Integer> {
         out.println("prompt \"" + profile.prompt() + "\"; gates at " + String.join(", ", concepts.stream()
                 .map(c -> c.word() + " beta " + c.beta() + " tau " + c.tau()).toList()));
         out.println(header);
-        int paddingFrom = -1;
         for (GateProfile.Position p : profile.positions()) {
-            if (p.token().equals(GateProfile.PADDING) && paddingFrom < 0) paddingFrom = p.position();
             StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "%-4d %-" + width + "s", p.position(),
                     p.token() + (p.conceptWord() ? " *" : "")));
             for (int j = 0; j < concepts.size(); j++) line.append(String.format(Locale.ROOT, "  %12.3f %12.3f", p.s()[j], p.g()[j]));

@@ -113,6 +113,15 @@ final class ModelOptions {
     }
 
     Device device() {
+        return torchDevice(device);
+    }
+
+    torch.ScalarType dtype() {
+        return dtype(device, precision);
+    }
+
+    /** Where the model runs, or an error saying why it cannot run there. */
+    static Device torchDevice(DeviceName device) {
         return switch (device) {
             case CPU -> new Device(torch.DeviceType.CPU);
             case CUDA -> {
@@ -125,7 +134,8 @@ final class ModelOptions {
         };
     }
 
-    torch.ScalarType dtype() {
+    /** What the UNet and VAE compute in: {@code precision}, where {@code AUTO} is fp16 on cuda and fp32 on the CPU. */
+    static torch.ScalarType dtype(DeviceName device, PrecisionName precision) {
         return switch (precision) {
             case AUTO -> device == DeviceName.CUDA ? torch.ScalarType.Half : torch.ScalarType.Float;
             case FP32 -> torch.ScalarType.Float;

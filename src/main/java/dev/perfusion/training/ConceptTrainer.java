@@ -151,13 +151,16 @@ public final class ConceptTrainer {
                 requireFiniteTraining(step + 1, optimizer, false);
                 phases.lap("finite checks");
                 losses.add(loss);
+                progress.metric("loss", step + 1, loss);
                 progress.update("training " + word, step + 1, settings.steps(), String.format(java.util.Locale.ROOT, "loss %.4f", loss));
                 boolean last = step + 1 == settings.steps();
                 if (settings.checkpointEvery() > 0 && (step + 1) % settings.checkpointEvery() == 0 && !last) {
                     saveCheckpoint(checkpoint, optimizer, step + 1);
                 }
                 if (samplesDir != null && settings.sampleEvery() > 0 && ((step + 1) % settings.sampleEvery() == 0 || last)) {
-                    sample(samplesDir.resolve(String.format(java.util.Locale.ROOT, "step-%05d.png", step + 1)), resolution);
+                    Path sample = samplesDir.resolve(String.format(java.util.Locale.ROOT, "step-%05d.png", step + 1));
+                    sample(sample, resolution);
+                    progress.wrote(sample);
                 }
                 phases.lap("progress, checkpoints, samples");
             }

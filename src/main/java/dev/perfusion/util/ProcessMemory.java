@@ -10,9 +10,18 @@ public final class ProcessMemory {
 
     /** The peak resident set size (Linux's VmHWM) in GiB; NaN where the system does not report it. */
     public static double peakResidentGiB() {
+        return statusGiB("VmHWM:");
+    }
+
+    /** The resident set size now (Linux's VmRSS) in GiB; NaN where the system does not report it. */
+    public static double residentGiB() {
+        return statusGiB("VmRSS:");
+    }
+
+    private static double statusGiB(String field) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmHWM:")) return Long.parseLong(line.replaceAll("\\D+", "")) / 1024.0 / 1024.0;
+                if (line.startsWith(field)) return Long.parseLong(line.replaceAll("\\D+", "")) / 1024.0 / 1024.0;
             }
         } catch (IOException | RuntimeException e) {
             // not Linux: report nothing rather than fail the caller

@@ -8,5 +8,11 @@ public interface Progress {
     /** A one-line message (a warning or a stage change). */
     default void message(String text) {}
 
+    /** A measured value at a step (the training loss), for whoever plots it; the bar already shows it as detail. */
+    default void metric(String name, long step, double value) {}
+
+    /** A file the work wrote along the way (a training sample picture), for whoever shows it. */
+    default void wrote(java.nio.file.Path file) {}
+
     Progress NONE = (task, done, total, detail) -> {};
 }
