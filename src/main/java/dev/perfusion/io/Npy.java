@@ -13,7 +13,10 @@ import java.util.Arrays;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-/** NumPy {@code .npy} (format 1.0/2.0), little-endian float32, float64 and int64, C order. */
+/**
+ * NumPy {@code .npy} (format 1.0/2.0), C order: little-endian float32 and float64, int64; also read (widened to
+ * float32 or int64) float16, int32, uint8 and bool.
+ */
 public final class Npy {
     private Npy() {}
 
@@ -68,9 +71,11 @@ public final class Npy {
             throw new IOException(file + ": Fortran-order arrays are not supported");
         }
         int itemSize = switch (descr) {
-            case "<f4" -> 4;
+            case "<f4", "<i4" -> 4;
             case "<f8", "<i8" -> 8;
-            default -> throw new IOException(file + ": unsupported dtype " + descr + " (expected <f4, <f8 or <i8)");
+            case "<f2" -> 2;
+            case "|u1", "|b1" -> 1;
+            default -> throw new IOException(file + ": unsupported dtype " + descr + " (expected <f4, <f8, <f2, <i8, <i4, |u1 or |b1)");
         };
         long[] shape = shape(find(SHAPE, header, file, "shape"), file);
         ByteBuffer data = ByteBuffer.wrap(bytes, offset + (int) headerLen, bytes.length - offset - (int) headerLen)
@@ -86,6 +91,13 @@ public final class Npy {
         return switch (descr) {
             case "<f4" -> { float[] f = new float[count]; data.asFloatBuffer().get(f); yield new Array(shape, descr, f, null, null); }
             case "<f8" -> { double[] d = new double[count]; data.asDoubleBuffer().get(d); yield new Array(shape, descr, null, d, null); }
+            case "<f2" -> {
+                float[] f = new float[count];
+                for (int i = 0; i < count; i++) f[i] = Float16.toFloat(data.getShort(2 * i));
+                yield new Array(shape, descr, f, null, null);
+            }
+            case "<i4" -> { long[] l = new long[count]; for (int i = 0; i < count; i++) l[i] = data.getInt(4 * i); yield new Array(shape, descr, null, null, l); }
+            case "|u1", "|b1" -> { long[] l = new long[count]; for (int i = 0; i < count; i++) l[i] = data.get(i) & 0xff; yield new Array(shape, descr, null, null, l); }
             default -> { long[] l = new long[count]; data.asLongBuffer().get(l); yield new Array(shape, descr, null, null, l); }
         };
     }

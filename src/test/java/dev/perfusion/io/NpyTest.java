@@ -35,6 +35,29 @@ class NpyTest {
         return Files.write(tmp.resolve("bad.npy"), b.array());
     }
 
+    /** A version-1 file with {@code header} and {@code data}. */
+    private Path file(String header, byte[] data) throws IOException {
+        Path f = file(header, data.length);
+        byte[] all = Files.readAllBytes(f);
+        System.arraycopy(data, 0, all, all.length - data.length, data.length);
+        return Files.write(f, all);
+    }
+
+    @Test
+    void narrowerTypesAreWidened() throws IOException {
+        // float16 1.5, -2, 65504 (the largest half), 2^-24 (the smallest subnormal)
+        Npy.Array half = Npy.read(file("{'descr': '<f2', 'fortran_order': False, 'shape': (4,), }",
+                new byte[] {0x00, 0x3e, 0x00, (byte) 0xc0, (byte) 0xff, 0x7b, 0x01, 0x00}));
+        assertArrayEquals(new float[] {1.5f, -2f, 65504f, 0x1p-24f}, half.floats());
+        Npy.Array ints = Npy.read(file("{'descr': '<i4', 'fortran_order': False, 'shape': (2,), }",
+                new byte[] {(byte) 0xfe, (byte) 0xff, (byte) 0xff, (byte) 0xff, 7, 0, 0, 0}));
+        assertArrayEquals(new long[] {-2, 7}, ints.longs());
+        assertArrayEquals(new long[] {200, 1}, Npy.read(file("{'descr': '|u1', 'fortran_order': False, 'shape': (2,), }",
+                new byte[] {(byte) 200, 1})).longs());
+        assertArrayEquals(new long[] {1, 0}, Npy.read(file("{'descr': '|b1', 'fortran_order': False, 'shape': (2,), }",
+                new byte[] {1, 0})).longs());
+    }
+
     private void assertError(Path f, String expected) {
         IOException e = assertThrows(IOException.class, () -> Npy.read(f));
         assertTrue(e.getMessage().startsWith(f.toString()) && e.getMessage().contains(expected), e.getMessage());
