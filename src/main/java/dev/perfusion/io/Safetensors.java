@@ -188,6 +188,9 @@ public final class Safetensors implements StateDict {
     }
 
     @Override
+    public String dtype(String name) { return entry(name).dtype(); }
+
+    @Override
     public String describe(String name) { return file + " tensor '" + name + "'"; }
 
     private Entry entry(String name) {

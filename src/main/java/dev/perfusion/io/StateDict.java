@@ -13,6 +13,9 @@ public interface StateDict {
 
     long[] shape(String name);
 
+    /** The dtype a tensor is stored in, as safetensors names it (F32, F16, BF16, I64, ...); "unknown" where a source cannot say. */
+    default String dtype(String name) { return "unknown"; }
+
     /** Where a tensor comes from, for error messages: file and stored name. */
     String describe(String name);
 

@@ -97,6 +97,9 @@ public final class RenamedStateDict implements StateDict {
     }
 
     @Override
+    public String dtype(String name) { return stored.dtype(source(name).key()); }
+
+    @Override
     public String describe(String name) {
         Source s = source(name);
         String where = stored.describe(s.key());

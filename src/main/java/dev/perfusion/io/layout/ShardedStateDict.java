@@ -56,5 +56,7 @@ public final class ShardedStateDict implements StateDict {
 
     @Override public long[] shape(String name) { return shard(name).shape(name); }
 
+    @Override public String dtype(String name) { return shard(name).dtype(name); }
+
     @Override public String describe(String name) { return shard(name).describe(name); }
 }
