@@ -19,7 +19,8 @@ import java.nio.file.Path;
 /** The options every command that loads a model shares. */
 final class ModelOptions {
     @Option(names = "--model", paramLabel = "PATH",
-            description = "A diffusers folder or a single-file .safetensors checkpoint (default: the bundled world model, models/world).")
+            description = "A diffusers folder or a single-file checkpoint: .safetensors, or a PyTorch .ckpt/.pt (read without running"
+                    + " it) (default: the bundled world model, models/world).")
     Path model;
 
     @Option(names = "--config", paramLabel = "DIR",
@@ -33,6 +34,9 @@ final class ModelOptions {
     @Option(names = "--family", paramLabel = "NAME", converter = Choices.Family.class, completionCandidates = Choices.Family.class,
             description = "Force a built-in family for a single file: ${COMPLETION-CANDIDATES} (v-prediction cannot be detected from weights).")
     String family;
+
+    @Option(names = "--non-ema", description = "Use a checkpoint's non-EMA UNet weights even when it holds EMA copies (model_ema.*), which are used by default.")
+    boolean nonEma;
 
     /** Where the model runs. */
     enum DeviceName { CPU, CUDA }
@@ -98,6 +102,7 @@ final class ModelOptions {
         if (config != null) options = options.withConfig(config);
         if (tokenizer != null) options = options.withTokenizer(tokenizer);
         if (family != null) options = options.withFamily(family);
+        if (nonEma) options = options.withNonEma();
         return options;
     }
 

@@ -55,6 +55,7 @@ public final class StableDiffusion {
     public static StableDiffusion load(Path model, ModelSource.Options options, Device device, torch.ScalarType dtype,
                                        Progress progress) throws IOException {
         ResolvedModel m = ModelSource.resolve(model, options);
+        m.notes().forEach(progress::message);
         ClipTokenizer tokenizer = ClipTokenizer.load(m.requireTokenizerDir());
         progress.update("loading " + model.getFileName(), 0, 3, "text encoder");
         ClipTextModel text = ClipTextModel.create(m.textEncoderConfig());

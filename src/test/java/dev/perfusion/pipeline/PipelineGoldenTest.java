@@ -18,7 +18,11 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** The full pipeline (fixture case pipe_ddim) from the diffusers folder and from the single-file checkpoint. */
+/**
+ * The full pipeline (fixture case pipe_ddim) from the diffusers folder, from the single-file checkpoint, and from the
+ * same model saved by torch.save (.ckpt in the zip and legacy formats, a full EMA .ckpt, a diffusers folder of .bin
+ * files).
+ */
 class PipelineGoldenTest {
     static final Request REQUEST = new Request("a photo of an astronaut riding a horse on mars", "blurry, low quality",
             7.5, 10, "ddim", 128, 128);
@@ -60,6 +64,31 @@ class PipelineGoldenTest {
             Tensor image = TextToImage.decode(sd, latents).permute(0, 2, 3, 1);
             double imageDiff = Ops.maxAbsDiff(image, Fixtures.golden("pipe_ddim_image.npy").toTensor());
             assertTrue(imageDiff <= 0.15, "bf16 image max abs diff " + imageDiff);
+        }
+    }
+
+    @Test
+    void pickleCheckpointsMatchTheReferencePipeline() throws IOException {
+        Path pickles = Fixtures.sdTiny().resolve("pickle");
+        ModelSource.Options withConfig = ModelSource.Options.defaults().withConfig(Fixtures.diffusers());
+        for (String ckpt : List.of("sd-tiny-zip-fp16.ckpt", "sd-tiny-legacy-fp32.ckpt", "sd-tiny-ema-zip-fp16.ckpt")) {
+            check(StableDiffusion.load(pickles.resolve(ckpt), withConfig, Ops.cpu(), torch.ScalarType.Float, Progress.NONE));
+        }
+        check(StableDiffusion.load(pickles.resolve("diffusers-bin"), ModelSource.Options.defaults(), Ops.cpu(),
+                torch.ScalarType.Float, Progress.NONE));
+    }
+
+    @Test
+    void theEmaCkptsNonEmaWeightsDoNotMatch() throws IOException {
+        StableDiffusion sd = StableDiffusion.load(Fixtures.sdTiny().resolve("pickle/sd-tiny-ema-zip-fp16.ckpt"),
+                ModelSource.Options.defaults().withConfig(Fixtures.diffusers()).withNonEma(), Ops.cpu(), torch.ScalarType.Float,
+                Progress.NONE);
+        try (Scope s = Scope.inference()) {
+            Tensor encodings = TextToImage.conditioning(sd, REQUEST, w -> {});
+            Tensor noise = Fixtures.golden("pipe_ddim_initial_latents.npy").toTensor();
+            Tensor latents = TextToImage.denoise(sd, REQUEST, encodings, noise, new SeededNoise(0), Progress.NONE);
+            double latentDiff = Ops.maxAbsDiff(latents, Fixtures.golden("pipe_ddim_final_latents.npy").toTensor());
+            assertTrue(latentDiff > 0.05, "final latents max abs diff " + latentDiff);
         }
     }
 

@@ -2,6 +2,7 @@ package dev.perfusion.io.layout;
 
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.StateDict;
+import dev.perfusion.io.pickle.TorchCheckpoint;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,12 +15,15 @@ import java.util.Optional;
 final class DiffusersFolder {
     /** diffusers' weight file name, then transformers'. */
     private static final List<String> WEIGHT_NAMES = List.of("diffusion_pytorch_model", "model");
+    /** The same, for PyTorch .bin files (transformers named them pytorch_model.bin). */
+    private static final List<String> BIN_NAMES = List.of("diffusion_pytorch_model", "pytorch_model");
 
     private DiffusersFolder() {}
 
     /**
-     * The component's safetensors weights. Without a variant the full-precision file is preferred and an
-     * {@code .fp16} one is taken when it is the only one; with {@code variant} (e.g. "fp16") that one is preferred.
+     * The component's weights: safetensors, else PyTorch .bin files (folders saved before safetensors; read without
+     * running them), each single or sharded by an index. Without a variant the full-precision file is preferred and
+     * an {@code .fp16} one is taken when it is the only one; with {@code variant} (e.g. "fp16") that one is preferred.
      */
     static StateDict weights(Path componentDir, Optional<String> variant) throws IOException {
         if (!Files.isDirectory(componentDir)) {
@@ -37,10 +41,12 @@ final class DiffusersFolder {
                 if (Files.isRegularFile(index)) return ShardedStateDict.open(index);
             }
         }
-        for (String name : WEIGHT_NAMES) {
-            for (String suffix : suffixes) {
+        for (String suffix : suffixes) {
+            for (String name : BIN_NAMES) {
                 Path bin = componentDir.resolve(name + suffix + ".bin");
-                if (Files.isRegularFile(bin)) throw CheckpointLayout.pickleNotSupported(bin);
+                if (Files.isRegularFile(bin)) return TorchCheckpoint.open(bin);
+                Path index = componentDir.resolve(name + suffix + ".bin.index.json");
+                if (Files.isRegularFile(index)) return ShardedStateDict.open(index);
             }
         }
         for (String suffix : suffixes) {
@@ -53,6 +59,7 @@ final class DiffusersFolder {
             }
         }
         throw new IOException(componentDir + ": no weights (expected diffusion_pytorch_model.safetensors or"
-                + " model.safetensors" + variant.map(v -> ", or their ." + v + " variant").orElse(", or an .fp16 variant") + ")");
+                + " model.safetensors" + variant.map(v -> ", or their ." + v + " variant").orElse(", or an .fp16 variant")
+                + ", or diffusion_pytorch_model.bin or pytorch_model.bin)");
     }
 }

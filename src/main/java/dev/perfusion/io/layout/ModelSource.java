@@ -1,7 +1,6 @@
 package dev.perfusion.io.layout;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.StateDict;
 
 import java.io.IOException;
@@ -17,14 +16,16 @@ import java.util.Optional;
  * layouts are translated, by rename tables ({@link LdmUnet}, {@link LdmVae}, {@link LdmTextEncoder}).
  * <ul>
  * <li>A diffusers folder: configs and weights are read as they are.</li>
- * <li>A single-file original checkpoint (.safetensors): the configs come from a config folder if given, else
- * from the built-in family the tensor shapes match ({@link ModelFamily}); the rename tables are generated from
- * those configs and checked against the file.</li>
+ * <li>A single-file original checkpoint (.safetensors, or a PyTorch .ckpt/.pt read without running it,
+ * {@link WeightFile}): the configs come from a config folder if given, else from the built-in family the tensor
+ * shapes match ({@link ModelFamily}); the rename tables are generated from those configs and checked against the
+ * file.</li>
  * </ul>
- * Only headers are read here; tensors are read when a model loads them. Tensors of a single file outside the
- * three components are ignored: LDM's noise-schedule buffers ({@code betas}, {@code alphas_cumprod}, ...),
- * {@code model_ema.*} (the non-EMA weights are used, as diffusers' conversion does by default), and the text
- * encoder's {@code position_ids} buffer.
+ * Only headers (or pickles) are read here; tensors are read when a model loads them. A single file's EMA copies
+ * ({@code model_ema.*}) are used for the UNet when the file holds one for every UNet weight, unless the non-EMA
+ * weights are asked for ({@link LdmEma}); which set was used is said in {@link ResolvedModel#notes}. Other tensors
+ * of a single file outside the three components are ignored: LDM's noise-schedule buffers ({@code betas},
+ * {@code alphas_cumprod}, ...) and the text encoder's {@code position_ids} buffer.
  */
 public final class ModelSource {
     private ModelSource() {}
@@ -37,20 +38,23 @@ public final class ModelSource {
      * @param family       a built-in family to use instead of recognising one (single files only), e.g. sd21-v for
      *                     an SD 2.x v-prediction file whose name does not say 768-v
      * @param variant      the diffusers weight variant to prefer, e.g. "fp16"
+     * @param nonEma       use a single file's non-EMA UNet weights even when it holds EMA copies
      */
     public record Options(Optional<Path> configDir, Optional<Path> tokenizerDir, Optional<String> family,
-                          Optional<String> variant) {
+                          Optional<String> variant, boolean nonEma) {
         public static Options defaults() {
-            return new Options(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty());
+            return new Options(Optional.empty(), Optional.empty(), Optional.empty(), Optional.empty(), false);
         }
 
-        public Options withConfig(Path dir) { return new Options(Optional.of(dir), tokenizerDir, family, variant); }
+        public Options withConfig(Path dir) { return new Options(Optional.of(dir), tokenizerDir, family, variant, nonEma); }
 
-        public Options withTokenizer(Path dir) { return new Options(configDir, Optional.of(dir), family, variant); }
+        public Options withTokenizer(Path dir) { return new Options(configDir, Optional.of(dir), family, variant, nonEma); }
 
-        public Options withFamily(String name) { return new Options(configDir, tokenizerDir, Optional.of(name), variant); }
+        public Options withFamily(String name) { return new Options(configDir, tokenizerDir, Optional.of(name), variant, nonEma); }
 
-        public Options withVariant(String name) { return new Options(configDir, tokenizerDir, family, Optional.of(name)); }
+        public Options withVariant(String name) { return new Options(configDir, tokenizerDir, family, Optional.of(name), nonEma); }
+
+        public Options withNonEma() { return new Options(configDir, tokenizerDir, family, variant, true); }
     }
 
     public static ResolvedModel resolve(Path source) throws IOException {
@@ -83,11 +87,12 @@ public final class ModelSource {
         StateDict vae = DiffusersFolder.weights(folder.resolve("vae"), options.variant());
         StateDict text = DiffusersFolder.weights(folder.resolve("text_encoder"), options.variant());
         return assemble(folder, CheckpointLayout.DIFFUSERS_FOLDER, configs, Optional.of(folder.resolve("tokenizer")),
-                options, unet, vae, text, false);
+                options, unet, vae, text, false, List.of());
     }
 
     private static ResolvedModel singleFile(Path file, Options options) throws IOException {
-        Safetensors st = Safetensors.open(file);
+        LdmEma.Choice weights = LdmEma.choose(WeightFile.open(file), file, !options.nonEma());
+        StateDict st = weights.weights();
         Optional<LdmTextEncoder.Layout> textLayout = requireComponents(st, file);
         ModelConfigs configs;
         if (options.configDir().isPresent()) {
@@ -100,7 +105,7 @@ public final class ModelSource {
         StateDict vae = LdmVae.view(st, file, configs.vae(), configs.origin());
         StateDict text = LdmTextEncoder.view(st, file, configs.textEncoder(), configs.origin());
         return assemble(file, CheckpointLayout.SINGLE_FILE, configs, Optional.empty(), options, unet, vae, text,
-                textLayout.orElseThrow() == LdmTextEncoder.Layout.OPEN_CLIP);
+                textLayout.orElseThrow() == LdmTextEncoder.Layout.OPEN_CLIP, weights.note().stream().toList());
     }
 
     /** A family the user named, unless the shapes say the file is of the other SD generation. */
@@ -145,7 +150,8 @@ public final class ModelSource {
 
     private static ResolvedModel assemble(Path source, CheckpointLayout layout, ModelConfigs configs,
                                           Optional<Path> ownTokenizer, Options options,
-                                          StateDict unet, StateDict vae, StateDict text, boolean openClip) throws IOException {
+                                          StateDict unet, StateDict vae, StateDict text, boolean openClip,
+                                          List<String> notes) throws IOException {
         Optional<Path> tokenizerDir;
         if (options.tokenizerDir().isPresent()) {
             Path dir = options.tokenizerDir().get();
@@ -162,7 +168,7 @@ public final class ModelSource {
         if (tokenizerConfig.isEmpty()) tokenizerConfig = configs.tokenizer();
         return new ResolvedModel(source, layout, ModelFamily.classify(configs), configs.origin(),
                 configs.unet(), configs.vae(), configs.textEncoder(), configs.scheduler(), tokenizerConfig, tokenizerDir,
-                unet, vae, text, openClip);
+                unet, vae, text, openClip, configs.folder(), notes);
     }
 
     private static boolean hasVocabulary(Path dir) {

@@ -27,12 +27,18 @@ import java.util.stream.Stream;
  * @param tokenizerDir        a folder holding vocab.json and merges.txt: the one given, else the model folder's
  *                            tokenizer/, else the config folder's tokenizer/; empty for a single file without them
  * @param openClipTextEncoder whether the text encoder was stored as an OpenCLIP tower (SD 2.x single files)
+ * @param configFolder        the folder the configs were read from; empty for built-in configs (those of {@code family})
+ * @param notes               what the loader chose that the user should be told (which of a file's EMA and non-EMA
+ *                            weights were used)
  */
 public record ResolvedModel(Path source, CheckpointLayout layout, String family, String configOrigin,
                             UNetConfig unetConfig, VaeConfig vaeConfig, ClipTextConfig textEncoderConfig, SchedulerConfig schedulerConfig,
                             Optional<JsonNode> tokenizerConfig, Optional<Path> tokenizerDir,
                             StateDict unetWeights, StateDict vaeWeights, StateDict textEncoderWeights,
-                            boolean openClipTextEncoder) {
+                            boolean openClipTextEncoder, Optional<Path> configFolder, List<String> notes) {
+    public ResolvedModel {
+        notes = List.copyOf(notes);
+    }
 
     /** The tokenizer folder, or the error a caller that needs one reports, saying where it was looked for. */
     public Path requireTokenizerDir() {

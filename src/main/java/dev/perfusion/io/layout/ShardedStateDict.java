@@ -2,7 +2,6 @@ package dev.perfusion.io.layout;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.perfusion.io.ConfigJson;
-import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.StateDict;
 import org.bytedeco.pytorch.Tensor;
 
@@ -14,11 +13,14 @@ import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
 
-/** Weights split over several safetensors files, as listed by a {@code *.safetensors.index.json} weight_map. */
+/**
+ * Weights split over several files, as listed by a {@code *.safetensors.index.json} (or, for PyTorch checkpoints,
+ * {@code *.bin.index.json}) weight_map.
+ */
 public final class ShardedStateDict implements StateDict {
-    private final Map<String, Safetensors> byName;
+    private final Map<String, StateDict> byName;
 
-    private ShardedStateDict(Map<String, Safetensors> byName) {
+    private ShardedStateDict(Map<String, StateDict> byName) {
         this.byName = Collections.unmodifiableMap(byName);
     }
 
@@ -26,14 +28,14 @@ public final class ShardedStateDict implements StateDict {
     public static ShardedStateDict open(Path index) throws IOException {
         JsonNode map = ConfigJson.read(index).get("weight_map");
         if (map == null || !map.isObject()) throw new IOException(index + ": no weight_map object");
-        Map<String, Safetensors> shards = new HashMap<>();
-        Map<String, Safetensors> byName = new TreeMap<>();
+        Map<String, StateDict> shards = new HashMap<>();
+        Map<String, StateDict> byName = new TreeMap<>();
         for (var it = map.fields(); it.hasNext(); ) {
             var e = it.next();
             String shardName = e.getValue().asText();
-            Safetensors shard = shards.get(shardName);
+            StateDict shard = shards.get(shardName);
             if (shard == null) {
-                shard = Safetensors.open(index.resolveSibling(shardName));
+                shard = WeightFile.open(index.resolveSibling(shardName));
                 shards.put(shardName, shard);
             }
             if (!shard.has(e.getKey())) {
@@ -44,8 +46,8 @@ public final class ShardedStateDict implements StateDict {
         return new ShardedStateDict(byName);
     }
 
-    private Safetensors shard(String name) {
-        Safetensors s = byName.get(name);
+    private StateDict shard(String name) {
+        StateDict s = byName.get(name);
         if (s == null) throw new IllegalArgumentException("no tensor named '" + name + "' in the sharded checkpoint");
         return s;
     }
