@@ -4,10 +4,14 @@ import dev.perfusion.perfusion.ProjectionEdit;
 import dev.perfusion.io.Npy;
 import dev.perfusion.io.Png;
 import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.pickle.PickleWriter;
+import dev.perfusion.io.pickle.StorageType;
+import dev.perfusion.io.pickle.TorchSaveWriter;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
@@ -25,6 +29,9 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.zip.CRC32;
+import java.util.zip.ZipEntry;
+import java.util.zip.ZipOutputStream;
 
 /**
  * Writes the committed seed corpus of the fuzz tests (src/test/resources/dev/perfusion/fuzz/*Inputs/), mostly with
@@ -56,6 +63,7 @@ class SeedCorpus {
             safetensorsSeeds();
             conceptSeeds();
             checkpointSeeds();
+            torchCheckpointSeeds();
         }
         npySeeds();
         imageSeeds();
@@ -99,6 +107,67 @@ class SeedCorpus {
             Safetensors.write(seed("CheckpointFuzzTest", "singleFile", sd2 ? "sd2-names" : "sd1-names"), t, Map.of(),
                     Safetensors.StoredType.F16);
         }
+    }
+
+    /** torch.save-format files (zip and legacy) and their bare pickles. */
+    private void torchCheckpointSeeds() throws IOException {
+        Map<String, Tensor> two = new LinkedHashMap<>();
+        two.put("model.diffusion_model.input_blocks.0.0.weight", Ops.fromFloats(new float[] {1, -2, 3.5f, 0, 1e-3f, 7}, 2, 3));
+        two.put("model_ema.diffusion_modelinput_blocks00weight", Ops.fromFloats(new float[] {1, 2, 3, 4, 5, 6}, 2, 3));
+        two.put("first_stage_model.decoder.conv_in.bias", Ops.fromFloats(new float[] {0.5f, -0.5f}, 2).to(torch.ScalarType.Half));
+        two.put("step", Ops.fromLongs(new long[] {7}, 1));
+        two.put("mask", Ops.fromFloats(new float[] {1, 0, 1}, 3).to(torch.ScalarType.Bool));
+        two.put("bf16", Ops.fromFloats(new float[] {1.5f, -3}, 2).to(torch.ScalarType.BFloat16));
+        TorchSaveWriter.zip(seed("TorchCheckpointFuzzTest", "open", "zip-lightning"), two, TorchSaveWriter.Layout.lightning(470000));
+        TorchSaveWriter.zip(seed("TorchCheckpointFuzzTest", "open", "zip-plain"), two, TorchSaveWriter.Layout.PLAIN);
+        TorchSaveWriter.legacy(seed("TorchCheckpointFuzzTest", "open", "legacy-lightning"), two, TorchSaveWriter.Layout.lightning(1));
+        // views of one storage: a row slice at an offset and a transpose
+        PickleWriter views = new PickleWriter().proto(2).op('}').mark().str("rows");
+        TorchSaveWriter.tensor(views, "0", StorageType.FLOAT, 6, 3, new long[] {1, 3}, new long[] {3, 1}, true, false);
+        views.str("transposed");
+        TorchSaveWriter.tensor(views, "0", StorageType.FLOAT, 6, 0, new long[] {3, 2}, new long[] {1, 3}, false, false);
+        byte[] viewsPickle = views.op('u').stop().bytes();
+        Files.write(seed("TorchCheckpointFuzzTest", "open", "zip-views"), zipOf("views", viewsPickle, floats(0, 1, 2, 3, 4, 5)));
+        // protocol 4: STACK_GLOBAL, SHORT_BINUNICODE, MEMOIZE
+        PickleWriter p4 = new PickleWriter().proto(4).op('}').op(0x94).shortStr("w").stackGlobal("torch._utils", "_rebuild_tensor_v2")
+                .op(0x94).mark().mark().shortStr("storage").stackGlobal("torch", "FloatStorage").shortStr("0").shortStr("cpu")
+                .integer(6).op('t').op('Q').integer(0).ints(6).ints(1).op(0x89).stackGlobal("collections", "OrderedDict").op(')')
+                .op('R').op('t').op('R').op('s').stop();
+        Files.write(seed("TorchCheckpointFuzzTest", "open", "zip-protocol-4"), zipOf("p4", p4.bytes(), floats(0, 1, 2, 3, 4, 5)));
+        // refused: builtins.eval called; a storage longer than its member
+        byte[] eval = new PickleWriter().proto(2).op('}').str("x").global("builtins", "eval").str("1+1").op(0x85).op('R').op('s')
+                .stop().bytes();
+        Files.write(seed("TorchCheckpointFuzzTest", "open", "zip-eval"), zipOf("eval", eval, floats()));
+        Files.write(seed("TorchCheckpointFuzzTest", "open", "zip-short-storage"), zipOf("short", viewsPickle, floats(0, 1)));
+        for (var e : Map.of("views", viewsPickle, "protocol-4", p4.bytes(), "eval", eval).entrySet()) {
+            Files.write(seed("TorchCheckpointFuzzTest", "pickle", e.getKey()), e.getValue());
+        }
+    }
+
+    private static byte[] floats(float... values) {
+        ByteBuffer b = ByteBuffer.allocate(4 * values.length).order(ByteOrder.LITTLE_ENDIAN);
+        for (float v : values) b.putFloat(v);
+        return b.array();
+    }
+
+    /** A torch.save-style zip: {@code archive}/data.pkl and one storage '0', stored. */
+    private static byte[] zipOf(String archive, byte[] pickle, byte[] storage) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (ZipOutputStream zip = new ZipOutputStream(bytes)) {
+            for (var e : List.of(Map.entry(archive + "/data.pkl", pickle), Map.entry(archive + "/data/0", storage),
+                    Map.entry(archive + "/version", utf8("3\n")))) {
+                ZipEntry entry = new ZipEntry(e.getKey());
+                entry.setMethod(ZipEntry.STORED);
+                entry.setSize(e.getValue().length);
+                CRC32 crc = new CRC32();
+                crc.update(e.getValue());
+                entry.setCrc(crc.getValue());
+                zip.putNextEntry(entry);
+                zip.write(e.getValue());
+                zip.closeEntry();
+            }
+        }
+        return bytes.toByteArray();
     }
 
     private void conceptSeeds() throws IOException {
