@@ -29,6 +29,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
@@ -253,30 +254,45 @@ public final class Safetensors implements StateDict {
             this.code = code;
             this.scalarType = scalarType;
         }
+
+        public torch.ScalarType scalarType() { return scalarType; }
     }
+
+    /**
+     * One tensor to write: its name, its shape (the header is written first) and its value, asked for when its turn
+     * comes, so that a whole model is written holding one tensor at a time.
+     */
+    public record Pending(String name, long[] shape, Supplier<Tensor> value) {}
 
     /** Writes tensors (in map order) and string metadata atomically. */
     public static void write(Path target, Map<String, Tensor> tensors, Map<String, String> metadata, StoredType type)
+            throws IOException {
+        List<Pending> pending = new ArrayList<>();
+        tensors.forEach((name, t) -> pending.add(new Pending(name, Ops.shape(t), () -> t)));
+        write(target, pending, metadata, type);
+    }
+
+    /**
+     * Writes tensors (in list order) and string metadata atomically: the header from the declared shapes, then each
+     * tensor's bytes, asked for, converted to {@code type} and written one at a time (each in a scope of its own).
+     */
+    public static void write(Path target, List<Pending> tensors, Map<String, String> metadata, StoredType type)
             throws IOException {
         ObjectNode header = JSON.createObjectNode();
         if (metadata != null && !metadata.isEmpty()) {
             ObjectNode meta = header.putObject("__metadata__");
             metadata.forEach(meta::put);
         }
-        List<byte[]> blobs = new ArrayList<>();
+        int item = type == StoredType.F32 ? 4 : 2;
         long offset = 0;
-        for (Map.Entry<String, Tensor> t : tensors.entrySet()) {
-            Tensor c = t.getValue().detach().to(Ops.cpu(), type.scalarType).contiguous();
-            long[] shape = Ops.shape(c);
-            byte[] bytes = new byte[Math.toIntExact(c.numel() * (type == StoredType.F32 ? 4 : 2))];
-            if (bytes.length > 0) new BytePointer(c.data_ptr()).capacity(bytes.length).get(bytes); // an empty tensor has no data pointer
-            ObjectNode e = header.putObject(t.getKey());
+        for (Pending t : tensors) {
+            long bytes = Ops.numel(t.shape()) * item;
+            ObjectNode e = header.putObject(t.name());
             e.put("dtype", type.code);
             var shapeNode = e.putArray("shape");
-            for (long d : shape) shapeNode.add(d);
-            e.putArray("data_offsets").add(offset).add(offset + bytes.length);
-            offset += bytes.length;
-            blobs.add(bytes);
+            for (long d : t.shape()) shapeNode.add(d);
+            e.putArray("data_offsets").add(offset).add(offset + bytes);
+            offset += bytes;
         }
         byte[] json = JSON.writeValueAsBytes(header);
         int padded = (json.length + 7) / 8 * 8;
@@ -286,7 +302,24 @@ public final class Safetensors implements StateDict {
             ByteBuffer len = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, padded);
             out.write(len.array());
             out.write(headerBytes);
-            for (byte[] b : blobs) out.write(b);
+            byte[] chunk = new byte[1 << 22];
+            for (Pending t : tensors) {
+                try (dev.perfusion.tensor.Scope s = dev.perfusion.tensor.Scope.inference()) {
+                    Tensor c = t.value().get().detach().to(Ops.cpu(), type.scalarType).contiguous();
+                    if (!Arrays.equals(Ops.shape(c), t.shape())) {
+                        throw new IllegalStateException(target + ": tensor '" + t.name() + "' was declared " + Arrays.toString(t.shape())
+                                + " but is " + Ops.shapeString(c));
+                    }
+                    long bytes = c.numel() * item;
+                    if (bytes == 0) continue; // an empty tensor has no data pointer
+                    BytePointer p = new BytePointer(c.data_ptr()).capacity(bytes);
+                    for (long at = 0; at < bytes; at += chunk.length) {
+                        int n = (int) Math.min(chunk.length, bytes - at);
+                        p.position(at).get(chunk, 0, n);
+                        out.write(chunk, 0, n);
+                    }
+                }
+            }
         });
     }
 }

@@ -84,6 +84,29 @@ public final class BlockTable {
     }
 
     /**
+     * The other way: the original name (relative to the component's prefix) of the diffusers parameter {@code name},
+     * and its block; null when no block holds it.
+     */
+    public Renamed ldmName(String name) {
+        for (int dot = name.lastIndexOf('.'); dot > 0; dot = name.lastIndexOf('.', dot - 1)) {
+            String prefix = name.substring(0, dot + 1);
+            for (Block block : byLdmPrefix.values()) {
+                if (!block.diffusersPrefix().equals(prefix)) continue;
+                String rest = name.substring(dot + 1);
+                if (block.kind().inner == null) return new Renamed(block, block.ldmPrefix() + rest);
+                int lastDot = rest.lastIndexOf('.');
+                if (lastDot < 0) return block.kind() == Kind.LEAF ? new Renamed(block, block.ldmPrefix() + rest) : null;
+                String module = rest.substring(0, lastDot);
+                for (Map.Entry<String, String> inner : block.kind().inner.entrySet()) {
+                    if (inner.getValue().equals(module)) return new Renamed(block, block.ldmPrefix() + inner.getKey() + rest.substring(lastDot));
+                }
+                return null;
+            }
+        }
+        return null;
+    }
+
+    /**
      * Applies the table to the keys of {@code file} under {@code prefix}. VAE attention weights stored as 1x1
      * kernels become linear weights. Fails, naming {@code source}, when keys fit no block or blocks hold no key.
      */

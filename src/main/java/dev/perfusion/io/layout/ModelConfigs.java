@@ -80,6 +80,39 @@ public record ModelConfigs(UNetConfig unet, VaeConfig vae, ClipTextConfig textEn
         return Optional.of(merged);
     }
 
+    /**
+     * Writes the config files of a diffusers folder ({@code model_index.json} and each component's config) into
+     * {@code target}: copied from the folder the configs were read from, or the built-in {@code family}'s.
+     */
+    static void writeFiles(Optional<Path> folder, String family, Path target) throws IOException {
+        Map<String, String> files = new LinkedHashMap<>();
+        files.put("model_index.json", "model_index.json");
+        files.put("unet/config.json", "unet/config.json");
+        files.put("vae/config.json", "vae/config.json");
+        files.put("text_encoder/config.json", "text_encoder/config.json");
+        files.put("scheduler/scheduler_config.json", "scheduler/scheduler_config.json");
+        for (Map.Entry<String, String> f : files.entrySet()) {
+            Path to = target.resolve(f.getValue());
+            Files.createDirectories(to.getParent());
+            Path from = folder.map(d -> d.resolve(f.getKey())).orElse(null);
+            if (from != null && !Files.isRegularFile(from) && f.getKey().startsWith("scheduler/")) from = folder.get().resolve("scheduler/config.json");
+            if (from != null && Files.isRegularFile(from)) {
+                Files.write(to, Files.readAllBytes(from)); // a new file, not the source's permissions
+                continue;
+            }
+            // a config folder without model_index.json gets the standard pipeline's; built-in configs are resources
+            String resource = RESOURCES + (folder.isPresent() || !ModelFamily.BUILT_IN.contains(family) ? ModelFamily.SD15 : family)
+                    + "/" + f.getKey();
+            if (folder.isPresent() && !f.getKey().equals("model_index.json")) {
+                throw new IOException(folder.get() + ": missing " + f.getKey());
+            }
+            try (InputStream in = ModelConfigs.class.getResourceAsStream(resource)) {
+                if (in == null) throw new IllegalStateException("built-in config " + resource + " is missing from the build");
+                Files.write(to, in.readAllBytes());
+            }
+        }
+    }
+
     private static Path required(Path dir, String relative) throws IOException {
         Path file = dir.resolve(relative);
         if (!Files.isRegularFile(file)) {
