@@ -1,6 +1,7 @@
 package dev.perfusion.cli;
 
 import dev.perfusion.eval.MethodEvaluation;
+import dev.perfusion.io.layout.ModelExport;
 import dev.perfusion.io.layout.ModelFamily;
 import dev.perfusion.training.ConceptMethod;
 import dev.perfusion.training.ConceptMethods;
@@ -73,6 +74,14 @@ abstract class Choices<T> implements ITypeConverter<T>, Iterable<String> {
 
     static final class Device extends Choices<ModelOptions.DeviceName> {
         Device() { super(List.of(ModelOptions.DeviceName.values()), Choices::lowerCase); }
+    }
+
+    static final class StoredDtype extends Choices<ConvertCommand.StoredDtype> {
+        StoredDtype() { super(List.of(ConvertCommand.StoredDtype.values()), Choices::lowerCase); }
+    }
+
+    static final class ExportTarget extends Choices<ModelExport.Target> {
+        ExportTarget() { super(List.of(ModelExport.Target.values()), Choices::lowerCase); }
     }
 
     static final class Judge extends Choices<JudgesCommand.Judge> {

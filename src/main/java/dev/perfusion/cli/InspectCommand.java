@@ -3,32 +3,48 @@ package dev.perfusion.cli;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.StateDict;
+import dev.perfusion.io.layout.CheckpointLayout;
+import dev.perfusion.io.layout.RenamedStateDict;
+import dev.perfusion.io.layout.ResolvedModel;
+import dev.perfusion.io.layout.WeightFile;
+import dev.perfusion.io.pickle.TorchCheckpoint;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptSummary;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.perfusion.GateProfile;
 import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.tensor.Ops;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.Callable;
+import java.util.stream.Collectors;
 
 @Command(name = "inspect", mixinStandardHelpOptions = true,
-        description = {"Show a concept file, or its gate on each token of a prompt.",
-                "Without --prompt: the file's metadata and sizes. With --prompt the model is loaded (--model, the bundled one by default) and each token position (BOS, every word, "
+        description = {"Show a model, a concept file, or its gate per token.",
+                "A model (a diffusers folder or a checkpoint; nothing is run or loaded): its family, layout, each component's"
+                        + " parameters and dtypes, and which of a checkpoint's EMA and non-EMA weights are used."
+                        + " Concept files without --prompt: their metadata and sizes. With --prompt the model is loaded (--model, the bundled one by default) and each token position (BOS, every word, "
                         + "EOS, padding) is printed with s, how much its encoding resembles the concept's i*, and g, how far the gate "
                         + "opens there at the concept's default beta and tau: one column pair per concept. It tells why a concept "
                         + "does not show (s low at its word) or takes over the prompt (s high elsewhere)."})
 final class InspectCommand implements Callable<Integer> {
-    @Parameters(paramLabel = "FILE", arity = "1..*", description = "Concept files (.safetensors) written by 'train'.")
+    @Parameters(paramLabel = "FILE", arity = "1..*", description = "Concept files (.safetensors) written by 'train', or one model:"
+            + " a diffusers folder, a .safetensors file or a PyTorch checkpoint (read with --config, --family, --non-ema as --model is).")
     List<Path> files;
     @Option(names = "--prompt", paramLabel = "TEXT", description = "Show the gate on each token of this prompt (use the concepts' words in it).")
     String prompt;
@@ -39,6 +55,11 @@ final class InspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (files.size() == 1 && !isConcept(files.get(0))) {
+            if (prompt != null || json) throw new IllegalArgumentException("--prompt and --json show concepts' gates: give concept files");
+            model(files.get(0));
+            return 0;
+        }
         List<ConceptFile> concepts = new ArrayList<>();
         for (Path f : files) concepts.add(FileChecks.concept(f));
         if (prompt == null) {
@@ -57,6 +78,64 @@ final class InspectCommand implements Callable<Integer> {
         if (json) System.out.println(toJson(profile));
         else print(profile, System.out);
         return 0;
+    }
+
+    /** Whether {@code file} is to be read as a concept: a safetensors file (or what the concept reader names as misplaced). */
+    private static boolean isConcept(Path file) throws IOException {
+        if (Files.isDirectory(file)) return !Files.isRegularFile(file.resolve("model_index.json"));
+        if (!Files.isRegularFile(file) || WeightFile.isTorch(file)) return !Files.isRegularFile(file);
+        return ConceptFile.FORMAT.equals(Safetensors.open(file).metadata().get("format"));
+    }
+
+    /** A model's layout, family, components and weights; a safetensors file that is neither model nor concept says so. */
+    private void model(Path file) throws IOException {
+        ResolvedModel m;
+        try {
+            m = model.source.resolve(file);
+        } catch (IOException | IllegalArgumentException e) {
+            if (Files.isDirectory(file) || WeightFile.isTorch(file)) throw e;
+            String notConcept;
+            try {
+                FileChecks.concept(file);
+                notConcept = file + ": not a concept file";
+            } catch (IOException c) {
+                notConcept = c.getMessage();
+            }
+            throw new IOException(notConcept + "; nor a model: " + e.getMessage(), e);
+        }
+        StateDict stored = storedFile(m.unetWeights());
+        String where = stored instanceof TorchCheckpoint t && !t.weightsAt().isEmpty() ? ", weights under '" + t.weightsAt() + "'" : "";
+        System.out.println("model           " + file);
+        System.out.println("layout          " + (m.layout() == CheckpointLayout.DIFFUSERS_FOLDER
+                ? "diffusers folder (weights in " + WeightFile.describe(stored) + " files)"
+                : "single file (" + WeightFile.describe(stored) + where + ")"));
+        System.out.println("family          " + m.family() + " (" + (m.configFolder().isPresent() ? "configs from " : "")
+                + m.configOrigin() + "; prediction " + m.schedulerConfig().predictionType() + ")");
+        long total = 0;
+        for (var c : new TreeMap<>(Map.of("1 text encoder", m.textEncoderWeights(), "2 UNet", m.unetWeights(), "3 VAE", m.vaeWeights())).entrySet()) {
+            StateDict w = c.getValue();
+            long params = w.keys().stream().mapToLong(k -> Ops.numel(w.shape(k))).sum();
+            total += params;
+            Map<String, Long> dtypes = w.keys().stream().collect(Collectors.groupingBy(w::dtype, TreeMap::new, Collectors.counting()));
+            String types = dtypes.size() == 1 ? dtypes.keySet().iterator().next()
+                    : dtypes.entrySet().stream().map(e -> e.getKey() + " " + e.getValue()).collect(Collectors.joining(", "));
+            System.out.println(String.format(Locale.ROOT, "%-15s %,d parameters in %d tensors, %s", c.getKey().substring(2), params,
+                    w.keys().size(), types));
+        }
+        System.out.println(String.format(Locale.ROOT, "%-15s %,d parameters", "total", total));
+        for (String note : m.notes()) System.out.println("weights         " + note);
+        if (stored instanceof TorchCheckpoint t && !t.info().isEmpty()) {
+            System.out.println("checkpoint      " + t.info().entrySet().stream().map(e -> e.getKey() + " " + e.getValue())
+                    .collect(Collectors.joining(", ")));
+        }
+        System.out.println("tokenizer       " + m.tokenizerDir().map(Path::toString).orElse("none (give --tokenizer DIR to generate or train)"));
+    }
+
+    /** The file a (renamed) view reads from. */
+    private static StateDict storedFile(StateDict weights) {
+        StateDict w = weights;
+        while (w instanceof RenamedStateDict r) w = r.stored();
+        return w;
     }
 
     private static void printMetadata(Path file, ConceptFile concept) throws java.io.IOException {

@@ -11,6 +11,7 @@ import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.io.IOException;
@@ -23,20 +24,7 @@ final class ModelOptions {
                     + " it) (default: the bundled world model, models/world).")
     Path model;
 
-    @Option(names = "--config", paramLabel = "DIR",
-            description = "A diffusers folder whose config files describe the model (for single files that are not standard SD 1.x/2.x).")
-    Path config;
-
-    @Option(names = "--tokenizer", paramLabel = "DIR",
-            description = "A folder holding CLIP's vocab.json and merges.txt (default: the model's or --config's tokenizer/).")
-    Path tokenizer;
-
-    @Option(names = "--family", paramLabel = "NAME", converter = Choices.Family.class, completionCandidates = Choices.Family.class,
-            description = "Force a built-in family for a single file: ${COMPLETION-CANDIDATES} (v-prediction cannot be detected from weights).")
-    String family;
-
-    @Option(names = "--non-ema", description = "Use a checkpoint's non-EMA UNet weights even when it holds EMA copies (model_ema.*), which are used by default.")
-    boolean nonEma;
+    @Mixin SourceOptions source;
 
     /** Where the model runs. */
     enum DeviceName { CPU, CUDA }
@@ -80,11 +68,7 @@ final class ModelOptions {
 
     /** The model's configs, tokenizer folder and weight headers, without reading weights: enough to check inputs against. */
     ResolvedModel resolve() throws IOException {
-        try {
-            return ModelSource.resolve(modelPath(), options());
-        } catch (ModelInputException e) {
-            throw Flags.of(e);
-        }
+        return source.resolve(modelPath());
     }
 
     /** The tokenizer folder of a resolved model, or the error saying where it was looked for and how to give one. */
@@ -97,13 +81,7 @@ final class ModelOptions {
     }
 
     private ModelSource.Options options() {
-        if (family != null && config != null) throw new IllegalArgumentException("give either --family or --config, not both");
-        ModelSource.Options options = ModelSource.Options.defaults();
-        if (config != null) options = options.withConfig(config);
-        if (tokenizer != null) options = options.withTokenizer(tokenizer);
-        if (family != null) options = options.withFamily(family);
-        if (nonEma) options = options.withNonEma();
-        return options;
+        return source.options();
     }
 
     /** --model, else the bundled model, which must then be there. */
