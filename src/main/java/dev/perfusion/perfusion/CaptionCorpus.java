@@ -87,6 +87,25 @@ public final class CaptionCorpus {
         return out;
     }
 
+    /** The captions of a user's file: UTF-8, one caption a line, blank lines skipped, each trimmed. */
+    public static List<String> fromFile(java.nio.file.Path file) throws java.io.IOException {
+        List<String> lines;
+        try {
+            lines = java.nio.file.Files.readAllLines(file);
+        } catch (java.nio.charset.MalformedInputException e) {
+            throw new java.io.IOException(file + ": not UTF-8 text (a caption file holds one caption a line)");
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new java.io.IOException(file + ": no such file");
+        }
+        List<String> out = new ArrayList<>();
+        for (String line : lines) {
+            String c = line.strip();
+            if (!c.isEmpty()) out.add(c);
+        }
+        if (out.isEmpty()) throw new java.io.IOException(file + ": no captions (one a line)");
+        return out;
+    }
+
     /** SHA-256 of the captions, each in UTF-8 followed by a newline: what the covariance cache names them by. */
     public static String sha256(List<String> captions) {
         try {

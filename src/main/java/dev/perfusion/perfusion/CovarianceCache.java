@@ -44,6 +44,12 @@ public final class CovarianceCache {
                     captions, captionsSha256.substring(0, 16), ridge, ridgeBelowCondition);
         }
 
+        /** What a concept file records of the C^-1 it was trained with. */
+        public String provenance() {
+            return String.format(Locale.ROOT, "corpus %s, %d captions (sha256 %s), clip skip %d, cached", corpus, captions,
+                    captionsSha256.substring(0, 16), clipSkip);
+        }
+
         /** The key as the cache file's metadata (the text encoder's hash is stored by {@link InputCovariance#save}). */
         Map<String, String> metadata() {
             Map<String, String> m = new LinkedHashMap<>();
@@ -79,6 +85,13 @@ public final class CovarianceCache {
         Key key = Key.of(sd, corpus.name(), captions);
         Path file = cacheDir.resolve(key.fileName());
         if (Files.isRegularFile(file)) return InputCovariance.load(file).cInvFor(key.textEncoderHash());
+        InputCovariance c = accumulate(sd, captions, progress);
+        c.save(file, key.textEncoderHash(), key.metadata());
+        return Scope.keep(c.inverse());
+    }
+
+    /** The input covariance of {@code sd}'s text encoder over {@code captions} (in batches of 32, at its clip skip). */
+    public static InputCovariance accumulate(StableDiffusion sd, List<String> captions, Progress progress) {
         InputCovariance c = new InputCovariance(sd.textEncoder.config().hiddenSize());
         int batch = 32;
         for (int i = 0; i < captions.size(); i += batch) {
@@ -87,7 +100,6 @@ public final class CovarianceCache {
             }
             progress.update("input covariance", Math.min(captions.size(), i + batch), captions.size(), "");
         }
-        c.save(file, key.textEncoderHash(), key.metadata());
-        return Scope.keep(c.inverse());
+        return c;
     }
 }

@@ -58,6 +58,7 @@ public final class ConceptTrainer {
     private final String supercategory;
     private final TrainingSettings settings;
     private final Tensor cInv;
+    private final String cInvProvenance;
     private final long supercategoryId;
     private final NoiseSchedule schedule;
     private final boolean vPrediction;
@@ -73,6 +74,13 @@ public final class ConceptTrainer {
     private Phases phases = new Phases();
 
     public ConceptTrainer(StableDiffusion sd, Tensor cInv, String word, String supercategory, TrainingSettings settings) {
+        this(sd, cInv, null, word, supercategory, settings);
+    }
+
+    /** {@code cInvProvenance}: where C^-1 came from, recorded in the concept file's settings as {@code covariance}. */
+    public ConceptTrainer(StableDiffusion sd, Tensor cInv, String cInvProvenance, String word, String supercategory,
+                          TrainingSettings settings) {
+        this.cInvProvenance = cInvProvenance;
         this.sd = sd;
         this.cInv = cInv;
         this.word = word;
@@ -212,9 +220,19 @@ public final class ConceptTrainer {
             Tensor iSuper = Scope.keep(meanAtToken(encodings, ids, supercategoryId).detach().clone());
             ProjectionEdit edit = settings.method().initialEdit(sd.unet.crossAttentionLayers(), iSuper);
             return new ConceptFile(word, supercategory, embedding, Scope.keep(iSuper.clone()), edit, Concept.GENERATION_BETA,
-                    Concept.GENERATION_TAU, sd.unetHash(), sd.textEncoderHash(), settings.describe());
+                    Concept.GENERATION_TAU, sd.unetHash(), sd.textEncoderHash(), recorded());
         }
     }
+
+    /** What the concept file records of how it was made: the settings, and where C^-1 came from when known. */
+    private Map<String, String> recorded() {
+        Map<String, String> m = new LinkedHashMap<>(settings.describe());
+        if (cInvProvenance != null) m.put(COVARIANCE_SETTING, cInvProvenance);
+        return m;
+    }
+
+    /** The concept file setting that says where the C^-1 it was trained with came from. */
+    public static final String COVARIANCE_SETTING = "covariance";
 
     /** Mean over the batch of each prompt's encoding at its {@code token} position. */
     private static Tensor meanAtToken(Tensor encodings, Tensor ids, long token) {
