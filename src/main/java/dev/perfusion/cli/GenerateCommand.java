@@ -8,7 +8,9 @@ import dev.perfusion.perfusion.Concept;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.pipeline.GenerationParameters;
+import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
@@ -39,6 +41,7 @@ import java.util.concurrent.Callable;
                         + "to feed exact initial noise)."})
 final class GenerateCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
+    @Mixin CovarianceOptions covariance;
 
     @Option(names = "--prompt", required = true, description = "What to draw; repeat for several prompts.") List<String> prompts;
     @Option(names = "--concept", paramLabel = "FILE", description = "A learned concept file (repeatable: concepts combine). Use its word in the prompt.") List<Path> concepts = new ArrayList<>();
@@ -75,6 +78,7 @@ final class GenerateCommand implements Callable<Integer> {
         for (double b : betas) Flags.named("--beta", () -> Concept.checkBeta(b));
         for (double t : taus) Flags.named("--tau", () -> Concept.checkTau(t));
         if (betaSweep != null) for (double b : betaSweep) Flags.named("--beta-sweep", () -> Concept.checkBeta(b));
+        covariance.check();
         List<ConceptFile> loaded = new ArrayList<>();
         for (Path c : concepts) loaded.add(FileChecks.concept(c));
         List<AppliedConcepts.Use> uses = uses(loaded);
@@ -102,8 +106,9 @@ final class GenerateCommand implements Callable<Integer> {
                     }
                 }
             }
-            Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
-            applied = AppliedConcepts.apply(sd, cInv, uses, approximate ? ConceptGate.Orthogonalization.APPROXIMATE
+            CovarianceFile.Loaded cInv = covariance.cInv(model, sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
+            warnOtherCovariance(loaded, cInv, progress);
+            applied = AppliedConcepts.apply(sd, cInv.cInv(), uses, approximate ? ConceptGate.Orthogonalization.APPROXIMATE
                     : ConceptGate.Orthogonalization.EXACT, globalLock);
             warnAbsentWords(applied, progress);
         }
@@ -175,6 +180,17 @@ final class GenerateCommand implements Callable<Integer> {
         if (differ.isEmpty()) return;
         progress.message("warning: " + file + ": concept '" + c.word() + "' was made for another " + String.join(" and another ", differ)
                 + "; used anyway because of --force, its results may be poor");
+    }
+
+    /** A concept trained with another C^-1 than this run's: its edit assumed that one. */
+    private void warnOtherCovariance(List<ConceptFile> loaded, CovarianceFile.Loaded cInv, TerminalProgress progress) {
+        for (int j = 0; j < loaded.size(); j++) {
+            String trained = loaded.get(j).settings().get(ConceptTrainer.COVARIANCE_SETTING);
+            if (trained != null && !trained.equals(cInv.provenance())) {
+                progress.message("warning: " + concepts.get(j) + ": concept '" + loaded.get(j).word() + "' was trained with C^-1 from "
+                        + trained + "; this run uses " + cInv.provenance() + " (the --covariance it was trained with gives the same)");
+            }
+        }
     }
 
     /** A concept whose word a prompt does not hold has no effect on it: say so, once per prompt. */

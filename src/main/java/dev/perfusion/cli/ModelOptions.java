@@ -3,7 +3,9 @@ package dev.perfusion.cli;
 import dev.perfusion.io.layout.ModelInputException;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.io.layout.ResolvedModel;
+import dev.perfusion.perfusion.CaptionCorpus;
 import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
@@ -63,7 +65,14 @@ final class ModelOptions {
      * corpus for a world base model, the generic one for any other.
      */
     Tensor covarianceInverse(StableDiffusion sd, int captions, Progress progress) throws IOException {
-        return CovarianceCache.inverseFor(sd, WorldCorpus.forModel(modelPath()), CovarianceCache.defaultDir(), captions, progress);
+        return covariance(sd, captions, progress).cInv();
+    }
+
+    /** The same with what it was computed from, as a concept file records it. */
+    CovarianceFile.Loaded covariance(StableDiffusion sd, int captions, Progress progress) throws IOException {
+        CaptionCorpus corpus = WorldCorpus.forModel(modelPath());
+        Tensor cInv = CovarianceCache.inverseFor(sd, corpus, CovarianceCache.defaultDir(), captions, progress);
+        return new CovarianceFile.Loaded(cInv, CovarianceCache.key(sd, corpus, captions).provenance());
     }
 
     /** The model's configs, tokenizer folder and weight headers, without reading weights: enough to check inputs against. */

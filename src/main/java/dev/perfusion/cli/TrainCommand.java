@@ -3,6 +3,7 @@ package dev.perfusion.cli;
 import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.training.ConceptMethod;
 import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.training.TrainingImages;
@@ -10,7 +11,6 @@ import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.util.ProcessMemory;
-import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.Mixin;
@@ -53,7 +53,8 @@ final class TrainCommand implements Callable<Integer> {
             description = "What to train: ${COMPLETION-CANDIDATES}; all but perfusion are baselines (textual-inversion learns the embedding only, kv-finetune whole K/V matrices) (default: ${DEFAULT-VALUE}).")
     ConceptMethod method;
     @Option(names = "--covariance-captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS,
-            description = "Captions for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
+            description = "Captions of the built-in corpus for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
+    @Mixin CovarianceOptions covariance;
 
     @Override
     public Integer call() throws Exception {
@@ -65,6 +66,7 @@ final class TrainCommand implements Callable<Integer> {
         atLeast("--views", views, 1);
         atLeast("--covariance-captions", captions, 1);
         atLeast("--resolution", resolution, 0);
+        covariance.check();
         atLeast("--sample-every", sampleEvery, 0);
         atLeast("--checkpoint-every", checkpointEvery, 0);
         if (Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a file name");
@@ -79,10 +81,10 @@ final class TrainCommand implements Callable<Integer> {
         TrainingImages.check(images, mask.folder(), size, fit, progress::message);
 
         StableDiffusion sd = model.load(progress);
-        Tensor cInv = model.covarianceInverse(sd, captions, progress);
+        CovarianceFile.Loaded cInv = covariance.cInv(model, sd, captions, progress);
         TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(trainSteps).batch(batch, accumulate)
                 .seed(seed).images(fit, views, size).schedule(checkpointEvery, sampleEvery).method(method).attentionMasks(mask.attention()).build();
-        ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, word, supercategory, settings)
+        ConceptTrainer.Result r = new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(), word, supercategory, settings)
                 .train(images, mask.folder(), out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",
                 out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), ProcessMemory.peakResidentGiB()));
