@@ -7,13 +7,11 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.perfusion.tensor.Ops;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -33,9 +31,9 @@ import java.util.function.Supplier;
 
 /**
  * The safetensors format: an 8-byte little-endian header length, a JSON header naming each tensor's dtype,
- * shape and byte range, then raw little-endian data. Tensors are memory-mapped one at a time (files may exceed
- * 2 GiB; a single tensor may not) and converted to the compute dtype on load. The header is validated in full
- * before anything is read.
+ * shape and byte range, then raw little-endian data. Tensors are read one at a time, straight into tensor memory
+ * ({@link FileTensors}), and converted to the compute dtype on load. The header is validated in full before
+ * anything is read.
  */
 public final class Safetensors implements StateDict {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -206,20 +204,12 @@ public final class Safetensors implements StateDict {
         return read(name, torch.ScalarType.Float);
     }
 
-    /** Reads one tensor converted to {@code dtype}, owning its memory (the mapping is released afterwards). */
+    /** Reads one tensor converted to {@code dtype}, owning its memory (read straight into it, {@link FileTensors}). */
     public Tensor read(String name, torch.ScalarType dtype) {
         Entry e = entry(name);
         torch.ScalarType stored = scalarType(e.dtype());
-        if (e.numel() == 0) return torch.zeros(e.shape(), new TensorOptions(dtype));
-        long len = e.end() - e.begin();
-        if (len > Integer.MAX_VALUE) throw new IllegalArgumentException(describe(name) + " is over 2 GiB, which is not supported");
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            MappedByteBuffer mapped = ch.map(FileChannel.MapMode.READ_ONLY, dataStart + e.begin(), len);
-            try (BytePointer p = new BytePointer(mapped)) {
-                Tensor view = torch.from_blob(p, e.shape(), new TensorOptions(stored));
-                // from_blob does not own the mapping: convert or clone into owned memory before it goes away
-                return stored == dtype ? view.clone() : view.to(dtype);
-            }
+        try {
+            return FileTensors.read(file, dataStart + e.begin(), stored, itemSize(e.dtype()), e.shape(), dtype);
         } catch (IOException ex) {
             throw new java.io.UncheckedIOException(describe(name) + ": read failed: " + ex.getMessage(), ex);
         }

@@ -1,9 +1,8 @@
 package dev.perfusion.io.pickle;
 
+import dev.perfusion.io.FileTensors;
 import dev.perfusion.io.StateDict;
-import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
@@ -12,7 +11,6 @@ import java.io.UncheckedIOException;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.MappedByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -30,9 +28,9 @@ import java.util.zip.Inflater;
 
 /**
  * A PyTorch checkpoint ({@code torch.save}: .ckpt, .pt, .pth, .bin) read without running it: its pickle goes through
- * the restricted {@link Unpickler}, and its tensors are views of storages that are memory-mapped one tensor at a
- * time when read, so a multi-gigabyte file is never held in memory (the same way {@link dev.perfusion.io.Safetensors}
- * reads). Two containers exist:
+ * the restricted {@link Unpickler}, and its tensors are views of storages located when the file is opened and read
+ * one tensor at a time, straight into tensor memory ({@link FileTensors}, as {@link dev.perfusion.io.Safetensors}
+ * reads), so a multi-gigabyte file is never held in memory. Two containers exist:
  * <ul>
  * <li>the zip format (torch 1.6 and later): {@code <name>/data.pkl} (the pickle), {@code <name>/data/<key>} (one
  * uncompressed member per storage), {@code <name>/byteorder}, {@code <name>/version};</li>
@@ -397,27 +395,17 @@ public final class TorchCheckpoint implements StateDict {
     public Tensor get(String name) { return read(name, torch.ScalarType.Float); }
 
     /**
-     * One tensor converted to {@code dtype}, owning its memory: the part of its storage the view reaches is mapped,
-     * viewed with the stored offset, shape and strides, and copied out contiguous.
+     * One tensor converted to {@code dtype}, owning its memory: the part of its storage the view reaches is read
+     * ({@link FileTensors}, straight into tensor memory), viewed with the stored offset, shape and strides, and made
+     * contiguous.
      */
     public Tensor read(String name, torch.ScalarType dtype) {
         Py.TensorRef t = tensor(name);
         Py.Storage s = t.storage();
-        long extent = t.extent();
-        if (extent == 0) return torch.zeros(t.shape(), new TensorOptions(dtype));
         int item = s.type().elementSize;
-        long bytes = extent * item;
-        if (bytes > Integer.MAX_VALUE) throw new IllegalArgumentException(describe(name) + " spans over 2 GiB of its storage, which is not supported");
         long start = storageData.get(s.key()) + (s.elementOffset() + t.offset()) * item;
-        try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
-            MappedByteBuffer mapped = ch.map(FileChannel.MapMode.READ_ONLY, start, bytes);
-            try (BytePointer p = new BytePointer(mapped)) {
-                Tensor flat = torch.from_blob(p, new long[] {extent}, new TensorOptions(s.type().scalarType));
-                Tensor view = flat.as_strided(t.shape(), t.stride());
-                // from_blob does not own the mapping: copy into owned, contiguous memory before it goes away
-                Tensor owned = s.type().scalarType == dtype ? view.clone() : view.to(dtype);
-                return owned.contiguous();
-            }
+        try {
+            return FileTensors.read(file, start, t.extent(), s.type().scalarType, item, t.shape(), t.stride(), dtype);
         } catch (IOException e) {
             throw new UncheckedIOException(describe(name) + ": read failed: " + e.getMessage(), e);
         }
