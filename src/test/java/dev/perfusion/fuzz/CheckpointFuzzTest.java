@@ -14,7 +14,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * A single-file checkpoint on any bytes: {@link ModelSource#resolve} recognises the family from tensor names and
  * shapes and maps the LDM / OpenCLIP names onto diffusers names (layer numbers are parsed out of the names). Seeds:
- * small SD 1.x- and 2.x-style files (a few tensors of each component) written by the safetensors writer.
+ * small SD 1.x- and 2.x-style files (a few tensors of each component) written by the safetensors writer, and the same
+ * as PyTorch zip checkpoints (read by content: the file's name says safetensors).
  */
 class CheckpointFuzzTest {
     @FuzzTest(maxDuration = "2m")

@@ -87,7 +87,10 @@ class SeedCorpus {
         Files.write(seed("SafetensorsFuzzTest", "open", "header-only"), safetensors("{\"__metadata__\":{\"k\":\"v\"}}  ", 0));
     }
 
-    /** Incomplete single-file checkpoints: a few tensors per component under SD 1.x (CLIP) and 2.x (OpenCLIP) names. */
+    /**
+     * Incomplete single-file checkpoints: a few tensors per component under SD 1.x (CLIP) and 2.x (OpenCLIP) names, as
+     * safetensors and as torch.save zip files.
+     */
     private void checkpointSeeds() throws IOException {
         for (boolean sd2 : new boolean[] {false, true}) {
             Map<String, Tensor> t = new LinkedHashMap<>();
@@ -106,6 +109,9 @@ class SeedCorpus {
             }
             Safetensors.write(seed("CheckpointFuzzTest", "singleFile", sd2 ? "sd2-names" : "sd1-names"), t, Map.of(),
                     Safetensors.StoredType.F16);
+            // the same as a PyTorch .ckpt, weights under state_dict (recognised by content whatever the file's name)
+            TorchSaveWriter.zip(seed("CheckpointFuzzTest", "singleFile", sd2 ? "sd2-names-ckpt" : "sd1-names-ckpt"), t,
+                    TorchSaveWriter.Layout.lightning(1));
         }
     }
 
