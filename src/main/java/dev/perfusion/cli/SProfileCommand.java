@@ -50,6 +50,7 @@ final class SProfileCommand implements Callable<Integer> {
         System.out.println("text encoder " + dir.resolve("text_encoder") + ": " + text.config().numHiddenLayers() + " layers x "
                 + text.config().hiddenSize() + "; C from " + captions + " captions of the " + corpus.name() + " corpus");
         profile.perWord().forEach(System.out::println);
+        profile.perKind().forEach(System.out::println);
         System.out.println(profile.summary());
         return 0;
     }

@@ -23,7 +23,10 @@ import java.util.Locale;
  */
 public record SupercategoryProfile(List<Position> positions, double conditionNumber) {
     /** One token position of one prompt: s against the i* of the word the prompt was filled with. */
-    public record Position(String word, String prompt, int position, String token, double s, boolean atWord) {}
+    public record Position(String word, String prompt, int position, String token, double s, boolean atWord, Kind kind) {}
+
+    /** Where a position lies: BOS, a word before the supercategory word, the word, a word after it, EOS, padding. */
+    public enum Kind { BOS, BEFORE, WORD, AFTER, EOS, PADDING }
 
     /**
      * The profile of {@code text} for each of {@code words}, with {@code templates} ("a photo of a {}", ...) for i*
@@ -54,13 +57,17 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
                 long[] idValues = Ops.toLongs(ids);
                 int length = tokenizer.maxLength();
                 for (int p = 0; p < filled.size(); p++) {
-                    boolean ended = false;
+                    boolean ended = false, seen = false;
                     for (int t = 0; t < length; t++) {
                         long token = idValues[p * length + t];
                         String name = ended ? GateProfile.PADDING : t == 0 && token == tokenizer.bosId() ? ClipTokenizer.START_OF_TEXT
                                 : token == tokenizer.eosId() ? ClipTokenizer.END_OF_TEXT : tokenizer.decode(new long[] {token});
+                        boolean atWord = !ended && token == id;
+                        seen |= atWord;
+                        Kind kind = ended ? Kind.PADDING : t == 0 ? Kind.BOS : token == tokenizer.eosId() ? Kind.EOS : atWord ? Kind.WORD
+                                : seen ? Kind.AFTER : Kind.BEFORE;
                         if (token == tokenizer.eosId()) ended = true;
-                        out.add(new Position(word, filled.get(p), t, name, sValues[p * length + t], !name.equals(GateProfile.PADDING) && token == id));
+                        out.add(new Position(word, filled.get(p), t, name, sValues[p * length + t], atWord, kind));
                     }
                 }
             }
@@ -91,6 +98,19 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
         return String.format(Locale.ROOT, "s away from the supercategory word (%d positions): largest %.3f, median %.3f, %.1f%% above 0.4; "
                         + "at the word: median %.3f (%.3f .. %.3f); condition number of C %.3g",
                 other.length, other[other.length - 1], median(other), 100.0 * over / other.length, median(at), at[0], at[at.length - 1], conditionNumber);
+    }
+
+    /** The largest and median s at each kind of position (the word's own included, for reference). */
+    public List<String> perKind() {
+        List<String> lines = new ArrayList<>();
+        for (Kind k : Kind.values()) {
+            double[] v = positions.stream().filter(p -> p.kind() == k).mapToDouble(Position::s).sorted().toArray();
+            if (v.length > 0) {
+                lines.add(String.format(Locale.ROOT, "%-8s %5d positions: largest %.3f, median %.3f", k.name().toLowerCase(Locale.ROOT), v.length,
+                        v[v.length - 1], median(v)));
+            }
+        }
+        return lines;
     }
 
     /** The same per word. */

@@ -56,6 +56,9 @@ class SupercategoryProfileTest {
         assertEquals(2, p.atWord().length);
         assertEquals(1.0, p.positions().get(5).s(), 1e-4, "the template's own word");
         assertTrue(p.positions().get(5).atWord());
+        assertEquals(List.of(SupercategoryProfile.Kind.BOS, SupercategoryProfile.Kind.BEFORE, SupercategoryProfile.Kind.WORD,
+                SupercategoryProfile.Kind.AFTER, SupercategoryProfile.Kind.AFTER, SupercategoryProfile.Kind.AFTER, SupercategoryProfile.Kind.EOS,
+                SupercategoryProfile.Kind.PADDING), p.positions().subList(12, 20).stream().map(SupercategoryProfile.Position::kind).toList());
         assertEquals(22, p.elsewhere().length);
         assertEquals("<|startoftext|>", p.positions().get(0).token());
         assertEquals("<|endoftext|>", p.positions().get(6).token());
