@@ -32,6 +32,8 @@ final class SProfileCommand implements Callable<Integer> {
     Path model;
     @Option(names = "--captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS, description = "Captions for the input covariance C (default: ${DEFAULT-VALUE}).")
     int captions;
+    @Option(names = "--top", defaultValue = "10", description = "List this many positions with the largest s away from the word (default: ${DEFAULT-VALUE}).")
+    int top;
 
     @Override
     public Integer call() throws Exception {
@@ -51,6 +53,10 @@ final class SProfileCommand implements Callable<Integer> {
                 + text.config().hiddenSize() + "; C from " + captions + " captions of the " + corpus.name() + " corpus");
         profile.perWord().forEach(System.out::println);
         profile.perKind().forEach(System.out::println);
+        for (SupercategoryProfile.Position p : profile.highest(top)) {
+            System.out.println(String.format(java.util.Locale.ROOT, "  s %.3f at %d '%s' (%s) of \"%s\"", p.s(), p.position(), p.token(),
+                    p.kind().name().toLowerCase(java.util.Locale.ROOT), p.prompt()));
+        }
         System.out.println(profile.summary());
         return 0;
     }

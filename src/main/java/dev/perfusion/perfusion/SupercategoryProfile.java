@@ -113,6 +113,11 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
         return lines;
     }
 
+    /** The {@code n} positions away from the word with the largest s, largest first. */
+    public List<Position> highest(int n) {
+        return positions.stream().filter(p -> !p.atWord()).sorted(java.util.Comparator.comparingDouble(Position::s).reversed()).limit(n).toList();
+    }
+
     /** The same per word. */
     public List<String> perWord() {
         List<String> lines = new ArrayList<>();

@@ -77,6 +77,8 @@ class SupercategoryProfileTest {
             }
         }
         assertEquals(SupercategoryProfile.median(p.elsewhere()), p.elsewhere()[10] / 2 + p.elsewhere()[11] / 2, 1e-12);
+        assertEquals(p.elsewhere()[21], p.highest(3).get(0).s());
+        assertTrue(p.highest(3).get(1).s() >= p.highest(3).get(2).s() && !p.highest(22).stream().anyMatch(SupercategoryProfile.Position::atWord));
         assertTrue(p.conditionNumber() >= 1);
         assertTrue(p.summary().contains("22 positions"), p.summary());
     }
