@@ -95,9 +95,11 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
     public String summary() {
         double[] other = elsewhere(), at = atWord();
         long over = Arrays.stream(other).filter(v -> v > 0.4).count();
-        return String.format(Locale.ROOT, "s away from the supercategory word (%d positions): largest %.3f, median %.3f, %.1f%% above 0.4; "
-                        + "at the word: median %.3f (%.3f .. %.3f); condition number of C %.3g",
-                other.length, other[other.length - 1], median(other), 100.0 * over / other.length, median(at), at[0], at[at.length - 1], conditionNumber);
+        double[] text = positions.stream().filter(p -> !p.atWord() && p.kind() != Kind.PADDING).mapToDouble(Position::s).sorted().toArray();
+        return String.format(Locale.ROOT, "s away from the supercategory word (%d positions): largest %.3f, median %.3f (%.3f without the "
+                        + "padding), %.1f%% above 0.4; at the word: median %.3f (%.3f .. %.3f); condition number of C %.3g",
+                other.length, other[other.length - 1], median(other), median(text), 100.0 * over / other.length, median(at), at[0], at[at.length - 1],
+                conditionNumber);
     }
 
     /** The largest and median s at each kind of position (the word's own included, for reference). */
