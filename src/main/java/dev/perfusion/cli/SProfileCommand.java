@@ -22,8 +22,8 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 @Command(name = "s-profile", mixinStandardHelpOptions = true,
-        description = {"The s profile of a text encoder before any concept is trained: how much each token position resembles a supercategory word.",
-                "For each world category word w: i* = w's mean encoding over the concept-training templates; s = e^T C^-1 i* / (i*^T C^-1 i*) "
+        description = {"Measure s on every token before any concept is trained.",
+                "The s profile of a text encoder: how much each token position resembles a supercategory word. For each world category word w: i* = w's mean encoding over the concept-training templates; s = e^T C^-1 i* / (i*^T C^-1 i*) "
                         + "at every position of the 16 evaluation prompts filled with w. Prints the largest and median s away from w "
                         + "(BOS, other words, EOS, padding), overall and per word. Reads the tokenizer/ and text_encoder/ of a model folder, "
                         + "or of a pretrain work folder once its contrastive stage is done."})
