@@ -16,7 +16,7 @@ import java.io.PrintWriter;
 /** Entry point of the {@code perfusion} command. */
 @Command(name = "perfusion", mixinStandardHelpOptions = true, version = "perfusion 0.1.0",
         description = "Stable Diffusion in Java on libtorch, and Perfusion: key-locked rank-one personalization.",
-        subcommands = {DemoCommand.class, GenerateCommand.class, TrainCommand.class, InspectCommand.class, ConvertCommand.class, CovarianceCommand.class, BenchCommand.class, PretrainCommand.class, JudgesCommand.class, DemoBundleCommand.class, PromptFollowingCommand.class, EvalCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {DemoCommand.class, GenerateCommand.class, TrainCommand.class, InspectCommand.class, SProfileCommand.class, ConvertCommand.class, CovarianceCommand.class, BenchCommand.class, PretrainCommand.class, JudgesCommand.class, DemoBundleCommand.class, PromptFollowingCommand.class, EvalCommand.class, ServeCommand.class, CommandLine.HelpCommand.class})
 public final class Main {
     @Spec CommandSpec spec;
     private Integer threads;

@@ -22,12 +22,26 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--decoder-steps", description = "Override the recipe's decoder fine-tuning steps.") Integer decoderSteps;
     @Option(names = "--decoder-only", description = "Run only the decoder fine-tuning stage (it needs only the VAE stage, so it may run beside the diffusion stage in a second process).") boolean decoderOnly;
     @Option(names = "--continue-from", paramLabel = "MODEL", description = "Train the text encoder and UNet further from this exported model (its tokenizer and VAE are kept) for --train-steps more steps.") Path continueFrom;
+    @Option(names = "--recipe", defaultValue = "standard", paramLabel = "NAME", description = "standard: the text encoder and UNet learn together (the shipped model); "
+            + "frozen-text: first a CLIP for the world (text tower + image tower, contrastive loss), then the UNet alone on its frozen text encoder, as SD (default: ${DEFAULT-VALUE}).") String recipeName;
+    @Option(names = "--contrastive-steps", description = "Override the frozen-text recipe's contrastive steps.") Integer contrastiveSteps;
+    @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
+    @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
     @Option(names = "--sample-every", defaultValue = "1000", description = "Write a sample grid every this many steps (default: ${DEFAULT-VALUE}).") int sampleEvery;
 
     @Override
     public Integer call() throws Exception {
-        BaseModelRecipe recipe = BaseModelRecipe.standard();
+        BaseModelRecipe recipe = Flags.named("--recipe", () -> BaseModelRecipe.named(recipeName));
+        if (textSize != null) {
+            String[] f = textSize.split("x");
+            if (f.length != 3) throw new IllegalArgumentException("--text-size must be WIDTHxLAYERSxHEADS, e.g. 256x6x4, got " + textSize);
+            recipe = recipe.withText(Integer.parseInt(f[0]), Integer.parseInt(f[1]), Integer.parseInt(f[2]));
+        }
+        if (contrastiveSteps != null || contrastiveOnly) {
+            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--contrastive-steps and --contrastive-only need --recipe frozen-text");
+            if (contrastiveSteps != null) recipe = recipe.withContrastive(recipe.contrastive().withSteps(contrastiveSteps));
+        }
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),
                     decoderSteps != null ? decoderSteps : recipe.decoderSteps());
@@ -36,7 +50,7 @@ final class PretrainCommand implements Callable<Integer> {
         Pretrainer trainer = new Pretrainer(recipe, work, progress).schedule(checkpointEvery, sampleEvery);
         if (maxMinutes > 0) trainer.timeLimit(maxMinutes * 60);
         if (continueFrom != null) trainer.continueFrom(continueFrom);
-        Pretrainer.Result r = decoderOnly ? trainer.runDecoderStage() : trainer.run();
+        Pretrainer.Result r = decoderOnly ? trainer.runDecoderStage() : contrastiveOnly ? trainer.runContrastiveStage() : trainer.run();
         progress.message(r.finished()
                 ? String.format(Locale.ROOT, "finished in %s (loss %.4f): the model is in %s", TerminalProgress.formatSeconds(r.seconds()), r.loss(), r.model())
                 : String.format(Locale.ROOT, "stopped at the time limit, %s step %d (loss %.4f); run the same command to resume", r.stage(), r.step(), r.loss()));

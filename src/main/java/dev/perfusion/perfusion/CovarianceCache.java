@@ -1,6 +1,7 @@
 package dev.perfusion.perfusion;
 
 import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.Tensor;
@@ -71,7 +72,12 @@ public final class CovarianceCache {
 
     /** The corpus's first {@code count} captions for this model's vocabulary. */
     public static List<String> captions(StableDiffusion sd, CaptionCorpus corpus, int count) {
-        return corpus.captions(count, CORPUS_SEED, word -> sd.tokenizer.tokensOf(word).size() == 1);
+        return captions(sd.tokenizer, corpus, count);
+    }
+
+    /** The same for a tokenizer alone (a text encoder without a UNet, as the contrastive stage leaves it). */
+    public static List<String> captions(ClipTokenizer tokenizer, CaptionCorpus corpus, int count) {
+        return corpus.captions(count, CORPUS_SEED, word -> tokenizer.tokensOf(word).size() == 1);
     }
 
     /** The key C^-1 of this model from {@code count} captions of {@code corpus} is cached under. */

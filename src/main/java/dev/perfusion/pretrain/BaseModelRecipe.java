@@ -1,5 +1,6 @@
 package dev.perfusion.pretrain;
 
+import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -23,7 +24,29 @@ public record BaseModelRecipe(
         List<Integer> vaeChannels, int vaeGroups, int latentChannels,
         int vaeSteps, int vaeBatch, double vaeLr, int decoderSteps,
         int diffusionSteps, int diffusionBatch, double diffusionLr, int warmupSteps,
-        double emaDecay, double captionDropout, double minSnrGamma, double weightDecay, long seed) {
+        double emaDecay, double captionDropout, double minSnrGamma, double weightDecay, long seed,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Contrastive contrastive) {
+
+    /**
+     * The first stage of the frozen-text recipe: the text tower (the text encoder's size above, plus its
+     * {@code text_projection}) and a small {@link ImageTower} trained with CLIP's contrastive loss; afterwards the
+     * text encoder stays frozen and the diffusion stage trains the UNet alone. Null in today's recipe, where the text
+     * encoder and UNet learn together.
+     */
+    public record Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
+                              int imageGroups, int projectionDim) {
+        public static Contrastive standard() {
+            return new Contrastive(1500, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128);
+        }
+
+        Contrastive quick(int steps) {
+            return new Contrastive(steps, Math.min(batch, 8), learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim);
+        }
+
+        public Contrastive withSteps(int steps) {
+            return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim);
+        }
+    }
 
     public static BaseModelRecipe standard() {
         return new BaseModelRecipe(64,
@@ -32,14 +55,51 @@ public record BaseModelRecipe(
                 List.of(32, 64, 64), 16, 4,
                 1500, 8, 1e-3, 2000,
                 3000, 32, 8e-4, 200,
-                0.999, 0.1, 5.0, 0.01, 20261124L);
+                0.999, 0.1, 5.0, 0.01, 20261124L, null);
+    }
+
+    /**
+     * Stable Diffusion's setting in small: a CLIP text tower trained contrastively on the world's pictures and
+     * captions (the first stage), then frozen while the UNet learns on its outputs. The rest as {@link #standard()}.
+     */
+    public static BaseModelRecipe frozenText() {
+        return standard().withContrastive(Contrastive.standard());
+    }
+
+    /** The recipe named {@code standard} or {@code frozen-text}. */
+    public static BaseModelRecipe named(String name) {
+        return switch (name) {
+            case "standard" -> standard();
+            case "frozen-text" -> frozenText();
+            default -> throw new IllegalArgumentException("no recipe named '" + name + "' (standard, frozen-text)");
+        };
+    }
+
+    /** Whether the text encoder comes from the contrastive stage and stays frozen while the UNet learns. */
+    public boolean frozenTextEncoder() {
+        return contrastive != null;
+    }
+
+    public BaseModelRecipe withContrastive(Contrastive c) {
+        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
+                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c);
+    }
+
+    /** Another size of text encoder (the UNet's cross-attention follows its width). */
+    public BaseModelRecipe withText(int hidden, int layers, int heads) {
+        return new BaseModelRecipe(imageSize, hidden, layers, heads, textMaxLength, unetChannels,
+                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
+                contrastive == null ? null : new Contrastive(contrastive.steps(), contrastive.batch(), contrastive.learningRate(),
+                        contrastive.warmupSteps(), contrastive.imageChannels(), contrastive.imageGroups(), hidden));
     }
 
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr, decoder,
                 diffusion, diffusionBatch, diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed);
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive);
     }
 
     /** A few steps of the same model, for tests. */
@@ -47,7 +107,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, Math.min(vaeBatch, 4), vaeLr, vae,
                 diffusion, Math.min(diffusionBatch, 4), diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed);
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion));
     }
 
     public int latentSize() {
@@ -59,7 +119,7 @@ public record BaseModelRecipe(
     public ObjectNode textEncoderJson(int vocabSize, int bosId, int eosId, int padId) {
         ObjectNode n = JSON.createObjectNode();
         n.put("_name_or_path", "perfusion-world-base");
-        n.putArray("architectures").add("CLIPTextModel");
+        n.putArray("architectures").add(frozenTextEncoder() ? "CLIPTextModelWithProjection" : "CLIPTextModel");
         n.put("model_type", "clip_text_model");
         n.put("vocab_size", vocabSize);
         n.put("hidden_size", textHidden);
@@ -69,7 +129,7 @@ public record BaseModelRecipe(
         n.put("max_position_embeddings", textMaxLength);
         n.put("hidden_act", "quick_gelu");
         n.put("layer_norm_eps", 1e-5);
-        n.put("projection_dim", textHidden);
+        n.put("projection_dim", frozenTextEncoder() ? contrastive.projectionDim() : textHidden);
         n.put("bos_token_id", bosId);
         n.put("eos_token_id", eosId);
         n.put("pad_token_id", padId);
@@ -158,6 +218,10 @@ public record BaseModelRecipe(
 
     public UNetConfig unetConfig() {
         return UNetConfig.fromJson(unetJson());
+    }
+
+    public ImageTower.Config imageTowerConfig() {
+        return new ImageTower.Config(contrastive.imageChannels(), contrastive.imageGroups(), contrastive.projectionDim());
     }
 
     public VaeConfig vaeConfig(double scalingFactor) {

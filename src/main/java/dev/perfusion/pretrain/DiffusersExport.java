@@ -58,8 +58,14 @@ final class DiffusersExport {
         deleteTree(staging);
         Files.createDirectories(staging);
         tokenizer.save(staging.resolve("tokenizer"));
-        writeComponent(staging.resolve("text_encoder"), recipe.textEncoderJson(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()),
-                "model.safetensors", text, Safetensors.StoredType.F16);
+        if (recipe.frozenTextEncoder()) {
+            // the frozen tower exactly as the contrastive stage left it (text_projection too), and its image tower beside it
+            copyFiles(work.resolve(ContrastiveStage.TEXT_FOLDER), staging.resolve("text_encoder"));
+            copyFiles(work.resolve(ContrastiveStage.IMAGE_FOLDER), staging.resolve("image_encoder"));
+        } else {
+            writeComponent(staging.resolve("text_encoder"), recipe.textEncoderJson(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()),
+                    "model.safetensors", text, Safetensors.StoredType.F16);
+        }
         writeComponent(staging.resolve("unet"), recipe.unetJson(), WEIGHTS, unet, Safetensors.StoredType.F16);
         Path vaeDir = work.resolve("vae");
         ObjectNode vaeJson = (ObjectNode) new ObjectMapper().readTree(vaeDir.resolve("config.json").toFile());
@@ -116,6 +122,15 @@ final class DiffusersExport {
         n.put("machine", System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores");
         if (continuedFrom != null) n.set("continued_from", json.readTree(continuedFrom.resolve("recipe.json").toFile()));
         return n;
+    }
+
+    static void copyFiles(Path from, Path to) throws IOException {
+        Files.createDirectories(to);
+        try (var files = Files.list(from)) {
+            for (Path f : (Iterable<Path>) files::iterator) {
+                if (Files.isRegularFile(f)) Files.copy(f, to.resolve(f.getFileName().toString()));
+            }
+        }
     }
 
     private static void writeJson(Path file, ObjectNode node) throws IOException {

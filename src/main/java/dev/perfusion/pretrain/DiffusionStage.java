@@ -30,7 +30,8 @@ import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
- * Stage two: the text encoder and the UNet together, on the VAE stage's frozen latents of captioned world pictures:
+ * Stage two: the text encoder and the UNet together (or, in the frozen-text recipe, the UNet alone on the contrastive
+ * stage's frozen text encoder, as SD's UNet learned on a frozen CLIP), on the VAE stage's frozen latents of captioned world pictures:
  * the epsilon loss with min-SNR weighting, and some empty captions so that the model also learns the unconditional
  * prediction that guidance needs. Ends in the exported model. A continued run starts from an exported model's text
  * encoder and UNet instead of from random weights.
@@ -52,6 +53,8 @@ final class DiffusionStage implements Stage {
     private final AutoencoderKL vae;
     private final double latentScale;
     private final ClipTextModel text;
+    /** Whether the text encoder is the contrastive stage's, frozen: then only the UNet learns. */
+    private final boolean frozenText;
     private final UNet2DConditionModel unet;
     private final NoiseSchedule schedule;
     /** Min-SNR-γ: each timestep's loss weight, min(SNR, γ) / SNR, so that the easy low-noise steps do not dominate. */
@@ -69,13 +72,15 @@ final class DiffusionStage implements Stage {
         this.export = export;
         this.vae = AutoencoderKL.load(run.work().resolve("vae"), Ops.cpu(), ScalarType.Float);
         this.latentScale = vae.config().scalingFactor();
-        this.text = ClipTextModel.create(recipe.textEncoderConfig(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()));
+        this.frozenText = recipe.frozenTextEncoder();
+        this.text = frozenText ? ClipTextModel.load(run.work().resolve(ContrastiveStage.TEXT_FOLDER), Ops.cpu(), ScalarType.Float)
+                : ClipTextModel.create(recipe.textEncoderConfig(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()));
         this.unet = UNet2DConditionModel.create(recipe.unetConfig());
         if (continueFrom != null) {
-            Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(), ScalarType.Float, "text encoder");
+            if (!frozenText) Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(), ScalarType.Float, "text encoder");
             Weights.load(unet, Safetensors.open(continueFrom.resolve("unet").resolve(DiffusersExport.WEIGHTS)), "", Ops.cpu(), ScalarType.Float, "UNet");
         } else {
-            Weights.initRandom(text, recipe.seed() + 1);
+            if (!frozenText) Weights.initRandom(text, recipe.seed() + 1);
             Weights.initRandom(unet, recipe.seed() + 2);
         }
         this.schedule = new NoiseSchedule(recipe.schedulerConfig());
@@ -88,13 +93,13 @@ final class DiffusionStage implements Stage {
 
     @Override
     public Plan plan() {
-        return new Plan("diffusion", "pretraining text encoder + UNet", "loss", recipe.diffusionSteps(), recipe.warmupSteps(),
+        return new Plan("diffusion", frozenText ? "pretraining UNet (frozen text encoder)" : "pretraining text encoder + UNet", "loss", recipe.diffusionSteps(), recipe.warmupSteps(),
                 recipe.diffusionLr(), new WorldBatches.Series(continuation * DATA_SEED_CONTINUED, recipe.diffusionBatch(), true));
     }
 
     @Override
     public List<Module> modules() {
-        return List.of(text, unet);
+        return frozenText ? List.of(unet) : List.of(text, unet);
     }
 
     @Override
@@ -116,7 +121,14 @@ final class DiffusionStage implements Stage {
         Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0));
         Tensor noisy = schedule.addNoise(x0, noise, timesteps);
         run.phases().lap("noise");
-        Tensor encodings = text.encode(tokenize(batch.captions()));
+        Tensor encodings;
+        if (frozenText) {
+            try (NoGradGuard ng = new NoGradGuard()) {
+                encodings = text.encode(tokenize(batch.captions()));
+            }
+        } else {
+            encodings = text.encode(tokenize(batch.captions()));
+        }
         run.phases().lap("text encoder");
         Tensor prediction = unet.forward(noisy, Ops.fromFloats(timeFloats, b), encodings);
         run.phases().lap("UNet forward");
@@ -131,7 +143,7 @@ final class DiffusionStage implements Stage {
     @Override
     public void samples(TrainedWeights weights, int step) throws IOException {
         run.losses().plot();
-        StableDiffusion sd = StableDiffusion.of(tokenizer, weights.ema(0, ClipTextModel.class), weights.ema(1, UNet2DConditionModel.class),
+        StableDiffusion sd = StableDiffusion.of(tokenizer, emaText(weights), emaUnet(weights),
                 vae, recipe.schedulerConfig(), "pretraining");
         List<BufferedImage> row = new ArrayList<>();
         for (int i = 0; i < SAMPLE_PROMPTS.size(); i++) {
@@ -146,7 +158,25 @@ final class DiffusionStage implements Stage {
 
     @Override
     public Path finish(TrainedWeights weights, double loss) throws IOException {
-        return export.export(tokenizer, weights.ema(0, ClipTextModel.class), weights.ema(1, UNet2DConditionModel.class), loss);
+        return export.export(tokenizer, emaText(weights), emaUnet(weights), loss);
+    }
+
+    /** The text encoder the UNet learns on (the frozen one in the frozen-text recipe). */
+    ClipTextModel textEncoder() {
+        return text;
+    }
+
+    UNet2DConditionModel unet() {
+        return unet;
+    }
+
+    /** The text encoder to sample and export: the EMA copy, or the frozen encoder itself. */
+    private ClipTextModel emaText(TrainedWeights weights) {
+        return frozenText ? text : weights.ema(0, ClipTextModel.class);
+    }
+
+    private UNet2DConditionModel emaUnet(TrainedWeights weights) {
+        return weights.ema(frozenText ? 0 : 1, UNet2DConditionModel.class);
     }
 
     private Tensor tokenize(List<String> captions) {

@@ -19,7 +19,8 @@ import java.util.Map;
  * latent space the UNet learned. The last stage needs only the first, so it may also run beside the second
  * ({@link #runDecoderStage}). Each stage runs in the same loop ({@link StageLoop}): AdamW, an EMA of the weights,
  * periodic sample grids, and a checkpoint that a later run resumes from, because two hours of CPU outlive a working
- * session.
+ * session. The frozen-text recipe ({@link BaseModelRecipe#frozenText()}) puts a first stage before them, a CLIP for the
+ * world ({@link ContrastiveStage}), whose text encoder then stays frozen while the UNet learns, as in SD.
  *
  * <p>The work folder holds everything: {@code tokenizer/}, {@code vae/} once stage one is done,
  * {@code checkpoint-<stage>.safetensors}, {@code losses.csv}, {@code samples/}, and finally {@code model/}, the EMA
@@ -79,6 +80,10 @@ public final class Pretrainer {
             Files.createDirectories(work.resolve("samples"));
             if (continueFrom != null) keepExportedParts();
             ClipTokenizer tokenizer = tokenizer();
+            if (recipe.frozenTextEncoder() && !ContrastiveStage.done(work)) {
+                Result c = loop.train(new ContrastiveStage(run, tokenizer));
+                if (!c.finished()) return c;
+            }
             if (!done("vae")) {
                 Result r = loop.train(new VaeStage(run));
                 if (!r.finished()) return r;
@@ -93,6 +98,20 @@ public final class Pretrainer {
             }
             export.installDecoder();
             return new Result(true, "decoder", recipe.decoderSteps(), r.loss(), run.seconds(), export.model());
+        }
+    }
+
+    /**
+     * Only the contrastive stage of the frozen-text recipe (its text and image towers in the work folder): the text
+     * encoder's s profile is measured on it before hours go into the UNet.
+     */
+    public Result runContrastiveStage() throws IOException {
+        if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("the recipe has no contrastive stage (the frozen-text recipe has)");
+        Files.createDirectories(work.resolve("samples"));
+        try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
+            if (ContrastiveStage.done(work)) return new Result(true, "contrastive", recipe.contrastive().steps(), Double.NaN, 0, work.resolve(ContrastiveStage.TEXT_FOLDER));
+            Result r = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new ContrastiveStage(run, tokenizer()));
+            return r.finished() ? new Result(true, r.stage(), r.step(), r.loss(), r.seconds(), work.resolve(ContrastiveStage.TEXT_FOLDER)) : r;
         }
     }
 
@@ -135,7 +154,12 @@ public final class Pretrainer {
      * fine-tuned decoder, so it stands for the results of both VAE stages, which are then skipped.
      */
     private void keepExportedParts() throws IOException {
-        Map<String, String> kept = Map.of("tokenizer", "tokenizer", "vae", "vae", "vae-decoder", "vae"); // work folder part -> the model's
+        Map<String, String> kept = new java.util.LinkedHashMap<>(Map.of("tokenizer", "tokenizer", "vae", "vae", "vae-decoder", "vae")); // work folder part -> the model's
+        if (recipe.frozenTextEncoder()) {
+            // the frozen text encoder stays the continued model's; no contrastive stage runs again
+            kept.put(ContrastiveStage.TEXT_FOLDER, "text_encoder");
+            kept.put(ContrastiveStage.IMAGE_FOLDER, "image_encoder");
+        }
         for (Map.Entry<String, String> part : kept.entrySet()) {
             if (!Files.isDirectory(work.resolve(part.getKey()))) copyFiles(continueFrom.resolve(part.getValue()), work.resolve(part.getKey()));
         }

@@ -7,6 +7,7 @@ import dev.perfusion.nn.Param;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTextModel;
+import dev.perfusion.text.ClipTextModelWithProjection;
 import dev.perfusion.unet.UNet2DConditionModel;
 import dev.perfusion.util.Phases;
 import dev.perfusion.util.Progress;
@@ -140,6 +141,9 @@ final class TrainedWeights {
     private static Module emptyTwin(Module m) {
         if (m instanceof AutoencoderKL a) return AutoencoderKL.create(a.config());
         if (m instanceof ClipTextModel t) return ClipTextModel.create(t.config());
+        if (m instanceof ClipTextModelWithProjection t) return ClipTextModelWithProjection.create(t.config());
+        if (m instanceof ImageTower i) return new ImageTower(i.config());
+        if (m instanceof ContrastiveLoss) return new ContrastiveLoss();
         if (m instanceof UNet2DConditionModel u) return UNet2DConditionModel.create(u.config());
         throw new IllegalArgumentException("no twin for " + m.getClass());
     }

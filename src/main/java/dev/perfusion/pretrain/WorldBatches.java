@@ -21,8 +21,16 @@ final class WorldBatches implements AutoCloseable {
     /** A batch of world pictures in [-1, 1], their object masks, and captions (some loose, some empty). */
     record Batch(Tensor images, Tensor masks, List<String> captions) {}
 
-    /** Which pictures a stage trains on: step s draws the world's samples {@code seed + s * size + i}. */
-    record Series(long seed, int size, boolean captions) {}
+    /**
+     * Which pictures a stage trains on: step s draws the world's samples {@code seed + s * size + i}; with captions,
+     * some of them empty (for guidance) unless {@code emptyCaptions} is false (contrastive training pairs every
+     * picture with words).
+     */
+    record Series(long seed, int size, boolean captions, boolean emptyCaptions) {
+        Series(long seed, int size, boolean captions) {
+            this(seed, size, captions, captions);
+        }
+    }
 
     private record Pixels(float[] images, float[] masks, List<String> captions, int count) {}
 
@@ -78,7 +86,8 @@ final class WorldBatches implements AutoCloseable {
             if (series.captions()) {
                 SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
                 double u = rng.nextDouble();
-                texts.add(u < recipe.captionDropout() ? "" : u < 0.55 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng));
+                if (!series.emptyCaptions()) texts.add(u < 0.5 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng));
+                else texts.add(u < recipe.captionDropout() ? "" : u < 0.55 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng));
             }
         }
         return new Pixels(images, masks, texts, size);

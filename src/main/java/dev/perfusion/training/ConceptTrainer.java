@@ -97,7 +97,7 @@ public final class ConceptTrainer {
      * The templates whose words the vocabulary holds whole (all of them for CLIP; the world model knows "a photo of
      * a" but not "a good photo of"): words a model never learned would only blur the concept's encodings.
      */
-    static List<String> templatesFor(ClipTokenizer tokenizer) {
+    public static List<String> templatesFor(ClipTokenizer tokenizer) {
         List<String> known = TEMPLATES.stream().filter(t -> java.util.Arrays.stream(t.replace("{}", "").trim().split(" +"))
                 .allMatch(w -> tokenizer.tokensOf(w).size() == 1)).toList();
         return known.isEmpty() ? TEMPLATES : known;

@@ -1,0 +1,112 @@
+package dev.perfusion.pretrain;
+
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.nn.Weights;
+import dev.perfusion.nn.Module;
+import dev.perfusion.pretrain.WorldBatches.Batch;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.text.ClipTextModelWithProjection;
+import dev.perfusion.text.ClipTokenizer;
+import org.bytedeco.pytorch.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * The first stage of the frozen-text recipe: a CLIP for the world. The text tower (CLIP's causal text transformer,
+ * pooled at the EOS token through {@code text_projection}) and a small {@link ImageTower} learn together with CLIP's
+ * symmetric contrastive loss on world pictures and their captions (never empty ones). Leaves {@code text_encoder/}
+ * (transformers' layout, fp16 as shipped: the frozen encoder the diffusion stage reads and exports unchanged) and
+ * {@code image_encoder/} in the work folder.
+ */
+final class ContrastiveStage implements Stage {
+    static final long DATA_SEED = 1L << 31;
+    /** Pictures for the retrieval accuracy the samples report: drawn by no training step. */
+    private static final WorldBatches.Series PROBE = new WorldBatches.Series(DATA_SEED - 10_000, 64, true, false);
+    /** The stage's result in the work folder. */
+    static final String TEXT_FOLDER = "text_encoder", IMAGE_FOLDER = "image_encoder";
+
+    private final PretrainingRun run;
+    private final BaseModelRecipe recipe;
+    private final ClipTokenizer tokenizer;
+    private final ClipTextModelWithProjection text;
+    private final ImageTower image;
+    private final ContrastiveLoss contrastive;
+
+    ContrastiveStage(PretrainingRun run, ClipTokenizer tokenizer) {
+        this.run = run;
+        this.recipe = run.recipe();
+        this.tokenizer = tokenizer;
+        this.text = ClipTextModelWithProjection.create(recipe.textEncoderConfig(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()));
+        this.image = new ImageTower(recipe.imageTowerConfig());
+        this.contrastive = new ContrastiveLoss();
+        Weights.initRandom(text, recipe.seed() + 3);
+        Weights.initRandom(image, recipe.seed() + 4);
+        contrastive.initialise();
+    }
+
+    /** Whether a work folder holds this stage's result. */
+    static boolean done(Path work) {
+        return Files.isRegularFile(work.resolve(TEXT_FOLDER).resolve("model.safetensors"))
+                && Files.isRegularFile(work.resolve(IMAGE_FOLDER).resolve("model.safetensors"));
+    }
+
+    @Override
+    public Plan plan() {
+        BaseModelRecipe.Contrastive c = recipe.contrastive();
+        return new Plan("contrastive", "pretraining text + image towers (CLIP)", "InfoNCE", c.steps(), c.warmupSteps(), c.learningRate(),
+                new WorldBatches.Series(DATA_SEED, c.batch(), true, false));
+    }
+
+    @Override
+    public List<Module> modules() {
+        return List.of(text, image, contrastive);
+    }
+
+    @Override
+    public Loss loss(Batch batch, int step) {
+        Tensor textEmbeds = text.textEmbeds(tokenize(tokenizer, batch.captions()));
+        run.phases().lap("text tower");
+        Tensor imageEmbeds = image.imageEmbeds(batch.images());
+        run.phases().lap("image tower");
+        Tensor loss = contrastive.forward(textEmbeds, imageEmbeds);
+        run.phases().lap("loss");
+        return new Loss(loss, Ops.item(loss));
+    }
+
+    /** The loss curves, and the EMA towers' picture-to-caption accuracy on 64 pictures no step trains on. */
+    @Override
+    public void samples(TrainedWeights weights, int step) throws IOException {
+        run.losses().plot();
+        try (Scope s = Scope.inference()) {
+            Batch b = run.batches().now(PROBE, 0);
+            Tensor t = weights.ema(0, ClipTextModelWithProjection.class).textEmbeds(tokenize(tokenizer, b.captions()));
+            Tensor v = weights.ema(1, ImageTower.class).imageEmbeds(b.images());
+            run.progress().message(String.format(Locale.ROOT, "contrastive step %d: picture-to-caption top-1 %.3f of %d, logit scale %.2f",
+                    step, ContrastiveLoss.accuracy(t, v, b.captions()), b.captions().size(), weights.ema(2, ContrastiveLoss.class).scale()));
+        }
+    }
+
+    /** Writes both EMA towers: {@code text_encoder/} as transformers' CLIPTextModelWithProjection, fp16; {@code image_encoder/}. */
+    @Override
+    public Path finish(TrainedWeights weights, double loss) throws IOException {
+        Path work = run.work();
+        DiffusersExport.writeComponent(work.resolve(TEXT_FOLDER), recipe.textEncoderJson(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()),
+                "model.safetensors", weights.ema(0, ClipTextModelWithProjection.class), Safetensors.StoredType.F16);
+        DiffusersExport.writeComponent(work.resolve(IMAGE_FOLDER), recipe.imageTowerConfig().toJson(), "model.safetensors",
+                weights.ema(1, ImageTower.class), Safetensors.StoredType.F16);
+        run.progress().message(String.format(Locale.ROOT, "contrastive stage done (loss %.4f): the frozen text encoder is in %s", loss, work.resolve(TEXT_FOLDER)));
+        return null;
+    }
+
+    static Tensor tokenize(ClipTokenizer tokenizer, List<String> captions) {
+        int max = tokenizer.maxLength();
+        long[] ids = new long[captions.size() * max];
+        for (int i = 0; i < captions.size(); i++) System.arraycopy(tokenizer.encodeForModel(captions.get(i)).ids(), 0, ids, i * max, max);
+        return Ops.fromLongs(ids, captions.size(), max);
+    }
+}

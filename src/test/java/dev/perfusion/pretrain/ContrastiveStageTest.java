@@ -1,0 +1,168 @@
+package dev.perfusion.pretrain;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.nn.Param;
+import dev.perfusion.nn.Weights;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import dev.perfusion.text.ClipTextConfig;
+import dev.perfusion.text.ClipTextModel;
+import dev.perfusion.text.ClipTextModelWithProjection;
+import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.util.Progress;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ContrastiveStageTest {
+    @TempDir Path tmp;
+
+    /** A small text tower, so that the tests stay cheap; the recipe's other sizes as shipped. */
+    private static BaseModelRecipe tiny(int vae, int steps) {
+        return BaseModelRecipe.frozenText().withText(32, 1, 2).quick(vae, steps);
+    }
+
+    @Test
+    void todaysRecipeRecordsNoContrastiveStage() {
+        String json = new ObjectMapper().valueToTree(BaseModelRecipe.standard()).toString();
+        assertFalse(json.contains("contrastive"), json);
+        assertFalse(BaseModelRecipe.standard().frozenTextEncoder());
+        assertTrue(BaseModelRecipe.named("frozen-text").frozenTextEncoder());
+        assertTrue(new ObjectMapper().valueToTree(BaseModelRecipe.frozenText()).toString().contains("\"contrastive\":{\"steps\""));
+    }
+
+    /** Two pictures, two captions, matched embeddings: each direction's cross entropy is log(1 + e^-scale). */
+    @Test
+    void lossIsClipsSymmetricInfoNceWithAClampedScale() {
+        ContrastiveLoss loss = new ContrastiveLoss();
+        loss.initialise();
+        try (Scope s = Scope.inference()) {
+            Tensor e = Ops.fromFloats(new float[] {3, 0, 0, 0.5f}, 2, 2); // normalised to the identity
+            double scale = 1 / 0.07;
+            assertEquals(Math.log1p(Math.exp(-scale)), Ops.item(loss.forward(e, e)), 1e-6);
+            // swapped captions: every picture prefers the wrong one
+            Tensor swapped = Ops.fromFloats(new float[] {0, 1, 1, 0}, 2, 2);
+            assertEquals(Math.log1p(Math.exp(scale)), Ops.item(loss.forward(swapped, e)), 1e-4);
+            loss.logitScale.set(Ops.fromFloats(new float[] {(float) Math.log(1000)}, 1));
+            assertEquals(100, loss.scale(), 1e-9);
+            assertEquals(Math.log1p(Math.exp(100)), Ops.item(loss.forward(swapped, e)), 1e-3);
+        }
+    }
+
+    /** text_embeds = text_projection(last hidden state at the first EOS), as transformers' CLIPTextModelWithProjection. */
+    @Test
+    void textTowerPoolsAtTheFirstEosThroughABiasFreeProjection() {
+        ClipTextConfig config = new ClipTextConfig(20, 16, 32, 2, 2, 8, "quick_gelu", 1e-5, 18, 19, 19, 12);
+        ClipTextModelWithProjection tower = ClipTextModelWithProjection.create(config);
+        Weights.initRandom(tower, 7);
+        assertEquals(List.of(12L, 16L), List.of(tower.namedParameters().get("text_projection.weight").shape()[0],
+                tower.namedParameters().get("text_projection.weight").shape()[1]));
+        assertFalse(tower.namedParameters().containsKey("text_projection.bias"));
+        assertSame(tower.namedParameters().get("text_model.embeddings.token_embedding.weight"),
+                tower.textModel().namedParameters().get("text_model.embeddings.token_embedding.weight"), "one set of weights");
+        try (Scope s = Scope.inference()) {
+            Tensor ids = Ops.fromLongs(new long[] {18, 3, 4, 19, 19, 19, 19, 19, 18, 5, 6, 7, 8, 19, 19, 19}, 2, 8);
+            Tensor hidden = tower.textModel().encode(ids);
+            Tensor w = tower.namedParameters().get("text_projection.weight").t();
+            Tensor expected = Ops.stack(List.of(Ops.matmul(w, hidden.select(0, 0).select(0, 3)), Ops.matmul(w, hidden.select(0, 1).select(0, 5))), 0);
+            assertEquals(0, Ops.maxAbsDiff(expected, tower.textEmbeds(ids)), 1e-5);
+        }
+    }
+
+    /**
+     * The frozen-text recipe end to end: the contrastive stage's towers, the diffusion stage training only the UNet
+     * (the text encoder's weights bit for bit unchanged by its steps), and a model whose text_encoder/ is exactly the
+     * frozen tower, loaded like any SD folder.
+     */
+    @Test
+    void diffusionStageTrainsOnlyTheUNetOnTheFrozenTower() throws Exception {
+        BaseModelRecipe r = tiny(2, 2);
+        Path work = tmp.resolve("work");
+        Pretrainer.Result done = new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).run();
+        assertTrue(done.finished());
+        Path model = done.model();
+        assertArrayEquals(Files.readAllBytes(work.resolve("text_encoder/model.safetensors")), Files.readAllBytes(model.resolve("text_encoder/model.safetensors")));
+        assertTrue(Files.isRegularFile(model.resolve("image_encoder/model.safetensors")));
+        Safetensors text = Safetensors.open(model.resolve("text_encoder/model.safetensors"));
+        assertTrue(text.keys().contains("text_projection.weight"), "saved as transformers names it");
+        assertEquals("F16", text.entries().get("text_projection.weight").dtype());
+        assertTrue(Files.readString(model.resolve("text_encoder/config.json")).contains("CLIPTextModelWithProjection"));
+        List<String> stages = Files.readAllLines(work.resolve("losses.csv")).stream().skip(1).map(l -> l.split(",")[0]).distinct().toList();
+        assertEquals(List.of("contrastive", "vae", "diffusion", "decoder"), stages);
+        StableDiffusion sd = StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        assertEquals(32, sd.textEncoder.config().hiddenSize());
+        assertEquals(32, sd.unet.config().crossAttentionDim());
+
+        // the diffusion stage once more on the finished work folder: its text encoder before and after its steps
+        try (PretrainingRun run = PretrainingRun.start(r, work, Progress.NONE, new dev.perfusion.util.Phases())) {
+            DiffusionStage stage = new DiffusionStage(run, ClipTokenizer.load(work.resolve("tokenizer")), null, 0, new DiffusersExport(run, null));
+            assertEquals(1, stage.modules().size(), "only the UNet learns");
+            Map<String, Tensor> textBefore = copies(stage.textEncoder().namedParameters()), unetBefore = copies(stage.unet().namedParameters());
+            TrainedWeights weights = new TrainedWeights(stage, run); // StageLoop's step, without its sample pictures
+            for (int step = 0; step < 2; step++) {
+                try (Scope s = Scope.open()) {
+                    stage.loss(run.batches().now(stage.plan().data(), step), step).objective().backward();
+                }
+                weights.step(step, run.phases());
+            }
+            stage.textEncoder().namedParameters().forEach((name, p) -> assertTrue(torch.equal(textBefore.get(name), p.t()), name + " moved"));
+            assertTrue(stage.unet().namedParameters().entrySet().stream().anyMatch(e -> !torch.equal(unetBefore.get(e.getKey()), e.getValue().t())),
+                    "the UNet learned");
+            ClipTextModel frozen = ClipTextModel.load(work.resolve("text_encoder"), Ops.cpu(), torch.ScalarType.Float);
+            frozen.namedParameters().forEach((name, p) -> assertTrue(torch.equal(textBefore.get(name), p.t()), name + " is not the file's"));
+        }
+    }
+
+    /** A contrastive stage stopped after every step and resumed writes the towers of an uninterrupted run, bit for bit. */
+    @Test
+    void resumingMidStageGivesTheUninterruptedBits() throws Exception {
+        BaseModelRecipe r = tiny(1, 3);
+        Path straight = tmp.resolve("straight"), stopped = tmp.resolve("stopped");
+        assertTrue(new Pretrainer(r, straight, Progress.NONE).schedule(1000, 1000).runContrastiveStage().finished());
+        int runs = 0;
+        Pretrainer.Result p;
+        do {
+            p = new Pretrainer(r, stopped, Progress.NONE).schedule(1, 1000).timeLimit(0).runContrastiveStage();
+            runs++;
+        } while (!p.finished() && runs < 10);
+        assertTrue(p.finished());
+        assertEquals(3, runs, "one step a run");
+        for (String f : List.of("text_encoder/model.safetensors", "image_encoder/model.safetensors")) {
+            assertArrayEquals(Files.readAllBytes(straight.resolve(f)), Files.readAllBytes(stopped.resolve(f)), f);
+        }
+    }
+
+    /** On a tiny run (80 steps of 8 pictures, a short warm-up) the contrastive loss falls well below chance (log 8) and its start. */
+    @Test
+    void contrastiveLossFallsOnATinyRun() throws Exception {
+        BaseModelRecipe r = tiny(1, 80).withContrastive(new BaseModelRecipe.Contrastive(80, 8, 3e-3, 5, List.of(16, 32, 64, 128), 8, 32));
+        Path work = tmp.resolve("work");
+        assertTrue(new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).runContrastiveStage().finished());
+        List<Double> losses = new ArrayList<>();
+        for (String line : Files.readAllLines(work.resolve("losses.csv")).subList(1, 81)) losses.add(Double.parseDouble(line.split(",")[2]));
+        double first = losses.subList(0, 10).stream().mapToDouble(d -> d).average().orElseThrow();
+        double last = losses.subList(70, 80).stream().mapToDouble(d -> d).average().orElseThrow();
+        assertTrue(last < Math.log(8) - 0.5 && last < first - 0.5, "falls below chance, log 8: first ten steps " + first + ", last ten " + last + ": " + losses);
+    }
+
+    private static Map<String, Tensor> copies(Map<String, Param> params) {
+        Map<String, Tensor> out = new LinkedHashMap<>();
+        try (Scope s = Scope.inference()) {
+            params.forEach((name, p) -> out.put(name, Scope.keep(p.t().detach().clone())));
+        }
+        return out;
+    }
+}
