@@ -7,10 +7,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -31,15 +28,12 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 class BadInputTest {
     @TempDir Path tmp;
 
-    record Run(int rc, String out, String err) {
-        String all() { return out + err; }
-    }
 
     @Test
     void trainChecksItsArgumentsAndPhotosBeforeLoadingTheModel() throws IOException {
         Path photos = photos("photos", 64, 64);
         for (String steps : new String[] {"0", "-5"}) {
-            Run r = train(photos, tmp.resolve("a.safetensors"), "--train-steps", steps);
+            CliRun r = train(photos, tmp.resolve("a.safetensors"), "--train-steps", steps);
             assertRejectedBeforeLoading(r, "error: --train-steps must be at least 1, got " + steps);
         }
         assertRejectedBeforeLoading(train(photos, tmp.resolve("a.safetensors"), "--views", "0"), "--views must be at least 1, got 0");
@@ -92,7 +86,7 @@ class BadInputTest {
     void aModelFolderWithoutTokenizerSaysSo() throws IOException {
         Path model = copyOfWorldModel(tmp.resolve("no-tokenizer"));
         deleteTree(model.resolve("tokenizer"));
-        Run r = run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("x.png").toString());
+        CliRun r = run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("x.png").toString());
         assertEquals(2, r.rc());
         assertTrue(r.err().startsWith("error: " + model + ": the model folder has no tokenizer/ folder"), r.err());
         assertTrue(r.err().contains("; give a tokenizer folder holding vocab.json and merges.txt (--tokenizer DIR)"), r.err());
@@ -100,21 +94,21 @@ class BadInputTest {
 
         Files.createDirectories(model.resolve("tokenizer"));
         Files.copy(Bundled.model().resolve("tokenizer/vocab.json"), model.resolve("tokenizer/vocab.json"));
-        Run half = run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("x.png").toString());
+        CliRun half = run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("x.png").toString());
         assertTrue(half.err().contains(model + ": the model folder's tokenizer/ lacks merges.txt"), half.err());
     }
 
     @Test
     void aFolderGivenForAFileIsNamed() throws IOException {
         Path folder = Files.createDirectories(tmp.resolve("my-teddy.safetensors"));
-        Run inspect = run("inspect", folder.toString());
+        CliRun inspect = run("inspect", folder.toString());
         assertEquals(2, inspect.rc());
         assertEquals("error: " + folder + ": a folder, not a concept file (the .safetensors file 'train' writes)", inspect.err().trim());
-        Run model = run("inspect", Bundled.model().toString());
+        CliRun model = run("inspect", Bundled.model().toString());
         assertEquals(0, model.rc(), model.err());
         assertTrue(model.out().contains("layout          diffusers folder (weights in safetensors files)"), model.out());
 
-        Run generate = run("generate", "--concept", folder.toString(), "--prompt", "a my-teddy", "--steps", "1",
+        CliRun generate = run("generate", "--concept", folder.toString(), "--prompt", "a my-teddy", "--steps", "1",
                 "--out", tmp.resolve("x.png").toString());
         assertTrue(generate.err().startsWith("error: " + folder + ": a folder, not a concept file"), generate.err());
         assertFalse(generate.out().contains("loading"), generate.out());
@@ -123,7 +117,7 @@ class BadInputTest {
         Path weights = broken.resolve("unet/diffusion_pytorch_model.safetensors");
         Files.delete(weights);
         Files.createDirectories(weights);
-        Run r = run("generate", "--model", broken.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("y.png").toString());
+        CliRun r = run("generate", "--model", broken.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("y.png").toString());
         assertTrue(r.err().startsWith("error: " + weights + ": a folder where the component's weights file (safetensors) is expected"), r.err());
     }
 
@@ -135,13 +129,13 @@ class BadInputTest {
                 cat.beta(), cat.tau(), "sha256-f32-sampled4096:another-unet", cat.textEncoderHash(), cat.settings()).save(other);
         List<String> args = List.of("generate", "--concept", other.toString(), "--prompt", "a my-cat", "--steps", "1",
                 "--out", tmp.resolve("z.png").toString());
-        Run refused = run(args.toArray(String[]::new));
+        CliRun refused = run(args.toArray(String[]::new));
         assertTrue(refused.err().contains("was made for another base model"), refused.err());
         assertTrue(refused.err().trim().endsWith("; --force uses it anyway"), "the command names its flag: " + refused.err());
 
         List<String> forced = new ArrayList<>(args);
         forced.add("--force");
-        Run r = run(forced.toArray(String[]::new));
+        CliRun r = run(forced.toArray(String[]::new));
         assertEquals(0, r.rc(), r.all());
         assertTrue(r.out().contains("warning: " + other + ": concept 'my-cat' was made for another UNet (its hash "
                 + "sha256-f32-sampled4096:another-unet, this model's " + cat.baseModelHash() + "); used anyway because of --force"), r.out());
@@ -151,14 +145,14 @@ class BadInputTest {
     @Test
     void aPromptWithoutTheConceptWordIsWarnedAbout() throws IOException {
         String cat = Bundled.concept("my-cat").toString();
-        Run r = run("generate", "--concept", cat, "--prompt", "a cat on the beach", "--prompt", "a my-cat on the beach",
+        CliRun r = run("generate", "--concept", cat, "--prompt", "a cat on the beach", "--prompt", "a my-cat on the beach",
                 "--steps", "1", "--out", tmp.resolve("g").toString());
         assertEquals(0, r.rc(), r.all());
         String warning = "warning: the prompt \"a cat on the beach\" does not contain the concept word 'my-cat': the concept has no effect on it";
         assertEquals(1, count(r.out(), warning), r.out());
         assertEquals(0, count(r.out(), "\"a my-cat on the beach\" does not contain"), r.out());
 
-        Run sweep = run("generate", "--concept", cat, "--prompt", "a cat on the beach", "--prompt", "a my-cat on the beach",
+        CliRun sweep = run("generate", "--concept", cat, "--prompt", "a cat on the beach", "--prompt", "a my-cat on the beach",
                 "--beta-sweep", "0.6,0.8", "--steps", "1", "--out", tmp.resolve("sweep.png").toString());
         assertEquals(0, sweep.rc(), sweep.all());
         assertEquals(1, count(sweep.out(), warning), "once per prompt, not per beta: " + sweep.out());
@@ -175,13 +169,13 @@ class BadInputTest {
                 "error: --beta-sweep: the gate threshold beta must be in (-1, 2), got -3.0");
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--steps", "0", "--out", out), "error: --steps must be at least 1, got 0");
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--guidance", "-1", "--out", out), "error: --guidance must be at least 0, got -1.0");
-        Run clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);
+        CliRun clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);
         assertEquals(2, clipSkip.rc());
         assertTrue(clipSkip.err().contains("error: --clip-skip: the text encoder layers to skip must be in 0..3 (it has 4 layers), got 9"), clipSkip.err());
     }
 
     /** A quick `train` (should it get as far as training) with {@code more} options over the defaults given here. */
-    private Run train(Path photos, Path out, String... more) {
+    private CliRun train(Path photos, Path out, String... more) {
         Map<String, String> options = new LinkedHashMap<>(Map.of("--images", photos.toString(), "--word", "my-x",
                 "--supercategory", "teddy", "--out", out.toString(), "--train-steps", "1", "--batch", "1", "--accumulate", "1",
                 "--views", "1"));
@@ -191,7 +185,7 @@ class BadInputTest {
         return run(args.toArray(String[]::new));
     }
 
-    private static void assertRejectedBeforeLoading(Run r, String expected) {
+    private static void assertRejectedBeforeLoading(CliRun r, String expected) {
         assertEquals(2, r.rc(), r.all());
         assertTrue(r.err().contains(expected), r.err());
         assertFalse(r.out().contains("loading"), "the model was loaded first: " + r.out());
@@ -234,7 +228,7 @@ class BadInputTest {
             assertEquals(1, org.bytedeco.pytorch.global.torch.get_num_threads());
             assertEquals(0, run("--threads", "1", "inspect", concept).rc());
             assertEquals(1, org.bytedeco.pytorch.global.torch.get_num_threads());
-            Run none = run("inspect", "--threads", "0", concept);
+            CliRun none = run("inspect", "--threads", "0", concept);
             assertEquals(2, none.rc());
             assertTrue(none.err().startsWith("error: --threads must be at least 1, got 0"), none.err());
         } finally {
@@ -254,18 +248,7 @@ class BadInputTest {
         return n;
     }
 
-    private static Run run(String... args) {
-        PrintStream out = System.out, err = System.err;
-        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
-        int rc;
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            rc = Main.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        return new Run(rc, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 }

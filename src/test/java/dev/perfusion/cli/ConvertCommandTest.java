@@ -5,9 +5,6 @@ import dev.perfusion.io.Safetensors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -17,27 +14,15 @@ import static org.junit.jupiter.api.Assertions.*;
 class ConvertCommandTest {
     @TempDir Path tmp;
 
-    private record Run(int rc, String out, String err) {}
 
-    private static Run run(String... args) {
-        PrintStream out = System.out, err = System.err;
-        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
-        int rc;
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            rc = Main.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        return new Run(rc, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
     void convertsAnEmaCkptAndInspectSaysWhatItHolds() throws Exception {
         String ckpt = Fixtures.sdTiny().resolve("pickle/sd-tiny-ema-zip-fp16.ckpt").toString(), config = Fixtures.diffusers().toString();
-        Run inspect = run("inspect", ckpt, "--config", config);
+        CliRun inspect = run("inspect", ckpt, "--config", config);
         assertEquals(0, inspect.rc(), inspect.err());
         for (String line : new String[] {"layout          single file (PyTorch zip checkpoint, weights under 'state_dict')",
                 "family          custom (configs from " + config, "UNet            1,106,212 parameters in 304 tensors, F16",
@@ -46,14 +31,14 @@ class ConvertCommandTest {
             assertTrue(inspect.out().contains(line), line + "\n" + inspect.out());
         }
         Path out = tmp.resolve("tiny.safetensors");
-        Run convert = run("convert", ckpt, out.toString(), "--config", config, "--dtype", "fp32");
+        CliRun convert = run("convert", ckpt, out.toString(), "--config", config, "--dtype", "fp32");
         assertEquals(0, convert.rc(), convert.err());
         assertTrue(convert.out().contains("wrote " + out + " (single file, fp32, 600 tensors"), convert.out());
         assertEquals("F32", Safetensors.open(out).dtype("model.diffusion_model.input_blocks.0.0.weight"));
-        Run folder = run("convert", out.toString(), tmp.resolve("folder").toString(), "--config", config, "--to", "diffusers-folder");
+        CliRun folder = run("convert", out.toString(), tmp.resolve("folder").toString(), "--config", config, "--to", "diffusers-folder");
         assertEquals(0, folder.rc(), folder.err());
         assertTrue(Files.isRegularFile(tmp.resolve("folder/unet/diffusion_pytorch_model.safetensors")));
-        Run exists = run("convert", ckpt, tmp.resolve("folder").toString(), "--config", config);
+        CliRun exists = run("convert", ckpt, tmp.resolve("folder").toString(), "--config", config);
         assertEquals(2, exists.rc());
         assertTrue(exists.err().contains("exists: a diffusers folder is written to a new folder"), exists.err());
     }
@@ -61,11 +46,11 @@ class ConvertCommandTest {
     @Test
     void hostileCheckpointsAreRefusedWithOneClearLine() {
         String eval = Fixtures.sdTiny().resolve("pickle/hostile/eval-zip.ckpt").toString();
-        Run r = run("convert", eval, tmp.resolve("x.safetensors").toString());
+        CliRun r = run("convert", eval, tmp.resolve("x.safetensors").toString());
         assertEquals(2, r.rc());
         assertTrue(r.err().startsWith("error: " + eval + ": eval-zip/data.pkl: the pickle refers to the global '__builtin__.eval'"), r.err());
         assertFalse(Files.exists(tmp.resolve("x.safetensors")));
-        Run inspect = run("inspect", eval);
+        CliRun inspect = run("inspect", eval);
         assertEquals(2, inspect.rc());
         assertTrue(inspect.err().contains("which is not allowed"), inspect.err());
     }

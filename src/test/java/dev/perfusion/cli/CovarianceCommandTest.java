@@ -10,9 +10,6 @@ import dev.perfusion.world.WorldGenerator;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -24,21 +21,9 @@ import static org.junit.jupiter.api.Assertions.*;
 class CovarianceCommandTest {
     @TempDir Path tmp;
 
-    private record Run(int rc, String out, String err) {}
 
-    private static Run run(String... args) {
-        PrintStream out = System.out, err = System.err;
-        ByteArrayOutputStream o = new ByteArrayOutputStream(), e = new ByteArrayOutputStream();
-        int rc;
-        try {
-            System.setOut(new PrintStream(o, true, StandardCharsets.UTF_8));
-            System.setErr(new PrintStream(e, true, StandardCharsets.UTF_8));
-            rc = Main.run(args);
-        } finally {
-            System.setOut(out);
-            System.setErr(err);
-        }
-        return new Run(rc, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+    private static CliRun run(String... args) {
+        return CliRun.of(args);
     }
 
     @Test
@@ -49,7 +34,7 @@ class CovarianceCommandTest {
         List<String> lines = CaptionCorpus.generic().captions(120, 5, w -> true);
         Files.writeString(captions, String.join("\n\n", lines) + "\n");
         Path c = tmp.resolve("c.safetensors");
-        Run computed = run("covariance", "--model", model, "--captions", captions.toString(), "--out", c.toString());
+        CliRun computed = run("covariance", "--model", model, "--captions", captions.toString(), "--out", c.toString());
         assertEquals(0, computed.rc(), computed.err());
         assertTrue(computed.out().contains("wrote " + c + ": C and C^-1 [32, 32] from 120 captions (9,240 token vectors)"), computed.out());
         Map<String, String> meta = Safetensors.open(c).metadata();
@@ -60,30 +45,30 @@ class CovarianceCommandTest {
         List<Sample> views = new WorldGenerator(128).views(HeldOut.instances().get(1), 2, 5);
         for (int i = 0; i < views.size(); i++) Png.write(images.resolve("v" + i + ".png"), views.get(i).image(), Map.of());
         Path teddy = tmp.resolve("my-teddy.safetensors");
-        Run train = run("train", "--model", model, "--images", images.toString(), "--word", "my-teddy", "--supercategory", "teddy",
+        CliRun train = run("train", "--model", model, "--images", images.toString(), "--word", "my-teddy", "--supercategory", "teddy",
                 "--out", teddy.toString(), "--train-steps", "1", "--batch", "1", "--accumulate", "1", "--views", "1", "--covariance", c.toString());
         assertEquals(0, train.rc(), train.err());
-        Run inspect = run("inspect", teddy.toString());
+        CliRun inspect = run("inspect", teddy.toString());
         assertTrue(inspect.out().matches("(?s).*training covariance file c\\.safetensors \\(sha256 [0-9a-f]{16}\\), C\\^-1 \\[32, 32\\], 120 captions of file captions\\.txt\n.*"),
                 inspect.out());
 
-        Run other = run("generate", "--model", model, "--prompt", "a my-teddy", "--concept", teddy.toString(), "--steps", "1",
+        CliRun other = run("generate", "--model", model, "--prompt", "a my-teddy", "--concept", teddy.toString(), "--steps", "1",
                 "--width", "64", "--height", "64", "--out", tmp.resolve("x.png").toString());
         assertEquals(0, other.rc(), other.err());
         assertTrue(other.out().contains("warning: " + teddy + ": concept 'my-teddy' was trained with C^-1 from file c.safetensors"), other.out());
-        Run same = run("generate", "--model", model, "--prompt", "a my-teddy", "--concept", teddy.toString(), "--steps", "1",
+        CliRun same = run("generate", "--model", model, "--prompt", "a my-teddy", "--concept", teddy.toString(), "--steps", "1",
                 "--width", "64", "--height", "64", "--out", tmp.resolve("y.png").toString(), "--covariance", c.toString());
         assertEquals(0, same.rc(), same.err());
         assertFalse(same.out().contains("was trained with C^-1"), same.out());
 
-        Run wrongSkip = run("generate", "--model", model, "--prompt", "a my-teddy", "--concept", teddy.toString(), "--steps", "1",
+        CliRun wrongSkip = run("generate", "--model", model, "--prompt", "a my-teddy", "--concept", teddy.toString(), "--steps", "1",
                 "--clip-skip", "1", "--out", tmp.resolve("z.png").toString(), "--covariance", c.toString());
         assertEquals(2, wrongSkip.rc());
         assertTrue(wrongSkip.err().contains("--covariance: " + c + ": computed at clip skip 0, but this model encodes at 1"), wrongSkip.err());
-        Run inverseAlone = run("generate", "--model", model, "--prompt", "x", "--covariance-inverse", "--out", tmp.resolve("w.png").toString());
+        CliRun inverseAlone = run("generate", "--model", model, "--prompt", "x", "--covariance-inverse", "--out", tmp.resolve("w.png").toString());
         assertEquals(2, inverseAlone.rc());
         assertTrue(inverseAlone.err().contains("--covariance-inverse says what a --covariance file holds"), inverseAlone.err());
-        Run noCaptions = run("covariance", "--model", model, "--captions", tmp.resolve("none.txt").toString(), "--out", c.toString());
+        CliRun noCaptions = run("covariance", "--model", model, "--captions", tmp.resolve("none.txt").toString(), "--out", c.toString());
         assertEquals(2, noCaptions.rc());
         assertTrue(noCaptions.err().contains("none.txt: no such file"), noCaptions.err());
     }

@@ -5,9 +5,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.world.Bundled;
 import org.junit.jupiter.api.Test;
 
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -54,16 +51,8 @@ class InspectCommandTest {
     }
 
     private static String stdout(String... args) {
-        PrintStream old = System.out;
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        int rc;
-        try {
-            System.setOut(new PrintStream(bytes, true, StandardCharsets.UTF_8));
-            rc = Main.run(args);
-        } finally {
-            System.setOut(old);
-        }
-        assertEquals(0, rc, bytes.toString(StandardCharsets.UTF_8));
-        return bytes.toString(StandardCharsets.UTF_8);
+        CliRun r = CliRun.of(args);
+        assertEquals(0, r.rc(), r.all());
+        return r.out();
     }
 }
