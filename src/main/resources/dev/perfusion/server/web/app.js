@@ -201,16 +201,34 @@ function drawLoss(points) {
   g.stroke();
 }
 
+// Rows are kept per job and updated in place: a table rebuilt on every progress event would swap the Cancel button
+// under the pointer of someone clicking it (and under a test's reference to it).
 function renderJobs() {
   const jobs = [...state.jobs.values()].sort((a, b) => (a.id < b.id ? 1 : -1));
   const active = jobs.filter((j) => j.state === 'queued' || j.state === 'running').length;
   $('jobs-badge').textContent = active ? String(active) : '';
-  $('jobs-table').querySelector('tbody').replaceChildren(...jobs.map((j) => el('tr', { class: 'job-row', 'data-id': j.id, 'data-state': j.state },
-    el('td', { class: 'mono' }, j.id), el('td', {}, j.kind), el('td', {}, j.title),
-    el('td', { class: 'state-' + j.state }, j.state),
-    el('td', { class: j.state === 'failed' ? 'error' : '' }, describeProgress(j) + (j.messages.length ? ' — ' + j.messages.join('; ') : '')),
-    el('td', {}, j.state === 'queued' || j.state === 'running'
-      ? el('button', { type: 'button', class: 'cancel-job', onclick: () => api('POST', `/api/jobs/${j.id}/cancel`).catch(() => {}) }, 'Cancel') : null))));
+  const body = $('jobs-table').querySelector('tbody');
+  const existing = new Map([...body.children].map((r) => [r.dataset.id, r]));
+  const rows = jobs.map((j) => {
+    const row = existing.get(j.id) || el('tr', { class: 'job-row', 'data-id': j.id },
+      el('td', { class: 'mono' }, j.id), el('td', {}, j.kind), el('td', {}, j.title), el('td', {}), el('td', {}), el('td', {}));
+    row.dataset.state = j.state;
+    const [, , , stateCell, progressCell, actionCell] = row.children;
+    stateCell.className = 'state-' + j.state;
+    stateCell.textContent = j.state;
+    progressCell.className = j.state === 'failed' ? 'error' : '';
+    progressCell.textContent = describeProgress(j) + (j.messages.length ? ' — ' + j.messages.join('; ') : '');
+    const cancellable = j.state === 'queued' || j.state === 'running';
+    const button = actionCell.querySelector('button.cancel-job');
+    if (cancellable && !button) {
+      actionCell.append(el('button', { type: 'button', class: 'cancel-job', onclick: () => api('POST', `/api/jobs/${j.id}/cancel`).catch(() => {}) }, 'Cancel'));
+    } else if (!cancellable && button) {
+      button.remove();
+    }
+    return row;
+  });
+  const inOrder = rows.length === body.children.length && rows.every((r, i) => body.children[i] === r);
+  if (!inOrder) body.replaceChildren(...rows);
 }
 
 // ---- actions ----
