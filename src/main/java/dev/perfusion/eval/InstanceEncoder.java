@@ -173,6 +173,14 @@ public final class InstanceEncoder extends Module {
         return Ops.toDoubles(Ops.matmul(embed(pictures, region), referenceMean.reshape(-1, 1)).reshape(-1));
     }
 
+    /**
+     * Which instance of {@code gallery} (rows: normalised reference embeddings, see {@link #reference}) each picture, or
+     * its {@code region}, shows: the index of the most similar row.
+     */
+    public long[] identify(Tensor pictures, Tensor region, Tensor gallery) {
+        return Ops.toLongs(Ops.matmul(embed(pictures, region), gallery.t()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
+    }
+
     /** The normalised mean embedding of reference pictures (a concept's training photos). */
     public Tensor reference(Tensor pictures) {
         Tensor m = Ops.mean(embed(pictures), 0, false);

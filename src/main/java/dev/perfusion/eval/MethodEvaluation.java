@@ -10,6 +10,8 @@ import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
 import dev.perfusion.training.ConceptMethod;
 import dev.perfusion.training.ConceptMethods;
 import dev.perfusion.training.ConceptTrainer;
@@ -64,16 +66,19 @@ public final class MethodEvaluation {
     /** How the training loss is weighted: not at all, by the model's own attention, or by the renderer's true masks. */
     public enum Mask { NONE, ATTENTION, TRUTH }
 
-    /** One scored picture. */
+    /**
+     * One scored picture; {@code identified}: the instance encoder picks the trained instance, out of all the held-out
+     * ones, for the concept's region of the picture.
+     */
     public record Score(String method, String variant, double beta, String instance, String prompt, long seed,
-                        double fidelity, double alignment, double leakage) {}
+                        double fidelity, double alignment, double leakage, boolean identified) {}
 
-    /** Means of one method variant over all its pictures, with its file size and training time. */
+    /** Means of one method variant over all its pictures (identification: the fraction identified), with its file size and training time. */
     public record Summary(String method, String variant, double beta, double fidelity, double alignment, double leakage,
-                          long fileBytes, double trainingSeconds, int pictures) {}
+                          double identification, long fileBytes, double trainingSeconds, int pictures) {}
 
-    /** The multi-concept section's row: one combination mode over its pictures. */
-    public record Combination(String mode, double fidelityFirst, double fidelitySecond, double alignment, int pictures) {}
+    /** The multi-concept section's row: one combination mode over its pictures; {@code bothIdentified}: each side's instance picked. */
+    public record Combination(String mode, double fidelityFirst, double fidelitySecond, double alignment, double bothIdentified, int pictures) {}
 
     public record Report(List<Score> scores, List<Summary> summaries, List<Combination> combinations) {}
 
@@ -97,8 +102,11 @@ public final class MethodEvaluation {
         this.progress = progress;
     }
 
-    /** A concept to evaluate: a held-out instance with its word, pictures and reference embedding. */
-    private record Subject(Instance instance, String word, String supercategory, Path pictures, Tensor reference) {}
+    /** A concept to evaluate: a held-out instance with its word, pictures, reference embedding and row of the gallery. */
+    private record Subject(Instance instance, String word, String supercategory, Path pictures, Tensor reference, int galleryRow) {}
+
+    /** The reference embeddings of every held-out instance, one row each: what identification picks from. */
+    private Tensor gallery;
 
     private record Trained(ConceptFile concept, long fileBytes, double seconds) {}
 
@@ -108,7 +116,10 @@ public final class MethodEvaluation {
         Map<String, double[]> seconds = new LinkedHashMap<>();
         List<Subject> subjects = new ArrayList<>();
         List<Prompts.Prompt> prompts = Prompts.evaluationPrompts().subList(0, Math.min(protocol.prompts(), Prompts.evaluationPrompts().size()));
-        for (int k = 0; k < Math.min(protocol.instances(), heldOut.size()); k++) subjects.add(subject(heldOut.get(k)));
+        List<Tensor> references = new ArrayList<>();
+        for (Instance inst : heldOut) references.add(encoder.reference(AttributeClassifier.pictures(world.views(inst, 6, REFERENCE_SEED))));
+        gallery = Scope.keep(Ops.stack(references, 0));
+        for (int k = 0; k < Math.min(protocol.instances(), heldOut.size()); k++) subjects.add(subject(heldOut.get(k), references.get(k), k));
         Map<Subject, ConceptFile> perfusionConcepts = new LinkedHashMap<>();
         for (Subject subject : subjects) {
             scores.addAll(score("base model", "supercategory word", Double.NaN, subject, prompts, null));
@@ -132,18 +143,20 @@ public final class MethodEvaluation {
         return new Report(scores, summarise(scores, sizes, seconds), combinations);
     }
 
-    private Subject subject(Instance inst) throws IOException {
+    /** The seed of the six views of an instance that a concept learns from and its reference embedding is made of. */
+    private static final long REFERENCE_SEED = 42;
+
+    private Subject subject(Instance inst, Tensor reference, int galleryRow) throws IOException {
         String category = inst.category().word();
         Path dir = work.resolve("pictures").resolve(inst.id());
         Files.createDirectories(dir);
-        List<Sample> views = world.views(inst, 6, 42);
+        List<Sample> views = world.views(inst, 6, REFERENCE_SEED);
         Path masks = Files.createDirectories(dir.resolveSibling(inst.id() + "-masks"));
         for (int i = 0; i < views.size(); i++) {
             Png.write(dir.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).image(), Map.of());
             Png.write(masks.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).maskImage(0), Map.of());
         }
-        Tensor reference = encoder.reference(AttributeClassifier.pictures(views));
-        return new Subject(inst, "my-" + category, category, dir, reference);
+        return new Subject(inst, "my-" + category, category, dir, reference, galleryRow);
     }
 
     private Trained train(Subject s, ConceptMethod m) throws IOException {
@@ -177,17 +190,24 @@ public final class MethodEvaluation {
             double[] whole = encoder.similarity(pictures, null, s.reference());
             double[] leftSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.LEFT), s.reference());
             double[] rightSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.RIGHT), s.reference());
+            long[] wholeId = encoder.identify(pictures, null, gallery);
+            long[] leftId = encoder.identify(pictures, InstanceEncoder.window(Placement.LEFT), gallery);
+            long[] rightId = encoder.identify(pictures, InstanceEncoder.window(Placement.RIGHT), gallery);
             for (int i = 0; i < prompts.size(); i++) {
                 Prompts.Prompt p = prompts.get(i);
                 double fidelity, leakage = Double.NaN;
+                long picked;
                 if (p.other() != null) {
                     boolean onLeft = p.placement() == Placement.LEFT || (p.placement() == null && leftSide[i] >= rightSide[i]);
                     fidelity = onLeft ? leftSide[i] : rightSide[i];
                     leakage = onLeft ? rightSide[i] : leftSide[i];
+                    picked = onLeft ? leftId[i] : rightId[i];
                 } else if (p.placement() == Placement.LEFT || p.placement() == Placement.RIGHT) {
                     fidelity = p.placement() == Placement.LEFT ? leftSide[i] : rightSide[i];
+                    picked = p.placement() == Placement.LEFT ? leftId[i] : rightId[i];
                 } else {
                     fidelity = whole[i];
+                    picked = wholeId[i];
                 }
                 int asked = 1, found = present[i][s.instance().category().ordinal()] > 0.5 ? 1 : 0;
                 if (p.scene() != null) {
@@ -201,7 +221,8 @@ public final class MethodEvaluation {
                     asked++;
                     if (read.get(Attribute.PLACEMENT)[i] == p.placement().ordinal()) found++;
                 }
-                out.add(new Score(method, variant, beta, s.instance().id(), texts.get(i), seed, fidelity, found / (double) asked, leakage));
+                out.add(new Score(method, variant, beta, s.instance().id(), texts.get(i), seed, fidelity, found / (double) asked, leakage,
+                        picked == s.galleryRow()));
             }
         }
         return out;
@@ -219,7 +240,7 @@ public final class MethodEvaluation {
         List<String> scenes = List.of("on the grass", "in the snow", "on the beach", "in the city");
         for (ConceptGate.Orthogonalization mode : ConceptGate.Orthogonalization.values()) {
             double f1 = 0, f2 = 0, al = 0;
-            int n = 0;
+            int n = 0, both = 0;
             for (int k = 0; k + 1 < subjects.size(); k++) {
                 Subject a = subjects.get(k), b = subjects.get(k + 1);
                 if (a.supercategory().equals(b.supercategory())) continue;
@@ -229,6 +250,8 @@ public final class MethodEvaluation {
                         Tensor pictures = AttributeClassifier.picturesOf(draw(applied, texts, 1000L * seed + 29));
                         double[] left = encoder.similarity(pictures, InstanceEncoder.window(Placement.LEFT), a.reference());
                         double[] right = encoder.similarity(pictures, InstanceEncoder.window(Placement.RIGHT), b.reference());
+                        long[] leftId = encoder.identify(pictures, InstanceEncoder.window(Placement.LEFT), gallery);
+                        long[] rightId = encoder.identify(pictures, InstanceEncoder.window(Placement.RIGHT), gallery);
                         float[][] present = judge.presence(pictures);
                         long[] scene = judge.predict(pictures).get(Attribute.SCENE);
                         for (int i = 0; i < texts.size(); i++) {
@@ -238,12 +261,13 @@ public final class MethodEvaluation {
                                     + (present[i][b.instance().category().ordinal()] > 0.5 ? 1 : 0)
                                     + (scene[i] == sceneOf(scenes.get(i)) ? 1 : 0);
                             al += found / 3.0;
+                            if (leftId[i] == a.galleryRow() && rightId[i] == b.galleryRow()) both++;
                             n++;
                         }
                     }
                 }
             }
-            if (n > 0) out.add(new Combination(mode.name().toLowerCase(Locale.ROOT), f1 / n, f2 / n, al / n, n));
+            if (n > 0) out.add(new Combination(mode.name().toLowerCase(Locale.ROOT), f1 / n, f2 / n, al / n, both / (double) n, n));
         }
         return out;
     }
@@ -262,9 +286,10 @@ public final class MethodEvaluation {
             double f = g.stream().mapToDouble(Score::fidelity).average().orElse(Double.NaN);
             double a = g.stream().mapToDouble(Score::alignment).average().orElse(Double.NaN);
             double l = g.stream().mapToDouble(Score::leakage).filter(Double::isFinite).average().orElse(Double.NaN);
+            double identified = g.stream().filter(Score::identified).count() / (double) g.size();
             long bytes = sizes.containsKey(first.method()) ? sizes.get(first.method())[0] : 0;
             double[] sec = seconds.get(first.method());
-            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, bytes, sec == null ? 0 : sec[0] / sec[1], g.size()));
+            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, identified, bytes, sec == null ? 0 : sec[0] / sec[1], g.size()));
         }
         return out;
     }
@@ -273,11 +298,11 @@ public final class MethodEvaluation {
 
     public static void write(Report r, Protocol p, Path dir, String modelName) throws IOException {
         Files.createDirectories(dir);
-        StringBuilder csv = new StringBuilder("method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage\n");
+        StringBuilder csv = new StringBuilder("method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified\n");
         for (Score s : r.scores()) {
-            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,\"%s\",%d,%.5f,%.5f,%s%n", s.method(), s.variant(),
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,\"%s\",%d,%.5f,%.5f,%s,%d%n", s.method(), s.variant(),
                     Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), s.instance(), s.prompt(), s.seed(), s.fidelity(), s.alignment(),
-                    Double.isNaN(s.leakage()) ? "" : String.format(Locale.ROOT, "%.5f", s.leakage())));
+                    Double.isNaN(s.leakage()) ? "" : String.format(Locale.ROOT, "%.5f", s.leakage()), s.identified() ? 1 : 0));
         }
         AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
         AtomicFiles.write(dir.resolve("report.md"), markdown(r, p, modelName).getBytes(StandardCharsets.UTF_8));
@@ -289,18 +314,20 @@ public final class MethodEvaluation {
         sb.append(String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n", modelName));
         sb.append(String.format(Locale.ROOT, "%d held-out instances x %d prompts x %d seeds; every method trained %d steps on the same 6 pictures with the same seed (loss mask: %s); DDIM %d steps, guidance %.1f.%n%n",
                 p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT), p.samplingSteps(), p.guidance()));
-        sb.append("| method | variant | beta | fidelity | alignment | leakage | file size | training time | pictures |\n|---|---|---|---|---|---|---|---|---|\n");
+        sb.append("Identified: the fraction of pictures in which the instance encoder picks the trained instance out of all the held-out ones.\n\n");
+        sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | file size | training time | pictures |\n|---|---|---|---|---|---|---|---|---|---|\n");
         for (Summary s : r.summaries()) {
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %s | %s | %d |%n", s.method(), s.variant(),
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %.0f%% | %s | %s | %d |%n", s.method(), s.variant(),
                     Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.2f", s.beta()), s.fidelity(), s.alignment(),
-                    Double.isNaN(s.leakage()) ? "" : String.format(Locale.ROOT, "%.3f", s.leakage()),
+                    Double.isNaN(s.leakage()) ? "" : String.format(Locale.ROOT, "%.3f", s.leakage()), 100 * s.identification(),
                     s.fileBytes() == 0 ? "" : String.format(Locale.ROOT, "%,d B", s.fileBytes()),
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }
         if (!r.combinations().isEmpty()) {
-            sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first | fidelity of the second | alignment | pictures |\n|---|---|---|---|---|\n");
+            sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first | fidelity of the second | alignment | both identified | pictures |\n|---|---|---|---|---|---|\n");
             for (Combination c : r.combinations()) {
-                sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %d |%n", c.mode(), c.fidelityFirst(), c.fidelitySecond(), c.alignment(), c.pictures()));
+                sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %.0f%% | %d |%n", c.mode(), c.fidelityFirst(), c.fidelitySecond(),
+                        c.alignment(), 100 * c.bothIdentified(), c.pictures()));
             }
         }
         return sb.toString();
