@@ -98,14 +98,6 @@ public final class CovarianceCache {
 
     /** The input covariance of {@code sd}'s text encoder over {@code captions} (in batches of 32, at its clip skip). */
     public static InputCovariance accumulate(StableDiffusion sd, List<String> captions, Progress progress) {
-        InputCovariance c = new InputCovariance(sd.textEncoder.config().hiddenSize());
-        int batch = 32;
-        for (int i = 0; i < captions.size(); i += batch) {
-            try (Scope s = Scope.inference()) {
-                c.accumulate(sd.encodePrompts(captions.subList(i, Math.min(captions.size(), i + batch)), w -> {}));
-            }
-            progress.update("input covariance", Math.min(captions.size(), i + batch), captions.size(), "");
-        }
-        return c;
+        return InputCovariance.of(sd.textEncoder.config().hiddenSize(), batch -> sd.encodePrompts(batch, w -> {}), captions, progress);
     }
 }

@@ -40,20 +40,30 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
             List<Long> wordIds = new ArrayList<>();
             for (ConceptFile c : concepts) wordIds.add((long) tokenizer.tokenId(c.word()).orElseThrow());
             List<Position> positions = new ArrayList<>();
-            boolean ended = false;
+            List<String> tokens = tokens(tokenizer, ids);
             for (int t = 0; t < ids.length; t++) {
                 double[] st = new double[j], gt = new double[j];
                 for (int k = 0; k < j; k++) {
                     st[k] = s[t * j + k];
                     gt[k] = g[t * j + k];
                 }
-                String token = ended ? PADDING : t == 0 && ids[t] == tokenizer.bosId() ? ClipTokenizer.START_OF_TEXT
-                        : ids[t] == tokenizer.eosId() ? ClipTokenizer.END_OF_TEXT : tokenizer.decode(new long[] {ids[t]});
-                if (!ended && ids[t] == tokenizer.eosId()) ended = true;
+                String token = tokens.get(t);
                 positions.add(new Position(t, token, st, gt, !token.equals(PADDING) && wordIds.contains(ids[t])));
             }
             return new GateProfile(prompt, List.copyOf(concepts), List.copyOf(positions));
         }
+    }
+
+    /** What each position of one prompt's token ids holds: BOS, a word, EOS, then {@link #PADDING} whatever its id. */
+    static List<String> tokens(ClipTokenizer tokenizer, long[] ids) {
+        List<String> out = new ArrayList<>();
+        boolean ended = false;
+        for (int t = 0; t < ids.length; t++) {
+            out.add(ended ? PADDING : t == 0 && ids[t] == tokenizer.bosId() ? ClipTokenizer.START_OF_TEXT
+                    : ids[t] == tokenizer.eosId() ? ClipTokenizer.END_OF_TEXT : tokenizer.decode(new long[] {ids[t]}));
+            ended |= ids[t] == tokenizer.eosId();
+        }
+        return out;
     }
 
     /** s of concept {@code j} at its word's positions (usually one). */
@@ -69,8 +79,7 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
     /** A line per concept: s at its word, and the largest and median s at every other position. */
     public String summary(int j) {
         double[] other = elsewhere(j);
-        double median = other.length == 0 ? Double.NaN
-                : other.length % 2 == 1 ? other[other.length / 2] : (other[other.length / 2 - 1] + other[other.length / 2]) / 2;
+        double median = SupercategoryProfile.median(other);
         return String.format(Locale.ROOT, "%s: s at the concept word %s; elsewhere (%d positions) largest %.3f, median %.3f",
                 concepts.get(j).word(), Arrays.toString(Arrays.stream(atConceptWord(j)).map(v -> Math.round(v * 1000) / 1000.0).toArray()),
                 other.length, other.length == 0 ? Double.NaN : other[other.length - 1], median);

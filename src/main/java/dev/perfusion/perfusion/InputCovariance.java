@@ -3,6 +3,7 @@ package dev.perfusion.perfusion;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.T_TensorTensor_T;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
@@ -11,7 +12,9 @@ import org.bytedeco.pytorch.global.torch;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.function.Function;
 
 /**
  * The uncentred second moment of the text encodings that reach the edited layers (ROME's input covariance,
@@ -50,6 +53,20 @@ public final class InputCovariance {
     }
 
     public long dim() { return dim; }
+
+    /** C over {@code captions}, each batch of 32 encoded by {@code encode} into [B, T, D]. */
+    public static InputCovariance of(long dim, Function<List<String>, Tensor> encode, List<String> captions,
+                                     Progress progress) {
+        InputCovariance c = new InputCovariance(dim);
+        int batch = 32;
+        for (int i = 0; i < captions.size(); i += batch) {
+            try (Scope s = Scope.inference()) {
+                c.accumulate(encode.apply(captions.subList(i, Math.min(captions.size(), i + batch))));
+            }
+            progress.update("input covariance", Math.min(captions.size(), i + batch), captions.size(), "");
+        }
+        return c;
+    }
 
     public synchronized long captions() { return captions; }
 

@@ -34,39 +34,30 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
      */
     public static SupercategoryProfile measure(ClipTokenizer tokenizer, ClipTextModel text, List<String> captions, List<String> words,
                                                List<String> templates, List<String> prompts, Progress progress) {
-        InputCovariance covariance = new InputCovariance(text.config().hiddenSize());
-        int batch = 32;
-        for (int i = 0; i < captions.size(); i += batch) {
-            try (Scope s = Scope.inference()) {
-                covariance.accumulate(text.encode(ids(tokenizer, captions.subList(i, Math.min(captions.size(), i + batch)))));
-            }
-            progress.update("input covariance", Math.min(captions.size(), i + batch), captions.size(), "");
-        }
+        InputCovariance covariance = InputCovariance.of(text.config().hiddenSize(), batch -> text.encode(ids(tokenizer, batch)), captions, progress);
         List<Position> out = new ArrayList<>();
         try (Scope s = Scope.inference()) {
             Tensor cInv = covariance.inverse();
             for (String word : words) {
                 long id = AppliedConcepts.singleToken(tokenizer, word);
                 Tensor iStar = meanAt(text, tokenizer, templates.stream().map(t -> t.replace("{}", word)).toList(), id);   // [D]
-                Tensor cInvI = Ops.matmul(cInv, iStar);                                                                   // C^-1 i*
-                double norm = Ops.item(iStar.dot(cInvI));                                                                  // i*^T C^-1 i*
+                // s as the concept gate computes it, with i* = i_super (the gate's beta and tau do not enter s)
+                ConceptGate gate = ConceptGate.single(cInv, new Concept(iStar, Concept.GENERATION_BETA, Concept.GENERATION_TAU));
                 List<String> filled = prompts.stream().map(p -> p.replace("{}", word)).toList();
                 Tensor ids = ids(tokenizer, filled);
-                Tensor e = text.encode(ids);                                                                             // [P, L, D]
-                float[] sValues = Ops.toFloats(Ops.div(Ops.matmul(e, cInvI), norm));                                      // [P, L]
+                float[] sValues = Ops.toFloats(gate.compute(text.encode(ids)).s());                                       // [P, L, 1]
                 long[] idValues = Ops.toLongs(ids);
                 int length = tokenizer.maxLength();
                 for (int p = 0; p < filled.size(); p++) {
-                    boolean ended = false, seen = false;
+                    long[] promptIds = Arrays.copyOfRange(idValues, p * length, (p + 1) * length);
+                    List<String> tokens = GateProfile.tokens(tokenizer, promptIds);
+                    boolean seen = false;
                     for (int t = 0; t < length; t++) {
-                        long token = idValues[p * length + t];
-                        String name = ended ? GateProfile.PADDING : t == 0 && token == tokenizer.bosId() ? ClipTokenizer.START_OF_TEXT
-                                : token == tokenizer.eosId() ? ClipTokenizer.END_OF_TEXT : tokenizer.decode(new long[] {token});
-                        boolean atWord = !ended && token == id;
+                        String name = tokens.get(t);
+                        boolean padding = name.equals(GateProfile.PADDING), atWord = !padding && promptIds[t] == id;
                         seen |= atWord;
-                        Kind kind = ended ? Kind.PADDING : t == 0 ? Kind.BOS : token == tokenizer.eosId() ? Kind.EOS : atWord ? Kind.WORD
-                                : seen ? Kind.AFTER : Kind.BEFORE;
-                        if (token == tokenizer.eosId()) ended = true;
+                        Kind kind = padding ? Kind.PADDING : t == 0 ? Kind.BOS : promptIds[t] == tokenizer.eosId() ? Kind.EOS
+                                : atWord ? Kind.WORD : seen ? Kind.AFTER : Kind.BEFORE;
                         out.add(new Position(word, filled.get(p), t, name, sValues[p * length + t], atWord, kind));
                     }
                 }
