@@ -1,5 +1,6 @@
 package dev.perfusion.io;
 
+import dev.perfusion.tensor.Ops;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.MemoryFormatOptional;
 import org.bytedeco.pytorch.Tensor;
@@ -43,7 +44,7 @@ public final class FileTensors {
                 }
             }
         }
-        boolean dense = extent == numel(shape) && java.util.Arrays.equals(stride, contiguousStrides(shape));
+        boolean dense = extent == Ops.numel(shape) && java.util.Arrays.equals(stride, contiguousStrides(shape));
         Tensor view = dense ? raw.view(shape) : raw.as_strided(shape, stride);
         if (stored == dtype) return dense ? view : view.contiguous();
         return view.to(dtype).contiguous();
@@ -52,16 +53,11 @@ public final class FileTensors {
     /** A contiguous tensor of {@code shape} at byte {@code offset}. */
     public static Tensor read(Path file, long offset, torch.ScalarType stored, int itemSize, long[] shape, torch.ScalarType dtype)
             throws IOException {
-        return read(file, offset, numel(shape), stored, itemSize, shape, contiguousStrides(shape), dtype);
+        return read(file, offset, Ops.numel(shape), stored, itemSize, shape, contiguousStrides(shape), dtype);
     }
 
-    private static long numel(long[] shape) {
-        long n = 1;
-        for (long d : shape) n *= d;
-        return n;
-    }
-
-    static long[] contiguousStrides(long[] shape) {
+    /** The strides of a C-contiguous tensor of {@code shape}, in elements. */
+    public static long[] contiguousStrides(long[] shape) {
         long[] stride = new long[shape.length];
         long s = 1;
         for (int i = shape.length - 1; i >= 0; i--) {

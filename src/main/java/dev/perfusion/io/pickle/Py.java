@@ -1,5 +1,7 @@
 package dev.perfusion.io.pickle;
 
+import dev.perfusion.tensor.Ops;
+
 import java.math.BigInteger;
 import java.util.Arrays;
 import java.util.Collection;
@@ -72,9 +74,7 @@ public final class Py {
         }
 
         public long numel() {
-            long n = 1;
-            for (long d : shape) n *= d;
-            return n;
+            return Ops.numel(shape);
         }
     }
 

@@ -1,5 +1,7 @@
 package dev.perfusion.io.pickle;
 
+import dev.perfusion.io.FileTensors;
+import dev.perfusion.tensor.Ops;
 import org.bytedeco.javacpp.BytePointer;
 import org.bytedeco.pytorch.Tensor;
 
@@ -87,7 +89,7 @@ public final class TorchSaveWriter {
             for (Stored s : stored) keys.str(s.key());
             out.write(keys.op('e').stop().bytes());
             for (int i = 0; i < stored.size(); i++) {
-                out.write(PickleWriter.le(numel(stored.get(i).shape()), 8));
+                out.write(PickleWriter.le(Ops.numel(stored.get(i).shape()), 8));
                 out.write(data.get(i));
             }
         }
@@ -99,19 +101,13 @@ public final class TorchSaveWriter {
         return out;
     }
 
-    private static long numel(long[] shape) {
-        long n = 1;
-        for (long d : shape) n *= d;
-        return n;
-    }
-
     /** The object pickle: a dict of {@code _rebuild_tensor_v2} calls, optionally under 'state_dict'. */
     private static byte[] pickle(List<Stored> stored, Layout layout, boolean legacy) {
         PickleWriter p = new PickleWriter().proto(2).op('}').mark();
         if (layout.underStateDict()) p.str("state_dict").op('}').mark();
         for (Stored s : stored) {
             p.str(s.name());
-            tensor(p, s.key(), s.type(), numel(s.shape()), 0, s.shape(), contiguousStrides(s.shape()), s.name().length() % 2 == 0, legacy);
+            tensor(p, s.key(), s.type(), Ops.numel(s.shape()), 0, s.shape(), FileTensors.contiguousStrides(s.shape()), s.name().length() % 2 == 0, legacy);
         }
         if (layout.underStateDict()) p.op('u');
         layout.extras().forEach((k, v) -> p.str(k).integer(v));
@@ -133,16 +129,6 @@ public final class TorchSaveWriter {
         p.op('Q');
         p.integer(offset).ints(shape).ints(stride).op(0x89).global("collections", "OrderedDict").op(')').op('R');
         p.op('t').op('R');
-    }
-
-    public static long[] contiguousStrides(long[] shape) {
-        long[] stride = new long[shape.length];
-        long s = 1;
-        for (int i = shape.length - 1; i >= 0; i--) {
-            stride[i] = s;
-            s *= shape[i];
-        }
-        return stride;
     }
 
     private static void storedEntry(ZipOutputStream zip, String name, byte[] bytes) throws IOException {
