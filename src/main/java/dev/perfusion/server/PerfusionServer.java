@@ -86,7 +86,9 @@ public final class PerfusionServer implements AutoCloseable {
             config.startup.showOldJavalinVersionWarning = false;
             config.jetty.host = settings.host();
             config.jetty.port = settings.port();
-            config.jetty.multipartConfig.maxFileSize(Math.max(limits.conceptBytes(), limits.photoBytes()), SizeUnit.BYTES);
+            // Parts are checked against their own limits once read (uploadConcept, photos): a parser that stops mid-body
+            // leaves the rest unread, and the client, still sending it, loses the answer
+            config.jetty.multipartConfig.maxFileSize(limits.requestBytes(), SizeUnit.BYTES);
             config.jetty.multipartConfig.maxTotalRequestSize(limits.requestBytes(), SizeUnit.BYTES);
             config.jetty.multipartConfig.maxInMemoryFileSize(1, SizeUnit.MB);
             config.staticFiles.add(staticFiles -> {
@@ -422,7 +424,32 @@ public final class PerfusionServer implements AutoCloseable {
     }
 
     private void error(Context ctx, int status, String message) {
+        discardUnreadBody(ctx);
         send(ctx, status, Map.of("error", message == null ? "error" : message, "status", status));
+    }
+
+    /**
+     * Reads what is left of a refused request's body, so that the client, still sending it, reads the answer: a
+     * server that answers and closes with the body unread resets the connection under the client, which then sees
+     * no answer at all (whether it does depends on how much of the body had arrived: a race). Bodies more than a
+     * request's limit past what was read are not worth reading: the connection closes on them (clients that send
+     * {@code Expect: 100-continue}, as curl does for large bodies, get the answer before sending them).
+     */
+    private void discardUnreadBody(Context ctx) {
+        long declared = ctx.contentLength();
+        if (declared == 0 || "GET".equals(ctx.method().name()) || "HEAD".equals(ctx.method().name())) return;
+        if (declared > 2 * limits.requestBytes()) {
+            ctx.header("Connection", "close");
+            return;
+        }
+        try {
+            jakarta.servlet.ServletInputStream in = ctx.req().getInputStream();
+            byte[] sink = new byte[64 << 10];
+            long left = 2 * limits.requestBytes();
+            for (int n; left > 0 && !in.isFinished() && (n = in.read(sink)) >= 0; ) left -= n;
+        } catch (IOException | IllegalStateException e) {
+            ctx.header("Connection", "close");  // the body cannot be read any more: the answer goes out, then the connection ends
+        }
     }
 
     private static void sendFile(Context ctx, Path file) throws IOException {

@@ -12,6 +12,7 @@ import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.net.URI;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
@@ -244,6 +245,31 @@ class ServerApiTest {
             assertEquals(List.of("my-cat.safetensors"), left.map(p -> p.getFileName().toString()).sorted().toList(),
                     "refused uploads leave nothing in the library, not even a part");
         }
+    }
+
+    /**
+     * A refused body that was not read resets the connection under a client still sending it, which then sees no
+     * answer: whether it did depended on how much had arrived (CI once lost the answer this way). Every try must answer.
+     */
+    @Test
+    void oversizeUploadsAreAnsweredEveryTime() throws IOException {
+        byte[] overRequest = new byte[(int) ServerFixture.LIMITS.requestBytes() + 1000];
+        byte[] overFile = new byte[(int) ServerFixture.LIMITS.conceptBytes() + 1000];
+        for (int i = 0; i < 12; i++) {
+            assertError(413, "at most", s.postForm("/api/concepts", Map.of(), List.of(new ServerFixture.Part("file", "huge.safetensors", overRequest))));
+            assertError(413, "a concept file may have at most", s.postForm("/api/concepts", Map.of(),
+                    List.of(new ServerFixture.Part("file", "big.safetensors", overFile))));
+        }
+        // far past the limit: not worth reading; a client that asks first (Expect: 100-continue, as curl does) is answered before sending it
+        try (java.net.Socket socket = new java.net.Socket("127.0.0.1", s.server.port())) {
+            socket.setSoTimeout(30_000);
+            socket.getOutputStream().write(("POST /api/concepts HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=x\r\n"
+                    + "Content-Length: " + 3 * ServerFixture.LIMITS.requestBytes() + "\r\nExpect: 100-continue\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+            String answer = new String(socket.getInputStream().readNBytes(400), StandardCharsets.ISO_8859_1);
+            assertTrue(answer.startsWith("HTTP/1.1 413"), answer);
+            assertTrue(answer.contains("at most"), answer);
+        }
+        assertEquals(200, s.get("/api/health").status(), "the server still serves");
     }
 
     @Test

@@ -110,6 +110,11 @@ final class ServerFixture implements AutoCloseable {
 
     /** A multipart form: fields, then files as (field, file name, bytes). */
     Answer postForm(String path, Map<String, String> fields, List<Part> files) {
+        return send(form(path, fields, files));
+    }
+
+    /** The request of {@link #postForm}, for a caller that sets more on it (Expect: 100-continue). */
+    HttpRequest.Builder form(String path, Map<String, String> fields, List<Part> files) {
         String boundary = "----perfusion" + UUID.randomUUID();
         ByteArrayOutputStream body = new ByteArrayOutputStream();
         try {
@@ -127,8 +132,8 @@ final class ServerFixture implements AutoCloseable {
         } catch (IOException e) {
             throw new AssertionError(e);
         }
-        return send(HttpRequest.newBuilder(URI.create(base + path)).header("Content-Type", "multipart/form-data; boundary=" + boundary)
-                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray())));
+        return HttpRequest.newBuilder(URI.create(base + path)).header("Content-Type", "multipart/form-data; boundary=" + boundary)
+                .POST(HttpRequest.BodyPublishers.ofByteArray(body.toByteArray()));
     }
 
     record Part(String field, String fileName, byte[] bytes) {}
