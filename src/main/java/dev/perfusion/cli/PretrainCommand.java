@@ -25,8 +25,11 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--recipe", defaultValue = "standard", paramLabel = "NAME", description = "standard: the text encoder and UNet learn together (the shipped model); "
             + "frozen-text: first a CLIP for the world (text tower + image tower, contrastive loss), then the UNet alone on its frozen text encoder, as SD (default: ${DEFAULT-VALUE}).") String recipeName;
     @Option(names = "--contrastive-steps", description = "Override the frozen-text recipe's contrastive steps.") Integer contrastiveSteps;
+    @Option(names = "--own-token-weight", paramLabel = "W", description = "With --recipe frozen-text: add the own-token objective at this weight "
+            + "beside the contrastive loss (each word's output must name its own token; it keeps the words after a concept word about themselves).")
+    Double ownTokenWeight;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
-    @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4).") String textSize;
+    @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
     @Option(names = "--sample-every", defaultValue = "1000", description = "Write a sample grid every this many steps (default: ${DEFAULT-VALUE}).") int sampleEvery;
 
@@ -41,6 +44,10 @@ final class PretrainCommand implements Callable<Integer> {
         if (contrastiveSteps != null || contrastiveOnly) {
             if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--contrastive-steps and --contrastive-only need --recipe frozen-text");
             if (contrastiveSteps != null) recipe = recipe.withContrastive(recipe.contrastive().withSteps(contrastiveSteps));
+        }
+        if (ownTokenWeight != null) {
+            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--own-token-weight needs --recipe frozen-text");
+            recipe = recipe.withContrastive(recipe.contrastive().withOwnTokenWeight(ownTokenWeight));
         }
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),

@@ -34,17 +34,27 @@ public record BaseModelRecipe(
      * encoder and UNet learn together.
      */
     public record Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
-                              int imageGroups, int projectionDim) {
+                              int imageGroups, int projectionDim, double ownTokenWeight) {
         public static Contrastive standard() {
-            return new Contrastive(1500, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128);
+            return new Contrastive(1500, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 0);
         }
 
         Contrastive quick(int steps) {
-            return new Contrastive(steps, Math.min(batch, 8), learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim);
+            return new Contrastive(steps, Math.min(batch, 8), learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim,
+                    ownTokenWeight);
         }
 
         public Contrastive withSteps(int steps) {
-            return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim);
+            return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim, ownTokenWeight);
+        }
+
+        /** With the own-token objective ({@link OwnTokenLoss}) at this weight beside the contrastive loss (0: none). */
+        public Contrastive withOwnTokenWeight(double weight) {
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight);
+        }
+
+        Contrastive withProjection(int dim) {
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight);
         }
     }
 
@@ -60,10 +70,17 @@ public record BaseModelRecipe(
 
     /**
      * Stable Diffusion's setting in small: a CLIP text tower trained contrastively on the world's pictures and
-     * captions (the first stage), then frozen while the UNet learns on its outputs. The rest as {@link #standard()}.
+     * captions (the first stage), then frozen while the UNet learns on its outputs. The tower is 2 layers x 128 with
+     * the own-token objective at weight 1 beside the contrastive loss, 600 steps of 64: the choice the s profile
+     * measured (README); the rest as {@link #standard()}.
      */
     public static BaseModelRecipe frozenText() {
-        return standard().withContrastive(Contrastive.standard());
+        return standard().withText(128, 2, 4).withContrastive(new Contrastive(600, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 1.0));
+    }
+
+    /** A pure CLIP of the world (no own-token objective, the standard recipe's 4 x 128 text tower): the judge of CLIP-I and CLIP-T. */
+    public static BaseModelRecipe worldClipJudge(int steps) {
+        return standard().withContrastive(Contrastive.standard().withSteps(steps));
     }
 
     /** The recipe named {@code standard} or {@code frozen-text}. */
@@ -91,8 +108,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, hidden, layers, heads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive == null ? null : new Contrastive(contrastive.steps(), contrastive.batch(), contrastive.learningRate(),
-                        contrastive.warmupSteps(), contrastive.imageChannels(), contrastive.imageGroups(), hidden));
+                contrastive == null ? null : contrastive.withProjection(hidden));
     }
 
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {

@@ -69,11 +69,18 @@ final class ContrastiveStage implements Stage {
 
     @Override
     public Loss loss(Batch batch, int step) {
-        Tensor textEmbeds = text.textEmbeds(tokenize(tokenizer, batch.captions()));
+        Tensor ids = tokenize(tokenizer, batch.captions());
+        Tensor hidden = text.textModel().encode(ids);
+        Tensor textEmbeds = text.textEmbeds(ids, hidden);
         run.phases().lap("text tower");
         Tensor imageEmbeds = image.imageEmbeds(batch.images());
         run.phases().lap("image tower");
         Tensor loss = contrastive.forward(textEmbeds, imageEmbeds);
+        double ownTokenWeight = recipe.contrastive().ownTokenWeight();
+        if (ownTokenWeight > 0) {
+            loss = Ops.add(loss, Ops.mul(OwnTokenLoss.forward(ids, hidden, text.textModel().tokenEmbedding().weight.t(), tokenizer.eosId()),
+                    ownTokenWeight));
+        }
         run.phases().lap("loss");
         return new Loss(loss, Ops.item(loss));
     }

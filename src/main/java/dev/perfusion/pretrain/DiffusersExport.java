@@ -75,8 +75,7 @@ final class DiffusersExport {
         writeJson(staging.resolve("scheduler/scheduler_config.json"), recipe.schedulerJson());
         writeJson(staging.resolve("model_index.json"), recipe.modelIndexJson());
         writeJson(staging.resolve("recipe.json"), recipeRecord(loss, text, unet, vae));
-        deleteTree(target);
-        Files.move(staging, target);
+        replaceFolder(staging, target);
         run.losses().plot();
         return target;
     }
@@ -122,6 +121,12 @@ final class DiffusersExport {
         n.put("machine", System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores");
         if (continuedFrom != null) n.set("continued_from", json.readTree(continuedFrom.resolve("recipe.json").toFile()));
         return n;
+    }
+
+    /** Puts a fully written folder in place of {@code target} (removing the old one first: a rename cannot replace a folder). */
+    static void replaceFolder(Path staging, Path target) throws IOException {
+        deleteTree(target);
+        Files.move(staging, target);
     }
 
     static void copyFiles(Path from, Path to) throws IOException {

@@ -10,6 +10,7 @@ import dev.perfusion.world.WorldTokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -60,7 +61,9 @@ public final class Pretrainer {
 
     /**
      * Trains the text encoder and UNet further from an exported model's weights instead of from scratch, with its
-     * tokenizer and (already fine-tuned) VAE as they are: more steps for a model that has not yet learned enough.
+     * tokenizer and (already fine-tuned) VAE as they are: more steps for a model that has not yet learned enough. With
+     * the frozen-text recipe from a model whose text encoder learned with its UNet, only the UNet is the start (a warm
+     * start: it can already draw the world) and the UNet learns to read a new, contrastively trained, frozen encoder.
      */
     public Pretrainer continueFrom(Path model) throws IOException {
         for (String part : new String[] {"tokenizer/vocab.json", "vae/config.json", "text_encoder/model.safetensors",
@@ -115,6 +118,21 @@ public final class Pretrainer {
         }
     }
 
+    /**
+     * Puts the contrastive stage's towers (after {@link #runContrastiveStage}) into {@code target} as one folder,
+     * {@code tokenizer/}, {@code text_encoder/}, {@code image_encoder/} and {@code recipe.json}, replacing what was
+     * there only once all of it is written: the world's CLIP as a judge ({@code eval.WorldClip}).
+     */
+    public void exportTowers(Path target) throws IOException {
+        if (!ContrastiveStage.done(work)) throw new IOException(work + ": the contrastive stage is not done");
+        Path staging = Files.createTempDirectory(target.toAbsolutePath().getParent(), "." + target.getFileName() + "-");
+        for (String part : List.of("tokenizer", ContrastiveStage.TEXT_FOLDER, ContrastiveStage.IMAGE_FOLDER)) {
+            DiffusersExport.copyFiles(work.resolve(part), staging.resolve(part));
+        }
+        new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(staging.resolve("recipe.json").toFile(), recipe);
+        DiffusersExport.replaceFolder(staging, target);
+    }
+
     /** Only the decoder stage (once the VAE stage is done), for running beside the diffusion stage. */
     public Result runDecoderStage() throws IOException {
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
@@ -155,13 +173,14 @@ public final class Pretrainer {
      */
     private void keepExportedParts() throws IOException {
         Map<String, String> kept = new java.util.LinkedHashMap<>(Map.of("tokenizer", "tokenizer", "vae", "vae", "vae-decoder", "vae")); // work folder part -> the model's
-        if (recipe.frozenTextEncoder()) {
-            // the frozen text encoder stays the continued model's; no contrastive stage runs again
+        if (recipe.frozenTextEncoder() && Files.isDirectory(continueFrom.resolve("image_encoder"))) {
+            // a frozen-text model continued: its frozen text encoder stays, no contrastive stage runs again. A model
+            // whose text encoder learned with its UNet lends only its UNet as the start: the contrastive stage runs first
             kept.put(ContrastiveStage.TEXT_FOLDER, "text_encoder");
             kept.put(ContrastiveStage.IMAGE_FOLDER, "image_encoder");
         }
         for (Map.Entry<String, String> part : kept.entrySet()) {
-            if (!Files.isDirectory(work.resolve(part.getKey()))) copyFiles(continueFrom.resolve(part.getValue()), work.resolve(part.getKey()));
+            if (!Files.isDirectory(work.resolve(part.getKey()))) DiffusersExport.copyFiles(continueFrom.resolve(part.getValue()), work.resolve(part.getKey()));
         }
     }
 
@@ -175,12 +194,4 @@ public final class Pretrainer {
         return ClipTokenizer.load(dir);
     }
 
-    private static void copyFiles(Path from, Path to) throws IOException {
-        Files.createDirectories(to);
-        try (var files = Files.list(from)) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                if (Files.isRegularFile(f)) Files.copy(f, to.resolve(f.getFileName().toString()));
-            }
-        }
-    }
 }

@@ -37,7 +37,11 @@ public final class ClipTextModelWithProjection extends Module {
 
     /** text_embeds: [B, L] ids -> [B, projection_dim], the final hidden state at each row's first EOS, projected. */
     public Tensor textEmbeds(Tensor ids) {
-        Tensor hidden = textModel.encode(ids);                                   // [B, L, hidden]
+        return textEmbeds(ids, textModel.encode(ids));
+    }
+
+    /** {@link #textEmbeds(Tensor)} of ids whose final hidden states [B, L, hidden] the caller already has. */
+    public Tensor textEmbeds(Tensor ids, Tensor hidden) {
         Tensor eos = ids.eq(new Scalar(config.eosTokenId())).to(torch.ScalarType.Float).argmax(new org.bytedeco.pytorch.LongOptional(1), false);
         long b = Ops.shape(hidden)[0], d = Ops.shape(hidden)[2];
         Tensor at = eos.reshape(b, 1, 1).expand(b, 1, d);                    // the first EOS of each row

@@ -83,6 +83,42 @@ class ContrastiveStageTest {
     }
 
     /**
+     * The own-token objective: cross-entropy of each position's own id under logits hidden · Eᵀ, over BOS and the words
+     * only. With E the identity, a position whose hidden state is 10 at its own token costs log(1 + 2e^-10), one at
+     * another token 10 + log(1 + 2e^-10). EOS and padding, whatever they hold, cost nothing.
+     */
+    @Test
+    void ownTokenLossIsTheCrossEntropyOfEachWordsOwnTokenBeforeEos() {
+        try (Scope s = Scope.inference()) {
+            Tensor embedding = torch.eye(3);
+            Tensor ids = Ops.fromLongs(new long[] {0, 1, 2, 2, 0, 1, 1, 2}, 2, 4);  // BOS, word, EOS, padding / BOS, word, word, EOS
+            Tensor hidden = Ops.fromFloats(new float[] {
+                    10, 0, 0, 0, 10, 0, -50, 7, 3, 1, 2, 3,      // right, right, (EOS: anything), (padding: anything)
+                    10, 0, 0, 10, 0, 0, 0, 10, 0, 9, 9, 9}, 2, 4, 3);   // right, wrong (says token 0), right, (EOS)
+            double right = Math.log1p(2 * Math.exp(-10));  // -log softmax([10, 0, 0])[0]
+            double wrong = 10 + Math.log1p(2 * Math.exp(-10));  // -log softmax([10, 0, 0])[1]
+            assertEquals((4 * right + wrong) / 5, Ops.item(OwnTokenLoss.forward(ids, hidden, embedding, 2)), 1e-5);
+        }
+    }
+
+    /**
+     * The recipe records the objective's weight: the frozen-text recipe's is 1, the judge's CLIP has none, and a recipe
+     * file from before the objective (no such field) reads as none, as it was trained.
+     */
+    @Test
+    void ownTokenWeightIsPartOfTheRecipe() throws Exception {
+        assertEquals(1.0, BaseModelRecipe.frozenText().contrastive().ownTokenWeight());
+        assertEquals(0.0, BaseModelRecipe.worldClipJudge(10).contrastive().ownTokenWeight());
+        BaseModelRecipe r = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withOwnTokenWeight(0.5));
+        ObjectMapper json = new ObjectMapper();
+        assertEquals(r, json.readValue(json.writeValueAsString(r), BaseModelRecipe.class));
+        BaseModelRecipe none = r.withContrastive(r.contrastive().withOwnTokenWeight(0));
+        String old = json.writeValueAsString(none).replace(",\"ownTokenWeight\":0.0", "");
+        assertFalse(old.contains("ownToken"), old);
+        assertEquals(none, json.readValue(old, BaseModelRecipe.class));
+    }
+
+    /**
      * The frozen-text recipe end to end: the contrastive stage's towers, the diffusion stage training only the UNet
      * (the text encoder's weights bit for bit unchanged by its steps), and a model whose text_encoder/ is exactly the
      * frozen tower, loaded like any SD folder.
@@ -126,6 +162,27 @@ class ContrastiveStageTest {
         }
     }
 
+    /**
+     * The frozen-text recipe continued from a model whose text encoder learned with its UNet: the UNet starts from that
+     * model's (a warm start), the contrastive stage still runs, and the new model's text encoder is the new frozen
+     * tower, not the continued model's; the VAE is kept, so no VAE stage runs.
+     */
+    @Test
+    void continuingAJointlyTrainedModelKeepsItsUNetAsTheStartOnly() throws Exception {
+        Path joint = new Pretrainer(BaseModelRecipe.standard().withText(32, 1, 2).quick(1, 1), tmp.resolve("joint"), Progress.NONE)
+                .schedule(1000, 1000).run().model();
+        Path work = tmp.resolve("warm");
+        Pretrainer.Result r = new Pretrainer(tiny(1, 1), work, Progress.NONE).schedule(1000, 1000).continueFrom(joint).run();
+        assertTrue(r.finished());
+        List<String> stages = Files.readAllLines(work.resolve("losses.csv")).stream().skip(1).map(l -> l.split(",")[0]).distinct().toList();
+        assertEquals(List.of("contrastive", "diffusion"), stages);
+        assertArrayEquals(Files.readAllBytes(work.resolve("text_encoder/model.safetensors")), Files.readAllBytes(r.model().resolve("text_encoder/model.safetensors")));
+        assertTrue(Safetensors.open(r.model().resolve("text_encoder/model.safetensors")).keys().contains("text_projection.weight"), "the new tower");
+        assertArrayEquals(Files.readAllBytes(joint.resolve("vae/diffusion_pytorch_model.safetensors")),
+                Files.readAllBytes(r.model().resolve("vae/diffusion_pytorch_model.safetensors")), "the VAE kept");
+        assertTrue(Files.readString(r.model().resolve("recipe.json")).contains("continued_from"));
+    }
+
     /** A contrastive stage stopped after every step and resumed writes the towers of an uninterrupted run, bit for bit. */
     @Test
     void resumingMidStageGivesTheUninterruptedBits() throws Exception {
@@ -148,7 +205,7 @@ class ContrastiveStageTest {
     /** On a tiny run (80 steps of 8 pictures, a short warm-up) the contrastive loss falls well below chance (log 8) and its start. */
     @Test
     void contrastiveLossFallsOnATinyRun() throws Exception {
-        BaseModelRecipe r = tiny(1, 80).withContrastive(new BaseModelRecipe.Contrastive(80, 8, 3e-3, 5, List.of(16, 32, 64, 128), 8, 32));
+        BaseModelRecipe r = tiny(1, 80).withContrastive(new BaseModelRecipe.Contrastive(80, 8, 3e-3, 5, List.of(16, 32, 64, 128), 8, 32, 0));
         Path work = tmp.resolve("work");
         assertTrue(new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).runContrastiveStage().finished());
         List<Double> losses = new ArrayList<>();
