@@ -60,7 +60,7 @@ public final class InstanceEncoder extends Module {
         Tensor pooled = Ops.div(Ops.sum(Ops.sum(Ops.mul(h, weight), 3, false), 2, false),
                 Ops.add(Ops.sum(Ops.sum(weight, 3, false), 2, false), 1e-4));
         Tensor e = embed.forward(pooled);
-        return new Output(Ops.div(e, Ops.add(e.norm(new org.bytedeco.pytorch.ScalarOptional(new org.bytedeco.pytorch.Scalar(2.0)), new long[] {1}, true), 1e-6)), logits);
+        return new Output(Ops.unitRows(e), logits);
     }
 
     /** Unit embeddings [B, 64] of pictures [B, 3, 64, 64] in [-1, 1], pooled over the predicted object region. */
@@ -137,7 +137,7 @@ public final class InstanceEncoder extends Module {
             Output out = model.run(AttributeClassifier.pictures(samples), null);
             // cosine classifier: unit class vectors, so the embedding's direction is what is learned
             Tensor w = classes.weight.t();
-            Tensor unitW = Ops.div(w, Ops.add(w.norm(new org.bytedeco.pytorch.ScalarOptional(new org.bytedeco.pytorch.Scalar(2.0)), new long[] {1}, true), 1e-6));
+            Tensor unitW = Ops.unitRows(w);
             Tensor logits = Ops.mul(Ops.matmul(out.embedding(), unitW.t()), SCALE);
             return Ops.add(torch.cross_entropy(logits, Ops.fromLongs(labels, batch)),
                     torch.binary_cross_entropy_with_logits(out.maskLogits(), masks(samples)));

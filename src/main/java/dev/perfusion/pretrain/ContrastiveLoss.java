@@ -37,7 +37,7 @@ final class ContrastiveLoss extends Module {
 
     /** (CE(logits_per_image) + CE(logits_per_text)) / 2 of [B, D] text and image embeddings (not yet normalised). */
     Tensor forward(Tensor textEmbeds, Tensor imageEmbeds) {
-        Tensor t = unit(textEmbeds), v = unit(imageEmbeds);
+        Tensor t = Ops.unitRows(textEmbeds), v = Ops.unitRows(imageEmbeds);
         Tensor scale = torch.clamp_max(Ops.exp(logitScale.t()), new Scalar(MAX_SCALE));
         Tensor logitsPerImage = Ops.mul(Ops.matmul(v, t.t()), scale);   // [B images, B captions]
         long b = Ops.shape(logitsPerImage)[0];
@@ -49,13 +49,10 @@ final class ContrastiveLoss extends Module {
 
     /** Top-1 picture-to-caption accuracy of the batch (a caption that occurs twice counts as right for both pictures). */
     static double accuracy(Tensor textEmbeds, Tensor imageEmbeds, java.util.List<String> captions) {
-        long[] best = Ops.toLongs(Ops.matmul(unit(imageEmbeds), unit(textEmbeds).t()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
+        long[] best = Ops.toLongs(Ops.matmul(Ops.unitRows(imageEmbeds), Ops.unitRows(textEmbeds).t()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
         int right = 0;
         for (int i = 0; i < best.length; i++) if (captions.get((int) best[i]).equals(captions.get(i))) right++;
         return right / (double) best.length;
     }
 
-    static Tensor unit(Tensor x) {
-        return Ops.div(x, Ops.add(x.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)), new long[] {1}, true), 1e-6));
-    }
 }

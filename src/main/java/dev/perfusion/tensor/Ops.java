@@ -185,6 +185,11 @@ public final class Ops {
 
     public static Tensor mean(Tensor a) { return a.mean(); }
 
+    /** Each row of [N, D] divided by its L2 norm (plus 1e-6, so that a zero row stays finite): cosine similarity by matmul. */
+    public static Tensor unitRows(Tensor x) {
+        return div(x, add(x.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)), new long[] {1}, true), 1e-6));
+    }
+
     public static Tensor mseLoss(Tensor prediction, Tensor target) {
         return torch.mse_loss(prediction, target);
     }
