@@ -47,6 +47,8 @@ final class DemoCommand implements Callable<Integer> {
         System.out.println("  " + r.examples() + "   the example pictures it learned from");
         System.out.println("  " + r.grid() + "   scenes (rows) by beta (columns): lower beta = more of the concept, higher = more of the prompt");
         System.out.println("  " + r.together() + "   \"" + Demo.TOGETHER + "\"");
+        System.out.println("where the gate opens (s = 1: the concept's own input; the gate opens above beta):");
+        for (String line : r.gate()) System.out.println("  " + line);
         System.out.printf(Locale.ROOT, "demo done in %s%n", TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9));
         return 0;
     }

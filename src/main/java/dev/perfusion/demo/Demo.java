@@ -6,6 +6,7 @@ import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.BetaSweep;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
+import dev.perfusion.perfusion.GateProfile;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.sampling.Schedulers;
@@ -49,7 +50,7 @@ public final class Demo {
      * learned from (one strip), the scenes-by-beta grid, the two concepts together; seconds spent training and drawing.
      */
     public record Result(Path concept, List<Path> pictures, ConceptTrainer.Result trained, double trainSeconds,
-                         Path examples, Path grid, Path together, double drawSeconds) {}
+                         Path examples, Path grid, Path together, double drawSeconds, List<String> gate) {}
 
     /** The shipped pictures the demo learns from; listed before the model loads, so that a missing one fails early. */
     public static List<Path> examplePictures() throws IOException {
@@ -89,7 +90,20 @@ public final class Demo {
         List<BufferedImage> shown = new ArrayList<>();
         for (Path p : pictures) shown.add(TrainingImages.read(p));
         Png.write(examplesFile, ImageGrid.of(List.of(shown), List.of("the photos of " + WORD), List.of(), 128), Map.of());
-        return new Result(concept, pictures, trained, trainSeconds, examplesFile, gridFile, togetherFile, secondsSince(drawStart));
+        return new Result(concept, pictures, trained, trainSeconds, examplesFile, gridFile, togetherFile, secondsSince(drawStart),
+                gate(sd, cInv, mine, second));
+    }
+
+    /**
+     * Where the gate opens on the demo's prompts (GateProfile): s of the concept at its word and at every other
+     * position of the scene prompts, then of each concept on the prompt with both.
+     */
+    private static List<String> gate(StableDiffusion sd, Tensor cInv, ConceptFile mine, ConceptFile second) {
+        List<GateProfile> scenes = new ArrayList<>();
+        for (String prompt : SCENES) scenes.add(GateProfile.of(sd, cInv, List.of(mine), prompt));
+        GateProfile together = GateProfile.of(sd, cInv, List.of(mine, second), TOGETHER);
+        return List.of("the scene prompts, " + GateProfile.summary(scenes, 0), "the prompt with both, " + together.summary(0),
+                "the prompt with both, " + together.summary(1));
     }
 
     /** A concept at its file's own gate. */

@@ -78,10 +78,15 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
 
     /** A line per concept: s at its word, and the largest and median s at every other position. */
     public String summary(int j) {
-        double[] other = elsewhere(j);
-        double median = SupercategoryProfile.median(other);
+        return summary(List.of(this), j);
+    }
+
+    /** {@link #summary(int)} over several prompts' profiles with the same concepts, their positions pooled. */
+    public static String summary(List<GateProfile> profiles, int j) {
+        double[] at = profiles.stream().flatMapToDouble(p -> Arrays.stream(p.atConceptWord(j))).toArray();
+        double[] other = profiles.stream().flatMapToDouble(p -> Arrays.stream(p.elsewhere(j))).sorted().toArray();
         return String.format(Locale.ROOT, "%s: s at the concept word %s; elsewhere (%d positions) largest %.3f, median %.3f",
-                concepts.get(j).word(), Arrays.toString(Arrays.stream(atConceptWord(j)).map(v -> Math.round(v * 1000) / 1000.0).toArray()),
-                other.length, other.length == 0 ? Double.NaN : other[other.length - 1], median);
+                profiles.get(0).concepts().get(j).word(), Arrays.toString(Arrays.stream(at).map(v -> Math.round(v * 1000) / 1000.0).toArray()),
+                other.length, other.length == 0 ? Double.NaN : other[other.length - 1], SupercategoryProfile.median(other));
     }
 }

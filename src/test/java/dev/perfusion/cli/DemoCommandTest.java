@@ -36,7 +36,12 @@ class DemoCommandTest {
     void shortDemoWritesTheConceptAndItsImages() throws Exception {
         System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
         Path out = tmp.resolve("demo");
-        assertEquals(0, Main.run("demo", "--out", out.toString(), "--train-steps", "3", "--steps", "2"));
+        CliRun run = CliRun.of("demo", "--out", out.toString(), "--train-steps", "3", "--steps", "2");
+        assertEquals(0, run.rc(), run.all());
+        // the gate on the demo's prompts, pooled: six scene prompts of 32 positions, one the concept word
+        assertTrue(run.out().matches("(?s).*the scene prompts, my-teddy: s at the concept word \\[[-0-9.]+(, [-0-9.]+){5}\\]; "
+                + "elsewhere \\(186 positions\\) largest .*"), run.out());
+        assertTrue(run.out().contains("the prompt with both, my-cat: s at the concept word ["), run.out());
         ConceptFile concept = ConceptFile.load(out.resolve("my-teddy.safetensors"));
         assertEquals("my-teddy", concept.word());
         assertEquals("teddy", concept.supercategory());
