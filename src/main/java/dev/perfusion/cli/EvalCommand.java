@@ -2,6 +2,7 @@ package dev.perfusion.cli;
 
 import dev.perfusion.eval.AttributeClassifier;
 import dev.perfusion.eval.InstanceEncoder;
+import dev.perfusion.eval.WorldClip;
 import dev.perfusion.eval.MethodEvaluation;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.training.ConceptMethod;
@@ -50,11 +51,12 @@ final class EvalCommand implements Callable<Integer> {
         }
         AttributeClassifier judge = AttributeClassifier.load(Bundled.classifier());
         InstanceEncoder encoder = InstanceEncoder.load(Bundled.instanceEncoder());
+        WorldClip clip = WorldClip.load(Bundled.worldClip());
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
         Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
-        MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, judge, encoder, p, out.resolve("work"), progress).run(HeldOut.instances());
+        MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, judge, encoder, clip, p, out.resolve("work"), progress).run(HeldOut.instances());
         MethodEvaluation.write(r, p, out, sd.name);
         System.out.print(MethodEvaluation.markdown(r, p, sd.name));
         progress.message(String.format(Locale.ROOT, "wrote %s (scores.csv, report.md, tradeoff.png) in %s", out,

@@ -2,6 +2,9 @@ package dev.perfusion.cli;
 
 import dev.perfusion.eval.AttributeClassifier;
 import dev.perfusion.eval.InstanceEncoder;
+import dev.perfusion.eval.WorldClip;
+import dev.perfusion.pretrain.BaseModelRecipe;
+import dev.perfusion.pretrain.Pretrainer;
 import dev.perfusion.world.Bundled;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -12,18 +15,21 @@ import java.util.concurrent.Callable;
 
 @Command(name = "judges", mixinStandardHelpOptions = true,
         description = {"Train the judges of world pictures; print their accuracy.",
-                "The two judges of generated world pictures, with their accuracy on held-out pictures: the attribute classifier "
-                        + "(category, scene, placement, colour, size, objects present) and the instance encoder (which particular teddy is this?)."})
+                "The judges of generated world pictures, with their accuracy on held-out pictures: the attribute classifier "
+                        + "(category, scene, placement, colour, size, objects present), the instance encoder (which particular teddy is this?) "
+                        + "and the world's CLIP (the paper's CLIP-I and CLIP-T scores; the towers of the first stage of pretrain --recipe frozen-text)."})
 final class JudgesCommand implements Callable<Integer> {
-    /** The two judges: the attribute classifier and the instance encoder. */
-    enum Judge { CLASSIFIER, INSTANCES }
+    /** The judges: the attribute classifier, the instance encoder and the world's CLIP. */
+    enum Judge { CLASSIFIER, INSTANCES, CLIP }
 
     @Option(names = "--only", converter = Choices.Judge.class, completionCandidates = Choices.Judge.class,
-            description = "Train one judge only: ${COMPLETION-CANDIDATES} (the instance encoder) (default: both).") Judge only;
+            description = "Train one judge only: ${COMPLETION-CANDIDATES} (instances: the instance encoder) (default: all).") Judge only;
     @Option(names = "--out", paramLabel = "DIR", description = "Where to write them (default: the bundled models/ folder).") Path out;
     @Option(names = "--classifier-steps", defaultValue = "2000", description = "Training steps of the attribute classifier (default: ${DEFAULT-VALUE}).") int classifierSteps;
     @Option(names = "--encoder-steps", defaultValue = "3000", description = "Training steps of the instance encoder (default: ${DEFAULT-VALUE}).") int encoderSteps;
     @Option(names = "--instances", defaultValue = "400", description = "Training instances the encoder learns to tell apart (default: ${DEFAULT-VALUE}).") int instances;
+    @Option(names = "--clip-steps", defaultValue = "600", description = "Contrastive steps of the world's CLIP, batches of 64 (default: ${DEFAULT-VALUE}, "
+            + "the frozen-text recipe's: the same towers as its first stage).") int clipSteps;
     @Option(names = "--seed", defaultValue = "7", description = "Seed of the training pictures and of the judges' initial weights (default: ${DEFAULT-VALUE}).") long seed;
 
     @Override
@@ -50,6 +56,19 @@ final class JudgesCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "instance retrieval (top-1 of the gallery): held-out concepts %.1f%%, unseen instances %.1f%%%n",
                     100 * t.accuracy().heldOutConcepts(), 100 * t.accuracy().unseenInstances());
             progress.message("wrote " + target);
+        }
+        if (only == null || only == Judge.CLIP) {
+            Path target = out != null ? out.resolve(Bundled.worldClip().getFileName()) : Bundled.worldClip();
+            Path work = target.resolveSibling(target.getFileName() + "-work");
+            BaseModelRecipe recipe = BaseModelRecipe.frozenText();
+            Pretrainer trainer = new Pretrainer(recipe.withContrastive(recipe.contrastive().withSteps(clipSteps)), work, progress);
+            Pretrainer.Result r = trainer.runContrastiveStage();
+            if (!r.finished()) throw new IllegalStateException("the world's CLIP did not finish training: " + r);
+            trainer.exportTowers(target);
+            WorldClip.Agreement a = WorldClip.load(target).agreement(256, seed + 1_000_003L);
+            System.out.printf(Locale.ROOT, "world CLIP on %d unseen pictures: cosine to their own caption %.3f, to another picture's caption %.3f; "
+                    + "picture-to-caption top-1 %.1f%%%n", a.pictures(), a.ownCaption(), a.otherCaption(), 100 * a.topOne());
+            progress.message("wrote " + target + " (its training run stays in " + work + ")");
         }
         progress.message(String.format(Locale.ROOT, "done in %s", TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
         return 0;

@@ -45,7 +45,10 @@ import java.util.Map;
  *   side the prompt puts it on; the better side for "next to") and the mean of its training pictures;</li>
  *   <li>alignment: the fraction of what the prompt asks for that the attribute classifier finds: the scene, the
  *   placement (single objects), the supercategory present, the second object present;</li>
- *   <li>leakage (pair prompts): the same similarity measured on the other object's side.</li>
+ *   <li>leakage (pair prompts): the same similarity measured on the other object's side;</li>
+ *   <li>identified: the instance encoder picks the trained instance out of all the held-out ones;</li>
+ *   <li>CLIP-I and CLIP-T, the paper's scores, under the world's own CLIP ({@link WorldClip}): the picture's mean
+ *   cosine to the training pictures, and its cosine to the prompt with the supercategory in place of the concept.</li>
  * </ul>
  * The base model with the supercategory word in place of the concept gives the floor of fidelity and the ceiling
  * of alignment. A second section combines pairs of separately trained concepts, exactly and approximately.
@@ -71,11 +74,11 @@ public final class MethodEvaluation {
      * ones, for the concept's region of the picture.
      */
     public record Score(String method, String variant, double beta, String instance, String prompt, long seed,
-                        double fidelity, double alignment, double leakage, boolean identified) {}
+                        double fidelity, double alignment, double leakage, boolean identified, double clipImage, double clipText) {}
 
     /** Means of one method variant over all its pictures (identification: the fraction identified), with its file size and training time. */
     public record Summary(String method, String variant, double beta, double fidelity, double alignment, double leakage,
-                          double identification, long fileBytes, double trainingSeconds, int pictures) {}
+                          double identification, double clipImage, double clipText, long fileBytes, double trainingSeconds, int pictures) {}
 
     /** The multi-concept section's row: one combination mode over its pictures; {@code bothIdentified}: each side's instance picked. */
     public record Combination(String mode, double fidelityFirst, double fidelitySecond, double alignment, double bothIdentified, int pictures) {}
@@ -86,24 +89,28 @@ public final class MethodEvaluation {
     private final Tensor cInv;
     private final AttributeClassifier judge;
     private final InstanceEncoder encoder;
+    private final WorldClip clip;
     private final Protocol protocol;
     private final Path work;
     private final Progress progress;
     private final WorldGenerator world = new WorldGenerator();
 
-    public MethodEvaluation(StableDiffusion sd, Tensor cInv, AttributeClassifier judge, InstanceEncoder encoder, Protocol protocol,
-                            Path work, Progress progress) {
+    /** {@code clip} may be null: CLIP-I and CLIP-T are then not measured (NaN). */
+    public MethodEvaluation(StableDiffusion sd, Tensor cInv, AttributeClassifier judge, InstanceEncoder encoder, WorldClip clip,
+                            Protocol protocol, Path work, Progress progress) {
         this.sd = sd;
         this.cInv = cInv;
         this.judge = judge;
         this.encoder = encoder;
+        this.clip = clip;
         this.protocol = protocol;
         this.work = work;
         this.progress = progress;
     }
 
     /** A concept to evaluate: a held-out instance with its word, pictures, reference embedding and row of the gallery. */
-    private record Subject(Instance instance, String word, String supercategory, Path pictures, Tensor reference, int galleryRow) {}
+    private record Subject(Instance instance, String word, String supercategory, Path pictures, Tensor reference, Tensor clipReference,
+                           int galleryRow) {}
 
     /** The reference embeddings of every held-out instance, one row each: what identification picks from. */
     private Tensor gallery;
@@ -151,12 +158,13 @@ public final class MethodEvaluation {
         Path dir = work.resolve("pictures").resolve(inst.id());
         Files.createDirectories(dir);
         List<Sample> views = world.views(inst, 6, REFERENCE_SEED);
+        Tensor clipReference = clip == null ? null : clip.imageEmbeds(AttributeClassifier.pictures(views));
         Path masks = Files.createDirectories(dir.resolveSibling(inst.id() + "-masks"));
         for (int i = 0; i < views.size(); i++) {
             Png.write(dir.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).image(), Map.of());
             Png.write(masks.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).maskImage(0), Map.of());
         }
-        return new Subject(inst, "my-" + category, category, dir, reference, galleryRow);
+        return new Subject(inst, "my-" + category, category, dir, reference, clipReference, galleryRow);
     }
 
     private Trained train(Subject s, ConceptMethod m) throws IOException {
@@ -182,6 +190,7 @@ public final class MethodEvaluation {
         PromptEncoder enc = concept != null ? concept : sd::encodePrompts;
         String phrase = concept != null ? s.word() : s.supercategory();
         List<String> texts = prompts.stream().map(p -> p.fill(phrase)).toList();
+        List<String> withSupercategory = prompts.stream().map(p -> p.fill(s.supercategory())).toList();
         for (int seed = 0; seed < protocol.seeds(); seed++) {
             List<BufferedImage> images = draw(enc, texts, 1000L * seed + 17);
             Tensor pictures = AttributeClassifier.picturesOf(images);
@@ -193,6 +202,8 @@ public final class MethodEvaluation {
             long[] wholeId = encoder.identify(pictures, null, gallery);
             long[] leftId = encoder.identify(pictures, InstanceEncoder.window(Placement.LEFT), gallery);
             long[] rightId = encoder.identify(pictures, InstanceEncoder.window(Placement.RIGHT), gallery);
+            double[] clipImage = clip == null ? nans(prompts.size()) : clip.imageSimilarity(pictures, s.clipReference());
+            double[] clipText = clip == null ? nans(prompts.size()) : clip.textSimilarity(pictures, withSupercategory);
             for (int i = 0; i < prompts.size(); i++) {
                 Prompts.Prompt p = prompts.get(i);
                 double fidelity, leakage = Double.NaN;
@@ -222,10 +233,16 @@ public final class MethodEvaluation {
                     if (read.get(Attribute.PLACEMENT)[i] == p.placement().ordinal()) found++;
                 }
                 out.add(new Score(method, variant, beta, s.instance().id(), texts.get(i), seed, fidelity, found / (double) asked, leakage,
-                        picked == s.galleryRow()));
+                        picked == s.galleryRow(), clipImage[i], clipText[i]));
             }
         }
         return out;
+    }
+
+    private static double[] nans(int n) {
+        double[] v = new double[n];
+        java.util.Arrays.fill(v, Double.NaN);
+        return v;
     }
 
     private List<BufferedImage> draw(PromptEncoder enc, List<String> texts, long seed) {
@@ -287,9 +304,11 @@ public final class MethodEvaluation {
             double a = g.stream().mapToDouble(Score::alignment).average().orElse(Double.NaN);
             double l = g.stream().mapToDouble(Score::leakage).filter(Double::isFinite).average().orElse(Double.NaN);
             double identified = g.stream().filter(Score::identified).count() / (double) g.size();
+            double clipImage = g.stream().mapToDouble(Score::clipImage).average().orElse(Double.NaN);
+            double clipText = g.stream().mapToDouble(Score::clipText).average().orElse(Double.NaN);
             long bytes = sizes.containsKey(first.method()) ? sizes.get(first.method())[0] : 0;
             double[] sec = seconds.get(first.method());
-            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, identified, bytes, sec == null ? 0 : sec[0] / sec[1], g.size()));
+            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, identified, clipImage, clipText, bytes, sec == null ? 0 : sec[0] / sec[1], g.size()));
         }
         return out;
     }
@@ -298,11 +317,11 @@ public final class MethodEvaluation {
 
     public static void write(Report r, Protocol p, Path dir, String modelName) throws IOException {
         Files.createDirectories(dir);
-        StringBuilder csv = new StringBuilder("method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified\n");
+        StringBuilder csv = new StringBuilder("method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text\n");
         for (Score s : r.scores()) {
-            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,\"%s\",%d,%.5f,%.5f,%s,%d%n", s.method(), s.variant(),
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,\"%s\",%d,%.5f,%.5f,%s,%d,%s,%s%n", s.method(), s.variant(),
                     Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), s.instance(), s.prompt(), s.seed(), s.fidelity(), s.alignment(),
-                    Double.isNaN(s.leakage()) ? "" : String.format(Locale.ROOT, "%.5f", s.leakage()), s.identified() ? 1 : 0));
+                    orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, orEmpty(s.clipImage(), "%.5f"), orEmpty(s.clipText(), "%.5f")));
         }
         AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
         AtomicFiles.write(dir.resolve("report.md"), markdown(r, p, modelName).getBytes(StandardCharsets.UTF_8));
@@ -315,11 +334,13 @@ public final class MethodEvaluation {
         sb.append(String.format(Locale.ROOT, "%d held-out instances x %d prompts x %d seeds; every method trained %d steps on the same 6 pictures with the same seed (loss mask: %s); DDIM %d steps, guidance %.1f.%n%n",
                 p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT), p.samplingSteps(), p.guidance()));
         sb.append("Identified: the fraction of pictures in which the instance encoder picks the trained instance out of all the held-out ones.\n\n");
-        sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | file size | training time | pictures |\n|---|---|---|---|---|---|---|---|---|---|\n");
+        sb.append("CLIP-I: mean cosine to the training pictures, CLIP-T: cosine to the prompt with the supercategory word, both under the world's CLIP.\n\n");
+        sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | CLIP-I | CLIP-T | file size | training time | pictures |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Summary s : r.summaries()) {
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %.0f%% | %s | %s | %d |%n", s.method(), s.variant(),
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %.0f%% | %s | %s | %s | %s | %d |%n", s.method(), s.variant(),
                     Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.2f", s.beta()), s.fidelity(), s.alignment(),
-                    Double.isNaN(s.leakage()) ? "" : String.format(Locale.ROOT, "%.3f", s.leakage()), 100 * s.identification(),
+                    orEmpty(s.leakage(), "%.3f"), 100 * s.identification(), orEmpty(s.clipImage(), "%.3f"), orEmpty(s.clipText(), "%.3f"),
                     s.fileBytes() == 0 ? "" : String.format(Locale.ROOT, "%,d B", s.fileBytes()),
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }
@@ -331,6 +352,10 @@ public final class MethodEvaluation {
             }
         }
         return sb.toString();
+    }
+
+    private static String orEmpty(double v, String format) {
+        return Double.isNaN(v) ? "" : String.format(Locale.ROOT, format, v);
     }
 
     public static Plot plot(Report r) {

@@ -78,10 +78,7 @@ public record BaseModelRecipe(
         return standard().withText(128, 2, 4).withContrastive(new Contrastive(600, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 1.0));
     }
 
-    /** A pure CLIP of the world (no own-token objective, the standard recipe's 4 x 128 text tower): the judge of CLIP-I and CLIP-T. */
-    public static BaseModelRecipe worldClipJudge(int steps) {
-        return standard().withContrastive(Contrastive.standard().withSteps(steps));
-    }
+
 
     /** The recipe named {@code standard} or {@code frozen-text}. */
     public static BaseModelRecipe named(String name) {

@@ -49,6 +49,11 @@ public final class Bundled {
         return home().resolve("models/world-instance-encoder.safetensors");
     }
 
+    /** The world's CLIP (text and image towers), the judge of the paper's CLIP-I and CLIP-T scores. */
+    public static Path worldClip() {
+        return home().resolve("models/world-clip");
+    }
+
     /** Example pictures of a held-out instance, as a user would bring photos of their own thing. */
     public static Path examples(String name) {
         return home().resolve("models/examples").resolve(name);

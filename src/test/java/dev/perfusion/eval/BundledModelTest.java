@@ -82,12 +82,14 @@ class BundledModelTest {
         MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(2, 2, 1, 2, List.of(0.6, 0.8), 2, 5.0,
                 ConceptMethods.ALL, true, MethodEvaluation.Mask.NONE);
         MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()),
-                InstanceEncoder.load(Bundled.instanceEncoder()), p, tmp.resolve("work"), Progress.NONE).run(HeldOut.instances());
+                InstanceEncoder.load(Bundled.instanceEncoder()), WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), Progress.NONE)
+                .run(HeldOut.instances());
         // per instance: base model, perfusion local+global x 2 betas, trained keys x 2 betas, ungated, TI, KV
         assertEquals(2 * 2 * (1 + 4 + 2 + 1 + 1 + 1), r.scores().size());
         for (MethodEvaluation.Score s : r.scores()) {
             assertTrue(s.fidelity() >= -1.0001 && s.fidelity() <= 1.0001, s.toString());
             assertTrue(s.alignment() >= 0 && s.alignment() <= 1, s.toString());
+            assertTrue(s.clipImage() >= -1.0001 && s.clipImage() <= 1.0001 && s.clipText() >= -1.0001 && s.clipText() <= 1.0001, s.toString());
         }
         for (MethodEvaluation.Summary s : r.summaries()) {
             long identified = r.scores().stream().filter(x -> x.method().equals(s.method()) && x.variant().equals(s.variant())
@@ -102,7 +104,8 @@ class BundledModelTest {
         for (String f : List.of("scores.csv", "report.md", "tradeoff.png")) assertTrue(Files.size(tmp.resolve("report").resolve(f)) > 100, f);
         List<String> csv = Files.readAllLines(tmp.resolve("report/scores.csv"));
         assertEquals(r.scores().size() + 1, csv.size());
-        assertTrue(csv.get(0).endsWith(",leakage,identified"), csv.get(0));
-        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| identified |"));
+        assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text"), csv.get(0));
+        assertEquals(12, csv.get(1).split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)").length, "every column filled or empty: " + csv.get(1));
+        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| identified | CLIP-I | CLIP-T |"));
     }
 }

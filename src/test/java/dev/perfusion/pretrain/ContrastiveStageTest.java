@@ -102,13 +102,12 @@ class ContrastiveStageTest {
     }
 
     /**
-     * The recipe records the objective's weight: the frozen-text recipe's is 1, the judge's CLIP has none, and a recipe
+     * The recipe records the objective's weight: the frozen-text recipe's is 1, and a recipe
      * file from before the objective (no such field) reads as none, as it was trained.
      */
     @Test
     void ownTokenWeightIsPartOfTheRecipe() throws Exception {
         assertEquals(1.0, BaseModelRecipe.frozenText().contrastive().ownTokenWeight());
-        assertEquals(0.0, BaseModelRecipe.worldClipJudge(10).contrastive().ownTokenWeight());
         BaseModelRecipe r = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withOwnTokenWeight(0.5));
         ObjectMapper json = new ObjectMapper();
         assertEquals(r, json.readValue(json.writeValueAsString(r), BaseModelRecipe.class));
