@@ -171,13 +171,8 @@ class PretrainerGoldenTest {
     }
 
     /** The instruction sets the kernels are chosen by, and the OpenBLAS kernels the environment forces, if any. */
-    static String machine() throws IOException {
-        String flags = " " + Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("flags"))
-                .findFirst().orElse("") + " ";
-        String isa = flags.contains(" amx_tile ") ? "amx" : flags.contains(" avx512_bf16 ") ? "avx512-bf16"
-                : flags.contains(" avx512f ") ? "avx512" : flags.contains(" avx2 ") ? "avx2" : "other";
-        String core = System.getenv("OPENBLAS_CORETYPE");
-        return isa + " / OpenBLAS " + (core == null || core.isBlank() ? "auto" : core);
+    static String machine() {
+        return dev.perfusion.MachineClass.withOpenBlas();
     }
 
     /** The weights by their tensors (not the header bytes: metadata order is a JVM's choice), the rest as bytes. */
