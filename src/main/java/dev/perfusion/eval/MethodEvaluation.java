@@ -95,7 +95,6 @@ public final class MethodEvaluation {
     private final Progress progress;
     private final WorldGenerator world = new WorldGenerator();
 
-    /** {@code clip} may be null: CLIP-I and CLIP-T are then not measured (NaN). */
     public MethodEvaluation(StableDiffusion sd, Tensor cInv, AttributeClassifier judge, InstanceEncoder encoder, WorldClip clip,
                             Protocol protocol, Path work, Progress progress) {
         this.sd = sd;
@@ -158,7 +157,7 @@ public final class MethodEvaluation {
         Path dir = work.resolve("pictures").resolve(inst.id());
         Files.createDirectories(dir);
         List<Sample> views = world.views(inst, 6, REFERENCE_SEED);
-        Tensor clipReference = clip == null ? null : clip.imageEmbeds(AttributeClassifier.pictures(views));
+        Tensor clipReference = clip.imageEmbeds(AttributeClassifier.pictures(views));
         Path masks = Files.createDirectories(dir.resolveSibling(inst.id() + "-masks"));
         for (int i = 0; i < views.size(); i++) {
             Png.write(dir.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).image(), Map.of());
@@ -202,8 +201,8 @@ public final class MethodEvaluation {
             long[] wholeId = encoder.identify(pictures, null, gallery);
             long[] leftId = encoder.identify(pictures, InstanceEncoder.window(Placement.LEFT), gallery);
             long[] rightId = encoder.identify(pictures, InstanceEncoder.window(Placement.RIGHT), gallery);
-            double[] clipImage = clip == null ? nans(prompts.size()) : clip.imageSimilarity(pictures, s.clipReference());
-            double[] clipText = clip == null ? nans(prompts.size()) : clip.textSimilarity(pictures, withSupercategory);
+            double[] clipImage = clip.imageSimilarity(pictures, s.clipReference());
+            double[] clipText = clip.textSimilarity(pictures, withSupercategory);
             for (int i = 0; i < prompts.size(); i++) {
                 Prompts.Prompt p = prompts.get(i);
                 double fidelity, leakage = Double.NaN;
@@ -237,12 +236,6 @@ public final class MethodEvaluation {
             }
         }
         return out;
-    }
-
-    private static double[] nans(int n) {
-        double[] v = new double[n];
-        java.util.Arrays.fill(v, Double.NaN);
-        return v;
     }
 
     private List<BufferedImage> draw(PromptEncoder enc, List<String> texts, long seed) {
@@ -319,9 +312,9 @@ public final class MethodEvaluation {
         Files.createDirectories(dir);
         StringBuilder csv = new StringBuilder("method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text\n");
         for (Score s : r.scores()) {
-            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,\"%s\",%d,%.5f,%.5f,%s,%d,%s,%s%n", s.method(), s.variant(),
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,\"%s\",%d,%.5f,%.5f,%s,%d,%.5f,%.5f%n", s.method(), s.variant(),
                     Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), s.instance(), s.prompt(), s.seed(), s.fidelity(), s.alignment(),
-                    orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, orEmpty(s.clipImage(), "%.5f"), orEmpty(s.clipText(), "%.5f")));
+                    orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText()));
         }
         AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
         AtomicFiles.write(dir.resolve("report.md"), markdown(r, p, modelName).getBytes(StandardCharsets.UTF_8));
@@ -338,9 +331,9 @@ public final class MethodEvaluation {
         sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | CLIP-I | CLIP-T | file size | training time | pictures |\n"
                 + "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Summary s : r.summaries()) {
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %.0f%% | %s | %s | %s | %s | %d |%n", s.method(), s.variant(),
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %.0f%% | %.3f | %.3f | %s | %s | %d |%n", s.method(), s.variant(),
                     Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.2f", s.beta()), s.fidelity(), s.alignment(),
-                    orEmpty(s.leakage(), "%.3f"), 100 * s.identification(), orEmpty(s.clipImage(), "%.3f"), orEmpty(s.clipText(), "%.3f"),
+                    orEmpty(s.leakage(), "%.3f"), 100 * s.identification(), s.clipImage(), s.clipText(),
                     s.fileBytes() == 0 ? "" : String.format(Locale.ROOT, "%,d B", s.fileBytes()),
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }

@@ -2,6 +2,7 @@ package dev.perfusion.eval;
 
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.nn.Weights;
+import dev.perfusion.pretrain.ContrastiveLoss;
 import dev.perfusion.pretrain.ImageTower;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
@@ -10,7 +11,6 @@ import dev.perfusion.text.ClipTextModelWithProjection;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.WorldGenerator;
-import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -59,11 +59,8 @@ public final class WorldClip {
 
     /** Unit-length text embeddings of captions. */
     public Tensor textEmbeds(List<String> captions) {
-        int max = tokenizer.maxLength();
-        long[] ids = new long[captions.size() * max];
-        for (int i = 0; i < captions.size(); i++) System.arraycopy(tokenizer.encodeForModel(captions.get(i)).ids(), 0, ids, i * max, max);
         try (Scope s = Scope.inference()) {
-            return Scope.keep(Ops.unitRows(text.textEmbeds(Ops.fromLongs(ids, captions.size(), max))));
+            return Scope.keep(Ops.unitRows(text.textEmbeds(tokenizer.idsForModel(captions))));
         }
     }
 
@@ -97,14 +94,10 @@ public final class WorldClip {
         for (int i = 0; i < count; i++) samples.add(world.sample(seed + i));
         List<String> captions = samples.stream().map(Sample::caption).toList();
         try (Scope s = Scope.inference()) {
-            Tensor similarity = Ops.matmul(imageEmbeds(AttributeClassifier.pictures(samples)), textEmbeds(captions).t());   // [pictures, captions]
-            double[] own = Ops.toDoubles(similarity.diagonal()), other = Ops.toDoubles(similarity.diagonal(1, 0, 1));
-            long[] best = Ops.toLongs(similarity.argmax(new org.bytedeco.pytorch.LongOptional(1), false));
-            int right = 0;
-            for (int i = 0; i < count; i++) if (captions.get((int) best[i]).equals(captions.get(i))) right++;
-            return new Agreement(count, java.util.Arrays.stream(own).average().orElse(Double.NaN),
-                    java.util.Arrays.stream(other).average().orElse(Double.NaN), right / (double) count);
+            Tensor images = imageEmbeds(AttributeClassifier.pictures(samples)), texts = textEmbeds(captions);
+            Tensor similarity = Ops.matmul(images, texts.t());   // [pictures, captions]
+            double own = Ops.item(similarity.diagonal().mean()), other = Ops.item(similarity.diagonal(1, 0, 1).mean());
+            return new Agreement(count, own, other, ContrastiveLoss.accuracy(texts, images, captions));
         }
     }
-
 }

@@ -34,7 +34,7 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
      */
     public static SupercategoryProfile measure(ClipTokenizer tokenizer, ClipTextModel text, List<String> captions, List<String> words,
                                                List<String> templates, List<String> prompts, Progress progress) {
-        InputCovariance covariance = InputCovariance.of(text.config().hiddenSize(), batch -> text.encode(ids(tokenizer, batch)), captions, progress);
+        InputCovariance covariance = InputCovariance.of(text.config().hiddenSize(), batch -> text.encode(tokenizer.idsForModel(batch)), captions, progress);
         List<Position> out = new ArrayList<>();
         try (Scope s = Scope.inference()) {
             Tensor cInv = covariance.inverse();
@@ -44,7 +44,7 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
                 // s as the concept gate computes it, with i* = i_super (the gate's beta and tau do not enter s)
                 ConceptGate gate = ConceptGate.single(cInv, new Concept(iStar, Concept.GENERATION_BETA, Concept.GENERATION_TAU));
                 List<String> filled = prompts.stream().map(p -> p.replace("{}", word)).toList();
-                Tensor ids = ids(tokenizer, filled);
+                Tensor ids = tokenizer.idsForModel(filled);
                 float[] sValues = Ops.toFloats(gate.compute(text.encode(ids)).s());                                       // [P, L, 1]
                 long[] idValues = Ops.toLongs(ids);
                 int length = tokenizer.maxLength();
@@ -131,15 +131,8 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
 
     /** The mean encoding over {@code prompts} at the positions of {@code token}. */
     private static Tensor meanAt(ClipTextModel text, ClipTokenizer tokenizer, List<String> prompts, long token) {
-        Tensor ids = ids(tokenizer, prompts);
+        Tensor ids = tokenizer.idsForModel(prompts);
         Tensor at = ids.eq(new Scalar(token)).to(torch.ScalarType.Float).unsqueeze(-1);
         return Ops.div(text.encode(ids).mul(at).sum(new long[] {0, 1}, false, new org.bytedeco.pytorch.ScalarTypeOptional()), Ops.item(at.sum()));
-    }
-
-    private static Tensor ids(ClipTokenizer tokenizer, List<String> prompts) {
-        int max = tokenizer.maxLength();
-        long[] ids = new long[prompts.size() * max];
-        for (int i = 0; i < prompts.size(); i++) System.arraycopy(tokenizer.encodeForModel(prompts.get(i)).ids(), 0, ids, i * max, max);
-        return Ops.fromLongs(ids, prompts.size(), max);
     }
 }

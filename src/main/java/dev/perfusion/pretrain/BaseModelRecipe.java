@@ -78,8 +78,6 @@ public record BaseModelRecipe(
         return standard().withText(128, 2, 4).withContrastive(new Contrastive(600, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 1.0));
     }
 
-
-
     /** The recipe named {@code standard} or {@code frozen-text}. */
     public static BaseModelRecipe named(String name) {
         return switch (name) {

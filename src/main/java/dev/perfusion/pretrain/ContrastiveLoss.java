@@ -12,7 +12,7 @@ import org.bytedeco.pytorch.global.torch;
  * CLIP's symmetric contrastive loss (InfoNCE over the batch) with its learned temperature: row i of the batch is a
  * picture and its caption, every other row a negative, in both directions.
  */
-final class ContrastiveLoss extends Module {
+public final class ContrastiveLoss extends Module {
     /** CLIP's initial temperature 0.07, as the log of its inverse. */
     static final double INITIAL_LOGIT_SCALE = Math.log(1 / 0.07);
     /** CLIP clamps the logit scale at 100, so the softmax cannot sharpen without bound. */
@@ -48,7 +48,7 @@ final class ContrastiveLoss extends Module {
     }
 
     /** Top-1 picture-to-caption accuracy of the batch (a caption that occurs twice counts as right for both pictures). */
-    static double accuracy(Tensor textEmbeds, Tensor imageEmbeds, java.util.List<String> captions) {
+    public static double accuracy(Tensor textEmbeds, Tensor imageEmbeds, java.util.List<String> captions) {
         long[] best = Ops.toLongs(Ops.matmul(Ops.unitRows(imageEmbeds), Ops.unitRows(textEmbeds).t()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
         int right = 0;
         for (int i = 0; i < best.length; i++) if (captions.get((int) best[i]).equals(captions.get(i))) right++;

@@ -69,7 +69,7 @@ final class ContrastiveStage implements Stage {
 
     @Override
     public Loss loss(Batch batch, int step) {
-        Tensor ids = tokenize(tokenizer, batch.captions());
+        Tensor ids = tokenizer.idsForModel(batch.captions());
         Tensor hidden = text.textModel().encode(ids);
         Tensor textEmbeds = text.textEmbeds(ids, hidden);
         run.phases().lap("text tower");
@@ -91,7 +91,7 @@ final class ContrastiveStage implements Stage {
         run.losses().plot();
         try (Scope s = Scope.inference()) {
             Batch b = run.batches().now(PROBE, 0);
-            Tensor t = weights.ema(0, ClipTextModelWithProjection.class).textEmbeds(tokenize(tokenizer, b.captions()));
+            Tensor t = weights.ema(0, ClipTextModelWithProjection.class).textEmbeds(tokenizer.idsForModel(b.captions()));
             Tensor v = weights.ema(1, ImageTower.class).imageEmbeds(b.images());
             run.progress().message(String.format(Locale.ROOT, "contrastive step %d: picture-to-caption top-1 %.3f of %d, logit scale %.2f",
                     step, ContrastiveLoss.accuracy(t, v, b.captions()), b.captions().size(), weights.ema(2, ContrastiveLoss.class).scale()));
@@ -108,12 +108,5 @@ final class ContrastiveStage implements Stage {
                 weights.ema(1, ImageTower.class), Safetensors.StoredType.F16);
         run.progress().message(String.format(Locale.ROOT, "contrastive stage done (loss %.4f): the frozen text encoder is in %s", loss, work.resolve(TEXT_FOLDER)));
         return null;
-    }
-
-    static Tensor tokenize(ClipTokenizer tokenizer, List<String> captions) {
-        int max = tokenizer.maxLength();
-        long[] ids = new long[captions.size() * max];
-        for (int i = 0; i < captions.size(); i++) System.arraycopy(tokenizer.encodeForModel(captions.get(i)).ids(), 0, ids, i * max, max);
-        return Ops.fromLongs(ids, captions.size(), max);
     }
 }

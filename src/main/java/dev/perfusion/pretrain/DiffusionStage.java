@@ -124,10 +124,10 @@ final class DiffusionStage implements Stage {
         Tensor encodings;
         if (frozenText) {
             try (NoGradGuard ng = new NoGradGuard()) {
-                encodings = text.encode(tokenize(batch.captions()));
+                encodings = text.encode(tokenizer.idsForModel(batch.captions()));
             }
         } else {
-            encodings = text.encode(tokenize(batch.captions()));
+            encodings = text.encode(tokenizer.idsForModel(batch.captions()));
         }
         run.phases().lap("text encoder");
         Tensor prediction = unet.forward(noisy, Ops.fromFloats(timeFloats, b), encodings);
@@ -177,12 +177,5 @@ final class DiffusionStage implements Stage {
 
     private UNet2DConditionModel emaUnet(TrainedWeights weights) {
         return weights.ema(frozenText ? 0 : 1, UNet2DConditionModel.class);
-    }
-
-    private Tensor tokenize(List<String> captions) {
-        int max = tokenizer.maxLength();
-        long[] ids = new long[captions.size() * max];
-        for (int i = 0; i < captions.size(); i++) System.arraycopy(tokenizer.encodeForModel(captions.get(i)).ids(), 0, ids, i * max, max);
-        return Ops.fromLongs(ids, captions.size(), max);
     }
 }

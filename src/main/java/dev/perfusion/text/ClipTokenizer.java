@@ -221,6 +221,13 @@ public final class ClipTokenizer {
         return ids;
     }
 
+    /** {@link #encodeForModel} of each text, as token ids [N, {@link #maxLength()}] (int64, CPU); truncation is silent. */
+    public org.bytedeco.pytorch.Tensor idsForModel(List<String> texts) {
+        long[] ids = new long[texts.size() * maxLength];
+        for (int i = 0; i < texts.size(); i++) System.arraycopy(encodeForModel(texts.get(i)).ids(), 0, ids, i * maxLength, maxLength);
+        return dev.perfusion.tensor.Ops.fromLongs(ids, texts.size(), maxLength);
+    }
+
     /** {@code [bos, tokens..., eos, pad...]}, exactly {@link #maxLength()} long; tokens past {@code maxLength - 2} are dropped. */
     public Encoding encodeForModel(String prompt) {
         int[] tokens = encode(prompt);

@@ -40,7 +40,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  */
 class PretrainerGoldenTest {
     /**
-     * Each file and its SHA-256 (the first 16 hex digits), per machine class ({@link #machine()}): oneDNN and OpenBLAS
+     * Each file and its SHA-256 (the first 16 hex digits), per machine class ({@link dev.perfusion.MachineClass#withOpenBlas()}): oneDNN and OpenBLAS
      * pick their kernels by the CPU's instruction sets, and kernels round differently.
      */
     private static final Map<String, String> RECORDED = Map.of(
@@ -158,21 +158,16 @@ class PretrainerGoldenTest {
 
         StringBuilder now = new StringBuilder();
         hashes.forEach((file, hash) -> now.append(file).append(' ').append(hash).append('\n'));
-        String recorded = RECORDED.get(machine());
+        String recorded = RECORDED.get(dev.perfusion.MachineClass.withOpenBlas());
         if (recorded != null) {
-            assertEquals(recorded, now.toString(), "machine class " + machine());
+            assertEquals(recorded, now.toString(), "machine class " + dev.perfusion.MachineClass.withOpenBlas());
         } else {
             Path straight = tmp.resolve("straight");
             Pretrainer.Result uninterrupted = new Pretrainer(recipe, straight, Progress.NONE).schedule(1000, 1000).run();
             assertEquals(exported("model", model), exported("model", uninterrupted.model()),
                     "the model of the run stopped at every step and the uninterrupted run's");
-            System.out.println("PretrainerGoldenTest: no bits recorded for the machine class '" + machine() + "'; to record:\n" + now);
+            System.out.println("PretrainerGoldenTest: no bits recorded for the machine class '" + dev.perfusion.MachineClass.withOpenBlas() + "'; to record:\n" + now);
         }
-    }
-
-    /** The instruction sets the kernels are chosen by, and the OpenBLAS kernels the environment forces, if any. */
-    static String machine() {
-        return dev.perfusion.MachineClass.withOpenBlas();
     }
 
     /** The weights by their tensors (not the header bytes: metadata order is a JVM's choice), the rest as bytes. */
