@@ -70,9 +70,7 @@ final class ModelOptions {
 
     /** The same with what it was computed from, as a concept file records it. */
     CovarianceFile.Loaded covariance(StableDiffusion sd, int captions, Progress progress) throws IOException {
-        CaptionCorpus corpus = WorldCorpus.forModel(modelPath());
-        Tensor cInv = CovarianceCache.inverseFor(sd, corpus, CovarianceCache.defaultDir(), captions, progress);
-        return new CovarianceFile.Loaded(cInv, CovarianceCache.key(sd, corpus, captions).provenance());
+        return CovarianceCache.inverseWithProvenance(sd, WorldCorpus.forModel(modelPath()), CovarianceCache.defaultDir(), captions, progress);
     }
 
     /** The model's configs, tokenizer folder and weight headers, without reading weights: enough to check inputs against. */

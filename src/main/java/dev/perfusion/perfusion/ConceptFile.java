@@ -27,6 +27,8 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
                           double beta, double tau, String baseModelHash, String textEncoderHash, Map<String, String> settings) {
     public static final String FORMAT = "perfusion-concept";
     public static final int VERSION = 1;
+    /** The setting that says where the C^-1 a concept was trained with came from. */
+    public static final String COVARIANCE_SETTING = "covariance";
 
     public ConceptFile {
         settings = Map.copyOf(settings);

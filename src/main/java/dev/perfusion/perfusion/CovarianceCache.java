@@ -87,13 +87,19 @@ public final class CovarianceCache {
 
     public static Tensor inverseFor(StableDiffusion sd, CaptionCorpus corpus, Path cacheDir, int count, Progress progress)
             throws IOException {
+        return inverseWithProvenance(sd, corpus, cacheDir, count, progress).cInv();
+    }
+
+    /** C^-1 as {@link #inverseFor} gives it, with what it was computed from, as a concept file records it. */
+    public static CovarianceFile.Loaded inverseWithProvenance(StableDiffusion sd, CaptionCorpus corpus, Path cacheDir, int count,
+                                                              Progress progress) throws IOException {
         List<String> captions = captions(sd, corpus, count);
         Key key = Key.of(sd, corpus.name(), captions);
         Path file = cacheDir.resolve(key.fileName());
-        if (Files.isRegularFile(file)) return InputCovariance.load(file).cInvFor(key.textEncoderHash());
+        if (Files.isRegularFile(file)) return new CovarianceFile.Loaded(InputCovariance.load(file).cInvFor(key.textEncoderHash()), key.provenance());
         InputCovariance c = accumulate(sd, captions, progress);
         c.save(file, key.textEncoderHash(), key.metadata());
-        return Scope.keep(c.inverse());
+        return new CovarianceFile.Loaded(Scope.keep(c.inverse()), key.provenance());
     }
 
     /** The input covariance of {@code sd}'s text encoder over {@code captions} (in batches of 32, at its clip skip). */

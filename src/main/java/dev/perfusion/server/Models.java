@@ -3,6 +3,7 @@ package dev.perfusion.server;
 import dev.perfusion.io.layout.ModelInputException;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.util.Progress;
@@ -34,7 +35,7 @@ final class Models {
         final String name;
         final Path path;
         final StableDiffusion sd;
-        private Tensor cInv;
+        private CovarianceFile.Loaded cInv;
 
         Loaded(String name, Path path, StableDiffusion sd) {
             this.name = name;
@@ -42,10 +43,10 @@ final class Models {
             this.sd = sd;
         }
 
-        /** C^-1 of the text encoder from the default caption count, from the cache (what generate and train use). */
-        Tensor covarianceInverse(Progress progress) throws IOException {
+        /** C^-1 of the text encoder from the default caption count, from the cache (what generate and train use), and its provenance. */
+        CovarianceFile.Loaded covariance(Progress progress) throws IOException {
             if (cInv == null) {
-                cInv = CovarianceCache.inverseFor(sd, WorldCorpus.forModel(path), CovarianceCache.defaultDir(),
+                cInv = CovarianceCache.inverseWithProvenance(sd, WorldCorpus.forModel(path), CovarianceCache.defaultDir(),
                         CovarianceCache.DEFAULT_CAPTIONS, progress);
             }
             return cInv;

@@ -4,6 +4,7 @@ import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.training.TrainingImages;
 import dev.perfusion.training.TrainingSettings;
@@ -98,7 +99,8 @@ final class TrainJob {
             TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(plan.trainSteps()).seed(plan.seed())
                     .schedule(0, plan.sampleEvery()).attentionMasks(plan.attentionMask()).build();
             Path out = plan.work().resolve(plan.word() + ConceptLibrary.EXTENSION);
-            ConceptTrainer.Result r = new ConceptTrainer(model.sd, model.covarianceInverse(progress), plan.word(), plan.supercategory(), settings)
+            CovarianceFile.Loaded cInv = model.covariance(progress);
+            ConceptTrainer.Result r = new ConceptTrainer(model.sd, cInv.cInv(), cInv.provenance(), plan.word(), plan.supercategory(), settings)
                     .train(plan.photos(), plan.masks(), out, false, plan.work().resolve("samples"), progress);
             progress.checkCancelled();
             ConceptLibrary.Listed listed = library.install(out, plan.word(), plan.overwrite());

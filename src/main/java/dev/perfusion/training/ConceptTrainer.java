@@ -227,12 +227,9 @@ public final class ConceptTrainer {
     /** What the concept file records of how it was made: the settings, and where C^-1 came from when known. */
     private Map<String, String> recorded() {
         Map<String, String> m = new LinkedHashMap<>(settings.describe());
-        if (cInvProvenance != null) m.put(COVARIANCE_SETTING, cInvProvenance);
+        if (cInvProvenance != null) m.put(ConceptFile.COVARIANCE_SETTING, cInvProvenance);
         return m;
     }
-
-    /** The concept file setting that says where the C^-1 it was trained with came from. */
-    public static final String COVARIANCE_SETTING = "covariance";
 
     /** Mean over the batch of each prompt's encoding at its {@code token} position. */
     private static Tensor meanAtToken(Tensor encodings, Tensor ids, long token) {

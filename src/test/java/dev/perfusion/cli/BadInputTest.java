@@ -138,7 +138,7 @@ class BadInputTest {
         CliRun r = run(forced.toArray(String[]::new));
         assertEquals(0, r.rc(), r.all());
         assertTrue(r.out().contains("warning: " + other + ": concept 'my-cat' was made for another UNet (its hash "
-                + "sha256-f32-sampled4096:another-unet, this model's " + cat.baseModelHash() + "); used anyway because of --force"), r.out());
+                + "sha256-f32-sampled4096:another-unet, this model's " + cat.baseModelHash() + "); used anyway (forced), its results may be poor"), r.out());
         assertFalse(r.out().contains("another text encoder"), "the text encoder's hash matches: " + r.out());
     }
 

@@ -1,0 +1,230 @@
+package dev.perfusion.perfusion;
+
+import dev.perfusion.pipeline.GenerationParameters;
+import dev.perfusion.pipeline.PromptEncoder;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.util.Progress;
+import org.bytedeco.pytorch.Tensor;
+
+import java.awt.image.BufferedImage;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Text-to-image with zero or more concepts applied: the one recipe that {@code generate} and the web app's generate
+ * jobs run. {@link #open} checks that every concept fits the model, installs them ({@link AppliedConcepts}) and says
+ * what a user should know (a concept made for another model, another C^-1 than it was trained with, a prompt without
+ * its word); each picture is drawn by {@link TextToImage#generate} and carries its {@link GenerationParameters};
+ * {@link #close} restores the model.
+ */
+public final class ConceptGeneration implements AutoCloseable {
+    /** A concept to apply: its file (named in errors and in the pictures' parameters), beta and tau (null: the file's own). */
+    public record Choice(Path file, ConceptFile concept, Double beta, Double tau) {
+        AppliedConcepts.Use use() {
+            return new AppliedConcepts.Use(concept, beta != null ? beta : concept.beta(), tau != null ? tau : concept.tau());
+        }
+    }
+
+    /** What every picture shares; a width or height of 0 is the model's native size. */
+    public record Settings(String negativePrompt, double guidance, int steps, String scheduler, int width, int height,
+                           boolean globalLock, boolean approximate) {
+        /** These settings with the size {@code sd} draws in place of 0; an error says which sizes it can draw. */
+        public Settings forModel(StableDiffusion sd) {
+            int nativeSize = sd.unet.config().sampleSize() * sd.vaeScaleFactor();
+            int w = width == 0 ? nativeSize : width, h = height == 0 ? nativeSize : height;
+            TextToImage.latentShape(sd, w, h);
+            return new Settings(negativePrompt, guidance, steps, scheduler, w, h, globalLock, approximate);
+        }
+    }
+
+    /** Where C^-1 comes from; asked only when a concept is applied (computing it can take a while). */
+    @FunctionalInterface
+    public interface CovarianceSource {
+        CovarianceFile.Loaded get() throws IOException;
+    }
+
+    /** A concept that fits the model's shapes but was made for another UNet or text encoder, and {@code force} was not given. */
+    public static final class MadeForAnotherModel extends IllegalArgumentException {
+        MadeForAnotherModel(IllegalArgumentException cause) { super(cause.getMessage(), cause); }
+    }
+
+    private final StableDiffusion sd;
+    private final List<Choice> choices;
+    private final TextToImage.Request request;
+    private final boolean globalLock;
+    private final AppliedConcepts applied;
+    private final Progress progress;
+
+    private ConceptGeneration(StableDiffusion sd, List<Choice> choices, TextToImage.Request request, boolean globalLock,
+                              AppliedConcepts applied, Progress progress) {
+        this.sd = sd;
+        this.choices = List.copyOf(choices);
+        this.request = request;
+        this.globalLock = globalLock;
+        this.applied = applied;
+        this.progress = progress;
+    }
+
+    /**
+     * Checks the settings and concepts against {@code sd} and installs the concepts. {@code force} lets a concept made
+     * for another model of the same shapes through, with a warning naming which part differs.
+     */
+    public static ConceptGeneration open(StableDiffusion sd, List<Choice> choices, Settings settings, boolean force,
+                                         CovarianceSource covariance, Progress progress) throws IOException {
+        Settings s = settings.forModel(sd);
+        TextToImage.Request request = new TextToImage.Request("", s.negativePrompt(), s.guidance(), s.steps(), s.scheduler(), s.width(), s.height());
+        Progress saysOnce = new OnceEachMessage(progress);
+        if (choices.isEmpty()) return new ConceptGeneration(sd, choices, request, s.globalLock(), null, saysOnce);
+        List<AppliedConcepts.Use> uses = new ArrayList<>();
+        for (Choice c : choices) {
+            c.concept().checkShapes(c.file(), sd.textEncoder.config().hiddenSize(), AppliedConcepts.layerDims(sd));
+            if (force) {
+                warnMadeForAnother(c, sd, saysOnce);
+            } else {
+                try {
+                    c.concept().checkMadeFor(c.file(), sd.unetHash(), sd.textEncoderHash());
+                } catch (IllegalArgumentException e) {
+                    throw new MadeForAnotherModel(e);
+                }
+            }
+            uses.add(c.use());
+        }
+        CovarianceFile.Loaded cInv = covariance.get();
+        warnOtherCovariance(choices, cInv, saysOnce);
+        AppliedConcepts applied = AppliedConcepts.apply(sd, cInv.cInv(), uses, s.approximate()
+                ? ConceptGate.Orthogonalization.APPROXIMATE : ConceptGate.Orthogonalization.EXACT, s.globalLock());
+        return new ConceptGeneration(sd, choices, request, s.globalLock(), applied, saysOnce);
+    }
+
+    public int width() { return request.width(); }
+
+    public int height() { return request.height(); }
+
+    /** The shape of one picture's initial noise. */
+    public long[] latentShape() { return TextToImage.latentShape(sd, request.width(), request.height()); }
+
+    /** One picture of {@code prompt} from the noise of {@code seed}. */
+    public Picture draw(String prompt, long seed) {
+        warnAbsentWords(prompt);
+        TextToImage.Generated g = TextToImage.generate(sd, encoder(), request.withPrompt(prompt), seed, progress);
+        return new Picture(g.image(), g, parameters(prompt, Long.toString(seed), gates()));
+    }
+
+    /** One picture of {@code prompt} from given initial noise; {@code noiseName} stands for the seed in its parameters. */
+    public Picture draw(String prompt, Tensor initialNoise, String noiseName, long seed) {
+        warnAbsentWords(prompt);
+        TextToImage.Generated g = TextToImage.generate(sd, encoder(), request.withPrompt(prompt), initialNoise, seed, progress);
+        return new Picture(g.image(), g, parameters(prompt, noiseName, gates()));
+    }
+
+    /** A {@link BetaSweep} grid of {@code prompts} by {@code betas}; its parameters name the sweep and the first prompt's settings. */
+    public Picture sweep(List<String> prompts, List<Double> betas, long seed) {
+        if (applied == null) throw new IllegalArgumentException("a beta sweep needs at least one concept");
+        prompts.forEach(this::warnAbsentWords);
+        BufferedImage grid = BetaSweep.grid(sd, applied, prompts, betas, request, seed, progress);
+        // every concept takes each column's beta: the gates are the sweep's, not one per concept
+        GenerationParameters p = parameters(prompts.get(0), Long.toString(seed), List.of());
+        String text = "Beta sweep: " + betas + " of " + gates().stream().map(GenerationParameters.AppliedGate::file).toList() + "\n" + p.text();
+        return new Picture(grid, null, p, text);
+    }
+
+    /**
+     * A picture and what it was made with.
+     *
+     * @param generated its latents (null for a sweep's grid)
+     * @param text      its PNG's {@code parameters} chunk
+     */
+    public record Picture(BufferedImage image, TextToImage.Generated generated, GenerationParameters parameters, String text) {
+        Picture(BufferedImage image, TextToImage.Generated generated, GenerationParameters parameters) {
+            this(image, generated, parameters, parameters.text());
+        }
+
+        /** The PNG text chunks of this picture. */
+        public Map<String, String> pngText() { return Map.of("parameters", text); }
+    }
+
+    @Override
+    public void close() {
+        if (applied != null) applied.close();
+    }
+
+    private PromptEncoder encoder() {
+        return applied != null ? applied : sd::encodePrompts;
+    }
+
+    private List<GenerationParameters.AppliedGate> gates() {
+        List<GenerationParameters.AppliedGate> gates = new ArrayList<>();
+        for (Choice c : choices) {
+            AppliedConcepts.Use u = c.use();
+            gates.add(new GenerationParameters.AppliedGate(c.file().getFileName().toString(), u.beta(), u.tau()));
+        }
+        return gates;
+    }
+
+    private GenerationParameters parameters(String prompt, String seed, List<GenerationParameters.AppliedGate> gates) {
+        return new GenerationParameters(prompt, request.negativePrompt(), request.steps(), request.scheduler(), request.guidance(), seed,
+                request.width(), request.height(), sd.name, gates, globalLock);
+    }
+
+    /** A concept whose word the prompt does not hold has no effect on it: said once per prompt. */
+    private void warnAbsentWords(String prompt) {
+        if (applied == null) return;
+        for (ConceptFile c : applied.absentFrom(prompt)) {
+            progress.message("warning: the prompt \"" + prompt + "\" does not contain the concept word '" + c.word()
+                    + "': the concept has no effect on it");
+        }
+    }
+
+    private static void warnMadeForAnother(Choice c, StableDiffusion sd, Progress progress) {
+        List<String> differ = new ArrayList<>();
+        ConceptFile f = c.concept();
+        if (!f.baseModelHash().equals(sd.unetHash())) {
+            differ.add("UNet (its hash " + f.baseModelHash() + ", this model's " + sd.unetHash() + ")");
+        }
+        if (!f.textEncoderHash().equals(sd.textEncoderHash())) {
+            differ.add("text encoder (its hash " + f.textEncoderHash() + ", this model's " + sd.textEncoderHash() + ")");
+        }
+        if (differ.isEmpty()) return;
+        progress.message("warning: " + c.file() + ": concept '" + f.word() + "' was made for another " + String.join(" and another ", differ)
+                + "; used anyway (forced), its results may be poor");
+    }
+
+    /** A concept trained with another C^-1 than this run's: its edit assumed that one. */
+    private static void warnOtherCovariance(List<Choice> choices, CovarianceFile.Loaded cInv, Progress progress) {
+        for (Choice c : choices) {
+            String trained = c.concept().settings().get(ConceptFile.COVARIANCE_SETTING);
+            if (trained != null && !trained.equals(cInv.provenance())) {
+                progress.message("warning: " + c.file() + ": concept '" + c.concept().word() + "' was trained with C^-1 from "
+                        + trained + "; this run uses " + cInv.provenance() + " (the C^-1 it was trained with gives the same as training)");
+            }
+        }
+    }
+
+    /** Passes progress on, each distinct message once: every picture encodes its prompt again (truncation warnings). */
+    private static final class OnceEachMessage implements Progress {
+        private final Progress inner;
+        private final Set<String> said = new HashSet<>();
+
+        OnceEachMessage(Progress inner) { this.inner = inner; }
+
+        @Override
+        public void update(String task, long done, long total, String detail) { inner.update(task, done, total, detail); }
+
+        @Override
+        public void message(String text) {
+            if (said.add(text)) inner.message(text);
+        }
+
+        @Override
+        public void metric(String name, long step, double value) { inner.metric(name, step, value); }
+
+        @Override
+        public void wrote(Path file) { inner.wrote(file); }
+    }
+}
