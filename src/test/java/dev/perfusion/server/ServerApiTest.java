@@ -214,7 +214,16 @@ class ServerApiTest {
         assertFalse(Files.exists(tmp.resolve("evil.safetensors")) || Files.exists(s.root.resolve("escape.png"))
                 || Files.exists(s.outputs.resolve("escape.png")), "nothing was written outside its folder");
         assertTrue(Files.exists(s.concepts.resolve("my-cat.safetensors")));
-        Files.delete(s.concepts.resolve("outside.safetensors"));
+        // nor does a listing show, or read, what a link out of its folder points to
+        Files.createSymbolicLink(s.models.resolve("elsewhere"), Bundled.model());
+        try {
+            assertFalse(s.get("/api/concepts").text().contains("outside"), s.get("/api/concepts").text());
+            assertFalse(s.get("/api/models").text().contains("elsewhere"), s.get("/api/models").text());
+            assertError(400, "leads out of its folder", s.postJson("/api/generate", Map.of("prompt", "x", "model", "elsewhere")));
+        } finally {
+            Files.delete(s.models.resolve("elsewhere"));
+            Files.delete(s.concepts.resolve("outside.safetensors"));
+        }
     }
 
     @Test
