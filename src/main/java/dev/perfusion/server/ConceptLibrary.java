@@ -42,7 +42,7 @@ final class ConceptLibrary {
         try (Stream<Path> s = Files.list(folder.root())) {
             for (Path p : s.sorted().toList()) {
                 String file = p.getFileName().toString();
-                if (!file.endsWith(EXTENSION) || !Folder.validName(file) || !Files.isRegularFile(p)) continue;
+                if (!file.endsWith(EXTENSION) || !Folder.validName(file) || !folder.inside(file) || !Files.isRegularFile(p)) continue;
                 out.add(listed(nameOf(file), p));
             }
         }

@@ -56,6 +56,19 @@ final class Folder {
         return p;
     }
 
+    /**
+     * Whether {@code names} resolve inside this folder ({@link #resolve} would take them): what a listing shows, so
+     * that it never lists, or reads, what a link out of the folder points to.
+     */
+    boolean inside(String... names) {
+        try {
+            resolve(names);
+            return true;
+        } catch (ApiException e) {
+            return false;
+        }
+    }
+
     /** The existing regular file {@code names}, or a 404. */
     Path existingFile(String... names) {
         Path p = resolve(names);

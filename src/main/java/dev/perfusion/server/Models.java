@@ -75,7 +75,7 @@ final class Models {
         try (Stream<Path> s = Files.list(folder.root())) {
             for (Path p : s.sorted().toList()) {
                 String name = p.getFileName().toString();
-                if (!Folder.validName(name)) continue;
+                if (!Folder.validName(name) || !folder.inside(name)) continue;
                 Entry e = recognise(name, p);
                 if (e != null) out.add(e);
             }

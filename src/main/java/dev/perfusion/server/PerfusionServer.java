@@ -353,8 +353,8 @@ public final class PerfusionServer implements AutoCloseable {
         try (Stream<Path> s = Files.list(examples.root())) {
             for (Path set : s.filter(Files::isDirectory).sorted().toList()) {
                 String name = set.getFileName().toString();
-                if (!Folder.validName(name)) continue;
-                List<String> urls = TrainingImages.list(set).stream().map(p -> p.getFileName().toString()).filter(Folder::validName)
+                if (!Folder.validName(name) || !examples.inside(name)) continue;
+                List<String> urls = TrainingImages.list(set).stream().map(p -> p.getFileName().toString()).filter(f -> examples.inside(name, f))
                         .map(f -> "/api/examples/" + name + "/" + f).toList();
                 sets.add(Map.of("name", name, "photos", urls));
             }

@@ -42,5 +42,7 @@ class FolderTest {
         assertEquals(400, assertThrows(ApiException.class, () -> f.resolve("outdir", "secret.txt")).status);
         assertEquals(f.root().resolve("alias.png"), f.existingFile("alias.png"));
         assertEquals(404, assertThrows(ApiException.class, () -> f.existingFile("missing.png")).status);
+        assertFalse(f.inside("out.png") || f.inside("outdir", "secret.txt") || f.inside("../x"));
+        assertTrue(f.inside("alias.png") && f.inside("missing.png"));
     }
 }

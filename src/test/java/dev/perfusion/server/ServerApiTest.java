@@ -214,7 +214,67 @@ class ServerApiTest {
         assertFalse(Files.exists(tmp.resolve("evil.safetensors")) || Files.exists(s.root.resolve("escape.png"))
                 || Files.exists(s.outputs.resolve("escape.png")), "nothing was written outside its folder");
         assertTrue(Files.exists(s.concepts.resolve("my-cat.safetensors")));
-        Files.delete(s.concepts.resolve("outside.safetensors"));
+        // nor does a listing show, or read, what a link out of its folder points to
+        Files.createSymbolicLink(s.models.resolve("elsewhere"), Bundled.model());
+        try {
+            assertFalse(s.get("/api/concepts").text().contains("outside"), s.get("/api/concepts").text());
+            assertFalse(s.get("/api/models").text().contains("elsewhere"), s.get("/api/models").text());
+            assertError(400, "leads out of its folder", s.postJson("/api/generate", Map.of("prompt", "x", "model", "elsewhere")));
+        } finally {
+            Files.delete(s.models.resolve("elsewhere"));
+            Files.delete(s.concepts.resolve("outside.safetensors"));
+        }
+    }
+
+    @Test
+    void aRandomSeedSizeAndEveryGateSettingReachThePicture() throws IOException {
+        Map<String, Object> request = new java.util.LinkedHashMap<>(Map.of("prompt", "a photo of a my-cat", "steps", 2, "width", 48, "height", 64,
+                "concepts", List.of(Map.of("name", "my-cat", "beta", 0.6, "tau", 0.2)), "globalLock", true, "approximate", true));
+        JsonNode job = s.awaitEnd(s.postJson("/api/generate", request).json().get("id").asText());
+        assertEquals("done", job.get("state").asText(), job.toString());
+        long seed = job.get("request").get("seed").asLong();
+        assertTrue(job.get("request").get("approximate").asBoolean(), job.get("request").toString());
+        JsonNode image = job.get("images").get(0);
+        assertEquals(seed, image.get("seed").asLong(), "no seed given: one was drawn, and the picture says which");
+        BufferedImage picture = ImageIO.read(new ByteArrayInputStream(s.get(image.get("url").asText()).body()));
+        assertEquals(List.of(48, 64), List.of(picture.getWidth(), picture.getHeight()));
+        String parameters = image.get("parameters").asText();
+        assertTrue(parameters.contains("Seed: " + seed + ", Size: 48x64") && parameters.contains("beta [0.6] tau [0.2] global lock"), parameters);
+    }
+
+    @Test
+    void aTrainingRunOnUploadedPhotosAndMasksLandsInTheLibraryAndOneCanBeCancelled() throws IOException {
+        List<ServerFixture.Part> parts = new ArrayList<>();
+        for (String f : List.of("01.png", "02.png")) {
+            byte[] photo = Files.readAllBytes(Bundled.examples("my-teddy").resolve(f));
+            parts.add(new ServerFixture.Part("photos", f, photo));
+            parts.add(new ServerFixture.Part("masks", f, photo)); // any picture of the photo's size serves as its mask
+        }
+        Map<String, String> form = Map.of("word", "my-upload", "supercategory", "teddy", "trainSteps", "2", "sampleEvery", "0", "mask", "files");
+        ServerFixture.Answer submitted = s.postForm("/api/train", form, parts);
+        assertEquals(202, submitted.status(), submitted.text());
+        assertEquals("2 uploaded", submitted.json().get("request").get("photos").asText());
+        JsonNode job = s.awaitEnd(submitted.json().get("id").asText());
+        assertEquals("done", job.get("state").asText(), job.toString());
+        assertTrue(job.get("progress").get("stepsPerSecond").isNumber() && job.get("progress").get("secondsLeft").isNumber(), job.get("progress").toString());
+        assertEquals("my-upload", s.get("/api/concepts/my-upload").json().get("summary").get("word").asText());
+        assertEquals(200, s.delete("/api/concepts/my-upload").status());
+
+        String id = s.postForm("/api/train", Map.of("word", "my-stopped", "supercategory", "teddy", "examples", "my-teddy", "trainSteps", "2000"),
+                List.of()).json().get("id").asText();
+        long deadline = System.nanoTime() + java.time.Duration.ofMinutes(2).toNanos();
+        while (!s.get("/api/jobs/" + id).json().get("progress").get("task").asText().startsWith("training") && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(100);
+            } catch (InterruptedException e) {
+                throw new AssertionError(e);
+            }
+        }
+        assertEquals(202, s.postJson("/api/jobs/" + id + "/cancel", "").status());
+        JsonNode stopped = s.awaitEnd(id);
+        assertEquals("cancelled", stopped.get("state").asText(), stopped.toString());
+        assertTrue(stopped.get("progress").get("done").asInt() < 2000, stopped.get("progress").toString());
+        assertError(404, "no concept", s.get("/api/concepts/my-stopped"));
     }
 
     @Test
@@ -241,6 +301,13 @@ class ServerApiTest {
                 List.of(new ServerFixture.Part("photos", "photo.png", "this is no picture".getBytes()))));
         assertError(413, "", s.postForm("/api/train", Map.of("word", "my-thing", "supercategory", "teddy"),
                 List.of(new ServerFixture.Part("photos", "photo.png", new byte[(int) ServerFixture.LIMITS.photoBytes() + 10]))));
+        List<ServerFixture.Part> tooMany = new ArrayList<>();
+        for (int i = 0; i <= ServerFixture.LIMITS.photos(); i++) {
+            tooMany.add(new ServerFixture.Part("photos", "p" + i + ".png", Files.readAllBytes(Bundled.examples("my-teddy").resolve("01.png"))));
+        }
+        assertError(400, "photos: at most " + ServerFixture.LIMITS.photos(), s.postForm("/api/train", Map.of("word", "my-thing", "supercategory", "teddy"), tooMany));
+        assertError(400, "masks: send mask files with mask=files", s.postForm("/api/train", Map.of("word", "my-thing", "supercategory", "teddy",
+                "examples", "my-teddy", "mask", "files"), List.of()));
         try (Stream<Path> left = Files.list(s.concepts)) {
             assertEquals(List.of("my-cat.safetensors"), left.map(p -> p.getFileName().toString()).sorted().toList(),
                     "refused uploads leave nothing in the library, not even a part");
