@@ -67,7 +67,7 @@ class BrowserTest {
                 "--user-data-dir=" + tmp.resolve("chromium-profile"));
         ChromeDriverService service = new ChromeDriverService.Builder().usingDriverExecutable(CHROMEDRIVER.toFile()).usingAnyFreePort().build();
         browser = new ChromeDriver(service, options);
-        wait = new WebDriverWait(browser, Duration.ofMinutes(3), Duration.ofMillis(50));
+        wait = new WebDriverWait(browser, ServerFixture.HANG_GUARD, Duration.ofMillis(50));
         wait.ignoring(StaleElementReferenceException.class); // the page redraws what it shows as events come
     }
 

@@ -262,7 +262,7 @@ class ServerApiTest {
 
         String id = s.postForm("/api/train", Map.of("word", "my-stopped", "supercategory", "teddy", "examples", "my-teddy", "trainSteps", "2000"),
                 List.of()).json().get("id").asText();
-        long deadline = System.nanoTime() + java.time.Duration.ofMinutes(2).toNanos();
+        long deadline = System.nanoTime() + ServerFixture.HANG_GUARD.toNanos();
         while (!s.get("/api/jobs/" + id).json().get("progress").get("task").asText().startsWith("training") && System.nanoTime() < deadline) {
             try {
                 Thread.sleep(100);
