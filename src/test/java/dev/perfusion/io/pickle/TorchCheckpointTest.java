@@ -212,6 +212,45 @@ class TorchCheckpointTest {
         assertFileRefused(zipOf(dir.resolve("cyclic.ckpt"), cyclic, Map.of()), "no tensors (the top-level dict has 1 entries");
     }
 
+    /** t_0 = (1,), t_i = (t_i-1, t_i-1) through the memo (memo 0): 2^k values to hash from a few bytes a level. */
+    private static PickleWriter repeatedTuple(PickleWriter p, int levels) {
+        p.integer(1).op(0x85);
+        for (int i = 0; i < levels; i++) p.binput(0).op('0').binget(0).binget(0).op(0x86);
+        return p;
+    }
+
+    @Test
+    void whatTheMemoRepeatsAndHugeIntsAreBounded() {
+        // a dict key whose hashing would visit 2^64 values (200 bytes; 2^32 took 7 minutes before the bound)
+        assertPickleRefused(repeatedTuple(new PickleWriter().proto(2).op('}'), 64).integer(0).op('s').stop(),
+                "hashing a dict key would copy or hash more than 20000000 values");
+        // the same key in Python 2's OrderedDict([[key, value]])
+        PickleWriter od = new PickleWriter().proto(2).global("collections", "OrderedDict").mark().mark();
+        assertPickleRefused(repeatedTuple(od, 64).integer(0).op('l').op('l').op(0x85).op('R').stop(),
+                "calls of collections.OrderedDict would copy or hash more than 20000000 values");
+        // set() of one memoized list of a million values, called again and again (each call copies the million)
+        PickleWriter sets = new PickleWriter().proto(2).global("builtins", "set").binput(0).op('0').mark().integer(1);
+        for (int i = 0; i < 1_000_000; i++) sets.op('2');
+        sets.op('l').binput(1).op('0');
+        for (int i = 0; i < 25; i++) sets.binget(0).binget(1).op(0x85).op('R').op('0');
+        assertPickleRefused(sets.op('N').stop(), "calls of builtins.set would copy or hash more than 20000000 values");
+        // frozensets nested through lists, which hide the nesting from the argument tuples
+        PickleWriter frozen = new PickleWriter().proto(2).global("builtins", "frozenset").binput(0).op('0').integer(1);
+        for (int i = 0; i < 150; i++) frozen.binput(1).op('0').binget(0).mark().binget(1).op('l').op(0x85).op('R');
+        assertPickleRefused(frozen.stop(), "frozensets nested more than 100 deep");
+        // an int of a million bytes (printing it in decimal takes minutes); one of 300 bytes is read
+        assertPickleRefused(new PickleWriter().proto(2).op(0x8b).raw(PickleWriter.le(1 << 20, 4)).raw(new byte[1 << 20]).stop(),
+                "LONG4 declares an int of 1048576 bytes (more than the 1024 a checkpoint's numbers need)");
+        byte[] ones = new byte[300];
+        java.util.Arrays.fill(ones, (byte) 1);
+        Object big = assertDoesNotThrow(() -> Unpickler.load(new PickleWriter().proto(2).op(0x8b).raw(PickleWriter.le(300, 4)).raw(ones)
+                .stop().bytes(), "ok.pkl", pid -> pid));
+        assertEquals(299 * 8 + 1, ((java.math.BigInteger) big).bitLength());
+        // memoized tuples a state dict does use stay cheap: (t_8 -> 0) is 512 values to hash
+        assertDoesNotThrow(() -> Unpickler.load(repeatedTuple(new PickleWriter().proto(2).op('}'), 8).integer(0).op('s').stop().bytes(),
+                "ok.pkl", pid -> pid));
+    }
+
     @Test
     void tensorsAndStoragesMustLieInsideTheFile() throws IOException {
         // a view past its storage's end
