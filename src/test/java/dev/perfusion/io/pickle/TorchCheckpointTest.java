@@ -139,6 +139,32 @@ class TorchCheckpointTest {
         }
     }
 
+    /** Every storage class torch.save names (the reference's views cover F32, BF16, F16, I64, I32, U8 and BOOL). */
+    @Test
+    void everyStorageTypeReadsBackInBothFormats() throws IOException {
+        float[] values = {1, -2, 3, 0, 100, -7};
+        try (Scope s = Scope.inference()) {
+            Map<String, Tensor> all = new LinkedHashMap<>();
+            for (StorageType type : StorageType.values()) {
+                float[] v = type == StorageType.BYTE ? new float[] {1, 2, 3, 0, 100, 7} : type == StorageType.BOOL ? new float[] {1, 0, 1, 0, 1, 1} : values;
+                all.put(type.code, Ops.fromFloats(v, 2, 3).to(type.scalarType));
+            }
+            for (boolean legacy : new boolean[] {false, true}) {
+                Path file = dir.resolve(legacy ? "all-legacy.pt" : "all-zip.pt");
+                if (legacy) TorchSaveWriter.legacy(file, all, TorchSaveWriter.Layout.PLAIN);
+                else TorchSaveWriter.zip(file, all, TorchSaveWriter.Layout.PLAIN);
+                TorchCheckpoint c = TorchCheckpoint.open(file);
+                assertEquals(all.keySet(), c.keys(), file.toString());
+                for (String code : all.keySet()) {
+                    assertEquals(code, c.dtype(code), file + " " + code);
+                    assertArrayEquals(new long[] {2, 3}, c.shape(code), file + " " + code);
+                    assertArrayEquals(Ops.toDoubles(all.get(code).to(org.bytedeco.pytorch.global.torch.ScalarType.Double)),
+                            Ops.toDoubles(c.read(code, org.bytedeco.pytorch.global.torch.ScalarType.Double)), 0, file + " " + code);
+                }
+            }
+        }
+    }
+
     /** Protocol 4 as torch.save(..., pickle_protocol=4) writes it: FRAME, STACK_GLOBAL, SHORT_BINUNICODE, MEMOIZE. */
     @Test
     void protocolFourWithStackGlobalAndMemoize() throws IOException {
