@@ -142,6 +142,8 @@ public final class Globals {
             case FROZENSET -> {
                 Set<Object> items = new LinkedHashSet<>(items(callable, a));
                 int depth = 1 + items.stream().mapToInt(Py::depthOf).max().orElse(0);
+                // a list between levels hides them from the argument tuple's depth; hashing recurses through them
+                if (depth > Py.MAX_DEPTH) throw new Refused("frozensets nested more than " + Py.MAX_DEPTH + " deep: not a checkpoint");
                 yield new Py.FrozenSet(java.util.Collections.unmodifiableSet(items), depth);
             }
             case STORAGE_TYPE, NAME_ONLY -> throw new Refused("the pickle calls " + callable.qualified()

@@ -25,15 +25,26 @@ public final class Py {
     /** Beyond this nesting of tuples a pickle is refused (hashing and printing them recurse). */
     static final int MAX_DEPTH = 100;
 
-    /** A tuple; {@code depth} is its nesting (1 for a tuple of plain values). */
-    public record Tuple(List<Object> items, int depth) {
+    /**
+     * A tuple; {@code depth} is its nesting (1 for a tuple of plain values), {@code nodes} the values hashing or
+     * comparing it visits, counting a tuple the memo repeats each time it appears ({@link #weight}).
+     */
+    public record Tuple(List<Object> items, int depth, long nodes) {
+        public Tuple(List<Object> items, int depth) {
+            this(items, depth, nodesOf(items));
+        }
+
         public int size() { return items.size(); }
 
         public Object get(int i) { return items.get(i); }
     }
 
-    /** A frozenset (hashable, so it may be a dict key). */
-    public record FrozenSet(Set<Object> items, int depth) {}
+    /** A frozenset (hashable, so it may be a dict key); {@code nodes} as for {@link Tuple}. */
+    public record FrozenSet(Set<Object> items, int depth, long nodes) {
+        public FrozenSet(Set<Object> items, int depth) {
+            this(items, depth, nodesOf(items));
+        }
+    }
 
     /** {@code bytes}, compared by content. */
     public record Bytes(byte[] value) {
@@ -76,6 +87,27 @@ public final class Py {
         public long numel() {
             return Ops.numel(shape);
         }
+    }
+
+    /**
+     * About how many steps hashing or comparing {@code o} takes: a tuple's or frozenset's values counted with
+     * repeats (a tuple of the same tuple twice, 60 levels deep, is 200 bytes of pickle and 2^60 values to hash), a
+     * byte string's or big int's length in words, 1 for anything else (a str caches its hash). Saturates.
+     */
+    static long weight(Object o) {
+        if (o instanceof Tuple t) return t.nodes();
+        if (o instanceof FrozenSet f) return f.nodes();
+        if (o instanceof Bytes b) return 1 + b.value().length / 8;
+        if (o instanceof BigInteger v) return 1 + v.bitLength() / 64;
+        return 1;
+    }
+
+    private static final long SATURATED = Long.MAX_VALUE / 4;
+
+    private static long nodesOf(Collection<Object> items) {
+        long n = 1;
+        for (Object o : items) n = Math.min(SATURATED, n + weight(o));
+        return n;
     }
 
     /** The nesting of a tuple or frozenset item (0 for anything else). */

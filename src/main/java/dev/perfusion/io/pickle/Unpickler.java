@@ -5,6 +5,7 @@ import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
@@ -20,14 +21,21 @@ import java.util.Set;
  * ids (how torch.save refers to storages) go to the container. Opcodes that instantiate classes (INST, OBJ, NEWOBJ,
  * NEWOBJ_EX), extension codes and out-of-band buffers are refused by name, as is any global not on the list.
  * <p>
- * Memory is bounded by the input: every declared length is checked against the bytes left, strings are capped,
- * and so is the number of opcodes; nesting is bounded where Java would recurse (tuples, used as keys).
+ * Memory is bounded by the input: every declared length is checked against the bytes left, strings and ints are
+ * capped, and so is the number of opcodes; nesting is bounded where Java would recurse (tuples, used as keys). Work
+ * that one opcode can multiply through the memo is bounded too: the values a call copies (REDUCE of set or
+ * OrderedDict on a memoized list) and those hashing a key visits (a tuple of a memoized tuple, repeated) count
+ * against {@link #MAX_WORK}.
  */
 public final class Unpickler {
     /** Longest string or bytes value (names of tensors are short). */
     static final long MAX_STRING = 16L << 20;
     /** Most opcodes one pickle may run (an SD checkpoint's runs about 100 thousand). */
     static final long MAX_OPCODES = 20_000_000L;
+    /** Most values all calls may copy and all hashing of keys may visit (a checkpoint's need a few per tensor). */
+    static final long MAX_WORK = 20_000_000L;
+    /** Longest int (LONG4) in bytes: a checkpoint's are 64-bit, and printing a huge one takes minutes. */
+    static final int MAX_INT_BYTES = 1024;
     private static final int MAX_LINE = 4096;
 
     /** The container's meaning of a persistent id (for torch: a storage). */
@@ -43,6 +51,8 @@ public final class Unpickler {
     private final List<Integer> marks = new ArrayList<>();
     private final Map<Long, Object> memo = new HashMap<>();
     private long opcodeAt;
+    /** Values copied by calls and visited by hashing so far ({@link #MAX_WORK}). */
+    private long work;
 
     private Unpickler(PickleInput in, PersistentLoad persistent) {
         this.in = in;
@@ -93,7 +103,14 @@ public final class Unpickler {
                 case 'M' -> push((long) in.u16("BININT2"));
                 case 'J' -> push((long) in.i32("BININT"));
                 case 0x8a -> push(longOf(in.u8("LONG1"))); // LONG1
-                case 0x8b -> push(longOf(in.i32("LONG4"))); // LONG4
+                case 0x8b -> { // LONG4
+                    long n = in.i32("LONG4");
+                    if (n > MAX_INT_BYTES) {
+                        throw error("LONG4 declares an int of " + n + " bytes (more than the " + MAX_INT_BYTES
+                                + " a checkpoint's numbers need)");
+                    }
+                    push(longOf(n));
+                }
                 case 'G' -> push(in.f64BigEndian("BINFLOAT"));
                 case 'I' -> push(textInt(in.line(MAX_LINE, "INT")));
                 case 'L' -> push(textLong(in.line(MAX_LINE, "LONG")));
@@ -175,6 +192,7 @@ public final class Unpickler {
                     Object args = pop(), callable = pop();
                     if (!(callable instanceof Py.Name name)) throw error("REDUCE calls " + Py.describe(callable) + ", not a global");
                     if (!(args instanceof Py.Tuple t)) throw error("REDUCE of " + name + " with " + Py.describe(args) + ", not a tuple");
+                    charge(cost(t), "calls of " + name);
                     try {
                         push(Globals.call(name, t));
                     } catch (Globals.Refused e) {
@@ -204,6 +222,43 @@ public final class Unpickler {
                 default -> throw error(String.format("unknown opcode 0x%02x: not a pickle, or a corrupt one", op));
             }
         }
+    }
+
+    /** Counts {@code units} of work against {@link #MAX_WORK}; {@code what} names what would have done it. */
+    private void charge(long units, String what) throws PickleException {
+        work = Math.min(Long.MAX_VALUE / 2, work + units);
+        if (work > MAX_WORK) {
+            throw error(what + " would copy or hash more than " + MAX_WORK + " values (repeating memoized"
+                    + " values): not a checkpoint's pickle");
+        }
+    }
+
+    /**
+     * What a call copies and hashes: its arguments, and the items of a list, set or dict among them, with the items
+     * of lists in a list (OrderedDict's [key, value] pairs, as Python 2 wrote them).
+     */
+    private static long cost(Py.Tuple args) {
+        long units = args.nodes();
+        for (Object a : args.items()) {
+            if (a instanceof Collection<?> c) {
+                for (Object o : c) {
+                    units = Math.min(Long.MAX_VALUE / 4, units + Py.weight(o));
+                    if (o instanceof List<?> pair) {
+                        for (Object x : pair) {
+                            units = Math.min(Long.MAX_VALUE / 4, units + Py.weight(x));
+                            if (units > MAX_WORK) return units; // each step counts at least 1: the loops stay bounded
+                        }
+                    }
+                    if (units > MAX_WORK) return units;
+                }
+            } else if (a instanceof Map<?, ?> m) {
+                for (Map.Entry<?, ?> e : m.entrySet()) {
+                    units = Math.min(Long.MAX_VALUE / 4, units + Py.weight(e.getKey()) + Py.weight(e.getValue()));
+                    if (units > MAX_WORK) return units;
+                }
+            }
+        }
+        return units;
     }
 
     private PickleException refusedOpcode(String name, String what) {
@@ -285,6 +340,7 @@ public final class Unpickler {
     }
 
     private Object hashable(Object o, String what) throws PickleException {
+        charge(Py.weight(o), "hashing " + what);
         if (!Py.hashable(o)) throw error(what + " is " + Py.describe(o) + ", which is unhashable");
         return o;
     }

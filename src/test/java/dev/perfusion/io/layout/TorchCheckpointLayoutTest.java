@@ -95,6 +95,38 @@ class TorchCheckpointLayoutTest {
         assertSameWeights(ModelSource.resolve(Fixtures.diffusers()), bin, "diffusers-bin");
     }
 
+    /** transformers' sharded .bin weights: pytorch_model.bin.index.json naming pytorch_model-0000N-of-00002.bin. */
+    @Test
+    void aDiffusersFolderWithShardedBinWeights() throws IOException {
+        Path bin = pickles().resolve("diffusers-bin"), dir = tmp.resolve("sharded-bin");
+        try (var files = java.nio.file.Files.walk(bin)) {
+            for (Path f : files.filter(java.nio.file.Files::isRegularFile).toList()) {
+                if (f.endsWith(Path.of("text_encoder", "pytorch_model.bin"))) continue;
+                Path to = dir.resolve(bin.relativize(f).toString());
+                java.nio.file.Files.createDirectories(to.getParent());
+                java.nio.file.Files.copy(f, to);
+            }
+        }
+        Safetensors text = Safetensors.open(Fixtures.diffusers().resolve("text_encoder/model.safetensors"));
+        StringBuilder index = new StringBuilder("{\"metadata\": {}, \"weight_map\": {");
+        try (Scope s = Scope.inference()) {
+            Map<String, Tensor> first = new LinkedHashMap<>(), second = new LinkedHashMap<>();
+            for (String k : new TreeSet<>(text.keys())) {
+                boolean one = k.contains("layers.0.") || k.contains("embeddings");
+                (one ? first : second).put(k, text.get(k));
+                if (index.charAt(index.length() - 1) != '{') index.append(", ");
+                index.append('"').append(k).append("\": \"pytorch_model-0000").append(one ? 1 : 2).append("-of-00002.bin\"");
+            }
+            TorchSaveWriter.zip(dir.resolve("text_encoder/pytorch_model-00001-of-00002.bin"), first, TorchSaveWriter.Layout.PLAIN);
+            TorchSaveWriter.legacy(dir.resolve("text_encoder/pytorch_model-00002-of-00002.bin"), second, TorchSaveWriter.Layout.PLAIN);
+        }
+        java.nio.file.Files.writeString(dir.resolve("text_encoder/pytorch_model.bin.index.json"), index.append("}}").toString());
+        ResolvedModel m = ModelSource.resolve(dir);
+        assertEquals(CheckpointLayout.DIFFUSERS_FOLDER, m.layout());
+        assertTrue(m.textEncoderWeights().describe("text_model.final_layer_norm.weight").contains("pytorch_model-00002-of-00002.bin"));
+        assertSameWeights(ModelSource.resolve(Fixtures.diffusers()), m, "sharded .bin");
+    }
+
     /** Real checkpoints' other shapes: a top-level dict of LDM tensors without state_dict, in both formats. */
     @Test
     void aPlainDictOfLdmTensorsInBothFormats() throws IOException {

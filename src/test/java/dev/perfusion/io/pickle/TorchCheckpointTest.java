@@ -139,6 +139,32 @@ class TorchCheckpointTest {
         }
     }
 
+    /** Every storage class torch.save names (the reference's views cover F32, BF16, F16, I64, I32, U8 and BOOL). */
+    @Test
+    void everyStorageTypeReadsBackInBothFormats() throws IOException {
+        float[] values = {1, -2, 3, 0, 100, -7};
+        try (Scope s = Scope.inference()) {
+            Map<String, Tensor> all = new LinkedHashMap<>();
+            for (StorageType type : StorageType.values()) {
+                float[] v = type == StorageType.BYTE ? new float[] {1, 2, 3, 0, 100, 7} : type == StorageType.BOOL ? new float[] {1, 0, 1, 0, 1, 1} : values;
+                all.put(type.code, Ops.fromFloats(v, 2, 3).to(type.scalarType));
+            }
+            for (boolean legacy : new boolean[] {false, true}) {
+                Path file = dir.resolve(legacy ? "all-legacy.pt" : "all-zip.pt");
+                if (legacy) TorchSaveWriter.legacy(file, all, TorchSaveWriter.Layout.PLAIN);
+                else TorchSaveWriter.zip(file, all, TorchSaveWriter.Layout.PLAIN);
+                TorchCheckpoint c = TorchCheckpoint.open(file);
+                assertEquals(all.keySet(), c.keys(), file.toString());
+                for (String code : all.keySet()) {
+                    assertEquals(code, c.dtype(code), file + " " + code);
+                    assertArrayEquals(new long[] {2, 3}, c.shape(code), file + " " + code);
+                    assertArrayEquals(Ops.toDoubles(all.get(code).to(org.bytedeco.pytorch.global.torch.ScalarType.Double)),
+                            Ops.toDoubles(c.read(code, org.bytedeco.pytorch.global.torch.ScalarType.Double)), 0, file + " " + code);
+                }
+            }
+        }
+    }
+
     /** Protocol 4 as torch.save(..., pickle_protocol=4) writes it: FRAME, STACK_GLOBAL, SHORT_BINUNICODE, MEMOIZE. */
     @Test
     void protocolFourWithStackGlobalAndMemoize() throws IOException {
@@ -210,6 +236,45 @@ class TorchCheckpointTest {
         // a dict that holds itself is walked once
         byte[] cyclic = new PickleWriter().proto(2).op('}').binput(0).str("me").binget(0).op('s').stop().bytes();
         assertFileRefused(zipOf(dir.resolve("cyclic.ckpt"), cyclic, Map.of()), "no tensors (the top-level dict has 1 entries");
+    }
+
+    /** t_0 = (1,), t_i = (t_i-1, t_i-1) through the memo (memo 0): 2^k values to hash from a few bytes a level. */
+    private static PickleWriter repeatedTuple(PickleWriter p, int levels) {
+        p.integer(1).op(0x85);
+        for (int i = 0; i < levels; i++) p.binput(0).op('0').binget(0).binget(0).op(0x86);
+        return p;
+    }
+
+    @Test
+    void whatTheMemoRepeatsAndHugeIntsAreBounded() {
+        // a dict key whose hashing would visit 2^64 values (200 bytes; 2^32 took 7 minutes before the bound)
+        assertPickleRefused(repeatedTuple(new PickleWriter().proto(2).op('}'), 64).integer(0).op('s').stop(),
+                "hashing a dict key would copy or hash more than 20000000 values");
+        // the same key in Python 2's OrderedDict([[key, value]])
+        PickleWriter od = new PickleWriter().proto(2).global("collections", "OrderedDict").mark().mark();
+        assertPickleRefused(repeatedTuple(od, 64).integer(0).op('l').op('l').op(0x85).op('R').stop(),
+                "calls of collections.OrderedDict would copy or hash more than 20000000 values");
+        // set() of one memoized list of a million values, called again and again (each call copies the million)
+        PickleWriter sets = new PickleWriter().proto(2).global("builtins", "set").binput(0).op('0').mark().integer(1);
+        for (int i = 0; i < 1_000_000; i++) sets.op('2');
+        sets.op('l').binput(1).op('0');
+        for (int i = 0; i < 25; i++) sets.binget(0).binget(1).op(0x85).op('R').op('0');
+        assertPickleRefused(sets.op('N').stop(), "calls of builtins.set would copy or hash more than 20000000 values");
+        // frozensets nested through lists, which hide the nesting from the argument tuples
+        PickleWriter frozen = new PickleWriter().proto(2).global("builtins", "frozenset").binput(0).op('0').integer(1);
+        for (int i = 0; i < 150; i++) frozen.binput(1).op('0').binget(0).mark().binget(1).op('l').op(0x85).op('R');
+        assertPickleRefused(frozen.stop(), "frozensets nested more than 100 deep");
+        // an int of a million bytes (printing it in decimal takes minutes); one of 300 bytes is read
+        assertPickleRefused(new PickleWriter().proto(2).op(0x8b).raw(PickleWriter.le(1 << 20, 4)).raw(new byte[1 << 20]).stop(),
+                "LONG4 declares an int of 1048576 bytes (more than the 1024 a checkpoint's numbers need)");
+        byte[] ones = new byte[300];
+        java.util.Arrays.fill(ones, (byte) 1);
+        Object big = assertDoesNotThrow(() -> Unpickler.load(new PickleWriter().proto(2).op(0x8b).raw(PickleWriter.le(300, 4)).raw(ones)
+                .stop().bytes(), "ok.pkl", pid -> pid));
+        assertEquals(299 * 8 + 1, ((java.math.BigInteger) big).bitLength());
+        // memoized tuples a state dict does use stay cheap: (t_8 -> 0) is 512 values to hash
+        assertDoesNotThrow(() -> Unpickler.load(repeatedTuple(new PickleWriter().proto(2).op('}'), 8).integer(0).op('s').stop().bytes(),
+                "ok.pkl", pid -> pid));
     }
 
     @Test
