@@ -51,10 +51,7 @@ class ConceptGenerationTest {
     void aConceptIsAppliedWithItsFilesGateUnlessGivenAndTheModelIsRestored() throws IOException {
         BufferedImage before = TextToImage.generate(sd, request("a my-cat on the beach"), 5, Progress.NONE).image();
         List<String> said = new ArrayList<>();
-        Progress messages = new Progress() {
-            @Override public void update(String task, long done, long total, String detail) {}
-            @Override public void message(String text) { said.add(text); }
-        };
+        Progress messages = recording(said);
         Path file = Path.of("cats", "my-cat.safetensors");
         ConceptFile trainedElsewhere = new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(), cat.edit(), cat.beta(),
                 cat.tau(), cat.baseModelHash(), cat.textEncoderHash(), java.util.Map.of(ConceptFile.COVARIANCE_SETTING, "another run's"));
@@ -85,15 +82,19 @@ class ConceptGenerationTest {
                 () -> ConceptGeneration.open(sd, choices, SETTINGS, false, () -> fail("refused before C^-1"), Progress.NONE));
         assertTrue(e.getMessage().startsWith("other.safetensors: concept 'my-cat' was made for another base model"), e.getMessage());
         List<String> said = new ArrayList<>();
-        Progress messages = new Progress() {
-            @Override public void update(String task, long done, long total, String detail) {}
-            @Override public void message(String text) { said.add(text); }
-        };
+        Progress messages = recording(said);
         try (ConceptGeneration g = ConceptGeneration.open(sd, choices, SETTINGS, true,
                 () -> cInv("the cache's"), messages)) {
             assertEquals(1, said.size(), said.toString());
             assertTrue(said.get(0).startsWith("warning: other.safetensors: concept 'my-cat' was made for another UNet (its hash another-unet"), said.get(0));
         }
+    }
+
+    private static Progress recording(List<String> messages) {
+        return new Progress() {
+            @Override public void update(String task, long done, long total, String detail) {}
+            @Override public void message(String text) { messages.add(text); }
+        };
     }
 
     /** The model's C^-1 from the cache, under another provenance than the one my-cat was trained with. */
