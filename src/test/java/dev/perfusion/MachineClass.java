@@ -26,14 +26,4 @@ public final class MachineClass {
         String core = System.getenv("OPENBLAS_CORETYPE");
         return isa() + " / OpenBLAS " + (core == null || core.isBlank() ? "auto" : core);
     }
-
-    /**
-     * oneDNN's AVX-512 bf16 kernels without AMX (Zen 4) land about six times as far from fp32 as AMX does on the same
-     * golden case (measured: final latents max 12.4 / rms 3.27 against 1.87 / 0.50); capped at AVX2
-     * ({@code ONEDNN_MAX_CPU_ISA=AVX2}) they land where AMX does. The root of it is not found yet (issue 11).
-     */
-    public static boolean bf16WithoutAmx() {
-        String isa = isa();
-        return !isa.equals("amx") && !isa.equals("avx2") && !isa.equals("other") && !"AVX2".equalsIgnoreCase(System.getenv("ONEDNN_MAX_CPU_ISA"));
-    }
 }

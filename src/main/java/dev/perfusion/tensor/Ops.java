@@ -221,20 +221,43 @@ public final class Ops {
             long oh = (xs[2] + 2 * padding - ws[2]) / stride + 1, ow = (xs[3] + 2 * padding - ws[3]) / stride + 1;
             FlopCounter.add(2 * xs[0] * ws[0] * oh * ow * ws[1] * ws[2] * ws[3]);
         }
-        long outChannels = shape(weight)[0];
-        long padded = (outChannels + CONV_CHANNEL_BLOCK - 1) / CONV_CHANNEL_BLOCK * CONV_CHANNEL_BLOCK;
-        if (padded != outChannels && backpropagatesToInput(x, weight)) {
+        long outChannels = shape(weight)[0], inChannels = shape(weight)[1];
+        if (lowPrecisionOnCpu(x) && (outChannels % CONV_CHANNEL_BLOCK != 0 || inChannels % CONV_CHANNEL_BLOCK != 0)) {
+            // oneDNN's AVX512-BF16 forward kernel (jit_bf16:avx512_core_bf16, the one CPUs without AMX get, e.g. Zen 4)
+            // computes wrong values on partial 16-channel blocks: 20-43% relative error for 3, 4, 8, 24 or 40 output
+            // channels, and NaN or run-to-run differences for 24 or 40 input channels (measured against float64; full
+            // blocks are exact to bf16 rounding). Zero channels up to full blocks keep it on its correct path.
+            return convolveOnFullBlocks(x, weight, bias, stride, padding, fullBlocks(inChannels), fullBlocks(outChannels));
+        }
+        if (outChannels % CONV_CHANNEL_BLOCK != 0 && backpropagatesToInput(x, weight)) {
             // oneDNN's CPU backward-data kernel for a k x k convolution (k > 1) whose output channels are not a
             // multiple of its 16-channel block reads the unused lanes of the block from uninitialised memory; where
             // that memory held a NaN or Inf (a freed attention mask's -inf), the input gradient becomes NaN
             // (measured: 0-40% of calls for 1, 3, 4, 8, 12, 24 output channels; never for multiples of 16, 1x1
             // kernels or the weight gradient). Zero output channels up to the block size keep it on full blocks.
-            long extra = padded - outChannels;
-            Tensor paddedWeight = torch.constant_pad_nd(weight, new long[] {0, 0, 0, 0, 0, 0, 0, extra}, new Scalar(0.0));
-            Tensor paddedBias = bias == null ? null : torch.constant_pad_nd(bias, new long[] {0, extra}, new Scalar(0.0));
-            return convolve(x, paddedWeight, paddedBias, stride, padding).narrow(1, 0, outChannels).contiguous();
+            return convolveOnFullBlocks(x, weight, bias, stride, padding, inChannels, fullBlocks(outChannels));
         }
         return convolve(x, weight, bias, stride, padding);
+    }
+
+    /** The convolution with zero input and output channels added up to the given counts, and the extra outputs dropped. */
+    private static Tensor convolveOnFullBlocks(Tensor x, Tensor weight, Tensor bias, long stride, long padding, long inChannels,
+                                               long outChannels) {
+        long extraIn = inChannels - shape(weight)[1], extraOut = outChannels - shape(weight)[0];
+        Tensor paddedWeight = torch.constant_pad_nd(weight, new long[] {0, 0, 0, 0, 0, extraIn, 0, extraOut}, new Scalar(0.0));
+        Tensor paddedInput = extraIn == 0 ? x : torch.constant_pad_nd(x, new long[] {0, 0, 0, 0, 0, extraIn}, new Scalar(0.0));
+        Tensor paddedBias = bias == null || extraOut == 0 ? bias : torch.constant_pad_nd(bias, new long[] {0, extraOut}, new Scalar(0.0));
+        Tensor out = convolve(paddedInput, paddedWeight, paddedBias, stride, padding);
+        return extraOut == 0 ? out : out.narrow(1, 0, shape(weight)[0]).contiguous();
+    }
+
+    private static long fullBlocks(long channels) {
+        return (channels + CONV_CHANNEL_BLOCK - 1) / CONV_CHANNEL_BLOCK * CONV_CHANNEL_BLOCK;
+    }
+
+    private static boolean lowPrecisionOnCpu(Tensor x) {
+        torch.ScalarType t = x.scalar_type().intern(); // JavaCPP returns an enum copy; intern() gives the constant
+        return x.is_cpu() && (t == torch.ScalarType.BFloat16 || t == torch.ScalarType.Half);
     }
 
     /** oneDNN's convolution block on AVX-512 (8 on AVX2): output channel counts it handles without partial blocks. */

@@ -115,9 +115,8 @@ class GenerateCommandTest {
             }
         }
         assertTrue(different, "bf16 computes in bf16: its picture is not fp32's to the bit");
-        // measured: under 4 on AMX; 17.4 on Zen 4's AVX-512 bf16 kernels, an open problem (MachineClass.bf16WithoutAmx)
-        double bound = dev.perfusion.MachineClass.bf16WithoutAmx() ? 24.0 : 4.0;
-        assertTrue(sum / pixels < bound, "mean pixel difference " + sum / pixels + " of 255 on " + dev.perfusion.MachineClass.isa());
+        // measured: under 4 on AMX; 2.81 on Zen 4 (17.4 before bf16 convolutions were kept on full channel blocks)
+        assertTrue(sum / pixels < 4.0, "mean pixel difference " + sum / pixels + " of 255 on " + dev.perfusion.MachineClass.isa());
     }
 
     private static void assertError(String prefix, String expected, String... args) {

@@ -43,8 +43,9 @@ class PipelineGoldenTest {
     /**
      * {@code --precision bf16}: the UNet and VAE compute in bf16 (8-bit mantissa), the text encoder, latents and sampler
      * in fp32. Measured on the golden case (10 guided DDIM steps, guidance 7.5, the reference's latents reach 38.8):
-     * final latents max abs diff 1.87 and rms 0.50, image max abs diff 0.061 on AMX; 12.4, 3.27 and 0.54 on Zen 4 (see
-     * MachineClass.bf16WithoutAmx).
+     * final latents max abs diff 1.87 and rms 0.50, image max abs diff 0.061 on AMX; 2.37, 0.56 and 0.087 on Zen 4 (before
+     * Ops.conv2d kept bf16 convolutions on full channel blocks, Zen 4 was at 12.4, 3.27 and 0.54: oneDNN's kernel
+     * there is wrong on partial blocks).
      * The bounds leave room for that; a broken bf16 path (a wrong cast, fp32 parts run in bf16) is far outside them.
      */
     @Test
@@ -61,13 +62,11 @@ class PipelineGoldenTest {
             Tensor reference = Fixtures.golden("pipe_ddim_final_latents.npy").toTensor();
             double latentDiff = Ops.maxAbsDiff(latents, reference);
             double rms = Math.sqrt(Ops.item(latents.sub(reference).square().mean()));
-            // measured per machine class (MachineClass.bf16WithoutAmx): AMX 1.87 / 0.50, Zen 4's AVX-512 bf16 12.4 / 3.27
-            boolean zen = dev.perfusion.MachineClass.bf16WithoutAmx();
-            assertTrue(latentDiff <= (zen ? 16.0 : 4.0) && rms <= (zen ? 4.0 : 1.0), "bf16 final latents max abs diff " + latentDiff + ", rms " + rms
+            assertTrue(latentDiff <= 4.0 && rms <= 1.0, "bf16 final latents max abs diff " + latentDiff + ", rms " + rms
                     + " on " + dev.perfusion.MachineClass.isa());
             Tensor image = TextToImage.decode(sd, latents).permute(0, 2, 3, 1);
             double imageDiff = Ops.maxAbsDiff(image, Fixtures.golden("pipe_ddim_image.npy").toTensor());
-            assertTrue(imageDiff <= (zen ? 0.75 : 0.15), "bf16 image max abs diff " + imageDiff + " on " + dev.perfusion.MachineClass.isa());
+            assertTrue(imageDiff <= 0.15, "bf16 image max abs diff " + imageDiff + " on " + dev.perfusion.MachineClass.isa());
         }
     }
 
