@@ -1,9 +1,9 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.demo.DemoBundle;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.pipeline.StableDiffusion;
-import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -28,7 +28,7 @@ final class DemoBundleCommand implements Callable<Integer> {
         TerminalProgress progress = new TerminalProgress(System.out);
         for (Path dir : DemoBundle.writeExamples()) progress.message("wrote the example pictures in " + dir);
         StableDiffusion sd = model.load(progress);
-        Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
+        CovarianceFile.Loaded cInv = model.covariance(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         progress.message("wrote " + DemoBundle.trainSecondConcept(sd, cInv, trainSteps, progress));
         progress.message(String.format(Locale.ROOT, "done in %s", TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
         return 0;

@@ -1,9 +1,9 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.demo.Demo;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.pipeline.StableDiffusion;
-import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -36,7 +36,7 @@ final class DemoCommand implements Callable<Integer> {
         TerminalProgress progress = new TerminalProgress(System.out);
         Demo.examplePictures();
         StableDiffusion sd = model.load(progress);
-        Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
+        CovarianceFile.Loaded cInv = model.covariance(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         Demo.Result r = Demo.run(sd, cInv, new Demo.Settings(trainSteps, steps, guidance, seed), out, progress);
 
         System.out.printf(Locale.ROOT, "%nlearned '%s' (a kind of %s) from %d pictures in %s: %s (%,d bytes), loss on fixed batches %.4f -> %.4f%n",

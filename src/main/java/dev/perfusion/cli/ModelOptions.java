@@ -3,7 +3,6 @@ package dev.perfusion.cli;
 import dev.perfusion.io.layout.ModelInputException;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.io.layout.ResolvedModel;
-import dev.perfusion.perfusion.CaptionCorpus;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.pipeline.StableDiffusion;

@@ -1,14 +1,12 @@
 package dev.perfusion.demo;
 
+import dev.perfusion.perfusion.CovarianceFile;
+import dev.perfusion.perfusion.ConceptGeneration;
 import dev.perfusion.io.ImageGrid;
 import dev.perfusion.io.Png;
-import dev.perfusion.perfusion.AppliedConcepts;
-import dev.perfusion.perfusion.BetaSweep;
 import dev.perfusion.perfusion.ConceptFile;
-import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.perfusion.GateProfile;
 import dev.perfusion.pipeline.StableDiffusion;
-import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.sampling.Schedulers;
 import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.training.TrainingImages;
@@ -58,40 +56,39 @@ public final class Demo {
     }
 
     /** Runs the demo on {@code sd} (the bundled model) with its input covariance's inverse, writing into {@code out}. */
-    public static Result run(StableDiffusion sd, Tensor cInv, Settings settings, Path out, Progress progress) throws IOException {
+    public static Result run(StableDiffusion sd, CovarianceFile.Loaded cInv, Settings settings, Path out, Progress progress) throws IOException {
         List<Path> pictures = examplePictures();
         Files.createDirectories(out);
         long trainStart = System.nanoTime();
         Path concept = out.resolve(WORD + ".safetensors");
-        ConceptTrainer.Result trained = new ConceptTrainer(sd, cInv, WORD, SUPERCATEGORY,
+        ConceptTrainer.Result trained = new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(), WORD, SUPERCATEGORY,
                 TrainingSettings.defaults().toBuilder().steps(settings.trainSteps()).schedule(0, 0).build())
                 .train(Bundled.examples(WORD), null, concept, false, null, progress);
         double trainSeconds = secondsSince(trainStart);
 
         long drawStart = System.nanoTime();
-        int size = sd.unet.config().sampleSize() * sd.vaeScaleFactor();
         ConceptFile mine = ConceptFile.load(concept);
         Path gridFile = out.resolve("grid.png"), togetherFile = out.resolve("together.png"), examplesFile = out.resolve("examples.png");
-        try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(use(mine)), ConceptGate.Orthogonalization.EXACT, false)) {
-            TextToImage.Request request = request(SCENES.get(0), settings, size);
-            BufferedImage grid = BetaSweep.grid(sd, applied, SCENES, BETAS, request, settings.seed(), progress);
-            Png.write(gridFile, grid, Map.of("parameters", "demo: " + WORD + " by beta " + BETAS + ", seed " + settings.seed()));
+        ConceptGeneration.Settings drawing = new ConceptGeneration.Settings("", settings.guidance(), settings.steps(), Schedulers.Kind.DDIM.id,
+                0, 0, false, false);
+        ConceptGeneration.Choice myConcept = new ConceptGeneration.Choice(concept, mine, null, null);
+        try (ConceptGeneration generation = ConceptGeneration.open(sd, List.of(myConcept), drawing, false, () -> cInv, progress)) {
+            ConceptGeneration.Picture grid = generation.sweep(SCENES, BETAS, settings.seed());
+            Png.write(gridFile, grid.image(), grid.pngText());
         }
         Path secondFile = Bundled.concept(SECOND_WORD);
         ConceptFile second = ConceptFile.load(secondFile);
-        second.checkFits(secondFile, sd.unetHash(), sd.textEncoderHash(), sd.textEncoder.config().hiddenSize(), AppliedConcepts.layerDims(sd), false);
         List<BufferedImage> together = new ArrayList<>();
-        try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(use(mine), use(second)),
-                ConceptGate.Orthogonalization.EXACT, false)) {
-            TextToImage.Request r = request(TOGETHER, settings, size);
-            for (int k = 0; k < TOGETHER_COUNT; k++) together.add(TextToImage.generate(sd, applied, r, settings.seed() + k, progress).image());
+        try (ConceptGeneration generation = ConceptGeneration.open(sd, List.of(myConcept, new ConceptGeneration.Choice(secondFile, second, null, null)),
+                drawing, false, () -> cInv, progress)) {
+            for (int k = 0; k < TOGETHER_COUNT; k++) together.add(generation.draw(TOGETHER, settings.seed() + k).image());
         }
         Png.write(togetherFile, ImageGrid.of(List.of(together), List.of(TOGETHER), List.of(), 128), Map.of("parameters", "demo: " + TOGETHER));
         List<BufferedImage> shown = new ArrayList<>();
         for (Path p : pictures) shown.add(TrainingImages.read(p));
         Png.write(examplesFile, ImageGrid.of(List.of(shown), List.of("the photos of " + WORD), List.of(), 128), Map.of());
         return new Result(concept, pictures, trained, trainSeconds, examplesFile, gridFile, togetherFile, secondsSince(drawStart),
-                gate(sd, cInv, mine, second));
+                gate(sd, cInv.cInv(), mine, second));
     }
 
     /**
@@ -104,15 +101,6 @@ public final class Demo {
         GateProfile together = GateProfile.of(sd, cInv, List.of(mine, second), TOGETHER);
         return List.of("the scene prompts, " + GateProfile.summary(scenes, 0), "the prompt with both, " + together.summary(0),
                 "the prompt with both, " + together.summary(1));
-    }
-
-    /** A concept at its file's own gate. */
-    private static AppliedConcepts.Use use(ConceptFile c) {
-        return new AppliedConcepts.Use(c, c.beta(), c.tau());
-    }
-
-    private static TextToImage.Request request(String prompt, Settings settings, int size) {
-        return new TextToImage.Request(prompt, "", settings.guidance(), settings.steps(), Schedulers.Kind.DDIM.id, size, size);
     }
 
     private static double secondsSince(long t0) { return (System.nanoTime() - t0) / 1e9; }

@@ -1,5 +1,6 @@
 package dev.perfusion.demo;
 
+import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.io.Png;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.training.ConceptTrainer;
@@ -10,7 +11,6 @@ import dev.perfusion.world.HeldOut;
 import dev.perfusion.world.Instance;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.WorldGenerator;
-import org.bytedeco.pytorch.Tensor;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -46,10 +46,10 @@ public final class DemoBundle {
     }
 
     /** Trains the shipped second concept from its example pictures; returns its file. */
-    public static Path trainSecondConcept(StableDiffusion sd, Tensor cInv, int trainSteps, Progress progress) throws IOException {
+    public static Path trainSecondConcept(StableDiffusion sd, CovarianceFile.Loaded cInv, int trainSteps, Progress progress) throws IOException {
         Path second = Bundled.concept(Demo.SECOND_WORD);
         Files.createDirectories(second.getParent());
-        new ConceptTrainer(sd, cInv, Demo.SECOND_WORD, Demo.SECOND_SUPERCATEGORY, TrainingSettings.defaults().toBuilder().steps(trainSteps).build())
+        new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(), Demo.SECOND_WORD, Demo.SECOND_SUPERCATEGORY, TrainingSettings.defaults().toBuilder().steps(trainSteps).build())
                 .train(Bundled.examples(Demo.SECOND_WORD), null, second, false, null, progress);
         return second;
     }

@@ -9,7 +9,6 @@ import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Device;
-import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
