@@ -24,7 +24,7 @@ final class LossLog {
     private static final Map<String, String> TITLES = new LinkedHashMap<>();
     static {
         TITLES.put("vae", "VAE (weighted L1)");
-        TITLES.put("diffusion", "text encoder + UNet (epsilon MSE)");
+        TITLES.put("diffusion", "UNet, with the text encoder unless frozen (epsilon MSE)");
         TITLES.put("decoder", "VAE decoder fine-tuning (L1)");
     }
 

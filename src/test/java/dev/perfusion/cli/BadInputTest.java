@@ -171,7 +171,7 @@ class BadInputTest {
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--guidance", "-1", "--out", out), "error: --guidance must be at least 0, got -1.0");
         CliRun clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);
         assertEquals(2, clipSkip.rc());
-        assertTrue(clipSkip.err().contains("error: --clip-skip: the text encoder layers to skip must be in 0..3 (it has 4 layers), got 9"), clipSkip.err());
+        assertTrue(clipSkip.err().contains("error: --clip-skip: the text encoder layers to skip must be in 0..1 (it has 2 layers), got 9"), clipSkip.err());
     }
 
     /** A quick `train` (should it get as far as training) with {@code more} options over the defaults given here. */
