@@ -3,6 +3,7 @@ package dev.perfusion.cli;
 import dev.perfusion.io.Npy;
 import dev.perfusion.io.Png;
 import dev.perfusion.perfusion.Concept;
+import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGeneration;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.pipeline.StableDiffusion;
@@ -104,7 +105,7 @@ final class GenerateCommand implements Callable<Integer> {
         try {
             return ConceptGeneration.open(sd, choices, settings, force,
                     () -> covariance.cInv(model, sd, CovarianceCache.DEFAULT_CAPTIONS, progress), progress);
-        } catch (ConceptGeneration.MadeForAnotherModel e) {
+        } catch (ConceptFile.MadeForAnotherModel e) {
             throw new IllegalArgumentException(e.getMessage() + "; --force uses it anyway", e);
         }
     }

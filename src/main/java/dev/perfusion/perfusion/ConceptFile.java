@@ -161,6 +161,11 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
         return concept;
     }
 
+    /** A concept of the model's shapes made for another UNet or text encoder: usable only when the caller forces it. */
+    public static final class MadeForAnotherModel extends IllegalArgumentException {
+        MadeForAnotherModel(String message) { super(message); }
+    }
+
     /**
      * Checks this concept fits a model: shapes must match always ({@link #checkShapes}); a different text encoder or
      * base model ({@link #checkMadeFor}) is an error unless {@code force} (the shapes then still decide whether it can
@@ -187,11 +192,11 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
      */
     public void checkMadeFor(Path file, String modelHash, String modelTextEncoderHash) {
         if (!textEncoderHash.equals(modelTextEncoderHash)) {
-            throw new IllegalArgumentException(file + ": concept '" + word + "' was made for another text encoder ("
+            throw new MadeForAnotherModel(file + ": concept '" + word + "' was made for another text encoder ("
                     + textEncoderHash + ", this model has " + modelTextEncoderHash + ")");
         }
         if (!baseModelHash.equals(modelHash)) {
-            throw new IllegalArgumentException(file + ": concept '" + word + "' was made for another base model ("
+            throw new MadeForAnotherModel(file + ": concept '" + word + "' was made for another base model ("
                     + baseModelHash + ", this model is " + modelHash + ")");
         }
     }

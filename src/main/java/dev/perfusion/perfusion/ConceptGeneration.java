@@ -17,8 +17,8 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * Text-to-image with zero or more concepts applied: the one recipe that {@code generate} and the web app's generate
- * jobs run. {@link #open} checks that every concept fits the model, installs them ({@link AppliedConcepts}) and says
+ * Text-to-image with zero or more concepts applied: the one recipe that {@code generate}, the web app's generate
+ * jobs and the demo run. {@link #open} checks that every concept fits the model, installs them ({@link AppliedConcepts}) and says
  * what a user should know (a concept made for another model, another C^-1 than it was trained with, a prompt without
  * its word); each picture is drawn by {@link TextToImage#generate} and carries its {@link GenerationParameters};
  * {@link #close} restores the model.
@@ -49,11 +49,6 @@ public final class ConceptGeneration implements AutoCloseable {
         CovarianceFile.Loaded get() throws IOException;
     }
 
-    /** A concept that fits the model's shapes but was made for another UNet or text encoder, and {@code force} was not given. */
-    public static final class MadeForAnotherModel extends IllegalArgumentException {
-        MadeForAnotherModel(IllegalArgumentException cause) { super(cause.getMessage(), cause); }
-    }
-
     private final StableDiffusion sd;
     private final List<Choice> choices;
     private final TextToImage.Request request;
@@ -72,7 +67,8 @@ public final class ConceptGeneration implements AutoCloseable {
     }
 
     /**
-     * Checks the settings and concepts against {@code sd} and installs the concepts. {@code force} lets a concept made
+     * Checks the settings and concepts against {@code sd} ({@link ConceptFile#checkFits}; a concept made for another
+     * model throws {@link ConceptFile.MadeForAnotherModel}) and installs the concepts. {@code force} lets a concept made
      * for another model of the same shapes through, with a warning naming which part differs.
      */
     public static ConceptGeneration open(StableDiffusion sd, List<Choice> choices, Settings settings, boolean force,
@@ -83,16 +79,9 @@ public final class ConceptGeneration implements AutoCloseable {
         if (choices.isEmpty()) return new ConceptGeneration(sd, choices, request, s.globalLock(), null, saysOnce);
         List<AppliedConcepts.Use> uses = new ArrayList<>();
         for (Choice c : choices) {
-            c.concept().checkShapes(c.file(), sd.textEncoder.config().hiddenSize(), AppliedConcepts.layerDims(sd));
-            if (force) {
-                warnMadeForAnother(c, sd, saysOnce);
-            } else {
-                try {
-                    c.concept().checkMadeFor(c.file(), sd.unetHash(), sd.textEncoderHash());
-                } catch (IllegalArgumentException e) {
-                    throw new MadeForAnotherModel(e);
-                }
-            }
+            c.concept().checkFits(c.file(), sd.unetHash(), sd.textEncoderHash(), sd.textEncoder.config().hiddenSize(),
+                    AppliedConcepts.layerDims(sd), force);
+            if (force) warnMadeForAnother(c, sd, saysOnce);
             uses.add(c.use());
         }
         CovarianceFile.Loaded cInv = covariance.get();

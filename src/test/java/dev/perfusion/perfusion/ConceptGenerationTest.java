@@ -78,7 +78,7 @@ class ConceptGenerationTest {
         ConceptFile other = new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(), cat.edit(), cat.beta(), cat.tau(),
                 "another-unet", cat.textEncoderHash(), java.util.Map.of());
         List<ConceptGeneration.Choice> choices = List.of(new ConceptGeneration.Choice(Path.of("other.safetensors"), other, null, null));
-        ConceptGeneration.MadeForAnotherModel e = assertThrows(ConceptGeneration.MadeForAnotherModel.class,
+        ConceptFile.MadeForAnotherModel e = assertThrows(ConceptFile.MadeForAnotherModel.class,
                 () -> ConceptGeneration.open(sd, choices, SETTINGS, false, () -> fail("refused before C^-1"), Progress.NONE));
         assertTrue(e.getMessage().startsWith("other.safetensors: concept 'my-cat' was made for another base model"), e.getMessage());
         List<String> said = new ArrayList<>();
