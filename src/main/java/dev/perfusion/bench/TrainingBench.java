@@ -71,7 +71,7 @@ final class TrainingBench {
     }
 
     private static void pretraining(int steps, Path work, Map<String, String> results, Progress out) throws IOException {
-        BaseModelRecipe recipe = BaseModelRecipe.standard().withSteps(0, steps, 0);
+        BaseModelRecipe recipe = BaseModelRecipe.recordedIn(Bundled.model()).withSteps(0, steps, 0);
         StepClock clock = new StepClock(out);
         Pretrainer pretrainer = new Pretrainer(recipe, work, clock).schedule(Integer.MAX_VALUE, Integer.MAX_VALUE).continueFrom(Bundled.model());
         OpClock.start();

@@ -22,8 +22,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--decoder-steps", description = "Override the recipe's decoder fine-tuning steps.") Integer decoderSteps;
     @Option(names = "--decoder-only", description = "Run only the decoder fine-tuning stage (it needs only the VAE stage, so it may run beside the diffusion stage in a second process).") boolean decoderOnly;
     @Option(names = "--continue-from", paramLabel = "MODEL", description = "Train the text encoder and UNet further from this exported model (its tokenizer and VAE are kept) for --train-steps more steps.") Path continueFrom;
-    @Option(names = "--recipe", defaultValue = "standard", paramLabel = "NAME", description = "standard: the text encoder and UNet learn together (the shipped model); "
-            + "frozen-text: first a CLIP for the world (text tower + image tower, contrastive loss), then the UNet alone on its frozen text encoder, as SD (default: ${DEFAULT-VALUE}).") String recipeName;
+    @Option(names = "--recipe", paramLabel = "NAME", description = "frozen-text: first a CLIP for the world (text tower + image tower, contrastive loss), then the UNet "
+            + "alone on its frozen text encoder, as SD (the shipped model); standard: the text encoder and UNet learn together (the previous model). "
+            + "Default: the recipe recorded in --continue-from's model, else frozen-text.") String recipeName;
     @Option(names = "--contrastive-steps", description = "Override the frozen-text recipe's contrastive steps.") Integer contrastiveSteps;
     @Option(names = "--own-token-weight", paramLabel = "W", description = "With --recipe frozen-text: add the own-token objective at this weight "
             + "beside the contrastive loss (each word's output must name its own token; it keeps the words after a concept word about themselves).")
@@ -35,7 +36,8 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        BaseModelRecipe recipe = Flags.named("--recipe", () -> BaseModelRecipe.named(recipeName));
+        BaseModelRecipe recipe = recipeName != null ? Flags.named("--recipe", () -> BaseModelRecipe.named(recipeName))
+                : continueFrom != null ? BaseModelRecipe.recordedIn(continueFrom) : BaseModelRecipe.frozenText();
         if (textSize != null) {
             String[] f = textSize.split("x");
             if (f.length != 3) throw new IllegalArgumentException("--text-size must be WIDTHxLAYERSxHEADS, e.g. 256x6x4, got " + textSize);

@@ -72,7 +72,7 @@ public final class ConceptGate {
      * @param beta       beta_j [N]
      * @param tau        tau_j [N]
      */
-    private record Constants(Tensor sProjector, Tensor iStar, Tensor cInvU, Tensor uRows, Tensor beta, Tensor tau) {
+    record Constants(Tensor sProjector, Tensor iStar, Tensor cInvU, Tensor uRows, Tensor beta, Tensor tau) {
         void release() {
             for (Tensor t : new Tensor[] {sProjector, iStar, cInvU, uRows, beta, tau}) {
                 if (t != null) t.releaseReference();
@@ -140,6 +140,19 @@ public final class ConceptGate {
         rebuild();
     }
 
+    /**
+     * Gives the prompt batch E its own i* for concept j: E's forward passes read it, while the gate's own i* stays
+     * as it is. Training binds each micro-batch of a step to the i* it saw, so that micro-batches run side by side
+     * compute what they would one after another. The binding lasts as long as E's cache entry (until
+     * {@link #trackIStar}, {@link #clearCache} or eviction; see {@link #holdGraphs}).
+     */
+    public synchronized void trackIStarFor(Tensor encodings, int j, Tensor iStar) {
+        checkEncodings(encodings);
+        List<Concept> bound = new ArrayList<>(concepts);
+        bound.set(j, ownCopy(concepts.get(j).withIStar(iStar.detach())));
+        cache.entry(encodings).bind(build(bound));
+    }
+
     /** Sets (beta, tau) of every concept: the user's fidelity / text-alignment knob. */
     public synchronized void setGate(double beta, double tau) {
         for (int j = 0; j < concepts.size(); j++) concepts.set(j, concepts.get(j).withGate(beta, tau));
@@ -158,9 +171,12 @@ public final class ConceptGate {
      * float64, otherwise in float32; e⊥ is returned in E's dtype.
      */
     public synchronized GatedEncoding compute(Tensor encodings) {
+        return compute(encodings, constants);
+    }
+
+    private GatedEncoding compute(Tensor encodings, Constants c) {
         checkEncodings(encodings);
         computations++;
-        Constants c = constants;
         Tensor e = encodings.to(encodings.scalar_type().intern() == torch.ScalarType.Double
                 ? torch.ScalarType.Double : torch.ScalarType.Float);
 
@@ -201,6 +217,12 @@ public final class ConceptGate {
         }
         cache.entry(encodings).setKeyEncodings(keyEncodings);
     }
+
+    /**
+     * Lets {@code parts} prompt batches that require grad stay cached at once (default one): the parts of a training
+     * step whose forward passes run side by side, each sharing its gate state across the layers.
+     */
+    public synchronized void holdGraphs(int parts) { cache.holdGraphs(parts); }
 
     /** Forgets every cached prompt (call after a training step's backward to free its graph early). */
     public synchronized void clearCache() { cache.clear(); }
@@ -250,7 +272,7 @@ public final class ConceptGate {
         boolean needsGraph = GradMode.is_enabled() && encodings.requires_grad();
         // a state computed with autograd off would silently cut the gradient to E: recompute it with a graph
         if (entry.gated() == null || (needsGraph && !entry.gatedWithGraph())) {
-            entry.setGated(compute(encodings), needsGraph);
+            entry.setGated(compute(encodings, entry.boundConstants() != null ? entry.boundConstants() : constants), needsGraph);
         }
         return entry;
     }
@@ -260,6 +282,10 @@ public final class ConceptGate {
     private void rebuild() {
         cache.clear();
         if (constants != null) constants.release();
+        constants = build(concepts);
+    }
+
+    private Constants build(List<Concept> concepts) {
         try (Scope s = Scope.inference()) {
             int n = concepts.size();
             List<Tensor> rows = new ArrayList<>();
@@ -286,7 +312,7 @@ public final class ConceptGate {
                 beta[j] = concepts.get(j).beta();
                 tau[j] = concepts.get(j).tau();
             }
-            constants = new Constants(Scope.keep(sProjector), Scope.keep(iStar),
+            return new Constants(Scope.keep(sProjector), Scope.keep(iStar),
                     cInvU == null ? null : Scope.keep(cInvU), uRows == null ? null : Scope.keep(uRows),
                     Scope.keep(Ops.fromDoubles(beta, n)), Scope.keep(Ops.fromDoubles(tau, n)));
         }

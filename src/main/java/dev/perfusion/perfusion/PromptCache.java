@@ -14,8 +14,9 @@ import java.util.Map;
  * TensorImpl (shared by every Java wrapper and shallow copy of it) and its version counter (bumped by in-place
  * writes). Each entry holds its own reference to E, so the TensorImpl cannot be freed and its address reused
  * while the entry lives; all held tensors outlive the caller's scopes until the entry is evicted.
- * Least recently used entries go first; an entry whose E requires grad (a training step) evicts the older ones
- * that do, so at most one step's autograd graph is held.
+ * Least recently used entries go first; an entry whose E requires grad (a training step) evicts the oldest ones
+ * that do beyond {@link #holdGraphs the graph limit} (one unless training runs parts of a step side by side), so
+ * no more than one step's autograd graphs are held.
  */
 final class PromptCache {
     private record Key(long tensorImpl, long version) {
@@ -32,6 +33,8 @@ final class PromptCache {
         private GatedEncoding gated;
         private boolean gatedWithGraph;
         private Tensor keyEncodings;
+        /** Gate constants for this E alone (its own i*), or null for the gate's. */
+        private ConceptGate.Constants boundConstants;
         private final Map<Object, Memo> outputs = new IdentityHashMap<>();
 
         private Entry(Tensor encodings) {
@@ -62,6 +65,16 @@ final class PromptCache {
 
         Tensor keyEncodings() { return keyEncodings; }
 
+        ConceptGate.Constants boundConstants() { return boundConstants; }
+
+        /** Binds this E to its own gate constants; any gate state computed with others is dropped. */
+        void bind(ConceptGate.Constants constants) {
+            if (boundConstants != null) boundConstants.release();
+            boundConstants = constants;
+            releaseGated();
+            releaseMemos();
+        }
+
         void setKeyEncodings(Tensor k) {
             release(keyEncodings);
             keyEncodings = retain(k);
@@ -88,6 +101,7 @@ final class PromptCache {
             release(keyEncodings);
             releaseGated();
             release(encodings);
+            if (boundConstants != null) boundConstants.release();
         }
 
         private static Tensor retain(Tensor t) { return Scope.keep(new Tensor(t)); }
@@ -96,6 +110,7 @@ final class PromptCache {
     }
 
     private final int capacity;
+    private int graphLimit = 1;
     private final LinkedHashMap<Key, Entry> entries = new LinkedHashMap<>(16, 0.75f, true);
 
     PromptCache(int capacity) {
@@ -110,7 +125,7 @@ final class PromptCache {
         Key key = Key.of(encodings);
         Entry e = entries.get(key);
         if (e != null) return e;
-        if (encodings.requires_grad()) evict(true);
+        if (encodings.requires_grad()) evictGraphs(graphLimit - 1);
         e = new Entry(encodings);
         entries.put(key, e);
         while (entries.size() > capacity) {
@@ -123,14 +138,26 @@ final class PromptCache {
 
     int size() { return entries.size(); }
 
-    void clear() { evict(false); }
+    /** How many entries whose E requires grad may be held at once: the parts of one training step that run side by side. */
+    void holdGraphs(int limit) {
+        if (limit < 1 || limit > capacity) throw new IllegalArgumentException("the graph limit must be 1.." + capacity + ", got " + limit);
+        graphLimit = limit;
+    }
 
-    private void evict(boolean onlyRequiringGrad) {
-        for (Iterator<Entry> it = entries.values().iterator(); it.hasNext(); ) {
+    void clear() {
+        entries.values().forEach(Entry::release);
+        entries.clear();
+    }
+
+    /** Evicts the oldest entries whose E requires grad until at most {@code keep} of them are left. */
+    private void evictGraphs(int keep) {
+        long held = entries.values().stream().filter(e -> e.requiresGrad).count();
+        for (Iterator<Entry> it = entries.values().iterator(); it.hasNext() && held > keep; ) {
             Entry e = it.next();
-            if (!onlyRequiringGrad || e.requiresGrad) {
+            if (e.requiresGrad) {
                 e.release();
                 it.remove();
+                held--;
             }
         }
     }

@@ -1,6 +1,9 @@
 package dev.perfusion.pretrain;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -9,7 +12,11 @@ import dev.perfusion.text.ClipTextConfig;
 import dev.perfusion.unet.UNetConfig;
 import dev.perfusion.vae.VaeConfig;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
+import java.util.stream.Collectors;
 
 /**
  * The bundled base model: Stable Diffusion's architecture (CLIP text transformer, UNet2DConditionModel with
@@ -85,6 +92,35 @@ public record BaseModelRecipe(
             case "frozen-text" -> frozenText();
             default -> throw new IllegalArgumentException("no recipe named '" + name + "' (standard, frozen-text)");
         };
+    }
+
+    /**
+     * The recipe a model exported by {@code perfusion pretrain} was trained with (its {@code recipe.json}): what
+     * continuing that model must use, since another recipe's shapes do not fit its weights.
+     */
+    public static BaseModelRecipe recordedIn(Path model) throws IOException {
+        Path file = model.resolve("recipe.json");
+        if (!Files.isRegularFile(file)) throw new IOException(model + ": no recipe.json (not a model exported by pretrain)");
+        JsonNode recipe;
+        try {
+            recipe = JSON.readTree(file.toFile()).path("recipe");
+        } catch (IOException e) {
+            throw new IOException(file + ": not readable as JSON: " + e.getMessage(), e);
+        }
+        if (!recipe.isObject()) throw new IOException(file + ": no \"recipe\" object");
+        try {
+            return JSON.treeToValue(recipe, BaseModelRecipe.class);
+        } catch (JsonProcessingException e) {
+            String field = e instanceof JsonMappingException m && !m.getPath().isEmpty()
+                    ? " (" + m.getPath().stream().map(r -> r.getFieldName() != null ? r.getFieldName() : "[" + r.getIndex() + "]").collect(Collectors.joining(".")) + ")" : "";
+            throw new IOException(file + ": its \"recipe\" is not a recipe this version reads" + field + ": " + e.getOriginalMessage(), e);
+        }
+    }
+
+    /** The shapes that decide which weights fit: two recipes with the same architecture can continue each other's models. */
+    public String architecture() {
+        return "text encoder " + textHidden + "x" + textLayers + "x" + textHeads + " (" + textMaxLength + " tokens), UNet " + unetChannels + "x" + unetLayersPerBlock
+                + " heads " + unetHeads + ", VAE " + vaeChannels + " -> " + latentChannels + " channels, " + imageSize + "x" + imageSize + " pictures";
     }
 
     /** Whether the text encoder comes from the contrastive stage and stays frozen while the UNet learns. */

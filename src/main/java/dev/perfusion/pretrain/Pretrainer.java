@@ -70,6 +70,11 @@ public final class Pretrainer {
                 "unet/" + DiffusersExport.WEIGHTS, "recipe.json"}) {
             if (!Files.isRegularFile(model.resolve(part))) throw new IOException(model + ": no " + part + " (not a model exported by pretrain)");
         }
+        String recorded = BaseModelRecipe.recordedIn(model).architecture();
+        if (!recorded.equals(recipe.architecture())) {
+            throw new IllegalArgumentException(model + " was trained as " + recorded + "; this recipe builds " + recipe.architecture()
+                    + ", which its weights do not fit (leave --recipe out to continue with the model's own)");
+        }
         this.continueFrom = model;
         this.continuation = continuations(model.resolve("recipe.json")) + 1;
         return this;

@@ -8,6 +8,7 @@ import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.unet.UNet2DConditionModel;
 import dev.perfusion.util.Progress;
 import dev.perfusion.vae.AutoencoderKL;
+import dev.perfusion.world.Bundled;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,6 +32,16 @@ class PretrainerTest {
         assertEquals(16, r.latentSize());
         assertEquals(r.textHidden(), r.unetConfig().crossAttentionDim());
         assertFalse(UNet2DConditionModel.create(r.unetConfig()).crossAttentionLayers().isEmpty());
+    }
+
+    /** The shipped model records the frozen-text recipe, which is what continuing it (and {@code bench --training}) must build. */
+    @Test
+    void theShippedModelRecordsItsRecipe() throws Exception {
+        assertEquals(BaseModelRecipe.frozenText().architecture(), BaseModelRecipe.recordedIn(Bundled.model()).architecture());
+        assertTrue(BaseModelRecipe.recordedIn(Bundled.model()).frozenTextEncoder());
+        Files.writeString(tmp.resolve("recipe.json"), "{\"what\": \"x\", \"recipe\": {\"imageSize\": \"big\"}}");
+        java.io.IOException e = assertThrows(java.io.IOException.class, () -> BaseModelRecipe.recordedIn(tmp));
+        assertTrue(e.getMessage().contains(tmp.resolve("recipe.json").toString()) && e.getMessage().contains("imageSize"), e.getMessage());
     }
 
     @Test
@@ -73,6 +84,11 @@ class PretrainerTest {
         assertEquals(64, sd.unet.config().sampleSize() * sd.vaeScaleFactor());
         assertEquals(32, sd.tokenizer.maxLength());
         assertTrue(sd.tokenizer.tokensOf("teddy").size() == 1);
+
+        assertEquals(r, BaseModelRecipe.recordedIn(model), "recipe.json records the recipe as it was run");
+        IllegalArgumentException misfit = assertThrows(IllegalArgumentException.class,
+                () -> new Pretrainer(BaseModelRecipe.frozenText().quick(3, 2), tmp.resolve("misfit"), Progress.NONE).continueFrom(model));
+        assertTrue(misfit.getMessage().contains("text encoder 128x4x4") && misfit.getMessage().contains("text encoder 128x2x4"), misfit.getMessage());
 
         // more steps from the exported model: its tokenizer and VAE are kept, the UNet starts from its weights
         Path more = tmp.resolve("more");
