@@ -102,14 +102,24 @@ final class DiffusionStage implements Stage {
         return frozenText ? List.of(unet) : List.of(text, unet);
     }
 
+    /** The frozen VAE's latents of the pictures and, in the frozen-text recipe, the frozen text encoder's encodings. */
+    @Override
+    public Batch prepare(Batch batch) {
+        try (NoGradGuard ng = new NoGradGuard()) {
+            Tensor latents = Ops.mul(vae.encode(batch.images()).mean(), latentScale);
+            return batch.withFrozenEncodings(latents, frozenText ? text.encode(tokenizer.idsForModel(batch.captions())) : null);
+        }
+    }
+
+    @Override
+    public boolean preparesBatches() {
+        return true;
+    }
+
     @Override
     public Loss loss(Batch batch, int step) {
         SplittableRandom rng = new SplittableRandom(recipe.seed() * 31 + step);
-        Tensor x0;
-        try (NoGradGuard ng = new NoGradGuard()) {
-            x0 = Ops.mul(vae.encode(batch.images()).mean(), latentScale);
-        }
-        run.phases().lap("VAE encode");
+        Tensor x0 = batch.latents();
         int b = batch.captions().size();
         long[] timesteps = new long[b];
         float[] timeFloats = new float[b], weights = new float[b];
@@ -121,15 +131,8 @@ final class DiffusionStage implements Stage {
         Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0));
         Tensor noisy = schedule.addNoise(x0, noise, timesteps);
         run.phases().lap("noise");
-        Tensor encodings;
-        if (frozenText) {
-            try (NoGradGuard ng = new NoGradGuard()) {
-                encodings = text.encode(tokenizer.idsForModel(batch.captions()));
-            }
-        } else {
-            encodings = text.encode(tokenizer.idsForModel(batch.captions()));
-        }
-        run.phases().lap("text encoder");
+        Tensor encodings = frozenText ? batch.encodings() : text.encode(tokenizer.idsForModel(batch.captions()));
+        if (!frozenText) run.phases().lap("text encoder");
         Tensor prediction = unet.forward(noisy, Ops.fromFloats(timeFloats, b), encodings);
         run.phases().lap("UNet forward");
         Tensor error = Ops.sub(prediction, noise);

@@ -31,7 +31,20 @@ interface Stage {
         return true;
     }
 
-    /** The forward pass on one batch, in the training step's scope. */
+    /**
+     * The work on a batch that does not depend on what the stage learns (its frozen encoders), or the batch as it is.
+     * Where {@link #preparesBatches} says so, it runs on its own thread while the step before trains.
+     */
+    default Batch prepare(Batch batch) {
+        return batch;
+    }
+
+    /** Whether {@link #prepare} does enough work to run beside the training step. */
+    default boolean preparesBatches() {
+        return false;
+    }
+
+    /** The forward pass on one (prepared) batch, in the training step's scope. */
     Loss loss(Batch batch, int step);
 
     /** Sample pictures of the EMA weights after {@code step} steps. */

@@ -2,6 +2,7 @@ package dev.perfusion.pretrain;
 
 import dev.perfusion.pretrain.WorldBatches.Batch;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.tensor.Threads;
 import dev.perfusion.util.Phases;
 
 import java.io.IOException;
@@ -29,18 +30,33 @@ final class StageLoop {
     /** Runs or resumes the stage to its last step and writes its result; returns early at the time limit. */
     Pretrainer.Result train(Stage stage) throws IOException {
         Stage.Plan plan = stage.plan();
-        String name = plan.name();
-        int total = plan.steps();
         TrainedWeights weights = new TrainedWeights(stage, run);
         int step = weights.resume();
-        CompletableFuture<Batch> next = run.batches().load(plan.data(), step);
+        try (Threads.SideBySide beside = stage.preparesBatches() && Threads.configured() > 1 ? Threads.sideBySide(1, "batch-preparation") : null) {
+            return train(stage, plan, weights, step, beside);
+        }
+    }
+
+    /**
+     * The loop from {@code step}. With {@code beside}, each batch is drawn and prepared on its worker while the step
+     * before trains, and the step computes on one thread: the diffusion stage's frozen encoders and its UNet are
+     * each too small for two threads per operation, so they use the two cores side by side instead.
+     */
+    private Pretrainer.Result train(Stage stage, Stage.Plan plan, TrainedWeights weights, int step, Threads.SideBySide beside) throws IOException {
+        String name = plan.name();
+        int total = plan.steps();
+        CompletableFuture<Batch> next = load(stage, plan, beside, step);
         double smoothed = Double.NaN;
         Phases phases = run.phases();
         phases.restart();
         while (step < total) {
             Batch batch = next.join();
-            next = run.batches().load(plan.data(), step + 1); // drawn while this step trains
+            next = load(stage, plan, beside, step + 1); // drawn while this step trains
             phases.lap("waiting for data");
+            if (beside == null) {
+                batch = stage.prepare(batch);
+                if (stage.preparesBatches()) phases.lap("frozen encoders");
+            }
             double loss;
             try (Scope s = Scope.open()) {
                 Stage.Loss forward = stage.loss(batch, step);
@@ -68,6 +84,10 @@ final class StageLoop {
         Path model = stage.finish(weights, smoothed);
         weights.deleteCheckpoint();
         return new Pretrainer.Result(true, name, step, smoothed, run.seconds(), model);
+    }
+
+    private CompletableFuture<Batch> load(Stage stage, Stage.Plan plan, Threads.SideBySide beside, int step) {
+        return beside == null ? run.batches().load(plan.data(), step) : beside.async(() -> stage.prepare(run.batches().now(plan.data(), step)));
     }
 
     /** Linear warm-up, then a cosine decay to a tenth of the rate at the last step. */

@@ -18,8 +18,20 @@ import java.util.concurrent.Executors;
  * step are a pure function of it, so a resumed stage draws what an uninterrupted one would have.
  */
 final class WorldBatches implements AutoCloseable {
-    /** A batch of world pictures in [-1, 1], their object masks, and captions (some loose, some empty). */
-    record Batch(Tensor images, Tensor masks, List<String> captions) {}
+    /**
+     * A batch of world pictures in [-1, 1], their object masks, and captions (some loose, some empty); and, once a
+     * stage has {@link Stage#prepare prepared} it, what its frozen encoders make of them (else null): the pictures'
+     * latents and the captions' text encodings.
+     */
+    record Batch(Tensor images, Tensor masks, List<String> captions, Tensor latents, Tensor encodings) {
+        Batch(Tensor images, Tensor masks, List<String> captions) {
+            this(images, masks, captions, null, null);
+        }
+
+        Batch withFrozenEncodings(Tensor latents, Tensor encodings) {
+            return new Batch(images, masks, captions, latents, encodings);
+        }
+    }
 
     /**
      * Which pictures a stage trains on: step s draws the world's samples {@code seed + s * size + i}; with captions,

@@ -5,11 +5,13 @@ import org.bytedeco.pytorch.global.torch;
 
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.function.IntFunction;
+import java.util.function.Supplier;
 
 /**
  * The CPU threads libtorch computes with. libtorch chooses its own count at start-up, and on some two-core VMs it
@@ -104,7 +106,7 @@ public final class Threads {
             singleOnThisThread();
             openblas_nolapack.blas_set_num_threads(1);
             int[] index = {0};
-            this.pool = workers == 1 ? null : Executors.newFixedThreadPool(workers, r -> {
+            this.pool = Executors.newFixedThreadPool(workers, r -> {
                 Thread t = new Thread(r, name + "-" + index[0]++);
                 t.setDaemon(true);
                 return t;
@@ -114,13 +116,13 @@ public final class Threads {
         public int workers() { return workers; }
 
         /**
-         * Runs {@code part(k)} for k = 0..parts-1, side by side on the workers (on the calling thread with one
+         * Runs {@code part(k)} for k = 0..parts-1, side by side on the workers (on the calling thread, with one
          * worker), and returns the results in part order; the first failure is thrown once every part has ended,
          * so no part is still computing when the caller goes on.
          */
         public <T> List<T> run(int parts, IntFunction<T> part) {
             List<T> results = new ArrayList<>(parts);
-            if (pool == null) {
+            if (workers == 1) {
                 for (int k = 0; k < parts; k++) results.add(part.apply(k));
                 return results;
             }
@@ -155,9 +157,17 @@ public final class Threads {
             return results;
         }
 
+        /** Runs {@code work} on a worker, on one thread, while the caller goes on (the next batch while this one trains). */
+        public <T> CompletableFuture<T> async(Supplier<T> work) {
+            return CompletableFuture.supplyAsync(() -> {
+                singleOnThisThread();
+                return work.get();
+            }, pool);
+        }
+
         @Override
         public void close() {
-            if (pool != null) pool.shutdownNow();
+            pool.shutdownNow();
             openblas_nolapack.blas_set_num_threads(restoreBlas > 0 ? restoreBlas : blasDefault());
             torch.set_num_threads(restoreTorch);
             SINGLE.set(false);

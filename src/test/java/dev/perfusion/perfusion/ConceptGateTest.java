@@ -45,6 +45,30 @@ class ConceptGateTest {
         }
     }
 
+    /** Micro-batches side by side: each prompt batch reads the i* bound to it, the others the gate's own. */
+    @Test
+    void anIStarBoundToAPromptBatchIsReadForItAlone() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(10);
+            Tensor cInv = inverse(randomSpd(r, D));
+            Tensor own = randn(r, D), bound = randn(r, D);
+            Linear w = projection(r, D, OUT);
+            Tensor oStar = randn(r, OUT);
+            ConceptGate gate = ConceptGate.single(cInv, new Concept(own, 0.75, 0.1));
+            var edited = new GatedRankOneProjection(w, gate, Role.VALUE, List.of(oStar));
+            Tensor e = encodings(r, 2, 5, bound, 0.8), other = encodings(r, 2, 5, own, 0.8);
+            gate.trackIStarFor(e, 0, bound);
+            Tensor expectedBound = output(cInv, List.of(new Concept(bound, 0.75, 0.1)), Orthogonalization.APPROXIMATE, w, List.of(oStar), e);
+            Tensor expectedOwn = output(cInv, List.of(new Concept(own, 0.75, 0.1)), Orthogonalization.APPROXIMATE, w, List.of(oStar), other);
+            assertEquals(0.0, Ops.maxAbsDiff(edited.forward(e), expectedBound), 1e-12, "E reads its bound i*");
+            assertEquals(0.0, Ops.maxAbsDiff(edited.forward(other), expectedOwn), 1e-12, "another E reads the gate's own");
+            assertEquals(0.0, Ops.maxAbsDiff(gate.concept(0).iStar(), own), "the gate's own i* is unchanged");
+            gate.trackIStar(0, own);  // a step's end: the bindings go with the cache
+            assertEquals(0.0, Ops.maxAbsDiff(edited.forward(e), output(cInv, List.of(new Concept(own, 0.75, 0.1)),
+                    Orthogonalization.APPROXIMATE, w, List.of(oStar), e)), 1e-12, "after the step E reads the gate's i*");
+        }
+    }
+
     @Test
     void trackingIStarGivesWhatANewConceptWouldAndKeepsTheCallersTensor() {
         try (Scope s = Scope.inference()) {

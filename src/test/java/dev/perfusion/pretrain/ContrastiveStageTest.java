@@ -149,7 +149,7 @@ class ContrastiveStageTest {
             TrainedWeights weights = new TrainedWeights(stage, run); // StageLoop's step, without its sample pictures
             for (int step = 0; step < 2; step++) {
                 try (Scope s = Scope.open()) {
-                    stage.loss(run.batches().now(stage.plan().data(), step), step).objective().backward();
+                    stage.loss(stage.prepare(run.batches().now(stage.plan().data(), step)), step).objective().backward();
                 }
                 weights.step(step, run.phases());
             }

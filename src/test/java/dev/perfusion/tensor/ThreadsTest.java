@@ -1,0 +1,50 @@
+package dev.perfusion.tensor;
+
+import org.bytedeco.pytorch.global.torch;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ThreadsTest {
+    @Test
+    void partsRunSideBySideOnOneThreadEachAndComeBackInOrder() {
+        int before = Threads.configured();
+        try {
+            Threads.use(2);
+            try (Threads.SideBySide side = Threads.sideBySide(2, "test-parts")) {
+                assertEquals(1, torch.get_num_threads(), "the opening thread computes on one thread meanwhile");
+                List<Integer> counts = side.run(4, k -> torch.get_num_threads());
+                assertEquals(List.of(1, 1, 1, 1), counts, "each part on one libtorch thread");
+                List<String> names = side.run(3, k -> k + ":" + Thread.currentThread().getName().startsWith("test-parts"));
+                assertEquals(List.of("0:true", "1:true", "2:true"), names, "results in part order, computed on the workers");
+            }
+            assertEquals(2, torch.get_num_threads(), "the configured count is back");
+        } finally {
+            Threads.use(before);
+        }
+    }
+
+    @Test
+    void aFailingPartIsThrownOnceEveryPartHasEnded() {
+        AtomicInteger ended = new AtomicInteger();
+        try (Threads.SideBySide side = Threads.sideBySide(2, "test-failing")) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> side.run(4, k -> {
+                try {
+                    if (k == 0) throw new IllegalStateException("part 0 failed");
+                    Thread.sleep(50);
+                    return k;
+                } catch (InterruptedException ie) {
+                    throw new RuntimeException(ie);
+                } finally {
+                    ended.incrementAndGet();
+                }
+            }));
+            assertEquals("part 0 failed", e.getMessage());
+            assertEquals(4, ended.get(), "no part was still running when the failure came back");
+        }
+        assertThrows(IllegalArgumentException.class, () -> Threads.sideBySide(0, "none"));
+    }
+}
