@@ -6,6 +6,7 @@ import dev.perfusion.sampling.Scheduler;
 import dev.perfusion.sampling.Schedulers;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.tensor.Threads;
 import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -99,11 +100,13 @@ public final class TextToImage {
 
     /**
      * The same from given unit-variance initial noise [N, C, h, w] (diffusers' {@code latents=}); {@code seed} then
-     * seeds only the per-step noise. One scope holds everything the picture needs; only the result leaves it.
+     * seeds only the per-step noise. One scope holds everything the picture needs; only the result leaves it. A
+     * small model's picture computes on one thread ({@link StableDiffusion#smallUNet}).
      */
     public static Generated generate(StableDiffusion sd, PromptEncoder encoder, Request request, Tensor initialNoise, long seed,
                                      Progress progress) {
-        try (Scope picture = Scope.inference()) {
+        try (Threads.SideBySide oneThread = sd.smallUNet() ? Threads.sideBySide(1, "picture") : null;
+             Scope picture = Scope.inference()) {
             Tensor encodings = conditioning(encoder, request, progress::message);
             Tensor latents = denoise(sd, request, encodings, initialNoise, new SeededNoise(stepNoiseSeed(seed)), progress);
             try {

@@ -51,19 +51,21 @@ final class StageLoop {
         phases.restart();
         while (step < total) {
             Batch batch = next.join();
-            next = load(stage, plan, beside, step + 1); // drawn while this step trains
+            next = step + 1 < total ? load(stage, plan, beside, step + 1) : null; // drawn while this step trains
             phases.lap("waiting for data");
-            if (beside == null) {
-                batch = stage.prepare(batch);
-                if (stage.preparesBatches()) phases.lap("frozen encoders");
-            }
             double loss;
             try (Scope s = Scope.open()) {
+                if (beside == null && stage.preparesBatches()) {
+                    batch = stage.prepare(batch);
+                    phases.lap("frozen encoders");
+                }
                 Stage.Loss forward = stage.loss(batch, step);
                 loss = forward.logged();
                 checkFinite(loss, name, step);
                 forward.objective().backward();
                 phases.lap("backward");
+            } finally {
+                if (beside != null) batch.release(); // prepared beside, kept past its worker's scope
             }
             phases.lap("freeing tensors");
             weights.lrScale(learningRateScale(step, total, plan.warmupSteps()));
@@ -77,7 +79,10 @@ final class StageLoop {
             if (step % sampleEvery == 0 || done) stage.samples(weights, step);
             if (!done && (step % checkpointEvery == 0 || overTime())) {
                 weights.save(step);
-                if (overTime()) return new Pretrainer.Result(false, name, step, smoothed, run.seconds(), null);
+                if (overTime()) {
+                    if (beside != null && next != null) next.thenAccept(Batch::release); // the batch no step will use
+                    return new Pretrainer.Result(false, name, step, smoothed, run.seconds(), null);
+                }
             }
             phases.skip(); // samples and checkpoints are not training steps
         }
@@ -87,7 +92,12 @@ final class StageLoop {
     }
 
     private CompletableFuture<Batch> load(Stage stage, Stage.Plan plan, Threads.SideBySide beside, int step) {
-        return beside == null ? run.batches().load(plan.data(), step) : beside.async(() -> stage.prepare(run.batches().now(plan.data(), step)));
+        if (beside == null) return run.batches().load(plan.data(), step);
+        return beside.async(() -> {
+            try (Scope s = Scope.inference()) { // the encoders' intermediate tensors go at once, not when the GC finds them
+                return stage.prepare(run.batches().now(plan.data(), step)).kept();
+            }
+        });
     }
 
     /** Linear warm-up, then a cosine decay to a tenth of the rate at the last step. */

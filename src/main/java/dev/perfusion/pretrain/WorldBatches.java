@@ -1,6 +1,7 @@
 package dev.perfusion.pretrain;
 
 import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
 import dev.perfusion.world.CaptionGrammar;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.WorldGenerator;
@@ -30,6 +31,21 @@ final class WorldBatches implements AutoCloseable {
 
         Batch withFrozenEncodings(Tensor latents, Tensor encodings) {
             return new Batch(images, masks, captions, latents, encodings);
+        }
+
+        /** This batch with its tensors kept past the scope that made them, until {@link #release}. */
+        Batch kept() {
+            for (Tensor t : tensors()) Scope.keep(t);
+            return this;
+        }
+
+        /** Frees the tensors {@link #kept} kept. */
+        void release() {
+            for (Tensor t : tensors()) t.releaseReference();
+        }
+
+        private List<Tensor> tensors() {
+            return java.util.stream.Stream.of(images, masks, latents, encodings).filter(java.util.Objects::nonNull).toList();
         }
     }
 

@@ -59,7 +59,8 @@ public final class Threads {
     /**
      * {@code workers} threads that each compute on one libtorch thread, with OpenBLAS single-threaded too, until
      * {@link SideBySide#close}: for work made of many small operations, split into parts that run at once. The
-     * thread that opens it computes on one thread meanwhile, and gets the configured count back at close.
+     * thread that opens it computes on one thread meanwhile, and gets the configured count back at close (unless
+     * an enclosing one is still open). With one worker it is just that: this thread on one thread.
      */
     public static SideBySide sideBySide(int workers, String name) {
         if (workers < 1) throw new IllegalArgumentException("side by side needs at least one worker, got " + workers);
@@ -72,7 +73,7 @@ public final class Threads {
      * process-wide count) changes it later; so this is for threads of a {@link SideBySide}, while its process-wide
      * count is one anyway.
      */
-    static void singleOnThisThread() {
+    private static void singleOnThisThread() {
         if (SINGLE.get()) return;
         torch.get_num_threads(); // this thread's first use: take the process-wide count before setting our own
         torch.set_num_threads(1);
@@ -93,27 +94,37 @@ public final class Threads {
     /** Worker threads for side-by-side parts; see {@link #sideBySide}. */
     public static final class SideBySide implements AutoCloseable {
         private final int workers;
-        private final ExecutorService pool;
+        private final String name;
+        private ExecutorService pool;
+        /** Whether the opening thread already computed on one thread (an enclosing side-by-side): then it stays so. */
+        private final boolean nested;
         private final int restoreTorch;
         private final int restoreBlas;
 
         private SideBySide(int workers, String name) {
             Libtorch.ensureLoaded();
             this.workers = workers;
+            this.name = name;
+            this.nested = SINGLE.get();
             this.restoreTorch = configured();
             this.restoreBlas = openblas_nolapack.blas_get_num_threads();
-            SINGLE.set(false);
             singleOnThisThread();
             openblas_nolapack.blas_set_num_threads(1);
-            int[] index = {0};
-            this.pool = Executors.newFixedThreadPool(workers, r -> {
-                Thread t = new Thread(r, name + "-" + index[0]++);
-                t.setDaemon(true);
-                return t;
-            });
         }
 
         public int workers() { return workers; }
+
+        private synchronized ExecutorService pool() {
+            if (pool == null) {
+                int[] index = {0};
+                pool = Executors.newFixedThreadPool(workers, r -> {
+                    Thread t = new Thread(r, name + "-" + index[0]++);
+                    t.setDaemon(true);
+                    return t;
+                });
+            }
+            return pool;
+        }
 
         /**
          * Runs {@code part(k)} for k = 0..parts-1, side by side on the workers (on the calling thread, with one
@@ -129,7 +140,7 @@ public final class Threads {
             List<Future<T>> futures = new ArrayList<>(parts);
             for (int k = 0; k < parts; k++) {
                 int p = k;
-                futures.add(pool.submit(() -> {
+                futures.add(pool().submit(() -> {
                     singleOnThisThread();
                     return part.apply(p);
                 }));
@@ -162,12 +173,15 @@ public final class Threads {
             return CompletableFuture.supplyAsync(() -> {
                 singleOnThisThread();
                 return work.get();
-            }, pool);
+            }, pool());
         }
 
         @Override
         public void close() {
-            pool.shutdownNow();
+            synchronized (this) {
+                if (pool != null) pool.shutdownNow();
+            }
+            if (nested) return;
             openblas_nolapack.blas_set_num_threads(restoreBlas > 0 ? restoreBlas : blasDefault());
             torch.set_num_threads(restoreTorch);
             SINGLE.set(false);

@@ -52,11 +52,6 @@ public final class ConceptTrainer {
     public record Result(ConceptFile concept, List<Double> losses, double probeBefore, double probeAfter, double seconds) {}
 
     private static final int PROBE_BATCHES = 4;
-    /**
-     * The widest UNet (channels) whose training runs in side-by-side parts: the bundled model's (32-128 channels)
-     * trains 0.24 s a step on one thread and 0.31 s on two; SD's (320-1280) gains from every thread per operation.
-     */
-    private static final int SMALL_UNET_WIDTH = 256;
 
     /** Prompt templates for the concept word ([C]'s nine). */
     public static final List<String> TEMPLATES = List.of("a photo of a {}", "a good photo of a {}", "the photo of a {}",
@@ -152,8 +147,8 @@ public final class ConceptTrainer {
         defineGradients();
         List<Double> losses = new ArrayList<>();
         double probeBefore, probeAfter;
-        int sideParts = sideBySideParts(sd);
-        try (Threads.SideBySide side = sideParts > 0 ? Threads.sideBySide(sideParts, "concept-training") : null;
+        // a small UNet's micro-batches run side by side, one per thread; a large one's operations use every thread
+        try (Threads.SideBySide side = sd.smallUNet() ? Threads.sideBySide(Threads.configured(), "concept-training") : null;
              AppliedConcepts installed = AppliedConcepts.apply(sd, cInv,
                 List.of(new AppliedConcepts.Use(concept.withIStar(iStar), settings.trainBeta(), settings.trainTau())),
                 ConceptGate.Orthogonalization.APPROXIMATE, false)) {
@@ -394,14 +389,6 @@ public final class ConceptTrainer {
         }
     }
 
-    /**
-     * How many micro-batches run side by side: on a small UNet one per thread (each on one thread, since its
-     * operations are too small to split), 0 on a large one, whose operations use every thread themselves.
-     */
-    static int sideBySideParts(StableDiffusion sd) {
-        int widest = sd.unet.config().blockOutChannels().stream().mapToInt(Integer::intValue).max().orElse(0);
-        return widest <= SMALL_UNET_WIDTH ? Threads.configured() : 0;
-    }
 
     /** Every leaf's {@code .grad} as zeros, so that the parts' gradients add into it in place. */
     private void defineGradients() {
