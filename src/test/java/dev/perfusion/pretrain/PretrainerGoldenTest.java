@@ -70,7 +70,6 @@ class PretrainerGoldenTest {
         model/vae/config.json f346422b4e33c4c0
         model/vae/diffusion_pytorch_model.safetensors 4442486a3baae6f6
         samples/decoder-00002.png c16e41832ae62df6
-        samples/step-00002.png 7a3475c5d99a249a
         samples/vae-00002.png 6b4d9c8955135800
         work/vae-decoder/config.json f346422b4e33c4c0
         work/vae-decoder/diffusion_pytorch_model.safetensors 4c7e6a457d3302a9
@@ -103,7 +102,6 @@ class PretrainerGoldenTest {
         model/vae/config.json 330f7c1d6cf47766
         model/vae/diffusion_pytorch_model.safetensors 90d3c60753ae4c93
         samples/decoder-00002.png 895e5d0ac57f409f
-        samples/step-00002.png da07952f9dbf7718
         samples/vae-00002.png 18d7768941f3c656
         work/vae-decoder/config.json 330f7c1d6cf47766
         work/vae-decoder/diffusion_pytorch_model.safetensors 7d463a21bcc74456
@@ -136,7 +134,11 @@ class PretrainerGoldenTest {
         } while (!r.finished());
         Path model = r.model();
         hashes.putAll(exported("model", model));
-        for (Path png : sorted(work.resolve("samples"))) hashes.put("samples/" + png.getFileName(), sha(Files.readAllBytes(png)));
+        for (Path png : sorted(work.resolve("samples"))) {
+            // the diffusion stage's sample grid is drawn as any picture is (TextToImage, OpenBLAS on one thread for a
+            // small model, golden against the reference elsewhere), not by the training code these bits stand for
+            if (!png.getFileName().toString().startsWith("step-")) hashes.put("samples/" + png.getFileName(), sha(Files.readAllBytes(png)));
+        }
         hashes.put("losses.csv", lossesWithoutSeconds(work.resolve("losses.csv")));
         hashes.putAll(exported("work/vae", work.resolve("vae")));
         hashes.putAll(exported("work/vae-decoder", work.resolve("vae-decoder")));
