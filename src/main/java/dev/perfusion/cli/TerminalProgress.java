@@ -12,6 +12,7 @@ final class TerminalProgress implements Progress {
     private long started = System.nanoTime();
     private long doneAtStart;
     private String currentTask = "";
+    private long lastDone, lastTotal;
     private long lastPlainLine;
 
     TerminalProgress(PrintStream out) {
@@ -21,13 +22,16 @@ final class TerminalProgress implements Progress {
 
     @Override
     public synchronized void update(String task, long done, long total, String detail) {
-        if (!task.equals(currentTask)) {
+        // another task, or the same task run again (the next picture's denoising, the next concept's training)
+        if (!task.equals(currentTask) || done < lastDone || total != lastTotal) {
             currentTask = task;
             started = System.nanoTime();
             // a resumed task starts part-way: its rate counts only the units done here
             doneAtStart = done;
             lastPlainLine = 0;
         }
+        lastDone = done;
+        lastTotal = total;
         double elapsed = (System.nanoTime() - started) / 1e9;
         double rate = done > doneAtStart ? (done - doneAtStart) / elapsed : 0;
         String eta = rate > 0 && total > 0 ? formatSeconds((total - done) / rate) : "?";

@@ -36,6 +36,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.function.IntFunction;
+import java.util.stream.IntStream;
 
 /**
  * Trains one concept with one {@link ConceptMethod} (method notes §4.1): the word embedding v* and the method's
@@ -79,7 +80,7 @@ public final class ConceptTrainer {
     private Phases phases = new Phases();
     /** The tensors that learn (v* and the method's), in the optimizer's order. */
     private List<Tensor> leaves;
-    /** Where a small model's micro-batch parts run side by side; null for a large model (one part, every thread). */
+    /** Where a small model's micro-batches run side by side; null for a large model (one at a time, every thread on each operation). */
     private Threads.SideBySide sideBySide;
 
     public ConceptTrainer(StableDiffusion sd, Tensor cInv, String word, String supercategory, TrainingSettings settings) {
@@ -261,8 +262,6 @@ public final class ConceptTrainer {
                 Math.max(1.0, Ops.item(at.sum())));
     }
 
-
-
     /** Mean loss over fixed batches, without learning anything (i* and the parameters stay as they are). */
     private double probe(List<Tensor> latents, List<Tensor> masks) {
         double sum = 0;
@@ -314,12 +313,12 @@ public final class ConceptTrainer {
                 phases.lap("i*");
             }
             double gradientScale = learn ? 1.0 / settings.gradientAccumulation() : 0;
-            IntFunction<Part> part = m -> part(batches.get(m), gradientScale);
-            List<Part> done = sideBySide == null ? java.util.stream.IntStream.range(0, batches.size()).mapToObj(part).toList()
-                    : sideBySide.run(batches.size(), part);
+            IntFunction<MicroResult> forwardAndBackward = m -> forwardAndBackward(batches.get(m), gradientScale);
+            List<MicroResult> done = sideBySide == null ? IntStream.range(0, batches.size()).mapToObj(forwardAndBackward).toList()
+                    : sideBySide.run(batches.size(), forwardAndBackward);
             phases.lap(sideBySideCount() > 1 ? "UNet forward and backward (micro-batches side by side)" : "UNet forward and backward");
             for (int m = 0; m < done.size(); m++) {
-                Part p = done.get(m);
+                MicroResult p = done.get(m);
                 losses.add(p.lossSum() * batches.get(m).lossScale());
                 for (int i = 0; i < p.gradients().size(); i++) {
                     Tensor g = p.gradients().get(i);
@@ -364,20 +363,20 @@ public final class ConceptTrainer {
     }
 
     /** A micro-batch's sum of masked squared errors, and, when it learns, the gradient of each leaf (null where unused). */
-    private record Part(double lossSum, List<Tensor> gradients) {}
+    private record MicroResult(double lossSum, List<Tensor> gradients) {}
 
     /**
      * The UNet's forward pass on one micro-batch and, with {@code gradientScale} above 0, the gradients of its loss
      * times {@code gradientScale} (the caller adds them into the leaves): on the thread it runs on.
      */
-    private Part part(MicroBatch batch, double gradientScale) {
+    private MicroResult forwardAndBackward(MicroBatch batch, double gradientScale) {
         boolean learn = gradientScale > 0;
         try (Scope s = learn ? Scope.open() : Scope.inference()) {
             Tensor prediction = sd.unet.forward(batch.noisy(), batch.t(), batch.encodings());
             Tensor error = Ops.sub(prediction, batch.target());
             Tensor lossSum = Ops.mul(Ops.mul(error, error), batch.mask()).sum();
             double value = Ops.item(lossSum);
-            if (!learn) return new Part(value, List.of());
+            if (!learn) return new MicroResult(value, List.of());
             TensorVector grads = torch.grad(new TensorVector(Ops.mul(lossSum, batch.lossScale() * gradientScale)),
                     new TensorVector(leaves.toArray(new Tensor[0])), new TensorVector(), new BoolOptional(false), false, true);
             List<Tensor> gradients = new ArrayList<>();
@@ -385,7 +384,7 @@ public final class ConceptTrainer {
                 Tensor g = new Tensor(grads.get(i)); // an owned copy: get() points into the vector
                 gradients.add(g.defined() ? Scope.keep(g) : null);
             }
-            return new Part(value, gradients);
+            return new MicroResult(value, gradients);
         }
     }
 
