@@ -69,16 +69,33 @@ public final class Threads {
 
     /**
      * Makes the calling thread compute on one libtorch thread. libtorch keeps one count per thread, taken from the
-     * process-wide one when the thread first computes, and only {@code set_num_threads} (which also sets the
-     * process-wide count) changes it later; so this is for threads of a {@link SideBySide}, while its process-wide
-     * count is one anyway.
+     * process-wide one when the thread first computes, and only {@code set_num_threads} changes it later, which sets
+     * the process-wide count too; so another thread sets the process-wide count back at once, and threads that first
+     * compute later (a web request's) still get every core.
      */
     private static void singleOnThisThread() {
         if (SINGLE.get()) return;
-        torch.get_num_threads(); // this thread's first use: take the process-wide count before setting our own
+        int own = torch.get_num_threads(); // this thread's first use: it takes the process-wide count, once
+        int processWide = configured > 0 ? configured : own;
         torch.set_num_threads(1);
         SINGLE.set(true);
+        if (processWide != 1) {
+            try {
+                COUNT_SETTER.submit(() -> torch.set_num_threads(processWide)).get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (ExecutionException e) {
+                throw new IllegalStateException("could not set libtorch's thread count back to " + processWide, e.getCause());
+            }
+        }
     }
+
+    /** The thread that sets libtorch's process-wide count back (its own count does not matter: it computes nothing). */
+    private static final ExecutorService COUNT_SETTER = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "libtorch-thread-count");
+        t.setDaemon(true);
+        return t;
+    });
 
     /** OpenBLAS's own count when nothing set it: {@code OPENBLAS_NUM_THREADS}, else every core. */
     private static int blasDefault() {

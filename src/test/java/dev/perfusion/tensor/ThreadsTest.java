@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 class ThreadsTest {
     @Test
-    void partsRunSideBySideOnOneThreadEachAndComeBackInOrder() {
+    void partsRunSideBySideOnOneThreadEachAndComeBackInOrder() throws InterruptedException {
         int before = Threads.configured();
         try {
             Threads.use(2);
@@ -20,6 +20,11 @@ class ThreadsTest {
                 assertEquals(List.of(1, 1, 1, 1), counts, "each part on one libtorch thread");
                 List<String> names = side.run(3, k -> k + ":" + Thread.currentThread().getName().startsWith("test-parts"));
                 assertEquals(List.of("0:true", "1:true", "2:true"), names, "results in part order, computed on the workers");
+                int[] elsewhere = {0};
+                Thread other = new Thread(() -> elsewhere[0] = torch.get_num_threads()); // e.g. a web request's thread
+                other.start();
+                other.join();
+                assertEquals(2, elsewhere[0], "a thread that first computes meanwhile still gets every configured thread");
             }
             assertEquals(2, torch.get_num_threads(), "the configured count is back");
         } finally {
