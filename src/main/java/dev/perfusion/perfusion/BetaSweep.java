@@ -3,11 +3,14 @@ package dev.perfusion.perfusion;
 import dev.perfusion.io.ImageGrid;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.Threads;
 import dev.perfusion.util.Progress;
 
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.IntFunction;
+import java.util.stream.IntStream;
 import java.util.Locale;
 
 /**
@@ -24,20 +27,28 @@ public final class BetaSweep {
         if (gate == null) throw new IllegalArgumentException("a beta sweep needs a gated concept; embedding-only (textual inversion) concepts have no beta");
         List<Concept> original = new ArrayList<>();
         for (int j = 0; j < gate.conceptCount(); j++) original.add(gate.concept(j));
-        List<List<BufferedImage>> rows = new ArrayList<>();
-        try {
-            for (String prompt : prompts) {
-                TextToImage.Request r = request.withPrompt(prompt);
-                List<BufferedImage> row = new ArrayList<>();
-                for (double beta : betas) {
-                    for (int j = 0; j < gate.conceptCount(); j++) gate.setConcept(j, original.get(j).withGate(beta, original.get(j).tau()));
-                    row.add(TextToImage.generate(sd, applied, r, seed, progress).image());
-                }
-                rows.add(row);
+        BufferedImage[][] cells = new BufferedImage[prompts.size()][betas.size()];
+        // a small model's cells of one column (one beta, so one gate state) are drawn side by side, one per thread
+        int workers = sd.smallUNet() ? Math.min(Threads.configured(), prompts.size()) : 1;
+        try (Threads.SideBySide side = workers > 1 ? Threads.sideBySide(workers, "beta-sweep") : null) {
+            // cells drawn at once would interleave their step-by-step progress: then the grid's cells are counted instead
+            Progress perCell = side == null ? progress : new Progress() {
+                @Override public void update(String task, long done, long total, String detail) {}
+                @Override public void message(String text) { progress.message(text); }
+            };
+            for (int c = 0; c < betas.size(); c++) {
+                double beta = betas.get(c);
+                for (int j = 0; j < gate.conceptCount(); j++) gate.setConcept(j, original.get(j).withGate(beta, original.get(j).tau()));
+                IntFunction<BufferedImage> cell = p -> TextToImage.generate(sd, applied, request.withPrompt(prompts.get(p)), seed, perCell).image();
+                List<BufferedImage> column = side == null ? IntStream.range(0, prompts.size()).mapToObj(cell).toList() : side.run(prompts.size(), cell);
+                for (int p = 0; p < prompts.size(); p++) cells[p][c] = column.get(p);
+                if (side != null) progress.update("beta sweep", (long) (c + 1) * prompts.size(), (long) betas.size() * prompts.size(), "beta " + beta);
             }
         } finally {
             for (int j = 0; j < gate.conceptCount(); j++) gate.setConcept(j, original.get(j));
         }
+        List<List<BufferedImage>> rows = new ArrayList<>();
+        for (BufferedImage[] row : cells) rows.add(List.of(row));
         List<String> columns = betas.stream().map(b -> String.format(Locale.ROOT, "beta %.2f", b)).toList();
         return ImageGrid.of(rows, prompts, columns, Math.max(128, Math.min(request.width(), 256)));
     }
