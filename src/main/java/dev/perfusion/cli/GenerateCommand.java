@@ -79,20 +79,25 @@ final class GenerateCommand implements Callable<Integer> {
             if (betaSweep != null) {
                 write(targets.get(0), generation.sweep(prompts, betaSweep, seed), progress);
             } else {
-                Tensor given = initLatents != null ? readInitLatents(generation.latentShape(), generation.width(), generation.height()) : null;
-                int i = 0;
-                for (String prompt : prompts) {
-                    for (int k = 0; k < count; k++, i++) {
-                        long imageSeed = seed + k;
-                        ConceptGeneration.Picture picture = given != null
-                                ? generation.draw(prompt, given, "init-latents " + initLatents.getFileName(), imageSeed)
-                                : generation.draw(prompt, imageSeed);
-                        if (saveLatents != null) {
-                            Npy.writeFloats(total == 1 ? saveLatents : numbered(saveLatents, i), picture.generated().latents(),
-                                    picture.generated().latentShape());
-                        }
-                        write(targets.get(i), picture, progress);
+                ConceptGeneration.PictureSink save = (i, picture) -> {
+                    if (saveLatents != null) {
+                        Npy.writeFloats(total == 1 ? saveLatents : numbered(saveLatents, i), picture.generated().latents(), picture.generated().latentShape());
                     }
+                    write(targets.get(i), picture, progress);
+                };
+                if (initLatents != null) {
+                    Tensor given = readInitLatents(generation.latentShape(), generation.width(), generation.height());
+                    save.accept(0, generation.draw(prompts.get(0), given, "init-latents " + initLatents.getFileName(), seed));
+                } else {
+                    List<String> each = new ArrayList<>();
+                    List<Long> seeds = new ArrayList<>();
+                    for (String prompt : prompts) {
+                        for (int k = 0; k < count; k++) {
+                            each.add(prompt);
+                            seeds.add(seed + k);
+                        }
+                    }
+                    generation.drawEach(each, seeds, save);
                 }
             }
         }

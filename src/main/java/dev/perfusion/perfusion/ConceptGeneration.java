@@ -4,6 +4,7 @@ import dev.perfusion.pipeline.GenerationParameters;
 import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.tensor.Threads;
 import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.Tensor;
 
@@ -100,9 +101,44 @@ public final class ConceptGeneration implements AutoCloseable {
 
     /** One picture of {@code prompt} from the noise of {@code seed}. */
     public Picture draw(String prompt, long seed) {
+        return draw(prompt, seed, progress);
+    }
+
+    private Picture draw(String prompt, long seed, Progress steps) {
         warnAbsentWords(prompt);
-        TextToImage.Generated g = TextToImage.generate(sd, encoder(), request.withPrompt(prompt), seed, progress);
+        TextToImage.Generated g = TextToImage.generate(sd, encoder(), request.withPrompt(prompt), seed, steps);
         return new Picture(g.image(), g, parameters(prompt, Long.toString(seed), gates()));
+    }
+
+    /** Takes each picture of {@link #drawEach} as it comes, in order (a command writes it at once). */
+    public interface PictureSink {
+        void accept(int index, Picture picture) throws IOException;
+    }
+
+    /**
+     * Picture i of {@code prompts.get(i)} from the noise of {@code seeds.get(i)}, each handed to {@code sink} in order.
+     * A small model's are drawn side by side, one per thread, each exactly as alone; the first of each side-by-side
+     * group reports its denoising steps (and so a cancelled job stops there), the others only their messages.
+     */
+    public void drawEach(List<String> prompts, List<Long> seeds, PictureSink sink) throws IOException {
+        int n = prompts.size();
+        int workers = sd.smallUNet() ? Math.min(Threads.configured(), n) : 1;
+        if (workers == 1) {
+            for (int i = 0; i < n; i++) sink.accept(i, draw(prompts.get(i), seeds.get(i)));
+            return;
+        }
+        Progress messagesOnly = new Progress() {
+            @Override public void update(String task, long done, long total, String detail) {}
+            @Override public void message(String text) { progress.message(text); }
+        };
+        try (Threads.SideBySide side = Threads.sideBySide(workers, "pictures")) {
+            for (int first = 0; first < n; first += workers) {
+                int from = first;
+                List<Picture> drawn = side.run(Math.min(workers, n - first),
+                        k -> draw(prompts.get(from + k), seeds.get(from + k), k == 0 ? progress : messagesOnly));
+                for (int k = 0; k < drawn.size(); k++) sink.accept(from + k, drawn.get(k));
+            }
+        }
     }
 
     /** One picture of {@code prompt} from given initial noise; {@code noiseName} stands for the seed in its parameters. */
@@ -207,7 +243,11 @@ public final class ConceptGeneration implements AutoCloseable {
 
         @Override
         public void message(String text) {
-            if (said.add(text)) inner.message(text);
+            boolean first;
+            synchronized (said) { // pictures drawn side by side say theirs at once
+                first = said.add(text);
+            }
+            if (first) inner.message(text);
         }
 
         @Override

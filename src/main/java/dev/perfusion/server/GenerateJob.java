@@ -41,10 +41,10 @@ final class GenerateJob {
                 if (r.sweep() != null) {
                     write(job, progress, "beta-sweep.png", generation.sweep(List.of(r.prompt()), r.sweep(), r.seed()), r.seed());
                 } else {
-                    for (int k = 0; k < r.count(); k++) {
-                        long seed = r.seed() + k;
-                        write(job, progress, String.format(Locale.ROOT, "%05d-%d.png", k, seed), generation.draw(r.prompt(), seed), seed);
-                    }
+                    List<Long> seeds = new ArrayList<>();
+                    for (int k = 0; k < r.count(); k++) seeds.add(r.seed() + k);
+                    generation.drawEach(java.util.Collections.nCopies(r.count(), r.prompt()), seeds,
+                            (k, picture) -> write(job, progress, String.format(Locale.ROOT, "%05d-%d.png", k, seeds.get(k)), picture, seeds.get(k)));
                 }
             }
         };
