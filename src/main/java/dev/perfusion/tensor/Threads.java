@@ -20,8 +20,9 @@ import java.util.function.Supplier;
  * picks its kernels by the CPU unless {@code OPENBLAS_CORETYPE} forces a family.
  *
  * <p>A small model's operations are too small to split: waking a second thread for each of them costs more than it
- * saves (measured on the bundled model: a concept training step 0.31 s on two threads, 0.24 s on one). Its trainers
- * therefore run independent parts of the work {@link #sideBySide side by side}, each part on one thread.
+ * saves (measured on the bundled model: a concept training step 0.31 s on two threads, 0.24 s on one). Its training
+ * and its pictures therefore run independent parts of the work {@link #sideBySide side by side} (micro-batches, the
+ * next batch, pictures), each part on one thread.
  */
 public final class Threads {
     private Threads() {}
