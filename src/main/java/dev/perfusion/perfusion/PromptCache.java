@@ -109,7 +109,7 @@ final class PromptCache {
         private static void release(Tensor t) { if (t != null) t.releaseReference(); }
     }
 
-    private final int capacity;
+    private int capacity;
     private int graphLimit = 1;
     private final LinkedHashMap<Key, Entry> entries = new LinkedHashMap<>(16, 0.75f, true);
 
@@ -138,10 +138,14 @@ final class PromptCache {
 
     int size() { return entries.size(); }
 
-    /** How many entries whose E requires grad may be held at once: the parts of one training step that run side by side. */
+    /**
+     * How many entries whose E requires grad may be held at once: the parts of one training step that run side by
+     * side (the cache grows to hold them all, since a part whose entry went would lose the i* bound to it).
+     */
     void holdGraphs(int limit) {
-        if (limit < 1 || limit > capacity) throw new IllegalArgumentException("the graph limit must be 1.." + capacity + ", got " + limit);
+        if (limit < 1) throw new IllegalArgumentException("the graph limit must be at least 1, got " + limit);
         graphLimit = limit;
+        capacity = Math.max(capacity, limit);
     }
 
     void clear() {

@@ -69,6 +69,30 @@ class ConceptGateTest {
         }
     }
 
+    /** More micro-batches side by side than the cache's usual size: none loses the i* bound to it. */
+    @Test
+    void everyBoundPromptBatchStaysWhileItsStepRuns() {
+        try (Scope s = Scope.open()) {
+            Random r = new Random(11);
+            Tensor cInv = inverse(randomSpd(r, D));
+            Tensor own = randn(r, D);
+            ConceptGate gate = ConceptGate.single(cInv, new Concept(own, 0.75, 0.1));
+            int parts = 10;
+            gate.holdGraphs(parts);
+            List<Tensor> es = new ArrayList<>(), bound = new ArrayList<>();
+            for (int k = 0; k < parts; k++) {
+                bound.add(randn(r, D));
+                es.add(encodings(r, 2, 5, bound.get(k), 0.8).set_requires_grad(true));
+                gate.trackIStarFor(es.get(k), 0, bound.get(k));
+            }
+            assertEquals(parts, gate.cachedPrompts(), "all ten bound prompt batches are held");
+            for (int k = 0; k < parts; k++) {
+                ConceptGate alone = ConceptGate.single(cInv, new Concept(bound.get(k), 0.75, 0.1));
+                assertEquals(0.0, Ops.maxAbsDiff(gate.prepare(es.get(k)).s(), alone.compute(es.get(k)).s()), 1e-12, "part " + k + " reads its own i*");
+            }
+        }
+    }
+
     @Test
     void trackingIStarGivesWhatANewConceptWouldAndKeepsTheCallersTensor() {
         try (Scope s = Scope.inference()) {
