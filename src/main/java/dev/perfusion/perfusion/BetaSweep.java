@@ -32,10 +32,7 @@ public final class BetaSweep {
         int workers = sd.smallUNet() ? Math.min(Threads.configured(), prompts.size()) : 1;
         try (Threads.SideBySide side = workers > 1 ? Threads.sideBySide(workers, "beta-sweep") : null) {
             // cells drawn at once would interleave their step-by-step progress: then the grid's cells are counted instead
-            Progress perCell = side == null ? progress : new Progress() {
-                @Override public void update(String task, long done, long total, String detail) {}
-                @Override public void message(String text) { progress.message(text); }
-            };
+            Progress perCell = side == null ? progress : Progress.messagesOnly(progress);
             for (int c = 0; c < betas.size(); c++) {
                 double beta = betas.get(c);
                 for (int j = 0; j < gate.conceptCount(); j++) gate.setConcept(j, original.get(j).withGate(beta, original.get(j).tau()));

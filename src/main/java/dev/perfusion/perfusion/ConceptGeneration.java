@@ -127,10 +127,7 @@ public final class ConceptGeneration implements AutoCloseable {
             for (int i = 0; i < n; i++) sink.accept(i, draw(prompts.get(i), seeds.get(i)));
             return;
         }
-        Progress messagesOnly = new Progress() {
-            @Override public void update(String task, long done, long total, String detail) {}
-            @Override public void message(String text) { progress.message(text); }
-        };
+        Progress messagesOnly = Progress.messagesOnly(progress);
         try (Threads.SideBySide side = Threads.sideBySide(workers, "pictures")) {
             for (int first = 0; first < n; first += workers) {
                 int from = first;

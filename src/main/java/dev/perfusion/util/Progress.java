@@ -15,4 +15,12 @@ public interface Progress {
     default void wrote(java.nio.file.Path file) {}
 
     Progress NONE = (task, done, total, detail) -> {};
+
+    /** {@code inner}'s messages without its step counts: for work done side by side, whose steps would interleave. */
+    static Progress messagesOnly(Progress inner) {
+        return new Progress() {
+            @Override public void update(String task, long done, long total, String detail) {}
+            @Override public void message(String text) { inner.message(text); }
+        };
+    }
 }
