@@ -1,6 +1,7 @@
 package dev.perfusion.cli;
 
 import dev.perfusion.util.Progress;
+import dev.perfusion.util.RateClock;
 
 import java.io.PrintStream;
 import java.util.Locale;
@@ -9,10 +10,7 @@ import java.util.Locale;
 final class TerminalProgress implements Progress {
     private final PrintStream out;
     private final boolean interactive;
-    private long started = System.nanoTime();
-    private long doneAtStart;
-    private String currentTask = "";
-    private long lastDone, lastTotal;
+    private final RateClock clock = new RateClock();
     private long lastPlainLine;
 
     TerminalProgress(PrintStream out) {
@@ -22,19 +20,11 @@ final class TerminalProgress implements Progress {
 
     @Override
     public synchronized void update(String task, long done, long total, String detail) {
-        // another task, or the same task run again (the next picture's denoising, the next concept's training)
-        if (!task.equals(currentTask) || done < lastDone || total != lastTotal) {
-            currentTask = task;
-            started = System.nanoTime();
-            // a resumed task starts part-way: its rate counts only the units done here
-            doneAtStart = done;
-            lastPlainLine = 0;
-        }
-        lastDone = done;
-        lastTotal = total;
-        double elapsed = (System.nanoTime() - started) / 1e9;
-        double rate = done > doneAtStart ? (done - doneAtStart) / elapsed : 0;
-        String eta = rate > 0 && total > 0 ? formatSeconds((total - done) / rate) : "?";
+        long now = System.nanoTime();
+        if (clock.update(task, done, total, now)) lastPlainLine = 0; // a new run prints its first line
+        double rate = Double.isNaN(clock.rate()) ? 0 : clock.rate();
+        String eta = Double.isNaN(clock.secondsLeft()) ? "?" : formatSeconds(clock.secondsLeft());
+        double elapsed = clock.elapsedSeconds();
         String stats = String.format(Locale.ROOT, "%d/%d %s %.2f it/s, %s elapsed, %s left", done, total,
                 detail == null ? "" : detail, rate, formatSeconds(elapsed), eta).replace("  ", " ");
         if (interactive) {
@@ -44,7 +34,6 @@ final class TerminalProgress implements Progress {
             if (done >= total) out.println();
             out.flush();
         } else {
-            long now = System.nanoTime();
             if (done >= total || done == 1 || now - lastPlainLine > 10_000_000_000L) {
                 out.println(task + ": " + stats);
                 lastPlainLine = now;

@@ -1,6 +1,7 @@
 package dev.perfusion.server;
 
 import dev.perfusion.util.Progress;
+import dev.perfusion.util.RateClock;
 
 import java.nio.file.Path;
 import java.util.function.Function;
@@ -21,8 +22,7 @@ final class JobProgress implements Progress {
     private final Runnable changed;
     /** The URL of a file the work wrote (a sample picture), or null for one the page cannot be shown. */
     private final Function<Path, String> urlOf;
-    private String currentTask = "";
-    private long started, doneAtStart;
+    private final RateClock clock = new RateClock();
 
     JobProgress(Job job, Runnable changed, Function<Path, String> urlOf) {
         this.job = job;
@@ -43,16 +43,8 @@ final class JobProgress implements Progress {
     @Override
     public void update(String task, long done, long total, String detail) {
         checkCancelled();
-        long now = System.nanoTime();
-        if (!task.equals(currentTask)) {
-            currentTask = task;
-            started = now;
-            doneAtStart = done; // a resumed task starts part-way: its rate counts only the units done here
-        }
-        double elapsed = (now - started) / 1e9;
-        double rate = done > doneAtStart && elapsed > 0 ? (done - doneAtStart) / elapsed : Double.NaN;
-        double left = rate > 0 && total > 0 ? (total - done) / rate : Double.NaN;
-        job.progress(task, done, total, detail, rate, left);
+        clock.update(task, done, total, System.nanoTime());
+        job.progress(task, done, total, detail, clock.rate(), clock.secondsLeft());
         changed.run();
     }
 
