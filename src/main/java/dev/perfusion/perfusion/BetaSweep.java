@@ -29,7 +29,7 @@ public final class BetaSweep {
         for (int j = 0; j < gate.conceptCount(); j++) original.add(gate.concept(j));
         BufferedImage[][] cells = new BufferedImage[prompts.size()][betas.size()];
         // a small model's cells of one column (one beta, so one gate state) are drawn side by side, one per thread
-        int workers = sd.smallUNet() ? Math.min(Threads.configured(), prompts.size()) : 1;
+        int workers = sd.sideBySideWorkers(prompts.size());
         try (Threads.SideBySide side = workers > 1 ? Threads.sideBySide(workers, "beta-sweep") : null) {
             // cells drawn at once would interleave their step-by-step progress: then the grid's cells are counted instead
             Progress perCell = side == null ? progress : Progress.messagesOnly(progress);

@@ -122,7 +122,7 @@ public final class ConceptGeneration implements AutoCloseable {
      */
     public void drawEach(List<String> prompts, List<Long> seeds, PictureSink sink) throws IOException {
         int n = prompts.size();
-        int workers = sd.smallUNet() ? Math.min(Threads.configured(), n) : 1;
+        int workers = sd.sideBySideWorkers(n);
         if (workers == 1) {
             for (int i = 0; i < n; i++) sink.accept(i, draw(prompts.get(i), seeds.get(i)));
             return;

@@ -6,6 +6,7 @@ import dev.perfusion.io.layout.WeightHash;
 import dev.perfusion.nn.Weights;
 import dev.perfusion.sampling.SchedulerConfig;
 import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Threads;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.UNet2DConditionModel;
@@ -83,7 +84,7 @@ public final class StableDiffusion {
     /**
      * Whether the UNet is so narrow (at most {@value #SMALL_UNET_WIDTH} channels: the bundled model, the fixtures)
      * that each of its operations runs faster on one thread than split over two: then work runs side by side
-     * instead ({@link dev.perfusion.tensor.Threads#sideBySide}). Measured on the bundled model (32-128 channels): a concept training step
+     * instead ({@link Threads#sideBySide}). Measured on the bundled model (32-128 channels): a concept training step
      * 0.24 s on one thread, 0.31 s on two; eight pictures 5 s and 6 s. SD's (320-1280) gains from every thread.
      */
     public boolean smallUNet() {
@@ -91,6 +92,14 @@ public final class StableDiffusion {
     }
 
     private static final int SMALL_UNET_WIDTH = 256;
+
+    /**
+     * How many of {@code parts} independent pieces of work (pictures, micro-batches) to run side by side: one per
+     * configured thread on a small UNet, else one at a time (a large UNet's operations use every thread themselves).
+     */
+    public int sideBySideWorkers(int parts) {
+        return smallUNet() ? Math.max(1, Math.min(Threads.configured(), parts)) : 1;
+    }
 
     public int vaeScaleFactor() {
         return 1 << (vae.config().blockOutChannels().size() - 1);

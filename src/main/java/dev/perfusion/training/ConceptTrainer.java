@@ -148,9 +148,9 @@ public final class ConceptTrainer {
         defineGradients();
         List<Double> losses = new ArrayList<>();
         double probeBefore, probeAfter;
-        // a small UNet's micro-batches run side by side, one per thread; a large one's operations use every thread
-        int workers = Math.min(Threads.configured(), settings.gradientAccumulation()); // more would have no micro-batch
-        try (Threads.SideBySide side = sd.smallUNet() ? Threads.sideBySide(workers, "concept-training") : null;
+        // a small UNet's micro-batches run side by side, one per thread (no more than a step has); a large one's
+        // operations use every thread themselves
+        try (Threads.SideBySide side = sd.smallUNet() ? Threads.sideBySide(sd.sideBySideWorkers(settings.gradientAccumulation()), "concept-training") : null;
              AppliedConcepts installed = AppliedConcepts.apply(sd, cInv,
                 List.of(new AppliedConcepts.Use(concept.withIStar(iStar), settings.trainBeta(), settings.trainTau())),
                 ConceptGate.Orthogonalization.APPROXIMATE, false)) {
