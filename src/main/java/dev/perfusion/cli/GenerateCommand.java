@@ -50,6 +50,13 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the initial noise; image i uses seed+i (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--count", defaultValue = "1", description = "Number of images (default: ${DEFAULT-VALUE}).") int count;
     @Option(names = "--out", defaultValue = "out", description = "A .png path (one image) or a folder (default: ${DEFAULT-VALUE}).") Path out;
+    @Option(names = "--attention-maps", description = "Also write NAME-attention.png beside each picture: where its pixels read "
+            + "each token of the prompt (cross-attention averaged over heads, layers and denoising steps), and print each token's "
+            + "mean attention on the picture and on its left and right halves. Pictures are then drawn one at a time, and "
+            + "can differ from those drawn without by float rounding.") boolean attentionMaps;
+    @Option(names = "--attention-words", split = ",", paramLabel = "W1,W2,...", description = "With --attention-maps: also print how "
+            + "much each pair of these tokens' maps overlap (1: the same pixels read both; 0: none does), per picture and on "
+            + "average (default: the concepts' words).") List<String> attentionWords;
     @Option(names = "--init-latents", paramLabel = "FILE.npy",
             description = "Unit-variance initial noise [1, C, h, w] (what diffusers' latents= takes); replaces the seed.") Path initLatents;
     @Option(names = "--save-latents", paramLabel = "FILE.npy",
@@ -61,6 +68,7 @@ final class GenerateCommand implements Callable<Integer> {
         int total = count * prompts.size();
         if (initLatents != null && total != 1) throw new IllegalArgumentException("--init-latents gives one image: use one --prompt and --count 1");
         if (betaSweep != null && concepts.isEmpty()) throw new IllegalArgumentException("--beta-sweep needs at least one --concept");
+        if (attentionMaps && (betaSweep != null || initLatents != null)) throw new IllegalArgumentException("--attention-maps draws pictures from seeds: not with --beta-sweep or --init-latents");
         if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
         if (!(guidance >= 0)) throw new IllegalArgumentException("--guidance must be at least 0, got " + guidance);
         for (double b : betas) Flags.named("--beta", () -> Concept.checkBeta(b));
@@ -97,12 +105,49 @@ final class GenerateCommand implements Callable<Integer> {
                             seeds.add(seed + k);
                         }
                     }
-                    generation.drawEach(each, seeds, save);
+                    if (attentionMaps) {
+                        drawWithAttention(generation, each, seeds, targets, save, progress);
+                    } else {
+                        generation.drawEach(each, seeds, save);
+                    }
                 }
             }
         }
         progress.message(String.format(Locale.ROOT, "done in %.1fs", (System.nanoTime() - started) / 1e9));
         return 0;
+    }
+
+    /**
+     * Each picture with its attention maps, one at a time: NAME-attention.png beside it, the per-token table, and the
+     * overlap of each pair of --attention-words (or concept words) in it; at the end each pair's mean over the pictures.
+     */
+    private void drawWithAttention(ConceptGeneration generation, List<String> each, List<Long> seeds, List<Path> targets,
+                                   ConceptGeneration.PictureSink save, TerminalProgress progress) throws java.io.IOException {
+        List<String> words = attentionWords != null ? attentionWords
+                : choices().stream().map(c -> c.concept().word()).toList();
+        java.util.Map<String, List<Double>> overlaps = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < each.size(); i++) {
+            ConceptGeneration.AttentionPicture drawn = generation.drawWithAttention(each.get(i), seeds.get(i));
+            save.accept(i, drawn.picture());
+            Path maps = suffixed(targets.get(i), "-attention");
+            Png.write(maps, drawn.attention().image(drawn.picture().image(), 96), drawn.picture().pngText());
+            StringBuilder text = new StringBuilder("wrote " + maps + ": where the picture reads each token of \"" + each.get(i) + "\"\n");
+            text.append(drawn.attention().table().stripTrailing());
+            for (int a = 0; a < words.size(); a++) {
+                for (int b = a + 1; b < words.size(); b++) {
+                    int pa = drawn.attention().positionOf(words.get(a)), pb = drawn.attention().positionOf(words.get(b));
+                    if (pa < 0 || pb < 0) continue;
+                    double o = drawn.attention().overlap(pa, pb);
+                    String pair = words.get(a) + " and " + words.get(b);
+                    overlaps.computeIfAbsent(pair, k -> new ArrayList<>()).add(o);
+                    text.append(String.format(Locale.ROOT, "%noverlap of the maps of %s: %.3f", pair, o));
+                }
+            }
+            progress.message(text.toString());
+        }
+        overlaps.forEach((pair, values) -> progress.message(String.format(Locale.ROOT, "overlap of the maps of %s over %d pictures: mean %.3f (%.3f-%.3f)",
+                pair, values.size(), values.stream().mapToDouble(d -> d).average().orElse(0),
+                values.stream().mapToDouble(d -> d).min().orElse(0), values.stream().mapToDouble(d -> d).max().orElse(0))));
     }
 
     private ConceptGeneration open(StableDiffusion sd, List<ConceptGeneration.Choice> choices, ConceptGeneration.Settings settings,
@@ -165,9 +210,14 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private static Path numbered(Path p, int i) {
+        return suffixed(p, "-" + i);
+    }
+
+    /** {@code p} with {@code suffix} before its extension. */
+    private static Path suffixed(Path p, String suffix) {
         String name = p.getFileName().toString();
         int dot = name.lastIndexOf('.');
         String stem = dot > 0 ? name.substring(0, dot) : name, ext = dot > 0 ? name.substring(dot) : "";
-        return p.resolveSibling(stem + "-" + i + ext);
+        return p.resolveSibling(stem + suffix + ext);
     }
 }

@@ -1,10 +1,15 @@
 package dev.perfusion.perfusion;
 
+import dev.perfusion.pipeline.CrossAttentionMaps;
 import dev.perfusion.pipeline.GenerationParameters;
 import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
+import dev.perfusion.pipeline.WordAttention;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
 import dev.perfusion.tensor.Threads;
+import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.Tensor;
 
@@ -109,6 +114,25 @@ public final class ConceptGeneration implements AutoCloseable {
         TextToImage.Generated g = TextToImage.generate(sd, encoder(), request.withPrompt(prompt), seed, steps);
         return new Picture(g.image(), g, parameters(prompt, Long.toString(seed), gates()));
     }
+
+    /**
+     * One picture of {@code prompt} from the noise of {@code seed}, and where its pixels read each token of the prompt
+     * ({@link CrossAttentionMaps}). The observed attention computes without the fused kernel, so the picture can differ
+     * from {@link #draw}'s by float rounding.
+     */
+    public AttentionPicture drawWithAttention(String prompt, long seed) {
+        long[] latent = latentShape();
+        try (Scope scope = Scope.inference();
+             CrossAttentionMaps maps = CrossAttentionMaps.observe(sd.unet, 1, latent[2], latent[3])) {
+            Picture picture = draw(prompt, seed, progress);
+            ClipTokenizer tokenizer = applied != null ? applied.tokenizer() : sd.tokenizer;
+            long[] ids = Ops.toLongs(sd.tokenize(tokenizer, List.of(prompt), w -> {}));
+            return new AttentionPicture(picture, WordAttention.of(maps.mean(), tokenizer.positionNames(ids)));
+        }
+    }
+
+    /** A picture and where its pixels read each token of its prompt. */
+    public record AttentionPicture(Picture picture, WordAttention attention) {}
 
     /** Takes each picture of {@link #drawEach} as it comes, in order (a command writes it at once). */
     public interface PictureSink {

@@ -20,8 +20,6 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
     /** One token position: its token, s and g per concept, and whether it is one of the concepts' words. */
     public record Position(int position, String token, double[] s, double[] g, boolean conceptWord) {}
 
-    public static final String PADDING = "<pad>";
-
     /** The profile of {@code prompt} with {@code concepts} installed at their default gates (exact combination). */
     public static GateProfile of(StableDiffusion sd, Tensor cInv, List<ConceptFile> concepts, String prompt) {
         List<AppliedConcepts.Use> uses = new ArrayList<>();
@@ -40,7 +38,7 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
             List<Long> wordIds = new ArrayList<>();
             for (ConceptFile c : concepts) wordIds.add((long) tokenizer.tokenId(c.word()).orElseThrow());
             List<Position> positions = new ArrayList<>();
-            List<String> tokens = tokens(tokenizer, ids);
+            List<String> tokens = tokenizer.positionNames(ids);
             for (int t = 0; t < ids.length; t++) {
                 double[] st = new double[j], gt = new double[j];
                 for (int k = 0; k < j; k++) {
@@ -48,22 +46,10 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
                     gt[k] = g[t * j + k];
                 }
                 String token = tokens.get(t);
-                positions.add(new Position(t, token, st, gt, !token.equals(PADDING) && wordIds.contains(ids[t])));
+                positions.add(new Position(t, token, st, gt, !token.equals(ClipTokenizer.PADDING) && wordIds.contains(ids[t])));
             }
             return new GateProfile(prompt, List.copyOf(concepts), List.copyOf(positions));
         }
-    }
-
-    /** What each position of one prompt's token ids holds: BOS, a word, EOS, then {@link #PADDING} whatever its id. */
-    static List<String> tokens(ClipTokenizer tokenizer, long[] ids) {
-        List<String> out = new ArrayList<>();
-        boolean ended = false;
-        for (int t = 0; t < ids.length; t++) {
-            out.add(ended ? PADDING : t == 0 && ids[t] == tokenizer.bosId() ? ClipTokenizer.START_OF_TEXT
-                    : ids[t] == tokenizer.eosId() ? ClipTokenizer.END_OF_TEXT : tokenizer.decode(new long[] {ids[t]}));
-            ended |= ids[t] == tokenizer.eosId();
-        }
-        return out;
     }
 
     /** s of concept {@code j} at its word's positions (usually one). */

@@ -50,11 +50,11 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
                 int length = tokenizer.maxLength();
                 for (int p = 0; p < filled.size(); p++) {
                     long[] promptIds = Arrays.copyOfRange(idValues, p * length, (p + 1) * length);
-                    List<String> tokens = GateProfile.tokens(tokenizer, promptIds);
+                    List<String> tokens = tokenizer.positionNames(promptIds);
                     boolean seen = false;
                     for (int t = 0; t < length; t++) {
                         String name = tokens.get(t);
-                        boolean padding = name.equals(GateProfile.PADDING), atWord = !padding && promptIds[t] == id;
+                        boolean padding = name.equals(ClipTokenizer.PADDING), atWord = !padding && promptIds[t] == id;
                         seen |= atWord;
                         Kind kind = padding ? Kind.PADDING : t == 0 ? Kind.BOS : promptIds[t] == tokenizer.eosId() ? Kind.EOS
                                 : atWord ? Kind.WORD : seen ? Kind.AFTER : Kind.BEFORE;

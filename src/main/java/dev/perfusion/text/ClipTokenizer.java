@@ -42,6 +42,8 @@ public final class ClipTokenizer {
 
     public static final String START_OF_TEXT = "<|startoftext|>";
     public static final String END_OF_TEXT = "<|endoftext|>";
+    /** What {@link #positionNames} calls a position after the end of the text, whatever id pads it. */
+    public static final String PADDING = "<pad>";
     public static final int DEFAULT_MAX_LENGTH = 77;
 
     private static final String FOLDER_HINT = "a tokenizer folder holds CLIP's vocab.json and merges.txt";
@@ -283,6 +285,18 @@ public final class ClipTokenizer {
             }
         }
         return new String(bytes.toByteArray(), StandardCharsets.UTF_8).replace(END_OF_WORD, " ").strip();
+    }
+
+    /** What each position of one prompt's token ids holds: BOS, a word, EOS, then {@link #PADDING}. */
+    public List<String> positionNames(long[] ids) {
+        List<String> out = new ArrayList<>();
+        boolean ended = false;
+        for (int t = 0; t < ids.length; t++) {
+            out.add(ended ? PADDING : t == 0 && ids[t] == bosId() ? START_OF_TEXT
+                    : ids[t] == eosId() ? END_OF_TEXT : decode(new long[] {ids[t]}));
+            ended |= ids[t] == eosId();
+        }
+        return out;
     }
 
     public int bosId() {

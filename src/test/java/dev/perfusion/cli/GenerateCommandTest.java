@@ -65,6 +65,28 @@ class GenerateCommandTest {
     }
 
     @Test
+    void attentionMapsAreWrittenBesideEachPictureWithTheirTableAndOverlaps() throws Exception {
+        Path out = tmp.resolve("att");
+        String prompt = "a my-cat on the left and a dog on the right on the grass";
+        CliRun run = CliRun.of("generate", "--concept", dev.perfusion.world.Bundled.concept("my-cat").toString(),
+                "--prompt", prompt, "--steps", "2", "--count", "2", "--seed", "3", "--attention-maps",
+                "--attention-words", "my-cat,dog,grass", "--out", out.toString());
+        assertEquals(0, run.rc(), run.err());
+        for (String name : new String[] {"00000-3", "00001-4"}) {
+            assertTrue(Files.isRegularFile(out.resolve(name + ".png")), name);
+            BufferedImage maps = ImageIO.read(out.resolve(name + "-attention.png").toFile());
+            assertEquals(96 * (1 + 16), maps.getWidth(), "the picture and BOS, 14 words, EOS");
+            assertTrue(Png.readText(out.resolve(name + "-attention.png")).get("parameters").startsWith(prompt));
+        }
+        String text = run.out();
+        assertTrue(text.matches("(?s).*\\n2 +my-cat +0\\.\\d{4} +0\\.\\d{4} +0\\.\\d{4}\\n.*"), text);
+        assertEquals(2, text.lines().filter(l -> l.startsWith("overlap of the maps of my-cat and dog: ")).count(), text);
+        assertTrue(text.lines().anyMatch(l -> l.matches("overlap of the maps of dog and grass over 2 pictures: mean 0\\.\\d{3} \\(0\\.\\d{3}-0\\.\\d{3}\\)")), text);
+        assertError("error: ", "--attention-maps draws pictures from seeds: not with --beta-sweep or --init-latents",
+                "generate", "--prompt", "x", "--attention-maps", "--init-latents", tmp.resolve("x.npy").toString());
+    }
+
+    @Test
     void badInputGivesOneClearLine() throws Exception {
         assertError("error: " , "--width and --height: a picture's width and height must be positive multiples of 8",
                 "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--width", "100", "--steps", "1");

@@ -1,0 +1,122 @@
+package dev.perfusion.pipeline;
+
+import dev.perfusion.io.ImageGrid;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.text.ClipTokenizer;
+import org.bytedeco.pytorch.Tensor;
+
+import java.awt.image.BufferedImage;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Where one picture's pixels read each token of its prompt ({@link CrossAttentionMaps}), for the positions from BOS
+ * to EOS (padding left out): a map per token at the latent resolution, and its mean over the picture's left and
+ * right halves, which says whether a word of a two-object prompt is read by its own object or by both.
+ *
+ * @param maps per token, the map's rows top to bottom, each left to right ({@code height * width} values)
+ */
+public record WordAttention(List<String> tokens, List<float[]> maps, int height, int width) {
+    public WordAttention {
+        tokens = List.copyOf(tokens);
+        maps = List.copyOf(maps);
+        if (tokens.size() != maps.size()) throw new IllegalArgumentException(tokens.size() + " tokens but " + maps.size() + " maps");
+    }
+
+    /** From the mean maps [1, positions, h, w] of one prompt whose positions {@code names} names. */
+    public static WordAttention of(Tensor meanMaps, List<String> names) {
+        long[] s = Ops.shape(meanMaps);
+        int h = (int) s[2], w = (int) s[3];
+        List<String> tokens = new ArrayList<>();
+        List<float[]> maps = new ArrayList<>();
+        for (int t = 0; t < names.size() && !names.get(t).equals(ClipTokenizer.PADDING); t++) {
+            tokens.add(names.get(t));
+            maps.add(Ops.toFloats(meanMaps.select(0, 0).select(0, t)));
+        }
+        return new WordAttention(tokens, maps, h, w);
+    }
+
+    /** The mean of token {@code t}'s map over the whole picture. */
+    public double mean(int t) {
+        return meanOver(t, 0, width);
+    }
+
+    /** Its mean over the left half of the picture (the middle column, for an odd width, in neither half). */
+    public double left(int t) {
+        return meanOver(t, 0, width / 2);
+    }
+
+    public double right(int t) {
+        return meanOver(t, width - width / 2, width);
+    }
+
+    private double meanOver(int t, int fromColumn, int toColumn) {
+        float[] m = maps.get(t);
+        double sum = 0;
+        for (int y = 0; y < height; y++) for (int x = fromColumn; x < toColumn; x++) sum += m[y * width + x];
+        return sum / (height * (toColumn - fromColumn));
+    }
+
+    /** The first position of {@code token}, or -1. */
+    public int positionOf(String token) {
+        return tokens.indexOf(token);
+    }
+
+    /**
+     * How much the maps of tokens {@code a} and {@code b} cover the same pixels: the overlap (histogram intersection)
+     * of the two maps, each scaled to sum to one. 1: the same pixels read both, in the same proportions; 0: no pixel
+     * reads both. Where two objects' words overlap, each object takes the other word's value too.
+     */
+    public double overlap(int a, int b) {
+        float[] ma = maps.get(a), mb = maps.get(b);
+        double sa = 0, sb = 0, common = 0;
+        for (int i = 0; i < ma.length; i++) {
+            sa += ma[i];
+            sb += mb[i];
+        }
+        for (int i = 0; i < ma.length; i++) common += Math.min(ma[i] / sa, mb[i] / sb);
+        return common;
+    }
+
+    /** A line per token: its mean, and its means on the left and right halves. */
+    public String table() {
+        StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "%-4s %-16s %8s %8s %8s%n", "pos", "token", "mean", "left", "right"));
+        for (int t = 0; t < tokens.size(); t++) {
+            out.append(String.format(Locale.ROOT, "%-4d %-16s %8.4f %8.4f %8.4f%n", t, tokens.get(t), mean(t), left(t), right(t)));
+        }
+        return out.toString();
+    }
+
+    /**
+     * The picture, then each token's map on one colour scale (black 0, through red and yellow, to white at the largest
+     * value of any token but BOS, which takes most of the attention and would leave the words dark); each column
+     * labelled with its token.
+     */
+    public BufferedImage image(BufferedImage picture, int cell) {
+        double top = 1e-12;
+        for (int t = 1; t < maps.size(); t++) for (float v : maps.get(t)) top = Math.max(top, v);
+        List<BufferedImage> row = new ArrayList<>();
+        List<String> labels = new ArrayList<>();
+        row.add(picture);
+        labels.add("picture");
+        for (int t = 0; t < maps.size(); t++) {
+            row.add(heat(maps.get(t), top));
+            labels.add(tokens.get(t));
+        }
+        return ImageGrid.of(List.of(row), List.of(""), labels, cell);
+    }
+
+    private BufferedImage heat(float[] map, double top) {
+        BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < height; y++) {
+            for (int x = 0; x < width; x++) {
+                double v = Math.min(1, map[y * width + x] / top);
+                int r = (int) Math.round(255 * Math.min(1, 3 * v)), g = (int) Math.round(255 * Math.min(1, Math.max(0, 3 * v - 1))),
+                        b = (int) Math.round(255 * Math.max(0, 3 * v - 2));
+                img.setRGB(x, y, (r << 16) | (g << 8) | b);
+            }
+        }
+        return img;
+    }
+}
