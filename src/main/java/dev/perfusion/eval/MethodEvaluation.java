@@ -80,8 +80,13 @@ public final class MethodEvaluation {
     public record Summary(String method, String variant, double beta, double fidelity, double alignment, double leakage,
                           double identification, double clipImage, double clipText, long fileBytes, double trainingSeconds, int pictures) {}
 
-    /** The multi-concept section's row: one combination mode over its pictures; {@code bothIdentified}: each side's instance picked. */
-    public record Combination(String mode, double fidelityFirst, double fidelitySecond, double alignment, double bothIdentified, int pictures) {}
+    /**
+     * The multi-concept section's row: one combination mode over its pictures; {@code bothIdentified}: each side's
+     * instance picked on the side the prompt puts it; {@code bothSwapped}: both picked, each on the other side (the
+     * model drew both, but not where the prompt said).
+     */
+    public record Combination(String mode, double fidelityFirst, double fidelitySecond, double alignment, double bothIdentified,
+                              double bothSwapped, int pictures) {}
 
     public record Report(List<Score> scores, List<Summary> summaries, List<Combination> combinations) {}
 
@@ -250,7 +255,7 @@ public final class MethodEvaluation {
         List<String> scenes = List.of("on the grass", "in the snow", "on the beach", "in the city");
         for (ConceptGate.Orthogonalization mode : ConceptGate.Orthogonalization.values()) {
             double f1 = 0, f2 = 0, al = 0;
-            int n = 0, both = 0;
+            int n = 0, both = 0, swapped = 0;
             for (int k = 0; k + 1 < subjects.size(); k++) {
                 Subject a = subjects.get(k), b = subjects.get(k + 1);
                 if (a.supercategory().equals(b.supercategory())) continue;
@@ -272,12 +277,13 @@ public final class MethodEvaluation {
                                     + (scene[i] == sceneOf(scenes.get(i)) ? 1 : 0);
                             al += found / 3.0;
                             if (leftId[i] == a.galleryRow() && rightId[i] == b.galleryRow()) both++;
+                            if (leftId[i] == b.galleryRow() && rightId[i] == a.galleryRow()) swapped++;
                             n++;
                         }
                     }
                 }
             }
-            if (n > 0) out.add(new Combination(mode.name().toLowerCase(Locale.ROOT), f1 / n, f2 / n, al / n, both / (double) n, n));
+            if (n > 0) out.add(new Combination(mode.name().toLowerCase(Locale.ROOT), f1 / n, f2 / n, al / n, both / (double) n, swapped / (double) n, n));
         }
         return out;
     }
@@ -338,10 +344,10 @@ public final class MethodEvaluation {
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }
         if (!r.combinations().isEmpty()) {
-            sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first | fidelity of the second | alignment | both identified | pictures |\n|---|---|---|---|---|---|\n");
+            sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first | fidelity of the second | alignment | both identified | both, sides swapped | pictures |\n|---|---|---|---|---|---|---|\n");
             for (Combination c : r.combinations()) {
-                sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %.0f%% | %d |%n", c.mode(), c.fidelityFirst(), c.fidelitySecond(),
-                        c.alignment(), 100 * c.bothIdentified(), c.pictures()));
+                sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %.0f%% | %.0f%% | %d |%n", c.mode(), c.fidelityFirst(), c.fidelitySecond(),
+                        c.alignment(), 100 * c.bothIdentified(), 100 * c.bothSwapped(), c.pictures()));
             }
         }
         return sb.toString();

@@ -96,12 +96,15 @@ class BundledModelTest {
                     && Double.compare(x.beta(), s.beta()) == 0 && x.identified()).count();
             assertEquals(identified / (double) s.pictures(), s.identification(), 1e-12, "the fraction of its pictures identified: " + s);
         }
-        for (MethodEvaluation.Combination c : r.combinations()) assertTrue(c.bothIdentified() >= 0 && c.bothIdentified() <= 1, c.toString());
+        for (MethodEvaluation.Combination c : r.combinations()) {
+            assertTrue(c.bothIdentified() >= 0 && c.bothSwapped() >= 0 && c.bothIdentified() + c.bothSwapped() <= 1, c.toString());
+        }
         assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("kv-finetune") && s.fileBytes() > 10 * r.summaries().stream()
                 .filter(x -> x.method().equals("perfusion")).findFirst().orElseThrow().fileBytes()), "K/V fine-tuning stores far more than a concept");
         assertEquals(2, r.combinations().size(), "exact and approximate");
         MethodEvaluation.write(r, p, tmp.resolve("report"), "bundled");
         for (String f : List.of("scores.csv", "report.md", "tradeoff.png")) assertTrue(Files.size(tmp.resolve("report").resolve(f)) > 100, f);
+        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| both identified | both, sides swapped |"), "the pair table");
         List<String> csv = Files.readAllLines(tmp.resolve("report/scores.csv"));
         assertEquals(r.scores().size() + 1, csv.size());
         assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text"), csv.get(0));
