@@ -6,6 +6,7 @@ import dev.perfusion.perfusion.SupercategoryProfile;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.text.WordOrderProfile;
 import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.Category;
@@ -26,7 +27,9 @@ import java.util.concurrent.Callable;
                 "The s profile of a text encoder: how much each token position resembles a supercategory word. For each world category word w: i* = w's mean encoding over the concept-training templates; s = e^T C^-1 i* / (i*^T C^-1 i*) "
                         + "at every position of the 16 evaluation prompts filled with w. Prints the largest and median s away from w "
                         + "(BOS, other words, EOS, padding), overall and per word. Reads the tokenizer/ and text_encoder/ of a model folder, "
-                        + "or of a pretrain work folder once its contrastive stage is done."})
+                        + "or of a pretrain work folder once its contrastive stage is done.",
+                "Then the word-order profile: whether the encodings of \"a A on the left and a B on the right on the grass\" differ "
+                        + "from those of the prompt with A and B swapped, without which no UNet can put each object on its side."})
 final class SProfileCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR", description = "A folder with tokenizer/ and text_encoder/: a model or a pretrain --work folder (default: the bundled model).")
     Path model;
@@ -58,6 +61,7 @@ final class SProfileCommand implements Callable<Integer> {
                     p.kind().name().toLowerCase(java.util.Locale.ROOT), p.prompt()));
         }
         System.out.println(profile.summary());
+        System.out.println(WordOrderProfile.measure(tokenizer, text, words).summary());
         return 0;
     }
 }
