@@ -29,6 +29,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--own-token-weight", paramLabel = "W", description = "With --recipe frozen-text: add the own-token objective at this weight "
             + "beside the contrastive loss (each word's output must name its own token; it keeps the words after a concept word about themselves).")
     Double ownTokenWeight;
+    @Option(names = "--swapped-side-negatives", description = "With --recipe frozen-text: every caption that names a side is also read with "
+            + "left and right swapped, as a wrong answer for the pictures (NegCLIP's hard negatives), so that the text encoder must say which object is on which side.")
+    boolean swappedSideNegatives;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
@@ -50,6 +53,10 @@ final class PretrainCommand implements Callable<Integer> {
         if (ownTokenWeight != null) {
             if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--own-token-weight needs --recipe frozen-text");
             recipe = recipe.withContrastive(recipe.contrastive().withOwnTokenWeight(ownTokenWeight));
+        }
+        if (swappedSideNegatives) {
+            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--swapped-side-negatives needs --recipe frozen-text");
+            recipe = recipe.withContrastive(recipe.contrastive().withSwappedSideNegatives(true));
         }
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),

@@ -41,27 +41,43 @@ public record BaseModelRecipe(
      * encoder and UNet learn together.
      */
     public record Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
-                              int imageGroups, int projectionDim, double ownTokenWeight) {
+                              int imageGroups, int projectionDim, double ownTokenWeight,
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean swappedSideNegatives) {
+        public Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
+                           int imageGroups, int projectionDim, double ownTokenWeight) {
+            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false);
+        }
+
         public static Contrastive standard() {
             return new Contrastive(1500, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 0);
         }
 
         Contrastive quick(int steps) {
             return new Contrastive(steps, Math.min(batch, 8), learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim,
-                    ownTokenWeight);
+                    ownTokenWeight, swappedSideNegatives);
         }
 
         public Contrastive withSteps(int steps) {
-            return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim, ownTokenWeight);
+            return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim, ownTokenWeight,
+                    swappedSideNegatives);
         }
 
         /** With the own-token objective ({@link OwnTokenLoss}) at this weight beside the contrastive loss (0: none). */
         public Contrastive withOwnTokenWeight(double weight) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives);
         }
 
         Contrastive withProjection(int dim) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives);
+        }
+
+        /**
+         * With each caption that names a side also read with its sides swapped, as a negative for every picture of the
+         * batch (NegCLIP's hard negatives): the same words, so only an encoder that says which object is on which side
+         * tells them apart.
+         */
+        public Contrastive withSwappedSideNegatives(boolean on) {
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on);
         }
     }
 

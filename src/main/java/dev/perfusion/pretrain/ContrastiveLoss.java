@@ -37,12 +37,22 @@ public final class ContrastiveLoss extends Module {
 
     /** (CE(logits_per_image) + CE(logits_per_text)) / 2 of [B, D] text and image embeddings (not yet normalised). */
     Tensor forward(Tensor textEmbeds, Tensor imageEmbeds) {
+        return forward(textEmbeds, imageEmbeds, null);
+    }
+
+    /**
+     * The same with {@code negativeEmbeds} [N, D] (or null): texts that describe no picture of the batch, extra
+     * wrong answers for every picture (NegCLIP's hard negatives); the caption-to-picture direction is unchanged.
+     */
+    Tensor forward(Tensor textEmbeds, Tensor imageEmbeds, Tensor negativeEmbeds) {
         Tensor t = Ops.unitRows(textEmbeds), v = Ops.unitRows(imageEmbeds);
         Tensor scale = torch.clamp_max(Ops.exp(logitScale.t()), new Scalar(MAX_SCALE));
         Tensor logitsPerImage = Ops.mul(Ops.matmul(v, t.t()), scale);   // [B images, B captions]
         long b = Ops.shape(logitsPerImage)[0];
         Tensor labels = torch.arange(new Scalar(b));                     // picture i goes with caption i
-        Tensor imageToText = torch.cross_entropy(logitsPerImage, labels);
+        Tensor withNegatives = negativeEmbeds == null ? logitsPerImage
+                : Ops.cat(1, logitsPerImage, Ops.mul(Ops.matmul(v, Ops.unitRows(negativeEmbeds).t()), scale));
+        Tensor imageToText = torch.cross_entropy(withNegatives, labels);
         Tensor textToImage = torch.cross_entropy(logitsPerImage.t(), labels);
         return Ops.mul(Ops.add(imageToText, textToImage), 0.5);
     }

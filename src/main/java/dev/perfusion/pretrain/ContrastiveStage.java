@@ -75,7 +75,14 @@ final class ContrastiveStage implements Stage {
         run.phases().lap("text tower");
         Tensor imageEmbeds = image.imageEmbeds(batch.images());
         run.phases().lap("image tower");
-        Tensor loss = contrastive.forward(textEmbeds, imageEmbeds);
+        List<String> swapped = recipe.contrastive().swappedSideNegatives() ? sidesSwapped(batch.captions()) : List.of();
+        Tensor negatives = null;
+        if (!swapped.isEmpty()) {
+            Tensor negativeIds = tokenizer.idsForModel(swapped);
+            negatives = text.textEmbeds(negativeIds, text.textModel().encode(negativeIds));
+            run.phases().lap("swapped-side negatives");
+        }
+        Tensor loss = contrastive.forward(textEmbeds, imageEmbeds, negatives);
         double ownTokenWeight = recipe.contrastive().ownTokenWeight();
         if (ownTokenWeight > 0) {
             loss = Ops.add(loss, Ops.mul(OwnTokenLoss.forward(ids, hidden, text.textModel().tokenEmbedding().weight.t(), tokenizer.eosId()),
@@ -84,6 +91,18 @@ final class ContrastiveStage implements Stage {
         run.phases().lap("loss");
         return new Loss(loss, Ops.item(loss));
     }
+
+    /** Each caption that says "on the left" or "on the right", with the two swapped: the same words, the other picture. */
+    static List<String> sidesSwapped(List<String> captions) {
+        List<String> out = new java.util.ArrayList<>();
+        for (String c : captions) {
+            if (!c.contains(LEFT) && !c.contains(RIGHT)) continue;
+            out.add(c.replace(LEFT, "\u0000").replace(RIGHT, LEFT).replace("\u0000", RIGHT));
+        }
+        return out;
+    }
+
+    private static final String LEFT = "on the left", RIGHT = "on the right";
 
     /** The loss curves, and the EMA towers' picture-to-caption accuracy on 64 pictures no step trains on. */
     @Override

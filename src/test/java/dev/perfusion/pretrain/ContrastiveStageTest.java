@@ -62,6 +62,35 @@ class ContrastiveStageTest {
         }
     }
 
+    /** Hard negatives are wrong answers for every picture: the positives repeated double the picture-to-caption partition function. */
+    @Test
+    void swappedSideNegativesAreExtraWrongAnswersForThePictures() {
+        ContrastiveLoss loss = new ContrastiveLoss();
+        loss.initialise();
+        try (Scope s = Scope.inference()) {
+            Tensor e = Ops.fromFloats(new float[] {3, 0, 0, 0.5f}, 2, 2);
+            double scale = 1 / 0.07, pair = Math.log1p(Math.exp(-scale));
+            assertEquals((Math.log(2) + pair + pair) / 2, Ops.item(loss.forward(e, e, e)), 1e-6);
+            assertEquals(pair, Ops.item(loss.forward(e, e, null)), 1e-6);
+        }
+        assertEquals(List.of("a red car on the right and a cat on the left on the grass", "a dog on the left in the snow"),
+                ContrastiveStage.sidesSwapped(List.of("a red car on the left and a cat on the right on the grass", "a car next to a dog",
+                        "a dog on the right in the snow", "")));
+    }
+
+    @Test
+    void theSwappedSideNegativesAreRecordedOnlyWhenOn() throws Exception {
+        ObjectMapper json = new ObjectMapper();
+        assertFalse(json.valueToTree(BaseModelRecipe.frozenText()).toString().contains("swappedSideNegatives"), "the shipped recipe's JSON as before");
+        BaseModelRecipe on = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withSwappedSideNegatives(true));
+        assertTrue(json.valueToTree(on).toString().contains("\"swappedSideNegatives\":true"));
+        Path model = tmp.resolve("m");
+        Files.createDirectories(model);
+        Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(on) + "}");
+        assertEquals(on, BaseModelRecipe.recordedIn(model));
+        assertFalse(BaseModelRecipe.recordedIn(dev.perfusion.world.Bundled.model()).contrastive().swappedSideNegatives(), "a recipe without the field");
+    }
+
     /** text_embeds = text_projection(last hidden state at the first EOS), as transformers' CLIPTextModelWithProjection. */
     @Test
     void textTowerPoolsAtTheFirstEosThroughABiasFreeProjection() {
