@@ -1,6 +1,8 @@
 package dev.perfusion.cli;
 
 import dev.perfusion.eval.AttributeClassifier;
+import dev.perfusion.eval.PairPlacement;
+import dev.perfusion.io.AtomicFiles;
 import dev.perfusion.eval.PromptFollowing;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.world.Bundled;
@@ -8,6 +10,8 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -22,11 +26,14 @@ final class PromptFollowingCommand implements Callable<Integer> {
     @Option(names = "--steps", defaultValue = "25", description = "Denoising (DDIM) steps per picture (default: ${DEFAULT-VALUE}).") int steps;
     @Option(names = "--guidance", defaultValue = "5", description = "Classifier-free guidance scale (default: ${DEFAULT-VALUE}).") double guidance;
     @Option(names = "--seed", defaultValue = "11", description = "Seed of the random captions and the pictures' noise (default: ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--pairs", defaultValue = "64", description = "Also draw this many two-object prompts (\"a A on the left and a B on the right ...\") "
+            + "and count the pictures with each object on its side, as the classifier reads each half; 0 for none (default: ${DEFAULT-VALUE}).") int pairs;
     @Option(names = "--out", defaultValue = "prompt-following", paramLabel = "DIR", description = "Report folder: report.md and samples.png (default: ${DEFAULT-VALUE}).") Path out;
 
     @Override
     public Integer call() throws Exception {
         if (count < 1) throw new IllegalArgumentException("--count must be at least 1, got " + count);
+        if (pairs < 0) throw new IllegalArgumentException("--pairs must be at least 0, got " + pairs);
         AttributeClassifier judge = AttributeClassifier.load(classifier != null ? classifier : Bundled.classifier());
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
@@ -34,6 +41,13 @@ final class PromptFollowingCommand implements Callable<Integer> {
         PromptFollowing.Report r = PromptFollowing.measure(sd, judge, count, steps, guidance, seed, progress);
         PromptFollowing.write(r, out, sd.name, steps, guidance, seed);
         System.out.print(r.markdown());
+        if (pairs > 0) {
+            PairPlacement.Result placed = PairPlacement.measure(sd, judge, pairs, steps, guidance, seed, progress);
+            System.out.println();
+            System.out.println(placed.summary());
+            Path report = out.resolve("report.md");
+            AtomicFiles.write(report, (Files.readString(report) + "\n" + placed.summary() + "\n").getBytes(StandardCharsets.UTF_8));
+        }
         progress.message(String.format(Locale.ROOT, "wrote %s in %s", out, TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
         return 0;
     }

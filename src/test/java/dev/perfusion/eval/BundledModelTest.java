@@ -11,7 +11,14 @@ import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.HeldOut;
+import dev.perfusion.world.Category;
+import dev.perfusion.world.Instance;
+import dev.perfusion.world.Sample;
+import dev.perfusion.world.Scene;
+import dev.perfusion.world.SceneSpec;
+import dev.perfusion.world.Size;
 import dev.perfusion.world.WorldCorpus;
+import dev.perfusion.world.WorldGenerator;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.BeforeAll;
@@ -56,6 +63,30 @@ class BundledModelTest {
             Tensor x = AttributeClassifier.picturesOf(List.of(img));
             assertTrue(Ops.item(x.std()) > 0.1, "a picture, not a flat field");
         }
+    }
+
+    @Test
+    void pairPlacementReadsEachHalfAndTellsSwappedSides() throws Exception {
+        AttributeClassifier judge = AttributeClassifier.load(Bundled.classifier());
+        WorldGenerator world = new WorldGenerator();
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(5);
+        List<PairPlacement.Pair> pairs = new java.util.ArrayList<>();
+        List<Sample> asPrompted = new java.util.ArrayList<>(), mirrored = new java.util.ArrayList<>();
+        Category[][] which = {{Category.TEDDY, Category.CAR}, {Category.DOG, Category.HOUSE}, {Category.MUG, Category.TREE}, {Category.BIRD, Category.CAT}};
+        for (Category[] w : which) {
+            pairs.add(new PairPlacement.Pair(w[0], w[1], Scene.values()[0]));
+            Instance a = WorldGenerator.trainingInstance(w[0], rng), b = WorldGenerator.trainingInstance(w[1], rng);
+            asPrompted.add(world.render(SceneSpec.pair(a, b, Scene.values()[0], Size.SMALL), 1));
+            mirrored.add(world.render(SceneSpec.pair(b, a, Scene.values()[0], Size.SMALL), 1));
+        }
+        try (Scope s = Scope.inference()) {
+            assertArrayEquals(new int[] {4, 0}, PairPlacement.judge(judge, AttributeClassifier.pictures(asPrompted), pairs), "each on its side");
+            assertArrayEquals(new int[] {0, 4}, PairPlacement.judge(judge, AttributeClassifier.pictures(mirrored), pairs), "the sides swapped");
+        }
+        PairPlacement.Result r = PairPlacement.measure(sd, judge, 8, 3, 5.0, 3, Progress.NONE);
+        assertEquals(8, r.pictures());
+        assertTrue(r.onTheirSides() + r.swapped() <= 1 && r.renderedOnTheirSides() >= 0.75, r.toString());
+        assertTrue(r.summary().startsWith("two objects on their prompted sides (\"a A on the left and a B on the right ...\", 8 pictures): "), r.summary());
     }
 
     @Test
