@@ -32,6 +32,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--swapped-side-negatives", description = "With --recipe frozen-text: every caption that names a side is also read with "
             + "left and right swapped, as a wrong answer for the pictures (NegCLIP's hard negatives), so that the text encoder must say which object is on which side.")
     boolean swappedSideNegatives;
+    @Option(names = "--image-attention-pool", description = "With --recipe frozen-text: the image tower pools its last map by attention over "
+            + "learned positions (CLIP ResNet's attention pool) instead of a mean, so that it sees where things are.")
+    boolean imageAttentionPool;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
@@ -57,6 +60,10 @@ final class PretrainCommand implements Callable<Integer> {
         if (swappedSideNegatives) {
             if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--swapped-side-negatives needs --recipe frozen-text");
             recipe = recipe.withContrastive(recipe.contrastive().withSwappedSideNegatives(true));
+        }
+        if (imageAttentionPool) {
+            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--image-attention-pool needs --recipe frozen-text");
+            recipe = recipe.withContrastive(recipe.contrastive().withAttentionPool(true));
         }
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),

@@ -42,10 +42,11 @@ public record BaseModelRecipe(
      */
     public record Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
                               int imageGroups, int projectionDim, double ownTokenWeight,
-                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean swappedSideNegatives) {
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean swappedSideNegatives,
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean attentionPool) {
         public Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
                            int imageGroups, int projectionDim, double ownTokenWeight) {
-            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false);
+            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false);
         }
 
         public static Contrastive standard() {
@@ -54,21 +55,21 @@ public record BaseModelRecipe(
 
         Contrastive quick(int steps) {
             return new Contrastive(steps, Math.min(batch, 8), learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim,
-                    ownTokenWeight, swappedSideNegatives);
+                    ownTokenWeight, swappedSideNegatives, attentionPool);
         }
 
         public Contrastive withSteps(int steps) {
             return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives);
+                    swappedSideNegatives, attentionPool);
         }
 
         /** With the own-token objective ({@link OwnTokenLoss}) at this weight beside the contrastive loss (0: none). */
         public Contrastive withOwnTokenWeight(double weight) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives, attentionPool);
         }
 
         Contrastive withProjection(int dim) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives, attentionPool);
         }
 
         /**
@@ -77,7 +78,13 @@ public record BaseModelRecipe(
          * tells them apart.
          */
         public Contrastive withSwappedSideNegatives(boolean on) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on, attentionPool);
+        }
+
+        /** With the image tower pooled by attention over positions ({@link ImageTower}), so that it sees where things are. */
+        public Contrastive withAttentionPool(boolean on) {
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
+                    swappedSideNegatives, on);
         }
     }
 
@@ -284,7 +291,9 @@ public record BaseModelRecipe(
     }
 
     public ImageTower.Config imageTowerConfig() {
-        return new ImageTower.Config(contrastive.imageChannels(), contrastive.imageGroups(), contrastive.projectionDim());
+        // the last map's side: one halving per block after the first channel count
+        int side = contrastive.attentionPool() ? imageSize >> (contrastive.imageChannels().size() - 1) : 0;
+        return new ImageTower.Config(contrastive.imageChannels(), contrastive.imageGroups(), contrastive.projectionDim(), side);
     }
 
     public VaeConfig vaeConfig(double scalingFactor) {

@@ -78,6 +78,31 @@ class ContrastiveStageTest {
                         "a dog on the right in the snow", "")));
     }
 
+    /** The attention pool reads where things are: its output moves with one position's embedding; its config round-trips. */
+    @Test
+    void attentionPooledImageTowerSeesPositions() throws Exception {
+        BaseModelRecipe recipe = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withAttentionPool(true));
+        ImageTower.Config config = recipe.imageTowerConfig();
+        assertEquals(8, config.attentionPoolSide(), "64 pixels halved by three blocks");
+        assertEquals(0, BaseModelRecipe.frozenText().imageTowerConfig().attentionPoolSide(), "mean pooling, as shipped");
+        assertFalse(BaseModelRecipe.frozenText().imageTowerConfig().toJson().has("attention_pool_side"));
+        ImageTower tower = new ImageTower(config);
+        Weights.initRandom(tower, 3);
+        Param positions = tower.namedParameters().get("attention_pool.positional_embedding");
+        assertArrayEquals(new long[] {65, 128}, positions.shape(), "the mean and 8 x 8 pixels");
+        DiffusersExport.writeComponent(tmp.resolve("tower"), config.toJson(), "model.safetensors", tower, Safetensors.StoredType.F32);
+        ImageTower loaded = ImageTower.load(tmp.resolve("tower"));
+        assertEquals(config, loaded.config());
+        try (Scope s = Scope.inference()) {
+            Tensor pictures = torch.randn(2, 3, 64, 64);
+            Tensor before = tower.imageEmbeds(pictures);
+            assertArrayEquals(new long[] {2, 128}, Ops.shape(before));
+            assertTrue(Ops.item(Ops.sub(before, loaded.imageEmbeds(pictures)).abs().max()) < 1e-5, "the saved tower computes the same");
+            positions.t().select(0, 20).add_(torch.ones(128).mul(new org.bytedeco.pytorch.Scalar(3.0)));
+            assertTrue(Ops.item(Ops.sub(before, tower.imageEmbeds(pictures)).abs().max()) > 1e-3, "one pixel's position embedding counts");
+        }
+    }
+
     @Test
     void theSwappedSideNegativesAreRecordedOnlyWhenOn() throws Exception {
         ObjectMapper json = new ObjectMapper();
