@@ -68,6 +68,7 @@ final class GenerateCommand implements Callable<Integer> {
         int total = count * prompts.size();
         if (initLatents != null && total != 1) throw new IllegalArgumentException("--init-latents gives one image: use one --prompt and --count 1");
         if (betaSweep != null && concepts.isEmpty()) throw new IllegalArgumentException("--beta-sweep needs at least one --concept");
+        if (attentionWords != null && !attentionMaps) throw new IllegalArgumentException("--attention-words needs --attention-maps");
         if (attentionMaps && (betaSweep != null || initLatents != null)) throw new IllegalArgumentException("--attention-maps draws pictures from seeds: not with --beta-sweep or --init-latents");
         if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
         if (!(guidance >= 0)) throw new IllegalArgumentException("--guidance must be at least 0, got " + guidance);
@@ -133,15 +134,12 @@ final class GenerateCommand implements Callable<Integer> {
             Png.write(maps, drawn.attention().image(drawn.picture().image(), 96), drawn.picture().pngText());
             StringBuilder text = new StringBuilder("wrote " + maps + ": where the picture reads each token of \"" + each.get(i) + "\"\n");
             text.append(drawn.attention().table().stripTrailing());
-            for (int a = 0; a < words.size(); a++) {
-                for (int b = a + 1; b < words.size(); b++) {
-                    int pa = drawn.attention().positionOf(words.get(a)), pb = drawn.attention().positionOf(words.get(b));
-                    if (pa < 0 || pb < 0) continue;
-                    double o = drawn.attention().overlap(pa, pb);
-                    String pair = words.get(a) + " and " + words.get(b);
-                    overlaps.computeIfAbsent(pair, k -> new ArrayList<>()).add(o);
-                    text.append(String.format(Locale.ROOT, "%noverlap of the maps of %s: %.3f", pair, o));
-                }
+            drawn.attention().overlaps(words).forEach((pair, o) -> {
+                overlaps.computeIfAbsent(pair, k -> new ArrayList<>()).add(o);
+                text.append(String.format(Locale.ROOT, "%noverlap of the maps of %s: %.3f", pair, o));
+            });
+            for (String w : words) {
+                if (drawn.attention().positionOf(w) < 0) text.append("\n'").append(w).append("' is not a token of this prompt");
             }
             progress.message(text.toString());
         }

@@ -79,6 +79,21 @@ public record WordAttention(List<String> tokens, List<float[]> maps, int height,
         return common;
     }
 
+    /**
+     * The {@link #overlap} of each pair of {@code words} that are both tokens here, in the order given, keyed
+     * "A and B"; a word that is not a token of the prompt is left out.
+     */
+    public java.util.Map<String, Double> overlaps(List<String> words) {
+        java.util.Map<String, Double> out = new java.util.LinkedHashMap<>();
+        for (int a = 0; a < words.size(); a++) {
+            for (int b = a + 1; b < words.size(); b++) {
+                int pa = positionOf(words.get(a)), pb = positionOf(words.get(b));
+                if (pa >= 0 && pb >= 0) out.put(words.get(a) + " and " + words.get(b), overlap(pa, pb));
+            }
+        }
+        return out;
+    }
+
     /** A line per token: its mean, and its means on the left and right halves. */
     public String table() {
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "%-4s %-16s %8s %8s %8s%n", "pos", "token", "mean", "left", "right"));

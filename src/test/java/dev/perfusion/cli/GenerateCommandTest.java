@@ -82,6 +82,7 @@ class GenerateCommandTest {
         assertTrue(text.matches("(?s).*\\n2 +my-cat +0\\.\\d{4} +0\\.\\d{4} +0\\.\\d{4}\\n.*"), text);
         assertEquals(2, text.lines().filter(l -> l.startsWith("overlap of the maps of my-cat and dog: ")).count(), text);
         assertTrue(text.lines().anyMatch(l -> l.matches("overlap of the maps of dog and grass over 2 pictures: mean 0\\.\\d{3} \\(0\\.\\d{3}-0\\.\\d{3}\\)")), text);
+        assertError("error: ", "--attention-words needs --attention-maps", "generate", "--prompt", "x", "--attention-words", "a,b");
         assertError("error: ", "--attention-maps draws pictures from seeds: not with --beta-sweep or --init-latents",
                 "generate", "--prompt", "x", "--attention-maps", "--init-latents", tmp.resolve("x.npy").toString());
     }

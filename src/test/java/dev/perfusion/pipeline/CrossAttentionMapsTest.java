@@ -28,6 +28,7 @@ class CrossAttentionMapsTest {
         assertEquals(0.0, w.overlap(1, 2), 1e-12, "disjoint maps");
         assertEquals(1.0, w.overlap(1, 1), 1e-12, "a map with itself");
         assertEquals(0.5, w.overlap(0, 1), 1e-12, "an even map against one half");
+        assertEquals(java.util.Map.of("dog and car", 0.0), w.overlaps(List.of("dog", "cat", "car")), "pairs of the words present");
         assertEquals(2, w.positionOf("car"));
         assertEquals(-1, w.positionOf("cat"));
         assertTrue(w.table().lines().anyMatch(l -> l.matches("2 +car +1\\.5000 +0\\.0000 +3\\.0000")), w.table());
