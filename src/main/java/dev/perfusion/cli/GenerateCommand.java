@@ -107,7 +107,7 @@ final class GenerateCommand implements Callable<Integer> {
                         }
                     }
                     if (attentionMaps) {
-                        drawWithAttention(generation, each, seeds, targets, save, progress);
+                        drawWithAttention(generation, choices, each, seeds, targets, save, progress);
                     } else {
                         generation.drawEach(each, seeds, save);
                     }
@@ -122,10 +122,9 @@ final class GenerateCommand implements Callable<Integer> {
      * Each picture with its attention maps, one at a time: NAME-attention.png beside it, the per-token table, and the
      * overlap of each pair of --attention-words (or concept words) in it; at the end each pair's mean over the pictures.
      */
-    private void drawWithAttention(ConceptGeneration generation, List<String> each, List<Long> seeds, List<Path> targets,
-                                   ConceptGeneration.PictureSink save, TerminalProgress progress) throws java.io.IOException {
-        List<String> words = attentionWords != null ? attentionWords
-                : choices().stream().map(c -> c.concept().word()).toList();
+    private void drawWithAttention(ConceptGeneration generation, List<ConceptGeneration.Choice> choices, List<String> each, List<Long> seeds,
+                                   List<Path> targets, ConceptGeneration.PictureSink save, TerminalProgress progress) throws java.io.IOException {
+        List<String> words = attentionWords != null ? attentionWords : choices.stream().map(c -> c.concept().word()).toList();
         java.util.Map<String, List<Double>> overlaps = new java.util.LinkedHashMap<>();
         for (int i = 0; i < each.size(); i++) {
             ConceptGeneration.AttentionPicture drawn = generation.drawWithAttention(each.get(i), seeds.get(i));

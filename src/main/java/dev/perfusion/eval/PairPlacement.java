@@ -1,7 +1,6 @@
 package dev.perfusion.eval;
 
 import dev.perfusion.pipeline.StableDiffusion;
-import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
@@ -60,14 +59,8 @@ public final class PairPlacement {
             rendered.add(world.render(SceneSpec.pair(WorldGenerator.trainingInstance(a, rng), WorldGenerator.trainingInstance(b, rng),
                     p.scene(), Size.SMALL), rng.nextLong()));
         }
-        List<BufferedImage> generated = new ArrayList<>();
-        int batch = 8;
-        for (int from = 0; from < count; from += batch) {
-            List<String> prompts = pairs.subList(from, Math.min(count, from + batch)).stream().map(Pair::prompt).toList();
-            TextToImage.Request r = new TextToImage.Request(prompts, "", guidance, steps, "ddim", 64, 64);
-            generated.addAll(TextToImage.generate(sd, r, seed * 1000 + from, Progress.NONE).images());
-            progress.update("sampling pair prompts", Math.min(count, from + batch), count, "");
-        }
+        List<BufferedImage> generated = PromptFollowing.sample(sd, pairs.stream().map(Pair::prompt).toList(), steps, guidance, seed,
+                "sampling pair prompts", progress);
         try (Scope s = Scope.inference()) {
             int[] generatedCounts = judge(judge, AttributeClassifier.picturesOf(generated), pairs);
             int[] renderedCounts = judge(judge, AttributeClassifier.pictures(rendered), pairs);

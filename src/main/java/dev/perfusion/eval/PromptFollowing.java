@@ -74,15 +74,7 @@ public final class PromptFollowing {
         SplittableRandom rng = new SplittableRandom(seed);
         List<Sample> scenes = new ArrayList<>();
         for (int i = 0; i < count; i++) scenes.add(world.render(AttributeClassifier.randomSingle(rng), rng.nextLong()));
-        List<BufferedImage> generated = new ArrayList<>();
-        int batch = 8;
-        for (int from = 0; from < count; from += batch) {
-            List<Sample> chunk = scenes.subList(from, Math.min(count, from + batch));
-            List<String> prompts = chunk.stream().map(Sample::caption).toList();
-            TextToImage.Request r = new TextToImage.Request(prompts, "", guidance, steps, "ddim", 64, 64);
-            generated.addAll(TextToImage.generate(sd, r, seed * 1000 + from, Progress.NONE).images());
-            progress.update("sampling prompts", Math.min(count, from + batch), count, "");
-        }
+        List<BufferedImage> generated = sample(sd, scenes.stream().map(Sample::caption).toList(), steps, guidance, seed, "sampling prompts", progress);
         Map<Attribute, Double> genRates = new EnumMap<>(Attribute.class), renderRates = new EnumMap<>(Attribute.class);
         Map<Attribute, long[]> onGenerated = new EnumMap<>(Attribute.class), onRendered = new EnumMap<>(Attribute.class);
         for (int from = 0; from < count; from += 64) {
@@ -125,6 +117,22 @@ public final class PromptFollowing {
         int shown = Math.min(count, 24);
         return new Report(count, genRates, renderRates, categoryAndScene / (double) count, confusion, bySize,
                 scenes.subList(0, shown).stream().map(Sample::caption).toList(), generated.subList(0, shown));
+    }
+
+    /**
+     * The model's pictures of {@code prompts} at 64 x 64 (DDIM, no negative prompt), in batches of 8, batch k from the
+     * noise of seed {@code seed * 1000 + 8k}.
+     */
+    static List<BufferedImage> sample(StableDiffusion sd, List<String> prompts, int steps, double guidance, long seed, String task,
+                                      Progress progress) {
+        List<BufferedImage> out = new ArrayList<>();
+        int batch = 8, count = prompts.size();
+        for (int from = 0; from < count; from += batch) {
+            TextToImage.Request r = new TextToImage.Request(prompts.subList(from, Math.min(count, from + batch)), "", guidance, steps, "ddim", 64, 64);
+            out.addAll(TextToImage.generate(sd, r, seed * 1000 + from, Progress.NONE).images());
+            progress.update(task, Math.min(count, from + batch), count, "");
+        }
+        return out;
     }
 
     /**
