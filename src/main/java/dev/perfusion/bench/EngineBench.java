@@ -54,6 +54,7 @@ public final class EngineBench {
     public static Map<String, String> run(Plan plan, Progress progress) throws IOException {
         Map<String, String> results = new LinkedHashMap<>();
         results.put("threads", Threads.describe());
+        results.put("native memory", Threads.describeAllocator());
         double matmulGflops = matmulRate();
         results.put("fp32 matmul 1024^3", f("%.0f GFLOP/s", matmulGflops));
         progress.message("fp32 matmul rate: " + results.get("fp32 matmul 1024^3"));
@@ -74,6 +75,7 @@ public final class EngineBench {
             Weights.convert(unet, plan.dtype());
             Weights.convert(vae, plan.dtype());
         }
+        vae.storeConvolutionsChannelsLast(); // as StableDiffusion.load stores it
         results.put("precision", plan.dtype() == torch.ScalarType.Float ? "fp32" : plan.dtype() + " UNet and VAE, fp32 text encoder");
         progress.message(f("built %s with random weights in %.1fs: UNet %,d, text encoder %,d, VAE %,d parameters", plan.family(),
                 secondsSince(t0), unet.parameterCount(), text.parameterCount(), vae.parameterCount()));

@@ -1,5 +1,8 @@
 package dev.perfusion.nn;
 
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
+
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -13,6 +16,7 @@ import java.util.Map;
 public abstract class Module {
     private final Map<String, Param> params = new LinkedHashMap<>();
     private final Map<String, Module> children = new LinkedHashMap<>();
+    private boolean channelsLast;
 
     protected final Param param(String name, long... shape) {
         Param p = new Param(shape);
@@ -47,6 +51,25 @@ public abstract class Module {
             out.put(prefix + name, p);
         });
         children.forEach((name, m) -> m.collect(prefix + name + ".", out));
+    }
+
+    /**
+     * Stores every convolution weight (each 4-D parameter on the CPU) channels-last, in place. oneDNN then convolves
+     * in its own layout without reordering the weight and the activations at every call, and each output stays
+     * channels-last for the next convolution: a frozen VAE runs 1.2-2.5x as fast (README, Benchmarks). For modules
+     * that only infer: a training UNet was no faster this way.
+     */
+    public final void storeConvolutionsChannelsLast() {
+        for (Param p : namedParameters().values()) {
+            Tensor t = p.t();
+            if (t.dim() == 4 && t.is_cpu()) t.set_data(t.contiguous(torch.MemoryFormat.ChannelsLast));
+        }
+        channelsLast = true;
+    }
+
+    /** Whether {@link #storeConvolutionsChannelsLast} stored this module's convolutions channels-last. */
+    protected final boolean storesChannelsLast() {
+        return channelsLast;
     }
 
     public final long parameterCount() {

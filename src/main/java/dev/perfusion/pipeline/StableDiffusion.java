@@ -69,6 +69,7 @@ public final class StableDiffusion {
         progress.update("loading " + model.getFileName(), 2, 3, "VAE");
         AutoencoderKL vae = AutoencoderKL.create(m.vaeConfig());
         Weights.load(vae, m.vaeWeights(), "", device, dtype, "VAE");
+        vae.storeConvolutionsChannelsLast(); // the VAE only infers: encoding training pictures, decoding latents
         progress.update("loading " + model.getFileName(), 3, 3, "");
         return new StableDiffusion(tokenizer, text, unet, vae, m.schedulerConfig(), device,
                 dtype, model.getFileName().toString(), m);

@@ -71,6 +71,7 @@ final class DiffusionStage implements Stage {
         this.continuation = continuation;
         this.export = export;
         this.vae = AutoencoderKL.load(run.work().resolve("vae"), Ops.cpu(), ScalarType.Float);
+        vae.storeConvolutionsChannelsLast(); // frozen: it encodes every batch, and draws the samples
         this.latentScale = vae.config().scalingFactor();
         this.frozenText = recipe.frozenTextEncoder();
         this.text = frozenText ? ClipTextModel.load(run.work().resolve(ContrastiveStage.TEXT_FOLDER), Ops.cpu(), ScalarType.Float)
@@ -118,27 +119,43 @@ final class DiffusionStage implements Stage {
 
     @Override
     public Loss loss(Batch batch, int step) {
+        return loss(batch, step, 0, 1);
+    }
+
+    @Override
+    public boolean splitsBatches() {
+        return true;
+    }
+
+    /**
+     * The min-SNR-weighted epsilon loss of the part's pictures, over the whole batch's size. Every part draws the
+     * step's timesteps and noise for the whole batch and takes its own rows, so the parts add up to the unsplit step.
+     */
+    @Override
+    public Loss loss(Batch batch, int step, int part, int parts) {
+        boolean whole = parts == 1; // the phases are timed only when the step runs on this one thread
         SplittableRandom rng = new SplittableRandom(recipe.seed() * 31 + step);
-        Tensor x0 = batch.latents();
-        int b = batch.captions().size();
-        long[] timesteps = new long[b];
-        float[] timeFloats = new float[b], weights = new float[b];
+        int b = batch.captions().size(), from = part * b / parts, to = (part + 1) * b / parts, rows = to - from;
+        long[] timesteps = new long[rows];
+        float[] timeFloats = new float[rows], weights = new float[rows];
         for (int i = 0; i < b; i++) {
-            timesteps[i] = rng.nextInt(schedule.trainSteps());
-            timeFloats[i] = timesteps[i];
-            weights[i] = (float) snrWeight[(int) timesteps[i]];
+            int t = rng.nextInt(schedule.trainSteps());
+            if (i < from || i >= to) continue;
+            timesteps[i - from] = t;
+            timeFloats[i - from] = t;
+            weights[i - from] = (float) snrWeight[t];
         }
-        Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0));
-        Tensor noisy = schedule.addNoise(x0, noise, timesteps);
-        run.phases().lap("noise");
-        Tensor encodings = frozenText ? batch.encodings() : text.encode(tokenizer.idsForModel(batch.captions()));
-        if (!frozenText) run.phases().lap("text encoder");
-        Tensor prediction = unet.forward(noisy, Ops.fromFloats(timeFloats, b), encodings);
-        run.phases().lap("UNet forward");
+        Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(batch.latents())).narrow(0, from, rows);
+        Tensor noisy = schedule.addNoise(batch.latents().narrow(0, from, rows), noise, timesteps);
+        if (whole) run.phases().lap("noise");
+        Tensor encodings = frozenText ? batch.encodings().narrow(0, from, rows) : text.encode(tokenizer.idsForModel(batch.captions().subList(from, to)));
+        if (!frozenText && whole) run.phases().lap("text encoder");
+        Tensor prediction = unet.forward(noisy, Ops.fromFloats(timeFloats, rows), encodings);
+        if (whole) run.phases().lap("UNet forward");
         Tensor error = Ops.sub(prediction, noise);
-        Tensor perSample = Ops.mean(Ops.reshape(Ops.mul(error, error), b, -1), 1, false);
-        Loss loss = new Loss(Ops.mean(Ops.mul(perSample, Ops.fromFloats(weights, b))), Ops.item(Ops.mean(perSample)));
-        run.phases().lap("loss");
+        Tensor perSample = Ops.mean(Ops.reshape(Ops.mul(error, error), rows, -1), 1, false);
+        Loss loss = new Loss(Ops.div(Ops.mul(perSample, Ops.fromFloats(weights, rows)).sum(), b), Ops.item(perSample.sum()) / b);
+        if (whole) run.phases().lap("loss");
         return loss;
     }
 

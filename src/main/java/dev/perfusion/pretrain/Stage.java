@@ -47,6 +47,23 @@ interface Stage {
     /** The forward pass on one (prepared) batch, in the training step's scope. */
     Loss loss(Batch batch, int step);
 
+    /**
+     * Whether {@link #loss(Batch, int, int, int)} splits a batch into parts, which then run side by side (each
+     * part's forward and backward on one thread): for a stage whose step is too small to share out each operation.
+     */
+    default boolean splitsBatches() {
+        return false;
+    }
+
+    /**
+     * The forward pass on part {@code part} of {@code parts} of a (prepared) batch, in the part's own scope; the
+     * parts' objectives and logged losses add up to the whole batch's.
+     */
+    default Loss loss(Batch batch, int step, int part, int parts) {
+        if (parts != 1) throw new UnsupportedOperationException(plan().name() + " does not split its batches");
+        return loss(batch, step);
+    }
+
     /** Sample pictures of the EMA weights after {@code step} steps. */
     void samples(TrainedWeights weights, int step) throws IOException;
 

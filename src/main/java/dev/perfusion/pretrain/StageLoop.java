@@ -1,12 +1,15 @@
 package dev.perfusion.pretrain;
 
+import dev.perfusion.nn.PartGradients;
 import dev.perfusion.pretrain.WorldBatches.Batch;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.tensor.Threads;
 import dev.perfusion.util.Phases;
+import org.bytedeco.pytorch.Tensor;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.CompletableFuture;
 
@@ -32,40 +35,56 @@ final class StageLoop {
         Stage.Plan plan = stage.plan();
         TrainedWeights weights = new TrainedWeights(stage, run);
         int step = weights.resume();
-        try (Threads.SideBySide beside = stage.preparesBatches() && Threads.configured() > 1 ? Threads.sideBySide(1, "batch-preparation") : null) {
-            return train(stage, plan, weights, step, beside);
+        boolean sideBySide = Threads.configured() > 1, split = sideBySide && stage.splitsBatches();
+        try (Threads.SideBySide parts = split ? Threads.sideBySide(Threads.configured(), "batch-parts") : null;
+             Threads.SideBySide beside = !split && sideBySide && stage.preparesBatches() ? Threads.sideBySide(1, "batch-preparation") : null) {
+            return train(stage, plan, weights, step, beside, parts);
         }
     }
 
     /**
      * The loop from {@code step}. With {@code beside}, each batch is drawn and prepared on its worker while the step
-     * before trains, and the step computes on one thread: the diffusion stage's frozen encoders and its UNet are
-     * each too small for two threads per operation, so they use the two cores side by side instead.
+     * before trains. With {@code parts}, each step's batch is split into parts, one on each of its workers, and each
+     * worker runs its part's forward and backward, then draws and prepares its part of the next batch: equal shares
+     * of the work on every core. The diffusion stage's frozen encoders and its UNet are each too small for two
+     * threads per operation, so they use the cores side by side instead.
      */
-    private Pretrainer.Result train(Stage stage, Stage.Plan plan, TrainedWeights weights, int step, Threads.SideBySide beside) throws IOException {
+    private Pretrainer.Result train(Stage stage, Stage.Plan plan, TrainedWeights weights, int step, Threads.SideBySide beside,
+                                    Threads.SideBySide parts) throws IOException {
         String name = plan.name();
         int total = plan.steps();
-        CompletableFuture<Batch> next = load(stage, plan, beside, step);
+        if (parts != null) PartGradients.define(weights.leaves()); // the parts add into them in place
+        CompletableFuture<Batch> next = parts != null ? CompletableFuture.completedFuture(preparedInParts(stage, plan, step, parts))
+                : load(stage, plan, beside, step);
+        boolean kept = beside != null || parts != null; // batches prepared on workers, kept past their scopes
         double smoothed = Double.NaN;
         Phases phases = run.phases();
         phases.restart();
         while (step < total) {
             Batch batch = next.join();
-            next = step + 1 < total ? load(stage, plan, beside, step + 1) : null; // drawn while this step trains
+            if (parts == null) next = step + 1 < total ? load(stage, plan, beside, step + 1) : null; // drawn while this step trains
             phases.lap("waiting for data");
             double loss;
             try (Scope s = Scope.open()) {
-                if (beside == null && stage.preparesBatches()) {
-                    batch = stage.prepare(batch);
-                    phases.lap("frozen encoders");
+                if (parts != null) {
+                    StepOfParts done = stepOfParts(stage, plan, batch, step, total, weights, parts);
+                    loss = done.loss();
+                    next = done.next() == null ? null : CompletableFuture.completedFuture(done.next());
+                    phases.lap("forward and backward, the next batch (parts side by side)");
+                    checkFinite(loss, name, step);
+                } else {
+                    if (beside == null && stage.preparesBatches()) {
+                        batch = stage.prepare(batch);
+                        phases.lap("frozen encoders");
+                    }
+                    Stage.Loss forward = stage.loss(batch, step);
+                    loss = forward.logged();
+                    checkFinite(loss, name, step);
+                    forward.objective().backward();
+                    phases.lap("backward");
                 }
-                Stage.Loss forward = stage.loss(batch, step);
-                loss = forward.logged();
-                checkFinite(loss, name, step);
-                forward.objective().backward();
-                phases.lap("backward");
             } finally {
-                if (beside != null) batch.release(); // prepared beside, kept past its worker's scope
+                if (kept) batch.release();
             }
             phases.lap("freeing tensors");
             weights.lrScale(learningRateScale(step, total, plan.warmupSteps()));
@@ -80,7 +99,7 @@ final class StageLoop {
             if (!done && (step % checkpointEvery == 0 || overTime())) {
                 weights.save(step);
                 if (overTime()) {
-                    if (beside != null && next != null) next.thenAccept(Batch::release); // the batch no step will use
+                    if (kept && next != null) next.thenAccept(Batch::release); // the batch no step will use
                     return new Pretrainer.Result(false, name, step, smoothed, run.seconds(), null);
                 }
             }
@@ -91,13 +110,60 @@ final class StageLoop {
         return new Pretrainer.Result(true, name, step, smoothed, run.seconds(), model);
     }
 
+    /** A step's loss, and the next step's batch (null after the last step). */
+    private record StepOfParts(double loss, Batch next) {}
+
+    /** What one part of a step logs, and its part of the next batch. */
+    private record PartOfStep(double logged, Batch next) {}
+
+    /**
+     * The step on its parts, side by side: each part's forward and backward (their gradients are added into the
+     * weights' in part order), then its part of the next batch.
+     */
+    private StepOfParts stepOfParts(Stage stage, Stage.Plan plan, Batch batch, int step, int total, TrainedWeights weights,
+                                    Threads.SideBySide parts) {
+        int count = parts.workers();
+        boolean more = step + 1 < total;
+        List<PartOfStep> done = PartGradients.run(parts, count, k -> {
+            double logged;
+            List<Tensor> gradients;
+            try (Scope s = Scope.open()) {
+                Stage.Loss part = stage.loss(batch, step, k, count);
+                logged = part.logged();
+                gradients = PartGradients.of(part.objective(), weights.leaves());
+            }
+            return new PartGradients.Part<>(new PartOfStep(logged, more ? prepared(stage, plan, step + 1, k, count) : null), gradients);
+        }, weights.leaves());
+        double loss = 0;
+        for (PartOfStep p : done) loss += p.logged();
+        return new StepOfParts(loss, more ? joined(done.stream().map(PartOfStep::next).toList()) : null);
+    }
+
+    /** Step {@code step}'s batch, drawn and prepared in parts side by side. */
+    private Batch preparedInParts(Stage stage, Stage.Plan plan, int step, Threads.SideBySide parts) {
+        int count = parts.workers();
+        return joined(parts.run(count, k -> prepared(stage, plan, step, k, count)));
+    }
+
+    /** The parts of a batch as one batch, kept; the parts are freed. */
+    private static Batch joined(List<Batch> parts) {
+        try (Scope s = Scope.inference()) {
+            return Batch.concat(parts).kept();
+        } finally {
+            parts.forEach(Batch::release);
+        }
+    }
+
     private CompletableFuture<Batch> load(Stage stage, Stage.Plan plan, Threads.SideBySide beside, int step) {
         if (beside == null) return run.batches().load(plan.data(), step);
-        return beside.async(() -> {
-            try (Scope s = Scope.inference()) { // the encoders' intermediate tensors go at once, not when the GC finds them
-                return stage.prepare(run.batches().now(plan.data(), step)).kept();
-            }
-        });
+        return beside.async(() -> prepared(stage, plan, step, 0, 1));
+    }
+
+    /** Part {@code part} of {@code parts} of step {@code step}'s batch, drawn and prepared on this thread, kept past its scope. */
+    private Batch prepared(Stage stage, Stage.Plan plan, int step, int part, int parts) {
+        try (Scope s = Scope.inference()) { // the encoders' intermediate tensors go at once, not when the GC finds them
+            return stage.prepare(run.batches().now(plan.data(), step, part, parts)).kept();
+        }
     }
 
     /** Linear warm-up, then a cosine decay to a tenth of the rate at the last step. */

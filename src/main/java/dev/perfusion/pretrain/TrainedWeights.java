@@ -67,6 +67,11 @@ final class TrainedWeights {
         this.optimizer = new AdamW(groups, recipe.weightDecay());
     }
 
+    /** The tensors the stage trains, in the optimizer's order. */
+    List<Tensor> leaves() {
+        return params;
+    }
+
     void lrScale(double scale) {
         optimizer.setLrScale(scale);
     }

@@ -33,6 +33,17 @@ final class WorldBatches implements AutoCloseable {
             return new Batch(images, masks, captions, latents, encodings);
         }
 
+        /** The parts of a batch as one batch, rows in part order. */
+        static Batch concat(List<Batch> parts) {
+            List<String> captions = new ArrayList<>();
+            for (Batch p : parts) captions.addAll(p.captions());
+            return new Batch(cat(parts, Batch::images), cat(parts, Batch::masks), captions, cat(parts, Batch::latents), cat(parts, Batch::encodings));
+        }
+
+        private static Tensor cat(List<Batch> parts, java.util.function.Function<Batch, Tensor> field) {
+            return field.apply(parts.get(0)) == null ? null : Ops.cat(parts.stream().map(field).toList(), 0);
+        }
+
         /** This batch with its tensors kept past the scope that made them, until {@link #release}. */
         Batch kept() {
             for (Tensor t : tensors()) Scope.keep(t);
@@ -77,12 +88,17 @@ final class WorldBatches implements AutoCloseable {
 
     /** Step {@code step}'s batch, drawn on the loader thread. */
     CompletableFuture<Batch> load(Series series, int step) {
-        return CompletableFuture.supplyAsync(() -> draw(series, step), loader).thenApply(this::toTensors);
+        return CompletableFuture.supplyAsync(() -> draw(series, step, 0, 1), loader).thenApply(this::toTensors);
     }
 
     /** Step {@code step}'s batch, drawn on this thread (pictures for samples and measurements). */
     Batch now(Series series, int step) {
-        return toTensors(draw(series, step));
+        return now(series, step, 0, 1);
+    }
+
+    /** Part {@code part} of {@code parts} of step {@code step}'s batch (its rows in order), drawn on this thread. */
+    Batch now(Series series, int step, int part, int parts) {
+        return toTensors(draw(series, step, part, parts));
     }
 
     @Override
@@ -95,12 +111,12 @@ final class WorldBatches implements AutoCloseable {
         return new Batch(Ops.fromFloats(p.images(), p.count(), 3, n, n), Ops.fromFloats(p.masks(), p.count(), 1, n, n), p.captions());
     }
 
-    private Pixels draw(Series series, int step) {
-        int n = recipe.imageSize(), plane = n * n, size = series.size();
+    private Pixels draw(Series series, int step, int part, int parts) {
+        int n = recipe.imageSize(), plane = n * n, from = part * series.size() / parts, size = (part + 1) * series.size() / parts - from;
         float[] images = new float[size * 3 * plane], masks = new float[size * plane];
         List<String> texts = new ArrayList<>();
         for (int i = 0; i < size; i++) {
-            long seed = series.seed() + (long) step * size + i;
+            long seed = series.seed() + (long) step * series.size() + from + i;
             Sample s = world.sample(seed);
             for (int y = 0; y < n; y++) {
                 for (int x = 0; x < n; x++) {

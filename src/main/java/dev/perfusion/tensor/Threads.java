@@ -58,6 +58,17 @@ public final class Threads {
     }
 
     /**
+     * How glibc's malloc, which libtorch allocates tensors with, is set: whether it keeps freed memory for reuse
+     * (the launcher's {@code GLIBC_TUNABLES}) or gives each large block back to the kernel (its defaults).
+     */
+    public static String describeAllocator() {
+        String tunables = System.getenv("GLIBC_TUNABLES");
+        boolean set = tunables != null && tunables.contains("glibc.malloc.mmap_threshold") && tunables.contains("glibc.malloc.trim_threshold");
+        return set ? "glibc malloc, freed memory kept for reuse (GLIBC_TUNABLES=" + tunables + ")"
+                : "glibc malloc defaults: freed blocks of 128 KB or more go back to the kernel (start through ./perfusion to keep them)";
+    }
+
+    /**
      * {@code workers} threads that each compute on one libtorch thread, with OpenBLAS single-threaded too, until
      * {@link SideBySide#close}: for work made of many small operations, split into parts that run at once. The
      * thread that opens it computes on one thread meanwhile, and gets the configured count back at close (unless

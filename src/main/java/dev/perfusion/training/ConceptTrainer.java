@@ -3,6 +3,7 @@ package dev.perfusion.training;
 import dev.perfusion.io.Png;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.nn.AdamW;
+import dev.perfusion.nn.PartGradients;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.AttentionMask;
 import dev.perfusion.perfusion.Concept;
@@ -20,11 +21,9 @@ import dev.perfusion.tensor.Threads;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.util.Phases;
 import dev.perfusion.util.Progress;
-import org.bytedeco.pytorch.BoolOptional;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.TensorVector;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
@@ -35,8 +34,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
-import java.util.function.IntFunction;
-import java.util.stream.IntStream;
 
 /**
  * Trains one concept with one {@link ConceptMethod} (method notes §4.1): the word embedding v* and the method's
@@ -145,7 +142,7 @@ public final class ConceptTrainer {
         int startStep = 0;
         if (resume) startStep = restore(checkpoint, optimizer);
         leaves = optimizer.groups().stream().map(AdamW.Group::tensor).toList();
-        defineGradients();
+        PartGradients.define(leaves);
         List<Double> losses = new ArrayList<>();
         double probeBefore, probeAfter;
         // a small UNet's micro-batches run side by side, one per thread (no more than a step has); a large one's
@@ -314,23 +311,9 @@ public final class ConceptTrainer {
                 phases.lap("i*");
             }
             double gradientScale = learn ? 1.0 / settings.gradientAccumulation() : 0;
-            IntFunction<MicroResult> forwardAndBackward = m -> forwardAndBackward(batches.get(m), gradientScale);
-            List<MicroResult> done = sideBySide == null ? IntStream.range(0, batches.size()).mapToObj(forwardAndBackward).toList()
-                    : sideBySide.run(batches.size(), forwardAndBackward);
+            List<Double> lossSums = PartGradients.run(sideBySide, batches.size(), m -> forwardAndBackward(batches.get(m), gradientScale), leaves);
             phases.lap(sideBySideCount() > 1 ? "UNet forward and backward (micro-batches side by side)" : "UNet forward and backward");
-            for (int m = 0; m < done.size(); m++) {
-                MicroResult p = done.get(m);
-                losses.add(p.lossSum() * batches.get(m).lossScale());
-                for (int i = 0; i < p.gradients().size(); i++) {
-                    Tensor g = p.gradients().get(i);
-                    if (g == null) continue;
-                    try (NoGradGuard ng = new NoGradGuard()) {
-                        leaves.get(i).grad().add_(g);
-                    }
-                    g.releaseReference();
-                }
-            }
-            phases.lap("adding the gradients");
+            for (int m = 0; m < lossSums.size(); m++) losses.add(lossSums.get(m) * batches.get(m).lossScale());
         }
         phases.lap("freeing tensors");
         return losses;
@@ -363,41 +346,23 @@ public final class ConceptTrainer {
         return new MicroBatch(noisy, t, encodings, target, mask, 1.0 / (x0.numel() * Ops.item(mask.mean())));
     }
 
-    /** A micro-batch's sum of masked squared errors, and, when it learns, the gradient of each leaf (null where unused). */
-    private record MicroResult(double lossSum, List<Tensor> gradients) {}
-
     /**
      * The UNet's forward pass on one micro-batch and, with {@code gradientScale} above 0, the gradients of its loss
      * times {@code gradientScale} (the caller adds them into the leaves): on the thread it runs on.
      */
-    private MicroResult forwardAndBackward(MicroBatch batch, double gradientScale) {
+    private PartGradients.Part<Double> forwardAndBackward(MicroBatch batch, double gradientScale) {
         boolean learn = gradientScale > 0;
         try (Scope s = learn ? Scope.open() : Scope.inference()) {
             Tensor prediction = sd.unet.forward(batch.noisy(), batch.t(), batch.encodings());
             Tensor error = Ops.sub(prediction, batch.target());
             Tensor lossSum = Ops.mul(Ops.mul(error, error), batch.mask()).sum();
             double value = Ops.item(lossSum);
-            if (!learn) return new MicroResult(value, List.of());
-            TensorVector grads = torch.grad(new TensorVector(Ops.mul(lossSum, batch.lossScale() * gradientScale)),
-                    new TensorVector(leaves.toArray(new Tensor[0])), new TensorVector(), new BoolOptional(false), false, true);
-            List<Tensor> gradients = new ArrayList<>();
-            for (int i = 0; i < leaves.size(); i++) {
-                Tensor g = new Tensor(grads.get(i)); // an owned copy: get() points into the vector
-                gradients.add(g.defined() ? Scope.keep(g) : null);
-            }
-            return new MicroResult(value, gradients);
+            if (!learn) return PartGradients.Part.withoutGradients(value);
+            return new PartGradients.Part<>(value, PartGradients.of(Ops.mul(lossSum, batch.lossScale() * gradientScale), leaves));
         }
     }
 
 
-    /** Every leaf's {@code .grad} as zeros, so that the parts' gradients add into it in place. */
-    private void defineGradients() {
-        try (Scope s = Scope.open()) {
-            for (Tensor leaf : leaves) {
-                if (!leaf.grad().defined()) Ops.mul(leaf, 0).sum().backward();
-            }
-        }
-    }
 
     /** Where the training steps' time went so far (the probes before and after are not counted). */
     public Phases phases() {

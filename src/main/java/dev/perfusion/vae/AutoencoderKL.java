@@ -72,6 +72,7 @@ public final class AutoencoderKL extends Module {
         requireChannels(image, config.inChannels(), "image");
         Tensor moments = encoder.forward(image);
         if (quantConv != null) moments = quantConv.forward(moments);
+        moments = asNchw(moments);
         Tensor[] parts = Ops.chunk(moments, 2, 1);
         return new DiagonalGaussian(parts[0], Ops.clamp(parts[1], LOGVAR_MIN, LOGVAR_MAX));
     }
@@ -80,7 +81,12 @@ public final class AutoencoderKL extends Module {
     public Tensor decode(Tensor z) {
         requireChannels(z, config.latentChannels(), "latents");
         Tensor h = postQuantConv == null ? z : postQuantConv.forward(z);
-        return decoder.forward(h);
+        return asNchw(decoder.forward(h));
+    }
+
+    /** An output as the caller expects it, in NCHW memory, also when the weights are stored channels-last (the UNet it feeds trains NCHW). */
+    private Tensor asNchw(Tensor output) {
+        return storesChannelsLast() ? output.contiguous() : output;
     }
 
     /** The UNet's latents for an image: the posterior mean times scaling_factor. */

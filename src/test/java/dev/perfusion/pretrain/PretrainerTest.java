@@ -4,6 +4,7 @@ import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Threads;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.unet.UNet2DConditionModel;
 import dev.perfusion.util.Progress;
@@ -49,6 +50,47 @@ class PretrainerTest {
         assertEquals(0.5 * 1.0, StageLoop.learningRateScale(99, 1000, 200) / StageLoop.learningRateScale(199, 1000, 200), 0.05);
         assertTrue(StageLoop.learningRateScale(500, 1000, 200) < StageLoop.learningRateScale(250, 1000, 200));
         assertEquals(0.1, StageLoop.learningRateScale(1000, 1000, 0), 1e-9);
+    }
+
+    /**
+     * With two threads the diffusion stage splits each batch into parts whose forward and backward run side by side
+     * (the joint recipe: text encoder and UNet); it must learn what the whole batch learns on one thread.
+     */
+    @Test
+    void batchPartsSideBySideLearnWhatTheWholeBatchLearns() throws Exception {
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2);
+        int threadsBefore = Threads.configured();
+        try {
+            Threads.use(1);
+            Path model = new Pretrainer(r, tmp.resolve("base"), Progress.NONE).schedule(1000, 1000).run().model();
+            Path whole = new Pretrainer(r.withSteps(2, 3, 2), tmp.resolve("whole"), Progress.NONE).schedule(1000, 1000).continueFrom(model).run().model();
+            Threads.use(2);
+            Path parts = new Pretrainer(r.withSteps(2, 3, 2), tmp.resolve("parts"), Progress.NONE).schedule(1000, 1000).continueFrom(model).run().model();
+
+            List<String> wholeLog = Files.readAllLines(tmp.resolve("whole/losses.csv")), partsLog = Files.readAllLines(tmp.resolve("parts/losses.csv"));
+            assertEquals(4, wholeLog.size(), wholeLog.toString());
+            for (int i = 1; i < wholeLog.size(); i++) {
+                double a = Double.parseDouble(wholeLog.get(i).split(",")[2]), b = Double.parseDouble(partsLog.get(i).split(",")[2]);
+                assertEquals(a, b, 2e-6, "the loss of step " + i); // the log keeps six decimals
+            }
+            double worst = 0;
+            String worstName = "";
+            for (String weights : List.of("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors")) {
+                Safetensors one = Safetensors.open(whole.resolve(weights)), two = Safetensors.open(parts.resolve(weights));
+                for (String name : one.entries().keySet()) {
+                    double diff = Ops.item(one.get(name).sub(two.get(name)).abs().max());
+                    if (diff > worst) {
+                        worst = diff;
+                        worstName = weights + " " + name;
+                    }
+                }
+            }
+            // fp16 rounding (1.2e-4 at 0.25), and weights whose gradient is float noise (a key's bias, which softmax
+            // ignores), which Adam moves by a full step either way
+            assertTrue(worst <= 1e-3, worstName + " differs by " + worst);
+        } finally {
+            Threads.use(threadsBefore);
+        }
     }
 
     /** Both stages for a few steps, stopped at a time limit, resumed, exported, and loaded like any SD folder. */
