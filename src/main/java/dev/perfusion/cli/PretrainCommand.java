@@ -35,6 +35,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--image-attention-pool", description = "With --recipe frozen-text: the image tower pools its last map by attention over "
             + "learned positions (CLIP ResNet's attention pool) instead of a mean, so that it sees where things are.")
     boolean imageAttentionPool;
+    @Option(names = "--free-side-words", description = "With --recipe frozen-text: the own-token objective leaves the side words "
+            + "('left', 'right') free, so that a side word may say which object it follows (the objective erases that).")
+    boolean freeSideWords;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
@@ -64,6 +67,10 @@ final class PretrainCommand implements Callable<Integer> {
         if (imageAttentionPool) {
             if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--image-attention-pool needs --recipe frozen-text");
             recipe = recipe.withContrastive(recipe.contrastive().withAttentionPool(true));
+        }
+        if (freeSideWords) {
+            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--free-side-words needs --recipe frozen-text");
+            recipe = recipe.withContrastive(recipe.contrastive().withFreeSideWords(true));
         }
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),

@@ -43,10 +43,11 @@ public record BaseModelRecipe(
     public record Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
                               int imageGroups, int projectionDim, double ownTokenWeight,
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean swappedSideNegatives,
-                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean attentionPool) {
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean attentionPool,
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean freeSideWords) {
         public Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
                            int imageGroups, int projectionDim, double ownTokenWeight) {
-            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false);
+            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false, false);
         }
 
         public static Contrastive standard() {
@@ -55,21 +56,21 @@ public record BaseModelRecipe(
 
         Contrastive quick(int steps) {
             return new Contrastive(steps, Math.min(batch, 8), learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim,
-                    ownTokenWeight, swappedSideNegatives, attentionPool);
+                    ownTokenWeight, swappedSideNegatives, attentionPool, freeSideWords);
         }
 
         public Contrastive withSteps(int steps) {
             return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool);
+                    swappedSideNegatives, attentionPool, freeSideWords);
         }
 
         /** With the own-token objective ({@link OwnTokenLoss}) at this weight beside the contrastive loss (0: none). */
         public Contrastive withOwnTokenWeight(double weight) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives, attentionPool);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives, attentionPool, freeSideWords);
         }
 
         Contrastive withProjection(int dim) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives, attentionPool);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives, attentionPool, freeSideWords);
         }
 
         /**
@@ -78,13 +79,22 @@ public record BaseModelRecipe(
          * tells them apart.
          */
         public Contrastive withSwappedSideNegatives(boolean on) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on, attentionPool);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on, attentionPool, freeSideWords);
         }
 
         /** With the image tower pooled by attention over positions ({@link ImageTower}), so that it sees where things are. */
         public Contrastive withAttentionPool(boolean on) {
             return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, on);
+                    swappedSideNegatives, on, freeSideWords);
+        }
+
+        /**
+         * With the own-token objective leaving the side words ("left", "right") free: a causal tower's side word has
+         * read the object before it, and may then say which object stands on that side (the objective erases that).
+         */
+        public Contrastive withFreeSideWords(boolean on) {
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
+                    swappedSideNegatives, attentionPool, on);
         }
     }
 

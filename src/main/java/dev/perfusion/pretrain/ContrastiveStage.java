@@ -26,6 +26,8 @@ import java.util.Locale;
 final class ContrastiveStage implements Stage {
     static final long DATA_SEED = 1L << 31;
     /** Pictures for the retrieval accuracy the samples report: drawn by no training step. */
+    /** The words a caption names a side with, which {@link BaseModelRecipe.Contrastive#freeSideWords} leaves free. */
+    private static final List<String> SIDE_WORDS = List.of("left", "right");
     private static final WorldBatches.Series PROBE = new WorldBatches.Series(DATA_SEED - 10_000, 64, true, false);
     /** The stage's result in the work folder. */
     static final String TEXT_FOLDER = "text_encoder", IMAGE_FOLDER = "image_encoder";
@@ -85,11 +87,19 @@ final class ContrastiveStage implements Stage {
         Tensor loss = contrastive.forward(textEmbeds, imageEmbeds, negatives);
         double ownTokenWeight = recipe.contrastive().ownTokenWeight();
         if (ownTokenWeight > 0) {
-            loss = Ops.add(loss, Ops.mul(OwnTokenLoss.forward(ids, hidden, text.textModel().tokenEmbedding().weight.t(), tokenizer.eosId()),
+            long[] free = recipe.contrastive().freeSideWords() ? SIDE_WORDS.stream().mapToLong(this::wordToken).toArray() : new long[0];
+            loss = Ops.add(loss, Ops.mul(OwnTokenLoss.forward(ids, hidden, text.textModel().tokenEmbedding().weight.t(), tokenizer.eosId(), free),
                     ownTokenWeight));
         }
         run.phases().lap("loss");
         return new Loss(loss, Ops.item(loss));
+    }
+
+    /** The token id of a word that is one token of the world's vocabulary. */
+    private long wordToken(String word) {
+        List<String> tokens = tokenizer.tokensOf(word);
+        if (tokens.size() != 1) throw new IllegalStateException("'" + word + "' is not one token of the world's vocabulary: " + tokens);
+        return tokenizer.tokenId(tokens.get(0)).orElseThrow();
     }
 
     /** Each caption that says "on the left" or "on the right", with the two swapped: the same words, the other picture. */

@@ -17,12 +17,16 @@ import org.bytedeco.pytorch.global.torch;
 final class OwnTokenLoss {
     private OwnTokenLoss() {}
 
-    /** Mean cross-entropy over the positions before each row's first EOS; ids [B, L], hidden [B, L, D], embedding [V, D]. */
-    static Tensor forward(Tensor ids, Tensor hidden, Tensor tokenEmbedding, long eosId) {
+    /**
+     * Mean cross-entropy over the positions before each row's first EOS, except those of the {@code free} tokens;
+     * ids [B, L], hidden [B, L, D], embedding [V, D].
+     */
+    static Tensor forward(Tensor ids, Tensor hidden, Tensor tokenEmbedding, long eosId, long... free) {
         Tensor logits = Ops.matmul(hidden, tokenEmbedding.t());                               // [B, L, V]
         Tensor ownLogProbability = torch.log_softmax(logits, -1).gather(2, ids.unsqueeze(2)).squeeze(2);   // [B, L]
         Tensor beforeEos = ids.eq(new Scalar(eosId)).to(torch.ScalarType.Long).cumsum(1).eq(new Scalar(0L))
                 .to(torch.ScalarType.Float);                                                    // 1 at BOS and the words
+        for (long token : free) beforeEos = Ops.mul(beforeEos, ids.ne(new Scalar(token)).to(torch.ScalarType.Float));
         return Ops.div(Ops.mul(ownLogProbability, beforeEos).sum().neg(), beforeEos.sum());
     }
 }

@@ -104,7 +104,7 @@ class ContrastiveStageTest {
     }
 
     @Test
-    void theSwappedSideNegativesAreRecordedOnlyWhenOn() throws Exception {
+    void theContrastiveOptionsAreRecordedOnlyWhenOn() throws Exception {
         ObjectMapper json = new ObjectMapper();
         assertFalse(json.valueToTree(BaseModelRecipe.frozenText()).toString().contains("swappedSideNegatives"), "the shipped recipe's JSON as before");
         BaseModelRecipe on = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withSwappedSideNegatives(true));
@@ -114,6 +114,10 @@ class ContrastiveStageTest {
         Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(on) + "}");
         assertEquals(on, BaseModelRecipe.recordedIn(model));
         assertFalse(BaseModelRecipe.recordedIn(dev.perfusion.world.Bundled.model()).contrastive().swappedSideNegatives(), "a recipe without the field");
+        assertFalse(json.valueToTree(BaseModelRecipe.frozenText()).toString().contains("freeSideWords"));
+        BaseModelRecipe free = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withFreeSideWords(true));
+        Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(free) + "}");
+        assertTrue(BaseModelRecipe.recordedIn(model).contrastive().freeSideWords());
     }
 
     /** text_embeds = text_projection(last hidden state at the first EOS), as transformers' CLIPTextModelWithProjection. */
@@ -152,6 +156,8 @@ class ContrastiveStageTest {
             double right = Math.log1p(2 * Math.exp(-10));  // -log softmax([10, 0, 0])[0]
             double wrong = 10 + Math.log1p(2 * Math.exp(-10));  // -log softmax([10, 0, 0])[1]
             assertEquals((4 * right + wrong) / 5, Ops.item(OwnTokenLoss.forward(ids, hidden, embedding, 2)), 1e-5);
+            // token 1 left free (as --free-side-words leaves "left" and "right"): only the two BOS positions count
+            assertEquals(right, Ops.item(OwnTokenLoss.forward(ids, hidden, embedding, 2, 1)), 1e-5);
         }
     }
 
@@ -266,6 +272,20 @@ class ContrastiveStageTest {
         double first = losses.subList(0, 10).stream().mapToDouble(d -> d).average().orElseThrow();
         double last = losses.subList(70, 80).stream().mapToDouble(d -> d).average().orElseThrow();
         assertTrue(last < Math.log(8) - 0.5 && last < first - 0.5, "falls below chance, log 8: first ten steps " + first + ", last ten " + last + ": " + losses);
+    }
+
+    /** With the side words free, the stage runs as before and only the own-token objective's share of the first loss changes. */
+    @Test
+    void freeSideWordsChangeTheFirstLoss() throws Exception {
+        BaseModelRecipe.Contrastive withObjective = new BaseModelRecipe.Contrastive(2, 8, 3e-3, 1, List.of(16, 32, 64, 128), 8, 32, 1);
+        double[] firstLoss = new double[2];
+        for (int i = 0; i < 2; i++) {
+            Path work = tmp.resolve("free-" + i);
+            BaseModelRecipe r = tiny(1, 2).withContrastive(i == 0 ? withObjective : withObjective.withFreeSideWords(true));
+            assertTrue(new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).runContrastiveStage().finished());
+            firstLoss[i] = Double.parseDouble(Files.readAllLines(work.resolve("losses.csv")).get(1).split(",")[2]);
+        }
+        assertNotEquals(firstLoss[0], firstLoss[1], "the first batch's captions name sides: " + firstLoss[0]);
     }
 
     private static Map<String, Tensor> copies(Map<String, Param> params) {
