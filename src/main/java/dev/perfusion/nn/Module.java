@@ -56,7 +56,7 @@ public abstract class Module {
     /**
      * Stores every convolution weight (each 4-D parameter on the CPU) channels-last, in place. oneDNN then convolves
      * in its own layout without reordering the weight and the activations at every call, and each output stays
-     * channels-last for the next convolution: a frozen VAE runs 1.2-2.5x as fast (README, Benchmarks). For modules
+     * channels-last for the next convolution: a frozen VAE encodes 1.3-2x as fast (README, Benchmarks). For modules
      * that only infer: a training UNet was no faster this way.
      */
     public final void storeConvolutionsChannelsLast() {

@@ -25,9 +25,9 @@ import java.util.Locale;
  */
 final class ContrastiveStage implements Stage {
     static final long DATA_SEED = 1L << 31;
-    /** Pictures for the retrieval accuracy the samples report: drawn by no training step. */
     /** The words a caption names a side with, which {@link BaseModelRecipe.Contrastive#freeSideWords} leaves free. */
     private static final List<String> SIDE_WORDS = List.of("left", "right");
+    /** Pictures for the retrieval accuracy the samples report: drawn by no training step. */
     private static final WorldBatches.Series PROBE = new WorldBatches.Series(DATA_SEED - 10_000, 64, true, false);
     /** The stage's result in the work folder. */
     static final String TEXT_FOLDER = "text_encoder", IMAGE_FOLDER = "image_encoder";
@@ -38,6 +38,8 @@ final class ContrastiveStage implements Stage {
     private final ClipTextModelWithProjection text;
     private final ImageTower image;
     private final ContrastiveLoss contrastive;
+    /** The tokens the own-token objective leaves free: the side words' with {@code --free-side-words}, else none. */
+    private final long[] freeTokens;
 
     ContrastiveStage(PretrainingRun run, ClipTokenizer tokenizer) {
         this.run = run;
@@ -46,6 +48,7 @@ final class ContrastiveStage implements Stage {
         this.text = ClipTextModelWithProjection.create(recipe.textEncoderConfig(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()));
         this.image = new ImageTower(recipe.imageTowerConfig());
         this.contrastive = new ContrastiveLoss();
+        this.freeTokens = recipe.contrastive().freeSideWords() ? SIDE_WORDS.stream().mapToLong(this::wordToken).toArray() : new long[0];
         Weights.initRandom(text, recipe.seed() + 3);
         Weights.initRandom(image, recipe.seed() + 4);
         contrastive.initialise();
@@ -87,8 +90,7 @@ final class ContrastiveStage implements Stage {
         Tensor loss = contrastive.forward(textEmbeds, imageEmbeds, negatives);
         double ownTokenWeight = recipe.contrastive().ownTokenWeight();
         if (ownTokenWeight > 0) {
-            long[] free = recipe.contrastive().freeSideWords() ? SIDE_WORDS.stream().mapToLong(this::wordToken).toArray() : new long[0];
-            loss = Ops.add(loss, Ops.mul(OwnTokenLoss.forward(ids, hidden, text.textModel().tokenEmbedding().weight.t(), tokenizer.eosId(), free),
+            loss = Ops.add(loss, Ops.mul(OwnTokenLoss.forward(ids, hidden, text.textModel().tokenEmbedding().weight.t(), tokenizer.eosId(), freeTokens),
                     ownTokenWeight));
         }
         run.phases().lap("loss");
