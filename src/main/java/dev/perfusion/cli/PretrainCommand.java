@@ -35,9 +35,12 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--image-attention-pool", description = "With --recipe frozen-text: the image tower pools its last map by attention over "
             + "learned positions (CLIP ResNet's attention pool) instead of a mean, so that it sees where things are.")
     boolean imageAttentionPool;
-    @Option(names = "--free-side-words", description = "With --recipe frozen-text: the own-token objective leaves the side words "
-            + "('left', 'right') free, so that a side word may say which object it follows (the objective erases that).")
-    boolean freeSideWords;
+    @Option(names = "--side-word-weight", paramLabel = "SHARE", description = "With --recipe frozen-text: the own-token objective weighs the side words "
+            + "('left', 'right') by this share of its weight (0: free), so that a side word may say which object it follows (the full objective erases that).")
+    Double sideWordWeight;
+    @Option(names = "--own-token-padding", description = "With --recipe frozen-text: the own-token objective covers the padding too, so that "
+            + "padding names its own token instead of summarising the caption (a trained concept's i* then does not reach it).")
+    boolean ownTokenPadding;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
@@ -68,9 +71,16 @@ final class PretrainCommand implements Callable<Integer> {
             if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--image-attention-pool needs --recipe frozen-text");
             recipe = recipe.withContrastive(recipe.contrastive().withAttentionPool(true));
         }
-        if (freeSideWords) {
-            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--free-side-words needs --recipe frozen-text");
-            recipe = recipe.withContrastive(recipe.contrastive().withFreeSideWords(true));
+        if (sideWordWeight != null) {
+            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--side-word-weight needs --recipe frozen-text");
+            if (!(sideWordWeight >= 0 && sideWordWeight <= 1)) throw new IllegalArgumentException("--side-word-weight must be in [0, 1], got " + sideWordWeight);
+            recipe = recipe.withContrastive(recipe.contrastive().withSideWordWeight(sideWordWeight));
+        }
+        if (ownTokenPadding) {
+            if (!recipe.frozenTextEncoder() || recipe.contrastive().ownTokenWeight() <= 0) {
+                throw new IllegalArgumentException("--own-token-padding needs --recipe frozen-text with the own-token objective on");
+            }
+            recipe = recipe.withContrastive(recipe.contrastive().withOwnTokenPadding(true));
         }
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),

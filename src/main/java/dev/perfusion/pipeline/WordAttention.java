@@ -12,16 +12,25 @@ import java.util.Locale;
 
 /**
  * Where one picture's pixels read each token of its prompt ({@link CrossAttentionMaps}), for the positions from BOS
- * to EOS (padding left out): a map per token at the latent resolution, and its mean over the picture's left and
- * right halves, which says whether a word of a two-object prompt is read by its own object or by both.
+ * to EOS: a map per token at the latent resolution, and its mean over the picture's left and right halves, which says
+ * whether a word of a two-object prompt is read by its own object or by both. The padding after EOS is summed into one
+ * map: the UNet reads it too, and whatever a concept's gate lets into it reaches every pixel that does.
  *
- * @param maps per token, the map's rows top to bottom, each left to right ({@code height * width} values)
+ * @param maps             per token, the map's rows top to bottom, each left to right ({@code height * width} values)
+ * @param padding          the padding positions' maps summed (zeros where there is none)
+ * @param paddingPositions how many positions that sum holds
  */
-public record WordAttention(List<String> tokens, List<float[]> maps, int height, int width) {
+public record WordAttention(List<String> tokens, List<float[]> maps, float[] padding, int paddingPositions, int height, int width) {
     public WordAttention {
         tokens = List.copyOf(tokens);
         maps = List.copyOf(maps);
         if (tokens.size() != maps.size()) throw new IllegalArgumentException(tokens.size() + " tokens but " + maps.size() + " maps");
+        if (padding.length != height * width) throw new IllegalArgumentException("a padding map of " + padding.length + " values for " + height + "x" + width);
+    }
+
+    /** Without padding. */
+    public WordAttention(List<String> tokens, List<float[]> maps, int height, int width) {
+        this(tokens, maps, new float[height * width], 0, height, width);
     }
 
     /** From the mean maps [1, positions, h, w] of one prompt whose positions {@code names} names. */
@@ -30,11 +39,19 @@ public record WordAttention(List<String> tokens, List<float[]> maps, int height,
         int h = (int) s[2], w = (int) s[3];
         List<String> tokens = new ArrayList<>();
         List<float[]> maps = new ArrayList<>();
-        for (int t = 0; t < names.size() && !names.get(t).equals(ClipTokenizer.PADDING); t++) {
-            tokens.add(names.get(t));
-            maps.add(Ops.toFloats(meanMaps.select(0, 0).select(0, t)));
+        float[] padding = new float[h * w];
+        int paddingPositions = 0;
+        for (int t = 0; t < names.size(); t++) {
+            float[] map = Ops.toFloats(meanMaps.select(0, 0).select(0, t));
+            if (names.get(t).equals(ClipTokenizer.PADDING)) {
+                for (int i = 0; i < map.length; i++) padding[i] += map[i];
+                paddingPositions++;
+            } else {
+                tokens.add(names.get(t));
+                maps.add(map);
+            }
         }
-        return new WordAttention(tokens, maps, h, w);
+        return new WordAttention(tokens, maps, padding, paddingPositions, h, w);
     }
 
     /** The mean of token {@code t}'s map over the whole picture. */
@@ -47,12 +64,20 @@ public record WordAttention(List<String> tokens, List<float[]> maps, int height,
         return meanOver(t, 0, width / 2);
     }
 
+    /** The padding's summed map's mean over the whole picture: the share of attention the padding takes. */
+    public double paddingMean() {
+        return meanOver(padding, 0, width);
+    }
+
     public double right(int t) {
         return meanOver(t, width - width / 2, width);
     }
 
     private double meanOver(int t, int fromColumn, int toColumn) {
-        float[] m = maps.get(t);
+        return meanOver(maps.get(t), fromColumn, toColumn);
+    }
+
+    private double meanOver(float[] m, int fromColumn, int toColumn) {
         double sum = 0;
         for (int y = 0; y < height; y++) for (int x = fromColumn; x < toColumn; x++) sum += m[y * width + x];
         return sum / (height * (toColumn - fromColumn));
@@ -94,11 +119,15 @@ public record WordAttention(List<String> tokens, List<float[]> maps, int height,
         return out;
     }
 
-    /** A line per token: its mean, and its means on the left and right halves. */
+    /** A line per token: its mean, and its means on the left and right halves; then the padding's, summed. */
     public String table() {
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "%-4s %-16s %8s %8s %8s%n", "pos", "token", "mean", "left", "right"));
         for (int t = 0; t < tokens.size(); t++) {
             out.append(String.format(Locale.ROOT, "%-4d %-16s %8.4f %8.4f %8.4f%n", t, tokens.get(t), mean(t), left(t), right(t)));
+        }
+        if (paddingPositions > 0) {
+            out.append(String.format(Locale.ROOT, "%-4s %-16s %8.4f %8.4f %8.4f%n", tokens.size() + "-", "padding (" + paddingPositions + ")",
+                    paddingMean(), meanOver(padding, 0, width / 2), meanOver(padding, width - width / 2, width)));
         }
         return out.toString();
     }

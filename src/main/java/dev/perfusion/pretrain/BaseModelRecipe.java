@@ -44,10 +44,11 @@ public record BaseModelRecipe(
                               int imageGroups, int projectionDim, double ownTokenWeight,
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean swappedSideNegatives,
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean attentionPool,
-                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean freeSideWords) {
+                              @JsonInclude(JsonInclude.Include.NON_NULL) Double sideWordWeight,
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean ownTokenPadding) {
         public Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
                            int imageGroups, int projectionDim, double ownTokenWeight) {
-            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false, false);
+            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false, null, false);
         }
 
         public static Contrastive standard() {
@@ -56,21 +57,21 @@ public record BaseModelRecipe(
 
         Contrastive quick(int steps) {
             return new Contrastive(steps, Math.min(batch, 8), learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim,
-                    ownTokenWeight, swappedSideNegatives, attentionPool, freeSideWords);
+                    ownTokenWeight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding);
         }
 
         public Contrastive withSteps(int steps) {
             return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool, freeSideWords);
+                    swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding);
         }
 
         /** With the own-token objective ({@link OwnTokenLoss}) at this weight beside the contrastive loss (0: none). */
         public Contrastive withOwnTokenWeight(double weight) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives, attentionPool, freeSideWords);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding);
         }
 
         Contrastive withProjection(int dim) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives, attentionPool, freeSideWords);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding);
         }
 
         /**
@@ -79,22 +80,32 @@ public record BaseModelRecipe(
          * tells them apart.
          */
         public Contrastive withSwappedSideNegatives(boolean on) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on, attentionPool, freeSideWords);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on, attentionPool, sideWordWeight, ownTokenPadding);
         }
 
         /** With the image tower pooled by attention over positions ({@link ImageTower}), so that it sees where things are. */
         public Contrastive withAttentionPool(boolean on) {
             return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, on, freeSideWords);
+                    swappedSideNegatives, on, sideWordWeight, ownTokenPadding);
         }
 
         /**
-         * With the own-token objective leaving the side words ("left", "right") free: a causal tower's side word has
-         * read the object before it, and may then say which object stands on that side (the objective erases that).
+         * With the own-token objective at this share of its weight on the side words ("left", "right"; 0: free, null:
+         * as on every word): a causal tower's side word has read the object before it, and may then say which object
+         * stands on that side, which the full objective erases.
          */
-        public Contrastive withFreeSideWords(boolean on) {
+        public Contrastive withSideWordWeight(Double share) {
             return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool, on);
+                    swappedSideNegatives, attentionPool, share, ownTokenPadding);
+        }
+
+        /**
+         * With the own-token objective on the padding too ({@link OwnTokenLoss#padding}): each padding position names
+         * its own token instead of summarising the caption, so that a learned concept's i* does not reach it.
+         */
+        public Contrastive withOwnTokenPadding(boolean on) {
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
+                    swappedSideNegatives, attentionPool, sideWordWeight, on);
         }
     }
 

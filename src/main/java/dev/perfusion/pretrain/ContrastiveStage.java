@@ -25,7 +25,7 @@ import java.util.Locale;
  */
 final class ContrastiveStage implements Stage {
     static final long DATA_SEED = 1L << 31;
-    /** The words a caption names a side with, which {@link BaseModelRecipe.Contrastive#freeSideWords} leaves free. */
+    /** The words a caption names a side with, which {@link BaseModelRecipe.Contrastive#sideWordWeight} weighs. */
     private static final List<String> SIDE_WORDS = List.of("left", "right");
     /** Pictures for the retrieval accuracy the samples report: drawn by no training step. */
     private static final WorldBatches.Series PROBE = new WorldBatches.Series(DATA_SEED - 10_000, 64, true, false);
@@ -38,8 +38,8 @@ final class ContrastiveStage implements Stage {
     private final ClipTextModelWithProjection text;
     private final ImageTower image;
     private final ContrastiveLoss contrastive;
-    /** The tokens the own-token objective leaves free: the side words' with {@code --free-side-words}, else none. */
-    private final long[] freeTokens;
+    /** The side words' tokens when the own-token objective weighs them apart ({@code --side-word-weight}), else none. */
+    private final long[] sideTokens;
 
     ContrastiveStage(PretrainingRun run, ClipTokenizer tokenizer) {
         this.run = run;
@@ -48,7 +48,7 @@ final class ContrastiveStage implements Stage {
         this.text = ClipTextModelWithProjection.create(recipe.textEncoderConfig(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()));
         this.image = new ImageTower(recipe.imageTowerConfig());
         this.contrastive = new ContrastiveLoss();
-        this.freeTokens = recipe.contrastive().freeSideWords() ? SIDE_WORDS.stream().mapToLong(this::wordToken).toArray() : new long[0];
+        this.sideTokens = recipe.contrastive().sideWordWeight() != null ? SIDE_WORDS.stream().mapToLong(this::wordToken).toArray() : new long[0];
         Weights.initRandom(text, recipe.seed() + 3);
         Weights.initRandom(image, recipe.seed() + 4);
         contrastive.initialise();
@@ -90,8 +90,10 @@ final class ContrastiveStage implements Stage {
         Tensor loss = contrastive.forward(textEmbeds, imageEmbeds, negatives);
         double ownTokenWeight = recipe.contrastive().ownTokenWeight();
         if (ownTokenWeight > 0) {
-            loss = Ops.add(loss, Ops.mul(OwnTokenLoss.forward(ids, hidden, text.textModel().tokenEmbedding().weight.t(), tokenizer.eosId(), freeTokens),
-                    ownTokenWeight));
+            Tensor own = OwnTokenLoss.ownLogProbability(ids, hidden, text.textModel().tokenEmbedding().weight.t());
+            Tensor objective = OwnTokenLoss.words(own, ids, tokenizer.eosId(), sideTokens.length > 0 ? recipe.contrastive().sideWordWeight() : 1, sideTokens);
+            if (recipe.contrastive().ownTokenPadding()) objective = Ops.add(objective, OwnTokenLoss.padding(own, ids, tokenizer.eosId()));
+            loss = Ops.add(loss, Ops.mul(objective, ownTokenWeight));
         }
         run.phases().lap("loss");
         return new Loss(loss, Ops.item(loss));

@@ -17,16 +17,40 @@ import org.bytedeco.pytorch.global.torch;
 final class OwnTokenLoss {
     private OwnTokenLoss() {}
 
-    /**
-     * Mean cross-entropy over the positions before each row's first EOS, except those of the {@code free} tokens;
-     * ids [B, L], hidden [B, L, D], embedding [V, D].
-     */
-    static Tensor forward(Tensor ids, Tensor hidden, Tensor tokenEmbedding, long eosId, long... free) {
+    /** Each position's log-probability of its own token under logits hidden · Eᵀ: [B, L] from ids [B, L], hidden [B, L, D], E [V, D]. */
+    static Tensor ownLogProbability(Tensor ids, Tensor hidden, Tensor tokenEmbedding) {
         Tensor logits = Ops.matmul(hidden, tokenEmbedding.t());                               // [B, L, V]
-        Tensor ownLogProbability = torch.log_softmax(logits, -1).gather(2, ids.unsqueeze(2)).squeeze(2);   // [B, L]
-        Tensor beforeEos = ids.eq(new Scalar(eosId)).to(torch.ScalarType.Long).cumsum(1).eq(new Scalar(0L))
-                .to(torch.ScalarType.Float);                                                    // 1 at BOS and the words
-        for (long token : free) beforeEos = Ops.mul(beforeEos, ids.ne(new Scalar(token)).to(torch.ScalarType.Float));
-        return Ops.div(Ops.mul(ownLogProbability, beforeEos).sum().neg(), beforeEos.sum());
+        return torch.log_softmax(logits, -1).gather(2, ids.unsqueeze(2)).squeeze(2);
+    }
+
+    /**
+     * Cross-entropy summed over the positions before each row's first EOS (BOS and the words), over their count; the
+     * positions of the {@code weighted} tokens count {@code weight} times (0: free).
+     */
+    static Tensor words(Tensor ownLogProbability, Tensor ids, long eosId, double weight, long... weighted) {
+        Tensor beforeEos = eosSeen(ids, eosId).eq(new Scalar(0L)).to(torch.ScalarType.Float);
+        Tensor positionWeight = beforeEos;
+        for (long token : weighted) {
+            Tensor isToken = ids.eq(new Scalar(token)).to(torch.ScalarType.Float);
+            positionWeight = Ops.sub(positionWeight, Ops.mul(Ops.mul(beforeEos, isToken), 1 - weight));
+        }
+        return Ops.div(Ops.mul(ownLogProbability, positionWeight).sum().neg(), beforeEos.sum());
+    }
+
+    /**
+     * Mean cross-entropy over the padding, the positions after each row's first EOS: with it, padding names its own
+     * token instead of summarising the caption. The UNet reads padding everywhere in the picture (about a quarter of
+     * its cross-attention on the shipped model), so a concept whose i* the summary carries would reach every pixel.
+     */
+    static Tensor padding(Tensor ownLogProbability, Tensor ids, long eosId) {
+        Tensor seen = eosSeen(ids, eosId);
+        Tensor afterEos = Ops.sub(seen.gt(new Scalar(0L)).to(torch.ScalarType.Float),
+                Ops.mul(ids.eq(new Scalar(eosId)).to(torch.ScalarType.Float), seen.eq(new Scalar(1L)).to(torch.ScalarType.Float)));
+        return Ops.div(Ops.mul(ownLogProbability, afterEos).sum().neg(), afterEos.sum().clamp_min(new Scalar(1.0)));
+    }
+
+    /** How many EOS tokens each position has seen, itself included: [B, L]. */
+    private static Tensor eosSeen(Tensor ids, long eosId) {
+        return ids.eq(new Scalar(eosId)).to(torch.ScalarType.Long).cumsum(1);
     }
 }

@@ -61,6 +61,12 @@ class CrossAttentionMapsTest {
             WordAttention words = WordAttention.of(mean, sd.tokenizer.positionNames(ids));
             assertEquals(List.of(ClipTokenizer.START_OF_TEXT, "a", "red", "car", "on", "the", "left", "on", "the", "grass",
                     ClipTokenizer.END_OF_TEXT), words.tokens(), "BOS to EOS, no padding");
+            assertEquals(32 - 11, words.paddingPositions(), "the rest of the 32 positions, summed");
+            // the words' and the padding's means: every pixel's whole attention
+            double whole = words.paddingMean();
+            for (int t = 0; t < words.tokens().size(); t++) whole += words.mean(t);
+            assertEquals(1.0, whole, 1e-4);
+            assertTrue(words.table().contains("padding (21)"), words.table());
             // the same picture as drawn without observing, to float rounding of the explicit softmax
             assertEquals(plain.getWidth(), observed.getWidth());
             int worst = 0;

@@ -114,10 +114,11 @@ class ContrastiveStageTest {
         Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(on) + "}");
         assertEquals(on, BaseModelRecipe.recordedIn(model));
         assertFalse(BaseModelRecipe.recordedIn(dev.perfusion.world.Bundled.model()).contrastive().swappedSideNegatives(), "a recipe without the field");
-        assertFalse(json.valueToTree(BaseModelRecipe.frozenText()).toString().contains("freeSideWords"));
-        BaseModelRecipe free = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withFreeSideWords(true));
+        assertFalse(json.valueToTree(BaseModelRecipe.frozenText()).toString().contains("sideWordWeight"));
+        assertNull(BaseModelRecipe.recordedIn(dev.perfusion.world.Bundled.model()).contrastive().sideWordWeight(), "a recipe without the field");
+        BaseModelRecipe free = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withSideWordWeight(0.0));
         Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(free) + "}");
-        assertTrue(BaseModelRecipe.recordedIn(model).contrastive().freeSideWords());
+        assertEquals(0.0, BaseModelRecipe.recordedIn(model).contrastive().sideWordWeight());
     }
 
     /** text_embeds = text_projection(last hidden state at the first EOS), as transformers' CLIPTextModelWithProjection. */
@@ -153,11 +154,18 @@ class ContrastiveStageTest {
             Tensor hidden = Ops.fromFloats(new float[] {
                     10, 0, 0, 0, 10, 0, -50, 7, 3, 1, 2, 3,      // right, right, (EOS: anything), (padding: anything)
                     10, 0, 0, 10, 0, 0, 0, 10, 0, 9, 9, 9}, 2, 4, 3);   // right, wrong (says token 0), right, (EOS)
+            Tensor own = OwnTokenLoss.ownLogProbability(ids, hidden, embedding);
             double right = Math.log1p(2 * Math.exp(-10));  // -log softmax([10, 0, 0])[0]
             double wrong = 10 + Math.log1p(2 * Math.exp(-10));  // -log softmax([10, 0, 0])[1]
-            assertEquals((4 * right + wrong) / 5, Ops.item(OwnTokenLoss.forward(ids, hidden, embedding, 2)), 1e-5);
-            // token 1 left free (as --free-side-words leaves "left" and "right"): only the two BOS positions count
-            assertEquals(right, Ops.item(OwnTokenLoss.forward(ids, hidden, embedding, 2, 1)), 1e-5);
+            assertEquals((4 * right + wrong) / 5, Ops.item(OwnTokenLoss.words(own, ids, 2, 1)), 1e-5);
+            // token 1 left free (as --side-word-weight 0 leaves "left" and "right"): only the two BOS positions count,
+            // over all five positions
+            assertEquals(2 * right / 5, Ops.item(OwnTokenLoss.words(own, ids, 2, 0, 1)), 1e-5);
+            // token 1 at a quarter of the weight
+            assertEquals((2 * right + 0.25 * (2 * right + wrong)) / 5, Ops.item(OwnTokenLoss.words(own, ids, 2, 0.25, 1)), 1e-5);
+            // the padding term: only row 0's last position (EOS as padding, as SD 1.x pads), whose hidden state is
+            // [1, 2, 3] at its own token 2; the first EOS of each row is not padding
+            assertEquals(Math.log1p(Math.exp(-1) + Math.exp(-2)), Ops.item(OwnTokenLoss.padding(own, ids, 2)), 1e-5);
         }
     }
 
@@ -274,14 +282,14 @@ class ContrastiveStageTest {
         assertTrue(last < Math.log(8) - 0.5 && last < first - 0.5, "falls below chance, log 8: first ten steps " + first + ", last ten " + last + ": " + losses);
     }
 
-    /** With the side words free, the stage runs as before and only the own-token objective's share of the first loss changes. */
+    /** With the side words weighed apart, the stage runs as before and only the own-token objective's share of the first loss changes. */
     @Test
-    void freeSideWordsChangeTheFirstLoss() throws Exception {
+    void sideWordWeightChangesTheFirstLoss() throws Exception {
         BaseModelRecipe.Contrastive withObjective = new BaseModelRecipe.Contrastive(2, 8, 3e-3, 1, List.of(16, 32, 64, 128), 8, 32, 1);
         double[] firstLoss = new double[2];
         for (int i = 0; i < 2; i++) {
             Path work = tmp.resolve("free-" + i);
-            BaseModelRecipe r = tiny(1, 2).withContrastive(i == 0 ? withObjective : withObjective.withFreeSideWords(true));
+            BaseModelRecipe r = tiny(1, 2).withContrastive(i == 0 ? withObjective : withObjective.withSideWordWeight(0.0));
             assertTrue(new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).runContrastiveStage().finished());
             firstLoss[i] = Double.parseDouble(Files.readAllLines(work.resolve("losses.csv")).get(1).split(",")[2]);
         }
