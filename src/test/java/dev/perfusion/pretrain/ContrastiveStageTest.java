@@ -119,6 +119,11 @@ class ContrastiveStageTest {
         BaseModelRecipe free = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withSideWordWeight(0.0));
         Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(free) + "}");
         assertEquals(0.0, BaseModelRecipe.recordedIn(model).contrastive().sideWordWeight());
+        assertFalse(json.valueToTree(BaseModelRecipe.frozenText()).toString().contains("ownTokenPadding"));
+        BaseModelRecipe padding = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withOwnTokenPadding(true));
+        Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(padding) + "}");
+        assertTrue(BaseModelRecipe.recordedIn(model).contrastive().ownTokenPadding());
+        assertFalse(BaseModelRecipe.recordedIn(dev.perfusion.world.Bundled.model()).contrastive().ownTokenPadding(), "a recipe without the field");
     }
 
     /** text_embeds = text_projection(last hidden state at the first EOS), as transformers' CLIPTextModelWithProjection. */
@@ -282,18 +287,24 @@ class ContrastiveStageTest {
         assertTrue(last < Math.log(8) - 0.5 && last < first - 0.5, "falls below chance, log 8: first ten steps " + first + ", last ten " + last + ": " + losses);
     }
 
-    /** With the side words weighed apart, the stage runs as before and only the own-token objective's share of the first loss changes. */
+    /**
+     * With the side words weighed apart, or the padding in the objective, the stage runs as before and only the
+     * own-token objective's share of the first loss changes: lower with the side words free, higher with the padding's
+     * cross-entropy added.
+     */
     @Test
-    void sideWordWeightChangesTheFirstLoss() throws Exception {
+    void sideWordWeightAndPaddingChangeTheFirstLoss() throws Exception {
         BaseModelRecipe.Contrastive withObjective = new BaseModelRecipe.Contrastive(2, 8, 3e-3, 1, List.of(16, 32, 64, 128), 8, 32, 1);
-        double[] firstLoss = new double[2];
-        for (int i = 0; i < 2; i++) {
-            Path work = tmp.resolve("free-" + i);
-            BaseModelRecipe r = tiny(1, 2).withContrastive(i == 0 ? withObjective : withObjective.withSideWordWeight(0.0));
+        List<BaseModelRecipe.Contrastive> variants = List.of(withObjective, withObjective.withSideWordWeight(0.0), withObjective.withOwnTokenPadding(true));
+        double[] firstLoss = new double[variants.size()];
+        for (int i = 0; i < variants.size(); i++) {
+            Path work = tmp.resolve("variant-" + i);
+            BaseModelRecipe r = tiny(1, 2).withContrastive(variants.get(i));
             assertTrue(new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).runContrastiveStage().finished());
             firstLoss[i] = Double.parseDouble(Files.readAllLines(work.resolve("losses.csv")).get(1).split(",")[2]);
         }
-        assertNotEquals(firstLoss[0], firstLoss[1], "the first batch's captions name sides: " + firstLoss[0]);
+        assertTrue(firstLoss[1] < firstLoss[0], "the first batch's captions name sides: " + firstLoss[1] + " against " + firstLoss[0]);
+        assertTrue(firstLoss[2] > firstLoss[0], "the padding's cross-entropy adds: " + firstLoss[2] + " against " + firstLoss[0]);
     }
 
     private static Map<String, Tensor> copies(Map<String, Param> params) {
