@@ -38,16 +38,17 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--side-word-weight", paramLabel = "SHARE", description = "With --recipe frozen-text: the own-token objective weighs the side words "
             + "('left', 'right') by this share of its weight (0: free), so that a side word may say which object it follows (the full objective erases that).")
     Double sideWordWeight;
-    @Option(names = "--own-token-padding", description = "With --recipe frozen-text: the own-token objective covers the padding too, so that "
-            + "padding names its own token instead of summarising the caption (a trained concept's i* then does not reach it).")
-    boolean ownTokenPadding;
+    @Option(names = "--own-token-padding", negatable = true, description = "With --recipe frozen-text: the own-token objective covers the padding too, so that "
+            + "padding names its own token instead of summarising the caption (a trained concept's i* then does not reach it). On in the "
+            + "frozen-text recipe since 2026-12-03; --no-own-token-padding trains the towers as before.")
+    Boolean ownTokenPadding;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
     @Option(names = "--sample-every", defaultValue = "1000", description = "Write a sample grid every this many steps (default: ${DEFAULT-VALUE}).") int sampleEvery;
 
-    @Override
-    public Integer call() throws Exception {
+    /** The recipe this run trains: the named or recorded one, with the options' changes. */
+    BaseModelRecipe recipe() throws java.io.IOException {
         BaseModelRecipe recipe = recipeName != null ? Flags.named("--recipe", () -> BaseModelRecipe.named(recipeName))
                 : continueFrom != null ? BaseModelRecipe.recordedIn(continueFrom) : BaseModelRecipe.frozenText();
         if (textSize != null) {
@@ -55,37 +56,44 @@ final class PretrainCommand implements Callable<Integer> {
             if (f.length != 3) throw new IllegalArgumentException("--text-size must be WIDTHxLAYERSxHEADS, e.g. 256x6x4, got " + textSize);
             recipe = recipe.withText(Integer.parseInt(f[0]), Integer.parseInt(f[1]), Integer.parseInt(f[2]));
         }
-        if (contrastiveSteps != null || contrastiveOnly) {
-            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--contrastive-steps and --contrastive-only need --recipe frozen-text");
-            if (contrastiveSteps != null) recipe = recipe.withContrastive(recipe.contrastive().withSteps(contrastiveSteps));
-        }
+        if (contrastiveOnly) contrastive(recipe, "--contrastive-only");
+        if (contrastiveSteps != null) recipe = recipe.withContrastive(contrastive(recipe, "--contrastive-steps").withSteps(contrastiveSteps));
         if (ownTokenWeight != null) {
-            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--own-token-weight needs --recipe frozen-text");
-            recipe = recipe.withContrastive(recipe.contrastive().withOwnTokenWeight(ownTokenWeight));
+            recipe = recipe.withContrastive(contrastive(recipe, "--own-token-weight").withOwnTokenWeight(ownTokenWeight));
         }
         if (swappedSideNegatives) {
-            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--swapped-side-negatives needs --recipe frozen-text");
-            recipe = recipe.withContrastive(recipe.contrastive().withSwappedSideNegatives(true));
+            recipe = recipe.withContrastive(contrastive(recipe, "--swapped-side-negatives").withSwappedSideNegatives(true));
         }
         if (imageAttentionPool) {
-            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--image-attention-pool needs --recipe frozen-text");
-            recipe = recipe.withContrastive(recipe.contrastive().withAttentionPool(true));
+            recipe = recipe.withContrastive(contrastive(recipe, "--image-attention-pool").withAttentionPool(true));
         }
         if (sideWordWeight != null) {
-            if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("--side-word-weight needs --recipe frozen-text");
             if (!(sideWordWeight >= 0 && sideWordWeight <= 1)) throw new IllegalArgumentException("--side-word-weight must be in [0, 1], got " + sideWordWeight);
-            recipe = recipe.withContrastive(recipe.contrastive().withSideWordWeight(sideWordWeight));
+            recipe = recipe.withContrastive(contrastive(recipe, "--side-word-weight").withSideWordWeight(sideWordWeight));
         }
-        if (ownTokenPadding) {
-            if (!recipe.frozenTextEncoder() || recipe.contrastive().ownTokenWeight() <= 0) {
-                throw new IllegalArgumentException("--own-token-padding needs --recipe frozen-text with the own-token objective on");
-            }
-            recipe = recipe.withContrastive(recipe.contrastive().withOwnTokenPadding(true));
+        if (ownTokenPadding != null) {
+            recipe = recipe.withContrastive(contrastive(recipe, "--[no-]own-token-padding").withOwnTokenPadding(ownTokenPadding));
+        }
+        if (recipe.frozenTextEncoder() && recipe.contrastive().ownTokenWeight() <= 0 && recipe.contrastive().ownTokenPadding()) {
+            if (Boolean.TRUE.equals(ownTokenPadding)) throw new IllegalArgumentException("--own-token-padding needs the own-token objective on (--own-token-weight above 0)");
+            recipe = recipe.withContrastive(recipe.contrastive().withOwnTokenPadding(false)); // no objective, so none on the padding either
         }
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),
                     decoderSteps != null ? decoderSteps : recipe.decoderSteps());
         }
+        return recipe;
+    }
+
+    /** The recipe's contrastive stage, which {@code option} changes: only the frozen-text recipe has one. */
+    private static BaseModelRecipe.Contrastive contrastive(BaseModelRecipe recipe, String option) {
+        if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException(option + " needs --recipe frozen-text");
+        return recipe.contrastive();
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        BaseModelRecipe recipe = recipe();
         TerminalProgress progress = new TerminalProgress(System.out);
         Pretrainer trainer = new Pretrainer(recipe, work, progress).schedule(checkpointEvery, sampleEvery);
         if (maxMinutes > 0) trainer.timeLimit(maxMinutes * 60);

@@ -126,7 +126,8 @@ public record BaseModelRecipe(
      * measured (README); the rest as {@link #standard()}.
      */
     public static BaseModelRecipe frozenText() {
-        return standard().withText(128, 2, 4).withContrastive(new Contrastive(600, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 1.0));
+        return standard().withText(128, 2, 4).withContrastive(new Contrastive(600, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 1.0)
+                .withOwnTokenPadding(true));
     }
 
     /** The recipe named {@code standard} or {@code frozen-text}. */

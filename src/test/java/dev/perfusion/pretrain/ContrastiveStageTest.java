@@ -119,11 +119,15 @@ class ContrastiveStageTest {
         BaseModelRecipe free = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withSideWordWeight(0.0));
         Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(free) + "}");
         assertEquals(0.0, BaseModelRecipe.recordedIn(model).contrastive().sideWordWeight());
-        assertFalse(json.valueToTree(BaseModelRecipe.frozenText()).toString().contains("ownTokenPadding"));
-        BaseModelRecipe padding = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withOwnTokenPadding(true));
-        Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(padding) + "}");
-        assertTrue(BaseModelRecipe.recordedIn(model).contrastive().ownTokenPadding());
-        assertFalse(BaseModelRecipe.recordedIn(dev.perfusion.world.Bundled.model()).contrastive().ownTokenPadding(), "a recipe without the field");
+        assertTrue(BaseModelRecipe.recordedIn(dev.perfusion.world.Bundled.model()).contrastive().ownTokenPadding(), "the shipped model's");
+        BaseModelRecipe padding = BaseModelRecipe.frozenText();
+        assertTrue(padding.contrastive().ownTokenPadding(), "the frozen-text recipe's, as shipped");
+        String withField = json.writeValueAsString(padding);
+        assertTrue(withField.contains("\"ownTokenPadding\":true"), withField);
+        Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + withField.replace(",\"ownTokenPadding\":true", "") + "}");
+        assertFalse(BaseModelRecipe.recordedIn(model).contrastive().ownTokenPadding(), "a recipe from before the option");
+        BaseModelRecipe off = padding.withContrastive(padding.contrastive().withOwnTokenPadding(false));
+        assertFalse(json.writeValueAsString(off).contains("ownTokenPadding"), "recorded only when on");
     }
 
     /** text_embeds = text_projection(last hidden state at the first EOS), as transformers' CLIPTextModelWithProjection. */
@@ -184,7 +188,7 @@ class ContrastiveStageTest {
         BaseModelRecipe r = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withOwnTokenWeight(0.5));
         ObjectMapper json = new ObjectMapper();
         assertEquals(r, json.readValue(json.writeValueAsString(r), BaseModelRecipe.class));
-        BaseModelRecipe none = r.withContrastive(r.contrastive().withOwnTokenWeight(0));
+        BaseModelRecipe none = r.withContrastive(r.contrastive().withOwnTokenWeight(0).withOwnTokenPadding(false)); // as before either
         String old = json.writeValueAsString(none).replace(",\"ownTokenWeight\":0.0", "");
         assertFalse(old.contains("ownToken"), old);
         assertEquals(none, json.readValue(old, BaseModelRecipe.class));

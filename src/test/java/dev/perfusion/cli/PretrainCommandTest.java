@@ -1,0 +1,48 @@
+package dev.perfusion.cli;
+
+import dev.perfusion.pretrain.BaseModelRecipe;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The recipe `pretrain`'s options make, without training anything. */
+class PretrainCommandTest {
+    private static BaseModelRecipe recipe(String... args) throws Exception {
+        PretrainCommand command = new PretrainCommand();
+        new CommandLine(command).parseArgs(args);
+        return command.recipe();
+    }
+
+    @Test
+    void theDefaultIsTheShippedFrozenTextRecipeWithThePaddingObjective() throws Exception {
+        assertEquals(BaseModelRecipe.frozenText(), recipe());
+        assertTrue(recipe().contrastive().ownTokenPadding());
+        assertFalse(recipe("--no-own-token-padding").contrastive().ownTokenPadding());
+        assertEquals(0.25, recipe("--side-word-weight", "0.25").contrastive().sideWordWeight());
+        assertEquals(77, recipe("--contrastive-steps", "77").contrastive().steps());
+    }
+
+    /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */
+    @Test
+    void noObjectiveMeansNoneOnThePadding() throws Exception {
+        BaseModelRecipe none = recipe("--own-token-weight", "0");
+        assertEquals(0.0, none.contrastive().ownTokenWeight());
+        assertFalse(none.contrastive().ownTokenPadding(), "recorded as trained");
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--own-token-weight", "0", "--own-token-padding"));
+        assertTrue(e.getMessage().contains("--own-token-padding needs the own-token objective"), e.getMessage());
+    }
+
+    @Test
+    void contrastiveOptionsNeedTheFrozenTextRecipe() {
+        for (String[] args : new String[][] {{"--own-token-padding"}, {"--side-word-weight", "0"}, {"--contrastive-only"}, {"--swapped-side-negatives"}}) {
+            String[] withRecipe = new String[args.length + 2];
+            withRecipe[0] = "--recipe";
+            withRecipe[1] = "standard";
+            System.arraycopy(args, 0, withRecipe, 2, args.length);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe(withRecipe));
+            assertTrue(e.getMessage().contains("needs --recipe frozen-text"), e.getMessage());
+        }
+        assertThrows(IllegalArgumentException.class, () -> recipe("--side-word-weight", "1.5"));
+    }
+}
