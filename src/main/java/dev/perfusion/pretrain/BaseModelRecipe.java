@@ -122,8 +122,9 @@ public record BaseModelRecipe(
     /**
      * Stable Diffusion's setting in small: a CLIP text tower trained contrastively on the world's pictures and
      * captions (the first stage), then frozen while the UNet learns on its outputs. The tower is 2 layers x 128 with
-     * the own-token objective at weight 1 beside the contrastive loss, 600 steps of 64: the choice the s profile
-     * measured (README); the rest as {@link #standard()}.
+     * the own-token objective at weight 1 beside the contrastive loss, on the words and (since 2026-12-03) on the
+     * padding, 600 steps of 64: the choice the s profile and the trained concepts' gates measured (README); the rest
+     * as {@link #standard()}.
      */
     public static BaseModelRecipe frozenText() {
         return standard().withText(128, 2, 4).withContrastive(new Contrastive(600, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 1.0)

@@ -12,7 +12,8 @@ import org.bytedeco.pytorch.global.torch;
  * alone, so nothing else shapes the other positions, and a causal tower lets them summarise the words before them:
  * the word after a concept word then carries the concept as much as the word itself (s near 1), which opens
  * Perfusion's gate there. Pushing down the logits of the other tokens, the words before included, asks each
- * position to be about its own word. EOS and padding stay free to summarise the caption, as CLIP's pooling needs.
+ * position to be about its own word. EOS stays free to summarise the caption, as CLIP's pooling needs; the padding
+ * may be asked to name its own token too ({@link #padding}).
  */
 final class OwnTokenLoss {
     private OwnTokenLoss() {}
@@ -39,8 +40,9 @@ final class OwnTokenLoss {
 
     /**
      * Mean cross-entropy over the padding, the positions after each row's first EOS: with it, padding names its own
-     * token instead of summarising the caption. The UNet reads padding everywhere in the picture (about a quarter of
-     * its cross-attention on the shipped model), so a concept whose i* the summary carries would reach every pixel.
+     * token instead of summarising the caption. The UNet reads padding everywhere in the picture (a quarter of the
+     * cross-attention of the world model trained without this), so a concept whose i* the summary carries would reach
+     * every pixel.
      */
     static Tensor padding(Tensor ownLogProbability, Tensor ids, long eosId) {
         Tensor seen = eosSeen(ids, eosId);
