@@ -150,7 +150,8 @@ public final class MethodEvaluation {
                 }
             }
         }
-        List<Combination> combinations = protocol.multiConcept() && subjects.size() >= 1 ? combine(subjects, perfusionConcepts) : List.of();
+        // only Perfusion's concepts are combined: without them (--method naming others only) there is no pair section
+        List<Combination> combinations = protocol.multiConcept() && !perfusionConcepts.isEmpty() ? combine(subjects, perfusionConcepts) : List.of();
         return new Report(scores, summarise(scores, sizes, seconds), combinations);
     }
 

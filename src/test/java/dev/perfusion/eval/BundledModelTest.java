@@ -142,4 +142,22 @@ class BundledModelTest {
         assertEquals(12, csv.get(1).split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)").length, "every column filled or empty: " + csv.get(1));
         assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| identified | CLIP-I | CLIP-T |"));
     }
+
+    /**
+     * Without Perfusion among the methods there are no Perfusion concepts to combine: the run ends with its report and
+     * no pair section (it once ended, after all its training, with a NullPointerException).
+     */
+    @Test
+    void anEvaluationWithoutPerfusionHasNoPairSection(@TempDir Path tmp) throws Exception {
+        Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
+        dev.perfusion.training.ConceptMethod other = ConceptMethods.ALL.stream().filter(m -> m != ConceptMethods.PERFUSION).findFirst().orElseThrow();
+        MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(2, 1, 1, 1, List.of(0.7), 2, 5.0, List.of(other), true, MethodEvaluation.Mask.NONE);
+        MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()),
+                InstanceEncoder.load(Bundled.instanceEncoder()), WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), Progress.NONE)
+                .run(HeldOut.instances());
+        assertTrue(r.combinations().isEmpty());
+        assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals(other.id())), r.summaries().toString());
+        MethodEvaluation.write(r, p, tmp.resolve("report"), "bundled");
+        assertFalse(Files.readString(tmp.resolve("report/report.md")).contains("Two concepts in one prompt"));
+    }
 }
