@@ -72,11 +72,9 @@ final class PretrainCommand implements Callable<Integer> {
             recipe = recipe.withContrastive(contrastive(recipe, "--side-word-weight").withSideWordWeight(sideWordWeight));
         }
         if (ownTokenPadding != null) {
-            recipe = recipe.withContrastive(contrastive(recipe, "--[no-]own-token-padding").withOwnTokenPadding(ownTokenPadding));
-        }
-        if (recipe.frozenTextEncoder() && recipe.contrastive().ownTokenWeight() <= 0 && recipe.contrastive().ownTokenPadding()) {
-            if (Boolean.TRUE.equals(ownTokenPadding)) throw new IllegalArgumentException("--own-token-padding needs the own-token objective on (--own-token-weight above 0)");
-            recipe = recipe.withContrastive(recipe.contrastive().withOwnTokenPadding(false)); // no objective, so none on the padding either
+            BaseModelRecipe.Contrastive c = contrastive(recipe, "--[no-]own-token-padding");
+            if (ownTokenPadding && c.ownTokenWeight() <= 0) throw new IllegalArgumentException("--own-token-padding needs the own-token objective on (--own-token-weight above 0)");
+            recipe = recipe.withContrastive(c.withOwnTokenPadding(ownTokenPadding));
         }
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),

@@ -62,15 +62,15 @@ public final class PartGradients {
     public static <T> List<T> run(Threads.SideBySide side, int count, IntFunction<Part<T>> part, List<Tensor> leaves) {
         List<Part<T>> done = side == null ? IntStream.range(0, count).mapToObj(part).toList() : side.run(count, part);
         List<T> values = new ArrayList<>(count);
-        for (Part<T> p : done) {
-            values.add(p.value());
-            for (int i = 0; i < p.gradients().size(); i++) {
-                Tensor g = p.gradients().get(i);
-                if (g == null) continue;
-                try (NoGradGuard ng = new NoGradGuard()) {
+        try (NoGradGuard ng = new NoGradGuard()) {
+            for (Part<T> p : done) {
+                values.add(p.value());
+                for (int i = 0; i < p.gradients().size(); i++) {
+                    Tensor g = p.gradients().get(i);
+                    if (g == null) continue;
                     leaves.get(i).grad().add_(g);
+                    g.releaseReference();
                 }
-                g.releaseReference();
             }
         }
         return values;

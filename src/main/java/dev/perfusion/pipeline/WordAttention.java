@@ -64,13 +64,13 @@ public record WordAttention(List<String> tokens, List<float[]> maps, float[] pad
         return meanOver(t, 0, width / 2);
     }
 
+    public double right(int t) {
+        return meanOver(t, width - width / 2, width);
+    }
+
     /** The padding's summed map's mean over the whole picture: the share of attention the padding takes. */
     public double paddingMean() {
         return meanOver(padding, 0, width);
-    }
-
-    public double right(int t) {
-        return meanOver(t, width - width / 2, width);
     }
 
     private double meanOver(int t, int fromColumn, int toColumn) {
@@ -122,14 +122,14 @@ public record WordAttention(List<String> tokens, List<float[]> maps, float[] pad
     /** A line per token: its mean, and its means on the left and right halves; then the padding's, summed. */
     public String table() {
         StringBuilder out = new StringBuilder(String.format(Locale.ROOT, "%-4s %-16s %8s %8s %8s%n", "pos", "token", "mean", "left", "right"));
-        for (int t = 0; t < tokens.size(); t++) {
-            out.append(String.format(Locale.ROOT, "%-4d %-16s %8.4f %8.4f %8.4f%n", t, tokens.get(t), mean(t), left(t), right(t)));
-        }
-        if (paddingPositions > 0) {
-            out.append(String.format(Locale.ROOT, "%-4s %-16s %8.4f %8.4f %8.4f%n", tokens.size() + "-", "padding (" + paddingPositions + ")",
-                    paddingMean(), meanOver(padding, 0, width / 2), meanOver(padding, width - width / 2, width)));
-        }
+        for (int t = 0; t < tokens.size(); t++) row(out, Integer.toString(t), tokens.get(t), maps.get(t));
+        if (paddingPositions > 0) row(out, tokens.size() + "-", "padding (" + paddingPositions + ")", padding);
         return out.toString();
+    }
+
+    private void row(StringBuilder out, String position, String token, float[] map) {
+        out.append(String.format(Locale.ROOT, "%-4s %-16s %8.4f %8.4f %8.4f%n", position, token,
+                meanOver(map, 0, width), meanOver(map, 0, width / 2), meanOver(map, width - width / 2, width)));
     }
 
     /**

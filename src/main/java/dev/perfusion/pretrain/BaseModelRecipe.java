@@ -46,6 +46,10 @@ public record BaseModelRecipe(
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean attentionPool,
                               @JsonInclude(JsonInclude.Include.NON_NULL) Double sideWordWeight,
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean ownTokenPadding) {
+        public Contrastive {
+            if (ownTokenWeight <= 0) ownTokenPadding = false; // no own-token objective, so none on the padding either
+        }
+
         public Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
                            int imageGroups, int projectionDim, double ownTokenWeight) {
             this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false, null, false);

@@ -29,7 +29,7 @@ final class OwnTokenLoss {
      * positions of the {@code weighted} tokens count {@code weight} times (0: free).
      */
     static Tensor words(Tensor ownLogProbability, Tensor ids, long eosId, double weight, long... weighted) {
-        Tensor beforeEos = eosSeen(ids, eosId).eq(new Scalar(0L)).to(torch.ScalarType.Float);
+        Tensor beforeEos = eosThrough(ids, eosId).eq(new Scalar(0L)).to(torch.ScalarType.Float);
         Tensor positionWeight = beforeEos;
         for (long token : weighted) {
             Tensor isToken = ids.eq(new Scalar(token)).to(torch.ScalarType.Float);
@@ -45,14 +45,13 @@ final class OwnTokenLoss {
      * every pixel.
      */
     static Tensor padding(Tensor ownLogProbability, Tensor ids, long eosId) {
-        Tensor seen = eosSeen(ids, eosId);
-        Tensor afterEos = Ops.sub(seen.gt(new Scalar(0L)).to(torch.ScalarType.Float),
-                Ops.mul(ids.eq(new Scalar(eosId)).to(torch.ScalarType.Float), seen.eq(new Scalar(1L)).to(torch.ScalarType.Float)));
+        Tensor eosBefore = Ops.sub(eosThrough(ids, eosId), ids.eq(new Scalar(eosId)).to(torch.ScalarType.Long));
+        Tensor afterEos = eosBefore.gt(new Scalar(0L)).to(torch.ScalarType.Float);
         return Ops.div(Ops.mul(ownLogProbability, afterEos).sum().neg(), afterEos.sum().clamp_min(new Scalar(1.0)));
     }
 
     /** How many EOS tokens each position has seen, itself included: [B, L]. */
-    private static Tensor eosSeen(Tensor ids, long eosId) {
+    private static Tensor eosThrough(Tensor ids, long eosId) {
         return ids.eq(new Scalar(eosId)).to(torch.ScalarType.Long).cumsum(1);
     }
 }

@@ -188,7 +188,8 @@ class ContrastiveStageTest {
         BaseModelRecipe r = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withOwnTokenWeight(0.5));
         ObjectMapper json = new ObjectMapper();
         assertEquals(r, json.readValue(json.writeValueAsString(r), BaseModelRecipe.class));
-        BaseModelRecipe none = r.withContrastive(r.contrastive().withOwnTokenWeight(0).withOwnTokenPadding(false)); // as before either
+        BaseModelRecipe none = r.withContrastive(r.contrastive().withOwnTokenWeight(0));
+        assertFalse(none.contrastive().ownTokenPadding(), "no objective, so none on the padding either");
         String old = json.writeValueAsString(none).replace(",\"ownTokenWeight\":0.0", "");
         assertFalse(old.contains("ownToken"), old);
         assertEquals(none, json.readValue(old, BaseModelRecipe.class));
