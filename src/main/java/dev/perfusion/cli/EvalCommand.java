@@ -6,6 +6,7 @@ import dev.perfusion.eval.WorldClip;
 import dev.perfusion.eval.MethodEvaluation;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.training.ConceptMethod;
+import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.HeldOut;
@@ -39,13 +40,17 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--method", split = ",", converter = Choices.Method.class, completionCandidates = Choices.Method.class,
             description = "The methods to measure, comma-separated or repeated, of ${COMPLETION-CANDIDATES} (default: all).") List<ConceptMethod> methods;
 
+    @Option(names = "--embedding-lr", paramLabel = "LR", defaultValue = "" + TrainingSettings.EMBEDDING_LR,
+            description = "Learning rate of every method's word embedding; 0 keeps the supercategory's (not with textual-inversion) (default: ${DEFAULT-VALUE}, the paper's).")
+    double embeddingLr;
+
     @Override
     public Integer call() throws Exception {
         model.requireTrainingPrecision("eval");
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
                 seeds != null ? seeds : p.seeds(), trainSteps != null ? trainSteps : p.trainingSteps(), betas != null ? betas : p.betas(),
-                p.samplingSteps(), p.guidance(), methods != null ? methods : p.methods(), p.multiConcept(), mask);
+                p.samplingSteps(), p.guidance(), methods != null ? methods : p.methods(), p.multiConcept(), mask, embeddingLr);
         if (p.instances() < 1 || p.instances() > HeldOut.instances().size()) {
             throw new IllegalArgumentException("--instances must be in 1.." + HeldOut.instances().size());
         }

@@ -52,6 +52,12 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--method", defaultValue = "perfusion", converter = Choices.Method.class, completionCandidates = Choices.Method.class,
             description = "What to train: ${COMPLETION-CANDIDATES}; all but perfusion are baselines (textual-inversion learns the embedding only, kv-finetune whole K/V matrices) (default: ${DEFAULT-VALUE}).")
     ConceptMethod method;
+    @Option(names = "--embedding-lr", paramLabel = "LR", defaultValue = "" + TrainingSettings.EMBEDDING_LR,
+            description = "Learning rate of the new word's embedding; 0 keeps the supercategory's (default: ${DEFAULT-VALUE}, the paper's).")
+    double embeddingLr;
+    @Option(names = "--edit-lr", paramLabel = "LR", defaultValue = "" + TrainingSettings.EDIT_LR,
+            description = "Learning rate of the method's own tensors, such as the values o*_V (default: ${DEFAULT-VALUE}, the paper's).")
+    double editLr;
     @Option(names = "--covariance-captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS,
             description = "Captions of the built-in corpus for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
     @Mixin CovarianceOptions covariance;
@@ -80,10 +86,11 @@ final class TrainCommand implements Callable<Integer> {
         TerminalProgress progress = new TerminalProgress(System.out);
         TrainingImages.check(images, mask.folder(), size, fit, progress::message);
 
+        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(trainSteps).batch(batch, accumulate)
+                .seed(seed).learningRates(embeddingLr, editLr).images(fit, views, size).schedule(checkpointEvery, sampleEvery).method(method).attentionMasks(mask.attention()).build();
+
         StableDiffusion sd = model.load(progress);
         CovarianceFile.Loaded cInv = covariance.cInv(model, sd, captions, progress);
-        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(trainSteps).batch(batch, accumulate)
-                .seed(seed).images(fit, views, size).schedule(checkpointEvery, sampleEvery).method(method).attentionMasks(mask.attention()).build();
         ConceptTrainer.Result r = new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(), word, supercategory, settings)
                 .train(images, mask.folder(), out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",

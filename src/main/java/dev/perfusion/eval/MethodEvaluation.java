@@ -56,13 +56,30 @@ import java.util.Map;
 public final class MethodEvaluation {
     /** What to run; {@link #quick()} is the CI-sized protocol. */
     public record Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
-                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask) {
+                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask, double embeddingLr) {
+        public Protocol {
+            for (ConceptMethod m : methods) training(m, trainingSteps, mask, embeddingLr); // refuses what cannot train before any training
+        }
+
+        public Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
+                        double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask) {
+            this(instances, prompts, seeds, trainingSteps, betas, samplingSteps, guidance, methods, multiConcept, mask, TrainingSettings.EMBEDDING_LR);
+        }
+
         public static Protocol full() {
             return new Protocol(6, 16, 2, 400, List.of(0.5, 0.6, 0.7, 0.8, 0.9), 25, 5.0, ConceptMethods.ALL, true, Mask.NONE);
         }
 
         public static Protocol quick() {
             return new Protocol(1, 3, 1, 3, List.of(0.7), 3, 5.0, ConceptMethods.ALL, true, Mask.NONE);
+        }
+
+        /** How every method's concepts are trained: the paper's settings with the protocol's steps, mask and embedding rate. */
+        public TrainingSettings training(ConceptMethod m) { return training(m, trainingSteps, mask, embeddingLr); }
+
+        private static TrainingSettings training(ConceptMethod m, int steps, Mask mask, double embeddingLr) {
+            return TrainingSettings.defaults().toBuilder().steps(steps).method(m).learningRates(embeddingLr, TrainingSettings.EDIT_LR)
+                    .schedule(0, 0).attentionMasks(mask == Mask.ATTENTION).build();
         }
     }
 
@@ -175,8 +192,7 @@ public final class MethodEvaluation {
     private Trained train(Subject s, ConceptMethod m) throws IOException {
         Path out = work.resolve("concepts").resolve(s.instance().id() + "-" + m.id() + ".safetensors");
         Files.createDirectories(out.getParent());
-        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(protocol.trainingSteps()).method(m)
-                .schedule(0, 0).attentionMasks(protocol.mask() == Mask.ATTENTION).build();
+        TrainingSettings settings = protocol.training(m);
         Path masks = protocol.mask() == Mask.TRUTH ? s.pictures().resolveSibling(s.instance().id() + "-masks") : null;
         ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, s.word(), s.supercategory(), settings).train(s.pictures(), masks, out, false, null, progress);
         progress.message(String.format(Locale.ROOT, "%s %s: %.0fs, loss %.4f -> %.4f", s.instance().id(), m.id(), r.seconds(), r.probeBefore(), r.probeAfter()));
@@ -331,8 +347,9 @@ public final class MethodEvaluation {
     public static String markdown(Report r, Protocol p, String modelName) {
         StringBuilder sb = new StringBuilder();
         sb.append(String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n", modelName));
-        sb.append(String.format(Locale.ROOT, "%d held-out instances x %d prompts x %d seeds; every method trained %d steps on the same 6 pictures with the same seed (loss mask: %s); DDIM %d steps, guidance %.1f.%n%n",
-                p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT), p.samplingSteps(), p.guidance()));
+        sb.append(String.format(Locale.ROOT, "%d held-out instances x %d prompts x %d seeds; every method trained %d steps on the same 6 pictures with the same seed (loss mask: %s; embedding learning rate %s); DDIM %d steps, guidance %.1f.%n%n",
+                p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT),
+                p.embeddingLr() == 0 ? "0, the supercategory's kept" : Double.toString(p.embeddingLr()), p.samplingSteps(), p.guidance()));
         sb.append("Identified: the fraction of pictures in which the instance encoder picks the trained instance out of all the held-out ones.\n\n");
         sb.append("CLIP-I: mean cosine to the training pictures, CLIP-T: cosine to the prompt with the supercategory word, both under the world's CLIP.\n\n");
         sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | CLIP-I | CLIP-T | file size | training time | pictures |\n"

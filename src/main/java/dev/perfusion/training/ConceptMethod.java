@@ -44,6 +44,9 @@ public interface ConceptMethod {
         return "beta " + settings.trainBeta() + ", tau " + settings.trainTau();
     }
 
+    /** Whether the method trains tensors of its own beside the embedding (so the embedding may stay fixed). */
+    default boolean learnsAnEdit() { return true; }
+
     /** What happens to the keys, in words, for the concept file. */
     default String describeKeys() { return "locked"; }
 }

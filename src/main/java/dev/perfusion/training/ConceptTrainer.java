@@ -135,7 +135,7 @@ public final class ConceptTrainer {
         concept = initialConcept();
         iStar = Scope.keep(concept.iStar().clone()); // replaced (and released) at every step
         List<AdamW.Group> groups = new ArrayList<>();
-        groups.add(new AdamW.Group("embedding", concept.embedding(), settings.embeddingLr()));
+        if (settings.embeddingLr() > 0) groups.add(new AdamW.Group("embedding", concept.embedding(), settings.embeddingLr()));
         groups.addAll(settings.method().trainedTensors(concept.edit(), settings));
         AdamW optimizer = new AdamW(groups, settings.weightDecay());
         Path checkpoint = out.resolveSibling(out.getFileName() + ".ckpt");

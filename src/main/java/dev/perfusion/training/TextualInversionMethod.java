@@ -24,6 +24,8 @@ final class TextualInversionMethod implements ConceptMethod {
         return List.of(new OperatingPoint("embedding", Double.NaN, false));
     }
 
+    @Override public boolean learnsAnEdit() { return false; }
+
     @Override public String describeLearningRate(TrainingSettings settings) { return "no edit"; }
 
     @Override public String describeGate(TrainingSettings settings) { return "none"; }

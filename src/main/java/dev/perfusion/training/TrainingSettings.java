@@ -12,7 +12,7 @@ import java.util.Map;
  *
  * @param batchSize            pictures per micro-step
  * @param gradientAccumulation micro-steps per optimizer step
- * @param embeddingLr          learning rate of the word embedding v*
+ * @param embeddingLr          learning rate of the word embedding v*; 0: v* stays the supercategory's embedding
  * @param editLr               learning rate of the method's own tensors (o*_V, and o*_K where keys are trained)
  * @param trainBeta            gate threshold while training
  * @param trainTau             gate temperature while training
@@ -34,8 +34,12 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
         positive("batch size", batchSize);
         positive("gradient accumulation", gradientAccumulation);
         positive("views per image", viewsPerImage);
-        for (double lr : new double[] {embeddingLr, editLr}) {
-            if (!(lr > 0) || Double.isInfinite(lr)) throw new IllegalArgumentException("a learning rate must be positive and finite, got " + lr);
+        if (!(editLr > 0) || Double.isInfinite(editLr)) throw new IllegalArgumentException("the edit's learning rate must be positive and finite, got " + editLr);
+        if (!(embeddingLr >= 0) || Double.isInfinite(embeddingLr)) {
+            throw new IllegalArgumentException("the embedding's learning rate must be 0 (keep the supercategory's) or positive and finite, got " + embeddingLr);
+        }
+        if (embeddingLr == 0 && !method.learnsAnEdit()) {
+            throw new IllegalArgumentException(method.id() + " learns only the word's embedding, so its learning rate must be positive");
         }
         if (!(weightDecay >= 0 && weightDecay < 1)) throw new IllegalArgumentException("weight decay must be in [0, 1), got " + weightDecay);
         Concept.checkBeta(trainBeta);
@@ -50,8 +54,11 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
         if (value < 1) throw new IllegalArgumentException(what + " must be at least 1, got " + value);
     }
 
+    /** The paper's learning rates: the embedding slower than the edit (method notes §3.4). */
+    public static final double EMBEDDING_LR = 0.006, EDIT_LR = 0.03;
+
     public static TrainingSettings defaults() {
-        return new TrainingSettings(ConceptMethods.PERFUSION, 400, 4, 4, 0.006, 0.03, 0.01, 0.75, 0.1, 0.99, 1, 8,
+        return new TrainingSettings(ConceptMethods.PERFUSION, 400, 4, 4, EMBEDDING_LR, EDIT_LR, 0.01, 0.75, 0.1, 0.99, 1, 8,
                 TrainingImages.Fit.CROP, 0, 0.1, 50, 100, false);
     }
 

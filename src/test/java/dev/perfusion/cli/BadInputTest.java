@@ -37,6 +37,10 @@ class BadInputTest {
             assertRejectedBeforeLoading(r, "error: --train-steps must be at least 1, got " + steps);
         }
         assertRejectedBeforeLoading(train(photos, tmp.resolve("a.safetensors"), "--views", "0"), "--views must be at least 1, got 0");
+        assertRejectedBeforeLoading(train(photos, tmp.resolve("a.safetensors"), "--embedding-lr", "-1"),
+                "error: the embedding's learning rate must be 0 (keep the supercategory's) or positive and finite, got -1.0");
+        assertRejectedBeforeLoading(train(photos, tmp.resolve("a.safetensors"), "--method", "textual-inversion", "--embedding-lr", "0"),
+                "error: textual-inversion learns only the word's embedding, so its learning rate must be positive");
 
         Path notImage = Files.createDirectories(tmp.resolve("not-image"));
         Files.writeString(notImage.resolve("cat.png"), "not a picture");

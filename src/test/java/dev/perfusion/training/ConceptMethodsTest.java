@@ -143,6 +143,21 @@ class ConceptMethodsTest {
     }
 
     @Test
+    void aZeroEmbeddingRateKeepsTheSupercategorysEmbeddingAndStillLearnsTheValues(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("fixed.safetensors");
+        TrainingSettings fixed = quick(ConceptMethods.PERFUSION, 3).toBuilder().learningRates(0, 0.03).build();
+        new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", fixed).train(Bundled.examples("my-teddy"), null, out, false, null, Progress.NONE);
+        ConceptFile concept = ConceptFile.load(out);
+        Tensor table = world.sd().textEncoder.tokenEmbedding().weight.t();
+        long teddy = AppliedConcepts.singleToken(world.sd().tokenizer, "teddy");
+        assertEquals(0.0, Ops.maxAbsDiff(concept.embedding(), table.select(0, teddy)), 0.0, "v* is the supercategory's embedding");
+        List<Attention> layers = world.sd().unet.crossAttentionLayers();
+        Tensor start = Ops.matmul(layers.get(0).originalValue().weight(), concept.iStar());
+        assertTrue(Ops.maxAbsDiff(concept.edit().values().get(0), start) > 1e-4, "the value target o*_V was trained");
+        assertTrue(concept.settings().get("lr").startsWith("embedding 0.0,"), concept.settings().get("lr"));
+    }
+
+    @Test
     void anUnknownMethodNamesTheKnownOnes() {
         var e = assertThrows(IllegalArgumentException.class, () -> ConceptMethods.byId("lora"));
         assertEquals("unknown concept method 'lora'; known: perfusion, trained-keys, ungated-rome, textual-inversion, kv-finetune", e.getMessage());
@@ -154,6 +169,14 @@ class ConceptMethodsTest {
         assertTrue(assertThrows(IllegalArgumentException.class, () -> d.steps(0).build()).getMessage().contains("training steps must be at least 1"));
         TrainingSettings.Builder lr = TrainingSettings.defaults().toBuilder();
         assertTrue(assertThrows(IllegalArgumentException.class, () -> lr.learningRates(Double.NaN, 0.03).build()).getMessage().contains("learning rate"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> TrainingSettings.defaults().toBuilder().learningRates(-0.001, 0.03).build())
+                .getMessage().contains("0 (keep the supercategory's) or positive"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> TrainingSettings.defaults().toBuilder().learningRates(0.006, 0).build())
+                .getMessage().contains("the edit's learning rate must be positive"));
+        var nothing = assertThrows(IllegalArgumentException.class, () -> TrainingSettings.defaults().toBuilder()
+                .method(ConceptMethods.byId("textual-inversion")).learningRates(0, 0.03).build());
+        assertEquals("textual-inversion learns only the word's embedding, so its learning rate must be positive", nothing.getMessage());
+        assertEquals(0.0, TrainingSettings.defaults().toBuilder().learningRates(0, 0.03).build().embeddingLr(), "Perfusion may keep the embedding");
         TrainingSettings.Builder gate = TrainingSettings.defaults().toBuilder();
         assertTrue(assertThrows(IllegalArgumentException.class, () -> gate.trainingGate(0.75, 0).build()).getMessage().contains("tau"));
         TrainingSettings changed = TrainingSettings.defaults().toBuilder().steps(7).seed(3).build();
