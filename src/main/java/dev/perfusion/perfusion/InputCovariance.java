@@ -99,6 +99,34 @@ public final class InputCovariance {
         return Ops.div(sum.to(Ops.cpu(), torch.ScalarType.Double), tokens);
     }
 
+    /**
+     * C's condition number, and how much of it the text encoder's final layer norm makes. Every encoding is
+     * y = gamma ⊙ z + beta with Σ z = 0, so all of them have the same coordinate along 1/gamma (set by beta alone):
+     * no caption varies it, and C's smallest eigenvalue lies there however much text C is made from.
+     *
+     * @param condition                    largest / smallest eigenvalue
+     * @param beyondSmallest               largest / second smallest: the conditioning of the directions the text varies
+     * @param smallestAlongLayerNormNormal |cos| between the smallest eigenvalue's eigenvector and 1/gamma
+     */
+    public record Conditioning(double condition, double beyondSmallest, double smallestAlongLayerNormNormal) {
+        public String summary() {
+            return String.format(java.util.Locale.ROOT, "condition number of C %.3g; its smallest eigenvalue lies along the final layer norm's 1/gamma "
+                    + "(|cos| %.4f), where every encoding has the same coordinate; the rest %.3g", condition, smallestAlongLayerNormNormal, beyondSmallest);
+        }
+    }
+
+    /** {@link Conditioning} of C, given the text encoder's final layer norm weight gamma [D]. */
+    public Conditioning conditioning(Tensor layerNormWeight) {
+        try (Scope s = Scope.inference()) {
+            T_TensorTensor_T eigen = torch.linalg_eigh(covariance());
+            double[] values = Ops.toDoubles(eigen.get0());
+            Tensor normal = Ops.div(torch.ones_like(layerNormWeight), layerNormWeight).to(torch.ScalarType.Double);
+            double cos = Math.abs(Ops.item(eigen.get1().select(1, 0).dot(normal)) / Ops.item(normal.norm()));
+            double largest = values[values.length - 1];
+            return new Conditioning(largest / values[0], largest / values[Math.min(1, values.length - 1)], cos);
+        }
+    }
+
     /** C^-1 as float32 [D, D] on the CPU, computed in float64 (fails clearly when C is singular). */
     public synchronized Tensor inverse() {
         Tensor c = covariance();

@@ -21,7 +21,7 @@ import java.util.Locale;
  * prompts filled with w (BOS, w, the other words, EOS, padding) s = e^T C^-1 i* / (i*^T C^-1 i*). Where s stays low
  * away from w, a concept's edit stays at its word; where it is high, e⊥ removes the concept across the prompt.
  */
-public record SupercategoryProfile(List<Position> positions, double conditionNumber) {
+public record SupercategoryProfile(List<Position> positions, InputCovariance.Conditioning conditioning) {
     /** One token position of one prompt: s against the i* of the word the prompt was filled with. */
     public record Position(String word, String prompt, int position, String token, double s, boolean atWord, Kind kind) {}
 
@@ -63,8 +63,7 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
                 }
             }
         }
-        double[] eigen = conditionOf(covariance);
-        return new SupercategoryProfile(List.copyOf(out), eigen[eigen.length - 1] / eigen[0]);
+        return new SupercategoryProfile(List.copyOf(out), covariance.conditioning(text.textModel().finalLayerNorm.weight.t()));
     }
 
     /** s at every position but the word's own, sorted. */
@@ -88,9 +87,9 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
         long over = Arrays.stream(other).filter(v -> v > 0.4).count();
         double[] text = positions.stream().filter(p -> !p.atWord() && p.kind() != Kind.PADDING).mapToDouble(Position::s).sorted().toArray();
         return String.format(Locale.ROOT, "s away from the supercategory word (%d positions): largest %.3f, median %.3f (%.3f without the "
-                        + "padding), %.1f%% above 0.4; at the word: median %.3f (%.3f .. %.3f); condition number of C %.3g",
+                        + "padding), %.1f%% above 0.4; at the word: median %.3f (%.3f .. %.3f); %s",
                 other.length, other[other.length - 1], median(other), median(text), 100.0 * over / other.length, median(at), at[0], at[at.length - 1],
-                conditionNumber);
+                conditioning.summary());
     }
 
     /** The largest and median s at each kind of position (the word's own included, for reference). */
@@ -121,12 +120,6 @@ public record SupercategoryProfile(List<Position> positions, double conditionNum
                     w, other[other.length - 1], median(other), median(at)));
         }
         return lines;
-    }
-
-    private static double[] conditionOf(InputCovariance covariance) {
-        try (Scope s = Scope.inference()) {
-            return Ops.toDoubles(torch.linalg_eigvalsh(covariance.covariance()));
-        }
     }
 
     /** The mean encoding over {@code prompts} at the positions of {@code token}. */

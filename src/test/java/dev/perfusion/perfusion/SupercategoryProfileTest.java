@@ -79,7 +79,10 @@ class SupercategoryProfileTest {
         assertEquals(SupercategoryProfile.median(p.elsewhere()), p.elsewhere()[10] / 2 + p.elsewhere()[11] / 2, 1e-12);
         assertEquals(p.elsewhere()[21], p.highest(3).get(0).s());
         assertTrue(p.highest(3).get(1).s() >= p.highest(3).get(2).s() && !p.highest(22).stream().anyMatch(SupercategoryProfile.Position::atWord));
-        assertTrue(p.conditionNumber() >= 1);
+        // a random layer norm (gamma 1, beta 0) puts every encoding on the plane Σ y = 0: C's smallest eigenvalue lies along 1/gamma
+        assertEquals(1.0, p.conditioning().smallestAlongLayerNormNormal(), 1e-6);
+        assertTrue(p.conditioning().beyondSmallest() >= 1 && p.conditioning().beyondSmallest() < p.conditioning().condition(), p.conditioning().summary());
+        assertTrue(p.summary().contains("its smallest eigenvalue lies along the final layer norm's 1/gamma (|cos| 1.0000)"), p.summary());
         assertTrue(p.summary().contains("22 positions"), p.summary());
     }
 
