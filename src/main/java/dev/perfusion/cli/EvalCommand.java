@@ -44,8 +44,13 @@ final class EvalCommand implements Callable<Integer> {
             description = "Learning rate of every method's word embedding; 0 keeps the supercategory's (not with textual-inversion) (default: ${DEFAULT-VALUE}, the paper's).")
     double embeddingLr;
 
+    @Option(names = "--merge", split = ",", paramLabel = "DIR",
+            description = "Train nothing: merge the scores of earlier runs' --out folders (comma-separated) into one report and trade-off plot in --out.")
+    List<Path> merge;
+
     @Override
     public Integer call() throws Exception {
+        if (merge != null) return merge();
         model.requireTrainingPrecision("eval");
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
@@ -66,6 +71,18 @@ final class EvalCommand implements Callable<Integer> {
         System.out.print(MethodEvaluation.markdown(r, p, sd.name));
         progress.message(String.format(Locale.ROOT, "wrote %s (scores.csv, report.md, tradeoff.png) in %s", out,
                 TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
+        return 0;
+    }
+
+    private int merge() throws java.io.IOException {
+        List<List<MethodEvaluation.Score>> runs = new java.util.ArrayList<>();
+        for (Path dir : merge) {
+            Path scores = dir.resolve("scores.csv");
+            if (!java.nio.file.Files.isRegularFile(scores)) throw new IllegalArgumentException(dir + ": no scores.csv (give the --out folder of an earlier eval)");
+            runs.add(MethodEvaluation.readScores(scores));
+        }
+        System.out.print(MethodEvaluation.writeMerged(MethodEvaluation.merge(runs), merge, out));
+        System.out.println("wrote " + out + " (scores.csv, report.md, tradeoff.png)");
         return 0;
     }
 }

@@ -332,24 +332,31 @@ public final class MethodEvaluation {
     // ---------------------------------------------------------------- report files
 
     public static void write(Report r, Protocol p, Path dir, String modelName) throws IOException {
+        write(r, dir, markdown(r, p, modelName));
+    }
+
+    private static void write(Report r, Path dir, String markdown) throws IOException {
         Files.createDirectories(dir);
-        StringBuilder csv = new StringBuilder("method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text\n");
+        StringBuilder csv = new StringBuilder(SCORES_HEADER + "\n");
         for (Score s : r.scores()) {
             csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,\"%s\",%d,%.5f,%.5f,%s,%d,%.5f,%.5f%n", s.method(), s.variant(),
-                    Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), s.instance(), s.prompt(), s.seed(), s.fidelity(), s.alignment(),
+                    Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), s.instance(), s.prompt().replace("\"", "\"\""), s.seed(), s.fidelity(), s.alignment(),
                     orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText()));
         }
         AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
-        AtomicFiles.write(dir.resolve("report.md"), markdown(r, p, modelName).getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(dir.resolve("report.md"), markdown.getBytes(StandardCharsets.UTF_8));
         Png.write(dir.resolve("tradeoff.png"), plot(r).render(900, 560), Map.of());
     }
 
     public static String markdown(Report r, Protocol p, String modelName) {
-        StringBuilder sb = new StringBuilder();
-        sb.append(String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n", modelName));
-        sb.append(String.format(Locale.ROOT, "%d held-out instances x %d prompts x %d seeds; every method trained %d steps on the same 6 pictures with the same seed (loss mask: %s; embedding learning rate %s); DDIM %d steps, guidance %.1f.%n%n",
-                p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT),
+        return markdown(r, String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n%d held-out instances x %d prompts x %d seeds; every method "
+                        + "trained %d steps on the same 6 pictures with the same seed (loss mask: %s; embedding learning rate %s); DDIM %d steps, guidance %.1f.%n%n",
+                modelName, p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT),
                 p.embeddingLr() == 0 ? "0, the supercategory's kept" : Double.toString(p.embeddingLr()), p.samplingSteps(), p.guidance()));
+    }
+
+    private static String markdown(Report r, String header) {
+        StringBuilder sb = new StringBuilder(header);
         sb.append("Identified: the fraction of pictures in which the instance encoder picks the trained instance out of all the held-out ones.\n\n");
         sb.append("CLIP-I: mean cosine to the training pictures, CLIP-T: cosine to the prompt with the supercategory word, both under the world's CLIP.\n\n");
         sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | CLIP-I | CLIP-T | file size | training time | pictures |\n"
@@ -369,6 +376,88 @@ public final class MethodEvaluation {
             }
         }
         return sb.toString();
+    }
+
+    // ---------------------------------------------------------------- earlier runs merged
+
+    private static final String SCORES_HEADER = "method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text";
+
+    /** The scores an earlier run wrote (its scores.csv). */
+    public static List<Score> readScores(Path csv) throws IOException {
+        List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
+        if (lines.isEmpty() || !lines.get(0).equals(SCORES_HEADER)) {
+            throw new IOException(csv + ": not the scores.csv of an evaluation: its first line should be '" + SCORES_HEADER + "'");
+        }
+        List<Score> scores = new ArrayList<>();
+        for (int n = 1; n < lines.size(); n++) {
+            if (lines.get(n).isBlank()) continue;
+            List<String> c = csvFields(lines.get(n));
+            if (c.size() != 12) throw new IOException(csv + " line " + (n + 1) + ": " + c.size() + " columns, expected 12 (" + SCORES_HEADER + ")");
+            try {
+                scores.add(new Score(c.get(0), c.get(1), orNaN(c.get(2)), c.get(3), c.get(4), Long.parseLong(c.get(5)), Double.parseDouble(c.get(6)),
+                        Double.parseDouble(c.get(7)), orNaN(c.get(8)), c.get(9).equals("1"), Double.parseDouble(c.get(10)), Double.parseDouble(c.get(11))));
+            } catch (NumberFormatException e) {
+                throw new IOException(csv + " line " + (n + 1) + ": not a number where one is expected (" + e.getMessage() + ")");
+            }
+        }
+        return scores;
+    }
+
+    /**
+     * One report from earlier runs' scores: each row (method, variant, beta) comes from the first run that has it,
+     * so the base model's rows, which every run draws, are counted once. Sizes, times and the two-concept section
+     * stay in the runs' own reports.
+     */
+    public static Report merge(List<List<Score>> runs) {
+        List<Score> merged = new ArrayList<>();
+        java.util.Set<String> taken = new java.util.HashSet<>();
+        for (List<Score> run : runs) {
+            java.util.Set<String> here = new java.util.HashSet<>();
+            for (Score s : run) {
+                String row = s.method() + "|" + s.variant() + "|" + s.beta();
+                if (taken.contains(row)) continue;
+                here.add(row);
+                merged.add(s);
+            }
+            taken.addAll(here);
+        }
+        return new Report(merged, summarise(merged, Map.of(), Map.of()), List.of());
+    }
+
+    /** Writes a merged report (scores.csv, report.md, tradeoff.png) into {@code dir}. */
+    public static String writeMerged(Report r, List<Path> runs, Path dir) throws IOException {
+        String markdown = markdown(r, String.format(Locale.ROOT, "# Perfusion against its baselines, merged%n%nFrom the scores of %s: each row from the first "
+                + "of them that has it; each run's protocol, file sizes, training times and two-concept section are in its own report.md.%n%n",
+                String.join(", ", runs.stream().map(Path::toString).toList())));
+        write(r, dir, markdown);
+        return markdown;
+    }
+
+    private static double orNaN(String v) {
+        return v.isEmpty() ? Double.NaN : Double.parseDouble(v);
+    }
+
+    /** The fields of one CSV line; a field in double quotes may hold commas ("" is a quote). */
+    private static List<String> csvFields(String line) {
+        List<String> out = new ArrayList<>();
+        StringBuilder field = new StringBuilder();
+        boolean quoted = false;
+        for (int i = 0; i < line.length(); i++) {
+            char ch = line.charAt(i);
+            if (quoted && ch == '"' && i + 1 < line.length() && line.charAt(i + 1) == '"') {
+                field.append('"');
+                i++;
+            } else if (ch == '"') {
+                quoted = !quoted;
+            } else if (ch == ',' && !quoted) {
+                out.add(field.toString());
+                field.setLength(0);
+            } else {
+                field.append(ch);
+            }
+        }
+        out.add(field.toString());
+        return out;
     }
 
     private static String orEmpty(double v, String format) {

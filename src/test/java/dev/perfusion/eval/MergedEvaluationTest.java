@@ -1,0 +1,67 @@
+package dev.perfusion.eval;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Earlier runs' scores read back and merged into one report, without a model. */
+class MergedEvaluationTest {
+    @TempDir Path tmp;
+
+    private static MethodEvaluation.Score score(String method, String variant, double beta, String prompt, double fidelity, boolean identified) {
+        return new MethodEvaluation.Score(method, variant, beta, "teddy-h1", prompt, 0, fidelity, 0.5, Double.NaN, identified, 0.3, 0.6);
+    }
+
+    private Path run(String name, List<MethodEvaluation.Score> scores) throws IOException {
+        Path dir = tmp.resolve(name);
+        MethodEvaluation.Report r = MethodEvaluation.merge(List.of(scores));
+        MethodEvaluation.writeMerged(r, List.of(), dir);
+        return dir.resolve("scores.csv");
+    }
+
+    @Test
+    void scoresReadBackAsWrittenAndEachRowComesFromTheFirstRunThatHasIt() throws IOException {
+        String awkward = "a my-teddy, \"quoted\", on the grass";
+        Path perfusion = run("perfusion", List.of(
+                score("base model", "supercategory word", Double.NaN, "a teddy on the grass", 0.1, false),
+                score("perfusion", "local lock", 0.7, awkward, 0.4, true),
+                score("perfusion", "local lock", 0.7, "a my-teddy in the snow", 0.2, false)));
+        Path baselines = run("baselines", List.of(
+                score("base model", "supercategory word", Double.NaN, "a teddy on the grass", 0.9, true),
+                score("kv-finetune", "tuned K/V", Double.NaN, "a my-teddy in the snow", 0.5, true)));
+
+        List<MethodEvaluation.Score> read = MethodEvaluation.readScores(perfusion);
+        assertEquals(3, read.size());
+        assertEquals(awkward, read.get(1).prompt(), "a prompt with commas and quotes survives");
+        assertTrue(Double.isNaN(read.get(0).beta()) && Double.isNaN(read.get(0).leakage()));
+        assertTrue(read.get(1).identified());
+        assertEquals(0.7, read.get(1).beta());
+
+        MethodEvaluation.Report merged = MethodEvaluation.merge(List.of(read, MethodEvaluation.readScores(baselines)));
+        assertEquals(List.of("base model", "perfusion", "kv-finetune"), merged.summaries().stream().map(MethodEvaluation.Summary::method).toList());
+        MethodEvaluation.Summary base = merged.summaries().get(0), perf = merged.summaries().get(1);
+        assertEquals(0.1, base.fidelity(), 1e-9, "the base model's row is the first run's, not averaged with the second's");
+        assertEquals(1, base.pictures());
+        assertEquals(0.3, perf.fidelity(), 1e-9);
+        assertEquals(0.5, perf.identification(), 1e-9);
+        assertTrue(merged.combinations().isEmpty());
+    }
+
+    @Test
+    void aFileThatIsNotScoresIsNamed() throws IOException {
+        Path other = Files.writeString(tmp.resolve("scores.csv"), "name,value\n");
+        IOException e = assertThrows(IOException.class, () -> MethodEvaluation.readScores(other));
+        assertTrue(e.getMessage().startsWith(other + ": not the scores.csv of an evaluation"), e.getMessage());
+        Path cut = run("cut", List.of(score("perfusion", "local lock", 0.7, "a my-teddy", 0.4, true)));
+        Files.writeString(cut, Files.readString(cut).replace(",0.60000", ""));
+        IOException short_ = assertThrows(IOException.class, () -> MethodEvaluation.readScores(cut));
+        assertTrue(short_.getMessage().equals(cut + " line 2: 11 columns, expected 12 (method,variant,beta,instance,prompt,seed,fidelity,alignment,"
+                + "leakage,identified,clip_image,clip_text)"), short_.getMessage());
+    }
+}
