@@ -168,7 +168,16 @@ final class InspectCommand implements Callable<Integer> {
         }
         out.println("* a concept's word");
         for (int j = 0; j < concepts.size(); j++) out.println(profile.summary(j));
+        for (GateProfile.Crossing c : profile.crossings()) {
+            if (c.g() < CROSSING_GATE) continue;
+            out.println(String.format(Locale.ROOT, "note: %s's gate opens at %s (position %d: s %.3f, g %.3f), so its value reaches that object too: the "
+                    + "two concepts' i* are alike. Concepts trained keeping their word embedding (train --embedding-lr 0) keep their "
+                    + "supercategories' i* apart.", c.concept(), c.atWord(), c.position(), c.s(), c.g()));
+        }
     }
+
+    /** A gate this open at another concept's word is worth a note. */
+    static final double CROSSING_GATE = 0.25;
 
     static String toJson(GateProfile profile) throws com.fasterxml.jackson.core.JsonProcessingException {
         ObjectMapper json = new ObjectMapper();

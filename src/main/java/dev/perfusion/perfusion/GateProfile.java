@@ -62,6 +62,22 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
         return positions.stream().filter(p -> !p.conceptWord()).mapToDouble(p -> p.s()[j]).sorted().toArray();
     }
 
+    /** Concept {@code concept}'s s and g at another concept's word {@code atWord}: how far its edit reaches that object. */
+    public record Crossing(String concept, String atWord, int position, double s, double g) {}
+
+    /** Every concept's s and g at every other concept's word in the prompt. */
+    public List<Crossing> crossings() {
+        List<Crossing> out = new ArrayList<>();
+        for (int j = 0; j < concepts.size(); j++) {
+            for (Position p : positions) {
+                if (p.conceptWord() && !p.token().equals(concepts.get(j).word())) {
+                    out.add(new Crossing(concepts.get(j).word(), p.token(), p.position(), p.s()[j], p.g()[j]));
+                }
+            }
+        }
+        return out;
+    }
+
     /** A line per concept: s at its word, and the largest and median s at every other position. */
     public String summary(int j) {
         return summary(List.of(this), j);

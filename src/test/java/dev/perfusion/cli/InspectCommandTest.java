@@ -2,10 +2,17 @@ package dev.perfusion.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.perfusion.perfusion.ConceptFile;
+import dev.perfusion.perfusion.GateProfile;
 import dev.perfusion.world.Bundled;
 import org.junit.jupiter.api.Test;
 
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -43,6 +50,25 @@ class InspectCommandTest {
         String out = stdout("inspect", MY_CAT.toString(), "--prompt", "a my-cat in the snow");
         assertTrue(out.contains("my-cat *"), out);
         assertTrue(out.matches("(?s).*my-cat: s at the concept word \\[(0\\.[89]|1\\.0)\\d*\\]; elsewhere \\(31 positions\\) largest .*, median .*"), out);
+    }
+
+    @Test
+    void aGateOpenAtAnotherConceptsWordGetsANote() throws Exception {
+        ConceptFile cat = ConceptFile.load(MY_CAT);
+        ConceptFile teddy = new ConceptFile("my-teddy", "teddy", cat.embedding(), cat.iStar(), cat.edit(), 0.7, 0.15, cat.baseModelHash(),
+                cat.textEncoderHash(), Map.of());
+        List<GateProfile.Position> positions = List.of(
+                new GateProfile.Position(0, "a", new double[] {0.01, 0.02}, new double[] {0.01, 0.01}, false),
+                new GateProfile.Position(1, "my-cat", new double[] {0.98, 0.77}, new double[] {0.87, 0.61}, true),
+                new GateProfile.Position(2, "my-teddy", new double[] {0.40, 1.01}, new double[] {0.10, 0.88}, true));
+        GateProfile profile = new GateProfile("a my-cat my-teddy", List.of(cat, teddy), positions);
+        assertEquals(List.of(new GateProfile.Crossing("my-cat", "my-teddy", 2, 0.40, 0.10), new GateProfile.Crossing("my-teddy", "my-cat", 1, 0.77, 0.61)),
+                profile.crossings());
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        InspectCommand.print(profile, new PrintStream(bytes, true, StandardCharsets.UTF_8));
+        String out = bytes.toString(StandardCharsets.UTF_8);
+        assertTrue(out.contains("note: my-teddy's gate opens at my-cat (position 1: s 0.770, g 0.610), so its value reaches that object too"), out);
+        assertFalse(out.contains("note: my-cat's gate"), "a gate of 0.10 is shut enough: " + out);
     }
 
     @Test
