@@ -13,6 +13,7 @@ import dev.perfusion.io.pickle.TorchCheckpoint;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptSummary;
 import dev.perfusion.perfusion.CovarianceCache;
+import dev.perfusion.perfusion.EmbeddingDrift;
 import dev.perfusion.perfusion.GateProfile;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.tensor.Ops;
@@ -75,8 +76,19 @@ final class InspectCommand implements Callable<Integer> {
         StableDiffusion sd = model.load(progress);
         Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         GateProfile profile = GateProfile.of(sd, cInv, concepts, prompt);
-        if (json) System.out.println(toJson(profile));
-        else print(profile, System.out);
+        if (json) {
+            System.out.println(toJson(profile));
+            return 0;
+        }
+        print(profile, System.out);
+        for (EmbeddingDrift d : EmbeddingDrift.of(sd.textEncoder, sd.tokenizer, concepts)) System.out.println(d.summary());
+        for (int a = 0; a < concepts.size(); a++) {
+            for (int b = a + 1; b < concepts.size(); b++) {
+                double[] cos = EmbeddingDrift.pairCosines(sd.textEncoder, sd.tokenizer, concepts.get(a), concepts.get(b));
+                System.out.println(String.format(Locale.ROOT, "%s and %s: word embeddings at cos %.3f (%s and %s: %.3f)", concepts.get(a).word(),
+                        concepts.get(b).word(), cos[0], concepts.get(a).supercategory(), concepts.get(b).supercategory(), cos[1]));
+            }
+        }
         return 0;
     }
 
@@ -171,8 +183,8 @@ final class InspectCommand implements Callable<Integer> {
         for (GateProfile.Crossing c : profile.crossings()) {
             if (c.g() < CROSSING_GATE) continue;
             out.println(String.format(Locale.ROOT, "note: %s's gate opens at %s (position %d: s %.3f, g %.3f), so its value reaches that object too: the "
-                    + "two concepts' i* are alike. Concepts trained keeping their word embedding (train --embedding-lr 0) keep their "
-                    + "supercategories' i* apart.", c.concept(), c.atWord(), c.position(), c.s(), c.g()));
+                    + "two concepts' i* are alike. Concepts of different supercategories trained keeping their word embedding "
+                    + "(train --embedding-lr 0) keep their i* apart.", c.concept(), c.atWord(), c.position(), c.s(), c.g()));
         }
     }
 

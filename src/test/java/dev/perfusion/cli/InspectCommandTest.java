@@ -50,6 +50,7 @@ class InspectCommandTest {
         String out = stdout("inspect", MY_CAT.toString(), "--prompt", "a my-cat in the snow");
         assertTrue(out.contains("my-cat *"), out);
         assertTrue(out.matches("(?s).*my-cat: s at the concept word \\[(0\\.[89]|1\\.0)\\d*\\]; elsewhere \\(31 positions\\) largest .*, median .*"), out);
+        assertTrue(out.matches("(?s).*\nmy-cat: word embedding at cos -?[01]\\.\\d{3} to cat's, norm \\d+\\.\\d{3} \\(cat's \\d\\.\\d{3}\\)\n.*"), out);
     }
 
     @Test

@@ -155,6 +155,9 @@ class ConceptMethodsTest {
         Tensor start = Ops.matmul(layers.get(0).originalValue().weight(), concept.iStar());
         assertTrue(Ops.maxAbsDiff(concept.edit().values().get(0), start) > 1e-4, "the value target o*_V was trained");
         assertTrue(concept.settings().get("lr").startsWith("embedding 0.0,"), concept.settings().get("lr"));
+        var drift = dev.perfusion.perfusion.EmbeddingDrift.of(world.sd().textEncoder, world.sd().tokenizer, List.of(concept)).get(0);
+        assertEquals(1.0, drift.cosToSupercategory(), 1e-6);
+        assertEquals(drift.supercategoryNorm(), drift.norm(), 1e-6);
     }
 
     @Test
