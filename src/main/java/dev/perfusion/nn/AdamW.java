@@ -25,11 +25,23 @@ import java.util.List;
  * {@code AdamWBench} (src/test, 2 busy cores): the same parameters to 2.4e-7 after 3 steps (float rounding); as
  * fast on large tensors (SD 1.5's 32 K/V matrices, 19M values: 34-39 ms a step, libtorch 36 ms); slower by the
  * Java calls per tensor on many small ones (the world model's 394 tensors: 30-41 ms, libtorch 19 ms; a concept's 17
- * tensors: 1.4 ms, libtorch 0.6 ms), which is under 2% of a pretraining step and nothing beside a concept's.
+ * tensors: 1.4 ms, libtorch 0.6 ms), which is nothing beside a concept's step. Pretraining, whose tensors share one
+ * learning rate, steps them as one group: their values, gradients and moments each one flat buffer ({@link FlatLayout}).
  */
 public final class AdamW {
-    /** A trained tensor with its learning rate. */
-    public record Group(String name, Tensor tensor, double lr) {}
+    /**
+     * A trained tensor with its learning rate, and its gradient: the tensor's {@code .grad}, or where {@code gradient}
+     * is given, that tensor (a flat buffer of gradients beside a flat buffer of parameters, see {@link FlatLayout}).
+     */
+    public record Group(String name, Tensor tensor, Tensor gradient, double lr) {
+        public Group(String name, Tensor tensor, double lr) {
+            this(name, tensor, null, lr);
+        }
+
+        public Tensor grad() {
+            return gradient != null ? gradient : tensor.grad();
+        }
+    }
 
     private final List<Group> groups;
     private final List<Tensor> m = new ArrayList<>();
@@ -56,7 +68,7 @@ public final class AdamW {
             Scalar sqrtC2 = new Scalar(Math.sqrt(c2)), epsScalar = new Scalar(eps);
             for (int i = 0; i < groups.size(); i++) {
                 Group g = groups.get(i);
-                Tensor p = g.tensor(), grad = p.grad();
+                Tensor p = g.tensor(), grad = g.grad();
                 if (!grad.defined()) continue;
                 double lr = g.lr() * lrScale;
                 p.mul_(new Scalar(1 - lr * weightDecay));                       // decoupled weight decay
@@ -75,7 +87,7 @@ public final class AdamW {
 
     public void zeroGrad() {
         for (Group g : groups) {
-            Tensor grad = g.tensor().grad();
+            Tensor grad = g.grad();
             if (grad.defined()) grad.zero_();
         }
     }

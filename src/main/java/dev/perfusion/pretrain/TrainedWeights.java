@@ -2,6 +2,7 @@ package dev.perfusion.pretrain;
 
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.nn.AdamW;
+import dev.perfusion.nn.FlatLayout;
 import dev.perfusion.nn.Module;
 import dev.perfusion.nn.Param;
 import dev.perfusion.tensor.Ops;
@@ -28,6 +29,10 @@ import java.util.Map;
  * The weights a stage trains, their AdamW state and an EMA copy of its modules; saved to and restored from the
  * stage's checkpoint file, whose metadata says the stage, the step and the recipe's seed. One checkpoint per stage,
  * so that the decoder stage can run beside the diffusion stage.
+ * <p>
+ * The trained tensors, their gradients, their EMA copies and their AdamW moments are each one flat buffer of which
+ * every tensor is a view ({@link FlatLayout}): clipping, AdamW and the EMA are then a few native calls a step, not a
+ * few per tensor (the world model has 394). The checkpoint still names a tensor per parameter.
  */
 final class TrainedWeights {
     private final String stage;
@@ -37,37 +42,49 @@ final class TrainedWeights {
     private final List<Module> emaModules = new ArrayList<>();
     private final List<Tensor> params = new ArrayList<>(), ema = new ArrayList<>();
     private final List<String> names = new ArrayList<>();
+    private final FlatLayout layout;
+    private final Tensor flatParams, flatGrads, flatEma;
     private final AdamW optimizer;
+    private boolean gradientsChecked;
 
     TrainedWeights(Stage stage, PretrainingRun run) {
         this.stage = stage.plan().name();
         this.checkpoint = run.work().resolve("checkpoint-" + this.stage + ".safetensors");
         this.recipe = run.recipe();
         this.progress = run.progress();
-        List<AdamW.Group> groups = new ArrayList<>();
+        List<Param> emaParams = new ArrayList<>();
         List<Module> modules = stage.modules();
-        double learningRate = stage.plan().learningRate();
         for (int m = 0; m < modules.size(); m++) {
             Module copy = emptyTwin(modules.get(m));
             emaModules.add(copy);
             Map<String, Param> twin = copy.namedParameters();
             for (Map.Entry<String, Param> e : modules.get(m).namedParameters().entrySet()) {
                 Tensor p = e.getValue().t();
-                try (Scope s = Scope.inference()) {
-                    twin.get(e.getKey()).set(p.detach().clone());
+                if (!stage.learns(e.getKey())) {
+                    try (Scope s = Scope.inference()) {
+                        twin.get(e.getKey()).set(p.detach().clone());
+                    }
+                    continue;
                 }
-                if (!stage.learns(e.getKey())) continue;
                 p.set_requires_grad(true);
                 params.add(p);
                 names.add(m + "." + e.getKey());
-                groups.add(new AdamW.Group(m + "." + e.getKey(), p, learningRate));
-                ema.add(twin.get(e.getKey()).t());
+                emaParams.add(twin.get(e.getKey()));
             }
         }
-        this.optimizer = new AdamW(groups, recipe.weightDecay());
+        layout = new FlatLayout(params);
+        flatParams = layout.adopt(params);
+        flatGrads = layout.adoptGradients(params); // before the first backward, which then adds into them
+        try (Scope s = Scope.inference()) {
+            flatEma = Scope.keep(flatParams.clone());
+            List<Tensor> views = layout.views(flatEma);
+            for (int i = 0; i < views.size(); i++) emaParams.get(i).set(views.get(i));
+            ema.addAll(views);
+        }
+        this.optimizer = new AdamW(List.of(new AdamW.Group(this.stage, flatParams, flatGrads, stage.plan().learningRate())), recipe.weightDecay());
     }
 
-    /** The tensors the stage trains, in the optimizer's order. */
+    /** The tensors the stage trains, in the checkpoint's order. */
     List<Tensor> leaves() {
         return params;
     }
@@ -79,10 +96,12 @@ final class TrainedWeights {
     /** Clips the global gradient norm to 1, steps AdamW, updates the EMA (with the usual warm-up of its decay). */
     void step(int step, Phases phases) {
         try (Scope s = Scope.inference()) {
-            List<Tensor> norms = new ArrayList<>();
-            for (Tensor p : params) if (p.grad().defined()) norms.add(p.grad().norm().reshape(1));
-            double norm = Ops.item(Ops.cat(norms, 0).norm());
-            if (norm > 1.0) for (Tensor p : params) if (p.grad().defined()) p.grad().mul_(new Scalar(1.0 / norm));
+            if (!gradientsChecked) { // after the first backward, which must have added into the flat gradients
+                requireFlat();
+                gradientsChecked = true;
+            }
+            double norm = Ops.item(flatGrads.norm());
+            if (norm > 1.0) flatGrads.mul_(new Scalar(1.0 / norm));
         }
         phases.lap("gradient clipping");
         optimizer.step();
@@ -90,11 +109,23 @@ final class TrainedWeights {
         phases.lap("optimizer");
         double decay = Math.min(recipe.emaDecay(), (1.0 + step) / (10.0 + step));
         try (Scope s = Scope.inference()) {
-            for (int i = 0; i < params.size(); i++) {
-                ema.get(i).mul_(new Scalar(decay)).add_(params.get(i).detach(), new Scalar(1 - decay));
-            }
+            flatEma.lerp_(flatParams, new Scalar(1 - decay)); // ema = decay ema + (1 - decay) params
         }
         phases.lap("EMA");
+    }
+
+    /**
+     * Fails unless every trained tensor, its gradient and its EMA copy are still views of the flat buffers; checked
+     * after the first backward and at every checkpoint, since it costs native calls per tensor.
+     */
+    private void requireFlat() {
+        try (Scope s = Scope.inference()) {
+            List<Tensor> grads = new ArrayList<>(params.size());
+            for (Tensor p : params) grads.add(p.grad());
+            layout.requireViews(params, flatParams, i -> "trained tensor " + names.get(i));
+            layout.requireViews(grads, flatGrads, i -> "the gradient of " + names.get(i));
+            layout.requireViews(ema, flatEma, i -> "the EMA copy of " + names.get(i));
+        }
     }
 
     /** The EMA copy of the stage's {@code index}-th module. */
@@ -102,16 +133,21 @@ final class TrainedWeights {
         return type.cast(emaModules.get(index));
     }
 
+    /** Writes the checkpoint: per trained tensor its value, its EMA copy, then AdamW's m of each and v of each. */
     void save(int step) throws IOException {
-        Map<String, Tensor> t = new LinkedHashMap<>();
-        for (int i = 0; i < params.size(); i++) {
-            t.put("param." + names.get(i), params.get(i).detach());
-            t.put("ema." + names.get(i), ema.get(i));
+        requireFlat();
+        try (Scope s = Scope.inference()) {
+            Map<String, Tensor> t = new LinkedHashMap<>();
+            for (int i = 0; i < params.size(); i++) {
+                t.put("param." + names.get(i), params.get(i).detach());
+                t.put("ema." + names.get(i), ema.get(i));
+            }
+            List<Tensor> moments = new ArrayList<>();
+            for (Tensor flat : optimizer.state()) moments.addAll(layout.views(flat));
+            for (int i = 0; i < moments.size(); i++) t.put("adam." + i, moments.get(i));
+            Safetensors.write(checkpoint, t, Map.of("stage", stage, "step", Integer.toString(step),
+                    "seed", Long.toString(recipe.seed())), Safetensors.StoredType.F32);
         }
-        List<Tensor> state = optimizer.state();
-        for (int i = 0; i < state.size(); i++) t.put("adam." + i, state.get(i));
-        Safetensors.write(checkpoint, t, Map.of("stage", stage, "step", Integer.toString(step),
-                "seed", Long.toString(recipe.seed())), Safetensors.StoredType.F32);
         progress.message("checkpoint at " + stage + " step " + step);
     }
 
@@ -129,10 +165,16 @@ final class TrainedWeights {
                 ema.get(i).copy_(st.get("ema." + names.get(i)));
             }
         }
-        List<Tensor> state = new ArrayList<>();
-        for (int i = 0; st.keys().contains("adam." + i); i++) state.add(st.get("adam." + i));
         int step = Integer.parseInt(st.metadata().get("step"));
-        optimizer.restore(state, step);
+        try (Scope s = Scope.inference()) {
+            List<Tensor> moments = new ArrayList<>();
+            for (int i = 0; st.keys().contains("adam." + i); i++) moments.add(st.get("adam." + i));
+            int n = params.size();
+            if (moments.size() != 2 * n) {
+                throw new IOException(checkpoint + ": " + moments.size() + " AdamW moments, expected m and v of each of the " + n + " trained tensors");
+            }
+            optimizer.restore(List.of(layout.join(moments.subList(0, n)), layout.join(moments.subList(n, 2 * n))), step);
+        }
         progress.message("resumed " + stage + " at step " + step + " from " + checkpoint);
         return step;
     }

@@ -214,7 +214,7 @@ public final class ConceptTrainer {
     private void requireFiniteTraining(int step, AdamW optimizer, boolean gradients) {
         try {
             for (AdamW.Group g : optimizer.groups()) {
-                Tensor t = gradients ? g.tensor().grad() : g.tensor();
+                Tensor t = gradients ? g.grad() : g.tensor();
                 if (t.defined()) Ops.requireFinite(t, (gradients ? "the gradient of " : "") + ProjectionEdit.meaning(g.name()));
             }
             if (!gradients) Ops.requireFinite(iStar, ProjectionEdit.meaning("i_star"));

@@ -105,6 +105,24 @@ class AdamWTest {
         assertFalse(idle.grad().defined());
     }
 
+    /** A flat buffer of parameters steps with a buffer of gradients beside it, which zeroGrad zeroes in place. */
+    @Test
+    void aGroupGivenItsGradientStepsAsOneThatReadsItsTensorsGrad() {
+        float[] start = {1.0f, -2.0f, 0.5f}, grad = {0.1f, -0.3f, 2.0f};
+        Tensor viaGrad = leaf(start, grad);
+        Tensor flat = Ops.fromFloats(start, 3), gradient = Ops.fromFloats(grad, 3);
+        AdamW usual = new AdamW(List.of(new AdamW.Group("p", viaGrad, 0.05)), 0.1);
+        AdamW given = new AdamW(List.of(new AdamW.Group("flat", flat, gradient, 0.05)), 0.1);
+        for (int step = 0; step < 2; step++) {
+            usual.step();
+            given.step();
+        }
+        assertNotEquals(start[2], Ops.toFloats(flat)[2]);
+        assertArrayEquals(Ops.toFloats(viaGrad), Ops.toFloats(flat), "bit for bit");
+        given.zeroGrad();
+        assertArrayEquals(new float[] {0, 0, 0}, Ops.toFloats(gradient));
+    }
+
     @Test
     void aRestoredStateContinuesExactlyAsAnUninterruptedRun() {
         float[] start = {0.3f, -1.2f, 2.0f};
