@@ -75,8 +75,14 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     private int merge() throws java.io.IOException {
+        if (quick || instances != null || prompts != null || seeds != null || trainSteps != null || betas != null || methods != null) {
+            throw new IllegalArgumentException("--merge trains nothing: give it only the runs' folders and --out");
+        }
         List<List<MethodEvaluation.Score>> runs = new java.util.ArrayList<>();
         for (Path dir : merge) {
+            if (dir.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
+                throw new IllegalArgumentException("--out " + out + " is one of the merged runs: its own report would be replaced; give another folder");
+            }
             Path scores = dir.resolve("scores.csv");
             if (!java.nio.file.Files.isRegularFile(scores)) throw new IllegalArgumentException(dir + ": no scores.csv (give the --out folder of an earlier eval)");
             runs.add(MethodEvaluation.readScores(scores));

@@ -189,6 +189,22 @@ class BadInputTest {
         return run(args.toArray(String[]::new));
     }
 
+    @Test
+    void evalMergeRefusesToOverwriteAMergedRunOrToTrain() throws IOException {
+        Path run = Files.createDirectories(tmp.resolve("run"));
+        String scores = "method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text\n";
+        Files.writeString(run.resolve("scores.csv"), scores);
+        CliRun over = CliRun.of("eval", "--merge", run.toString(), "--out", run.toString());
+        assertEquals(2, over.rc(), over.all());
+        assertTrue(over.err().contains("--out " + run + " is one of the merged runs: its own report would be replaced"), over.err());
+        assertEquals(scores, Files.readString(run.resolve("scores.csv")), "the run's scores are untouched");
+        CliRun training = CliRun.of("eval", "--merge", run.toString(), "--method", "perfusion", "--out", tmp.resolve("m").toString());
+        assertTrue(training.err().contains("--merge trains nothing"), training.err());
+        CliRun missing = CliRun.of("eval", "--merge", tmp.resolve("nothing").toString(), "--out", tmp.resolve("m").toString());
+        assertTrue(missing.err().contains(tmp.resolve("nothing") + ": no scores.csv (give the --out folder of an earlier eval)"), missing.err());
+        assertFalse(Files.exists(tmp.resolve("m")), "nothing was written");
+    }
+
     private static void assertRejectedBeforeLoading(CliRun r, String expected) {
         assertEquals(2, r.rc(), r.all());
         assertTrue(r.err().contains(expected), r.err());
