@@ -15,7 +15,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -74,17 +77,17 @@ final class EvalCommand implements Callable<Integer> {
         return 0;
     }
 
-    private int merge() throws java.io.IOException {
+    private int merge() throws IOException {
         if (quick || instances != null || prompts != null || seeds != null || trainSteps != null || betas != null || methods != null) {
             throw new IllegalArgumentException("--merge trains nothing: give it only the runs' folders and --out");
         }
-        List<List<MethodEvaluation.Score>> runs = new java.util.ArrayList<>();
+        List<List<MethodEvaluation.Score>> runs = new ArrayList<>();
         for (Path dir : merge) {
             if (dir.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
                 throw new IllegalArgumentException("--out " + out + " is one of the merged runs: its own report would be replaced; give another folder");
             }
             Path scores = dir.resolve("scores.csv");
-            if (!java.nio.file.Files.isRegularFile(scores)) throw new IllegalArgumentException(dir + ": no scores.csv (give the --out folder of an earlier eval)");
+            if (!Files.isRegularFile(scores)) throw new IllegalArgumentException(dir + ": no scores.csv (give the --out folder of an earlier eval)");
             runs.add(MethodEvaluation.readScores(scores));
         }
         System.out.print(MethodEvaluation.writeMerged(MethodEvaluation.merge(runs), merge, out));

@@ -81,14 +81,7 @@ final class InspectCommand implements Callable<Integer> {
             return 0;
         }
         print(profile, System.out);
-        for (EmbeddingDrift d : EmbeddingDrift.of(sd.textEncoder, sd.tokenizer, concepts)) System.out.println(d.summary());
-        for (int a = 0; a < concepts.size(); a++) {
-            for (int b = a + 1; b < concepts.size(); b++) {
-                double[] cos = EmbeddingDrift.pairCosines(sd.textEncoder, sd.tokenizer, concepts.get(a), concepts.get(b));
-                System.out.println(String.format(Locale.ROOT, "%s and %s: word embeddings at cos %.3f (%s and %s: %.3f)", concepts.get(a).word(),
-                        concepts.get(b).word(), cos[0], concepts.get(a).supercategory(), concepts.get(b).supercategory(), cos[1]));
-            }
-        }
+        EmbeddingDrift.report(sd.textEncoder, sd.tokenizer, concepts).forEach(System.out::println);
         return 0;
     }
 

@@ -30,10 +30,12 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 
 /**
  * The evaluation protocol of the method against its baselines on the bundled world. Each held-out instance is
@@ -410,9 +412,9 @@ public final class MethodEvaluation {
      */
     public static Report merge(List<List<Score>> runs) {
         List<Score> merged = new ArrayList<>();
-        java.util.Set<String> taken = new java.util.HashSet<>();
+        Set<String> taken = new HashSet<>();
         for (List<Score> run : runs) {
-            java.util.Set<String> here = new java.util.HashSet<>();
+            Set<String> here = new HashSet<>();
             for (Score s : run) {
                 String row = s.method() + "|" + s.variant() + "|" + s.beta();
                 if (taken.contains(row)) continue;

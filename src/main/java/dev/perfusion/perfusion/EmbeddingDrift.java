@@ -18,21 +18,29 @@ import java.util.Locale;
 public record EmbeddingDrift(String word, String supercategory, double cosToSupercategory, double norm, double supercategoryNorm) {
     /** The drift of each concept, on the model whose token table it was trained from. */
     public static List<EmbeddingDrift> of(ClipTextModel text, ClipTokenizer tokenizer, List<ConceptFile> concepts) {
-        List<EmbeddingDrift> out = new ArrayList<>();
         try (Scope s = Scope.inference()) {
-            for (ConceptFile c : concepts) {
-                Tensor start = supercategoryEmbedding(text, tokenizer, c), v = c.embedding();
-                out.add(new EmbeddingDrift(c.word(), c.supercategory(), cos(v, start), Ops.item(v.norm()), Ops.item(start.norm())));
-            }
+            List<Tensor> starts = starts(text, tokenizer, concepts);
+            List<EmbeddingDrift> out = new ArrayList<>();
+            for (int j = 0; j < concepts.size(); j++) out.add(of(concepts.get(j), starts.get(j)));
+            return out;
         }
-        return out;
     }
 
-    /** Cosine between two concepts' embeddings, and between their supercategories'. */
-    public static double[] pairCosines(ClipTextModel text, ClipTokenizer tokenizer, ConceptFile a, ConceptFile b) {
+    /** Lines to show: each concept's drift, then for each pair of concepts their embeddings' cosine beside their supercategories'. */
+    public static List<String> report(ClipTextModel text, ClipTokenizer tokenizer, List<ConceptFile> concepts) {
         try (Scope s = Scope.inference()) {
-            return new double[] {cos(a.embedding(), b.embedding()),
-                    cos(supercategoryEmbedding(text, tokenizer, a), supercategoryEmbedding(text, tokenizer, b))};
+            List<Tensor> starts = starts(text, tokenizer, concepts);
+            List<String> lines = new ArrayList<>();
+            for (int j = 0; j < concepts.size(); j++) lines.add(of(concepts.get(j), starts.get(j)).summary());
+            for (int a = 0; a < concepts.size(); a++) {
+                for (int b = a + 1; b < concepts.size(); b++) {
+                    ConceptFile first = concepts.get(a), second = concepts.get(b);
+                    lines.add(String.format(Locale.ROOT, "%s and %s: word embeddings at cos %.3f (%s and %s: %.3f)", first.word(), second.word(),
+                            Ops.cosine(first.embedding(), second.embedding()), first.supercategory(), second.supercategory(),
+                            Ops.cosine(starts.get(a), starts.get(b))));
+                }
+            }
+            return lines;
         }
     }
 
@@ -41,11 +49,15 @@ public record EmbeddingDrift(String word, String supercategory, double cosToSupe
                 norm, supercategory, supercategoryNorm);
     }
 
-    private static Tensor supercategoryEmbedding(ClipTextModel text, ClipTokenizer tokenizer, ConceptFile c) {
-        return text.tokenEmbedding().weight.t().select(0, AppliedConcepts.singleToken(tokenizer, c.supercategory())).to(c.embedding().scalar_type());
+    private static EmbeddingDrift of(ConceptFile c, Tensor start) {
+        return new EmbeddingDrift(c.word(), c.supercategory(), Ops.cosine(c.embedding(), start), Ops.item(c.embedding().norm()), Ops.item(start.norm()));
     }
 
-    private static double cos(Tensor a, Tensor b) {
-        return Ops.item(a.dot(b)) / (Ops.item(a.norm()) * Ops.item(b.norm()));
+    /** Each concept's supercategory embedding, where its training started v*. */
+    private static List<Tensor> starts(ClipTextModel text, ClipTokenizer tokenizer, List<ConceptFile> concepts) {
+        Tensor table = text.tokenEmbedding().weight.t();
+        List<Tensor> starts = new ArrayList<>();
+        for (ConceptFile c : concepts) starts.add(table.select(0, AppliedConcepts.singleToken(tokenizer, c.supercategory())).to(c.embedding().scalar_type()));
+        return starts;
     }
 }

@@ -185,6 +185,11 @@ public final class Ops {
 
     public static Tensor mean(Tensor a) { return a.mean(); }
 
+    /** The cosine of two vectors of the same shape. */
+    public static double cosine(Tensor a, Tensor b) {
+        return item(a.mul(b).sum()) / Math.sqrt(item(a.mul(a).sum()) * item(b.mul(b).sum()));
+    }
+
     /** Each row of [N, D] divided by its L2 norm (plus 1e-6, so that a zero row stays finite): cosine similarity by matmul. */
     public static Tensor unitRows(Tensor x) {
         return div(x, add(x.norm(new org.bytedeco.pytorch.ScalarOptional(new Scalar(2.0)), new long[] {1}, true), 1e-6));

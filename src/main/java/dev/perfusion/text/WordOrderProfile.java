@@ -47,8 +47,7 @@ public record WordOrderProfile(double left, double right, double eos, double fir
     }
 
     private static double cosine(Tensor a, Tensor b, int positionA, int positionB) {
-        Tensor x = a.select(0, positionA), y = b.select(0, positionB);
-        return Ops.item(x.mul(y).sum()) / Math.sqrt(Ops.item(x.mul(x).sum()) * Ops.item(y.mul(y).sum()));
+        return Ops.cosine(a.select(0, positionA), b.select(0, positionB));
     }
 
     public String summary() {
