@@ -42,6 +42,10 @@ final class PretrainCommand implements Callable<Integer> {
             + "padding names its own token instead of summarising the caption (a trained concept's i* then does not reach it). On in the "
             + "frozen-text recipe since 2026-12-03; --no-own-token-padding trains the towers as before.")
     Boolean ownTokenPadding;
+    @Option(names = "--attention-localization", paramLabel = "W", description = "Add FastComposer's cross-attention localization loss at this weight "
+            + "to the diffusion stage: each word that names an object (its colour and class) is read by that object's pixels more than by the rest "
+            + "of the picture, so that the two objects of a pair do not both read both object words (0: none; default: the recipe's).")
+    Double attentionLocalization;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
@@ -76,6 +80,7 @@ final class PretrainCommand implements Callable<Integer> {
             if (ownTokenPadding && c.ownTokenWeight() <= 0) throw new IllegalArgumentException("--own-token-padding needs the own-token objective on (--own-token-weight above 0)");
             recipe = recipe.withContrastive(c.withOwnTokenPadding(ownTokenPadding));
         }
+        if (attentionLocalization != null) recipe = recipe.withAttentionLocalization(attentionLocalization);
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),
                     decoderSteps != null ? decoderSteps : recipe.decoderSteps());

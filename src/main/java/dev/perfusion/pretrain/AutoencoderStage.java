@@ -69,7 +69,7 @@ abstract class AutoencoderStage implements Stage {
 
     /** Mean absolute error, each pixel weighted 5 on the object and 1 elsewhere (divided by the mean weight). */
     protected static Tensor objectWeightedL1(Batch batch, Tensor reconstruction) {
-        Tensor weight = Ops.add(Ops.mul(batch.masks(), 4.0), 1.0);
+        Tensor weight = Ops.add(Ops.mul(batch.primaryMasks(), 4.0), 1.0);
         return Ops.div(Ops.mean(Ops.mul(reconstruction.sub(batch.images()).abs(), weight)), Ops.item(weight.mean()));
     }
 }

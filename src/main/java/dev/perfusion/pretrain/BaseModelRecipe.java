@@ -32,7 +32,8 @@ public record BaseModelRecipe(
         int vaeSteps, int vaeBatch, double vaeLr, int decoderSteps,
         int diffusionSteps, int diffusionBatch, double diffusionLr, int warmupSteps,
         double emaDecay, double captionDropout, double minSnrGamma, double weightDecay, long seed,
-        @JsonInclude(JsonInclude.Include.NON_NULL) Contrastive contrastive) {
+        @JsonInclude(JsonInclude.Include.NON_NULL) Contrastive contrastive,
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double attentionLocalization) {
 
     /**
      * The first stage of the frozen-text recipe: the text tower (the text encoder's size above, plus its
@@ -120,7 +121,7 @@ public record BaseModelRecipe(
                 List.of(32, 64, 64), 16, 4,
                 1500, 8, 1e-3, 2000,
                 3000, 32, 8e-4, 200,
-                0.999, 0.1, 5.0, 0.01, 20261124L, null);
+                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0);
     }
 
     /**
@@ -181,7 +182,18 @@ public record BaseModelRecipe(
     public BaseModelRecipe withContrastive(Contrastive c) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c);
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c, attentionLocalization);
+    }
+
+    /**
+     * With the diffusion stage's loss plus {@link AttentionLocalization}'s at this weight (0: none): each object word
+     * of a caption is read by its own object's pixels.
+     */
+    public BaseModelRecipe withAttentionLocalization(double weight) {
+        if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("attention localization weight " + weight + ": expected a finite number >= 0");
+        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
+                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, contrastive, weight);
     }
 
     /** Another size of text encoder (the UNet's cross-attention follows its width). */
@@ -189,14 +201,14 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, hidden, layers, heads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive == null ? null : contrastive.withProjection(hidden));
+                contrastive == null ? null : contrastive.withProjection(hidden), attentionLocalization);
     }
 
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr, decoder,
                 diffusion, diffusionBatch, diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive);
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive, attentionLocalization);
     }
 
     /** A few steps of the same model, for tests. */
@@ -204,7 +216,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, Math.min(vaeBatch, 4), vaeLr, vae,
                 diffusion, Math.min(diffusionBatch, 4), diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion));
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion), attentionLocalization);
     }
 
     public int latentSize() {

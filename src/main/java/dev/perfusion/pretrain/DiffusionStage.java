@@ -42,6 +42,8 @@ final class DiffusionStage implements Stage {
             "a yellow bird at night", "a blue mug in a room on the right", "a green tree in the desert",
             "a black dog in the forest", "a small orange house in the city",
             "a red car next to a green tree on the grass", "a photo of a dog");
+    /** The loss log's name for the attention localization regulariser. */
+    static final String LOCALIZATION = "localization";
     /** Each continued run draws pictures no run before it did: the n-th continuation starts at n × this. */
     private static final long DATA_SEED_CONTINUED = 1L << 32;
 
@@ -59,6 +61,8 @@ final class DiffusionStage implements Stage {
     private final NoiseSchedule schedule;
     /** Min-SNR-γ: each timestep's loss weight, min(SNR, γ) / SNR, so that the easy low-noise steps do not dominate. */
     private final double[] snrWeight;
+    /** The recipe's attention localization, or null where its weight is 0. */
+    private final AttentionLocalization localization;
 
     /**
      * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
@@ -84,6 +88,7 @@ final class DiffusionStage implements Stage {
             if (!frozenText) Weights.initRandom(text, recipe.seed() + 1);
             Weights.initRandom(unet, recipe.seed() + 2);
         }
+        this.localization = recipe.attentionLocalization() > 0 ? new AttentionLocalization(unet) : null;
         this.schedule = new NoiseSchedule(recipe.schedulerConfig());
         this.snrWeight = new double[schedule.trainSteps()];
         for (int t = 0; t < snrWeight.length; t++) {
@@ -101,6 +106,11 @@ final class DiffusionStage implements Stage {
     @Override
     public List<Module> modules() {
         return frozenText ? List.of(unet) : List.of(text, unet);
+    }
+
+    @Override
+    public String regulariser() {
+        return localization == null ? null : LOCALIZATION;
     }
 
     /** The frozen VAE's latents of the pictures and, in the frozen-text recipe, the frozen text encoder's encodings. */
@@ -150,11 +160,21 @@ final class DiffusionStage implements Stage {
         if (whole) run.phases().lap("noise");
         Tensor encodings = frozenText ? batch.encodings().narrow(0, from, rows) : text.encode(tokenizer.idsForModel(batch.captions().subList(from, to)));
         if (!frozenText && whole) run.phases().lap("text encoder");
-        Tensor prediction = unet.forward(noisy, Ops.fromFloats(timeFloats, rows), encodings);
+        Tensor times = Ops.fromFloats(timeFloats, rows);
+        List<Tensor> probabilities = new ArrayList<>();
+        Tensor prediction = localization == null ? unet.forward(noisy, times, encodings)
+                : localization.observing(probabilities, () -> unet.forward(noisy, times, encodings));
         if (whole) run.phases().lap("UNet forward");
         Tensor error = Ops.sub(prediction, noise);
         Tensor perSample = Ops.mean(Ops.reshape(Ops.mul(error, error), rows, -1), 1, false);
-        Loss loss = new Loss(Ops.div(Ops.mul(perSample, Ops.fromFloats(weights, rows)).sum(), b), Ops.item(perSample.sum()) / b);
+        Tensor objective = Ops.div(Ops.mul(perSample, Ops.fromFloats(weights, rows)).sum(), b);
+        Loss loss = new Loss(objective, Ops.item(perSample.sum()) / b);
+        if (localization != null) {
+            // the whole batch's named tokens, so that the parts' losses add up to the unsplit step's
+            Tensor naming = AttentionLocalization.namingTokens(tokenizer, batch.captions(), batch.labels());
+            Tensor localized = AttentionLocalization.loss(probabilities, batch.masks().narrow(0, from, rows), naming.narrow(0, from, rows), Ops.item(naming.sum()));
+            loss = new Loss(Ops.addScaled(objective, localized, recipe.attentionLocalization()), loss.logged(), Ops.item(localized));
+        }
         if (whole) run.phases().lap("loss");
         return loss;
     }

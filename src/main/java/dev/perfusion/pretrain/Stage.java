@@ -19,12 +19,24 @@ interface Stage {
      */
     record Plan(String name, String activity, String lossName, int steps, int warmupSteps, double learningRate, WorldBatches.Series data) {}
 
-    /** What backpropagates, and the loss to log (it may leave out regularisers). */
-    record Loss(Tensor objective, double logged) {}
+    /**
+     * What backpropagates, and the loss to log (it may leave out regularisers); {@code regulariser}: what the stage's
+     * {@link #regulariser} adds, before its weight (0 where it has none), logged on its own line.
+     */
+    record Loss(Tensor objective, double logged, double regulariser) {
+        Loss(Tensor objective, double logged) {
+            this(objective, logged, 0);
+        }
+    }
 
     Plan plan();
 
     List<Module> modules();
+
+    /** The name under which the loss log keeps {@link Loss#regulariser}, or null where the stage has none. */
+    default String regulariser() {
+        return null;
+    }
 
     /** Whether a parameter learns; the others keep their values, in the EMA copy too. */
     default boolean learns(String parameter) {

@@ -64,11 +64,12 @@ final class StageLoop {
             Batch batch = next.join();
             if (parts == null) next = step + 1 < total ? load(stage, plan, beside, step + 1) : null; // drawn while this step trains
             phases.lap("waiting for data");
-            double loss;
+            double loss, regulariser;
             try (Scope s = Scope.open()) {
                 if (parts != null) {
                     StepOfParts done = stepOfParts(stage, plan, batch, step, total, weights, parts);
                     loss = done.loss();
+                    regulariser = done.regulariser();
                     next = done.next() == null ? null : CompletableFuture.completedFuture(done.next());
                     phases.lap("forward and backward, the next batch (parts side by side)");
                     checkFinite(loss, name, step);
@@ -79,6 +80,7 @@ final class StageLoop {
                     }
                     Stage.Loss forward = stage.loss(batch, step);
                     loss = forward.logged();
+                    regulariser = forward.regulariser();
                     checkFinite(loss, name, step);
                     forward.objective().backward();
                     phases.lap("backward");
@@ -92,6 +94,7 @@ final class StageLoop {
             step++;
             smoothed = Double.isNaN(smoothed) ? loss : 0.98 * smoothed + 0.02 * loss;
             run.losses().append(name, step, loss, run.seconds());
+            if (stage.regulariser() != null) run.losses().append(stage.regulariser(), step, regulariser, run.seconds());
             run.progress().update(plan.activity(), step, total, String.format(Locale.ROOT, "%s %.4f", plan.lossName(), smoothed));
             boolean done = step == total;
             phases.lap("loss log, progress");
@@ -111,10 +114,10 @@ final class StageLoop {
     }
 
     /** A step's loss, and the next step's batch (null after the last step). */
-    private record StepOfParts(double loss, Batch next) {}
+    private record StepOfParts(double loss, double regulariser, Batch next) {}
 
     /** What one part of a step logs, and its part of the next batch. */
-    private record PartOfStep(double logged, Batch next) {}
+    private record PartOfStep(double logged, double regulariser, Batch next) {}
 
     /**
      * The step on its parts, side by side: each part's forward and backward (their gradients are added into the
@@ -125,18 +128,22 @@ final class StageLoop {
         int count = parts.workers();
         boolean more = step + 1 < total;
         List<PartOfStep> done = PartGradients.run(parts, count, k -> {
-            double logged;
+            double logged, regulariser;
             List<Tensor> gradients;
             try (Scope s = Scope.open()) {
                 Stage.Loss part = stage.loss(batch, step, k, count);
                 logged = part.logged();
+                regulariser = part.regulariser();
                 gradients = PartGradients.of(part.objective(), weights.leaves());
             }
-            return new PartGradients.Part<>(new PartOfStep(logged, more ? prepared(stage, plan, step + 1, k, count) : null), gradients);
+            return new PartGradients.Part<>(new PartOfStep(logged, regulariser, more ? prepared(stage, plan, step + 1, k, count) : null), gradients);
         }, weights.leaves());
-        double loss = 0;
-        for (PartOfStep p : done) loss += p.logged();
-        return new StepOfParts(loss, more ? joined(done.stream().map(PartOfStep::next).toList()) : null);
+        double loss = 0, regulariser = 0;
+        for (PartOfStep p : done) {
+            loss += p.logged();
+            regulariser += p.regulariser();
+        }
+        return new StepOfParts(loss, regulariser, more ? joined(done.stream().map(PartOfStep::next).toList()) : null);
     }
 
     /** Step {@code step}'s batch, drawn and prepared in parts side by side. */

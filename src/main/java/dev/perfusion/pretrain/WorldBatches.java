@@ -3,6 +3,7 @@ package dev.perfusion.pretrain;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.world.CaptionGrammar;
+import dev.perfusion.world.Labels;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.WorldGenerator;
 import org.bytedeco.pytorch.Tensor;
@@ -20,24 +21,34 @@ import java.util.concurrent.Executors;
  */
 final class WorldBatches implements AutoCloseable {
     /**
-     * A batch of world pictures in [-1, 1], their object masks, and captions (some loose, some empty); and, once a
-     * stage has {@link Stage#prepare prepared} it, what its frozen encoders make of them (else null): the pictures'
-     * latents and the captions' text encodings.
+     * A batch of world pictures in [-1, 1], their objects' masks [B, 2, n, n] (the primary object's, then the second
+     * object's, zero where there is none), their labels, and captions (some loose, some empty); and, once a stage has
+     * {@link Stage#prepare prepared} it, what its frozen encoders make of them (else null): the pictures' latents and
+     * the captions' text encodings.
      */
-    record Batch(Tensor images, Tensor masks, List<String> captions, Tensor latents, Tensor encodings) {
-        Batch(Tensor images, Tensor masks, List<String> captions) {
-            this(images, masks, captions, null, null);
+    record Batch(Tensor images, Tensor masks, List<Labels> labels, List<String> captions, Tensor latents, Tensor encodings) {
+        Batch(Tensor images, Tensor masks, List<Labels> labels, List<String> captions) {
+            this(images, masks, labels, captions, null, null);
         }
 
         Batch withFrozenEncodings(Tensor latents, Tensor encodings) {
-            return new Batch(images, masks, captions, latents, encodings);
+            return new Batch(images, masks, labels, captions, latents, encodings);
+        }
+
+        /** The primary objects' masks [B, 1, n, n]. */
+        Tensor primaryMasks() {
+            return masks.narrow(1, 0, 1);
         }
 
         /** The parts of a batch as one batch, rows in part order. */
         static Batch concat(List<Batch> parts) {
             List<String> captions = new ArrayList<>();
-            for (Batch p : parts) captions.addAll(p.captions());
-            return new Batch(cat(parts, Batch::images), cat(parts, Batch::masks), captions, cat(parts, Batch::latents), cat(parts, Batch::encodings));
+            List<Labels> labels = new ArrayList<>();
+            for (Batch p : parts) {
+                captions.addAll(p.captions());
+                labels.addAll(p.labels());
+            }
+            return new Batch(cat(parts, Batch::images), cat(parts, Batch::masks), labels, captions, cat(parts, Batch::latents), cat(parts, Batch::encodings));
         }
 
         private static Tensor cat(List<Batch> parts, java.util.function.Function<Batch, Tensor> field) {
@@ -71,7 +82,7 @@ final class WorldBatches implements AutoCloseable {
         }
     }
 
-    private record Pixels(float[] images, float[] masks, List<String> captions, int count) {}
+    private record Pixels(float[] images, float[] masks, List<Labels> labels, List<String> captions, int count) {}
 
     private final BaseModelRecipe recipe;
     private final WorldGenerator world;
@@ -108,12 +119,13 @@ final class WorldBatches implements AutoCloseable {
 
     private Batch toTensors(Pixels p) {
         int n = recipe.imageSize();
-        return new Batch(Ops.fromFloats(p.images(), p.count(), 3, n, n), Ops.fromFloats(p.masks(), p.count(), 1, n, n), p.captions());
+        return new Batch(Ops.fromFloats(p.images(), p.count(), 3, n, n), Ops.fromFloats(p.masks(), p.count(), 2, n, n), p.labels(), p.captions());
     }
 
     private Pixels draw(Series series, int step, int part, int parts) {
         int n = recipe.imageSize(), plane = n * n, from = part * series.size() / parts, size = (part + 1) * series.size() / parts - from;
-        float[] images = new float[size * 3 * plane], masks = new float[size * plane];
+        float[] images = new float[size * 3 * plane], masks = new float[size * 2 * plane];
+        List<Labels> labels = new ArrayList<>();
         List<String> texts = new ArrayList<>();
         for (int i = 0; i < size; i++) {
             long seed = series.seed() + (long) step * series.size() + from + i;
@@ -126,7 +138,8 @@ final class WorldBatches implements AutoCloseable {
                     images[o + 2 * plane] = (rgb & 255) / 127.5f - 1f;
                 }
             }
-            System.arraycopy(s.mask(), 0, masks, i * plane, plane);
+            for (int k = 0; k < s.masks().size(); k++) System.arraycopy(s.masks().get(k), 0, masks, (2 * i + k) * plane, plane);
+            labels.add(s.labels());
             if (series.captions()) {
                 SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
                 double u = rng.nextDouble();
@@ -134,6 +147,6 @@ final class WorldBatches implements AutoCloseable {
                 else texts.add(u < recipe.captionDropout() ? "" : u < 0.55 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng));
             }
         }
-        return new Pixels(images, masks, texts, size);
+        return new Pixels(images, masks, labels, texts, size);
     }
 }

@@ -52,17 +52,24 @@ public final class Scope implements AutoCloseable {
      * backward needs through its own references).
      */
     public static Tensor within(Supplier<Tensor> block) {
-        PointerScope outer = PointerScope.getInnerScope();
         Tensor result;
         try (PointerScope inner = new PointerScope()) {
-            result = block.get();
-            result.retainReference();
+            result = keep(block.get());
         }
-        if (outer != null) {
-            outer.attach(result);
-            result.releaseReference();
+        return adopt(result);
+    }
+
+    /**
+     * Hands {@code kept}, a tensor {@link #keep kept} past a scope that has closed since, to the scope open now (which
+     * then frees it), instead of leaving it to the GC.
+     */
+    public static Tensor adopt(Tensor kept) {
+        PointerScope current = PointerScope.getInnerScope();
+        if (current != null) {
+            current.attach(kept);
+            kept.releaseReference();
         }
-        return result;
+        return kept;
     }
 
     @Override

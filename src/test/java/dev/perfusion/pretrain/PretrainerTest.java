@@ -12,6 +12,8 @@ import dev.perfusion.vae.AutoencoderKL;
 import dev.perfusion.world.Bundled;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
@@ -54,11 +56,13 @@ class PretrainerTest {
 
     /**
      * With two threads the diffusion stage splits each batch into parts whose forward and backward run side by side
-     * (the joint recipe: text encoder and UNet); it must learn what the whole batch learns on one thread.
+     * (the joint recipe: text encoder and UNet); it must learn what the whole batch learns on one thread, with the
+     * attention localization regulariser too (its parts' terms add up over the whole batch's named words).
      */
-    @Test
-    void batchPartsSideBySideLearnWhatTheWholeBatchLearns() throws Exception {
-        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2);
+    @ParameterizedTest
+    @ValueSource(doubles = {0, 1})
+    void batchPartsSideBySideLearnWhatTheWholeBatchLearns(double localization) throws Exception {
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2).withAttentionLocalization(localization);
         int threadsBefore = Threads.configured();
         try {
             Threads.use(1);
@@ -68,10 +72,12 @@ class PretrainerTest {
             Path parts = new Pretrainer(r.withSteps(2, 3, 2), tmp.resolve("parts"), Progress.NONE).schedule(1000, 1000).continueFrom(model).run().model();
 
             List<String> wholeLog = Files.readAllLines(tmp.resolve("whole/losses.csv")), partsLog = Files.readAllLines(tmp.resolve("parts/losses.csv"));
-            assertEquals(4, wholeLog.size(), wholeLog.toString());
+            assertEquals(localization > 0 ? 7 : 4, wholeLog.size(), wholeLog.toString());
             for (int i = 1; i < wholeLog.size(); i++) {
-                double a = Double.parseDouble(wholeLog.get(i).split(",")[2]), b = Double.parseDouble(partsLog.get(i).split(",")[2]);
-                assertEquals(a, b, 2e-6, "the loss of step " + i); // the log keeps six decimals
+                String[] a = wholeLog.get(i).split(","), b = partsLog.get(i).split(",");
+                assertEquals(a[0], b[0]);
+                assertEquals(Double.parseDouble(a[2]), Double.parseDouble(b[2]), 2e-6, "the " + a[0] + " loss of step " + a[1]); // the log keeps six decimals
+                if (a[0].equals("localization")) assertTrue(Double.parseDouble(a[2]) > 0 && Double.parseDouble(a[2]) < 1, wholeLog.get(i));
             }
             double worst = 0;
             String worstName = "";
