@@ -47,6 +47,22 @@ class PretrainerTest {
         assertTrue(e.getMessage().contains(tmp.resolve("recipe.json").toString()) && e.getMessage().contains("imageSize"), e.getMessage());
     }
 
+    /** A recipe from before the attention localization reads as one without it, and a recipe with it keeps its weight. */
+    @Test
+    void attentionLocalizationIsRecordedAndOlderRecipesHaveNone() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        BaseModelRecipe without = BaseModelRecipe.frozenText();
+        assertFalse(json.writeValueAsString(without).contains("attentionLocalization"), "older readers see the recipe they know");
+        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without.withAttentionLocalization(0.03)) + "}");
+        assertEquals(0.03, BaseModelRecipe.recordedIn(tmp).attentionLocalization());
+        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without) + "}");
+        assertEquals(0.0, BaseModelRecipe.recordedIn(tmp).attentionLocalization());
+        for (double bad : new double[] {-0.1, Double.NaN, Double.POSITIVE_INFINITY}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> without.withAttentionLocalization(bad));
+            assertTrue(e.getMessage().contains("attention localization weight"), e.getMessage());
+        }
+    }
+
     @Test
     void learningRateWarmsUpThenDecaysToATenth() {
         assertEquals(0.5 * 1.0, StageLoop.learningRateScale(99, 1000, 200) / StageLoop.learningRateScale(199, 1000, 200), 0.05);
