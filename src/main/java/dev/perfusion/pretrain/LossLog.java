@@ -26,7 +26,7 @@ final class LossLog {
         TITLES.put("vae", "VAE (weighted L1)");
         TITLES.put("diffusion", "UNet, with the text encoder unless frozen (epsilon MSE)");
         TITLES.put("decoder", "VAE decoder fine-tuning (L1)");
-        TITLES.put(DiffusionStage.LOCALIZATION, "cross-attention localization (mean outside - inside)");
+        TITLES.put(DiffusionStage.LOCALIZATION, "cross-attention localization (object words read outside their objects)");
     }
 
     private final Path csv, png;
