@@ -1,5 +1,6 @@
 package dev.perfusion.pretrain;
 
+import dev.perfusion.pretrain.BaseModelRecipe.Localization;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTokenizer;
@@ -18,13 +19,15 @@ import java.util.function.Supplier;
 /**
  * Cross-attention localization on the world's object masks, after FastComposer (Xiao et al. 2023, eq. 5): every word
  * that names an object in a caption (its colour and its class) should be read by that object's pixels and not by the
- * rest of the picture. For a token's map (its attention probability at each pixel, averaged over heads, scaled to sum
- * 1 over the picture) and its object's mask M at the layer's resolution, the loss is the map's share outside M,
- * averaged over the named tokens and the cross-attention layers: 0 when only the object reads the word.
- *
- * <p>FastComposer's own form, mean(A outside M) - mean(A inside M) on the unscaled map, also rewards a word for being
- * read more: at weight 1 it grew the named words' attention fivefold in 130 steps and raised the epsilon loss by 30%
- * (2026-12-03). The scaled map asks only where a word is read, not how much.
+ * rest of the picture. A word's map is its attention probability at each pixel, averaged over heads; M is its
+ * object's mask at the layer's resolution. Two forms ({@link Localization}), each averaged over the named words and
+ * the cross-attention layers:
+ * <ul>
+ *   <li>GAP, FastComposer's: mean(map outside M) - mean(map inside M). It also rewards a word for being read more:
+ *       at weight 0.03 the object words took six times their share of attention (README);</li>
+ *   <li>SHARE: the share of the map, scaled to sum 1, outside M: where a word is read, not how much. The UNet met it
+ *       by reading the object words five times less.</li>
+ * </ul>
  *
  * <p>Why: without it this world's UNet lets both objects of a pair read both object words (README: maps overlap
  * 0.87), so a concept's value, which enters through its word, reaches both objects. Key locking sends the concept's
@@ -85,24 +88,34 @@ final class AttentionLocalization {
     }
 
     /**
-     * The loss (the named tokens' share of attention outside their objects) of a forward pass's {@code probabilities} for pictures whose object masks are {@code masks}
-     * [rows, 2, n, n] and whose captions' {@code naming} tokens are [rows, tokens, 2], summed over the named tokens
-     * and divided by {@code namedInBatch}, so that the parts of a batch add up to the whole batch's loss.
+     * The loss, in {@code form}, of a forward pass's {@code probabilities} for pictures whose object masks are
+     * {@code masks} [rows, 2, n, n] and whose captions' {@code naming} tokens are [rows, tokens, 2], summed over the
+     * named tokens and divided by {@code namedInBatch}, so that the parts of a batch add up to the whole batch's loss.
      */
-    static Tensor loss(List<Tensor> probabilities, Tensor masks, Tensor naming, double namedInBatch) {
+    static Tensor loss(Localization form, List<Tensor> probabilities, Tensor masks, Tensor naming, double namedInBatch) {
         if (probabilities.isEmpty()) throw new IllegalStateException("no cross-attention pass was observed");
         long rows = Ops.shape(masks)[0];
         Tensor sum = null;
         for (Tensor p : probabilities) {
             long queries = Ops.shape(p)[2], side = Math.round(Math.sqrt(queries));
             if (side * side != queries) throw new IllegalArgumentException("a cross-attention layer of " + queries + " queries is not a square map");
-            Tensor perPixel = Ops.mean(p, 1, false); // [rows, queries, tokens]
-            Tensor map = Ops.div(perPixel, Ops.sum(perPixel, 1, true).clamp_min(new Scalar(1e-12))); // each token's map sums to 1
-            Tensor outside = Ops.add(Ops.neg(torch.adaptive_avg_pool2d(masks, new long[] {side, side}).reshape(rows, OBJECTS, queries)), 1.0);
-            Tensor layer = Ops.mul(Ops.matmul(map.transpose(1, 2), outside.transpose(1, 2)), naming).sum(); // [rows, tokens, 2] -> one number
+            Tensor map = Ops.mean(p, 1, false); // [rows, queries, tokens]
+            Tensor inside = torch.adaptive_avg_pool2d(masks, new long[] {side, side}).reshape(rows, OBJECTS, queries);
+            Tensor outside = Ops.add(Ops.neg(inside), 1.0);
+            Tensor perWord = switch (form) { // [rows, tokens, 2]
+                case GAP -> Ops.sub(regionMeans(map, outside), regionMeans(map, inside));
+                case SHARE -> Ops.matmul(Ops.div(map, Ops.sum(map, 1, true).clamp_min(new Scalar(1e-12))).transpose(1, 2), outside.transpose(1, 2));
+            };
+            Tensor layer = Ops.mul(perWord, naming).sum();
             sum = sum == null ? layer : Ops.add(sum, layer);
         }
         return Ops.div(sum, probabilities.size() * Math.max(namedInBatch, 1));
+    }
+
+    /** Each token's mean attention over each object's region [rows, tokens, 2], a region weighing each pixel by its share in it. */
+    private static Tensor regionMeans(Tensor map, Tensor region) {
+        Tensor weights = Ops.div(region, Ops.sum(region, 2, true).clamp_min(new Scalar(1e-6)));
+        return Ops.matmul(map.transpose(1, 2), weights.transpose(1, 2));
     }
 
     private static int find(long[] ids, int[] word, boolean first) {

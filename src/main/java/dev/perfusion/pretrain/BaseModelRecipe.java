@@ -33,7 +33,21 @@ public record BaseModelRecipe(
         int diffusionSteps, int diffusionBatch, double diffusionLr, int warmupSteps,
         double emaDecay, double captionDropout, double minSnrGamma, double weightDecay, long seed,
         @JsonInclude(JsonInclude.Include.NON_NULL) Contrastive contrastive,
-        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double attentionLocalization) {
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double attentionLocalization,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Localization localizationForm) {
+
+    /** The form of {@link AttentionLocalization}'s loss; null in a recipe means {@link #GAP}. */
+    public enum Localization {
+        /** FastComposer's: a word's mean attention outside its object minus inside (it also rewards being read more). */
+        GAP,
+        /** The share of a word's map, scaled to sum 1, outside its object (where it is read, not how much). */
+        SHARE
+    }
+
+    /** The localization loss's form, {@link Localization#GAP} where the recipe names none. */
+    public Localization localization() {
+        return localizationForm == null ? Localization.GAP : localizationForm;
+    }
 
     /**
      * The first stage of the frozen-text recipe: the text tower (the text encoder's size above, plus its
@@ -121,7 +135,7 @@ public record BaseModelRecipe(
                 List.of(32, 64, 64), 16, 4,
                 1500, 8, 1e-3, 2000,
                 3000, 32, 8e-4, 200,
-                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0);
+                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null);
     }
 
     /**
@@ -182,18 +196,18 @@ public record BaseModelRecipe(
     public BaseModelRecipe withContrastive(Contrastive c) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c, attentionLocalization);
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c, attentionLocalization, localizationForm);
     }
 
     /**
-     * With the diffusion stage's loss plus {@link AttentionLocalization}'s at this weight (0: none): each object word
-     * of a caption is read by its own object's pixels.
+     * With the diffusion stage's loss plus {@link AttentionLocalization}'s at this weight (0: none) and in this form:
+     * each object word of a caption is read by its own object's pixels.
      */
-    public BaseModelRecipe withAttentionLocalization(double weight) {
+    public BaseModelRecipe withAttentionLocalization(double weight, Localization form) {
         if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("attention localization weight " + weight + ": expected a finite number >= 0");
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, contrastive, weight);
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, contrastive, weight, form);
     }
 
     /** Another size of text encoder (the UNet's cross-attention follows its width). */
@@ -201,14 +215,14 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, hidden, layers, heads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive == null ? null : contrastive.withProjection(hidden), attentionLocalization);
+                contrastive == null ? null : contrastive.withProjection(hidden), attentionLocalization, localizationForm);
     }
 
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr, decoder,
                 diffusion, diffusionBatch, diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive, attentionLocalization);
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive, attentionLocalization, localizationForm);
     }
 
     /** A few steps of the same model, for tests. */
@@ -216,7 +230,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, Math.min(vaeBatch, 4), vaeLr, vae,
                 diffusion, Math.min(diffusionBatch, 4), diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion), attentionLocalization);
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion), attentionLocalization, localizationForm);
     }
 
     public int latentSize() {

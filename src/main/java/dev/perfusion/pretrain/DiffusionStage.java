@@ -172,7 +172,7 @@ final class DiffusionStage implements Stage {
         if (localization != null) {
             // the whole batch's named tokens, so that the parts' losses add up to the unsplit step's
             Tensor naming = AttentionLocalization.namingTokens(tokenizer, batch.captions(), batch.labels());
-            Tensor localized = AttentionLocalization.loss(probabilities, batch.masks().narrow(0, from, rows), naming.narrow(0, from, rows), Ops.item(naming.sum()));
+            Tensor localized = AttentionLocalization.loss(recipe.localization(), probabilities, batch.masks().narrow(0, from, rows), naming.narrow(0, from, rows), Ops.item(naming.sum()));
             loss = new Loss(Ops.addScaled(objective, localized, recipe.attentionLocalization()), loss.logged(), Ops.item(localized));
         }
         if (whole) run.phases().lap("loss");

@@ -205,6 +205,17 @@ class BadInputTest {
         assertFalse(Files.exists(tmp.resolve("m")), "nothing was written");
     }
 
+    @Test
+    void pretrainNamesTheLocalizationFlagItRefusesBeforeWritingAnything() {
+        String work = tmp.resolve("pretrain-work").toString();
+        assertRejectedBeforeLoading(run("pretrain", "--work", work, "--attention-localization", "-1"),
+                "--attention-localization: attention localization weight -1.0: expected a finite number >= 0");
+        assertRejectedBeforeLoading(run("pretrain", "--work", work, "--attention-localization", "0.03", "--localization-form", "wide"),
+                "--localization-form: no localization form named 'wide' (gap, share)");
+        assertRejectedBeforeLoading(run("pretrain", "--work", work, "--localization-form", "gap"), "--localization-form needs --attention-localization W");
+        assertFalse(Files.exists(tmp.resolve("pretrain-work")), "the work folder was made");
+    }
+
     private static void assertRejectedBeforeLoading(CliRun r, String expected) {
         assertEquals(2, r.rc(), r.all());
         assertTrue(r.err().contains(expected), r.err());

@@ -3,6 +3,10 @@ package dev.perfusion.pretrain;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import static dev.perfusion.pretrain.BaseModelRecipe.Localization.GAP;
+import static dev.perfusion.pretrain.BaseModelRecipe.Localization.SHARE;
+
+import dev.perfusion.pretrain.BaseModelRecipe.Localization;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTokenizer;
@@ -19,6 +23,8 @@ import java.util.ArrayList;
 import java.util.List;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 class AttentionLocalizationTest {
     private static final ClipTokenizer TOKENIZER = WorldTokenizer.create(24);
@@ -61,7 +67,7 @@ class AttentionLocalizationTest {
     }
 
     @Test
-    void lossIsTheShareOfEachNamedTokensMapOutsideItsObject() {
+    void gapIsTheMeanOutsideMinusTheMeanInsideAndShareTheScaledMapsShareOutside() {
         try (Scope s = Scope.open()) {
             // one picture of 4x4 pixels (one layer, one head); the object is the left half; token 1 names it
             float[] mask = new float[2 * 16];
@@ -71,33 +77,39 @@ class AttentionLocalizationTest {
             naming[1 * 2] = 1;
             Tensor named = Ops.fromFloats(naming, 1, 3, 2);
 
-            assertEquals(0.0, lossOf(tokenOneReadOnTheLeft(0.1), masks, named), 1e-6, "read only inside, however little");
-            assertEquals(1.0, lossOf(tokenOneReadOnTheLeft(0.0), masks, named), 1e-6, "read only outside");
-            assertEquals(0.5, lossOf(uniform(1, 16, 3), masks, named), 1e-6, "read everywhere alike: the outside's area");
+            assertEquals(0.0, lossOf(SHARE, tokenOneReadOnTheLeft(0.1), masks, named), 1e-6, "read only inside, however little");
+            assertEquals(1.0, lossOf(SHARE, tokenOneReadOnTheLeft(0.0), masks, named), 1e-6, "read only outside");
+            assertEquals(0.5, lossOf(SHARE, uniform(1, 16, 3), masks, named), 1e-6, "read everywhere alike: the outside's area");
+
+            assertEquals(-0.1, lossOf(GAP, tokenOneReadOnTheLeft(0.1), masks, named), 1e-6, "0 outside - 0.1 inside: more inside is better");
+            assertEquals(-1.0, lossOf(GAP, tokenOneReadOnTheLeft(1.0), masks, named), 1e-6, "0 outside - 1 inside");
+            assertEquals(1.0, lossOf(GAP, tokenOneReadOnTheLeft(0.0), masks, named), 1e-6, "1 outside - 0 inside");
+            assertEquals(0.0, lossOf(GAP, uniform(1, 16, 3), masks, named), 1e-6, "read everywhere alike");
         }
     }
 
-    @Test
-    void partsOfABatchAddUpToTheWholeBatch() {
+    @ParameterizedTest
+    @EnumSource(Localization.class)
+    void partsOfABatchAddUpToTheWholeBatch(Localization form) {
         try (Scope s = Scope.open()) {
             Tensor masks = Ops.fromFloats(randomFloats(4 * 2 * 64, 7), 4, 2, 8, 8);
             Tensor naming = Ops.fromFloats(new float[] {0, 0, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0, 1, 1, 0, 0}, 4, 2, 2);
             List<Tensor> layers = List.of(Ops.softmax(Ops.fromFloats(randomFloats(4 * 2 * 64 * 2, 8), 4, 2, 64, 2), -1),
                     Ops.softmax(Ops.fromFloats(randomFloats(4 * 2 * 16 * 2, 9), 4, 2, 16, 2), -1));
             double named = Ops.item(naming.sum());
-            double whole = Ops.item(AttentionLocalization.loss(layers, masks, naming, named));
+            double whole = Ops.item(AttentionLocalization.loss(form, layers, masks, naming, named));
             double parts = 0;
             for (int from = 0; from < 4; from += 2) {
                 final int f = from;
-                parts += Ops.item(AttentionLocalization.loss(layers.stream().map(p -> p.narrow(0, f, 2)).toList(), masks.narrow(0, f, 2), naming.narrow(0, f, 2), named));
+                parts += Ops.item(AttentionLocalization.loss(form, layers.stream().map(p -> p.narrow(0, f, 2)).toList(), masks.narrow(0, f, 2), naming.narrow(0, f, 2), named));
             }
             assertEquals(whole, parts, 1e-6);
             assertTrue(Math.abs(whole) > 1e-4, "a loss that could be told apart from zero: " + whole);
         }
     }
 
-    private static double lossOf(Tensor probabilities, Tensor masks, Tensor naming) {
-        return Ops.item(AttentionLocalization.loss(List.of(probabilities), masks, naming, Ops.item(naming.sum())));
+    private static double lossOf(Localization form, Tensor probabilities, Tensor masks, Tensor naming) {
+        return Ops.item(AttentionLocalization.loss(form, List.of(probabilities), masks, naming, Ops.item(naming.sum())));
     }
 
     /** [1, 1, 16, 3]: token 1 takes {@code share} of each left-half pixel's attention, and of each right-half pixel's 1 - 10 share (0 from 0.1 up). */

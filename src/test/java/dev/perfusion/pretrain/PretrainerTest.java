@@ -53,12 +53,14 @@ class PretrainerTest {
         com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
         BaseModelRecipe without = BaseModelRecipe.frozenText();
         assertFalse(json.writeValueAsString(without).contains("attentionLocalization"), "older readers see the recipe they know");
-        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without.withAttentionLocalization(0.03)) + "}");
+        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without.withAttentionLocalization(0.03, BaseModelRecipe.Localization.SHARE)) + "}");
         assertEquals(0.03, BaseModelRecipe.recordedIn(tmp).attentionLocalization());
+        assertEquals(BaseModelRecipe.Localization.SHARE, BaseModelRecipe.recordedIn(tmp).localization());
         Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without) + "}");
         assertEquals(0.0, BaseModelRecipe.recordedIn(tmp).attentionLocalization());
+        assertEquals(BaseModelRecipe.Localization.GAP, BaseModelRecipe.recordedIn(tmp).localization(), "FastComposer's form where none is named");
         for (double bad : new double[] {-0.1, Double.NaN, Double.POSITIVE_INFINITY}) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> without.withAttentionLocalization(bad));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> without.withAttentionLocalization(bad, BaseModelRecipe.Localization.GAP));
             assertTrue(e.getMessage().contains("attention localization weight"), e.getMessage());
         }
     }
@@ -78,7 +80,7 @@ class PretrainerTest {
     @ParameterizedTest
     @ValueSource(doubles = {0, 1})
     void batchPartsSideBySideLearnWhatTheWholeBatchLearns(double localization) throws Exception {
-        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2).withAttentionLocalization(localization);
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2).withAttentionLocalization(localization, BaseModelRecipe.Localization.SHARE);
         int threadsBefore = Threads.configured();
         try {
             Threads.use(1);
