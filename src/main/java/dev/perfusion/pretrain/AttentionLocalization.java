@@ -37,14 +37,12 @@ final class AttentionLocalization {
     /** Up to two objects a picture shows: the primary, then the second of a pair. */
     static final int OBJECTS = 2;
 
-    private final List<Attention> layers;
     /** Each thread's observed probabilities while it runs a forward pass (parts of a step run side by side). */
     private final ThreadLocal<List<Tensor>> observed = new ThreadLocal<>();
 
     /** Observes every cross-attention layer of {@code unet} from now on (they lose the fused attention kernel). */
     AttentionLocalization(UNet2DConditionModel unet) {
-        this.layers = unet.crossAttentionLayers();
-        for (Attention a : layers) a.setObserver(p -> {
+        for (Attention a : unet.crossAttentionLayers()) a.setObserver(p -> {
             List<Tensor> list = observed.get();
             if (list != null) list.add(Scope.keep(p)); // past the block's own scope (Scope.within)
         });
@@ -77,11 +75,11 @@ final class AttentionLocalization {
             labels.get(r).second().ifPresent(p -> objects.add(p.instance()));
             for (int o = 0; o < objects.size(); o++) {
                 Instance object = objects.get(o);
-                int at = find(ids, tokenizer.encode(object.category().word()), o == 0);
+                int[] category = tokenizer.encode(object.category().word()), colour = tokenizer.encode(object.color().word());
+                int at = find(ids, category, o == 0);
                 if (at < 0) continue;
-                int[] colour = tokenizer.encode(object.color().word());
                 if (matches(ids, colour, at - colour.length)) mark(naming, r, length, at - colour.length, colour.length, o);
-                mark(naming, r, length, at, tokenizer.encode(object.category().word()).length, o);
+                mark(naming, r, length, at, category.length, o);
             }
         }
         return Ops.fromFloats(naming, rows, length, OBJECTS);
