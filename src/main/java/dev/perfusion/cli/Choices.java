@@ -3,6 +3,7 @@ package dev.perfusion.cli;
 import dev.perfusion.eval.MethodEvaluation;
 import dev.perfusion.io.layout.ModelExport;
 import dev.perfusion.io.layout.ModelFamily;
+import dev.perfusion.pretrain.BaseModelRecipe;
 import dev.perfusion.training.ConceptMethod;
 import dev.perfusion.training.ConceptMethods;
 import dev.perfusion.training.TrainingImages;
@@ -62,6 +63,10 @@ abstract class Choices<T> implements ITypeConverter<T>, Iterable<String> {
 
     static final class EvaluationMask extends Choices<MethodEvaluation.Mask> {
         EvaluationMask() { super(List.of(MethodEvaluation.Mask.values()), Choices::lowerCase); }
+    }
+
+    static final class LocalizationForm extends Choices<BaseModelRecipe.Localization> {
+        LocalizationForm() { super(List.of(BaseModelRecipe.Localization.values()), Choices::lowerCase); }
     }
 
     static final class Family extends Choices<String> {

@@ -46,10 +46,11 @@ final class PretrainCommand implements Callable<Integer> {
             + "to the diffusion stage: each word that names an object (its colour and class) is read by that object's pixels more than by the rest "
             + "of the picture, so that the two objects of a pair do not both read both object words (0: none; default: the recipe's).")
     Double attentionLocalization;
-    @Option(names = "--localization-form", paramLabel = "FORM", description = "With --attention-localization: gap (FastComposer's: a word's mean "
-            + "attention outside its object minus inside, which also rewards reading it more) or share (the share of its map, scaled to sum 1, "
-            + "outside its object) (default: gap).")
-    String localizationForm;
+    @Option(names = "--localization-form", paramLabel = "FORM", converter = Choices.LocalizationForm.class, completionCandidates = Choices.LocalizationForm.class,
+            description = "With --attention-localization, one of ${COMPLETION-CANDIDATES}: gap (FastComposer's: a word's mean attention outside its "
+            + "object minus inside, which also rewards reading it more) or share (the share of its map, scaled to sum 1, outside its object) "
+            + "(default: the recipe's, gap).")
+    BaseModelRecipe.Localization localizationForm;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
@@ -86,12 +87,7 @@ final class PretrainCommand implements Callable<Integer> {
         }
         if (localizationForm != null && attentionLocalization == null) throw new IllegalArgumentException("--localization-form needs --attention-localization W");
         if (attentionLocalization != null) {
-            BaseModelRecipe.Localization form = localizationForm == null ? recipe.localization()
-                    : Flags.named("--localization-form", () -> switch (localizationForm) {
-                        case "gap" -> BaseModelRecipe.Localization.GAP;
-                        case "share" -> BaseModelRecipe.Localization.SHARE;
-                        default -> throw new IllegalArgumentException("no localization form named '" + localizationForm + "' (gap, share)");
-                    });
+            BaseModelRecipe.Localization form = localizationForm == null ? recipe.localization() : localizationForm;
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--attention-localization", () -> before.withAttentionLocalization(attentionLocalization, form));
         }

@@ -211,7 +211,7 @@ class BadInputTest {
         assertRejectedBeforeLoading(run("pretrain", "--work", work, "--attention-localization", "-1"),
                 "--attention-localization: attention localization weight -1.0: expected a finite number >= 0");
         assertRejectedBeforeLoading(run("pretrain", "--work", work, "--attention-localization", "0.03", "--localization-form", "wide"),
-                "--localization-form: no localization form named 'wide' (gap, share)");
+                "Invalid value for option '--localization-form': 'wide' is not one of gap, share");
         assertRejectedBeforeLoading(run("pretrain", "--work", work, "--localization-form", "gap"), "--localization-form needs --attention-localization W");
         assertFalse(Files.exists(tmp.resolve("pretrain-work")), "the work folder was made");
     }
