@@ -13,7 +13,10 @@ import dev.perfusion.world.HeldOut;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Model.OptionSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -51,6 +54,8 @@ final class EvalCommand implements Callable<Integer> {
             description = "Train nothing: merge the scores of earlier runs' --out folders (comma-separated) into one report and trade-off plot in --out.")
     List<Path> merge;
 
+    @Spec CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
         if (merge != null) return merge();
@@ -78,8 +83,12 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     private int merge() throws IOException {
-        if (quick || instances != null || prompts != null || seeds != null || trainSteps != null || betas != null || methods != null) {
-            throw new IllegalArgumentException("--merge trains nothing: give it only the runs' folders and --out");
+        // Asked of the parse, not of the fields: a given option equal to its default (--mask none) is refused too.
+        List<String> given = spec.commandLine().getParseResult().matchedOptions().stream().map(OptionSpec::longestName)
+                .filter(name -> !List.of("--merge", "--out", "--threads").contains(name)).distinct().toList();
+        if (!given.isEmpty()) {
+            throw new IllegalArgumentException("--merge trains nothing: give it only the runs' folders and --out (not "
+                    + String.join(", ", given) + ")");
         }
         List<List<MethodEvaluation.Score>> runs = new ArrayList<>();
         for (Path dir : merge) {

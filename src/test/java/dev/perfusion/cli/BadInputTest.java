@@ -199,7 +199,10 @@ class BadInputTest {
         assertTrue(over.err().contains("--out " + run + " is one of the merged runs: its own report would be replaced"), over.err());
         assertEquals(scores, Files.readString(run.resolve("scores.csv")), "the run's scores are untouched");
         CliRun training = CliRun.of("eval", "--merge", run.toString(), "--method", "perfusion", "--out", tmp.resolve("m").toString());
-        assertTrue(training.err().contains("--merge trains nothing"), training.err());
+        assertTrue(training.err().contains("--merge trains nothing: give it only the runs' folders and --out (not --method)"), training.err());
+        CliRun defaults = CliRun.of("eval", "--merge", run.toString(), "--mask", "none", "--embedding-lr", "0.006", "--out", tmp.resolve("m").toString());
+        assertEquals(2, defaults.rc(), defaults.all());
+        assertTrue(defaults.err().contains("(not --mask, --embedding-lr)"), "a given option equal to its default is refused too: " + defaults.err());
         CliRun missing = CliRun.of("eval", "--merge", tmp.resolve("nothing").toString(), "--out", tmp.resolve("m").toString());
         assertTrue(missing.err().contains(tmp.resolve("nothing") + ": no scores.csv (give the --out folder of an earlier eval)"), missing.err());
         assertFalse(Files.exists(tmp.resolve("m")), "nothing was written");
