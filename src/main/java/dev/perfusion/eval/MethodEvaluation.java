@@ -21,6 +21,9 @@ import dev.perfusion.world.Instance;
 import dev.perfusion.world.Placement;
 import dev.perfusion.world.Prompts;
 import dev.perfusion.world.Sample;
+import dev.perfusion.world.Scene;
+import dev.perfusion.world.SceneSpec;
+import dev.perfusion.world.Size;
 import dev.perfusion.world.WorldGenerator;
 import org.bytedeco.pytorch.Tensor;
 
@@ -153,6 +156,7 @@ public final class MethodEvaluation {
         Map<Subject, ConceptFile> perfusionConcepts = new LinkedHashMap<>();
         for (Subject subject : subjects) {
             scores.addAll(score("base model", "supercategory word", Double.NaN, subject, prompts, null));
+            scores.addAll(scoreRendered(subject, prompts));
             for (ConceptMethod m : protocol.methods()) {
                 Trained t = train(subject, m);
                 sizes.computeIfAbsent(m.id(), x -> new long[1])[0] = t.fileBytes();
@@ -215,49 +219,77 @@ public final class MethodEvaluation {
         List<String> texts = prompts.stream().map(p -> p.fill(phrase)).toList();
         List<String> withSupercategory = prompts.stream().map(p -> p.fill(s.supercategory())).toList();
         for (int seed = 0; seed < protocol.seeds(); seed++) {
-            List<BufferedImage> images = draw(enc, texts, 1000L * seed + 17);
-            Tensor pictures = AttributeClassifier.picturesOf(images);
-            Map<Attribute, long[]> read = judge.predict(pictures);
-            float[][] present = judge.presence(pictures);
-            double[] whole = encoder.similarity(pictures, null, s.reference());
-            double[] leftSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.LEFT), s.reference());
-            double[] rightSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.RIGHT), s.reference());
-            long[] wholeId = encoder.identify(pictures, null, gallery);
-            long[] leftId = encoder.identify(pictures, InstanceEncoder.window(Placement.LEFT), gallery);
-            long[] rightId = encoder.identify(pictures, InstanceEncoder.window(Placement.RIGHT), gallery);
-            double[] clipImage = clip.imageSimilarity(pictures, s.clipReference());
-            double[] clipText = clip.textSimilarity(pictures, withSupercategory);
-            for (int i = 0; i < prompts.size(); i++) {
-                Prompts.Prompt p = prompts.get(i);
-                double fidelity, leakage = Double.NaN;
-                long picked;
-                if (p.other() != null) {
-                    boolean onLeft = p.placement() == Placement.LEFT || (p.placement() == null && leftSide[i] >= rightSide[i]);
-                    fidelity = onLeft ? leftSide[i] : rightSide[i];
-                    leakage = onLeft ? rightSide[i] : leftSide[i];
-                    picked = onLeft ? leftId[i] : rightId[i];
-                } else if (p.placement() == Placement.LEFT || p.placement() == Placement.RIGHT) {
-                    fidelity = p.placement() == Placement.LEFT ? leftSide[i] : rightSide[i];
-                    picked = p.placement() == Placement.LEFT ? leftId[i] : rightId[i];
-                } else {
-                    fidelity = whole[i];
-                    picked = wholeId[i];
-                }
-                int asked = 1, found = present[i][s.instance().category().ordinal()] > 0.5 ? 1 : 0;
-                if (p.scene() != null) {
-                    asked++;
-                    if (read.get(Attribute.SCENE)[i] == p.scene().ordinal()) found++;
-                }
-                if (p.other() != null) {
-                    asked++;
-                    if (present[i][p.other().ordinal()] > 0.5) found++;
-                } else if (p.placement() != null) {
-                    asked++;
-                    if (read.get(Attribute.PLACEMENT)[i] == p.placement().ordinal()) found++;
-                }
-                out.add(new Score(method, variant, beta, s.instance().id(), texts.get(i), seed, fidelity, found / (double) asked, leakage,
-                        picked == s.galleryRow(), clipImage[i], clipText[i]));
+            out.addAll(scorePictures(method, variant, beta, s, prompts, texts, withSupercategory, seed, draw(enc, texts, pictureSeed(seed))));
+        }
+        return out;
+    }
+
+    private static long pictureSeed(int seed) {
+        return 1000L * seed + 17;
+    }
+
+    /**
+     * The world's own picture of each prompt with the instance drawn as asked, scored as a method's: what the judges
+     * can read at best, so a method's scores have a ceiling (as prompt following has its judge on rendered pictures).
+     */
+    private List<Score> scoreRendered(Subject s, List<Prompts.Prompt> prompts) {
+        List<Score> out = new ArrayList<>();
+        List<String> withSupercategory = prompts.stream().map(p -> p.fill(s.supercategory())).toList();
+        for (int seed = 0; seed < protocol.seeds(); seed++) {
+            long sceneSeed = pictureSeed(seed);
+            List<BufferedImage> images = prompts.stream().map(p -> world.render(p.spec(s.instance(), sceneSeed), sceneSeed).image()).toList();
+            out.addAll(scorePictures(RENDERER, "the instance as asked", Double.NaN, s, prompts, withSupercategory, withSupercategory, seed, images));
+        }
+        return out;
+    }
+
+    /** The method name of the rendered pictures' rows. */
+    public static final String RENDERER = "world renderer";
+
+    private List<Score> scorePictures(String method, String variant, double beta, Subject s, List<Prompts.Prompt> prompts,
+                                      List<String> texts, List<String> withSupercategory, int seed, List<BufferedImage> images) {
+        List<Score> out = new ArrayList<>();
+        Tensor pictures = AttributeClassifier.picturesOf(images);
+        Map<Attribute, long[]> read = judge.predict(pictures);
+        float[][] present = judge.presence(pictures);
+        double[] whole = encoder.similarity(pictures, null, s.reference());
+        double[] leftSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.LEFT), s.reference());
+        double[] rightSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.RIGHT), s.reference());
+        long[] wholeId = encoder.identify(pictures, null, gallery);
+        long[] leftId = encoder.identify(pictures, InstanceEncoder.window(Placement.LEFT), gallery);
+        long[] rightId = encoder.identify(pictures, InstanceEncoder.window(Placement.RIGHT), gallery);
+        double[] clipImage = clip.imageSimilarity(pictures, s.clipReference());
+        double[] clipText = clip.textSimilarity(pictures, withSupercategory);
+        for (int i = 0; i < prompts.size(); i++) {
+            Prompts.Prompt p = prompts.get(i);
+            double fidelity, leakage = Double.NaN;
+            long picked;
+            if (p.other() != null) {
+                boolean onLeft = p.placement() == Placement.LEFT || (p.placement() == null && leftSide[i] >= rightSide[i]);
+                fidelity = onLeft ? leftSide[i] : rightSide[i];
+                leakage = onLeft ? rightSide[i] : leftSide[i];
+                picked = onLeft ? leftId[i] : rightId[i];
+            } else if (p.placement() == Placement.LEFT || p.placement() == Placement.RIGHT) {
+                fidelity = p.placement() == Placement.LEFT ? leftSide[i] : rightSide[i];
+                picked = p.placement() == Placement.LEFT ? leftId[i] : rightId[i];
+            } else {
+                fidelity = whole[i];
+                picked = wholeId[i];
             }
+            int asked = 1, found = present[i][s.instance().category().ordinal()] > 0.5 ? 1 : 0;
+            if (p.scene() != null) {
+                asked++;
+                if (read.get(Attribute.SCENE)[i] == p.scene().ordinal()) found++;
+            }
+            if (p.other() != null) {
+                asked++;
+                if (present[i][p.other().ordinal()] > 0.5) found++;
+            } else if (p.placement() != null) {
+                asked++;
+                if (read.get(Attribute.PLACEMENT)[i] == p.placement().ordinal()) found++;
+            }
+            out.add(new Score(method, variant, beta, s.instance().id(), texts.get(i), seed, fidelity, found / (double) asked, leakage,
+                    picked == s.galleryRow(), clipImage[i], clipText[i]));
         }
         return out;
     }
@@ -268,43 +300,72 @@ public final class MethodEvaluation {
         return TextToImage.generate(sd, enc, r, seed, Progress.NONE).images();
     }
 
-    /** Pairs of separately trained Perfusion concepts in one prompt: exact against approximate combination. */
+    /**
+     * Pairs of separately trained Perfusion concepts in one prompt: exact against approximate combination, and the
+     * world's own pictures of the same pairs (the ceiling of what the judges can read).
+     */
     private List<Combination> combine(List<Subject> subjects, Map<Subject, ConceptFile> concepts) {
         List<Combination> out = new ArrayList<>();
         List<String> scenes = List.of("on the grass", "in the snow", "on the beach", "in the city");
+        List<Subject[]> pairs = new ArrayList<>();
+        for (int k = 0; k + 1 < subjects.size(); k++) {
+            if (!subjects.get(k).supercategory().equals(subjects.get(k + 1).supercategory())) pairs.add(new Subject[] {subjects.get(k), subjects.get(k + 1)});
+        }
+        if (pairs.isEmpty()) return out;
         for (ConceptGate.Orthogonalization mode : ConceptGate.Orthogonalization.values()) {
-            double f1 = 0, f2 = 0, al = 0;
-            int n = 0, both = 0, swapped = 0;
-            for (int k = 0; k + 1 < subjects.size(); k++) {
-                Subject a = subjects.get(k), b = subjects.get(k + 1);
-                if (a.supercategory().equals(b.supercategory())) continue;
+            PairTally tally = new PairTally();
+            for (Subject[] pair : pairs) {
+                Subject a = pair[0], b = pair[1];
                 try (AppliedConcepts applied = apply(List.of(concepts.get(a), concepts.get(b)), Concept.GENERATION_BETA, mode, false)) {
                     List<String> texts = scenes.stream().map(sc -> "a " + a.word() + " on the left and a " + b.word() + " on the right " + sc).toList();
-                    for (int seed = 0; seed < protocol.seeds(); seed++) {
-                        Tensor pictures = AttributeClassifier.picturesOf(draw(applied, texts, 1000L * seed + 29));
-                        double[] left = encoder.similarity(pictures, InstanceEncoder.window(Placement.LEFT), a.reference());
-                        double[] right = encoder.similarity(pictures, InstanceEncoder.window(Placement.RIGHT), b.reference());
-                        long[] leftId = encoder.identify(pictures, InstanceEncoder.window(Placement.LEFT), gallery);
-                        long[] rightId = encoder.identify(pictures, InstanceEncoder.window(Placement.RIGHT), gallery);
-                        float[][] present = judge.presence(pictures);
-                        long[] scene = judge.predict(pictures).get(Attribute.SCENE);
-                        for (int i = 0; i < texts.size(); i++) {
-                            f1 += left[i];
-                            f2 += right[i];
-                            int found = (present[i][a.instance().category().ordinal()] > 0.5 ? 1 : 0)
-                                    + (present[i][b.instance().category().ordinal()] > 0.5 ? 1 : 0)
-                                    + (scene[i] == sceneOf(scenes.get(i)) ? 1 : 0);
-                            al += found / 3.0;
-                            if (leftId[i] == a.galleryRow() && rightId[i] == b.galleryRow()) both++;
-                            if (leftId[i] == b.galleryRow() && rightId[i] == a.galleryRow()) swapped++;
-                            n++;
-                        }
-                    }
+                    for (int seed = 0; seed < protocol.seeds(); seed++) tally.add(draw(applied, texts, 1000L * seed + 29), a, b, scenes);
                 }
             }
-            if (n > 0) out.add(new Combination(mode.name().toLowerCase(Locale.ROOT), f1 / n, f2 / n, al / n, both / (double) n, swapped / (double) n, n));
+            out.add(tally.row(mode.name().toLowerCase(Locale.ROOT)));
         }
+        PairTally rendered = new PairTally();
+        for (Subject[] pair : pairs) {
+            for (int seed = 0; seed < protocol.seeds(); seed++) {
+                long sceneSeed = 1000L * seed + 29;
+                List<BufferedImage> images = scenes.stream().map(sc -> world.render(SceneSpec.pair(pair[0].instance(), pair[1].instance(),
+                        Scene.values()[sceneOf(sc)], Size.MEDIUM), sceneSeed).image()).toList();
+                rendered.add(images, pair[0], pair[1], scenes);
+            }
+        }
+        out.add(rendered.row(RENDERER));
         return out;
+    }
+
+    /** Sums over two-concept pictures: each side's fidelity, alignment, and both instances picked (or swapped). */
+    private final class PairTally {
+        private double fidelityLeft, fidelityRight, alignment;
+        private int pictures, both, swapped;
+
+        void add(List<BufferedImage> images, Subject a, Subject b, List<String> scenes) {
+            Tensor p = AttributeClassifier.picturesOf(images);
+            double[] left = encoder.similarity(p, InstanceEncoder.window(Placement.LEFT), a.reference());
+            double[] right = encoder.similarity(p, InstanceEncoder.window(Placement.RIGHT), b.reference());
+            long[] leftId = encoder.identify(p, InstanceEncoder.window(Placement.LEFT), gallery);
+            long[] rightId = encoder.identify(p, InstanceEncoder.window(Placement.RIGHT), gallery);
+            float[][] present = judge.presence(p);
+            long[] scene = judge.predict(p).get(Attribute.SCENE);
+            for (int i = 0; i < images.size(); i++) {
+                fidelityLeft += left[i];
+                fidelityRight += right[i];
+                int found = (present[i][a.instance().category().ordinal()] > 0.5 ? 1 : 0)
+                        + (present[i][b.instance().category().ordinal()] > 0.5 ? 1 : 0)
+                        + (scene[i] == sceneOf(scenes.get(i)) ? 1 : 0);
+                alignment += found / 3.0;
+                if (leftId[i] == a.galleryRow() && rightId[i] == b.galleryRow()) both++;
+                if (leftId[i] == b.galleryRow() && rightId[i] == a.galleryRow()) swapped++;
+                pictures++;
+            }
+        }
+
+        Combination row(String mode) {
+            int n = pictures;
+            return new Combination(mode, fidelityLeft / n, fidelityRight / n, alignment / n, both / (double) n, swapped / (double) n, n);
+        }
     }
 
     private static int sceneOf(String phrase) {

@@ -115,8 +115,12 @@ class BundledModelTest {
         MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()),
                 InstanceEncoder.load(Bundled.instanceEncoder()), WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), Progress.NONE)
                 .run(HeldOut.instances());
-        // per instance: base model, perfusion local+global x 2 betas, trained keys x 2 betas, ungated, TI, KV
-        assertEquals(2 * 2 * (1 + 4 + 2 + 1 + 1 + 1), r.scores().size());
+        // per instance: base model, the world's own pictures, perfusion local+global x 2 betas, trained keys x 2 betas, ungated, TI, KV
+        assertEquals(2 * 2 * (1 + 1 + 4 + 2 + 1 + 1 + 1), r.scores().size());
+        MethodEvaluation.Summary rendered = r.summaries().stream().filter(s -> s.method().equals(MethodEvaluation.RENDERER)).findFirst().orElseThrow();
+        assertEquals(4, rendered.pictures());
+        assertTrue(rendered.identification() >= 0.75 && rendered.alignment() >= 0.75,
+                "the judges read the world's own pictures of the instance as asked: " + rendered);
         for (MethodEvaluation.Score s : r.scores()) {
             assertTrue(s.fidelity() >= -1.0001 && s.fidelity() <= 1.0001, s.toString());
             assertTrue(s.alignment() >= 0 && s.alignment() <= 1, s.toString());
@@ -132,7 +136,8 @@ class BundledModelTest {
         }
         assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("kv-finetune") && s.fileBytes() > 10 * r.summaries().stream()
                 .filter(x -> x.method().equals("perfusion")).findFirst().orElseThrow().fileBytes()), "K/V fine-tuning stores far more than a concept");
-        assertEquals(2, r.combinations().size(), "exact and approximate");
+        assertEquals(List.of("exact", "approximate", MethodEvaluation.RENDERER), r.combinations().stream().map(MethodEvaluation.Combination::mode).toList());
+        assertEquals(r.combinations().get(0).pictures(), r.combinations().get(2).pictures(), "the same pairs and scenes, rendered");
         MethodEvaluation.write(r, p, tmp.resolve("report"), "bundled");
         for (String f : List.of("scores.csv", "report.md", "tradeoff.png")) assertTrue(Files.size(tmp.resolve("report").resolve(f)) > 100, f);
         assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| both identified | both, sides swapped |"), "the pair table");
