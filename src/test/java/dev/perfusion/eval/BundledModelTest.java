@@ -119,8 +119,8 @@ class BundledModelTest {
         assertEquals(2 * 2 * (1 + 1 + 4 + 2 + 1 + 1 + 1), r.scores().size());
         MethodEvaluation.Summary rendered = r.summaries().stream().filter(s -> s.method().equals(MethodEvaluation.RENDERER)).findFirst().orElseThrow();
         assertEquals(4, rendered.pictures());
-        assertTrue(rendered.identification() >= 0.75 && rendered.alignment() >= 0.75,
-                "the judges read the world's own pictures of the instance as asked: " + rendered);
+        assertTrue(rendered.identification() >= 0.75 && rendered.fidelity() >= 0.5,
+                "the instance encoder knows the world's own pictures of the instance: " + rendered);
         for (MethodEvaluation.Score s : r.scores()) {
             assertTrue(s.fidelity() >= -1.0001 && s.fidelity() <= 1.0001, s.toString());
             assertTrue(s.alignment() >= 0 && s.alignment() <= 1, s.toString());
