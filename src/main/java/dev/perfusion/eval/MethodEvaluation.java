@@ -318,7 +318,7 @@ public final class MethodEvaluation {
                 Subject a = pair[0], b = pair[1];
                 try (AppliedConcepts applied = apply(List.of(concepts.get(a), concepts.get(b)), Concept.GENERATION_BETA, mode, false)) {
                     List<String> texts = scenes.stream().map(sc -> "a " + a.word() + " on the left and a " + b.word() + " on the right " + sc).toList();
-                    for (int seed = 0; seed < protocol.seeds(); seed++) tally.add(draw(applied, texts, 1000L * seed + 29), a, b, scenes);
+                    for (int seed = 0; seed < protocol.seeds(); seed++) tally.add(draw(applied, texts, pairSeed(seed)), a, b, scenes);
                 }
             }
             out.add(tally.row(mode.name().toLowerCase(Locale.ROOT)));
@@ -326,7 +326,7 @@ public final class MethodEvaluation {
         PairTally rendered = new PairTally();
         for (Subject[] pair : pairs) {
             for (int seed = 0; seed < protocol.seeds(); seed++) {
-                long sceneSeed = 1000L * seed + 29;
+                long sceneSeed = pairSeed(seed);
                 List<BufferedImage> images = scenes.stream().map(sc -> world.render(SceneSpec.pair(pair[0].instance(), pair[1].instance(),
                         Scene.values()[sceneOf(sc)], Size.MEDIUM), sceneSeed).image()).toList();
                 rendered.add(images, pair[0], pair[1], scenes);
@@ -334,6 +334,10 @@ public final class MethodEvaluation {
         }
         out.add(rendered.row(RENDERER));
         return out;
+    }
+
+    private static long pairSeed(int seed) {
+        return 1000L * seed + 29;
     }
 
     /** Sums over two-concept pictures: each side's fidelity, alignment, and both instances picked (or swapped). */
@@ -369,7 +373,7 @@ public final class MethodEvaluation {
     }
 
     private static int sceneOf(String phrase) {
-        for (dev.perfusion.world.Scene s : dev.perfusion.world.Scene.values()) if (s.phrase().equals(phrase)) return s.ordinal();
+        for (Scene s : Scene.values()) if (s.phrase().equals(phrase)) return s.ordinal();
         throw new IllegalArgumentException(phrase);
     }
 
