@@ -306,7 +306,7 @@ public final class MethodEvaluation {
      */
     private List<Combination> combine(List<Subject> subjects, Map<Subject, ConceptFile> concepts) {
         List<Combination> out = new ArrayList<>();
-        List<String> scenes = List.of("on the grass", "in the snow", "on the beach", "in the city");
+        List<Scene> scenes = List.of(Scene.GRASS, Scene.SNOW, Scene.BEACH, Scene.CITY);
         List<Subject[]> pairs = new ArrayList<>();
         for (int k = 0; k + 1 < subjects.size(); k++) {
             if (!subjects.get(k).supercategory().equals(subjects.get(k + 1).supercategory())) pairs.add(new Subject[] {subjects.get(k), subjects.get(k + 1)});
@@ -317,7 +317,7 @@ public final class MethodEvaluation {
             for (Subject[] pair : pairs) {
                 Subject a = pair[0], b = pair[1];
                 try (AppliedConcepts applied = apply(List.of(concepts.get(a), concepts.get(b)), Concept.GENERATION_BETA, mode, false)) {
-                    List<String> texts = scenes.stream().map(sc -> "a " + a.word() + " on the left and a " + b.word() + " on the right " + sc).toList();
+                    List<String> texts = scenes.stream().map(sc -> "a " + a.word() + " on the left and a " + b.word() + " on the right " + sc.phrase()).toList();
                     for (int seed = 0; seed < protocol.seeds(); seed++) tally.add(draw(applied, texts, pairSeed(seed)), a, b, scenes);
                 }
             }
@@ -328,7 +328,7 @@ public final class MethodEvaluation {
             for (int seed = 0; seed < protocol.seeds(); seed++) {
                 long sceneSeed = pairSeed(seed);
                 List<BufferedImage> images = scenes.stream().map(sc -> world.render(SceneSpec.pair(pair[0].instance(), pair[1].instance(),
-                        Scene.values()[sceneOf(sc)], Size.MEDIUM), sceneSeed).image()).toList();
+                        sc, Size.MEDIUM), sceneSeed).image()).toList();
                 rendered.add(images, pair[0], pair[1], scenes);
             }
         }
@@ -345,7 +345,7 @@ public final class MethodEvaluation {
         private double fidelityLeft, fidelityRight, alignment;
         private int pictures, both, swapped;
 
-        void add(List<BufferedImage> images, Subject a, Subject b, List<String> scenes) {
+        void add(List<BufferedImage> images, Subject a, Subject b, List<Scene> scenes) {
             Tensor p = AttributeClassifier.picturesOf(images);
             double[] left = encoder.similarity(p, InstanceEncoder.window(Placement.LEFT), a.reference());
             double[] right = encoder.similarity(p, InstanceEncoder.window(Placement.RIGHT), b.reference());
@@ -358,7 +358,7 @@ public final class MethodEvaluation {
                 fidelityRight += right[i];
                 int found = (present[i][a.instance().category().ordinal()] > 0.5 ? 1 : 0)
                         + (present[i][b.instance().category().ordinal()] > 0.5 ? 1 : 0)
-                        + (scene[i] == sceneOf(scenes.get(i)) ? 1 : 0);
+                        + (scene[i] == scenes.get(i).ordinal() ? 1 : 0);
                 alignment += found / 3.0;
                 if (leftId[i] == a.galleryRow() && rightId[i] == b.galleryRow()) both++;
                 if (leftId[i] == b.galleryRow() && rightId[i] == a.galleryRow()) swapped++;
@@ -370,11 +370,6 @@ public final class MethodEvaluation {
             int n = pictures;
             return new Combination(mode, fidelityLeft / n, fidelityRight / n, alignment / n, both / (double) n, swapped / (double) n, n);
         }
-    }
-
-    private static int sceneOf(String phrase) {
-        for (Scene s : Scene.values()) if (s.phrase().equals(phrase)) return s.ordinal();
-        throw new IllegalArgumentException(phrase);
     }
 
     private static List<Summary> summarise(List<Score> scores, Map<String, long[]> sizes, Map<String, double[]> seconds) {
