@@ -10,6 +10,7 @@ import dev.perfusion.text.WordOrderProfile;
 import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.Category;
+import dev.perfusion.world.ColorWord;
 import dev.perfusion.world.Prompts;
 import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.global.torch;
@@ -21,6 +22,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.stream.IntStream;
 
 @Command(name = "s-profile", mixinStandardHelpOptions = true,
         description = {"Measure s on every token before any concept is trained.",
@@ -29,7 +31,9 @@ import java.util.concurrent.Callable;
                         + "(BOS, other words, EOS, padding), overall and per word. Reads the tokenizer/ and text_encoder/ of a model folder, "
                         + "or of a pretrain work folder once its contrastive stage is done.",
                 "Then the word-order profile: whether the encodings of \"a A on the left and a B on the right on the grass\" differ "
-                        + "from those of the prompt with A and B swapped, without which no UNet can put each object on its side."})
+                        + "from those of the prompt with A and B swapped, without which no UNet can put each object on its side; and the "
+                        + "colour binding: whether \"a C A on the left and a D B on the right on the grass\" encodes differently with the "
+                        + "colours C and D swapped, without which no UNet can paint each colour on its own object."})
 final class SProfileCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR", description = "A folder with tokenizer/ and text_encoder/: a model or a pretrain --work folder (default: the bundled model).")
     Path model;
@@ -62,6 +66,9 @@ final class SProfileCommand implements Callable<Integer> {
         }
         System.out.println(profile.summary());
         System.out.println(WordOrderProfile.measure(tokenizer, text, words).summary());
+        List<List<String>> neighbours = IntStream.range(0, words.size()).mapToObj(i -> List.of(words.get(i), words.get((i + 1) % words.size()))).toList();
+        List<String> colours = Arrays.stream(ColorWord.values()).map(ColorWord::word).toList();
+        System.out.println(WordOrderProfile.measureColours(tokenizer, text, colours, neighbours).summary());
         return 0;
     }
 }

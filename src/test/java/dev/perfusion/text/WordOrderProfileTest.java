@@ -27,4 +27,21 @@ class WordOrderProfileTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> WordOrderProfile.measure(tokenizer, text, List.of("dog", "dogcar")));
         assertEquals("'dog' and 'dogcar' must each be one token of the tokenizer", e.getMessage());
     }
+
+    @Test
+    void comparesEachColourPairWithItsColoursSwapped() throws Exception {
+        ClipTokenizer tokenizer = ClipTokenizer.load(Bundled.model().resolve("tokenizer"));
+        ClipTextModel text = ClipTextModel.load(Bundled.model().resolve("text_encoder"), Ops.cpu(), torch.ScalarType.Float);
+        WordOrderProfile.ColourBinding b = WordOrderProfile.measureColours(tokenizer, text, List.of("red", "blue", "green"),
+                List.of(List.of("dog", "car"), List.of("cat", "mug")));
+        assertEquals(12, b.pairs(), "every ordered pair of colours, for each pair of objects");
+        for (double c : new double[] {b.nounAfterEitherColour(), b.colourFirstVsSecond(), b.eos(), b.twoColours()}) assertTrue(c >= -1.0001 && c <= 1.0001, b.toString());
+        // one colour word on either object is closer than two colour words on one object
+        assertTrue(b.colourFirstVsSecond() > b.twoColours(), b.toString());
+        assertTrue(b.summary().startsWith("colour binding (\"a C A on the left and a D B on the right on the grass\" against C and D swapped, 12 prompt pairs"), b.summary());
+        // a swap seen from either side is one comparison: red/blue measures what blue/red does
+        WordOrderProfile.ColourBinding one = WordOrderProfile.measureColours(tokenizer, text, List.of("red", "blue"), List.of(List.of("dog", "car")));
+        assertEquals(one.eos(), WordOrderProfile.measureColours(tokenizer, text, List.of("blue", "red"), List.of(List.of("dog", "car"))).eos(), 1e-6);
+        assertThrows(IllegalArgumentException.class, () -> WordOrderProfile.measureColours(tokenizer, text, List.of("red", "redblue"), List.of(List.of("dog", "car"))));
+    }
 }
