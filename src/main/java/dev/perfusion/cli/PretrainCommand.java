@@ -38,6 +38,10 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--side-word-weight", paramLabel = "SHARE", description = "With --recipe frozen-text: the own-token objective weighs the side words "
             + "('left', 'right') by this share of its weight (0: free), so that a side word may say which object it follows (the full objective erases that).")
     Double sideWordWeight;
+    @Option(names = "--colour-binding-weight", paramLabel = "SHARE", description = "With --recipe frozen-text: beside the own-token objective, "
+            + "an object word right after a colour word must also name that colour, at this share of the objective's weight (0: not at all, the "
+            + "default), so that the object word's encoding says which colour it is.")
+    Double colourBindingWeight;
     @Option(names = "--own-token-padding", negatable = true, description = "With --recipe frozen-text: the own-token objective covers the padding too, so that "
             + "padding names its own token instead of summarising the caption (a trained concept's i* then does not reach it). On in the "
             + "frozen-text recipe since 2026-12-03; --no-own-token-padding trains the towers as before.")
@@ -79,6 +83,12 @@ final class PretrainCommand implements Callable<Integer> {
         if (sideWordWeight != null) {
             if (!(sideWordWeight >= 0 && sideWordWeight <= 1)) throw new IllegalArgumentException("--side-word-weight must be in [0, 1], got " + sideWordWeight);
             recipe = recipe.withContrastive(contrastive(recipe, "--side-word-weight").withSideWordWeight(sideWordWeight));
+        }
+        if (colourBindingWeight != null) {
+            if (!(colourBindingWeight >= 0)) throw new IllegalArgumentException("--colour-binding-weight must be at least 0, got " + colourBindingWeight);
+            BaseModelRecipe.Contrastive c = contrastive(recipe, "--colour-binding-weight");
+            if (colourBindingWeight > 0 && c.ownTokenWeight() <= 0) throw new IllegalArgumentException("--colour-binding-weight needs the own-token objective on (--own-token-weight above 0)");
+            recipe = recipe.withContrastive(c.withColourBindingWeight(colourBindingWeight));
         }
         if (ownTokenPadding != null) {
             BaseModelRecipe.Contrastive c = contrastive(recipe, "--[no-]own-token-padding");

@@ -60,14 +60,15 @@ public record BaseModelRecipe(
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean swappedSideNegatives,
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean attentionPool,
                               @JsonInclude(JsonInclude.Include.NON_NULL) Double sideWordWeight,
-                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean ownTokenPadding) {
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean ownTokenPadding,
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) double colourBindingWeight) {
         public Contrastive {
             if (ownTokenWeight <= 0) ownTokenPadding = false; // no own-token objective, so none on the padding either
         }
 
         public Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
                            int imageGroups, int projectionDim, double ownTokenWeight) {
-            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false, null, false);
+            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false, null, false, 0);
         }
 
         public static Contrastive standard() {
@@ -76,21 +77,21 @@ public record BaseModelRecipe(
 
         Contrastive quick(int steps) {
             return new Contrastive(steps, Math.min(batch, 8), learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim,
-                    ownTokenWeight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding);
+                    ownTokenWeight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
         }
 
         public Contrastive withSteps(int steps) {
             return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding);
+                    swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
         }
 
         /** With the own-token objective ({@link OwnTokenLoss}) at this weight beside the contrastive loss (0: none). */
         public Contrastive withOwnTokenWeight(double weight) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
         }
 
         Contrastive withProjection(int dim) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
         }
 
         /**
@@ -99,13 +100,13 @@ public record BaseModelRecipe(
          * tells them apart.
          */
         public Contrastive withSwappedSideNegatives(boolean on) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on, attentionPool, sideWordWeight, ownTokenPadding);
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
         }
 
         /** With the image tower pooled by attention over positions ({@link ImageTower}), so that it sees where things are. */
         public Contrastive withAttentionPool(boolean on) {
             return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, on, sideWordWeight, ownTokenPadding);
+                    swappedSideNegatives, on, sideWordWeight, ownTokenPadding, colourBindingWeight);
         }
 
         /**
@@ -115,7 +116,7 @@ public record BaseModelRecipe(
          */
         public Contrastive withSideWordWeight(Double share) {
             return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool, share, ownTokenPadding);
+                    swappedSideNegatives, attentionPool, share, ownTokenPadding, colourBindingWeight);
         }
 
         /**
@@ -124,7 +125,18 @@ public record BaseModelRecipe(
          */
         public Contrastive withOwnTokenPadding(boolean on) {
             return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool, sideWordWeight, on);
+                    swappedSideNegatives, attentionPool, sideWordWeight, on, colourBindingWeight);
+        }
+
+        /**
+         * With the colour-binding term at this share of the own-token objective's weight ({@link OwnTokenLoss#boundColour}):
+         * an object word right after a colour word must also name that colour, so that its encoding says which colour
+         * the object is. The own-token objective alone leaves every word about itself, and a UNet that reads the words as
+         * a set then cannot tell which object a colour word colours.
+         */
+        public Contrastive withColourBindingWeight(double share) {
+            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
+                    swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, share);
         }
     }
 

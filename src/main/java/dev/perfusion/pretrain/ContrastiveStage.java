@@ -8,11 +8,14 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTextModelWithProjection;
 import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.world.Category;
+import dev.perfusion.world.ColorWord;
 import org.bytedeco.pytorch.Tensor;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -40,6 +43,8 @@ final class ContrastiveStage implements Stage {
     private final ContrastiveLoss contrastive;
     /** The side words' tokens when the own-token objective weighs them apart ({@code --side-word-weight}), else none. */
     private final long[] sideTokens;
+    /** The colour words' and the object words' tokens, for the colour-binding term ({@code --colour-binding-weight}). */
+    private final long[] colourTokens, objectTokens;
 
     ContrastiveStage(PretrainingRun run, ClipTokenizer tokenizer) {
         this.run = run;
@@ -49,6 +54,8 @@ final class ContrastiveStage implements Stage {
         this.image = new ImageTower(recipe.imageTowerConfig());
         this.contrastive = new ContrastiveLoss();
         this.sideTokens = recipe.contrastive().sideWordWeight() != null ? SIDE_WORDS.stream().mapToLong(this::wordToken).toArray() : new long[0];
+        this.colourTokens = Arrays.stream(ColorWord.values()).map(ColorWord::word).mapToLong(this::wordToken).toArray();
+        this.objectTokens = Arrays.stream(Category.values()).map(Category::word).mapToLong(this::wordToken).toArray();
         Weights.initRandom(text, recipe.seed() + 3);
         Weights.initRandom(image, recipe.seed() + 4);
         contrastive.initialise();
@@ -90,9 +97,12 @@ final class ContrastiveStage implements Stage {
         Tensor loss = contrastive.forward(textEmbeds, imageEmbeds, negatives);
         double ownTokenWeight = recipe.contrastive().ownTokenWeight();
         if (ownTokenWeight > 0) {
-            Tensor own = OwnTokenLoss.ownLogProbability(ids, hidden, text.textModel().tokenEmbedding().weight.t());
+            Tensor logProbabilities = OwnTokenLoss.logProbabilities(hidden, text.textModel().tokenEmbedding().weight.t());
+            Tensor own = OwnTokenLoss.own(logProbabilities, ids);
             Tensor objective = OwnTokenLoss.words(own, ids, tokenizer.eosId(), sideTokens.length > 0 ? recipe.contrastive().sideWordWeight() : 1, sideTokens);
             if (recipe.contrastive().ownTokenPadding()) objective = Ops.add(objective, OwnTokenLoss.padding(own, ids, tokenizer.eosId()));
+            double binding = recipe.contrastive().colourBindingWeight();
+            if (binding > 0) objective = Ops.add(objective, Ops.mul(OwnTokenLoss.boundColour(logProbabilities, ids, colourTokens, objectTokens), binding));
             loss = Ops.add(loss, Ops.mul(objective, ownTokenWeight));
         }
         run.phases().lap("loss");

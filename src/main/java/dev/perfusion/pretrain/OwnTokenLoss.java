@@ -18,10 +18,40 @@ import org.bytedeco.pytorch.global.torch;
 final class OwnTokenLoss {
     private OwnTokenLoss() {}
 
-    /** Each position's log-probability of its own token under logits hidden · Eᵀ: [B, L] from ids [B, L], hidden [B, L, D], E [V, D]. */
+    /** Each position's log-probabilities over the vocabulary under logits hidden · Eᵀ: [B, L, V] from hidden [B, L, D], E [V, D]. */
+    static Tensor logProbabilities(Tensor hidden, Tensor tokenEmbedding) {
+        return torch.log_softmax(Ops.matmul(hidden, tokenEmbedding.t()), -1);
+    }
+
+    /** Each position's log-probability of its own token: [B, L] from ids [B, L] and {@link #logProbabilities}. */
+    static Tensor own(Tensor logProbabilities, Tensor ids) {
+        return logProbabilities.gather(2, ids.unsqueeze(2)).squeeze(2);
+    }
+
+    /** {@link #own} under logits hidden · Eᵀ: [B, L] from ids [B, L], hidden [B, L, D], E [V, D]. */
     static Tensor ownLogProbability(Tensor ids, Tensor hidden, Tensor tokenEmbedding) {
-        Tensor logits = Ops.matmul(hidden, tokenEmbedding.t());                               // [B, L, V]
-        return torch.log_softmax(logits, -1).gather(2, ids.unsqueeze(2)).squeeze(2);
+        return own(logProbabilities(hidden, tokenEmbedding), ids);
+    }
+
+    /**
+     * The colour-binding term: mean cross-entropy, over the positions that hold one of the {@code objects} tokens
+     * right after one of the {@code colours} tokens ("blue mug"), of the colour's token at the object word's position
+     * (0 where a batch has none). Beside the own-token objective the object word then names both, its own token
+     * first, so its encoding says which colour it is: a UNet reads the encodings as a set, and a colour word that
+     * stays about itself cannot tell it which object it colours.
+     */
+    static Tensor boundColour(Tensor logProbabilities, Tensor ids, long[] colours, long[] objects) {
+        Tensor before = Ops.cat(1, ids.narrow(1, 0, 1), ids.narrow(1, 0, ids.size(1) - 1)); // each position's previous token
+        Tensor bound = Ops.mul(isAny(before, colours), isAny(ids, objects));
+        Tensor colourLogProbability = own(logProbabilities, before);
+        return Ops.div(Ops.mul(colourLogProbability, bound).sum().neg(), bound.sum().clamp_min(new Scalar(1.0)));
+    }
+
+    /** 1 where {@code ids} holds one of {@code tokens}, else 0: float [B, L]. */
+    private static Tensor isAny(Tensor ids, long[] tokens) {
+        Tensor any = torch.zeros_like(ids).to(torch.ScalarType.Float);
+        for (long token : tokens) any = Ops.add(any, ids.eq(new Scalar(token)).to(torch.ScalarType.Float));
+        return any;
     }
 
     /**

@@ -179,6 +179,28 @@ class ContrastiveStageTest {
     }
 
     /**
+     * The colour-binding term: at an object word right after a colour word, the cross-entropy of the colour's token.
+     * Tokens 0-4 with E the identity; 1 is a colour, 2 an object. Row 0 "1 2" binds at position 2, whose hidden state
+     * says 10 at token 1 (the colour: cost log(1 + 4e^-10)); row 1 "1 2" binds at position 2 too, saying 10 at token 2
+     * (its own token: cost 10 + log(1 + 4e^-10)); "2 1" (object before colour) and "3 2" (no colour) bind nothing.
+     */
+    @Test
+    void colourBindingTermAsksAnObjectWordAfterAColourForThatColour() {
+        try (Scope s = Scope.inference()) {
+            Tensor embedding = torch.eye(5);
+            Tensor ids = Ops.fromLongs(new long[] {0, 1, 2, 2, 1, 3, 2, 4, 0, 1, 2, 4, 3, 2, 1, 4}, 2, 8);
+            float[] h = new float[2 * 8 * 5];
+            h[(2) * 5 + 1] = 10;         // row 0, position 2: says the colour (token 1)
+            h[(8 + 2) * 5 + 2] = 10;     // row 1, position 2: says its own token 2
+            Tensor logProbabilities = OwnTokenLoss.logProbabilities(Ops.fromFloats(h, 2, 8, 5), embedding);
+            double right = Math.log1p(4 * Math.exp(-10)), wrong = 10 + Math.log1p(4 * Math.exp(-10));
+            assertEquals((right + wrong) / 2, Ops.item(OwnTokenLoss.boundColour(logProbabilities, ids, new long[] {1}, new long[] {2})), 1e-5);
+            // with no colour word among the tokens, nothing binds and the term is 0, not 0/0
+            assertEquals(0.0, Ops.item(OwnTokenLoss.boundColour(logProbabilities, ids, new long[] {3}, new long[] {4})), 1e-9);
+        }
+    }
+
+    /**
      * The recipe records the objective's weight: the frozen-text recipe's is 1, and a recipe
      * file from before the objective (no such field) reads as none, as it was trained.
      */
