@@ -5,6 +5,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Category;
+import dev.perfusion.world.ColorWord;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.Scene;
 import dev.perfusion.world.SceneSpec;
@@ -21,7 +22,9 @@ import java.util.SplittableRandom;
 /**
  * Whether a model puts two objects on the sides its prompt names, as the two-concept evaluation asks of it: for
  * random pairs of categories and scenes, "a A on the left and a B on the right SCENE". Each half's category is read
- * by the attribute classifier. The same judge on the renderer's pictures of the same pairs gives its ceiling.
+ * by the attribute classifier. Then whether it paints each colour on its own object: as many pairs again with two
+ * contrasting colours, "a C A on the left and a D B on the right SCENE", each half's colour read by the same judge.
+ * The same judge on the renderer's pictures of the same pairs gives its ceiling.
  */
 public final class PairPlacement {
     private PairPlacement() {}
@@ -30,18 +33,40 @@ public final class PairPlacement {
      * Fractions of the pictures with A read on the left and B on the right ({@code onTheirSides}), and with the two
      * swapped ({@code swapped}); the same for the renders of the pairs.
      */
-    public record Result(int pictures, double onTheirSides, double swapped, double renderedOnTheirSides, double renderedSwapped) {
+    public record Result(int pictures, double onTheirSides, double swapped, double renderedOnTheirSides, double renderedSwapped, Colours colours) {
         public String summary() {
             return String.format(Locale.ROOT, "two objects on their prompted sides (\"a A on the left and a B on the right ...\", %d pictures): "
                     + "%.1f%%, swapped %.1f%%; the judge on rendered pairs: %.1f%%, swapped %.1f%%",
-                    pictures, 100 * onTheirSides, 100 * swapped, 100 * renderedOnTheirSides, 100 * renderedSwapped);
+                    pictures, 100 * onTheirSides, 100 * swapped, 100 * renderedOnTheirSides, 100 * renderedSwapped)
+                    + "\n" + colours.summary(pictures);
         }
     }
 
-    /** A pair of categories on their sides in a scene, and its prompt. */
-    record Pair(Category left, Category right, Scene scene) {
+    /**
+     * Fractions of the colour pairs' pictures whose left half reads C and right half D ({@code onTheirObjects}),
+     * the two swapped, and one of the two colours on both halves (one object's colour painted over the other); the
+     * same for the renders.
+     */
+    public record Colours(double onTheirObjects, double swapped, double oneOnBoth, double renderedOnTheirObjects, double renderedOneOnBoth) {
+        String summary(int pictures) {
+            return String.format(Locale.ROOT, "each colour on its own object (\"a C A on the left and a D B on the right ...\", %d pictures): "
+                    + "%.1f%%, swapped %.1f%%, one of the colours on both %.1f%%; the judge on rendered pairs: %.1f%%, one on both %.1f%%",
+                    pictures, 100 * onTheirObjects, 100 * swapped, 100 * oneOnBoth, 100 * renderedOnTheirObjects, 100 * renderedOneOnBoth);
+        }
+    }
+
+    /** A pair of categories on their sides in a scene, with a colour for each (or none), and its prompt. */
+    record Pair(Category left, Category right, Scene scene, ColorWord leftColour, ColorWord rightColour) {
+        Pair(Category left, Category right, Scene scene) {
+            this(left, right, scene, null, null);
+        }
+
         String prompt() {
-            return "a " + left.word() + " on the left and a " + right.word() + " on the right " + scene.phrase();
+            return "a " + named(leftColour, left) + " on the left and a " + named(rightColour, right) + " on the right " + scene.phrase();
+        }
+
+        private static String named(ColorWord colour, Category category) {
+            return (colour != null ? colour.word() + " " : "") + category.word();
         }
     }
 
@@ -49,8 +74,8 @@ public final class PairPlacement {
                                  Progress progress) {
         WorldGenerator world = new WorldGenerator();
         SplittableRandom rng = new SplittableRandom(seed);
-        List<Pair> pairs = new ArrayList<>();
-        List<Sample> rendered = new ArrayList<>();
+        List<Pair> pairs = new ArrayList<>(), coloured = new ArrayList<>();
+        List<Sample> rendered = new ArrayList<>(), renderedColoured = new ArrayList<>();
         for (int i = 0; i < count; i++) {
             Category a = pick(rng, Category.values()), b;
             do b = pick(rng, Category.values()); while (b == a);
@@ -59,32 +84,68 @@ public final class PairPlacement {
             rendered.add(world.render(SceneSpec.pair(WorldGenerator.trainingInstance(a, rng), WorldGenerator.trainingInstance(b, rng),
                     p.scene(), Size.SMALL), rng.nextLong()));
         }
+        for (int i = 0; i < count; i++) {
+            Category a = pick(rng, Category.values()), b;
+            ColorWord c = pick(rng, a.colors().toArray(ColorWord[]::new));
+            ColorWord[] contrasting;
+            do {
+                b = pick(rng, Category.values());
+                contrasting = b.colors().stream().filter(colour -> !colour.similar(c)).toArray(ColorWord[]::new);
+            } while (b == a || contrasting.length == 0);
+            Pair p = new Pair(a, b, pick(rng, Scene.values()), c, pick(rng, contrasting));
+            coloured.add(p);
+            renderedColoured.add(world.render(SceneSpec.pair(WorldGenerator.trainingInstance(a, c, rng), WorldGenerator.trainingInstance(b, p.rightColour(), rng),
+                    p.scene(), Size.SMALL), rng.nextLong()));
+        }
         List<BufferedImage> generated = PromptFollowing.sample(sd, pairs.stream().map(Pair::prompt).toList(), steps, guidance, seed,
                 "sampling pair prompts", progress);
+        List<BufferedImage> generatedColoured = PromptFollowing.sample(sd, coloured.stream().map(Pair::prompt).toList(), steps, guidance, seed + 1,
+                "sampling coloured pair prompts", progress);
         try (Scope s = Scope.inference()) {
             int[] generatedCounts = judge(judge, AttributeClassifier.picturesOf(generated), pairs);
             int[] renderedCounts = judge(judge, AttributeClassifier.pictures(rendered), pairs);
-            return new Result(count, generatedCounts[0] / (double) count, generatedCounts[1] / (double) count,
-                    renderedCounts[0] / (double) count, renderedCounts[1] / (double) count);
+            int[] colourCounts = judgeColours(judge, AttributeClassifier.picturesOf(generatedColoured), coloured);
+            int[] renderedColourCounts = judgeColours(judge, AttributeClassifier.pictures(renderedColoured), coloured);
+            double n = count;
+            return new Result(count, generatedCounts[0] / n, generatedCounts[1] / n, renderedCounts[0] / n, renderedCounts[1] / n,
+                    new Colours(colourCounts[0] / n, colourCounts[1] / n, colourCounts[2] / n, renderedColourCounts[0] / n, renderedColourCounts[2] / n));
         }
     }
 
-    /**
-     * How many pictures show the pair on its sides, and how many swapped. The classifier reads one object at a time:
-     * a half, mirrored onto the other half, is a picture of that object twice.
-     */
+    /** How many pictures show the pair on its sides, and how many swapped. */
     static int[] judge(AttributeClassifier judge, Tensor pictures, List<Pair> pairs) {
-        long width = Ops.shape(pictures)[3], half = width / 2;
-        Tensor leftHalf = pictures.narrow(3, 0, half), rightHalf = pictures.narrow(3, width - half, half);
-        long[] left = judge.predict(Ops.cat(3, leftHalf, leftHalf.flip(new long[] {3}))).get(AttributeClassifier.Attribute.CATEGORY);
-        long[] right = judge.predict(Ops.cat(3, rightHalf.flip(new long[] {3}), rightHalf)).get(AttributeClassifier.Attribute.CATEGORY);
+        long[][] read = halves(judge, pictures, AttributeClassifier.Attribute.CATEGORY);
         int onSides = 0, swapped = 0;
         for (int i = 0; i < pairs.size(); i++) {
             int a = pairs.get(i).left().ordinal(), b = pairs.get(i).right().ordinal();
-            if (left[i] == a && right[i] == b) onSides++;
-            if (left[i] == b && right[i] == a) swapped++;
+            if (read[0][i] == a && read[1][i] == b) onSides++;
+            if (read[0][i] == b && read[1][i] == a) swapped++;
         }
         return new int[] {onSides, swapped};
+    }
+
+    /** How many pictures show each colour on its own object, how many the two swapped, and how many one of them on both. */
+    static int[] judgeColours(AttributeClassifier judge, Tensor pictures, List<Pair> pairs) {
+        long[][] read = halves(judge, pictures, AttributeClassifier.Attribute.COLOUR);
+        int onObjects = 0, swapped = 0, oneOnBoth = 0;
+        for (int i = 0; i < pairs.size(); i++) {
+            int c = pairs.get(i).leftColour().ordinal(), d = pairs.get(i).rightColour().ordinal();
+            if (read[0][i] == c && read[1][i] == d) onObjects++;
+            if (read[0][i] == d && read[1][i] == c) swapped++;
+            if (read[0][i] == read[1][i] && (read[0][i] == c || read[0][i] == d)) oneOnBoth++;
+        }
+        return new int[] {onObjects, swapped, oneOnBoth};
+    }
+
+    /**
+     * One attribute of each half, left then right. The classifier reads one object at a time: a half, mirrored onto
+     * the other half, is a picture of that object twice.
+     */
+    private static long[][] halves(AttributeClassifier judge, Tensor pictures, AttributeClassifier.Attribute attribute) {
+        long width = Ops.shape(pictures)[3], half = width / 2;
+        Tensor leftHalf = pictures.narrow(3, 0, half), rightHalf = pictures.narrow(3, width - half, half);
+        return new long[][] {judge.predict(Ops.cat(3, leftHalf, leftHalf.flip(new long[] {3}))).get(attribute),
+                judge.predict(Ops.cat(3, rightHalf.flip(new long[] {3}), rightHalf)).get(attribute)};
     }
 
     private static <T> T pick(SplittableRandom rng, T[] options) {

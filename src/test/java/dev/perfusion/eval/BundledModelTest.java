@@ -12,6 +12,7 @@ import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.HeldOut;
 import dev.perfusion.world.Category;
+import dev.perfusion.world.ColorWord;
 import dev.perfusion.world.Instance;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.Scene;
@@ -28,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -83,10 +85,32 @@ class BundledModelTest {
             assertArrayEquals(new int[] {4, 0}, PairPlacement.judge(judge, AttributeClassifier.pictures(asPrompted), pairs), "each on its side");
             assertArrayEquals(new int[] {0, 4}, PairPlacement.judge(judge, AttributeClassifier.pictures(mirrored), pairs), "the sides swapped");
         }
+        // the same with colours: a red teddy and a blue car drawn as asked, then mirrored
+        ColorWord[][] colours = {{ColorWord.BROWN, ColorWord.BLUE}, {ColorWord.BLACK, ColorWord.RED}, {ColorWord.RED, ColorWord.GREEN}, {ColorWord.YELLOW, ColorWord.BROWN}};
+        List<PairPlacement.Pair> coloured = new java.util.ArrayList<>();
+        List<Sample> colouredAsPrompted = new java.util.ArrayList<>(), colouredMirrored = new java.util.ArrayList<>();
+        for (int i = 0; i < which.length; i++) {
+            Category[] w = which[i];
+            ColorWord c = w[0].colors().contains(colours[i][0]) ? colours[i][0] : w[0].colors().get(0);
+            ColorWord d = w[1].colors().stream().filter(x -> !x.similar(c)).findFirst().orElseThrow();
+            coloured.add(new PairPlacement.Pair(w[0], w[1], Scene.values()[0], c, d));
+            Instance a = WorldGenerator.trainingInstance(w[0], c, rng), b = WorldGenerator.trainingInstance(w[1], d, rng);
+            colouredAsPrompted.add(world.render(SceneSpec.pair(a, b, Scene.values()[0], Size.SMALL), 1));
+            colouredMirrored.add(world.render(SceneSpec.pair(b, a, Scene.values()[0], Size.SMALL), 1));
+        }
+        try (Scope s = Scope.inference()) {
+            int[] asAsked = PairPlacement.judgeColours(judge, AttributeClassifier.pictures(colouredAsPrompted), coloured);
+            int[] swapped = PairPlacement.judgeColours(judge, AttributeClassifier.pictures(colouredMirrored), coloured);
+            assertTrue(asAsked[0] >= 3 && asAsked[1] <= 1, "each colour on its object: " + Arrays.toString(asAsked));
+            assertTrue(swapped[1] >= 3 && swapped[0] <= 1, "the colours swapped: " + Arrays.toString(swapped));
+        }
         PairPlacement.Result r = PairPlacement.measure(sd, judge, 8, 3, 5.0, 3, Progress.NONE);
         assertEquals(8, r.pictures());
         assertTrue(r.onTheirSides() + r.swapped() <= 1 && r.renderedOnTheirSides() >= 0.75, r.toString());
+        PairPlacement.Colours c = r.colours();
+        assertTrue(c.onTheirObjects() + c.swapped() + c.oneOnBoth() <= 1 && c.renderedOnTheirObjects() >= 0.5, r.toString());
         assertTrue(r.summary().startsWith("two objects on their prompted sides (\"a A on the left and a B on the right ...\", 8 pictures): "), r.summary());
+        assertTrue(r.summary().contains("\neach colour on its own object (\"a C A on the left and a D B on the right ...\", 8 pictures): "), r.summary());
     }
 
     @Test
