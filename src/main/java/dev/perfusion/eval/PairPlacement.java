@@ -13,10 +13,15 @@ import dev.perfusion.world.Size;
 import dev.perfusion.world.WorldGenerator;
 import org.bytedeco.pytorch.Tensor;
 
+import static dev.perfusion.eval.AttributeClassifier.Attribute.CATEGORY;
+import static dev.perfusion.eval.AttributeClassifier.Attribute.COLOUR;
+
 import java.awt.image.BufferedImage;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.SplittableRandom;
 
 /**
@@ -43,15 +48,15 @@ public final class PairPlacement {
     }
 
     /**
-     * Fractions of the colour pairs' pictures whose left half reads C and right half D ({@code onTheirObjects}),
-     * the two swapped, and one of the two colours on both halves (one object's colour painted over the other); the
-     * same for the renders.
+     * Fractions of the colour pairs' pictures that show both objects each in its own colour, on whichever sides
+     * ({@code onTheirObjects}), both with the colours traded, and one of the two colours on both halves (one object's
+     * colour painted over the other); the same for the renders.
      */
-    public record Colours(double onTheirObjects, double swapped, double oneOnBoth, double renderedOnTheirObjects, double renderedOneOnBoth) {
+    public record Colours(double onTheirObjects, double traded, double oneOnBoth, double renderedOnTheirObjects, double renderedOneOnBoth) {
         String summary(int pictures) {
-            return String.format(Locale.ROOT, "each colour on its own object (\"a C A on the left and a D B on the right ...\", %d pictures): "
-                    + "%.1f%%, swapped %.1f%%, one of the colours on both %.1f%%; the judge on rendered pairs: %.1f%%, one on both %.1f%%",
-                    pictures, 100 * onTheirObjects, 100 * swapped, 100 * oneOnBoth, 100 * renderedOnTheirObjects, 100 * renderedOneOnBoth);
+            return String.format(Locale.ROOT, "each colour on its own object (\"a C A on the left and a D B on the right ...\", %d pictures, "
+                    + "either side): %.1f%%, the colours traded %.1f%%, one of the colours on both %.1f%%; the judge on rendered pairs: %.1f%%, "
+                    + "one on both %.1f%%", pictures, 100 * onTheirObjects, 100 * traded, 100 * oneOnBoth, 100 * renderedOnTheirObjects, 100 * renderedOneOnBoth);
         }
     }
 
@@ -114,38 +119,49 @@ public final class PairPlacement {
 
     /** How many pictures show the pair on its sides, and how many swapped. */
     static int[] judge(AttributeClassifier judge, Tensor pictures, List<Pair> pairs) {
-        long[][] read = halves(judge, pictures, AttributeClassifier.Attribute.CATEGORY);
+        Halves read = Halves.read(judge, pictures);
         int onSides = 0, swapped = 0;
         for (int i = 0; i < pairs.size(); i++) {
             int a = pairs.get(i).left().ordinal(), b = pairs.get(i).right().ordinal();
-            if (read[0][i] == a && read[1][i] == b) onSides++;
-            if (read[0][i] == b && read[1][i] == a) swapped++;
+            if (read.left(CATEGORY)[i] == a && read.right(CATEGORY)[i] == b) onSides++;
+            if (read.left(CATEGORY)[i] == b && read.right(CATEGORY)[i] == a) swapped++;
         }
         return new int[] {onSides, swapped};
     }
 
-    /** How many pictures show each colour on its own object, how many the two swapped, and how many one of them on both. */
+    /**
+     * How many pictures show both objects, each in its own colour, on whichever sides; how many show both with the
+     * colours traded; and how many show one of the two colours on both halves.
+     */
     static int[] judgeColours(AttributeClassifier judge, Tensor pictures, List<Pair> pairs) {
-        long[][] read = halves(judge, pictures, AttributeClassifier.Attribute.COLOUR);
-        int onObjects = 0, swapped = 0, oneOnBoth = 0;
+        Halves read = Halves.read(judge, pictures);
+        int own = 0, traded = 0, oneOnBoth = 0;
         for (int i = 0; i < pairs.size(); i++) {
-            int c = pairs.get(i).leftColour().ordinal(), d = pairs.get(i).rightColour().ordinal();
-            if (read[0][i] == c && read[1][i] == d) onObjects++;
-            if (read[0][i] == d && read[1][i] == c) swapped++;
-            if (read[0][i] == read[1][i] && (read[0][i] == c || read[0][i] == d)) oneOnBoth++;
+            Pair p = pairs.get(i);
+            long[] first = {p.left().ordinal(), p.leftColour().ordinal()}, second = {p.right().ordinal(), p.rightColour().ordinal()};
+            long[] left = {read.left(CATEGORY)[i], read.left(COLOUR)[i]}, right = {read.right(CATEGORY)[i], read.right(COLOUR)[i]};
+            if (Arrays.equals(left, first) && Arrays.equals(right, second) || Arrays.equals(left, second) && Arrays.equals(right, first)) own++;
+            long[] firstTraded = {first[0], second[1]}, secondTraded = {second[0], first[1]};
+            if (Arrays.equals(left, firstTraded) && Arrays.equals(right, secondTraded) || Arrays.equals(left, secondTraded) && Arrays.equals(right, firstTraded)) traded++;
+            if (left[1] == right[1] && (left[1] == first[1] || left[1] == second[1])) oneOnBoth++;
         }
-        return new int[] {onObjects, swapped, oneOnBoth};
+        return new int[] {own, traded, oneOnBoth};
     }
 
     /**
-     * One attribute of each half, left then right. The classifier reads one object at a time: a half, mirrored onto
-     * the other half, is a picture of that object twice.
+     * What the classifier reads on each half. It reads one object at a time: a half, mirrored onto the other half,
+     * is a picture of that object twice.
      */
-    private static long[][] halves(AttributeClassifier judge, Tensor pictures, AttributeClassifier.Attribute attribute) {
-        long width = Ops.shape(pictures)[3], half = width / 2;
-        Tensor leftHalf = pictures.narrow(3, 0, half), rightHalf = pictures.narrow(3, width - half, half);
-        return new long[][] {judge.predict(Ops.cat(3, leftHalf, leftHalf.flip(new long[] {3}))).get(attribute),
-                judge.predict(Ops.cat(3, rightHalf.flip(new long[] {3}), rightHalf)).get(attribute)};
+    private record Halves(Map<AttributeClassifier.Attribute, long[]> leftRead, Map<AttributeClassifier.Attribute, long[]> rightRead) {
+        static Halves read(AttributeClassifier judge, Tensor pictures) {
+            long width = Ops.shape(pictures)[3], half = width / 2;
+            Tensor leftHalf = pictures.narrow(3, 0, half), rightHalf = pictures.narrow(3, width - half, half);
+            return new Halves(judge.predict(Ops.cat(3, leftHalf, leftHalf.flip(new long[] {3}))),
+                    judge.predict(Ops.cat(3, rightHalf.flip(new long[] {3}), rightHalf)));
+        }
+
+        long[] left(AttributeClassifier.Attribute a) { return leftRead.get(a); }
+        long[] right(AttributeClassifier.Attribute a) { return rightRead.get(a); }
     }
 
     private static <T> T pick(SplittableRandom rng, T[] options) {
