@@ -21,6 +21,8 @@ class PretrainCommandTest {
         assertFalse(recipe("--no-own-token-padding").contrastive().ownTokenPadding());
         assertEquals(0.25, recipe("--side-word-weight", "0.25").contrastive().sideWordWeight());
         assertEquals(77, recipe("--contrastive-steps", "77").contrastive().steps());
+        assertEquals(0.0, recipe().contrastive().colourBindingWeight(), "no colour binding unless asked for");
+        assertEquals(0.5, recipe("--colour-binding-weight", "0.5").contrastive().colourBindingWeight());
     }
 
     /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */
@@ -31,11 +33,15 @@ class PretrainCommandTest {
         assertFalse(none.contrastive().ownTokenPadding(), "recorded as trained");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--own-token-weight", "0", "--own-token-padding"));
         assertTrue(e.getMessage().contains("--own-token-padding needs the own-token objective"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> recipe("--own-token-weight", "0", "--colour-binding-weight", "1"));
+        assertTrue(e.getMessage().contains("--colour-binding-weight needs the own-token objective"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> recipe("--colour-binding-weight", "-1"));
+        assertEquals("--colour-binding-weight must be at least 0, got -1.0", e.getMessage());
     }
 
     @Test
     void contrastiveOptionsNeedTheFrozenTextRecipe() {
-        for (String[] args : new String[][] {{"--own-token-padding"}, {"--side-word-weight", "0"}, {"--contrastive-only"}, {"--swapped-side-negatives"}}) {
+        for (String[] args : new String[][] {{"--own-token-padding"}, {"--side-word-weight", "0"}, {"--contrastive-only"}, {"--swapped-side-negatives"}, {"--colour-binding-weight", "1"}}) {
             String[] withRecipe = new String[args.length + 2];
             withRecipe[0] = "--recipe";
             withRecipe[1] = "standard";
