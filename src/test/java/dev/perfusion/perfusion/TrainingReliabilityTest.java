@@ -85,11 +85,13 @@ class TrainingReliabilityTest {
                         else assertArrayEquals(first, learned, "run " + run + " at " + threads + " threads learned another concept");
                         // two threads run micro-batches side by side, each computing what it would alone, added in order:
                         // the concept is the one-thread concept up to float rounding, which Adam's normalised steps carry
-                        // on (up to 2.6e-5 since the VAE's convolutions are stored channels-last: their kernels split
-                        // their sums by thread, so the training pictures' latents differ in the last bits); a micro-batch's
-                        // gradient left out moves it by 3e-2
+                        // on (the VAE's convolutions are stored channels-last: their kernels split their sums by thread,
+                        // so the training pictures' latents differ in the last bits; Adam divides by the root of the
+                        // second moment, so a coordinate whose gradient is near 0 turns a last-bit difference into a
+                        // step: up to 2.6e-5 on the model of the evening of 2026-12-03, above 1e-4 (2.7e-4 seen) on the colour-binding
+                        // model); a micro-batch's gradient left out moves it by 3e-2
                         if (firstAtOneThread == null) firstAtOneThread = learned;
-                        else assertArrayEquals(firstAtOneThread, learned, 1e-4f, "at " + threads + " threads, another concept than at 1");
+                        else assertArrayEquals(firstAtOneThread, learned, 1e-3f, "at " + threads + " threads, another concept than at 1");
                     } catch (NonFiniteException e) {
                         failures++;
                         failed.add(threads + " threads, run " + run + ": " + e.getMessage());
