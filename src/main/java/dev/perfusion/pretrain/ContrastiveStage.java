@@ -43,7 +43,7 @@ final class ContrastiveStage implements Stage {
     private final ContrastiveLoss contrastive;
     /** The side words' tokens when the own-token objective weighs them apart ({@code --side-word-weight}), else none. */
     private final long[] sideTokens;
-    /** The colour words' and the object words' tokens, for the colour-binding term ({@code --colour-binding-weight}). */
+    /** The colour words' and the object words' tokens when the colour-binding term is on ({@code --colour-binding-weight}), else none. */
     private final long[] colourTokens, objectTokens;
 
     ContrastiveStage(PretrainingRun run, ClipTokenizer tokenizer) {
@@ -54,8 +54,9 @@ final class ContrastiveStage implements Stage {
         this.image = new ImageTower(recipe.imageTowerConfig());
         this.contrastive = new ContrastiveLoss();
         this.sideTokens = recipe.contrastive().sideWordWeight() != null ? SIDE_WORDS.stream().mapToLong(this::wordToken).toArray() : new long[0];
-        this.colourTokens = Arrays.stream(ColorWord.values()).map(ColorWord::word).mapToLong(this::wordToken).toArray();
-        this.objectTokens = Arrays.stream(Category.values()).map(Category::word).mapToLong(this::wordToken).toArray();
+        boolean binding = recipe.contrastive().colourBindingWeight() > 0;
+        this.colourTokens = binding ? Arrays.stream(ColorWord.values()).map(ColorWord::word).mapToLong(this::wordToken).toArray() : new long[0];
+        this.objectTokens = binding ? Arrays.stream(Category.values()).map(Category::word).mapToLong(this::wordToken).toArray() : new long[0];
         Weights.initRandom(text, recipe.seed() + 3);
         Weights.initRandom(image, recipe.seed() + 4);
         contrastive.initialise();
