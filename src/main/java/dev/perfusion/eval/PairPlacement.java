@@ -140,12 +140,16 @@ public final class PairPlacement {
             Pair p = pairs.get(i);
             long[] first = {p.left().ordinal(), p.leftColour().ordinal()}, second = {p.right().ordinal(), p.rightColour().ordinal()};
             long[] left = {read.left(CATEGORY)[i], read.left(COLOUR)[i]}, right = {read.right(CATEGORY)[i], read.right(COLOUR)[i]};
-            if (Arrays.equals(left, first) && Arrays.equals(right, second) || Arrays.equals(left, second) && Arrays.equals(right, first)) own++;
-            long[] firstTraded = {first[0], second[1]}, secondTraded = {second[0], first[1]};
-            if (Arrays.equals(left, firstTraded) && Arrays.equals(right, secondTraded) || Arrays.equals(left, secondTraded) && Arrays.equals(right, firstTraded)) traded++;
+            if (onEitherSide(left, right, first, second)) own++;
+            if (onEitherSide(left, right, new long[] {first[0], second[1]}, new long[] {second[0], first[1]})) traded++;
             if (left[1] == right[1] && (left[1] == first[1] || left[1] == second[1])) oneOnBoth++;
         }
         return new int[] {own, traded, oneOnBoth};
+    }
+
+    /** Whether the two halves read x and y, in either order. */
+    private static boolean onEitherSide(long[] left, long[] right, long[] x, long[] y) {
+        return Arrays.equals(left, x) && Arrays.equals(right, y) || Arrays.equals(left, y) && Arrays.equals(right, x);
     }
 
     /**

@@ -28,11 +28,6 @@ final class OwnTokenLoss {
         return logProbabilities.gather(2, ids.unsqueeze(2)).squeeze(2);
     }
 
-    /** {@link #own} under logits hidden · Eᵀ: [B, L] from ids [B, L], hidden [B, L, D], E [V, D]. */
-    static Tensor ownLogProbability(Tensor ids, Tensor hidden, Tensor tokenEmbedding) {
-        return own(logProbabilities(hidden, tokenEmbedding), ids);
-    }
-
     /**
      * The colour-binding term: mean cross-entropy, over the positions that hold one of the {@code objects} tokens
      * right after one of the {@code colours} tokens ("blue mug"), of the colour's token at the object word's position
@@ -60,11 +55,7 @@ final class OwnTokenLoss {
      */
     static Tensor words(Tensor ownLogProbability, Tensor ids, long eosId, double weight, long... weighted) {
         Tensor beforeEos = eosThrough(ids, eosId).eq(new Scalar(0L)).to(torch.ScalarType.Float);
-        Tensor positionWeight = beforeEos;
-        for (long token : weighted) {
-            Tensor isToken = ids.eq(new Scalar(token)).to(torch.ScalarType.Float);
-            positionWeight = Ops.sub(positionWeight, Ops.mul(Ops.mul(beforeEos, isToken), 1 - weight));
-        }
+        Tensor positionWeight = Ops.sub(beforeEos, Ops.mul(Ops.mul(beforeEos, isAny(ids, weighted)), 1 - weight));
         return Ops.div(Ops.mul(ownLogProbability, positionWeight).sum().neg(), beforeEos.sum());
     }
 

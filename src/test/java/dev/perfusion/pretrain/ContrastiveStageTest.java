@@ -163,7 +163,7 @@ class ContrastiveStageTest {
             Tensor hidden = Ops.fromFloats(new float[] {
                     10, 0, 0, 0, 10, 0, -50, 7, 3, 1, 2, 3,      // right, right, (EOS: anything), (padding: anything)
                     10, 0, 0, 10, 0, 0, 0, 10, 0, 9, 9, 9}, 2, 4, 3);   // right, wrong (says token 0), right, (EOS)
-            Tensor own = OwnTokenLoss.ownLogProbability(ids, hidden, embedding);
+            Tensor own = OwnTokenLoss.own(OwnTokenLoss.logProbabilities(hidden, embedding), ids);
             double right = Math.log1p(2 * Math.exp(-10));  // -log softmax([10, 0, 0])[0]
             double wrong = 10 + Math.log1p(2 * Math.exp(-10));  // -log softmax([10, 0, 0])[1]
             assertEquals((4 * right + wrong) / 5, Ops.item(OwnTokenLoss.words(own, ids, 2, 1)), 1e-5);
