@@ -105,10 +105,18 @@ public final class MethodEvaluation {
     /**
      * The multi-concept section's row: one combination mode over its pictures; {@code bothIdentified}: each side's
      * instance picked on the side the prompt puts it; {@code bothSwapped}: both picked, each on the other side (the
-     * model drew both, but not where the prompt said).
+     * model drew both, but not where the prompt said). {@code failures}: where each of the two concepts went.
      */
     public record Combination(String mode, double fidelityFirst, double fidelitySecond, double alignment, double bothIdentified,
-                              double bothSwapped, int pictures) {}
+                              double bothSwapped, Failures failures, int pictures) {}
+
+    /**
+     * Each concept of a two-concept picture counted on its own (two per picture): picked on either half
+     * ({@code identified}); not picked but its category in the picture ({@code drawnNotItself}: drawn as another
+     * instance); its category absent ({@code notDrawn}). The three add up to 1. {@code oneOnBoth}: the fraction of
+     * pictures in which both halves are picked as the same one of the two instances (one concept drawn twice).
+     */
+    public record Failures(double identified, double drawnNotItself, double notDrawn, double oneOnBoth) {}
 
     public record Report(List<Score> scores, List<Summary> summaries, List<Combination> combinations) {}
 
@@ -343,7 +351,7 @@ public final class MethodEvaluation {
     /** Sums over two-concept pictures: each side's fidelity, alignment, and both instances picked (or swapped). */
     private final class PairTally {
         private double fidelityLeft, fidelityRight, alignment;
-        private int pictures, both, swapped;
+        private int pictures, both, swapped, identified, drawnNotItself, notDrawn, oneOnBoth;
 
         void add(List<BufferedImage> images, Subject a, Subject b, List<Scene> scenes) {
             Tensor p = AttributeClassifier.picturesOf(images);
@@ -362,13 +370,21 @@ public final class MethodEvaluation {
                 alignment += found / 3.0;
                 if (leftId[i] == a.galleryRow() && rightId[i] == b.galleryRow()) both++;
                 if (leftId[i] == b.galleryRow() && rightId[i] == a.galleryRow()) swapped++;
+                if (leftId[i] == rightId[i] && (leftId[i] == a.galleryRow() || leftId[i] == b.galleryRow())) oneOnBoth++;
+                for (Subject s : List.of(a, b)) {
+                    if (leftId[i] == s.galleryRow() || rightId[i] == s.galleryRow()) identified++;
+                    else if (present[i][s.instance().category().ordinal()] > 0.5) drawnNotItself++;
+                    else notDrawn++;
+                }
                 pictures++;
             }
         }
 
         Combination row(String mode) {
             int n = pictures;
-            return new Combination(mode, fidelityLeft / n, fidelityRight / n, alignment / n, both / (double) n, swapped / (double) n, n);
+            double concepts = 2.0 * n;
+            Failures f = new Failures(identified / concepts, drawnNotItself / concepts, notDrawn / concepts, oneOnBoth / (double) n);
+            return new Combination(mode, fidelityLeft / n, fidelityRight / n, alignment / n, both / (double) n, swapped / (double) n, f, n);
         }
     }
 
@@ -435,6 +451,13 @@ public final class MethodEvaluation {
             for (Combination c : r.combinations()) {
                 sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %.0f%% | %.0f%% | %d |%n", c.mode(), c.fidelityFirst(), c.fidelitySecond(),
                         c.alignment(), 100 * c.bothIdentified(), 100 * c.bothSwapped(), c.pictures()));
+            }
+            sb.append("\nWhere each concept went (each picture's two concepts counted on their own; one drawn twice: both halves picked as the same one of the two):\n\n"
+                    + "| combination | picked on either half | drawn as another instance | not drawn | one drawn twice |\n|---|---|---|---|---|\n");
+            for (Combination c : r.combinations()) {
+                Failures f = c.failures();
+                sb.append(String.format(Locale.ROOT, "| %s | %.0f%% | %.0f%% | %.0f%% | %.0f%% |%n", c.mode(), 100 * f.identified(),
+                        100 * f.drawnNotItself(), 100 * f.notDrawn(), 100 * f.oneOnBoth()));
             }
         }
         return sb.toString();

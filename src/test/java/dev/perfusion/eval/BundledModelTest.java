@@ -158,14 +158,20 @@ class BundledModelTest {
         }
         for (MethodEvaluation.Combination c : r.combinations()) {
             assertTrue(c.bothIdentified() >= 0 && c.bothSwapped() >= 0 && c.bothIdentified() + c.bothSwapped() <= 1, c.toString());
+            MethodEvaluation.Failures f = c.failures();
+            assertEquals(1.0, f.identified() + f.drawnNotItself() + f.notDrawn(), 1e-12, "each concept counted once: " + c);
+            assertTrue(f.identified() >= c.bothIdentified() + c.bothSwapped() - 1e-12, "a picture with both picked counts both concepts picked: " + c);
+            assertTrue(f.oneOnBoth() + c.bothIdentified() + c.bothSwapped() <= 1 + 1e-12, "one instance twice is neither pair: " + c);
         }
         assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("kv-finetune") && s.fileBytes() > 10 * r.summaries().stream()
                 .filter(x -> x.method().equals("perfusion")).findFirst().orElseThrow().fileBytes()), "K/V fine-tuning stores far more than a concept");
         assertEquals(List.of("exact", "approximate", MethodEvaluation.RENDERER), r.combinations().stream().map(MethodEvaluation.Combination::mode).toList());
         assertEquals(r.combinations().get(0).pictures(), r.combinations().get(2).pictures(), "the same pairs and scenes, rendered");
+        assertTrue(r.combinations().get(2).failures().identified() >= 0.5, "the judge knows the world's own pairs: " + r.combinations().get(2));
         MethodEvaluation.write(r, p, tmp.resolve("report"), "bundled");
         for (String f : List.of("scores.csv", "report.md", "tradeoff.png")) assertTrue(Files.size(tmp.resolve("report").resolve(f)) > 100, f);
         assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| both identified | both, sides swapped |"), "the pair table");
+        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| picked on either half | drawn as another instance | not drawn |"), "where each concept went");
         List<String> csv = Files.readAllLines(tmp.resolve("report/scores.csv"));
         assertEquals(r.scores().size() + 1, csv.size());
         assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text"), csv.get(0));
