@@ -60,10 +60,11 @@ final class JudgesCommand implements Callable<Integer> {
         if (only == null || only == Judge.CLIP) {
             Path target = out != null ? out.resolve(Bundled.worldClip().getFileName()) : Bundled.worldClip();
             Path work = target.resolveSibling(target.getFileName() + "-work");
-            // the judge stays the towers it was first trained as, without the padding objective the shipped model's
-            // encoder has since 2026-12-03, so that its scores compare across models
+            // the judge stays the towers it was first trained as, without the padding objective and the colour binding
+            // the shipped model's encoder has since 2026-12-03, so that its scores compare across models
             BaseModelRecipe recipe = BaseModelRecipe.frozenText();
-            Pretrainer trainer = new Pretrainer(recipe.withContrastive(recipe.contrastive().withSteps(clipSteps).withOwnTokenPadding(false)), work, progress);
+            Pretrainer trainer = new Pretrainer(recipe.withContrastive(recipe.contrastive().withSteps(clipSteps).withOwnTokenPadding(false)
+                    .withColourBindingWeight(0)), work, progress);
             Pretrainer.Result r = trainer.runContrastiveStage();
             if (!r.finished()) throw new IllegalStateException("the world's CLIP did not finish training: " + r);
             trainer.exportTowers(target);

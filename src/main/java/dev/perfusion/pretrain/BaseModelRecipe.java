@@ -63,7 +63,10 @@ public record BaseModelRecipe(
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean ownTokenPadding,
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) double colourBindingWeight) {
         public Contrastive {
-            if (ownTokenWeight <= 0) ownTokenPadding = false; // no own-token objective, so none on the padding either
+            if (ownTokenWeight <= 0) { // no own-token objective, so none on the padding and no colour binding either
+                ownTokenPadding = false;
+                colourBindingWeight = 0;
+            }
         }
 
         public Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
@@ -153,13 +156,14 @@ public record BaseModelRecipe(
     /**
      * Stable Diffusion's setting in small: a CLIP text tower trained contrastively on the world's pictures and
      * captions (the first stage), then frozen while the UNet learns on its outputs. The tower is 2 layers x 128 with
-     * the own-token objective at weight 1 beside the contrastive loss, on the words and (since 2026-12-03) on the
-     * padding, 600 steps of 64: the choice the s profile and the trained concepts' gates measured (README); the rest
-     * as {@link #standard()}.
+     * the own-token objective at weight 1 beside the contrastive loss, on the words and on the padding, with each
+     * object word after a colour word also naming that colour, 600 steps of 64: the choice the s profile, the colour
+     * binding and the trained concepts' gates measured (README). The UNet learns with attention localization in the
+     * gap form at 0.03. These are the shipped model's last run's settings; the rest as {@link #standard()}.
      */
     public static BaseModelRecipe frozenText() {
         return standard().withText(128, 2, 4).withContrastive(new Contrastive(600, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 1.0)
-                .withOwnTokenPadding(true));
+                .withOwnTokenPadding(true).withColourBindingWeight(1.0)).withAttentionLocalization(0.03, Localization.GAP);
     }
 
     /** The recipe named {@code standard} or {@code frozen-text}. */

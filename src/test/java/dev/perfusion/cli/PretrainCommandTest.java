@@ -15,14 +15,18 @@ class PretrainCommandTest {
     }
 
     @Test
-    void theDefaultIsTheShippedFrozenTextRecipeWithThePaddingObjective() throws Exception {
+    void theDefaultIsTheShippedFrozenTextRecipe() throws Exception {
         assertEquals(BaseModelRecipe.frozenText(), recipe());
         assertTrue(recipe().contrastive().ownTokenPadding());
         assertFalse(recipe("--no-own-token-padding").contrastive().ownTokenPadding());
         assertEquals(0.25, recipe("--side-word-weight", "0.25").contrastive().sideWordWeight());
         assertEquals(77, recipe("--contrastive-steps", "77").contrastive().steps());
-        assertEquals(0.0, recipe().contrastive().colourBindingWeight(), "no colour binding unless asked for");
+        assertEquals(1.0, recipe().contrastive().colourBindingWeight(), "the shipped model's colour binding");
         assertEquals(0.5, recipe("--colour-binding-weight", "0.5").contrastive().colourBindingWeight());
+        assertEquals(0.0, recipe("--colour-binding-weight", "0").contrastive().colourBindingWeight());
+        assertEquals(0.03, recipe().attentionLocalization(), "the shipped model's localization");
+        assertEquals(BaseModelRecipe.Localization.GAP, recipe().localization());
+        assertEquals(0.0, recipe("--attention-localization", "0").attentionLocalization());
     }
 
     /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */
@@ -31,6 +35,7 @@ class PretrainCommandTest {
         BaseModelRecipe none = recipe("--own-token-weight", "0");
         assertEquals(0.0, none.contrastive().ownTokenWeight());
         assertFalse(none.contrastive().ownTokenPadding(), "recorded as trained");
+        assertEquals(0.0, none.contrastive().colourBindingWeight(), "no objective, so no colour binding either");
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--own-token-weight", "0", "--own-token-padding"));
         assertTrue(e.getMessage().contains("--own-token-padding needs the own-token objective"), e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--own-token-weight", "0", "--colour-binding-weight", "1"));

@@ -236,7 +236,7 @@ class ContrastiveStageTest {
         assertEquals("F16", text.entries().get("text_projection.weight").dtype());
         assertTrue(Files.readString(model.resolve("text_encoder/config.json")).contains("CLIPTextModelWithProjection"));
         List<String> stages = Files.readAllLines(work.resolve("losses.csv")).stream().skip(1).map(l -> l.split(",")[0]).distinct().toList();
-        assertEquals(List.of("contrastive", "vae", "diffusion", "decoder"), stages);
+        assertEquals(List.of("contrastive", "vae", "diffusion", "localization", "decoder"), stages, "the localization loss logged beside the diffusion stage's");
         StableDiffusion sd = StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
         assertEquals(32, sd.textEncoder.config().hiddenSize());
         assertEquals(32, sd.unet.config().crossAttentionDim());
@@ -274,7 +274,7 @@ class ContrastiveStageTest {
         Pretrainer.Result r = new Pretrainer(tiny(1, 1), work, Progress.NONE).schedule(1000, 1000).continueFrom(joint).run();
         assertTrue(r.finished());
         List<String> stages = Files.readAllLines(work.resolve("losses.csv")).stream().skip(1).map(l -> l.split(",")[0]).distinct().toList();
-        assertEquals(List.of("contrastive", "diffusion"), stages);
+        assertEquals(List.of("contrastive", "diffusion", "localization"), stages);
         assertArrayEquals(Files.readAllBytes(work.resolve("text_encoder/model.safetensors")), Files.readAllBytes(r.model().resolve("text_encoder/model.safetensors")));
         assertTrue(Safetensors.open(r.model().resolve("text_encoder/model.safetensors")).keys().contains("text_projection.weight"), "the new tower");
         assertArrayEquals(Files.readAllBytes(joint.resolve("vae/diffusion_pytorch_model.safetensors")),

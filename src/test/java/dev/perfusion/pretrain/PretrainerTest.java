@@ -51,7 +51,7 @@ class PretrainerTest {
     @Test
     void attentionLocalizationIsRecordedAndOlderRecipesHaveNone() throws Exception {
         com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
-        BaseModelRecipe without = BaseModelRecipe.frozenText();
+        BaseModelRecipe without = BaseModelRecipe.frozenText().withAttentionLocalization(0, null);
         assertFalse(json.writeValueAsString(without).contains("attentionLocalization"), "older readers see the recipe they know");
         Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without.withAttentionLocalization(0.03, BaseModelRecipe.Localization.SHARE)) + "}");
         assertEquals(0.03, BaseModelRecipe.recordedIn(tmp).attentionLocalization());
