@@ -309,8 +309,9 @@ public final class MethodEvaluation {
     }
 
     /**
-     * Pairs of separately trained Perfusion concepts in one prompt: exact against approximate combination, and the
-     * world's own pictures of the same pairs (the ceiling of what the judges can read).
+     * Pairs of separately trained Perfusion concepts in one prompt: exact against approximate combination, with the
+     * keys locked at each word and globally, and the world's own pictures of the same pairs (the ceiling of what the
+     * judges can read).
      */
     private List<Combination> combine(List<Subject> subjects, Map<Subject, ConceptFile> concepts) {
         List<Combination> out = new ArrayList<>();
@@ -320,16 +321,18 @@ public final class MethodEvaluation {
             if (!subjects.get(k).supercategory().equals(subjects.get(k + 1).supercategory())) pairs.add(new Subject[] {subjects.get(k), subjects.get(k + 1)});
         }
         if (pairs.isEmpty()) return out;
-        for (ConceptGate.Orthogonalization mode : ConceptGate.Orthogonalization.values()) {
-            PairTally tally = new PairTally();
-            for (Subject[] pair : pairs) {
-                Subject a = pair[0], b = pair[1];
-                try (AppliedConcepts applied = apply(List.of(concepts.get(a), concepts.get(b)), Concept.GENERATION_BETA, mode, false)) {
-                    List<String> texts = scenes.stream().map(sc -> "a " + a.word() + " on the left and a " + b.word() + " on the right " + sc.phrase()).toList();
-                    for (int seed = 0; seed < protocol.seeds(); seed++) tally.add(draw(applied, texts, pairSeed(seed)), a, b, scenes);
+        for (boolean global : new boolean[] {false, true}) {
+            for (ConceptGate.Orthogonalization mode : ConceptGate.Orthogonalization.values()) {
+                PairTally tally = new PairTally();
+                for (Subject[] pair : pairs) {
+                    Subject a = pair[0], b = pair[1];
+                    try (AppliedConcepts applied = apply(List.of(concepts.get(a), concepts.get(b)), Concept.GENERATION_BETA, mode, global)) {
+                        List<String> texts = scenes.stream().map(sc -> "a " + a.word() + " on the left and a " + b.word() + " on the right " + sc.phrase()).toList();
+                        for (int seed = 0; seed < protocol.seeds(); seed++) tally.add(draw(applied, texts, pairSeed(seed)), a, b, scenes);
+                    }
                 }
+                out.add(tally.row(mode.name().toLowerCase(Locale.ROOT) + (global ? ", global lock" : "")));
             }
-            out.add(tally.row(mode.name().toLowerCase(Locale.ROOT)));
         }
         PairTally rendered = new PairTally();
         for (Subject[] pair : pairs) {
