@@ -81,7 +81,7 @@ final class PerfusionBench {
             for (int i = 0; i < views.size(); i++) Png.write(images.resolve(i + ".png"), views.get(i).image(), Map.of());
             for (int size : sizes) {
                 TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(repeats + 1).batch(1, 1)
-                        .images(TrainingImages.Fit.CROP, 1, size).schedule(0, 0).build();
+                        .images(TrainingImages.Fit.CROP, 1, size).schedule(0, 0).attentionMasks(false).build(); // the step alone
                 List<Double> stepSeconds = new ArrayList<>();
                 ConceptTrainer trainer = new ConceptTrainer(sd, cInv, "my-teddy", "teddy", settings);
                 long[] last = {System.nanoTime()};

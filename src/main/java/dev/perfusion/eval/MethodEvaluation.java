@@ -72,11 +72,11 @@ public final class MethodEvaluation {
         }
 
         public static Protocol full() {
-            return new Protocol(6, 16, 2, 400, List.of(0.5, 0.6, 0.7, 0.8, 0.9), 25, 5.0, ConceptMethods.ALL, true, Mask.NONE);
+            return new Protocol(6, 16, 2, 400, List.of(0.5, 0.6, 0.7, 0.8, 0.9), 25, 5.0, ConceptMethods.ALL, true, Mask.ATTENTION);
         }
 
         public static Protocol quick() {
-            return new Protocol(1, 3, 1, 3, List.of(0.7), 3, 5.0, ConceptMethods.ALL, true, Mask.NONE);
+            return new Protocol(1, 3, 1, 3, List.of(0.7), 3, 5.0, ConceptMethods.ALL, true, Mask.ATTENTION);
         }
 
         /** How every method's concepts are trained: the paper's settings with the protocol's steps, mask and embedding rate. */

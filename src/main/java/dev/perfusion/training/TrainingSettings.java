@@ -7,8 +7,9 @@ import java.util.Map;
 
 /**
  * How one concept is trained; {@link #defaults()} are the paper's (Perfusion, 400 steps, effective batch 16,
- * learning rates 0.006 for v* and 0.03 for the edit, the training gate (0.75, 0.1), i* as a 0.99 moving average).
- * Changed through {@link #toBuilder()}.
+ * learning rates 0.006 for v* and 0.03 for the edit, the training gate (0.75, 0.1), i* as a 0.99 moving average), with
+ * the loss weighted by the zero-shot attention mask, which the paper does not use: on the bundled model it lifts both
+ * identification and alignment (README, "The zero-shot attention mask"). Changed through {@link #toBuilder()}.
  *
  * @param batchSize            pictures per micro-step
  * @param gradientAccumulation micro-steps per optimizer step
@@ -59,7 +60,7 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
 
     public static TrainingSettings defaults() {
         return new TrainingSettings(ConceptMethods.PERFUSION, 400, 4, 4, EMBEDDING_LR, EDIT_LR, 0.01, 0.75, 0.1, 0.99, 1, 8,
-                TrainingImages.Fit.CROP, 0, 0.1, 50, 100, false);
+                TrainingImages.Fit.CROP, 0, 0.1, 50, 100, true);
     }
 
     public Builder toBuilder() { return new Builder(this); }
