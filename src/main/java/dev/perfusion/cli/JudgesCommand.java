@@ -61,8 +61,9 @@ final class JudgesCommand implements Callable<Integer> {
             Path target = out != null ? out.resolve(Bundled.worldClip().getFileName()) : Bundled.worldClip();
             Path work = target.resolveSibling(target.getFileName() + "-work");
             // the judge stays the towers it was first trained as, without the padding objective and the colour binding
-            // the shipped model's encoder has since 2026-12-03, so that its scores compare across models
-            BaseModelRecipe recipe = BaseModelRecipe.frozenText();
+            // the shipped model's encoder has since 2026-12-03, so that its scores compare across models; its recorded
+            // recipe names no UNet localization, since no UNet is trained for it
+            BaseModelRecipe recipe = BaseModelRecipe.frozenText().withAttentionLocalization(0, null);
             Pretrainer trainer = new Pretrainer(recipe.withContrastive(recipe.contrastive().withSteps(clipSteps).withOwnTokenPadding(false)
                     .withColourBindingWeight(0)), work, progress);
             Pretrainer.Result r = trainer.runContrastiveStage();

@@ -9,7 +9,7 @@ import java.util.Map;
  * How one concept is trained; {@link #defaults()} are the paper's (Perfusion, 400 steps, effective batch 16,
  * learning rates 0.006 for v* and 0.03 for the edit, the training gate (0.75, 0.1), i* as a 0.99 moving average), with
  * the loss weighted by the zero-shot attention mask, which the paper does not use: on the bundled model it lifts both
- * identification and alignment (README, "The zero-shot attention mask"). Changed through {@link #toBuilder()}.
+ * identification and alignment (README, "Masks" under "Personalize"). Changed through {@link #toBuilder()}.
  *
  * @param batchSize            pictures per micro-step
  * @param gradientAccumulation micro-steps per optimizer step
