@@ -40,7 +40,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--seeds", description = "Seeds per prompt (default: 2; quick 1).") Integer seeds;
     @Option(names = "--train-steps", description = "Training steps of every method (default: 400; quick 3).") Integer trainSteps;
     @Option(names = "--beta", split = ",", description = "Perfusion's beta values, comma-separated or repeated (default: 0.5,0.6,0.7,0.8,0.9).") List<Double> betas;
-    @Option(names = "--mask", defaultValue = "attention", converter = Choices.EvaluationMask.class, completionCandidates = Choices.EvaluationMask.class,
+    @Option(names = "--mask", defaultValue = TrainingSettings.DEFAULT_MASK, converter = Choices.EvaluationMask.class, completionCandidates = Choices.EvaluationMask.class,
             description = "Loss mask of every training: ${COMPLETION-CANDIDATES} (attention: zero-shot, from the model's cross-attention; truth: the renderer's masks) (default: ${DEFAULT-VALUE}).")
     MethodEvaluation.Mask mask;
     @Option(names = "--method", split = ",", converter = Choices.Method.class, completionCandidates = Choices.Method.class,

@@ -32,7 +32,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--word", required = true, description = "The new word, such as my-teddy (must not already be a token).") String word;
     @Option(names = "--supercategory", required = true, description = "What it is a kind of, one token of the vocabulary, such as teddy.") String supercategory;
     @Option(names = "--out", required = true, paramLabel = "FILE", description = "The concept file to write (.safetensors).") Path out;
-    @Option(names = "--mask", defaultValue = "attention", paramLabel = "none|attention|DIR", converter = LossMask.Converter.class,
+    @Option(names = "--mask", defaultValue = TrainingSettings.DEFAULT_MASK, paramLabel = "none|attention|DIR", converter = LossMask.Converter.class,
             description = "Weight the loss by a mask of the concept: a folder of masks (the photos' file names; white = concept), or attention, "
                     + "a zero-shot mask: where the model's cross-attention to the supercategory word falls on each photo (no extra model) "
                     + "(default: ${DEFAULT-VALUE}).") LossMask mask;

@@ -3,6 +3,7 @@ package dev.perfusion.server;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.training.TrainingImages;
+import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.util.ProcessMemory;
 import io.javalin.Javalin;
 import io.javalin.config.SizeUnit;
@@ -264,7 +265,7 @@ public final class PerfusionServer implements AutoCloseable {
         int steps = integer(ctx, "trainSteps", 200);
         int sampleEvery = integer(ctx, "sampleEvery", TrainJob.Plan.defaultSampleEvery(steps));
         long seed = integer(ctx, "seed", 1);
-        String mask = ctx.formParam("mask") == null ? "attention" : ctx.formParam("mask");
+        String mask = ctx.formParam("mask") == null ? TrainingSettings.DEFAULT_MASK : ctx.formParam("mask");
         if (!List.of("none", "attention", "files").contains(mask)) throw ApiException.badRequest("mask: none, attention or files, got '" + mask + "'");
         boolean overwrite = "true".equals(ctx.formParam("overwrite"));
         String exampleSet = ctx.formParam("examples");

@@ -29,6 +29,12 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
                                double editLr, double weightDecay, double trainBeta, double trainTau, double iStarDecay,
                                long seed, int viewsPerImage, TrainingImages.Fit fit, int resolution, double maskFloor,
                                int checkpointEvery, int sampleEvery, boolean attentionMasks) {
+    /**
+     * The loss mask a user gets unless asked otherwise, by name ({@code train --mask}, {@code eval --mask}, the web app):
+     * the zero-shot attention mask, which {@link #defaults()} turns on (README, "Masks"). The paper uses none.
+     */
+    public static final String DEFAULT_MASK = "attention";
+
     public TrainingSettings {
         if (method == null) throw new IllegalArgumentException("no concept method given");
         positive("training steps", steps);
