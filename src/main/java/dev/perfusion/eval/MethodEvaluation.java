@@ -115,8 +115,13 @@ public final class MethodEvaluation {
      * ({@code identified}); not picked but its category in the picture ({@code drawnNotItself}: drawn as another
      * instance); its category absent ({@code notDrawn}). The three add up to 1. {@code oneOnBoth}: the fraction of
      * pictures in which both halves are picked as the same one of the two instances (one concept drawn twice).
+     * By the place of its word in the prompt: {@code firstPicked} and {@code secondPicked}, the fractions of pictures
+     * in which the first-named and the second-named concept is picked on either half (their mean is
+     * {@code identified}); {@code firstOnBoth}: the part of {@code oneOnBoth} in which the twice-drawn one is the
+     * first-named. The text encoder is causal, so the words before a concept's word change its encoding.
      */
-    public record Failures(double identified, double drawnNotItself, double notDrawn, double oneOnBoth) {}
+    public record Failures(double identified, double drawnNotItself, double notDrawn, double oneOnBoth,
+                           double firstPicked, double secondPicked, double firstOnBoth) {}
 
     public record Report(List<Score> scores, List<Summary> summaries, List<Combination> combinations) {}
 
@@ -354,7 +359,8 @@ public final class MethodEvaluation {
     /** Sums over two-concept pictures: each side's fidelity, alignment, and both instances picked (or swapped). */
     private final class PairTally {
         private double fidelityLeft, fidelityRight, alignment;
-        private int pictures, both, swapped, identified, drawnNotItself, notDrawn, oneOnBoth;
+        private int pictures, both, swapped, identified, drawnNotItself, notDrawn, oneOnBoth, firstOnBoth;
+        private final int[] picked = new int[2];
 
         void add(List<BufferedImage> images, Subject a, Subject b, List<Scene> scenes) {
             Tensor p = AttributeClassifier.picturesOf(images);
@@ -373,10 +379,17 @@ public final class MethodEvaluation {
                 alignment += found / 3.0;
                 if (leftId[i] == a.galleryRow() && rightId[i] == b.galleryRow()) both++;
                 if (leftId[i] == b.galleryRow() && rightId[i] == a.galleryRow()) swapped++;
-                if (leftId[i] == rightId[i] && (leftId[i] == a.galleryRow() || leftId[i] == b.galleryRow())) oneOnBoth++;
-                for (Subject s : List.of(a, b)) {
-                    if (leftId[i] == s.galleryRow() || rightId[i] == s.galleryRow()) identified++;
-                    else if (present[i][s.instance().category().ordinal()] > 0.5) drawnNotItself++;
+                if (leftId[i] == rightId[i] && (leftId[i] == a.galleryRow() || leftId[i] == b.galleryRow())) {
+                    oneOnBoth++;
+                    if (leftId[i] == a.galleryRow()) firstOnBoth++;
+                }
+                List<Subject> named = List.of(a, b);
+                for (int k = 0; k < 2; k++) {
+                    Subject s = named.get(k);
+                    if (leftId[i] == s.galleryRow() || rightId[i] == s.galleryRow()) {
+                        identified++;
+                        picked[k]++;
+                    } else if (present[i][s.instance().category().ordinal()] > 0.5) drawnNotItself++;
                     else notDrawn++;
                 }
                 pictures++;
@@ -386,7 +399,8 @@ public final class MethodEvaluation {
         Combination row(String mode) {
             int n = pictures;
             double concepts = 2.0 * n;
-            Failures f = new Failures(identified / concepts, drawnNotItself / concepts, notDrawn / concepts, oneOnBoth / (double) n);
+            Failures f = new Failures(identified / concepts, drawnNotItself / concepts, notDrawn / concepts, oneOnBoth / (double) n,
+                    picked[0] / (double) n, picked[1] / (double) n, firstOnBoth / (double) n);
             return new Combination(mode, fidelityLeft / n, fidelityRight / n, alignment / n, both / (double) n, swapped / (double) n, f, n);
         }
     }
@@ -456,11 +470,13 @@ public final class MethodEvaluation {
                         c.alignment(), 100 * c.bothIdentified(), 100 * c.bothSwapped(), c.pictures()));
             }
             sb.append("\nWhere each concept went (each picture's two concepts counted on their own; one drawn twice: both halves picked as the same one of the two):\n\n"
-                    + "| combination | picked on either half | drawn as another instance | not drawn | one drawn twice |\n|---|---|---|---|---|\n");
+                    + "| combination | picked on either half | the first-named / the second-named | drawn as another instance | not drawn "
+                    + "| one drawn twice | of which the first-named |\n|---|---|---|---|---|---|---|\n");
             for (Combination c : r.combinations()) {
                 Failures f = c.failures();
-                sb.append(String.format(Locale.ROOT, "| %s | %.0f%% | %.0f%% | %.0f%% | %.0f%% |%n", c.mode(), 100 * f.identified(),
-                        100 * f.drawnNotItself(), 100 * f.notDrawn(), 100 * f.oneOnBoth()));
+                sb.append(String.format(Locale.ROOT, "| %s | %.0f%% | %.0f%% / %.0f%% | %.0f%% | %.0f%% | %.0f%% | %.0f%% |%n", c.mode(), 100 * f.identified(),
+                        100 * f.firstPicked(), 100 * f.secondPicked(), 100 * f.drawnNotItself(), 100 * f.notDrawn(), 100 * f.oneOnBoth(),
+                        100 * f.firstOnBoth()));
             }
         }
         return sb.toString();

@@ -162,6 +162,8 @@ class BundledModelTest {
             assertEquals(1.0, f.identified() + f.drawnNotItself() + f.notDrawn(), 1e-12, "each concept counted once: " + c);
             assertTrue(f.identified() >= c.bothIdentified() + c.bothSwapped() - 1e-12, "a picture with both picked counts both concepts picked: " + c);
             assertTrue(f.oneOnBoth() + c.bothIdentified() + c.bothSwapped() <= 1 + 1e-12, "one instance twice is neither pair: " + c);
+            assertEquals(f.identified(), (f.firstPicked() + f.secondPicked()) / 2, 1e-12, "each concept is the first- or the second-named: " + c);
+            assertTrue(f.firstOnBoth() <= f.oneOnBoth() + 1e-12 && f.firstPicked() >= f.firstOnBoth() - 1e-12, c.toString());
         }
         assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("kv-finetune") && s.fileBytes() > 10 * r.summaries().stream()
                 .filter(x -> x.method().equals("perfusion")).findFirst().orElseThrow().fileBytes()), "K/V fine-tuning stores far more than a concept");
