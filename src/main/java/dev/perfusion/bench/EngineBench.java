@@ -55,8 +55,9 @@ public final class EngineBench {
         Map<String, String> results = new LinkedHashMap<>();
         results.put("threads", Threads.describe());
         results.put("native memory", Threads.describeAllocator());
-        double matmulGflops = matmulRate();
-        results.put("fp32 matmul 1024^3", f("%.0f GFLOP/s", matmulGflops));
+        double matmulGflops = Threads.withBlasOnEveryCore(EngineBench::matmulRate);
+        results.put("fp32 matmul 1024^3", f("%.0f GFLOP/s on every core (the machine's rate); %.0f GFLOP/s on the %d OpenBLAS thread(s) commands use",
+                matmulGflops, matmulRate(), Threads.blasThreads()));
         progress.message("fp32 matmul rate: " + results.get("fp32 matmul 1024^3"));
         if (plan.conceptTrainSteps() > 0) {
             TrainingBench.run(plan.conceptTrainSteps(), plan.pretrainSteps(), results, progress);

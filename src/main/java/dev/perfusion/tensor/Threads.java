@@ -3,6 +3,9 @@ package dev.perfusion.tensor;
 import org.bytedeco.openblas.presets.openblas_nolapack;
 import org.bytedeco.pytorch.global.torch;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -12,12 +15,17 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.function.IntFunction;
 import java.util.function.Supplier;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * The CPU threads libtorch computes with. libtorch chooses its own count at start-up, and on some two-core VMs it
  * chooses one, so every command sets it: all cores unless told otherwise. OpenBLAS, which libtorch's fp32 matmuls
- * call, keeps a pool of its own, sized once when it loads ({@code OPENBLAS_NUM_THREADS}, else every core), and
- * picks its kernels by the CPU unless {@code OPENBLAS_CORETYPE} forces a family.
+ * call, keeps a pool of its own beside libtorch's OpenMP threads, and picks its kernels by the CPU unless
+ * {@code OPENBLAS_CORETYPE} forces a family. Its threads keep spinning after each matmul and take the cores from the
+ * convolutions and attention that follow, so commands compute OpenBLAS's matmuls on the calling thread
+ * ({@code OPENBLAS_NUM_THREADS} says otherwise): the SD 1.5 step at 512 took 10.2-10.5 s so, 12.6-13.1 s with
+ * OpenBLAS on both cores (README, Benchmarks).
  *
  * <p>A small model's operations are too small to split: waking a second thread for each of them costs more than it
  * saves (measured on the bundled model: a concept training step 0.31 s on two threads, 0.24 s on one). Its training
@@ -40,6 +48,7 @@ public final class Threads {
         Libtorch.ensureLoaded();
         configured = threads;
         torch.set_num_threads(threads);
+        openblas_nolapack.blas_set_num_threads(blasDefault());
     }
 
     /** The thread count commands compute with: the one {@link #use} set, else libtorch's own choice. */
@@ -53,7 +62,8 @@ public final class Threads {
         String blasThreads = System.getenv("OPENBLAS_NUM_THREADS");
         String coreType = System.getenv("OPENBLAS_CORETYPE");
         return "libtorch " + torch.get_num_threads() + " intra-op, " + torch.get_num_interop_threads() + " inter-op (of "
-                + cores() + " cores); OpenBLAS " + (blasThreads != null ? blasThreads + " (OPENBLAS_NUM_THREADS)" : "all cores")
+                + cores() + " cores); OpenBLAS " + blasThreads()
+                + (blasThreads != null ? " (OPENBLAS_NUM_THREADS)" : " (the calling thread; OPENBLAS_NUM_THREADS to change)")
                 + ", kernels " + (coreType != null && !coreType.isBlank() ? "forced to " + coreType + " (OPENBLAS_CORETYPE)" : "chosen for this CPU");
     }
 
@@ -64,8 +74,21 @@ public final class Threads {
     public static String describeAllocator() {
         String tunables = System.getenv("GLIBC_TUNABLES");
         boolean set = tunables != null && tunables.contains("glibc.malloc.mmap_threshold") && tunables.contains("glibc.malloc.trim_threshold");
-        return set ? "glibc malloc, freed memory kept for reuse (GLIBC_TUNABLES=" + tunables + ")"
+        String kept = set ? "glibc malloc, freed memory kept for reuse (GLIBC_TUNABLES=" + tunables + ")"
                 : "glibc malloc defaults: freed blocks of 128 KB or more go back to the kernel (start through ./perfusion to keep them)";
+        boolean asked = tunables != null && tunables.contains("glibc.malloc.hugetlb=1");
+        return kept + "; huge pages " + (asked ? "asked for" : "not asked for") + ", the kernel's policy " + hugePagePolicy();
+    }
+
+    /** The kernel's transparent huge page policy (always, madvise or never), or "unknown" where it cannot be read. */
+    static String hugePagePolicy() {
+        try {
+            String modes = Files.readString(Path.of("/sys/kernel/mm/transparent_hugepage/enabled"));
+            Matcher m = Pattern.compile("\\[(\\w+)]").matcher(modes);
+            return m.find() ? m.group(1) : "unknown";
+        } catch (IOException | RuntimeException e) {
+            return "unknown";
+        }
     }
 
     /**
@@ -109,15 +132,33 @@ public final class Threads {
         return t;
     });
 
-    /** OpenBLAS's own count when nothing set it: {@code OPENBLAS_NUM_THREADS}, else every core. */
-    private static int blasDefault() {
+    /** Runs {@code work} with OpenBLAS on every core, then sets its count back: how benchmarks measure the machine. */
+    public static <T> T withBlasOnEveryCore(Supplier<T> work) {
+        Libtorch.ensureLoaded();
+        int before = openblas_nolapack.blas_get_num_threads();
+        openblas_nolapack.blas_set_num_threads(cores());
+        try {
+            return work.get();
+        } finally {
+            openblas_nolapack.blas_set_num_threads(before);
+        }
+    }
+
+    /** The OpenBLAS thread count commands compute with. */
+    public static int blasThreads() {
+        Libtorch.ensureLoaded();
+        return openblas_nolapack.blas_get_num_threads();
+    }
+
+    /** OpenBLAS's count for commands: {@code OPENBLAS_NUM_THREADS}, else one (see the class comment). */
+    static int blasDefault() {
         try {
             String env = System.getenv("OPENBLAS_NUM_THREADS");
             if (env != null) return Math.max(1, Integer.parseInt(env.trim()));
         } catch (NumberFormatException e) {
             // OpenBLAS ignores a value it cannot read, and so do we
         }
-        return cores();
+        return 1;
     }
 
     /** Worker threads for side-by-side parts; see {@link #sideBySide}. */

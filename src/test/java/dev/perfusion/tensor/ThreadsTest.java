@@ -3,12 +3,27 @@ package dev.perfusion.tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 class ThreadsTest {
+    @Test
+    void testsRunOnTheAllocatorTheLauncherSets() throws IOException {
+        Matcher launcher = Pattern.compile("GLIBC_TUNABLES=\"\\$\\{GLIBC_TUNABLES:-([^}]+)}\"").matcher(Files.readString(Path.of("perfusion")));
+        assertTrue(launcher.find(), "the launcher sets GLIBC_TUNABLES unless the user did");
+        assertEquals(launcher.group(1), System.getenv("GLIBC_TUNABLES"), "pom.xml gives the tests the launcher's tunables");
+        String described = Threads.describeAllocator();
+        assertTrue(described.contains("freed memory kept for reuse") && described.contains("huge pages asked for"), described);
+        assertTrue(List.of("always", "madvise", "never", "unknown").contains(Threads.hugePagePolicy()), Threads.hugePagePolicy());
+    }
+
     @Test
     void partsRunSideBySideOnOneThreadEachAndComeBackInOrder() throws InterruptedException {
         int before = Threads.configured();
