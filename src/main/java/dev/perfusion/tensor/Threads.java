@@ -151,7 +151,7 @@ public final class Threads {
     }
 
     /** OpenBLAS's count for commands: {@code OPENBLAS_NUM_THREADS}, else one (see the class comment). */
-    static int blasDefault() {
+    private static int blasDefault() {
         try {
             String env = System.getenv("OPENBLAS_NUM_THREADS");
             if (env != null) return Math.max(1, Integer.parseInt(env.trim()));

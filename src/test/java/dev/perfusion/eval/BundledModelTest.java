@@ -175,7 +175,7 @@ class BundledModelTest {
         MethodEvaluation.write(r, p, tmp.resolve("report"), "bundled");
         for (String f : List.of("scores.csv", "report.md", "tradeoff.png")) assertTrue(Files.size(tmp.resolve("report").resolve(f)) > 100, f);
         assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| both identified | both, sides swapped |"), "the pair table");
-        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| picked on either half | drawn as another instance | not drawn |"), "where each concept went");
+        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| picked on either half | the first-named / the second-named | drawn as another instance | not drawn |"), "where each concept went");
         List<String> csv = Files.readAllLines(tmp.resolve("report/scores.csv"));
         assertEquals(r.scores().size() + 1, csv.size());
         assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text"), csv.get(0));

@@ -29,6 +29,11 @@ class ThreadsTest {
         int before = Threads.configured();
         try {
             Threads.use(2);
+            if (System.getenv("OPENBLAS_NUM_THREADS") == null) {
+                assertEquals(1, Threads.blasThreads(), "OpenBLAS computes on the calling thread beside libtorch's pool");
+                assertEquals(1, (int) Threads.withBlasOnEveryCore(() -> Threads.blasThreads() == Threads.cores() ? 1 : 0), "a benchmark's every core");
+                assertEquals(1, Threads.blasThreads(), "and back");
+            }
             try (Threads.SideBySide side = Threads.sideBySide(2, "test-parts")) {
                 assertEquals(1, torch.get_num_threads(), "the opening thread computes on one thread meanwhile");
                 List<Integer> counts = side.run(4, k -> torch.get_num_threads());
