@@ -213,11 +213,41 @@ public final class Ops {
     // ---- layers -------------------------------------------------------------------------------
 
     public static Tensor linear(Tensor x, Tensor weight, Tensor bias) {
-        if (FlopCounter.enabled()) FlopCounter.add(2 * x.numel() * shape(weight)[0]);
+        long multiplyAdds = x.numel() * shape(weight)[0];
+        if (FlopCounter.enabled()) FlopCounter.add(2 * multiplyAdds);
         long t0 = OpClock.now();
-        Tensor out = bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
+        int parts = multiplyAdds >= SPLIT_MIN_MULTIPLY_ADDS && x.is_cpu() && x.scalar_type().intern() == torch.ScalarType.Float
+                && !GradMode.is_enabled() ? Threads.partsForOneMatmul() : 1;
+        Tensor out = parts > 1 ? linearByRows(x, weight, bias, parts)
+                : bias == null ? torch.linear(x, weight) : torch.linear(x, weight, new TensorOptional(bias));
         if (OpClock.enabled()) OpClock.add("linear", t0);
         return out;
+    }
+
+    /** Below this many multiply-adds a matmul is over before a second thread could join it. */
+    private static final long SPLIT_MIN_MULTIPLY_ADDS = 1L << 22;
+
+    /**
+     * x W^T + b with x's rows split into {@code parts}, computed at once, each on one OpenBLAS thread: OpenBLAS's own
+     * pool would spin beside libtorch's threads ({@link Threads}). Each output row is the same dot products as
+     * unsplit; only which kernel tail computes it may differ, in the last bits. Without gradients only.
+     */
+    private static Tensor linearByRows(Tensor x, Tensor weight, Tensor bias, int parts) {
+        long[] in = shape(x);
+        long features = in[in.length - 1], outFeatures = shape(weight)[0];
+        Tensor rows = x.reshape(-1, features);
+        long n = shape(rows)[0], chunk = (n + parts - 1) / parts;
+        Tensor out = rows.new_empty(new long[] {n, outFeatures}, new TensorOptions(torch.ScalarType.Float));
+        Threads.eachAPart(parts, k -> {
+            long start = k * chunk, length = Math.min(chunk, n - start);
+            if (length <= 0) return;
+            Tensor target = out.narrow(0, start, length), source = rows.narrow(0, start, length);
+            if (bias == null) torch.linear_out(target, source, weight);
+            else torch.linear_out(target, source, weight, new TensorOptional(bias));
+        });
+        long[] shape = in.clone();
+        shape[shape.length - 1] = outFeatures;
+        return out.view(shape);
     }
 
     public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, long stride, long padding) {

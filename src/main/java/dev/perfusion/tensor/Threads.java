@@ -1,6 +1,8 @@
 package dev.perfusion.tensor;
 
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.openblas.presets.openblas_nolapack;
+import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
@@ -13,6 +15,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
 import java.util.function.Supplier;
 import java.util.regex.Matcher;
@@ -131,6 +134,73 @@ public final class Threads {
         t.setDaemon(true);
         return t;
     });
+
+    /**
+     * Into how many parts one large matmul splits: every configured thread where OpenBLAS computes on the calling
+     * thread (the default), else one (OpenBLAS splits it itself, or this thread is one part of side-by-side work).
+     */
+    public static int partsForOneMatmul() {
+        if (SINGLE.get() || blasThreads() != 1) return 1;
+        return Math.max(1, configured);
+    }
+
+    /** Threads that compute the other parts of one operation beside the calling thread ({@link #eachAPart}). */
+    private static volatile ExecutorService partHelpers;
+    private static int partHelperCount;
+
+    /**
+     * Runs {@code part} for 0 .. parts-1 at once, part 0 on this thread and the others on helper threads, each without
+     * gradients and with its native objects freed when it ends; returns when every part has ended.
+     */
+    public static void eachAPart(int parts, IntConsumer part) {
+        if (parts <= 1) {
+            runPart(part, 0);
+            return;
+        }
+        ExecutorService helpers = partHelpers(parts - 1);
+        List<Future<?>> others = new ArrayList<>();
+        for (int k = 1; k < parts; k++) {
+            int index = k;
+            others.add(helpers.submit(() -> runPart(part, index)));
+        }
+        RuntimeException failure = null;
+        try {
+            runPart(part, 0);
+        } catch (RuntimeException e) {
+            failure = e;
+        }
+        for (Future<?> f : others) {
+            try {
+                f.get();
+            } catch (ExecutionException e) {
+                if (failure == null) failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                if (failure == null) failure = new IllegalStateException("interrupted while the parts of an operation ran", e);
+            }
+        }
+        if (failure != null) throw failure;
+    }
+
+    private static void runPart(IntConsumer part, int index) {
+        try (PointerScope pointers = new PointerScope(); NoGradGuard noGrad = new NoGradGuard()) {
+            part.accept(index);
+        }
+    }
+
+    private static synchronized ExecutorService partHelpers(int count) {
+        if (partHelpers == null || partHelperCount < count) {
+            if (partHelpers != null) partHelpers.shutdown();
+            int[] index = {0};
+            partHelpers = Executors.newFixedThreadPool(count, r -> {
+                Thread t = new Thread(r, "operation-part-" + index[0]++);
+                t.setDaemon(true);
+                return t;
+            });
+            partHelperCount = count;
+        }
+        return partHelpers;
+    }
 
     /** Runs {@code work} with OpenBLAS on every core, then sets its count back: how benchmarks measure the machine. */
     public static <T> T withBlasOnEveryCore(Supplier<T> work) {

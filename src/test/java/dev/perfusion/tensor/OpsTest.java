@@ -15,6 +15,30 @@ import static org.junit.jupiter.api.Assertions.*;
 /** The helper layer's contracts that model code relies on without checking. */
 class OpsTest {
     @Test
+    void aLargeLinearWithoutGradientsIsSplitByRowsAndMatchesTheWholeOne() {
+        int before = Threads.configured();
+        try (Scope scope = Scope.inference()) {
+            Threads.use(2);
+            if (System.getenv("OPENBLAS_NUM_THREADS") == null) assertEquals(2, Threads.partsForOneMatmul(), "one part per thread");
+            TensorOptions f32 = new TensorOptions(torch.ScalarType.Float);
+            Tensor weight = torch.randn(new long[] {512, 96}, f32), bias = torch.randn(new long[] {512}, f32);
+            for (long rows : new long[] {1001, 4096}) {  // an odd count leaves the last part shorter
+                Tensor x = torch.randn(new long[] {3, rows, 96}, f32);
+                Tensor whole = torch.linear(x, weight, new org.bytedeco.pytorch.TensorOptional(bias));
+                Tensor split = Ops.linear(x, weight, bias);
+                assertArrayEquals(Ops.shape(whole), Ops.shape(split));
+                assertTrue(Ops.maxAbsDiff(whole, split) < 1e-4, "rows " + rows + ": " + Ops.maxAbsDiff(whole, split));
+                assertTrue(Ops.maxAbsDiff(torch.linear(x, weight), Ops.linear(x, weight, null)) < 1e-4, "without a bias");
+            }
+            try (Threads.SideBySide side = Threads.sideBySide(1, "test-one-part")) {
+                assertEquals(1, Threads.partsForOneMatmul(), "a part of side-by-side work computes on its own thread alone");
+            }
+        } finally {
+            Threads.use(before);
+        }
+    }
+
+    @Test
     void convolutionInputGradientIsFiniteForEveryOutputWidth() {
         // out widths that are not multiples of oneDNN's channel block (4 is the UNet's conv_out, 3 the VAE's)
         long[][] shapes = {{32, 4}, {4, 4}, {64, 3}, {128, 8}, {8, 24}, {32, 1}, {32, 16}};

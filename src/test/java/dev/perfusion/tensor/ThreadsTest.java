@@ -53,6 +53,25 @@ class ThreadsTest {
     }
 
     @Test
+    void eachPartOfOneOperationRunsOnceAtOnceAndAFailureComesBackAfterAll() {
+        java.util.Set<String> threads = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        AtomicInteger ran = new AtomicInteger();
+        Threads.eachAPart(3, k -> {
+            ran.addAndGet(1 << (4 * k));
+            threads.add(Thread.currentThread().getName());
+        });
+        assertEquals(0x111, ran.get(), "parts 0, 1 and 2 once each");
+        assertTrue(threads.contains(Thread.currentThread().getName()) && threads.size() == 3, "part 0 here, the others beside: " + threads);
+        AtomicInteger ended = new AtomicInteger();
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> Threads.eachAPart(2, k -> {
+            ended.incrementAndGet();
+            if (k == 1) throw new IllegalStateException("part 1 failed");
+        }));
+        assertEquals("part 1 failed", e.getMessage());
+        assertEquals(2, ended.get(), "both parts ran before the failure was thrown");
+    }
+
+    @Test
     void aFailingPartIsThrownOnceEveryPartHasEnded() {
         AtomicInteger ended = new AtomicInteger();
         try (Threads.SideBySide side = Threads.sideBySide(2, "test-failing")) {
