@@ -158,28 +158,60 @@ public final class Threads {
             return;
         }
         ExecutorService helpers = partHelpers(parts - 1);
-        List<Future<?>> others = new ArrayList<>();
+        List<Future<Object>> others = new ArrayList<>();
         for (int k = 1; k < parts; k++) {
             int index = k;
-            others.add(helpers.submit(() -> runPart(part, index)));
+            others.add(helpers.submit(() -> {
+                runPart(part, index);
+                return null;
+            }));
         }
-        RuntimeException failure = null;
+        Throwable here = null;
         try {
             runPart(part, 0);
-        } catch (RuntimeException e) {
-            failure = e;
+        } catch (RuntimeException | Error e) {
+            here = e;
         }
-        for (Future<?> f : others) {
-            try {
-                f.get();
-            } catch (ExecutionException e) {
-                if (failure == null) failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                if (failure == null) failure = new IllegalStateException("interrupted while the parts of an operation ran", e);
+        try {
+            awaitAll(others);
+        } catch (RuntimeException | Error e) {
+            if (here == null) throw e;
+        }
+        rethrow(here);
+    }
+
+    /**
+     * Every part's result in part order (null for a failed one), once every part has ended, even when this thread is
+     * interrupted meanwhile: the parts compute on native memory that the caller frees once this returns. Then the
+     * first failure is thrown.
+     */
+    private static <T> List<T> awaitAll(List<Future<T>> parts) {
+        List<T> results = new ArrayList<>(parts.size());
+        Throwable failure = null;
+        boolean interrupted = false;
+        for (Future<T> f : parts) {
+            while (true) {
+                try {
+                    results.add(f.get());
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                    continue;
+                } catch (ExecutionException e) {
+                    if (failure == null) failure = e.getCause();
+                    results.add(null);
+                }
+                break;
             }
         }
-        if (failure != null) throw failure;
+        if (interrupted) Thread.currentThread().interrupt();
+        rethrow(failure);
+        return results;
+    }
+
+    private static void rethrow(Throwable failure) {
+        if (failure instanceof RuntimeException re) throw re;
+        if (failure instanceof Error err) throw err;
+        if (failure != null) throw new IllegalStateException(failure);
     }
 
     private static void runPart(IntConsumer part, int index) {
@@ -272,8 +304,8 @@ public final class Threads {
          * so no part is still computing when the caller goes on.
          */
         public <T> List<T> run(int parts, IntFunction<T> part) {
-            List<T> results = new ArrayList<>(parts);
             if (workers == 1) {
+                List<T> results = new ArrayList<>(parts);
                 for (int k = 0; k < parts; k++) results.add(part.apply(k));
                 return results;
             }
@@ -285,27 +317,7 @@ public final class Threads {
                     return part.apply(p);
                 }));
             }
-            Throwable failure = null;
-            boolean interrupted = false;
-            for (Future<T> f : futures) {
-                while (true) {
-                    try {
-                        results.add(f.get());
-                    } catch (InterruptedException e) {
-                        interrupted = true; // the parts still run on native memory the caller frees: wait for them
-                        continue;
-                    } catch (ExecutionException e) {
-                        if (failure == null) failure = e.getCause();
-                        results.add(null);
-                    }
-                    break;
-                }
-            }
-            if (interrupted) Thread.currentThread().interrupt();
-            if (failure instanceof RuntimeException re) throw re;
-            if (failure instanceof Error err) throw err;
-            if (failure != null) throw new IllegalStateException(failure);
-            return results;
+            return awaitAll(futures);
         }
 
         /** Runs {@code work} on a worker, on one thread, while the caller goes on (the next batch while this one trains). */
