@@ -62,11 +62,11 @@ public final class Threads {
 
     /** What each backend uses, for benchmarks: thread counts and the BLAS kernels' CPU family. */
     public static String describe() {
-        String blasThreads = System.getenv("OPENBLAS_NUM_THREADS");
+        String blasEnv = System.getenv("OPENBLAS_NUM_THREADS");
         String coreType = System.getenv("OPENBLAS_CORETYPE");
         return "libtorch " + torch.get_num_threads() + " intra-op, " + torch.get_num_interop_threads() + " inter-op (of "
                 + cores() + " cores); OpenBLAS " + blasThreads()
-                + (blasThreads != null ? " (OPENBLAS_NUM_THREADS)" : " (the calling thread; OPENBLAS_NUM_THREADS to change)")
+                + (blasEnv != null ? " (OPENBLAS_NUM_THREADS)" : " (the calling thread; OPENBLAS_NUM_THREADS to change)")
                 + ", kernels " + (coreType != null && !coreType.isBlank() ? "forced to " + coreType + " (OPENBLAS_CORETYPE)" : "chosen for this CPU");
     }
 
@@ -145,7 +145,7 @@ public final class Threads {
     }
 
     /** Threads that compute the other parts of one operation beside the calling thread ({@link #eachAPart}). */
-    private static volatile ExecutorService partHelpers;
+    private static ExecutorService partHelpers;
     private static int partHelperCount;
 
     /**
@@ -223,15 +223,20 @@ public final class Threads {
     private static synchronized ExecutorService partHelpers(int count) {
         if (partHelpers == null || partHelperCount < count) {
             if (partHelpers != null) partHelpers.shutdown();
-            int[] index = {0};
-            partHelpers = Executors.newFixedThreadPool(count, r -> {
-                Thread t = new Thread(r, "operation-part-" + index[0]++);
-                t.setDaemon(true);
-                return t;
-            });
+            partHelpers = daemonPool(count, "operation-part");
             partHelperCount = count;
         }
         return partHelpers;
+    }
+
+    /** {@code count} threads named {@code name-0, name-1, ...} that do not keep the JVM alive. */
+    private static ExecutorService daemonPool(int count, String name) {
+        int[] index = {0};
+        return Executors.newFixedThreadPool(count, r -> {
+            Thread t = new Thread(r, name + "-" + index[0]++);
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     /** Runs {@code work} with OpenBLAS on every core, then sets its count back: how benchmarks measure the machine. */
@@ -288,12 +293,7 @@ public final class Threads {
 
         private synchronized ExecutorService pool() {
             if (pool == null) {
-                int[] index = {0};
-                pool = Executors.newFixedThreadPool(workers, r -> {
-                    Thread t = new Thread(r, name + "-" + index[0]++);
-                    t.setDaemon(true);
-                    return t;
-                });
+                pool = daemonPool(workers, name);
             }
             return pool;
         }
