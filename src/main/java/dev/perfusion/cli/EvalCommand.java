@@ -50,6 +50,9 @@ final class EvalCommand implements Callable<Integer> {
             description = "Learning rate of every method's word embedding; 0 keeps the supercategory's (not with textual-inversion) (default: ${DEFAULT-VALUE}, the paper's).")
     double embeddingLr;
 
+    @Option(names = "--i-star-after-objects", description = "Train every Perfusion concept with i* tracked also after other objects' words (train's option).")
+    boolean iStarAfterObjects;
+
     @Option(names = "--merge", split = ",", paramLabel = "DIR",
             description = "Train nothing: merge the scores of earlier runs' --out folders (comma-separated) into one report and trade-off plot in --out.")
     List<Path> merge;
@@ -63,7 +66,7 @@ final class EvalCommand implements Callable<Integer> {
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
                 seeds != null ? seeds : p.seeds(), trainSteps != null ? trainSteps : p.trainingSteps(), betas != null ? betas : p.betas(),
-                p.samplingSteps(), p.guidance(), methods != null ? methods : p.methods(), p.multiConcept(), mask, embeddingLr);
+                p.samplingSteps(), p.guidance(), methods != null ? methods : p.methods(), p.multiConcept(), mask, embeddingLr, iStarAfterObjects);
         if (p.instances() < 1 || p.instances() > HeldOut.instances().size()) {
             throw new IllegalArgumentException("--instances must be in 1.." + HeldOut.instances().size());
         }

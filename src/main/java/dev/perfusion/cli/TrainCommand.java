@@ -58,6 +58,10 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--edit-lr", paramLabel = "LR", defaultValue = "" + TrainingSettings.EDIT_LR,
             description = "Learning rate of the method's own tensors, such as the values o*_V (default: ${DEFAULT-VALUE}, the paper's).")
     double editLr;
+    @Option(names = "--i-star-after-objects", description = "Track i* also in prompts that name another object before the word "
+            + "(\"a dog on the left and a WORD on the right\"), not only in the training prompts, as the paper does: a causal text "
+            + "encoder's encoding of the word changes with the words before it. Measured on the bundled model, it does not help "
+            + "a concept named second (README, two concepts).") boolean iStarAfterObjects;
     @Option(names = "--covariance-captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS,
             description = "Captions of the built-in corpus for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
     @Mixin CovarianceOptions covariance;
@@ -87,7 +91,8 @@ final class TrainCommand implements Callable<Integer> {
         TrainingImages.check(images, mask.folder(), size, fit, progress::message);
 
         TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(trainSteps).batch(batch, accumulate)
-                .seed(seed).learningRates(embeddingLr, editLr).images(fit, views, size).schedule(checkpointEvery, sampleEvery).method(method).attentionMasks(mask.attention()).build();
+                .seed(seed).learningRates(embeddingLr, editLr).images(fit, views, size).schedule(checkpointEvery, sampleEvery).method(method).attentionMasks(mask.attention())
+                .iStarAfterObjects(iStarAfterObjects).build();
 
         StableDiffusion sd = model.load(progress);
         CovarianceFile.Loaded cInv = covariance.cInv(model, sd, captions, progress);

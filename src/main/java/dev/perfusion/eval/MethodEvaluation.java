@@ -61,14 +61,15 @@ import java.util.Set;
 public final class MethodEvaluation {
     /** What to run; {@link #quick()} is the CI-sized protocol. */
     public record Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
-                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask, double embeddingLr) {
+                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask, double embeddingLr,
+                           boolean iStarAfterObjects) {
         public Protocol {
-            for (ConceptMethod m : methods) training(m, trainingSteps, mask, embeddingLr); // refuses what cannot train before any training
+            for (ConceptMethod m : methods) training(m, trainingSteps, mask, embeddingLr, iStarAfterObjects); // refuses what cannot train before any training
         }
 
         public Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
                         double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask) {
-            this(instances, prompts, seeds, trainingSteps, betas, samplingSteps, guidance, methods, multiConcept, mask, TrainingSettings.EMBEDDING_LR);
+            this(instances, prompts, seeds, trainingSteps, betas, samplingSteps, guidance, methods, multiConcept, mask, TrainingSettings.EMBEDDING_LR, false);
         }
 
         public static Protocol full() {
@@ -79,12 +80,12 @@ public final class MethodEvaluation {
             return new Protocol(1, 3, 1, 3, List.of(0.7), 3, 5.0, ConceptMethods.ALL, true, Mask.ATTENTION);
         }
 
-        /** How every method's concepts are trained: the paper's settings with the protocol's steps, mask and embedding rate. */
-        public TrainingSettings training(ConceptMethod m) { return training(m, trainingSteps, mask, embeddingLr); }
+        /** How every method's concepts are trained: the paper's settings with the protocol's steps, mask, embedding rate and i*. */
+        public TrainingSettings training(ConceptMethod m) { return training(m, trainingSteps, mask, embeddingLr, iStarAfterObjects); }
 
-        private static TrainingSettings training(ConceptMethod m, int steps, Mask mask, double embeddingLr) {
+        private static TrainingSettings training(ConceptMethod m, int steps, Mask mask, double embeddingLr, boolean iStarAfterObjects) {
             return TrainingSettings.defaults().toBuilder().steps(steps).method(m).learningRates(embeddingLr, TrainingSettings.EDIT_LR)
-                    .schedule(0, 0).attentionMasks(mask == Mask.ATTENTION).build();
+                    .schedule(0, 0).attentionMasks(mask == Mask.ATTENTION).iStarAfterObjects(iStarAfterObjects).build();
         }
     }
 
@@ -445,9 +446,10 @@ public final class MethodEvaluation {
 
     public static String markdown(Report r, Protocol p, String modelName) {
         return markdown(r, String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n%d held-out instances x %d prompts x %d seeds; every method "
-                        + "trained %d steps on the same 6 pictures with the same seed (loss mask: %s; embedding learning rate %s); DDIM %d steps, guidance %.1f.%n%n",
+                        + "trained %d steps on the same 6 pictures with the same seed (loss mask: %s; embedding learning rate %s%s); DDIM %d steps, guidance %.1f.%n%n",
                 modelName, p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT),
-                p.embeddingLr() == 0 ? "0, the supercategory's kept" : Double.toString(p.embeddingLr()), p.samplingSteps(), p.guidance()));
+                p.embeddingLr() == 0 ? "0, the supercategory's kept" : Double.toString(p.embeddingLr()),
+                p.iStarAfterObjects() ? "; i* also after other objects" : "", p.samplingSteps(), p.guidance()));
     }
 
     private static String markdown(Report r, String header) {

@@ -56,6 +56,16 @@ public final class ConceptTrainer {
             "a good photo of the {}", "image of a {}", "image of the {}", "a photograph of {}", "a {} shown in a photo",
             "a photo of {}");
 
+    /**
+     * Prompts that name another object before the concept word, for i* ({@link TrainingSettings#iStarAfterObjects}):
+     * "{}" is the concept's word, "%s" another object's.
+     */
+    public static final List<String> AFTER_OBJECT_TEMPLATES = List.of("a %s on the left and a {} on the right",
+            "a %s on the right and a {} on the left", "a %s next to a {}", "a %s and a {}");
+    /** The other objects, those of them the vocabulary holds whole (the world model knows its eight categories). */
+    private static final List<String> OTHER_OBJECTS = List.of("dog", "cat", "teddy", "car", "house", "tree", "mug", "bird",
+            "horse", "chair", "lamp", "ball", "book", "flower", "boat", "bicycle");
+
     private final StableDiffusion sd;
     private final String word;
     private final String supercategory;
@@ -66,6 +76,8 @@ public final class ConceptTrainer {
     private final NoiseSchedule schedule;
     private final boolean vPrediction;
     private final List<String> templates;
+    /** Prompts naming another object before the word, for i*; empty unless {@link TrainingSettings#iStarAfterObjects}. */
+    private final List<String> afterObjectTemplates;
 
     /** The concept as it is now: its tensors are the optimizer's leaves (i* is tracked apart, in {@link #iStar}). */
     private ConceptFile concept;
@@ -98,6 +110,7 @@ public final class ConceptTrainer {
         this.schedule = new NoiseSchedule(sd.schedulerConfig);
         this.vPrediction = sd.schedulerConfig.predictionType().equals("v_prediction");
         this.templates = templatesFor(sd.tokenizer);
+        this.afterObjectTemplates = settings.iStarAfterObjects() ? afterObjectTemplatesFor(sd.tokenizer, supercategory) : List.of();
     }
 
     /**
@@ -108,6 +121,27 @@ public final class ConceptTrainer {
         List<String> known = TEMPLATES.stream().filter(t -> java.util.Arrays.stream(t.replace("{}", "").trim().split(" +"))
                 .allMatch(w -> tokenizer.tokensOf(w).size() == 1)).toList();
         return known.isEmpty() ? TEMPLATES : known;
+    }
+
+    /**
+     * {@link #AFTER_OBJECT_TEMPLATES} with each of the other objects (not the supercategory) whose words, like the
+     * templates', the vocabulary holds whole; refuses a vocabulary that holds none of them.
+     */
+    public static List<String> afterObjectTemplatesFor(ClipTokenizer tokenizer, String supercategory) {
+        java.util.function.Predicate<String> whole = t -> java.util.Arrays.stream(t.replace("{}", "").trim().split(" +"))
+                .allMatch(w -> tokenizer.tokensOf(w).size() == 1);
+        List<String> out = new ArrayList<>();
+        for (String template : AFTER_OBJECT_TEMPLATES) {
+            for (String object : OTHER_OBJECTS) {
+                String t = String.format(java.util.Locale.ROOT, template, object);
+                if (!object.equals(supercategory) && whole.test(t)) out.add(t);
+            }
+        }
+        if (out.isEmpty()) {
+            throw new IllegalArgumentException("the vocabulary holds none of the prompts that name another object before the word ("
+                    + AFTER_OBJECT_TEMPLATES.get(0) + ", ...), so i* cannot be tracked after other objects");
+        }
+        return out;
     }
 
     /**
@@ -230,16 +264,19 @@ public final class ConceptTrainer {
         return e;
     }
 
-    /** v* from the supercategory's embedding; i* = i_super, its mean encoding over the templates; the method's edit. */
+    /**
+     * v* from the supercategory's embedding; i* = i_super, its mean encoding over the templates (and, half and half,
+     * over the prompts naming another object first where i* is tracked there too); the method's edit.
+     */
     private ConceptFile initialConcept() {
         try (Scope s = Scope.inference()) {
             Tensor table = sd.textEncoder.tokenEmbedding().weight.t();
             Tensor embedding = Scope.keep(table.select(0, supercategoryId).detach().clone().set_requires_grad(true));
-            List<String> prompts = new ArrayList<>();
-            for (String t : templates) prompts.add(t.replace("{}", supercategory));
-            Tensor ids = sd.tokenize(prompts, w -> {});
-            Tensor encodings = sd.textEncoder.encode(ids, sd.clipSkip());
-            Tensor iSuper = Scope.keep(meanAtToken(encodings, ids, supercategoryId).detach().clone());
+            Tensor iSuper = meanEncoding(templates, supercategory, supercategoryId);
+            if (!afterObjectTemplates.isEmpty()) {
+                iSuper = Ops.div(Ops.add(iSuper, meanEncoding(afterObjectTemplates, supercategory, supercategoryId)), 2);
+            }
+            iSuper = Scope.keep(iSuper.detach().clone());
             ProjectionEdit edit = settings.method().initialEdit(sd.unet.crossAttentionLayers(), iSuper);
             return new ConceptFile(word, supercategory, embedding, Scope.keep(iSuper.clone()), edit, Concept.GENERATION_BETA,
                     Concept.GENERATION_TAU, sd.unetHash(), sd.textEncoderHash(), recorded());
@@ -251,6 +288,13 @@ public final class ConceptTrainer {
         Map<String, String> m = new LinkedHashMap<>(settings.describe());
         if (cInvProvenance != null) m.put(ConceptFile.COVARIANCE_SETTING, cInvProvenance);
         return m;
+    }
+
+    /** The base model's mean encoding of {@code word} (token {@code token}) over {@code templates}. */
+    private Tensor meanEncoding(List<String> templates, String word, long token) {
+        List<String> prompts = templates.stream().map(t -> t.replace("{}", word)).toList();
+        Tensor ids = sd.tokenize(prompts, w -> {});
+        return meanAtToken(sd.textEncoder.encode(ids, sd.clipSkip()), ids, token);
     }
 
     /** Mean over the batch of each prompt's encoding at its {@code token} position. */
@@ -304,6 +348,7 @@ public final class ConceptTrainer {
                     // i* <- 0.99 i* + 0.01 mean_b e[b, pos_b], before the UNet sees this batch
                     try (NoGradGuard ng = new NoGradGuard()) {
                         Tensor current = meanAtToken(batches.get(m).encodings().detach(), ids.get(m), placeholderId);
+                        if (!afterObjectTemplates.isEmpty()) current = Ops.div(Ops.add(current, afterObjectEncoding(rngs.get(m))), 2);
                         iStar = Scope.replaceKept(iStar, Ops.add(Ops.mul(iStar, settings.iStarDecay()), Ops.mul(current, 1 - settings.iStarDecay())));
                     }
                     if (gate != null) gate.trackIStarFor(batches.get(m).encodings(), 0, iStar);
@@ -317,6 +362,19 @@ public final class ConceptTrainer {
         }
         phases.lap("freeing tensors");
         return losses;
+    }
+
+    /**
+     * The word's mean encoding, as the concept is now, in a batch of prompts that name another object first, drawn
+     * from {@code rng} after the micro-batch's own draws (so the training draws are those of a run without them).
+     */
+    private Tensor afterObjectEncoding(SplittableRandom rng) {
+        List<String> prompts = new ArrayList<>();
+        for (int i = 0; i < settings.batchSize(); i++) {
+            prompts.add(afterObjectTemplates.get(rng.nextInt(afterObjectTemplates.size())).replace("{}", word));
+        }
+        Tensor ids = sd.tokenize(applied.tokenizer(), prompts, w -> {});
+        return meanAtToken(applied.encode(prompts, w -> {}), ids, placeholderId);
     }
 
     /** One micro-batch's draws from {@code rng} (in the order training has always drawn them) and its encodings; adds its token ids to {@code ids}. */

@@ -24,11 +24,16 @@ import java.util.Map;
  * @param checkpointEvery      steps between resumable checkpoints; 0: none
  * @param sampleEvery          steps between sample pictures; 0: none
  * @param attentionMasks       weigh the loss by the model's own cross-attention to the supercategory (zero-shot masks)
+ * @param iStarAfterObjects    track i* over the word's encodings after another object's words too ("a dog on the left
+ *                             and a {} on the right"), not only in the training prompts: a causal text encoder's
+ *                             encoding of a word changes with the words before it, so the gate of a concept named
+ *                             second opens less ({@link ConceptTrainer#AFTER_OBJECT_TEMPLATES})
  */
 public record TrainingSettings(ConceptMethod method, int steps, int batchSize, int gradientAccumulation, double embeddingLr,
                                double editLr, double weightDecay, double trainBeta, double trainTau, double iStarDecay,
                                long seed, int viewsPerImage, TrainingImages.Fit fit, int resolution, double maskFloor,
-                               int checkpointEvery, int sampleEvery, boolean attentionMasks) {
+                               int checkpointEvery, int sampleEvery, boolean attentionMasks,
+                               boolean iStarAfterObjects) {
     /**
      * The loss mask a user gets unless asked otherwise, by name ({@code train --mask}, {@code eval --mask}, the web app):
      * the zero-shot attention mask, which {@link #defaults()} turns on (README, "Masks"). The paper uses none.
@@ -66,7 +71,7 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
 
     public static TrainingSettings defaults() {
         return new TrainingSettings(ConceptMethods.PERFUSION, 400, 4, 4, EMBEDDING_LR, EDIT_LR, 0.01, 0.75, 0.1, 0.99, 1, 8,
-                TrainingImages.Fit.CROP, 0, 0.1, 50, 100, true);
+                TrainingImages.Fit.CROP, 0, 0.1, 50, 100, true, false);
     }
 
     public Builder toBuilder() { return new Builder(this); }
@@ -82,6 +87,7 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
         m.put("method", method.id());
         m.put("keys", method.describeKeys());
         m.put("mask", attentionMasks ? "zero-shot cross-attention" : "files or none");
+        if (iStarAfterObjects) m.put("i*", "the training prompts and after another object");
         return m;
     }
 
@@ -92,7 +98,7 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
         private double embeddingLr, editLr, weightDecay, trainBeta, trainTau, iStarDecay, maskFloor;
         private long seed;
         private TrainingImages.Fit fit;
-        private boolean attentionMasks;
+        private boolean attentionMasks, iStarAfterObjects;
 
         private Builder(TrainingSettings s) {
             method = s.method;
@@ -113,6 +119,7 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
             checkpointEvery = s.checkpointEvery;
             sampleEvery = s.sampleEvery;
             attentionMasks = s.attentionMasks;
+            iStarAfterObjects = s.iStarAfterObjects;
         }
 
         public Builder method(ConceptMethod m) { method = m; return this; }
@@ -130,11 +137,12 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
         /** Steps between checkpoints and between sample pictures (0: none). */
         public Builder schedule(int checkpoints, int samples) { checkpointEvery = checkpoints; sampleEvery = samples; return this; }
         public Builder attentionMasks(boolean a) { attentionMasks = a; return this; }
+        public Builder iStarAfterObjects(boolean a) { iStarAfterObjects = a; return this; }
 
         public TrainingSettings build() {
             return new TrainingSettings(method, steps, batchSize, gradientAccumulation, embeddingLr, editLr, weightDecay,
                     trainBeta, trainTau, iStarDecay, seed, viewsPerImage, fit, resolution, maskFloor, checkpointEvery,
-                    sampleEvery, attentionMasks);
+                    sampleEvery, attentionMasks, iStarAfterObjects);
         }
     }
 }

@@ -135,6 +135,31 @@ class PerfusionEndToEndTest {
     }
 
     @Test
+    void iStarTrackedAfterOtherObjectsTooStartsFromBothContextsAndIsRecorded() throws Exception {
+        List<String> contexts = ConceptTrainer.afterObjectTemplatesFor(sd.tokenizer, "dog");
+        assertEquals(ConceptTrainer.AFTER_OBJECT_TEMPLATES.size() * 15, contexts.size(), "CLIP's vocabulary holds every other object whole");
+        for (String c : contexts) {
+            assertEquals(1, c.split("\\{}", -1).length - 1, c);
+            assertFalse(c.startsWith("a dog "), "the supercategory is not its own other object: " + c);
+            assertTrue(c.indexOf("{}") > c.indexOf(' ', 2), "another object comes first: " + c);
+        }
+        TrainingSettings plain = quick().toBuilder().steps(1).schedule(0, 0).build();
+        ConceptFile templatesOnly = new ConceptTrainer(sd, cInv, "my-pup", "dog", plain)
+                .train(images, null, tmp.resolve("pup.safetensors"), false, null, Progress.NONE).concept();
+        ConceptFile afterObjects = new ConceptTrainer(sd, cInv, "my-pup", "dog", plain.toBuilder().iStarAfterObjects(true).build())
+                .train(images, null, tmp.resolve("pup-pairs.safetensors"), false, null, Progress.NONE).concept();
+        assertNull(templatesOnly.settings().get("i*"), "a file without the option records what it always did");
+        assertEquals("the training prompts and after another object", afterObjects.settings().get("i*"));
+        double apart = Ops.maxAbsDiff(templatesOnly.iStar(), afterObjects.iStar());
+        assertTrue(apart > 1e-3, "i* moves towards the word's encodings after other objects: " + apart);
+        // the world model's vocabulary holds its eight categories of the sixteen other objects
+        List<String> world = ConceptTrainer.afterObjectTemplatesFor(
+                dev.perfusion.text.ClipTokenizer.load(dev.perfusion.world.Bundled.model().resolve("tokenizer")), "cat");
+        assertEquals(ConceptTrainer.AFTER_OBJECT_TEMPLATES.size() * 7, world.size(), world.toString());
+        assertTrue(world.contains("a teddy next to a {}") && world.stream().noneMatch(c -> c.contains("horse")), world.toString());
+    }
+
+    @Test
     void aConceptIsRefusedByAnotherModel() throws Exception {
         Path out = tmp.resolve("other.safetensors");
         new ConceptTrainer(sd, cInv, "my-cat", "cat", quick().toBuilder().steps(1).schedule(0, 0).build()).train(images, null, out, false, null, Progress.NONE);
