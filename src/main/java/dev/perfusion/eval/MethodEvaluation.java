@@ -104,7 +104,8 @@ public final class MethodEvaluation {
                           double identification, double clipImage, double clipText, long fileBytes, double trainingSeconds, int pictures) {}
 
     /**
-     * The multi-concept section's row: one combination mode over its pictures; {@code bothIdentified}: each side's
+     * The multi-concept section's row: one combination mode over its pictures; {@code fidelityFirst} and
+     * {@code fidelitySecond}: the first- and second-named concept's, on its prompted side; {@code bothIdentified}: each side's
      * instance picked on the side the prompt puts it; {@code bothSwapped}: both picked, each on the other side (the
      * model drew both, but not where the prompt said). {@code failures}: where each of the two concepts went.
      */
@@ -119,10 +120,11 @@ public final class MethodEvaluation {
      * By the place of its word in the prompt: {@code firstPicked} and {@code secondPicked}, the fractions of pictures
      * in which the first-named and the second-named concept is picked on either half (their mean is
      * {@code identified}); {@code firstOnBoth}: the part of {@code oneOnBoth} in which the twice-drawn one is the
-     * first-named. The text encoder is causal, so the words before a concept's word change its encoding.
+     * first-named. The text encoder is causal, so the words before a concept's word change its encoding. By the side
+     * the prompt puts it on: {@code leftPicked} and {@code rightPicked} (their mean is {@code identified} too).
      */
     public record Failures(double identified, double drawnNotItself, double notDrawn, double oneOnBoth,
-                           double firstPicked, double secondPicked, double firstOnBoth) {}
+                           double firstPicked, double secondPicked, double firstOnBoth, double leftPicked, double rightPicked) {}
 
     public record Report(List<Score> scores, List<Summary> summaries, List<Combination> combinations) {}
 
@@ -317,7 +319,8 @@ public final class MethodEvaluation {
     /**
      * Pairs of separately trained Perfusion concepts in one prompt: exact against approximate combination, with the
      * keys locked at each word and globally, and the world's own pictures of the same pairs (the ceiling of what the
-     * judges can read).
+     * judges can read). The prompts take turns ({@link #pairPrompt}) so that each concept is named first as often as
+     * second and prompted on the left as often as on the right: the place of a word and its side are told apart.
      */
     private List<Combination> combine(List<Subject> subjects, Map<Subject, ConceptFile> concepts) {
         List<Combination> out = new ArrayList<>();
@@ -331,10 +334,11 @@ public final class MethodEvaluation {
             for (ConceptGate.Orthogonalization mode : ConceptGate.Orthogonalization.values()) {
                 PairTally tally = new PairTally();
                 for (Subject[] pair : pairs) {
-                    Subject a = pair[0], b = pair[1];
-                    try (AppliedConcepts applied = apply(List.of(concepts.get(a), concepts.get(b)), Concept.GENERATION_BETA, mode, global)) {
-                        List<String> texts = scenes.stream().map(sc -> "a " + a.word() + " on the left and a " + b.word() + " on the right " + sc.phrase()).toList();
-                        for (int seed = 0; seed < protocol.seeds(); seed++) tally.add(draw(applied, texts, pairSeed(seed)), a, b, scenes);
+                    try (AppliedConcepts applied = apply(List.of(concepts.get(pair[0]), concepts.get(pair[1])), Concept.GENERATION_BETA, mode, global)) {
+                        for (int seed = 0; seed < protocol.seeds(); seed++) {
+                            List<PairPrompt> prompts = pairPrompts(pair, scenes, seed);
+                            tally.add(draw(applied, prompts.stream().map(PairPrompt::text).toList(), pairSeed(seed)), pair[0], pair[1], prompts, scenes);
+                        }
                     }
                 }
                 out.add(tally.row(mode.name().toLowerCase(Locale.ROOT) + (global ? ", global lock" : "")));
@@ -344,52 +348,90 @@ public final class MethodEvaluation {
         for (Subject[] pair : pairs) {
             for (int seed = 0; seed < protocol.seeds(); seed++) {
                 long sceneSeed = pairSeed(seed);
-                List<BufferedImage> images = scenes.stream().map(sc -> world.render(SceneSpec.pair(pair[0].instance(), pair[1].instance(),
-                        sc, Size.MEDIUM), sceneSeed).image()).toList();
-                rendered.add(images, pair[0], pair[1], scenes);
+                List<PairPrompt> prompts = pairPrompts(pair, scenes, seed);
+                List<BufferedImage> images = new ArrayList<>();
+                for (int i = 0; i < scenes.size(); i++) {
+                    boolean aOnLeft = prompts.get(i).aOnLeft();
+                    images.add(world.render(SceneSpec.pair((aOnLeft ? pair[0] : pair[1]).instance(), (aOnLeft ? pair[1] : pair[0]).instance(),
+                            scenes.get(i), Size.MEDIUM), sceneSeed).image());
+                }
+                rendered.add(images, pair[0], pair[1], prompts, scenes);
             }
         }
         out.add(rendered.row(RENDERER));
         return out;
     }
 
+    /** The prompts of one seed for a pair, one per scene, the forms taking turns over the scenes and the seeds. */
+    private static List<PairPrompt> pairPrompts(Subject[] pair, List<Scene> scenes, int seed) {
+        List<PairPrompt> out = new ArrayList<>();
+        for (int i = 0; i < scenes.size(); i++) out.add(pairPrompt(pair[0].word(), pair[1].word(), scenes.get(i), (i + seed) % 4));
+        return out;
+    }
+
+    /** A two-concept prompt, and where it puts concept a (of a and b): named first or second, on the left or the right. */
+    record PairPrompt(String text, boolean aNamedFirst, boolean aOnLeft) {}
+
+    /**
+     * Form {@code form} (0-3) of "a X on the left and a Y on the right SCENE" for concepts a and b: a is named first in
+     * forms 0 and 2, and the first-named stands on the left in forms 0 and 1 ("a Y on the right and a X on the left"
+     * in the others), so the four forms hold every combination of word order and side once.
+     */
+    static PairPrompt pairPrompt(String a, String b, Scene scene, int form) {
+        boolean aFirst = form % 2 == 0, firstOnLeft = form < 2;
+        String first = aFirst ? a : b, second = aFirst ? b : a;
+        String text = "a " + first + " on the " + (firstOnLeft ? "left" : "right") + " and a " + second + " on the "
+                + (firstOnLeft ? "right" : "left") + " " + scene.phrase();
+        return new PairPrompt(text, aFirst, aFirst == firstOnLeft);
+    }
+
     private static long pairSeed(int seed) {
         return 1000L * seed + 29;
     }
 
-    /** Sums over two-concept pictures: each side's fidelity, alignment, and both instances picked (or swapped). */
+    /** Sums over two-concept pictures: each concept's fidelity, alignment, and both instances picked (or swapped). */
     private final class PairTally {
-        private double fidelityLeft, fidelityRight, alignment;
+        private double fidelityFirst, fidelitySecond, alignment;
         private int pictures, both, swapped, identified, drawnNotItself, notDrawn, oneOnBoth, firstOnBoth;
-        private final int[] picked = new int[2];
+        /** Pictures in which a concept is picked on either half: by its word's place (first, second), by its prompted side (left, right). */
+        private final int[] pickedByPlace = new int[2], pickedBySide = new int[2];
 
-        void add(List<BufferedImage> images, Subject a, Subject b, List<Scene> scenes) {
+        void add(List<BufferedImage> images, Subject a, Subject b, List<PairPrompt> prompts, List<Scene> scenes) {
             Tensor p = AttributeClassifier.picturesOf(images);
-            double[] left = encoder.similarity(p, InstanceEncoder.window(Placement.LEFT), a.reference());
-            double[] right = encoder.similarity(p, InstanceEncoder.window(Placement.RIGHT), b.reference());
-            long[] leftId = encoder.identify(p, InstanceEncoder.window(Placement.LEFT), gallery);
-            long[] rightId = encoder.identify(p, InstanceEncoder.window(Placement.RIGHT), gallery);
+            List<Subject> ab = List.of(a, b);
+            List<Placement> sides = List.of(Placement.LEFT, Placement.RIGHT);
+            double[][][] similarity = new double[2][2][]; // [side][a or b][picture]
+            long[][] pickedAt = new long[2][];            // [side][picture]: the gallery row picked there
+            for (int side = 0; side < 2; side++) {
+                for (int k = 0; k < 2; k++) similarity[side][k] = encoder.similarity(p, InstanceEncoder.window(sides.get(side)), ab.get(k).reference());
+                pickedAt[side] = encoder.identify(p, InstanceEncoder.window(sides.get(side)), gallery);
+            }
             float[][] present = judge.presence(p);
             long[] scene = judge.predict(p).get(Attribute.SCENE);
             for (int i = 0; i < images.size(); i++) {
-                fidelityLeft += left[i];
-                fidelityRight += right[i];
+                PairPrompt prompt = prompts.get(i);
+                int first = prompt.aNamedFirst() ? 0 : 1, onLeft = prompt.aOnLeft() ? 0 : 1;
+                // each concept's fidelity on the side the prompt puts it
+                fidelityFirst += similarity[first == onLeft ? 0 : 1][first][i];
+                fidelitySecond += similarity[first == onLeft ? 1 : 0][1 - first][i];
                 int found = (present[i][a.instance().category().ordinal()] > 0.5 ? 1 : 0)
                         + (present[i][b.instance().category().ordinal()] > 0.5 ? 1 : 0)
                         + (scene[i] == scenes.get(i).ordinal() ? 1 : 0);
                 alignment += found / 3.0;
-                if (leftId[i] == a.galleryRow() && rightId[i] == b.galleryRow()) both++;
-                if (leftId[i] == b.galleryRow() && rightId[i] == a.galleryRow()) swapped++;
-                if (leftId[i] == rightId[i] && (leftId[i] == a.galleryRow() || leftId[i] == b.galleryRow())) {
+                long left = pickedAt[0][i], right = pickedAt[1][i];
+                long leftRow = ab.get(onLeft).galleryRow(), rightRow = ab.get(1 - onLeft).galleryRow();
+                if (left == leftRow && right == rightRow) both++;
+                if (left == rightRow && right == leftRow) swapped++;
+                if (left == right && (left == leftRow || left == rightRow)) {
                     oneOnBoth++;
-                    if (leftId[i] == a.galleryRow()) firstOnBoth++;
+                    if (left == ab.get(first).galleryRow()) firstOnBoth++;
                 }
-                List<Subject> named = List.of(a, b);
                 for (int k = 0; k < 2; k++) {
-                    Subject s = named.get(k);
-                    if (leftId[i] == s.galleryRow() || rightId[i] == s.galleryRow()) {
+                    Subject s = ab.get(k);
+                    if (left == s.galleryRow() || right == s.galleryRow()) {
                         identified++;
-                        picked[k]++;
+                        pickedByPlace[k == first ? 0 : 1]++;
+                        pickedBySide[k == onLeft ? 0 : 1]++;
                     } else if (present[i][s.instance().category().ordinal()] > 0.5) drawnNotItself++;
                     else notDrawn++;
                 }
@@ -401,8 +443,9 @@ public final class MethodEvaluation {
             int n = pictures;
             double concepts = 2.0 * n;
             Failures f = new Failures(identified / concepts, drawnNotItself / concepts, notDrawn / concepts, oneOnBoth / (double) n,
-                    picked[0] / (double) n, picked[1] / (double) n, firstOnBoth / (double) n);
-            return new Combination(mode, fidelityLeft / n, fidelityRight / n, alignment / n, both / (double) n, swapped / (double) n, f, n);
+                    pickedByPlace[0] / (double) n, pickedByPlace[1] / (double) n, firstOnBoth / (double) n,
+                    pickedBySide[0] / (double) n, pickedBySide[1] / (double) n);
+            return new Combination(mode, fidelityFirst / n, fidelitySecond / n, alignment / n, both / (double) n, swapped / (double) n, f, n);
         }
     }
 
@@ -466,19 +509,19 @@ public final class MethodEvaluation {
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }
         if (!r.combinations().isEmpty()) {
-            sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first | fidelity of the second | alignment | both identified | both, sides swapped | pictures |\n|---|---|---|---|---|---|---|\n");
+            sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first-named | of the second-named | alignment | both identified | both, sides swapped | pictures |\n|---|---|---|---|---|---|---|\n");
             for (Combination c : r.combinations()) {
                 sb.append(String.format(Locale.ROOT, "| %s | %.3f | %.3f | %.3f | %.0f%% | %.0f%% | %d |%n", c.mode(), c.fidelityFirst(), c.fidelitySecond(),
                         c.alignment(), 100 * c.bothIdentified(), 100 * c.bothSwapped(), c.pictures()));
             }
             sb.append("\nWhere each concept went (each picture's two concepts counted on their own; one drawn twice: both halves picked as the same one of the two):\n\n"
-                    + "| combination | picked on either half | the first-named / the second-named | drawn as another instance | not drawn "
-                    + "| one drawn twice | of which the first-named |\n|---|---|---|---|---|---|---|\n");
+                    + "| combination | picked on either half | the first-named / the second-named | prompted on the left / on the right "
+                    + "| drawn as another instance | not drawn | one drawn twice | of which the first-named |\n|---|---|---|---|---|---|---|---|\n");
             for (Combination c : r.combinations()) {
                 Failures f = c.failures();
-                sb.append(String.format(Locale.ROOT, "| %s | %.0f%% | %.0f%% / %.0f%% | %.0f%% | %.0f%% | %.0f%% | %.0f%% |%n", c.mode(), 100 * f.identified(),
-                        100 * f.firstPicked(), 100 * f.secondPicked(), 100 * f.drawnNotItself(), 100 * f.notDrawn(), 100 * f.oneOnBoth(),
-                        100 * f.firstOnBoth()));
+                sb.append(String.format(Locale.ROOT, "| %s | %.0f%% | %.0f%% / %.0f%% | %.0f%% / %.0f%% | %.0f%% | %.0f%% | %.0f%% | %.0f%% |%n", c.mode(),
+                        100 * f.identified(), 100 * f.firstPicked(), 100 * f.secondPicked(), 100 * f.leftPicked(), 100 * f.rightPicked(),
+                        100 * f.drawnNotItself(), 100 * f.notDrawn(), 100 * f.oneOnBoth(), 100 * f.firstOnBoth()));
             }
         }
         return sb.toString();

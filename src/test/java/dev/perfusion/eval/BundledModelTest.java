@@ -164,6 +164,7 @@ class BundledModelTest {
             assertTrue(f.oneOnBoth() + c.bothIdentified() + c.bothSwapped() <= 1 + 1e-12, "one instance twice is neither pair: " + c);
             assertEquals(f.identified(), (f.firstPicked() + f.secondPicked()) / 2, 1e-12, "each concept is the first- or the second-named: " + c);
             assertTrue(f.firstOnBoth() <= f.oneOnBoth() + 1e-12 && f.firstPicked() >= f.firstOnBoth() - 1e-12, c.toString());
+            assertEquals(f.identified(), (f.leftPicked() + f.rightPicked()) / 2, 1e-12, "each concept is prompted on the left or the right: " + c);
         }
         assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("kv-finetune") && s.fileBytes() > 10 * r.summaries().stream()
                 .filter(x -> x.method().equals("perfusion")).findFirst().orElseThrow().fileBytes()), "K/V fine-tuning stores far more than a concept");
@@ -175,7 +176,8 @@ class BundledModelTest {
         MethodEvaluation.write(r, p, tmp.resolve("report"), "bundled");
         for (String f : List.of("scores.csv", "report.md", "tradeoff.png")) assertTrue(Files.size(tmp.resolve("report").resolve(f)) > 100, f);
         assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| both identified | both, sides swapped |"), "the pair table");
-        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| picked on either half | the first-named / the second-named | drawn as another instance | not drawn |"), "where each concept went");
+        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| picked on either half | the first-named / the second-named | prompted on the left / on the right | drawn as another instance | not drawn |"),
+                "where each concept went");
         List<String> csv = Files.readAllLines(tmp.resolve("report/scores.csv"));
         assertEquals(r.scores().size() + 1, csv.size());
         assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text"), csv.get(0));
