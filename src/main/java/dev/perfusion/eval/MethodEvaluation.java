@@ -126,7 +126,16 @@ public final class MethodEvaluation {
     public record Failures(double identified, double drawnNotItself, double notDrawn, double oneOnBoth,
                            double firstPicked, double secondPicked, double firstOnBoth, double leftPicked, double rightPicked) {}
 
-    public record Report(List<Score> scores, List<Summary> summaries, List<Combination> combinations) {}
+    /**
+     * One two-concept picture: its combination, prompt and seed, the instances the prompt puts on the left and the
+     * right and the one it names first, the instance picked on each half (out of the gallery of held-out ones), and
+     * whether the judge sees each prompted instance's category anywhere.
+     */
+    public record PairPicture(String combination, String prompt, int seed, String left, String right, String namedFirst,
+                              String pickedLeft, String pickedRight, boolean leftCategoryDrawn, boolean rightCategoryDrawn) {}
+
+    /** {@code pairPictures}: the two-concept section's pictures one by one (empty without the section). */
+    public record Report(List<Score> scores, List<Summary> summaries, List<Combination> combinations, List<PairPicture> pairPictures) {}
 
     private final StableDiffusion sd;
     private final Tensor cInv;
@@ -156,6 +165,8 @@ public final class MethodEvaluation {
 
     /** The reference embeddings of every held-out instance, one row each: what identification picks from. */
     private Tensor gallery;
+    /** The instance of each row of the gallery. */
+    private List<String> galleryIds;
 
     private record Trained(ConceptFile concept, long fileBytes, double seconds) {}
 
@@ -168,6 +179,7 @@ public final class MethodEvaluation {
         List<Tensor> references = new ArrayList<>();
         for (Instance inst : heldOut) references.add(encoder.reference(AttributeClassifier.pictures(world.views(inst, 6, REFERENCE_SEED))));
         gallery = Scope.keep(Ops.stack(references, 0));
+        galleryIds = heldOut.stream().map(Instance::id).toList();
         for (int k = 0; k < Math.min(protocol.instances(), heldOut.size()); k++) subjects.add(subject(heldOut.get(k), references.get(k), k));
         Map<Subject, ConceptFile> perfusionConcepts = new LinkedHashMap<>();
         for (Subject subject : subjects) {
@@ -190,8 +202,9 @@ public final class MethodEvaluation {
             }
         }
         // only Perfusion's concepts are combined: without them (--method naming others only) there is no pair section
-        List<Combination> combinations = protocol.multiConcept() && !perfusionConcepts.isEmpty() ? combine(subjects, perfusionConcepts) : List.of();
-        return new Report(scores, summarise(scores, sizes, seconds), combinations);
+        List<PairPicture> pairPictures = new ArrayList<>();
+        List<Combination> combinations = protocol.multiConcept() && !perfusionConcepts.isEmpty() ? combine(subjects, perfusionConcepts, pairPictures) : List.of();
+        return new Report(scores, summarise(scores, sizes, seconds), combinations, pairPictures);
     }
 
     /** The seed of the six views of an instance that a concept learns from and its reference embedding is made of. */
@@ -322,7 +335,7 @@ public final class MethodEvaluation {
      * judges can read). The prompts take turns ({@link #pairPrompt}) so that each concept is named first as often as
      * second and prompted on the left as often as on the right: the place of a word and its side are told apart.
      */
-    private List<Combination> combine(List<Subject> subjects, Map<Subject, ConceptFile> concepts) {
+    private List<Combination> combine(List<Subject> subjects, Map<Subject, ConceptFile> concepts, List<PairPicture> pictures) {
         List<Combination> out = new ArrayList<>();
         List<Scene> scenes = List.of(Scene.GRASS, Scene.SNOW, Scene.BEACH, Scene.CITY);
         List<Subject[]> pairs = new ArrayList<>();
@@ -332,19 +345,19 @@ public final class MethodEvaluation {
         if (pairs.isEmpty()) return out;
         for (boolean global : new boolean[] {false, true}) {
             for (ConceptGate.Orthogonalization mode : ConceptGate.Orthogonalization.values()) {
-                PairTally tally = new PairTally();
+                PairTally tally = new PairTally(mode.name().toLowerCase(Locale.ROOT) + (global ? ", global lock" : ""), pictures);
                 for (Subject[] pair : pairs) {
                     try (AppliedConcepts applied = apply(List.of(concepts.get(pair[0]), concepts.get(pair[1])), Concept.GENERATION_BETA, mode, global)) {
                         for (int seed = 0; seed < protocol.seeds(); seed++) {
                             List<PairPrompt> prompts = pairPrompts(pair, scenes, seed);
-                            tally.add(draw(applied, prompts.stream().map(PairPrompt::text).toList(), pairSeed(seed)), pair[0], pair[1], prompts, scenes);
+                            tally.add(draw(applied, prompts.stream().map(PairPrompt::text).toList(), pairSeed(seed)), pair[0], pair[1], prompts, scenes, seed);
                         }
                     }
                 }
-                out.add(tally.row(mode.name().toLowerCase(Locale.ROOT) + (global ? ", global lock" : "")));
+                out.add(tally.row());
             }
         }
-        PairTally rendered = new PairTally();
+        PairTally rendered = new PairTally(RENDERER, pictures);
         for (Subject[] pair : pairs) {
             for (int seed = 0; seed < protocol.seeds(); seed++) {
                 long sceneSeed = pairSeed(seed);
@@ -355,10 +368,10 @@ public final class MethodEvaluation {
                     images.add(world.render(SceneSpec.pair((aOnLeft ? pair[0] : pair[1]).instance(), (aOnLeft ? pair[1] : pair[0]).instance(),
                             scenes.get(i), Size.MEDIUM), sceneSeed).image());
                 }
-                rendered.add(images, pair[0], pair[1], prompts, scenes);
+                rendered.add(images, pair[0], pair[1], prompts, scenes, seed);
             }
         }
-        out.add(rendered.row(RENDERER));
+        out.add(rendered.row());
         return out;
     }
 
@@ -391,12 +404,20 @@ public final class MethodEvaluation {
 
     /** Sums over two-concept pictures: each concept's fidelity, alignment, and both instances picked (or swapped). */
     private final class PairTally {
+        private final String mode;
+        /** Where each picture goes, one by one. */
+        private final List<PairPicture> each;
         private double fidelityFirst, fidelitySecond, alignment;
         private int pictures, both, swapped, identified, drawnNotItself, notDrawn, oneOnBoth, firstOnBoth;
         /** Pictures in which a concept is picked on either half: by its word's place (first, second), by its prompted side (left, right). */
         private final int[] pickedByPlace = new int[2], pickedBySide = new int[2];
 
-        void add(List<BufferedImage> images, Subject a, Subject b, List<PairPrompt> prompts, List<Scene> scenes) {
+        PairTally(String mode, List<PairPicture> each) {
+            this.mode = mode;
+            this.each = each;
+        }
+
+        void add(List<BufferedImage> images, Subject a, Subject b, List<PairPrompt> prompts, List<Scene> scenes, int seed) {
             Tensor p = AttributeClassifier.picturesOf(images);
             List<Subject> ab = List.of(a, b);
             List<Placement> sides = List.of(Placement.LEFT, Placement.RIGHT);
@@ -435,11 +456,15 @@ public final class MethodEvaluation {
                     } else if (present[i][s.instance().category().ordinal()] > 0.5) drawnNotItself++;
                     else notDrawn++;
                 }
+                boolean[] drawn = new boolean[2];
+                for (int k = 0; k < 2; k++) drawn[k] = present[i][ab.get(k).instance().category().ordinal()] > 0.5;
+                each.add(new PairPicture(mode, prompt.text(), seed, ab.get(onLeft).instance().id(), ab.get(1 - onLeft).instance().id(),
+                        ab.get(first).instance().id(), galleryIds.get((int) left), galleryIds.get((int) right), drawn[onLeft], drawn[1 - onLeft]));
                 pictures++;
             }
         }
 
-        Combination row(String mode) {
+        Combination row() {
             int n = pictures;
             double concepts = 2.0 * n;
             Failures f = new Failures(identified / concepts, drawnNotItself / concepts, notDrawn / concepts, oneOnBoth / (double) n,
@@ -483,6 +508,14 @@ public final class MethodEvaluation {
                     orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText()));
         }
         AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
+        if (!r.pairPictures().isEmpty()) {
+            StringBuilder pairs = new StringBuilder(PAIRS_HEADER + "\n");
+            for (PairPicture x : r.pairPictures()) {
+                pairs.append(String.format(Locale.ROOT, "\"%s\",\"%s\",%d,%s,%s,%s,%s,%s,%d,%d%n", x.combination(), x.prompt(), x.seed(), x.left(),
+                        x.right(), x.namedFirst(), x.pickedLeft(), x.pickedRight(), x.leftCategoryDrawn() ? 1 : 0, x.rightCategoryDrawn() ? 1 : 0));
+            }
+            AtomicFiles.write(dir.resolve("pairs.csv"), pairs.toString().getBytes(StandardCharsets.UTF_8));
+        }
         AtomicFiles.write(dir.resolve("report.md"), markdown.getBytes(StandardCharsets.UTF_8));
         Png.write(dir.resolve("tradeoff.png"), plot(r).render(900, 560), Map.of());
     }
@@ -523,12 +556,33 @@ public final class MethodEvaluation {
                         100 * f.identified(), 100 * f.firstPicked(), 100 * f.secondPicked(), 100 * f.leftPicked(), 100 * f.rightPicked(),
                         100 * f.drawnNotItself(), 100 * f.notDrawn(), 100 * f.oneOnBoth(), 100 * f.firstOnBoth()));
             }
+            if (!r.pairPictures().isEmpty()) sb.append(pickedByInstance(r));
+        }
+        return sb.toString();
+    }
+
+    /** Each instance of the pairs: the fraction of its pictures (in each combination) in which it is picked on either half. */
+    private static String pickedByInstance(Report r) {
+        List<String> modes = r.combinations().stream().map(Combination::mode).toList();
+        List<String> instances = r.pairPictures().stream().flatMap(x -> java.util.stream.Stream.of(x.left(), x.right())).distinct().sorted().toList();
+        StringBuilder sb = new StringBuilder("\nEach instance, picked on either half of its pictures (pairs.csv has every picture):\n\n| instance | "
+                + String.join(" | ", modes) + " |\n|---|" + "---|".repeat(modes.size()) + "\n");
+        for (String instance : instances) {
+            sb.append("| ").append(instance).append(" |");
+            for (String mode : modes) {
+                List<PairPicture> its = r.pairPictures().stream().filter(x -> x.combination().equals(mode)
+                        && (x.left().equals(instance) || x.right().equals(instance))).toList();
+                long picked = its.stream().filter(x -> x.pickedLeft().equals(instance) || x.pickedRight().equals(instance)).count();
+                sb.append(String.format(Locale.ROOT, " %.0f%% of %d |", 100.0 * picked / its.size(), its.size()));
+            }
+            sb.append('\n');
         }
         return sb.toString();
     }
 
     // ---------------------------------------------------------------- earlier runs merged
 
+    private static final String PAIRS_HEADER = "combination,prompt,seed,left,right,named_first,picked_left,picked_right,left_category_drawn,right_category_drawn";
     private static final String SCORES_HEADER = "method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text";
 
     /** The scores an earlier run wrote (its scores.csv). */
@@ -570,7 +624,7 @@ public final class MethodEvaluation {
             }
             taken.addAll(here);
         }
-        return new Report(merged, summarise(merged, Map.of(), Map.of()), List.of());
+        return new Report(merged, summarise(merged, Map.of(), Map.of()), List.of(), List.of());
     }
 
     /** Writes a merged report (scores.csv, report.md, tradeoff.png) into {@code dir}. */

@@ -170,6 +170,15 @@ class BundledModelTest {
                 .filter(x -> x.method().equals("perfusion")).findFirst().orElseThrow().fileBytes()), "K/V fine-tuning stores far more than a concept");
         assertEquals(List.of("exact", "approximate", "exact, global lock", "approximate, global lock", MethodEvaluation.RENDERER),
                 r.combinations().stream().map(MethodEvaluation.Combination::mode).toList());
+        for (MethodEvaluation.Combination c : r.combinations()) {
+            List<MethodEvaluation.PairPicture> its = r.pairPictures().stream().filter(x -> x.combination().equals(c.mode())).toList();
+            assertEquals(c.pictures(), its.size(), "one row per picture: " + c.mode());
+            long picked = its.stream().mapToLong(x -> (List.of(x.pickedLeft(), x.pickedRight()).contains(x.left()) ? 1 : 0)
+                    + (List.of(x.pickedLeft(), x.pickedRight()).contains(x.right()) ? 1 : 0)).sum();
+            assertEquals(c.failures().identified(), picked / (2.0 * its.size()), 1e-12, "the pictures add up to the row: " + c.mode());
+            long both = its.stream().filter(x -> x.pickedLeft().equals(x.left()) && x.pickedRight().equals(x.right())).count();
+            assertEquals(c.bothIdentified(), both / (double) its.size(), 1e-12, c.mode());
+        }
         MethodEvaluation.Combination renderedPairs = r.combinations().get(4);
         assertEquals(r.combinations().get(0).pictures(), renderedPairs.pictures(), "the same pairs and scenes, rendered");
         assertTrue(renderedPairs.failures().identified() >= 0.5, "the judge knows the world's own pairs: " + renderedPairs);
@@ -178,6 +187,10 @@ class BundledModelTest {
         assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| both identified | both, sides swapped |"), "the pair table");
         assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| picked on either half | the first-named / the second-named | prompted on the left / on the right | drawn as another instance | not drawn |"),
                 "where each concept went");
+        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("Each instance, picked on either half"), "the pairs by instance");
+        List<String> pairs = Files.readAllLines(tmp.resolve("report/pairs.csv"));
+        assertEquals(r.pairPictures().size() + 1, pairs.size());
+        assertTrue(pairs.get(1).startsWith("\"exact\",\"a my-"), pairs.get(1));
         List<String> csv = Files.readAllLines(tmp.resolve("report/scores.csv"));
         assertEquals(r.scores().size() + 1, csv.size());
         assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text"), csv.get(0));
