@@ -118,9 +118,13 @@ public final class ConceptTrainer {
      * a" but not "a good photo of"): words a model never learned would only blur the concept's encodings.
      */
     public static List<String> templatesFor(ClipTokenizer tokenizer) {
-        List<String> known = TEMPLATES.stream().filter(t -> java.util.Arrays.stream(t.replace("{}", "").trim().split(" +"))
-                .allMatch(w -> tokenizer.tokensOf(w).size() == 1)).toList();
+        List<String> known = TEMPLATES.stream().filter(t -> wordsHeldWhole(tokenizer, t)).toList();
         return known.isEmpty() ? TEMPLATES : known;
+    }
+
+    /** Whether every word of {@code template} (but its "{}") is one token of the vocabulary. */
+    private static boolean wordsHeldWhole(ClipTokenizer tokenizer, String template) {
+        return java.util.Arrays.stream(template.replace("{}", "").trim().split(" +")).allMatch(w -> tokenizer.tokensOf(w).size() == 1);
     }
 
     /**
@@ -128,13 +132,11 @@ public final class ConceptTrainer {
      * templates', the vocabulary holds whole; refuses a vocabulary that holds none of them.
      */
     public static List<String> afterObjectTemplatesFor(ClipTokenizer tokenizer, String supercategory) {
-        java.util.function.Predicate<String> whole = t -> java.util.Arrays.stream(t.replace("{}", "").trim().split(" +"))
-                .allMatch(w -> tokenizer.tokensOf(w).size() == 1);
         List<String> out = new ArrayList<>();
         for (String template : AFTER_OBJECT_TEMPLATES) {
             for (String object : OTHER_OBJECTS) {
                 String t = String.format(java.util.Locale.ROOT, template, object);
-                if (!object.equals(supercategory) && whole.test(t)) out.add(t);
+                if (!object.equals(supercategory) && wordsHeldWhole(tokenizer, t)) out.add(t);
             }
         }
         if (out.isEmpty()) {
