@@ -274,6 +274,8 @@ public final class MethodEvaluation {
 
     /** The method name of the rendered pictures' rows. */
     public static final String RENDERER = "world renderer";
+    /** The two-concept section's row of the base model drawing the pairs' supercategory words. */
+    public static final String BASE_PAIRS = "base model, supercategory words";
 
     private List<Score> scorePictures(String method, String variant, double beta, Subject s, List<Prompts.Prompt> prompts,
                                       List<String> texts, List<String> withSupercategory, int seed, List<BufferedImage> images) {
@@ -331,8 +333,9 @@ public final class MethodEvaluation {
 
     /**
      * Pairs of separately trained Perfusion concepts in one prompt: exact against approximate combination, with the
-     * keys locked at each word and globally, and the world's own pictures of the same pairs (the ceiling of what the
-     * judges can read). The prompts take turns ({@link #pairPrompt}) so that each concept is named first as often as
+     * keys locked at each word and globally; the base model drawing the same prompts with the supercategory words (the
+     * floor: whether it draws both kinds of object at all); and the world's own pictures of the same pairs (the ceiling
+     * of what the judges can read). The prompts take turns ({@link #pairPrompt}) so that each concept is named first as often as
      * second and prompted on the left as often as on the right: the place of a word and its side are told apart.
      */
     private List<Combination> combine(List<Subject> subjects, Map<Subject, ConceptFile> concepts, List<PairPicture> pictures) {
@@ -349,7 +352,7 @@ public final class MethodEvaluation {
                 for (Subject[] pair : pairs) {
                     try (AppliedConcepts applied = apply(List.of(concepts.get(pair[0]), concepts.get(pair[1])), Concept.GENERATION_BETA, mode, global)) {
                         for (int seed = 0; seed < protocol.seeds(); seed++) {
-                            List<PairPrompt> prompts = pairPrompts(pair, scenes, seed);
+                            List<PairPrompt> prompts = pairPrompts(pair, Subject::word, scenes, seed);
                             tally.add(draw(applied, prompts.stream().map(PairPrompt::text).toList(), pairSeed(seed)), pair[0], pair[1], prompts, scenes, seed);
                         }
                     }
@@ -357,11 +360,20 @@ public final class MethodEvaluation {
                 out.add(tally.row());
             }
         }
+        // the base model with the supercategory words: whether it draws both kinds of object where the concepts do not
+        PairTally base = new PairTally(BASE_PAIRS, pictures);
+        for (Subject[] pair : pairs) {
+            for (int seed = 0; seed < protocol.seeds(); seed++) {
+                List<PairPrompt> prompts = pairPrompts(pair, Subject::supercategory, scenes, seed);
+                base.add(draw(sd::encodePrompts, prompts.stream().map(PairPrompt::text).toList(), pairSeed(seed)), pair[0], pair[1], prompts, scenes, seed);
+            }
+        }
+        out.add(base.row());
         PairTally rendered = new PairTally(RENDERER, pictures);
         for (Subject[] pair : pairs) {
             for (int seed = 0; seed < protocol.seeds(); seed++) {
                 long sceneSeed = pairSeed(seed);
-                List<PairPrompt> prompts = pairPrompts(pair, scenes, seed);
+                List<PairPrompt> prompts = pairPrompts(pair, Subject::word, scenes, seed);
                 List<BufferedImage> images = new ArrayList<>();
                 for (int i = 0; i < scenes.size(); i++) {
                     boolean aOnLeft = prompts.get(i).aOnLeft();
@@ -375,10 +387,13 @@ public final class MethodEvaluation {
         return out;
     }
 
-    /** The prompts of one seed for a pair, one per scene, the forms taking turns over the scenes and the seeds. */
-    private static List<PairPrompt> pairPrompts(Subject[] pair, List<Scene> scenes, int seed) {
+    /**
+     * The prompts of one seed for a pair, one per scene, naming each by {@code name} (its concept word, or its
+     * supercategory for the base model), the forms taking turns over the scenes and the seeds.
+     */
+    private static List<PairPrompt> pairPrompts(Subject[] pair, java.util.function.Function<Subject, String> name, List<Scene> scenes, int seed) {
         List<PairPrompt> out = new ArrayList<>();
-        for (int i = 0; i < scenes.size(); i++) out.add(pairPrompt(pair[0].word(), pair[1].word(), scenes.get(i), (i + seed) % 4));
+        for (int i = 0; i < scenes.size(); i++) out.add(pairPrompt(name.apply(pair[0]), name.apply(pair[1]), scenes.get(i), (i + seed) % 4));
         return out;
     }
 

@@ -168,8 +168,10 @@ class BundledModelTest {
         }
         assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("kv-finetune") && s.fileBytes() > 10 * r.summaries().stream()
                 .filter(x -> x.method().equals("perfusion")).findFirst().orElseThrow().fileBytes()), "K/V fine-tuning stores far more than a concept");
-        assertEquals(List.of("exact", "approximate", "exact, global lock", "approximate, global lock", MethodEvaluation.RENDERER),
-                r.combinations().stream().map(MethodEvaluation.Combination::mode).toList());
+        assertEquals(List.of("exact", "approximate", "exact, global lock", "approximate, global lock", MethodEvaluation.BASE_PAIRS,
+                MethodEvaluation.RENDERER), r.combinations().stream().map(MethodEvaluation.Combination::mode).toList());
+        assertTrue(r.pairPictures().stream().filter(x -> x.combination().equals(MethodEvaluation.BASE_PAIRS)).allMatch(x -> !x.prompt().contains("my-")),
+                "the base model draws the supercategory words");
         for (MethodEvaluation.Combination c : r.combinations()) {
             List<MethodEvaluation.PairPicture> its = r.pairPictures().stream().filter(x -> x.combination().equals(c.mode())).toList();
             assertEquals(c.pictures(), its.size(), "one row per picture: " + c.mode());
@@ -179,7 +181,7 @@ class BundledModelTest {
             long both = its.stream().filter(x -> x.pickedLeft().equals(x.left()) && x.pickedRight().equals(x.right())).count();
             assertEquals(c.bothIdentified(), both / (double) its.size(), 1e-12, c.mode());
         }
-        MethodEvaluation.Combination renderedPairs = r.combinations().get(4);
+        MethodEvaluation.Combination renderedPairs = r.combinations().get(5);
         assertEquals(r.combinations().get(0).pictures(), renderedPairs.pictures(), "the same pairs and scenes, rendered");
         assertTrue(renderedPairs.failures().identified() >= 0.5, "the judge knows the world's own pairs: " + renderedPairs);
         MethodEvaluation.write(r, p, tmp.resolve("report"), "bundled");
