@@ -450,9 +450,9 @@ public final class MethodEvaluation {
                 // each concept's fidelity on the side the prompt puts it
                 fidelityFirst += similarity[first == onLeft ? 0 : 1][first][i];
                 fidelitySecond += similarity[first == onLeft ? 1 : 0][1 - first][i];
-                int found = (present[i][a.instance().category().ordinal()] > 0.5 ? 1 : 0)
-                        + (present[i][b.instance().category().ordinal()] > 0.5 ? 1 : 0)
-                        + (scene[i] == scenes.get(i).ordinal() ? 1 : 0);
+                boolean[] drawn = new boolean[2]; // each one's category anywhere in the picture
+                for (int k = 0; k < 2; k++) drawn[k] = present[i][ab.get(k).instance().category().ordinal()] > 0.5;
+                int found = (drawn[0] ? 1 : 0) + (drawn[1] ? 1 : 0) + (scene[i] == scenes.get(i).ordinal() ? 1 : 0);
                 alignment += found / 3.0;
                 long left = pickedAt[0][i], right = pickedAt[1][i];
                 long leftRow = ab.get(onLeft).galleryRow(), rightRow = ab.get(1 - onLeft).galleryRow();
@@ -468,11 +468,9 @@ public final class MethodEvaluation {
                         identified++;
                         pickedByPlace[k == first ? 0 : 1]++;
                         pickedBySide[k == onLeft ? 0 : 1]++;
-                    } else if (present[i][s.instance().category().ordinal()] > 0.5) drawnNotItself++;
+                    } else if (drawn[k]) drawnNotItself++;
                     else notDrawn++;
                 }
-                boolean[] drawn = new boolean[2];
-                for (int k = 0; k < 2; k++) drawn[k] = present[i][ab.get(k).instance().category().ordinal()] > 0.5;
                 each.add(new PairPicture(mode, prompt.text(), seed, ab.get(onLeft).instance().id(), ab.get(1 - onLeft).instance().id(),
                         ab.get(first).instance().id(), galleryIds.get((int) left), galleryIds.get((int) right), drawn[onLeft], drawn[1 - onLeft]));
                 pictures++;
