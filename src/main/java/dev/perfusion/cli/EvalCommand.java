@@ -50,7 +50,7 @@ final class EvalCommand implements Callable<Integer> {
             description = "Learning rate of every method's word embedding; 0 keeps the supercategory's (not with textual-inversion) (default: ${DEFAULT-VALUE}, the paper's).")
     double embeddingLr;
 
-    @Option(names = "--i-star-after-objects", description = "Train every Perfusion concept with i* tracked also after other objects' words (train's option).")
+    @Option(names = "--i-star-after-objects", description = "Train every method's concepts with i* tracked also after other objects' words (train's option).")
     boolean iStarAfterObjects;
 
     @Option(names = "--merge", split = ",", paramLabel = "DIR",

@@ -59,9 +59,9 @@ final class TrainCommand implements Callable<Integer> {
             description = "Learning rate of the method's own tensors, such as the values o*_V (default: ${DEFAULT-VALUE}, the paper's).")
     double editLr;
     @Option(names = "--i-star-after-objects", description = "Track i* also in prompts that name another object before the word "
-            + "(\"a dog on the left and a WORD on the right\"), not only in the training prompts, as the paper does: a causal text "
-            + "encoder's encoding of the word changes with the words before it. Measured on the bundled model, it does not help "
-            + "a concept named second (README, two concepts).") boolean iStarAfterObjects;
+            + "(\"a dog on the left and a WORD on the right\"), not only in the training prompts (the paper's i*): a causal text "
+            + "encoder's encoding of the word changes with the words before it. Measured on the bundled model, it lifts s there "
+            + "but not how often a concept of a pair is drawn (README, \"Which concept fails\").") boolean iStarAfterObjects;
     @Option(names = "--covariance-captions", defaultValue = "" + CovarianceCache.DEFAULT_CAPTIONS,
             description = "Captions of the built-in corpus for the text encoder's input covariance, computed once per encoder and cached (default: ${DEFAULT-VALUE}).") int captions;
     @Mixin CovarianceOptions covariance;
