@@ -407,9 +407,7 @@ public final class MethodEvaluation {
      */
     static PairPrompt pairPrompt(String a, String b, Scene scene, int form) {
         boolean aFirst = form % 2 == 0, firstOnLeft = form < 2;
-        String first = aFirst ? a : b, second = aFirst ? b : a;
-        String text = "a " + first + " on the " + (firstOnLeft ? "left" : "right") + " and a " + second + " on the "
-                + (firstOnLeft ? "right" : "left") + " " + scene.phrase();
+        String text = PairPlacement.sidedPrompt(aFirst ? a : b, aFirst ? b : a, firstOnLeft, scene);
         return new PairPrompt(text, aFirst, aFirst == firstOnLeft);
     }
 

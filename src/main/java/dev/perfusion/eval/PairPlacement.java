@@ -60,6 +60,12 @@ public final class PairPlacement {
         }
     }
 
+    /** "a FIRST on the left and a SECOND on the right SCENE", or with the two sides the other way round. */
+    static String sidedPrompt(String first, String second, boolean firstOnLeft, Scene scene) {
+        return "a " + first + " on the " + (firstOnLeft ? "left" : "right") + " and a " + second + " on the "
+                + (firstOnLeft ? "right" : "left") + " " + scene.phrase();
+    }
+
     /** A pair of categories on their sides in a scene, with a colour for each (or none), and its prompt. */
     record Pair(Category left, Category right, Scene scene, ColorWord leftColour, ColorWord rightColour) {
         Pair(Category left, Category right, Scene scene) {
@@ -67,7 +73,7 @@ public final class PairPlacement {
         }
 
         String prompt() {
-            return "a " + named(leftColour, left) + " on the left and a " + named(rightColour, right) + " on the right " + scene.phrase();
+            return sidedPrompt(named(leftColour, left), named(rightColour, right), true, scene);
         }
 
         private static String named(ColorWord colour, Category category) {

@@ -25,5 +25,9 @@ class PairPromptTest {
         assertEquals(Set.of("true/true", "false/true", "true/false", "false/false"), combinations);
         assertEquals("a my-cat on the left and a my-dog on the right " + Scene.GRASS.phrase(),
                 MethodEvaluation.pairPrompt("my-cat", "my-dog", Scene.GRASS, 0).text(), "form 0 is the prompt the section always had");
+        // prompt-following's pairs read the same way
+        assertEquals("a red cat on the left and a blue dog on the right " + Scene.GRASS.phrase(), new PairPlacement.Pair(
+                dev.perfusion.world.Category.CAT, dev.perfusion.world.Category.DOG, Scene.GRASS, dev.perfusion.world.ColorWord.RED,
+                dev.perfusion.world.ColorWord.BLUE).prompt());
     }
 }
