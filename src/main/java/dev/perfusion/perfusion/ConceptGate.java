@@ -141,16 +141,25 @@ public final class ConceptGate {
     }
 
     /**
-     * Gives the prompt batch E its own i* for concept j: E's forward passes read it, while the gate's own i* stays
-     * as it is. Training binds each micro-batch of a step to the i* it saw, so that micro-batches run side by side
+     * Gives the prompt batch E its own i* for concept j, one per equal block of E's rows: each block's forward passes
+     * read its own, while the gate's own i* stays as it is. Training binds each micro-batch of a step to the i* it
+     * saw (micro-batches fused into one batch are E's blocks), so that micro-batches fused or run side by side
      * compute what they would one after another. The binding lasts as long as E's cache entry (until
      * {@link #trackIStar}, {@link #clearCache} or eviction; see {@link #holdGraphs}).
      */
-    public synchronized void trackIStarFor(Tensor encodings, int j, Tensor iStar) {
+    public synchronized void trackIStarFor(Tensor encodings, int j, List<Tensor> iStarPerBlock) {
         checkEncodings(encodings);
-        List<Concept> bound = new ArrayList<>(concepts);
-        bound.set(j, ownCopy(concepts.get(j).withIStar(iStar.detach())));
-        cache.entry(encodings).bind(build(bound));
+        long rows = Ops.shape(encodings)[0];
+        if (iStarPerBlock.isEmpty() || rows % iStarPerBlock.size() != 0) {
+            throw new IllegalArgumentException(iStarPerBlock.size() + " i* for a prompt batch of " + rows + " rows: it must split into equal blocks");
+        }
+        List<Constants> blocks = new ArrayList<>();
+        for (Tensor iStar : iStarPerBlock) {
+            List<Concept> bound = new ArrayList<>(concepts);
+            bound.set(j, ownCopy(concepts.get(j).withIStar(iStar.detach())));
+            blocks.add(build(bound));
+        }
+        cache.entry(encodings).bind(blocks);
     }
 
     /** Sets (beta, tau) of every concept: the user's fidelity / text-alignment knob. */
@@ -171,12 +180,26 @@ public final class ConceptGate {
      * float64, otherwise in float32; e⊥ is returned in E's dtype.
      */
     public synchronized GatedEncoding compute(Tensor encodings) {
-        return compute(encodings, constants);
+        return compute(encodings, List.of(constants));
     }
 
-    private GatedEncoding compute(Tensor encodings, Constants c) {
+    /** The gate state of E whose equal row blocks each read their own constants ({@link #trackIStarFor}). */
+    private GatedEncoding compute(Tensor encodings, List<Constants> perBlock) {
         checkEncodings(encodings);
         computations++;
+        if (perBlock.size() == 1) return computeBlock(encodings, perBlock.get(0));
+        Tensor[] blocks = Ops.chunk(encodings, perBlock.size(), 0);
+        List<Tensor> s = new ArrayList<>(), gate = new ArrayList<>(), eOrth = new ArrayList<>();
+        for (int b = 0; b < blocks.length; b++) {
+            GatedEncoding g = computeBlock(blocks[b], perBlock.get(b));
+            s.add(g.s());
+            gate.add(g.gate());
+            eOrth.add(g.eOrth());
+        }
+        return new GatedEncoding(encodings, Ops.cat(s, 0), Ops.cat(gate, 0), Ops.cat(eOrth, 0));
+    }
+
+    private GatedEncoding computeBlock(Tensor encodings, Constants c) {
         Tensor e = encodings.to(encodings.scalar_type().intern() == torch.ScalarType.Double
                 ? torch.ScalarType.Double : torch.ScalarType.Float);
 
@@ -272,7 +295,7 @@ public final class ConceptGate {
         boolean needsGraph = GradMode.is_enabled() && encodings.requires_grad();
         // a state computed with autograd off would silently cut the gradient to E: recompute it with a graph
         if (entry.gated() == null || (needsGraph && !entry.gatedWithGraph())) {
-            entry.setGated(compute(encodings, entry.boundConstants() != null ? entry.boundConstants() : constants), needsGraph);
+            entry.setGated(compute(encodings, entry.boundConstants().isEmpty() ? List.of(constants) : entry.boundConstants()), needsGraph);
         }
         return entry;
     }

@@ -7,6 +7,7 @@ import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -33,8 +34,11 @@ final class PromptCache {
         private GatedEncoding gated;
         private boolean gatedWithGraph;
         private Tensor keyEncodings;
-        /** Gate constants for this E alone (its own i*), or null for the gate's. */
-        private ConceptGate.Constants boundConstants;
+        /**
+         * Gate constants for this E alone, one set per equal block of its rows (micro-batches fused into one batch,
+         * each with the i* it saw), or empty for the gate's own.
+         */
+        private List<ConceptGate.Constants> boundConstants = List.of();
         private final Map<Object, Memo> outputs = new IdentityHashMap<>();
 
         private Entry(Tensor encodings) {
@@ -65,12 +69,12 @@ final class PromptCache {
 
         Tensor keyEncodings() { return keyEncodings; }
 
-        ConceptGate.Constants boundConstants() { return boundConstants; }
+        List<ConceptGate.Constants> boundConstants() { return boundConstants; }
 
-        /** Binds this E to its own gate constants; any gate state computed with others is dropped. */
-        void bind(ConceptGate.Constants constants) {
-            if (boundConstants != null) boundConstants.release();
-            boundConstants = constants;
+        /** Binds this E's row blocks to their own gate constants; any gate state computed with others is dropped. */
+        void bind(List<ConceptGate.Constants> constants) {
+            boundConstants.forEach(ConceptGate.Constants::release);
+            boundConstants = List.copyOf(constants);
             releaseGated();
             releaseMemos();
         }
@@ -101,7 +105,7 @@ final class PromptCache {
             release(keyEncodings);
             releaseGated();
             release(encodings);
-            if (boundConstants != null) boundConstants.release();
+            boundConstants.forEach(ConceptGate.Constants::release);
         }
 
         private static Tensor retain(Tensor t) { return Scope.keep(new Tensor(t)); }

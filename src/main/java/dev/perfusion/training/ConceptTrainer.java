@@ -91,6 +91,8 @@ public final class ConceptTrainer {
     private List<Tensor> leaves;
     /** Where a small model's micro-batches run side by side; null for a large model (one at a time, every thread on each operation). */
     private Threads.SideBySide sideBySide;
+    /** Whether a small model's micro-batches are fused into one UNet pass per worker ({@link #fusedRanges}). */
+    private boolean fuseMicroBatches = true;
 
     public ConceptTrainer(StableDiffusion sd, Tensor cInv, String word, String supercategory, TrainingSettings settings) {
         this(sd, cInv, null, word, supercategory, settings);
@@ -189,22 +191,21 @@ public final class ConceptTrainer {
                 ConceptGate.Orthogonalization.APPROXIMATE, false)) {
             applied = installed;
             sideBySide = side;
-            if (side != null && installed.gate() != null) installed.gate().holdGraphs(side.workers());
+            // every micro-batch of a step is bound to its i* before the first UNet pass: keep them all
+            if (installed.gate() != null) installed.gate().holdGraphs(settings.gradientAccumulation());
             placeholderId = installed.tokenizer().tokenId(word).orElseThrow();
             probeBefore = probe(latents, latentMasks);
             phases.restart();
             for (int step = startStep; step < settings.steps(); step++) {
                 double loss = 0;
                 int accumulation = settings.gradientAccumulation();
-                for (int first = 0; first < accumulation; first += sideBySideCount()) {
-                    List<SplittableRandom> rngs = new ArrayList<>();
-                    for (int micro = first; micro < Math.min(accumulation, first + sideBySideCount()); micro++) {
-                        rngs.add(new SplittableRandom(settings.seed() * 1_000_003L + step * 131L + micro));
-                    }
-                    for (double microLoss : batchLosses(rngs, latents, latentMasks, true)) {
-                        if (!Double.isFinite(microLoss)) throw stopped(step + 1, new NonFiniteException("the loss is " + microLoss));
-                        loss += microLoss / accumulation;
-                    }
+                List<SplittableRandom> rngs = new ArrayList<>();
+                for (int micro = 0; micro < accumulation; micro++) {
+                    rngs.add(new SplittableRandom(settings.seed() * 1_000_003L + step * 131L + micro));
+                }
+                for (double microLoss : batchLosses(rngs, latents, latentMasks, true)) {
+                    if (!Double.isFinite(microLoss)) throw stopped(step + 1, new NonFiniteException("the loss is " + microLoss));
+                    loss += microLoss / accumulation;
                 }
                 ConceptGate gate = applied.gate();
                 if (gate != null) gate.trackIStar(0, iStar); // the i* the last micro-batch saw, for samples and the file
@@ -322,48 +323,96 @@ public final class ConceptTrainer {
         return sum / PROBE_BATCHES;
     }
 
-    /** How many micro-batches run at once: one per side-by-side worker, else one. */
-    private int sideBySideCount() {
-        return sideBySide == null ? 1 : sideBySide.workers();
+    /** A micro-batch drawn: its prompts, and its noisy latents and targets. */
+    private record MicroBatch(List<String> prompts, Tensor noisy, Tensor t, Tensor target, Tensor mask, double lossScale) {}
+
+    /**
+     * Micro-batches fused into one batch for one text encoder and UNet pass, each micro-batch a block of its rows:
+     * with the i* each saw bound to its block, the pass computes what the micro-batches would one at a time, in
+     * fewer, larger operations (a small model's step is mostly per-operation cost). {@code encodings} carry a graph
+     * of their own, which the pass's backward frees.
+     */
+    private record FusedBatch(List<MicroBatch> parts, Tensor ids, Tensor encodings, Tensor noisy, Tensor t, Tensor target, Tensor mask) {
+        /** Micro-batch m's rows of a tensor of this batch. */
+        Tensor rowsOf(Tensor x, int m) {
+            long rows = Ops.shape(x)[0] / parts.size();
+            return x.narrow(0, m * rows, rows);
+        }
     }
 
-    /** A micro-batch drawn and encoded, ready for the UNet. */
-    private record MicroBatch(Tensor noisy, Tensor t, Tensor encodings, Tensor target, Tensor mask, double lossScale) {}
+    private FusedBatch fuse(List<MicroBatch> parts) {
+        List<String> prompts = new ArrayList<>();
+        List<Tensor> noisy = new ArrayList<>(), t = new ArrayList<>(), target = new ArrayList<>(), mask = new ArrayList<>();
+        for (MicroBatch m : parts) {
+            prompts.addAll(m.prompts());
+            noisy.add(m.noisy());
+            t.add(m.t());
+            target.add(m.target());
+            mask.add(m.mask());
+        }
+        Tensor ids = sd.tokenize(applied.tokenizer(), prompts, w -> {});
+        Tensor encodings = applied.encode(prompts, w -> {});
+        return new FusedBatch(parts, ids, encodings, Ops.cat(noisy, 0), Ops.cat(t, 0), Ops.cat(target, 0), Ops.cat(mask, 0));
+    }
 
     /**
      * The micro-batches drawn by {@code rngs}, as they would run one after another: each one's draws and text
      * encodings, then i*'s update from its encodings (v* does not change within a step, so their encodings do not
-     * depend on the order), then the UNet's forward and backward. On a small model those last run side by side,
-     * each on one thread, each micro-batch's gate reading the i* it saw ({@link ConceptGate#trackIStarFor}); each
-     * returns its gradients, added into the leaves in micro-batch order, so the result does not depend on which one
-     * finishes first. Returns each micro-batch's loss.
+     * depend on the order), then the UNet's forward and backward. On a small model the micro-batches are fused into
+     * one batch per side-by-side worker, each block reading the i* its micro-batch saw ({@link ConceptGate#trackIStarFor});
+     * each fused batch returns its gradients, added into the leaves in order, so the result does not depend on which
+     * one finishes first. Returns each micro-batch's loss.
      */
     private List<Double> batchLosses(List<SplittableRandom> rngs, List<Tensor> latents, List<Tensor> masks, boolean learn) {
         List<Double> losses = new ArrayList<>();
         try (Scope s = Scope.open()) {
             List<MicroBatch> batches = new ArrayList<>();
-            List<Tensor> ids = new ArrayList<>();
-            for (SplittableRandom rng : rngs) batches.add(draw(rng, latents, masks, ids));
-            ConceptGate gate = applied.gate();
+            for (SplittableRandom rng : rngs) batches.add(draw(rng, latents, masks));
+            List<FusedBatch> fused = new ArrayList<>();
+            for (int[] range : fusedRanges(batches.size())) fused.add(fuse(batches.subList(range[0], range[1])));
+            phases.lap("text encoder");
             if (learn) {
-                for (int m = 0; m < batches.size(); m++) {
-                    // i* <- 0.99 i* + 0.01 mean_b e[b, pos_b], before the UNet sees this batch
-                    try (NoGradGuard ng = new NoGradGuard()) {
-                        Tensor current = meanAtToken(batches.get(m).encodings().detach(), ids.get(m), placeholderId);
-                        if (!afterObjectTemplates.isEmpty()) current = Ops.div(Ops.add(current, afterObjectEncoding(rngs.get(m))), 2);
-                        iStar = Scope.replaceKept(iStar, Ops.add(Ops.mul(iStar, settings.iStarDecay()), Ops.mul(current, 1 - settings.iStarDecay())));
+                ConceptGate gate = applied.gate();
+                int m = 0;
+                for (FusedBatch f : fused) {
+                    List<Tensor> seen = new ArrayList<>();  // the i* each of its micro-batches saw
+                    for (int part = 0; part < f.parts().size(); part++, m++) {
+                        // i* <- 0.99 i* + 0.01 mean_b e[b, pos_b], before the UNet sees this micro-batch
+                        try (NoGradGuard ng = new NoGradGuard()) {
+                            Tensor current = meanAtToken(f.rowsOf(f.encodings(), part).detach(), f.rowsOf(f.ids(), part), placeholderId);
+                            if (!afterObjectTemplates.isEmpty()) current = Ops.div(Ops.add(current, afterObjectEncoding(rngs.get(m))), 2);
+                            iStar = Scope.replaceKept(iStar, Ops.add(Ops.mul(iStar, settings.iStarDecay()), Ops.mul(current, 1 - settings.iStarDecay())));
+                            seen.add(iStar.clone());
+                        }
                     }
-                    if (gate != null) gate.trackIStarFor(batches.get(m).encodings(), 0, iStar);
+                    if (gate != null) gate.trackIStarFor(f.encodings(), 0, seen);
                 }
                 phases.lap("i*");
             }
             double gradientScale = learn ? 1.0 / settings.gradientAccumulation() : 0;
-            List<Double> lossSums = PartGradients.run(sideBySide, batches.size(), m -> forwardAndBackward(batches.get(m), gradientScale), leaves);
-            phases.lap(sideBySideCount() > 1 ? "UNet forward and backward (micro-batches side by side)" : "UNet forward and backward");
-            for (int m = 0; m < lossSums.size(); m++) losses.add(lossSums.get(m) * batches.get(m).lossScale());
+            List<double[]> lossSums = PartGradients.run(sideBySide, fused.size(), p -> forwardAndBackward(fused.get(p), gradientScale), leaves);
+            phases.lap(sideBySide != null ? "UNet forward and backward (micro-batches fused, side by side)" : "UNet forward and backward");
+            for (int p = 0; p < fused.size(); p++) {
+                for (int m = 0; m < fused.get(p).parts().size(); m++) losses.add(lossSums.get(p)[m] * fused.get(p).parts().get(m).lossScale());
+            }
         }
         phases.lap("freeing tensors");
         return losses;
+    }
+
+    /**
+     * Which micro-batches each UNet pass fuses, as [first, end) ranges in order: on a small model one run of
+     * neighbours per side-by-side worker; on a large one each alone (its activations would not fit several times).
+     */
+    private List<int[]> fusedRanges(int count) {
+        int passes = sideBySide == null || !fuseMicroBatches ? count : Math.min(count, sideBySide.workers());
+        List<int[]> ranges = new ArrayList<>();
+        for (int p = 0, first = 0; p < passes; p++) {
+            int end = first + (count - first) / (passes - p);
+            ranges.add(new int[] {first, end});
+            first = end;
+        }
+        return ranges;
     }
 
     /**
@@ -379,8 +428,8 @@ public final class ConceptTrainer {
         return meanAtToken(applied.encode(prompts, w -> {}), ids, placeholderId);
     }
 
-    /** One micro-batch's draws from {@code rng} (in the order training has always drawn them) and its encodings; adds its token ids to {@code ids}. */
-    private MicroBatch draw(SplittableRandom rng, List<Tensor> latents, List<Tensor> masks, List<Tensor> ids) {
+    /** One micro-batch's draws from {@code rng}, in the order training has always drawn them. */
+    private MicroBatch draw(SplittableRandom rng, List<Tensor> latents, List<Tensor> masks) {
         int b = settings.batchSize();
         List<String> prompts = new ArrayList<>();
         List<Tensor> x0s = new ArrayList<>(), ms = new ArrayList<>();
@@ -393,9 +442,6 @@ public final class ConceptTrainer {
             timesteps[i] = rng.nextInt(schedule.trainSteps());
         }
         phases.lap("batch");
-        ids.add(sd.tokenize(applied.tokenizer(), prompts, w -> {}));
-        Tensor encodings = applied.encode(prompts, w -> {});  // a graph of its own, which its micro-batch's backward frees
-        phases.lap("text encoder");
         Tensor x0 = Ops.cat(x0s, 0), mask = Ops.cat(ms, 0);
         Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0)).to(sd.device, sd.dtype);
         Tensor noisy = schedule.addNoise(x0, noise, timesteps);
@@ -403,26 +449,36 @@ public final class ConceptTrainer {
         Tensor target = vPrediction ? schedule.velocity(x0, noise, timesteps) : noise;
         phases.lap("noise");
         // loss = mean(error² · mask) / mean(mask): the sum of error² · mask times this
-        return new MicroBatch(noisy, t, encodings, target, mask, 1.0 / (x0.numel() * Ops.item(mask.mean())));
+        return new MicroBatch(prompts, noisy, t, target, mask, 1.0 / (x0.numel() * Ops.item(mask.mean())));
     }
 
     /**
-     * The UNet's forward pass on one micro-batch and, with {@code gradientScale} above 0, the gradients of its loss
-     * times {@code gradientScale} (the caller adds them into the leaves): on the thread it runs on.
+     * The UNet's forward pass on fused micro-batches and, with {@code gradientScale} above 0, the gradients of their
+     * losses (each micro-batch's weighted as it would be alone) times {@code gradientScale} (the caller adds them into
+     * the leaves): on the thread it runs on. Returns each micro-batch's sum of masked squared errors.
      */
-    private PartGradients.Part<Double> forwardAndBackward(MicroBatch batch, double gradientScale) {
+    private PartGradients.Part<double[]> forwardAndBackward(FusedBatch batch, double gradientScale) {
         boolean learn = gradientScale > 0;
         try (Scope s = learn ? Scope.open() : Scope.inference()) {
             Tensor prediction = sd.unet.forward(batch.noisy(), batch.t(), batch.encodings());
             Tensor error = Ops.sub(prediction, batch.target());
-            Tensor lossSum = Ops.mul(Ops.mul(error, error), batch.mask()).sum();
-            double value = Ops.item(lossSum);
-            if (!learn) return PartGradients.Part.withoutGradients(value);
-            return new PartGradients.Part<>(value, PartGradients.of(Ops.mul(lossSum, batch.lossScale() * gradientScale), leaves));
+            Tensor perPicture = Ops.sum(Ops.mul(Ops.mul(error, error), batch.mask()).flatten(1, -1), 1, false);
+            int parts = batch.parts().size();
+            Tensor perPart = Ops.sum(perPicture.view(parts, -1), 1, false);
+            double[] sums = Ops.toDoubles(perPart);
+            if (!learn) return PartGradients.Part.withoutGradients(sums);
+            double[] weights = new double[parts];
+            for (int m = 0; m < parts; m++) weights[m] = batch.parts().get(m).lossScale() * gradientScale;
+            Tensor objective = Ops.sum(perPart.mul(Ops.fromDoubles(weights, parts).to(perPart)), 0, false);
+            return new PartGradients.Part<>(sums, PartGradients.of(objective, leaves));
         }
     }
 
-
+    /** Runs each micro-batch through the UNet alone, as a large model does (to check that fusing them changes nothing). */
+    ConceptTrainer withMicroBatchesOneAtATime() {
+        fuseMicroBatches = false;
+        return this;
+    }
 
     /** Where the training steps' time went so far (the probes before and after are not counted). */
     public Phases phases() {

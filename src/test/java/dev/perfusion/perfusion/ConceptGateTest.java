@@ -57,7 +57,7 @@ class ConceptGateTest {
             ConceptGate gate = ConceptGate.single(cInv, new Concept(own, 0.75, 0.1));
             var edited = new GatedRankOneProjection(w, gate, Role.VALUE, List.of(oStar));
             Tensor e = encodings(r, 2, 5, bound, 0.8), other = encodings(r, 2, 5, own, 0.8);
-            gate.trackIStarFor(e, 0, bound);
+            gate.trackIStarFor(e, 0, List.of(bound));
             Tensor expectedBound = output(cInv, List.of(new Concept(bound, 0.75, 0.1)), Orthogonalization.APPROXIMATE, w, List.of(oStar), e);
             Tensor expectedOwn = output(cInv, List.of(new Concept(own, 0.75, 0.1)), Orthogonalization.APPROXIMATE, w, List.of(oStar), other);
             assertEquals(0.0, Ops.maxAbsDiff(edited.forward(e), expectedBound), 1e-12, "E reads its bound i*");
@@ -66,6 +66,30 @@ class ConceptGateTest {
             gate.trackIStar(0, own);  // a step's end: the bindings go with the cache
             assertEquals(0.0, Ops.maxAbsDiff(edited.forward(e), output(cInv, List.of(new Concept(own, 0.75, 0.1)),
                     Orthogonalization.APPROXIMATE, w, List.of(oStar), e)), 1e-12, "after the step E reads the gate's i*");
+        }
+    }
+
+    /** Micro-batches fused into one batch: each block of rows reads the i* bound to it, as it would alone. */
+    @Test
+    void eachBlockOfAFusedPromptBatchReadsItsOwnIStar() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(12);
+            Tensor cInv = inverse(randomSpd(r, D));
+            Tensor own = randn(r, D), first = randn(r, D), second = randn(r, D);
+            Linear w = projection(r, D, OUT);
+            Tensor oStar = randn(r, OUT);
+            ConceptGate gate = ConceptGate.single(cInv, new Concept(own, 0.75, 0.1));
+            var edited = new GatedRankOneProjection(w, gate, Role.VALUE, List.of(oStar));
+            Tensor a = encodings(r, 2, 5, first, 0.8), b = encodings(r, 2, 5, second, 0.8);
+            Tensor fused = Ops.cat(List.of(a, b), 0);
+            gate.trackIStarFor(fused, 0, List.of(first, second));
+            Tensor expected = Ops.cat(List.of(
+                    output(cInv, List.of(new Concept(first, 0.75, 0.1)), Orthogonalization.APPROXIMATE, w, List.of(oStar), a),
+                    output(cInv, List.of(new Concept(second, 0.75, 0.1)), Orthogonalization.APPROXIMATE, w, List.of(oStar), b)), 0);
+            assertEquals(0.0, Ops.maxAbsDiff(edited.forward(fused), expected), 1e-12, "each block reads its own i*");
+            assertEquals(1, gate.computations(), "one gate state for the fused batch");
+            assertThrows(IllegalArgumentException.class, () -> gate.trackIStarFor(fused, 0, List.of(first, second, own)),
+                    "4 rows do not split into 3 blocks");
         }
     }
 
@@ -83,7 +107,7 @@ class ConceptGateTest {
             for (int k = 0; k < parts; k++) {
                 bound.add(randn(r, D));
                 es.add(encodings(r, 2, 5, bound.get(k), 0.8).set_requires_grad(true));
-                gate.trackIStarFor(es.get(k), 0, bound.get(k));
+                gate.trackIStarFor(es.get(k), 0, List.of(bound.get(k)));
             }
             assertEquals(parts, gate.cachedPrompts(), "all ten bound prompt batches are held");
             for (int k = 0; k < parts; k++) {

@@ -40,6 +40,26 @@ class ConceptMethodsTest {
                 .images(TrainingImages.Fit.CROP, 1, 0).schedule(0, 0).build();
     }
 
+    /** A small model's micro-batches fused into one UNet pass per worker learn what they learn one at a time. */
+    @Test
+    void fusedMicroBatchesLearnTheConceptOfMicroBatchesOneAtATime(@TempDir Path tmp) throws IOException {
+        TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(3).batch(2, 4)
+                .images(TrainingImages.Fit.CROP, 2, 0).schedule(0, 0).build();
+        ConceptTrainer.Result fused = new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings)
+                .train(Bundled.examples("my-teddy"), null, tmp.resolve("fused.safetensors"), false, null, Progress.NONE);
+        ConceptTrainer.Result alone = new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings).withMicroBatchesOneAtATime()
+                .train(Bundled.examples("my-teddy"), null, tmp.resolve("alone.safetensors"), false, null, Progress.NONE);
+        for (int step = 0; step < 3; step++) {
+            assertEquals(alone.losses().get(step), fused.losses().get(step), 1e-5 * alone.losses().get(step), "the loss of step " + (step + 1));
+        }
+        Map<String, Tensor> a = alone.concept().tensors(), f = fused.concept().tensors();
+        assertEquals(a.keySet(), f.keySet());
+        for (String name : a.keySet()) {
+            double scale = Ops.item(a.get(name).abs().max());
+            assertTrue(Ops.maxAbsDiff(a.get(name), f.get(name)) <= 1e-4 * scale, name + " differs by " + Ops.maxAbsDiff(a.get(name), f.get(name)));
+        }
+    }
+
     @Test
     void everyMethodTrainsWritesItsEditAndGeneratesFromTheFile(@TempDir Path tmp) throws IOException {
         Map<String, ProjectionEdit.Kind> expected = Map.of("perfusion", ProjectionEdit.Kind.GATED_RANK_ONE,
