@@ -65,14 +65,11 @@ public final class EngineBench {
             return results;
         }
 
-        ModelConfigs configs = ModelConfigs.builtIn(plan.family());
         long t0 = System.nanoTime();
-        UNet2DConditionModel unet = UNet2DConditionModel.create(configs.unet());
-        ClipTextModel text = ClipTextModel.create(configs.textEncoder());
-        AutoencoderKL vae = AutoencoderKL.create(configs.vae());
-        Weights.initRandom(unet, 1);
-        Weights.initRandom(text, 2);
-        Weights.initRandom(vae, 3);
+        RandomModel model = RandomModel.of(plan.family());
+        UNet2DConditionModel unet = model.unet();
+        ClipTextModel text = model.text();
+        AutoencoderKL vae = model.vae();
         if (plan.dtype() != torch.ScalarType.Float) {
             Weights.convert(unet, plan.dtype());
             Weights.convert(vae, plan.dtype());
@@ -114,7 +111,7 @@ public final class EngineBench {
         }
         results.put("peak resident memory: model + steps + VAE decode", f("%.2f GiB", ProcessMemory.peakResidentGiB()));
         if (plan.perfusion()) {
-            PerfusionBench.run(unet, text, vae, configs.scheduler(), plan.sizes(), plan.repeats(),
+            PerfusionBench.run(unet, text, vae, ModelConfigs.builtIn(plan.family()).scheduler(), plan.sizes(), plan.repeats(),
                     results, progress);
         }
         if (plan.checkpointLoad()) {
@@ -122,6 +119,51 @@ public final class EngineBench {
             results.put("peak resident memory, also holding a second UNet for the load", f("%.2f GiB", ProcessMemory.peakResidentGiB()));
         }
         return results;
+    }
+
+    /** A built-in family's model with the benchmark's random weights (the same seeds every run). */
+    private record RandomModel(UNet2DConditionModel unet, ClipTextModel text, AutoencoderKL vae) {
+        static RandomModel of(String family) {
+            ModelConfigs configs = ModelConfigs.builtIn(family);
+            RandomModel m = new RandomModel(UNet2DConditionModel.create(configs.unet()), ClipTextModel.create(configs.textEncoder()),
+                    AutoencoderKL.create(configs.vae()));
+            Weights.initRandom(m.unet(), 1);
+            Weights.initRandom(m.text(), 2);
+            Weights.initRandom(m.vae(), 3);
+            return m;
+        }
+    }
+
+    /** The files of a diffusers folder that hold configs, as the built-in families ship them. */
+    private static final List<String> CONFIG_FILES = List.of("model_index.json", "unet/config.json", "vae/config.json",
+            "text_encoder/config.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json");
+
+    /**
+     * Writes the benchmark's random-weight model of {@code family} as a new diffusers folder (its configs, fp16
+     * weights; no tokenizer vocabulary), so that other engines can be timed on the same shapes.
+     */
+    public static void saveRandomModel(String family, Path dir, Progress progress) throws IOException {
+        if (Files.exists(dir)) throw new IOException(dir + " already exists: give a new folder for the random-weight model");
+        RandomModel model = RandomModel.of(family);
+        Path partial = Files.createDirectories(dir.resolveSibling(dir.getFileName() + ".partial"));
+        for (String file : CONFIG_FILES) {
+            try (var in = EngineBench.class.getResourceAsStream("/dev/perfusion/configs/" + family + "/" + file)) {
+                if (in == null) throw new IOException("the built-in " + family + " configs lack " + file);
+                Files.createDirectories(partial.resolve(file).getParent());
+                Files.copy(in, partial.resolve(file));
+            }
+        }
+        save(model.unet().namedParameters(), partial.resolve("unet/diffusion_pytorch_model.safetensors"));
+        save(model.text().namedParameters(), partial.resolve("text_encoder/model.safetensors"));
+        save(model.vae().namedParameters(), partial.resolve("vae/diffusion_pytorch_model.safetensors"));
+        Files.move(partial, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        progress.message("wrote " + dir + ": " + family + " with the benchmark's random weights (fp16)");
+    }
+
+    private static void save(Map<String, Param> parameters, Path file) throws IOException {
+        Map<String, Tensor> tensors = new LinkedHashMap<>();
+        parameters.forEach((name, p) -> tensors.put(name, p.t()));
+        Safetensors.write(file, tensors, Map.of(), Safetensors.StoredType.F16);
     }
 
     private static double matmulRate() {
@@ -136,9 +178,7 @@ public final class EngineBench {
         Path dir = Files.createTempDirectory("perfusion-bench");
         Path file = dir.resolve("unet.safetensors");
         try {
-            Map<String, Tensor> tensors = new LinkedHashMap<>();
-            for (Map.Entry<String, Param> e : unet.namedParameters().entrySet()) tensors.put(e.getKey(), e.getValue().t());
-            Safetensors.write(file, tensors, Map.of(), Safetensors.StoredType.F16);
+            save(unet.namedParameters(), file);
             progress.message(f("wrote a %.2f GB fp16 UNet checkpoint to time loading", Files.size(file) / 1e9));
             UNet2DConditionModel fresh = UNet2DConditionModel.create(unet.config());
             long t0 = System.nanoTime();

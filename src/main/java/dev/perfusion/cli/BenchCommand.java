@@ -38,8 +38,17 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--pretrain-steps", defaultValue = "60", description = "With --training: pretraining steps, 0 for none (default: ${DEFAULT-VALUE}).")
     int pretrainSteps;
 
+    @Option(names = "--save-model", paramLabel = "DIR", description = "Time nothing: write the benchmark's random-weight model of "
+            + "--family as a new diffusers folder (configs, fp16 weights), to time another engine on the same shapes (`convert DIR FILE.safetensors` "
+            + "makes it one file).")
+    java.nio.file.Path saveModel;
+
     @Override
     public Integer call() throws Exception {
+        if (saveModel != null) {
+            EngineBench.saveRandomModel(family, saveModel, new TerminalProgress(System.out));
+            return 0;
+        }
         if (training && trainSteps < 20) throw new IllegalArgumentException("--train-steps must be at least 20 to time a rate, got " + trainSteps);
         if (training && pretrainSteps != 0 && pretrainSteps < 20) {
             throw new IllegalArgumentException("--pretrain-steps must be 0 or at least 20 to time a rate, got " + pretrainSteps);

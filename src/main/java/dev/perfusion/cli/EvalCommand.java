@@ -53,6 +53,10 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--i-star-after-objects", description = "Train every method's concepts with i* tracked also after other objects' words (train's option).")
     boolean iStarAfterObjects;
 
+    @Option(names = "--reuse-concepts", description = "Use again each concept an earlier run with the same --out left in its "
+            + "work/concepts, where it was trained the same way for the same model (training times then count only the concepts trained now).")
+    boolean reuseConcepts;
+
     @Option(names = "--merge", split = ",", paramLabel = "DIR",
             description = "Train nothing: merge the scores of earlier runs' --out folders (comma-separated) into one report and trade-off plot in --out.")
     List<Path> merge;
@@ -77,7 +81,9 @@ final class EvalCommand implements Callable<Integer> {
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
         Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
-        MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, judge, encoder, clip, p, out.resolve("work"), progress).run(HeldOut.instances());
+        MethodEvaluation evaluation = new MethodEvaluation(sd, cInv, judge, encoder, clip, p, out.resolve("work"), progress);
+        if (reuseConcepts) evaluation.reusingConcepts();
+        MethodEvaluation.Report r = evaluation.run(HeldOut.instances());
         MethodEvaluation.write(r, p, out, sd.name);
         System.out.print(MethodEvaluation.markdown(r, p, sd.name));
         progress.message(String.format(Locale.ROOT, "wrote %s (scores.csv, report.md, tradeoff.png) in %s", out,

@@ -146,6 +146,8 @@ public final class MethodEvaluation {
     private final Path work;
     private final Progress progress;
     private final WorldGenerator world = new WorldGenerator();
+    /** Whether a concept that work/concepts already holds, trained the same way for the same model, is used again. */
+    private boolean reuseConcepts;
 
     public MethodEvaluation(StableDiffusion sd, Tensor cInv, AttributeClassifier judge, InstanceEncoder encoder, WorldClip clip,
                             Protocol protocol, Path work, Progress progress) {
@@ -157,6 +159,17 @@ public final class MethodEvaluation {
         this.protocol = protocol;
         this.work = work;
         this.progress = progress;
+    }
+
+    /**
+     * Uses again each concept that an earlier run with the same --out left in work/concepts, where its word, base model
+     * and recorded training settings are this protocol's: an interrupted run resumes, and a change that does not touch
+     * training (the pairs' combination, the scores) is measured on the same concepts. Training times then count only
+     * the concepts trained in this run.
+     */
+    public MethodEvaluation reusingConcepts() {
+        reuseConcepts = true;
+        return this;
     }
 
     /** A concept to evaluate: a held-out instance with its word, pictures, reference embedding and row of the gallery. */
@@ -189,8 +202,10 @@ public final class MethodEvaluation {
                 Trained t = train(subject, m);
                 sizes.computeIfAbsent(m.id(), x -> new long[1])[0] = t.fileBytes();
                 seconds.computeIfAbsent(m.id(), x -> new double[2]);
-                seconds.get(m.id())[0] += t.seconds();
-                seconds.get(m.id())[1] += 1;
+                if (!Double.isNaN(t.seconds())) {
+                    seconds.get(m.id())[0] += t.seconds();
+                    seconds.get(m.id())[1] += 1;
+                }
                 // the multi-concept section combines the paper's method's concepts
                 if (m == ConceptMethods.PERFUSION) perfusionConcepts.put(subject, t.concept());
                 for (ConceptMethod.OperatingPoint p : m.operatingPoints(protocol.betas())) {
@@ -228,6 +243,16 @@ public final class MethodEvaluation {
         Path out = work.resolve("concepts").resolve(s.instance().id() + "-" + m.id() + ".safetensors");
         Files.createDirectories(out.getParent());
         TrainingSettings settings = protocol.training(m);
+        if (reuseConcepts && Files.isRegularFile(out)) {
+            ConceptFile earlier = ConceptFile.load(out);
+            Map<String, String> recorded = new LinkedHashMap<>(earlier.settings());
+            recorded.remove(ConceptFile.COVARIANCE_SETTING);
+            if (earlier.word().equals(s.word()) && earlier.baseModelHash().equals(sd.unetHash()) && recorded.equals(settings.describe())) {
+                progress.message(s.instance().id() + " " + m.id() + ": the concept trained earlier, " + out);
+                return new Trained(earlier, Files.size(out), Double.NaN);
+            }
+            progress.message(s.instance().id() + " " + m.id() + ": " + out + " was trained otherwise; training again");
+        }
         Path masks = protocol.mask() == Mask.TRUTH ? s.pictures().resolveSibling(s.instance().id() + "-masks") : null;
         ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, s.word(), s.supercategory(), settings).train(s.pictures(), masks, out, false, null, progress);
         progress.message(String.format(Locale.ROOT, "%s %s: %.0fs, loss %.4f -> %.4f", s.instance().id(), m.id(), r.seconds(), r.probeBefore(), r.probeAfter()));
@@ -499,7 +524,7 @@ public final class MethodEvaluation {
             double clipText = g.stream().mapToDouble(Score::clipText).average().orElse(Double.NaN);
             long bytes = sizes.containsKey(first.method()) ? sizes.get(first.method())[0] : 0;
             double[] sec = seconds.get(first.method());
-            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, identified, clipImage, clipText, bytes, sec == null ? 0 : sec[0] / sec[1], g.size()));
+            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, identified, clipImage, clipText, bytes, sec == null || sec[1] == 0 ? 0 : sec[0] / sec[1], g.size()));
         }
         return out;
     }

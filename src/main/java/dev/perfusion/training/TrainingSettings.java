@@ -77,7 +77,7 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
     public Builder toBuilder() { return new Builder(this); }
 
     /** What the concept file records of how it was made (shown by {@code inspect}). */
-    Map<String, String> describe() {
+    public Map<String, String> describe() {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("steps", Integer.toString(steps));
         m.put("batch", batchSize + "x" + gradientAccumulation);

@@ -219,6 +219,16 @@ class BadInputTest {
         assertFalse(Files.exists(tmp.resolve("pretrain-work")), "the work folder was made");
     }
 
+    @Test
+    void benchRefusesToWriteItsRandomModelOverAnExistingFolder() throws IOException {
+        Path existing = Files.createDirectories(tmp.resolve("existing"));
+        Files.writeString(existing.resolve("keep.txt"), "a user's file");
+        CliRun r = run("bench", "--save-model", existing.toString());
+        assertNotEquals(0, r.rc(), r.all());
+        assertTrue(r.err().contains(existing + " already exists: give a new folder for the random-weight model"), r.err());
+        assertEquals(List.of(existing.resolve("keep.txt")), Files.list(existing).toList(), "nothing written into it");
+    }
+
     private static void assertRejectedBeforeLoading(CliRun r, String expected) {
         assertEquals(2, r.rc(), r.all());
         assertTrue(r.err().contains(expected), r.err());

@@ -217,4 +217,36 @@ class BundledModelTest {
         MethodEvaluation.write(r, p, tmp.resolve("report"), "bundled");
         assertFalse(Files.readString(tmp.resolve("report/report.md")).contains("Two concepts in one prompt"));
     }
+
+    /** A run that reuses the concepts an earlier one left scores them as it did, and trains again where training differs. */
+    @Test
+    void aRunReusesTheConceptsAnEarlierRunTrainedTheSameWay(@TempDir Path tmp) throws Exception {
+        Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
+        MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(1, 1, 1, 2, List.of(0.7), 2, 5.0, List.of(ConceptMethods.PERFUSION), false, MethodEvaluation.Mask.NONE);
+        List<String> messages = new java.util.ArrayList<>();
+        Progress listening = new Progress() {
+            @Override public void update(String task, long done, long total, String detail) {}
+            @Override public void message(String text) { messages.add(text); }
+        };
+        MethodEvaluation.Report first = evaluation(cInv, p, tmp, Progress.NONE).run(HeldOut.instances());
+        Path concept = tmp.resolve("work/concepts").resolve(HeldOut.instances().get(0).id() + "-perfusion.safetensors");
+        long written = Files.getLastModifiedTime(concept).toMillis();
+        MethodEvaluation.Report again = evaluation(cInv, p, tmp, listening).reusingConcepts().run(HeldOut.instances());
+        assertEquals(first.scores(), again.scores(), "the same concept scores the same");
+        assertEquals(written, Files.getLastModifiedTime(concept).toMillis(), "nothing was trained");
+        assertTrue(messages.stream().anyMatch(m -> m.contains("the concept trained earlier")), messages.toString());
+        MethodEvaluation.Summary perfusion = again.summaries().stream().filter(s -> s.method().equals("perfusion")).findFirst().orElseThrow();
+        assertEquals(0, perfusion.trainingSeconds(), "no training time measured for a reused concept");
+
+        MethodEvaluation.Protocol longer = new MethodEvaluation.Protocol(1, 1, 1, 3, List.of(0.7), 2, 5.0, List.of(ConceptMethods.PERFUSION), false, MethodEvaluation.Mask.NONE);
+        messages.clear();
+        evaluation(cInv, longer, tmp, listening).reusingConcepts().run(HeldOut.instances());
+        assertTrue(messages.stream().anyMatch(m -> m.contains("was trained otherwise; training again")), messages.toString());
+        assertEquals("3", dev.perfusion.perfusion.ConceptFile.load(concept).settings().get("steps"));
+    }
+
+    private static MethodEvaluation evaluation(Tensor cInv, MethodEvaluation.Protocol p, Path tmp, Progress progress) throws Exception {
+        return new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()), InstanceEncoder.load(Bundled.instanceEncoder()),
+                WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), progress);
+    }
 }
