@@ -175,9 +175,10 @@ final class InspectCommand implements Callable<Integer> {
         for (int j = 0; j < concepts.size(); j++) out.println(profile.summary(j));
         for (GateProfile.Crossing c : profile.crossings()) {
             if (c.g() < CROSSING_GATE) continue;
-            out.println(String.format(Locale.ROOT, "note: %s's gate opens at %s (position %d: s %.3f, g %.3f), so its value reaches that object too: the "
-                    + "two concepts' i* are alike. Concepts of different supercategories trained keeping their word embedding "
-                    + "(train --embedding-lr 0) keep their i* apart.", c.concept(), c.atWord(), c.position(), c.s(), c.g()));
+            out.println(String.format(Locale.ROOT, "note: %s's gate opens at %s (position %d: s %.3f, g %.3f), so its key and value reach that "
+                    + "object too: the two concepts' i* are alike, and that word's key, the two locked keys added, can draw the attention of "
+                    + "the whole picture (generate --attention-maps shows it; README, \"Which concept fails\").",
+                    c.concept(), c.atWord(), c.position(), c.s(), c.g()));
         }
     }
 

@@ -68,7 +68,7 @@ class InspectCommandTest {
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
         InspectCommand.print(profile, new PrintStream(bytes, true, StandardCharsets.UTF_8));
         String out = bytes.toString(StandardCharsets.UTF_8);
-        assertTrue(out.contains("note: my-teddy's gate opens at my-cat (position 1: s 0.770, g 0.610), so its value reaches that object too"), out);
+        assertTrue(out.contains("note: my-teddy's gate opens at my-cat (position 1: s 0.770, g 0.610), so its key and value reach that object too"), out);
         assertFalse(out.contains("note: my-cat's gate"), "a gate of 0.10 is shut enough: " + out);
     }
 
