@@ -2,7 +2,7 @@
 # The SD 1.5 guided step side by side with stable-diffusion.cpp (ggml), alternating, each run a new process: only
 # ratios measured in one time window count on a shared machine. SDCPP is its sd-cli, built from its sources (cmake
 # -DSD_WEBP=OFF -DSD_WEBM=OFF -DGGML_NATIVE=ON); MODEL a single-file SD 1.5 checkpoint, e.g. the benchmark's own
-# random weights: ./perfusion bench --save-model DIR && ./perfusion convert DIR MODEL.safetensors (fp16).
+# random weights: ./perfusion bench --save-model MODEL.safetensors (fp16, the original layout).
 # Each sd-cli run draws 3 guided Euler steps (one step = the UNet on the prompt and on the empty prompt, as our
 # "batch 2" step); its per-step seconds are printed as "s/it" (the first step includes its graph's set-up).
 #   SDCPP=/path/to/sd-cli MODEL=sd15.safetensors bench/reference/sdcpp_side_by_side.sh 256,512

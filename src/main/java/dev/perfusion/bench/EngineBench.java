@@ -1,7 +1,12 @@
 package dev.perfusion.bench;
 
 import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.StateDict;
+import dev.perfusion.io.layout.CheckpointLayout;
 import dev.perfusion.io.layout.ModelConfigs;
+import dev.perfusion.io.layout.ModelExport;
+import dev.perfusion.io.layout.ResolvedModel;
+import dev.perfusion.nn.Module;
 import dev.perfusion.nn.Param;
 import dev.perfusion.nn.Weights;
 import dev.perfusion.tensor.FlopCounter;
@@ -24,6 +29,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 
 import static dev.perfusion.bench.Timing.median;
 import static dev.perfusion.bench.Timing.secondsSince;
@@ -134,30 +141,33 @@ public final class EngineBench {
         }
     }
 
-    /** The files of a diffusers folder that hold configs, as the built-in families ship them. */
-    private static final List<String> CONFIG_FILES = List.of("model_index.json", "unet/config.json", "vae/config.json",
-            "text_encoder/config.json", "scheduler/scheduler_config.json", "tokenizer/tokenizer_config.json", "tokenizer/special_tokens_map.json");
-
     /**
-     * Writes the benchmark's random-weight model of {@code family} as a new diffusers folder (its configs, fp16
-     * weights; no tokenizer vocabulary), so that other engines can be timed on the same shapes.
+     * Writes the benchmark's random-weight model of {@code family} in fp16 as {@code out}, as {@code convert} writes a
+     * model: one file in the original layout for a name ending in .safetensors, else a new diffusers folder (without a
+     * tokenizer vocabulary). Other engines can then be timed on the same shapes and weights.
      */
-    public static void saveRandomModel(String family, Path dir, Progress progress) throws IOException {
-        if (Files.exists(dir)) throw new IOException(dir + " already exists: give a new folder for the random-weight model");
+    public static ModelExport.Written saveRandomModel(String family, Path out, Progress progress) throws IOException {
+        if (Files.exists(out)) throw new IOException(out + " already exists: give a new name for the random-weight model");
+        ModelConfigs configs = ModelConfigs.builtIn(family);
         RandomModel model = RandomModel.of(family);
-        Path partial = Files.createDirectories(dir.resolveSibling(dir.getFileName() + ".partial"));
-        for (String file : CONFIG_FILES) {
-            try (var in = EngineBench.class.getResourceAsStream("/dev/perfusion/configs/" + family + "/" + file)) {
-                if (in == null) throw new IOException("the built-in " + family + " configs lack " + file);
-                Files.createDirectories(partial.resolve(file).getParent());
-                Files.copy(in, partial.resolve(file));
-            }
-        }
-        save(model.unet().namedParameters(), partial.resolve("unet/diffusion_pytorch_model.safetensors"));
-        save(model.text().namedParameters(), partial.resolve("text_encoder/model.safetensors"));
-        save(model.vae().namedParameters(), partial.resolve("vae/diffusion_pytorch_model.safetensors"));
-        Files.move(partial, dir, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        progress.message("wrote " + dir + ": " + family + " with the benchmark's random weights (fp16)");
+        ResolvedModel m = new ResolvedModel(Path.of("random-" + family), CheckpointLayout.DIFFUSERS_FOLDER, family, configs.origin(),
+                configs.unet(), configs.vae(), configs.textEncoder(), configs.scheduler(), configs.tokenizer(), Optional.empty(),
+                weights(model.unet(), "UNet"), weights(model.vae(), "VAE"), weights(model.text(), "text encoder"), false,
+                Optional.empty(), List.of("the benchmark's random weights"));
+        return ModelExport.targetOf(out) == ModelExport.Target.SINGLE_FILE
+                ? ModelExport.singleFile(m, out, Safetensors.StoredType.F16, progress)
+                : ModelExport.diffusersFolder(m, out, Safetensors.StoredType.F16, progress);
+    }
+
+    /** A module's parameters as the named tensors of a checkpoint. */
+    private static StateDict weights(Module module, String what) {
+        Map<String, Param> parameters = module.namedParameters();
+        return new StateDict() {
+            @Override public Set<String> keys() { return parameters.keySet(); }
+            @Override public Tensor get(String name) { return parameters.get(name).t(); }
+            @Override public long[] shape(String name) { return Ops.shape(parameters.get(name).t()); }
+            @Override public String describe(String name) { return "the benchmark's random " + what + " weight " + name; }
+        };
     }
 
     private static void save(Map<String, Param> parameters, Path file) throws IOException {

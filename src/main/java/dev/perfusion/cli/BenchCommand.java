@@ -3,6 +3,7 @@ package dev.perfusion.cli;
 import dev.perfusion.bench.EngineBench;
 import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Command;
+import dev.perfusion.io.layout.ModelExport;
 import picocli.CommandLine.Option;
 
 import java.util.List;
@@ -38,15 +39,17 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--pretrain-steps", defaultValue = "60", description = "With --training: pretraining steps, 0 for none (default: ${DEFAULT-VALUE}).")
     int pretrainSteps;
 
-    @Option(names = "--save-model", paramLabel = "DIR", description = "Time nothing: write the benchmark's random-weight model of "
-            + "--family as a new diffusers folder (configs, fp16 weights), to time another engine on the same shapes (`convert DIR FILE.safetensors` "
-            + "makes it one file).")
+    @Option(names = "--save-model", paramLabel = "OUT", description = "Time nothing: write the benchmark's random-weight model of "
+            + "--family in fp16, as convert writes a model (OUT.safetensors: one file in the original layout; else a new diffusers "
+            + "folder), to time another engine on the same shapes and weights.")
     java.nio.file.Path saveModel;
 
     @Override
     public Integer call() throws Exception {
         if (saveModel != null) {
-            EngineBench.saveRandomModel(family, saveModel, new TerminalProgress(System.out));
+            ModelExport.Written w = EngineBench.saveRandomModel(family, saveModel, new TerminalProgress(System.out));
+            System.out.printf(java.util.Locale.ROOT, "wrote %s: %s with the benchmark's random weights (fp16, %,d tensors, %.2f GB)%n",
+                    w.target(), family, w.tensors(), w.bytes() / 1e9);
             return 0;
         }
         if (training && trainSteps < 20) throw new IllegalArgumentException("--train-steps must be at least 20 to time a rate, got " + trainSteps);

@@ -225,7 +225,7 @@ class BadInputTest {
         Files.writeString(existing.resolve("keep.txt"), "a user's file");
         CliRun r = run("bench", "--save-model", existing.toString());
         assertNotEquals(0, r.rc(), r.all());
-        assertTrue(r.err().contains(existing + " already exists: give a new folder for the random-weight model"), r.err());
+        assertTrue(r.err().contains(existing + " already exists: give a new name for the random-weight model"), r.err());
         assertEquals(List.of(existing.resolve("keep.txt")), Files.list(existing).toList(), "nothing written into it");
     }
 
