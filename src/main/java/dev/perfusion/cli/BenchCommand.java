@@ -1,9 +1,9 @@
 package dev.perfusion.cli;
 
 import dev.perfusion.bench.EngineBench;
+import dev.perfusion.io.layout.ModelExport;
 import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Command;
-import dev.perfusion.io.layout.ModelExport;
 import picocli.CommandLine.Option;
 
 import java.util.List;
