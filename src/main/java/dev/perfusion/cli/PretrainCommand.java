@@ -22,6 +22,7 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--decoder-steps", description = "Override the recipe's decoder fine-tuning steps.") Integer decoderSteps;
     @Option(names = "--decoder-only", description = "Run only the decoder fine-tuning stage (it needs only the VAE stage, so it may run beside the diffusion stage in a second process).") boolean decoderOnly;
     @Option(names = "--continue-from", paramLabel = "MODEL", description = "Train the text encoder and UNet further from this exported model (its tokenizer and VAE are kept) for --train-steps more steps.") Path continueFrom;
+    @Option(names = "--train-vae", description = "With --continue-from: the model's VAE trains further first, from its weights (--vae-steps, then --decoder-steps of its decoder alone), and the UNet then learns the moved latent space.") boolean trainVae;
     @Option(names = "--recipe", paramLabel = "NAME", description = "frozen-text: first a CLIP for the world (text tower + image tower, contrastive loss), then the UNet "
             + "alone on its frozen text encoder, as SD (the shipped model); standard: the text encoder and UNet learn together (the previous model). "
             + "Default: the recipe recorded in --continue-from's model, else frozen-text.") String recipeName;
@@ -120,7 +121,9 @@ final class PretrainCommand implements Callable<Integer> {
         TerminalProgress progress = new TerminalProgress(System.out);
         Pretrainer trainer = new Pretrainer(recipe, work, progress).schedule(checkpointEvery, sampleEvery);
         if (maxMinutes > 0) trainer.timeLimit(maxMinutes * 60);
+        if (trainVae && continueFrom == null) throw new IllegalArgumentException("--train-vae needs --continue-from MODEL (a model from scratch trains its VAE anyway)");
         if (continueFrom != null) trainer.continueFrom(continueFrom);
+        if (trainVae) trainer.trainVaeFurther();
         Pretrainer.Result r = decoderOnly ? trainer.runDecoderStage() : contrastiveOnly ? trainer.runContrastiveStage() : trainer.run();
         progress.message(r.finished()
                 ? String.format(Locale.ROOT, "finished in %s (loss %.4f): the model is in %s", TerminalProgress.formatSeconds(r.seconds()), r.loss(), r.model())

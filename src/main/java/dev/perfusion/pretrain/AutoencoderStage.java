@@ -67,9 +67,38 @@ abstract class AutoencoderStage implements Stage {
         return null;
     }
 
-    /** Mean absolute error, each pixel weighted 5 on the object and 1 elsewhere (divided by the mean weight). */
-    protected static Tensor objectWeightedL1(Batch batch, Tensor reconstruction) {
+    @Override
+    public final Loss loss(Batch batch, int step) {
+        return loss(batch, step, 0, 1);
+    }
+
+    /** A VAE's convolutions at the pictures' full size are small enough that the cores gain more side by side. */
+    @Override
+    public final boolean splitsBatches() {
+        return true;
+    }
+
+    /** The first row of part {@code part} of {@code parts} of a batch of {@code size} pictures (the parts in order). */
+    static int partStart(int size, int part, int parts) {
+        return part * size / parts;
+    }
+
+    /**
+     * A part's share of a mean over the whole batch: the mean over its rows, times its share of the rows, so that the
+     * parts add up to the whole batch's mean (the whole batch is left as it is).
+     */
+    static Tensor shareOfMean(Tensor partMean, long rows, long batchSize) {
+        return rows == batchSize ? partMean : Ops.mul(partMean, rows / (double) batchSize);
+    }
+
+    /**
+     * Mean absolute error over the whole batch, each pixel weighted 5 on the object and 1 elsewhere (divided by the
+     * batch's mean weight): the share of it of the rows from {@code from} that {@code reconstruction} holds.
+     */
+    protected static Tensor objectWeightedL1(Batch batch, Tensor reconstruction, int from) {
+        long rows = Ops.shape(reconstruction)[0], size = Ops.shape(batch.images())[0];
         Tensor weight = Ops.add(Ops.mul(batch.primaryMasks(), 4.0), 1.0);
-        return Ops.div(Ops.mean(Ops.mul(reconstruction.sub(batch.images()).abs(), weight)), Ops.item(weight.mean()));
+        Tensor error = Ops.mul(reconstruction.sub(batch.images().narrow(0, from, rows)).abs(), weight.narrow(0, from, rows));
+        return Ops.div(shareOfMean(Ops.mean(error), rows, size), Ops.item(weight.mean()));
     }
 }

@@ -16,15 +16,22 @@ import java.io.IOException;
  * VAE stage's result, so it may run beside the diffusion stage. Leaves {@code vae-decoder/} in the work folder.
  */
 final class DecoderStage extends AutoencoderStage {
-    DecoderStage(PretrainingRun run) throws IOException {
+    /** Each continued run's decoder draws pictures no run before it did. */
+    private static final long DATA_SEED_CONTINUED = 1L << 33;
+
+    private final int continuation;
+
+    /** {@code continuation}: 0, or the how-manyth continued run whose VAE trains further. */
+    DecoderStage(PretrainingRun run, int continuation) throws IOException {
         super(run, AutoencoderKL.load(run.work().resolve("vae"), Ops.cpu(), ScalarType.Float));
+        this.continuation = continuation;
     }
 
     @Override
     public Plan plan() {
         BaseModelRecipe recipe = run.recipe();
         return new Plan("decoder", "fine-tuning the VAE decoder", "L1", recipe.decoderSteps(), 0, recipe.vaeLr() * 0.5,
-                new WorldBatches.Series(DATA_SEED + 100_000_000L, recipe.vaeBatch(), false));
+                new WorldBatches.Series(DATA_SEED + 100_000_000L + continuation * DATA_SEED_CONTINUED, recipe.vaeBatch(), false));
     }
 
     @Override
@@ -33,12 +40,13 @@ final class DecoderStage extends AutoencoderStage {
     }
 
     @Override
-    public Loss loss(Batch batch, int step) {
+    public Loss loss(Batch batch, int step, int part, int parts) {
+        int size = (int) Ops.shape(batch.images())[0], from = partStart(size, part, parts), rows = partStart(size, part + 1, parts) - from;
         DiagonalGaussian posterior;
         try (NoGradGuard ng = new NoGradGuard()) {
-            posterior = vae.encode(batch.images());
+            posterior = vae.encode(batch.images().narrow(0, from, rows));
         }
-        Tensor l1 = objectWeightedL1(batch, vae.decode(posterior.mean()));
+        Tensor l1 = objectWeightedL1(batch, vae.decode(posterior.mean()), from);
         return new Loss(l1, Ops.item(l1));
     }
 

@@ -34,13 +34,18 @@ final class DiffusersExport {
     private final BaseModelRecipe recipe;
     private final Path work;
     private final Path continuedFrom;
+    private final boolean vaeContinued;
 
-    /** {@code continuedFrom}: the exported model that this run trains further, or null. */
-    DiffusersExport(PretrainingRun run, Path continuedFrom) {
+    /**
+     * {@code continuedFrom}: the exported model that this run trains further, or null; {@code vaeContinued}: whether
+     * its VAE trained further too (else it is the continued model's, as it was).
+     */
+    DiffusersExport(PretrainingRun run, Path continuedFrom, boolean vaeContinued) {
         this.run = run;
         this.recipe = run.recipe();
         this.work = run.work();
         this.continuedFrom = continuedFrom;
+        this.vaeContinued = vaeContinued;
     }
 
     Path model() {
@@ -119,6 +124,8 @@ final class DiffusersExport {
         for (Module m : modules) params += m.parameterCount();
         n.put("parameters", params);
         n.put("machine", System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores");
+        // a continued run keeps the continued model's VAE, and the recipe's VAE steps are not this run's, unless this says so
+        if (vaeContinued) n.put("vae", "the continued model's, trained further for the recipe's VAE and decoder steps");
         if (continuedFrom != null) n.set("continued_from", json.readTree(continuedFrom.resolve("recipe.json").toFile()));
         return n;
     }

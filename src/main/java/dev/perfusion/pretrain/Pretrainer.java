@@ -39,6 +39,7 @@ public final class Pretrainer {
     private double maxSeconds = Double.POSITIVE_INFINITY;
     private Path continueFrom;
     private int continuation;
+    private boolean vaeFurther;
     private final Phases phases = new Phases();
 
     public Pretrainer(BaseModelRecipe recipe, Path work, Progress progress) {
@@ -80,11 +81,23 @@ public final class Pretrainer {
         return this;
     }
 
+    /**
+     * With {@link #continueFrom}: the continued model's VAE trains further too, before the UNet: the VAE stage
+     * starts from its weights (recipe's VAE steps, on pictures it has not seen), the decoder stage follows, and the
+     * UNet learns the moved latent space from its warm start. For a VAE that has not yet learned to draw the
+     * objects' parts (its reconstructions are the ceiling of every picture the model draws).
+     */
+    public Pretrainer trainVaeFurther() {
+        if (continueFrom == null) throw new IllegalStateException("training the VAE further needs a model to continue from");
+        this.vaeFurther = true;
+        return this;
+    }
+
     /** Runs or resumes the stages that are not done yet and exports the model; returns early at the time limit. */
     public Result run() throws IOException {
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             StageLoop loop = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds);
-            DiffusersExport export = new DiffusersExport(run, continueFrom);
+            DiffusersExport export = new DiffusersExport(run, continueFrom, vaeFurther);
             Files.createDirectories(work.resolve("samples"));
             if (continueFrom != null) keepExportedParts();
             ClipTokenizer tokenizer = tokenizer();
@@ -93,7 +106,7 @@ public final class Pretrainer {
                 if (!c.finished()) return c;
             }
             if (!done("vae")) {
-                Result r = loop.train(new VaeStage(run));
+                Result r = loop.train(vaeFurther ? new VaeStage(run, continueFrom.resolve("vae"), continuation) : new VaeStage(run));
                 if (!r.finished()) return r;
             }
             Result r = export.exported()
@@ -101,7 +114,7 @@ public final class Pretrainer {
                     : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, export));
             if (!r.finished()) return r;
             if (!done("vae-decoder")) {
-                Result d = loop.train(new DecoderStage(run));
+                Result d = loop.train(new DecoderStage(run, vaeFurther ? continuation : 0));
                 if (!d.finished()) return d;
             }
             export.installDecoder();
@@ -143,8 +156,8 @@ public final class Pretrainer {
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
-            Result r = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run));
-            DiffusersExport export = new DiffusersExport(run, continueFrom);
+            Result r = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run, vaeFurther ? continuation : 0));
+            DiffusersExport export = new DiffusersExport(run, continueFrom, vaeFurther);
             if (r.finished() && export.exported()) export.installDecoder();
             return r;
         }
@@ -174,10 +187,15 @@ public final class Pretrainer {
 
     /**
      * Copies the tokenizer and VAE of the model that this run continues into the work folder. Its VAE already has the
-     * fine-tuned decoder, so it stands for the results of both VAE stages, which are then skipped.
+     * fine-tuned decoder, so it stands for the results of both VAE stages, which are then skipped (unless the VAE
+     * trains further: then both run, from its weights).
      */
     private void keepExportedParts() throws IOException {
-        Map<String, String> kept = new java.util.LinkedHashMap<>(Map.of("tokenizer", "tokenizer", "vae", "vae", "vae-decoder", "vae")); // work folder part -> the model's
+        Map<String, String> kept = new java.util.LinkedHashMap<>(Map.of("tokenizer", "tokenizer")); // work folder part -> the model's
+        if (!vaeFurther) {
+            kept.put("vae", "vae");
+            kept.put("vae-decoder", "vae");
+        }
         if (recipe.frozenTextEncoder() && Files.isDirectory(continueFrom.resolve("image_encoder"))) {
             // a frozen-text model continued: its frozen text encoder stays, no contrastive stage runs again. A model
             // whose text encoder learned with its UNet lends only its UNet as the start: the contrastive stage runs first

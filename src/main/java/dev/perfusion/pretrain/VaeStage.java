@@ -8,6 +8,10 @@ import dev.perfusion.tensor.Scope;
 import dev.perfusion.vae.AutoencoderKL;
 import dev.perfusion.vae.DiagonalGaussian;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch.ScalarType;
+
+import java.io.IOException;
+import java.nio.file.Path;
 
 /**
  * Stage one: the VAE from scratch on world pictures, the object-weighted L1 reconstruction loss and a small KL term.
@@ -18,25 +22,46 @@ final class VaeStage extends AutoencoderStage {
     /** As SD's VAE: just enough KL to keep the latents bounded; more makes the posterior noisy and the decoder blur. */
     private static final double KL_WEIGHT = 1e-6;
 
+    /** Each continued VAE draws pictures no run before it did (the decoder stage's lie at DATA_SEED + 1e8). */
+    private static final long DATA_SEED_CONTINUED = 1L << 33;
+    /** A trained VAE's first steps at the full rate would undo what it learned, before AdamW's moments settle. */
+    private static final int CONTINUED_WARMUP = 100;
+
+    /** 0 for a VAE from scratch, else the how-manyth continued run this is. */
+    private final int continuation;
+
+    /** A VAE from scratch. */
     VaeStage(PretrainingRun run) {
         super(run, AutoencoderKL.create(run.recipe().vaeConfig(1.0)));
         Weights.initRandom(vae, run.recipe().seed());
+        this.continuation = 0;
+    }
+
+    /** A VAE trained further from {@code start}'s weights (an exported model's {@code vae/}), the {@code continuation}-th continued run. */
+    VaeStage(PretrainingRun run, Path start, int continuation) throws IOException {
+        super(run, AutoencoderKL.load(start, Ops.cpu(), ScalarType.Float));
+        this.continuation = continuation;
     }
 
     @Override
     public Plan plan() {
         BaseModelRecipe recipe = run.recipe();
-        return new Plan("vae", "pretraining VAE", "L1", recipe.vaeSteps(), 0, recipe.vaeLr(), new WorldBatches.Series(DATA_SEED, recipe.vaeBatch(), false));
+        return new Plan("vae", "pretraining VAE", "L1", recipe.vaeSteps(), continuation == 0 ? 0 : CONTINUED_WARMUP, recipe.vaeLr(),
+                new WorldBatches.Series(DATA_SEED + continuation * DATA_SEED_CONTINUED, recipe.vaeBatch(), false));
     }
 
+    /** Every part draws the step's sampling noise for the whole batch and takes its own rows: the parts add up to the batch. */
     @Override
-    public Loss loss(Batch batch, int step) {
-        DiagonalGaussian posterior = vae.encode(batch.images());
-        Tensor z = posterior.sample(new SeededNoise(run.recipe().seed() + step).randn(Ops.shape(posterior.mean())));
+    public Loss loss(Batch batch, int step, int part, int parts) {
+        int size = (int) Ops.shape(batch.images())[0], from = partStart(size, part, parts), rows = partStart(size, part + 1, parts) - from;
+        DiagonalGaussian posterior = vae.encode(batch.images().narrow(0, from, rows));
         Tensor m = posterior.mean();
-        // KL(posterior || N(0, 1)), a mean over the latents
-        Tensor kl = Ops.mul(Ops.mean(Ops.sub(Ops.add(Ops.mul(m, m), posterior.variance()), Ops.add(posterior.logvar(), 1.0))), 0.5);
-        Tensor l1 = objectWeightedL1(batch, vae.decode(z));
+        long[] wholeShape = Ops.shape(m);
+        wholeShape[0] = size;
+        Tensor z = posterior.sample(new SeededNoise(run.recipe().seed() + step).randn(wholeShape).narrow(0, from, rows));
+        // KL(posterior || N(0, 1)), a mean over the whole batch's latents
+        Tensor kl = Ops.mul(shareOfMean(Ops.mean(Ops.sub(Ops.add(Ops.mul(m, m), posterior.variance()), Ops.add(posterior.logvar(), 1.0))), rows, size), 0.5);
+        Tensor l1 = objectWeightedL1(batch, vae.decode(z), from);
         return new Loss(Ops.add(l1, Ops.mul(kl, KL_WEIGHT)), Ops.item(l1));
     }
 

@@ -82,6 +82,40 @@ class PretrainerGoldenTest {
         work/vae-decoder/diffusion_pytorch_model.safetensors 83e4d87b2ddd1e0f
         work/vae/config.json 5c0e1d5d0ec47817
         work/vae/diffusion_pytorch_model.safetensors 40273303f19942f3
+        """,
+        // the same kind of VM (AMD EPYC, family 25 model 17) as its environment was on 2026-12-04: OPENBLAS_CORETYPE unset. The same
+        // code under OPENBLAS_CORETYPE=Haswell there no longer made the bits above (the VAE stage's first checkpoint already
+        // differs, at this commit and the one before it), so the machine, not the code, moved; these bits are that machine's
+        "avx512-bf16 / OpenBLAS auto", """
+        beside/vae-decoder/config.json 3294929fd6be13ac
+        beside/vae-decoder/diffusion_pytorch_model.safetensors d498aba3a9bd1e84
+        checkpoint decoder 1 29fcb5d32edae540
+        checkpoint diffusion 1 88a79ddae4937cb8
+        checkpoint vae 1 62e8292354f032b4
+        continued losses.csv 774f7343f89fdaef
+        continued/recipe.json 1e00a30db23446ef
+        continued/text_encoder/model.safetensors c310300eccd3d432
+        continued/unet/diffusion_pytorch_model.safetensors 282d6e7795e591fe
+        losses.csv 7597069e62bf79ac
+        model/model_index.json 1fa75ac6ac47ce8e
+        model/recipe.json a279bee071c03d27
+        model/scheduler/scheduler_config.json 4bcf5ee88ccb8a19
+        model/text_encoder/config.json bea0317ed63beb95
+        model/text_encoder/model.safetensors ba25d53661d0a065
+        model/tokenizer/merges.txt b9e0a403dc44a0e2
+        model/tokenizer/special_tokens_map.json 40116d35f015230b
+        model/tokenizer/tokenizer_config.json 7e2d119007b6cf79
+        model/tokenizer/vocab.json 4ac520259d7f476e
+        model/unet/config.json 174f0ad04682183b
+        model/unet/diffusion_pytorch_model.safetensors 645a7be25a7659ee
+        model/vae/config.json 3294929fd6be13ac
+        model/vae/diffusion_pytorch_model.safetensors 9c7b4e508643c54d
+        samples/decoder-00002.png 77304ffe5d3de7cf
+        samples/vae-00002.png 9c6d77b61adf690e
+        work/vae-decoder/config.json 3294929fd6be13ac
+        work/vae-decoder/diffusion_pytorch_model.safetensors d498aba3a9bd1e84
+        work/vae/config.json 3294929fd6be13ac
+        work/vae/diffusion_pytorch_model.safetensors 890b198bc15b5c49
         """);
 
     @TempDir Path tmp;
@@ -141,10 +175,17 @@ class PretrainerGoldenTest {
         } else {
             Path straight = tmp.resolve("straight");
             Pretrainer.Result uninterrupted = new Pretrainer(recipe, straight, Progress.NONE).schedule(1000, 1000).run();
-            assertEquals(exported("model", model), exported("model", uninterrupted.model()),
+            // the smoothed loss in recipe.json starts again at each resume, so it is the one thing the two may differ in
+            assertEquals(withoutRecipe(exported("model", model)), withoutRecipe(exported("model", uninterrupted.model())),
                     "the model of the run stopped at every step and the uninterrupted run's");
             System.out.println("PretrainerGoldenTest: no bits recorded for the machine class '" + dev.perfusion.MachineClass.withOpenBlas() + "'; to record:\n" + now);
         }
+    }
+
+    private static Map<String, String> withoutRecipe(Map<String, String> hashes) {
+        Map<String, String> out = new TreeMap<>(hashes);
+        out.keySet().removeIf(file -> file.endsWith("/recipe.json"));
+        return out;
     }
 
     /** The weights by their tensors (not the header bytes: metadata order is a JVM's choice), the rest as bytes. */

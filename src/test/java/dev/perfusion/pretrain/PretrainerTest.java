@@ -73,9 +73,10 @@ class PretrainerTest {
     }
 
     /**
-     * With two threads the diffusion stage splits each batch into parts whose forward and backward run side by side
-     * (the joint recipe: text encoder and UNet); it must learn what the whole batch learns on one thread, with the
-     * attention localization regulariser too (its parts' terms add up over the whole batch's named words).
+     * With two threads every stage splits each batch into parts whose forward and backward run side by side (the
+     * joint recipe: text encoder and UNet; the VAE, trained further, and its decoder); each must learn what the whole
+     * batch learns on one thread, with the attention localization regulariser too (its parts' terms add up over the
+     * whole batch's named words).
      */
     @ParameterizedTest
     @ValueSource(doubles = {0, 1})
@@ -85,12 +86,12 @@ class PretrainerTest {
         try {
             Threads.use(1);
             Path model = new Pretrainer(r, tmp.resolve("base"), Progress.NONE).schedule(1000, 1000).run().model();
-            Path whole = new Pretrainer(r.withSteps(2, 3, 2), tmp.resolve("whole"), Progress.NONE).schedule(1000, 1000).continueFrom(model).run().model();
+            Path whole = new Pretrainer(r.withSteps(2, 3, 2), tmp.resolve("whole"), Progress.NONE).schedule(1000, 1000).continueFrom(model).trainVaeFurther().run().model();
             Threads.use(2);
-            Path parts = new Pretrainer(r.withSteps(2, 3, 2), tmp.resolve("parts"), Progress.NONE).schedule(1000, 1000).continueFrom(model).run().model();
+            Path parts = new Pretrainer(r.withSteps(2, 3, 2), tmp.resolve("parts"), Progress.NONE).schedule(1000, 1000).continueFrom(model).trainVaeFurther().run().model();
 
             List<String> wholeLog = Files.readAllLines(tmp.resolve("whole/losses.csv")), partsLog = Files.readAllLines(tmp.resolve("parts/losses.csv"));
-            assertEquals(localization > 0 ? 7 : 4, wholeLog.size(), wholeLog.toString());
+            assertEquals(1 + 2 + 3 + 2 + (localization > 0 ? 3 : 0), wholeLog.size(), wholeLog.toString());
             for (int i = 1; i < wholeLog.size(); i++) {
                 String[] a = wholeLog.get(i).split(","), b = partsLog.get(i).split(",");
                 assertEquals(a[0], b[0]);
@@ -99,7 +100,7 @@ class PretrainerTest {
             }
             double worst = 0;
             String worstName = "";
-            for (String weights : List.of("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors")) {
+            for (String weights : List.of("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "vae/diffusion_pytorch_model.safetensors")) {
                 Safetensors one = Safetensors.open(whole.resolve(weights)), two = Safetensors.open(parts.resolve(weights));
                 for (String name : one.entries().keySet()) {
                     double diff = Ops.item(one.get(name).sub(two.get(name)).abs().max());
@@ -175,5 +176,19 @@ class PretrainerTest {
         double moved = Ops.item(after.get(name).sub(before.get(name)).abs().max());
         assertTrue(moved > 0 && moved < 0.01, "two small steps from the exported weights, not a new start: moved " + moved);
         assertThrows(java.io.IOException.class, () -> new Pretrainer(r, tmp.resolve("x"), Progress.NONE).continueFrom(tmp));
+
+        // the VAE trained further too: from the model's weights, its decoder after it, then the UNet on the moved latents
+        Path vaeToo = tmp.resolve("vae-too");
+        Pretrainer.Result further = new Pretrainer(r.withSteps(2, 2, 2), vaeToo, Progress.NONE).schedule(1, 1000).continueFrom(model).trainVaeFurther().run();
+        assertTrue(further.finished());
+        List<String> stages = Files.readAllLines(vaeToo.resolve("losses.csv")).stream().skip(1).map(l -> l.substring(0, l.indexOf(','))).distinct().toList();
+        assertEquals(List.of("vae", "diffusion", "decoder"), stages, "the VAE, the UNet on its latents, then its decoder");
+        Safetensors vaeBefore = Safetensors.open(model.resolve("vae/diffusion_pytorch_model.safetensors"));
+        Safetensors vaeAfter = Safetensors.open(further.model().resolve("vae/diffusion_pytorch_model.safetensors"));
+        String encoderWeight = "encoder.conv_in.weight";
+        double vaeMoved = Ops.item(vaeAfter.get(encoderWeight).sub(vaeBefore.get(encoderWeight)).abs().max());
+        assertTrue(vaeMoved > 0 && vaeMoved < 0.01, "a few warm-up steps from the model's VAE, not a new one: moved " + vaeMoved);
+        assertTrue(Files.readString(further.model().resolve("recipe.json")).contains("trained further"), "the record says the VAE moved");
+        assertThrows(IllegalStateException.class, () -> new Pretrainer(r, tmp.resolve("y"), Progress.NONE).trainVaeFurther());
     }
 }
