@@ -293,12 +293,26 @@ public final class MethodEvaluation {
             long sceneSeed = pictureSeed(seed);
             List<BufferedImage> images = prompts.stream().map(p -> world.render(p.spec(s.instance(), sceneSeed), sceneSeed).image()).toList();
             out.addAll(scorePictures(RENDERER, "the instance as asked", Double.NaN, s, prompts, withSupercategory, withSupercategory, seed, images));
+            out.addAll(scorePictures(THROUGH_VAE, "the instance as asked", Double.NaN, s, prompts, withSupercategory, withSupercategory, seed, throughVae(images)));
         }
         return out;
     }
 
+    /**
+     * The pictures as the model's VAE gives them back (encoded to its latent means, then decoded): every picture the
+     * model draws comes out of that decoder, so this is the most of an instance any method can show on this model.
+     */
+    private List<BufferedImage> throughVae(List<BufferedImage> images) {
+        try (Scope scope = Scope.inference()) {
+            Tensor pictures = Ops.cat(images.stream().map(Png::toTensor).toList(), 0).to(sd.dtype);
+            return Png.toImages(TextToImage.decode(sd, sd.vae.latentsFromImage(pictures)));
+        }
+    }
+
     /** The method name of the rendered pictures' rows. */
     public static final String RENDERER = "world renderer";
+    /** The rows of the same pictures through the model's VAE: the ceiling the model's decoder sets. */
+    public static final String THROUGH_VAE = "world renderer, through the VAE";
     /** The two-concept section's row of the base model drawing the pairs' supercategory words. */
     public static final String BASE_PAIRS = "base model, supercategory words";
 
@@ -394,7 +408,7 @@ public final class MethodEvaluation {
             }
         }
         out.add(base.row());
-        PairTally rendered = new PairTally(RENDERER, pictures);
+        PairTally rendered = new PairTally(RENDERER, pictures), renderedThroughVae = new PairTally(THROUGH_VAE, pictures);
         for (Subject[] pair : pairs) {
             for (int seed = 0; seed < protocol.seeds(); seed++) {
                 long sceneSeed = pairSeed(seed);
@@ -406,9 +420,11 @@ public final class MethodEvaluation {
                             scenes.get(i), Size.MEDIUM), sceneSeed).image());
                 }
                 rendered.add(images, pair[0], pair[1], prompts, scenes, seed);
+                renderedThroughVae.add(throughVae(images), pair[0], pair[1], prompts, scenes, seed);
             }
         }
         out.add(rendered.row());
+        out.add(renderedThroughVae.row());
         return out;
     }
 

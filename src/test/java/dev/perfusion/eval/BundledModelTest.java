@@ -140,12 +140,18 @@ class BundledModelTest {
         MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()),
                 InstanceEncoder.load(Bundled.instanceEncoder()), WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), Progress.NONE)
                 .run(HeldOut.instances());
-        // per instance: base model, the world's own pictures, perfusion local+global x 2 betas, trained keys x 2 betas, ungated, TI, KV
-        assertEquals(2 * 2 * (1 + 1 + 4 + 2 + 1 + 1 + 1), r.scores().size());
+        // per instance: base model, the world's own pictures and the same through the VAE, perfusion local+global x 2 betas,
+        // trained keys x 2 betas, ungated, TI, KV
+        assertEquals(2 * 2 * (1 + 2 + 4 + 2 + 1 + 1 + 1), r.scores().size());
         MethodEvaluation.Summary rendered = r.summaries().stream().filter(s -> s.method().equals(MethodEvaluation.RENDERER)).findFirst().orElseThrow();
         assertEquals(4, rendered.pictures());
         assertTrue(rendered.identification() >= 0.75 && rendered.fidelity() >= 0.5,
                 "the instance encoder knows the world's own pictures of the instance: " + rendered);
+        MethodEvaluation.Summary throughVae = summary(r, MethodEvaluation.THROUGH_VAE), base = summary(r, "base model");
+        assertEquals(rendered.pictures(), throughVae.pictures(), "the same pictures, through the VAE");
+        assertNotEquals(rendered.fidelity(), throughVae.fidelity(), "the VAE's reconstructions are not the pictures themselves");
+        assertTrue(throughVae.fidelity() > base.fidelity(),
+                "the VAE's reconstruction of the instance resembles it more than the base model's supercategory: " + throughVae + " vs " + base);
         for (MethodEvaluation.Score s : r.scores()) {
             assertTrue(s.fidelity() >= -1.0001 && s.fidelity() <= 1.0001, s.toString());
             assertTrue(s.alignment() >= 0 && s.alignment() <= 1, s.toString());
@@ -169,7 +175,7 @@ class BundledModelTest {
         assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("kv-finetune") && s.fileBytes() > 10 * r.summaries().stream()
                 .filter(x -> x.method().equals("perfusion")).findFirst().orElseThrow().fileBytes()), "K/V fine-tuning stores far more than a concept");
         assertEquals(List.of("exact", "approximate", "exact, global lock", "approximate, global lock", MethodEvaluation.BASE_PAIRS,
-                MethodEvaluation.RENDERER), r.combinations().stream().map(MethodEvaluation.Combination::mode).toList());
+                MethodEvaluation.RENDERER, MethodEvaluation.THROUGH_VAE), r.combinations().stream().map(MethodEvaluation.Combination::mode).toList());
         assertTrue(r.pairPictures().stream().filter(x -> x.combination().equals(MethodEvaluation.BASE_PAIRS)).allMatch(x -> !x.prompt().contains("my-")),
                 "the base model draws the supercategory words");
         for (MethodEvaluation.Combination c : r.combinations()) {
@@ -248,5 +254,9 @@ class BundledModelTest {
     private static MethodEvaluation evaluation(Tensor cInv, MethodEvaluation.Protocol p, Path tmp, Progress progress) throws Exception {
         return new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()), InstanceEncoder.load(Bundled.instanceEncoder()),
                 WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), progress);
+    }
+
+    private static MethodEvaluation.Summary summary(MethodEvaluation.Report r, String method) {
+        return r.summaries().stream().filter(s -> s.method().equals(method)).findFirst().orElseThrow();
     }
 }
