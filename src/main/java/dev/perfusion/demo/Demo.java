@@ -61,10 +61,9 @@ public final class Demo {
         Files.createDirectories(out);
         long trainStart = System.nanoTime();
         Path concept = out.resolve(WORD + ".safetensors");
-        ConceptTrainer.Result trained = new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(), WORD, SUPERCATEGORY,
-                TrainingSettings.defaults().toBuilder().steps(settings.trainSteps()).schedule(0, 0).build())
-                .train(Bundled.examples(WORD), null, concept, false, null, progress);
+        ConceptTrainer.Result trained = learn(sd, cInv, WORD, SUPERCATEGORY, settings, concept, progress);
         double trainSeconds = secondsSince(trainStart);
+        Path secondFile = secondConcept(sd, cInv, settings, out, progress);
 
         long drawStart = System.nanoTime();
         ConceptFile mine = ConceptFile.load(concept);
@@ -76,7 +75,6 @@ public final class Demo {
             ConceptGeneration.Picture grid = generation.sweep(SCENES, BETAS, settings.seed());
             Png.write(gridFile, grid.image(), grid.pngText());
         }
-        Path secondFile = Bundled.concept(SECOND_WORD);
         ConceptFile second = ConceptFile.load(secondFile);
         List<BufferedImage> together = new ArrayList<>();
         try (ConceptGeneration generation = ConceptGeneration.open(sd, List.of(myConcept, new ConceptGeneration.Choice(secondFile, second, null, null)),
@@ -89,6 +87,29 @@ public final class Demo {
         Png.write(examplesFile, ImageGrid.of(List.of(shown), List.of("the photos of " + WORD), List.of(), 128), Map.of());
         return new Result(concept, pictures, trained, trainSeconds, examplesFile, gridFile, togetherFile, secondsSince(drawStart),
                 gate(sd, cInv.cInv(), mine, second));
+    }
+
+    /** Learns {@code word} from its shipped example pictures into {@code file}, with the demo's training steps. */
+    private static ConceptTrainer.Result learn(StableDiffusion sd, CovarianceFile.Loaded cInv, String word, String supercategory,
+                                               Settings settings, Path file, Progress progress) throws IOException {
+        return new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(), word, supercategory,
+                TrainingSettings.defaults().toBuilder().steps(settings.trainSteps()).schedule(0, 0).build())
+                .train(Bundled.examples(word), null, file, false, null, progress);
+    }
+
+    /**
+     * The shipped {@value #SECOND_WORD}, where it was made for this model; for any other model (the demo on a model
+     * of one's own), learned here from its shipped pictures as {@value #WORD} is, instead of failing at the last picture.
+     */
+    private static Path secondConcept(StableDiffusion sd, CovarianceFile.Loaded cInv, Settings settings, Path out, Progress progress) throws IOException {
+        Path shipped = Bundled.concept(SECOND_WORD);
+        ConceptFile concept = ConceptFile.load(shipped);
+        if (concept.baseModelHash().equals(sd.unetHash()) && concept.textEncoderHash().equals(sd.textEncoderHash())) return shipped;
+        progress.message("the shipped " + SECOND_WORD + " was made for the bundled model; learning it for this model from its "
+                + "pictures (" + Bundled.examples(SECOND_WORD) + ")");
+        Path learned = out.resolve(SECOND_WORD + ".safetensors");
+        learn(sd, cInv, SECOND_WORD, SECOND_SUPERCATEGORY, settings, learned, progress);
+        return learned;
     }
 
     /**

@@ -2,6 +2,7 @@ package dev.perfusion.cli;
 
 import dev.perfusion.demo.Demo;
 import dev.perfusion.io.ImageGrid;
+import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.ConceptFile;
@@ -14,6 +15,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.WorldCorpus;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
@@ -23,8 +25,10 @@ import javax.imageio.ImageIO;
 import java.awt.image.BufferedImage;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -52,6 +56,39 @@ class DemoCommandTest {
         assertTrue(Files.size(out.resolve("together.png")) > 1000);
         assertTrue(Files.size(out.resolve("examples.png")) > 1000);
         samePicturesAsTheFormerRecipe(out, concept, grid);
+    }
+
+    /**
+     * On a model of one's own (here the bundled one with its UNet's weights scaled, so that its hash differs), the shipped
+     * my-cat does not fit: the demo learns it from its shipped pictures for that model instead of failing at the last picture.
+     */
+    @Test
+    void onAnotherModelTheDemoLearnsItsSecondConceptToo() throws Exception {
+        System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
+        Path model = tmp.resolve("model");
+        try (var files = Files.walk(Bundled.model())) {
+            for (Path f : files.toList()) {
+                Path target = model.resolve(Bundled.model().relativize(f).toString());
+                if (Files.isDirectory(f)) Files.createDirectories(target);
+                else Files.copy(f, target);
+            }
+        }
+        Path unet = model.resolve("unet/diffusion_pytorch_model.safetensors");
+        Safetensors weights = Safetensors.open(unet);
+        Map<String, Tensor> scaled = new LinkedHashMap<>();
+        for (String name : weights.entries().keySet()) scaled.put(name, weights.get(name).mul(new Scalar(1.001)));
+        Safetensors.write(unet, scaled, Map.of("format", "pt"), Safetensors.StoredType.F16);
+
+        Path out = tmp.resolve("demo");
+        CliRun run = CliRun.of("demo", "--model", model.toString(), "--out", out.toString(), "--train-steps", "3", "--steps", "2");
+        assertEquals(0, run.rc(), run.all());
+        assertTrue(run.out().contains("the shipped my-cat was made for the bundled model; learning it for this model"), run.out());
+        StableDiffusion sd = StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        ConceptFile cat = ConceptFile.load(out.resolve("my-cat.safetensors"));
+        assertEquals("cat", cat.supercategory());
+        assertEquals(sd.unetHash(), cat.baseModelHash(), "learned for the model the demo ran on");
+        assertNotEquals(ConceptFile.load(Bundled.concept(Demo.SECOND_WORD)).baseModelHash(), cat.baseModelHash());
+        assertTrue(Files.size(out.resolve("together.png")) > 1000);
     }
 
     /** The grid and the pictures together are, pixel for pixel, what the demo's own copy of the recipe drew. */
