@@ -25,6 +25,8 @@ import java.util.Map;
 abstract class AutoencoderStage implements Stage {
     /** The VAE stages train on the world's samples from here on; their test pictures lie just below. */
     static final long DATA_SEED = 1 << 30;
+    /** Each continued run whose VAE trains further draws pictures no run before it did: the n-th starts n × this further on. */
+    static final long DATA_SEED_CONTINUED = 1L << 33;
 
     protected final PretrainingRun run;
     protected final AutoencoderKL vae;
@@ -78,27 +80,34 @@ abstract class AutoencoderStage implements Stage {
         return true;
     }
 
-    /** The first row of part {@code part} of {@code parts} of a batch of {@code size} pictures (the parts in order). */
-    static int partStart(int size, int part, int parts) {
-        return part * size / parts;
-    }
+    /** The rows of one part of a batch (the parts in order): the first, how many, of how many in the whole batch. */
+    record Part(int from, int rows, int size) {
+        static Part of(Batch batch, int part, int parts) {
+            int size = (int) Ops.shape(batch.images())[0], from = part * size / parts;
+            return new Part(from, (part + 1) * size / parts - from, size);
+        }
 
-    /**
-     * A part's share of a mean over the whole batch: the mean over its rows, times its share of the rows, so that the
-     * parts add up to the whole batch's mean (the whole batch is left as it is).
-     */
-    static Tensor shareOfMean(Tensor partMean, long rows, long batchSize) {
-        return rows == batchSize ? partMean : Ops.mul(partMean, rows / (double) batchSize);
+        /** This part's rows of a tensor of the whole batch. */
+        Tensor of(Tensor wholeBatch) {
+            return wholeBatch.narrow(0, from, rows);
+        }
+
+        /**
+         * Its share of a mean over the whole batch: the mean over its rows, times its share of the rows, so that the
+         * parts add up to the whole batch's mean (the whole batch is left as it is).
+         */
+        Tensor shareOfMean(Tensor partMean) {
+            return rows == size ? partMean : Ops.mul(partMean, rows / (double) size);
+        }
     }
 
     /**
      * Mean absolute error over the whole batch, each pixel weighted 5 on the object and 1 elsewhere (divided by the
-     * batch's mean weight): the share of it of the rows from {@code from} that {@code reconstruction} holds.
+     * batch's mean weight): the share of it of the part whose reconstruction this is.
      */
-    protected static Tensor objectWeightedL1(Batch batch, Tensor reconstruction, int from) {
-        long rows = Ops.shape(reconstruction)[0], size = Ops.shape(batch.images())[0];
+    protected static Tensor objectWeightedL1(Batch batch, Part part, Tensor reconstruction) {
         Tensor weight = Ops.add(Ops.mul(batch.primaryMasks(), 4.0), 1.0);
-        Tensor error = Ops.mul(reconstruction.sub(batch.images().narrow(0, from, rows)).abs(), weight.narrow(0, from, rows));
-        return Ops.div(shareOfMean(Ops.mean(error), rows, size), Ops.item(weight.mean()));
+        Tensor error = Ops.mul(reconstruction.sub(part.of(batch.images())).abs(), part.of(weight));
+        return Ops.div(part.shareOfMean(Ops.mean(error)), Ops.item(weight.mean()));
     }
 }

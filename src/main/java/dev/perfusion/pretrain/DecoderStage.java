@@ -16,9 +16,6 @@ import java.io.IOException;
  * VAE stage's result, so it may run beside the diffusion stage. Leaves {@code vae-decoder/} in the work folder.
  */
 final class DecoderStage extends AutoencoderStage {
-    /** Each continued run's decoder draws pictures no run before it did. */
-    private static final long DATA_SEED_CONTINUED = 1L << 33;
-
     private final int continuation;
 
     /** {@code continuation}: 0, or the how-manyth continued run whose VAE trains further. */
@@ -40,13 +37,13 @@ final class DecoderStage extends AutoencoderStage {
     }
 
     @Override
-    public Loss loss(Batch batch, int step, int part, int parts) {
-        int size = (int) Ops.shape(batch.images())[0], from = partStart(size, part, parts), rows = partStart(size, part + 1, parts) - from;
+    public Loss loss(Batch batch, int step, int partIndex, int parts) {
+        Part part = Part.of(batch, partIndex, parts);
         DiagonalGaussian posterior;
         try (NoGradGuard ng = new NoGradGuard()) {
-            posterior = vae.encode(batch.images().narrow(0, from, rows));
+            posterior = vae.encode(part.of(batch.images()));
         }
-        Tensor l1 = objectWeightedL1(batch, vae.decode(posterior.mean()), from);
+        Tensor l1 = objectWeightedL1(batch, part, vae.decode(posterior.mean()));
         return new Loss(l1, Ops.item(l1));
     }
 

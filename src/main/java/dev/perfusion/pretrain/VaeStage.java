@@ -22,8 +22,6 @@ final class VaeStage extends AutoencoderStage {
     /** As SD's VAE: just enough KL to keep the latents bounded; more makes the posterior noisy and the decoder blur. */
     private static final double KL_WEIGHT = 1e-6;
 
-    /** Each continued VAE draws pictures no run before it did (the decoder stage's lie at DATA_SEED + 1e8). */
-    private static final long DATA_SEED_CONTINUED = 1L << 33;
     /** A trained VAE's first steps at the full rate would undo what it learned, before AdamW's moments settle. */
     private static final int CONTINUED_WARMUP = 100;
 
@@ -52,16 +50,16 @@ final class VaeStage extends AutoencoderStage {
 
     /** Every part draws the step's sampling noise for the whole batch and takes its own rows: the parts add up to the batch. */
     @Override
-    public Loss loss(Batch batch, int step, int part, int parts) {
-        int size = (int) Ops.shape(batch.images())[0], from = partStart(size, part, parts), rows = partStart(size, part + 1, parts) - from;
-        DiagonalGaussian posterior = vae.encode(batch.images().narrow(0, from, rows));
+    public Loss loss(Batch batch, int step, int partIndex, int parts) {
+        Part part = Part.of(batch, partIndex, parts);
+        DiagonalGaussian posterior = vae.encode(part.of(batch.images()));
         Tensor m = posterior.mean();
         long[] wholeShape = Ops.shape(m);
-        wholeShape[0] = size;
-        Tensor z = posterior.sample(new SeededNoise(run.recipe().seed() + step).randn(wholeShape).narrow(0, from, rows));
+        wholeShape[0] = part.size();
+        Tensor z = posterior.sample(part.of(new SeededNoise(run.recipe().seed() + step).randn(wholeShape)));
         // KL(posterior || N(0, 1)), a mean over the whole batch's latents
-        Tensor kl = Ops.mul(shareOfMean(Ops.mean(Ops.sub(Ops.add(Ops.mul(m, m), posterior.variance()), Ops.add(posterior.logvar(), 1.0))), rows, size), 0.5);
-        Tensor l1 = objectWeightedL1(batch, vae.decode(z), from);
+        Tensor kl = Ops.mul(part.shareOfMean(Ops.mean(Ops.sub(Ops.add(Ops.mul(m, m), posterior.variance()), Ops.add(posterior.logvar(), 1.0)))), 0.5);
+        Tensor l1 = objectWeightedL1(batch, part, vae.decode(z));
         return new Loss(Ops.add(l1, Ops.mul(kl, KL_WEIGHT)), Ops.item(l1));
     }
 
