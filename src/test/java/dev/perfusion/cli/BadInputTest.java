@@ -3,6 +3,7 @@ package dev.perfusion.cli;
 import dev.perfusion.io.Png;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.BundledWorld;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -88,7 +89,7 @@ class BadInputTest {
 
     @Test
     void aModelFolderWithoutTokenizerSaysSo() throws IOException {
-        Path model = copyOfWorldModel(tmp.resolve("no-tokenizer"));
+        Path model = BundledWorld.copyOfModel(tmp.resolve("no-tokenizer"));
         deleteTree(model.resolve("tokenizer"));
         CliRun r = run("generate", "--model", model.toString(), "--prompt", "a cat", "--steps", "1", "--out", tmp.resolve("x.png").toString());
         assertEquals(2, r.rc());
@@ -117,7 +118,7 @@ class BadInputTest {
         assertTrue(generate.err().startsWith("error: " + folder + ": a folder, not a concept file"), generate.err());
         assertFalse(generate.out().contains("loading"), generate.out());
 
-        Path broken = copyOfWorldModel(tmp.resolve("broken"));
+        Path broken = BundledWorld.copyOfModel(tmp.resolve("broken"));
         Path weights = broken.resolve("unet/diffusion_pytorch_model.safetensors");
         Files.delete(weights);
         Files.createDirectories(weights);
@@ -248,18 +249,6 @@ class BadInputTest {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    private static Path copyOfWorldModel(Path target) throws IOException {
-        Path source = Bundled.model();
-        try (Stream<Path> files = Files.walk(source)) {
-            for (Path p : files.toList()) {
-                Path to = target.resolve(source.relativize(p).toString());
-                if (Files.isDirectory(p)) Files.createDirectories(to);
-                else Files.copy(p, to);
-            }
-        }
-        return target;
     }
 
     @Test

@@ -14,6 +14,7 @@ import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.BundledWorld;
 import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
@@ -65,14 +66,7 @@ class DemoCommandTest {
     @Test
     void onAnotherModelTheDemoLearnsItsSecondConceptToo() throws Exception {
         System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
-        Path model = tmp.resolve("model");
-        try (var files = Files.walk(Bundled.model())) {
-            for (Path f : files.toList()) {
-                Path target = model.resolve(Bundled.model().relativize(f).toString());
-                if (Files.isDirectory(f)) Files.createDirectories(target);
-                else Files.copy(f, target);
-            }
-        }
+        Path model = BundledWorld.copyOfModel(tmp.resolve("model"));
         Path unet = model.resolve("unet/diffusion_pytorch_model.safetensors");
         Safetensors weights = Safetensors.open(unet);
         Map<String, Tensor> scaled = new LinkedHashMap<>();

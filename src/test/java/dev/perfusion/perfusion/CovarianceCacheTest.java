@@ -7,6 +7,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.BundledWorld;
 import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -92,14 +93,7 @@ class CovarianceCacheTest {
 
     @Test
     void theKeyChangesWithTheTextEncoder() throws IOException {
-        Path copy = tmp.resolve("changed-encoder");
-        try (Stream<Path> files = Files.walk(Bundled.model())) {
-            for (Path f : (Iterable<Path>) files::iterator) {
-                Path to = copy.resolve(Bundled.model().relativize(f).toString());
-                if (Files.isDirectory(f)) Files.createDirectories(to);
-                else Files.copy(f, to);
-            }
-        }
+        Path copy = BundledWorld.copyOfModel(tmp.resolve("changed-encoder"));
         Path weights = copy.resolve("text_encoder/model.safetensors");
         Safetensors original = Safetensors.open(weights);
         Map<String, Tensor> tensors = new LinkedHashMap<>();

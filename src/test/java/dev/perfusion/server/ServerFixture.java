@@ -3,6 +3,7 @@ package dev.perfusion.server;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.BundledWorld;
 import org.bytedeco.pytorch.Device;
 import org.bytedeco.pytorch.global.torch;
 
@@ -19,7 +20,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -48,8 +48,8 @@ final class ServerFixture implements AutoCloseable {
         // the covariance of the bundled model's text encoder, computed once for the server's test classes (keyed by all it depends on)
         System.setProperty("perfusion.cache", Path.of("target", "serve-test-cache").toAbsolutePath().toString());
         models = Files.createDirectories(root.resolve("models"));
-        copyTree(Bundled.model(), models.resolve("world"));
-        copyTree(Bundled.model(), models.resolve("broken"));
+        BundledWorld.copyOfModel(models.resolve("world"));
+        BundledWorld.copyOfModel(models.resolve("broken"));
         Files.copy(Bundled.model().resolve("text_encoder/model.safetensors"), models.resolve("broken/unet/diffusion_pytorch_model.safetensors"),
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         concepts = Files.createDirectories(root.resolve("concepts"));
@@ -164,15 +164,5 @@ final class ServerFixture implements AutoCloseable {
     /** A small generation on the bundled model. */
     static Map<String, Object> generation(String prompt, long seed, int steps) {
         return new java.util.LinkedHashMap<>(Map.of("prompt", prompt, "seed", seed, "steps", steps, "guidance", 5.0));
-    }
-
-    private static void copyTree(Path from, Path to) throws IOException {
-        try (Stream<Path> s = Files.walk(from)) {
-            for (Path p : s.toList()) {
-                Path target = to.resolve(from.relativize(p).toString());
-                if (Files.isDirectory(p)) Files.createDirectories(target);
-                else Files.copy(p, target);
-            }
-        }
     }
 }

@@ -9,7 +9,9 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.stream.Stream;
 
 /** The bundled world model as the demo runs it (CPU, fp32) with a quick input covariance, for training tests. */
 public record BundledWorld(StableDiffusion sd, Tensor cInv) {
@@ -17,5 +19,18 @@ public record BundledWorld(StableDiffusion sd, Tensor cInv) {
     public static BundledWorld load(Path cache) throws IOException {
         StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
         return new BundledWorld(sd, CovarianceCache.inverseFor(sd, WorldCorpus.world(), cache, 300, Progress.NONE));
+    }
+
+    /** A copy of the bundled model's folder at {@code target}, every file as shipped (a model of one's own, to change); returns it. */
+    public static Path copyOfModel(Path target) throws IOException {
+        Path source = Bundled.model();
+        try (Stream<Path> files = Files.walk(source)) {
+            for (Path p : files.toList()) {
+                Path to = target.resolve(source.relativize(p).toString());
+                if (Files.isDirectory(p)) Files.createDirectories(to);
+                else Files.copy(p, to);
+            }
+        }
+        return target;
     }
 }
