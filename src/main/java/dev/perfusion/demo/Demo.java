@@ -103,10 +103,13 @@ public final class Demo {
      */
     private static Path secondConcept(StableDiffusion sd, CovarianceFile.Loaded cInv, Settings settings, Path out, Progress progress) throws IOException {
         Path shipped = Bundled.concept(SECOND_WORD);
-        ConceptFile concept = ConceptFile.load(shipped);
-        if (concept.baseModelHash().equals(sd.unetHash()) && concept.textEncoderHash().equals(sd.textEncoderHash())) return shipped;
-        progress.message("the shipped " + SECOND_WORD + " was made for the bundled model; learning it for this model from its "
-                + "pictures (" + Bundled.examples(SECOND_WORD) + ")");
+        try {
+            ConceptFile.load(shipped).checkMadeFor(shipped, sd.unetHash(), sd.textEncoderHash());
+            return shipped;
+        } catch (ConceptFile.MadeForAnotherModel e) {
+            progress.message("the shipped " + SECOND_WORD + " was made for the bundled model; learning it for this model from its "
+                    + "pictures (" + Bundled.examples(SECOND_WORD) + "); " + e.getMessage());
+        }
         Path learned = out.resolve(SECOND_WORD + ".safetensors");
         learn(sd, cInv, SECOND_WORD, SECOND_SUPERCATEGORY, settings, learned, progress);
         return learned;
