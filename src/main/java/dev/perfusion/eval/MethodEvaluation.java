@@ -33,6 +33,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.EnumMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -580,7 +581,7 @@ public final class MethodEvaluation {
                 p.iStarAfterObjects() ? "; i* also after other objects" : "", p.samplingSteps(), p.guidance()));
     }
 
-    private static String markdown(Report r, String header) {
+    static String markdown(Report r, String header) {
         StringBuilder sb = new StringBuilder(header);
         sb.append("Identified: the fraction of pictures in which the instance encoder picks the trained instance out of all the held-out ones.\n\n");
         sb.append("CLIP-I: mean cosine to the training pictures, CLIP-T: cosine to the prompt with the supercategory word, both under the world's CLIP.\n\n");
@@ -593,6 +594,7 @@ public final class MethodEvaluation {
                     s.fileBytes() == 0 ? "" : String.format(Locale.ROOT, "%,d B", s.fileBytes()),
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }
+        sb.append(byPromptKind(r.scores()));
         if (!r.combinations().isEmpty()) {
             sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first-named | of the second-named | alignment | both identified | both, sides swapped | pictures |\n|---|---|---|---|---|---|---|\n");
             for (Combination c : r.combinations()) {
@@ -610,6 +612,41 @@ public final class MethodEvaluation {
             }
             if (!r.pairPictures().isEmpty()) sb.append(pickedByInstance(r));
         }
+        return sb.toString();
+    }
+
+    /**
+     * Each row's pictures split by the kind of evaluation prompt (one object; a second object on the other side; one
+     * beside it): identified, fidelity, and for the pairs leakage, the concept's likeness on the other object's side.
+     */
+    static String byPromptKind(List<Score> scores) {
+        Map<String, Map<Prompts.Kind, List<Score>>> rows = new LinkedHashMap<>();
+        for (Score s : scores) {
+            Prompts.evaluationPromptOf(s.prompt()).ifPresent(p -> rows.computeIfAbsent(s.method() + " | " + s.variant() + " | "
+                            + (Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.2f", s.beta())), k -> new EnumMap<>(Prompts.Kind.class))
+                    .computeIfAbsent(p.kind(), k -> new ArrayList<>()).add(s));
+        }
+        if (rows.isEmpty()) return "";
+        StringBuilder sb = new StringBuilder("\nBy kind of prompt: identified (fidelity; for pairs / leakage, the concept's likeness on the other "
+                + "object's side), over that kind's pictures:\n\n| method | variant | beta |");
+        for (Prompts.Kind kind : Prompts.Kind.values()) sb.append(' ').append(kind.label()).append(" |");
+        sb.append("\n|---|---|---|").append("---|".repeat(Prompts.Kind.values().length)).append('\n');
+        rows.forEach((row, byKind) -> {
+            sb.append("| ").append(row).append(" |");
+            for (Prompts.Kind kind : Prompts.Kind.values()) {
+                List<Score> g = byKind.getOrDefault(kind, List.of());
+                if (g.isEmpty()) {
+                    sb.append(" |");
+                    continue;
+                }
+                double identified = g.stream().filter(Score::identified).count() / (double) g.size();
+                double fidelity = g.stream().mapToDouble(Score::fidelity).average().orElse(Double.NaN);
+                double leakage = g.stream().mapToDouble(Score::leakage).filter(Double::isFinite).average().orElse(Double.NaN);
+                sb.append(String.format(Locale.ROOT, " %.0f%% of %d (%.3f%s) |", 100 * identified, g.size(), fidelity,
+                        Double.isNaN(leakage) ? "" : String.format(Locale.ROOT, " / %.3f", leakage)));
+            }
+            sb.append('\n');
+        });
         return sb.toString();
     }
 

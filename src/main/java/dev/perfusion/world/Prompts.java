@@ -1,6 +1,7 @@
 package dev.perfusion.world;
 
 import java.util.List;
+import java.util.Optional;
 import java.util.SplittableRandom;
 
 /**
@@ -20,6 +21,11 @@ public final class Prompts {
             return CaptionGrammar.fill(template, concept);
         }
 
+        /** What the prompt asks besides the concept: nothing, a second object on the other side, or one beside it. */
+        public Kind kind() {
+            return other == null ? Kind.SINGLE : placement == null ? Kind.NEXT_TO : Kind.SIDES;
+        }
+
         /** A scene that satisfies this prompt, with the concept as the primary object. */
         public SceneSpec spec(Instance concept, long seed) {
             SplittableRandom rng = new SplittableRandom(seed);
@@ -31,6 +37,21 @@ public final class Prompts {
             Instance partner = WorldGenerator.trainingInstance(other, otherColor, rng);
             Placement where = placement != null ? placement : (rng.nextBoolean() ? Placement.LEFT : Placement.RIGHT);
             return new SceneSpec(s, new Placed(concept, where, sz), new Placed(partner, where.opposite(), sz));
+        }
+    }
+
+    /** The kinds of evaluation prompt, which a method can fail differently. */
+    public enum Kind {
+        SINGLE("single object"), SIDES("\"on the left / right\" pairs"), NEXT_TO("\"next to\" pairs");
+
+        private final String label;
+
+        Kind(String label) {
+            this.label = label;
+        }
+
+        public String label() {
+            return label;
         }
     }
 
@@ -63,6 +84,27 @@ public final class Prompts {
 
     public static List<Prompt> evaluationPrompts() {
         return EVALUATION;
+    }
+
+    /**
+     * The evaluation prompt that {@code filled} is, with any concept phrase in its slot (empty for any other text).
+     * Where two fit ("a {} on the beach" with the phrase "teddy at the top"), the one with the shortest phrase.
+     */
+    public static Optional<Prompt> evaluationPromptOf(String filled) {
+        String[] words = filled.trim().split(" +");
+        Prompt found = null;
+        int shortest = Integer.MAX_VALUE;
+        for (Prompt p : EVALUATION) {
+            String[] template = p.template().split(" +");
+            int slot = List.of(template).indexOf(CaptionGrammar.SLOT), phraseWords = words.length - template.length + 1;
+            if (slot < 0 || phraseWords < 1 || phraseWords >= shortest) continue;
+            String phrase = String.join(" ", List.of(words).subList(slot, slot + phraseWords));
+            if (p.fill(phrase).equals(filled)) {
+                found = p;
+                shortest = phraseWords;
+            }
+        }
+        return Optional.ofNullable(found);
     }
 
     /** Neutral captions for the concept's own training pictures when scene words are not wanted. */

@@ -54,6 +54,23 @@ class MergedEvaluationTest {
     }
 
     @Test
+    void theReportSplitsEachRowByKindOfPrompt() {
+        List<MethodEvaluation.Score> scores = List.of(
+                score("perfusion", "local lock", 0.7, "a my-teddy in the snow", 0.6, true),
+                score("perfusion", "local lock", 0.7, "a photo of a my-teddy", 0.4, false),
+                new MethodEvaluation.Score("perfusion", "local lock", 0.7, "teddy-h1", "a my-teddy on the left and a blue mug on the right in a room",
+                        0, 0.1, 0.5, 0.3, false, 0.3, 0.6),
+                new MethodEvaluation.Score("perfusion", "local lock", 0.7, "teddy-h1", "a my-teddy next to a red car on the grass",
+                        0, 0.5, 0.5, 0.2, true, 0.3, 0.6),
+                score("perfusion", "local lock", 0.7, "not an evaluation prompt", 0.9, true));
+        String table = MethodEvaluation.byPromptKind(scores);
+        assertTrue(table.contains("| perfusion | local lock | 0.70 | 50% of 2 (0.500) | 0% of 1 (0.100 / 0.300) | 100% of 1 (0.500 / 0.200) |"), table);
+        assertTrue(MethodEvaluation.markdown(MethodEvaluation.merge(List.of(scores)), "").contains(table), "the report holds the split");
+        assertEquals("", MethodEvaluation.byPromptKind(List.of(score("perfusion", "local lock", 0.7, "a my-teddy", 0.4, true))),
+                "no table without evaluation prompts");
+    }
+
+    @Test
     void aFileThatIsNotScoresIsNamed() throws IOException {
         Path other = Files.writeString(tmp.resolve("scores.csv"), "name,value\n");
         IOException e = assertThrows(IOException.class, () -> MethodEvaluation.readScores(other));
