@@ -33,13 +33,15 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.EnumMap;
+import java.util.Arrays;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
+import java.util.function.Function;
 
 /**
  * The evaluation protocol of the method against its baselines on the bundled world. Each held-out instance is
@@ -594,7 +596,7 @@ public final class MethodEvaluation {
                     s.fileBytes() == 0 ? "" : String.format(Locale.ROOT, "%,d B", s.fileBytes()),
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }
-        sb.append(byPromptKind(r.scores()));
+        sb.append(byPromptKind(r.scores())).append(byInstance(r.scores()));
         if (!r.combinations().isEmpty()) {
             sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first-named | of the second-named | alignment | both identified | both, sides swapped | pictures |\n|---|---|---|---|---|---|---|\n");
             for (Combination c : r.combinations()) {
@@ -620,21 +622,33 @@ public final class MethodEvaluation {
      * beside it): identified, fidelity, and for the pairs leakage, the concept's likeness on the other object's side.
      */
     static String byPromptKind(List<Score> scores) {
-        Map<String, Map<Prompts.Kind, List<Score>>> rows = new LinkedHashMap<>();
+        return split(scores, s -> Prompts.evaluationPromptOf(s.prompt()).map(p -> p.kind().label()),
+                Arrays.stream(Prompts.Kind.values()).map(Prompts.Kind::label).toList(),
+                "By kind of prompt: identified (fidelity; for pairs / leakage, the concept's likeness on the other object's side), over that kind's pictures");
+    }
+
+    /** Each row's pictures split by the held-out instance trained: which instances a method draws as themselves. */
+    static String byInstance(List<Score> scores) {
+        return split(scores, s -> Optional.of(s.instance()), scores.stream().map(Score::instance).distinct().sorted().toList(),
+                "By instance: identified (fidelity; / leakage over its pair prompts), over that instance's pictures");
+    }
+
+    /** One table: a row per method, variant and beta; a column per value of {@code column} (scores without one left out). */
+    private static String split(List<Score> scores, Function<Score, Optional<String>> column, List<String> columns, String title) {
+        Map<String, Map<String, List<Score>>> rows = new LinkedHashMap<>();
         for (Score s : scores) {
-            Prompts.evaluationPromptOf(s.prompt()).ifPresent(p -> rows.computeIfAbsent(s.method() + " | " + s.variant() + " | "
-                            + (Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.2f", s.beta())), k -> new EnumMap<>(Prompts.Kind.class))
-                    .computeIfAbsent(p.kind(), k -> new ArrayList<>()).add(s));
+            column.apply(s).ifPresent(c -> rows.computeIfAbsent(s.method() + " | " + s.variant() + " | "
+                            + (Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.2f", s.beta())), k -> new LinkedHashMap<>())
+                    .computeIfAbsent(c, k -> new ArrayList<>()).add(s));
         }
         if (rows.isEmpty()) return "";
-        StringBuilder sb = new StringBuilder("\nBy kind of prompt: identified (fidelity; for pairs / leakage, the concept's likeness on the other "
-                + "object's side), over that kind's pictures:\n\n| method | variant | beta |");
-        for (Prompts.Kind kind : Prompts.Kind.values()) sb.append(' ').append(kind.label()).append(" |");
-        sb.append("\n|---|---|---|").append("---|".repeat(Prompts.Kind.values().length)).append('\n');
-        rows.forEach((row, byKind) -> {
+        StringBuilder sb = new StringBuilder("\n" + title + ":\n\n| method | variant | beta |");
+        for (String c : columns) sb.append(' ').append(c).append(" |");
+        sb.append("\n|---|---|---|").append("---|".repeat(columns.size())).append('\n');
+        rows.forEach((row, byColumn) -> {
             sb.append("| ").append(row).append(" |");
-            for (Prompts.Kind kind : Prompts.Kind.values()) {
-                List<Score> g = byKind.getOrDefault(kind, List.of());
+            for (String c : columns) {
+                List<Score> g = byColumn.getOrDefault(c, List.of());
                 if (g.isEmpty()) {
                     sb.append(" |");
                     continue;

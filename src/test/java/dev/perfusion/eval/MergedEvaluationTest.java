@@ -54,7 +54,7 @@ class MergedEvaluationTest {
     }
 
     @Test
-    void theReportSplitsEachRowByKindOfPrompt() {
+    void theReportSplitsEachRowByKindOfPromptAndByInstance() {
         List<MethodEvaluation.Score> scores = List.of(
                 score("perfusion", "local lock", 0.7, "a my-teddy in the snow", 0.6, true),
                 score("perfusion", "local lock", 0.7, "a photo of a my-teddy", 0.4, false),
@@ -68,6 +68,9 @@ class MergedEvaluationTest {
         assertTrue(MethodEvaluation.markdown(MethodEvaluation.merge(List.of(scores)), "").contains(table), "the report holds the split");
         assertEquals("", MethodEvaluation.byPromptKind(List.of(score("perfusion", "local lock", 0.7, "a my-teddy", 0.4, true))),
                 "no table without evaluation prompts");
+        String byInstance = MethodEvaluation.byInstance(scores);
+        assertTrue(byInstance.contains("| method | variant | beta | teddy-h1 |"), byInstance);
+        assertTrue(byInstance.contains("| perfusion | local lock | 0.70 | 60% of 5 (0.500 / 0.250) |"), byInstance);
     }
 
     @Test
