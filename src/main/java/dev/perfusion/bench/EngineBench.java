@@ -1,7 +1,6 @@
 package dev.perfusion.bench;
 
 import dev.perfusion.io.Safetensors;
-import dev.perfusion.io.StateDict;
 import dev.perfusion.io.layout.CheckpointLayout;
 import dev.perfusion.io.layout.ModelConfigs;
 import dev.perfusion.io.layout.ModelExport;
@@ -30,7 +29,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 
 import static dev.perfusion.bench.Timing.median;
 import static dev.perfusion.bench.Timing.secondsSince;
@@ -152,22 +150,11 @@ public final class EngineBench {
         RandomModel model = RandomModel.of(family);
         ResolvedModel m = new ResolvedModel(Path.of("random-" + family), CheckpointLayout.DIFFUSERS_FOLDER, family, configs.origin(),
                 configs.unet(), configs.vae(), configs.textEncoder(), configs.scheduler(), configs.tokenizer(), Optional.empty(),
-                weights(model.unet(), "UNet"), weights(model.vae(), "VAE"), weights(model.text(), "text encoder"), false,
+                Weights.asStateDict(model.unet(), "the benchmark's random UNet"), Weights.asStateDict(model.vae(), "the benchmark's random VAE"), Weights.asStateDict(model.text(), "the benchmark's random text encoder"), false,
                 Optional.empty(), List.of("the benchmark's random weights"));
         return ModelExport.targetOf(out) == ModelExport.Target.SINGLE_FILE
                 ? ModelExport.singleFile(m, out, Safetensors.StoredType.F16, progress)
                 : ModelExport.diffusersFolder(m, out, Safetensors.StoredType.F16, progress);
-    }
-
-    /** A module's parameters as the named tensors of a checkpoint. */
-    private static StateDict weights(Module module, String what) {
-        Map<String, Param> parameters = module.namedParameters();
-        return new StateDict() {
-            @Override public Set<String> keys() { return parameters.keySet(); }
-            @Override public Tensor get(String name) { return parameters.get(name).t(); }
-            @Override public long[] shape(String name) { return Ops.shape(parameters.get(name).t()); }
-            @Override public String describe(String name) { return "the benchmark's random " + what + " weight " + name; }
-        };
     }
 
     private static void save(Map<String, Param> parameters, Path file) throws IOException {

@@ -56,6 +56,9 @@ final class PretrainCommand implements Callable<Integer> {
             + "object minus inside, which also rewards reading it more) or share (the share of its map, scaled to sum 1, outside its object) "
             + "(default: the recipe's, gap).")
     BaseModelRecipe.Localization localizationForm;
+    @Option(names = "--unet-layers", paramLabel = "N", description = "Resnets per UNet level, each with its attention where the level has one "
+            + "(default: the recipe's, 1). With --continue-from, more than the model has deepens its UNet: the new layers start as the identity, "
+            + "so it draws what it drew and learns on with more capacity.") Integer unetLayers;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
@@ -69,6 +72,10 @@ final class PretrainCommand implements Callable<Integer> {
             String[] f = textSize.split("x");
             if (f.length != 3) throw new IllegalArgumentException("--text-size must be WIDTHxLAYERSxHEADS, e.g. 256x6x4, got " + textSize);
             recipe = recipe.withText(Integer.parseInt(f[0]), Integer.parseInt(f[1]), Integer.parseInt(f[2]));
+        }
+        if (unetLayers != null) {
+            BaseModelRecipe shallower = recipe;
+            recipe = Flags.named("--unet-layers", () -> shallower.withUnetLayersPerBlock(unetLayers));
         }
         if (contrastiveOnly) contrastive(recipe, "--contrastive-only");
         if (contrastiveSteps != null) recipe = recipe.withContrastive(contrastive(recipe, "--contrastive-steps").withSteps(contrastiveSteps));

@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.SplittableRandom;
 
 /** Fills a module's parameters: from a checkpoint by name, or with seeded random values. */
@@ -57,6 +58,17 @@ public final class Weights {
                 e.getValue().set(weights.get(prefix + e.getKey()).to(device, dtype));
             }
         }
+    }
+
+    /** A module's parameters as the named tensors of a checkpoint ({@code what} names them in messages). */
+    public static StateDict asStateDict(Module module, String what) {
+        Map<String, Param> parameters = module.namedParameters();
+        return new StateDict() {
+            @Override public Set<String> keys() { return parameters.keySet(); }
+            @Override public Tensor get(String name) { return parameters.get(name).t(); }
+            @Override public long[] shape(String name) { return Ops.shape(parameters.get(name).t()); }
+            @Override public String describe(String name) { return what + " weight " + name; }
+        };
     }
 
     /**

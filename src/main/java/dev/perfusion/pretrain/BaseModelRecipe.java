@@ -234,6 +234,15 @@ public record BaseModelRecipe(
                 contrastive == null ? null : contrastive.withProjection(hidden), attentionLocalization, localizationForm);
     }
 
+    /** Another number of resnets (each with its attention where the level has one) per UNet level. */
+    public BaseModelRecipe withUnetLayersPerBlock(int layers) {
+        if (layers < 1) throw new IllegalArgumentException("UNet layers per level " + layers + ": expected at least 1");
+        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
+                layers, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
+                contrastive, attentionLocalization, localizationForm);
+    }
+
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr, decoder,

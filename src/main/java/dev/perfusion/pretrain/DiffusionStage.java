@@ -83,7 +83,10 @@ final class DiffusionStage implements Stage {
         this.unet = UNet2DConditionModel.create(recipe.unetConfig());
         if (continueFrom != null) {
             if (!frozenText) Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(), ScalarType.Float, "text encoder");
-            Weights.load(unet, Safetensors.open(continueFrom.resolve("unet").resolve(DiffusersExport.WEIGHTS)), "", Ops.cpu(), ScalarType.Float, "UNet");
+            Safetensors trained = Safetensors.open(continueFrom.resolve("unet").resolve(DiffusersExport.WEIGHTS));
+            int trainedLayers = BaseModelRecipe.recordedIn(continueFrom).unetLayersPerBlock();
+            if (trainedLayers < recipe.unetLayersPerBlock()) UNetGrowth.load(unet, trained, trainedLayers, "UNet of " + continueFrom, recipe.seed() + 2);
+            else Weights.load(unet, trained, "", Ops.cpu(), ScalarType.Float, "UNet");
         } else {
             if (!frozenText) Weights.initRandom(text, recipe.seed() + 1);
             Weights.initRandom(unet, recipe.seed() + 2);

@@ -71,10 +71,13 @@ public final class Pretrainer {
                 "unet/" + DiffusersExport.WEIGHTS, "recipe.json"}) {
             if (!Files.isRegularFile(model.resolve(part))) throw new IOException(model + ": no " + part + " (not a model exported by pretrain)");
         }
-        String recorded = BaseModelRecipe.recordedIn(model).architecture();
-        if (!recorded.equals(recipe.architecture())) {
-            throw new IllegalArgumentException(model + " was trained as " + recorded + "; this recipe builds " + recipe.architecture()
-                    + ", which its weights do not fit (leave --recipe out to continue with the model's own)");
+        BaseModelRecipe recorded = BaseModelRecipe.recordedIn(model);
+        // a deeper UNet grows from the model's (UNetGrowth); every other shape must be the model's
+        boolean deepened = recipe.unetLayersPerBlock() > recorded.unetLayersPerBlock();
+        String trainedAs = (deepened ? recorded.withUnetLayersPerBlock(recipe.unetLayersPerBlock()) : recorded).architecture();
+        if (!trainedAs.equals(recipe.architecture())) {
+            throw new IllegalArgumentException(model + " was trained as " + recorded.architecture() + "; this recipe builds " + recipe.architecture()
+                    + ", which its weights do not fit (leave --recipe out to continue with the model's own; of the shapes, only the UNet's layers per level may grow)");
         }
         this.continueFrom = model;
         this.continuation = continuations(model.resolve("recipe.json")) + 1;

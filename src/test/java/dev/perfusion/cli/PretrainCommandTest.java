@@ -27,6 +27,10 @@ class PretrainCommandTest {
         assertEquals(0.03, recipe().attentionLocalization(), "the shipped model's localization");
         assertEquals(BaseModelRecipe.Localization.GAP, recipe().localization());
         assertEquals(0.0, recipe("--attention-localization", "0").attentionLocalization());
+        assertEquals(1, recipe().unetLayersPerBlock());
+        assertEquals(2, recipe("--unet-layers", "2").unetLayersPerBlock());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--unet-layers", "0"));
+        assertEquals("--unet-layers: UNet layers per level 0: expected at least 1", e.getMessage());
     }
 
     /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */

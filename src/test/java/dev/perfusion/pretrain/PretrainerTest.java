@@ -177,6 +177,17 @@ class PretrainerTest {
         assertTrue(moved > 0 && moved < 0.01, "two small steps from the exported weights, not a new start: moved " + moved);
         assertThrows(java.io.IOException.class, () -> new Pretrainer(r, tmp.resolve("x"), Progress.NONE).continueFrom(tmp));
 
+        // a deeper UNet grown from the model's (UNetGrowthTest: it computes what the model's did) trains on and loads
+        Pretrainer.Result grown = new Pretrainer(r.withSteps(3, 1, 3).withUnetLayersPerBlock(2), tmp.resolve("deeper"), Progress.NONE)
+                .schedule(1, 1000).continueFrom(model).run();
+        assertTrue(grown.finished());
+        assertEquals(2, BaseModelRecipe.recordedIn(grown.model()).unetLayersPerBlock());
+        assertEquals(2, StableDiffusion.load(grown.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE)
+                .unet.config().layersPerBlock());
+        IllegalArgumentException shallower = assertThrows(IllegalArgumentException.class,
+                () -> new Pretrainer(r, tmp.resolve("shallower"), Progress.NONE).continueFrom(grown.model()));
+        assertTrue(shallower.getMessage().contains("UNet [32, 64, 128]x2") && shallower.getMessage().contains("may grow"), shallower.getMessage());
+
         // the VAE trained further too: from the model's weights, its decoder after it, then the UNet on the moved latents
         Path vaeToo = tmp.resolve("vae-too");
         Pretrainer.Result further = new Pretrainer(r.withSteps(2, 2, 2), vaeToo, Progress.NONE).schedule(1, 1000).continueFrom(model).trainVaeFurther().run();
