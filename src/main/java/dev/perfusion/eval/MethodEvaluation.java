@@ -558,15 +558,15 @@ public final class MethodEvaluation {
         Files.createDirectories(dir);
         StringBuilder csv = new StringBuilder(SCORES_HEADER + "\n");
         for (Score s : r.scores()) {
-            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,\"%s\",%d,%.5f,%.5f,%s,%d,%.5f,%.5f%n", s.method(), s.variant(),
-                    Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), s.instance(), s.prompt().replace("\"", "\"\""), s.seed(), s.fidelity(), s.alignment(),
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%s,%d,%.5f,%.5f,%s,%d,%.5f,%.5f%n", quoted(s.method()), quoted(s.variant()),
+                    Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), quoted(s.instance()), quoted(s.prompt()), s.seed(), s.fidelity(), s.alignment(),
                     orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText()));
         }
         AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
         if (!r.pairPictures().isEmpty()) {
             StringBuilder pairs = new StringBuilder(PAIRS_HEADER + "\n");
             for (PairPicture x : r.pairPictures()) {
-                pairs.append(String.format(Locale.ROOT, "\"%s\",\"%s\",%d,%s,%s,%s,%s,%s,%d,%d%n", x.combination(), x.prompt(), x.seed(), x.left(),
+                pairs.append(String.format(Locale.ROOT, "%s,%s,%d,%s,%s,%s,%s,%s,%d,%d%n", quoted(x.combination()), quoted(x.prompt()), x.seed(), x.left(),
                         x.right(), x.namedFirst(), x.pickedLeft(), x.pickedRight(), x.leftCategoryDrawn() ? 1 : 0, x.rightCategoryDrawn() ? 1 : 0));
             }
             AtomicFiles.write(dir.resolve("pairs.csv"), pairs.toString().getBytes(StandardCharsets.UTF_8));
@@ -737,6 +737,11 @@ public final class MethodEvaluation {
                 String.join(", ", runs.stream().map(Path::toString).toList())));
         write(r, dir, markdown);
         return markdown;
+    }
+
+    /** A CSV text field: in double quotes, a quote doubled, so that commas ("world renderer, through the VAE") stay in it. */
+    private static String quoted(String field) {
+        return "\"" + field.replace("\"", "\"\"") + "\"";
     }
 
     private static double orNaN(String v) {

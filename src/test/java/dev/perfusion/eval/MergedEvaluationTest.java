@@ -34,6 +34,7 @@ class MergedEvaluationTest {
                 score("perfusion", "local lock", 0.7, "a my-teddy in the snow", 0.2, false)));
         Path baselines = run("baselines", List.of(
                 score("base model", "supercategory word", Double.NaN, "a teddy on the grass", 0.9, true),
+                score("world renderer, through the VAE", "the instance as asked", Double.NaN, "a teddy on the grass", 0.8, true),
                 score("kv-finetune", "tuned K/V", Double.NaN, "a my-teddy in the snow", 0.5, true)));
 
         List<MethodEvaluation.Score> read = MethodEvaluation.readScores(perfusion);
@@ -44,7 +45,8 @@ class MergedEvaluationTest {
         assertEquals(0.7, read.get(1).beta());
 
         MethodEvaluation.Report merged = MethodEvaluation.merge(List.of(read, MethodEvaluation.readScores(baselines)));
-        assertEquals(List.of("base model", "perfusion", "kv-finetune"), merged.summaries().stream().map(MethodEvaluation.Summary::method).toList());
+        assertEquals(List.of("base model", "perfusion", "world renderer, through the VAE", "kv-finetune"),
+                merged.summaries().stream().map(MethodEvaluation.Summary::method).toList(), "a name with a comma reads back whole");
         MethodEvaluation.Summary base = merged.summaries().get(0), perf = merged.summaries().get(1);
         assertEquals(0.1, base.fidelity(), 1e-9, "the base model's row is the first run's, not averaged with the second's");
         assertEquals(1, base.pictures());
