@@ -18,7 +18,7 @@ public final class Plot {
     private final String title, xLabel, yLabel;
     private final Map<String, List<Point>> series = new LinkedHashMap<>();
     private static final Color[] COLORS = {new Color(0xD62728), new Color(0x1F77B4), new Color(0x2CA02C), new Color(0xFF7F0E),
-            new Color(0x9467BD), new Color(0x8C564B), new Color(0xE377C2), new Color(0x7F7F7F)};
+            new Color(0x9467BD), new Color(0x8C564B), new Color(0xE377C2), new Color(0x7F7F7F), new Color(0xBCBD22), new Color(0x17BECF)};
 
     public Plot(String title, String xLabel, String yLabel) {
         this.title = title;
@@ -48,9 +48,10 @@ public final class Plot {
         g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, width, height);
-        int left = 70, right = 200, top = 40, bottom = 50;
-        int pw = width - left - right, ph = height - top - bottom;
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
+        int legendWidth = series.keySet().stream().mapToInt(name -> g.getFontMetrics().stringWidth(name)).max().orElse(0);
+        int left = 70, right = Math.max(200, legendWidth + 45), top = 40, bottom = 50;
+        int pw = width - left - right, ph = height - top - bottom;
         double stepX = niceStep(maxX - minX), stepY = niceStep(maxY - minY);
         for (double v = Math.ceil(minX / stepX) * stepX; v <= maxX; v += stepX) {
             int x = left + (int) Math.round((v - minX) / (maxX - minX) * pw);
