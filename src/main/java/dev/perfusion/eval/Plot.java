@@ -49,7 +49,8 @@ public final class Plot {
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, width, height);
         g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 11));
-        int legendWidth = series.keySet().stream().mapToInt(name -> g.getFontMetrics().stringWidth(name)).max().orElse(0);
+        Font legendFont = new Font(Font.SANS_SERIF, Font.PLAIN, 12);
+        int legendWidth = series.keySet().stream().mapToInt(name -> g.getFontMetrics(legendFont).stringWidth(name)).max().orElse(0);
         int left = 70, right = Math.max(200, legendWidth + 45), top = 40, bottom = 50;
         int pw = width - left - right, ph = height - top - bottom;
         double stepX = niceStep(maxX - minX), stepY = niceStep(maxY - minY);
