@@ -10,6 +10,7 @@ import dev.perfusion.io.layout.RenamedStateDict;
 import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.io.layout.WeightFile;
 import dev.perfusion.io.pickle.TorchCheckpoint;
+import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptSummary;
 import dev.perfusion.perfusion.CovarianceCache;
@@ -74,6 +75,10 @@ final class InspectCommand implements Callable<Integer> {
         // progress goes to stderr where stdout is JSON for a script
         TerminalProgress progress = new TerminalProgress(json ? System.err : System.out);
         StableDiffusion sd = model.load(progress);
+        // the gate reads only the text encoder, but the profile installs each edit: a UNet of other widths or depth cannot take it
+        for (int i = 0; i < concepts.size(); i++) {
+            concepts.get(i).checkShapes(files.get(i), sd.textEncoder.config().hiddenSize(), AppliedConcepts.layerDims(sd));
+        }
         Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         GateProfile profile = GateProfile.of(sd, cInv, concepts, prompt);
         if (json) {

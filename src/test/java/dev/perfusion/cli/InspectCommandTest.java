@@ -4,8 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.GateProfile;
+import dev.perfusion.perfusion.ProjectionEdit;
 import dev.perfusion.world.Bundled;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
@@ -70,6 +72,21 @@ class InspectCommandTest {
         String out = bytes.toString(StandardCharsets.UTF_8);
         assertTrue(out.contains("note: my-teddy's gate opens at my-cat (position 1: s 0.770, g 0.610), so its key and value reach that object too"), out);
         assertFalse(out.contains("note: my-cat's gate"), "a gate of 0.10 is shut enough: " + out);
+    }
+
+    @Test
+    void aConceptMadeForAUNetOfOtherDepthIsNamedWithBothShapes(@TempDir Path dir) throws Exception {
+        ConceptFile cat = ConceptFile.load(MY_CAT);
+        int layers = cat.layerCount();
+        // as if trained on a UNet with one cross-attention layer fewer (a shallower model of the same text encoder)
+        ProjectionEdit shallower = new ProjectionEdit(cat.edit().kind(), cat.edit().keys().subList(0, layers - 1), cat.edit().values().subList(0, layers - 1));
+        Path file = dir.resolve("shallow-cat.safetensors");
+        new ConceptFile("my-cat", "cat", cat.embedding(), cat.iStar(), shallower, 0.7, 0.15, cat.baseModelHash(), cat.textEncoderHash(), Map.of())
+                .save(file);
+        CliRun r = CliRun.of("inspect", file.toString(), "--prompt", "a my-cat on the grass");
+        assertNotEquals(0, r.rc(), r.all());
+        assertTrue(r.err().contains(file + ": concept 'my-cat' was made for a model with") && r.err().contains("cross-attention widths"), r.all());
+        assertFalse(r.err().contains("target output o*"), "the layer-level message is not the user's: " + r.all());
     }
 
     @Test
