@@ -66,9 +66,11 @@ final class DiffusionStage implements Stage {
 
     /**
      * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
-     * training; null and 0 for a model from scratch.
+     * training, its UNet with {@code trainedLayers} per level (grown where the recipe has more); null, 0 and 0 for a
+     * model from scratch.
      */
-    DiffusionStage(PretrainingRun run, ClipTokenizer tokenizer, Path continueFrom, int continuation, DiffusersExport export) throws IOException {
+    DiffusionStage(PretrainingRun run, ClipTokenizer tokenizer, Path continueFrom, int continuation, int trainedLayers, DiffusersExport export)
+            throws IOException {
         this.run = run;
         this.recipe = run.recipe();
         this.tokenizer = tokenizer;
@@ -84,7 +86,6 @@ final class DiffusionStage implements Stage {
         if (continueFrom != null) {
             if (!frozenText) Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(), ScalarType.Float, "text encoder");
             Safetensors trained = Safetensors.open(continueFrom.resolve("unet").resolve(DiffusersExport.WEIGHTS));
-            int trainedLayers = BaseModelRecipe.recordedIn(continueFrom).unetLayersPerBlock();
             if (trainedLayers < recipe.unetLayersPerBlock()) UNetGrowth.load(unet, trained, trainedLayers, "UNet of " + continueFrom, recipe.seed() + 2);
             else Weights.load(unet, trained, "", Ops.cpu(), ScalarType.Float, "UNet");
         } else {

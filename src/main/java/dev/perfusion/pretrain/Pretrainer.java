@@ -39,6 +39,8 @@ public final class Pretrainer {
     private double maxSeconds = Double.POSITIVE_INFINITY;
     private Path continueFrom;
     private int continuation;
+    /** The continued model's UNet layers per level: fewer than the recipe's when the UNet grows. */
+    private int continuedUnetLayers;
     private boolean vaeFurther;
     private final Phases phases = new Phases();
 
@@ -81,6 +83,7 @@ public final class Pretrainer {
         }
         this.continueFrom = model;
         this.continuation = continuations(model.resolve("recipe.json")) + 1;
+        this.continuedUnetLayers = recorded.unetLayersPerBlock();
         return this;
     }
 
@@ -114,7 +117,7 @@ public final class Pretrainer {
             }
             Result r = export.exported()
                     ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, export.model())
-                    : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, export));
+                    : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continuedUnetLayers, export));
             if (!r.finished()) return r;
             if (!done("vae-decoder")) {
                 Result d = loop.train(new DecoderStage(run, vaeFurther ? continuation : 0));
