@@ -44,7 +44,7 @@ final class DemoCommand implements Callable<Integer> {
                 Files.size(r.concept()), r.trained().probeBefore(), r.trained().probeAfter());
         System.out.printf(Locale.ROOT, "drew %d scenes x %d betas and %s with '%s' in %s%n", Demo.SCENES.size(), Demo.BETAS.size(), Demo.WORD,
                 Demo.SECOND_WORD, TerminalProgress.formatSeconds(r.drawSeconds()));
-        System.out.println("  " + r.examples() + "   the example pictures it learned from");
+        System.out.println("  " + r.examples() + "   the example pictures it learned from, and below them the most the model can draw of them (through its VAE)");
         System.out.println("  " + r.grid() + "   scenes (rows) by beta (columns): lower beta = more of the concept, higher = more of the prompt");
         System.out.println("  " + r.together() + "   \"" + Demo.TOGETHER + "\"");
         System.out.println("where the gate opens (s = 1: the concept's own input; the gate opens above beta):");

@@ -7,6 +7,7 @@ import dev.perfusion.io.Png;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.GateProfile;
 import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.sampling.Schedulers;
 import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.training.TrainingImages;
@@ -34,6 +35,8 @@ public final class Demo {
     public static final List<String> SCENES = List.of("a photo of a my-teddy", "a my-teddy on the beach", "a my-teddy in the snow",
             "a my-teddy at night", "a my-teddy in the city on the left", "a my-teddy next to a red car on the grass");
     public static final List<Double> BETAS = List.of(0.5, 0.6, 0.7, 0.8);
+    /** The label of the example pictures' second row: the same pictures through the model's VAE. */
+    public static final String EXAMPLES_THROUGH_VAE = "the same through the model's VAE (the most it can draw)";
     public static final String TOGETHER = "a my-teddy on the left and a my-cat on the right on the grass";
     /** Pictures of the two concepts together, from seeds seed, seed+1, ... */
     private static final int TOGETHER_COUNT = 4;
@@ -45,7 +48,7 @@ public final class Demo {
 
     /**
      * What the demo wrote into its folder, and how the training went: the concept file, the example pictures it
-     * learned from (one strip), the scenes-by-beta grid, the two concepts together; seconds spent training and drawing.
+     * learned from (and below them the same through the model's VAE), the scenes-by-beta grid, the two concepts together; seconds spent training and drawing.
      */
     public record Result(Path concept, List<Path> pictures, ConceptTrainer.Result trained, double trainSeconds,
                          Path examples, Path grid, Path together, double drawSeconds, List<String> gate) {}
@@ -84,7 +87,9 @@ public final class Demo {
         Png.write(togetherFile, ImageGrid.of(List.of(together), List.of(TOGETHER), List.of(), 128), Map.of("parameters", "demo: " + TOGETHER));
         List<BufferedImage> shown = new ArrayList<>();
         for (Path p : pictures) shown.add(TrainingImages.read(p));
-        Png.write(examplesFile, ImageGrid.of(List.of(shown), List.of("the photos of " + WORD), List.of(), 128), Map.of());
+        // the second row is the ceiling of every picture the model draws: what its decoder keeps of the photos
+        Png.write(examplesFile, ImageGrid.of(List.of(shown, TextToImage.throughVae(sd, shown)),
+                List.of("the photos of " + WORD, EXAMPLES_THROUGH_VAE), List.of(), 128), Map.of());
         return new Result(concept, pictures, trained, trainSeconds, examplesFile, gridFile, togetherFile, secondsSince(drawStart),
                 gate(sd, cInv.cInv(), mine, second));
     }

@@ -296,20 +296,9 @@ public final class MethodEvaluation {
             long sceneSeed = pictureSeed(seed);
             List<BufferedImage> images = prompts.stream().map(p -> world.render(p.spec(s.instance(), sceneSeed), sceneSeed).image()).toList();
             out.addAll(scorePictures(RENDERER, "the instance as asked", Double.NaN, s, prompts, withSupercategory, withSupercategory, seed, images));
-            out.addAll(scorePictures(THROUGH_VAE, "the instance as asked", Double.NaN, s, prompts, withSupercategory, withSupercategory, seed, throughVae(images)));
+            out.addAll(scorePictures(THROUGH_VAE, "the instance as asked", Double.NaN, s, prompts, withSupercategory, withSupercategory, seed, TextToImage.throughVae(sd, images)));
         }
         return out;
-    }
-
-    /**
-     * The pictures as the model's VAE gives them back (encoded to its latent means, then decoded): every picture the
-     * model draws comes out of that decoder, so this is the most of an instance any method can show on this model.
-     */
-    private List<BufferedImage> throughVae(List<BufferedImage> images) {
-        try (Scope scope = Scope.inference()) {
-            Tensor pictures = Ops.cat(images.stream().map(Png::toTensor).toList(), 0).to(sd.dtype);
-            return Png.toImages(TextToImage.decode(sd, sd.vae.latentsFromImage(pictures)));
-        }
     }
 
     /** The method name of the rendered pictures' rows. */
@@ -423,7 +412,7 @@ public final class MethodEvaluation {
                             scenes.get(i), Size.MEDIUM), sceneSeed).image());
                 }
                 rendered.add(images, pair[0], pair[1], prompts, scenes, seed);
-                renderedThroughVae.add(throughVae(images), pair[0], pair[1], prompts, scenes, seed);
+                renderedThroughVae.add(TextToImage.throughVae(sd, images), pair[0], pair[1], prompts, scenes, seed);
             }
         }
         out.add(rendered.row());

@@ -185,6 +185,17 @@ public final class TextToImage {
         return latents;
     }
 
+    /**
+     * Pictures as the model's VAE gives them back (encoded to its latent means, then decoded). Every picture the model
+     * draws comes out of that decoder, so this is the most of a subject that any concept can show on this model.
+     */
+    public static List<BufferedImage> throughVae(StableDiffusion sd, List<BufferedImage> pictures) {
+        try (Scope scope = Scope.inference()) {
+            Tensor images = Ops.cat(pictures.stream().map(Png::toTensor).toList(), 0).to(sd.dtype);
+            return Png.toImages(decode(sd, sd.vae.latentsFromImage(images)));
+        }
+    }
+
     /** VAE-decodes latents to an image tensor [N, 3, H, W] in [0, 1]. */
     public static Tensor decode(StableDiffusion sd, Tensor latents) {
         Tensor image = Ops.requireFinite(sd.vae.imageFromLatents(latents.to(sd.dtype)).to(torch.ScalarType.Float), "the VAE's decoded picture");

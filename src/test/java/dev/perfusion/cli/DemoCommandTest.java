@@ -55,8 +55,28 @@ class DemoCommandTest {
         assertEquals(Demo.BETAS.size() * cell + cell, grid.getWidth(), "label column + one column per beta");
         assertEquals(Demo.SCENES.size() * cell + 24, grid.getHeight(), "header + one row per scene");
         assertTrue(Files.size(out.resolve("together.png")) > 1000);
-        assertTrue(Files.size(out.resolve("examples.png")) > 1000);
+        BufferedImage examples = ImageIO.read(out.resolve("examples.png").toFile());
+        assertEquals(2 * cell, examples.getHeight(), "the photos, then the same through the model's VAE");
+        assertThroughTheVaeBelowThePhotos(examples, cell);
         samePicturesAsTheFormerRecipe(out, concept, grid);
+    }
+
+    /** The second row is the first one through the bundled model's VAE: close to it, but not the same pixels. */
+    private static void assertThroughTheVaeBelowThePhotos(BufferedImage examples, int cell) {
+        int label = Math.max(120, cell);
+        double sum = 0;
+        long same = 0, n = 0;
+        for (int y = 0; y < cell; y++) {
+            for (int x = label; x < examples.getWidth(); x++) {
+                int a = examples.getRGB(x, y), b = examples.getRGB(x, y + cell);
+                for (int shift = 0; shift < 24; shift += 8) sum += Math.abs(((a >> shift) & 255) - ((b >> shift) & 255));
+                if (a == b) same++;
+                n++;
+            }
+        }
+        double meanDiff = sum / (3.0 * n);
+        assertTrue(meanDiff > 0.5 && meanDiff < 40, "mean abs difference per channel, photos against the VAE's: " + meanDiff);
+        assertTrue(same < n / 2, "most pixels change through the VAE: " + same + " of " + n + " equal");
     }
 
     /**
