@@ -6,6 +6,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 
@@ -59,6 +60,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--unet-layers", paramLabel = "N", description = "Resnets per UNet level, each with its attention where the level has one "
             + "(default: the recipe's, 1). With --continue-from, more than the model has deepens its UNet: the new layers start as the identity, "
             + "so it draws what it drew and learns on with more capacity.") Integer unetLayers;
+    @Option(names = "--vae-size", paramLabel = "C1,C2,...xLATENT", description = "Another VAE for a model from scratch: channels per level "
+            + "(each level after the first halves the picture) and latent channels, e.g. 64,128,128x8 (default: the recipe's, 32,64,64x4).")
+    String vaeSize;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
@@ -76,6 +80,20 @@ final class PretrainCommand implements Callable<Integer> {
         if (unetLayers != null) {
             BaseModelRecipe shallower = recipe;
             recipe = Flags.named("--unet-layers", () -> shallower.withUnetLayersPerBlock(unetLayers));
+        }
+        if (vaeSize != null) {
+            String[] f = vaeSize.split("x");
+            if (f.length != 2) throw new IllegalArgumentException("--vae-size must be C1,C2,...xLATENT, e.g. 64,128,128x8, got " + vaeSize);
+            List<Integer> channels;
+            int latent;
+            try {
+                channels = java.util.Arrays.stream(f[0].split(",")).map(String::trim).map(Integer::valueOf).toList();
+                latent = Integer.parseInt(f[1].trim());
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("--vae-size must be C1,C2,...xLATENT, e.g. 64,128,128x8, got " + vaeSize);
+            }
+            BaseModelRecipe before = recipe;
+            recipe = Flags.named("--vae-size", () -> before.withVae(channels, latent));
         }
         if (contrastiveOnly) contrastive(recipe, "--contrastive-only");
         if (contrastiveSteps != null) recipe = recipe.withContrastive(contrastive(recipe, "--contrastive-steps").withSteps(contrastiveSteps));

@@ -243,6 +243,27 @@ public record BaseModelRecipe(
                 contrastive, attentionLocalization, localizationForm);
     }
 
+    /**
+     * Another VAE: {@code channels} per level (each level after the first halves the picture, so n levels give latents
+     * of size / 2^(n-1)) onto {@code latent} channels; the UNet's input and output follow the latent channels.
+     */
+    public BaseModelRecipe withVae(List<Integer> channels, int latent) {
+        if (channels.isEmpty()) throw new IllegalArgumentException("VAE channels: expected at least one level");
+        for (int c : channels) {
+            if (c < 1 || c % vaeGroups != 0) {
+                throw new IllegalArgumentException("VAE channels " + channels + ": each must be a positive multiple of its " + vaeGroups + " norm groups");
+            }
+        }
+        if (latent < 1) throw new IllegalArgumentException("latent channels " + latent + ": expected at least 1");
+        if (imageSize % (1 << (channels.size() - 1)) != 0) {
+            throw new IllegalArgumentException("VAE channels " + channels + ": " + channels.size() + " levels do not divide " + imageSize + "x" + imageSize + " pictures");
+        }
+        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
+                unetLayersPerBlock, unetHeads, List.copyOf(channels), vaeGroups, latent, vaeSteps, vaeBatch, vaeLr, decoderSteps,
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
+                contrastive, attentionLocalization, localizationForm);
+    }
+
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr, decoder,

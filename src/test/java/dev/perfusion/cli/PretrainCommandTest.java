@@ -4,6 +4,8 @@ import dev.perfusion.pretrain.BaseModelRecipe;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
+import java.util.List;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 /** The recipe `pretrain`'s options make, without training anything. */
@@ -34,6 +36,22 @@ class PretrainCommandTest {
     }
 
     /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */
+    @Test
+    void vaeSizeSetsTheVaeAndTheUNetsLatentChannels() throws Exception {
+        BaseModelRecipe wide = recipe("--vae-size", "64,128,128x8");
+        assertEquals(List.of(64, 128, 128), wide.vaeChannels());
+        assertEquals(8, wide.latentChannels());
+        assertEquals(8, wide.unetConfig().inChannels(), "the UNet reads the new latents");
+        assertEquals(16, wide.latentSize(), "three levels: 64x64 pictures onto 16x16 latents");
+        assertEquals(BaseModelRecipe.frozenText().unetChannels(), wide.unetChannels(), "the rest is the recipe's");
+        for (String[] bad : new String[][] {{"64,128x8x2", "must be C1,C2,...xLATENT"}, {"64,a,128x8", "must be C1,C2,...xLATENT"},
+                {"64,100,128x8", "multiple of its 16 norm groups"}, {"64,128,128x0", "latent channels 0"},
+                {"16,16,16,16,16,16,16,16x4", "8 levels do not divide 64x64"}}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--vae-size", bad[0]));
+            assertTrue(e.getMessage().startsWith("--vae-size") && e.getMessage().contains(bad[1]), bad[0] + ": " + e.getMessage());
+        }
+    }
+
     @Test
     void noObjectiveMeansNoneOnThePadding() throws Exception {
         BaseModelRecipe none = recipe("--own-token-weight", "0");
