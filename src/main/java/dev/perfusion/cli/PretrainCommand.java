@@ -21,6 +21,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--vae-steps", description = "Override the recipe's VAE steps.") Integer vaeSteps;
     @Option(names = "--train-steps", description = "Override the recipe's training steps of the text encoder and UNet.") Integer trainSteps;
     @Option(names = "--decoder-steps", description = "Override the recipe's decoder fine-tuning steps.") Integer decoderSteps;
+    @Option(names = "--decoder-adversarial", paramLabel = "W", description = "The decoder stage learns against a patch critic too, as SD's VAE "
+            + "(hinge loss; the decoder's term weighted to W times the L1 loss's gradient at its last layer), so that small parts are drawn sharp "
+            + "instead of averaged away (0: L1 alone, the default).") Double decoderAdversarial;
     @Option(names = "--decoder-only", description = "Run only the decoder fine-tuning stage (it needs only the VAE stage, so it may run beside the diffusion stage in a second process).") boolean decoderOnly;
     @Option(names = "--continue-from", paramLabel = "MODEL", description = "Train the text encoder and UNet further from this exported model (its tokenizer and VAE are kept) for --train-steps more steps.") Path continueFrom;
     @Option(names = "--train-vae", description = "With --continue-from: the model's VAE trains further first, from its weights (--vae-steps, then --decoder-steps of its decoder alone), and the UNet then learns the moved latent space.") boolean trainVae;
@@ -60,8 +63,10 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--unet-layers", paramLabel = "N", description = "Resnets per UNet level, each with its attention where the level has one "
             + "(default: the recipe's, 1). With --continue-from, more than the model has deepens its UNet: the new layers start as the identity, "
             + "so it draws what it drew and learns on with more capacity.") Integer unetLayers;
-    @Option(names = "--vae-size", paramLabel = "C1,C2,...xLATENT", description = "Another VAE for a model from scratch: channels per level "
-            + "(each level after the first halves the picture) and latent channels, e.g. 64,128,128x8 (default: the recipe's, 32,64,64x4).")
+    @Option(names = "--vae-size", paramLabel = "C1,C2,...xLATENT", description = "Another VAE: channels per level "
+            + "(each level after the first halves the picture) and latent channels, e.g. 64,128,128x8 (default: the recipe's, 32,64,64x4). "
+            + "With --continue-from, a new VAE trained from scratch under the model's UNet, which keeps its weights but for the layers that "
+            + "read and write latents (the latents' size must stay).")
     String vaeSize;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
@@ -126,6 +131,10 @@ final class PretrainCommand implements Callable<Integer> {
             BaseModelRecipe.Localization form = localizationForm == null ? recipe.localization() : localizationForm;
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--attention-localization", () -> before.withAttentionLocalization(attentionLocalization, form));
+        }
+        if (decoderAdversarial != null) {
+            BaseModelRecipe before = recipe;
+            recipe = Flags.named("--decoder-adversarial", () -> before.withDecoderAdversarial(decoderAdversarial));
         }
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),

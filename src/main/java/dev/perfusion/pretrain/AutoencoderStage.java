@@ -76,7 +76,7 @@ abstract class AutoencoderStage implements Stage {
 
     /** A VAE's convolutions at the pictures' full size are small enough that the cores gain more side by side. */
     @Override
-    public final boolean splitsBatches() {
+    public boolean splitsBatches() {
         return true;
     }
 

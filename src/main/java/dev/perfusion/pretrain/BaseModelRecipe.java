@@ -34,7 +34,8 @@ public record BaseModelRecipe(
         double emaDecay, double captionDropout, double minSnrGamma, double weightDecay, long seed,
         @JsonInclude(JsonInclude.Include.NON_NULL) Contrastive contrastive,
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) double attentionLocalization,
-        @JsonInclude(JsonInclude.Include.NON_NULL) Localization localizationForm) {
+        @JsonInclude(JsonInclude.Include.NON_NULL) Localization localizationForm,
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double decoderAdversarialWeight) {
 
     /** The form of {@link AttentionLocalization}'s loss; null in a recipe means {@link #GAP}. */
     public enum Localization {
@@ -150,7 +151,7 @@ public record BaseModelRecipe(
                 List.of(32, 64, 64), 16, 4,
                 1500, 8, 1e-3, 2000,
                 3000, 32, 8e-4, 200,
-                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null);
+                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0);
     }
 
     /**
@@ -212,7 +213,7 @@ public record BaseModelRecipe(
     public BaseModelRecipe withContrastive(Contrastive c) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c, attentionLocalization, localizationForm);
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c, attentionLocalization, localizationForm, decoderAdversarialWeight);
     }
 
     /**
@@ -223,7 +224,7 @@ public record BaseModelRecipe(
         if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("attention localization weight " + weight + ": expected a finite number >= 0");
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, contrastive, weight, form);
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, contrastive, weight, form, decoderAdversarialWeight);
     }
 
     /** Another size of text encoder (the UNet's cross-attention follows its width). */
@@ -231,7 +232,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, hidden, layers, heads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive == null ? null : contrastive.withProjection(hidden), attentionLocalization, localizationForm);
+                contrastive == null ? null : contrastive.withProjection(hidden), attentionLocalization, localizationForm, decoderAdversarialWeight);
     }
 
     /** Another number of resnets (each with its attention where the level has one) per UNet level. */
@@ -240,7 +241,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 layers, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive, attentionLocalization, localizationForm);
+                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight);
     }
 
     /**
@@ -261,14 +262,26 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, List.copyOf(channels), vaeGroups, latent, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive, attentionLocalization, localizationForm);
+                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight);
+    }
+
+    /**
+     * With the decoder stage's L1 loss joined by a patch critic's ({@link AdversarialLoss}) at this weight of its
+     * gradient at the decoder's last layer (0: L1 alone), as SD's VAE: sharp small parts instead of their average.
+     */
+    public BaseModelRecipe withDecoderAdversarial(double weight) {
+        if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("decoder adversarial weight " + weight + ": expected a finite number >= 0");
+        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
+                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
+                contrastive, attentionLocalization, localizationForm, weight);
     }
 
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr, decoder,
                 diffusion, diffusionBatch, diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive, attentionLocalization, localizationForm);
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight);
     }
 
     /** A few steps of the same model, for tests. */
@@ -276,7 +289,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, Math.min(vaeBatch, 4), vaeLr, vae,
                 diffusion, Math.min(diffusionBatch, 4), diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion), attentionLocalization, localizationForm);
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion), attentionLocalization, localizationForm, decoderAdversarialWeight);
     }
 
     public int latentSize() {

@@ -1,5 +1,6 @@
 package dev.perfusion.pretrain;
 
+import dev.perfusion.nn.Param;
 import dev.perfusion.pretrain.WorldBatches.Batch;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.vae.AutoencoderKL;
@@ -12,16 +13,27 @@ import java.io.IOException;
 
 /**
  * Stage three: the VAE stage's decoder trained longer, alone, on its frozen encoder's latent means (no sampling noise,
- * no KL), as SD's fine-tuned decoders: sharper pictures from the latent space that the UNet learned. It needs only the
- * VAE stage's result, so it may run beside the diffusion stage. Leaves {@code vae-decoder/} in the work folder.
+ * no KL), as SD's fine-tuned decoders: sharper pictures from the latent space that the UNet learned. With the recipe's
+ * decoder adversarial weight, a patch critic joins the L1 loss ({@link AdversarialLoss}), as in SD's VAE; its critic
+ * then judges whole batches, so they are not split. It needs only the VAE stage's result, so it may run beside the
+ * diffusion stage. Leaves {@code vae-decoder/} in the work folder.
  */
 final class DecoderStage extends AutoencoderStage {
+    /** The loss log's name for the critic's hinge loss. */
+    static final String CRITIC = "critic";
+
     private final int continuation;
+    /** Null where the recipe's decoder adversarial weight is 0. */
+    private final AdversarialLoss adversarial;
+    private final Param lastLayer;
 
     /** {@code continuation}: 0, or the how-manyth continued run whose VAE trains further. */
     DecoderStage(PretrainingRun run, int continuation) throws IOException {
         super(run, AutoencoderKL.load(run.work().resolve("vae"), Ops.cpu(), ScalarType.Float));
         this.continuation = continuation;
+        double weight = run.recipe().decoderAdversarialWeight();
+        this.adversarial = weight > 0 ? new AdversarialLoss(weight, run.recipe().seed() + 3 + continuation) : null;
+        this.lastLayer = vae.namedParameters().get("decoder.conv_out.weight");
     }
 
     @Override
@@ -37,14 +49,28 @@ final class DecoderStage extends AutoencoderStage {
     }
 
     @Override
+    public boolean splitsBatches() {
+        return adversarial == null;
+    }
+
+    @Override
+    public String regulariser() {
+        return adversarial == null ? null : CRITIC;
+    }
+
+    /** L1, plus the critic's term where the recipe has one (the critic's own hinge loss is logged as {@code critic}). */
+    @Override
     public Loss loss(Batch batch, int step, int partIndex, int parts) {
         Part part = Part.of(batch, partIndex, parts);
         DiagonalGaussian posterior;
         try (NoGradGuard ng = new NoGradGuard()) {
             posterior = vae.encode(part.of(batch.images()));
         }
-        Tensor l1 = objectWeightedL1(batch, part, vae.decode(posterior.mean()));
-        return new Loss(l1, Ops.item(l1));
+        Tensor decoded = vae.decode(posterior.mean());
+        Tensor l1 = objectWeightedL1(batch, part, decoded);
+        if (adversarial == null) return new Loss(l1, Ops.item(l1));
+        double critic = adversarial.trainCritic(part.of(batch.images()), decoded);
+        return new Loss(Ops.add(l1, adversarial.decoderTerm(decoded, l1, lastLayer.t())), Ops.item(l1), critic);
     }
 
     @Override

@@ -34,18 +34,28 @@ final class DiffusersExport {
     private final BaseModelRecipe recipe;
     private final Path work;
     private final Path continuedFrom;
-    private final boolean vaeContinued;
+    private final VaeOrigin vaeOrigin;
+
+    /** What a continued run does with the continued model's VAE. */
+    enum VaeOrigin {
+        /** The continued model's, as it was. */
+        KEPT,
+        /** The continued model's, trained further for the recipe's VAE and decoder steps. */
+        TRAINED_FURTHER,
+        /** Another, trained from scratch; the UNet's latent-facing layers start afresh. */
+        NEW
+    }
 
     /**
-     * {@code continuedFrom}: the exported model that this run trains further, or null; {@code vaeContinued}: whether
-     * its VAE trained further too (else it is the continued model's, as it was).
+     * {@code continuedFrom}: the exported model that this run trains further, or null; {@code vaeOrigin}: what
+     * became of its VAE.
      */
-    DiffusersExport(PretrainingRun run, Path continuedFrom, boolean vaeContinued) {
+    DiffusersExport(PretrainingRun run, Path continuedFrom, VaeOrigin vaeOrigin) {
         this.run = run;
         this.recipe = run.recipe();
         this.work = run.work();
         this.continuedFrom = continuedFrom;
-        this.vaeContinued = vaeContinued;
+        this.vaeOrigin = vaeOrigin;
     }
 
     Path model() {
@@ -103,6 +113,34 @@ final class DiffusersExport {
         run.progress().message("installed the fine-tuned decoder in " + model.resolve("vae"));
     }
 
+    /**
+     * The continued model with the decoder stage's decoder (fp16) in place of its own: every other part as it was,
+     * its record under {@code continued_from} of this run's. Returns the model folder.
+     */
+    Path exportWithNewDecoder(double loss) throws IOException {
+        Path tuned = work.resolve("vae-decoder"), staging = work.resolve("model.partial");
+        deleteTree(staging);
+        Files.createDirectories(staging);
+        try (var parts = Files.list(continuedFrom)) {
+            for (Path part : (Iterable<Path>) parts::iterator) {
+                String name = part.getFileName().toString();
+                if (Files.isDirectory(part) && !name.equals("vae")) copyFiles(part, staging.resolve(name));
+                else if (Files.isRegularFile(part) && !name.equals("recipe.json")) Files.copy(part, staging.resolve(name));
+            }
+        }
+        AutoencoderKL vae = AutoencoderKL.load(tuned, Ops.cpu(), ScalarType.Float);
+        writeComponent(staging.resolve("vae"), (ObjectNode) new ObjectMapper().readTree(tuned.resolve("config.json").toFile()), WEIGHTS, vae, Safetensors.StoredType.F16);
+        ObjectNode record = recipeRecord(loss);
+        record.put("what", "the continued model with its VAE decoder trained further alone (`perfusion pretrain --continue-from MODEL --decoder-only`), "
+                + "on its encoder's latents; every other part is the continued model's");
+        record.remove("parameters");
+        if (Double.isNaN(loss)) record.remove("final_loss_smoothed"); // exported again, not trained: losses.csv has its curve
+        writeJson(staging.resolve("recipe.json"), record);
+        replaceFolder(staging, model());
+        run.losses().plot();
+        return model();
+    }
+
     /** A diffusers component folder: its config and its module's weights. */
     static void writeComponent(Path dir, ObjectNode config, String weightsFile, Module module, Safetensors.StoredType type) throws IOException {
         Files.createDirectories(dir);
@@ -125,7 +163,10 @@ final class DiffusersExport {
         n.put("parameters", params);
         n.put("machine", System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores");
         // a continued run keeps the continued model's VAE, and the recipe's VAE steps are not this run's, unless this says so
-        if (vaeContinued) n.put("vae", "the continued model's, trained further for the recipe's VAE and decoder steps");
+        if (continuedFrom != null && vaeOrigin == VaeOrigin.TRAINED_FURTHER) n.put("vae", "the continued model's, trained further for the recipe's VAE and decoder steps");
+        if (continuedFrom != null && vaeOrigin == VaeOrigin.NEW) {
+            n.put("vae", "a new one, trained from scratch for the recipe's VAE and decoder steps; the continued UNet's latent-facing layers (conv_in, conv_out) started afresh");
+        }
         if (continuedFrom != null) n.set("continued_from", json.readTree(continuedFrom.resolve("recipe.json").toFile()));
         return n;
     }

@@ -3,7 +3,9 @@ package dev.perfusion.pretrain;
 import dev.perfusion.io.ImageGrid;
 import dev.perfusion.io.Png;
 import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.StateDict;
 import dev.perfusion.nn.Module;
+import dev.perfusion.nn.Param;
 import dev.perfusion.nn.Weights;
 import dev.perfusion.pipeline.SeededNoise;
 import dev.perfusion.pipeline.StableDiffusion;
@@ -11,6 +13,7 @@ import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.pretrain.WorldBatches.Batch;
 import dev.perfusion.sampling.NoiseSchedule;
 import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.UNet2DConditionModel;
@@ -67,10 +70,11 @@ final class DiffusionStage implements Stage {
     /**
      * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
      * training, its UNet with {@code trainedLayers} per level (grown where the recipe has more); null, 0 and 0 for a
-     * model from scratch.
+     * model from scratch. {@code newLatents}: the work folder's VAE is another than the continued model's, so the
+     * UNet's layers that read and write latents start afresh.
      */
-    DiffusionStage(PretrainingRun run, ClipTokenizer tokenizer, Path continueFrom, int continuation, int trainedLayers, DiffusersExport export)
-            throws IOException {
+    DiffusionStage(PretrainingRun run, ClipTokenizer tokenizer, Path continueFrom, int continuation, int trainedLayers, boolean newLatents,
+                   DiffusersExport export) throws IOException {
         this.run = run;
         this.recipe = run.recipe();
         this.tokenizer = tokenizer;
@@ -86,7 +90,11 @@ final class DiffusionStage implements Stage {
         if (continueFrom != null) {
             if (!frozenText) Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(), ScalarType.Float, "text encoder");
             Safetensors trained = Safetensors.open(continueFrom.resolve("unet").resolve(DiffusersExport.WEIGHTS));
-            if (trainedLayers < recipe.unetLayersPerBlock()) UNetGrowth.load(unet, trained, trainedLayers, "UNet of " + continueFrom, recipe.seed() + 2);
+            if (newLatents && trainedLayers < recipe.unetLayersPerBlock()) {
+                throw new IllegalArgumentException("a new VAE and a deeper UNet in one run: deepen the UNet first, then train the new VAE under it");
+            }
+            if (newLatents) loadWithFreshLatentLayers(unet, trained, recipe.seed() + 2);
+            else if (trainedLayers < recipe.unetLayersPerBlock()) UNetGrowth.load(unet, trained, trainedLayers, "UNet of " + continueFrom, recipe.seed() + 2);
             else Weights.load(unet, trained, "", Ops.cpu(), ScalarType.Float, "UNet");
         } else {
             if (!frozenText) Weights.initRandom(text, recipe.seed() + 1);
@@ -98,6 +106,29 @@ final class DiffusionStage implements Stage {
         for (int t = 0; t < snrWeight.length; t++) {
             double a = schedule.alphaCumprod(t), snr = a / (1 - a);
             snrWeight[t] = Math.min(snr, recipe.minSnrGamma()) / snr;
+        }
+    }
+
+    /**
+     * A trained UNet under a new VAE: every weight from {@code trained} but those of the layers that read and write
+     * latents, whose channels mean something else now; conv_in starts random, conv_out at zero (the first predictions
+     * are 0, so the trained layers between them are not shaken by a random output).
+     */
+    static void loadWithFreshLatentLayers(UNet2DConditionModel unet, StateDict trained, long seed) {
+        Weights.initRandom(unet, seed);
+        for (Map.Entry<String, Param> e : unet.namedParameters().entrySet()) {
+            String name = e.getKey();
+            Param p = e.getValue();
+            try (Scope s = Scope.inference()) {
+                if (name.startsWith("conv_out.")) p.set(Ops.zerosLike(p.t()));
+                else if (!name.startsWith("conv_in.")) {
+                    if (!trained.has(name) || !java.util.Arrays.equals(trained.shape(name), p.shape())) {
+                        throw new IllegalArgumentException("the continued UNet's " + name + (trained.has(name) ? " has shape "
+                                + java.util.Arrays.toString(trained.shape(name)) + ", expected " + java.util.Arrays.toString(p.shape()) : " is missing"));
+                    }
+                    p.set(trained.get(name).to(p.t().device(), p.t().scalar_type()));
+                }
+            }
         }
     }
 

@@ -26,6 +26,7 @@ final class LossLog {
         TITLES.put("vae", "VAE (weighted L1)");
         TITLES.put("diffusion", "UNet, with the text encoder unless frozen (epsilon MSE)");
         TITLES.put("decoder", "VAE decoder fine-tuning (L1)");
+        TITLES.put(DecoderStage.CRITIC, "the decoder's patch critic (hinge loss; 1 where it cannot tell)");
         TITLES.put(DiffusionStage.LOCALIZATION, "cross-attention localization (object words read outside their objects)");
     }
 

@@ -41,7 +41,8 @@ public final class Pretrainer {
     private int continuation;
     /** The continued model's UNet layers per level: fewer than the recipe's when the UNet grows. */
     private int continuedUnetLayers;
-    private boolean vaeFurther;
+    /** With {@link #continueFrom}: what becomes of the continued model's VAE. */
+    private DiffusersExport.VaeOrigin vaeOrigin = DiffusersExport.VaeOrigin.KEPT;
     private final Phases phases = new Phases();
 
     public Pretrainer(BaseModelRecipe recipe, Path work, Progress progress) {
@@ -74,16 +75,24 @@ public final class Pretrainer {
             if (!Files.isRegularFile(model.resolve(part))) throw new IOException(model + ": no " + part + " (not a model exported by pretrain)");
         }
         BaseModelRecipe recorded = BaseModelRecipe.recordedIn(model);
-        // a deeper UNet grows from the model's (UNetGrowth); every other shape must be the model's
+        // a deeper UNet grows from the model's (UNetGrowth), another VAE is new; every other shape must be the model's
         boolean deepened = recipe.unetLayersPerBlock() > recorded.unetLayersPerBlock();
-        String trainedAs = (deepened ? recorded.withUnetLayersPerBlock(recipe.unetLayersPerBlock()) : recorded).architecture();
-        if (!trainedAs.equals(recipe.architecture())) {
+        boolean newVae = !recipe.vaeChannels().equals(recorded.vaeChannels()) || recipe.latentChannels() != recorded.latentChannels();
+        BaseModelRecipe fitting = deepened ? recorded.withUnetLayersPerBlock(recipe.unetLayersPerBlock()) : recorded;
+        if (newVae) fitting = fitting.withVae(recipe.vaeChannels(), recipe.latentChannels());
+        if (!fitting.architecture().equals(recipe.architecture())) {
             throw new IllegalArgumentException(model + " was trained as " + recorded.architecture() + "; this recipe builds " + recipe.architecture()
-                    + ", which its weights do not fit (leave --recipe out to continue with the model's own; of the shapes, only the UNet's layers per level may grow)");
+                    + ", which its weights do not fit (leave --recipe out to continue with the model's own; of the shapes, only the UNet's layers per level "
+                    + "may grow, and the VAE may be another, trained anew)");
+        }
+        if (newVae && recipe.latentSize() != recorded.latentSize()) {
+            throw new IllegalArgumentException("a new VAE under " + model + "'s UNet must keep its " + recorded.latentSize() + "x" + recorded.latentSize()
+                    + " latents; " + recipe.vaeChannels() + " gives " + recipe.latentSize() + "x" + recipe.latentSize());
         }
         this.continueFrom = model;
         this.continuation = continuations(model.resolve("recipe.json")) + 1;
         this.continuedUnetLayers = recorded.unetLayersPerBlock();
+        this.vaeOrigin = newVae ? DiffusersExport.VaeOrigin.NEW : DiffusersExport.VaeOrigin.KEPT;
         return this;
     }
 
@@ -95,7 +104,8 @@ public final class Pretrainer {
      */
     public Pretrainer trainVaeFurther() {
         if (continueFrom == null) throw new IllegalStateException("training the VAE further needs a model to continue from");
-        this.vaeFurther = true;
+        if (vaeOrigin == DiffusersExport.VaeOrigin.NEW) throw new IllegalArgumentException("the recipe's VAE is another than " + continueFrom + "'s: it is trained anew, not further");
+        this.vaeOrigin = DiffusersExport.VaeOrigin.TRAINED_FURTHER;
         return this;
     }
 
@@ -103,7 +113,7 @@ public final class Pretrainer {
     public Result run() throws IOException {
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             StageLoop loop = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds);
-            DiffusersExport export = new DiffusersExport(run, continueFrom, vaeFurther);
+            DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
             Files.createDirectories(work.resolve("samples"));
             if (continueFrom != null) keepExportedParts();
             ClipTokenizer tokenizer = tokenizer();
@@ -112,15 +122,15 @@ public final class Pretrainer {
                 if (!c.finished()) return c;
             }
             if (!done("vae")) {
-                Result r = loop.train(vaeFurther ? new VaeStage(run, continueFrom.resolve("vae"), continuation) : new VaeStage(run));
+                Result r = loop.train(vaeOrigin == DiffusersExport.VaeOrigin.TRAINED_FURTHER ? new VaeStage(run, continueFrom.resolve("vae"), continuation) : new VaeStage(run));
                 if (!r.finished()) return r;
             }
             Result r = export.exported()
                     ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, export.model())
-                    : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continuedUnetLayers, export));
+                    : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continuedUnetLayers, vaeOrigin == DiffusersExport.VaeOrigin.NEW, export));
             if (!r.finished()) return r;
             if (!done("vae-decoder")) {
-                Result d = loop.train(new DecoderStage(run, vaeFurther ? continuation : 0));
+                Result d = loop.train(new DecoderStage(run, vaeOrigin == DiffusersExport.VaeOrigin.TRAINED_FURTHER ? continuation : 0));
                 if (!d.finished()) return d;
             }
             export.installDecoder();
@@ -157,14 +167,25 @@ public final class Pretrainer {
         DiffusersExport.replaceFolder(staging, target);
     }
 
-    /** Only the decoder stage (once the VAE stage is done), for running beside the diffusion stage. */
+    /**
+     * Only the decoder stage (once the VAE stage is done), for running beside the diffusion stage. Or, with
+     * {@link #continueFrom} (its VAE not trained further), the continued model's decoder trained on alone from its
+     * weights, on its encoder's latents, which the UNet knows: the result is the continued model with the new decoder
+     * ({@code model/}), its record the continued one's under {@code continued_from}.
+     */
     public Result runDecoderStage() throws IOException {
+        boolean decoderOfModel = continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT;
+        if (decoderOfModel && !done("vae")) DiffusersExport.copyFiles(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
-            Result r = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run, vaeFurther ? continuation : 0));
-            DiffusersExport export = new DiffusersExport(run, continueFrom, vaeFurther);
-            if (r.finished() && export.exported()) export.installDecoder();
+            DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
+            Result r = decoderOfModel && done("vae-decoder")
+                    ? new Result(true, "decoder", recipe.decoderSteps(), Double.NaN, 0, null)
+                    : new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run, vaeOrigin == DiffusersExport.VaeOrigin.TRAINED_FURTHER || decoderOfModel ? continuation : 0));
+            if (!r.finished()) return r;
+            if (decoderOfModel) return new Result(true, r.stage(), r.step(), r.loss(), r.seconds(), export.exportWithNewDecoder(r.loss()));
+            if (export.exported()) export.installDecoder();
             return r;
         }
     }
@@ -198,7 +219,7 @@ public final class Pretrainer {
      */
     private void keepExportedParts() throws IOException {
         Map<String, String> kept = new java.util.LinkedHashMap<>(Map.of("tokenizer", "tokenizer")); // work folder part -> the model's
-        if (!vaeFurther) {
+        if (vaeOrigin == DiffusersExport.VaeOrigin.KEPT) {
             kept.put("vae", "vae");
             kept.put("vae-decoder", "vae");
         }

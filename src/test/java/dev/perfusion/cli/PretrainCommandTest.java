@@ -33,6 +33,10 @@ class PretrainCommandTest {
         assertEquals(2, recipe("--unet-layers", "2").unetLayersPerBlock());
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--unet-layers", "0"));
         assertEquals("--unet-layers: UNet layers per level 0: expected at least 1", e.getMessage());
+        assertEquals(0.0, recipe().decoderAdversarialWeight(), "the decoder learns with L1 alone unless asked");
+        assertEquals(0.5, recipe("--decoder-adversarial", "0.5").decoderAdversarialWeight());
+        e = assertThrows(IllegalArgumentException.class, () -> recipe("--decoder-adversarial", "-1"));
+        assertEquals("--decoder-adversarial: decoder adversarial weight -1.0: expected a finite number >= 0", e.getMessage());
     }
 
     /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */

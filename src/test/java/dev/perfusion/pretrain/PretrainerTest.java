@@ -65,6 +65,19 @@ class PretrainerTest {
         }
     }
 
+    /** A recipe from before the decoder's critic reads as one without it; one with it keeps its weight. */
+    @Test
+    void decoderAdversarialWeightIsRecordedAndOlderRecipesHaveNone() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        BaseModelRecipe without = BaseModelRecipe.frozenText();
+        assertFalse(json.writeValueAsString(without).contains("decoderAdversarialWeight"), "older readers see the recipe they know");
+        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without.withDecoderAdversarial(0.5)) + "}");
+        assertEquals(0.5, BaseModelRecipe.recordedIn(tmp).decoderAdversarialWeight());
+        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without) + "}");
+        assertEquals(0.0, BaseModelRecipe.recordedIn(tmp).decoderAdversarialWeight());
+        assertEquals(0.0, BaseModelRecipe.recordedIn(Bundled.model()).decoderAdversarialWeight(), "the shipped model's recipe has none");
+    }
+
     @Test
     void learningRateWarmsUpThenDecaysToATenth() {
         assertEquals(0.5 * 1.0, StageLoop.learningRateScale(99, 1000, 200) / StageLoop.learningRateScale(199, 1000, 200), 0.05);
@@ -187,6 +200,55 @@ class PretrainerTest {
         IllegalArgumentException shallower = assertThrows(IllegalArgumentException.class,
                 () -> new Pretrainer(r, tmp.resolve("shallower"), Progress.NONE).continueFrom(grown.model()));
         assertTrue(shallower.getMessage().contains("UNet [32, 64, 128]x2") && shallower.getMessage().contains("may grow"), shallower.getMessage());
+
+        // the model's decoder alone trained on, against a patch critic: whole batches, the critic's loss logged beside L1
+        Path critic = tmp.resolve("critic");
+        Pretrainer.Result sharper = new Pretrainer(r.withSteps(3, 2, 3).withDecoderAdversarial(0.5), critic, Progress.NONE).schedule(1, 1000)
+                .continueFrom(model).runDecoderStage();
+        assertTrue(sharper.finished());
+        List<String> criticLog = Files.readAllLines(critic.resolve("losses.csv")).stream().skip(1).map(l -> l.substring(0, l.indexOf(','))).toList();
+        assertEquals(List.of("decoder", "critic", "decoder", "critic", "decoder", "critic"), criticLog);
+        assertTrue(Files.isRegularFile(critic.resolve("vae-decoder/diffusion_pytorch_model.safetensors")));
+        assertArrayEquals(Files.readAllBytes(model.resolve("vae/diffusion_pytorch_model.safetensors")),
+                Files.readAllBytes(critic.resolve("vae/diffusion_pytorch_model.safetensors")), "it starts from the model's VAE");
+        // the result is the model with the new decoder: every other part as it was, the encoder too
+        assertEquals(critic.resolve("model"), sharper.model());
+        for (String part : List.of("unet/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "tokenizer/vocab.json", "model_index.json")) {
+            assertArrayEquals(Files.readAllBytes(model.resolve(part)), Files.readAllBytes(sharper.model().resolve(part)), part);
+        }
+        Safetensors oldVae = Safetensors.open(model.resolve("vae/diffusion_pytorch_model.safetensors"));
+        Safetensors newVae = Safetensors.open(sharper.model().resolve("vae/diffusion_pytorch_model.safetensors"));
+        assertEquals(0.0, Ops.item(newVae.get("encoder.conv_in.weight").sub(oldVae.get("encoder.conv_in.weight")).abs().max()), "the encoder is kept");
+        assertTrue(Ops.item(newVae.get("decoder.conv_out.weight").sub(oldVae.get("decoder.conv_out.weight")).abs().max()) > 0, "the decoder learned");
+        assertEquals(0.5, BaseModelRecipe.recordedIn(sharper.model()).decoderAdversarialWeight());
+        assertTrue(Files.readString(sharper.model().resolve("recipe.json")).contains("continued_from"));
+        assertEquals(1, Pretrainer.continuations(sharper.model().resolve("recipe.json")));
+        StableDiffusion.load(sharper.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+
+        // a new VAE of more latent channels under the model's UNet: the UNet keeps its weights but for its latent layers
+        Path relatentWork = tmp.resolve("new-vae");
+        BaseModelRecipe eight = r.withSteps(2, 2, 2).withVae(r.vaeChannels(), 8);
+        Pretrainer.Result relatent = new Pretrainer(eight, relatentWork, Progress.NONE).schedule(1, 1000).continueFrom(model).run();
+        assertTrue(relatent.finished());
+        List<String> newVaeStages = Files.readAllLines(relatentWork.resolve("losses.csv")).stream().skip(1).map(l -> l.substring(0, l.indexOf(','))).distinct().toList();
+        assertEquals(List.of("vae", "diffusion", "decoder"), newVaeStages, "the new VAE, the UNet on its latents, then its decoder");
+        Safetensors unetBefore = Safetensors.open(model.resolve("unet/diffusion_pytorch_model.safetensors"));
+        Safetensors unetAfter = Safetensors.open(relatent.model().resolve("unet/diffusion_pytorch_model.safetensors"));
+        assertArrayEquals(new long[] {32, 8, 3, 3}, unetAfter.shape("conv_in.weight"), "the UNet reads 8 latent channels");
+        assertArrayEquals(new long[] {8, 32, 3, 3}, unetAfter.shape("conv_out.weight"));
+        String inner = "mid_block.resnets.0.conv1.weight";
+        double innerMoved = Ops.item(unetAfter.get(inner).sub(unetBefore.get(inner)).abs().max());
+        assertTrue(innerMoved > 0 && innerMoved < 0.01, "the layers between start from the model's: moved " + innerMoved);
+        assertEquals(8, BaseModelRecipe.recordedIn(relatent.model()).latentChannels());
+        assertTrue(Files.readString(relatent.model().resolve("recipe.json")).contains("a new one, trained from scratch"));
+        assertEquals(8, StableDiffusion.load(relatent.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE)
+                .unet.config().inChannels());
+        IllegalArgumentException smaller = assertThrows(IllegalArgumentException.class,
+                () -> new Pretrainer(r.withVae(List.of(32, 64), 4), tmp.resolve("smaller"), Progress.NONE).continueFrom(model));
+        assertTrue(smaller.getMessage().contains("must keep its 16x16 latents"), smaller.getMessage());
+        IllegalArgumentException notFurther = assertThrows(IllegalArgumentException.class,
+                () -> new Pretrainer(eight, tmp.resolve("further"), Progress.NONE).continueFrom(model).trainVaeFurther());
+        assertTrue(notFurther.getMessage().contains("trained anew"), notFurther.getMessage());
 
         // the VAE trained further too: from the model's weights, its decoder after it, then the UNet on the moved latents
         Path vaeToo = tmp.resolve("vae-too");

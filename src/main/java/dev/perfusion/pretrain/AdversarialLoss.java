@@ -1,0 +1,89 @@
+package dev.perfusion.pretrain;
+
+import dev.perfusion.nn.AdamW;
+import dev.perfusion.nn.Param;
+import dev.perfusion.nn.Weights;
+import dev.perfusion.tensor.Ops;
+import org.bytedeco.pytorch.BoolOptional;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.TensorVector;
+import org.bytedeco.pytorch.global.torch;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The adversarial half of SD's VAE loss (taming-transformers' VQGAN): a {@link PatchDiscriminator} learns to tell
+ * world pictures from decoded ones (hinge loss), and the decoder learns to have its pictures scored as the world's.
+ * An L1 loss alone draws the mean of what the latent leaves uncertain, so a 2-pixel eye or a bow's shape is
+ * averaged into the fur; the critic instead asks for the sharp parts a world picture has.
+ * <p>
+ * The decoder's term is weighted adaptively, as in SD: its gradient at the decoder's last layer is {@code weight}
+ * times the reconstruction loss's there, so that neither swamps the other however the critic's scale drifts. The
+ * critic has its own AdamW and is not in the stage's checkpoint: a resumed run's critic starts afresh and learns
+ * alone again for {@link #CRITIC_ALONE} steps.
+ */
+final class AdversarialLoss {
+    /** Steps in which only the critic learns, so that its first judgements of the decoder mean something. */
+    static final int CRITIC_ALONE = 300;
+    private static final double CRITIC_LEARNING_RATE = 2e-4;
+    private static final int CRITIC_CHANNELS = 64;
+
+    private final PatchDiscriminator critic = new PatchDiscriminator(CRITIC_CHANNELS);
+    private final AdamW optimizer;
+    private final double weight;
+    private final int criticAlone;
+    private int criticSteps;
+
+    AdversarialLoss(double weight, long seed) {
+        this(weight, seed, CRITIC_ALONE);
+    }
+
+    /** {@code criticAlone}: the critic's steps before the decoder's term is on. */
+    AdversarialLoss(double weight, long seed, int criticAlone) {
+        this.criticAlone = criticAlone;
+        if (!(weight > 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("adversarial weight " + weight + ": expected a finite number above 0");
+        this.weight = weight;
+        Weights.initRandom(critic, seed);
+        List<AdamW.Group> groups = new ArrayList<>();
+        for (var e : critic.namedParameters().entrySet()) {
+            Param p = e.getValue();
+            p.t().set_requires_grad(true);
+            groups.add(new AdamW.Group("critic." + e.getKey(), p.t(), CRITIC_LEARNING_RATE));
+        }
+        this.optimizer = new AdamW(groups, 0);
+    }
+
+    /** One step of the critic, world pictures against decoded ones (not backpropagated into the decoder); its hinge loss. */
+    double trainCritic(Tensor world, Tensor decoded) {
+        optimizer.zeroGrad(); // also what the decoder's last backward left in the critic
+        Tensor real = Ops.mean(torch.relu(Ops.add(Ops.neg(critic.scores(world)), 1.0)));
+        Tensor fake = Ops.mean(torch.relu(Ops.add(critic.scores(decoded.detach()), 1.0)));
+        Tensor loss = Ops.mul(Ops.add(real, fake), 0.5);
+        loss.backward();
+        optimizer.step();
+        criticSteps++;
+        return Ops.item(loss);
+    }
+
+    /**
+     * The decoder's adversarial term for {@code decoded}: minus the critic's mean score, weighted adaptively against
+     * {@code reconstruction} at {@code lastLayer} (both must reach it); zero while the critic learns alone.
+     */
+    Tensor decoderTerm(Tensor decoded, Tensor reconstruction, Tensor lastLayer) {
+        if (!judging()) return Ops.zerosLike(reconstruction);
+        Tensor adversarial = Ops.neg(Ops.mean(critic.scores(decoded)));
+        double balance = gradientNorm(reconstruction, lastLayer) / (gradientNorm(adversarial, lastLayer) + 1e-4);
+        return Ops.mul(adversarial, weight * Math.min(balance, 1e4));
+    }
+
+    /** Whether the decoder's term is on (the critic has learned alone long enough). */
+    boolean judging() {
+        return criticSteps > criticAlone;
+    }
+
+    private static double gradientNorm(Tensor loss, Tensor at) {
+        TensorVector g = torch.grad(new TensorVector(loss), new TensorVector(at), new TensorVector(), new BoolOptional(true), false, false);
+        return Ops.item(g.get(0).norm());
+    }
+}
