@@ -62,14 +62,15 @@ final class DecoderStage extends AutoencoderStage {
     @Override
     public Loss loss(Batch batch, int step, int partIndex, int parts) {
         Part part = Part.of(batch, partIndex, parts);
+        Tensor world = part.of(batch.images());
         DiagonalGaussian posterior;
         try (NoGradGuard ng = new NoGradGuard()) {
-            posterior = vae.encode(part.of(batch.images()));
+            posterior = vae.encode(world);
         }
         Tensor decoded = vae.decode(posterior.mean());
         Tensor l1 = objectWeightedL1(batch, part, decoded);
         if (adversarial == null) return new Loss(l1, Ops.item(l1));
-        double critic = adversarial.trainCritic(part.of(batch.images()), decoded);
+        double critic = adversarial.trainCritic(world, decoded);
         return new Loss(Ops.add(l1, adversarial.decoderTerm(decoded, l1, lastLayer.t())), Ops.item(l1), critic);
     }
 
