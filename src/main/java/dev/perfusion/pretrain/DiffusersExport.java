@@ -163,8 +163,8 @@ final class DiffusersExport {
         n.put("parameters", params);
         n.put("machine", System.getProperty("os.arch") + ", " + Runtime.getRuntime().availableProcessors() + " cores");
         // a continued run keeps the continued model's VAE, and the recipe's VAE steps are not this run's, unless this says so
-        if (continuedFrom != null && vaeOrigin == VaeOrigin.TRAINED_FURTHER) n.put("vae", "the continued model's, trained further for the recipe's VAE and decoder steps");
-        if (continuedFrom != null && vaeOrigin == VaeOrigin.NEW) {
+        if (vaeOrigin == VaeOrigin.TRAINED_FURTHER) n.put("vae", "the continued model's, trained further for the recipe's VAE and decoder steps");
+        if (vaeOrigin == VaeOrigin.NEW) {
             n.put("vae", "a new one, trained from scratch for the recipe's VAE and decoder steps; the continued UNet's latent-facing layers (conv_in, conv_out) started afresh");
         }
         if (continuedFrom != null) n.set("continued_from", json.readTree(continuedFrom.resolve("recipe.json").toFile()));

@@ -130,7 +130,7 @@ public final class Pretrainer {
                     : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continuedUnetLayers, vaeOrigin == DiffusersExport.VaeOrigin.NEW, export));
             if (!r.finished()) return r;
             if (!done("vae-decoder")) {
-                Result d = loop.train(new DecoderStage(run, vaeOrigin == DiffusersExport.VaeOrigin.TRAINED_FURTHER ? continuation : 0));
+                Result d = loop.train(new DecoderStage(run, decoderContinuation()));
                 if (!d.finished()) return d;
             }
             export.installDecoder();
@@ -182,7 +182,7 @@ public final class Pretrainer {
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
             Result r = decoderOfModel && done("vae-decoder")
                     ? new Result(true, "decoder", recipe.decoderSteps(), Double.NaN, 0, null)
-                    : new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run, vaeOrigin == DiffusersExport.VaeOrigin.TRAINED_FURTHER || decoderOfModel ? continuation : 0));
+                    : new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run, decoderContinuation()));
             if (!r.finished()) return r;
             if (decoderOfModel) return new Result(true, r.stage(), r.step(), r.loss(), r.seconds(), export.exportWithNewDecoder(r.loss()));
             if (export.exported()) export.installDecoder();
@@ -205,6 +205,14 @@ public final class Pretrainer {
         int n = 0;
         for (JsonNode r = new ObjectMapper().readTree(recipeJson.toFile()).get("continued_from"); r != null; r = r.get("continued_from")) n++;
         return n;
+    }
+
+    /**
+     * The decoder stage's continuation (its pictures): this run's where it trains a continued model's decoder further
+     * (its VAE kept or trained further), else 0 (a VAE of this run's own).
+     */
+    private int decoderContinuation() {
+        return continueFrom != null && vaeOrigin != DiffusersExport.VaeOrigin.NEW ? continuation : 0;
     }
 
     /** Whether a VAE stage has left its result, {@code vae/} or {@code vae-decoder/}. */
