@@ -68,6 +68,10 @@ final class PretrainCommand implements Callable<Integer> {
             + "With --continue-from, a new VAE trained from scratch under the model's UNet, which keeps its weights but for the layers that "
             + "read and write latents (the latents' size must stay).")
     String vaeSize;
+    @Option(names = "--caption-details", paramLabel = "SHARE", description = "The share of the loose captions that also name the object's pattern "
+            + "and, independently, its accessory (\"a spotted white dog with a red scarf\"), so that the UNet learns words for them and a concept can "
+            + "draw them (default: the recipe's; 0 names neither). With --continue-from a model trained with another share: its tokenizer and text "
+            + "encoder are trained anew (the contrastive stage runs) and its UNet is the start.") Double captionDetails;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
@@ -131,6 +135,10 @@ final class PretrainCommand implements Callable<Integer> {
             BaseModelRecipe.Localization form = localizationForm == null ? recipe.localization() : localizationForm;
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--attention-localization", () -> before.withAttentionLocalization(attentionLocalization, form));
+        }
+        if (captionDetails != null) {
+            BaseModelRecipe before = recipe;
+            recipe = Flags.named("--caption-details", () -> before.withCaptionDetails(captionDetails));
         }
         if (decoderAdversarial != null) {
             BaseModelRecipe before = recipe;

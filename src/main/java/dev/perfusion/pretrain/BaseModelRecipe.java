@@ -35,7 +35,8 @@ public record BaseModelRecipe(
         @JsonInclude(JsonInclude.Include.NON_NULL) Contrastive contrastive,
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) double attentionLocalization,
         @JsonInclude(JsonInclude.Include.NON_NULL) Localization localizationForm,
-        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double decoderAdversarialWeight) {
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double decoderAdversarialWeight,
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double captionDetails) {
 
     /** The form of {@link AttentionLocalization}'s loss; null in a recipe means {@link #GAP}. */
     public enum Localization {
@@ -151,7 +152,7 @@ public record BaseModelRecipe(
                 List.of(32, 64, 64), 16, 4,
                 1500, 8, 1e-3, 2000,
                 3000, 32, 8e-4, 200,
-                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0);
+                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0, 0);
     }
 
     /**
@@ -213,7 +214,7 @@ public record BaseModelRecipe(
     public BaseModelRecipe withContrastive(Contrastive c) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c, attentionLocalization, localizationForm, decoderAdversarialWeight);
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
     }
 
     /**
@@ -224,7 +225,7 @@ public record BaseModelRecipe(
         if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("attention localization weight " + weight + ": expected a finite number >= 0");
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, contrastive, weight, form, decoderAdversarialWeight);
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, contrastive, weight, form, decoderAdversarialWeight, captionDetails);
     }
 
     /** Another size of text encoder (the UNet's cross-attention follows its width). */
@@ -232,7 +233,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, hidden, layers, heads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive == null ? null : contrastive.withProjection(hidden), attentionLocalization, localizationForm, decoderAdversarialWeight);
+                contrastive == null ? null : contrastive.withProjection(hidden), attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
     }
 
     /** Another number of resnets (each with its attention where the level has one) per UNet level. */
@@ -241,7 +242,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 layers, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight);
+                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
     }
 
     /**
@@ -262,7 +263,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, List.copyOf(channels), vaeGroups, latent, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight);
+                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
     }
 
     /**
@@ -274,14 +275,27 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                 diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive, attentionLocalization, localizationForm, weight);
+                contrastive, attentionLocalization, localizationForm, weight, captionDetails);
+    }
+
+    /**
+     * With this share of the loose captions naming the object's pattern and, independently, its accessory
+     * ({@link dev.perfusion.world.CaptionGrammar#looseCaption}); 0, as before, names neither. The tokenizer then
+     * has their words too, so a text encoder trained without them cannot read such captions.
+     */
+    public BaseModelRecipe withCaptionDetails(double share) {
+        if (!(share >= 0 && share <= 1)) throw new IllegalArgumentException("caption details " + share + ": expected a share in [0, 1]");
+        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
+                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
+                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
+                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, share);
     }
 
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr, decoder,
                 diffusion, diffusionBatch, diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight);
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
     }
 
     /** A few steps of the same model, for tests. */
@@ -289,7 +303,7 @@ public record BaseModelRecipe(
         return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
                 unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, Math.min(vaeBatch, 4), vaeLr, vae,
                 diffusion, Math.min(diffusionBatch, 4), diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion), attentionLocalization, localizationForm, decoderAdversarialWeight);
+                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion), attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
     }
 
     public int latentSize() {

@@ -8,6 +8,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTextModelWithProjection;
 import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.world.Accessory;
 import dev.perfusion.world.Category;
 import dev.perfusion.world.ColorWord;
 import org.bytedeco.pytorch.Tensor;
@@ -18,6 +19,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.stream.Stream;
 
 /**
  * The first stage of the frozen-text recipe: a CLIP for the world. The text tower (CLIP's causal text transformer,
@@ -56,7 +58,10 @@ final class ContrastiveStage implements Stage {
         this.sideTokens = recipe.contrastive().sideWordWeight() != null ? SIDE_WORDS.stream().mapToLong(this::wordToken).toArray() : new long[0];
         boolean binding = recipe.contrastive().colourBindingWeight() > 0;
         this.colourTokens = binding ? Arrays.stream(ColorWord.values()).map(ColorWord::word).mapToLong(this::wordToken).toArray() : new long[0];
-        this.objectTokens = binding ? Arrays.stream(Category.values()).map(Category::word).mapToLong(this::wordToken).toArray() : new long[0];
+        // with detailed captions an accessory is coloured too ("with a blue bow"): its first word binds its colour
+        Stream<String> accessories = recipe.captionDetails() > 0
+                ? Arrays.stream(Accessory.values()).flatMap(a -> a.phrase().stream()).map(p -> p.split(" ")[0]) : Stream.empty();
+        this.objectTokens = binding ? Stream.concat(Arrays.stream(Category.values()).map(Category::word), accessories).mapToLong(this::wordToken).toArray() : new long[0];
         Weights.initRandom(text, recipe.seed() + 3);
         Weights.initRandom(image, recipe.seed() + 4);
         contrastive.initialise();

@@ -43,6 +43,8 @@ public final class Pretrainer {
     private int continuedUnetLayers;
     /** With {@link #continueFrom}: what becomes of the continued model's VAE. */
     private DiffusersExport.VaeOrigin vaeOrigin = DiffusersExport.VaeOrigin.KEPT;
+    /** With {@link #continueFrom}: the captions name other words than the continued model's, so its tokenizer and text encoder are not kept. */
+    private boolean newTextEncoder;
     private final Phases phases = new Phases();
 
     public Pretrainer(BaseModelRecipe recipe, Path work, Progress progress) {
@@ -67,7 +69,8 @@ public final class Pretrainer {
      * Trains the text encoder and UNet further from an exported model's weights instead of from scratch, with its
      * tokenizer and (already fine-tuned) VAE as they are: more steps for a model that has not yet learned enough. With
      * the frozen-text recipe from a model whose text encoder learned with its UNet, only the UNet is the start (a warm
-     * start: it can already draw the world) and the UNet learns to read a new, contrastively trained, frozen encoder.
+     * start: it can already draw the world) and the UNet learns to read a new, contrastively trained, frozen encoder;
+     * so too where the recipe's captions name other words than the model's ({@link BaseModelRecipe#captionDetails}).
      */
     public Pretrainer continueFrom(Path model) throws IOException {
         for (String part : new String[] {"tokenizer/vocab.json", "vae/config.json", "text_encoder/model.safetensors",
@@ -89,6 +92,12 @@ public final class Pretrainer {
             throw new IllegalArgumentException("a new VAE under " + model + "'s UNet must keep its " + recorded.latentSize() + "x" + recorded.latentSize()
                     + " latents; " + recipe.vaeChannels() + " gives " + recipe.latentSize() + "x" + recipe.latentSize());
         }
+        boolean otherCaptions = recipe.captionDetails() != recorded.captionDetails();
+        if (otherCaptions && !recipe.frozenTextEncoder()) {
+            throw new IllegalArgumentException(model + "'s captions named " + recorded.captionDetails() + " of the details, this recipe's " + recipe.captionDetails()
+                    + ": a continued text encoder that learns with its UNet cannot read new words (continue with the frozen-text recipe, whose encoder is trained anew)");
+        }
+        this.newTextEncoder = otherCaptions;
         this.continueFrom = model;
         this.continuation = continuations(model.resolve("recipe.json")) + 1;
         this.continuedUnetLayers = recorded.unetLayersPerBlock();
@@ -226,14 +235,16 @@ public final class Pretrainer {
      * trains further: then both run, from its weights).
      */
     private void keepExportedParts() throws IOException {
-        Map<String, String> kept = new java.util.LinkedHashMap<>(Map.of("tokenizer", "tokenizer")); // work folder part -> the model's
+        Map<String, String> kept = new java.util.LinkedHashMap<>(); // work folder part -> the model's
+        if (!newTextEncoder) kept.put("tokenizer", "tokenizer");
         if (vaeOrigin == DiffusersExport.VaeOrigin.KEPT) {
             kept.put("vae", "vae");
             kept.put("vae-decoder", "vae");
         }
-        if (recipe.frozenTextEncoder() && Files.isDirectory(continueFrom.resolve("image_encoder"))) {
+        if (recipe.frozenTextEncoder() && !newTextEncoder && Files.isDirectory(continueFrom.resolve("image_encoder"))) {
             // a frozen-text model continued: its frozen text encoder stays, no contrastive stage runs again. A model
-            // whose text encoder learned with its UNet lends only its UNet as the start: the contrastive stage runs first
+            // whose text encoder learned with its UNet, or read other captions, lends only its UNet as the start: the
+            // contrastive stage runs first
             kept.put(ContrastiveStage.TEXT_FOLDER, "text_encoder");
             kept.put(ContrastiveStage.IMAGE_FOLDER, "image_encoder");
         }
@@ -246,7 +257,7 @@ public final class Pretrainer {
         Path dir = work.resolve("tokenizer");
         if (Files.isRegularFile(dir.resolve("vocab.json"))) return ClipTokenizer.load(dir);
         progress.message("learning the world's BPE vocabulary");
-        ClipTokenizer t = WorldTokenizer.create(recipe.textMaxLength());
+        ClipTokenizer t = WorldTokenizer.create(recipe.textMaxLength(), recipe.captionDetails() > 0);
         Files.createDirectories(dir);
         t.save(dir);
         return ClipTokenizer.load(dir);

@@ -32,19 +32,26 @@ public final class CaptionGrammar {
 
     /**
      * A caption that may leave things out (the colour, the scene, the placement) but never says anything false, so
-     * that a model trained on both kinds follows short prompts such as "a photo of a dog" as well as full ones.
-     * Pairs are always captioned in full.
+     * that a model trained on both kinds follows short prompts such as "a photo of a dog" as well as full ones. With
+     * {@code details} above 0 it also names, each with that probability, the object's pattern and its accessory
+     * ("a spotted white dog with a red scarf"): words a UNet can then be steered by, so that a concept that learns
+     * them has something to draw them with. Pairs are always captioned in full.
      */
-    public static String looseCaption(Labels labels, SplittableRandom rng) {
+    public static String looseCaption(Labels labels, SplittableRandom rng, double details) {
         if (labels.spec().second() != null) return caption(labels, rng);
         Placed first = labels.spec().primary();
-        String noun = (rng.nextDouble() < 0.35 ? "" : labels.color().word() + " ") + labels.category().word();
-        String np = "a " + sizeWord(first.size()) + noun;
+        boolean colour = rng.nextDouble() >= 0.35;
         String scene = rng.nextDouble() < 0.7 ? labels.scene().phrase() : "";
         String where = rng.nextDouble() < 0.5 ? first.placement().phrase() : "";
         String tail = rng.nextBoolean() ? join(scene, where) : join(where, scene);
-        String head = rng.nextBoolean() ? np : join(prefix(rng), np);
-        return fill(join(head, tail), "");
+        String prefix = rng.nextBoolean() ? "" : prefix(rng);
+        Instance inst = labels.instance();
+        // drawn last, and only when asked for, so that captions without details are those of recipes before them
+        String pattern = details > 0 && rng.nextDouble() < details ? inst.pattern().adjective().orElse("") : "";
+        String accessory = details > 0 && rng.nextDouble() < details
+                ? inst.accessory().phrase().map(a -> join("with a", inst.accessoryColor().word(), a)).orElse("") : "";
+        String np = join("a", sizeWord(first.size()), pattern, colour ? labels.color().word() : "", labels.category().word(), accessory);
+        return fill(join(prefix, np, tail), "");
     }
 
     /** Caption for a personalization image: the concept phrase replaces the primary object's colour and class. */

@@ -9,11 +9,21 @@ import java.util.stream.Stream;
 public final class Vocabulary {
     private Vocabulary() {}
 
-    private static final List<String> WORDS = build();
+    private static final List<String> BASE_WORDS = baseWords();
+    private static final List<String> DETAIL_WORDS = detailOnlyWords();
+    private static final List<String> WORDS = sortedWords(Stream.concat(BASE_WORDS.stream(), DETAIL_WORDS.stream()));
 
     /** Sorted, lower-case, no punctuation. */
     public static List<String> words() {
         return WORDS;
+    }
+
+    /**
+     * The words only detailed captions use (patterns, accessories, "with"): a tokenizer for a recipe without them
+     * leaves them out, as it did before there were any.
+     */
+    public static List<String> detailWords() {
+        return DETAIL_WORDS;
     }
 
     public static boolean contains(String word) {
@@ -25,7 +35,7 @@ public final class Vocabulary {
         return Arrays.asList(caption.trim().split(" +"));
     }
 
-    private static List<String> build() {
+    private static List<String> baseWords() {
         Stream<String> phrases = Stream.of(
                 CaptionGrammar.PREFIXES.stream(),
                 CaptionGrammar.FUNCTION_WORDS.stream(),
@@ -36,6 +46,17 @@ public final class Vocabulary {
                 Arrays.stream(Category.values()).map(Category::word),
                 Prompts.evaluation().stream().map(t -> t.replace(CaptionGrammar.SLOT, " ")))
                 .flatMap(s -> s);
+        return sortedWords(phrases);
+    }
+
+    private static List<String> detailOnlyWords() {
+        return sortedWords(Stream.of(Stream.of("with"),
+                Arrays.stream(Pattern.values()).flatMap(p -> p.adjective().stream()),
+                Arrays.stream(Accessory.values()).flatMap(a -> a.phrase().stream())).flatMap(s -> s))
+                .stream().filter(w -> !BASE_WORDS.contains(w)).toList();
+    }
+
+    private static List<String> sortedWords(Stream<String> phrases) {
         TreeSet<String> words = new TreeSet<>();
         phrases.forEach(p -> words.addAll(split(p)));
         words.remove("");

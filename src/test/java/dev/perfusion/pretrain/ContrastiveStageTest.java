@@ -282,6 +282,45 @@ class ContrastiveStageTest {
         assertTrue(Files.readString(r.model().resolve("recipe.json")).contains("continued_from"));
     }
 
+    /**
+     * A frozen-text model continued with captions that name the objects' details: the words are new to its tokenizer,
+     * so the tokenizer and the text encoder are trained anew (the contrastive stage runs, binding each accessory to
+     * its colour) and only the UNet is the start; its VAE is kept. A model whose text encoder learned with its UNet
+     * cannot be continued so.
+     */
+    @Test
+    void continuingWithDetailedCaptionsTrainsANewTextEncoderUnderTheModelsUNet() throws Exception {
+        Path model = new Pretrainer(tiny(1, 1), tmp.resolve("plain"), Progress.NONE).schedule(1000, 1000).run().model();
+        assertEquals(0.0, BaseModelRecipe.recordedIn(model).captionDetails());
+        assertFalse(Files.readString(model.resolve("recipe.json")).contains("captionDetails"), "older readers see the recipe they know");
+        assertTrue(ClipTokenizer.load(model.resolve("tokenizer")).tokensOf("spotted").size() > 1, "no detail words without details");
+
+        Path work = tmp.resolve("detailed");
+        Pretrainer.Result r = new Pretrainer(tiny(1, 1).withCaptionDetails(0.5), work, Progress.NONE).schedule(1000, 1000).continueFrom(model).run();
+        assertTrue(r.finished());
+        List<String> stages = Files.readAllLines(work.resolve("losses.csv")).stream().skip(1).map(l -> l.split(",")[0]).distinct().toList();
+        assertEquals(List.of("contrastive", "diffusion", "localization"), stages, "a new text tower, then the UNet; the VAE kept");
+        ClipTokenizer tokenizer = ClipTokenizer.load(r.model().resolve("tokenizer"));
+        for (String w : List.of("spotted", "with", "bow", "roof")) assertEquals(1, tokenizer.tokensOf(w).size(), w);
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(model.resolve("text_encoder/model.safetensors")),
+                Files.readAllBytes(r.model().resolve("text_encoder/model.safetensors"))), "the text encoder is a new one");
+        assertArrayEquals(Files.readAllBytes(model.resolve("vae/diffusion_pytorch_model.safetensors")),
+                Files.readAllBytes(r.model().resolve("vae/diffusion_pytorch_model.safetensors")), "the VAE kept");
+        Safetensors unetBefore = Safetensors.open(model.resolve("unet/diffusion_pytorch_model.safetensors"));
+        Safetensors unetAfter = Safetensors.open(r.model().resolve("unet/diffusion_pytorch_model.safetensors"));
+        double moved = Ops.item(unetAfter.get("conv_in.weight").sub(unetBefore.get("conv_in.weight")).abs().max());
+        assertTrue(moved > 0 && moved < 0.01, "one step from the model's UNet, not a new one: moved " + moved);
+        assertEquals(0.5, BaseModelRecipe.recordedIn(r.model()).captionDetails());
+        StableDiffusion.load(r.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+
+        Path joint = new Pretrainer(BaseModelRecipe.standard().withText(32, 1, 2).quick(1, 1), tmp.resolve("joint"), Progress.NONE)
+                .schedule(1000, 1000).run().model();
+        IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> new Pretrainer(
+                BaseModelRecipe.standard().withText(32, 1, 2).quick(1, 1).withCaptionDetails(0.5), tmp.resolve("x"), Progress.NONE).continueFrom(joint));
+        assertTrue(refused.getMessage().contains("frozen-text"), refused.getMessage());
+        assertThrows(IllegalArgumentException.class, () -> tiny(1, 1).withCaptionDetails(1.5));
+    }
+
     /** A contrastive stage stopped after every step and resumed writes the towers of an uninterrupted run, bit for bit. */
     @Test
     void resumingMidStageGivesTheUninterruptedBits() throws Exception {

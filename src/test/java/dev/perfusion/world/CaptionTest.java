@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
@@ -40,7 +41,7 @@ class CaptionTest {
         for (long seed = 0; seed < N; seed++) {
             SceneSpec spec = WorldGenerator.trainingSpec(seed);
             Labels labels = new Labels(spec, Pose.NEUTRAL, spec.second() == null ? null : Pose.NEUTRAL);
-            String c = " " + CaptionGrammar.looseCaption(labels, new SplittableRandom(seed)) + " ";
+            String c = " " + CaptionGrammar.looseCaption(labels, new SplittableRandom(seed), 0.5) + " ";
             String what = c + " for " + labels;
             assertTrue(c.contains(" " + spec.primary().instance().category().word() + " "), what);
             for (ColorWord col : ColorWord.values()) {
@@ -55,6 +56,46 @@ class CaptionTest {
             }
         }
         assertTrue(shapes.size() > 10, "loose captions come in many shapes: " + shapes.size());
+    }
+
+    @Test
+    void looseCaptionsWithoutDetailsAreThoseOfTheRecipesBeforeThem() {
+        // recorded before captions could name details: a model's recipe without them must see the same captions
+        String[] recorded = {"2 a small pink teddy", "7 a red teddy at night", "11 a photo of a small dog on the beach",
+                "14 a small yellow bird at the top in the city", "35 an image of a large car in the city", "32 a picture of a green dog in the middle in the forest"};
+        for (String r : recorded) {
+            long seed = Long.parseLong(r.substring(0, r.indexOf(' ')));
+            SceneSpec spec = WorldGenerator.trainingSpec(seed);
+            assertEquals(r.substring(r.indexOf(' ') + 1), CaptionGrammar.looseCaption(new Labels(spec, Pose.NEUTRAL, null), new SplittableRandom(seed), 0));
+        }
+    }
+
+    @Test
+    void detailedCaptionsNameThePatternAndTheAccessoryInItsColour() {
+        Set<String> vocab = new HashSet<>(Vocabulary.words());
+        int patterns = 0, accessories = 0, plainOnes = 0;
+        for (long seed = 0; seed < N; seed++) {
+            SceneSpec spec = WorldGenerator.trainingSpec(seed);
+            if (spec.second() != null) continue;
+            Labels labels = new Labels(spec, Pose.NEUTRAL, null);
+            Instance inst = spec.primary().instance();
+            String c = " " + CaptionGrammar.looseCaption(labels, new SplittableRandom(seed), 1.0) + " ", what = c + " for " + inst;
+            for (Pattern p : Pattern.values()) {
+                p.adjective().ifPresent(a -> assertEquals(inst.pattern() == p, c.contains(" " + a + " " ), what));
+            }
+            Optional<String> accessory = inst.accessory().phrase();
+            assertEquals(accessory.isPresent(), c.contains(" with "), what);
+            accessory.ifPresent(a -> assertTrue(c.matches(".* with an? " + inst.accessoryColor().word() + " " + a + " .*"), what));
+            assertTrue(c.contains(" " + inst.category().word() + " "), what);
+            for (String word : Vocabulary.split(c)) assertTrue(vocab.contains(word), word + " in " + c);
+            if (inst.pattern() != Pattern.PLAIN) patterns++;
+            if (accessory.isPresent()) accessories++;
+            String without = " " + CaptionGrammar.looseCaption(labels, new SplittableRandom(seed), 0) + " ";
+            if (without.equals(c)) plainOnes++;
+        }
+        assertTrue(patterns > 50 && accessories > 50, patterns + " patterns, " + accessories + " accessories named");
+        assertTrue(plainOnes > 10, "a plain instance with no accessory has the caption it had without details: " + plainOnes);
+        assertTrue(Vocabulary.detailWords().containsAll(List.of("with", "striped", "spotted", "checked", "bow", "hat", "scarf", "roof", "box")), Vocabulary.detailWords().toString());
     }
 
     @Test

@@ -14,7 +14,7 @@ class WorldTokenizerTest {
 
     @Test
     void everyWorldWordIsOneTokenAndCaptionsFit() throws Exception {
-        ClipTokenizer t = WorldTokenizer.create(24);
+        ClipTokenizer t = WorldTokenizer.create(24, true);
         for (String w : Vocabulary.words()) assertEquals(1, t.tokensOf(w).size(), w + " -> " + t.tokensOf(w));
         WorldGenerator world = new WorldGenerator();
         int longest = 0;
@@ -26,6 +26,18 @@ class WorldTokenizerTest {
         }
         assertTrue(longest <= 22, "longest caption " + longest + " tokens");
         assertTrue(t.vocabSize() < 1000, "small vocabulary: " + t.vocabSize());
+    }
+
+    @Test
+    void withoutDetailWordsItIsTheTokenizerOfTheRecipesBeforeThem() {
+        ClipTokenizer t = WorldTokenizer.create(24);
+        // recorded before captions could name details
+        assertEquals(642, t.vocabSize());
+        assertArrayEquals(new int[] {320, 622, 528, 320, 82, 79, 78, 83, 83, 68, 323, 636, 560, 86, 543, 327, 320, 587, 82, 66, 64, 81, 325},
+                t.encode("a photo of a spotted white dog with a red scarf"));
+        ClipTokenizer detailed = WorldTokenizer.create(24, true);
+        assertTrue(detailed.vocabSize() > t.vocabSize(), detailed.vocabSize() + " tokens");
+        assertEquals(11, detailed.encode("a photo of a spotted white dog with a red scarf").length, "a token a word");
     }
 
     @Test
