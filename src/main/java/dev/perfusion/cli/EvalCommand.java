@@ -28,7 +28,7 @@ import java.util.concurrent.Callable;
 
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = {"Score Perfusion and its baselines on held-out instances.",
-                "Held-out instances of the bundled world: concept fidelity, text alignment, leakage and identification (the trained instance picked out of the held-out ones) per method (and per beta), "
+                "Held-out instances of the bundled world: concept fidelity, text alignment, leakage, identification (the trained instance picked out of the held-out ones) and details (picked out of its look-alikes without its accessory or pattern) per method (and per beta), "
                         + "file sizes and training times, and two concepts combined. Writes scores.csv, report.md and tradeoff.png."})
 final class EvalCommand implements Callable<Integer> {
     @Mixin ModelOptions model;

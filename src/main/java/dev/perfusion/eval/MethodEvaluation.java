@@ -55,6 +55,9 @@ import java.util.function.Function;
  *   placement (single objects), the supercategory present, the second object present;</li>
  *   <li>leakage (pair prompts): the same similarity measured on the other object's side;</li>
  *   <li>identified: the instance encoder picks the trained instance out of all the held-out ones;</li>
+ *   <li>details: it picks the trained instance out of its own look-alikes, the same object without its accessory
+ *   and with a plain body ({@link Instance#withoutEachDetail}): the picture shows what sets it apart (the teddy's
+ *   bow), not only its kind and colour;</li>
  *   <li>CLIP-I and CLIP-T, the paper's scores, under the world's own CLIP ({@link WorldClip}): the picture's mean
  *   cosine to the training pictures, and its cosine to the prompt with the supercategory in place of the concept.</li>
  * </ul>
@@ -97,14 +100,20 @@ public final class MethodEvaluation {
 
     /**
      * One scored picture; {@code identified}: the instance encoder picks the trained instance, out of all the held-out
-     * ones, for the concept's region of the picture.
+     * ones, for the concept's region of the picture; {@code details}: 1 where it picks it out of its look-alikes too,
+     * else 0 (NaN: not measured, in scores of runs before it).
      */
     public record Score(String method, String variant, double beta, String instance, String prompt, long seed,
-                        double fidelity, double alignment, double leakage, boolean identified, double clipImage, double clipText) {}
+                        double fidelity, double alignment, double leakage, boolean identified, double clipImage, double clipText,
+                        double details) {}
 
-    /** Means of one method variant over all its pictures (identification: the fraction identified), with its file size and training time. */
+    /**
+     * Means of one method variant over all its pictures (identification and details: the fractions identified), with
+     * its file size and training time.
+     */
     public record Summary(String method, String variant, double beta, double fidelity, double alignment, double leakage,
-                          double identification, double clipImage, double clipText, long fileBytes, double trainingSeconds, int pictures) {}
+                          double identification, double details, double clipImage, double clipText, long fileBytes, double trainingSeconds,
+                          int pictures) {}
 
     /**
      * The multi-concept section's row: one combination mode over its pictures; {@code fidelityFirst} and
@@ -176,8 +185,9 @@ public final class MethodEvaluation {
     }
 
     /** A concept to evaluate: a held-out instance with its word, pictures, reference embedding and row of the gallery. */
+    /** {@code lookAlikes}: the instance's reference (row 0), then each of its look-alikes' (null for an instance without details). */
     private record Subject(Instance instance, String word, String supercategory, Path pictures, Tensor reference, Tensor clipReference,
-                           int galleryRow) {}
+                           int galleryRow, Tensor lookAlikes) {}
 
     /** The reference embeddings of every held-out instance, one row each: what identification picks from. */
     private Tensor gallery;
@@ -239,7 +249,10 @@ public final class MethodEvaluation {
             Png.write(dir.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).image(), Map.of());
             Png.write(masks.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).maskImage(0), Map.of());
         }
-        return new Subject(inst, "my-" + category, category, dir, reference, clipReference, galleryRow);
+        List<Tensor> lookAlikes = new ArrayList<>(List.of(reference));
+        for (Instance other : inst.withoutEachDetail()) lookAlikes.add(encoder.reference(AttributeClassifier.pictures(world.views(other, 6, REFERENCE_SEED))));
+        return new Subject(inst, "my-" + category, category, dir, reference, clipReference, galleryRow,
+                lookAlikes.size() > 1 ? Scope.keep(Ops.stack(lookAlikes, 0)) : null);
     }
 
     private Trained train(Subject s, ConceptMethod m) throws IOException {
@@ -314,30 +327,33 @@ public final class MethodEvaluation {
         Tensor pictures = AttributeClassifier.picturesOf(images);
         Map<Attribute, long[]> read = judge.predict(pictures);
         float[][] present = judge.presence(pictures);
-        double[] whole = encoder.similarity(pictures, null, s.reference());
-        double[] leftSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.LEFT), s.reference());
-        double[] rightSide = encoder.similarity(pictures, InstanceEncoder.window(Placement.RIGHT), s.reference());
-        long[] wholeId = encoder.identify(pictures, null, gallery);
-        long[] leftId = encoder.identify(pictures, InstanceEncoder.window(Placement.LEFT), gallery);
-        long[] rightId = encoder.identify(pictures, InstanceEncoder.window(Placement.RIGHT), gallery);
+        // a picture's regions: the whole, its left and its right half; the concept's is the side the prompt puts it on
+        // (for "next to" the likelier), else the whole
+        final int whole = 0, left = 1, right = 2;
+        List<Tensor> regions = java.util.Arrays.asList(null, InstanceEncoder.window(Placement.LEFT), InstanceEncoder.window(Placement.RIGHT));
+        double[][] likeness = new double[3][];
+        long[][] picked = new long[3][], pickedOfLookAlikes = new long[3][];
+        for (int r = whole; r <= right; r++) {
+            likeness[r] = encoder.similarity(pictures, regions.get(r), s.reference());
+            picked[r] = encoder.identify(pictures, regions.get(r), gallery);
+            if (s.lookAlikes() != null) pickedOfLookAlikes[r] = encoder.identify(pictures, regions.get(r), s.lookAlikes());
+        }
         double[] clipImage = clip.imageSimilarity(pictures, s.clipReference());
         double[] clipText = clip.textSimilarity(pictures, withSupercategory);
         for (int i = 0; i < prompts.size(); i++) {
             Prompts.Prompt p = prompts.get(i);
-            double fidelity, leakage = Double.NaN;
-            long picked;
+            double leakage = Double.NaN;
+            int region;
             if (p.other() != null) {
-                boolean onLeft = p.placement() == Placement.LEFT || (p.placement() == null && leftSide[i] >= rightSide[i]);
-                fidelity = onLeft ? leftSide[i] : rightSide[i];
-                leakage = onLeft ? rightSide[i] : leftSide[i];
-                picked = onLeft ? leftId[i] : rightId[i];
+                region = p.placement() == Placement.LEFT || (p.placement() == null && likeness[left][i] >= likeness[right][i]) ? left : right;
+                leakage = likeness[region == left ? right : left][i];
             } else if (p.placement() == Placement.LEFT || p.placement() == Placement.RIGHT) {
-                fidelity = p.placement() == Placement.LEFT ? leftSide[i] : rightSide[i];
-                picked = p.placement() == Placement.LEFT ? leftId[i] : rightId[i];
+                region = p.placement() == Placement.LEFT ? left : right;
             } else {
-                fidelity = whole[i];
-                picked = wholeId[i];
+                region = whole;
             }
+            double fidelity = likeness[region][i];
+            double details = s.lookAlikes() == null ? Double.NaN : pickedOfLookAlikes[region][i] == 0 ? 1 : 0;
             int asked = 1, found = present[i][s.instance().category().ordinal()] > 0.5 ? 1 : 0;
             if (p.scene() != null) {
                 asked++;
@@ -351,7 +367,7 @@ public final class MethodEvaluation {
                 if (read.get(Attribute.PLACEMENT)[i] == p.placement().ordinal()) found++;
             }
             out.add(new Score(method, variant, beta, s.instance().id(), texts.get(i), seed, fidelity, found / (double) asked, leakage,
-                    picked == s.galleryRow(), clipImage[i], clipText[i]));
+                    picked[region][i] == s.galleryRow(), clipImage[i], clipText[i], details));
         }
         return out;
     }
@@ -528,11 +544,12 @@ public final class MethodEvaluation {
             double a = g.stream().mapToDouble(Score::alignment).average().orElse(Double.NaN);
             double l = g.stream().mapToDouble(Score::leakage).filter(Double::isFinite).average().orElse(Double.NaN);
             double identified = g.stream().filter(Score::identified).count() / (double) g.size();
+            double details = g.stream().mapToDouble(Score::details).filter(Double::isFinite).average().orElse(Double.NaN);
             double clipImage = g.stream().mapToDouble(Score::clipImage).average().orElse(Double.NaN);
             double clipText = g.stream().mapToDouble(Score::clipText).average().orElse(Double.NaN);
             long bytes = sizes.containsKey(first.method()) ? sizes.get(first.method())[0] : 0;
             double[] sec = seconds.get(first.method());
-            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, identified, clipImage, clipText, bytes, sec == null || sec[1] == 0 ? 0 : sec[0] / sec[1], g.size()));
+            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, identified, details, clipImage, clipText, bytes, sec == null || sec[1] == 0 ? 0 : sec[0] / sec[1], g.size()));
         }
         return out;
     }
@@ -547,9 +564,9 @@ public final class MethodEvaluation {
         Files.createDirectories(dir);
         StringBuilder csv = new StringBuilder(SCORES_HEADER + "\n");
         for (Score s : r.scores()) {
-            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%s,%d,%.5f,%.5f,%s,%d,%.5f,%.5f%n", quoted(s.method()), quoted(s.variant()),
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%s,%d,%.5f,%.5f,%s,%d,%.5f,%.5f,%s%n", quoted(s.method()), quoted(s.variant()),
                     Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), quoted(s.instance()), quoted(s.prompt()), s.seed(), s.fidelity(), s.alignment(),
-                    orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText()));
+                    orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText(), orEmpty(s.details(), "%.0f")));
         }
         AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
         if (!r.pairPictures().isEmpty()) {
@@ -574,14 +591,15 @@ public final class MethodEvaluation {
 
     static String markdown(Report r, String header) {
         StringBuilder sb = new StringBuilder(header);
-        sb.append("Identified: the fraction of pictures in which the instance encoder picks the trained instance out of all the held-out ones.\n\n");
+        sb.append("Identified: the fraction of pictures in which the instance encoder picks the trained instance out of all the held-out ones. "
+                + "Details: out of its own look-alikes, the same object without its accessory and with a plain body (what sets it apart, such as the teddy's bow).\n\n");
         sb.append("CLIP-I: mean cosine to the training pictures, CLIP-T: cosine to the prompt with the supercategory word, both under the world's CLIP.\n\n");
-        sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | CLIP-I | CLIP-T | file size | training time | pictures |\n"
-                + "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | details | CLIP-I | CLIP-T | file size | training time | pictures |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Summary s : r.summaries()) {
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %.0f%% | %.3f | %.3f | %s | %s | %d |%n", s.method(), s.variant(),
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %.0f%% | %s | %.3f | %.3f | %s | %s | %d |%n", s.method(), s.variant(),
                     Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.2f", s.beta()), s.fidelity(), s.alignment(),
-                    orEmpty(s.leakage(), "%.3f"), 100 * s.identification(), s.clipImage(), s.clipText(),
+                    orEmpty(s.leakage(), "%.3f"), 100 * s.identification(), orEmpty(100 * s.details(), "%.0f%%"), s.clipImage(), s.clipText(),
                     s.fileBytes() == 0 ? "" : String.format(Locale.ROOT, "%,d B", s.fileBytes()),
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }
@@ -675,22 +693,26 @@ public final class MethodEvaluation {
     // ---------------------------------------------------------------- earlier runs merged
 
     private static final String PAIRS_HEADER = "combination,prompt,seed,left,right,named_first,picked_left,picked_right,left_category_drawn,right_category_drawn";
-    private static final String SCORES_HEADER = "method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text";
+    private static final String SCORES_HEADER = "method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text,details";
+    /** The header of the runs before the details were scored: their scores read with none. */
+    private static final String SCORES_HEADER_BEFORE_DETAILS = SCORES_HEADER.substring(0, SCORES_HEADER.lastIndexOf(','));
 
     /** The scores an earlier run wrote (its scores.csv). */
     public static List<Score> readScores(Path csv) throws IOException {
         List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
-        if (lines.isEmpty() || !lines.get(0).equals(SCORES_HEADER)) {
+        if (lines.isEmpty() || !(lines.get(0).equals(SCORES_HEADER) || lines.get(0).equals(SCORES_HEADER_BEFORE_DETAILS))) {
             throw new IOException(csv + ": not the scores.csv of an evaluation: its first line should be '" + SCORES_HEADER + "'");
         }
+        int columns = lines.get(0).split(",").length;
         List<Score> scores = new ArrayList<>();
         for (int n = 1; n < lines.size(); n++) {
             if (lines.get(n).isBlank()) continue;
             List<String> c = csvFields(lines.get(n));
-            if (c.size() != 12) throw new IOException(csv + " line " + (n + 1) + ": " + c.size() + " columns, expected 12 (" + SCORES_HEADER + ")");
+            if (c.size() != columns) throw new IOException(csv + " line " + (n + 1) + ": " + c.size() + " columns, expected " + columns + " (" + lines.get(0) + ")");
             try {
                 scores.add(new Score(c.get(0), c.get(1), orNaN(c.get(2)), c.get(3), c.get(4), Long.parseLong(c.get(5)), Double.parseDouble(c.get(6)),
-                        Double.parseDouble(c.get(7)), orNaN(c.get(8)), c.get(9).equals("1"), Double.parseDouble(c.get(10)), Double.parseDouble(c.get(11))));
+                        Double.parseDouble(c.get(7)), orNaN(c.get(8)), c.get(9).equals("1"), Double.parseDouble(c.get(10)), Double.parseDouble(c.get(11)),
+                        columns > 12 ? orNaN(c.get(12)) : Double.NaN));
             } catch (NumberFormatException e) {
                 throw new IOException(csv + " line " + (n + 1) + ": not a number where one is expected (" + e.getMessage() + ")");
             }

@@ -58,6 +58,21 @@ public record Instance(Category category, long seed, ColorWord color, int rgb, C
                 accessory, accessoryColor, variant, base.width, base.height, base.head);
     }
 
+    /**
+     * The same object without each of its details in turn: without its accessory, and with a plain body; none for a
+     * plain object without one. A picture closer to the instance than to all of these shows what sets it apart.
+     */
+    public List<Instance> withoutEachDetail() {
+        List<Instance> lookAlikes = new java.util.ArrayList<>();
+        if (accessory != Accessory.NONE) {
+            lookAlikes.add(new Instance(category, seed, color, rgb, secondary, secondaryRgb, pattern, Accessory.NONE, accessoryColor, variant, width, height, head));
+        }
+        if (pattern != Pattern.PLAIN) {
+            lookAlikes.add(new Instance(category, seed, color, rgb, secondary, secondaryRgb, Pattern.PLAIN, accessory, accessoryColor, variant, width, height, head));
+        }
+        return List.copyOf(lookAlikes);
+    }
+
     /** Stable, human-readable id: category word and seed ("teddy-42"; held-out seeds are negative: "teddy-h3"). */
     public String id() {
         return category.word() + "-" + (seed < 0 ? "h" + Long.toUnsignedString(-seed) : Long.toString(seed));

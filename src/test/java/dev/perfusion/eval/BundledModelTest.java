@@ -147,6 +147,7 @@ class BundledModelTest {
         assertEquals(4, rendered.pictures());
         assertTrue(rendered.identification() >= 0.75 && rendered.fidelity() >= 0.5,
                 "the instance encoder knows the world's own pictures of the instance: " + rendered);
+        assertTrue(rendered.details() >= 0.75, "the instance encoder tells the world's own pictures from their look-alikes without a detail: " + rendered);
         MethodEvaluation.Summary throughVae = summary(r, MethodEvaluation.THROUGH_VAE), base = summary(r, "base model");
         assertEquals(rendered.pictures(), throughVae.pictures(), "the same pictures, through the VAE");
         assertNotEquals(rendered.fidelity(), throughVae.fidelity(), "the VAE's reconstructions are not the pictures themselves");
@@ -156,6 +157,7 @@ class BundledModelTest {
             assertTrue(s.fidelity() >= -1.0001 && s.fidelity() <= 1.0001, s.toString());
             assertTrue(s.alignment() >= 0 && s.alignment() <= 1, s.toString());
             assertTrue(s.clipImage() >= -1.0001 && s.clipImage() <= 1.0001 && s.clipText() >= -1.0001 && s.clipText() <= 1.0001, s.toString());
+            assertTrue(s.details() == 0 || s.details() == 1, "every held-out instance has a detail to tell: " + s);
         }
         for (MethodEvaluation.Summary s : r.summaries()) {
             long identified = r.scores().stream().filter(x -> x.method().equals(s.method()) && x.variant().equals(s.variant())
@@ -201,9 +203,9 @@ class BundledModelTest {
         assertTrue(pairs.get(1).startsWith("\"exact\",\"a my-"), pairs.get(1));
         List<String> csv = Files.readAllLines(tmp.resolve("report/scores.csv"));
         assertEquals(r.scores().size() + 1, csv.size());
-        assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text"), csv.get(0));
-        assertEquals(12, csv.get(1).split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)").length, "every column filled or empty: " + csv.get(1));
-        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| identified | CLIP-I | CLIP-T |"));
+        assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text,details"), csv.get(0));
+        assertEquals(13, csv.get(1).split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)").length, "every column filled or empty: " + csv.get(1));
+        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| identified | details | CLIP-I | CLIP-T |"));
     }
 
     /**

@@ -31,6 +31,31 @@ class InstanceTest {
         }
     }
 
+    /** Its look-alikes differ from it in one detail each and draw differently only there: the same scene, another picture. */
+    @Test
+    void lookAlikesLackOneDetailEach() {
+        Instance teddy = HeldOut.instances().get(0), cat = HeldOut.instances().get(1);
+        assertEquals(List.of(Accessory.NONE), teddy.withoutEachDetail().stream().map(Instance::accessory).toList(), "the plain teddy: only its bow to lose");
+        List<Instance> catLookAlikes = cat.withoutEachDetail();
+        assertEquals(2, catLookAlikes.size());
+        assertEquals(Accessory.NONE, catLookAlikes.get(0).accessory());
+        assertEquals(cat.pattern(), catLookAlikes.get(0).pattern());
+        assertEquals(Pattern.PLAIN, catLookAlikes.get(1).pattern());
+        assertEquals(cat.accessory(), catLookAlikes.get(1).accessory());
+        for (Instance other : catLookAlikes) {
+            assertEquals(cat.id(), other.id());
+            assertEquals(cat.rgb(), other.rgb());
+            assertEquals(cat.height(), other.height());
+        }
+        SceneSpec spec = SceneSpec.single(teddy, Scene.BEACH, Placement.CENTER, Size.LARGE);
+        java.awt.image.BufferedImage with = world.render(spec, 3).image();
+        java.awt.image.BufferedImage without = world.render(SceneSpec.single(teddy.withoutEachDetail().get(0), Scene.BEACH, Placement.CENTER, Size.LARGE), 3).image();
+        int differ = 0;
+        for (int y = 0; y < with.getHeight(); y++) for (int x = 0; x < with.getWidth(); x++) if (with.getRGB(x, y) != without.getRGB(x, y)) differ++;
+        assertTrue(differ > 5 && differ < with.getWidth() * with.getHeight() / 10, "only the bow's pixels differ: " + differ);
+        assertTrue(Instance.random(Category.MUG, 4).withoutEachDetail().size() == 1, "a spotted mug without accessory: only its spots");
+    }
+
     @Test
     void sameInstanceInTwoScenesDrawsTheSameColours() {
         Instance inst = HeldOut.instances().get(2);
