@@ -631,17 +631,35 @@ public final class MethodEvaluation {
     static String byPromptKind(List<Score> scores) {
         return split(scores, s -> Prompts.evaluationPromptOf(s.prompt()).map(p -> p.kind().label()),
                 Arrays.stream(Prompts.Kind.values()).map(Prompts.Kind::label).toList(),
-                "By kind of prompt: identified (fidelity; for pairs / leakage, the concept's likeness on the other object's side), over that kind's pictures");
+                "By kind of prompt: identified (fidelity; for pairs / leakage, the concept's likeness on the other object's side), over that kind's pictures",
+                MethodEvaluation::identifiedCell);
     }
 
     /** Each row's pictures split by the held-out instance trained: which instances a method draws as themselves. */
     static String byInstance(List<Score> scores) {
-        return split(scores, s -> Optional.of(s.instance()), scores.stream().map(Score::instance).distinct().sorted().toList(),
-                "By instance: identified (fidelity; / leakage over its pair prompts), over that instance's pictures");
+        List<String> instances = scores.stream().map(Score::instance).distinct().sorted().toList();
+        return split(scores, s -> Optional.of(s.instance()), instances,
+                "By instance: identified (fidelity; / leakage over its pair prompts), over that instance's pictures", MethodEvaluation::identifiedCell)
+                + split(scores, s -> Double.isNaN(s.details()) ? Optional.empty() : Optional.of(s.instance()), instances,
+                "By instance: details, the instance picked out of its look-alikes (without its accessory, with a plain body), over that instance's pictures",
+                g -> String.format(Locale.ROOT, "%.0f%% of %d", 100 * g.stream().mapToDouble(Score::details).average().orElse(Double.NaN), g.size()));
     }
 
-    /** One table: a row per method, variant and beta; a column per value of {@code column} (scores without one left out). */
-    private static String split(List<Score> scores, Function<Score, Optional<String>> column, List<String> columns, String title) {
+    /** Identified, of how many, and the mean fidelity (and leakage, where there is any) of a group of pictures. */
+    private static String identifiedCell(List<Score> g) {
+        double identified = g.stream().filter(Score::identified).count() / (double) g.size();
+        double fidelity = g.stream().mapToDouble(Score::fidelity).average().orElse(Double.NaN);
+        double leakage = g.stream().mapToDouble(Score::leakage).filter(Double::isFinite).average().orElse(Double.NaN);
+        return String.format(Locale.ROOT, "%.0f%% of %d (%.3f%s)", 100 * identified, g.size(), fidelity,
+                Double.isNaN(leakage) ? "" : String.format(Locale.ROOT, " / %.3f", leakage));
+    }
+
+    /**
+     * One table: a row per method, variant and beta; a column per value of {@code column} (scores without one left
+     * out), each cell {@code cell} of its pictures.
+     */
+    private static String split(List<Score> scores, Function<Score, Optional<String>> column, List<String> columns, String title,
+                                Function<List<Score>, String> cell) {
         Map<String, Map<String, List<Score>>> rows = new LinkedHashMap<>();
         for (Score s : scores) {
             column.apply(s).ifPresent(c -> rows.computeIfAbsent(s.method() + " | " + s.variant() + " | "
@@ -660,11 +678,7 @@ public final class MethodEvaluation {
                     sb.append(" |");
                     continue;
                 }
-                double identified = g.stream().filter(Score::identified).count() / (double) g.size();
-                double fidelity = g.stream().mapToDouble(Score::fidelity).average().orElse(Double.NaN);
-                double leakage = g.stream().mapToDouble(Score::leakage).filter(Double::isFinite).average().orElse(Double.NaN);
-                sb.append(String.format(Locale.ROOT, " %.0f%% of %d (%.3f%s) |", 100 * identified, g.size(), fidelity,
-                        Double.isNaN(leakage) ? "" : String.format(Locale.ROOT, " / %.3f", leakage)));
+                sb.append(' ').append(cell.apply(g)).append(" |");
             }
             sb.append('\n');
         });

@@ -92,6 +92,8 @@ class MergedEvaluationTest {
         String byInstance = MethodEvaluation.byInstance(scores);
         assertTrue(byInstance.contains("| method | variant | beta | teddy-h1 |"), byInstance);
         assertTrue(byInstance.contains("| perfusion | local lock | 0.70 | 60% of 5 (0.500 / 0.250) |"), byInstance);
+        assertTrue(byInstance.contains("By instance: details") && byInstance.contains("| perfusion | local lock | 0.70 | 50% of 4 |"),
+                "details over the 4 pictures that have them: " + byInstance);
     }
 
     @Test
