@@ -203,7 +203,7 @@ public final class MethodEvaluation {
         List<Subject> subjects = new ArrayList<>();
         List<Prompts.Prompt> prompts = Prompts.evaluationPrompts().subList(0, Math.min(protocol.prompts(), Prompts.evaluationPrompts().size()));
         List<Tensor> references = new ArrayList<>();
-        for (Instance inst : heldOut) references.add(encoder.reference(AttributeClassifier.pictures(world.views(inst, 6, REFERENCE_SEED))));
+        for (Instance inst : heldOut) references.add(reference(inst));
         gallery = Scope.keep(Ops.stack(references, 0));
         galleryIds = heldOut.stream().map(Instance::id).toList();
         for (int k = 0; k < Math.min(protocol.instances(), heldOut.size()); k++) subjects.add(subject(heldOut.get(k), references.get(k), k));
@@ -238,6 +238,11 @@ public final class MethodEvaluation {
     /** The seed of the six views of an instance that a concept learns from and its reference embedding is made of. */
     private static final long REFERENCE_SEED = 42;
 
+    /** An instance's reference embedding: the mean of its six reference views, the same views for every instance. */
+    private Tensor reference(Instance inst) {
+        return encoder.reference(AttributeClassifier.pictures(world.views(inst, 6, REFERENCE_SEED)));
+    }
+
     private Subject subject(Instance inst, Tensor reference, int galleryRow) throws IOException {
         String category = inst.category().word();
         Path dir = work.resolve("pictures").resolve(inst.id());
@@ -250,7 +255,7 @@ public final class MethodEvaluation {
             Png.write(masks.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).maskImage(0), Map.of());
         }
         List<Tensor> lookAlikes = new ArrayList<>(List.of(reference));
-        for (Instance other : inst.withoutEachDetail()) lookAlikes.add(encoder.reference(AttributeClassifier.pictures(world.views(other, 6, REFERENCE_SEED))));
+        for (Instance other : inst.withoutEachDetail()) lookAlikes.add(reference(other));
         return new Subject(inst, "my-" + category, category, dir, reference, clipReference, galleryRow,
                 lookAlikes.size() > 1 ? Scope.keep(Ops.stack(lookAlikes, 0)) : null);
     }
