@@ -64,13 +64,14 @@ public record Instance(Category category, long seed, ColorWord color, int rgb, C
      */
     public List<Instance> withoutEachDetail() {
         List<Instance> lookAlikes = new java.util.ArrayList<>();
-        if (accessory != Accessory.NONE) {
-            lookAlikes.add(new Instance(category, seed, color, rgb, secondary, secondaryRgb, pattern, Accessory.NONE, accessoryColor, variant, width, height, head));
-        }
-        if (pattern != Pattern.PLAIN) {
-            lookAlikes.add(new Instance(category, seed, color, rgb, secondary, secondaryRgb, Pattern.PLAIN, accessory, accessoryColor, variant, width, height, head));
-        }
+        if (accessory != Accessory.NONE) lookAlikes.add(with(pattern, Accessory.NONE));
+        if (pattern != Pattern.PLAIN) lookAlikes.add(with(Pattern.PLAIN, accessory));
         return List.copyOf(lookAlikes);
+    }
+
+    /** This object, every shade and proportion kept, with another pattern and accessory. */
+    private Instance with(Pattern otherPattern, Accessory otherAccessory) {
+        return new Instance(category, seed, color, rgb, secondary, secondaryRgb, otherPattern, otherAccessory, accessoryColor, variant, width, height, head);
     }
 
     /** Stable, human-readable id: category word and seed ("teddy-42"; held-out seeds are negative: "teddy-h3"). */
