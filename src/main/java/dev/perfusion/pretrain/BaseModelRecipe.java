@@ -160,12 +160,15 @@ public record BaseModelRecipe(
      * captions (the first stage), then frozen while the UNet learns on its outputs. The tower is 2 layers x 128 with
      * the own-token objective at weight 1 beside the contrastive loss, on the words and on the padding, with each
      * object word after a colour word also naming that colour, 600 steps of 64: the choice the s profile, the colour
-     * binding and the trained concepts' gates measured (README). The UNet learns with attention localization in the
-     * gap form at 0.03. These are the shipped model's last run's settings; the rest as {@link #standard()}.
+     * binding and the trained concepts' gates measured (README). Half the loose captions name the object's pattern, and
+     * half its accessory ({@link #withCaptionDetails}). The VAE puts 8 latent channels at 16x16 (4 lose the teddy's
+     * bow). The UNet learns with attention localization in the gap form at 0.03. These are the shipped model's last
+     * run's settings; the rest as {@link #standard()}.
      */
     public static BaseModelRecipe frozenText() {
         return standard().withText(128, 2, 4).withContrastive(new Contrastive(600, 64, 1e-3, 100, List.of(16, 32, 64, 128), 8, 128, 1.0)
-                .withOwnTokenPadding(true).withColourBindingWeight(1.0)).withAttentionLocalization(0.03, Localization.GAP);
+                .withOwnTokenPadding(true).withColourBindingWeight(1.0)).withAttentionLocalization(0.03, Localization.GAP)
+                .withVae(List.of(32, 64, 64), 8).withCaptionDetails(0.5);
     }
 
     /** The recipe named {@code standard} or {@code frozen-text}. */

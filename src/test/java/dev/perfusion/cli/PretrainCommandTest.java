@@ -37,8 +37,8 @@ class PretrainCommandTest {
         assertEquals(0.5, recipe("--decoder-adversarial", "0.5").decoderAdversarialWeight());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--decoder-adversarial", "-1"));
         assertEquals("--decoder-adversarial: decoder adversarial weight -1.0: expected a finite number >= 0", e.getMessage());
-        assertEquals(0.0, recipe().captionDetails(), "captions name no details unless asked");
-        assertEquals(0.5, recipe("--caption-details", "0.5").captionDetails());
+        assertEquals(0.5, recipe().captionDetails(), "the shipped recipe's captions name details");
+        assertEquals(0.0, recipe("--caption-details", "0").captionDetails());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "2"));
         assertEquals("--caption-details: caption details 2.0: expected a share in [0, 1]", e.getMessage());
     }

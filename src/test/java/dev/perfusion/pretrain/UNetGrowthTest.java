@@ -27,7 +27,7 @@ class UNetGrowthTest {
 
     private static Tensor predict(UNet2DConditionModel u) {
         torch.manual_seed(11);
-        Tensor x = torch.randn(2, 4, 16, 16), encodings = torch.randn(2, 32, RECIPE.textHidden());
+        Tensor x = torch.randn(2, RECIPE.latentChannels(), 16, 16), encodings = torch.randn(2, 32, RECIPE.textHidden());
         Tensor t = Ops.fromFloats(new float[] {10, 700}, 2);
         return u.forward(x, t, encodings);
     }
