@@ -64,10 +64,14 @@ final class PretrainCommand implements Callable<Integer> {
             + "(default: the recipe's, 1). With --continue-from, more than the model has deepens its UNet: the new layers start as the identity, "
             + "so it draws what it drew and learns on with more capacity.") Integer unetLayers;
     @Option(names = "--vae-size", paramLabel = "C1,C2,...xLATENT", description = "Another VAE: channels per level "
-            + "(each level after the first halves the picture) and latent channels, e.g. 64,128,128x8 (default: the recipe's, 32,64,64x4). "
+            + "(each level after the first halves the picture) and latent channels, e.g. 64,128,128x8 (default: the recipe's, 32,64,64x8 frozen-text, 32,64,64x4 standard). "
             + "With --continue-from, a new VAE trained from scratch under the model's UNet, which keeps its weights but for the layers that "
             + "read and write latents (the latents' size must stay).")
     String vaeSize;
+    @Option(names = "--localize-details", negatable = true, description = "Attention localization also asks a caption's detail words (the "
+            + "pattern's adjective, the accessory and its colour) to be read by their object's pixels, as its class and colour words are "
+            + "(needs attention localization and captions that name details; recorded, so a continued model keeps it).") Boolean localizeDetails;
+
     @Option(names = "--caption-details", paramLabel = "SHARE", description = "The share of the loose captions that also name the object's pattern "
             + "and, independently, its accessory (\"a spotted white dog with a red scarf\"), so that the UNet learns words for them and a concept can "
             + "draw them (default: the recipe's; 0 names neither). With --continue-from a model trained with another share: its tokenizer and text "
@@ -139,6 +143,12 @@ final class PretrainCommand implements Callable<Integer> {
         if (captionDetails != null) {
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--caption-details", () -> before.withCaptionDetails(captionDetails));
+        }
+        if (localizeDetails != null) {
+            if (localizeDetails && !(recipe.attentionLocalization() > 0 && recipe.captionDetails() > 0)) {
+                throw new IllegalArgumentException("--localize-details needs attention localization (--attention-localization W) and captions that name details (--caption-details SHARE)");
+            }
+            recipe = recipe.withLocalizedDetails(localizeDetails);
         }
         if (decoderAdversarial != null) {
             BaseModelRecipe before = recipe;

@@ -63,9 +63,10 @@ final class AttentionLocalization {
     /**
      * Which token positions name which object [B, tokens, 2] (1 or 0): in each caption the primary object's class
      * word (its first occurrence) and the second object's (its last), each with the colour word just before it where
-     * the caption says it. An empty caption names nothing.
+     * the caption says it; with {@code details}, also the object's pattern adjective and its accessory with the
+     * accessory's colour ("spotted", "blue bow") where the caption names them. An empty caption names nothing.
      */
-    static Tensor namingTokens(ClipTokenizer tokenizer, List<String> captions, List<Labels> labels) {
+    static Tensor namingTokens(ClipTokenizer tokenizer, List<String> captions, List<Labels> labels, boolean details) {
         int rows = captions.size(), length = tokenizer.maxLength();
         float[] naming = new float[rows * length * OBJECTS];
         for (int r = 0; r < rows; r++) {
@@ -80,6 +81,15 @@ final class AttentionLocalization {
                 if (at < 0) continue;
                 if (matches(ids, colour, at - colour.length)) mark(naming, r, length, at - colour.length, colour.length, o);
                 mark(naming, r, length, at, category.length, o);
+                if (!details) continue;
+                List<String> detailWords = new ArrayList<>();
+                object.pattern().adjective().ifPresent(detailWords::add);
+                object.accessory().phrase().ifPresent(a -> detailWords.add(object.accessoryColor().word() + " " + a));
+                for (String words : detailWords) {
+                    int[] tokens = tokenizer.encode(words);
+                    int where = find(ids, tokens, o == 0);
+                    if (where >= 0) mark(naming, r, length, where, tokens.length, o);
+                }
             }
         }
         return Ops.fromFloats(naming, rows, length, OBJECTS);

@@ -16,6 +16,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.Consumer;
 import java.util.stream.Collectors;
 
 /**
@@ -36,7 +37,8 @@ public record BaseModelRecipe(
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) double attentionLocalization,
         @JsonInclude(JsonInclude.Include.NON_NULL) Localization localizationForm,
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) double decoderAdversarialWeight,
-        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double captionDetails) {
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double captionDetails,
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean localizedDetails) {
 
     /** The form of {@link AttentionLocalization}'s loss; null in a recipe means {@link #GAP}. */
     public enum Localization {
@@ -152,7 +154,7 @@ public record BaseModelRecipe(
                 List.of(32, 64, 64), 16, 4,
                 1500, 8, 1e-3, 2000,
                 3000, 32, 8e-4, 200,
-                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0, 0);
+                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0, 0, false);
     }
 
     /**
@@ -215,9 +217,7 @@ public record BaseModelRecipe(
     }
 
     public BaseModelRecipe withContrastive(Contrastive c) {
-        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, c, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
+        return with(r -> r.contrastive = c);
     }
 
     /**
@@ -226,26 +226,35 @@ public record BaseModelRecipe(
      */
     public BaseModelRecipe withAttentionLocalization(double weight, Localization form) {
         if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("attention localization weight " + weight + ": expected a finite number >= 0");
-        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed, contrastive, weight, form, decoderAdversarialWeight, captionDetails);
+        return with(r -> {
+            r.attentionLocalization = weight;
+            r.localizationForm = form;
+        });
+    }
+
+    /**
+     * With attention localization also asking a caption's detail words (the pattern's adjective, the accessory and its
+     * colour) to be read by their object's pixels, as its class and colour words are: a UNet left to itself reads them
+     * hardly at all (README), so nothing it draws depends on them.
+     */
+    public BaseModelRecipe withLocalizedDetails(boolean on) {
+        return with(r -> r.localizedDetails = on);
     }
 
     /** Another size of text encoder (the UNet's cross-attention follows its width). */
     public BaseModelRecipe withText(int hidden, int layers, int heads) {
-        return new BaseModelRecipe(imageSize, hidden, layers, heads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive == null ? null : contrastive.withProjection(hidden), attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
+        return with(r -> {
+            r.textHidden = hidden;
+            r.textLayers = layers;
+            r.textHeads = heads;
+            if (contrastive != null) r.contrastive = contrastive.withProjection(hidden);
+        });
     }
 
     /** Another number of resnets (each with its attention where the level has one) per UNet level. */
     public BaseModelRecipe withUnetLayersPerBlock(int layers) {
         if (layers < 1) throw new IllegalArgumentException("UNet layers per level " + layers + ": expected at least 1");
-        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                layers, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
+        return with(r -> r.unetLayersPerBlock = layers);
     }
 
     /**
@@ -263,10 +272,10 @@ public record BaseModelRecipe(
         if (imageSize % (1 << (channels.size() - 1)) != 0) {
             throw new IllegalArgumentException("VAE channels " + channels + ": " + channels.size() + " levels do not divide " + imageSize + "x" + imageSize + " pictures");
         }
-        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, List.copyOf(channels), vaeGroups, latent, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
+        return with(r -> {
+            r.vaeChannels = List.copyOf(channels);
+            r.latentChannels = latent;
+        });
     }
 
     /**
@@ -275,10 +284,7 @@ public record BaseModelRecipe(
      */
     public BaseModelRecipe withDecoderAdversarial(double weight) {
         if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("decoder adversarial weight " + weight + ": expected a finite number >= 0");
-        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive, attentionLocalization, localizationForm, weight, captionDetails);
+        return with(r -> r.decoderAdversarialWeight = weight);
     }
 
     /**
@@ -288,25 +294,88 @@ public record BaseModelRecipe(
      */
     public BaseModelRecipe withCaptionDetails(double share) {
         if (!(share >= 0 && share <= 1)) throw new IllegalArgumentException("caption details " + share + ": expected a share in [0, 1]");
-        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
-                diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, share);
+        return with(r -> r.captionDetails = share);
     }
 
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
-        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, vaeBatch, vaeLr, decoder,
-                diffusion, diffusionBatch, diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
+        return with(r -> {
+            r.vaeSteps = vae;
+            r.diffusionSteps = diffusion;
+            r.decoderSteps = decoder;
+            r.warmupSteps = Math.min(warmupSteps, diffusion);
+        });
     }
 
     /** A few steps of the same model, for tests. */
     public BaseModelRecipe quick(int vae, int diffusion) {
-        return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels,
-                unetLayersPerBlock, unetHeads, vaeChannels, vaeGroups, latentChannels, vae, Math.min(vaeBatch, 4), vaeLr, vae,
-                diffusion, Math.min(diffusionBatch, 4), diffusionLr, Math.min(warmupSteps, diffusion), emaDecay,
-                captionDropout, minSnrGamma, weightDecay, seed, contrastive == null ? null : contrastive.quick(diffusion), attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails);
+        return with(r -> {
+            r.vaeSteps = vae;
+            r.vaeBatch = Math.min(vaeBatch, 4);
+            r.decoderSteps = vae;
+            r.diffusionSteps = diffusion;
+            r.diffusionBatch = Math.min(diffusionBatch, 4);
+            r.warmupSteps = Math.min(warmupSteps, diffusion);
+            if (contrastive != null) r.contrastive = contrastive.quick(diffusion);
+        });
+    }
+
+    /** This recipe with some of its settings changed: records have no withers, so each {@code with...} edits a copy. */
+    private BaseModelRecipe with(Consumer<Settings> change) {
+        Settings r = new Settings(this);
+        change.accept(r);
+        return r.recipe();
+    }
+
+    /** A recipe's settings, to be changed and made into a new recipe. */
+    private static final class Settings {
+        int imageSize, textHidden, textLayers, textHeads, textMaxLength, unetLayersPerBlock, unetHeads, vaeGroups, latentChannels;
+        int vaeSteps, vaeBatch, decoderSteps, diffusionSteps, diffusionBatch, warmupSteps;
+        List<Integer> unetChannels, vaeChannels;
+        double vaeLr, diffusionLr, emaDecay, captionDropout, minSnrGamma, weightDecay, attentionLocalization, decoderAdversarialWeight, captionDetails;
+        long seed;
+        Contrastive contrastive;
+        Localization localizationForm;
+        boolean localizedDetails;
+
+        Settings(BaseModelRecipe r) {
+            imageSize = r.imageSize;
+            textHidden = r.textHidden;
+            textLayers = r.textLayers;
+            textHeads = r.textHeads;
+            textMaxLength = r.textMaxLength;
+            unetChannels = r.unetChannels;
+            unetLayersPerBlock = r.unetLayersPerBlock;
+            unetHeads = r.unetHeads;
+            vaeChannels = r.vaeChannels;
+            vaeGroups = r.vaeGroups;
+            latentChannels = r.latentChannels;
+            vaeSteps = r.vaeSteps;
+            vaeBatch = r.vaeBatch;
+            vaeLr = r.vaeLr;
+            decoderSteps = r.decoderSteps;
+            diffusionSteps = r.diffusionSteps;
+            diffusionBatch = r.diffusionBatch;
+            diffusionLr = r.diffusionLr;
+            warmupSteps = r.warmupSteps;
+            emaDecay = r.emaDecay;
+            captionDropout = r.captionDropout;
+            minSnrGamma = r.minSnrGamma;
+            weightDecay = r.weightDecay;
+            seed = r.seed;
+            contrastive = r.contrastive;
+            attentionLocalization = r.attentionLocalization;
+            localizationForm = r.localizationForm;
+            decoderAdversarialWeight = r.decoderAdversarialWeight;
+            captionDetails = r.captionDetails;
+            localizedDetails = r.localizedDetails;
+        }
+
+        BaseModelRecipe recipe() {
+            return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels, unetLayersPerBlock, unetHeads,
+                    vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
+                    diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
+                    contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails, localizedDetails);
+        }
     }
 
     public int latentSize() {

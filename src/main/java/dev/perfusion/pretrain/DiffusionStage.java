@@ -206,7 +206,7 @@ final class DiffusionStage implements Stage {
         Loss loss = new Loss(objective, Ops.item(perSample.sum()) / b);
         if (localization != null) {
             // the whole batch's named tokens, so that the parts' losses add up to the unsplit step's
-            Tensor naming = AttentionLocalization.namingTokens(tokenizer, batch.captions(), batch.labels());
+            Tensor naming = AttentionLocalization.namingTokens(tokenizer, batch.captions(), batch.labels(), recipe.localizedDetails());
             Tensor localized = AttentionLocalization.loss(recipe.localization(), probabilities, batch.masks().narrow(0, from, rows), naming.narrow(0, from, rows), Ops.item(naming.sum()));
             loss = new Loss(Ops.addScaled(objective, localized, recipe.attentionLocalization()), loss.logged(), Ops.item(localized));
         }

@@ -41,6 +41,11 @@ class PretrainCommandTest {
         assertEquals(0.0, recipe("--caption-details", "0").captionDetails());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "2"));
         assertEquals("--caption-details: caption details 2.0: expected a share in [0, 1]", e.getMessage());
+        assertFalse(recipe().localizedDetails(), "detail words are not localized unless asked");
+        assertTrue(recipe("--localize-details").localizedDetails());
+        assertFalse(recipe("--no-localize-details").localizedDetails());
+        e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "0", "--localize-details"));
+        assertEquals("--localize-details needs attention localization (--attention-localization W) and captions that name details (--caption-details SHARE)", e.getMessage());
     }
 
     /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */

@@ -10,9 +10,12 @@ import dev.perfusion.pretrain.BaseModelRecipe.Localization;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.world.Accessory;
 import dev.perfusion.world.Category;
+import dev.perfusion.world.ColorWord;
 import dev.perfusion.world.Instance;
 import dev.perfusion.world.Labels;
+import dev.perfusion.world.Pattern;
 import dev.perfusion.world.Placement;
 import dev.perfusion.world.Pose;
 import dev.perfusion.world.Scene;
@@ -54,7 +57,7 @@ class AttentionLocalizationTest {
         String sameClass = "a " + CAT.color().word() + " cat on the left and a " + OTHER_CAT.color().word() + " cat on the right on the grass";
         try (Scope s = Scope.open()) {
             Tensor naming = AttentionLocalization.namingTokens(TOKENIZER, List.of(pairCaption, sameClass, "a cat on the grass", ""),
-                    List.of(pair(CAR, TREE), pair(CAT, OTHER_CAT), single(CAT), single(CAT)));
+                    List.of(pair(CAR, TREE), pair(CAT, OTHER_CAT), single(CAT), single(CAT)), false);
             org.junit.jupiter.api.Assertions.assertArrayEquals(new long[] {4, 24, 2}, Ops.shape(naming));
             assertEquals(List.of(2, 3), named(naming, 0, 0), "the car's colour and class");
             assertEquals(List.of(7, 8), named(naming, 0, 1), "the tree's");
@@ -63,6 +66,24 @@ class AttentionLocalizationTest {
             assertEquals(List.of(2), named(naming, 2, 0), "a loose caption without the colour names the class only");
             assertEquals(List.of(), named(naming, 2, 1));
             assertEquals(0.0, Ops.item(naming.select(0, 3).sum()), "an empty caption names nothing");
+        }
+    }
+
+    /** With localized details the pattern adjective and the coloured accessory name their object too; without, they do not. */
+    @Test
+    void localizedDetailsNameThePatternAndTheColouredAccessory() {
+        ClipTokenizer detailed = WorldTokenizer.create(24, true);
+        Instance teddy = Instance.of(Category.TEDDY, 5, ColorWord.BROWN, ColorWord.WHITE, Pattern.SPOTS, Accessory.BOW, ColorWord.BLUE, 0);
+        // BOS a spotted brown teddy with a blue bow on the grass
+        List<String> captions = List.of("a spotted brown teddy with a blue bow on the grass", "a brown teddy on the grass");
+        List<Labels> labels = List.of(single(teddy), single(teddy));
+        try (Scope s = Scope.open()) {
+            Tensor plain = AttentionLocalization.namingTokens(detailed, captions, labels, false);
+            Tensor withDetails = AttentionLocalization.namingTokens(detailed, captions, labels, true);
+            assertEquals(List.of(3, 4), named(plain, 0, 0), "colour and class only");
+            assertEquals(List.of(2, 3, 4, 7, 8), named(withDetails, 0, 0), "and the pattern, the accessory's colour and the accessory");
+            assertEquals(List.of(), named(withDetails, 0, 1));
+            assertEquals(List.of(2, 3), named(withDetails, 1, 0), "a caption without details names what it names");
         }
     }
 
