@@ -83,22 +83,27 @@ public record BaseModelRecipe(
         }
 
         Contrastive quick(int steps) {
-            return new Contrastive(steps, Math.min(batch, 8), learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim,
-                    ownTokenWeight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
+            return with(c -> {
+                c.steps = steps;
+                c.batch = Math.min(batch, 8);
+                c.warmupSteps = Math.min(warmupSteps, steps);
+            });
         }
 
         public Contrastive withSteps(int steps) {
-            return new Contrastive(steps, batch, learningRate, Math.min(warmupSteps, steps), imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
+            return with(c -> {
+                c.steps = steps;
+                c.warmupSteps = Math.min(warmupSteps, steps);
+            });
         }
 
         /** With the own-token objective ({@link OwnTokenLoss}) at this weight beside the contrastive loss (0: none). */
         public Contrastive withOwnTokenWeight(double weight) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, weight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
+            return with(c -> c.ownTokenWeight = weight);
         }
 
         Contrastive withProjection(int dim) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, dim, ownTokenWeight, swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
+            return with(c -> c.projectionDim = dim);
         }
 
         /**
@@ -107,13 +112,12 @@ public record BaseModelRecipe(
          * tells them apart.
          */
         public Contrastive withSwappedSideNegatives(boolean on) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, on, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
+            return with(c -> c.swappedSideNegatives = on);
         }
 
         /** With the image tower pooled by attention over positions ({@link ImageTower}), so that it sees where things are. */
         public Contrastive withAttentionPool(boolean on) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, on, sideWordWeight, ownTokenPadding, colourBindingWeight);
+            return with(c -> c.attentionPool = on);
         }
 
         /**
@@ -122,8 +126,7 @@ public record BaseModelRecipe(
          * stands on that side, which the full objective erases.
          */
         public Contrastive withSideWordWeight(Double share) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool, share, ownTokenPadding, colourBindingWeight);
+            return with(c -> c.sideWordWeight = share);
         }
 
         /**
@@ -131,8 +134,7 @@ public record BaseModelRecipe(
          * its own token instead of summarising the caption, so that a learned concept's i* does not reach it.
          */
         public Contrastive withOwnTokenPadding(boolean on) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool, sideWordWeight, on, colourBindingWeight);
+            return with(c -> c.ownTokenPadding = on);
         }
 
         /**
@@ -142,8 +144,44 @@ public record BaseModelRecipe(
          * a set then cannot tell which object a colour word colours.
          */
         public Contrastive withColourBindingWeight(double share) {
-            return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                    swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, share);
+            return with(c -> c.colourBindingWeight = share);
+        }
+
+        /** This stage with some of its settings changed, as {@link BaseModelRecipe#with} does for the recipe. */
+        private Contrastive with(Consumer<Settings> change) {
+            Settings c = new Settings(this);
+            change.accept(c);
+            return c.stage();
+        }
+
+        /** The stage's settings, to be changed and made into a new stage. */
+        private static final class Settings {
+            int steps, batch, warmupSteps, imageGroups, projectionDim;
+            double learningRate, ownTokenWeight, colourBindingWeight;
+            List<Integer> imageChannels;
+            boolean swappedSideNegatives, attentionPool, ownTokenPadding;
+            Double sideWordWeight;
+
+            Settings(Contrastive c) {
+                steps = c.steps;
+                batch = c.batch;
+                learningRate = c.learningRate;
+                warmupSteps = c.warmupSteps;
+                imageChannels = c.imageChannels;
+                imageGroups = c.imageGroups;
+                projectionDim = c.projectionDim;
+                ownTokenWeight = c.ownTokenWeight;
+                swappedSideNegatives = c.swappedSideNegatives;
+                attentionPool = c.attentionPool;
+                sideWordWeight = c.sideWordWeight;
+                ownTokenPadding = c.ownTokenPadding;
+                colourBindingWeight = c.colourBindingWeight;
+            }
+
+            Contrastive stage() {
+                return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
+                        swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight);
+            }
         }
     }
 
