@@ -71,7 +71,6 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--localize-details", negatable = true, description = "Attention localization also asks a caption's detail words (the "
             + "pattern's adjective, the accessory and its colour) to be read by their object's pixels, as its class and colour words are "
             + "(needs attention localization and captions that name details; recorded, so a continued model keeps it).") Boolean localizeDetails;
-
     @Option(names = "--caption-details", paramLabel = "SHARE", description = "The share of the loose captions that also name the object's pattern "
             + "and, independently, its accessory (\"a spotted white dog with a red scarf\"), so that the UNet learns words for them and a concept can "
             + "draw them (default: the recipe's; 0 names neither). With --continue-from a model trained with another share: its tokenizer and text "
