@@ -71,6 +71,9 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--localize-details", negatable = true, description = "Attention localization also asks a caption's detail words (the "
             + "pattern's adjective, the accessory and its colour) to be read by their object's pixels, as its class and colour words are "
             + "(needs attention localization and captions that name details; recorded, so a continued model keeps it).") Boolean localizeDetails;
+    @Option(names = "--accessory-loss-weight", paramLabel = "W", description = "The diffusion stage weighs its loss 1 + W at the latent pixels "
+            + "an object's accessory covers (the renderer draws each object again without it; where the two differ is the accessory), so that "
+            + "a UNet that does not read the accessory's words pays for it (default: the recipe's, 0).") Double accessoryLossWeight;
     @Option(names = "--caption-details", paramLabel = "SHARE", description = "The share of the loose captions that also name the object's pattern "
             + "and, independently, its accessory (\"a spotted white dog with a red scarf\"), so that the UNet learns words for them and a concept can "
             + "draw them (default: the recipe's; 0 names neither). With --continue-from a model trained with another share: its tokenizer and text "
@@ -148,6 +151,10 @@ final class PretrainCommand implements Callable<Integer> {
                 throw new IllegalArgumentException("--localize-details needs attention localization (--attention-localization W) and captions that name details (--caption-details SHARE)");
             }
             recipe = recipe.withLocalizedDetails(localizeDetails);
+        }
+        if (accessoryLossWeight != null) {
+            BaseModelRecipe before = recipe;
+            recipe = Flags.named("--accessory-loss-weight", () -> before.withAccessoryLossWeight(accessoryLossWeight));
         }
         if (decoderAdversarial != null) {
             BaseModelRecipe before = recipe;

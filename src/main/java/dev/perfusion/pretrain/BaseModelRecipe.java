@@ -38,7 +38,8 @@ public record BaseModelRecipe(
         @JsonInclude(JsonInclude.Include.NON_NULL) Localization localizationForm,
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) double decoderAdversarialWeight,
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) double captionDetails,
-        @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean localizedDetails) {
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean localizedDetails,
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) double accessoryLossWeight) {
 
     /** The form of {@link AttentionLocalization}'s loss; null in a recipe means {@link #GAP}. */
     public enum Localization {
@@ -192,7 +193,7 @@ public record BaseModelRecipe(
                 List.of(32, 64, 64), 16, 4,
                 1500, 8, 1e-3, 2000,
                 3000, 32, 8e-4, 200,
-                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0, 0, false);
+                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0, 0, false, 0);
     }
 
     /**
@@ -277,6 +278,16 @@ public record BaseModelRecipe(
      */
     public BaseModelRecipe withLocalizedDetails(boolean on) {
         return with(r -> r.localizedDetails = on);
+    }
+
+    /**
+     * With the diffusion stage's loss weighted 1 + {@code weight} at the latent pixels an object's accessory covers (0:
+     * even): a bow is a latent pixel or two of a picture, too little of the loss for the UNet to learn the words that
+     * say which accessory it is (README: it reads "bow" hardly at all).
+     */
+    public BaseModelRecipe withAccessoryLossWeight(double weight) {
+        if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("accessory loss weight " + weight + ": expected a finite number >= 0");
+        return with(r -> r.accessoryLossWeight = weight);
     }
 
     /** Another size of text encoder (the UNet's cross-attention follows its width). */
@@ -369,7 +380,8 @@ public record BaseModelRecipe(
         int imageSize, textHidden, textLayers, textHeads, textMaxLength, unetLayersPerBlock, unetHeads, vaeGroups, latentChannels;
         int vaeSteps, vaeBatch, decoderSteps, diffusionSteps, diffusionBatch, warmupSteps;
         List<Integer> unetChannels, vaeChannels;
-        double vaeLr, diffusionLr, emaDecay, captionDropout, minSnrGamma, weightDecay, attentionLocalization, decoderAdversarialWeight, captionDetails;
+        double vaeLr, diffusionLr, emaDecay, captionDropout, minSnrGamma, weightDecay, attentionLocalization, decoderAdversarialWeight, captionDetails,
+                accessoryLossWeight;
         long seed;
         Contrastive contrastive;
         Localization localizationForm;
@@ -406,13 +418,14 @@ public record BaseModelRecipe(
             decoderAdversarialWeight = r.decoderAdversarialWeight;
             captionDetails = r.captionDetails;
             localizedDetails = r.localizedDetails;
+            accessoryLossWeight = r.accessoryLossWeight;
         }
 
         BaseModelRecipe recipe() {
             return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels, unetLayersPerBlock, unetHeads,
                     vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                     diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                    contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails, localizedDetails);
+                    contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails, localizedDetails, accessoryLossWeight);
         }
     }
 

@@ -200,9 +200,12 @@ final class DiffusionStage implements Stage {
         Tensor prediction = localization == null ? unet.forward(noisy, times, encodings)
                 : localization.observing(probabilities, () -> unet.forward(noisy, times, encodings));
         if (whole) run.phases().lap("UNet forward");
-        Tensor error = Ops.sub(prediction, noise);
-        Tensor perSample = Ops.mean(Ops.reshape(Ops.mul(error, error), rows, -1), 1, false);
-        Tensor objective = Ops.div(Ops.mul(perSample, Ops.fromFloats(weights, rows)).sum(), b);
+        Tensor error = Ops.sub(prediction, noise), squared = Ops.mul(error, error);
+        Tensor perSample = Ops.mean(Ops.reshape(squared, rows, -1), 1, false);
+        Tensor weighted = recipe.accessoryLossWeight() > 0
+                ? Ops.mean(Ops.reshape(Ops.mul(squared, accessoryWeights(batch.accessories().narrow(0, from, rows), Ops.shape(squared)[2], recipe.accessoryLossWeight())), rows, -1), 1, false)
+                : perSample;
+        Tensor objective = Ops.div(Ops.mul(weighted, Ops.fromFloats(weights, rows)).sum(), b);
         Loss loss = new Loss(objective, Ops.item(perSample.sum()) / b);
         if (localization != null) {
             // the whole batch's named tokens, so that the parts' losses add up to the unsplit step's
@@ -212,6 +215,14 @@ final class DiffusionStage implements Stage {
         }
         if (whole) run.phases().lap("loss");
         return loss;
+    }
+
+    /**
+     * Each latent pixel's weight in the loss [rows, 1, h, h]: 1, and 1 + {@code weight} where an accessory covers any of
+     * its pixels ({@code accessories} [rows, 1, n, n], soft masks, taken at their largest over each latent pixel).
+     */
+    static Tensor accessoryWeights(Tensor accessories, long latentSize, double weight) {
+        return Ops.add(Ops.mul(Ops.maxPool2d(accessories, Ops.shape(accessories)[2] / latentSize), weight), 1.0);
     }
 
     /** The loss curves so far, and the sample prompts drawn by the EMA weights: {@code samples/step-<step>.png}. */

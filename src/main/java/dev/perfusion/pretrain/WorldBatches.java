@@ -22,17 +22,18 @@ import java.util.concurrent.Executors;
 final class WorldBatches implements AutoCloseable {
     /**
      * A batch of world pictures in [-1, 1], their objects' masks [B, 2, n, n] (the primary object's, then the second
-     * object's, zero where there is none), their labels, and captions (some loose, some empty); and, once a stage has
+     * object's, zero where there is none), where their objects' accessories are [B, 1, n, n] (the objects' accessory
+     * masks, the larger of the two where both have one), their labels, and captions (some loose, some empty); and, once a stage has
      * {@link Stage#prepare prepared} it, what its frozen encoders make of them (else null): the pictures' latents and
      * the captions' text encodings.
      */
-    record Batch(Tensor images, Tensor masks, List<Labels> labels, List<String> captions, Tensor latents, Tensor encodings) {
-        Batch(Tensor images, Tensor masks, List<Labels> labels, List<String> captions) {
-            this(images, masks, labels, captions, null, null);
+    record Batch(Tensor images, Tensor masks, Tensor accessories, List<Labels> labels, List<String> captions, Tensor latents, Tensor encodings) {
+        Batch(Tensor images, Tensor masks, Tensor accessories, List<Labels> labels, List<String> captions) {
+            this(images, masks, accessories, labels, captions, null, null);
         }
 
         Batch withFrozenEncodings(Tensor latents, Tensor encodings) {
-            return new Batch(images, masks, labels, captions, latents, encodings);
+            return new Batch(images, masks, accessories, labels, captions, latents, encodings);
         }
 
         /** The primary objects' masks [B, 1, n, n]. */
@@ -48,7 +49,8 @@ final class WorldBatches implements AutoCloseable {
                 captions.addAll(p.captions());
                 labels.addAll(p.labels());
             }
-            return new Batch(cat(parts, Batch::images), cat(parts, Batch::masks), labels, captions, cat(parts, Batch::latents), cat(parts, Batch::encodings));
+            return new Batch(cat(parts, Batch::images), cat(parts, Batch::masks), cat(parts, Batch::accessories), labels, captions, cat(parts, Batch::latents),
+                    cat(parts, Batch::encodings));
         }
 
         private static Tensor cat(List<Batch> parts, java.util.function.Function<Batch, Tensor> field) {
@@ -67,7 +69,7 @@ final class WorldBatches implements AutoCloseable {
         }
 
         private List<Tensor> tensors() {
-            return java.util.stream.Stream.of(images, masks, latents, encodings).filter(java.util.Objects::nonNull).toList();
+            return java.util.stream.Stream.of(images, masks, accessories, latents, encodings).filter(java.util.Objects::nonNull).toList();
         }
     }
 
@@ -82,7 +84,7 @@ final class WorldBatches implements AutoCloseable {
         }
     }
 
-    private record Pixels(float[] images, float[] masks, List<Labels> labels, List<String> captions, int count) {}
+    private record Pixels(float[] images, float[] masks, float[] accessories, List<Labels> labels, List<String> captions, int count) {}
 
     private final BaseModelRecipe recipe;
     private final WorldGenerator world;
@@ -119,12 +121,13 @@ final class WorldBatches implements AutoCloseable {
 
     private Batch toTensors(Pixels p) {
         int n = recipe.imageSize();
-        return new Batch(Ops.fromFloats(p.images(), p.count(), 3, n, n), Ops.fromFloats(p.masks(), p.count(), 2, n, n), p.labels(), p.captions());
+        return new Batch(Ops.fromFloats(p.images(), p.count(), 3, n, n), Ops.fromFloats(p.masks(), p.count(), 2, n, n),
+                Ops.fromFloats(p.accessories(), p.count(), 1, n, n), p.labels(), p.captions());
     }
 
     private Pixels draw(Series series, int step, int part, int parts) {
         int n = recipe.imageSize(), plane = n * n, from = part * series.size() / parts, size = (part + 1) * series.size() / parts - from;
-        float[] images = new float[size * 3 * plane], masks = new float[size * 2 * plane];
+        float[] images = new float[size * 3 * plane], masks = new float[size * 2 * plane], accessories = new float[size * plane];
         List<Labels> labels = new ArrayList<>();
         List<String> texts = new ArrayList<>();
         for (int i = 0; i < size; i++) {
@@ -139,6 +142,9 @@ final class WorldBatches implements AutoCloseable {
                 }
             }
             for (int k = 0; k < s.masks().size(); k++) System.arraycopy(s.masks().get(k), 0, masks, (2 * i + k) * plane, plane);
+            for (float[] accessory : s.accessoryMasks()) {
+                for (int q = 0; q < plane; q++) accessories[i * plane + q] = Math.max(accessories[i * plane + q], accessory[q]);
+            }
             labels.add(s.labels());
             if (series.captions()) {
                 SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
@@ -147,6 +153,6 @@ final class WorldBatches implements AutoCloseable {
                 else texts.add(u < recipe.captionDropout() ? "" : u < 0.55 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng, recipe.captionDetails()));
             }
         }
-        return new Pixels(images, masks, labels, texts, size);
+        return new Pixels(images, masks, accessories, labels, texts, size);
     }
 }

@@ -354,6 +354,10 @@ public final class Ops {
         return torch.constant_pad_nd(x, new long[] {left, right, top, bottom}, new Scalar(0.0));
     }
 
+    public static Tensor maxPool2d(Tensor x, long kernel) {
+        return torch.max_pool2d(x, new long[] {kernel, kernel}, new long[] {kernel, kernel}, new long[] {0, 0}, new long[] {1, 1}, false);
+    }
+
     public static Tensor avgPool2d(Tensor x, long kernel) {
         return torch.avg_pool2d(x, new long[] {kernel, kernel}, new long[] {kernel, kernel}, new long[] {0, 0},
                 false, true, new org.bytedeco.pytorch.LongOptional());

@@ -64,9 +64,14 @@ public record Instance(Category category, long seed, ColorWord color, int rgb, C
      */
     public List<Instance> withoutEachDetail() {
         List<Instance> lookAlikes = new java.util.ArrayList<>();
-        if (accessory != Accessory.NONE) lookAlikes.add(with(pattern, Accessory.NONE));
+        if (accessory != Accessory.NONE) lookAlikes.add(withoutAccessory());
         if (pattern != Pattern.PLAIN) lookAlikes.add(with(Pattern.PLAIN, accessory));
         return List.copyOf(lookAlikes);
+    }
+
+    /** This object, every shade and proportion kept, without its accessory. */
+    public Instance withoutAccessory() {
+        return with(pattern, Accessory.NONE);
     }
 
     /** This object, every shade and proportion kept, with another pattern and accessory. */

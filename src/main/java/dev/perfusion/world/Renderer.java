@@ -14,7 +14,10 @@ import java.util.SplittableRandom;
  * object's soft mask, then composited over the scene.
  */
 final class Renderer {
-    record Result(BufferedImage image, BufferedImage background, List<float[]> masks) {}
+    record Result(BufferedImage image, BufferedImage background, List<float[]> masks, List<float[]> accessoryMasks) {}
+
+    /** One object as drawn: its soft mask, and where its accessory changes the picture. */
+    private record Drawn(float[] mask, float[] accessoryMask) {}
 
     /** Keeps every object this far inside the image edges. */
     private static final double MARGIN = 0.015;
@@ -49,17 +52,17 @@ final class Renderer {
         BufferedImage img = new BufferedImage(size, size, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = graphics(img);
         g.drawImage(bg, 0, 0, null);
-        List<float[]> masks = new ArrayList<>();
+        List<Drawn> drawn = new ArrayList<>();
         boolean pair = labels.spec().second() != null;
-        masks.add(drawObject(g, labels.spec().primary(), labels.primaryPose(), pair));
+        drawn.add(drawObject(g, labels.spec().primary(), labels.primaryPose(), pair));
         if (pair) {
-            masks.add(drawObject(g, labels.spec().second(), labels.secondPose(), true));
+            drawn.add(drawObject(g, labels.spec().second(), labels.secondPose(), true));
         }
         g.dispose();
-        return new Result(img, bg, List.copyOf(masks));
+        return new Result(img, bg, drawn.stream().map(Drawn::mask).toList(), drawn.stream().map(Drawn::accessoryMask).toList());
     }
 
-    private float[] drawObject(Graphics2D g, Placed placed, Pose pose, boolean pair) {
+    private Drawn drawObject(Graphics2D g, Placed placed, Pose pose, boolean pair) {
         Placement where = placed.placement();
         // Each object of a pair keeps to its own half of the picture, so their masks never overlap.
         double lo = pair && where == Placement.RIGHT ? 0.5 + MARGIN / 3 : MARGIN;
@@ -75,22 +78,44 @@ final class Renderer {
             g.setColor(new Color(0, 0, 0, 55));
             g.fill(Painter.ellipse(cx * size, (cy + 0.97 * half) * size, 0.8 * half * size, 0.12 * half * size));
         }
-        BufferedImage layer = new BufferedImage(size, size, BufferedImage.TYPE_INT_ARGB);
-        Graphics2D lg = graphics(layer);
         AffineTransform t = new AffineTransform();
         t.translate(cx * size, cy * size);
         t.rotate(Math.toRadians(pose.angleDegrees()));
         t.scale((pose.mirrored() ? -1 : 1) * half * size, half * size);
-        lg.transform(t);
-        ObjectDrawer.of(placed.instance().category()).draw(new Painter(lg, placed.instance(), 1 / (64 * half)));
-        lg.dispose();
-        g.drawImage(layer, 0, 0, null);
-        float[] mask = new float[size * size];
-        int[] argb = layer.getRGB(0, 0, size, size, null, 0, size);
+        Instance instance = placed.instance();
+        int[] layer = layer(instance, t, half, g);
+        float[] mask = new float[size * size], accessoryMask = new float[size * size];
         for (int i = 0; i < mask.length; i++) {
-            mask[i] = (argb[i] >>> 24) / 255f;
+            mask[i] = (layer[i] >>> 24) / 255f;
         }
-        return mask;
+        if (instance.accessory() != Accessory.NONE) {
+            // the same object drawn again without its accessory: where the two differ is the accessory
+            int[] without = layer(instance.withoutAccessory(), t, half, null);
+            for (int i = 0; i < accessoryMask.length; i++) accessoryMask[i] = difference(layer[i], without[i]);
+        }
+        return new Drawn(mask, accessoryMask);
+    }
+
+    /** The object on its own transparent layer (ARGB pixels), composited onto {@code onto} when given. */
+    private int[] layer(Instance instance, AffineTransform t, double half, Graphics2D onto) {
+        BufferedImage layer = new BufferedImage(size, size, BufferedImage.TYPE_INT_ARGB);
+        Graphics2D lg = graphics(layer);
+        lg.transform(t);
+        ObjectDrawer.of(instance.category()).draw(new Painter(lg, instance, 1 / (64 * half)));
+        lg.dispose();
+        if (onto != null) onto.drawImage(layer, 0, 0, null);
+        return layer.getRGB(0, 0, size, size, null, 0, size);
+    }
+
+    /**
+     * How much of a pixel the accessory covers, from the same pixel drawn with and without it: 1 where it changes a
+     * channel by a quarter of its range or more (any accessory on any body does), in proportion below that (its
+     * anti-aliased edge).
+     */
+    private static float difference(int p, int q) {
+        int largest = 0;
+        for (int shift = 0; shift < 32; shift += 8) largest = Math.max(largest, Math.abs(((p >>> shift) & 255) - ((q >>> shift) & 255)));
+        return Math.min(1f, largest / 64f);
     }
 
     private static Graphics2D graphics(BufferedImage img) {

@@ -115,7 +115,7 @@ public final class WorldGenerator {
     Rendered renderWithBackground(SceneSpec spec, long seed) {
         Described d = Described.of(spec, seed);
         Renderer.Result r = renderer.render(d.labels(), d.backgroundSeed());
-        return new Rendered(new Sample(r.image(), d.caption(), d.labels(), r.masks()), r.background());
+        return new Rendered(new Sample(r.image(), d.caption(), d.labels(), r.masks(), r.accessoryMasks()), r.background());
     }
 
     /** What a render seed decides before any pixel is painted: poses, hence labels, and the caption's wording. */

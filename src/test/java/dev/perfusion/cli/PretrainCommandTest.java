@@ -46,6 +46,10 @@ class PretrainCommandTest {
         assertFalse(recipe("--no-localize-details").localizedDetails());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "0", "--localize-details"));
         assertEquals("--localize-details needs attention localization (--attention-localization W) and captions that name details (--caption-details SHARE)", e.getMessage());
+        assertEquals(0.0, recipe().accessoryLossWeight(), "an even loss unless asked");
+        assertEquals(4.0, recipe("--accessory-loss-weight", "4").accessoryLossWeight());
+        e = assertThrows(IllegalArgumentException.class, () -> recipe("--accessory-loss-weight", "-1"));
+        assertEquals("--accessory-loss-weight: accessory loss weight -1.0: expected a finite number >= 0", e.getMessage());
     }
 
     /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */

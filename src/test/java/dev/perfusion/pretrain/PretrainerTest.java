@@ -78,6 +78,30 @@ class PretrainerTest {
         assertEquals(0.0, BaseModelRecipe.recordedIn(Bundled.model()).decoderAdversarialWeight(), "the shipped model's recipe has none");
     }
 
+    /** A latent pixel weighs 1, and 1 + W times the largest accessory mask value of the pixels it covers. */
+    @Test
+    void accessoryWeightsAreOneButWhereAnAccessoryCoversALatentPixel() {
+        float[] mask = new float[8 * 8];
+        mask[5 * 8 + 6] = 0.5f; // row 5, column 6: latent pixel (1, 1) at factor 4
+        mask[5 * 8 + 7] = 0.25f;
+        try (dev.perfusion.tensor.Scope s = dev.perfusion.tensor.Scope.open()) {
+            org.bytedeco.pytorch.Tensor w = DiffusionStage.accessoryWeights(Ops.fromFloats(mask, 1, 1, 8, 8), 2, 4);
+            assertArrayEquals(new long[] {1, 1, 2, 2}, Ops.shape(w));
+            assertArrayEquals(new float[] {1, 1, 1, 3}, Ops.toFloats(w), 1e-6f);
+        }
+    }
+
+    /** A recipe from before the accessory weighting reads as one without it; one with it keeps its weight. */
+    @Test
+    void accessoryLossWeightIsRecordedAndOlderRecipesHaveNone() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        BaseModelRecipe without = BaseModelRecipe.frozenText();
+        assertFalse(json.writeValueAsString(without).contains("accessoryLossWeight"), "older readers see the recipe they know");
+        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without.withAccessoryLossWeight(4)) + "}");
+        assertEquals(4.0, BaseModelRecipe.recordedIn(tmp).accessoryLossWeight());
+        assertEquals(0.0, BaseModelRecipe.recordedIn(Bundled.model()).accessoryLossWeight(), "the shipped model's recipe has none");
+    }
+
     @Test
     void learningRateWarmsUpThenDecaysToATenth() {
         assertEquals(0.5 * 1.0, StageLoop.learningRateScale(99, 1000, 200) / StageLoop.learningRateScale(199, 1000, 200), 0.05);
@@ -89,12 +113,13 @@ class PretrainerTest {
      * With two threads every stage splits each batch into parts whose forward and backward run side by side (the
      * joint recipe: text encoder and UNet; the VAE, trained further, and its decoder); each must learn what the whole
      * batch learns on one thread, with the attention localization regulariser too (its parts' terms add up over the
-     * whole batch's named words).
+     * whole batch's named words) and the loss weighted towards the accessories.
      */
     @ParameterizedTest
     @ValueSource(doubles = {0, 1})
     void batchPartsSideBySideLearnWhatTheWholeBatchLearns(double localization) throws Exception {
-        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2).withAttentionLocalization(localization, BaseModelRecipe.Localization.SHARE);
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2).withAttentionLocalization(localization, BaseModelRecipe.Localization.SHARE)
+                .withAccessoryLossWeight(4 * localization);
         int threadsBefore = Threads.configured();
         try {
             Threads.use(1);

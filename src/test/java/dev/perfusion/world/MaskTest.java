@@ -43,6 +43,35 @@ class MaskTest {
         }
     }
 
+    /** The accessory's mask is where the object's accessory is drawn: inside the object, in the accessory's colour, a small part of it. */
+    @Test
+    void accessoryMasksCoverTheAccessoryAndNothingElse() {
+        Instance withBow = Instance.of(Category.TEDDY, 5, ColorWord.BROWN, ColorWord.WHITE, Pattern.PLAIN, Accessory.BOW, ColorWord.BLUE, 0);
+        Sample s = world.render(SceneSpec.single(withBow, Scene.BEACH, Placement.CENTER, Size.LARGE), 3);
+        float[] object = s.masks().get(0), bow = s.accessoryMasks().get(0);
+        int[] img = DeterminismTest.pixels(s.image());
+        double bowArea = 0, objectArea = 0;
+        int solid = 0, blue = 0;
+        for (int i = 0; i < bow.length; i++) {
+            assertTrue(bow[i] >= 0 && bow[i] <= 1);
+            bowArea += bow[i];
+            objectArea += object[i];
+            if (bow[i] > 0.05) assertTrue(object[i] > 0, "the bow is part of the object, pixel " + i);
+            if (bow[i] == 1) {
+                solid++;
+                int r = (img[i] >> 16) & 255, g = (img[i] >> 8) & 255, b = img[i] & 255;
+                if (b > r + 30) blue++;
+                else assertTrue(r < 90 && g < 90 && b < 90, "a bow pixel is blue or its dark outline, pixel " + i + ": " + Integer.toHexString(img[i]));
+            }
+        }
+        assertTrue(solid >= 4 && blue >= solid / 3, "the bow covers a few pixels, many of them blue: " + blue + " blue of " + solid);
+        assertTrue(bowArea < 0.15 * objectArea, "the bow is a small part of the teddy: " + bowArea + " of " + objectArea);
+
+        Sample plain = world.render(SceneSpec.single(withBow.withoutAccessory(), Scene.BEACH, Placement.CENTER, Size.LARGE), 3);
+        for (float v : plain.accessoryMasks().get(0)) assertEquals(0f, v, "no accessory, no accessory mask");
+        assertEquals(1, s.accessoryMasks().size());
+    }
+
     @Test
     void objectPixelsDifferFromTheBackground() {
         for (long seed = 0; seed < N; seed++) {
