@@ -13,12 +13,17 @@ import dev.perfusion.world.Bundled;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 import org.junit.jupiter.params.provider.ValueSource;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.DoubleFunction;
+import java.util.function.ToDoubleFunction;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -65,17 +70,27 @@ class PretrainerTest {
         }
     }
 
-    /** A recipe from before the decoder's critic reads as one without it; one with it keeps its weight. */
-    @Test
-    void decoderAdversarialWeightIsRecordedAndOlderRecipesHaveNone() throws Exception {
+    static Stream<Arguments> laterWeights() {
+        BaseModelRecipe r = BaseModelRecipe.frozenText();
+        return Stream.of(
+                Arguments.of("decoderAdversarialWeight", (DoubleFunction<BaseModelRecipe>) r::withDecoderAdversarial,
+                        (ToDoubleFunction<BaseModelRecipe>) BaseModelRecipe::decoderAdversarialWeight),
+                Arguments.of("accessoryLossWeight", (DoubleFunction<BaseModelRecipe>) r::withAccessoryLossWeight,
+                        (ToDoubleFunction<BaseModelRecipe>) BaseModelRecipe::accessoryLossWeight));
+    }
+
+    /** A recipe from before a weight was added reads as one without it; one with it keeps its weight; the shipped one has none. */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("laterWeights")
+    void laterWeightsAreRecordedAndOlderRecipesHaveNone(String field, DoubleFunction<BaseModelRecipe> with, ToDoubleFunction<BaseModelRecipe> weight) throws Exception {
         com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
         BaseModelRecipe without = BaseModelRecipe.frozenText();
-        assertFalse(json.writeValueAsString(without).contains("decoderAdversarialWeight"), "older readers see the recipe they know");
-        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without.withDecoderAdversarial(0.5)) + "}");
-        assertEquals(0.5, BaseModelRecipe.recordedIn(tmp).decoderAdversarialWeight());
+        assertFalse(json.writeValueAsString(without).contains(field), "older readers see the recipe they know");
+        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(with.apply(0.5)) + "}");
+        assertEquals(0.5, weight.applyAsDouble(BaseModelRecipe.recordedIn(tmp)));
         Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without) + "}");
-        assertEquals(0.0, BaseModelRecipe.recordedIn(tmp).decoderAdversarialWeight());
-        assertEquals(0.0, BaseModelRecipe.recordedIn(Bundled.model()).decoderAdversarialWeight(), "the shipped model's recipe has none");
+        assertEquals(0.0, weight.applyAsDouble(BaseModelRecipe.recordedIn(tmp)));
+        assertEquals(0.0, weight.applyAsDouble(BaseModelRecipe.recordedIn(Bundled.model())), "the shipped model's recipe has none");
     }
 
     /** A latent pixel weighs 1, and 1 + W times the largest accessory mask value of the pixels it covers. */
@@ -89,17 +104,6 @@ class PretrainerTest {
             assertArrayEquals(new long[] {1, 1, 2, 2}, Ops.shape(w));
             assertArrayEquals(new float[] {1, 1, 1, 3}, Ops.toFloats(w), 1e-6f);
         }
-    }
-
-    /** A recipe from before the accessory weighting reads as one without it; one with it keeps its weight. */
-    @Test
-    void accessoryLossWeightIsRecordedAndOlderRecipesHaveNone() throws Exception {
-        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
-        BaseModelRecipe without = BaseModelRecipe.frozenText();
-        assertFalse(json.writeValueAsString(without).contains("accessoryLossWeight"), "older readers see the recipe they know");
-        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(without.withAccessoryLossWeight(4)) + "}");
-        assertEquals(4.0, BaseModelRecipe.recordedIn(tmp).accessoryLossWeight());
-        assertEquals(0.0, BaseModelRecipe.recordedIn(Bundled.model()).accessoryLossWeight(), "the shipped model's recipe has none");
     }
 
     @Test
