@@ -96,7 +96,7 @@ final class WorldBatches implements AutoCloseable {
 
     WorldBatches(BaseModelRecipe recipe) {
         this.recipe = recipe;
-        this.world = new WorldGenerator(recipe.imageSize());
+        this.world = new WorldGenerator(recipe.imageSize(), recipe.accessoryLossWeight() > 0);
     }
 
     /** Step {@code step}'s batch, drawn on the loader thread. */

@@ -16,7 +16,7 @@ import java.util.SplittableRandom;
 final class Renderer {
     record Result(BufferedImage image, BufferedImage background, List<float[]> masks, List<float[]> accessoryMasks) {}
 
-    /** One object as drawn: its soft mask, and where its accessory changes the picture. */
+    /** One object as drawn: its soft mask, and where its accessory changes the picture (null unless asked for). */
     private record Drawn(float[] mask, float[] accessoryMask) {}
 
     /** Keeps every object this far inside the image edges. */
@@ -30,12 +30,14 @@ final class Renderer {
     private static final double REACH_DOWN = 1.12;
 
     private final int size;
+    private final boolean accessoryMasks;
 
-    Renderer(int size) {
+    Renderer(int size, boolean accessoryMasks) {
         if (size < 16) {
             throw new IllegalArgumentException("image size too small: " + size);
         }
         this.size = size;
+        this.accessoryMasks = accessoryMasks;
     }
 
     BufferedImage background(Scene scene, long seed) {
@@ -59,7 +61,8 @@ final class Renderer {
             drawn.add(drawObject(g, labels.spec().second(), labels.secondPose(), true));
         }
         g.dispose();
-        return new Result(img, bg, drawn.stream().map(Drawn::mask).toList(), drawn.stream().map(Drawn::accessoryMask).toList());
+        return new Result(img, bg, drawn.stream().map(Drawn::mask).toList(),
+                accessoryMasks ? drawn.stream().map(Drawn::accessoryMask).toList() : List.of());
     }
 
     private Drawn drawObject(Graphics2D g, Placed placed, Pose pose, boolean pair) {
@@ -84,11 +87,11 @@ final class Renderer {
         t.scale((pose.mirrored() ? -1 : 1) * half * size, half * size);
         Instance instance = placed.instance();
         int[] layer = layer(instance, t, half, g);
-        float[] mask = new float[size * size], accessoryMask = new float[size * size];
+        float[] mask = new float[size * size], accessoryMask = accessoryMasks ? new float[size * size] : null;
         for (int i = 0; i < mask.length; i++) {
             mask[i] = (layer[i] >>> 24) / 255f;
         }
-        if (instance.accessory() != Accessory.NONE) {
+        if (accessoryMasks && instance.accessory() != Accessory.NONE) {
             // the same object drawn again without its accessory: where the two differ is the accessory
             int[] without = layer(instance.withoutAccessory(), t, half, null);
             for (int i = 0; i < accessoryMask.length; i++) accessoryMask[i] = difference(layer[i], without[i]);

@@ -8,7 +8,8 @@ import java.util.List;
  *
  * @param image TYPE_INT_RGB, square
  * @param masks one soft mask per object (primary first), row-major, values in [0, 1], image-sized
- * @param accessoryMasks likewise, where each object's accessory changes the picture (all 0 for an object without one)
+ * @param accessoryMasks likewise, where each object's accessory changes the picture (all 0 for an object without one);
+ *                       empty unless the generator was asked for them
  */
 public record Sample(BufferedImage image, String caption, Labels labels, List<float[]> masks, List<float[]> accessoryMasks) {
     public int size() {

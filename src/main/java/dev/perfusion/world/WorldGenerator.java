@@ -25,7 +25,15 @@ public final class WorldGenerator {
 
     /** @param size image side in pixels; 64 for training, larger only for display */
     public WorldGenerator(int size) {
-        this.renderer = new Renderer(size);
+        this(size, false);
+    }
+
+    /**
+     * @param accessoryMasks whether samples carry their objects' {@link Sample#accessoryMasks} (each such object is
+     *                       drawn twice, so only where they are used; else the list is empty)
+     */
+    public WorldGenerator(int size, boolean accessoryMasks) {
+        this.renderer = new Renderer(size, accessoryMasks);
     }
 
     /** Training sample number {@code seed}: random category, instance, scene, placement, size, maybe a pair. */

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.awt.image.BufferedImage;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -47,7 +48,9 @@ class MaskTest {
     @Test
     void accessoryMasksCoverTheAccessoryAndNothingElse() {
         Instance withBow = Instance.of(Category.TEDDY, 5, ColorWord.BROWN, ColorWord.WHITE, Pattern.PLAIN, Accessory.BOW, ColorWord.BLUE, 0);
-        Sample s = world.render(SceneSpec.single(withBow, Scene.BEACH, Placement.CENTER, Size.LARGE), 3);
+        WorldGenerator drawingAccessories = new WorldGenerator(64, true);
+        assertEquals(List.of(), world.sample(7).accessoryMasks(), "none unless asked for");
+        Sample s = drawingAccessories.render(SceneSpec.single(withBow, Scene.BEACH, Placement.CENTER, Size.LARGE), 3);
         float[] object = s.masks().get(0), bow = s.accessoryMasks().get(0);
         int[] img = DeterminismTest.pixels(s.image());
         double bowArea = 0, objectArea = 0;
@@ -67,7 +70,7 @@ class MaskTest {
         assertTrue(solid >= 4 && blue >= solid / 3, "the bow covers a few pixels, many of them blue: " + blue + " blue of " + solid);
         assertTrue(bowArea < 0.15 * objectArea, "the bow is a small part of the teddy: " + bowArea + " of " + objectArea);
 
-        Sample plain = world.render(SceneSpec.single(withBow.withoutAccessory(), Scene.BEACH, Placement.CENTER, Size.LARGE), 3);
+        Sample plain = drawingAccessories.render(SceneSpec.single(withBow.withoutAccessory(), Scene.BEACH, Placement.CENTER, Size.LARGE), 3);
         for (float v : plain.accessoryMasks().get(0)) assertEquals(0f, v, "no accessory, no accessory mask");
         assertEquals(1, s.accessoryMasks().size());
     }
