@@ -23,7 +23,7 @@ final class WorldBatches implements AutoCloseable {
     /**
      * A batch of world pictures in [-1, 1], their objects' masks [B, 2, n, n] (the primary object's, then the second
      * object's, zero where there is none), where their objects' accessories are [B, 1, n, n] (the objects' accessory
-     * masks, the larger of the two where both have one), their labels, and captions (some loose, some empty); and, once a stage has
+     * masks, the larger of the two where both have one; null unless the recipe weighs them), their labels, and captions (some loose, some empty); and, once a stage has
      * {@link Stage#prepare prepared} it, what its frozen encoders make of them (else null): the pictures' latents and
      * the captions' text encodings.
      */
@@ -96,7 +96,7 @@ final class WorldBatches implements AutoCloseable {
 
     WorldBatches(BaseModelRecipe recipe) {
         this.recipe = recipe;
-        this.world = new WorldGenerator(recipe.imageSize(), recipe.accessoryLossWeight() > 0);
+        this.world = new WorldGenerator(recipe.imageSize(), weighsAccessories());
     }
 
     /** Step {@code step}'s batch, drawn on the loader thread. */
@@ -119,15 +119,20 @@ final class WorldBatches implements AutoCloseable {
         loader.shutdownNow();
     }
 
+    /** Whether the recipe's loss weighs the accessories, so that batches carry their masks. */
+    private boolean weighsAccessories() {
+        return recipe.accessoryLossWeight() > 0;
+    }
+
     private Batch toTensors(Pixels p) {
         int n = recipe.imageSize();
         return new Batch(Ops.fromFloats(p.images(), p.count(), 3, n, n), Ops.fromFloats(p.masks(), p.count(), 2, n, n),
-                Ops.fromFloats(p.accessories(), p.count(), 1, n, n), p.labels(), p.captions());
+                p.accessories() == null ? null : Ops.fromFloats(p.accessories(), p.count(), 1, n, n), p.labels(), p.captions());
     }
 
     private Pixels draw(Series series, int step, int part, int parts) {
         int n = recipe.imageSize(), plane = n * n, from = part * series.size() / parts, size = (part + 1) * series.size() / parts - from;
-        float[] images = new float[size * 3 * plane], masks = new float[size * 2 * plane], accessories = new float[size * plane];
+        float[] images = new float[size * 3 * plane], masks = new float[size * 2 * plane], accessories = weighsAccessories() ? new float[size * plane] : null;
         List<Labels> labels = new ArrayList<>();
         List<String> texts = new ArrayList<>();
         for (int i = 0; i < size; i++) {
