@@ -37,6 +37,10 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--swapped-side-negatives", description = "With --recipe frozen-text: every caption that names a side is also read with "
             + "left and right swapped, as a wrong answer for the pictures (NegCLIP's hard negatives), so that the text encoder must say which object is on which side.")
     boolean swappedSideNegatives;
+    @Option(names = "--accessory-negatives", description = "With --recipe frozen-text and captions that name details: every caption that names "
+            + "an accessory ('with a blue bow') is also read with another accessory in its place, as a wrong answer for the pictures, so that the "
+            + "towers must see which accessory an object wears and the text encoder must encode the accessory words apart.")
+    boolean accessoryNegatives;
     @Option(names = "--image-attention-pool", description = "With --recipe frozen-text: the image tower pools its last map by attention over "
             + "learned positions (CLIP ResNet's attention pool) instead of a mean, so that it sees where things are.")
     boolean imageAttentionPool;
@@ -146,11 +150,17 @@ final class PretrainCommand implements Callable<Integer> {
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--caption-details", () -> before.withCaptionDetails(captionDetails));
         }
+        if (accessoryNegatives) {
+            if (!(recipe.captionDetails() > 0)) throw new IllegalArgumentException("--accessory-negatives needs captions that name details (--caption-details SHARE)");
+            recipe = recipe.withContrastive(contrastive(recipe, "--accessory-negatives").withAccessoryNegatives(true));
+        }
         if (localizeDetails != null) {
             if (localizeDetails && !(recipe.attentionLocalization() > 0 && recipe.captionDetails() > 0)) {
                 throw new IllegalArgumentException("--localize-details needs attention localization (--attention-localization W) and captions that name details (--caption-details SHARE)");
             }
             recipe = recipe.withLocalizedDetails(localizeDetails);
+        } else if (!(recipe.attentionLocalization() > 0 && recipe.captionDetails() > 0)) {
+            recipe = recipe.withLocalizedDetails(false); // the default's, where the options leave no detail words to localize
         }
         if (accessoryLossWeight != null) {
             BaseModelRecipe before = recipe;

@@ -93,12 +93,14 @@ final class ContrastiveStage implements Stage {
         run.phases().lap("text tower");
         Tensor imageEmbeds = image.imageEmbeds(batch.images());
         run.phases().lap("image tower");
-        List<String> swapped = recipe.contrastive().swappedSideNegatives() ? sidesSwapped(batch.captions()) : List.of();
+        List<String> hard = new java.util.ArrayList<>();
+        if (recipe.contrastive().swappedSideNegatives()) hard.addAll(sidesSwapped(batch.captions()));
+        if (recipe.contrastive().accessoryNegatives()) hard.addAll(accessoriesSwapped(batch.captions(), step));
         Tensor negatives = null;
-        if (!swapped.isEmpty()) {
-            Tensor negativeIds = tokenizer.idsForModel(swapped);
+        if (!hard.isEmpty()) {
+            Tensor negativeIds = tokenizer.idsForModel(hard);
             negatives = text.textEmbeds(negativeIds, text.textModel().encode(negativeIds));
-            run.phases().lap("swapped-side negatives");
+            run.phases().lap("hard negatives");
         }
         Tensor loss = contrastive.forward(textEmbeds, imageEmbeds, negatives);
         double ownTokenWeight = recipe.contrastive().ownTokenWeight();
@@ -133,6 +135,40 @@ final class ContrastiveStage implements Stage {
     }
 
     private static final String LEFT = "on the left", RIGHT = "on the right";
+
+    /**
+     * Each caption that names an accessory ("a brown teddy with a blue bow"), with another accessory its object can
+     * wear in its place, the same colour: the same words but one, the wrong picture. Which other one varies with the
+     * caption and the step.
+     */
+    static List<String> accessoriesSwapped(List<String> captions, int step) {
+        List<String> out = new java.util.ArrayList<>();
+        for (String c : captions) {
+            java.util.regex.Matcher m = ACCESSORY_PHRASE.matcher(c);
+            if (!m.find()) continue;
+            String worn = m.group(2);
+            List<String> others = wearable(c.substring(0, m.start())).stream().filter(p -> !p.equals(worn)).toList();
+            if (others.isEmpty()) continue;
+            String other = others.get(Math.floorMod(c.hashCode() + step, others.size()));
+            out.add(c.substring(0, m.start(2)) + other + c.substring(m.end(2)));
+        }
+        return out;
+    }
+
+    /** The accessories that the last object word of {@code text} can wear (every one where it names none). */
+    private static List<String> wearable(String text) {
+        List<String> words = Arrays.asList(text.split(" "));
+        Category object = null;
+        for (Category c : Category.values()) {
+            if (words.contains(c.word()) && (object == null || words.lastIndexOf(c.word()) > words.lastIndexOf(object.word()))) object = c;
+        }
+        return (object == null ? Arrays.asList(Accessory.values()) : object.accessories()).stream().flatMap(a -> a.phrase().stream()).toList();
+    }
+
+    private static final List<String> ACCESSORY_PHRASES = Arrays.stream(Accessory.values()).flatMap(a -> a.phrase().stream()).toList();
+    /** "with a COLOUR ACCESSORY", as {@code CaptionGrammar} writes a detailed caption's accessory. */
+    private static final java.util.regex.Pattern ACCESSORY_PHRASE = java.util.regex.Pattern.compile("\\bwith a (\\w+) ("
+            + String.join("|", ACCESSORY_PHRASES) + ")\\b");
 
     /** The loss curves, and the EMA towers' picture-to-caption accuracy on 64 pictures no step trains on. */
     @Override

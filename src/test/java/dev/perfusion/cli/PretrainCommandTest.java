@@ -41,11 +41,17 @@ class PretrainCommandTest {
         assertEquals(0.0, recipe("--caption-details", "0").captionDetails());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "2"));
         assertEquals("--caption-details: caption details 2.0: expected a share in [0, 1]", e.getMessage());
-        assertFalse(recipe().localizedDetails(), "detail words are not localized unless asked");
+        assertTrue(recipe().localizedDetails(), "the shipped model's last run localized the detail words");
         assertTrue(recipe("--localize-details").localizedDetails());
+        assertFalse(recipe("--caption-details", "0").localizedDetails(), "no detail words, nothing to localize");
+        assertFalse(recipe("--attention-localization", "0").localizedDetails(), "no localization, none of the details");
         assertFalse(recipe("--no-localize-details").localizedDetails());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "0", "--localize-details"));
         assertEquals("--localize-details needs attention localization (--attention-localization W) and captions that name details (--caption-details SHARE)", e.getMessage());
+        assertFalse(recipe().contrastive().accessoryNegatives());
+        assertTrue(recipe("--accessory-negatives").contrastive().accessoryNegatives());
+        e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "0", "--accessory-negatives"));
+        assertEquals("--accessory-negatives needs captions that name details (--caption-details SHARE)", e.getMessage());
         assertEquals(0.0, recipe().accessoryLossWeight(), "an even loss unless asked");
         assertEquals(4.0, recipe("--accessory-loss-weight", "4").accessoryLossWeight());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--accessory-loss-weight", "-1"));

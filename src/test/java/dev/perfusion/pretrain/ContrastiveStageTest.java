@@ -78,6 +78,25 @@ class ContrastiveStageTest {
                         "a dog on the right in the snow", "")));
     }
 
+    /**
+     * An accessory negative is its caption with another accessory the same object can wear, the same colour; a caption
+     * without one gives none; over the steps every other wearable accessory comes up.
+     */
+    @Test
+    void accessoryNegativesNameAnotherAccessoryTheObjectCanWear() {
+        String teddy = "a small spotted brown teddy with a blue bow on the beach";
+        List<String> negatives = ContrastiveStage.accessoriesSwapped(List.of(teddy, "a red car next to a dog", "a car with a green roof box at night"), 0);
+        assertEquals(2, negatives.size(), negatives.toString());
+        assertTrue(negatives.get(0).matches("a small spotted brown teddy with a blue (hat|scarf|collar) on the beach"), negatives.get(0));
+        assertEquals("a car with a green flag at night", negatives.get(1), "a car wears a roof box or a flag");
+        java.util.Set<String> seen = new java.util.TreeSet<>();
+        for (int step = 0; step < 12; step++) seen.add(ContrastiveStage.accessoriesSwapped(List.of(teddy), step).get(0).split(" ")[8]);
+        assertEquals(java.util.Set.of("collar", "hat", "scarf"), seen);
+        BaseModelRecipe on = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withAccessoryNegatives(true));
+        assertTrue(on.contrastive().accessoryNegatives());
+        assertFalse(BaseModelRecipe.frozenText().contrastive().accessoryNegatives(), "off in the shipped recipe");
+    }
+
     /** The attention pool reads where things are: its output moves with one position's embedding; its config round-trips. */
     @Test
     void attentionPooledImageTowerSeesPositions() throws Exception {
@@ -114,6 +133,10 @@ class ContrastiveStageTest {
         Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(on) + "}");
         assertEquals(on, BaseModelRecipe.recordedIn(model));
         assertFalse(BaseModelRecipe.recordedIn(dev.perfusion.world.Bundled.model()).contrastive().swappedSideNegatives(), "a recipe without the field");
+        assertFalse(json.valueToTree(BaseModelRecipe.frozenText()).toString().contains("accessoryNegatives"), "recorded only when on");
+        BaseModelRecipe accessories = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withAccessoryNegatives(true));
+        Files.writeString(model.resolve("recipe.json"), "{\"recipe\": " + json.writeValueAsString(accessories) + "}");
+        assertEquals(accessories, BaseModelRecipe.recordedIn(model));
         assertFalse(json.valueToTree(BaseModelRecipe.frozenText()).toString().contains("sideWordWeight"));
         assertNull(BaseModelRecipe.recordedIn(dev.perfusion.world.Bundled.model()).contrastive().sideWordWeight(), "a recipe without the field");
         BaseModelRecipe free = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withSideWordWeight(0.0));
