@@ -41,6 +41,9 @@ final class PretrainCommand implements Callable<Integer> {
             + "an accessory ('with a blue bow') is also read with another accessory in its place, as a wrong answer for the pictures, so that the "
             + "towers must see which accessory an object wears and the text encoder must encode the accessory words apart.")
     boolean accessoryNegatives;
+    @Option(names = "--image-tower-layers", paramLabel = "N", description = "With --recipe frozen-text: N residual blocks after each of the image "
+            + "tower's halvings (default 0, as the shipped towers), so that it is deep enough to see small parts such as an accessory.")
+    Integer imageTowerLayers;
     @Option(names = "--image-attention-pool", description = "With --recipe frozen-text: the image tower pools its last map by attention over "
             + "learned positions (CLIP ResNet's attention pool) instead of a mean, so that it sees where things are.")
     boolean imageAttentionPool;
@@ -149,6 +152,10 @@ final class PretrainCommand implements Callable<Integer> {
         if (captionDetails != null) {
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--caption-details", () -> before.withCaptionDetails(captionDetails));
+        }
+        if (imageTowerLayers != null) {
+            BaseModelRecipe.Contrastive c = contrastive(recipe, "--image-tower-layers");
+            recipe = recipe.withContrastive(Flags.named("--image-tower-layers", () -> c.withImageLayers(imageTowerLayers)));
         }
         if (accessoryNegatives) {
             if (!(recipe.captionDetails() > 0)) throw new IllegalArgumentException("--accessory-negatives needs captions that name details (--caption-details SHARE)");

@@ -67,7 +67,8 @@ public record BaseModelRecipe(
                               @JsonInclude(JsonInclude.Include.NON_NULL) Double sideWordWeight,
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean ownTokenPadding,
                               @JsonInclude(JsonInclude.Include.NON_DEFAULT) double colourBindingWeight,
-                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean accessoryNegatives) {
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean accessoryNegatives,
+                              @JsonInclude(JsonInclude.Include.NON_DEFAULT) int imageLayers) {
         public Contrastive {
             if (ownTokenWeight <= 0) { // no own-token objective, so none on the padding and no colour binding either
                 ownTokenPadding = false;
@@ -77,7 +78,7 @@ public record BaseModelRecipe(
 
         public Contrastive(int steps, int batch, double learningRate, int warmupSteps, List<Integer> imageChannels,
                            int imageGroups, int projectionDim, double ownTokenWeight) {
-            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false, null, false, 0, false);
+            this(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight, false, false, null, false, 0, false, 0);
         }
 
         public static Contrastive standard() {
@@ -128,6 +129,15 @@ public record BaseModelRecipe(
             return with(c -> c.accessoryNegatives = on);
         }
 
+        /**
+         * With this many residual blocks after each of the image tower's halvings ({@link ImageTower}; 0: none, as the
+         * shipped towers): depth to see which accessory an object wears, which the shipped tower does not.
+         */
+        public Contrastive withImageLayers(int layers) {
+            if (layers < 0) throw new IllegalArgumentException("image tower layers " + layers + ": expected at least 0");
+            return with(c -> c.imageLayers = layers);
+        }
+
         /** With the image tower pooled by attention over positions ({@link ImageTower}), so that it sees where things are. */
         public Contrastive withAttentionPool(boolean on) {
             return with(c -> c.attentionPool = on);
@@ -169,7 +179,7 @@ public record BaseModelRecipe(
 
         /** The stage's settings, to be changed and made into a new stage. */
         private static final class Settings {
-            int steps, batch, warmupSteps, imageGroups, projectionDim;
+            int steps, batch, warmupSteps, imageGroups, projectionDim, imageLayers;
             double learningRate, ownTokenWeight, colourBindingWeight;
             List<Integer> imageChannels;
             boolean swappedSideNegatives, attentionPool, ownTokenPadding, accessoryNegatives;
@@ -190,11 +200,12 @@ public record BaseModelRecipe(
                 ownTokenPadding = c.ownTokenPadding;
                 colourBindingWeight = c.colourBindingWeight;
                 accessoryNegatives = c.accessoryNegatives;
+                imageLayers = c.imageLayers;
             }
 
             Contrastive stage() {
                 return new Contrastive(steps, batch, learningRate, warmupSteps, imageChannels, imageGroups, projectionDim, ownTokenWeight,
-                        swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight, accessoryNegatives);
+                        swappedSideNegatives, attentionPool, sideWordWeight, ownTokenPadding, colourBindingWeight, accessoryNegatives, imageLayers);
             }
         }
     }
@@ -555,7 +566,7 @@ public record BaseModelRecipe(
     public ImageTower.Config imageTowerConfig() {
         // the last map's side: one halving per block after the first channel count
         int side = contrastive.attentionPool() ? imageSize >> (contrastive.imageChannels().size() - 1) : 0;
-        return new ImageTower.Config(contrastive.imageChannels(), contrastive.imageGroups(), contrastive.projectionDim(), side);
+        return new ImageTower.Config(contrastive.imageChannels(), contrastive.imageGroups(), contrastive.projectionDim(), side, contrastive.imageLayers());
     }
 
     public VaeConfig vaeConfig(double scalingFactor) {

@@ -25,6 +25,7 @@ import java.util.List;
  *   picture [B, 3, 64, 64] in [-1, 1]
  *   conv_in 3x3                                  -> [B, c0, 64, 64]
  *   blocks.i: GroupNorm, SiLU, conv 3x3 stride 2 -> [B, c(i+1), 64 / 2^(i+1), ...]
+ *     then, with layers_per_block n, n residual blocks (GroupNorm, SiLU, conv 3x3, twice, plus the input) at that size
  *   norm_out, SiLU, mean over the pixels         -> [B, c_last]
  *     or, with attention_pool_side s, CLIP ResNet's attention pool: the mean and the s x s pixels, each with a
  *     learned position embedding, read by one query from the mean (4 heads), so that where a thing is counts
@@ -32,12 +33,14 @@ import java.util.List;
  * </pre>
  * Mean pooling adds up what each region shows wherever it is: a dog on the left and a car on the right embed nearly as
  * the car on the left and the dog on the right, so the contrastive loss cannot ask captions to say which is where.
+ * Without residual blocks each 8x8 feature is four convolutions deep and sees 17x17 pixels: enough for an object's kind
+ * and colours, not for which accessory it wears (a few pixels whose shape tells a bow from a collar).
  */
 public final class ImageTower extends Module {
     /** {@code channels}: c0, c1, ... (one stride-2 block per step); GroupNorm groups; the shared embedding's size. */
-    public record Config(List<Integer> channels, int groups, int projectionDim, int attentionPoolSide) {
+    public record Config(List<Integer> channels, int groups, int projectionDim, int attentionPoolSide, int layersPerBlock) {
         public Config(List<Integer> channels, int groups, int projectionDim) {
-            this(channels, groups, projectionDim, 0);
+            this(channels, groups, projectionDim, 0, 0);
         }
 
         public ObjectNode toJson() {
@@ -47,6 +50,7 @@ public final class ImageTower extends Module {
             n.put("norm_num_groups", groups);
             n.put("projection_dim", projectionDim);
             if (attentionPoolSide > 0) n.put("attention_pool_side", attentionPoolSide);
+            if (layersPerBlock > 0) n.put("layers_per_block", layersPerBlock);
             return n;
         }
 
@@ -54,7 +58,7 @@ public final class ImageTower extends Module {
             Path file = ConfigJson.file(folder, "config.json", "image tower config");
             return ConfigJson.parse(ConfigJson.read(file), "image tower config", file, c -> new Config(
                     c.requiredIntegers("block_out_channels"), c.integer("norm_num_groups", 8), c.requiredInteger("projection_dim"),
-                    c.integer("attention_pool_side", 0)));
+                    c.integer("attention_pool_side", 0), c.integer("layers_per_block", 0)));
         }
     }
 
@@ -91,18 +95,42 @@ public final class ImageTower extends Module {
         }
     }
 
-    /** GroupNorm, SiLU, a 3x3 convolution that halves the picture. */
+    /** GroupNorm, SiLU, a 3x3 convolution that halves the picture; then the residual blocks at the new size. */
     static final class DownBlock extends Module {
         final GroupNorm norm;
         final Conv2d conv;
+        final List<ResidualBlock> residuals;
 
-        DownBlock(int groups, int in, int out) {
+        DownBlock(int groups, int in, int out, int layers) {
             this.norm = child("norm", new GroupNorm(groups, in, 1e-5));
             this.conv = child("conv", new Conv2d(in, out, 3, 2, 1));
+            List<ResidualBlock> r = new ArrayList<>();
+            for (int i = 0; i < layers; i++) r.add(new ResidualBlock(groups, out));
+            this.residuals = children("resnets", r);
         }
 
         Tensor forward(Tensor x) {
-            return conv.forward(Ops.silu(norm.forward(x)));
+            Tensor h = conv.forward(Ops.silu(norm.forward(x)));
+            for (ResidualBlock r : residuals) h = r.forward(h);
+            return h;
+        }
+    }
+
+    /** x + conv(SiLU(GroupNorm(conv(SiLU(GroupNorm(x)))))), at one size and width. */
+    static final class ResidualBlock extends Module {
+        final GroupNorm norm1, norm2;
+        final Conv2d conv1, conv2;
+
+        ResidualBlock(int groups, int channels) {
+            this.norm1 = child("norm1", new GroupNorm(groups, channels, 1e-5));
+            this.conv1 = child("conv1", new Conv2d(channels, channels, 3, 1, 1));
+            this.norm2 = child("norm2", new GroupNorm(groups, channels, 1e-5));
+            this.conv2 = child("conv2", new Conv2d(channels, channels, 3, 1, 1));
+        }
+
+        Tensor forward(Tensor x) {
+            Tensor h = conv1.forward(Ops.silu(norm1.forward(x)));
+            return Ops.add(x, conv2.forward(Ops.silu(norm2.forward(h))));
         }
     }
 
@@ -119,7 +147,7 @@ public final class ImageTower extends Module {
         List<Integer> c = config.channels();
         this.convIn = child("conv_in", new Conv2d(3, c.get(0), 3, 1, 1));
         List<DownBlock> b = new ArrayList<>();
-        for (int i = 0; i + 1 < c.size(); i++) b.add(new DownBlock(config.groups(), c.get(i), c.get(i + 1)));
+        for (int i = 0; i + 1 < c.size(); i++) b.add(new DownBlock(config.groups(), c.get(i), c.get(i + 1), config.layersPerBlock()));
         this.blocks = children("blocks", b);
         this.normOut = child("norm_out", new GroupNorm(config.groups(), c.get(c.size() - 1), 1e-5));
         this.attentionPool = config.attentionPoolSide() > 0 ? child("attention_pool", new AttentionPool(config.attentionPoolSide(), c.get(c.size() - 1))) : null;

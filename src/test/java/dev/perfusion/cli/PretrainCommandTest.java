@@ -48,6 +48,10 @@ class PretrainCommandTest {
         assertFalse(recipe("--no-localize-details").localizedDetails());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "0", "--localize-details"));
         assertEquals("--localize-details needs attention localization (--attention-localization W) and captions that name details (--caption-details SHARE)", e.getMessage());
+        assertEquals(0, recipe().contrastive().imageLayers());
+        assertEquals(2, recipe("--image-tower-layers", "2").contrastive().imageLayers());
+        e = assertThrows(IllegalArgumentException.class, () -> recipe("--image-tower-layers", "-1"));
+        assertEquals("--image-tower-layers: image tower layers -1: expected at least 0", e.getMessage());
         assertFalse(recipe().contrastive().accessoryNegatives());
         assertTrue(recipe("--accessory-negatives").contrastive().accessoryNegatives());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "0", "--accessory-negatives"));

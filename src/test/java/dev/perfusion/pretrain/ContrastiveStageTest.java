@@ -97,6 +97,41 @@ class ContrastiveStageTest {
         assertFalse(BaseModelRecipe.frozenText().contrastive().accessoryNegatives(), "off in the shipped recipe");
     }
 
+    /**
+     * A deeper image tower: its residual blocks sit after each halving under {@code blocks.i.resnets.j}, its config
+     * round-trips (and says nothing of them when there are none), and each block counts in the output.
+     */
+    @Test
+    void imageTowerLayersAddResidualBlocksAfterEachHalving() throws Exception {
+        assertEquals(0, BaseModelRecipe.frozenText().imageTowerConfig().layersPerBlock(), "the shipped towers have none");
+        assertFalse(BaseModelRecipe.frozenText().imageTowerConfig().toJson().has("layers_per_block"));
+        assertFalse(new ObjectMapper().valueToTree(BaseModelRecipe.frozenText()).toString().contains("imageLayers"), "recorded only when set");
+        BaseModelRecipe deep = BaseModelRecipe.frozenText().withContrastive(BaseModelRecipe.frozenText().contrastive().withImageLayers(2));
+        ImageTower.Config config = deep.imageTowerConfig();
+        assertEquals(2, config.layersPerBlock());
+        ImageTower tower = new ImageTower(config);
+        Weights.initRandom(tower, 5);
+        java.util.Set<String> names = tower.namedParameters().keySet();
+        for (int level = 0; level < 3; level++) {
+            for (int layer = 0; layer < 2; layer++) assertTrue(names.contains("blocks." + level + ".resnets." + layer + ".conv2.weight"), names.toString());
+        }
+        assertFalse(names.contains("blocks.0.resnets.2.conv1.weight"));
+        Path folder = tmp.resolve("deep-tower");
+        Files.createDirectories(folder);
+        Files.writeString(folder.resolve("config.json"), config.toJson().toString());
+        assertEquals(config, ImageTower.Config.load(folder));
+        try (Scope s = Scope.inference()) {
+            Tensor pictures = torch.randn(2, 3, 64, 64);
+            Tensor before = tower.imageEmbeds(pictures);
+            assertArrayEquals(new long[] {2, 128}, Ops.shape(before));
+            Tensor weight = tower.namedParameters().get("blocks.2.resnets.1.conv2.weight").t();
+            weight.add_(torch.randn(weight.sizes()).mul(new org.bytedeco.pytorch.Scalar(0.1)));
+            assertTrue(Ops.item(Ops.sub(before, tower.imageEmbeds(pictures)).abs().max()) > 1e-3, "the last residual block counts");
+        }
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> BaseModelRecipe.frozenText().contrastive().withImageLayers(-1));
+        assertEquals("image tower layers -1: expected at least 0", e.getMessage());
+    }
+
     /** The attention pool reads where things are: its output moves with one position's embedding; its config round-trips. */
     @Test
     void attentionPooledImageTowerSeesPositions() throws Exception {

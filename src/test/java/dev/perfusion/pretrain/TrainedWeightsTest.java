@@ -47,7 +47,7 @@ class TrainedWeightsTest {
 
     /** A small image tower (convolutions, group norms, an attention pool) and a one-value module; one parameter frozen. */
     private static final class TinyStage implements Stage {
-        final ImageTower tower = new ImageTower(new ImageTower.Config(List.of(4, 8), 2, 4, 1));
+        final ImageTower tower = new ImageTower(new ImageTower.Config(List.of(4, 8), 2, 4, 1, 0));
         final ContrastiveLoss scale = new ContrastiveLoss();
 
         TinyStage(long seed) {
