@@ -38,8 +38,8 @@ final class PretrainCommand implements Callable<Integer> {
             + "left and right swapped, as a wrong answer for the pictures (NegCLIP's hard negatives), so that the text encoder must say which object is on which side.")
     boolean swappedSideNegatives;
     @Option(names = "--accessory-negatives", description = "With --recipe frozen-text and captions that name details: every caption that names "
-            + "an accessory ('with a blue bow') is also read with another accessory in its place, as a wrong answer for the pictures, so that the "
-            + "towers must see which accessory an object wears and the text encoder must encode the accessory words apart.")
+            + "an accessory ('with a blue bow') is also read with another accessory in its place, as a wrong answer for the pictures, which asks the "
+            + "towers to see which accessory an object wears and the text encoder to encode the accessory words apart.")
     boolean accessoryNegatives;
     @Option(names = "--image-tower-layers", paramLabel = "N", description = "With --recipe frozen-text: N residual blocks after each of the image "
             + "tower's halvings (default 0, as the shipped towers), so that it is deep enough to see small parts such as an accessory.")

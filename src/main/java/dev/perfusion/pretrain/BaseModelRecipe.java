@@ -120,10 +120,9 @@ public record BaseModelRecipe(
 
         /**
          * With each caption that names an accessory ("with a blue bow") also read with another accessory in its place, as
-         * a negative for every picture of the batch: only towers that see which accessory an object wears, and encode
-         * the accessory words apart, tell them apart. Plain batches rarely hold two pictures that differ in the accessory
-         * alone, so without them the towers learn to encode bow, hat, scarf and collar almost alike (cosine 0.88-0.96 at
-         * the word, against 0.65-0.71 for teddy, cat and dog), and a UNet cannot draw the one a prompt names.
+         * a negative for every picture of the batch: plain batches rarely hold two pictures that differ in the accessory
+         * alone, so nothing else asks the towers to see which accessory an object wears. (Measured: it does not make the
+         * small image tower see it; README, "Towers that must tell the accessories apart".)
          */
         public Contrastive withAccessoryNegatives(boolean on) {
             return with(c -> c.accessoryNegatives = on);
