@@ -157,12 +157,13 @@ final class ContrastiveStage implements Stage {
 
     /** The accessories that the last object word of {@code text} can wear (every one where it names none). */
     private static List<String> wearable(String text) {
-        List<String> words = Arrays.asList(text.split(" "));
-        Category object = null;
-        for (Category c : Category.values()) {
-            if (words.contains(c.word()) && (object == null || words.lastIndexOf(c.word()) > words.lastIndexOf(object.word()))) object = c;
+        String[] words = text.split(" ");
+        for (int i = words.length - 1; i >= 0; i--) {
+            for (Category c : Category.values()) {
+                if (c.word().equals(words[i])) return c.accessories().stream().flatMap(a -> a.phrase().stream()).toList();
+            }
         }
-        return (object == null ? Arrays.asList(Accessory.values()) : object.accessories()).stream().flatMap(a -> a.phrase().stream()).toList();
+        return ACCESSORY_PHRASES;
     }
 
     private static final List<String> ACCESSORY_PHRASES = Arrays.stream(Accessory.values()).flatMap(a -> a.phrase().stream()).toList();
