@@ -70,6 +70,10 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--unet-layers", paramLabel = "N", description = "Resnets per UNet level, each with its attention where the level has one "
             + "(default: the recipe's, 1). With --continue-from, more than the model has deepens its UNet: the new layers start as the identity, "
             + "so it draws what it drew and learns on with more capacity.") Integer unetLayers;
+    @Option(names = "--unet-channels", paramLabel = "C1,C2,...", description = "Channels per UNet level (default: the recipe's, 32,64,128). "
+            + "With --continue-from, k times the model's at every level widens its UNet: each channel is repeated k times and the layers that read "
+            + "them share their weights among the copies, so it draws what it drew and learns on with k^2 times the weights (and compute) per layer.")
+    String unetChannels;
     @Option(names = "--vae-size", paramLabel = "C1,C2,...xLATENT", description = "Another VAE: channels per level "
             + "(each level after the first halves the picture) and latent channels, e.g. 64,128,128x8 (default: the recipe's, 32,64,64x8 frozen-text, 32,64,64x4 standard). "
             + "With --continue-from, a new VAE trained from scratch under the model's UNet, which keeps its weights but for the layers that "
@@ -103,17 +107,18 @@ final class PretrainCommand implements Callable<Integer> {
             BaseModelRecipe shallower = recipe;
             recipe = Flags.named("--unet-layers", () -> shallower.withUnetLayersPerBlock(unetLayers));
         }
+        if (unetChannels != null) {
+            List<Integer> channels = Flags.named("--unet-channels", () -> integers(unetChannels, "C1,C2,..., e.g. 64,128,256"));
+            BaseModelRecipe narrower = recipe;
+            recipe = Flags.named("--unet-channels", () -> narrower.withUnetChannels(channels));
+        }
         if (vaeSize != null) {
             String[] f = vaeSize.split("x");
             if (f.length != 2) throw new IllegalArgumentException("--vae-size must be C1,C2,...xLATENT, e.g. 64,128,128x8, got " + vaeSize);
-            List<Integer> channels;
-            int latent;
-            try {
-                channels = java.util.Arrays.stream(f[0].split(",")).map(String::trim).map(Integer::valueOf).toList();
-                latent = Integer.parseInt(f[1].trim());
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("--vae-size must be C1,C2,...xLATENT, e.g. 64,128,128x8, got " + vaeSize);
-            }
+            String expected = "C1,C2,...xLATENT, e.g. 64,128,128x8";
+            List<Integer> channels = Flags.named("--vae-size", () -> integers(f[0], expected)), latents = Flags.named("--vae-size", () -> integers(f[1], expected));
+            if (latents.size() != 1) throw new IllegalArgumentException("--vae-size: expected " + expected + ", got " + vaeSize);
+            int latent = latents.get(0);
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--vae-size", () -> before.withVae(channels, latent));
         }
@@ -182,6 +187,15 @@ final class PretrainCommand implements Callable<Integer> {
                     decoderSteps != null ? decoderSteps : recipe.decoderSteps());
         }
         return recipe;
+    }
+
+    /** Comma-separated whole numbers, or an error that says what was {@code expected}. */
+    static List<Integer> integers(String text, String expected) {
+        try {
+            return java.util.Arrays.stream(text.split(",", -1)).map(String::trim).map(Integer::valueOf).toList();
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("expected " + expected + ", got " + text);
+        }
     }
 
     /** The recipe's contrastive stage, which {@code option} changes: only the frozen-text recipe has one. */

@@ -323,6 +323,20 @@ public record BaseModelRecipe(
         });
     }
 
+    /** Other channels per UNet level (as many levels: the latents' size and the attention's levels stay). */
+    public BaseModelRecipe withUnetChannels(List<Integer> channels) {
+        if (channels.size() != unetChannels.size()) {
+            throw new IllegalArgumentException("UNet channels " + channels + ": expected " + unetChannels.size() + " levels, as " + unetChannels);
+        }
+        for (int c : channels) {
+            if (c < 1 || c % UNET_NORM_GROUPS != 0 || c % unetHeads != 0) {
+                throw new IllegalArgumentException("UNet channels " + channels + ": each must be a positive multiple of its " + UNET_NORM_GROUPS
+                        + " norm groups and " + unetHeads + " attention heads");
+            }
+        }
+        return with(r -> r.unetChannels = List.copyOf(channels));
+    }
+
     /** Another number of resnets (each with its attention where the level has one) per UNet level. */
     public BaseModelRecipe withUnetLayersPerBlock(int layers) {
         if (layers < 1) throw new IllegalArgumentException("UNet layers per level " + layers + ": expected at least 1");
@@ -457,6 +471,8 @@ public record BaseModelRecipe(
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
+    /** 32 channels at the top level: two per group (a wider UNet keeps the count, UNetWidening). */
+    static final int UNET_NORM_GROUPS = 16;
 
     public ObjectNode textEncoderJson(int vocabSize, int bosId, int eosId, int padId) {
         ObjectNode n = JSON.createObjectNode();
@@ -497,7 +513,7 @@ public record BaseModelRecipe(
         n.put("mid_block_type", "UNetMidBlock2DCrossAttn");
         n.put("cross_attention_dim", textHidden);
         n.put("attention_head_dim", unetHeads);
-        n.put("norm_num_groups", 16); // 32 channels at the top level: two per group
+        n.put("norm_num_groups", UNET_NORM_GROUPS);
         n.put("flip_sin_to_cos", true);
         n.put("freq_shift", 0);
         return n;

@@ -77,11 +77,11 @@ final class DiffusionStage implements Stage {
 
     /**
      * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
-     * training, its UNet with {@code trainedLayers} per level (grown where the recipe has more); null, 0 and 0 for a
-     * model from scratch. {@code newLatents}: the work folder's VAE is another than the continued model's, so the
+     * training, and its recipe {@code trained}, whose UNet grows where the recipe's has more layers per level or
+     * channels; null, 0 and null for a model from scratch. {@code newLatents}: the work folder's VAE is another than the continued model's, so the
      * UNet's layers that read and write latents start afresh.
      */
-    DiffusionStage(PretrainingRun run, ClipTokenizer tokenizer, Path continueFrom, int continuation, int trainedLayers, boolean newLatents,
+    DiffusionStage(PretrainingRun run, ClipTokenizer tokenizer, Path continueFrom, int continuation, BaseModelRecipe trained, boolean newLatents,
                    DiffusersExport export) throws IOException {
         this.run = run;
         this.recipe = run.recipe();
@@ -99,13 +99,16 @@ final class DiffusionStage implements Stage {
         this.unet = UNet2DConditionModel.create(recipe.unetConfig());
         if (continueFrom != null) {
             if (!frozenText) Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(), ScalarType.Float, "text encoder");
-            Safetensors trained = Safetensors.open(continueFrom.resolve("unet").resolve(DiffusersExport.WEIGHTS));
+            Safetensors weights = Safetensors.open(continueFrom.resolve("unet").resolve(DiffusersExport.WEIGHTS));
+            int trainedLayers = trained.unetLayersPerBlock(), widening = Pretrainer.widening(trained.unetChannels(), recipe.unetChannels());
             if (newLatents && trainedLayers < recipe.unetLayersPerBlock()) {
                 throw new IllegalArgumentException("a new VAE and a deeper UNet in one run: deepen the UNet first, then train the new VAE under it");
             }
-            if (newLatents) loadWithFreshLatentLayers(unet, trained, recipe.seed() + 2);
-            else if (trainedLayers < recipe.unetLayersPerBlock()) UNetGrowth.load(unet, trained, trainedLayers, "UNet of " + continueFrom, recipe.seed() + 2);
-            else Weights.load(unet, trained, "", Ops.cpu(), ScalarType.Float, "UNet");
+            String what = "UNet of " + continueFrom;
+            if (newLatents) loadWithFreshLatentLayers(unet, weights, recipe.seed() + 2);
+            else if (trainedLayers < recipe.unetLayersPerBlock()) UNetGrowth.load(unet, weights, trainedLayers, what, recipe.seed() + 2);
+            else if (widening > 1) UNetWidening.load(unet, weights, widening, what, recipe.seed() + 2);
+            else Weights.load(unet, weights, "", Ops.cpu(), ScalarType.Float, "UNet");
         } else {
             if (!frozenText) Weights.initRandom(text, recipe.seed() + 1);
             Weights.initRandom(unet, recipe.seed() + 2);

@@ -39,8 +39,8 @@ public final class Pretrainer {
     private double maxSeconds = Double.POSITIVE_INFINITY;
     private Path continueFrom;
     private int continuation;
-    /** The continued model's UNet layers per level: fewer than the recipe's when the UNet grows. */
-    private int continuedUnetLayers;
+    /** The continued model's recipe: its UNet's layers per level and channels, which the recipe's may grow from. */
+    private BaseModelRecipe continued;
     /** With {@link #continueFrom}: what becomes of the continued model's VAE. */
     private DiffusersExport.VaeOrigin vaeOrigin = DiffusersExport.VaeOrigin.KEPT;
     /** With {@link #continueFrom}: the captions name other words than the continued model's, so its tokenizer and text encoder are not kept. */
@@ -78,15 +78,25 @@ public final class Pretrainer {
             if (!Files.isRegularFile(model.resolve(part))) throw new IOException(model + ": no " + part + " (not a model exported by pretrain)");
         }
         BaseModelRecipe recorded = BaseModelRecipe.recordedIn(model);
-        // a deeper UNet grows from the model's (UNetGrowth), another VAE is new; every other shape must be the model's
+        // a deeper or wider UNet grows from the model's (UNetGrowth, UNetWidening), another VAE is new; every other shape must be the model's
         boolean deepened = recipe.unetLayersPerBlock() > recorded.unetLayersPerBlock();
+        boolean widened = !recipe.unetChannels().equals(recorded.unetChannels());
         boolean newVae = !recipe.vaeChannels().equals(recorded.vaeChannels()) || recipe.latentChannels() != recorded.latentChannels();
         BaseModelRecipe fitting = deepened ? recorded.withUnetLayersPerBlock(recipe.unetLayersPerBlock()) : recorded;
+        if (widened && recipe.unetChannels().size() == recorded.unetChannels().size()) fitting = fitting.withUnetChannels(recipe.unetChannels());
         if (newVae) fitting = fitting.withVae(recipe.vaeChannels(), recipe.latentChannels());
         if (!fitting.architecture().equals(recipe.architecture())) {
             throw new IllegalArgumentException(model + " was trained as " + recorded.architecture() + "; this recipe builds " + recipe.architecture()
                     + ", which its weights do not fit (leave --recipe out to continue with the model's own; of the shapes, only the UNet's layers per level "
-                    + "may grow, and the VAE may be another, trained anew)");
+                    + "and channels may grow, and the VAE may be another, trained anew)");
+        }
+        if (widened) {
+            int factor = widening(recorded.unetChannels(), recipe.unetChannels());
+            if (factor < 2) {
+                throw new IllegalArgumentException("a wider UNet than " + model + "'s " + recorded.unetChannels() + " has the same whole multiple of "
+                        + "its channels at every level, e.g. " + recorded.unetChannels().stream().map(c -> 2 * c).toList() + "; got " + recipe.unetChannels());
+            }
+            if (deepened || newVae) throw new IllegalArgumentException("a wider UNet, and a deeper UNet or a new VAE, in one run: widen the UNet in a run of its own");
         }
         if (newVae && recipe.latentSize() != recorded.latentSize()) {
             throw new IllegalArgumentException("a new VAE under " + model + "'s UNet must keep its " + recorded.latentSize() + "x" + recorded.latentSize()
@@ -100,7 +110,7 @@ public final class Pretrainer {
         this.newTextEncoder = otherCaptions;
         this.continueFrom = model;
         this.continuation = continuations(model.resolve("recipe.json")) + 1;
-        this.continuedUnetLayers = recorded.unetLayersPerBlock();
+        this.continued = recorded;
         this.vaeOrigin = newVae ? DiffusersExport.VaeOrigin.NEW : DiffusersExport.VaeOrigin.KEPT;
         return this;
     }
@@ -136,7 +146,7 @@ public final class Pretrainer {
             }
             Result r = export.exported()
                     ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, export.model())
-                    : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continuedUnetLayers, vaeOrigin == DiffusersExport.VaeOrigin.NEW, export));
+                    : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continued, vaeOrigin == DiffusersExport.VaeOrigin.NEW, export));
             if (!r.finished()) return r;
             if (!done("vae-decoder")) {
                 Result d = loop.train(new DecoderStage(run, decoderContinuation()));
@@ -207,6 +217,14 @@ public final class Pretrainer {
     /** The loss curves of every stage, in training order (means over 50 steps; the last run's values where a run was resumed). */
     public static void plotLosses(Path csv, Path png) throws IOException {
         new LossLog(csv, png).plot();
+    }
+
+    /** The whole factor by which every level's channels grow from {@code narrower} to {@code wider}, or 0 where there is none. */
+    static int widening(java.util.List<Integer> narrower, java.util.List<Integer> wider) {
+        if (narrower.size() != wider.size() || wider.get(0) % narrower.get(0) != 0) return 0;
+        int factor = wider.get(0) / narrower.get(0);
+        for (int i = 0; i < narrower.size(); i++) if (wider.get(i) != factor * narrower.get(i)) return 0;
+        return factor;
     }
 
     /** How many continued runs lie behind an exported model: the depth of its recipe's {@code continued_from} chain. */

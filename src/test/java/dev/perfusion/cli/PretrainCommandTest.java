@@ -71,11 +71,24 @@ class PretrainCommandTest {
         assertEquals(8, wide.unetConfig().inChannels(), "the UNet reads the new latents");
         assertEquals(16, wide.latentSize(), "three levels: 64x64 pictures onto 16x16 latents");
         assertEquals(BaseModelRecipe.frozenText().unetChannels(), wide.unetChannels(), "the rest is the recipe's");
-        for (String[] bad : new String[][] {{"64,128x8x2", "must be C1,C2,...xLATENT"}, {"64,a,128x8", "must be C1,C2,...xLATENT"},
+        for (String[] bad : new String[][] {{"64,128x8x2", "must be C1,C2,...xLATENT"}, {"64,a,128x8", "expected C1,C2,...xLATENT"}, {"64,128,128x8,2", "expected C1,C2,...xLATENT"},
                 {"64,100,128x8", "multiple of its 16 norm groups"}, {"64,128,128x0", "latent channels 0"},
                 {"16,16,16,16,16,16,16,16x4", "8 levels do not divide 64x64"}}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--vae-size", bad[0]));
             assertTrue(e.getMessage().startsWith("--vae-size") && e.getMessage().contains(bad[1]), bad[0] + ": " + e.getMessage());
+        }
+    }
+
+    @Test
+    void unetChannelsSetTheUNetsWidthPerLevel() throws Exception {
+        BaseModelRecipe wide = recipe("--unet-channels", "64,128,256");
+        assertEquals(List.of(64, 128, 256), wide.unetChannels());
+        assertEquals(List.of(64, 128, 256), wide.unetConfig().blockOutChannels());
+        assertEquals(16, wide.unetConfig().normNumGroups(), "the norm groups stay, so a widened UNet's groups hold the copies of the old ones");
+        assertEquals(BaseModelRecipe.frozenText().vaeChannels(), wide.vaeChannels(), "the rest is the recipe's");
+        for (String[] bad : new String[][] {{"64,128", "expected 3 levels"}, {"64,x,256", "expected C1,C2,..."}, {"64,120,256", "multiple of its 16 norm groups"}}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--unet-channels", bad[0]));
+            assertTrue(e.getMessage().startsWith("--unet-channels") && e.getMessage().contains(bad[1]), bad[0] + ": " + e.getMessage());
         }
     }
 

@@ -137,7 +137,9 @@ class PretrainerTest {
             for (int i = 1; i < wholeLog.size(); i++) {
                 String[] a = wholeLog.get(i).split(","), b = partsLog.get(i).split(",");
                 assertEquals(a[0], b[0]);
-                assertEquals(Double.parseDouble(a[2]), Double.parseDouble(b[2]), 2e-6, "the " + a[0] + " loss of step " + a[1]); // the log keeps six decimals
+                // the log keeps six decimals; the diffusion stage's latents are bf16 where the CPU computes it natively,
+                // which the parts' threads round a little differently from the whole's (measured: up to 1.7e-5 of 1.34 by step 2)
+                assertEquals(Double.parseDouble(a[2]), Double.parseDouble(b[2]), a[0].equals("diffusion") ? 1e-4 : 2e-6, "the " + a[0] + " loss of step " + a[1]);
                 if (a[0].equals("localization")) assertTrue(Double.parseDouble(a[2]) > 0 && Double.parseDouble(a[2]) < 1, wholeLog.get(i));
             }
             double worst = 0;
@@ -229,6 +231,21 @@ class PretrainerTest {
         IllegalArgumentException shallower = assertThrows(IllegalArgumentException.class,
                 () -> new Pretrainer(r, tmp.resolve("shallower"), Progress.NONE).continueFrom(grown.model()));
         assertTrue(shallower.getMessage().contains("UNet [32, 64, 128]x2") && shallower.getMessage().contains("may grow"), shallower.getMessage());
+
+        // a wider UNet widened from the model's (UNetWideningTest: it computes what the model's did) trains on and loads
+        BaseModelRecipe twice = r.withSteps(3, 1, 3).withUnetChannels(List.of(64, 128, 256));
+        Pretrainer.Result widened = new Pretrainer(twice, tmp.resolve("wider"), Progress.NONE).schedule(1, 1000).continueFrom(model).run();
+        assertTrue(widened.finished());
+        assertEquals(List.of(64, 128, 256), StableDiffusion.load(widened.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float,
+                Progress.NONE).unet.config().blockOutChannels());
+        for (List<Integer> width : List.of(List.of(64, 128, 128), List.of(48, 96, 192))) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new Pretrainer(r.withUnetChannels(width), tmp.resolve("misfit-width"), Progress.NONE).continueFrom(model));
+            assertTrue(e.getMessage().contains("the same whole multiple") && e.getMessage().contains("[64, 128, 256]"), e.getMessage());
+        }
+        IllegalArgumentException both = assertThrows(IllegalArgumentException.class,
+                () -> new Pretrainer(twice.withUnetLayersPerBlock(2), tmp.resolve("both"), Progress.NONE).continueFrom(model));
+        assertTrue(both.getMessage().contains("in a run of its own"), both.getMessage());
 
         // the model's decoder alone trained on, against a patch critic: whole batches, the critic's loss logged beside L1
         Path critic = tmp.resolve("critic");
