@@ -25,7 +25,8 @@ class UNetGrowthTest {
         return u;
     }
 
-    private static Tensor predict(UNet2DConditionModel u) {
+    /** The UNet's prediction for fixed random latents, timesteps and encodings of the recipe's shapes. */
+    static Tensor predict(UNet2DConditionModel u) {
         torch.manual_seed(11);
         Tensor x = torch.randn(2, RECIPE.latentChannels(), 16, 16), encodings = torch.randn(2, 32, RECIPE.textHidden());
         Tensor t = Ops.fromFloats(new float[] {10, 700}, 2);

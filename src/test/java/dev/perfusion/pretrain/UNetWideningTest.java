@@ -21,13 +21,6 @@ class UNetWideningTest {
         return RECIPE.withUnetChannels(RECIPE.unetChannels().stream().map(c -> factor * c).toList());
     }
 
-    private static Tensor predict(UNet2DConditionModel u) {
-        torch.manual_seed(11);
-        Tensor x = torch.randn(2, RECIPE.latentChannels(), 16, 16), encodings = torch.randn(2, 32, RECIPE.textHidden());
-        Tensor t = Ops.fromFloats(new float[] {10, 700}, 2);
-        return u.forward(x, t, encodings);
-    }
-
     @Test
     void theWiderUNetDrawsWhatTheNarrowerDid() {
         try (Scope s = Scope.inference()) {
@@ -36,13 +29,13 @@ class UNetWideningTest {
             torch.manual_seed(3);
             // biases and norms away from their initial 0 and 1, and conv_out away from 0, so that a misplaced weight shows
             for (var p : narrow.namedParameters().values()) p.set(Ops.add(p.t(), Ops.mul(torch.randn(p.shape()), 0.1)));
-            Tensor before = predict(narrow);
+            Tensor before = UNetGrowthTest.predict(narrow);
             for (int factor : new int[] {2, 3}) {
                 UNet2DConditionModel wide = UNet2DConditionModel.create(widened(factor).unetConfig());
                 UNetWidening.load(wide, Weights.asStateDict(narrow, "narrow UNet"), factor, "test UNet", 7);
                 assertEquals(factor * factor * narrow.namedParameters().get("mid_block.resnets.0.conv1.weight").t().numel(),
                         wide.namedParameters().get("mid_block.resnets.0.conv1.weight").t().numel());
-                Tensor after = predict(wide);
+                Tensor after = UNetGrowthTest.predict(wide);
                 double scale = Ops.item(before.abs().max()), off = Ops.item(after.sub(before).abs().max());
                 assertTrue(scale > 0.1 && off < 1e-4 * scale, factor + "x: off by " + off + " of " + scale);
             }
