@@ -74,6 +74,10 @@ final class PretrainCommand implements Callable<Integer> {
             + "With --continue-from, k times the model's at every level widens its UNet: each channel is repeated k times and the layers that read "
             + "them share their weights among the copies, so it draws what it drew and learns on with k^2 times the weights (and compute) per layer.")
     String unetChannels;
+    @Option(names = "--image-size", paramLabel = "N", description = "Pictures of NxN pixels (default: the recipe's, 64). With --continue-from, "
+            + "the model's VAE and UNet, both convolutional, at that size: its latents grow with the pictures (128 gives 32x32 latents at the VAE's "
+            + "factor 4, four times the UNet's work per picture); or, with --vae-size, a new VAE whose levels keep the model's latents (e.g. "
+            + "--image-size 128 --vae-size 32,64,64,64x8: factor 8, 16x16 latents, as SD).") Integer imageSize;
     @Option(names = "--vae-size", paramLabel = "C1,C2,...xLATENT", description = "Another VAE: channels per level "
             + "(each level after the first halves the picture) and latent channels, e.g. 64,128,128x8 (default: the recipe's, 32,64,64x8 frozen-text, 32,64,64x4 standard). "
             + "With --continue-from, a new VAE trained from scratch under the model's UNet, which keeps its weights but for the layers that "
@@ -121,6 +125,10 @@ final class PretrainCommand implements Callable<Integer> {
             int latent = latents.get(0);
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--vae-size", () -> before.withVae(channels, latent));
+        }
+        if (imageSize != null) {
+            BaseModelRecipe before = recipe; // after --vae-size, whose levels the size must fit
+            recipe = Flags.named("--image-size", () -> before.withImageSize(imageSize));
         }
         if (contrastiveOnly) contrastive(recipe, "--contrastive-only");
         if (contrastiveSteps != null) recipe = recipe.withContrastive(contrastive(recipe, "--contrastive-steps").withSteps(contrastiveSteps));

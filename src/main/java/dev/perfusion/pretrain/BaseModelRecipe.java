@@ -344,6 +344,19 @@ public record BaseModelRecipe(
     }
 
     /**
+     * Another picture size: a multiple of the VAE's factor (2^(levels - 1)) and of the image tower's; the latents
+     * follow (size / the VAE's factor), and the UNet, convolutional, draws them at any size.
+     */
+    public BaseModelRecipe withImageSize(int size) {
+        int factor = 1 << (vaeChannels.size() - 1), tower = contrastive == null ? 1 : 1 << (contrastive.imageChannels().size() - 1);
+        if (size < 8 || size % factor != 0 || size % tower != 0) {
+            throw new IllegalArgumentException("picture size " + size + ": expected at least 8 and a multiple of the VAE's factor " + factor
+                    + (tower > 1 ? " and of the image tower's " + tower : ""));
+        }
+        return with(r -> r.imageSize = size);
+    }
+
+    /**
      * Another VAE: {@code channels} per level (each level after the first halves the picture, so n levels give latents
      * of size / 2^(n-1)) onto {@code latent} channels; the UNet's input and output follow the latent channels.
      */

@@ -85,10 +85,14 @@ public final class Pretrainer {
         BaseModelRecipe fitting = deepened ? recorded.withUnetLayersPerBlock(recipe.unetLayersPerBlock()) : recorded;
         if (widened && recipe.unetChannels().size() == recorded.unetChannels().size()) fitting = fitting.withUnetChannels(recipe.unetChannels());
         if (newVae) fitting = fitting.withVae(recipe.vaeChannels(), recipe.latentChannels());
+        // another picture size: the model's VAE and UNet, both convolutional, at that size (its latents grow with it),
+        // or a new VAE whose levels keep the model's latents
+        boolean resized = recipe.imageSize() != recorded.imageSize();
+        if (resized) fitting = fitting.withImageSize(recipe.imageSize());
         if (!fitting.architecture().equals(recipe.architecture())) {
             throw new IllegalArgumentException(model + " was trained as " + recorded.architecture() + "; this recipe builds " + recipe.architecture()
                     + ", which its weights do not fit (leave --recipe out to continue with the model's own; of the shapes, only the UNet's layers per level "
-                    + "and channels may grow, and the VAE may be another, trained anew)");
+                    + "and channels may grow, the pictures may have another size, and the VAE may be another, trained anew)");
         }
         if (widened) {
             int factor = widening(recorded.unetChannels(), recipe.unetChannels());
@@ -96,7 +100,9 @@ public final class Pretrainer {
                 throw new IllegalArgumentException("a wider UNet than " + model + "'s " + recorded.unetChannels() + " has the same whole multiple of "
                         + "its channels at every level, e.g. " + recorded.unetChannels().stream().map(c -> 2 * c).toList() + "; got " + recipe.unetChannels());
             }
-            if (deepened || newVae) throw new IllegalArgumentException("a wider UNet, and a deeper UNet or a new VAE, in one run: widen the UNet in a run of its own");
+            if (deepened || newVae || resized) {
+                throw new IllegalArgumentException("a wider UNet, and a deeper UNet, a new VAE or another picture size, in one run: widen the UNet in a run of its own");
+            }
         }
         if (newVae && recipe.latentSize() != recorded.latentSize()) {
             throw new IllegalArgumentException("a new VAE under " + model + "'s UNet must keep its " + recorded.latentSize() + "x" + recorded.latentSize()

@@ -93,6 +93,22 @@ class PretrainCommandTest {
     }
 
     @Test
+    void imageSizeSetsThePicturesAndTheLatentsFollow() throws Exception {
+        BaseModelRecipe large = recipe("--image-size", "128");
+        assertEquals(128, large.imageSize());
+        assertEquals(32, large.latentSize(), "the VAE's factor 4");
+        assertEquals(32, large.unetConfig().sampleSize());
+        BaseModelRecipe sdLike = recipe("--image-size", "128", "--vae-size", "32,64,64,64x8");
+        assertEquals(16, sdLike.latentSize(), "factor 8, as SD");
+        for (String[] bad : new String[][] {{"100", "multiple of the VAE's factor 4"}, {"4", "at least 8"}}) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--image-size", bad[0]));
+            assertTrue(e.getMessage().startsWith("--image-size") && e.getMessage().contains(bad[1]), bad[0] + ": " + e.getMessage());
+        }
+        IllegalArgumentException tower = assertThrows(IllegalArgumentException.class, () -> recipe("--image-size", "36"));
+        assertTrue(tower.getMessage().contains("image tower's 8"), tower.getMessage());
+    }
+
+    @Test
     void noObjectiveMeansNoneOnThePadding() throws Exception {
         BaseModelRecipe none = recipe("--own-token-weight", "0");
         assertEquals(0.0, none.contrastive().ownTokenWeight());

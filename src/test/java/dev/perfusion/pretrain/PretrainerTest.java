@@ -247,6 +247,27 @@ class PretrainerTest {
                 () -> new Pretrainer(twice.withUnetLayersPerBlock(2), tmp.resolve("both"), Progress.NONE).continueFrom(model));
         assertTrue(both.getMessage().contains("in a run of its own"), both.getMessage());
 
+        // larger pictures: the model's VAE and UNet at 128x128, whose latents grow to 32x32; or a new VAE of four levels
+        // that keeps them 16x16 (SD's factor 8)
+        Pretrainer.Result larger = new Pretrainer(r.withSteps(2, 1, 2).withImageSize(128), tmp.resolve("larger"), Progress.NONE).schedule(1, 1000)
+                .continueFrom(model).run();
+        assertTrue(larger.finished());
+        StableDiffusion at128 = StableDiffusion.load(larger.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        assertEquals(32, at128.unet.config().sampleSize());
+        assertEquals(128, at128.unet.config().sampleSize() * at128.vaeScaleFactor());
+        assertArrayEquals(Files.readAllBytes(model.resolve("vae/diffusion_pytorch_model.safetensors")),
+                Files.readAllBytes(larger.model().resolve("vae/diffusion_pytorch_model.safetensors")), "the model's VAE is kept");
+        BaseModelRecipe factor8 = r.withSteps(2, 1, 2).withVae(List.of(32, 64, 64, 64), r.latentChannels()).withImageSize(128);
+        Pretrainer.Result sdLike = new Pretrainer(factor8, tmp.resolve("factor8"), Progress.NONE).schedule(1, 1000).continueFrom(model).run();
+        assertTrue(sdLike.finished());
+        StableDiffusion eight8 = StableDiffusion.load(sdLike.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        assertEquals(16, eight8.unet.config().sampleSize());
+        assertEquals(8, eight8.vaeScaleFactor());
+        assertEquals(128, BaseModelRecipe.recordedIn(sdLike.model()).imageSize());
+        IllegalArgumentException latentsMove = assertThrows(IllegalArgumentException.class, () -> new Pretrainer(r.withVae(r.vaeChannels(), 8)
+                .withImageSize(128), tmp.resolve("latents-move"), Progress.NONE).continueFrom(model));
+        assertTrue(latentsMove.getMessage().contains("must keep its 16x16 latents"), latentsMove.getMessage());
+
         // the model's decoder alone trained on, against a patch critic: whole batches, the critic's loss logged beside L1
         Path critic = tmp.resolve("critic");
         Pretrainer.Result sharper = new Pretrainer(r.withSteps(3, 2, 3).withDecoderAdversarial(0.5), critic, Progress.NONE).schedule(1, 1000)
