@@ -26,8 +26,9 @@ final class DemoBundleCommand implements Callable<Integer> {
         if (trainSteps < 1) throw new IllegalArgumentException("--train-steps must be at least 1, got " + trainSteps);
         long started = System.nanoTime();
         TerminalProgress progress = new TerminalProgress(System.out);
-        for (Path dir : DemoBundle.writeExamples()) progress.message("wrote the example pictures in " + dir);
         StableDiffusion sd = model.load(progress);
+        int size = sd.unet.config().sampleSize() * sd.vaeScaleFactor(); // the photos at the model's own picture size
+        for (Path dir : DemoBundle.writeExamples(size)) progress.message("wrote the example pictures (" + size + "x" + size + ") in " + dir);
         CovarianceFile.Loaded cInv = model.covariance(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         progress.message("wrote " + DemoBundle.trainSecondConcept(sd, cInv, trainSteps, progress));
         progress.message(String.format(Locale.ROOT, "done in %s", TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));

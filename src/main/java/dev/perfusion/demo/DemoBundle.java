@@ -30,9 +30,9 @@ public final class DemoBundle {
 
     private DemoBundle() {}
 
-    /** Renders the example pictures into the bundled examples folders; returns the folders. */
-    public static List<Path> writeExamples() throws IOException {
-        WorldGenerator world = new WorldGenerator();
+    /** Renders the example pictures, {@code size} pixels square, into the bundled examples folders; returns the folders. */
+    public static List<Path> writeExamples(int size) throws IOException {
+        WorldGenerator world = new WorldGenerator(size);
         Map<String, Instance> instances = Map.of(Demo.WORD, HeldOut.instances().get(0), Demo.SECOND_WORD, HeldOut.instances().get(1));
         for (Map.Entry<String, Instance> e : instances.entrySet()) {
             Path dir = Bundled.examples(e.getKey());
