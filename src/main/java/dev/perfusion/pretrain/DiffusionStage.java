@@ -59,7 +59,7 @@ final class DiffusionStage implements Stage {
     private final AutoencoderKL vae;
     /**
      * The frozen VAE that encodes the batches: {@link #vae} in bf16 where the CPU computes bf16 natively (16 pictures
-     * 73 ms instead of 120 on one Zen 4 core, a third of a step's compute); its latents differ from fp32's by bf16's
+     * 73 ms instead of 120 on one Zen 4 core, beside a part's forward and backward); its latents differ from fp32's by bf16's
      * rounding, far less than the noise of the least noisy timestep the UNet learns at (README, Benchmarks).
      */
     private final AutoencoderKL batchEncoder;
@@ -78,8 +78,8 @@ final class DiffusionStage implements Stage {
     /**
      * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
      * training, and its recipe {@code trained}, whose UNet grows where the recipe's has more layers per level or
-     * channels; null, 0 and null for a model from scratch. {@code newLatents}: the work folder's VAE is another than the continued model's, so the
-     * UNet's layers that read and write latents start afresh.
+     * channels; null, 0 and null for a model from scratch. {@code newLatents}: the work folder's VAE is another than
+     * the continued model's, so the UNet's layers that read and write latents start afresh.
      */
     DiffusionStage(PretrainingRun run, ClipTokenizer tokenizer, Path continueFrom, int continuation, BaseModelRecipe trained, boolean newLatents,
                    DiffusersExport export) throws IOException {
