@@ -11,6 +11,7 @@ import dev.perfusion.nn.Module;
 import dev.perfusion.nn.Param;
 import dev.perfusion.nn.Weights;
 import dev.perfusion.tensor.Ops;
+import dev.perfusion.vae.ResnetBlock2D;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -25,7 +26,7 @@ import java.util.List;
  *   picture [B, 3, 64, 64] in [-1, 1]
  *   conv_in 3x3                                  -> [B, c0, 64, 64]
  *   blocks.i: GroupNorm, SiLU, conv 3x3 stride 2 -> [B, c(i+1), 64 / 2^(i+1), ...]
- *     then, with layers_per_block n, n residual blocks (GroupNorm, SiLU, conv 3x3, twice, plus the input) at that size
+ *     then, with layers_per_block n, n residual blocks (the VAE's ResnetBlock2D: GroupNorm, SiLU, conv 3x3, twice, plus the input)
  *   norm_out, SiLU, mean over the pixels         -> [B, c_last]
  *     or, with attention_pool_side s, CLIP ResNet's attention pool: the mean and the s x s pixels, each with a
  *     learned position embedding, read by one query from the mean (4 heads), so that where a thing is counts
@@ -99,38 +100,20 @@ public final class ImageTower extends Module {
     static final class DownBlock extends Module {
         final GroupNorm norm;
         final Conv2d conv;
-        final List<ResidualBlock> residuals;
+        final List<ResnetBlock2D> residuals;
 
         DownBlock(int groups, int in, int out, int layers) {
             this.norm = child("norm", new GroupNorm(groups, in, 1e-5));
             this.conv = child("conv", new Conv2d(in, out, 3, 2, 1));
-            List<ResidualBlock> r = new ArrayList<>();
-            for (int i = 0; i < layers; i++) r.add(new ResidualBlock(groups, out));
+            List<ResnetBlock2D> r = new ArrayList<>();
+            for (int i = 0; i < layers; i++) r.add(new ResnetBlock2D(out, out, groups, 1e-5));
             this.residuals = children("resnets", r);
         }
 
         Tensor forward(Tensor x) {
             Tensor h = conv.forward(Ops.silu(norm.forward(x)));
-            for (ResidualBlock r : residuals) h = r.forward(h);
+            for (ResnetBlock2D r : residuals) h = r.forward(h);
             return h;
-        }
-    }
-
-    /** x + conv(SiLU(GroupNorm(conv(SiLU(GroupNorm(x)))))), at one size and width. */
-    static final class ResidualBlock extends Module {
-        final GroupNorm norm1, norm2;
-        final Conv2d conv1, conv2;
-
-        ResidualBlock(int groups, int channels) {
-            this.norm1 = child("norm1", new GroupNorm(groups, channels, 1e-5));
-            this.conv1 = child("conv1", new Conv2d(channels, channels, 3, 1, 1));
-            this.norm2 = child("norm2", new GroupNorm(groups, channels, 1e-5));
-            this.conv2 = child("conv2", new Conv2d(channels, channels, 3, 1, 1));
-        }
-
-        Tensor forward(Tensor x) {
-            Tensor h = conv1.forward(Ops.silu(norm1.forward(x)));
-            return Ops.add(x, conv2.forward(Ops.silu(norm2.forward(h))));
         }
     }
 
