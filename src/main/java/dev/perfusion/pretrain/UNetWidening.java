@@ -2,7 +2,6 @@ package dev.perfusion.pretrain;
 
 import dev.perfusion.io.StateDict;
 import dev.perfusion.nn.Param;
-import dev.perfusion.nn.Weights;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.unet.UNet2DConditionModel;
@@ -42,7 +41,6 @@ final class UNetWidening {
             throw new IllegalArgumentException("cannot widen the " + what + ": its time embedding's frequency shift is " + c.freqShift()
                     + ", so the wider sinusoid would not hold its frequencies (expected 0)");
         }
-        Weights.initRandom(wider, seed); // every weight in place (device, type) before each is overwritten
         SplittableRandom rng = new SplittableRandom(seed);
         Set<String> used = new HashSet<>();
         List<String> misfits = new ArrayList<>();
@@ -70,7 +68,7 @@ final class UNetWidening {
                 for (int i = 0; i < widened.length; i++) widened[i] *= scale;
             }
             try (Scope s = Scope.inference()) {
-                p.set(Ops.fromFloats(widened, to).to(p.t().device(), p.t().scalar_type()));
+                p.set(Ops.fromFloats(widened, to)); // fp32 on the CPU, as the stage builds and trains it
             }
             used.add(name);
         }
