@@ -27,7 +27,7 @@ final class DemoBundleCommand implements Callable<Integer> {
         long started = System.nanoTime();
         TerminalProgress progress = new TerminalProgress(System.out);
         StableDiffusion sd = model.load(progress);
-        int size = sd.unet.config().sampleSize() * sd.vaeScaleFactor(); // the photos at the model's own picture size
+        int size = sd.pictureSize(); // the photos at the model's own picture size
         for (Path dir : DemoBundle.writeExamples(size)) progress.message("wrote the example pictures (" + size + "x" + size + ") in " + dir);
         CovarianceFile.Loaded cInv = model.covariance(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         progress.message("wrote " + DemoBundle.trainSecondConcept(sd, cInv, trainSteps, progress));

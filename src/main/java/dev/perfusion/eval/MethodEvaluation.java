@@ -157,7 +157,10 @@ public final class MethodEvaluation {
     private final Protocol protocol;
     private final Path work;
     private final Progress progress;
+    /** The world at the judges' size: the references identification compares with. */
     private final WorldGenerator world = new WorldGenerator();
+    /** The world at the model's picture size: the pictures a concept learns from, and the judges' ceilings. */
+    private final WorldGenerator worldAtModelSize;
     /** Whether a concept that work/concepts already holds, trained the same way for the same model, is used again. */
     private boolean reuseConcepts;
 
@@ -171,6 +174,7 @@ public final class MethodEvaluation {
         this.protocol = protocol;
         this.work = work;
         this.progress = progress;
+        this.worldAtModelSize = new WorldGenerator(sd.pictureSize());
     }
 
     /**
@@ -247,8 +251,8 @@ public final class MethodEvaluation {
         String category = inst.category().word();
         Path dir = work.resolve("pictures").resolve(inst.id());
         Files.createDirectories(dir);
-        List<Sample> views = world.views(inst, 6, REFERENCE_SEED);
-        Tensor clipReference = clip.imageEmbeds(AttributeClassifier.pictures(views));
+        List<Sample> views = worldAtModelSize.views(inst, 6, REFERENCE_SEED);
+        Tensor clipReference = clip.imageEmbeds(AttributeClassifier.picturesOf(views.stream().map(Sample::image).toList()));
         Path masks = Files.createDirectories(dir.resolveSibling(inst.id() + "-masks"));
         for (int i = 0; i < views.size(); i++) {
             Png.write(dir.resolve(String.format(Locale.ROOT, "%02d.png", i)), views.get(i).image(), Map.of());
@@ -312,7 +316,7 @@ public final class MethodEvaluation {
         List<String> withSupercategory = prompts.stream().map(p -> p.fill(s.supercategory())).toList();
         for (int seed = 0; seed < protocol.seeds(); seed++) {
             long sceneSeed = pictureSeed(seed);
-            List<BufferedImage> images = prompts.stream().map(p -> world.render(p.spec(s.instance(), sceneSeed), sceneSeed).image()).toList();
+            List<BufferedImage> images = prompts.stream().map(p -> worldAtModelSize.render(p.spec(s.instance(), sceneSeed), sceneSeed).image()).toList();
             out.addAll(scorePictures(RENDERER, "the instance as asked", Double.NaN, s, prompts, withSupercategory, withSupercategory, seed, images));
             out.addAll(scorePictures(THROUGH_VAE, "the instance as asked", Double.NaN, s, prompts, withSupercategory, withSupercategory, seed, TextToImage.throughVae(sd, images)));
         }
@@ -378,7 +382,7 @@ public final class MethodEvaluation {
     }
 
     private List<BufferedImage> draw(PromptEncoder enc, List<String> texts, long seed) {
-        int size = sd.unet.config().sampleSize() * sd.vaeScaleFactor();
+        int size = sd.pictureSize();
         TextToImage.Request r = new TextToImage.Request(texts, "", protocol.guidance(), protocol.samplingSteps(), "ddim", size, size);
         return TextToImage.generate(sd, enc, r, seed, Progress.NONE).images();
     }
@@ -429,7 +433,7 @@ public final class MethodEvaluation {
                 List<BufferedImage> images = new ArrayList<>();
                 for (int i = 0; i < scenes.size(); i++) {
                     boolean aOnLeft = prompts.get(i).aOnLeft();
-                    images.add(world.render(SceneSpec.pair((aOnLeft ? pair[0] : pair[1]).instance(), (aOnLeft ? pair[1] : pair[0]).instance(),
+                    images.add(worldAtModelSize.render(SceneSpec.pair((aOnLeft ? pair[0] : pair[1]).instance(), (aOnLeft ? pair[1] : pair[0]).instance(),
                             scenes.get(i), Size.MEDIUM), sceneSeed).image());
                 }
                 rendered.add(images, pair[0], pair[1], prompts, scenes, seed);

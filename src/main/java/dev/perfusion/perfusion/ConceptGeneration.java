@@ -42,7 +42,7 @@ public final class ConceptGeneration implements AutoCloseable {
                            boolean globalLock, boolean approximate) {
         /** These settings with the size {@code sd} draws in place of 0; an error says which sizes it can draw. */
         public Settings forModel(StableDiffusion sd) {
-            int nativeSize = sd.unet.config().sampleSize() * sd.vaeScaleFactor();
+            int nativeSize = sd.pictureSize();
             int w = width == 0 ? nativeSize : width, h = height == 0 ? nativeSize : height;
             TextToImage.latentShape(sd, w, h);
             return new Settings(negativePrompt, guidance, steps, scheduler, w, h, globalLock, approximate);

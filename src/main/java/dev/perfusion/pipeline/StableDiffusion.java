@@ -106,6 +106,11 @@ public final class StableDiffusion {
         return 1 << (vae.config().blockOutChannels().size() - 1);
     }
 
+    /** The side of the pictures the model was trained on (its UNet's latent size times the VAE's factor). */
+    public int pictureSize() {
+        return unet.config().sampleSize() * vaeScaleFactor();
+    }
+
     public long latentChannels() {
         return unet.config().inChannels();
     }

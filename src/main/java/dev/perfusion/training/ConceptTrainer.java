@@ -155,7 +155,7 @@ public final class ConceptTrainer {
     public Result train(Path images, Path masks, Path out, boolean resume, Path samplesDir, Progress progress)
             throws IOException {
         long started = System.nanoTime();
-        int resolution = settings.resolution() > 0 ? settings.resolution() : sd.unet.config().sampleSize() * sd.vaeScaleFactor();
+        int resolution = settings.resolution() > 0 ? settings.resolution() : sd.pictureSize();
         List<TrainingImages.View> views = TrainingImages.views(images, masks, resolution, settings.fit(), settings.viewsPerImage(), settings.seed());
         progress.message("encoding " + views.size() + " augmented views of the training images at " + resolution + "x" + resolution);
         List<Tensor> latents = new ArrayList<>(), latentMasks = new ArrayList<>();

@@ -212,6 +212,40 @@ class BundledModelTest {
      * Without Perfusion among the methods there are no Perfusion concepts to combine: the run ends with its report and
      * no pair section (it once ended, after all its training, with a NullPointerException).
      */
+    /**
+     * On a model trained on larger pictures (the shipped one at 128x128: its UNet is convolutional, so only its config
+     * changes), the concept learns from pictures at that size and the ceilings are the world's pictures at that size;
+     * the judges, made for 64x64, read every picture at their own size and still know the instance.
+     */
+    @Test
+    void aLargerModelLearnsFromPicturesAtItsOwnSize(@TempDir Path tmp) throws Exception {
+        Path model = tmp.resolve("model-128");
+        try (var files = Files.walk(Bundled.model())) {
+            for (Path f : files.toList()) {
+                Path to = model.resolve(Bundled.model().relativize(f).toString());
+                if (Files.isDirectory(f)) Files.createDirectories(to); else Files.copy(f, to);
+            }
+        }
+        Path unetConfig = model.resolve("unet/config.json");
+        Files.writeString(unetConfig, Files.readString(unetConfig).replaceFirst("\"sample_size\"\\s*:\\s*16", "\"sample_size\" : 32"));
+        StableDiffusion larger = StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        assertEquals(128, larger.pictureSize());
+        Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(larger, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
+        MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(1, 2, 1, 1, List.of(0.7), 2, 5.0, List.of(ConceptMethods.PERFUSION), false, MethodEvaluation.Mask.NONE);
+        MethodEvaluation.Report r = new MethodEvaluation(larger, cInv, AttributeClassifier.load(Bundled.classifier()),
+                InstanceEncoder.load(Bundled.instanceEncoder()), WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), Progress.NONE)
+                .run(HeldOut.instances());
+        Instance first = HeldOut.instances().get(0);
+        BufferedImage learnedFrom = javax.imageio.ImageIO.read(tmp.resolve("work/pictures").resolve(first.id()).resolve("00.png").toFile());
+        assertEquals(128, learnedFrom.getWidth(), "the concept's pictures at the model's size");
+        assertEquals(128, learnedFrom.getHeight());
+        MethodEvaluation.Summary rendered = summary(r, MethodEvaluation.RENDERER);
+        assertEquals(2, rendered.pictures());
+        assertTrue(rendered.identification() >= 0.5 && rendered.fidelity() >= 0.5,
+                "the judges know the world's own 128x128 pictures of the instance, read at their size: " + rendered);
+        assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("perfusion")), r.summaries().toString());
+    }
+
     @Test
     void anEvaluationWithoutPerfusionHasNoPairSection(@TempDir Path tmp) throws Exception {
         Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
