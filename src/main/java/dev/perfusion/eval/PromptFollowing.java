@@ -128,7 +128,7 @@ public final class PromptFollowing {
         List<BufferedImage> out = new ArrayList<>();
         int batch = 8, count = prompts.size();
         for (int from = 0; from < count; from += batch) {
-            TextToImage.Request r = new TextToImage.Request(prompts.subList(from, Math.min(count, from + batch)), "", guidance, steps, "ddim", 64, 64);
+            TextToImage.Request r = new TextToImage.Request(prompts.subList(from, Math.min(count, from + batch)), "", guidance, steps, "ddim", sd.pictureSize(), sd.pictureSize());
             out.addAll(TextToImage.generate(sd, r, seed * 1000 + from, Progress.NONE).images());
             progress.update(task, Math.min(count, from + batch), count, "");
         }

@@ -212,13 +212,8 @@ class BundledModelTest {
      * Without Perfusion among the methods there are no Perfusion concepts to combine: the run ends with its report and
      * no pair section (it once ended, after all its training, with a NullPointerException).
      */
-    /**
-     * On a model trained on larger pictures (the shipped one at 128x128: its UNet is convolutional, so only its config
-     * changes), the concept learns from pictures at that size and the ceilings are the world's pictures at that size;
-     * the judges, made for 64x64, read every picture at their own size and still know the instance.
-     */
-    @Test
-    void aLargerModelLearnsFromPicturesAtItsOwnSize(@TempDir Path tmp) throws Exception {
+    /** The shipped model as a model trained on 128x128 pictures: its UNet is convolutional, so only its config changes. */
+    private static StableDiffusion atPictureSize128(Path tmp) throws Exception {
         Path model = tmp.resolve("model-128");
         try (var files = Files.walk(Bundled.model())) {
             for (Path f : files.toList()) {
@@ -228,7 +223,26 @@ class BundledModelTest {
         }
         Path unetConfig = model.resolve("unet/config.json");
         Files.writeString(unetConfig, Files.readString(unetConfig).replaceFirst("\"sample_size\"\\s*:\\s*16", "\"sample_size\" : 32"));
-        StableDiffusion larger = StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        return StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+    }
+
+    /** Prompt following draws at the model's own size (it drew 64x64 pictures from a 128x128 model, which missed most prompts). */
+    @Test
+    void promptFollowingDrawsAtTheModelsOwnSize(@TempDir Path tmp) throws Exception {
+        List<BufferedImage> drawn = PromptFollowing.sample(atPictureSize128(tmp), List.of("a red car on the beach"), 2, 5.0, 1, "sampling", Progress.NONE);
+        assertEquals(1, drawn.size());
+        assertEquals(128, drawn.get(0).getWidth());
+        assertEquals(128, drawn.get(0).getHeight());
+        assertEquals(64, PromptFollowing.sample(sd, List.of("a red car on the beach"), 2, 5.0, 1, "sampling", Progress.NONE).get(0).getWidth());
+    }
+
+    /**
+     * On a model trained on larger pictures, the concept learns from pictures at that size and the ceilings are the world's pictures at that size;
+     * the judges, made for 64x64, read every picture at their own size and still know the instance.
+     */
+    @Test
+    void aLargerModelLearnsFromPicturesAtItsOwnSize(@TempDir Path tmp) throws Exception {
+        StableDiffusion larger = atPictureSize128(tmp);
         assertEquals(128, larger.pictureSize());
         Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(larger, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
         MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(1, 2, 1, 1, List.of(0.7), 2, 5.0, List.of(ConceptMethods.PERFUSION), false, MethodEvaluation.Mask.NONE);
