@@ -208,19 +208,9 @@ class BundledModelTest {
         assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| identified | details | CLIP-I | CLIP-T |"));
     }
 
-    /**
-     * Without Perfusion among the methods there are no Perfusion concepts to combine: the run ends with its report and
-     * no pair section (it once ended, after all its training, with a NullPointerException).
-     */
     /** The shipped model as a model trained on 128x128 pictures: its UNet is convolutional, so only its config changes. */
     private static StableDiffusion atPictureSize128(Path tmp) throws Exception {
-        Path model = tmp.resolve("model-128");
-        try (var files = Files.walk(Bundled.model())) {
-            for (Path f : files.toList()) {
-                Path to = model.resolve(Bundled.model().relativize(f).toString());
-                if (Files.isDirectory(f)) Files.createDirectories(to); else Files.copy(f, to);
-            }
-        }
+        Path model = dev.perfusion.world.BundledWorld.copyOfModel(tmp.resolve("model-128"));
         Path unetConfig = model.resolve("unet/config.json");
         Files.writeString(unetConfig, Files.readString(unetConfig).replaceFirst("\"sample_size\"\\s*:\\s*16", "\"sample_size\" : 32"));
         return StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
@@ -260,6 +250,10 @@ class BundledModelTest {
         assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals("perfusion")), r.summaries().toString());
     }
 
+    /**
+     * Without Perfusion among the methods there are no Perfusion concepts to combine: the run ends with its report and
+     * no pair section (it once ended, after all its training, with a NullPointerException).
+     */
     @Test
     void anEvaluationWithoutPerfusionHasNoPairSection(@TempDir Path tmp) throws Exception {
         Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
