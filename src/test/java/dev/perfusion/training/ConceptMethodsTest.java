@@ -60,6 +60,16 @@ class ConceptMethodsTest {
         }
     }
 
+    /** Fused while a pass stays small (the bundled 16x16 latents), one micro-batch per pass once one is large enough (32x32). */
+    @Test
+    void microBatchesAreFusedOnlyWhileAPassStaysSmall() {
+        assertEquals(2, ConceptTrainer.fusedPasses(4, 2, 4 * 16 * 16), "4 micro-batches of 4 pictures at 16x16 on 2 workers");
+        assertEquals(4, ConceptTrainer.fusedPasses(4, 2, 4 * 32 * 32), "the same at 32x32");
+        assertEquals(4, ConceptTrainer.fusedPasses(4, 2, 16 * 64 * 64), "a pass already larger than the bound");
+        assertEquals(2, ConceptTrainer.fusedPasses(8, 2, 2 * 16 * 16), "8 micro-batches of 2 pictures at 16x16");
+        assertEquals(1, ConceptTrainer.fusedPasses(1, 2, 4 * 16 * 16), "one micro-batch");
+    }
+
     @Test
     void everyMethodTrainsWritesItsEditAndGeneratesFromTheFile(@TempDir Path tmp) throws IOException {
         Map<String, ProjectionEdit.Kind> expected = Map.of("perfusion", ProjectionEdit.Kind.GATED_RANK_ONE,
