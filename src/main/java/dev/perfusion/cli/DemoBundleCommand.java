@@ -22,7 +22,7 @@ final class DemoBundleCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        model.requireTrainingPrecision("demo-bundle");
+        model.checkPrecision();
         if (trainSteps < 1) throw new IllegalArgumentException("--train-steps must be at least 1, got " + trainSteps);
         long started = System.nanoTime();
         TerminalProgress progress = new TerminalProgress(System.out);

@@ -28,7 +28,7 @@ final class DemoCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        model.requireTrainingPrecision("demo");
+        model.checkPrecision();
         if (trainSteps < 1) throw new IllegalArgumentException("--train-steps must be at least 1, got " + trainSteps);
         if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
         if (!(guidance >= 0)) throw new IllegalArgumentException("--guidance must be at least 0, got " + guidance);

@@ -41,7 +41,7 @@ final class ModelOptions {
     @Option(names = "--precision", defaultValue = "auto", converter = Choices.Precision.class, completionCandidates = Choices.Precision.class,
             description = "What the UNet and VAE compute in: ${COMPLETION-CANDIDATES}; auto is fp32 on the CPU and fp16 on cuda. bf16 draws "
                     + "about twice as fast on CPUs with AVX512-BF16 or AMX; the text encoder, the latents and the sampler stay fp32. "
-                    + "Training runs in fp32 on the CPU (default: ${DEFAULT-VALUE}).")
+                    + "Training runs the UNet in it too and keeps what it learns, its gradients and its loss in fp32 (default: ${DEFAULT-VALUE}).")
     PrecisionName precision;
 
     @Option(names = "--clip-skip", defaultValue = "0",
@@ -123,6 +123,11 @@ final class ModelOptions {
         };
     }
 
+    /** Refuses a precision the device cannot compute in, before anything is loaded. */
+    void checkPrecision() {
+        dtype();
+    }
+
     /** What the UNet and VAE compute in: {@code precision}, where {@code AUTO} is fp16 on cuda and fp32 on the CPU. */
     static torch.ScalarType dtype(DeviceName device, PrecisionName precision) {
         return switch (precision) {
@@ -136,13 +141,5 @@ final class ModelOptions {
                 yield torch.ScalarType.Half;
             }
         };
-    }
-
-    /** Training's gradients and optimizer need fp32 on the CPU: refuses a lower precision asked for {@code command}. */
-    void requireTrainingPrecision(String command) {
-        if (device == DeviceName.CPU && precision != PrecisionName.AUTO && precision != PrecisionName.FP32) {
-            throw new IllegalArgumentException("--precision " + precision.name().toLowerCase(java.util.Locale.ROOT) + ": " + command
-                    + " trains in fp32 on the CPU; lower precision is for generate");
-        }
     }
 }

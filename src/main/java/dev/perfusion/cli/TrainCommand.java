@@ -68,7 +68,7 @@ final class TrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        model.requireTrainingPrecision("train");
+        model.checkPrecision();
         // Everything that can be checked without the model's weights is checked before loading them (which takes a while).
         atLeast("--train-steps", trainSteps, 1);
         atLeast("--batch", batch, 1);

@@ -7,6 +7,7 @@ import dev.perfusion.sampling.NoiseSchedule;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 
 import java.util.List;
 
@@ -34,9 +35,9 @@ public final class AttentionMask {
             Tensor mean;
             try (CrossAttentionMaps maps = CrossAttentionMaps.observe(sd.unet, 1, h, w)) {
                 for (int i = 0; i < NOISE_DRAWS; i++) {
-                    Tensor noise = new SeededNoise(seed + i).randn(shape).to(x0.device(), x0.scalar_type());
-                    Tensor noisy = schedule.addNoise(x0, noise, new long[] {TIMESTEP});
-                    sd.unet.forward(noisy, Ops.fromFloats(new float[] {TIMESTEP}, 1).to(x0.device(), x0.scalar_type()), text);
+                    Tensor noise = new SeededNoise(seed + i).randn(shape).to(x0.device(), torch.ScalarType.Float);
+                    Tensor noisy = schedule.addNoise(Ops.toFloat32(x0), noise, new long[] {TIMESTEP});
+                    sd.unet.forward(noisy.to(sd.dtype), Ops.fromFloats(new float[] {TIMESTEP}, 1).to(x0.device(), torch.ScalarType.Float), text.to(sd.dtype));
                 }
                 mean = maps.mean().narrow(1, position, 1);
             }

@@ -23,7 +23,7 @@ public final class FineTunedProjection implements Projection {
 
     @Override
     public Tensor forward(Tensor x) {
-        return Ops.linear(x, weight, null);
+        return Ops.linear(x, weight.to(x), null);
     }
 
     @Override

@@ -62,15 +62,16 @@ public final class GatedRankOneProjection implements Projection {
         this.targetOutputs = Collections.unmodifiableList(targets);
     }
 
-    /** o*_K = W_K i_super: the locked key target, a constant. */
+    /** o*_K = W_K i_super: the locked key target, a constant (at least fp32, as the trained targets). */
     public static Tensor lockedKeyTarget(Projection key, Tensor iSuper) {
-        return Scope.keep(key.weight().matmul(iSuper.to(key.weight())).detach());
+        Tensor w = Ops.atLeastFloat32(key.weight());
+        return Scope.keep(w.matmul(iSuper.to(w)).detach());
     }
 
-    /** o*_V initialised to W_V i_super: a leaf tensor with requires_grad, for the optimiser. */
+    /** o*_V initialised to W_V i_super: a leaf tensor (at least fp32) with requires_grad, for the optimiser. */
     public static Tensor trainableValueTarget(Projection value, Tensor iSuper) {
-        Tensor init = value.weight().matmul(iSuper.to(value.weight())).detach().clone();
-        return Scope.keep(init.set_requires_grad(true));
+        Tensor w = Ops.atLeastFloat32(value.weight());
+        return Scope.keep(Ops.trainableCopy(w.matmul(iSuper.to(w))));
     }
 
     @Override
@@ -82,7 +83,7 @@ public final class GatedRankOneProjection implements Projection {
     /** h_n = W e_n⊥ + Σ_j g_{n,j} o*_j */
     private Tensor edit(GatedEncoding prompt) {
         Tensor eOrth = prompt.eOrth();
-        Tensor targetOutput = Ops.stack(targetOutputs, 0).to(eOrth);           // o*_j as rows [N, out]
+        Tensor targetOutput = Ops.stack(targetOutputs.stream().map(t -> t.to(eOrth)).toList(), 0);  // o*_j as rows [N, out]
         return Ops.linear(eOrth, original.weight(), null).add(prompt.gate().to(eOrth).matmul(targetOutput));
     }
 

@@ -143,6 +143,20 @@ public final class Ops {
         return t.to(torch.ScalarType.Float);
     }
 
+    /** {@code t} in fp32 where it is in a lower precision (bf16, fp16), else {@code t} itself (fp32, fp64). */
+    public static Tensor atLeastFloat32(Tensor t) {
+        torch.ScalarType type = t.scalar_type().intern();
+        return type == torch.ScalarType.Float || type == torch.ScalarType.Double ? t : t.to(torch.ScalarType.Float);
+    }
+
+    /**
+     * A new leaf tensor holding {@code initial}'s values, at least in fp32, tracked by autograd: what an optimiser
+     * trains, at full precision whatever the model computes in (a bf16 model's forward reads it rounded).
+     */
+    public static Tensor trainableCopy(Tensor initial) {
+        return atLeastFloat32(initial.detach()).clone().set_requires_grad(true);
+    }
+
     public static Tensor to(Tensor t, Device device, torch.ScalarType dtype) {
         return t.to(device, dtype);
     }

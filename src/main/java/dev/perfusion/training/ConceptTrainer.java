@@ -162,12 +162,12 @@ public final class ConceptTrainer {
         for (TrainingImages.View v : views) {
             try (Scope s = Scope.inference()) {
                 Tensor x0 = sd.vae.latentsFromImage(Png.toTensor(v.image()).to(sd.device, sd.dtype));
-                latents.add(Scope.keep(x0));
+                latents.add(Scope.keep(Ops.toFloat32(x0)));
                 long[] ls = Ops.shape(x0);
                 Tensor m = settings.attentionMasks() ? AttentionMask.of(sd, x0, supercategory, settings.seed())
                         : Ops.avgPool2d(Ops.fromFloats(v.mask(), 1, 1, resolution, resolution), resolution / ls[2]);
                 m = Ops.div(m, Math.max(1e-6, Ops.item(m.max())));
-                latentMasks.add(Scope.keep(Ops.add(Ops.mul(m, 1 - settings.maskFloor()), settings.maskFloor()).to(sd.device, sd.dtype)));
+                latentMasks.add(Scope.keep(Ops.add(Ops.mul(m, 1 - settings.maskFloor()), settings.maskFloor()).to(sd.device, torch.ScalarType.Float)));
             }
         }
         concept = initialConcept();
@@ -274,7 +274,7 @@ public final class ConceptTrainer {
     private ConceptFile initialConcept() {
         try (Scope s = Scope.inference()) {
             Tensor table = sd.textEncoder.tokenEmbedding().weight.t();
-            Tensor embedding = Scope.keep(table.select(0, supercategoryId).detach().clone().set_requires_grad(true));
+            Tensor embedding = Scope.keep(Ops.trainableCopy(table.select(0, supercategoryId)));
             Tensor iSuper = meanEncoding(templates, supercategory, supercategoryId);
             if (!afterObjectTemplates.isEmpty()) {
                 iSuper = Ops.div(Ops.add(iSuper, meanEncoding(afterObjectTemplates, supercategory, supercategoryId)), 2);
@@ -461,9 +461,9 @@ public final class ConceptTrainer {
         }
         phases.lap("batch");
         Tensor x0 = Ops.cat(x0s, 0), mask = Ops.cat(ms, 0);
-        Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0)).to(sd.device, sd.dtype);
+        Tensor noise = new SeededNoise(rng.nextLong()).randn(Ops.shape(x0)).to(sd.device, torch.ScalarType.Float);
         Tensor noisy = schedule.addNoise(x0, noise, timesteps);
-        Tensor t = Ops.fromFloats(toFloats(timesteps), b).to(sd.device, sd.dtype);
+        Tensor t = Ops.fromFloats(toFloats(timesteps), b).to(sd.device, torch.ScalarType.Float);
         Tensor target = vPrediction ? schedule.velocity(x0, noise, timesteps) : noise;
         phases.lap("noise");
         // loss = mean(error² · mask) / mean(mask): the sum of error² · mask times this
@@ -478,7 +478,8 @@ public final class ConceptTrainer {
     private PartGradients.Part<double[]> forwardAndBackward(FusedBatch batch, double gradientScale) {
         boolean learn = gradientScale > 0;
         try (Scope s = learn ? Scope.open() : Scope.inference()) {
-            Tensor prediction = sd.unet.forward(batch.noisy(), batch.t(), batch.encodings());
+            // the UNet computes in the model's precision; the loss, its gradient and the trained tensors are fp32
+            Tensor prediction = Ops.toFloat32(sd.unet.forward(batch.noisy().to(sd.dtype), batch.t(), batch.encodings().to(sd.dtype)));
             Tensor error = Ops.sub(prediction, batch.target());
             Tensor perPicture = Ops.sum(Ops.mul(Ops.mul(error, error), batch.mask()).flatten(1, -1), 1, false);
             int parts = batch.parts().size();

@@ -3,6 +3,7 @@ package dev.perfusion.training;
 import dev.perfusion.nn.AdamW;
 import dev.perfusion.perfusion.GatedRankOneProjection.Role;
 import dev.perfusion.perfusion.ProjectionEdit;
+import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.unet.Attention;
 import org.bytedeco.pytorch.Tensor;
@@ -26,8 +27,8 @@ final class KvFineTuneMethod implements ConceptMethod {
     public ProjectionEdit initialEdit(List<Attention> layers, Tensor iSuper) {
         List<Tensor> keys = new ArrayList<>(), values = new ArrayList<>();
         for (Attention a : layers) {
-            keys.add(Scope.keep(a.originalKey().weight().detach().clone().set_requires_grad(true)));
-            values.add(Scope.keep(a.originalValue().weight().detach().clone().set_requires_grad(true)));
+            keys.add(Scope.keep(Ops.trainableCopy(a.originalKey().weight())));
+            values.add(Scope.keep(Ops.trainableCopy(a.originalValue().weight())));
         }
         return new ProjectionEdit(ProjectionEdit.Kind.WEIGHTS, keys, values);
     }
