@@ -66,7 +66,7 @@ public final class EngineBench {
                 matmulGflops, matmulRate(), Threads.blasThreads()));
         progress.message("fp32 matmul rate: " + results.get("fp32 matmul 1024^3"));
         if (plan.conceptTrainSteps() > 0) {
-            TrainingBench.run(plan.conceptTrainSteps(), plan.pretrainSteps(), results, progress);
+            TrainingBench.run(plan.conceptTrainSteps(), plan.pretrainSteps(), plan.dtype(), results, progress);
             return results;
         }
 

@@ -41,10 +41,11 @@ final class TrainingBench {
     /** Steps at the start left out of the first window (warm-up: allocator, caches, JIT). */
     private static final int WARM_UP = 10;
 
-    static void run(int conceptSteps, int pretrainSteps, Map<String, String> results, Progress out) throws IOException {
+    /** {@code conceptDtype}: what the UNet computes in while the concept trains (pretraining runs in its recipe's fp32). */
+    static void run(int conceptSteps, int pretrainSteps, torch.ScalarType conceptDtype, Map<String, String> results, Progress out) throws IOException {
         Path dir = Files.createTempDirectory("perfusion-bench-training");
         try {
-            concept(conceptSteps, dir, results, out);
+            concept(conceptSteps, conceptDtype, dir, results, out);
             if (pretrainSteps > 0) pretraining(pretrainSteps, dir.resolve("pretrain"), results, out);
         } finally {
             try (var files = Files.walk(dir)) {
@@ -53,8 +54,8 @@ final class TrainingBench {
         }
     }
 
-    private static void concept(int steps, Path dir, Map<String, String> results, Progress out) throws IOException {
-        StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, out);
+    private static void concept(int steps, torch.ScalarType dtype, Path dir, Map<String, String> results, Progress out) throws IOException {
+        StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), dtype, out);
         Tensor cInv = CovarianceCache.inverseFor(sd, WorldCorpus.forModel(Bundled.model()), CovarianceCache.defaultDir(),
                 CovarianceCache.DEFAULT_CAPTIONS, out);
         TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(steps).schedule(0, 0).build();
@@ -63,7 +64,8 @@ final class TrainingBench {
         OpClock.start();
         trainer.train(Bundled.examples(Demo.WORD), null, dir.resolve("concept.safetensors"), false, null, clock);
         Map<String, long[]> ops = OpClock.stop();
-        String what = f("Perfusion training of %s on the bundled model (batch %d x %d)", Demo.WORD, settings.batchSize(), settings.gradientAccumulation());
+        String what = f("Perfusion training of %s on the bundled model (batch %d x %d, %dx%d pictures, UNet in %s)", Demo.WORD,
+                settings.batchSize(), settings.gradientAccumulation(), sd.pictureSize(), sd.pictureSize(), dtype == torch.ScalarType.Float ? "fp32" : "bf16");
         results.put(what + ", steps/s", clock.rates(steps));
         results.put(what + ", per step", trainer.phases().describe(steps, "step"));
         results.put(what + ", forward passes by operation, per step", OpClock.describe(ops, steps));
