@@ -191,7 +191,7 @@ public final class TextToImage {
      */
     public static List<BufferedImage> throughVae(StableDiffusion sd, List<BufferedImage> pictures) {
         // one at a time: six 128x128 pictures at once took 0.3-0.4 GB more at the demo's end than its training had
-        List<BufferedImage> out = new java.util.ArrayList<>();
+        List<BufferedImage> out = new ArrayList<>();
         for (BufferedImage picture : pictures) {
             try (Scope scope = Scope.inference()) {
                 out.addAll(Png.toImages(decode(sd, sd.vae.latentsFromImage(Png.toTensor(picture).to(sd.dtype)))));

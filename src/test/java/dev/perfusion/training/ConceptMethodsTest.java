@@ -1,12 +1,12 @@
 package dev.perfusion.training;
 
 import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.FineTunedProjection;
 import dev.perfusion.perfusion.GatedRankOneProjection;
 import dev.perfusion.perfusion.ProjectionEdit;
-import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Ops;
