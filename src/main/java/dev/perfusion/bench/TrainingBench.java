@@ -41,12 +41,12 @@ final class TrainingBench {
     /** Steps at the start left out of the first window (warm-up: allocator, caches, JIT). */
     private static final int WARM_UP = 10;
 
-    /** {@code conceptDtype}: what the UNet computes in while the concept trains (pretraining runs in its recipe's fp32). */
-    static void run(int conceptSteps, int pretrainSteps, torch.ScalarType conceptDtype, Map<String, String> results, Progress out) throws IOException {
+    /** {@code dtype}: what the UNet computes in while the concept trains, and while pretraining trains it (fp32 or bf16 mixed precision). */
+    static void run(int conceptSteps, int pretrainSteps, torch.ScalarType dtype, Map<String, String> results, Progress out) throws IOException {
         Path dir = Files.createTempDirectory("perfusion-bench-training");
         try {
-            concept(conceptSteps, conceptDtype, dir, results, out);
-            if (pretrainSteps > 0) pretraining(pretrainSteps, dir.resolve("pretrain"), results, out);
+            concept(conceptSteps, dtype, dir, results, out);
+            if (pretrainSteps > 0) pretraining(pretrainSteps, dtype == torch.ScalarType.BFloat16, dir.resolve("pretrain"), results, out);
         } finally {
             try (var files = Files.walk(dir)) {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
@@ -72,14 +72,15 @@ final class TrainingBench {
         results.put("peak resident memory after concept training", f("%.2f GiB", ProcessMemory.peakResidentGiB()));
     }
 
-    private static void pretraining(int steps, Path work, Map<String, String> results, Progress out) throws IOException {
-        BaseModelRecipe recipe = BaseModelRecipe.recordedIn(Bundled.model()).withSteps(0, steps, 0);
+    private static void pretraining(int steps, boolean bf16, Path work, Map<String, String> results, Progress out) throws IOException {
+        BaseModelRecipe recipe = BaseModelRecipe.recordedIn(Bundled.model()).withSteps(0, steps, 0).withBf16(bf16);
         StepClock clock = new StepClock(out);
         Pretrainer pretrainer = new Pretrainer(recipe, work, clock).schedule(Integer.MAX_VALUE, Integer.MAX_VALUE).continueFrom(Bundled.model());
         OpClock.start();
         pretrainer.run();
         Map<String, long[]> ops = OpClock.stop();
-        String what = f("pretraining diffusion stage, bundled recipe (batch %d, %dx%d pictures)", recipe.diffusionBatch(), recipe.imageSize(), recipe.imageSize());
+        String what = f("pretraining diffusion stage, bundled recipe (batch %d, %dx%d pictures, UNet in %s)", recipe.diffusionBatch(),
+                recipe.imageSize(), recipe.imageSize(), bf16 ? "bf16 mixed precision" : "fp32");
         results.put(what + ", pictures/s", clock.pictureRates(steps, recipe.diffusionBatch()));
         results.put(what + ", per step", pretrainer.phases().describe(steps, "step"));
         results.put(what + ", forward passes by operation, per step (with the final sample pictures)", OpClock.describe(ops, steps));

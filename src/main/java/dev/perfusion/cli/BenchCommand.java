@@ -30,7 +30,7 @@ final class BenchCommand implements Callable<Integer> {
     boolean perfusion;
     @Option(names = "--precision", defaultValue = "fp32", converter = Choices.Precision.class, completionCandidates = Choices.Precision.class,
             description = "What the UNet and VAE compute in: ${COMPLETION-CANDIDATES}; with --training, the UNet while the concept trains "
-                    + "(pretraining stays fp32) (default: ${DEFAULT-VALUE}; auto is fp32 here).")
+                    + "and while pretraining trains it (pretrain --precision) (default: ${DEFAULT-VALUE}; auto is fp32 here).")
     ModelOptions.PrecisionName precision;
     @Option(names = "--training", description = "Measure training on the bundled model instead: the demo concept's training (steps/s "
             + "near its start and end, time per phase) and pretraining steps (pictures/s, time per phase).")

@@ -77,6 +77,10 @@ abstract class Choices<T> implements ITypeConverter<T>, Iterable<String> {
         Precision() { super(List.of(ModelOptions.PrecisionName.values()), Choices::lowerCase); }
     }
 
+    static final class PretrainingPrecision extends Choices<PretrainCommand.Precision> {
+        PretrainingPrecision() { super(List.of(PretrainCommand.Precision.values()), Choices::lowerCase); }
+    }
+
     static final class Device extends Choices<ModelOptions.DeviceName> {
         Device() { super(List.of(ModelOptions.DeviceName.values()), Choices::lowerCase); }
     }

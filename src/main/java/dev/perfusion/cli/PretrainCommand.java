@@ -2,6 +2,7 @@ package dev.perfusion.cli;
 
 import dev.perfusion.pretrain.BaseModelRecipe;
 import dev.perfusion.pretrain.Pretrainer;
+import dev.perfusion.tensor.CpuFeatures;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -95,6 +96,13 @@ final class PretrainCommand implements Callable<Integer> {
             + "encoder are trained anew (the contrastive stage runs) and its UNet is the start.") Double captionDetails;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
+    /** What the diffusion stage's UNet computes in. */
+    enum Precision { FP32, BF16 }
+
+    @Option(names = "--precision", converter = Choices.PretrainingPrecision.class, completionCandidates = Choices.PretrainingPrecision.class,
+            description = "What the diffusion stage's UNet computes in: ${COMPLETION-CANDIDATES}. bf16 computes its matrix products and convolutions "
+                    + "in bf16 (mixed precision: attention, the loss, the weights, their gradients and the optimizer stay fp32), faster on CPUs with "
+                    + "AVX512-BF16 or AMX (default: the recipe's, fp32).") Precision precision;
     @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
     @Option(names = "--sample-every", defaultValue = "1000", description = "Write a sample grid every this many steps (default: ${DEFAULT-VALUE}).") int sampleEvery;
 
@@ -190,6 +198,7 @@ final class PretrainCommand implements Callable<Integer> {
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--decoder-adversarial", () -> before.withDecoderAdversarial(decoderAdversarial));
         }
+        if (precision != null) recipe = recipe.withBf16(precision == Precision.BF16);
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {
             recipe = recipe.withSteps(vaeSteps != null ? vaeSteps : recipe.vaeSteps(), trainSteps != null ? trainSteps : recipe.diffusionSteps(),
                     decoderSteps != null ? decoderSteps : recipe.decoderSteps());
@@ -216,6 +225,9 @@ final class PretrainCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         BaseModelRecipe recipe = recipe();
         TerminalProgress progress = new TerminalProgress(System.out);
+        if (recipe.bf16() && !CpuFeatures.nativeBf16()) {
+            progress.message("note: this CPU (" + CpuFeatures.isa() + ") has no native bf16 (AVX512-BF16 or AMX): the UNet's bf16 steps will be slower than fp32's");
+        }
         Pretrainer trainer = new Pretrainer(recipe, work, progress).schedule(checkpointEvery, sampleEvery);
         if (maxMinutes > 0) trainer.timeLimit(maxMinutes * 60);
         if (trainVae && continueFrom == null) throw new IllegalArgumentException("--train-vae needs --continue-from MODEL (a model from scratch trains its VAE anyway)");

@@ -107,7 +107,7 @@ final class AttentionLocalization {
         for (Tensor p : probabilities) {
             long queries = Ops.shape(p)[2], side = Math.round(Math.sqrt(queries));
             if (side * side != queries) throw new IllegalArgumentException("a cross-attention layer of " + queries + " queries is not a square map");
-            Tensor map = Ops.mean(p, 1, false); // [rows, queries, tokens]
+            Tensor map = Ops.mean(Ops.atLeastFloat32(p), 1, false); // [rows, queries, tokens], fp32 under mixed precision too
             Tensor inside = torch.adaptive_avg_pool2d(masks, new long[] {side, side}).reshape(rows, OBJECTS, queries);
             Tensor outside = Ops.add(Ops.neg(inside), 1.0);
             Tensor perWord = switch (form) { // [rows, tokens, 2]

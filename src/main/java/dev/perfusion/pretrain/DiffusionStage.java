@@ -12,6 +12,7 @@ import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.pretrain.WorldBatches.Batch;
 import dev.perfusion.sampling.NoiseSchedule;
+import dev.perfusion.tensor.Autocast;
 import dev.perfusion.tensor.CpuFeatures;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
@@ -32,6 +33,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.function.Supplier;
 
 /**
  * Stage two: the text encoder and the UNet together (or, in the frozen-text recipe, the UNet alone on the contrastive
@@ -215,8 +217,9 @@ final class DiffusionStage implements Stage {
         if (!frozenText && whole) run.phases().lap("text encoder");
         Tensor times = Ops.fromFloats(timeFloats, rows);
         List<Tensor> probabilities = new ArrayList<>();
-        Tensor prediction = localization == null ? unet.forward(noisy, times, encodings)
+        Supplier<Tensor> forward = () -> localization == null ? unet.forward(noisy, times, encodings)
                 : localization.observing(probabilities, () -> unet.forward(noisy, times, encodings));
+        Tensor prediction = recipe.bf16() ? Ops.toFloat32(Autocast.bf16(forward)) : forward.get();
         if (whole) run.phases().lap("UNet forward");
         Tensor error = Ops.sub(prediction, noise), squared = Ops.mul(error, error);
         Tensor perSample = Ops.mean(Ops.reshape(squared, rows, -1), 1, false);

@@ -304,9 +304,10 @@ public final class Ops {
         return (channels + CONV_CHANNEL_BLOCK - 1) / CONV_CHANNEL_BLOCK * CONV_CHANNEL_BLOCK;
     }
 
+    /** Whether the CPU computes this in bf16 or fp16: {@code x} is, or autocast will cast it ({@link Autocast}). */
     private static boolean lowPrecisionOnCpu(Tensor x) {
         torch.ScalarType t = x.scalar_type().intern(); // JavaCPP returns an enum copy; intern() gives the constant
-        return x.is_cpu() && (t == torch.ScalarType.BFloat16 || t == torch.ScalarType.Half);
+        return x.is_cpu() && (t == torch.ScalarType.BFloat16 || t == torch.ScalarType.Half || torch.is_autocast_enabled(torch.DeviceType.CPU));
     }
 
     /** oneDNN's convolution block on AVX-512 (8 on AVX2): output channel counts it handles without partial blocks. */
@@ -346,13 +347,13 @@ public final class Ops {
         if (FlopCounter.enabled()) FlopCounter.add(4 * q.numel() * shape(k)[(int) k.dim() - 2]);
         long t0 = OpClock.now();
         // libtorch's CPU attention in bf16 ran 4x slower than in fp32 on Zen 4 (SD 1.5 UNet step at 256: 3.15 s of
-        // 4.40 in attention): on the CPU it is computed in fp32 and handed back in the caller's precision
+        // 4.40 in attention): on the CPU it is computed in fp32, autocast paused, and handed back in the caller's precision
         torch.ScalarType type = q.scalar_type().intern();
         boolean upcast = q.is_cpu() && (type == torch.ScalarType.BFloat16 || type == torch.ScalarType.Half);
         Tensor mask = additiveMask == null || !upcast ? additiveMask : additiveMask.to(torch.ScalarType.Float);
-        Tensor out = torch.scaled_dot_product_attention(upcast ? q.to(torch.ScalarType.Float) : q, upcast ? k.to(torch.ScalarType.Float) : k,
-                upcast ? v.to(torch.ScalarType.Float) : v, mask == null ? new TensorOptional() : new TensorOptional(mask),
-                0.0, false, new DoubleOptional(scale), false);
+        Tensor out = Autocast.paused(() -> torch.scaled_dot_product_attention(upcast ? q.to(torch.ScalarType.Float) : q,
+                upcast ? k.to(torch.ScalarType.Float) : k, upcast ? v.to(torch.ScalarType.Float) : v,
+                mask == null ? new TensorOptional() : new TensorOptional(mask), 0.0, false, new DoubleOptional(scale), false));
         if (upcast) out = out.to(type);
         if (OpClock.enabled()) OpClock.add("attention", t0);
         return out;

@@ -1,9 +1,13 @@
 package dev.perfusion.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.pretrain.BaseModelRecipe;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import picocli.CommandLine;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -63,6 +67,20 @@ class PretrainCommandTest {
     }
 
     /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */
+    /** fp32 unless asked; a recipe recorded in bf16 continues in bf16 unless told otherwise; other spellings are refused. */
+    @Test
+    void precisionIsTheRecipesUnlessAsked(@TempDir Path tmp) throws Exception {
+        assertFalse(recipe().bf16());
+        assertTrue(recipe("--precision", "bf16").bf16());
+        assertFalse(recipe("--precision", "FP32").bf16());
+        Files.writeString(tmp.resolve("recipe.json"), "{\"recipe\": "
+                + new ObjectMapper().writeValueAsString(BaseModelRecipe.frozenText().withBf16(true)) + "}");
+        assertTrue(recipe("--continue-from", tmp.toString()).bf16(), "the recorded recipe's");
+        assertFalse(recipe("--continue-from", tmp.toString(), "--precision", "fp32").bf16());
+        CommandLine.ParameterException e = assertThrows(CommandLine.ParameterException.class, () -> recipe("--precision", "fp16"));
+        assertTrue(e.getMessage().contains("'fp16' is not one of fp32, bf16"), e.getMessage());
+    }
+
     @Test
     void vaeSizeSetsTheVaeAndTheUNetsLatentChannels() throws Exception {
         BaseModelRecipe wide = recipe("--vae-size", "64,128,128x8");

@@ -80,7 +80,8 @@ class OpsTest {
     @Test
     void bf16ConvolutionIsRightForEveryChannelCount() {
         // Without Ops' full blocks, oneDNN's AVX512-BF16 kernel (CPUs without AMX, e.g. Zen 4) was 20-70% off, or NaN, for
-        // channel counts that are not multiples of 16 (the UNet's conv_in and conv_out, the VAE's); full blocks are exact.
+        // channel counts that are not multiples of 16 (the UNet's conv_in and conv_out, the VAE's); full blocks are exact,
+        // in bf16 and under autocast alike.
         List<String> wrong = new ArrayList<>();
         try (Scope scope = Scope.inference()) {
             for (long k : new long[] {1, 3}) {
@@ -91,15 +92,35 @@ class OpsTest {
                         Tensor b = new SeededNoise(7).randn(new long[] {out});
                         Tensor exact = Ops.conv2d(x.to(torch.ScalarType.Double), w.to(torch.ScalarType.Double), b.to(torch.ScalarType.Double), 1, k / 2);
                         Tensor bf16 = Ops.conv2d(x.to(torch.ScalarType.BFloat16), w.to(torch.ScalarType.BFloat16), b.to(torch.ScalarType.BFloat16), 1, k / 2);
-                        Tensor d = bf16.to(torch.ScalarType.Double).sub(exact);
-                        double relative = Math.sqrt(Ops.item(d.mul(d).mean()) / Ops.item(exact.mul(exact).mean()));
-                        // bf16 rounding of inputs and output alone is about 0.003
-                        if (!(relative < 0.01)) wrong.add(k + "x" + k + " " + in + "->" + out + ": " + relative);
+                        long pad = k / 2; // mixed-precision training: fp32 tensors that autocast casts to bf16 inside the convolution
+                        Tensor autocast = Autocast.bf16(() -> Ops.conv2d(x, w, b, 1, pad));
+                        for (Tensor result : List.of(bf16, autocast)) {
+                            Tensor d = result.to(torch.ScalarType.Double).sub(exact);
+                            double relative = Math.sqrt(Ops.item(d.mul(d).mean()) / Ops.item(exact.mul(exact).mean()));
+                            // bf16 rounding of inputs and output alone is about 0.003
+                            if (!(relative < 0.01)) wrong.add((result == bf16 ? "bf16 " : "autocast ") + k + "x" + k + " " + in + "->" + out + ": " + relative);
+                        }
                     }
                 }
             }
         }
         assertEquals(List.of(), wrong);
+    }
+
+    /** Mixed precision: matrix products in bf16, attention still fp32 (its bf16 CPU backward is 5x slower), autocast off after. */
+    @Test
+    void autocastComputesMatrixProductsInBf16AndAttentionInFp32() {
+        try (Scope scope = Scope.open()) {
+            Tensor q = new SeededNoise(1).randn(new long[] {2, 4, 64, 8}), k = new SeededNoise(2).randn(new long[] {2, 4, 64, 8}),
+                    v = new SeededNoise(3).randn(new long[] {2, 4, 64, 8});
+            Tensor plain = Ops.attention(q, k, v, null, 0.35);
+            List<Tensor> inside = Autocast.bf16(() -> List.of(Ops.matmul(q, k.transpose(2, 3)), Ops.attention(q, k, v, null, 0.35)));
+            assertEquals(torch.ScalarType.BFloat16, inside.get(0).scalar_type().intern(), "a matrix product under autocast");
+            assertEquals(torch.ScalarType.Float, inside.get(1).scalar_type().intern(), "attention under autocast");
+            assertEquals(0.0, Ops.maxAbsDiff(plain, inside.get(1)), 1e-6);
+            assertFalse(torch.is_autocast_enabled(torch.DeviceType.CPU), "autocast is off again after");
+            assertEquals(torch.ScalarType.Float, Ops.matmul(q, k.transpose(2, 3)).scalar_type().intern());
+        }
     }
 
     @Test
