@@ -327,9 +327,24 @@ public final class Ops {
 
     public static Tensor groupNorm(Tensor x, long groups, Tensor weight, Tensor bias, double eps) {
         long t0 = OpClock.now();
-        Tensor out = torch.group_norm(x, groups, new TensorOptional(weight), new TensorOptional(bias), eps, false);
+        TensorOptional w = new TensorOptional(weight), b = new TensorOptional(bias);
+        Tensor out = slowOnChannelsLast(x, groups)
+                ? torch.group_norm(x.contiguous(), groups, w, b, eps, false).contiguous(torch.MemoryFormat.ChannelsLast)
+                : torch.group_norm(x, groups, w, b, eps, false);
         if (OpClock.enabled()) OpClock.add("group norm", t0);
         return out;
+    }
+
+    /**
+     * libtorch's CPU group norm on a channels-last map of under 1,024 positions works group by group and vectorises over
+     * a group's channels; with fewer of them than one 32-byte vector holds it runs scalar code, 10-20x slower than on the
+     * same map stored contiguous (the VAE encoder's 16x16 maps of 64 channels in 16 groups, batch 16: 2.0 ms fp32 and
+     * 2.7 ms bf16, against 0.57 and 0.37 with the two copies between the layouts). Such maps are normalised contiguous.
+     */
+    private static boolean slowOnChannelsLast(Tensor x, long groups) {
+        if (!x.is_cpu() || x.dim() != 4 || x.is_contiguous() || !x.is_contiguous(torch.MemoryFormat.ChannelsLast)) return false;
+        long[] s = shape(x);
+        return s[2] * s[3] < 1024 && s[1] / groups * x.element_size() < 32;
     }
 
     public static Tensor layerNorm(Tensor x, Tensor weight, Tensor bias, double eps) {

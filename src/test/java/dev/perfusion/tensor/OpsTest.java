@@ -123,6 +123,25 @@ class OpsTest {
         }
     }
 
+    /** Small channels-last maps are normalised contiguous (libtorch's own path for them is slow): the same values, still channels-last. */
+    @Test
+    void groupNormOfAChannelsLastMapIsTheContiguousOnesAndStaysChannelsLast() {
+        try (Scope scope = Scope.inference()) {
+            for (long[] shape : new long[][] {{4, 64, 16, 16}, {2, 128, 8, 8}, {1, 32, 32, 32}, {2, 64, 32, 32}}) {
+                for (torch.ScalarType type : List.of(torch.ScalarType.Float, torch.ScalarType.BFloat16)) {
+                    Tensor x = new SeededNoise(shape[1]).randn(shape).to(type), weight = new SeededNoise(1).randn(new long[] {shape[1]}).to(type),
+                            bias = new SeededNoise(2).randn(new long[] {shape[1]}).to(type);
+                    Tensor contiguous = Ops.groupNorm(x, 16, weight, bias, 1e-6);
+                    Tensor channelsLast = Ops.groupNorm(x.contiguous(torch.MemoryFormat.ChannelsLast), 16, weight, bias, 1e-6);
+                    String what = java.util.Arrays.toString(shape) + " " + type;
+                    assertTrue(channelsLast.is_contiguous(torch.MemoryFormat.ChannelsLast), what + ": stays channels-last");
+                    double tolerance = type == torch.ScalarType.Float ? 1e-5 : 0.04; // bf16: a rounding step at |x| up to 4
+                    assertTrue(Ops.maxAbsDiff(contiguous.to(torch.ScalarType.Float), channelsLast.to(torch.ScalarType.Float)) < tolerance, what);
+                }
+            }
+        }
+    }
+
     @Test
     void paddedConvolutionStillTrainsItsWeightAndBias() {
         try (Scope scope = Scope.open()) {
