@@ -205,16 +205,18 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
 
     /**
      * Encodes prompts with each concept's word embedded as v*. With global key locking the K projections also
-     * receive the prompts with each word replaced by its supercategory.
+     * receive the prompts with each word replaced by its supercategory. The encodings come in the UNet's precision:
+     * the gate knows a prompt batch by its tensor, so the locked keys must be registered on the very tensor the UNet
+     * reads (registered on the fp32 encodings, a bf16 model's copy of them went unlocked).
      */
     @Override
     public Tensor encode(List<String> prompts, Consumer<String> warnings) {
         Tensor ids = sd.tokenize(tokenizer, prompts, warnings);
-        Tensor encodings = encodeIds(ids);
+        Tensor encodings = encodeIds(ids).to(sd.dtype);
         if (globalLock && gate != null) {
             Tensor superIds = ids;
             for (int j = 0; j < uses.size(); j++) superIds = replaceIds(superIds, placeholderIds[j], supercategoryIds[j]);
-            gate.lockKeys(encodings, sd.textEncoder.encode(superIds, sd.clipSkip()));
+            gate.lockKeys(encodings, sd.textEncoder.encode(superIds, sd.clipSkip()).to(sd.dtype));
         }
         return encodings;
     }

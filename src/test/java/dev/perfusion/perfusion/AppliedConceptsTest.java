@@ -1,16 +1,28 @@
 package dev.perfusion.perfusion;
 
 import dev.perfusion.Fixtures;
+import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.pipeline.StableDiffusion;
+import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTokenizer;
+import dev.perfusion.util.Progress;
 import dev.perfusion.world.Bundled;
+import dev.perfusion.world.WorldCorpus;
+import org.bytedeco.pytorch.Tensor;
+import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** A supercategory that is not one token: the error suggests only real one-token words spelled like it, or none. */
+/** Installing concepts: supercategories that are not one token, the gate's beta and tau, global key locking in any precision. */
 class AppliedConceptsTest {
     @Test
     void aMultiTokenSupercategorySuggestsOnlyRealOneTokenWords() throws IOException {
@@ -40,6 +52,25 @@ class AppliedConceptsTest {
             for (String s : near) assertRealWord(clip, s);
         }
         assertTrue(error(clip, "grizzlybear").contains("e.g. 'grizzly', 'bear' or"), error(clip, "grizzlybear"));
+    }
+
+    /** The UNet reads the encodings in its own precision (TextToImage casts them): the keys must be locked for that tensor. */
+    @ParameterizedTest
+    @ValueSource(strings = {"Float", "BFloat16"})
+    void globalKeyLockingHoldsForTheEncodingsTheUNetReads(String precision, @TempDir Path cache) throws IOException {
+        torch.ScalarType type = torch.ScalarType.valueOf(precision);
+        StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), type, Progress.NONE);
+        Tensor cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), cache, 300, Progress.NONE);
+        ConceptFile cat = ConceptFile.load(Bundled.concept("my-cat"));
+        try (Scope scope = Scope.inference();
+             AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(cat, cat.beta(), cat.tau())),
+                     ConceptGate.Orthogonalization.EXACT, true)) {
+            Tensor context = applied.encode(List.of("a photo of a my-cat on the grass"), w -> {}).to(sd.dtype);
+            Tensor keys = applied.gate().keyInput(context);
+            assertEquals(type, keys.scalar_type().intern());
+            assertTrue(Ops.maxAbsDiff(keys.to(torch.ScalarType.Float), context.to(torch.ScalarType.Float)) > 0.1,
+                    "the K projections read the prompt with 'cat' in place of 'my-cat'");
+        }
     }
 
     @Test
