@@ -65,7 +65,9 @@ class AppliedConceptsTest {
         try (Scope scope = Scope.inference();
              AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(cat, cat.beta(), cat.tau())),
                      ConceptGate.Orthogonalization.EXACT, true)) {
-            Tensor context = applied.encode(List.of("a photo of a my-cat on the grass"), w -> {}).to(sd.dtype);
+            Tensor encoded = applied.encode(List.of("a photo of a my-cat on the grass"), w -> {}), context = encoded.to(sd.dtype);
+            // the very tensor: the gate's other per-prompt state (training's i* per micro-batch, trackIStarFor) is keyed by it too
+            assertEquals(encoded.data_ptr().address(), context.data_ptr().address(), "the UNet reads the tensor the gate was told about");
             Tensor keys = applied.gate().keyInput(context);
             assertEquals(type, keys.scalar_type().intern());
             assertTrue(Ops.maxAbsDiff(keys.to(torch.ScalarType.Float), context.to(torch.ScalarType.Float)) > 0.1,
