@@ -4,6 +4,7 @@ import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.perfusion.CovarianceFile;
+import dev.perfusion.perfusion.GateCheck;
 import dev.perfusion.training.ConceptMethod;
 import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.training.TrainingImages;
@@ -100,6 +101,7 @@ final class TrainCommand implements Callable<Integer> {
                 .train(images, mask.folder(), out, resume, samples, progress);
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",
                 out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), ProcessMemory.peakResidentGiB()));
+        GateCheck.of(sd, cInv.cInv(), r.concept()).ifPresent(check -> progress.message(check.summary()));
         return 0;
     }
 

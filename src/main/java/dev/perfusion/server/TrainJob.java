@@ -5,6 +5,7 @@ import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.perfusion.CovarianceFile;
+import dev.perfusion.perfusion.GateCheck;
 import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.training.TrainingImages;
 import dev.perfusion.training.TrainingSettings;
@@ -15,6 +16,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 
 /**
  * A training job: {@link ConceptTrainer} as {@code train} runs it, on photos uploaded into the job's folder (or a
@@ -103,12 +105,16 @@ final class TrainJob {
             ConceptTrainer.Result r = new ConceptTrainer(model.sd, cInv.cInv(), cInv.provenance(), plan.word(), plan.supercategory(), settings)
                     .train(plan.photos(), plan.masks(), out, false, plan.work().resolve("samples"), progress);
             progress.checkCancelled();
+            Optional<GateCheck> gateCheck = GateCheck.of(model.sd, cInv.cInv(), r.concept());
+            gateCheck.ifPresent(check -> progress.message(check.summary()));
             ConceptLibrary.Listed listed = library.install(out, plan.word(), plan.overwrite());
             Map<String, Object> result = new LinkedHashMap<>();
             result.put("concept", listed);
             result.put("seconds", r.seconds());
             result.put("probeBefore", r.probeBefore());
             result.put("probeAfter", r.probeAfter());
+            gateCheck.ifPresent(check -> result.put("gateCheck", Map.of("prompt", check.prompt(), "token", check.token(), "s", check.s(),
+                    "g", check.g(), "opens", check.opens(), "message", check.summary())));
             job.result(result);
         };
     }

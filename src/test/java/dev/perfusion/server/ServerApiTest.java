@@ -377,6 +377,10 @@ class ServerApiTest {
         assertEquals(2, job.get("samples").size(), "a sample picture at each step");
         assertEquals(200, s.get(job.get("samples").get(0).asText()).status());
         assertEquals("my-teddy", job.get("result").get("concept").get("summary").get("word").asText());
+        JsonNode gateCheck = job.get("result").get("gateCheck");
+        assertTrue(gateCheck.get("prompt").asText().startsWith("a my-teddy next to a "), gateCheck.toString());
+        assertEquals(gateCheck.get("g").asDouble() >= 0.25, gateCheck.get("opens").asBoolean(), gateCheck.toString());
+        assertTrue(gateCheck.get("message").asText().startsWith("gate check: "), gateCheck.toString());
         assertEquals("teddy", s.get("/api/concepts/my-teddy").json().get("summary").get("supercategory").asText());
         assertError(409, "already in the library", s.postForm("/api/train", form, List.of()));
         assertEquals(200, s.delete("/api/concepts/my-teddy").status());

@@ -167,6 +167,8 @@ function renderTrain() {
   $('train-rate').textContent = '';
   if (job.state === 'done' && job.result) {
     $('train-rate').textContent = `done in ${formatSeconds(job.result.seconds)}; concept '${job.result.concept.name}' is in the library`;
+    const check = job.result.gateCheck;
+    if (check && check.opens) $('train-rate').textContent += '. ' + check.message.replace('gate check: the gate', 'Its gate');
   }
   $('train-cancel').disabled = job.state !== 'running' && job.state !== 'queued';
   drawLoss(job.loss);
