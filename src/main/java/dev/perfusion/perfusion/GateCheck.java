@@ -29,9 +29,9 @@ public record GateCheck(ConceptFile concept, double atWord, String prompt, Strin
     /** A gate this far open on another word (a quarter of the edit) is worth a warning. */
     public static final double OPEN = 0.25;
 
-    /** The check of a gated concept on the model it was trained for; empty for a concept without a gate. */
+    /** The check of a concept on the model it was trained for; empty for one without Perfusion's gate (the baselines). */
     public static Optional<GateCheck> of(StableDiffusion sd, Tensor cInv, ConceptFile concept) {
-        if (concept.edit().kind().tensorRank != 1) return Optional.empty();
+        if (concept.edit().kind() != ProjectionEdit.Kind.GATED_RANK_ONE) return Optional.empty();
         GateProfile.Position highest = null;
         String highestIn = null;
         double atWord = Double.NaN;

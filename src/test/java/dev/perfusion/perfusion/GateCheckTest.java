@@ -70,10 +70,14 @@ class GateCheckTest {
     }
 
     @Test
-    void aConceptWithoutAGateHasNoCheck() {
+    void aConceptWithoutPerfusionsGateHasNoCheck() {
         ConceptFile embeddingOnly = new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(),
                 ProjectionEdit.none(), cat.beta(), cat.tau(), cat.baseModelHash(),
                 cat.textEncoderHash(), cat.settings());
         assertTrue(GateCheck.of(world.sd(), world.cInv(), embeddingOnly).isEmpty());
+        ConceptFile ungated = new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(),
+                new ProjectionEdit(ProjectionEdit.Kind.RANK_ONE, cat.edit().keys(), cat.edit().values()), cat.beta(), cat.tau(),
+                cat.baseModelHash(), cat.textEncoderHash(), cat.settings());
+        assertTrue(GateCheck.of(world.sd(), world.cInv(), ungated).isEmpty(), "ROME's closed form has no beta to raise");
     }
 }
