@@ -105,9 +105,10 @@ final class TrainJob {
             ConceptTrainer.Result r = new ConceptTrainer(model.sd, cInv.cInv(), cInv.provenance(), plan.word(), plan.supercategory(), settings)
                     .train(plan.photos(), plan.masks(), out, false, plan.work().resolve("samples"), progress);
             progress.checkCancelled();
+            ConceptLibrary.Listed listed = library.install(out, plan.word(), plan.overwrite());
+            // after the install: the concept is kept whatever the check finds
             Optional<GateCheck> gateCheck = GateCheck.of(model.sd, cInv.cInv(), r.concept());
             gateCheck.ifPresent(check -> progress.message(check.summary()));
-            ConceptLibrary.Listed listed = library.install(out, plan.word(), plan.overwrite());
             Map<String, Object> result = new LinkedHashMap<>();
             result.put("concept", listed);
             result.put("seconds", r.seconds());
