@@ -27,6 +27,8 @@ final class PretrainCommand implements Callable<Integer> {
             + "instead of averaged away (0: L1 alone, the default).") Double decoderAdversarial;
     @Option(names = "--decoder-only", description = "Run only the decoder fine-tuning stage (it needs only the VAE stage, so it may run beside the diffusion stage in a second process).") boolean decoderOnly;
     @Option(names = "--continue-from", paramLabel = "MODEL", description = "Train the text encoder and UNet further from this exported model (its tokenizer and VAE are kept) for --train-steps more steps.") Path continueFrom;
+    @Option(names = "--new-unet", description = "With --continue-from: keep only the model's tokenizer, text encoder and VAE; the UNet is a new one "
+            + "of the recipe's shape (--unet-channels, --unet-layers), trained from scratch for --train-steps (e.g. a UNet with a level more for larger latents).") boolean newUnet;
     @Option(names = "--train-vae", description = "With --continue-from: the model's VAE trains further first, from its weights (--vae-steps, then --decoder-steps of its decoder alone), and the UNet then learns the moved latent space.") boolean trainVae;
     @Option(names = "--recipe", paramLabel = "NAME", description = "frozen-text: first a CLIP for the world (text tower + image tower, contrastive loss), then the UNet "
             + "alone on its frozen text encoder, as SD (the shipped model); standard: the text encoder and UNet learn together (the previous model). "
@@ -231,7 +233,8 @@ final class PretrainCommand implements Callable<Integer> {
         Pretrainer trainer = new Pretrainer(recipe, work, progress).schedule(checkpointEvery, sampleEvery);
         if (maxMinutes > 0) trainer.timeLimit(maxMinutes * 60);
         if (trainVae && continueFrom == null) throw new IllegalArgumentException("--train-vae needs --continue-from MODEL (a model from scratch trains its VAE anyway)");
-        if (continueFrom != null) trainer.continueFrom(continueFrom);
+        if (newUnet && continueFrom == null) throw new IllegalArgumentException("--new-unet needs --continue-from MODEL (a model from scratch has a new UNet anyway)");
+        if (continueFrom != null) trainer.continueFrom(continueFrom, newUnet);
         if (trainVae) trainer.trainVaeFurther();
         Pretrainer.Result r = decoderOnly ? trainer.runDecoderStage() : contrastiveOnly ? trainer.runContrastiveStage() : trainer.run();
         progress.message(r.finished()

@@ -333,10 +333,15 @@ public record BaseModelRecipe(
         });
     }
 
-    /** Other channels per UNet level (as many levels: the latents' size and the attention's levels stay). */
+    /**
+     * Other channels per UNet level, one entry per level: each level after the first halves the latents, so there
+     * may be as many as the latents can be halved into (cross-attention at every level but the deepest, as SD).
+     */
     public BaseModelRecipe withUnetChannels(List<Integer> channels) {
-        if (channels.size() != unetChannels.size()) {
-            throw new IllegalArgumentException("UNet channels " + channels + ": expected " + unetChannels.size() + " levels, as " + unetChannels);
+        int latents = latentSize();
+        if (channels.size() < 2 || latents % (1 << (channels.size() - 1)) != 0 || latents >> (channels.size() - 1) < 2) {
+            throw new IllegalArgumentException("UNet channels " + channels + ": " + channels.size() + " levels do not fit " + latents + "x" + latents
+                    + " latents (at least 2 levels, each after the first halving them, the deepest at least 2x2)");
         }
         for (int c : channels) {
             if (c < 1 || c % UNET_NORM_GROUPS != 0 || c % unetHeads != 0) {

@@ -81,10 +81,11 @@ final class DiffusionStage implements Stage {
      * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
      * training, and its recipe {@code trained}, whose UNet grows where the recipe's has more layers per level or
      * channels; null, 0 and null for a model from scratch. {@code newLatents}: the work folder's VAE is another than
-     * the continued model's, so the UNet's layers that read and write latents start afresh.
+     * the continued model's, so the UNet's layers that read and write latents start afresh. {@code newUnet}: the UNet
+     * starts from scratch whatever the continued model's.
      */
     DiffusionStage(PretrainingRun run, ClipTokenizer tokenizer, Path continueFrom, int continuation, BaseModelRecipe trained, boolean newLatents,
-                   DiffusersExport export) throws IOException {
+                   boolean newUnet, DiffusersExport export) throws IOException {
         this.run = run;
         this.recipe = run.recipe();
         this.tokenizer = tokenizer;
@@ -99,8 +100,14 @@ final class DiffusionStage implements Stage {
         this.text = frozenText ? ClipTextModel.load(run.work().resolve(ContrastiveStage.TEXT_FOLDER), Ops.cpu(), ScalarType.Float)
                 : ClipTextModel.create(recipe.textEncoderConfig(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()));
         this.unet = UNet2DConditionModel.create(recipe.unetConfig());
-        if (continueFrom != null) {
-            if (!frozenText) Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(), ScalarType.Float, "text encoder");
+        if (continueFrom != null && !frozenText) {
+            Weights.load(text, Safetensors.open(continueFrom.resolve("text_encoder/model.safetensors")), "", Ops.cpu(), ScalarType.Float, "text encoder");
+        } else if (continueFrom == null && !frozenText) {
+            Weights.initRandom(text, recipe.seed() + 1);
+        }
+        if (continueFrom == null || newUnet) {
+            Weights.initRandom(unet, recipe.seed() + 2);
+        } else {
             Safetensors weights = Safetensors.open(continueFrom.resolve("unet").resolve(DiffusersExport.WEIGHTS));
             int trainedLayers = trained.unetLayersPerBlock(), widening = Pretrainer.widening(trained.unetChannels(), recipe.unetChannels());
             if (newLatents && trainedLayers < recipe.unetLayersPerBlock()) {
@@ -111,9 +118,6 @@ final class DiffusionStage implements Stage {
             else if (trainedLayers < recipe.unetLayersPerBlock()) UNetGrowth.load(unet, weights, trainedLayers, what, recipe.seed() + 2);
             else if (widening > 1) UNetWidening.load(unet, weights, widening, what, recipe.seed() + 2);
             else Weights.load(unet, weights, "", Ops.cpu(), ScalarType.Float, "UNet");
-        } else {
-            if (!frozenText) Weights.initRandom(text, recipe.seed() + 1);
-            Weights.initRandom(unet, recipe.seed() + 2);
         }
         this.localization = recipe.attentionLocalization() > 0 ? new AttentionLocalization(unet) : null;
         this.schedule = new NoiseSchedule(recipe.schedulerConfig());

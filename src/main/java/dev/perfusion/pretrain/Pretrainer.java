@@ -45,6 +45,8 @@ public final class Pretrainer {
     private DiffusersExport.VaeOrigin vaeOrigin = DiffusersExport.VaeOrigin.KEPT;
     /** With {@link #continueFrom}: the captions name other words than the continued model's, so its tokenizer and text encoder are not kept. */
     private boolean newTextEncoder;
+    /** With {@link #continueFrom}: the UNet starts from scratch, not from the continued model's. */
+    private boolean newUnet;
     private final Phases phases = new Phases();
 
     public Pretrainer(BaseModelRecipe recipe, Path work, Progress progress) {
@@ -73,16 +75,26 @@ public final class Pretrainer {
      * so too where the recipe's captions name other words than the model's ({@link BaseModelRecipe#captionDetails}).
      */
     public Pretrainer continueFrom(Path model) throws IOException {
+        return continueFrom(model, false);
+    }
+
+    /**
+     * As {@link #continueFrom(Path)}; with {@code newUnet}, only the model's tokenizer, text encoder and VAE are kept
+     * and the UNet is a new one of the recipe's shape, trained from scratch: for a UNet whose levels do not fit the
+     * latents' size (one trained on 16x16 latents, continued on 32x32 ones, still draws objects twice).
+     */
+    public Pretrainer continueFrom(Path model, boolean newUnet) throws IOException {
         for (String part : new String[] {"tokenizer/vocab.json", "vae/config.json", "text_encoder/model.safetensors",
                 "unet/" + DiffusersExport.WEIGHTS, "recipe.json"}) {
             if (!Files.isRegularFile(model.resolve(part))) throw new IOException(model + ": no " + part + " (not a model exported by pretrain)");
         }
         BaseModelRecipe recorded = BaseModelRecipe.recordedIn(model);
         // a deeper or wider UNet grows from the model's (UNetGrowth, UNetWidening), another VAE is new; every other shape must be the model's
-        boolean deepened = recipe.unetLayersPerBlock() > recorded.unetLayersPerBlock();
-        boolean widened = !recipe.unetChannels().equals(recorded.unetChannels());
+        boolean deepened = !newUnet && recipe.unetLayersPerBlock() > recorded.unetLayersPerBlock();
+        boolean widened = !newUnet && !recipe.unetChannels().equals(recorded.unetChannels());
         boolean newVae = !recipe.vaeChannels().equals(recorded.vaeChannels()) || recipe.latentChannels() != recorded.latentChannels();
-        BaseModelRecipe fitting = deepened ? recorded.withUnetLayersPerBlock(recipe.unetLayersPerBlock()) : recorded;
+        BaseModelRecipe fitting = deepened || newUnet ? recorded.withUnetLayersPerBlock(recipe.unetLayersPerBlock()) : recorded;
+        if (newUnet) fitting = fitting.withUnetChannels(recipe.unetChannels());
         if (widened && recipe.unetChannels().size() == recorded.unetChannels().size()) fitting = fitting.withUnetChannels(recipe.unetChannels());
         if (newVae) fitting = fitting.withVae(recipe.vaeChannels(), recipe.latentChannels());
         // another picture size: the model's VAE and UNet, both convolutional, at that size (its latents grow with it),
@@ -114,6 +126,7 @@ public final class Pretrainer {
                     + ": a continued text encoder that learns with its UNet cannot read new words (continue with the frozen-text recipe, whose encoder is trained anew)");
         }
         this.newTextEncoder = otherCaptions;
+        this.newUnet = newUnet;
         this.continueFrom = model;
         this.continuation = continuations(model.resolve("recipe.json")) + 1;
         this.continued = recorded;
@@ -152,7 +165,7 @@ public final class Pretrainer {
             }
             Result r = export.exported()
                     ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, export.model())
-                    : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continued, vaeOrigin == DiffusersExport.VaeOrigin.NEW, export));
+                    : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continued, vaeOrigin == DiffusersExport.VaeOrigin.NEW, newUnet, export));
             if (!r.finished()) return r;
             if (!done("vae-decoder")) {
                 Result d = loop.train(new DecoderStage(run, decoderContinuation()));

@@ -104,7 +104,7 @@ class PretrainCommandTest {
         assertEquals(List.of(64, 128, 256), wide.unetConfig().blockOutChannels());
         assertEquals(16, wide.unetConfig().normNumGroups(), "the norm groups stay, so a widened UNet's groups hold the copies of the old ones");
         assertEquals(BaseModelRecipe.frozenText().vaeChannels(), wide.vaeChannels(), "the rest is the recipe's");
-        for (String[] bad : new String[][] {{"64,128", "expected 3 levels"}, {"64,x,256", "expected C1,C2,..."}, {"64,120,256", "multiple of its 16 norm groups"}}) {
+        for (String[] bad : new String[][] {{"32,64,128,128,128", "5 levels do not fit 16x16 latents"}, {"64,x,256", "expected C1,C2,..."}, {"64,120,256", "multiple of its 16 norm groups"}}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> recipe("--unet-channels", bad[0]));
             assertTrue(e.getMessage().startsWith("--unet-channels") && e.getMessage().contains(bad[1]), bad[0] + ": " + e.getMessage());
         }

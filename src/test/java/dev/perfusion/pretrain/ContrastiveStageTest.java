@@ -301,7 +301,7 @@ class ContrastiveStageTest {
 
         // the diffusion stage once more on the finished work folder: its text encoder before and after its steps
         try (PretrainingRun run = PretrainingRun.start(r, work, Progress.NONE, new dev.perfusion.util.Phases())) {
-            DiffusionStage stage = new DiffusionStage(run, ClipTokenizer.load(work.resolve("tokenizer")), null, 0, null, false, new DiffusersExport(run, null, DiffusersExport.VaeOrigin.KEPT));
+            DiffusionStage stage = new DiffusionStage(run, ClipTokenizer.load(work.resolve("tokenizer")), null, 0, null, false, false, new DiffusersExport(run, null, DiffusersExport.VaeOrigin.KEPT));
             assertEquals(1, stage.modules().size(), "only the UNet learns");
             Map<String, Tensor> textBefore = copies(stage.textEncoder().namedParameters()), unetBefore = copies(stage.unet().namedParameters());
             TrainedWeights weights = new TrainedWeights(stage, run); // StageLoop's step, without its sample pictures

@@ -293,6 +293,25 @@ class PretrainerTest {
                 () -> new Pretrainer(twice.withUnetLayersPerBlock(2), tmp.resolve("both"), Progress.NONE).continueFrom(model));
         assertTrue(both.getMessage().contains("in a run of its own"), both.getMessage());
 
+        // a new UNet with a level more, from scratch, on the model's tokenizer, text encoder and VAE
+        BaseModelRecipe fourLevels = r.withSteps(3, 1, 3).withUnetChannels(List.of(32, 64, 128, 128));
+        IllegalArgumentException notGrown = assertThrows(IllegalArgumentException.class,
+                () -> new Pretrainer(fourLevels, tmp.resolve("four-grown"), Progress.NONE).continueFrom(model));
+        assertTrue(notGrown.getMessage().contains("may grow"), notGrown.getMessage());
+        Pretrainer.Result fresh = new Pretrainer(fourLevels, tmp.resolve("four"), Progress.NONE).schedule(1, 1000).continueFrom(model, true).run();
+        assertTrue(fresh.finished());
+        assertEquals(List.of(32, 64, 128, 128), StableDiffusion.load(fresh.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float,
+                Progress.NONE).unet.config().blockOutChannels());
+        assertEquals(List.of(32, 64, 128, 128), BaseModelRecipe.recordedIn(fresh.model()).unetChannels());
+        for (String kept : List.of("vae/diffusion_pytorch_model.safetensors", "tokenizer/vocab.json")) {
+            assertArrayEquals(Files.readAllBytes(model.resolve(kept)), Files.readAllBytes(fresh.model().resolve(kept)), kept + " is kept");
+        }
+        String words = "text_model.embeddings.token_embedding.weight"; // this recipe's text encoder learns on, from the model's
+        double textMoved = Ops.item(Safetensors.open(fresh.model().resolve("text_encoder/model.safetensors")).get(words)
+                .sub(Safetensors.open(model.resolve("text_encoder/model.safetensors")).get(words)).abs().max());
+        assertTrue(textMoved < 0.01, "the text encoder goes on from the model's: moved " + textMoved);
+        assertEquals(1 + 1, Files.readAllLines(tmp.resolve("four").resolve("losses.csv")).size(), "only the diffusion stage runs");
+
         // larger pictures: the model's VAE and UNet at 128x128, whose latents grow to 32x32; or a new VAE of four levels
         // that keeps them 16x16 (SD's factor 8)
         Pretrainer.Result larger = new Pretrainer(r.withSteps(2, 1, 2).withImageSize(128), tmp.resolve("larger"), Progress.NONE).schedule(1, 1000)
