@@ -75,7 +75,8 @@ final class PretrainCommand implements Callable<Integer> {
             + "so it draws what it drew and learns on with more capacity.") Integer unetLayers;
     @Option(names = "--unet-channels", paramLabel = "C1,C2,...", description = "Channels per UNet level (default: the recipe's, 32,64,128). "
             + "With --continue-from, k times the model's at every level widens its UNet: each channel is repeated k times and the layers that read "
-            + "them share their weights among the copies, so it draws what it drew and learns on with k^2 times the weights (and compute) per layer.")
+            + "them share their weights among the copies, so it draws what it drew and learns on with k^2 times the weights (and compute) per layer; "
+            + "the model's channels with the deepest repeated (e.g. 32,64,128,128) adds a level at the bottom for larger latents, started near what it drew.")
     String unetChannels;
     @Option(names = "--image-size", paramLabel = "N", description = "Pictures of NxN pixels (default: the recipe's, 64). With --continue-from, "
             + "the model's VAE and UNet, both convolutional, at that size: its latents grow with the pictures (128 gives 32x32 latents at the VAE's "

@@ -79,8 +79,8 @@ final class DiffusionStage implements Stage {
 
     /**
      * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
-     * training, and its recipe {@code trained}, whose UNet grows where the recipe's has more layers per level or
-     * channels; null, 0 and null for a model from scratch. {@code newLatents}: the work folder's VAE is another than
+     * training, and its recipe {@code trained}, whose UNet grows where the recipe's has more layers per level,
+     * channels or levels; null, 0 and null for a model from scratch. {@code newLatents}: the work folder's VAE is another than
      * the continued model's, so the UNet's layers that read and write latents start afresh. {@code newUnet}: the UNet
      * starts from scratch whatever the continued model's.
      */
@@ -115,6 +115,7 @@ final class DiffusionStage implements Stage {
             }
             String what = "UNet of " + continueFrom;
             if (newLatents) loadWithFreshLatentLayers(unet, weights, recipe.seed() + 2);
+            else if (Pretrainer.levelAdded(trained.unetChannels(), recipe.unetChannels())) UNetLevelAdded.load(unet, weights, trained.unetChannels().size(), what, recipe.seed() + 2);
             else if (trainedLayers < recipe.unetLayersPerBlock()) UNetGrowth.load(unet, weights, trainedLayers, what, recipe.seed() + 2);
             else if (widening > 1) UNetWidening.load(unet, weights, widening, what, recipe.seed() + 2);
             else Weights.load(unet, weights, "", Ops.cpu(), ScalarType.Float, "UNet");

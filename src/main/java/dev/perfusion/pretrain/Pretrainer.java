@@ -89,12 +89,14 @@ public final class Pretrainer {
             if (!Files.isRegularFile(model.resolve(part))) throw new IOException(model + ": no " + part + " (not a model exported by pretrain)");
         }
         BaseModelRecipe recorded = BaseModelRecipe.recordedIn(model);
-        // a deeper or wider UNet grows from the model's (UNetGrowth, UNetWidening), another VAE is new; every other shape must be the model's
+        // a deeper or wider UNet, or one with a level more, grows from the model's (UNetGrowth, UNetWidening, UNetLevelAdded),
+        // another VAE is new; every other shape must be the model's
         boolean deepened = !newUnet && recipe.unetLayersPerBlock() > recorded.unetLayersPerBlock();
-        boolean widened = !newUnet && !recipe.unetChannels().equals(recorded.unetChannels());
+        boolean levelAdded = !newUnet && levelAdded(recorded.unetChannels(), recipe.unetChannels());
+        boolean widened = !newUnet && !levelAdded && !recipe.unetChannels().equals(recorded.unetChannels());
         boolean newVae = !recipe.vaeChannels().equals(recorded.vaeChannels()) || recipe.latentChannels() != recorded.latentChannels();
         BaseModelRecipe fitting = deepened || newUnet ? recorded.withUnetLayersPerBlock(recipe.unetLayersPerBlock()) : recorded;
-        if (newUnet) fitting = fitting.withUnetChannels(recipe.unetChannels());
+        if (newUnet || levelAdded) fitting = fitting.withUnetChannels(recipe.unetChannels());
         if (widened && recipe.unetChannels().size() == recorded.unetChannels().size()) fitting = fitting.withUnetChannels(recipe.unetChannels());
         if (newVae) fitting = fitting.withVae(recipe.vaeChannels(), recipe.latentChannels());
         // another picture size: the model's VAE and UNet, both convolutional, at that size (its latents grow with it),
@@ -104,17 +106,21 @@ public final class Pretrainer {
         if (!fitting.architecture().equals(recipe.architecture())) {
             throw new IllegalArgumentException(model + " was trained as " + recorded.architecture() + "; this recipe builds " + recipe.architecture()
                     + ", which its weights do not fit (leave --recipe out to continue with the model's own; of the shapes, only the UNet's layers per level "
-                    + "and channels may grow, the pictures may have another size, and the VAE may be another, trained anew)");
+                    + "and channels may grow or it may gain a level (its deepest repeated), the pictures may have another size, and the VAE may be another, trained anew)");
         }
         if (widened) {
             int factor = widening(recorded.unetChannels(), recipe.unetChannels());
             if (factor < 2) {
                 throw new IllegalArgumentException("a wider UNet than " + model + "'s " + recorded.unetChannels() + " has the same whole multiple of "
-                        + "its channels at every level, e.g. " + recorded.unetChannels().stream().map(c -> 2 * c).toList() + "; got " + recipe.unetChannels());
+                        + "its channels at every level, e.g. " + recorded.unetChannels().stream().map(c -> 2 * c).toList() + ", and one with a level more "
+                        + "has its channels with the deepest repeated, " + withDeepestRepeated(recorded.unetChannels()) + " (or --new-unet); got " + recipe.unetChannels());
             }
             if (deepened || newVae || resized) {
                 throw new IllegalArgumentException("a wider UNet, and a deeper UNet, a new VAE or another picture size, in one run: widen the UNet in a run of its own");
             }
+        }
+        if (levelAdded && (deepened || newVae)) {
+            throw new IllegalArgumentException("a UNet with a level more, and a deeper UNet or a new VAE, in one run: add the level in a run of its own");
         }
         if (newVae && recipe.latentSize() != recorded.latentSize()) {
             throw new IllegalArgumentException("a new VAE under " + model + "'s UNet must keep its " + recorded.latentSize() + "x" + recorded.latentSize()
@@ -236,6 +242,17 @@ public final class Pretrainer {
     /** The loss curves of every stage, in training order (means over 50 steps; the last run's values where a run was resumed). */
     public static void plotLosses(Path csv, Path png) throws IOException {
         new LossLog(csv, png).plot();
+    }
+
+    /** Whether {@code more} is {@code fewer}'s levels and one more as wide as the deepest ({@link UNetLevelAdded}). */
+    static boolean levelAdded(java.util.List<Integer> fewer, java.util.List<Integer> more) {
+        return more.size() == fewer.size() + 1 && more.subList(0, fewer.size()).equals(fewer) && more.get(fewer.size()).equals(fewer.get(fewer.size() - 1));
+    }
+
+    private static java.util.List<Integer> withDeepestRepeated(java.util.List<Integer> channels) {
+        java.util.List<Integer> more = new java.util.ArrayList<>(channels);
+        more.add(channels.get(channels.size() - 1));
+        return more;
     }
 
     /** The whole factor by which every level's channels grow from {@code narrower} to {@code wider}, or 0 where there is none. */

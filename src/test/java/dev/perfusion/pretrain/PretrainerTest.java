@@ -293,11 +293,15 @@ class PretrainerTest {
                 () -> new Pretrainer(twice.withUnetLayersPerBlock(2), tmp.resolve("both"), Progress.NONE).continueFrom(model));
         assertTrue(both.getMessage().contains("in a run of its own"), both.getMessage());
 
-        // a new UNet with a level more, from scratch, on the model's tokenizer, text encoder and VAE
+        // a level added at the bottom of the model's UNet (UNetLevelAddedTest: every old weight in its place) trains on
         BaseModelRecipe fourLevels = r.withSteps(3, 1, 3).withUnetChannels(List.of(32, 64, 128, 128));
-        IllegalArgumentException notGrown = assertThrows(IllegalArgumentException.class,
-                () -> new Pretrainer(fourLevels, tmp.resolve("four-grown"), Progress.NONE).continueFrom(model));
-        assertTrue(notGrown.getMessage().contains("may grow"), notGrown.getMessage());
+        Pretrainer.Result levelAdded = new Pretrainer(fourLevels, tmp.resolve("four-grown"), Progress.NONE).schedule(1, 1000).continueFrom(model).run();
+        double warm = Ops.item(Safetensors.open(levelAdded.model().resolve("unet/diffusion_pytorch_model.safetensors")).get(name).sub(before.get(name)).abs().max());
+        assertTrue(warm < 0.01, "a step from the model's weights: moved " + warm);
+        IllegalArgumentException notRepeated = assertThrows(IllegalArgumentException.class,
+                () -> new Pretrainer(r.withUnetChannels(List.of(32, 64, 128, 256)), tmp.resolve("four-misfit"), Progress.NONE).continueFrom(model));
+        assertTrue(notRepeated.getMessage().contains("may gain a level (its deepest repeated)"), notRepeated.getMessage());
+        // or a new UNet with a level more, from scratch, on the model's tokenizer, text encoder and VAE
         Pretrainer.Result fresh = new Pretrainer(fourLevels, tmp.resolve("four"), Progress.NONE).schedule(1, 1000).continueFrom(model, true).run();
         assertTrue(fresh.finished());
         assertEquals(List.of(32, 64, 128, 128), StableDiffusion.load(fresh.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float,

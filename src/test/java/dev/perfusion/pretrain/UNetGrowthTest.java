@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.*;
 class UNetGrowthTest {
     private static final BaseModelRecipe RECIPE = BaseModelRecipe.frozenText();
 
-    private static UNet2DConditionModel unet(int layers, long seed) {
+    static UNet2DConditionModel unet(int layers, long seed) {
         UNet2DConditionModel u = UNet2DConditionModel.create(RECIPE.withUnetLayersPerBlock(layers).unetConfig());
         Weights.initRandom(u, seed);
         // biases and norms away from their initial 0 and 1, so that a weight loaded into the wrong place shows
