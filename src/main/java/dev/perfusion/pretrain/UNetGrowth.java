@@ -13,6 +13,8 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.BiConsumer;
+import java.util.function.UnaryOperator;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -39,27 +41,36 @@ final class UNetGrowth {
             throw new IllegalArgumentException("cannot deepen the " + what + " from " + shallowerLayers + " to " + deeperLayers + " layers per level");
         }
         Weights.initRandom(deeper, seed);
-        Map<String, Param> params = deeper.namedParameters();
+        loadInPlaces(deeper, shallower, name -> shallowerName(name, shallowerLayers, deeperLayers), UNetGrowth::startAsIdentity,
+                "cannot deepen the " + what + " (" + shallowerLayers + " -> " + deeperLayers + " layers per level)");
+    }
+
+    /**
+     * Sets each weight of {@code grown} to {@code trained}'s weight of the name {@code place} gives it, or, where that is
+     * null (a new layer's weight), by {@code startNew}; every trained weight must find its place, of its shape, or the
+     * error begins with {@code cannot}.
+     */
+    static void loadInPlaces(UNet2DConditionModel grown, StateDict trained, UnaryOperator<String> place, BiConsumer<String, Param> startNew, String cannot) {
         Set<String> used = new HashSet<>();
         List<String> misfits = new ArrayList<>();
-        for (Map.Entry<String, Param> e : params.entrySet()) {
-            String from = shallowerName(e.getKey(), shallowerLayers, deeperLayers);
+        for (Map.Entry<String, Param> e : grown.namedParameters().entrySet()) {
+            String from = place.apply(e.getKey());
             Param p = e.getValue();
             if (from == null) {
-                startAsIdentity(e.getKey(), p);
-            } else if (!shallower.has(from) || !Arrays.equals(shallower.shape(from), p.shape())) {
-                misfits.add(from + (shallower.has(from) ? " has shape " + Arrays.toString(shallower.shape(from)) + ", expected " + Arrays.toString(p.shape()) : " is missing"));
+                startNew.accept(e.getKey(), p);
+            } else if (!trained.has(from) || !Arrays.equals(trained.shape(from), p.shape())) {
+                misfits.add(from + (trained.has(from) ? " has shape " + Arrays.toString(trained.shape(from)) + ", expected " + Arrays.toString(p.shape()) : " is missing"));
             } else {
                 try (Scope s = Scope.inference()) {
-                    p.set(shallower.get(from).to(p.t().device(), p.t().scalar_type()));
+                    p.set(trained.get(from).to(p.t().device(), p.t().scalar_type()));
                 }
                 used.add(from);
             }
         }
-        for (String key : shallower.keys()) if (!used.contains(key)) misfits.add(shallower.describe(key) + " has no place in the deeper UNet");
+        for (String key : trained.keys()) if (!used.contains(key)) misfits.add(trained.describe(key) + " has no place in the grown UNet");
         if (!misfits.isEmpty()) {
-            throw new IllegalArgumentException("cannot deepen the " + what + " (" + shallowerLayers + " -> " + deeperLayers + " layers per level): "
-                    + String.join("; ", misfits.subList(0, Math.min(5, misfits.size()))) + (misfits.size() > 5 ? "; and " + (misfits.size() - 5) + " more" : ""));
+            throw new IllegalArgumentException(cannot + ": " + String.join("; ", misfits.subList(0, Math.min(5, misfits.size())))
+                    + (misfits.size() > 5 ? "; and " + (misfits.size() - 5) + " more" : ""));
         }
     }
 

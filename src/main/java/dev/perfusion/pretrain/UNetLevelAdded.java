@@ -7,12 +7,7 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.unet.UNet2DConditionModel;
 
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -38,27 +33,8 @@ final class UNetLevelAdded {
                     + channels + " must be its own with the deepest repeated once more");
         }
         Weights.initRandom(deeper, seed);
-        Set<String> used = new HashSet<>();
-        List<String> misfits = new ArrayList<>();
-        for (Map.Entry<String, Param> e : deeper.namedParameters().entrySet()) {
-            String from = shallowerName(e.getKey(), shallowerLevels);
-            Param p = e.getValue();
-            if (from == null) {
-                startNearIdentity(e.getKey(), p);
-            } else if (!shallower.has(from) || !Arrays.equals(shallower.shape(from), p.shape())) {
-                misfits.add(from + (shallower.has(from) ? " has shape " + Arrays.toString(shallower.shape(from)) + ", expected " + Arrays.toString(p.shape()) : " is missing"));
-            } else {
-                try (Scope s = Scope.inference()) {
-                    p.set(shallower.get(from).to(p.t().device(), p.t().scalar_type()));
-                }
-                used.add(from);
-            }
-        }
-        for (String key : shallower.keys()) if (!used.contains(key)) misfits.add(shallower.describe(key) + " has no place in the UNet with a level more");
-        if (!misfits.isEmpty()) {
-            throw new IllegalArgumentException("cannot add a level to the " + what + ": " + String.join("; ", misfits.subList(0, Math.min(5, misfits.size())))
-                    + (misfits.size() > 5 ? "; and " + (misfits.size() - 5) + " more" : ""));
-        }
+        UNetGrowth.loadInPlaces(deeper, shallower, name -> shallowerName(name, shallowerLevels), UNetLevelAdded::startNearIdentity,
+                "cannot add a level to the " + what);
     }
 
     /**
