@@ -89,7 +89,7 @@ final class UNetGrowth {
     }
 
     /** A new layer's weight, set so that the layer passes its input on. */
-    private static void startAsIdentity(String name, Param p) {
+    static void startAsIdentity(String name, Param p) {
         try (Scope s = Scope.inference()) {
             if (name.matches(".*\\.resnets\\.\\d+\\.conv2\\.(weight|bias)") || name.matches(".*\\.attentions\\.\\d+\\.proj_out\\.(weight|bias)")
                     || name.matches(".*\\.resnets\\.\\d+\\.conv_shortcut\\.bias")) {

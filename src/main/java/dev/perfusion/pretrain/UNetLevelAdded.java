@@ -56,20 +56,18 @@ final class UNetLevelAdded {
         return "up_blocks." + (block - 1) + "." + rest;
     }
 
-    /** A new weight, set so that its layer passes its input on, or averages it over 2x2 cells where it halves it. */
+    /** A new weight, set so that its layer passes its input on ({@link UNetGrowth}'s), or averages it over 2x2 cells where it halves it. */
     private static void startNearIdentity(String name, Param p) {
-        long[] shape = p.shape();
         try (Scope s = Scope.inference()) {
-            if (name.matches(".*\\.resnets\\.\\d+\\.conv2\\.(weight|bias)") || name.matches(".*\\.attentions\\.\\d+\\.proj_out\\.(weight|bias)")
-                    || name.matches(".*\\.(conv_shortcut|downsamplers\\.0\\.conv|upsamplers\\.0\\.conv)\\.bias")) {
+            if (name.matches(".*\\.(downsamplers|upsamplers)\\.0\\.conv\\.bias")) {
                 p.set(Ops.zerosLike(p.t()));
-            } else if (name.matches(".*\\.resnets\\.\\d+\\.conv_shortcut\\.weight")) {
-                p.set(kernel(shape, (o, i, y, x) -> o == i ? 1 : 0)); // [out, in = out + skip, 1, 1]: the block's input on, the skip left out
             } else if (name.endsWith("downsamplers.0.conv.weight")) {
                 // stride 2, padding 1: output (y, x) reads rows and columns 2y-1 .. 2y+1, so taps 1 and 2 cover its own 2x2 cell
-                p.set(kernel(shape, (o, i, y, x) -> o == i && y >= 1 && x >= 1 ? 0.25f : 0));
+                p.set(kernel(p, (o, i, y, x) -> o == i && y >= 1 && x >= 1 ? 0.25f : 0));
             } else if (name.endsWith("upsamplers.0.conv.weight")) {
-                p.set(kernel(shape, (o, i, y, x) -> o == i && y == 1 && x == 1 ? 1 : 0)); // after the nearest-neighbour doubling
+                p.set(kernel(p, (o, i, y, x) -> o == i && y == 1 && x == 1 ? 1 : 0)); // after the nearest-neighbour doubling
+            } else {
+                UNetGrowth.startAsIdentity(name, p);
             }
         }
     }
@@ -78,12 +76,13 @@ final class UNetLevelAdded {
         float at(int out, int in, int y, int x);
     }
 
-    private static org.bytedeco.pytorch.Tensor kernel(long[] shape, Tap tap) {
+    private static org.bytedeco.pytorch.Tensor kernel(Param p, Tap tap) {
+        long[] shape = p.shape();
         int out = (int) shape[0], in = (int) shape[1], h = (int) shape[2], w = (int) shape[3];
         float[] v = new float[out * in * h * w];
         for (int o = 0; o < out; o++) for (int i = 0; i < in; i++) for (int y = 0; y < h; y++) for (int x = 0; x < w; x++) {
             v[((o * in + i) * h + y) * w + x] = tap.at(o, i, y, x);
         }
-        return Ops.fromFloats(v, shape);
+        return Ops.fromFloats(v, shape).to(p.t().device(), p.t().scalar_type());
     }
 }
