@@ -18,6 +18,7 @@ import dev.perfusion.unet.UNet2DConditionModel;
 import dev.perfusion.util.Progress;
 import dev.perfusion.util.ProcessMemory;
 import dev.perfusion.vae.AutoencoderKL;
+import dev.perfusion.world.Bundled;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -46,11 +47,11 @@ public final class EngineBench {
     /**
      * What to measure: the family whose configs give the shapes, image sizes in pixels, timed UNet steps per size
      * (after one warm-up), and which of the optional measures to take; with {@code conceptTrainSteps} above 0, the
-     * training measures on the bundled model instead (that many concept training steps, then
-     * {@code pretrainSteps} steps of the pretraining diffusion stage).
+     * training measures on a world model instead ({@code worldModel}, the bundled one where null: that many concept
+     * training steps, then {@code pretrainSteps} steps of the pretraining diffusion stage on its recorded recipe).
      */
     public record Plan(String family, List<Integer> sizes, int repeats, boolean vaeDecode, boolean checkpointLoad,
-                       boolean perfusion, int conceptTrainSteps, int pretrainSteps, torch.ScalarType dtype) {
+                       boolean perfusion, int conceptTrainSteps, int pretrainSteps, torch.ScalarType dtype, Path worldModel) {
         public Plan {
             sizes = List.copyOf(sizes);
         }
@@ -66,7 +67,7 @@ public final class EngineBench {
                 matmulGflops, matmulRate(), Threads.blasThreads()));
         progress.message("fp32 matmul rate: " + results.get("fp32 matmul 1024^3"));
         if (plan.conceptTrainSteps() > 0) {
-            TrainingBench.run(plan.conceptTrainSteps(), plan.pretrainSteps(), plan.dtype(), results, progress);
+            TrainingBench.run(plan.worldModel() != null ? plan.worldModel() : Bundled.model(), plan.conceptTrainSteps(), plan.pretrainSteps(), plan.dtype(), results, progress);
             return results;
         }
 

@@ -28,10 +28,11 @@ import java.util.Map;
 import static dev.perfusion.bench.EngineBench.f;
 
 /**
- * Training on the bundled model, through the same code as {@code demo} and {@code pretrain}: the demo concept's
- * Perfusion training (steps per second near the start and near the end of the run, and where a step's time goes),
- * and the pretraining diffusion stage continued from the bundled model (pictures per second, and where a step's time
- * goes).
+ * Training on a world model (the bundled one unless another is given), through the same code as {@code demo} and
+ * {@code pretrain}: the demo concept's Perfusion training (steps per second near the start and near the end of the
+ * run, and where a step's time goes), and the pretraining diffusion stage continued from the model on its recorded
+ * recipe (pictures per second, and where a step's time goes). Another checkout's bundled model measures this code on
+ * that checkout's recipe, for a like-for-like comparison with its code ({@code bench/reference/training_against.sh}).
  */
 final class TrainingBench {
     private TrainingBench() {}
@@ -42,11 +43,12 @@ final class TrainingBench {
     private static final int WARM_UP = 10;
 
     /** {@code dtype}: what the UNet computes in while the concept trains, and while pretraining trains it (fp32 or bf16 mixed precision). */
-    static void run(int conceptSteps, int pretrainSteps, torch.ScalarType dtype, Map<String, String> results, Progress out) throws IOException {
+    static void run(Path model, int conceptSteps, int pretrainSteps, torch.ScalarType dtype, Map<String, String> results, Progress out) throws IOException {
         Path dir = Files.createTempDirectory("perfusion-bench-training");
         try {
-            concept(conceptSteps, dtype, dir, results, out);
-            if (pretrainSteps > 0) pretraining(pretrainSteps, dtype == torch.ScalarType.BFloat16, dir.resolve("pretrain"), results, out);
+            results.put("world model", model.toString());
+            concept(model, conceptSteps, dtype, dir, results, out);
+            if (pretrainSteps > 0) pretraining(model, pretrainSteps, dtype == torch.ScalarType.BFloat16, dir.resolve("pretrain"), results, out);
         } finally {
             try (var files = Files.walk(dir)) {
                 files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
@@ -54,9 +56,9 @@ final class TrainingBench {
         }
     }
 
-    private static void concept(int steps, torch.ScalarType dtype, Path dir, Map<String, String> results, Progress out) throws IOException {
-        StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), dtype, out);
-        Tensor cInv = CovarianceCache.inverseFor(sd, WorldCorpus.forModel(Bundled.model()), CovarianceCache.defaultDir(),
+    private static void concept(Path model, int steps, torch.ScalarType dtype, Path dir, Map<String, String> results, Progress out) throws IOException {
+        StableDiffusion sd = StableDiffusion.load(model, ModelSource.Options.defaults(), Ops.cpu(), dtype, out);
+        Tensor cInv = CovarianceCache.inverseFor(sd, WorldCorpus.forModel(model), CovarianceCache.defaultDir(),
                 CovarianceCache.DEFAULT_CAPTIONS, out);
         TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(steps).schedule(0, 0).build();
         ConceptTrainer trainer = new ConceptTrainer(sd, cInv, Demo.WORD, Demo.SUPERCATEGORY, settings);
@@ -64,7 +66,7 @@ final class TrainingBench {
         OpClock.start();
         trainer.train(Bundled.examples(Demo.WORD), null, dir.resolve("concept.safetensors"), false, null, clock);
         Map<String, long[]> ops = OpClock.stop();
-        String what = f("Perfusion training of %s on the bundled model (batch %d x %d, %dx%d pictures, UNet in %s)", Demo.WORD,
+        String what = f("Perfusion training of %s on the world model (batch %d x %d, %dx%d pictures, UNet in %s)", Demo.WORD,
                 settings.batchSize(), settings.gradientAccumulation(), sd.pictureSize(), sd.pictureSize(), dtype == torch.ScalarType.Float ? "fp32" : "bf16");
         results.put(what + ", steps/s", clock.rates(steps));
         results.put(what + ", per step", trainer.phases().describe(steps, "step"));
@@ -72,14 +74,14 @@ final class TrainingBench {
         results.put("peak resident memory after concept training", f("%.2f GiB", ProcessMemory.peakResidentGiB()));
     }
 
-    private static void pretraining(int steps, boolean bf16, Path work, Map<String, String> results, Progress out) throws IOException {
-        BaseModelRecipe recipe = BaseModelRecipe.recordedIn(Bundled.model()).withSteps(0, steps, 0).withBf16(bf16);
+    private static void pretraining(Path model, int steps, boolean bf16, Path work, Map<String, String> results, Progress out) throws IOException {
+        BaseModelRecipe recipe = BaseModelRecipe.recordedIn(model).withSteps(0, steps, 0).withBf16(bf16);
         StepClock clock = new StepClock(out);
-        Pretrainer pretrainer = new Pretrainer(recipe, work, clock).schedule(Integer.MAX_VALUE, Integer.MAX_VALUE).continueFrom(Bundled.model());
+        Pretrainer pretrainer = new Pretrainer(recipe, work, clock).schedule(Integer.MAX_VALUE, Integer.MAX_VALUE).continueFrom(model);
         OpClock.start();
         pretrainer.run();
         Map<String, long[]> ops = OpClock.stop();
-        String what = f("pretraining diffusion stage, bundled recipe (batch %d, %dx%d pictures, UNet in %s)", recipe.diffusionBatch(),
+        String what = f("pretraining diffusion stage, the model's recipe (batch %d, %dx%d pictures, UNet in %s)", recipe.diffusionBatch(),
                 recipe.imageSize(), recipe.imageSize(), bf16 ? "bf16 mixed precision" : "fp32");
         results.put(what + ", pictures/s", clock.pictureRates(steps, recipe.diffusionBatch()));
         results.put(what + ", per step", pretrainer.phases().describe(steps, "step"));

@@ -39,6 +39,9 @@ final class BenchCommand implements Callable<Integer> {
     int trainSteps;
     @Option(names = "--pretrain-steps", defaultValue = "60", description = "With --training: pretraining steps, 0 for none (default: ${DEFAULT-VALUE}).")
     int pretrainSteps;
+    @Option(names = "--model", paramLabel = "DIR", description = "With --training: the world model to train on, on its recorded recipe "
+            + "(default: the bundled one); another checkout's models/world measures this code on that checkout's recipe.")
+    java.nio.file.Path model;
 
     @Option(names = "--save-model", paramLabel = "OUT", description = "Time nothing: write the benchmark's random-weight model of "
             + "--family in fp16, as convert writes a model (OUT.safetensors: one file in the original layout; else a new diffusers "
@@ -54,6 +57,10 @@ final class BenchCommand implements Callable<Integer> {
             return 0;
         }
         if (training && trainSteps < 20) throw new IllegalArgumentException("--train-steps must be at least 20 to time a rate, got " + trainSteps);
+        if (model != null && !training) throw new IllegalArgumentException("--model is the world model of --training; the engine benchmark's model is --family's random one");
+        if (model != null && !java.nio.file.Files.isRegularFile(model.resolve("recipe.json"))) {
+            throw new IllegalArgumentException("--model " + model + ": not a world model trained by pretrain (no recipe.json there)");
+        }
         if (training && pretrainSteps != 0 && pretrainSteps < 20) {
             throw new IllegalArgumentException("--pretrain-steps must be 0 or at least 20 to time a rate, got " + pretrainSteps);
         }
@@ -67,7 +74,7 @@ final class BenchCommand implements Callable<Integer> {
                     + ": --perfusion measures fp32 only (--training measures concept training in bf16 too)");
         }
         EngineBench.Plan plan = new EngineBench.Plan(family, sizes, repeats, !skipVae, !skipLoad, perfusion,
-                training ? trainSteps : 0, pretrainSteps, dtype);
+                training ? trainSteps : 0, pretrainSteps, dtype, model);
         Map<String, String> results = EngineBench.run(plan, new TerminalProgress(System.out));
         System.out.println();
         System.out.println("| measure | value |");

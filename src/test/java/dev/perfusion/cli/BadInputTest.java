@@ -230,6 +230,15 @@ class BadInputTest {
         assertEquals(List.of(existing.resolve("keep.txt")), Files.list(existing).toList(), "nothing written into it");
     }
 
+    @Test
+    void benchTrainsOnlyOnAWorldModelItCanReadTheRecipeOf() throws IOException {
+        Path notAWorldModel = Files.createDirectories(tmp.resolve("not-a-world-model"));
+        assertRejectedBeforeLoading(run("bench", "--training", "--train-steps", "20", "--model", notAWorldModel.toString()),
+                "--model " + notAWorldModel + ": not a world model trained by pretrain (no recipe.json there)");
+        assertRejectedBeforeLoading(run("bench", "--model", notAWorldModel.toString()),
+                "--model is the world model of --training; the engine benchmark's model is --family's random one");
+    }
+
     private static void assertRejectedBeforeLoading(CliRun r, String expected) {
         assertEquals(2, r.rc(), r.all());
         assertTrue(r.err().contains(expected), r.err());
