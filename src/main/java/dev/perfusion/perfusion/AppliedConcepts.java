@@ -1,5 +1,6 @@
 package dev.perfusion.perfusion;
 
+import dev.perfusion.pipeline.DistinctPrompts;
 import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.tensor.Ops;
@@ -211,12 +212,13 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
      */
     @Override
     public Tensor encode(List<String> prompts, Consumer<String> warnings) {
-        Tensor ids = sd.tokenize(tokenizer, prompts, warnings);
-        Tensor encodings = encodeIds(ids).to(sd.dtype);
+        DistinctPrompts batch = DistinctPrompts.of(prompts);
+        Tensor ids = sd.tokenize(tokenizer, batch.distinct(), warnings);
+        Tensor encodings = batch.batchRows(encodeIds(ids).to(sd.dtype));
         if (globalLock && gate != null) {
             Tensor superIds = ids;
             for (int j = 0; j < uses.size(); j++) superIds = replaceIds(superIds, placeholderIds[j], supercategoryIds[j]);
-            gate.lockKeys(encodings, sd.textEncoder.encode(superIds, sd.clipSkip()).to(sd.dtype));
+            gate.lockKeys(encodings, batch.batchRows(sd.textEncoder.encode(superIds, sd.clipSkip()).to(sd.dtype)));
         }
         return encodings;
     }

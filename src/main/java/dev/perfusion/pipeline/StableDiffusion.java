@@ -147,9 +147,10 @@ public final class StableDiffusion {
         return Ops.fromLongs(ids, prompts.size(), max).to(device, torch.ScalarType.Long);
     }
 
-    /** Text encodings [B, 77, D] of the prompts, as the UNet's cross-attention reads them. */
+    /** Text encodings [B, 77, D] of the prompts, as the UNet's cross-attention reads them; each distinct prompt encoded once. */
     public Tensor encodePrompts(List<String> prompts, Consumer<String> warnings) {
-        return textEncoder.encode(tokenize(prompts, warnings), clipSkip);
+        DistinctPrompts batch = DistinctPrompts.of(prompts);
+        return batch.batchRows(textEncoder.encode(tokenize(batch.distinct(), warnings), clipSkip));
     }
 
     /**

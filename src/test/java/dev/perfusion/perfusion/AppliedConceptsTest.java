@@ -75,6 +75,44 @@ class AppliedConceptsTest {
         }
     }
 
+    /** Training encodes each distinct prompt of a step once: the word embedding's gradient must be that of every row. */
+    @Test
+    void aRepeatingBatchGivesTheWordEmbeddingTheGradientOfEveryRow(@TempDir Path cache) throws IOException {
+        StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        Tensor cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), cache, 300, Progress.NONE);
+        ConceptFile cat = ConceptFile.load(Bundled.concept("my-cat"));
+        List<String> prompts = List.of("a photo of a my-cat", "a my-cat on the grass", "a photo of a my-cat", "a photo of a my-cat");
+        try (Scope scope = Scope.open()) {
+            // a different weight per row, so a row counted once too often or too few shows
+            Tensor viaBatch = embeddingGradient(sd, cInv, cat, applied ->
+                    Ops.mul(applied.encode(prompts, w -> {}), Ops.fromFloats(new float[] {1, 2, 3, 4}, 4, 1, 1)).sum());
+            Tensor viaRows = embeddingGradient(sd, cInv, cat, applied -> {
+                Tensor loss = null;
+                for (int i = 0; i < prompts.size(); i++) {
+                    Tensor row = Ops.mul(applied.encode(List.of(prompts.get(i)), w -> {}), i + 1.0).sum();
+                    loss = loss == null ? row : Ops.add(loss, row);
+                }
+                return loss;
+            });
+            assertTrue(Ops.item(viaRows.abs().max()) > 1e-3, "the rows' loss reaches the word embedding");
+            assertTrue(Ops.maxAbsDiff(viaBatch, viaRows) < 1e-4 * Ops.item(viaRows.abs().max()),
+                    "gradient through the distinct prompts' encodings: " + Ops.maxAbsDiff(viaBatch, viaRows));
+        }
+    }
+
+    /** The gradient of {@code loss} with respect to the concept's word embedding, the concept installed with it learnable. */
+    private static Tensor embeddingGradient(StableDiffusion sd, Tensor cInv, ConceptFile concept,
+                                            java.util.function.Function<AppliedConcepts, Tensor> loss) {
+        Tensor embedding = Ops.trainableCopy(concept.embedding());
+        ConceptFile learning = new ConceptFile(concept.word(), concept.supercategory(), embedding, concept.iStar(), concept.edit(),
+                concept.beta(), concept.tau(), concept.baseModelHash(), concept.textEncoderHash(), concept.settings());
+        try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(learning, concept.beta(), concept.tau())),
+                ConceptGate.Orthogonalization.EXACT, false)) {
+            loss.apply(applied).backward();
+        }
+        return embedding.grad().clone();
+    }
+
     @Test
     void betaAndTauHaveOneRuleForTrainingAndGeneration() throws IOException {
         ConceptFile cat = ConceptFile.load(Bundled.concept("my-cat"));
