@@ -1,9 +1,7 @@
 package dev.perfusion.cli;
 
-import dev.perfusion.eval.AttributeClassifier;
-import dev.perfusion.eval.InstanceEncoder;
-import dev.perfusion.eval.WorldClip;
 import dev.perfusion.eval.MethodEvaluation;
+import dev.perfusion.eval.WorldJudges;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.training.ConceptMethod;
 import dev.perfusion.training.TrainingSettings;
@@ -74,14 +72,12 @@ final class EvalCommand implements Callable<Integer> {
         if (p.instances() < 1 || p.instances() > HeldOut.instances().size()) {
             throw new IllegalArgumentException("--instances must be in 1.." + HeldOut.instances().size());
         }
-        AttributeClassifier judge = AttributeClassifier.load(Bundled.classifier());
-        InstanceEncoder encoder = InstanceEncoder.load(Bundled.instanceEncoder());
-        WorldClip clip = WorldClip.load(Bundled.worldClip());
+        WorldJudges judges = WorldJudges.bundled();
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
         Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
-        MethodEvaluation evaluation = new MethodEvaluation(sd, cInv, judge, encoder, clip, p, out.resolve("work"), progress);
+        MethodEvaluation evaluation = new MethodEvaluation(sd, cInv, judges, p, out.resolve("work"), progress);
         if (reuseConcepts) evaluation.reusingConcepts();
         MethodEvaluation.Report r = evaluation.run(HeldOut.instances());
         MethodEvaluation.write(r, p, out, sd.name);

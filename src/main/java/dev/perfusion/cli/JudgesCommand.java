@@ -2,6 +2,7 @@ package dev.perfusion.cli;
 
 import dev.perfusion.eval.AttributeClassifier;
 import dev.perfusion.eval.InstanceEncoder;
+import dev.perfusion.eval.ObjectCounter;
 import dev.perfusion.eval.WorldClip;
 import dev.perfusion.pretrain.BaseModelRecipe;
 import dev.perfusion.pretrain.Pretrainer;
@@ -17,10 +18,11 @@ import java.util.concurrent.Callable;
         description = {"Train the judges of world pictures; print their accuracy.",
                 "The judges of generated world pictures, with their accuracy on held-out pictures: the attribute classifier "
                         + "(category, scene, placement, colour, size, objects present), the instance encoder (which particular teddy is this?) "
-                        + "and the world's CLIP (the paper's CLIP-I and CLIP-T scores; the towers of the first stage of pretrain --recipe frozen-text)."})
+                        + "the world's CLIP (the paper's CLIP-I and CLIP-T scores; the towers of the first stage of pretrain --recipe frozen-text) "
+                        + "and the object counter (one object, or two side by side: an object drawn twice)."})
 final class JudgesCommand implements Callable<Integer> {
-    /** The judges: the attribute classifier, the instance encoder and the world's CLIP. */
-    enum Judge { CLASSIFIER, INSTANCES, CLIP }
+    /** The judges: the attribute classifier, the instance encoder, the world's CLIP and the object counter. */
+    enum Judge { CLASSIFIER, INSTANCES, CLIP, COUNTER }
 
     @Option(names = "--only", converter = Choices.Judge.class, completionCandidates = Choices.Judge.class,
             description = "Train one judge only: ${COMPLETION-CANDIDATES} (instances: the instance encoder) (default: all).") Judge only;
@@ -30,6 +32,7 @@ final class JudgesCommand implements Callable<Integer> {
     @Option(names = "--instances", defaultValue = "400", description = "Training instances the encoder learns to tell apart (default: ${DEFAULT-VALUE}).") int instances;
     @Option(names = "--clip-steps", defaultValue = "600", description = "Contrastive steps of the world's CLIP, batches of 64 (default: ${DEFAULT-VALUE}, "
             + "the frozen-text recipe's: the same towers as its first stage).") int clipSteps;
+    @Option(names = "--counter-steps", defaultValue = "1500", description = "Training steps of the object counter (default: ${DEFAULT-VALUE}).") int counterSteps;
     @Option(names = "--seed", defaultValue = "7", description = "Seed of the training pictures and of the judges' initial weights (default: ${DEFAULT-VALUE}).") long seed;
 
     @Override
@@ -73,6 +76,15 @@ final class JudgesCommand implements Callable<Integer> {
             System.out.printf(Locale.ROOT, "world CLIP on %d unseen pictures: cosine to their own caption %.3f, to another picture's caption %.3f; "
                     + "picture-to-caption top-1 %.1f%%%n", a.pictures(), a.ownCaption(), a.otherCaption(), 100 * a.topOne());
             progress.message("wrote " + target + " (its training run stays in " + work + ")");
+        }
+        if (only == null || only == Judge.COUNTER) {
+            Path target = out != null ? out.resolve(Bundled.objectCounter().getFileName()) : Bundled.objectCounter();
+            ObjectCounter.Trained t = ObjectCounter.train(counterSteps, 32, seed, progress);
+            t.save(target);
+            System.out.printf(Locale.ROOT, "object counter on unseen pictures: one object read as one %.1f%%, two side by side read as two %.1f%%, "
+                    + "each held-out concept twice read as two %.1f%%%n", 100 * t.accuracy().singles(), 100 * t.accuracy().pairs(),
+                    100 * t.accuracy().heldOutTwice());
+            progress.message("wrote " + target);
         }
         progress.message(String.format(Locale.ROOT, "done in %s", TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
         return 0;

@@ -1,6 +1,7 @@
 package dev.perfusion.cli;
 
 import dev.perfusion.eval.AttributeClassifier;
+import dev.perfusion.eval.ObjectCounter;
 import dev.perfusion.eval.PairPlacement;
 import dev.perfusion.io.AtomicFiles;
 import dev.perfusion.eval.PromptFollowing;
@@ -35,10 +36,11 @@ final class PromptFollowingCommand implements Callable<Integer> {
         if (count < 1) throw new IllegalArgumentException("--count must be at least 1, got " + count);
         if (pairs < 0) throw new IllegalArgumentException("--pairs must be at least 0, got " + pairs);
         AttributeClassifier judge = AttributeClassifier.load(classifier != null ? classifier : Bundled.classifier());
+        ObjectCounter counter = ObjectCounter.load(Bundled.objectCounter());
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
-        PromptFollowing.Report r = PromptFollowing.measure(sd, judge, count, steps, guidance, seed, progress);
+        PromptFollowing.Report r = PromptFollowing.measure(sd, judge, counter, count, steps, guidance, seed, progress);
         PromptFollowing.write(r, out, sd.name, steps, guidance, seed);
         System.out.print(r.markdown());
         if (pairs > 0) {

@@ -287,7 +287,7 @@ public final class AttributeClassifier extends Module {
     }
 
     /** Half the batch box-blurred, all of it lightly noised: generated pictures are softer than rendered ones. */
-    private static Tensor augment(Tensor x, SplittableRandom rng) {
+    static Tensor augment(Tensor x, SplittableRandom rng) {
         long b = Ops.shape(x)[0];
         Tensor blurred = torch.avg_pool2d(x, new long[] {3, 3}, new long[] {1, 1}, new long[] {1, 1}, false, false, new org.bytedeco.pytorch.LongOptional());
         float[] pick = new float[(int) b];

@@ -101,18 +101,19 @@ public final class MethodEvaluation {
     /**
      * One scored picture; {@code identified}: the instance encoder picks the trained instance, out of all the held-out
      * ones, for the concept's region of the picture; {@code details}: 1 where it picks it out of its look-alikes too,
-     * else 0 (NaN: not measured, in scores of runs before it).
+     * else 0 (NaN: not measured, in scores of runs before it); {@code twice}: for a prompt that names one object, 1 where
+     * the object counter reads two objects in the picture, else 0 (NaN: a two-object prompt, or a run before it).
      */
     public record Score(String method, String variant, double beta, String instance, String prompt, long seed,
                         double fidelity, double alignment, double leakage, boolean identified, double clipImage, double clipText,
-                        double details) {}
+                        double details, double twice) {}
 
     /**
      * Means of one method variant over all its pictures (identification and details: the fractions identified), with
      * its file size and training time.
      */
     public record Summary(String method, String variant, double beta, double fidelity, double alignment, double leakage,
-                          double identification, double details, double clipImage, double clipText, long fileBytes, double trainingSeconds,
+                          double identification, double details, double drawnTwice, double clipImage, double clipText, long fileBytes, double trainingSeconds,
                           int pictures) {}
 
     /**
@@ -154,6 +155,7 @@ public final class MethodEvaluation {
     private final AttributeClassifier judge;
     private final InstanceEncoder encoder;
     private final WorldClip clip;
+    private final ObjectCounter counter;
     private final Protocol protocol;
     private final Path work;
     private final Progress progress;
@@ -164,13 +166,13 @@ public final class MethodEvaluation {
     /** Whether a concept that work/concepts already holds, trained the same way for the same model, is used again. */
     private boolean reuseConcepts;
 
-    public MethodEvaluation(StableDiffusion sd, Tensor cInv, AttributeClassifier judge, InstanceEncoder encoder, WorldClip clip,
-                            Protocol protocol, Path work, Progress progress) {
+    public MethodEvaluation(StableDiffusion sd, Tensor cInv, WorldJudges judges, Protocol protocol, Path work, Progress progress) {
         this.sd = sd;
         this.cInv = cInv;
-        this.judge = judge;
-        this.encoder = encoder;
-        this.clip = clip;
+        this.judge = judges.classifier();
+        this.encoder = judges.instances();
+        this.clip = judges.clip();
+        this.counter = judges.counter();
         this.protocol = protocol;
         this.work = work;
         this.progress = progress;
@@ -349,6 +351,7 @@ public final class MethodEvaluation {
         }
         double[] clipImage = clip.imageSimilarity(pictures, s.clipReference());
         double[] clipText = clip.textSimilarity(pictures, withSupercategory);
+        boolean[] two = counter.twoObjects(pictures);
         for (int i = 0; i < prompts.size(); i++) {
             Prompts.Prompt p = prompts.get(i);
             double leakage = Double.NaN;
@@ -376,7 +379,7 @@ public final class MethodEvaluation {
                 if (read.get(Attribute.PLACEMENT)[i] == p.placement().ordinal()) found++;
             }
             out.add(new Score(method, variant, beta, s.instance().id(), texts.get(i), seed, fidelity, found / (double) asked, leakage,
-                    picked[region][i] == s.galleryRow(), clipImage[i], clipText[i], details));
+                    picked[region][i] == s.galleryRow(), clipImage[i], clipText[i], details, p.other() != null ? Double.NaN : two[i] ? 1 : 0));
         }
         return out;
     }
@@ -554,11 +557,12 @@ public final class MethodEvaluation {
             double l = g.stream().mapToDouble(Score::leakage).filter(Double::isFinite).average().orElse(Double.NaN);
             double identified = g.stream().filter(Score::identified).count() / (double) g.size();
             double details = g.stream().mapToDouble(Score::details).filter(Double::isFinite).average().orElse(Double.NaN);
+            double twice = g.stream().mapToDouble(Score::twice).filter(Double::isFinite).average().orElse(Double.NaN);
             double clipImage = g.stream().mapToDouble(Score::clipImage).average().orElse(Double.NaN);
             double clipText = g.stream().mapToDouble(Score::clipText).average().orElse(Double.NaN);
             long bytes = sizes.containsKey(first.method()) ? sizes.get(first.method())[0] : 0;
             double[] sec = seconds.get(first.method());
-            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, identified, details, clipImage, clipText, bytes, sec == null || sec[1] == 0 ? 0 : sec[0] / sec[1], g.size()));
+            out.add(new Summary(first.method(), first.variant(), first.beta(), f, a, l, identified, details, twice, clipImage, clipText, bytes, sec == null || sec[1] == 0 ? 0 : sec[0] / sec[1], g.size()));
         }
         return out;
     }
@@ -573,9 +577,9 @@ public final class MethodEvaluation {
         Files.createDirectories(dir);
         StringBuilder csv = new StringBuilder(SCORES_HEADER + "\n");
         for (Score s : r.scores()) {
-            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%s,%d,%.5f,%.5f,%s,%d,%.5f,%.5f,%s%n", quoted(s.method()), quoted(s.variant()),
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%s,%d,%.5f,%.5f,%s,%d,%.5f,%.5f,%s,%s%n", quoted(s.method()), quoted(s.variant()),
                     Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), quoted(s.instance()), quoted(s.prompt()), s.seed(), s.fidelity(), s.alignment(),
-                    orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText(), orEmpty(s.details(), "%.0f")));
+                    orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText(), orEmpty(s.details(), "%.0f"), orEmpty(s.twice(), "%.0f")));
         }
         AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
         if (!r.pairPictures().isEmpty()) {
@@ -601,14 +605,15 @@ public final class MethodEvaluation {
     static String markdown(Report r, String header) {
         StringBuilder sb = new StringBuilder(header);
         sb.append("Identified: the fraction of pictures in which the instance encoder picks the trained instance out of all the held-out ones. "
-                + "Details: out of its own look-alikes, the same object without its accessory and with a plain body (what sets it apart, such as the teddy's bow).\n\n");
+                + "Details: out of its own look-alikes, the same object without its accessory and with a plain body (what sets it apart, such as the teddy's bow). "
+                + "Drawn twice: of the pictures of prompts that name one object, those in which the object counter reads two.\n\n");
         sb.append("CLIP-I: mean cosine to the training pictures, CLIP-T: cosine to the prompt with the supercategory word, both under the world's CLIP.\n\n");
-        sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | details | CLIP-I | CLIP-T | file size | training time | pictures |\n"
-                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        sb.append("| method | variant | beta | fidelity | alignment | leakage | identified | details | drawn twice | CLIP-I | CLIP-T | file size | training time | pictures |\n"
+                + "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
         for (Summary s : r.summaries()) {
-            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %.0f%% | %s | %.3f | %.3f | %s | %s | %d |%n", s.method(), s.variant(),
+            sb.append(String.format(Locale.ROOT, "| %s | %s | %s | %.3f | %.3f | %s | %.0f%% | %s | %s | %.3f | %.3f | %s | %s | %d |%n", s.method(), s.variant(),
                     Double.isNaN(s.beta()) ? "" : String.format(Locale.ROOT, "%.2f", s.beta()), s.fidelity(), s.alignment(),
-                    orEmpty(s.leakage(), "%.3f"), 100 * s.identification(), orEmpty(100 * s.details(), "%.0f%%"), s.clipImage(), s.clipText(),
+                    orEmpty(s.leakage(), "%.3f"), 100 * s.identification(), orEmpty(100 * s.details(), "%.0f%%"), orEmpty(100 * s.drawnTwice(), "%.0f%%"), s.clipImage(), s.clipText(),
                     s.fileBytes() == 0 ? "" : String.format(Locale.ROOT, "%,d B", s.fileBytes()),
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }
@@ -716,14 +721,15 @@ public final class MethodEvaluation {
     // ---------------------------------------------------------------- earlier runs merged
 
     private static final String PAIRS_HEADER = "combination,prompt,seed,left,right,named_first,picked_left,picked_right,left_category_drawn,right_category_drawn";
-    private static final String SCORES_HEADER = "method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text,details";
-    /** The header of the runs before the details were scored: their scores read with none. */
-    private static final String SCORES_HEADER_BEFORE_DETAILS = SCORES_HEADER.substring(0, SCORES_HEADER.lastIndexOf(','));
+    private static final String SCORES_HEADER = "method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text,details,twice";
+    /** The headers of the runs before the pictures drawn twice were counted, and before the details were scored: their scores read without. */
+    private static final String SCORES_HEADER_BEFORE_TWICE = SCORES_HEADER.substring(0, SCORES_HEADER.lastIndexOf(',')),
+            SCORES_HEADER_BEFORE_DETAILS = SCORES_HEADER_BEFORE_TWICE.substring(0, SCORES_HEADER_BEFORE_TWICE.lastIndexOf(','));
 
     /** The scores an earlier run wrote (its scores.csv). */
     public static List<Score> readScores(Path csv) throws IOException {
         List<String> lines = Files.readAllLines(csv, StandardCharsets.UTF_8);
-        if (lines.isEmpty() || !(lines.get(0).equals(SCORES_HEADER) || lines.get(0).equals(SCORES_HEADER_BEFORE_DETAILS))) {
+        if (lines.isEmpty() || !List.of(SCORES_HEADER, SCORES_HEADER_BEFORE_TWICE, SCORES_HEADER_BEFORE_DETAILS).contains(lines.get(0))) {
             throw new IOException(csv + ": not the scores.csv of an evaluation: its first line should be '" + SCORES_HEADER + "'");
         }
         int columns = lines.get(0).split(",").length;
@@ -735,7 +741,7 @@ public final class MethodEvaluation {
             try {
                 scores.add(new Score(c.get(0), c.get(1), orNaN(c.get(2)), c.get(3), c.get(4), Long.parseLong(c.get(5)), Double.parseDouble(c.get(6)),
                         Double.parseDouble(c.get(7)), orNaN(c.get(8)), c.get(9).equals("1"), Double.parseDouble(c.get(10)), Double.parseDouble(c.get(11)),
-                        columns > 12 ? orNaN(c.get(12)) : Double.NaN));
+                        columns > 12 ? orNaN(c.get(12)) : Double.NaN, columns > 13 ? orNaN(c.get(13)) : Double.NaN));
             } catch (NumberFormatException e) {
                 throw new IOException(csv + " line " + (n + 1) + ": not a number where one is expected (" + e.getMessage() + ")");
             }

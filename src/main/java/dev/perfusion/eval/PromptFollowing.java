@@ -30,7 +30,8 @@ import java.util.SplittableRandom;
 /**
  * How often a model's samples show what their prompts say. Prompts are full world captions of random single-object
  * scenes (colour, category, scene, placement, and size when not medium); the attribute classifier reads each
- * sample. The same classifier on the rendered pictures of the same scenes gives the judge's own ceiling.
+ * sample, and the object counter whether it shows the object twice. The same judges on the rendered pictures of the
+ * same scenes give their own ceiling.
  */
 public final class PromptFollowing {
     private PromptFollowing() {}
@@ -43,13 +44,15 @@ public final class PromptFollowing {
      */
     public record Report(int samples, Map<Attribute, Double> generated, Map<Attribute, Double> rendered,
                          double allOfCategorySceneGenerated, int[][] categoryConfusion, Map<Size, Double> categoryBySize,
-                         List<String> prompts, List<BufferedImage> images) {
+                         double drawnTwice, double renderedTwice, List<String> prompts, List<BufferedImage> images) {
         public String markdown() {
             StringBuilder sb = new StringBuilder("| attribute | samples showing it | judge on rendered pictures |\n|---|---|---|\n");
             for (Attribute a : Attribute.values()) {
                 sb.append(String.format(Locale.ROOT, "| %s | %.1f%% | %.1f%% |%n", a.label(), 100 * generated.get(a), 100 * rendered.get(a)));
             }
             sb.append(String.format(Locale.ROOT, "| category and scene both | %.1f%% | |%n", 100 * allOfCategorySceneGenerated));
+            sb.append(String.format(Locale.ROOT, "%nOne object drawn twice (the object counter reads two where the prompt names one): %.1f%%; "
+                    + "the counter on the rendered pictures: %.1f%%.%n", 100 * drawnTwice, 100 * renderedTwice));
             sb.append("\nCategory by object size: ");
             categoryBySize.forEach((size, rate) -> sb.append(String.format(Locale.ROOT, "%s %.1f%%; ",
                     size.word().orElse("medium"), 100 * rate)));
@@ -68,8 +71,8 @@ public final class PromptFollowing {
         }
     }
 
-    public static Report measure(StableDiffusion sd, AttributeClassifier judge, int count, int steps, double guidance,
-                                 long seed, Progress progress) {
+    public static Report measure(StableDiffusion sd, AttributeClassifier judge, ObjectCounter counter, int count, int steps,
+                                 double guidance, long seed, Progress progress) {
         WorldGenerator world = new WorldGenerator();
         SplittableRandom rng = new SplittableRandom(seed);
         List<Sample> scenes = new ArrayList<>();
@@ -115,8 +118,9 @@ public final class PromptFollowing {
             if (askedOfSize[size.ordinal()] > 0) bySize.put(size, rightOfSize[size.ordinal()] / (double) askedOfSize[size.ordinal()]);
         }
         int shown = Math.min(count, 24);
+        double renderedTwice = counter.twiceRate(scenes.stream().map(Sample::image).toList());
         return new Report(count, genRates, renderRates, categoryAndScene / (double) count, confusion, bySize,
-                scenes.subList(0, shown).stream().map(Sample::caption).toList(), generated.subList(0, shown));
+                counter.twiceRate(generated), renderedTwice, scenes.subList(0, shown).stream().map(Sample::caption).toList(), generated.subList(0, shown));
     }
 
     /**

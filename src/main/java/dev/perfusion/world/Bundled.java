@@ -49,6 +49,11 @@ public final class Bundled {
         return home().resolve("models/world-instance-encoder.safetensors");
     }
 
+    /** The judge of an object drawn twice: one object in a picture, or two side by side. */
+    public static Path objectCounter() {
+        return home().resolve("models/world-counter.safetensors");
+    }
+
     /** The world's CLIP (text and image towers), the judge of the paper's CLIP-I and CLIP-T scores. */
     public static Path worldClip() {
         return home().resolve("models/world-clip");

@@ -116,7 +116,7 @@ class BundledModelTest {
 
     @Test
     void promptFollowingReportCoversEveryAttribute() throws Exception {
-        PromptFollowing.Report r = PromptFollowing.measure(sd, AttributeClassifier.load(Bundled.classifier()), 8, 5, 5.0, 3, Progress.NONE);
+        PromptFollowing.Report r = PromptFollowing.measure(sd, AttributeClassifier.load(Bundled.classifier()), ObjectCounter.load(Bundled.objectCounter()), 8, 5, 5.0, 3, Progress.NONE);
         assertEquals(8, r.samples());
         for (AttributeClassifier.Attribute a : AttributeClassifier.Attribute.values()) {
             assertTrue(r.generated().get(a) >= 0 && r.generated().get(a) <= 1, a.label());
@@ -129,6 +129,8 @@ class BundledModelTest {
         for (int c = 0; c < r.categoryConfusion().length; c++) diagonal += r.categoryConfusion()[c][c];
         assertEquals(r.generated().get(AttributeClassifier.Attribute.CATEGORY), diagonal / 8.0, 1e-9, "its diagonal is the category rate");
         assertTrue(r.markdown().contains("| asked |"), r.markdown());
+        assertEquals(0, r.renderedTwice(), 1e-9, "the counter reads one object in each render of a one-object scene");
+        assertTrue(r.drawnTwice() >= 0 && r.drawnTwice() <= 1 && r.markdown().contains("One object drawn twice"), r.markdown());
     }
 
     @Test
@@ -137,8 +139,7 @@ class BundledModelTest {
         Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
         MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(2, 2, 1, 2, List.of(0.6, 0.8), 2, 5.0,
                 ConceptMethods.ALL, true, MethodEvaluation.Mask.NONE);
-        MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()),
-                InstanceEncoder.load(Bundled.instanceEncoder()), WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), Progress.NONE)
+        MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, WorldJudges.bundled(), p, tmp.resolve("work"), Progress.NONE)
                 .run(HeldOut.instances());
         // per instance: base model, the world's own pictures and the same through the VAE, perfusion local+global x 2 betas,
         // trained keys x 2 betas, ungated, TI, KV
@@ -203,9 +204,14 @@ class BundledModelTest {
         assertTrue(pairs.get(1).startsWith("\"exact\",\"a my-"), pairs.get(1));
         List<String> csv = Files.readAllLines(tmp.resolve("report/scores.csv"));
         assertEquals(r.scores().size() + 1, csv.size());
-        assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text,details"), csv.get(0));
-        assertEquals(13, csv.get(1).split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)").length, "every column filled or empty: " + csv.get(1));
-        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| identified | details | CLIP-I | CLIP-T |"));
+        assertTrue(csv.get(0).endsWith(",leakage,identified,clip_image,clip_text,details,twice"), csv.get(0));
+        assertEquals(14, csv.get(1).split(",(?=(?:[^\"]*\"[^\"]*\")*[^\"]*$)", -1).length, "every column filled or empty: " + csv.get(1));
+        assertTrue(Files.readString(tmp.resolve("report/report.md")).contains("| identified | details | drawn twice | CLIP-I | CLIP-T |"));
+        for (MethodEvaluation.Score s : r.scores()) {
+            boolean twoObjects = s.prompt().contains(" and ") || s.prompt().contains(" next to ");
+            assertTrue(twoObjects ? Double.isNaN(s.twice()) : s.twice() == 0 || s.twice() == 1, "counted where the prompt names one object: " + s);
+        }
+        assertEquals(0, summary(r, MethodEvaluation.RENDERER).drawnTwice(), 1e-12, "the world's own one-object pictures show one object");
     }
 
     /** The shipped model as a model trained on 128x128 pictures: its UNet is convolutional, so only its config changes. */
@@ -236,8 +242,7 @@ class BundledModelTest {
         assertEquals(128, larger.pictureSize());
         Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(larger, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
         MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(1, 2, 1, 1, List.of(0.7), 2, 5.0, List.of(ConceptMethods.PERFUSION), false, MethodEvaluation.Mask.NONE);
-        MethodEvaluation.Report r = new MethodEvaluation(larger, cInv, AttributeClassifier.load(Bundled.classifier()),
-                InstanceEncoder.load(Bundled.instanceEncoder()), WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), Progress.NONE)
+        MethodEvaluation.Report r = new MethodEvaluation(larger, cInv, WorldJudges.bundled(), p, tmp.resolve("work"), Progress.NONE)
                 .run(HeldOut.instances());
         Instance first = HeldOut.instances().get(0);
         BufferedImage learnedFrom = javax.imageio.ImageIO.read(tmp.resolve("work/pictures").resolve(first.id()).resolve("00.png").toFile());
@@ -259,8 +264,7 @@ class BundledModelTest {
         Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
         dev.perfusion.training.ConceptMethod other = ConceptMethods.ALL.stream().filter(m -> m != ConceptMethods.PERFUSION).findFirst().orElseThrow();
         MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(2, 1, 1, 1, List.of(0.7), 2, 5.0, List.of(other), true, MethodEvaluation.Mask.NONE);
-        MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()),
-                InstanceEncoder.load(Bundled.instanceEncoder()), WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), Progress.NONE)
+        MethodEvaluation.Report r = new MethodEvaluation(sd, cInv, WorldJudges.bundled(), p, tmp.resolve("work"), Progress.NONE)
                 .run(HeldOut.instances());
         assertTrue(r.combinations().isEmpty());
         assertTrue(r.summaries().stream().anyMatch(s -> s.method().equals(other.id())), r.summaries().toString());
@@ -296,8 +300,7 @@ class BundledModelTest {
     }
 
     private static MethodEvaluation evaluation(Tensor cInv, MethodEvaluation.Protocol p, Path tmp, Progress progress) throws Exception {
-        return new MethodEvaluation(sd, cInv, AttributeClassifier.load(Bundled.classifier()), InstanceEncoder.load(Bundled.instanceEncoder()),
-                WorldClip.load(Bundled.worldClip()), p, tmp.resolve("work"), progress);
+        return new MethodEvaluation(sd, cInv, WorldJudges.bundled(), p, tmp.resolve("work"), progress);
     }
 
     private static MethodEvaluation.Summary summary(MethodEvaluation.Report r, String method) {

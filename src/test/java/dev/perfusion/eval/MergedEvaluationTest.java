@@ -15,7 +15,9 @@ class MergedEvaluationTest {
     @TempDir Path tmp;
 
     private static MethodEvaluation.Score score(String method, String variant, double beta, String prompt, double fidelity, boolean identified) {
-        return new MethodEvaluation.Score(method, variant, beta, "teddy-h1", prompt, 0, fidelity, 0.5, Double.NaN, identified, 0.3, 0.6, identified ? 1 : 0);
+        // drawn twice where not identified, as a concept drawn twice often is not
+        return new MethodEvaluation.Score(method, variant, beta, "teddy-h1", prompt, 0, fidelity, 0.5, Double.NaN, identified, 0.3, 0.6, identified ? 1 : 0,
+                identified ? 0 : 1);
     }
 
     private Path run(String name, List<MethodEvaluation.Score> scores) throws IOException {
@@ -54,6 +56,9 @@ class MergedEvaluationTest {
         assertEquals(0.5, perf.identification(), 1e-9);
         assertEquals(0.5, perf.details(), 1e-9);
         assertEquals(1.0, read.get(1).details());
+        assertEquals(0.0, read.get(1).twice());
+        assertEquals(1.0, read.get(2).twice());
+        assertEquals(0.5, perf.drawnTwice(), 1e-9);
         assertTrue(merged.combinations().isEmpty());
     }
 
@@ -68,10 +73,24 @@ class MergedEvaluationTest {
         MethodEvaluation.Summary s = MethodEvaluation.merge(List.of(read)).summaries().get(0);
         assertTrue(Double.isNaN(s.details()), "no details measured: none to report");
         String report = MethodEvaluation.markdown(MethodEvaluation.merge(List.of(read)), "");
-        assertTrue(report.contains("| perfusion | local lock | 0.70 | 0.500 | 1.000 |  | 100% |  | 0.300 | 0.600 |"), report);
+        assertTrue(report.contains("| perfusion | local lock | 0.70 | 0.500 | 1.000 |  | 100% |  |  | 0.300 | 0.600 |"), report);
+        assertTrue(Double.isNaN(read.get(0).twice()) && Double.isNaN(s.drawnTwice()), "not counted: none to report");
         List<MethodEvaluation.Score> mixed = List.of(read.get(0), score("perfusion", "local lock", 0.7, "a my-teddy at night", 0.4, true),
                 score("perfusion", "local lock", 0.7, "a photo of a my-teddy", 0.4, false));
         assertEquals(0.5, MethodEvaluation.merge(List.of(mixed)).summaries().get(0).details(), 1e-12, "1 and 0 measured, one not");
+    }
+
+    /** Scores with details but before the pictures drawn twice were counted read back with none counted. */
+    @Test
+    void scoresWithoutTheCountReadBackWithNone() throws IOException {
+        Path old = tmp.resolve("before-twice.csv");
+        Files.writeString(old, "method,variant,beta,instance,prompt,seed,fidelity,alignment,leakage,identified,clip_image,clip_text,details\n"
+                + "perfusion,local lock,0.7,teddy-h1,a my-teddy in the snow,0,0.50000,1.00000,,1,0.30000,0.60000,1\n");
+        MethodEvaluation.Score read = MethodEvaluation.readScores(old).get(0);
+        assertEquals(1.0, read.details());
+        assertTrue(Double.isNaN(read.twice()));
+        String report = MethodEvaluation.markdown(MethodEvaluation.merge(List.of(List.of(read))), "");
+        assertTrue(report.contains("| perfusion | local lock | 0.70 | 0.500 | 1.000 |  | 100% | 100% |  | 0.300 | 0.600 |"), report);
     }
 
     @Test
@@ -80,9 +99,9 @@ class MergedEvaluationTest {
                 score("perfusion", "local lock", 0.7, "a my-teddy in the snow", 0.6, true),
                 score("perfusion", "local lock", 0.7, "a photo of a my-teddy", 0.4, false),
                 new MethodEvaluation.Score("perfusion", "local lock", 0.7, "teddy-h1", "a my-teddy on the left and a blue mug on the right in a room",
-                        0, 0.1, 0.5, 0.3, false, 0.3, 0.6, 0),
+                        0, 0.1, 0.5, 0.3, false, 0.3, 0.6, 0, Double.NaN),
                 new MethodEvaluation.Score("perfusion", "local lock", 0.7, "teddy-h1", "a my-teddy next to a red car on the grass",
-                        0, 0.5, 0.5, 0.2, true, 0.3, 0.6, Double.NaN),
+                        0, 0.5, 0.5, 0.2, true, 0.3, 0.6, Double.NaN, Double.NaN),
                 score("perfusion", "local lock", 0.7, "not an evaluation prompt", 0.9, true));
         String table = MethodEvaluation.byPromptKind(scores);
         assertTrue(table.contains("| perfusion | local lock | 0.70 | 50% of 2 (0.500) | 0% of 1 (0.100 / 0.300) | 100% of 1 (0.500 / 0.200) |"), table);
@@ -104,7 +123,7 @@ class MergedEvaluationTest {
         Path cut = run("cut", List.of(score("perfusion", "local lock", 0.7, "a my-teddy", 0.4, true)));
         Files.writeString(cut, Files.readString(cut).replace(",0.60000", ""));
         IOException short_ = assertThrows(IOException.class, () -> MethodEvaluation.readScores(cut));
-        assertTrue(short_.getMessage().equals(cut + " line 2: 12 columns, expected 13 (method,variant,beta,instance,prompt,seed,fidelity,alignment,"
-                + "leakage,identified,clip_image,clip_text,details)"), short_.getMessage());
+        assertTrue(short_.getMessage().equals(cut + " line 2: 13 columns, expected 14 (method,variant,beta,instance,prompt,seed,fidelity,alignment,"
+                + "leakage,identified,clip_image,clip_text,details,twice)"), short_.getMessage());
     }
 }
