@@ -25,7 +25,6 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.EnumMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -164,14 +163,10 @@ public final class AttributeClassifier extends Module {
     /** A trained classifier with what it scored on held-out pictures and how it was trained. */
     public record Trained(AttributeClassifier model, Accuracy accuracy, int steps, int batch, long seed) {
         public void save(Path file) throws IOException {
-            Map<String, String> meta = new LinkedHashMap<>();
-            meta.put("what", "perfusion world attribute classifier");
-            meta.put("steps", Integer.toString(steps));
-            meta.put("batch", Integer.toString(batch));
-            meta.put("seed", Long.toString(seed));
-            accuracy.unseenPictures().forEach((a, v) -> meta.put("accuracy.unseen." + a.label(), String.format(Locale.ROOT, "%.4f", v)));
-            accuracy.heldOutInstances().forEach((a, v) -> meta.put("accuracy.heldout." + a.label(), String.format(Locale.ROOT, "%.4f", v)));
-            meta.put("accuracy.pairs.presence", String.format(Locale.ROOT, "%.4f", accuracy.pairPresence()));
+            Map<String, String> meta = Judges.metadata("attribute classifier", steps, "batch", batch, seed);
+            accuracy.unseenPictures().forEach((a, v) -> meta.put("accuracy.unseen." + a.label(), Judges.fraction(v)));
+            accuracy.heldOutInstances().forEach((a, v) -> meta.put("accuracy.heldout." + a.label(), Judges.fraction(v)));
+            meta.put("accuracy.pairs.presence", Judges.fraction(accuracy.pairPresence()));
             Judges.save(model, file, meta);
         }
     }

@@ -23,9 +23,7 @@ import org.bytedeco.pytorch.global.torch;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -98,13 +96,9 @@ public final class InstanceEncoder extends Module {
 
     public record Trained(InstanceEncoder model, Accuracy accuracy, int steps, int instances, long seed) {
         public void save(Path file) throws IOException {
-            Map<String, String> meta = new LinkedHashMap<>();
-            meta.put("what", "perfusion world instance encoder");
-            meta.put("steps", Integer.toString(steps));
-            meta.put("instances", Integer.toString(instances));
-            meta.put("seed", Long.toString(seed));
-            meta.put("accuracy.heldout", String.format(Locale.ROOT, "%.4f", accuracy.heldOutConcepts()));
-            meta.put("accuracy.unseen", String.format(Locale.ROOT, "%.4f", accuracy.unseenInstances()));
+            Map<String, String> meta = Judges.metadata("instance encoder", steps, "instances", instances, seed);
+            meta.put("accuracy.heldout", Judges.fraction(accuracy.heldOutConcepts()));
+            meta.put("accuracy.unseen", Judges.fraction(accuracy.unseenInstances()));
             Judges.save(model, file, meta);
         }
     }

@@ -82,6 +82,20 @@ final class Judges {
         for (Param p : m.namedParameters().values()) p.t().set_requires_grad(false);
     }
 
+    /** A judge file's metadata: what it is and how it was trained, in order; its accuracy figures follow ({@link #fraction}). */
+    static Map<String, String> metadata(String what, int steps, String perStep, int perStepCount, long seed) {
+        Map<String, String> meta = new LinkedHashMap<>();
+        meta.put("what", "perfusion world " + what);
+        meta.put("steps", Integer.toString(steps));
+        meta.put(perStep, Integer.toString(perStepCount));
+        meta.put("seed", Long.toString(seed));
+        return meta;
+    }
+
+    static String fraction(double v) {
+        return String.format(Locale.ROOT, "%.4f", v);
+    }
+
     static void save(Module m, Path file, Map<String, String> metadata) throws IOException {
         Map<String, Tensor> t = new LinkedHashMap<>();
         m.namedParameters().forEach((k, p) -> t.put(k, p.t()));

@@ -24,9 +24,7 @@ import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
 
@@ -179,14 +177,10 @@ public final class ObjectCounter extends Module {
     /** A trained counter with its held-out accuracy and how it was trained. */
     public record Trained(ObjectCounter model, Accuracy accuracy, int steps, int batch, long seed) {
         public void save(Path file) throws IOException {
-            Map<String, String> meta = new LinkedHashMap<>();
-            meta.put("what", "perfusion world object counter");
-            meta.put("steps", Integer.toString(steps));
-            meta.put("batch", Integer.toString(batch));
-            meta.put("seed", Long.toString(seed));
-            meta.put("accuracy.singles", String.format(Locale.ROOT, "%.4f", accuracy.singles()));
-            meta.put("accuracy.pairs", String.format(Locale.ROOT, "%.4f", accuracy.pairs()));
-            meta.put("accuracy.heldout.twice", String.format(Locale.ROOT, "%.4f", accuracy.heldOutTwice()));
+            Map<String, String> meta = Judges.metadata("object counter", steps, "batch", batch, seed);
+            meta.put("accuracy.singles", Judges.fraction(accuracy.singles()));
+            meta.put("accuracy.pairs", Judges.fraction(accuracy.pairs()));
+            meta.put("accuracy.heldout.twice", Judges.fraction(accuracy.heldOutTwice()));
             Judges.save(model, file, meta);
         }
     }
