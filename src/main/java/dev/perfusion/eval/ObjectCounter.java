@@ -36,7 +36,7 @@ import java.util.SplittableRandom;
  * diagonally: half the training pairs are therefore two single-object renders of one scene and seed laid over each
  * other through the second one's mask, at any two of the left, right, top and bottom places (with the middle too, the judge
  * read one teddy with a hat as two). On renders it is right 99% of the time; on 208 generated 128x128 teddies counted by
- * eye (2026-12-06) it agreed on 171 (82%), missing 14 of the 54 doubled (most of them stacked close) and reading 23
+ * eye (2026-12-06) it agreed on 172 (83%), missing 14 of the 55 doubled (most of them stacked close) and reading 22
  * single ones with odd ears or hats as two: a rate over tens of pictures, not a verdict on one.
  */
 public final class ObjectCounter extends Module {
