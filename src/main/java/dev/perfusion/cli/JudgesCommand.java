@@ -19,7 +19,7 @@ import java.util.concurrent.Callable;
                 "The judges of generated world pictures, with their accuracy on held-out pictures: the attribute classifier "
                         + "(category, scene, placement, colour, size, objects present), the instance encoder (which particular teddy is this?) "
                         + "the world's CLIP (the paper's CLIP-I and CLIP-T scores; the towers of the first stage of pretrain --recipe frozen-text) "
-                        + "and the object counter (one object, or two side by side: an object drawn twice)."})
+                        + "and the object counter (one object in a picture, or two: an object drawn twice)."})
 final class JudgesCommand implements Callable<Integer> {
     /** The judges: the attribute classifier, the instance encoder, the world's CLIP and the object counter. */
     enum Judge { CLASSIFIER, INSTANCES, CLIP, COUNTER }
