@@ -109,9 +109,16 @@ public final class ObjectCounter extends Module {
     public double twiceRate(List<BufferedImage> pictures) {
         int twice = 0;
         for (int from = 0; from < pictures.size(); from += 64) {
-            for (boolean b : twoObjects(AttributeClassifier.picturesOf(pictures.subList(from, Math.min(pictures.size(), from + 64))))) if (b) twice++;
+            twice += count(twoObjects(AttributeClassifier.picturesOf(pictures.subList(from, Math.min(pictures.size(), from + 64)))));
         }
         return twice / (double) pictures.size();
+    }
+
+    /** How many of the readings are "two objects". */
+    static int count(boolean[] twoObjects) {
+        int n = 0;
+        for (boolean b : twoObjects) if (b) n++;
+        return n;
     }
 
     /** {@code first} with the same instance, another of its category, or an object of another category, a third each. */

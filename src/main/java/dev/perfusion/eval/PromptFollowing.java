@@ -14,6 +14,8 @@ import dev.perfusion.world.Sample;
 import dev.perfusion.world.Size;
 import dev.perfusion.world.WorldGenerator;
 
+import org.bytedeco.pytorch.Tensor;
+
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -80,11 +82,15 @@ public final class PromptFollowing {
         List<BufferedImage> generated = sample(sd, scenes.stream().map(Sample::caption).toList(), steps, guidance, seed, "sampling prompts", progress);
         Map<Attribute, Double> genRates = new EnumMap<>(Attribute.class), renderRates = new EnumMap<>(Attribute.class);
         Map<Attribute, long[]> onGenerated = new EnumMap<>(Attribute.class), onRendered = new EnumMap<>(Attribute.class);
+        int generatedTwice = 0, renderedTwice = 0;
         for (int from = 0; from < count; from += 64) {
             int to = Math.min(count, from + 64);
             try (Scope s = Scope.inference()) {
-                merge(onGenerated, judge.predict(AttributeClassifier.picturesOf(generated.subList(from, to))));
-                merge(onRendered, judge.predict(AttributeClassifier.pictures(scenes.subList(from, to))));
+                Tensor samples = AttributeClassifier.picturesOf(generated.subList(from, to)), renders = AttributeClassifier.pictures(scenes.subList(from, to));
+                merge(onGenerated, judge.predict(samples));
+                merge(onRendered, judge.predict(renders));
+                generatedTwice += ObjectCounter.count(counter.twoObjects(samples));
+                renderedTwice += ObjectCounter.count(counter.twoObjects(renders));
             }
         }
         for (Attribute a : Attribute.values()) {
@@ -118,9 +124,8 @@ public final class PromptFollowing {
             if (askedOfSize[size.ordinal()] > 0) bySize.put(size, rightOfSize[size.ordinal()] / (double) askedOfSize[size.ordinal()]);
         }
         int shown = Math.min(count, 24);
-        double renderedTwice = counter.twiceRate(scenes.stream().map(Sample::image).toList());
         return new Report(count, genRates, renderRates, categoryAndScene / (double) count, confusion, bySize,
-                counter.twiceRate(generated), renderedTwice, scenes.subList(0, shown).stream().map(Sample::caption).toList(), generated.subList(0, shown));
+                generatedTwice / (double) count, renderedTwice / (double) count, scenes.subList(0, shown).stream().map(Sample::caption).toList(), generated.subList(0, shown));
     }
 
     /**
