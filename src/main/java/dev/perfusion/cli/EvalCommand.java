@@ -51,6 +51,8 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--i-star-after-objects", description = "Train every method's concepts with i* tracked also after other objects' words (train's option).")
     boolean iStarAfterObjects;
 
+    @Mixin TrainingGateOptions gate;
+
     @Option(names = "--reuse-concepts", description = "Use again each concept an earlier run with the same --out left in its "
             + "work/concepts, where it was trained the same way for the same model (training times then count only the concepts trained now).")
     boolean reuseConcepts;
@@ -68,7 +70,8 @@ final class EvalCommand implements Callable<Integer> {
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
                 seeds != null ? seeds : p.seeds(), trainSteps != null ? trainSteps : p.trainingSteps(), betas != null ? betas : p.betas(),
-                p.samplingSteps(), p.guidance(), methods != null ? methods : p.methods(), p.multiConcept(), mask, embeddingLr, iStarAfterObjects);
+                p.samplingSteps(), p.guidance(), methods != null ? methods : p.methods(), p.multiConcept(), mask,
+                new MethodEvaluation.Training(embeddingLr, iStarAfterObjects, gate.check().beta, gate.tau));
         if (p.instances() < 1 || p.instances() > HeldOut.instances().size()) {
             throw new IllegalArgumentException("--instances must be in 1.." + HeldOut.instances().size());
         }

@@ -59,6 +59,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--edit-lr", paramLabel = "LR", defaultValue = "" + TrainingSettings.EDIT_LR,
             description = "Learning rate of the method's own tensors, such as the values o*_V (default: ${DEFAULT-VALUE}, the paper's).")
     double editLr;
+    @Mixin TrainingGateOptions gate;
     @Option(names = "--i-star-after-objects", description = "Track i* also in prompts that name another object before the word "
             + "(\"a dog on the left and a WORD on the right\"), not only in the training prompts (the paper's i*): a causal text "
             + "encoder's encoding of the word changes with the words before it. Measured on the bundled model, it lifts s there "
@@ -78,6 +79,7 @@ final class TrainCommand implements Callable<Integer> {
         atLeast("--covariance-captions", captions, 1);
         atLeast("--resolution", resolution, 0);
         covariance.check();
+        gate.check();
         atLeast("--sample-every", sampleEvery, 0);
         atLeast("--checkpoint-every", checkpointEvery, 0);
         if (Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a file name");
@@ -92,7 +94,7 @@ final class TrainCommand implements Callable<Integer> {
         TrainingImages.check(images, mask.folder(), size, fit, progress::message);
 
         TrainingSettings settings = TrainingSettings.defaults().toBuilder().steps(trainSteps).batch(batch, accumulate)
-                .seed(seed).learningRates(embeddingLr, editLr).images(fit, views, size).schedule(checkpointEvery, sampleEvery).method(method).attentionMasks(mask.attention())
+                .seed(seed).learningRates(embeddingLr, editLr).trainingGate(gate.beta, gate.tau).images(fit, views, size).schedule(checkpointEvery, sampleEvery).method(method).attentionMasks(mask.attention())
                 .iStarAfterObjects(iStarAfterObjects).build();
 
         StableDiffusion sd = model.load(progress);

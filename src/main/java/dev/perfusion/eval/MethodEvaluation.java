@@ -67,15 +67,14 @@ import java.util.function.Function;
 public final class MethodEvaluation {
     /** What to run; {@link #quick()} is the CI-sized protocol. */
     public record Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
-                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask, double embeddingLr,
-                           boolean iStarAfterObjects) {
+                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask, Training training) {
         public Protocol {
-            for (ConceptMethod m : methods) training(m, trainingSteps, mask, embeddingLr, iStarAfterObjects); // refuses what cannot train before any training
+            for (ConceptMethod m : methods) training(m, trainingSteps, mask, training); // refuses what cannot train before any training
         }
 
         public Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
                         double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask) {
-            this(instances, prompts, seeds, trainingSteps, betas, samplingSteps, guidance, methods, multiConcept, mask, TrainingSettings.EMBEDDING_LR, false);
+            this(instances, prompts, seeds, trainingSteps, betas, samplingSteps, guidance, methods, multiConcept, mask, Training.paper());
         }
 
         public static Protocol full() {
@@ -86,12 +85,35 @@ public final class MethodEvaluation {
             return new Protocol(1, 3, 1, 3, List.of(0.7), 3, 5.0, ConceptMethods.ALL, true, Mask.ATTENTION);
         }
 
-        /** How every method's concepts are trained: the paper's settings with the protocol's steps, mask, embedding rate and i*. */
-        public TrainingSettings training(ConceptMethod m) { return training(m, trainingSteps, mask, embeddingLr, iStarAfterObjects); }
+        /** How every method's concepts are trained: the paper's settings with the protocol's steps, mask and {@link Training}. */
+        public TrainingSettings training(ConceptMethod m) { return training(m, trainingSteps, mask, training); }
 
-        private static TrainingSettings training(ConceptMethod m, int steps, Mask mask, double embeddingLr, boolean iStarAfterObjects) {
-            return TrainingSettings.defaults().toBuilder().steps(steps).method(m).learningRates(embeddingLr, TrainingSettings.EDIT_LR)
-                    .schedule(0, 0).attentionMasks(mask == Mask.ATTENTION).iStarAfterObjects(iStarAfterObjects).build();
+        private static TrainingSettings training(ConceptMethod m, int steps, Mask mask, Training t) {
+            return TrainingSettings.defaults().toBuilder().steps(steps).method(m).learningRates(t.embeddingLr(), TrainingSettings.EDIT_LR)
+                    .trainingGate(t.trainBeta(), t.trainTau()).schedule(0, 0).attentionMasks(mask == Mask.ATTENTION)
+                    .iStarAfterObjects(t.iStarAfterObjects()).build();
+        }
+    }
+
+    /**
+     * What the protocol may change of how every method trains, beside steps and mask: the word embedding's learning
+     * rate (0: the supercategory's kept), i* tracked after other objects too, and the training gate.
+     */
+    public record Training(double embeddingLr, boolean iStarAfterObjects, double trainBeta, double trainTau) {
+        /** The paper's. */
+        public static Training paper() {
+            return new Training(TrainingSettings.EMBEDDING_LR, false, TrainingSettings.TRAIN_BETA, TrainingSettings.TRAIN_TAU);
+        }
+
+        /** How it departs from the paper's, for the report's first lines ("" where it does not). */
+        String describe() {
+            StringBuilder sb = new StringBuilder("; embedding learning rate ")
+                    .append(embeddingLr == 0 ? "0, the supercategory's kept" : Double.toString(embeddingLr));
+            if (iStarAfterObjects) sb.append("; i* also after other objects");
+            if (trainBeta != TrainingSettings.TRAIN_BETA || trainTau != TrainingSettings.TRAIN_TAU) {
+                sb.append("; training gate beta ").append(trainBeta).append(", tau ").append(trainTau);
+            }
+            return sb.toString();
         }
     }
 
@@ -596,10 +618,9 @@ public final class MethodEvaluation {
 
     public static String markdown(Report r, Protocol p, String modelName) {
         return markdown(r, String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n%d held-out instances x %d prompts x %d seeds; every method "
-                        + "trained %d steps on the same 6 pictures with the same seed (loss mask: %s; embedding learning rate %s%s); DDIM %d steps, guidance %.1f.%n%n",
+                        + "trained %d steps on the same 6 pictures with the same seed (loss mask: %s%s); DDIM %d steps, guidance %.1f.%n%n",
                 modelName, p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT),
-                p.embeddingLr() == 0 ? "0, the supercategory's kept" : Double.toString(p.embeddingLr()),
-                p.iStarAfterObjects() ? "; i* also after other objects" : "", p.samplingSteps(), p.guidance()));
+                p.training().describe(), p.samplingSteps(), p.guidance()));
     }
 
     static String markdown(Report r, String header) {

@@ -69,8 +69,11 @@ public record TrainingSettings(ConceptMethod method, int steps, int batchSize, i
     /** The paper's learning rates: the embedding slower than the edit (method notes §3.4). */
     public static final double EMBEDDING_LR = 0.006, EDIT_LR = 0.03;
 
+    /** The paper's gate while training (method notes §4.2); generation moves it, {@link Concept#GENERATION_BETA}. */
+    public static final double TRAIN_BETA = 0.75, TRAIN_TAU = 0.1;
+
     public static TrainingSettings defaults() {
-        return new TrainingSettings(ConceptMethods.PERFUSION, 400, 4, 4, EMBEDDING_LR, EDIT_LR, 0.01, 0.75, 0.1, 0.99, 1, 8,
+        return new TrainingSettings(ConceptMethods.PERFUSION, 400, 4, 4, EMBEDDING_LR, EDIT_LR, 0.01, TRAIN_BETA, TRAIN_TAU, 0.99, 1, 8,
                 TrainingImages.Fit.CROP, 0, 0.1, 50, 100, true, false);
     }
 

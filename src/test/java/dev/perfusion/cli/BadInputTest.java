@@ -42,6 +42,10 @@ class BadInputTest {
                 "error: the embedding's learning rate must be 0 (keep the supercategory's) or positive and finite, got -1.0");
         assertRejectedBeforeLoading(train(photos, tmp.resolve("a.safetensors"), "--method", "textual-inversion", "--embedding-lr", "0"),
                 "error: textual-inversion learns only the word's embedding, so its learning rate must be positive");
+        assertRejectedBeforeLoading(train(photos, tmp.resolve("a.safetensors"), "--train-beta", "2.5"),
+                "error: --train-beta: the gate threshold beta must be in (-1, 2), got 2.5");
+        assertRejectedBeforeLoading(train(photos, tmp.resolve("a.safetensors"), "--train-tau", "0"),
+                "error: --train-tau: the gate temperature tau must be in (0, 1], got 0.0");
 
         Path notImage = Files.createDirectories(tmp.resolve("not-image"));
         Files.writeString(notImage.resolve("cat.png"), "not a picture");

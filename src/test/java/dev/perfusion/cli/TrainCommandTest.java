@@ -2,6 +2,7 @@ package dev.perfusion.cli;
 
 import dev.perfusion.Fixtures;
 import dev.perfusion.io.Png;
+import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.world.HeldOut;
 import dev.perfusion.world.Sample;
 import dev.perfusion.world.WorldGenerator;
@@ -31,12 +32,15 @@ class TrainCommandTest {
         List<Sample> views = new WorldGenerator(128).views(HeldOut.instances().get(1), 3, 5);
         for (int i = 0; i < views.size(); i++) Png.write(images.resolve("v" + i + ".png"), views.get(i).image(), Map.of());
         Path teddy = tmp.resolve("my-teddy.safetensors"), cat = tmp.resolve("my-cat.safetensors");
-        for (String[] c : new String[][] {{"my-teddy", "teddy", teddy.toString()}, {"my-cat", "cat", cat.toString()}}) {
+        for (String[] c : new String[][] {{"my-teddy", "teddy", teddy.toString(), "0.75"}, {"my-cat", "cat", cat.toString(), "0.65"}}) {
             assertEquals(0, Main.run("train", "--model", model, "--images", images.toString(), "--word", c[0], "--supercategory", c[1],
-                    "--out", c[2], "--train-steps", "2", "--batch", "1", "--accumulate", "1", "--views", "1", "--covariance-captions", "200"));
+                    "--out", c[2], "--train-steps", "2", "--batch", "1", "--accumulate", "1", "--views", "1", "--covariance-captions", "200",
+                    "--train-beta", c[3]));
         }
         String inspected = capture(() -> Main.run("inspect", teddy.toString()));
         assertTrue(inspected.contains("my-teddy (a kind of teddy)") && inspected.contains("6 cross-attention layers"), inspected);
+        assertEquals("beta 0.75, tau 0.1", ConceptFile.load(teddy).settings().get("gate"), "the paper's training gate by default");
+        assertEquals("beta 0.65, tau 0.1", ConceptFile.load(cat).settings().get("gate"), "--train-beta recorded in the file");
 
         Path both = tmp.resolve("both.png");
         assertEquals(0, Main.run("generate", "--model", model, "--prompt", "a my-teddy next to a my-cat", "--concept", teddy.toString(),

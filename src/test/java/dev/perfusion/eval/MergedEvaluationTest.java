@@ -126,4 +126,19 @@ class MergedEvaluationTest {
         assertTrue(short_.getMessage().equals(cut + " line 2: 13 columns, expected 14 (method,variant,beta,instance,prompt,seed,fidelity,alignment,"
                 + "leakage,identified,clip_image,clip_text,details,twice)"), short_.getMessage());
     }
+
+    @Test
+    void theProtocolTrainsThroughTheGateItIsGivenAndItsReportSaysSo() {
+        MethodEvaluation.Protocol paper = MethodEvaluation.Protocol.full();
+        MethodEvaluation.Protocol lower = new MethodEvaluation.Protocol(6, 16, 2, 400, List.of(0.7), 25, 5.0, List.of(dev.perfusion.training.ConceptMethods.PERFUSION),
+                true, MethodEvaluation.Mask.ATTENTION, new MethodEvaluation.Training(0.006, false, 0.65, 0.1));
+        assertEquals(0.75, paper.training(dev.perfusion.training.ConceptMethods.PERFUSION).trainBeta(), "the paper's by default");
+        assertEquals(0.65, lower.training(dev.perfusion.training.ConceptMethods.PERFUSION).trainBeta());
+        assertEquals("; embedding learning rate 0.006", paper.training().describe(), "the paper's gate goes unsaid");
+        assertEquals("; embedding learning rate 0.006; training gate beta 0.65, tau 0.1", lower.training().describe());
+        assertNotEquals(paper.training(dev.perfusion.training.ConceptMethods.PERFUSION).describe(),
+                lower.training(dev.perfusion.training.ConceptMethods.PERFUSION).describe(), "a concept trained otherwise is not reused");
+        assertThrows(IllegalArgumentException.class, () -> new MethodEvaluation.Protocol(1, 1, 1, 1, List.of(0.7), 2, 5.0,
+                List.of(dev.perfusion.training.ConceptMethods.PERFUSION), false, MethodEvaluation.Mask.NONE, new MethodEvaluation.Training(0.006, false, 3, 0.1)));
+    }
 }

@@ -1,0 +1,35 @@
+package dev.perfusion.cli;
+
+import dev.perfusion.perfusion.Concept;
+import dev.perfusion.training.TrainingSettings;
+import picocli.CommandLine.Option;
+
+/**
+ * The sigmoid gate a concept is trained through (a mixin of {@code train} and {@code eval}): the paper's (0.75, 0.1)
+ * unless moved. Generation's gate is set apart ({@code generate --beta}); training lower opens the gate more at the
+ * word while the values learn, so that the default generation gate applies less of the edit than training did.
+ */
+final class TrainingGateOptions {
+    @Option(names = "--train-beta", paramLabel = "BETA", defaultValue = "" + TrainingSettings.TRAIN_BETA,
+            description = "The gate threshold while training (default: ${DEFAULT-VALUE}, the paper's); generation's is --beta.")
+    double beta;
+
+    @Option(names = "--train-tau", paramLabel = "TAU", defaultValue = "" + TrainingSettings.TRAIN_TAU,
+            description = "The gate temperature while training (default: ${DEFAULT-VALUE}, the paper's); generation's is --tau.")
+    double tau;
+
+    /** Fails, naming the option, before any model is loaded. */
+    TrainingGateOptions check() {
+        try {
+            Concept.checkBeta(beta);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--train-beta: " + e.getMessage(), e);
+        }
+        try {
+            Concept.checkTau(tau);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--train-tau: " + e.getMessage(), e);
+        }
+        return this;
+    }
+}
