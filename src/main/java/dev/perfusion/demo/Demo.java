@@ -34,7 +34,7 @@ public final class Demo {
     public static final String SECOND_WORD = "my-cat", SECOND_SUPERCATEGORY = "cat";
     public static final List<String> SCENES = List.of("a photo of a my-teddy", "a my-teddy on the beach", "a my-teddy in the snow",
             "a my-teddy at night", "a my-teddy in the city on the left", "a my-teddy next to a red car on the grass");
-    public static final List<Double> BETAS = List.of(0.5, 0.6, 0.7, 0.8);
+    public static final List<Double> BETAS = List.of(0.5, 0.6, 0.7, 0.8, 0.9);
     /** The label of the example pictures' second row: the same pictures through the model's VAE. */
     public static final String EXAMPLES_THROUGH_VAE = "the same through the model's VAE (the most it can draw)";
     public static final String TOGETHER = "a my-teddy on the left and a my-cat on the right on the grass";
