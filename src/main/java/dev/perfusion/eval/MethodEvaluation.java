@@ -67,9 +67,9 @@ import java.util.function.Function;
 public final class MethodEvaluation {
     /** What to run; {@link #quick()} is the CI-sized protocol. */
     public record Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
-                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask, Training training) {
+                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask, Training conceptTraining) {
         public Protocol {
-            for (ConceptMethod m : methods) training(m, trainingSteps, mask, training); // refuses what cannot train before any training
+            for (ConceptMethod m : methods) training(m, trainingSteps, mask, conceptTraining); // refuses what cannot train before any training
         }
 
         public Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
@@ -86,7 +86,7 @@ public final class MethodEvaluation {
         }
 
         /** How every method's concepts are trained: the paper's settings with the protocol's steps, mask and {@link Training}. */
-        public TrainingSettings training(ConceptMethod m) { return training(m, trainingSteps, mask, training); }
+        public TrainingSettings training(ConceptMethod m) { return training(m, trainingSteps, mask, conceptTraining); }
 
         private static TrainingSettings training(ConceptMethod m, int steps, Mask mask, Training t) {
             return TrainingSettings.defaults().toBuilder().steps(steps).method(m).learningRates(t.embeddingLr(), TrainingSettings.EDIT_LR)
@@ -620,7 +620,7 @@ public final class MethodEvaluation {
         return markdown(r, String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n%d held-out instances x %d prompts x %d seeds; every method "
                         + "trained %d steps on the same 6 pictures with the same seed (loss mask: %s%s); DDIM %d steps, guidance %.1f.%n%n",
                 modelName, p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT),
-                p.training().describe(), p.samplingSteps(), p.guidance()));
+                p.conceptTraining().describe(), p.samplingSteps(), p.guidance()));
     }
 
     static String markdown(Report r, String header) {

@@ -134,8 +134,8 @@ class MergedEvaluationTest {
                 true, MethodEvaluation.Mask.ATTENTION, new MethodEvaluation.Training(0.006, false, 0.65, 0.1));
         assertEquals(0.75, paper.training(dev.perfusion.training.ConceptMethods.PERFUSION).trainBeta(), "the paper's by default");
         assertEquals(0.65, lower.training(dev.perfusion.training.ConceptMethods.PERFUSION).trainBeta());
-        assertEquals("; embedding learning rate 0.006", paper.training().describe(), "the paper's gate goes unsaid");
-        assertEquals("; embedding learning rate 0.006; training gate beta 0.65, tau 0.1", lower.training().describe());
+        assertEquals("; embedding learning rate 0.006", paper.conceptTraining().describe(), "the paper's gate goes unsaid");
+        assertEquals("; embedding learning rate 0.006; training gate beta 0.65, tau 0.1", lower.conceptTraining().describe());
         assertNotEquals(paper.training(dev.perfusion.training.ConceptMethods.PERFUSION).describe(),
                 lower.training(dev.perfusion.training.ConceptMethods.PERFUSION).describe(), "a concept trained otherwise is not reused");
         assertThrows(IllegalArgumentException.class, () -> new MethodEvaluation.Protocol(1, 1, 1, 1, List.of(0.7), 2, 5.0,
