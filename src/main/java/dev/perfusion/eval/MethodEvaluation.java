@@ -105,7 +105,7 @@ public final class MethodEvaluation {
             return new Training(TrainingSettings.EMBEDDING_LR, false, TrainingSettings.TRAIN_BETA, TrainingSettings.TRAIN_TAU);
         }
 
-        /** How it departs from the paper's, for the report's first lines ("" where it does not). */
+        /** For the report's first line: the embedding's rate always, i* and the gate where they depart from the paper's. */
         String describe() {
             StringBuilder sb = new StringBuilder("; embedding learning rate ")
                     .append(embeddingLr == 0 ? "0, the supercategory's kept" : Double.toString(embeddingLr));
