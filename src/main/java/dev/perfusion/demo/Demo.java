@@ -4,6 +4,7 @@ import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.perfusion.ConceptGeneration;
 import dev.perfusion.io.ImageGrid;
 import dev.perfusion.io.Png;
+import dev.perfusion.perfusion.Concept;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.GateProfile;
 import dev.perfusion.pipeline.StableDiffusion;
@@ -72,7 +73,7 @@ public final class Demo {
         ConceptFile mine = ConceptFile.load(concept);
         Path gridFile = out.resolve("grid.png"), togetherFile = out.resolve("together.png"), examplesFile = out.resolve("examples.png");
         ConceptGeneration.Settings drawing = new ConceptGeneration.Settings("", settings.guidance(), settings.steps(), Schedulers.Kind.DDIM.id,
-                0, 0, false, false);
+                0, 0, false, false, Concept.GENERATION_CONCEPT_START);
         ConceptGeneration.Choice myConcept = new ConceptGeneration.Choice(concept, mine, null, null);
         try (ConceptGeneration generation = ConceptGeneration.open(sd, List.of(myConcept), drawing, false, () -> cInv, progress)) {
             ConceptGeneration.Picture grid = generation.sweep(SCENES, BETAS, settings.seed());

@@ -67,14 +67,18 @@ import java.util.function.Function;
 public final class MethodEvaluation {
     /** What to run; {@link #quick()} is the CI-sized protocol. */
     public record Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
-                           double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask, Training conceptTraining) {
+                           double guidance, double conceptStart, List<ConceptMethod> methods, boolean multiConcept, Mask mask,
+                           Training conceptTraining) {
         public Protocol {
+            Concept.checkConceptStart(conceptStart);
             for (ConceptMethod m : methods) training(m, trainingSteps, mask, conceptTraining); // refuses what cannot train before any training
         }
 
+        /** Concepts drawn as {@code generate} draws them by default ({@link Concept#GENERATION_CONCEPT_START}), trained as the paper's. */
         public Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
                         double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask) {
-            this(instances, prompts, seeds, trainingSteps, betas, samplingSteps, guidance, methods, multiConcept, mask, Training.paper());
+            this(instances, prompts, seeds, trainingSteps, betas, samplingSteps, guidance, Concept.GENERATION_CONCEPT_START, methods,
+                    multiConcept, mask, Training.paper());
         }
 
         public static Protocol full() {
@@ -252,7 +256,7 @@ public final class MethodEvaluation {
                 for (ConceptMethod.OperatingPoint p : m.operatingPoints(protocol.betas())) {
                     double beta = Double.isNaN(p.beta()) ? t.concept().beta() : p.beta();
                     try (AppliedConcepts a = apply(List.of(t.concept()), beta, ConceptGate.Orthogonalization.EXACT, p.globalKeyLocking())) {
-                        scores.addAll(score(m.id(), p.variant(), p.beta(), subject, prompts, a));
+                        scores.addAll(score(m.id(), p.variant(), p.beta(), subject, prompts, a.startingAt(protocol.conceptStart())));
                     }
                 }
             }
@@ -434,7 +438,7 @@ public final class MethodEvaluation {
                     try (AppliedConcepts applied = apply(List.of(concepts.get(pair[0]), concepts.get(pair[1])), Concept.GENERATION_BETA, mode, global)) {
                         for (int seed = 0; seed < protocol.seeds(); seed++) {
                             List<PairPrompt> prompts = pairPrompts(pair, Subject::word, scenes, seed);
-                            tally.add(draw(applied, prompts.stream().map(PairPrompt::text).toList(), pairSeed(seed)), pair[0], pair[1], prompts, scenes, seed);
+                            tally.add(draw(applied.startingAt(protocol.conceptStart()), prompts.stream().map(PairPrompt::text).toList(), pairSeed(seed)), pair[0], pair[1], prompts, scenes, seed);
                         }
                     }
                 }
@@ -618,9 +622,17 @@ public final class MethodEvaluation {
 
     public static String markdown(Report r, Protocol p, String modelName) {
         return markdown(r, String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n%d held-out instances x %d prompts x %d seeds; every method "
-                        + "trained %d steps on the same 6 pictures with the same seed (loss mask: %s%s); DDIM %d steps, guidance %.1f.%n%n",
+                        + "trained %d steps on the same 6 pictures with the same seed (loss mask: %s%s); DDIM %d steps, guidance %.1f, %s.%n%n",
                 modelName, p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT),
-                p.conceptTraining().describe(), p.samplingSteps(), p.guidance()));
+                p.conceptTraining().describe(), p.samplingSteps(), p.guidance(), conceptStartText(p)));
+    }
+
+    /** Which denoising steps draw the concepts, for the report's first line. */
+    static String conceptStartText(Protocol p) {
+        long early = Math.round(p.conceptStart() * p.samplingSteps());
+        return early == 0 ? "the concepts in every step (the paper's)"
+                : String.format(Locale.ROOT, "the first %d steps drawn by the base model with the supercategory word, the concepts from "
+                        + "then on (concept start %s)", early, p.conceptStart());
     }
 
     static String markdown(Report r, String header) {

@@ -8,6 +8,7 @@ import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.Attention;
+import dev.perfusion.unet.UNet2DConditionModel;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
@@ -215,12 +216,49 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
         DistinctPrompts batch = DistinctPrompts.of(prompts);
         Tensor ids = sd.tokenize(tokenizer, batch.distinct(), warnings);
         Tensor encodings = batch.batchRows(encodeIds(ids).to(sd.dtype));
-        if (globalLock && gate != null) {
-            Tensor superIds = ids;
-            for (int j = 0; j < uses.size(); j++) superIds = replaceIds(superIds, placeholderIds[j], supercategoryIds[j]);
-            gate.lockKeys(encodings, batch.batchRows(sd.textEncoder.encode(superIds, sd.clipSkip()).to(sd.dtype)));
-        }
+        if (globalLock && gate != null) gate.lockKeys(encodings, batch.batchRows(supercategoryEncodings(ids)));
         return encodings;
+    }
+
+    /** The base model's encodings of prompts (token ids) with each concept's word replaced by its supercategory. */
+    private Tensor supercategoryEncodings(Tensor ids) {
+        Tensor superIds = ids;
+        for (int j = 0; j < uses.size(); j++) superIds = replaceIds(superIds, placeholderIds[j], supercategoryIds[j]);
+        return sd.textEncoder.encode(superIds, sd.clipSkip()).to(sd.dtype);
+    }
+
+    /**
+     * These concepts as a prompt encoder whose pictures leave their layout to the base model: the first
+     * {@code conceptStart} of the denoising steps read each concept's supercategory word in its place, through the
+     * model's own K and V, and the concepts draw themselves into that layout in the rest. The number and places of the
+     * objects are settled in the first steps; a learned value strong enough to carry the instance's details also
+     * draws it a second time where the word's attention is weak, and the base model draws it once. 0 is the
+     * paper's: every step with the concepts ({@link AppliedConcepts} itself).
+     */
+    public PromptEncoder startingAt(double conceptStart) {
+        return new LayoutFirst(this, Concept.checkConceptStart(conceptStart));
+    }
+
+    private record LayoutFirst(AppliedConcepts concepts, double conceptStart) implements PromptEncoder {
+        @Override
+        public Tensor encode(List<String> prompts, Consumer<String> warnings) { return concepts.encode(prompts, warnings); }
+
+        @Override
+        public EarlySteps earlySteps(List<String> prompts, int steps, Consumer<String> warnings) {
+            int count = (int) Math.round(conceptStart * steps);
+            if (count == 0) return null;
+            DistinctPrompts batch = DistinctPrompts.of(prompts);
+            Tensor layout = batch.batchRows(concepts.supercategoryEncodings(concepts.sd.tokenize(concepts.tokenizer, batch.distinct(), warnings)));
+            return new EarlySteps() {
+                @Override
+                public int count() { return count; }
+
+                @Override
+                public Tensor predict(UNet2DConditionModel unet, Tensor latents, Tensor timestep) {
+                    return Attention.withOriginalProjections(() -> unet.forward(latents, timestep, layout));
+                }
+            };
+        }
     }
 
     /** Text encodings of token ids that may contain concept words. */

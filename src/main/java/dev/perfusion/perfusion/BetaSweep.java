@@ -1,6 +1,7 @@
 package dev.perfusion.perfusion;
 
 import dev.perfusion.io.ImageGrid;
+import dev.perfusion.pipeline.PromptEncoder;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Threads;
@@ -20,13 +21,17 @@ import java.util.Locale;
 public final class BetaSweep {
     private BetaSweep() {}
 
-    /** @param request the sampler settings; its prompts are replaced by each of {@code prompts} in turn */
-    public static BufferedImage grid(StableDiffusion sd, AppliedConcepts applied, List<String> prompts, List<Double> betas,
+    /**
+     * @param request      the sampler settings; its prompts are replaced by each of {@code prompts} in turn
+     * @param conceptStart as {@link AppliedConcepts#startingAt}
+     */
+    public static BufferedImage grid(StableDiffusion sd, AppliedConcepts applied, double conceptStart, List<String> prompts, List<Double> betas,
                                      TextToImage.Request request, long seed, Progress progress) {
         ConceptGate gate = applied.gate();
         if (gate == null) throw new IllegalArgumentException("a beta sweep needs a gated concept; embedding-only (textual inversion) concepts have no beta");
         List<Concept> original = new ArrayList<>();
         for (int j = 0; j < gate.conceptCount(); j++) original.add(gate.concept(j));
+        PromptEncoder encoder = applied.startingAt(conceptStart);
         BufferedImage[][] cells = new BufferedImage[prompts.size()][betas.size()];
         // a small model's cells of one column (one beta, so one gate state) are drawn side by side, one per thread
         int workers = sd.sideBySideWorkers(prompts.size());
@@ -36,7 +41,7 @@ public final class BetaSweep {
             for (int c = 0; c < betas.size(); c++) {
                 double beta = betas.get(c);
                 for (int j = 0; j < gate.conceptCount(); j++) gate.setConcept(j, original.get(j).withGate(beta, original.get(j).tau()));
-                IntFunction<BufferedImage> cell = p -> TextToImage.generate(sd, applied, request.withPrompt(prompts.get(p)), seed, perCell).image();
+                IntFunction<BufferedImage> cell = p -> TextToImage.generate(sd, encoder, request.withPrompt(prompts.get(p)), seed, perCell).image();
                 List<BufferedImage> column = side == null ? IntStream.range(0, prompts.size()).mapToObj(cell).toList() : side.run(prompts.size(), cell);
                 for (int p = 0; p < prompts.size(); p++) cells[p][c] = column.get(p);
                 if (side != null) progress.update("beta sweep", (long) (c + 1) * prompts.size(), (long) betas.size() * prompts.size(), "beta " + beta);

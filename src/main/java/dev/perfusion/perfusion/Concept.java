@@ -10,6 +10,11 @@ import org.bytedeco.pytorch.Tensor;
 public record Concept(Tensor iStar, double beta, double tau) {
     /** The gate a concept is generated with unless the user moves it (the paper's choice for local key locking). */
     public static final double GENERATION_BETA = 0.7, GENERATION_TAU = 0.15;
+    /**
+     * The fraction of a picture's denoising steps that the base model draws with the supercategory word before the
+     * concepts take over ({@link AppliedConcepts#startingAt}); the paper's is 0.
+     */
+    public static final double GENERATION_CONCEPT_START = 0.2;
 
     public Concept {
         if (iStar == null || iStar.dim() != 1) throw new IllegalArgumentException("i* must be a vector [D]");
@@ -30,6 +35,14 @@ public record Concept(Tensor iStar, double beta, double tau) {
     public static double checkTau(double tau) {
         if (!(tau > 0 && tau <= 1)) throw new IllegalArgumentException("the gate temperature tau must be in (0, 1], got " + tau);
         return tau;
+    }
+
+    /** The one rule for a concept start: a fraction of the steps, below 1 (at 1 the concepts would draw nothing). */
+    public static double checkConceptStart(double conceptStart) {
+        if (!(conceptStart >= 0 && conceptStart < 1)) {
+            throw new IllegalArgumentException("the concept start must be a fraction of the denoising steps in [0, 1), got " + conceptStart);
+        }
+        return conceptStart;
     }
 
     public Concept withGate(double beta, double tau) { return new Concept(iStar, beta, tau); }

@@ -37,15 +37,24 @@ public final class ConceptGeneration implements AutoCloseable {
         }
     }
 
-    /** What every picture shares; a width or height of 0 is the model's native size. */
+    /**
+     * What every picture shares; a width or height of 0 is the model's native size.
+     *
+     * @param conceptStart the fraction of the denoising steps drawn by the base model with each concept's supercategory
+     *                     word before the concepts take over ({@link AppliedConcepts#startingAt}; 0: the paper's)
+     */
     public record Settings(String negativePrompt, double guidance, int steps, String scheduler, int width, int height,
-                           boolean globalLock, boolean approximate) {
+                           boolean globalLock, boolean approximate, double conceptStart) {
+        public Settings {
+            Concept.checkConceptStart(conceptStart);
+        }
+
         /** These settings with the size {@code sd} draws in place of 0; an error says which sizes it can draw. */
         public Settings forModel(StableDiffusion sd) {
             int nativeSize = sd.pictureSize();
             int w = width == 0 ? nativeSize : width, h = height == 0 ? nativeSize : height;
             TextToImage.latentShape(sd, w, h);
-            return new Settings(negativePrompt, guidance, steps, scheduler, w, h, globalLock, approximate);
+            return new Settings(negativePrompt, guidance, steps, scheduler, w, h, globalLock, approximate, conceptStart);
         }
     }
 
@@ -59,15 +68,17 @@ public final class ConceptGeneration implements AutoCloseable {
     private final List<Choice> choices;
     private final TextToImage.Request request;
     private final boolean globalLock;
+    private final double conceptStart;
     private final AppliedConcepts applied;
     private final Progress progress;
 
-    private ConceptGeneration(StableDiffusion sd, List<Choice> choices, TextToImage.Request request, boolean globalLock,
+    private ConceptGeneration(StableDiffusion sd, List<Choice> choices, TextToImage.Request request, Settings settings,
                               AppliedConcepts applied, Progress progress) {
         this.sd = sd;
         this.choices = List.copyOf(choices);
         this.request = request;
-        this.globalLock = globalLock;
+        this.globalLock = settings.globalLock();
+        this.conceptStart = settings.conceptStart();
         this.applied = applied;
         this.progress = progress;
     }
@@ -82,7 +93,7 @@ public final class ConceptGeneration implements AutoCloseable {
         Settings s = settings.forModel(sd);
         TextToImage.Request request = new TextToImage.Request("", s.negativePrompt(), s.guidance(), s.steps(), s.scheduler(), s.width(), s.height());
         Progress saysOnce = new OnceEachMessage(progress);
-        if (choices.isEmpty()) return new ConceptGeneration(sd, choices, request, s.globalLock(), null, saysOnce);
+        if (choices.isEmpty()) return new ConceptGeneration(sd, choices, request, s, null, saysOnce);
         List<AppliedConcepts.Use> uses = new ArrayList<>();
         for (Choice c : choices) {
             c.concept().checkFits(c.file(), sd.unetHash(), sd.textEncoderHash(), sd.textEncoder.config().hiddenSize(),
@@ -94,7 +105,7 @@ public final class ConceptGeneration implements AutoCloseable {
         warnOtherCovariance(choices, cInv, saysOnce);
         AppliedConcepts applied = AppliedConcepts.apply(sd, cInv.cInv(), uses, s.approximate()
                 ? ConceptGate.Orthogonalization.APPROXIMATE : ConceptGate.Orthogonalization.EXACT, s.globalLock());
-        return new ConceptGeneration(sd, choices, request, s.globalLock(), applied, saysOnce);
+        return new ConceptGeneration(sd, choices, request, s, applied, saysOnce);
     }
 
     public int width() { return request.width(); }
@@ -173,7 +184,7 @@ public final class ConceptGeneration implements AutoCloseable {
     public Picture sweep(List<String> prompts, List<Double> betas, long seed) {
         if (applied == null) throw new IllegalArgumentException("a beta sweep needs at least one concept");
         prompts.forEach(this::warnAbsentWords);
-        BufferedImage grid = BetaSweep.grid(sd, applied, prompts, betas, request, seed, progress);
+        BufferedImage grid = BetaSweep.grid(sd, applied, conceptStart, prompts, betas, request, seed, progress);
         // every concept takes each column's beta: the gates are the sweep's, not one per concept
         GenerationParameters p = parameters(prompts.get(0), Long.toString(seed), List.of());
         String text = "Beta sweep: " + betas + " of " + gates().stream().map(GenerationParameters.AppliedGate::file).toList() + "\n" + p.text();
@@ -201,7 +212,7 @@ public final class ConceptGeneration implements AutoCloseable {
     }
 
     private PromptEncoder encoder() {
-        return applied != null ? applied : sd::encodePrompts;
+        return applied != null ? applied.startingAt(conceptStart) : sd::encodePrompts;
     }
 
     private List<GenerationParameters.AppliedGate> gates() {
@@ -215,7 +226,7 @@ public final class ConceptGeneration implements AutoCloseable {
 
     private GenerationParameters parameters(String prompt, String seed, List<GenerationParameters.AppliedGate> gates) {
         return new GenerationParameters(prompt, request.negativePrompt(), request.steps(), request.scheduler(), request.guidance(), seed,
-                request.width(), request.height(), sd.name, gates, globalLock);
+                request.width(), request.height(), sd.name, gates, globalLock, applied != null ? conceptStart : 0);
     }
 
     /** A concept whose word the prompt does not hold has no effect on it: said once per prompt. */

@@ -12,9 +12,11 @@ import java.util.Map;
  *
  * @param seed the seed, or what replaced it ("init-latents noise.npy")
  * @param concepts the concept files' names, each with the gate it was applied with; empty without concepts
+ * @param conceptStart the fraction of the denoising steps drawn before the concepts took over (0 without concepts)
  */
 public record GenerationParameters(String prompt, String negativePrompt, int steps, String sampler, double guidance, String seed,
-                                   int width, int height, String model, List<AppliedGate> concepts, boolean globalLock) {
+                                   int width, int height, String model, List<AppliedGate> concepts, boolean globalLock,
+                                   double conceptStart) {
     /** A concept as it was applied: its file's name, beta and tau. */
     public record AppliedGate(String file, double beta, double tau) {}
 
@@ -35,6 +37,7 @@ public record GenerationParameters(String prompt, String negativePrompt, int ste
             p.put("Concepts", concepts.stream().map(AppliedGate::file).toList());
             p.put("Concept gate", "beta " + concepts.stream().map(AppliedGate::beta).toList()
                     + " tau " + concepts.stream().map(AppliedGate::tau).toList() + (globalLock ? " global lock" : ""));
+            p.put("Concept start", conceptStart);
         }
         StringBuilder s = new StringBuilder(prompt);
         if (!negativePrompt.isEmpty()) s.append("\nNegative prompt: ").append(negativePrompt);

@@ -1,5 +1,6 @@
 package dev.perfusion.pipeline;
 
+import dev.perfusion.unet.UNet2DConditionModel;
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.List;
@@ -9,4 +10,21 @@ import java.util.function.Consumer;
 @FunctionalInterface
 public interface PromptEncoder {
     Tensor encode(List<String> prompts, Consumer<String> warnings);
+
+    /**
+     * The first of a picture's {@code steps} denoising steps when they are drawn otherwise than the rest, or null (the
+     * default: every step reads {@link #encode}'s encodings). Learned concepts use it to leave a picture's layout to
+     * the base model ({@code AppliedConcepts}).
+     *
+     * @param prompts the prompts as {@link #encode} gets them (the negative prompts first when guided)
+     */
+    default EarlySteps earlySteps(List<String> prompts, int steps, Consumer<String> warnings) { return null; }
+
+    /** The first {@code count} denoising steps of a picture and how the UNet predicts the noise in them. */
+    interface EarlySteps {
+        int count();
+
+        /** The noise prediction at one of these steps, for the latents input (doubled when guided) and timestep. */
+        Tensor predict(UNet2DConditionModel unet, Tensor latents, Tensor timestep);
+    }
 }

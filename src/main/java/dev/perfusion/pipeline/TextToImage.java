@@ -108,7 +108,9 @@ public final class TextToImage {
         try (Threads.SideBySide oneThread = sd.smallUNet() ? Threads.sideBySide(1, "picture") : null;
              Scope picture = Scope.inference()) {
             Tensor encodings = conditioning(encoder, request, progress::message);
-            Tensor latents = denoise(sd, request, encodings, initialNoise, new SeededNoise(stepNoiseSeed(seed)), progress);
+            PromptEncoder.EarlySteps early = encoder.earlySteps(conditioningPrompts(request.prompts(), request.negativePrompt(),
+                    request.guidance()), request.steps(), progress::message);
+            Tensor latents = denoise(sd, request, encodings, early, initialNoise, new SeededNoise(stepNoiseSeed(seed)), progress);
             try {
                 List<BufferedImage> images = Png.toImages(decode(sd, latents));
                 return new Generated(images, Ops.toFloats(latents), Ops.shape(latents));
@@ -131,10 +133,14 @@ public final class TextToImage {
     /** Encodings for a batch of prompts sharing one negative prompt: [negatives; prompts] when guided. */
     public static Tensor conditioning(PromptEncoder encoder, List<String> prompts, String negativePrompt, double guidance,
                                       Consumer<String> warnings) {
+        return encoder.encode(conditioningPrompts(prompts, negativePrompt, guidance), warnings);
+    }
+
+    private static List<String> conditioningPrompts(List<String> prompts, String negativePrompt, double guidance) {
         List<String> all = new ArrayList<>();
         if (guidance > 1) all.addAll(StableDiffusion.repeat(negativePrompt, prompts.size()));
         all.addAll(prompts);
-        return encoder.encode(all, warnings);
+        return all;
     }
 
     public static long[] latentShape(StableDiffusion sd, int width, int height) {
@@ -152,6 +158,12 @@ public final class TextToImage {
      */
     public static Tensor denoise(StableDiffusion sd, Request r, Tensor encodings, Tensor initialNoise,
                                  NoiseSource stepNoise, Progress progress) {
+        return denoise(sd, r, encodings, null, initialNoise, stepNoise, progress);
+    }
+
+    /** The same with the first steps drawn otherwise when {@code early} is not null. */
+    public static Tensor denoise(StableDiffusion sd, Request r, Tensor encodings, PromptEncoder.EarlySteps early, Tensor initialNoise,
+                                 NoiseSource stepNoise, Progress progress) {
         Scheduler scheduler = Schedulers.create(r.scheduler(), sd.schedulerConfig);
         scheduler.setTimesteps(r.steps());
         double[] timesteps = scheduler.timesteps();
@@ -166,7 +178,9 @@ public final class TextToImage {
                     Tensor input = guided ? Ops.cat(0, latents, latents) : latents;
                     input = scheduler.scaleModelInput(input, i);
                     Tensor t = Ops.fromFloats(new float[] {(float) timesteps[i]}, 1).to(sd.device, torch.ScalarType.Float);
-                    Tensor prediction = sd.unet.forward(input.to(sd.dtype), t, context).to(torch.ScalarType.Float);
+                    Tensor modelInput = input.to(sd.dtype);
+                    Tensor prediction = (early != null && i < early.count() ? early.predict(sd.unet, modelInput, t)
+                            : sd.unet.forward(modelInput, t, context)).to(torch.ScalarType.Float);
                     if (guided) {
                         Tensor[] uc = Ops.chunk(prediction, 2, 0);
                         prediction = Ops.addScaled(uc[0], Ops.sub(uc[1], uc[0]), r.guidance());

@@ -16,7 +16,7 @@ import java.util.List;
  */
 record GenerateRequest(String prompt, String negativePrompt, Long seed, Integer steps, String scheduler, Double guidance,
                        Integer width, Integer height, Integer count, String model, List<ConceptChoice> concepts,
-                       Boolean globalLock, Boolean approximate, List<Double> sweep) {
+                       Boolean globalLock, Boolean approximate, List<Double> sweep, Double conceptStart) {
     static final int MAX_STEPS = 150, MAX_COUNT = 16, MAX_SIDE = 2048, MAX_PROMPT = 2000, MAX_CONCEPTS = 8, MAX_SWEEP = 8;
 
     /** A concept of the library, with the gate to apply it with. */
@@ -65,8 +65,14 @@ record GenerateRequest(String prompt, String negativePrompt, Long seed, Integer 
                 }
             }
         }
+        double start = conceptStart == null ? Concept.GENERATION_CONCEPT_START : conceptStart;
+        try {
+            Concept.checkConceptStart(start);
+        } catch (IllegalArgumentException e) {
+            throw ApiException.badRequest("conceptStart: " + e.getMessage());
+        }
         return new GenerateRequest(prompt, negative, seed == null ? randomSeed : seed, s, sampler, g, w, h, betas != null ? 1 : n, m, cs,
-                Boolean.TRUE.equals(globalLock), Boolean.TRUE.equals(approximate), betas);
+                Boolean.TRUE.equals(globalLock), Boolean.TRUE.equals(approximate), betas, start);
     }
 
     private static int side(String name, Integer value) {

@@ -2,6 +2,7 @@ package dev.perfusion.server;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.perfusion.perfusion.Concept;
 import dev.perfusion.training.TrainingImages;
 import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.util.ProcessMemory;
@@ -226,7 +227,8 @@ public final class PerfusionServer implements AutoCloseable {
         i.put("models", models.list());
         i.put("defaultModel", models.defaultName());
         i.put("schedulers", dev.perfusion.sampling.Schedulers.NAMES);
-        i.put("defaults", Map.of("steps", 25, "guidance", 7.5, "scheduler", "ddim", "trainSteps", 200, "beta", 0.7, "tau", 0.15));
+        i.put("defaults", Map.of("steps", 25, "guidance", 7.5, "scheduler", "ddim", "trainSteps", 200, "beta", Concept.GENERATION_BETA,
+                "tau", Concept.GENERATION_TAU, "conceptStart", Concept.GENERATION_CONCEPT_START));
         Map<String, Object> l = new LinkedHashMap<>();
         l.put("steps", GenerateRequest.MAX_STEPS);
         l.put("count", GenerateRequest.MAX_COUNT);

@@ -516,7 +516,8 @@ public final class ConceptTrainer {
         if (gate != null) gate.setGate(Concept.GENERATION_BETA, Concept.GENERATION_TAU);
         try {
             TextToImage.Request r = new TextToImage.Request("a photo of a " + word, "", 5.0, 25, "ddim", resolution, resolution);
-            Png.write(file, TextToImage.generate(sd, applied, r, settings.seed(), Progress.NONE).image(), Map.of("parameters", "a photo of a " + word));
+            Png.write(file, TextToImage.generate(sd, applied.startingAt(Concept.GENERATION_CONCEPT_START), r, settings.seed(), Progress.NONE).image(),
+                    Map.of("parameters", "a photo of a " + word));
         } finally {
             if (gate != null) gate.setGate(settings.trainBeta(), settings.trainTau());
         }

@@ -21,6 +21,8 @@ public final class Attention extends Module {
     private Projection key;
     private Projection value;
     private java.util.function.Consumer<Tensor> observer;
+    /** Set while this thread draws with the model's own K and V, whatever edits are installed. */
+    private static final ThreadLocal<Boolean> ORIGINAL_PROJECTIONS = ThreadLocal.withInitial(() -> false);
 
     Attention(long queryDim, long contextDim, long heads, long headDim) {
         long inner = heads * headDim;
@@ -36,9 +38,10 @@ public final class Attention extends Module {
 
     /** x [B, N, C]; context [B, T, D] (x itself for self-attention). */
     public Tensor forward(Tensor x, Tensor context) {
+        boolean original = ORIGINAL_PROJECTIONS.get();
         Tensor q = splitHeads(toQ.forward(x));
-        Tensor k = splitHeads(key.forward(context));
-        Tensor v = splitHeads(value.forward(context));
+        Tensor k = splitHeads((original ? toK : key).forward(context));
+        Tensor v = splitHeads((original ? toV : value).forward(context));
         long headDim = Ops.shape(q)[3];
         double scale = 1.0 / Math.sqrt(headDim);
         if (observer != null) {
@@ -69,6 +72,20 @@ public final class Attention extends Module {
     public void setKey(Projection p) { this.key = p == null ? toK : p; }
 
     public void setValue(Projection p) { this.value = p == null ? toV : p; }
+
+    /**
+     * Runs {@code body} with every attention layer's original K and V on this thread (the model as loaded, whatever
+     * edits are installed); pictures drawn side by side on other threads keep theirs.
+     */
+    public static <T> T withOriginalProjections(java.util.function.Supplier<T> body) {
+        boolean outer = ORIGINAL_PROJECTIONS.get();
+        ORIGINAL_PROJECTIONS.set(true);
+        try {
+            return body.get();
+        } finally {
+            ORIGINAL_PROJECTIONS.set(outer);
+        }
+    }
 
     /**
      * Receives the attention probabilities [B, heads, queries, keys] of every forward pass while set (slower: no

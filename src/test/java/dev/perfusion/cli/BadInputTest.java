@@ -176,6 +176,10 @@ class BadInputTest {
                 "error: --tau: the gate temperature tau must be in (0, 1], got 0.0");
         assertRejectedBeforeLoading(run("generate", "--concept", cat, "--prompt", "a my-cat", "--beta-sweep", "0.5,-3", "--out", out),
                 "error: --beta-sweep: the gate threshold beta must be in (-1, 2), got -3.0");
+        assertRejectedBeforeLoading(run("generate", "--concept", cat, "--prompt", "a my-cat", "--concept-start", "1", "--out", out),
+                "error: --concept-start: the concept start must be a fraction of the denoising steps in [0, 1), got 1.0");
+        assertRejectedBeforeLoading(run("eval", "--concept-start", "-0.5", "--out", tmp.resolve("e").toString()),
+                "error: --concept-start: the concept start must be a fraction of the denoising steps in [0, 1), got -0.5");
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--steps", "0", "--out", out), "error: --steps must be at least 1, got 0");
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--guidance", "-1", "--out", out), "error: --guidance must be at least 0, got -1.0");
         CliRun clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);

@@ -1,26 +1,16 @@
 package dev.perfusion.pipeline;
 
-import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.perfusion.AppliedConcepts;
-import dev.perfusion.perfusion.ConceptFile;
-import dev.perfusion.perfusion.ConceptGate;
-import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.pipeline.FormerRecipes.Drawn;
 import dev.perfusion.pipeline.TextToImage.Generated;
 import dev.perfusion.pipeline.TextToImage.Request;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
-import dev.perfusion.world.Bundled;
-import dev.perfusion.world.WorldCorpus;
 import org.bytedeco.pytorch.Tensor;
-import org.bytedeco.pytorch.global.torch;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 import java.awt.image.BufferedImage;
-import java.nio.file.Path;
 import java.util.List;
 
 import static dev.perfusion.pipeline.FormerRecipes.samePixels;
@@ -31,24 +21,7 @@ import static org.junit.jupiter.api.Assertions.*;
  * The one text-to-image call draws, bit for bit, the pictures each command drew with its own copy of the recipe
  * ({@link FormerRecipes}), for each command's seed rule, on the bundled model, with and without a learned concept.
  */
-class TextToImageTest {
-    @TempDir static Path tmp;
-    static StableDiffusion sd;
-    static Tensor cInv;
-    static ConceptFile cat;
-
-    @BeforeAll
-    static void load() throws Exception {
-        sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
-        cInv = CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
-        cat = ConceptFile.load(Bundled.concept("my-cat"));
-    }
-
-    static AppliedConcepts applyCat() {
-        return AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(cat, cat.beta(), cat.tau())),
-                ConceptGate.Orthogonalization.EXACT, false);
-    }
-
+class TextToImageTest extends BundledCatTest {
     @Test
     void generateCommandsRuleWithAStochasticSampler() {
         // euler-a draws step noise, so this also pins the step-noise seed: (seed + k) ^ 0x5DEECE66D

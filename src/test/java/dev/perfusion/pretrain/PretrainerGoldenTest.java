@@ -53,42 +53,44 @@ class PretrainerGoldenTest {
      * pick their kernels by the CPU's instruction sets, and kernels round differently.
      */
     private static final Map<String, String> RECORDED = Map.of(
-        // the 2-core AMD EPYC (Zen 4) build VM under OPENBLAS_CORETYPE=Haswell (its environment's setting until 2026-12-04)
-        "avx512-bf16 / OpenBLAS Haswell", """
-        beside/vae-decoder/config.json 3f7d9ece7aa23c5f
-        beside/vae-decoder/diffusion_pytorch_model.safetensors 42b1b88c7b7a2b9b
-        checkpoint decoder 1 caceceba7b808d9d
-        checkpoint diffusion 1 0c7ee49142b0cd6f
-        checkpoint vae 1 5ccd17abf5781a23
-        continued losses.csv fe9069f971d582f0
-        continued/recipe.json f38434da10990d16
-        continued/text_encoder/model.safetensors 28b6ffe2eb875ab9
-        continued/unet/diffusion_pytorch_model.safetensors 4fcde8adedff42ac
-        losses.csv df75a3ab37b4f4ea
+        // a 2-core AMD EPYC (Zen 5, family 26 model 2) build VM under OPENBLAS_CORETYPE=Haswell, 2026-12-06 (the commit
+        // before gave these bits too). The bits first recorded under Haswell came from a family 25 VM whose model was not
+        // noted, and family 25 model 17 no longer made them (below): with no machine to key them by, they are gone
+        "avx512-bf16, family 26 model 2 / OpenBLAS Haswell", """
+        beside/vae-decoder/config.json c21aaf89088922d6
+        beside/vae-decoder/diffusion_pytorch_model.safetensors bd894ad1d011ffc2
+        checkpoint decoder 1 71eb0e190959ad04
+        checkpoint diffusion 1 20e3c5db30508625
+        checkpoint vae 1 bc1d12b8bc21ad53
+        continued losses.csv 633d7960c5a383ca
+        continued/recipe.json 87ef5dc2db347d68
+        continued/text_encoder/model.safetensors 3c01e321e0e78185
+        continued/unet/diffusion_pytorch_model.safetensors 9842e893e2eef94a
+        losses.csv d00d57998748771a
         model/model_index.json 1fa75ac6ac47ce8e
-        model/recipe.json 04b97eb445e87e0c
+        model/recipe.json 1620094c6a0302fa
         model/scheduler/scheduler_config.json 4bcf5ee88ccb8a19
         model/text_encoder/config.json bea0317ed63beb95
-        model/text_encoder/model.safetensors 5463879b5886d826
+        model/text_encoder/model.safetensors d0cb4a83fc60febb
         model/tokenizer/merges.txt b9e0a403dc44a0e2
         model/tokenizer/special_tokens_map.json 40116d35f015230b
         model/tokenizer/tokenizer_config.json 7e2d119007b6cf79
         model/tokenizer/vocab.json 4ac520259d7f476e
         model/unet/config.json 174f0ad04682183b
-        model/unet/diffusion_pytorch_model.safetensors 25c9d0653febba06
-        model/vae/config.json 3f7d9ece7aa23c5f
-        model/vae/diffusion_pytorch_model.safetensors ea3b1b2e66fde59f
-        samples/decoder-00002.png 4a924906af4f038f
-        samples/vae-00002.png 0ff59acbeeab3ed6
-        work/vae-decoder/config.json 3f7d9ece7aa23c5f
-        work/vae-decoder/diffusion_pytorch_model.safetensors 42b1b88c7b7a2b9b
-        work/vae/config.json 3f7d9ece7aa23c5f
-        work/vae/diffusion_pytorch_model.safetensors 1aa85649f8b3af35
+        model/unet/diffusion_pytorch_model.safetensors 3e0861a976b10729
+        model/vae/config.json c21aaf89088922d6
+        model/vae/diffusion_pytorch_model.safetensors af2fba832eca2a88
+        samples/decoder-00002.png 5944b7b62788f6c2
+        samples/vae-00002.png 72358f88f42de7e8
+        work/vae-decoder/config.json c21aaf89088922d6
+        work/vae-decoder/diffusion_pytorch_model.safetensors bd894ad1d011ffc2
+        work/vae/config.json c21aaf89088922d6
+        work/vae/diffusion_pytorch_model.safetensors 9584d6f7dd08c1b2
         """,
         // the same kind of VM (AMD EPYC, family 25 model 17) as its environment was on 2026-12-04: OPENBLAS_CORETYPE unset. The same
-        // code under OPENBLAS_CORETYPE=Haswell there no longer made the bits above (the VAE stage's first checkpoint already
-        // differs, at this commit and the one before it), so the machine, not the code, moved; these bits are that machine's
-        "avx512-bf16 / OpenBLAS auto", """
+        // code under OPENBLAS_CORETYPE=Haswell there no longer made the first Haswell bits (the VAE stage's first checkpoint already
+        // differed, at this commit and the one before it), so the machine, not the code, moved; these bits are that machine's
+        "avx512-bf16, family 25 model 17 / OpenBLAS auto", """
         beside/vae-decoder/config.json 3294929fd6be13ac
         beside/vae-decoder/diffusion_pytorch_model.safetensors d498aba3a9bd1e84
         checkpoint decoder 1 29fcb5d32edae540

@@ -114,6 +114,8 @@ class BrowserTest {
         WebElement first = wait.until(d -> loaded(d.findElements(By.cssSelector("#images img.result-image[data-seed='11']"))));
         String before = first.getAttribute("src");
         assertTrue(parametersShown().contains("beta [0.7]"), parametersShown());
+        assertEquals("0.2", browser.findElement(By.id("concept-start")).getAttribute("value"), "the server's default concept start");
+        assertTrue(parametersShown().contains("Concept start: 0.2"), parametersShown());
 
         // the slider grabbed in its middle (0.5) and dragged a little to the right, released
         new Actions(browser).clickAndHold(slider).moveByOffset(18, 0).release().perform();

@@ -103,7 +103,8 @@ class ServerApiTest {
             JsonNode job = s.awaitEnd(s.postJson("/api/generate", request).json().get("id").asText());
             assertEquals("done", job.get("state").asText(), job.toString());
             String parameters = job.get("images").get(0).get("parameters").asText();
-            assertTrue(parameters.contains("Concepts: [my-cat.safetensors], Concept gate: beta [" + betas[i] + "] tau [0.15]"), parameters);
+            assertTrue(parameters.contains("Concepts: [my-cat.safetensors], Concept gate: beta [" + betas[i] + "] tau [0.15], Concept start: 0.2,"),
+                    parameters);
             pictures[i] = ImageIO.read(new ByteArrayInputStream(s.get(job.get("images").get(0).get("url").asText()).body()));
         }
         assertTrue(differingPixels(pictures[0], pictures[1]) > 0, "beta 0.3 and 0.9 drew the same picture");
@@ -181,6 +182,8 @@ class ServerApiTest {
         assertError(400, "the gate threshold beta must be in (-1, 2), got 2.5",
                 s.postJson("/api/generate", Map.of("prompt", "x", "concepts", List.of(Map.of("name", "my-cat", "beta", 2.5)))));
         assertError(400, "sweep: a beta sweep needs at least one concept", s.postJson("/api/generate", Map.of("prompt", "x", "sweep", List.of(0.5))));
+        assertError(400, "conceptStart: the concept start must be a fraction of the denoising steps in [0, 1), got 1.0",
+                s.postJson("/api/generate", Map.of("prompt", "x", "conceptStart", 1)));
         assertError(404, "no concept 'nobody'", s.postJson("/api/generate", Map.of("prompt", "x", "concepts", List.of(Map.of("name", "nobody")))));
         assertError(404, "no model 'nothing'", s.postJson("/api/generate", Map.of("prompt", "x", "model", "nothing")));
         assertError(404, "no job", s.get("/api/jobs/20000101-000000-1"));

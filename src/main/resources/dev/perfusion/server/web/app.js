@@ -244,6 +244,7 @@ function generateRequest() {
     steps: Number($('steps').value), scheduler: $('scheduler').value, guidance: Number($('guidance').value),
     width: Number($('width').value), height: Number($('height').value), count: Number($('count').value),
     model: $('model').value, concepts, globalLock: $('global-lock').checked, approximate: $('approximate').checked,
+    conceptStart: $('concept-start').value === '' ? null : Number($('concept-start').value),
   };
 }
 
@@ -351,6 +352,7 @@ async function start() {
   $('scheduler').replaceChildren(...state.info.schedulers.map((s) => el('option', { value: s }, s)));
   $('model').replaceChildren(...state.info.models.map((m) => el('option', { value: m.name }, `${m.name} (${m.family})`)));
   if (state.info.defaultModel) $('model').value = state.info.defaultModel;
+  $('concept-start').value = state.info.defaults.conceptStart;
   state.examples = await api('GET', '/api/examples');
   state.examples.forEach((s) => $('train-examples').append(el('option', { value: s.name }, s.name)));
   await loadConcepts();
