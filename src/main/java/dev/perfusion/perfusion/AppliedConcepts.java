@@ -230,10 +230,10 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
     /**
      * These concepts as a prompt encoder whose pictures leave their layout to the base model: the first
      * {@code conceptStart} of the denoising steps read each concept's supercategory word in its place, through the
-     * model's own K and V, and the concepts draw themselves into that layout in the rest. The number and places of the
-     * objects are settled in the first steps; a learned value strong enough to carry the instance's details also
-     * draws it a second time where the word's attention is weak, and the base model draws it once. 0 is the
-     * paper's: every step with the concepts ({@link AppliedConcepts} itself).
+     * model's own K and V, and the concepts draw themselves into that layout in the rest. How many objects a picture
+     * holds, and where, is settled in its first steps, where a concept strong enough to carry its instance's details
+     * is also drawn a second time (in up to a fifth of the bundled model's one-object pictures; README, "The layout
+     * first"). 0 is the paper's: every step with the concepts ({@link AppliedConcepts} itself).
      */
     public PromptEncoder startingAt(double conceptStart) {
         return new LayoutFirst(this, Concept.checkConceptStart(conceptStart));
@@ -248,16 +248,15 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
             int count = (int) Math.round(conceptStart * steps);
             if (count == 0) return null;
             DistinctPrompts batch = DistinctPrompts.of(prompts);
-            Tensor layout = batch.batchRows(concepts.supercategoryEncodings(concepts.sd.tokenize(concepts.tokenizer, batch.distinct(), warnings)));
-            return new EarlySteps() {
-                @Override
-                public int count() { return count; }
+            return new LayoutSteps(count, batch.batchRows(concepts.supercategoryEncodings(concepts.sd.tokenize(concepts.tokenizer, batch.distinct(), warnings))));
+        }
+    }
 
-                @Override
-                public Tensor predict(UNet2DConditionModel unet, Tensor latents, Tensor timestep) {
-                    return Attention.withOriginalProjections(() -> unet.forward(latents, timestep, layout));
-                }
-            };
+    /** The first {@code count} steps: the model as loaded, reading the prompts with the supercategory words. */
+    private record LayoutSteps(int count, Tensor supercategoryEncodings) implements PromptEncoder.EarlySteps {
+        @Override
+        public Tensor predict(UNet2DConditionModel unet, Tensor latents, Tensor timestep) {
+            return Attention.withOriginalProjections(() -> unet.forward(latents, timestep, supercategoryEncodings));
         }
     }
 

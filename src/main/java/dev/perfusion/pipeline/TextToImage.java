@@ -107,9 +107,9 @@ public final class TextToImage {
                                      Progress progress) {
         try (Threads.SideBySide oneThread = sd.smallUNet() ? Threads.sideBySide(1, "picture") : null;
              Scope picture = Scope.inference()) {
-            Tensor encodings = conditioning(encoder, request, progress::message);
-            PromptEncoder.EarlySteps early = encoder.earlySteps(conditioningPrompts(request.prompts(), request.negativePrompt(),
-                    request.guidance()), request.steps(), progress::message);
+            List<String> prompts = conditioningPrompts(request.prompts(), request.negativePrompt(), request.guidance());
+            Tensor encodings = encoder.encode(prompts, progress::message);
+            PromptEncoder.EarlySteps early = encoder.earlySteps(prompts, request.steps(), progress::message);
             Tensor latents = denoise(sd, request, encodings, early, initialNoise, new SeededNoise(stepNoiseSeed(seed)), progress);
             try {
                 List<BufferedImage> images = Png.toImages(decode(sd, latents));
@@ -136,6 +136,7 @@ public final class TextToImage {
         return encoder.encode(conditioningPrompts(prompts, negativePrompt, guidance), warnings);
     }
 
+    /** [negatives; prompts] when guided, else the prompts: what the encoder encodes. */
     private static List<String> conditioningPrompts(List<String> prompts, String negativePrompt, double guidance) {
         List<String> all = new ArrayList<>();
         if (guidance > 1) all.addAll(StableDiffusion.repeat(negativePrompt, prompts.size()));
