@@ -45,34 +45,31 @@ record GenerateRequest(String prompt, String negativePrompt, Long seed, Integer 
         for (ConceptChoice c : cs) {
             if (c == null || c.name() == null) throw ApiException.badRequest("concepts: each needs a name");
             Folder.checkName(c.name(), "concept");
-            try {
+            named("concept '" + c.name() + "'", () -> {
                 if (c.beta() != null) Concept.checkBeta(c.beta());
                 if (c.tau() != null) Concept.checkTau(c.tau());
-            } catch (IllegalArgumentException e) {
-                throw ApiException.badRequest("concept '" + c.name() + "': " + e.getMessage());
-            }
+            });
         }
         if (cs.stream().map(ConceptChoice::name).distinct().count() != cs.size()) throw ApiException.badRequest("concepts: each at most once");
         List<Double> betas = sweep == null ? null : List.copyOf(sweep);
         if (betas != null) {
             if (cs.isEmpty()) throw ApiException.badRequest("sweep: a beta sweep needs at least one concept");
             if (betas.isEmpty() || betas.size() > MAX_SWEEP) throw ApiException.badRequest("sweep: from 1 to " + MAX_SWEEP + " beta values");
-            for (double b : betas) {
-                try {
-                    Concept.checkBeta(b);
-                } catch (IllegalArgumentException e) {
-                    throw ApiException.badRequest("sweep: " + e.getMessage());
-                }
-            }
+            for (double b : betas) named("sweep", () -> Concept.checkBeta(b));
         }
         double start = conceptStart == null ? Concept.GENERATION_CONCEPT_START : conceptStart;
-        try {
-            Concept.checkConceptStart(start);
-        } catch (IllegalArgumentException e) {
-            throw ApiException.badRequest("conceptStart: " + e.getMessage());
-        }
+        named("conceptStart", () -> Concept.checkConceptStart(start));
         return new GenerateRequest(prompt, negative, seed == null ? randomSeed : seed, s, sampler, g, w, h, betas != null ? 1 : n, m, cs,
                 Boolean.TRUE.equals(globalLock), Boolean.TRUE.equals(approximate), betas, start);
+    }
+
+    /** Runs a library check; what it refuses is a bad request naming {@code field}. */
+    private static void named(String field, Runnable check) {
+        try {
+            check.run();
+        } catch (IllegalArgumentException e) {
+            throw ApiException.badRequest(field + ": " + e.getMessage());
+        }
     }
 
     private static int side(String name, Integer value) {
