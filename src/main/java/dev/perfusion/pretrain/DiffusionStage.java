@@ -91,10 +91,9 @@ final class DiffusionStage implements Stage {
         this.tokenizer = tokenizer;
         this.continuation = continuation;
         this.export = export;
+        // stored NCHW, not channels-last: they encode beside the batch parts, where convolutions compute in NCHW (Ops.nchw)
         this.vae = AutoencoderKL.load(run.work().resolve("vae"), Ops.cpu(), ScalarType.Float);
-        vae.storeConvolutionsChannelsLast(); // frozen: it encodes every batch, and draws the samples
         this.batchEncoder = batchEncoding == ScalarType.Float ? vae : AutoencoderKL.load(run.work().resolve("vae"), Ops.cpu(), batchEncoding);
-        if (batchEncoder != vae) batchEncoder.storeConvolutionsChannelsLast();
         this.latentScale = vae.config().scalingFactor();
         this.frozenText = recipe.frozenTextEncoder();
         this.text = frozenText ? ClipTextModel.load(run.work().resolve(ContrastiveStage.TEXT_FOLDER), Ops.cpu(), ScalarType.Float)

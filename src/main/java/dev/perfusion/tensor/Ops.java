@@ -319,10 +319,27 @@ public final class Ops {
 
     private static Tensor convolve(Tensor x, Tensor weight, Tensor bias, long stride, long padding) {
         long t0 = OpClock.now();
+        if (Threads.besideOthers()) {
+            x = nchw(x);
+            weight = nchw(weight);
+        }
         Tensor out = torch.conv2d(x, weight, bias == null ? new TensorOptional() : new TensorOptional(bias),
                 new long[] {stride, stride}, new long[] {padding, padding}, new long[] {1, 1}, 1);
         if (OpClock.enabled()) OpClock.add("conv2d " + shape(weight)[2] + "x" + shape(weight)[3], t0);
         return out;
+    }
+
+    /**
+     * A convolution operand in NCHW memory, for a convolution computed beside another thread. oneDNN 3.7.1 (libtorch
+     * 2.10's) computes channels-last convolutions with its brgemm kernels, and every build of one rewrites a
+     * process-wide cache-size estimate in two steps (brg_blocking_t::L2 in jit_brgemm_conv_utils.cpp) that a build on
+     * another thread reads between them: two threads then build different kernels under one primitive-cache key, and
+     * one runs the other's with a scratchpad sized for its own, too small or none (the pretraining tests' side-by-side
+     * parts crashed so, in brgemm_convolution_fwd_t::init_batch, 5 of 5 whole-suite runs on a Zen 5 VM). Its NCHW
+     * kernels keep no such state.
+     */
+    private static Tensor nchw(Tensor t) {
+        return t.is_contiguous() ? t : t.contiguous();
     }
 
     public static Tensor groupNorm(Tensor x, long groups, Tensor weight, Tensor bias, double eps) {

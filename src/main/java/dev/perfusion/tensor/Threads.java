@@ -136,6 +136,14 @@ public final class Threads {
     });
 
     /**
+     * Whether this thread may compute beside another: a {@link #sideBySide} worker, or the thread that opened one while
+     * it is open.
+     */
+    public static boolean besideOthers() {
+        return SINGLE.get();
+    }
+
+    /**
      * Into how many parts one large matmul splits: every configured thread where OpenBLAS computes on the calling
      * thread (the default), else one (OpenBLAS splits it itself, or this thread is one part of side-by-side work).
      */

@@ -40,6 +40,6 @@ final class VaeAttention extends Module {
         Tensor attended = Ops.attention(q, k, v, null, 1.0 / Math.sqrt(channels)).squeeze(1);
         Tensor out = toOut.forward(attended);
         Tensor spatial = Ops.reshape(Ops.transpose(out, 1, 2), s[0], s[1], s[2], s[3]);
-        return Ops.add(spatial, x);
+        return Ops.add(x, spatial); // the residual first: the sum keeps the block's input layout, not the transposed view's
     }
 }

@@ -40,8 +40,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * per-tensor steps after three; every trained tensor of this run has a gradient at its first step, so none is
  * decayed that the per-tensor steps would have left alone); and again when the diffusion stage's frozen VAE began to
  * encode the batches in bf16 on CPUs that compute bf16 natively (2026-12-05; BatchEncodingTest: within bf16's rounding of
- * fp32), both records of this VM class made again on it. The record of the Sapphire Rapids (AMX) machine class
- * went with the channels-last change: only that machine can make it again.
+ * fp32), both records of this VM class made again on it; and again when the VAE's attention block began to keep its
+ * input's NCHW layout (its later convolutions had run channels-last) and the diffusion stage's frozen VAE went back to
+ * NCHW weights (2026-12-06: oneDNN's channels-last convolutions are not safe to build on two threads at once, Ops.nchw).
+ * The record of the Sapphire Rapids (AMX) machine class went with the channels-last change, the family 25 model 17 one
+ * with the last: only such machines can make them again.
  * Computed with the bundled CPU libtorch 2.10 at one intra-op thread and OpenBLAS on the calling thread (as commands
  * compute; OpenBLAS on two threads rounds differently), per machine class. On a machine of a class not recorded, the test checks what the
  * recorded bits stand for where it can: the run stopped and resumed at every step must write the model an
@@ -53,73 +56,37 @@ class PretrainerGoldenTest {
      * pick their kernels by the CPU's instruction sets, and kernels round differently.
      */
     private static final Map<String, String> RECORDED = Map.of(
-        // a 2-core AMD EPYC (Zen 5, family 26 model 2) build VM under OPENBLAS_CORETYPE=Haswell, 2026-12-06 (the commit
-        // before gave these bits too). The bits first recorded under Haswell came from a family 25 VM whose model was not
-        // noted, and family 25 model 17 no longer made them (below): with no machine to key them by, they are gone
+        // a 2-core AMD EPYC (Zen 5, family 26 model 2) build VM under OPENBLAS_CORETYPE=Haswell, 2026-12-06
         "avx512-bf16, family 26 model 2 / OpenBLAS Haswell", """
-        beside/vae-decoder/config.json c21aaf89088922d6
-        beside/vae-decoder/diffusion_pytorch_model.safetensors bd894ad1d011ffc2
-        checkpoint decoder 1 71eb0e190959ad04
-        checkpoint diffusion 1 20e3c5db30508625
-        checkpoint vae 1 bc1d12b8bc21ad53
-        continued losses.csv 633d7960c5a383ca
-        continued/recipe.json 87ef5dc2db347d68
-        continued/text_encoder/model.safetensors 3c01e321e0e78185
-        continued/unet/diffusion_pytorch_model.safetensors 9842e893e2eef94a
-        losses.csv d00d57998748771a
+        beside/vae-decoder/config.json bdccde5c1c4c7110
+        beside/vae-decoder/diffusion_pytorch_model.safetensors 65a5b4d8e75f8b21
+        checkpoint decoder 1 f4941b509a0a8bba
+        checkpoint diffusion 1 cedcbd2fb2066db8
+        checkpoint vae 1 3b9054bbda6a4362
+        continued losses.csv 59754532a7870e3f
+        continued/recipe.json 9e3b374d16f0310a
+        continued/text_encoder/model.safetensors ed6b840ca75871a9
+        continued/unet/diffusion_pytorch_model.safetensors c4b9ca67869ce015
+        losses.csv 02027fd8d2b50230
         model/model_index.json 1fa75ac6ac47ce8e
-        model/recipe.json 1620094c6a0302fa
+        model/recipe.json 3c814322ca698ab5
         model/scheduler/scheduler_config.json 4bcf5ee88ccb8a19
         model/text_encoder/config.json bea0317ed63beb95
-        model/text_encoder/model.safetensors d0cb4a83fc60febb
+        model/text_encoder/model.safetensors 14b2fc1bb5ccaef6
         model/tokenizer/merges.txt b9e0a403dc44a0e2
         model/tokenizer/special_tokens_map.json 40116d35f015230b
         model/tokenizer/tokenizer_config.json 7e2d119007b6cf79
         model/tokenizer/vocab.json 4ac520259d7f476e
         model/unet/config.json 174f0ad04682183b
-        model/unet/diffusion_pytorch_model.safetensors 3e0861a976b10729
-        model/vae/config.json c21aaf89088922d6
-        model/vae/diffusion_pytorch_model.safetensors af2fba832eca2a88
-        samples/decoder-00002.png 5944b7b62788f6c2
-        samples/vae-00002.png 72358f88f42de7e8
-        work/vae-decoder/config.json c21aaf89088922d6
-        work/vae-decoder/diffusion_pytorch_model.safetensors bd894ad1d011ffc2
-        work/vae/config.json c21aaf89088922d6
-        work/vae/diffusion_pytorch_model.safetensors 9584d6f7dd08c1b2
-        """,
-        // the same kind of VM (AMD EPYC, family 25 model 17) as its environment was on 2026-12-04: OPENBLAS_CORETYPE unset. The same
-        // code under OPENBLAS_CORETYPE=Haswell there no longer made the first Haswell bits (the VAE stage's first checkpoint already
-        // differed, at this commit and the one before it), so the machine, not the code, moved; these bits are that machine's
-        "avx512-bf16, family 25 model 17 / OpenBLAS auto", """
-        beside/vae-decoder/config.json 3294929fd6be13ac
-        beside/vae-decoder/diffusion_pytorch_model.safetensors d498aba3a9bd1e84
-        checkpoint decoder 1 29fcb5d32edae540
-        checkpoint diffusion 1 d61d8fe8a65da489
-        checkpoint vae 1 62e8292354f032b4
-        continued losses.csv 851e96444cfb4505
-        continued/recipe.json 6bda393ba8874e47
-        continued/text_encoder/model.safetensors 8ed46c62e65fce40
-        continued/unet/diffusion_pytorch_model.safetensors 5dc58085db5ed9ac
-        losses.csv b72b9c958af75a5d
-        model/model_index.json 1fa75ac6ac47ce8e
-        model/recipe.json c5e309962f074bd9
-        model/scheduler/scheduler_config.json 4bcf5ee88ccb8a19
-        model/text_encoder/config.json bea0317ed63beb95
-        model/text_encoder/model.safetensors 0b1d0759d0a37ecf
-        model/tokenizer/merges.txt b9e0a403dc44a0e2
-        model/tokenizer/special_tokens_map.json 40116d35f015230b
-        model/tokenizer/tokenizer_config.json 7e2d119007b6cf79
-        model/tokenizer/vocab.json 4ac520259d7f476e
-        model/unet/config.json 174f0ad04682183b
-        model/unet/diffusion_pytorch_model.safetensors 5a4daedd74bc0d8b
-        model/vae/config.json 3294929fd6be13ac
-        model/vae/diffusion_pytorch_model.safetensors 9c7b4e508643c54d
-        samples/decoder-00002.png 77304ffe5d3de7cf
-        samples/vae-00002.png 9c6d77b61adf690e
-        work/vae-decoder/config.json 3294929fd6be13ac
-        work/vae-decoder/diffusion_pytorch_model.safetensors d498aba3a9bd1e84
-        work/vae/config.json 3294929fd6be13ac
-        work/vae/diffusion_pytorch_model.safetensors 890b198bc15b5c49
+        model/unet/diffusion_pytorch_model.safetensors dea74b89c4776f5e
+        model/vae/config.json bdccde5c1c4c7110
+        model/vae/diffusion_pytorch_model.safetensors 0b9b296402bf4fed
+        samples/decoder-00002.png 982081b526ca4aa5
+        samples/vae-00002.png f1bafd2221eaf67c
+        work/vae-decoder/config.json bdccde5c1c4c7110
+        work/vae-decoder/diffusion_pytorch_model.safetensors 65a5b4d8e75f8b21
+        work/vae/config.json bdccde5c1c4c7110
+        work/vae/diffusion_pytorch_model.safetensors 885048349d6c65ff
         """);
 
     @TempDir Path tmp;

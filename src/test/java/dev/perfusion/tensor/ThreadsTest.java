@@ -1,5 +1,8 @@
 package dev.perfusion.tensor;
 
+import dev.perfusion.pipeline.SeededNoise;
+import org.bytedeco.pytorch.Scalar;
+import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 
@@ -49,6 +52,34 @@ class ThreadsTest {
             assertEquals(2, torch.get_num_threads(), "the configured count is back");
         } finally {
             Threads.use(before);
+        }
+    }
+
+    /**
+     * A channels-last convolution computed beside another thread takes oneDNN's NCHW kernels (its channels-last ones
+     * are not safe to build on two threads at once: see Ops.nchw), forward and backward, with the same values; alone,
+     * it keeps the channels-last kernels.
+     */
+    @Test
+    void channelsLastConvolutionsBesideOtherThreadsComputeInNchw() {
+        java.util.function.Function<Boolean, double[]> convolve = besideOthers -> {
+            try (Scope s = Scope.open()) {
+                assertEquals(besideOthers, Threads.besideOthers());
+                Tensor x = new SeededNoise(1).randn(new long[] {2, 32, 8, 8}).contiguous(torch.MemoryFormat.ChannelsLast).requires_grad_(true);
+                Tensor w = new SeededNoise(2).randn(new long[] {32, 32, 3, 3}).mul(new Scalar(0.06)).contiguous(torch.MemoryFormat.ChannelsLast);
+                Tensor out = Ops.conv2d(x, w, null, 1, 1);
+                out.square().sum().backward();
+                return new double[] {out.is_contiguous() ? 1 : 0, Ops.item(out.square().sum()), Ops.item(x.grad().abs().sum())};
+            }
+        };
+        double[] alone = convolve.apply(false);
+        assertEquals(0, alone[0], "alone: the channels-last kernels, a channels-last result");
+        try (Threads.SideBySide side = Threads.sideBySide(2, "test-parts")) {
+            for (double[] beside : side.run(2, k -> convolve.apply(true))) {
+                assertEquals(1, beside[0], "beside another thread: an NCHW result");
+                assertEquals(alone[1], beside[1], 1e-4 * alone[1], "the same convolution");
+                assertEquals(alone[2], beside[2], 1e-4 * alone[2], "the same input gradient");
+            }
         }
     }
 
