@@ -57,7 +57,9 @@ public abstract class Module {
      * Stores every convolution weight (each 4-D parameter on the CPU) channels-last, in place. oneDNN then convolves
      * in its own layout without reordering the weight and the activations at every call, and each output stays
      * channels-last for the next convolution: a frozen VAE encodes 1.3-2x as fast (README, Benchmarks). For modules
-     * that only infer: a training UNet was no faster this way.
+     * that only infer: a training UNet was no faster this way. Beside another thread the layout does not hold: oneDNN's
+     * channels-last kernels are not safe to build on two threads at once, so there convolutions compute in NCHW
+     * (Ops.convolve), copying such weights at each call.
      */
     public final void storeConvolutionsChannelsLast() {
         for (Param p : namedParameters().values()) {
