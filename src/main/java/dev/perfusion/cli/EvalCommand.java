@@ -33,6 +33,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--out", defaultValue = "eval", paramLabel = "DIR",
             description = "Report folder: scores.csv, report.md, tradeoff.png, and the trained concepts in work/ (default: ${DEFAULT-VALUE}).") Path out;
     @Mixin ConceptStartOption conceptStart;
+    @Mixin SideSteeringOption sideSteering;
     @Option(names = "--quick", description = "The CI-sized protocol: one instance, three prompts, a few steps.") boolean quick;
     @Option(names = "--instances", description = "Held-out instances (default: 6; quick 1).") Integer instances;
     @Option(names = "--prompts", description = "Evaluation prompts (default: 16; quick 3).") Integer prompts;
@@ -71,7 +72,7 @@ final class EvalCommand implements Callable<Integer> {
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
                 seeds != null ? seeds : p.seeds(), trainSteps != null ? trainSteps : p.trainingSteps(), betas != null ? betas : p.betas(),
-                p.samplingSteps(), p.guidance(), conceptStart.check(),
+                p.samplingSteps(), p.guidance(), conceptStart.check(), sideSteering.check(),
                 methods != null ? methods : p.methods(), p.multiConcept(), mask,
                 new MethodEvaluation.Training(embeddingLr, iStarAfterObjects, gate.check().beta, gate.tau));
         if (p.instances() < 1 || p.instances() > HeldOut.instances().size()) {

@@ -37,6 +37,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--tau", split = ",", description = "Concept gate temperature(s) (default: each file's, 0.15).") List<Double> taus = new ArrayList<>();
     @Option(names = "--global-lock", description = "Global key locking: keys see the prompt with each concept word replaced by its supercategory (try beta 0.4-0.6).") boolean globalLock;
     @Mixin ConceptStartOption conceptStart;
+    @Mixin SideSteeringOption sideSteering;
     @Option(names = "--approximate", description = "Combine several concepts with the approximate formula instead of the exact C^-1-orthogonalised one.") boolean approximate;
     @Option(names = "--force", description = "Use concepts made for another base model or text encoder of the same shapes.") boolean force;
     @Option(names = "--beta-sweep", split = ",", paramLabel = "B1,B2,...", description = "Write one grid image: prompts (rows) by these beta values (columns), same seed.") List<Double> betaSweep;
@@ -77,6 +78,7 @@ final class GenerateCommand implements Callable<Integer> {
         for (double t : taus) Flags.named("--tau", () -> Concept.checkTau(t));
         if (betaSweep != null) for (double b : betaSweep) Flags.named("--beta-sweep", () -> Concept.checkBeta(b));
         double start = conceptStart.check();
+        double steering = sideSteering.check();
         covariance.check();
         List<ConceptGeneration.Choice> choices = choices();
         List<Path> targets = betaSweep != null ? List.of(sweepTarget()) : targets(total);
@@ -84,7 +86,7 @@ final class GenerateCommand implements Callable<Integer> {
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
         ConceptGeneration.Settings settings = Flags.named("--width and --height", () -> new ConceptGeneration.Settings(negativePrompt,
-                guidance, steps, scheduler.id, width, height, globalLock, approximate, start).forModel(sd));
+                guidance, steps, scheduler.id, width, height, globalLock, approximate, start, steering).forModel(sd));
         try (ConceptGeneration generation = open(sd, choices, settings, progress);
              Scope scope = Scope.inference()) {
             if (betaSweep != null) {

@@ -22,6 +22,7 @@ import java.util.concurrent.Callable;
                 "A world model's samples, per attribute (category, scene, placement, colour, size), as the attribute classifier judges them."})
 final class PromptFollowingCommand implements Callable<Integer> {
     @Mixin ModelOptions model;
+    @Mixin SideSteeringOption sideSteering;
     @Option(names = "--classifier", paramLabel = "FILE", description = "The judge (default: the bundled one).") Path classifier;
     @Option(names = "--count", defaultValue = "240", description = "Pictures to draw, one per random caption (default: ${DEFAULT-VALUE}).") int count;
     @Option(names = "--steps", defaultValue = "25", description = "Denoising (DDIM) steps per picture (default: ${DEFAULT-VALUE}).") int steps;
@@ -35,16 +36,17 @@ final class PromptFollowingCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (count < 1) throw new IllegalArgumentException("--count must be at least 1, got " + count);
         if (pairs < 0) throw new IllegalArgumentException("--pairs must be at least 0, got " + pairs);
+        double steering = sideSteering.check();
         AttributeClassifier judge = AttributeClassifier.load(classifier != null ? classifier : Bundled.classifier());
         ObjectCounter counter = ObjectCounter.load(Bundled.objectCounter());
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
-        PromptFollowing.Report r = PromptFollowing.measure(sd, judge, counter, count, steps, guidance, seed, progress);
-        PromptFollowing.write(r, out, sd.name, steps, guidance, seed);
+        PromptFollowing.Report r = PromptFollowing.measure(sd, judge, counter, count, steps, guidance, steering, seed, progress);
+        PromptFollowing.write(r, out, sd.name, steps, guidance, steering, seed);
         System.out.print(r.markdown());
         if (pairs > 0) {
-            PairPlacement.Result placed = PairPlacement.measure(sd, judge, pairs, steps, guidance, seed, progress);
+            PairPlacement.Result placed = PairPlacement.measure(sd, judge, pairs, steps, guidance, steering, seed, progress);
             System.out.println();
             System.out.println(placed.summary());
             Path report = out.resolve("report.md");

@@ -2,6 +2,7 @@ package dev.perfusion.demo;
 
 import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.perfusion.ConceptGeneration;
+import dev.perfusion.pipeline.SideSteering;
 import dev.perfusion.io.ImageGrid;
 import dev.perfusion.io.Png;
 import dev.perfusion.perfusion.Concept;
@@ -73,7 +74,7 @@ public final class Demo {
         ConceptFile mine = ConceptFile.load(concept);
         Path gridFile = out.resolve("grid.png"), togetherFile = out.resolve("together.png"), examplesFile = out.resolve("examples.png");
         ConceptGeneration.Settings drawing = new ConceptGeneration.Settings("", settings.guidance(), settings.steps(), Schedulers.Kind.DDIM.id,
-                0, 0, false, false, Concept.GENERATION_CONCEPT_START);
+                0, 0, false, false, Concept.GENERATION_CONCEPT_START, SideSteering.DEFAULT_STRENGTH);
         ConceptGeneration.Choice myConcept = new ConceptGeneration.Choice(concept, mine, null, null);
         try (ConceptGeneration generation = ConceptGeneration.open(sd, List.of(myConcept), drawing, false, () -> cInv, progress)) {
             ConceptGeneration.Picture grid = generation.sweep(SCENES, BETAS, settings.seed());

@@ -8,6 +8,7 @@ import dev.perfusion.perfusion.Concept;
 import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.pipeline.PromptEncoder;
+import dev.perfusion.pipeline.SideSteering;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Ops;
@@ -67,18 +68,22 @@ import java.util.function.Function;
 public final class MethodEvaluation {
     /** What to run; {@link #quick()} is the CI-sized protocol. */
     public record Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
-                           double guidance, double conceptStart, List<ConceptMethod> methods, boolean multiConcept, Mask mask,
-                           Training conceptTraining) {
+                           double guidance, double conceptStart, double sideSteering, List<ConceptMethod> methods, boolean multiConcept,
+                           Mask mask, Training conceptTraining) {
         public Protocol {
             Concept.checkConceptStart(conceptStart);
+            SideSteering.checkStrength(sideSteering);
             for (ConceptMethod m : methods) training(m, trainingSteps, mask, conceptTraining); // refuses what cannot train before any training
         }
 
-        /** Concepts drawn as {@code generate} draws them by default ({@link Concept#GENERATION_CONCEPT_START}), trained as the paper's. */
+        /**
+         * Concepts drawn as {@code generate} draws them by default ({@link Concept#GENERATION_CONCEPT_START},
+         * {@link SideSteering#DEFAULT_STRENGTH}), trained as the paper's.
+         */
         public Protocol(int instances, int prompts, int seeds, int trainingSteps, List<Double> betas, int samplingSteps,
                         double guidance, List<ConceptMethod> methods, boolean multiConcept, Mask mask) {
-            this(instances, prompts, seeds, trainingSteps, betas, samplingSteps, guidance, Concept.GENERATION_CONCEPT_START, methods,
-                    multiConcept, mask, Training.paper());
+            this(instances, prompts, seeds, trainingSteps, betas, samplingSteps, guidance, Concept.GENERATION_CONCEPT_START,
+                    SideSteering.DEFAULT_STRENGTH, methods, multiConcept, mask, Training.paper());
         }
 
         public static Protocol full() {
@@ -412,7 +417,7 @@ public final class MethodEvaluation {
 
     private List<BufferedImage> draw(PromptEncoder enc, List<String> texts, long seed) {
         int size = sd.pictureSize();
-        TextToImage.Request r = new TextToImage.Request(texts, "", protocol.guidance(), protocol.samplingSteps(), "ddim", size, size);
+        TextToImage.Request r = new TextToImage.Request(texts, "", protocol.guidance(), protocol.samplingSteps(), "ddim", size, size, protocol.sideSteering());
         return TextToImage.generate(sd, enc, r, seed, Progress.NONE).images();
     }
 
@@ -624,7 +629,7 @@ public final class MethodEvaluation {
         return markdown(r, String.format(Locale.ROOT, "# Perfusion against its baselines on %s%n%n%d held-out instances x %d prompts x %d seeds; every method "
                         + "trained %d steps on the same 6 pictures with the same seed (loss mask: %s%s); DDIM %d steps, guidance %.1f, %s.%n%n",
                 modelName, p.instances(), p.prompts(), p.seeds(), p.trainingSteps(), p.mask().name().toLowerCase(Locale.ROOT),
-                p.conceptTraining().describe(), p.samplingSteps(), p.guidance(), conceptStartText(p)));
+                p.conceptTraining().describe(), p.samplingSteps(), p.guidance(), conceptStartText(p) + sideSteeringText(p)));
     }
 
     /** Which denoising steps draw the concepts, for the report's first line. */
@@ -633,6 +638,13 @@ public final class MethodEvaluation {
         return early == 0 ? "the concepts in every step (the paper's)"
                 : String.format(Locale.ROOT, "the first %d steps drawn by the base model with the supercategory word, the concepts from "
                         + "then on (concept start %s)", early, p.conceptStart());
+    }
+
+    /** How the pictures' objects were steered to their prompted sides, for the report's first line. */
+    static String sideSteeringText(Protocol p) {
+        return p.sideSteering() == 0 ? "; objects not steered to their sides"
+                : String.format(Locale.ROOT, "; each object steered to its prompted side in the first %d steps (side steering %s)",
+                SideSteering.steeredSteps(p.samplingSteps()), p.sideSteering());
     }
 
     static String markdown(Report r, String header) {

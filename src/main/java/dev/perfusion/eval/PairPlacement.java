@@ -81,7 +81,7 @@ public final class PairPlacement {
         }
     }
 
-    public static Result measure(StableDiffusion sd, AttributeClassifier judge, int count, int steps, double guidance, long seed,
+    public static Result measure(StableDiffusion sd, AttributeClassifier judge, int count, int steps, double guidance, double sideSteering, long seed,
                                  Progress progress) {
         WorldGenerator world = new WorldGenerator();
         SplittableRandom rng = new SplittableRandom(seed);
@@ -108,9 +108,9 @@ public final class PairPlacement {
             renderedColoured.add(world.render(SceneSpec.pair(WorldGenerator.trainingInstance(a, c, rng), WorldGenerator.trainingInstance(b, p.rightColour(), rng),
                     p.scene(), Size.SMALL), rng.nextLong()));
         }
-        List<BufferedImage> generated = PromptFollowing.sample(sd, pairs.stream().map(Pair::prompt).toList(), steps, guidance, seed,
+        List<BufferedImage> generated = PromptFollowing.sample(sd, pairs.stream().map(Pair::prompt).toList(), steps, guidance, sideSteering, seed,
                 "sampling pair prompts", progress);
-        List<BufferedImage> generatedColoured = PromptFollowing.sample(sd, coloured.stream().map(Pair::prompt).toList(), steps, guidance, seed + 1,
+        List<BufferedImage> generatedColoured = PromptFollowing.sample(sd, coloured.stream().map(Pair::prompt).toList(), steps, guidance, sideSteering, seed + 1,
                 "sampling coloured pair prompts", progress);
         try (Scope s = Scope.inference()) {
             int[] generatedCounts = judge(judge, AttributeClassifier.picturesOf(generated), pairs);

@@ -74,12 +74,12 @@ public final class PromptFollowing {
     }
 
     public static Report measure(StableDiffusion sd, AttributeClassifier judge, ObjectCounter counter, int count, int steps,
-                                 double guidance, long seed, Progress progress) {
+                                 double guidance, double sideSteering, long seed, Progress progress) {
         WorldGenerator world = new WorldGenerator();
         SplittableRandom rng = new SplittableRandom(seed);
         List<Sample> scenes = new ArrayList<>();
         for (int i = 0; i < count; i++) scenes.add(world.render(AttributeClassifier.randomSingle(rng), rng.nextLong()));
-        List<BufferedImage> generated = sample(sd, scenes.stream().map(Sample::caption).toList(), steps, guidance, seed, "sampling prompts", progress);
+        List<BufferedImage> generated = sample(sd, scenes.stream().map(Sample::caption).toList(), steps, guidance, sideSteering, seed, "sampling prompts", progress);
         Map<Attribute, Double> genRates = new EnumMap<>(Attribute.class), renderRates = new EnumMap<>(Attribute.class);
         Map<Attribute, long[]> onGenerated = new EnumMap<>(Attribute.class), onRendered = new EnumMap<>(Attribute.class);
         int generatedTwice = 0, renderedTwice = 0;
@@ -129,15 +129,15 @@ public final class PromptFollowing {
     }
 
     /**
-     * The model's pictures of {@code prompts} at 64 x 64 (DDIM, no negative prompt), in batches of 8, batch k from the
-     * noise of seed {@code seed * 1000 + 8k}.
+     * The model's pictures of {@code prompts} at its picture size (DDIM, no negative prompt), in batches of 8, batch k
+     * from the noise of seed {@code seed * 1000 + 8k}, each object steered to its prompted side at {@code sideSteering}.
      */
-    static List<BufferedImage> sample(StableDiffusion sd, List<String> prompts, int steps, double guidance, long seed, String task,
-                                      Progress progress) {
+    static List<BufferedImage> sample(StableDiffusion sd, List<String> prompts, int steps, double guidance, double sideSteering,
+                                      long seed, String task, Progress progress) {
         List<BufferedImage> out = new ArrayList<>();
         int batch = 8, count = prompts.size();
         for (int from = 0; from < count; from += batch) {
-            TextToImage.Request r = new TextToImage.Request(prompts.subList(from, Math.min(count, from + batch)), "", guidance, steps, "ddim", sd.pictureSize(), sd.pictureSize());
+            TextToImage.Request r = new TextToImage.Request(prompts.subList(from, Math.min(count, from + batch)), "", guidance, steps, "ddim", sd.pictureSize(), sd.pictureSize(), sideSteering);
             out.addAll(TextToImage.generate(sd, r, seed * 1000 + from, Progress.NONE).images());
             progress.update(task, Math.min(count, from + batch), count, "");
         }
@@ -148,10 +148,10 @@ public final class PromptFollowing {
      * Writes the report of a {@link #measure} run with these settings into {@code dir}: report.md (the settings and
      * {@link Report#markdown}) and samples.png (the first samples, four a row, each row labelled with its prompts).
      */
-    public static void write(Report r, Path dir, String modelName, int steps, double guidance, long seed) throws IOException {
+    public static void write(Report r, Path dir, String modelName, int steps, double guidance, double sideSteering, long seed) throws IOException {
         Files.createDirectories(dir);
-        String md = String.format(Locale.ROOT, "# Prompt following of %s%n%n%d samples, DDIM %d steps, guidance %.1f, seed %d.%n%n%s",
-                modelName, r.samples(), steps, guidance, seed, r.markdown());
+        String md = String.format(Locale.ROOT, "# Prompt following of %s%n%n%d samples, DDIM %d steps, guidance %.1f, side steering %s, seed %d.%n%n%s",
+                modelName, r.samples(), steps, guidance, sideSteering, seed, r.markdown());
         AtomicFiles.write(dir.resolve("report.md"), md.getBytes(StandardCharsets.UTF_8));
         List<List<BufferedImage>> rows = new ArrayList<>();
         List<String> labels = new ArrayList<>();

@@ -188,6 +188,9 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
 
     public ClipTokenizer tokenizer() { return tokenizer; }
 
+    @Override
+    public ClipTokenizer tokenizer(StableDiffusion sd) { return tokenizer; }
+
     /**
      * The concepts whose word {@code prompt} does not hold (within the tokens the model reads): they have no effect
      * on it.
@@ -242,6 +245,9 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
     private record LayoutFirst(AppliedConcepts concepts, double conceptStart) implements PromptEncoder {
         @Override
         public Tensor encode(List<String> prompts, Consumer<String> warnings) { return concepts.encode(prompts, warnings); }
+
+        @Override
+        public ClipTokenizer tokenizer(StableDiffusion sd) { return concepts.tokenizer; }
 
         @Override
         public EarlySteps earlySteps(List<String> prompts, int steps, Consumer<String> warnings) {

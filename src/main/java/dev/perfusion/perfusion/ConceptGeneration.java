@@ -3,6 +3,7 @@ package dev.perfusion.perfusion;
 import dev.perfusion.pipeline.CrossAttentionMaps;
 import dev.perfusion.pipeline.GenerationParameters;
 import dev.perfusion.pipeline.PromptEncoder;
+import dev.perfusion.pipeline.SideSteering;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.pipeline.WordAttention;
@@ -42,11 +43,13 @@ public final class ConceptGeneration implements AutoCloseable {
      *
      * @param conceptStart the fraction of the denoising steps drawn by the base model with each concept's supercategory
      *                     word before the concepts take over ({@link AppliedConcepts#startingAt}; 0: the paper's)
+     * @param sideSteering how strongly each object is drawn on the side its prompt puts it ({@link SideSteering}; 0: not)
      */
     public record Settings(String negativePrompt, double guidance, int steps, String scheduler, int width, int height,
-                           boolean globalLock, boolean approximate, double conceptStart) {
+                           boolean globalLock, boolean approximate, double conceptStart, double sideSteering) {
         public Settings {
             Concept.checkConceptStart(conceptStart);
+            SideSteering.checkStrength(sideSteering);
         }
 
         /** These settings with the size {@code sd} draws in place of 0; an error says which sizes it can draw. */
@@ -54,7 +57,7 @@ public final class ConceptGeneration implements AutoCloseable {
             int nativeSize = sd.pictureSize();
             int w = width == 0 ? nativeSize : width, h = height == 0 ? nativeSize : height;
             TextToImage.latentShape(sd, w, h);
-            return new Settings(negativePrompt, guidance, steps, scheduler, w, h, globalLock, approximate, conceptStart);
+            return new Settings(negativePrompt, guidance, steps, scheduler, w, h, globalLock, approximate, conceptStart, sideSteering);
         }
     }
 
@@ -91,7 +94,7 @@ public final class ConceptGeneration implements AutoCloseable {
     public static ConceptGeneration open(StableDiffusion sd, List<Choice> choices, Settings settings, boolean force,
                                          CovarianceSource covariance, Progress progress) throws IOException {
         Settings s = settings.forModel(sd);
-        TextToImage.Request request = new TextToImage.Request("", s.negativePrompt(), s.guidance(), s.steps(), s.scheduler(), s.width(), s.height());
+        TextToImage.Request request = new TextToImage.Request(List.of(""), s.negativePrompt(), s.guidance(), s.steps(), s.scheduler(), s.width(), s.height(), s.sideSteering());
         Progress saysOnce = new OnceEachMessage(progress);
         if (choices.isEmpty()) return new ConceptGeneration(sd, choices, request, s, null, saysOnce);
         List<AppliedConcepts.Use> uses = new ArrayList<>();
@@ -226,7 +229,7 @@ public final class ConceptGeneration implements AutoCloseable {
 
     private GenerationParameters parameters(String prompt, String seed, List<GenerationParameters.AppliedGate> gates) {
         return new GenerationParameters(prompt, request.negativePrompt(), request.steps(), request.scheduler(), request.guidance(), seed,
-                request.width(), request.height(), sd.name, gates, globalLock, applied != null ? conceptStart : 0);
+                request.width(), request.height(), sd.name, gates, globalLock, applied != null ? conceptStart : 0, request.sideSteering());
     }
 
     /** A concept whose word the prompt does not hold has no effect on it: said once per prompt. */

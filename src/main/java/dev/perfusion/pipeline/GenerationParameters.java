@@ -13,10 +13,11 @@ import java.util.Map;
  * @param seed the seed, or what replaced it ("init-latents noise.npy")
  * @param concepts the concept files' names, each with the gate it was applied with; empty without concepts
  * @param conceptStart the fraction of the denoising steps drawn before the concepts took over (0 without concepts)
+ * @param sideSteering the strength of {@link SideSteering} (0: none)
  */
 public record GenerationParameters(String prompt, String negativePrompt, int steps, String sampler, double guidance, String seed,
                                    int width, int height, String model, List<AppliedGate> concepts, boolean globalLock,
-                                   double conceptStart) {
+                                   double conceptStart, double sideSteering) {
     /** A concept as it was applied: its file's name, beta and tau. */
     public record AppliedGate(String file, double beta, double tau) {}
 
@@ -39,6 +40,7 @@ public record GenerationParameters(String prompt, String negativePrompt, int ste
                     + " tau " + concepts.stream().map(AppliedGate::tau).toList() + (globalLock ? " global lock" : ""));
             p.put("Concept start", conceptStart);
         }
+        if (sideSteering > 0) p.put("Side steering", sideSteering);
         StringBuilder s = new StringBuilder(prompt);
         if (!negativePrompt.isEmpty()) s.append("\nNegative prompt: ").append(negativePrompt);
         s.append("\n");

@@ -1,5 +1,6 @@
 package dev.perfusion.pipeline;
 
+import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.UNet2DConditionModel;
 import org.bytedeco.pytorch.Tensor;
 
@@ -19,6 +20,9 @@ public interface PromptEncoder {
      * @param prompts the prompts as {@link #encode} gets them (the negative prompts first when guided)
      */
     default EarlySteps earlySteps(List<String> prompts, int steps, Consumer<String> warnings) { return null; }
+
+    /** The tokenizer that reads the prompts: the model's, or one that knows learned concepts' words. */
+    default ClipTokenizer tokenizer(StableDiffusion sd) { return sd.tokenizer; }
 
     /** The first {@code count} denoising steps of a picture and how the UNet predicts the noise in them. */
     interface EarlySteps {

@@ -7,6 +7,7 @@ import dev.perfusion.sampling.Schedulers;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.tensor.Threads;
+import dev.perfusion.unet.CrossAttentionBias;
 import dev.perfusion.util.Progress;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
@@ -29,12 +30,18 @@ public final class TextToImage {
      * and sampler settings.
      */
     public record Request(List<String> prompts, String negativePrompt, double guidance, int steps, String scheduler,
-                          int width, int height) {
+                          int width, int height, double sideSteering) {
         public Request {
             prompts = List.copyOf(prompts);
             if (prompts.isEmpty()) throw new IllegalArgumentException("a request needs at least one prompt");
             if (steps < 1) throw new IllegalArgumentException("denoising steps must be at least 1, got " + steps);
             if (!(guidance >= 0)) throw new IllegalArgumentException("the guidance scale must be at least 0, got " + guidance);
+            SideSteering.checkStrength(sideSteering);
+        }
+
+        /** Pictures drawn as diffusers draws them: no {@link SideSteering}. */
+        public Request(List<String> prompts, String negativePrompt, double guidance, int steps, String scheduler, int width, int height) {
+            this(prompts, negativePrompt, guidance, steps, scheduler, width, height, 0);
         }
 
         /** One picture of one prompt. */
@@ -44,7 +51,12 @@ public final class TextToImage {
 
         /** The same settings for other prompts. */
         public Request withPrompts(List<String> other) {
-            return new Request(other, negativePrompt, guidance, steps, scheduler, width, height);
+            return new Request(other, negativePrompt, guidance, steps, scheduler, width, height, sideSteering);
+        }
+
+        /** The same with each object steered to the side its prompt puts it on, at {@code strength} ({@link SideSteering}). */
+        public Request withSideSteering(double strength) {
+            return new Request(prompts, negativePrompt, guidance, steps, scheduler, width, height, strength);
         }
 
         public Request withPrompt(String other) { return withPrompts(List.of(other)); }
@@ -110,7 +122,15 @@ public final class TextToImage {
             List<String> prompts = conditioningPrompts(request.prompts(), request.negativePrompt(), request.guidance());
             Tensor encodings = encoder.encode(prompts, progress::message);
             PromptEncoder.EarlySteps early = encoder.earlySteps(prompts, request.steps(), progress::message);
-            Tensor latents = denoise(sd, request, encodings, early, initialNoise, new SeededNoise(stepNoiseSeed(seed)), progress);
+            long[] latentShape = Ops.shape(initialNoise);
+            SideSteering steering = SideSteering.of(encoder.tokenizer(sd), prompts, latentShape[2], latentShape[3], request.sideSteering());
+            int steered = steering == null ? 0 : SideSteering.steeredSteps(request.steps());
+            Tensor latents;
+            try {
+                latents = denoise(sd, request, encodings, early, steering, steered, initialNoise, new SeededNoise(stepNoiseSeed(seed)), progress);
+            } finally {
+                if (steering != null) steering.release();
+            }
             try {
                 List<BufferedImage> images = Png.toImages(decode(sd, latents));
                 return new Generated(images, Ops.toFloats(latents), Ops.shape(latents));
@@ -165,6 +185,12 @@ public final class TextToImage {
     /** The same with the first steps drawn otherwise when {@code early} is not null. */
     public static Tensor denoise(StableDiffusion sd, Request r, Tensor encodings, PromptEncoder.EarlySteps early, Tensor initialNoise,
                                  NoiseSource stepNoise, Progress progress) {
+        return denoise(sd, r, encodings, early, null, 0, initialNoise, stepNoise, progress);
+    }
+
+    /** The same with the first {@code steered} steps' cross-attention biased by {@code steering} (null: none). */
+    public static Tensor denoise(StableDiffusion sd, Request r, Tensor encodings, PromptEncoder.EarlySteps early,
+                                 CrossAttentionBias steering, int steered, Tensor initialNoise, NoiseSource stepNoise, Progress progress) {
         Scheduler scheduler = Schedulers.create(r.scheduler(), sd.schedulerConfig);
         scheduler.setTimesteps(r.steps());
         double[] timesteps = scheduler.timesteps();
@@ -180,8 +206,9 @@ public final class TextToImage {
                     input = scheduler.scaleModelInput(input, i);
                     Tensor t = Ops.fromFloats(new float[] {(float) timesteps[i]}, 1).to(sd.device, torch.ScalarType.Float);
                     Tensor modelInput = input.to(sd.dtype);
-                    Tensor prediction = (early != null && i < early.count() ? early.predict(sd.unet, modelInput, t)
-                            : sd.unet.forward(modelInput, t, context)).to(torch.ScalarType.Float);
+                    boolean earlyStep = early != null && i < early.count();
+                    Tensor prediction = CrossAttentionBias.during(i < steered ? steering : null,
+                            () -> earlyStep ? early.predict(sd.unet, modelInput, t) : sd.unet.forward(modelInput, t, context)).to(torch.ScalarType.Float);
                     if (guided) {
                         Tensor[] uc = Ops.chunk(prediction, 2, 0);
                         prediction = Ops.addScaled(uc[0], Ops.sub(uc[1], uc[0]), r.guidance());

@@ -35,7 +35,7 @@ final class GenerateJob {
                         choice.beta(), choice.tau()));
             }
             ConceptGeneration.Settings settings = new ConceptGeneration.Settings(r.negativePrompt(), r.guidance(), r.steps(), r.scheduler(),
-                    r.width(), r.height(), r.globalLock(), r.approximate(), r.conceptStart());
+                    r.width(), r.height(), r.globalLock(), r.approximate(), r.conceptStart(), r.sideSteering());
             try (ConceptGeneration generation = ConceptGeneration.open(model.sd, choices, settings, false,
                     () -> model.covariance(progress), progress)) {
                 if (r.sweep() != null) {

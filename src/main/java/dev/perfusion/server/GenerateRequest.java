@@ -1,6 +1,7 @@
 package dev.perfusion.server;
 
 import dev.perfusion.perfusion.Concept;
+import dev.perfusion.pipeline.SideSteering;
 import dev.perfusion.sampling.Schedulers;
 
 import java.util.List;
@@ -13,10 +14,12 @@ import java.util.List;
  * @param width 0 or absent: the model's native size
  * @param concepts concepts of the library by name, each with its gate (absent beta or tau: the file's)
  * @param sweep beta values: one picture per value from the same seed (every concept takes the value), instead of count
+ * @param sideSteering how strongly each object is drawn on the side the prompt puts it (0: not; {@code SideSteering})
  */
 record GenerateRequest(String prompt, String negativePrompt, Long seed, Integer steps, String scheduler, Double guidance,
                        Integer width, Integer height, Integer count, String model, List<ConceptChoice> concepts,
-                       Boolean globalLock, Boolean approximate, List<Double> sweep, Double conceptStart) {
+                       Boolean globalLock, Boolean approximate, List<Double> sweep, Double conceptStart,
+                       Double sideSteering) {
     static final int MAX_STEPS = 150, MAX_COUNT = 16, MAX_SIDE = 2048, MAX_PROMPT = 2000, MAX_CONCEPTS = 8, MAX_SWEEP = 8;
 
     /** A concept of the library, with the gate to apply it with. */
@@ -59,8 +62,10 @@ record GenerateRequest(String prompt, String negativePrompt, Long seed, Integer 
         }
         double start = conceptStart == null ? Concept.GENERATION_CONCEPT_START : conceptStart;
         named("conceptStart", () -> Concept.checkConceptStart(start));
+        double steering = sideSteering == null ? SideSteering.DEFAULT_STRENGTH : sideSteering;
+        named("sideSteering", () -> SideSteering.checkStrength(steering));
         return new GenerateRequest(prompt, negative, seed == null ? randomSeed : seed, s, sampler, g, w, h, betas != null ? 1 : n, m, cs,
-                Boolean.TRUE.equals(globalLock), Boolean.TRUE.equals(approximate), betas, start);
+                Boolean.TRUE.equals(globalLock), Boolean.TRUE.equals(approximate), betas, start, steering);
     }
 
     /** Runs a library check; what it refuses is a bad request naming {@code field}. */

@@ -228,7 +228,8 @@ public final class PerfusionServer implements AutoCloseable {
         i.put("defaultModel", models.defaultName());
         i.put("schedulers", dev.perfusion.sampling.Schedulers.NAMES);
         i.put("defaults", Map.of("steps", 25, "guidance", 7.5, "scheduler", "ddim", "trainSteps", 200, "beta", Concept.GENERATION_BETA,
-                "tau", Concept.GENERATION_TAU, "conceptStart", Concept.GENERATION_CONCEPT_START));
+                "tau", Concept.GENERATION_TAU, "conceptStart", Concept.GENERATION_CONCEPT_START,
+                "sideSteering", dev.perfusion.pipeline.SideSteering.DEFAULT_STRENGTH));
         Map<String, Object> l = new LinkedHashMap<>();
         l.put("steps", GenerateRequest.MAX_STEPS);
         l.put("count", GenerateRequest.MAX_COUNT);

@@ -180,6 +180,10 @@ class BadInputTest {
                 "error: --concept-start: the concept start must be a fraction of the denoising steps in [0, 1), got 1.0");
         assertRejectedBeforeLoading(run("eval", "--concept-start", "-0.5", "--out", tmp.resolve("e").toString()),
                 "error: --concept-start: the concept start must be a fraction of the denoising steps in [0, 1), got -0.5");
+        assertRejectedBeforeLoading(run("generate", "--prompt", "a cat on the left", "--side-steering", "-1", "--out", out),
+                "error: --side-steering: the side steering's strength must be a number of at least 0 (0: none), got -1.0");
+        assertRejectedBeforeLoading(run("prompt-following", "--side-steering", "NaN", "--out", tmp.resolve("p").toString()),
+                "error: --side-steering: the side steering's strength must be a number of at least 0 (0: none), got NaN");
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--steps", "0", "--out", out), "error: --steps must be at least 1, got 0");
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--guidance", "-1", "--out", out), "error: --guidance must be at least 0, got -1.0");
         CliRun clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);

@@ -105,7 +105,7 @@ class BundledModelTest {
             // mirrored, each object keeps its colour: the sides changed, the binding did not
             assertTrue(mirroredRead[0] >= 3 && mirroredRead[1] <= 1, "each colour on its object, on the other sides: " + Arrays.toString(mirroredRead));
         }
-        PairPlacement.Result r = PairPlacement.measure(sd, judge, 8, 3, 5.0, 3, Progress.NONE);
+        PairPlacement.Result r = PairPlacement.measure(sd, judge, 8, 3, 5.0, 0, 3, Progress.NONE);
         assertEquals(8, r.pictures());
         assertTrue(r.onTheirSides() + r.swapped() <= 1 && r.renderedOnTheirSides() >= 0.75, r.toString());
         PairPlacement.Colours c = r.colours();
@@ -116,7 +116,7 @@ class BundledModelTest {
 
     @Test
     void promptFollowingReportCoversEveryAttribute() throws Exception {
-        PromptFollowing.Report r = PromptFollowing.measure(sd, AttributeClassifier.load(Bundled.classifier()), ObjectCounter.load(Bundled.objectCounter()), 8, 5, 5.0, 3, Progress.NONE);
+        PromptFollowing.Report r = PromptFollowing.measure(sd, AttributeClassifier.load(Bundled.classifier()), ObjectCounter.load(Bundled.objectCounter()), 8, 5, 5.0, 0, 3, Progress.NONE);
         assertEquals(8, r.samples());
         for (AttributeClassifier.Attribute a : AttributeClassifier.Attribute.values()) {
             assertTrue(r.generated().get(a) >= 0 && r.generated().get(a) <= 1, a.label());
@@ -225,11 +225,11 @@ class BundledModelTest {
     /** Prompt following draws at the model's own size (it drew 64x64 pictures from a 128x128 model, which missed most prompts). */
     @Test
     void promptFollowingDrawsAtTheModelsOwnSize(@TempDir Path tmp) throws Exception {
-        List<BufferedImage> drawn = PromptFollowing.sample(atPictureSize128(tmp), List.of("a red car on the beach"), 2, 5.0, 1, "sampling", Progress.NONE);
+        List<BufferedImage> drawn = PromptFollowing.sample(atPictureSize128(tmp), List.of("a red car on the beach"), 2, 5.0, 0, 1, "sampling", Progress.NONE);
         assertEquals(1, drawn.size());
         assertEquals(128, drawn.get(0).getWidth());
         assertEquals(128, drawn.get(0).getHeight());
-        assertEquals(64, PromptFollowing.sample(sd, List.of("a red car on the beach"), 2, 5.0, 1, "sampling", Progress.NONE).get(0).getWidth());
+        assertEquals(64, PromptFollowing.sample(sd, List.of("a red car on the beach"), 2, 5.0, 0, 1, "sampling", Progress.NONE).get(0).getWidth());
     }
 
     /**

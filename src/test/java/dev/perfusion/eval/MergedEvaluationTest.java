@@ -133,17 +133,23 @@ class MergedEvaluationTest {
         assertEquals(0.2, full.conceptStart(), "drawn as generate draws by default");
         assertEquals("the first 5 steps drawn by the base model with the supercategory word, the concepts from then on (concept start 0.2)",
                 MethodEvaluation.conceptStartText(full));
-        MethodEvaluation.Protocol paper = new MethodEvaluation.Protocol(6, 16, 2, 400, List.of(0.7), 25, 5.0, 0, full.methods(), true,
+        MethodEvaluation.Protocol paper = new MethodEvaluation.Protocol(6, 16, 2, 400, List.of(0.7), 25, 5.0, 0, 0, full.methods(), true,
                 MethodEvaluation.Mask.ATTENTION, MethodEvaluation.Training.paper());
         assertEquals("the concepts in every step (the paper's)", MethodEvaluation.conceptStartText(paper));
-        assertThrows(IllegalArgumentException.class, () -> new MethodEvaluation.Protocol(6, 16, 2, 400, List.of(0.7), 25, 5.0, 1,
+        assertThrows(IllegalArgumentException.class, () -> new MethodEvaluation.Protocol(6, 16, 2, 400, List.of(0.7), 25, 5.0, 1, 0,
+                full.methods(), true, MethodEvaluation.Mask.ATTENTION, MethodEvaluation.Training.paper()));
+        // and how the objects were steered to their sides
+        assertEquals(8.0, full.sideSteering(), "steered as generate steers by default");
+        assertEquals("; each object steered to its prompted side in the first 10 steps (side steering 8.0)", MethodEvaluation.sideSteeringText(full));
+        assertEquals("; objects not steered to their sides", MethodEvaluation.sideSteeringText(paper));
+        assertThrows(IllegalArgumentException.class, () -> new MethodEvaluation.Protocol(6, 16, 2, 400, List.of(0.7), 25, 5.0, 0, -1,
                 full.methods(), true, MethodEvaluation.Mask.ATTENTION, MethodEvaluation.Training.paper()));
     }
 
     @Test
     void theProtocolTrainsThroughTheGateItIsGivenAndItsReportSaysSo() {
         MethodEvaluation.Protocol paper = MethodEvaluation.Protocol.full();
-        MethodEvaluation.Protocol lower = new MethodEvaluation.Protocol(6, 16, 2, 400, List.of(0.7), 25, 5.0, 0.2, List.of(dev.perfusion.training.ConceptMethods.PERFUSION),
+        MethodEvaluation.Protocol lower = new MethodEvaluation.Protocol(6, 16, 2, 400, List.of(0.7), 25, 5.0, 0.2, 3, List.of(dev.perfusion.training.ConceptMethods.PERFUSION),
                 true, MethodEvaluation.Mask.ATTENTION, new MethodEvaluation.Training(0.006, false, 0.65, 0.1));
         assertEquals(0.75, paper.training(dev.perfusion.training.ConceptMethods.PERFUSION).trainBeta(), "the paper's by default");
         assertEquals(0.65, lower.training(dev.perfusion.training.ConceptMethods.PERFUSION).trainBeta());
@@ -151,7 +157,7 @@ class MergedEvaluationTest {
         assertEquals("; embedding learning rate 0.006; training gate beta 0.65, tau 0.1", lower.conceptTraining().describe());
         assertNotEquals(paper.training(dev.perfusion.training.ConceptMethods.PERFUSION).describe(),
                 lower.training(dev.perfusion.training.ConceptMethods.PERFUSION).describe(), "a concept trained otherwise is not reused");
-        assertThrows(IllegalArgumentException.class, () -> new MethodEvaluation.Protocol(1, 1, 1, 1, List.of(0.7), 2, 5.0, 0.2,
+        assertThrows(IllegalArgumentException.class, () -> new MethodEvaluation.Protocol(1, 1, 1, 1, List.of(0.7), 2, 5.0, 0.2, 3,
                 List.of(dev.perfusion.training.ConceptMethods.PERFUSION), false, MethodEvaluation.Mask.NONE, new MethodEvaluation.Training(0.006, false, 3, 0.1)));
     }
 }

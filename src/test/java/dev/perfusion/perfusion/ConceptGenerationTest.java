@@ -21,7 +21,7 @@ import static org.junit.jupiter.api.Assertions.*;
 
 /** The one text-to-image recipe with concepts, as generate and the web app's jobs run it, on the bundled model. */
 class ConceptGenerationTest {
-    private static final ConceptGeneration.Settings SETTINGS = new ConceptGeneration.Settings("", 5, 2, "ddim", 0, 0, false, false, 0);
+    private static final ConceptGeneration.Settings SETTINGS = new ConceptGeneration.Settings("", 5, 2, "ddim", 0, 0, false, false, 0, 0);
     private static StableDiffusion sd;
     private static ConceptFile cat;
 

@@ -61,7 +61,7 @@ class ConceptStartTest extends BundledCatTest {
 
     @Test
     void picturesDrawnSideBySideEachLeaveTheirOwnLayoutToTheBaseModel() throws Exception {
-        ConceptGeneration.Settings settings = new ConceptGeneration.Settings("", 5, 4, "ddim", 0, 0, false, false, 0.5);
+        ConceptGeneration.Settings settings = new ConceptGeneration.Settings("", 5, 4, "ddim", 0, 0, false, false, 0.5, 0);
         List<String> prompts = List.of("a my-cat on the grass", "a my-cat in the snow", "a my-cat on the beach", "a my-cat at night");
         List<Long> seeds = List.of(1L, 2L, 3L, 4L);
         CovarianceFile.Loaded loaded = new CovarianceFile.Loaded(cInv, "a test's");

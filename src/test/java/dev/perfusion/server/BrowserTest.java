@@ -115,6 +115,7 @@ class BrowserTest {
         String before = first.getAttribute("src");
         assertTrue(parametersShown().contains("beta [0.7]"), parametersShown());
         assertEquals("0.2", browser.findElement(By.id("concept-start")).getAttribute("value"), "the server's default concept start");
+        assertEquals("8", browser.findElement(By.id("side-steering")).getAttribute("value"), "the server's default side steering");
         assertTrue(parametersShown().contains("Concept start: 0.2"), parametersShown());
 
         // the slider grabbed in its middle (0.5) and dragged a little to the right, released

@@ -184,6 +184,8 @@ class ServerApiTest {
         assertError(400, "sweep: a beta sweep needs at least one concept", s.postJson("/api/generate", Map.of("prompt", "x", "sweep", List.of(0.5))));
         assertError(400, "conceptStart: the concept start must be a fraction of the denoising steps in [0, 1), got 1.0",
                 s.postJson("/api/generate", Map.of("prompt", "x", "conceptStart", 1)));
+        assertError(400, "sideSteering: the side steering's strength must be a number of at least 0 (0: none), got -2.0",
+                s.postJson("/api/generate", Map.of("prompt", "x", "sideSteering", -2)));
         assertError(404, "no concept 'nobody'", s.postJson("/api/generate", Map.of("prompt", "x", "concepts", List.of(Map.of("name", "nobody")))));
         assertError(404, "no model 'nothing'", s.postJson("/api/generate", Map.of("prompt", "x", "model", "nothing")));
         assertError(404, "no job", s.get("/api/jobs/20000101-000000-1"));

@@ -245,6 +245,7 @@ function generateRequest() {
     width: Number($('width').value), height: Number($('height').value), count: Number($('count').value),
     model: $('model').value, concepts, globalLock: $('global-lock').checked, approximate: $('approximate').checked,
     conceptStart: $('concept-start').value === '' ? null : Number($('concept-start').value),
+    sideSteering: $('side-steering').value === '' ? null : Number($('side-steering').value),
   };
 }
 
@@ -353,6 +354,7 @@ async function start() {
   $('model').replaceChildren(...state.info.models.map((m) => el('option', { value: m.name }, `${m.name} (${m.family})`)));
   if (state.info.defaultModel) $('model').value = state.info.defaultModel;
   $('concept-start').value = state.info.defaults.conceptStart;
+  $('side-steering').value = state.info.defaults.sideSteering;
   state.examples = await api('GET', '/api/examples');
   state.examples.forEach((s) => $('train-examples').append(el('option', { value: s.name }, s.name)));
   await loadConcepts();
