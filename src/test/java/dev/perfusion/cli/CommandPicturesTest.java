@@ -84,7 +84,8 @@ class CommandPicturesTest {
         ConceptFile cat = ConceptFile.load(file);
         Path png = tmp.resolve("cat.png"), sweep = tmp.resolve("sweep.png");
         String prompt = "a my-cat on the grass on the left";
-        assertEquals(0, Main.run("generate", "--concept", file.toString(), "--beta", "0.6", "--prompt", prompt,
+        // the former recipe steered no side ("on the left"): the command is asked not to either
+        assertEquals(0, Main.run("generate", "--concept", file.toString(), "--beta", "0.6", "--prompt", prompt, "--side-steering", "0",
                 "--steps", "2", "--guidance", "5", "--seed", "2", "--out", png.toString()));
         List<String> prompts = List.of("a my-cat in the snow", "a photo of a my-cat");
         assertEquals(0, Main.run("generate", "--concept", file.toString(), "--prompt", prompts.get(0), "--prompt", prompts.get(1),

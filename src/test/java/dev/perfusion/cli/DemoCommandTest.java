@@ -9,6 +9,7 @@ import dev.perfusion.perfusion.ConceptFile;
 import dev.perfusion.perfusion.ConceptGate;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.pipeline.FormerRecipes;
+import dev.perfusion.pipeline.SideSteering;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Ops;
@@ -123,7 +124,7 @@ class DemoCommandTest {
         try (AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, List.of(new AppliedConcepts.Use(mine, mine.beta(), mine.tau()),
                 new AppliedConcepts.Use(second, second.beta(), second.tau())), ConceptGate.Orthogonalization.EXACT, false)) {
             List<BufferedImage> together = FormerRecipes.demoTogether(sd, applied,
-                    new TextToImage.Request(Demo.TOGETHER, "", 5, 2, "ddim", 64, 64), 3, 4);
+                    new TextToImage.Request(Demo.TOGETHER, "", 5, 2, "ddim", 64, 64).withSideSteering(SideSteering.DEFAULT_STRENGTH), 3, 4);
             BufferedImage expected = ImageGrid.of(List.of(together), List.of(Demo.TOGETHER), List.of(), 128);
             assertTrue(FormerRecipes.samePixels(expected, ImageIO.read(out.resolve("together.png").toFile())), "together.png");
         }

@@ -60,11 +60,17 @@ public final class FormerRecipes {
     public static List<BufferedImage> demoTogether(StableDiffusion sd, AppliedConcepts applied, TextToImage.Request r, long seed, int count) {
         return asPicturesCompute(sd, () -> {
             int size = r.width();
+            long[] shape = TextToImage.latentShape(sd, size, size);
             List<BufferedImage> together = new ArrayList<>();
             for (int k = 0; k < count; k++) {
                 try (Scope s = Scope.inference()) {
-                    Tensor latents = TextToImage.denoise(sd, r, TextToImage.conditioning(applied, r, w -> {}),
-                            new SeededNoise(seed + k).randn(TextToImage.latentShape(sd, size, size)), new SeededNoise((seed + k) ^ 0x5DEECE66DL), Progress.NONE);
+                    // the request's side steering, as TextToImage.generate applies it (the guided batch: [negative; prompt])
+                    List<String> rows = r.guidance() > 1 ? List.of(r.negativePrompt(), r.prompts().get(0)) : r.prompts();
+                    SideSteering steering = SideSteering.of(applied.tokenizer(sd), rows, shape[2], shape[3], r.sideSteering());
+                    Tensor latents = TextToImage.denoise(sd, r, TextToImage.conditioning(applied, r, w -> {}), null, steering,
+                            steering == null ? 0 : SideSteering.steeredSteps(r.steps()),
+                            new SeededNoise(seed + k).randn(shape), new SeededNoise((seed + k) ^ 0x5DEECE66DL), Progress.NONE);
+                    if (steering != null) steering.release();
                     together.add(Png.toImages(TextToImage.decode(sd, latents)).get(0));
                 }
             }
