@@ -44,16 +44,16 @@ public final class Attention extends Module {
         Tensor v = splitHeads((original ? toV : value).forward(context));
         long headDim = Ops.shape(q)[3];
         double scale = 1.0 / Math.sqrt(headDim);
-        Tensor steering = context == x ? null : CrossAttentionBias.current(Ops.shape(q)[0], Ops.shape(q)[2], Ops.shape(k)[2]);
-        if (steering != null) steering = steering.to(q.device(), q.scalar_type());
+        Tensor bias = context == x ? null : CrossAttentionBias.current(Ops.shape(q)[0], Ops.shape(q)[2], Ops.shape(k)[2]);
+        if (bias != null) bias = bias.to(q.device(), q.scalar_type());
         if (observer != null) {
             // explicit softmax(QK^T) so that someone can look at where each token attends
             Tensor logits = Ops.mul(Ops.matmul(q, k.transpose(2, 3)), scale);
-            Tensor probabilities = Ops.softmax(steering == null ? logits : Ops.add(logits, steering), -1);
+            Tensor probabilities = Ops.softmax(bias == null ? logits : Ops.add(logits, bias), -1);
             observer.accept(probabilities);
             return toOut.forward(mergeHeads(Ops.matmul(probabilities, v)));
         }
-        return toOut.forward(mergeHeads(Ops.attention(q, k, v, steering, scale)));
+        return toOut.forward(mergeHeads(Ops.attention(q, k, v, bias, scale)));
     }
 
     /** [B, N, H*d] -> [B, H, N, d] */
