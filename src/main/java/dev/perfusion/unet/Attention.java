@@ -44,7 +44,8 @@ public final class Attention extends Module {
         Tensor v = splitHeads((original ? toV : value).forward(context));
         long headDim = Ops.shape(q)[3];
         double scale = 1.0 / Math.sqrt(headDim);
-        Tensor bias = context == x ? null : CrossAttentionBias.current(Ops.shape(q)[0], Ops.shape(q)[2], Ops.shape(k)[2]);
+        CrossAttentionBias crossBias = context == x ? null : CrossAttentionBias.current();
+        Tensor bias = crossBias == null ? null : crossBias.logits(Ops.shape(q)[0], Ops.shape(q)[2], Ops.shape(k)[2]);
         if (bias != null) bias = bias.to(q.device(), q.scalar_type());
         if (observer != null) {
             // explicit softmax(QK^T) so that someone can look at where each token attends

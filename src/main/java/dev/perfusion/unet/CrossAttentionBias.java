@@ -27,10 +27,9 @@ public interface CrossAttentionBias {
         }
     }
 
-    /** The logits of this thread's bias, or null. */
-    static Tensor current(long batch, long queries, long keys) {
-        CrossAttentionBias bias = Current.BIAS.get();
-        return bias == null ? null : bias.logits(batch, queries, keys);
+    /** This thread's bias, or null (most passes: asked before any shape is read). */
+    static CrossAttentionBias current() {
+        return Current.BIAS.get();
     }
 
     final class Current {
