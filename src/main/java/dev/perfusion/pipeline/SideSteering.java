@@ -83,8 +83,7 @@ public final class SideSteering implements CrossAttentionBias {
         int[] sides = new int[names.size()];
         List<Integer> part = new ArrayList<>();
         for (int p = 0; p <= names.size(); p++) {
-            String word = p < names.size() ? names.get(p).strip().toLowerCase(Locale.ROOT) : "and";
-            if (!word.equals("and")) {
+            if (p < names.size() && !word(names, p).equals("and")) {
                 part.add(p);
                 continue;
             }

@@ -374,7 +374,10 @@ public final class Ops {
 
     public static Tensor embedding(Tensor table, Tensor ids) { return torch.embedding(table, ids); }
 
-    /** softmax(q k^T * scale + mask) v over the last two dims; q, k, v are [..., tokens, headDim]. */
+    /**
+     * softmax(q k^T * scale + mask) v over the last two dims; q, k, v are [..., tokens, headDim]; the mask, of any
+     * floating type, is taken in the precision the attention computes in.
+     */
     public static Tensor attention(Tensor q, Tensor k, Tensor v, Tensor additiveMask, double scale) {
         if (FlopCounter.enabled()) FlopCounter.add(4 * q.numel() * shape(k)[(int) k.dim() - 2]);
         long t0 = OpClock.now();
@@ -382,7 +385,7 @@ public final class Ops {
         // 4.40 in attention): on the CPU it is computed in fp32, autocast paused, and handed back in the caller's precision
         torch.ScalarType type = q.scalar_type().intern();
         boolean upcast = q.is_cpu() && (type == torch.ScalarType.BFloat16 || type == torch.ScalarType.Half);
-        Tensor mask = additiveMask == null || !upcast ? additiveMask : additiveMask.to(torch.ScalarType.Float);
+        Tensor mask = additiveMask == null ? null : additiveMask.to(q.device(), upcast ? torch.ScalarType.Float : type);
         Tensor out = Autocast.paused(() -> torch.scaled_dot_product_attention(upcast ? q.to(torch.ScalarType.Float) : q,
                 upcast ? k.to(torch.ScalarType.Float) : k, upcast ? v.to(torch.ScalarType.Float) : v,
                 mask == null ? new TensorOptional() : new TensorOptional(mask), 0.0, false, new DoubleOptional(scale), false));

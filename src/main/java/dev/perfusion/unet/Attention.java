@@ -46,11 +46,10 @@ public final class Attention extends Module {
         double scale = 1.0 / Math.sqrt(headDim);
         CrossAttentionBias crossBias = context == x ? null : CrossAttentionBias.current();
         Tensor bias = crossBias == null ? null : crossBias.logits(Ops.shape(q)[0], Ops.shape(q)[2], Ops.shape(k)[2]);
-        if (bias != null) bias = bias.to(q.device(), q.scalar_type());
         if (observer != null) {
             // explicit softmax(QK^T) so that someone can look at where each token attends
             Tensor logits = Ops.mul(Ops.matmul(q, k.transpose(2, 3)), scale);
-            Tensor probabilities = Ops.softmax(bias == null ? logits : Ops.add(logits, bias), -1);
+            Tensor probabilities = Ops.softmax(bias == null ? logits : Ops.add(logits, bias.to(q.device(), q.scalar_type())), -1);
             observer.accept(probabilities);
             return toOut.forward(mergeHeads(Ops.matmul(probabilities, v)));
         }
