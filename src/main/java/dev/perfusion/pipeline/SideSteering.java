@@ -138,9 +138,9 @@ public final class SideSteering implements CrossAttentionBias {
 
     private Tensor build(long queries, long keys) {
         long h = height, w = width;
-        while (h * w > queries && h % 2 == 0 && w % 2 == 0) {
-            h /= 2;
-            w /= 2;
+        while (h * w > queries && (h > 1 || w > 1)) { // each stride-2 downsampler (3x3, padding 1) rounds an odd size up
+            h = (h + 1) / 2;
+            w = (w + 1) / 2;
         }
         if (h * w != queries) throw new IllegalStateException("no level of " + height + "x" + width + " latents has " + queries + " pixels");
         float[] values = new float[(int) (sides.length * queries * keys)];

@@ -65,6 +65,31 @@ class GenerateCommandTest {
     }
 
     @Test
+    void aPairIsSteeredToItsSidesOnAStableDiffusionModelAtAnOddLatentSize() throws Exception {
+        // 72x40 pixels: 9x5 latents, halved by the UNet to 5x3 and 3x2, where the steering must find each level
+        String prompt = "a cat on the left and a dog on the right";
+        Path steered = tmp.resolve("steered.png"), plain = tmp.resolve("plain.png");
+        for (String[] run : new String[][] {{"8", steered.toString()}, {"0", plain.toString()}}) {
+            CliRun r = CliRun.of("generate", "--model", Fixtures.diffusers().toString(), "--prompt", prompt, "--steps", "3",
+                    "--width", "72", "--height", "40", "--seed", "5", "--side-steering", run[0], "--out", run[1]);
+            assertEquals(0, r.rc(), r.err());
+        }
+        BufferedImage picture = ImageIO.read(steered.toFile());
+        assertEquals(72, picture.getWidth());
+        assertEquals(40, picture.getHeight());
+        assertTrue(Png.readText(steered).get("parameters").contains("Side steering: 8.0"));
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(steered), Files.readAllBytes(plain)), "steering changed nothing");
+        // the attention maps read every level at the same odd sizes
+        Path maps = tmp.resolve("maps");
+        CliRun r = CliRun.of("generate", "--model", Fixtures.diffusers().toString(), "--prompt", prompt, "--steps", "2",
+                "--width", "72", "--height", "40", "--seed", "5", "--attention-maps", "--attention-words", "cat,dog", "--out", maps.toString());
+        assertEquals(0, r.rc(), r.err());
+        try (var files = Files.list(maps)) {
+            assertTrue(files.anyMatch(f -> f.getFileName().toString().endsWith("-attention.png")), "no attention maps written");
+        }
+    }
+
+    @Test
     void attentionMapsAreWrittenBesideEachPictureWithTheirTableAndOverlaps() throws Exception {
         Path out = tmp.resolve("att");
         String prompt = "a my-cat on the left and a dog on the right on the grass";

@@ -71,4 +71,24 @@ class SideSteeringTest {
             steering.release();
         }
     }
+
+    @Test
+    void oddLatentSizesAreHalvedAsTheUNetsDownsamplersRoundThem() {
+        // 5x9 latents (a 72x40 picture of Stable Diffusion): the UNet's levels are 5x9, 3x5, 2x3 and 1x2
+        SideSteering steering = new SideSteering(new int[][] {{0, L, R}}, 5, 9, 1);
+        try (Scope s = Scope.inference()) {
+            for (long[] level : new long[][] {{5, 9}, {3, 5}, {2, 3}, {1, 2}}) {
+                long h = level[0], w = level[1], queries = h * w;
+                float[] v = Ops.toFloats(steering.logits(1, queries, 3));
+                for (int q = 0; q < queries; q++) {
+                    long x = q % w;
+                    float half = 2 * x + 1 < w ? 1 : 2 * x + 1 > w ? -1 : 0; // the middle column of an odd width: neither
+                    assertEquals(half, v[q * 3 + 1], 0f, h + "x" + w + ", query " + q + ", the left word");
+                    assertEquals(-half, v[q * 3 + 2], 0f, h + "x" + w + ", query " + q + ", the right word");
+                }
+            }
+        } finally {
+            steering.release();
+        }
+    }
 }
