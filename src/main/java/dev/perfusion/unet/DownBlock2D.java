@@ -1,5 +1,6 @@
 package dev.perfusion.unet;
 
+import dev.perfusion.nn.Downsample2D;
 import dev.perfusion.nn.Module;
 import dev.perfusion.tensor.Scope;
 import org.bytedeco.pytorch.Tensor;
@@ -11,7 +12,7 @@ import java.util.List;
 final class DownBlock2D extends Module {
     final List<ResnetBlock2D> resnets;
     final List<Transformer2DModel> attentions;
-    private final Sampling2D.Downsample2D downsampler;
+    private final Downsample2D downsampler;
 
     DownBlock2D(UNetConfig c, int level, long in, long out, boolean crossAttention, boolean downsample) {
         List<ResnetBlock2D> res = new ArrayList<>();
@@ -26,7 +27,7 @@ final class DownBlock2D extends Module {
         this.attentions = crossAttention ? children("attentions", att) : List.of();
         this.resnets = children("resnets", res);
         this.downsampler = downsample
-                ? children("downsamplers", List.of(new Sampling2D.Downsample2D(out, c.downsamplePadding()))).get(0) : null;
+                ? children("downsamplers", List.of(new Downsample2D(out, c.downsamplePadding()))).get(0) : null;
     }
 
     /** Returns the new hidden state; appends this level's skip connections to {@code skips}. */

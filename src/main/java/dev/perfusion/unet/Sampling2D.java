@@ -6,20 +6,9 @@ import dev.perfusion.tensor.Ops;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
-/** The resolution changes between UNet levels. */
+/** The resolution rises between UNet levels (the downsamplers are {@link dev.perfusion.nn.Downsample2D}). */
 final class Sampling2D {
     private Sampling2D() {}
-
-    /** A strided 3x3 convolution halving the resolution. */
-    static final class Downsample2D extends Module {
-        private final Conv2d conv;
-
-        Downsample2D(long channels, long padding) {
-            this.conv = child("conv", new Conv2d(channels, channels, 3, 2, padding));
-        }
-
-        Tensor forward(Tensor x) { return conv.forward(x); }
-    }
 
     /** Nearest-neighbour upsampling to the size of the skip it meets (2x, or odd sizes), then a 3x3 convolution. */
     static final class Upsample2D extends Module {

@@ -1,9 +1,8 @@
 package dev.perfusion.vae;
 
 import dev.perfusion.tensor.Scope;
-import dev.perfusion.nn.Conv2d;
+import dev.perfusion.nn.Downsample2D;
 import dev.perfusion.nn.Module;
-import dev.perfusion.tensor.Ops;
 import org.bytedeco.pytorch.Tensor;
 
 import java.util.ArrayList;
@@ -18,7 +17,7 @@ final class DownEncoderBlock2D extends Module {
         List<ResnetBlock2D> r = new ArrayList<>();
         for (int i = 0; i < layers; i++) r.add(new ResnetBlock2D(i == 0 ? in : out, out, groups, eps));
         this.resnets = children("resnets", r);
-        this.downsamplers = addDownsample ? children("downsamplers", List.of(new Downsample2D(out))) : List.of();
+        this.downsamplers = addDownsample ? children("downsamplers", List.of(new Downsample2D(out, 0))) : List.of();
     }
 
     Tensor forward(Tensor x) {
@@ -32,18 +31,5 @@ final class DownEncoderBlock2D extends Module {
             h = Scope.within(() -> down.forward(in));
         }
         return h;
-    }
-
-    /** Downsample2D with padding 0: the original LDM pads only right and bottom before its stride-2 conv. */
-    static final class Downsample2D extends Module {
-        private final Conv2d conv;
-
-        Downsample2D(int channels) {
-            this.conv = child("conv", new Conv2d(channels, channels, 3, 2, 0));
-        }
-
-        Tensor forward(Tensor x) {
-            return conv.forward(Ops.pad2d(x, 0, 1, 0, 1));
-        }
     }
 }

@@ -74,10 +74,11 @@ class SideSteeringTest {
 
     @Test
     void oddLatentSizesAreHalvedAsTheUNetsDownsamplersRoundThem() {
-        // 5x9 latents (a 72x40 picture of Stable Diffusion): the UNet's levels are 5x9, 3x5, 2x3 and 1x2
+        // 5x9 latents (a 72x40 picture of Stable Diffusion): the UNet's levels are 5x9, 3x5, 2x3 and 1x2; 2x4 and 1x2
+        // where its downsamplers have padding 0 and round down
         SideSteering steering = new SideSteering(new int[][] {{0, L, R}}, 5, 9, 1);
         try (Scope s = Scope.inference()) {
-            for (long[] level : new long[][] {{5, 9}, {3, 5}, {2, 3}, {1, 2}}) {
+            for (long[] level : new long[][] {{5, 9}, {3, 5}, {2, 3}, {1, 2}, {2, 4}}) {
                 long h = level[0], w = level[1], queries = h * w;
                 float[] v = Ops.toFloats(steering.logits(1, queries, 3));
                 for (int q = 0; q < queries; q++) {
