@@ -20,4 +20,20 @@ public final class Downsample2D extends Module {
     public Tensor forward(Tensor x) {
         return conv.forward(padRightAndBottom ? Ops.pad2d(x, 0, 1, 0, 1) : x);
     }
+
+    /**
+     * The height and width of the level with {@code pixels} pixels of a model whose input is {@code height} x
+     * {@code width}, each level downsampled from the one before (rounding as either padding does).
+     */
+    public static long[] levelSize(long height, long width, long pixels) {
+        for (long roundUp : new long[] {1, 0}) {
+            long h = height, w = width;
+            while (h * w > pixels && (h > 1 || w > 1)) {
+                h = (h + roundUp) / 2;
+                w = (w + roundUp) / 2;
+            }
+            if (h * w == pixels) return new long[] {h, w};
+        }
+        throw new IllegalStateException("no level of " + height + "x" + width + " latents has " + pixels + " pixels");
+    }
 }

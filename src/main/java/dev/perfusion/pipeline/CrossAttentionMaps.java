@@ -1,5 +1,6 @@
 package dev.perfusion.pipeline;
 
+import dev.perfusion.nn.Downsample2D;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.unet.Attention;
@@ -34,7 +35,7 @@ public final class CrossAttentionMaps implements AutoCloseable {
         this.width = width;
     }
 
-    /** Starts observing every cross-attention layer of {@code unet}, at a latent resolution of {@code height} x {@code width}. */
+    /** Starts observing every cross-attention layer of {@code unet}, whose latents are {@code height} x {@code width}. */
     public static CrossAttentionMaps observe(UNet2DConditionModel unet, int rows, long height, long width) {
         CrossAttentionMaps maps = new CrossAttentionMaps(unet.crossAttentionLayers(), rows, height, width);
         for (Attention a : maps.layers) a.setObserver(maps::add);
@@ -46,9 +47,9 @@ public final class CrossAttentionMaps implements AutoCloseable {
         try (NoGradGuard ng = new NoGradGuard()) {
             long[] s = Ops.shape(p);
             long queries = s[2], tokens = s[3];
-            long layerWidth = Math.round(Math.sqrt((double) queries * width / height));
+            long[] level = Downsample2D.levelSize(height, width, queries);
             Tensor perPixel = p.narrow(0, s[0] - rows, rows).to(torch.ScalarType.Float).mean(new long[] {1}, false, new ScalarTypeOptional());
-            Tensor maps = perPixel.transpose(1, 2).reshape(rows, tokens, queries / layerWidth, layerWidth);
+            Tensor maps = perPixel.transpose(1, 2).reshape(rows, tokens, level[0], level[1]);
             Tensor atLatents = queries == height * width ? maps.contiguous()
                     : torch.upsample_bilinear2d(maps, new long[] {height, width}, false);
             sum = Scope.replaceKept(sum, sum == null ? atLatents.clone() : Ops.add(sum, atLatents));

@@ -1,5 +1,6 @@
 package dev.perfusion.pipeline;
 
+import dev.perfusion.nn.Downsample2D;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTokenizer;
@@ -137,7 +138,7 @@ public final class SideSteering implements CrossAttentionBias {
     }
 
     private Tensor build(long queries, long keys) {
-        long[] level = level(queries);
+        long[] level = Downsample2D.levelSize(height, width, queries);
         long h = level[0], w = level[1];
         float[] values = new float[(int) (sides.length * queries * keys)];
         for (int b = 0; b < sides.length; b++) {
@@ -152,19 +153,6 @@ public final class SideSteering implements CrossAttentionBias {
             }
         }
         return Ops.fromFloats(values, sides.length, 1, queries, keys);
-    }
-
-    /** The height and width of the UNet level with {@code queries} pixels ({@link dev.perfusion.nn.Downsample2D}). */
-    private long[] level(long queries) {
-        for (long roundUp : new long[] {1, 0}) { // an odd size rounded up by padding 1 (the UNets of SD), down by padding 0
-            long h = height, w = width;
-            while (h * w > queries && (h > 1 || w > 1)) {
-                h = (h + roundUp) / 2;
-                w = (w + roundUp) / 2;
-            }
-            if (h * w == queries) return new long[] {h, w};
-        }
-        throw new IllegalStateException("no level of " + height + "x" + width + " latents has " + queries + " pixels");
     }
 
     /** Frees the biases it made (kept past the steps' scopes for the steps after). */
