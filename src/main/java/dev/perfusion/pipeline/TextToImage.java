@@ -164,11 +164,17 @@ public final class TextToImage {
         return all;
     }
 
+    /** The largest width or height of a picture: far beyond what any model here draws well, still indexable. */
+    public static final int MAX_SIDE = 16384;
+
     public static long[] latentShape(StableDiffusion sd, int width, int height) {
         int f = sd.vaeScaleFactor();
         if (width % f != 0 || height % f != 0 || width <= 0 || height <= 0) {
             throw new IllegalArgumentException("a picture's width and height must be positive multiples of " + f
                     + " (the VAE's scale factor), got " + width + "x" + height);
+        }
+        if (width > MAX_SIDE || height > MAX_SIDE) {
+            throw new IllegalArgumentException("a picture's width and height must be at most " + MAX_SIDE + " pixels, got " + width + "x" + height);
         }
         return new long[] {1, sd.latentChannels(), height / f, width / f};
     }

@@ -117,6 +117,8 @@ class GenerateCommandTest {
     void badInputGivesOneClearLine() throws Exception {
         assertError("error: " , "--width and --height: a picture's width and height must be positive multiples of 8",
                 "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--width", "100", "--steps", "1");
+        assertError("error: " , "--width and --height: a picture's width and height must be at most 16384 pixels, got 100000x64",
+                "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--width", "100000", "--height", "64", "--steps", "1");
         assertError("error: ", "no such file",
                 "generate", "--model", tmp.resolve("missing.safetensors").toString(), "--prompt", "x");
         // the library says what it needs, the command which flag gives it
