@@ -41,6 +41,7 @@ public final class TrainingImages {
     /** Photos past this many pixels (8192 x 8192) are refused before they are decoded: a few bytes can declare gigapixels. */
     public static final long MAX_PIXELS = 1L << 26;
 
+    /** The image in {@code file}, turned upright where its EXIF orientation says it is stored turned (phone photos). */
     public static BufferedImage read(Path file) throws IOException {
         if (!Files.isRegularFile(file)) throw new IOException(file + ": no such image file");
         try (ImageInputStream in = ImageIO.createImageInputStream(file.toFile())) {
@@ -54,7 +55,7 @@ public final class TrainingImages {
                     throw new IOException(file + ": " + w + "x" + h + " pixels is not a photo this program reads (at most "
                             + MAX_PIXELS + " pixels, e.g. 8192x8192); scale it down");
                 }
-                return reader.read(0);
+                return ExifOrientation.upright(reader.read(0), ExifOrientation.of(file));
             } catch (IOException | RuntimeException e) {
                 if (e instanceof IOException && e.getMessage() != null && e.getMessage().startsWith(file.toString())) throw (IOException) e;
                 // ImageIO's decoders fail on damaged files with messages that name no file, or with runtime exceptions

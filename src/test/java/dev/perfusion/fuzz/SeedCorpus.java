@@ -224,6 +224,7 @@ class SeedCorpus {
         for (String format : List.of("jpg", "bmp", "gif")) {
             ImageIO.write(img, format, seed("ImageFuzzTest", "trainingImage", "rgb." + format).toFile());
         }
+        Files.write(seed("ImageFuzzTest", "trainingImage", "exif-orientation-6.jpg"), dev.perfusion.training.ExifOrientationTest.withOrientation(img, 6, false));
     }
 
     private void configSeeds() throws IOException {
