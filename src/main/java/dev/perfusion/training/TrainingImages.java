@@ -126,8 +126,8 @@ public final class TrainingImages {
         List<View> out = new ArrayList<>();
         for (Path file : list(dir)) {
             BufferedImage photo = photo(file, size);
-            BufferedImage square = square(photo, fit);
-            BufferedImage mask = masks == null ? null : square(mask(masks, file, photo), fit);
+            BufferedImage square = square(photo, fit, java.awt.Color.WHITE);
+            BufferedImage mask = masks == null ? null : square(mask(masks, file, photo), fit, java.awt.Color.BLACK);
             for (int k = 0; k < perImage; k++) {
                 double scale = k == 0 ? 1.0 : 0.8 + 0.2 * rng.nextDouble();
                 int side = (int) Math.round(square.getWidth() * scale);
@@ -156,27 +156,26 @@ public final class TrainingImages {
         throw new IOException(masks + ": no mask for " + image.getFileName() + " (expected " + stem + ".png)");
     }
 
-    static BufferedImage square(BufferedImage img, Fit fit) {
+    /**
+     * {@code img} made square by {@code fit}, in RGB over {@code backdrop}: what a photo's transparent pixels and a
+     * padded photo's margins show (white for a photo, as a cut-out product shot means; black for a mask: not learned).
+     */
+    static BufferedImage square(BufferedImage img, Fit fit, java.awt.Color backdrop) {
         int w = img.getWidth(), h = img.getHeight();
-        if (w == h) return toRgb(img);
-        if (fit == Fit.CROP) {
+        if (w != h && fit == Fit.CROP) {
             int s = Math.min(w, h);
-            return toRgb(img.getSubimage((w - s) / 2, (h - s) / 2, s, s));
+            return onto(img.getSubimage((w - s) / 2, (h - s) / 2, s, s), s, backdrop);
         }
-        int s = Math.max(w, h);
-        BufferedImage out = new BufferedImage(s, s, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = out.createGraphics();
-        g.setColor(java.awt.Color.WHITE);
-        g.fillRect(0, 0, s, s);
-        g.drawImage(img, (s - w) / 2, (s - h) / 2, null);
-        g.dispose();
-        return out;
+        return onto(img, Math.max(w, h), backdrop);
     }
 
-    private static BufferedImage toRgb(BufferedImage img) {
-        BufferedImage out = new BufferedImage(img.getWidth(), img.getHeight(), BufferedImage.TYPE_INT_RGB);
+    /** {@code img} centred on a {@code side} x {@code side} RGB square of {@code backdrop}. */
+    private static BufferedImage onto(BufferedImage img, int side, java.awt.Color backdrop) {
+        BufferedImage out = new BufferedImage(side, side, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = out.createGraphics();
-        g.drawImage(img, 0, 0, null);
+        g.setColor(backdrop);
+        g.fillRect(0, 0, side, side);
+        g.drawImage(img, (side - img.getWidth()) / 2, (side - img.getHeight()) / 2, null);
         g.dispose();
         return out;
     }

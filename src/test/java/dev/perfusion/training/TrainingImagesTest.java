@@ -79,6 +79,26 @@ class TrainingImagesTest {
         assertEquals(64, TrainingImages.read(good).getWidth());
     }
 
+    @Test
+    void transparentPixelsAreLearnedOverWhiteAndAPaddedMasksMarginIsNotLearned() throws IOException {
+        Path photos = Files.createDirectories(tmp.resolve("cutouts")), masks = Files.createDirectories(tmp.resolve("masks"));
+        // a 32x16 cut-out: an opaque red left half, a transparent right half; its mask keeps all of it
+        BufferedImage cutout = new BufferedImage(32, 16, BufferedImage.TYPE_INT_ARGB);
+        for (int y = 0; y < 16; y++) for (int x = 0; x < 16; x++) cutout.setRGB(x, y, 0xFFFF0000);
+        Png.write(photos.resolve("a.png"), cutout, Map.of());
+        BufferedImage all = new BufferedImage(32, 16, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 16; y++) for (int x = 0; x < 32; x++) all.setRGB(x, y, 0xFFFFFF);
+        Png.write(masks.resolve("a.png"), all, Map.of());
+
+        TrainingImages.View cropped = TrainingImages.views(photos, null, 16, TrainingImages.Fit.CROP, 1, 1).get(0);
+        assertEquals(0xFFFFFF, cropped.image().getRGB(15, 8) & 0xFFFFFF, "the transparent half is white, not black");
+        TrainingImages.View padded = TrainingImages.views(photos, masks, 32, TrainingImages.Fit.PAD, 1, 1).get(0);
+        assertEquals(0xFF0000, padded.image().getRGB(4, 16) & 0xFFFFFF, "the opaque half as it is");
+        assertEquals(0xFFFFFF, padded.image().getRGB(4, 2) & 0xFFFFFF, "the padded margin above, white");
+        assertEquals(1f, padded.mask()[16 * 32 + 4], "the mask keeps the photo");
+        assertEquals(0f, padded.mask()[2 * 32 + 4], "and not the margin the padding added");
+    }
+
     private static void write(Path file, int width, int height) throws IOException {
         Png.write(file, new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB), Map.of());
     }
