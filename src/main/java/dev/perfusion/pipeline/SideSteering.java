@@ -20,12 +20,12 @@ import java.util.Set;
  * first denoising steps, while the picture's layout forms, every cross-attention adds {@code strength} to the logits of
  * an object's words on its own half of the picture and takes it from the other half, so that the words are read
  * where they belong (training-free layout control by attention modulation, as in Dense Diffusion, Kim et al. 2023,
- * with the halves as the layout). A prompt without "on the left" or "on the right" is drawn as it would be.
+ * with the halves as the layout). A prompt that names no side is drawn as it would be.
  *
  * <p>An object's words are the noun phrase that the placement belongs to: in each part of the prompt between "and"s
- * that names a side, the words after its last "a" or "an" before the first preposition (and before the side itself),
- * skipping phrases that end in "of" ("a photo of a cat"): "a small blue mug in the snow on the left" steers "small
- * blue mug".
+ * that names a side ("on the left", "to the right"), the words after its last "a" or "an" before the first
+ * preposition (and before the side itself), skipping phrases that end in "of" ("a photo of a cat"): "a small blue mug
+ * in the snow on the left" steers "small blue mug". In "a cat to the left of a dog" the dog goes to the other side.
  */
 public final class SideSteering implements CrossAttentionBias {
     /** The strength the commands draw with unless told otherwise: in logits, added on one half, taken on the other. */
@@ -97,29 +97,42 @@ public final class SideSteering implements CrossAttentionBias {
     private static void steerPart(List<String> names, List<Integer> part, int[] sides) {
         int side = 0, sideAt = part.size();
         for (int i = 0; i + 2 < part.size(); i++) {
-            if (word(names, part.get(i)).equals("on") && word(names, part.get(i + 1)).equals("the")) {
-                String which = word(names, part.get(i + 2));
-                if (which.equals("left") || which.equals("right")) {
-                    side = which.equals("left") ? -1 : 1;
-                    sideAt = i;
-                    break;
-                }
+            String before = word(names, part.get(i)), which = word(names, part.get(i + 2));
+            if ((before.equals("on") || before.equals("to")) && word(names, part.get(i + 1)).equals("the")
+                    && (which.equals("left") || which.equals("right"))) {
+                side = which.equals("left") ? -1 : 1;
+                sideAt = i;
+                break;
             }
         }
         if (side == 0) return;
+        steerPhrase(names, part.subList(0, sideAt), side, sides);
+        // "a cat to the left of a dog": the object after "of" goes to the other side
+        int of = sideAt + 3;
+        if (of < part.size() && word(names, part.get(of)).equals("of")) steerPhrase(names, part.subList(of + 1, part.size()), -side, sides);
+    }
+
+    /** Steers the noun phrase of {@code words} to {@code side}: after its last article, up to a preposition or a stop. */
+    private static void steerPhrase(List<String> names, List<Integer> words, int side, int[] sides) {
         int start = -1, end = -1;
-        for (int i = 0; i < sideAt; i++) {
-            String w = word(names, part.get(i));
+        for (int i = 0; i < words.size(); i++) {
+            String w = word(names, words.get(i));
             if (ARTICLES.contains(w)) {
                 start = i + 1;
                 end = -1;
             } else if (start >= 0 && end < 0 && PREPOSITIONS.contains(w)) {
                 if (w.equals("of")) start = -1; // "a photo of a ...": the object comes after
                 else end = i;
+            } else if (start >= 0 && end < 0 && !isWord(w)) {
+                end = i; // punctuation, or the end of the text and its padding
             }
         }
         if (start < 0) return;
-        for (int i = start; i < (end < 0 ? sideAt : end); i++) sides[part.get(i)] = side;
+        for (int i = start; i < (end < 0 ? words.size() : end); i++) sides[words.get(i)] = side;
+    }
+
+    private static boolean isWord(String token) {
+        return !token.startsWith("<|") && token.chars().anyMatch(Character::isLetterOrDigit);
     }
 
     private static String word(List<String> names, int position) {

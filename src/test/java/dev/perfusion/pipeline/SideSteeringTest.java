@@ -32,6 +32,16 @@ class SideSteeringTest {
     }
 
     @Test
+    void anObjectToOneSideOfAnotherSendsTheOtherToTheOtherSide() {
+        // <s> a my-teddy to the left of a black cat on the grass </s> pad
+        assertArrayEquals(new int[] {0, 0, L, 0, 0, 0, 0, 0, R, R, 0, 0, 0, 0, 0}, sides("a my-teddy to the left of a black cat on the grass"));
+        assertArrayEquals(new int[] {0, 0, R, 0, 0, 0, 0, 0, L, 0, 0}, sides("a dog on the right of a car"));
+        // "to the left" without an object after it; "of the picture" names no object
+        assertArrayEquals(new int[] {0, 0, L, 0, 0, 0, 0, 0, R, 0, 0, 0, 0, 0}, sides("a cat to the left and a dog to the right"));
+        assertArrayEquals(new int[] {0, 0, L, 0, 0, 0, 0, 0, 0, 0, 0}, sides("a cat on the left of the picture"));
+    }
+
+    @Test
     void theNounPhraseBeforeTheSceneIsSteeredNotTheScene() {
         // <s> a photo of a small blue mug in the snow on the left </s> pad
         assertArrayEquals(new int[] {0, 0, 0, 0, 0, L, L, L, 0, 0, 0, 0, 0, 0, 0, 0}, sides("a photo of a small blue mug in the snow on the left"));
