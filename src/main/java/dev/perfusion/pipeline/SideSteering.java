@@ -123,16 +123,17 @@ public final class SideSteering implements CrossAttentionBias {
             } else if (start >= 0 && end < 0 && PREPOSITIONS.contains(w)) {
                 if (w.equals("of")) start = -1; // "a photo of a ...": the object comes after
                 else end = i;
-            } else if (start >= 0 && end < 0 && !isWord(w)) {
-                end = i; // punctuation, or the end of the text and its padding
+            } else if (start >= 0 && end < 0 && endsPhrase(w)) {
+                end = i;
             }
         }
         if (start < 0) return;
         for (int i = start; i < (end < 0 ? words.size() : end); i++) sides[words.get(i)] = side;
     }
 
-    private static boolean isWord(String token) {
-        return !token.startsWith("<|") && token.chars().anyMatch(Character::isLetterOrDigit);
+    /** A comma, a full stop and the like, or the end of the text and its padding (a hyphen joins, as in "blue-eyed"). */
+    private static boolean endsPhrase(String token) {
+        return token.startsWith("<|") || token.equals(ClipTokenizer.PADDING) || token.matches("[,.;:!?]+");
     }
 
     private static String word(List<String> names, int position) {

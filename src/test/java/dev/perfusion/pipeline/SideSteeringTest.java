@@ -42,6 +42,13 @@ class SideSteeringTest {
     }
 
     @Test
+    void aPhraseRunsOverHyphensAndStopsAtCommas() {
+        // the pieces of "blue-eyed", as a BPE tokenizer splits it, belong to the phrase; a comma ends it
+        assertArrayEquals(new int[] {0, 0, L, L, L, L, 0, 0, 0, 0, 0}, sides("a blue - eyed cat on the left"));
+        assertArrayEquals(new int[] {0, 0, L, 0, 0, 0, 0, 0, R, 0, 0, 0, 0}, sides("a dog to the left of a cat , photo"));
+    }
+
+    @Test
     void theNounPhraseBeforeTheSceneIsSteeredNotTheScene() {
         // <s> a photo of a small blue mug in the snow on the left </s> pad
         assertArrayEquals(new int[] {0, 0, 0, 0, 0, L, L, L, 0, 0, 0, 0, 0, 0, 0, 0}, sides("a photo of a small blue mug in the snow on the left"));
