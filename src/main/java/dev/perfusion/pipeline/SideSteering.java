@@ -23,9 +23,10 @@ import java.util.Set;
  * with the halves as the layout). A prompt that names no side is drawn as it would be.
  *
  * <p>An object's words are the noun phrase that the placement belongs to: in each part of the prompt between "and"s
- * that names a side ("on the left", "to the right"), the words after its last "a" or "an" before the first
- * preposition (and before the side itself), skipping phrases that end in "of" ("a photo of a cat"): "a small blue mug
- * in the snow on the left" steers "small blue mug". In "a cat to the left of a dog" the dog goes to the other side.
+ * that names a side ("on the left", "to the right"), the words after its last "a" or "an" (or an opening "the")
+ * before the first preposition (and before the side itself), skipping phrases that end in "of" ("a photo of a cat"):
+ * "a small blue mug in the snow on the left" steers "small blue mug". In "a cat to the left of a dog" the dog goes to
+ * the other side.
  */
 public final class SideSteering implements CrossAttentionBias {
     /** The strength the commands draw with unless told otherwise: in logits, added on one half, taken on the other. */
@@ -33,6 +34,7 @@ public final class SideSteering implements CrossAttentionBias {
     /** The fraction of a picture's denoising steps that are steered, from the first. */
     public static final double STEERED_FRACTION = 0.4;
     private static final Set<String> ARTICLES = Set.of("a", "an");
+    private static final Set<String> FRAME = Set.of("picture", "image", "photo", "frame", "canvas", "scene");
     private static final Set<String> PREPOSITIONS = Set.of("in", "on", "at", "under", "near", "next", "beside", "by", "with", "of");
 
     private final int[][] sides; // per conditioning row, per token position: -1 left, +1 right, 0 neither
@@ -112,14 +114,22 @@ public final class SideSteering implements CrossAttentionBias {
         if (of < part.size() && word(names, part.get(of)).equals("of")) steerPhrase(names, part.subList(of + 1, part.size()), -side, sides);
     }
 
-    /** Steers the noun phrase of {@code words} to {@code side}: after its last article, up to a preposition or a stop. */
+    /**
+     * Steers the noun phrase of {@code words} to {@code side}: after its last article ("the" where it opens the
+     * words: "the cat on the left", "to the left of the dog"), up to a preposition or a stop; "the picture" and the
+     * like name the frame, not an object.
+     */
     private static void steerPhrase(List<String> names, List<Integer> words, int side, int[] sides) {
         int start = -1, end = -1;
+        boolean opening = true, definite = false;
         for (int i = 0; i < words.size(); i++) {
             String w = word(names, words.get(i));
-            if (ARTICLES.contains(w)) {
+            boolean the = opening && w.equals("the");
+            if (!w.startsWith("<|")) opening = false;
+            if (ARTICLES.contains(w) || the) {
                 start = i + 1;
                 end = -1;
+                definite = the;
             } else if (start >= 0 && end < 0 && PREPOSITIONS.contains(w)) {
                 if (w.equals("of")) start = -1; // "a photo of a ...": the object comes after
                 else end = i;
@@ -128,7 +138,9 @@ public final class SideSteering implements CrossAttentionBias {
             }
         }
         if (start < 0) return;
-        for (int i = start; i < (end < 0 ? words.size() : end); i++) sides[words.get(i)] = side;
+        int stop = end < 0 ? words.size() : end;
+        if (definite && stop == start + 1 && FRAME.contains(word(names, words.get(start)))) return;
+        for (int i = start; i < stop; i++) sides[words.get(i)] = side;
     }
 
     /** A comma, a full stop and the like, or the end of the text and its padding (a hyphen joins, as in "blue-eyed"). */

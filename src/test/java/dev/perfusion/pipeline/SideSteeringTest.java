@@ -42,6 +42,16 @@ class SideSteeringTest {
     }
 
     @Test
+    void anOpeningTheNamesAnObjectAndThePictureIsNoObject() {
+        // <s> the cat on the left and the dog on the right </s> pad
+        assertArrayEquals(new int[] {0, 0, L, 0, 0, 0, 0, 0, R, 0, 0, 0, 0, 0}, sides("the cat on the left and the dog on the right"));
+        assertArrayEquals(new int[] {0, 0, L, 0, 0, 0, 0, 0, R, 0, 0}, sides("a cat to the left of the dog"));
+        // "the" inside a phrase still opens no object: the scene stays unsteered
+        assertArrayEquals(new int[] {0, 0, L, 0, 0, 0, 0, 0, 0, 0, 0}, sides("a cat in the snow on the left"));
+        assertArrayEquals(new int[] {0, 0, L, 0, 0, 0, 0, 0, 0, 0, 0}, sides("a cat on the left of the picture"));
+    }
+
+    @Test
     void aPhraseRunsOverHyphensAndStopsAtCommas() {
         // the pieces of "blue-eyed", as a BPE tokenizer splits it, belong to the phrase; a comma ends it
         assertArrayEquals(new int[] {0, 0, L, L, L, L, 0, 0, 0, 0, 0}, sides("a blue - eyed cat on the left"));
