@@ -123,18 +123,27 @@ public final class ClipTokenizer {
 
     /**
      * This tokenizer with {@code words} added as single tokens, with ids after the vocabulary, matched whole in the
-     * text before normalisation (as transformers' added tokens). A word that already is one token is refused.
+     * text before normalisation (as transformers' added tokens) but, like every other word of a CLIP prompt, whatever
+     * its case. A word that already is one token, in any case, is refused, and so is a word with a space in it (it would
+     * match across two words of a prompt, and not where the prompt spaces them twice) or the vocabulary's end-of-word mark.
      */
     public ClipTokenizer withAddedTokens(List<String> words) {
         Map<String, Integer> extended = new LinkedHashMap<>(vocab);
         List<String> added = new ArrayList<>(addedTokens);
         int next = idToToken.length;
         for (String w : words) {
-            if (w.isBlank() || !w.equals(w.strip())) throw new IllegalArgumentException("a concept word must be non-empty without spaces around it: '" + w + "'");
+            if (w.isEmpty() || w.codePoints().anyMatch(ClipTokenizer::isPythonSpace) || w.contains(END_OF_WORD)) {
+                throw new IllegalArgumentException("a concept word must be one word, without spaces or '" + END_OF_WORD + "', such as 'my-dog': got '" + w + "'");
+            }
             if (added.contains(w)) continue;
-            if (vocab.containsKey(w) || vocab.containsKey(w + "</w>")) {
+            for (String other : added) {
+                if (other.equalsIgnoreCase(w)) throw new IllegalArgumentException("the concept words '" + other + "' and '" + w
+                        + "' differ only in case, which prompts do not tell apart: give one concept another word");
+            }
+            String lower = pythonLower(w);
+            if (vocab.containsKey(lower) || vocab.containsKey(lower + END_OF_WORD)) {
                 throw new IllegalArgumentException("'" + w + "' is already a token of the vocabulary (id "
-                        + vocab.getOrDefault(w + "</w>", vocab.get(w)) + "): choose a new word for the concept, e.g. 'my-" + w + "'");
+                        + vocab.getOrDefault(lower + END_OF_WORD, vocab.get(lower)) + "): choose a new word for the concept, e.g. 'my-" + lower + "'");
             }
             extended.put(w, next++);
             added.add(w);
@@ -278,6 +287,10 @@ public final class ClipTokenizer {
             if (id == eos) break;
             String token = id >= 0 && id < idToToken.length ? idToToken[(int) id] : null;
             if (token == null) token = unkToken;
+            if (id >= idToToken.length - addedTokens.size()) { // an added word is its own text, not byte symbols
+                bytes.writeBytes((token + END_OF_WORD).getBytes(StandardCharsets.UTF_8));
+                continue;
+            }
             for (int k = 0; k < token.length(); k++) {
                 Integer b = CHAR_TO_BYTE.get(token.charAt(k));
                 if (b != null) bytes.write(b);
@@ -343,7 +356,7 @@ public final class ClipTokenizer {
         outer:
         while (i < text.length()) {
             for (String s : specialTokens) {
-                if (text.startsWith(s, i)) {
+                if (addedTokens.contains(s) ? text.regionMatches(true, i, s, 0, s.length()) : text.startsWith(s, i)) {
                     if (i > start) chunks.add(text.substring(start, i));
                     chunks.add(s);
                     i += s.length();

@@ -80,4 +80,16 @@ class GateCheckTest {
                 cat.baseModelHash(), cat.textEncoderHash(), cat.settings());
         assertTrue(GateCheck.of(world.sd(), world.cInv(), ungated).isEmpty(), "ROME's closed form has no beta to raise");
     }
+
+    /** s at the word was NaN for a word outside ASCII: its position read back as byte symbols, never as the word. */
+    @Test
+    void findsTheWordOfAConceptNamedOutsideAsciiInAnyCase() {
+        ConceptFile renamed = new ConceptFile("ÿ-Kat", cat.supercategory(), cat.embedding(), cat.iStar(), cat.edit(), cat.beta(), cat.tau(),
+                cat.baseModelHash(), cat.textEncoderHash(), cat.settings());
+        GateCheck check = GateCheck.of(world.sd(), world.cInv(), renamed).orElseThrow();
+        assertTrue(check.atWord() > 0.8, "s at the word: " + check.atWord());
+        double[] atWord = GateProfile.of(world.sd(), world.cInv(), List.of(renamed), "a ÿ-kat next to a car").atConceptWord(0);
+        assertEquals(1, atWord.length, "the lower-cased word is the concept's");
+        assertEquals(check.atWord(), Math.max(atWord[0], check.atWord()), 1e-9);
+    }
 }

@@ -53,4 +53,30 @@ class WorldTokenizerTest {
         assertEquals(1, withConcept.tokensOf("my-teddy").size());
         assertEquals(1, t.tokensOf("teddy").size(), "supercategories are single tokens");
     }
+
+    @Test
+    void conceptWordsMatchWhateverTheirCaseAndReadBackAsWritten() {
+        ClipTokenizer t = WorldTokenizer.create(24).withAddedTokens(List.of("My-Teddy", "ÿ-kat"));
+        int[] written = t.encode("a My-Teddy next to a ÿ-kat");
+        assertEquals(6, written.length, "each concept word is one token");
+        assertArrayEquals(written, t.encode("a my-teddy next to a Ÿ-KAT"), "CLIP lower-cases every other word of a prompt too");
+        long[] ids = t.encodeForModel("a MY-TEDDY next to a ÿ-kat").ids();
+        assertEquals(List.of("a", "My-Teddy", "next", "to", "a", "ÿ-kat"), t.positionNames(ids).subList(1, 7),
+                "an added word reads back as its own text, not as byte symbols");
+        assertEquals("a My-Teddy next to a ÿ-kat", t.decode(ids));
+    }
+
+    @Test
+    void aConceptWordThatIsNotOneNewWordIsRefused() {
+        ClipTokenizer t = WorldTokenizer.create(24);
+        for (String word : List.of("Teddy", "my teddy", "my\tteddy", "my-teddy</w>", "")) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.withAddedTokens(List.of(word)), word);
+            assertTrue(e.getMessage().contains("'" + word + "'"), e.getMessage());
+        }
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> t.withAddedTokens(List.of("Teddy"))).getMessage()
+                .contains("already a token of the vocabulary"));
+        IllegalArgumentException twins = assertThrows(IllegalArgumentException.class, () -> t.withAddedTokens(List.of("my-dog", "My-Dog")));
+        assertTrue(twins.getMessage().contains("differ only in case"), twins.getMessage());
+        assertEquals(1, t.withAddedTokens(List.of("my-dog", "my-dog")).addedTokens().size(), "the same word twice is one token");
+    }
 }
