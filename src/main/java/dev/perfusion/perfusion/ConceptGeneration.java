@@ -232,12 +232,18 @@ public final class ConceptGeneration implements AutoCloseable {
                 request.width(), request.height(), sd.name, gates, globalLock, applied != null ? conceptStart : 0, request.sideSteering());
     }
 
-    /** A concept whose word the prompt does not hold has no effect on it: said once per prompt. */
+    /** A concept whose word the prompt does not hold, or holds past the tokens the model reads, has no effect on it: said once per prompt. */
     private void warnAbsentWords(String prompt) {
         if (applied == null) return;
+        ClipTokenizer tokenizer = applied.tokenizer();
+        int[] whole = tokenizer.encode(prompt);
         for (ConceptFile c : applied.absentFrom(prompt)) {
-            progress.message("warning: the prompt \"" + prompt + "\" does not contain the concept word '" + c.word()
-                    + "': the concept has no effect on it");
+            int id = tokenizer.tokenId(c.word()).orElseThrow();
+            boolean cut = java.util.Arrays.stream(whole).anyMatch(t -> t == id);
+            progress.message(cut
+                    ? "warning: the concept word '" + c.word() + "' comes after the first " + (tokenizer.maxLength() - 2) + " tokens of the prompt \""
+                            + prompt + "\", which are all the model reads: the concept has no effect on it; name it earlier in the prompt"
+                    : "warning: the prompt \"" + prompt + "\" does not contain the concept word '" + c.word() + "': the concept has no effect on it");
         }
     }
 

@@ -64,6 +64,11 @@ class ConceptGenerationTest {
             g.draw("a cat on the beach", 5);
             g.draw("a cat on the beach", 6);
             assertEquals(1, said.stream().filter(m -> m.contains("\"a cat on the beach\" does not contain the concept word 'my-cat'")).count(), said.toString());
+            String longPrompt = "a cat" + " and a dog".repeat(12) + " and a my-cat";
+            g.draw(longPrompt, 5);
+            assertTrue(said.contains("warning: the concept word 'my-cat' comes after the first " + (sd.tokenizer.maxLength() - 2)
+                    + " tokens of the prompt \"" + longPrompt + "\", which are all the model reads: the concept has no effect on it; name it earlier in the prompt"),
+                    "a word cut from the end is no absent word: " + said);
             assertTrue(said.stream().anyMatch(m -> m.equals("warning: cats/my-cat.safetensors: concept 'my-cat' was trained with C^-1 from another run's; this run uses a test's"
                     + " (the C^-1 it was trained with gives the same as training)")), said.toString());
             ConceptGeneration.Picture sweep = g.sweep(List.of("a my-cat"), List.of(0.5, 0.9), 5);
