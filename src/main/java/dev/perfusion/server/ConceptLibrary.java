@@ -12,6 +12,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 
@@ -58,6 +59,14 @@ final class ConceptLibrary {
 
     boolean exists(String name) {
         return Files.exists(path(name));
+    }
+
+    /** The name of a concept in the library that is {@code name} in another case (prompts do not tell them apart), if any. */
+    Optional<String> otherCase(String name) throws IOException {
+        try (Stream<Path> s = Files.list(folder.root())) {
+            return s.map(p -> p.getFileName().toString()).filter(f -> f.endsWith(EXTENSION)).map(ConceptLibrary::nameOf)
+                    .filter(n -> n.equalsIgnoreCase(name) && !n.equals(name)).sorted().findFirst();
+        }
     }
 
     /** The concept file of NAME, read (on the worker, which then holds its tensors). */

@@ -75,6 +75,11 @@ final class TrainJob {
         if (library.exists(plan.word()) && !plan.overwrite()) {
             throw ApiException.conflict("a concept '" + plan.word() + "' is already in the library; train with overwrite=true to replace it");
         }
+        Optional<String> otherCase = library.otherCase(plan.word());
+        if (otherCase.isPresent()) {
+            throw ApiException.conflict("a concept '" + otherCase.get() + "' is already in the library, and prompts do not tell '" + plan.word()
+                    + "' from it (they ignore case): train it as '" + otherCase.get() + "' with overwrite=true to replace it, or choose another word");
+        }
         ClipTokenizer tokenizer = models.tokenizer(plan.model());
         try {
             AppliedConcepts.singleToken(tokenizer, plan.supercategory());

@@ -388,6 +388,10 @@ class ServerApiTest {
         assertTrue(gateCheck.get("message").asText().startsWith("gate check: "), gateCheck.toString());
         assertEquals("teddy", s.get("/api/concepts/my-teddy").json().get("summary").get("supercategory").asText());
         assertError(409, "already in the library", s.postForm("/api/train", form, List.of()));
+        Map<String, String> otherCase = new java.util.HashMap<>(form);
+        otherCase.put("word", "My-Teddy");
+        otherCase.put("overwrite", "true");
+        assertError(409, "prompts do not tell 'My-Teddy' from it", s.postForm("/api/train", otherCase, List.of()));
         assertEquals(200, s.delete("/api/concepts/my-teddy").status());
     }
 
