@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -80,6 +81,14 @@ final class GenerateCommand implements Callable<Integer> {
         double start = conceptStart.check();
         double steering = sideSteering.check();
         covariance.check();
+        if (initLatents != null && !Files.isRegularFile(initLatents)) {
+            throw new IllegalArgumentException("--init-latents " + initLatents + ": " + (Files.isDirectory(initLatents) ? "a folder" : "no such file")
+                    + "; give a .npy file of initial latents");
+        }
+        if (saveLatents != null) {
+            if (Files.isDirectory(saveLatents)) throw new IllegalArgumentException("--save-latents " + saveLatents + " is a folder; give a file name such as latents.npy");
+            FileChecks.writableFolder(saveLatents.toAbsolutePath().getParent());
+        }
         List<ConceptGeneration.Choice> choices = choices();
         List<Path> targets = betaSweep != null ? List.of(sweepTarget()) : targets(total);
         TerminalProgress progress = new TerminalProgress(System.out);
@@ -192,6 +201,7 @@ final class GenerateCommand implements Callable<Integer> {
             throw new IllegalArgumentException(initLatents + ": initial latents have shape " + Ops.shapeString(t)
                     + ", but " + width + "x" + height + " needs " + Arrays.toString(expected));
         }
+        if (!Ops.allFinite(t)) throw new IllegalArgumentException(initLatents + ": the initial latents hold NaN or infinite values");
         return t;
     }
 

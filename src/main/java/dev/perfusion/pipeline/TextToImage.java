@@ -221,7 +221,7 @@ public final class TextToImage {
                     }
                     Tensor next = scheduler.step(prediction, i, latents, stepNoise);
                     // a NaN would only decode to a black picture: say where it appeared instead
-                    Ops.requireFinite(next, "the latents after denoising step " + (i + 1) + " of " + timesteps.length);
+                    Ops.requireFinite(next, "the result of denoising step " + (i + 1) + " of " + timesteps.length);
                     latents = Scope.replaceKept(latents, next);
                 }
                 progress.update("denoising", i + 1, timesteps.length, "t=" + Math.round(timesteps[i]));

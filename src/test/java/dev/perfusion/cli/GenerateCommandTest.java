@@ -114,6 +114,21 @@ class GenerateCommandTest {
     }
 
     @Test
+    void latentFilesAreCheckedBeforeAnyDrawing() throws Exception {
+        assertError("error: ", "--init-latents " + tmp + ": a folder; give a .npy file of initial latents",
+                "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--init-latents", tmp.toString());
+        assertError("error: ", "--save-latents " + tmp + " is a folder; give a file name such as latents.npy",
+                "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--save-latents", tmp.toString());
+        Path nan = tmp.resolve("nan.npy");
+        float[] values = new float[4 * 8 * 8];
+        values[17] = Float.NaN;
+        Npy.writeFloats(nan, values, new long[] {1, 4, 8, 8});
+        assertError("error: ", nan + ": the initial latents hold NaN or infinite values", "generate", "--model", Fixtures.diffusers().toString(),
+                "--prompt", "x", "--width", "64", "--height", "64", "--steps", "1", "--init-latents", nan.toString(), "--out", tmp.resolve("n.png").toString());
+        assertFalse(Files.exists(tmp.resolve("n.png")));
+    }
+
+    @Test
     void badInputGivesOneClearLine() throws Exception {
         assertError("error: " , "--width and --height: a picture's width and height must be positive multiples of 8",
                 "generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--width", "100", "--steps", "1");

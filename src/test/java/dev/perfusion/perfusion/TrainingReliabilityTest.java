@@ -163,7 +163,7 @@ class TrainingReliabilityTest {
             Tensor poisoned = Ops.mul(noise, Double.NaN);
             NonFiniteException e = assertThrows(NonFiniteException.class, () -> TextToImage.denoise(world.sd(), r,
                     TextToImage.conditioning(world.sd(), r, w -> {}), poisoned, new SeededNoise(2), Progress.NONE));
-            assertEquals("the latents after denoising step 1 of 4 is not finite (NaN values)", e.getMessage());
+            assertEquals("the result of denoising step 1 of 4 is not finite (NaN values)", e.getMessage());
         }
     }
 
