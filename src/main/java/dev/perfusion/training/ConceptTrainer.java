@@ -177,8 +177,9 @@ public final class ConceptTrainer {
         groups.addAll(settings.method().trainedTensors(concept.edit(), settings));
         AdamW optimizer = new AdamW(groups, settings.weightDecay());
         Path checkpoint = out.resolveSibling(out.getFileName() + ".ckpt");
+        Map<String, String> run = run(images, masks);
         int startStep = 0;
-        if (resume) startStep = restore(checkpoint, optimizer);
+        if (resume) startStep = restore(checkpoint, optimizer, run);
         leaves = optimizer.groups().stream().map(AdamW.Group::tensor).toList();
         PartGradients.define(leaves);
         List<Double> losses = new ArrayList<>();
@@ -221,7 +222,7 @@ public final class ConceptTrainer {
                 progress.update("training " + word, step + 1, settings.steps(), String.format(java.util.Locale.ROOT, "loss %.4f", loss));
                 boolean last = step + 1 == settings.steps();
                 if (settings.checkpointEvery() > 0 && (step + 1) % settings.checkpointEvery() == 0 && !last) {
-                    saveCheckpoint(checkpoint, optimizer, step + 1);
+                    saveCheckpoint(checkpoint, optimizer, step + 1, run);
                 }
                 if (samplesDir != null && settings.sampleEvery() > 0 && ((step + 1) % settings.sampleEvery() == 0 || last)) {
                     Path sample = samplesDir.resolve(String.format(java.util.Locale.ROOT, "step-%05d.png", step + 1));
@@ -536,22 +537,75 @@ public final class ConceptTrainer {
                 concept.textEncoderHash(), concept.settings());
     }
 
-    /** The concept's tensors under their file names, i* as it is now, and the optimizer's state. */
-    private void saveCheckpoint(Path file, AdamW optimizer, int step) throws IOException {
+    /**
+     * What a resumed run must share with the run that wrote the checkpoint, else it would go on learning another
+     * concept from the first one's tensors: the photos and masks (their bytes), the supercategory, the model, C^-1 and
+     * every setting but how many steps it trains and how often it checkpoints and samples.
+     */
+    private Map<String, String> run(Path images, Path masks) throws IOException {
+        Map<String, String> m = new LinkedHashMap<>();
+        m.put("run.photos", filesDigest(TrainingImages.list(images)));
+        m.put("run.masks", masks == null ? "none" : filesDigest(TrainingImages.list(masks)));
+        m.put("run.supercategory", supercategory);
+        m.put("run.base model", sd.unetHash());
+        m.put("run.text encoder", sd.textEncoderHash());
+        if (cInvProvenance != null) m.put("run.C^-1", cInvProvenance);
+        for (java.lang.reflect.RecordComponent c : TrainingSettings.class.getRecordComponents()) {
+            if (List.of("steps", "checkpointEvery", "sampleEvery").contains(c.getName())) continue;
+            try {
+                Object v = c.getAccessor().invoke(settings);
+                m.put("run." + c.getName(), v instanceof ConceptMethod method ? method.id() : String.valueOf(v));
+            } catch (ReflectiveOperationException e) {
+                throw new IllegalStateException(e);
+            }
+        }
+        return m;
+    }
+
+    /** SHA-256 of the files' names and bytes, in order. */
+    private static String filesDigest(List<Path> files) throws IOException {
+        try {
+            java.security.MessageDigest sha = java.security.MessageDigest.getInstance("SHA-256");
+            for (Path f : files) {
+                sha.update(f.getFileName().toString().getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                sha.update((byte) 0);
+                sha.update(Files.readAllBytes(f));
+            }
+            return files.size() + " files, sha256 " + java.util.HexFormat.of().formatHex(sha.digest(), 0, 8);
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** The concept's tensors under their file names, i* as it is now, the optimizer's state, and what the run was. */
+    private void saveCheckpoint(Path file, AdamW optimizer, int step, Map<String, String> run) throws IOException {
         Map<String, Tensor> t = new LinkedHashMap<>(concept.withIStar(iStar).tensors());
         List<Tensor> state = optimizer.state();
         for (int i = 0; i < state.size(); i++) t.put("optimizer." + i, state.get(i));
-        Safetensors.write(file, t, Map.of("step", Integer.toString(step), "word", word, "method", settings.method().id(),
-                "seed", Long.toString(settings.seed())), Safetensors.StoredType.F32);
+        Map<String, String> metadata = new LinkedHashMap<>(run);
+        metadata.putAll(Map.of("step", Integer.toString(step), "word", word, "method", settings.method().id(), "seed", Long.toString(settings.seed())));
+        Safetensors.write(file, t, metadata, Safetensors.StoredType.F32);
     }
 
-    private int restore(Path file, AdamW optimizer) throws IOException {
+    private int restore(Path file, AdamW optimizer, Map<String, String> run) throws IOException {
         if (!Files.isRegularFile(file)) throw new IOException(file + ": no training checkpoint to resume from");
         Safetensors st = Safetensors.open(file);
         if (!word.equals(st.metadata().get("word"))) throw new IOException(file + ": checkpoint is for '" + st.metadata().get("word") + "', not '" + word + "'");
         String method = st.metadata().getOrDefault("method", "");
         if (!method.equals(settings.method().id())) {
             throw new IOException(file + ": checkpoint was made by the method '" + method + "', not '" + settings.method().id() + "'");
+        }
+        for (Map.Entry<String, String> e : run.entrySet()) {
+            String then = st.metadata().get(e.getKey());
+            if (then != null && !then.equals(e.getValue())) { // a checkpoint written before these were recorded resumes as it did
+                throw new IOException(file + ": the checkpoint's run had another " + e.getKey().substring("run.".length()) + " (" + then
+                        + ", now " + e.getValue() + "): resume with the photos and settings it was trained with, or train afresh without --resume");
+            }
+        }
+        int step = Integer.parseInt(st.metadata().get("step"));
+        if (step >= settings.steps()) {
+            throw new IOException(file + ": the checkpoint is at step " + step + ", and this run trains " + settings.steps()
+                    + " steps: give more steps to go on from it");
         }
         try (NoGradGuard ng = new NoGradGuard()) {
             for (Map.Entry<String, Tensor> e : concept.tensors().entrySet()) {
@@ -562,7 +616,6 @@ public final class ConceptTrainer {
         }
         List<Tensor> state = new ArrayList<>();
         for (int i = 0; st.keys().contains("optimizer." + i); i++) state.add(st.get("optimizer." + i));
-        int step = Integer.parseInt(st.metadata().get("step"));
         optimizer.restore(state, step);
         return step;
     }

@@ -168,6 +168,36 @@ class ConceptMethodsTest {
         }
     }
 
+    /** A resume with other photos, supercategory or settings would go on learning another concept from the checkpoint's tensors. */
+    @Test
+    void aCheckpointOfAnotherRunIsRefusedAndOneAtOrPastTheStepsToo(@TempDir Path tmp) throws IOException {
+        Path out = tmp.resolve("c.safetensors");
+        TrainingSettings settings = quick(ConceptMethods.PERFUSION, 4).toBuilder().schedule(2, 0).build();
+        Progress interrupt = (task, done, total, detail) -> {
+            if (done == 3) throw new IllegalStateException("interrupted");
+        };
+        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings)
+                .train(Bundled.examples("my-teddy"), null, out, false, null, interrupt));
+        Path checkpoint = tmp.resolve("c.safetensors.ckpt");
+        byte[] written = Files.readAllBytes(checkpoint);
+        record Resume(String supercategory, Path photos, TrainingSettings settings, String expected) {}
+        for (Resume r : List.of(
+                new Resume("teddy", Bundled.examples("my-cat"), settings, "another photos (6 files, sha256 "),
+                new Resume("cat", Bundled.examples("my-teddy"), settings, "another supercategory (teddy, now cat)"),
+                new Resume("teddy", Bundled.examples("my-teddy"), settings.toBuilder().learningRates(settings.embeddingLr(), 0.1).build(), "another editLr (" + settings.editLr() + ", now 0.1)"),
+                new Resume("teddy", Bundled.examples("my-teddy"), settings.toBuilder().steps(2).build(),
+                        "the checkpoint is at step 2, and this run trains 2 steps: give more steps"))) {
+            IOException e = assertThrows(IOException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", r.supercategory(), r.settings())
+                    .train(r.photos(), null, out, true, null, Progress.NONE));
+            assertTrue(e.getMessage().startsWith(checkpoint + ": ") && e.getMessage().contains(r.expected()), e.getMessage());
+            assertFalse(Files.exists(out));
+            assertArrayEquals(written, Files.readAllBytes(checkpoint), "the checkpoint is kept as it was");
+        }
+        new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings.toBuilder().steps(6).schedule(0, 0).build())
+                .train(Bundled.examples("my-teddy"), null, out, true, null, Progress.NONE);
+        assertTrue(Files.exists(out), "more steps, and checkpoints and samples at other intervals, go on from it");
+    }
+
     @Test
     void aCheckpointOfAnotherMethodIsRefused(@TempDir Path tmp) throws IOException {
         Path out = tmp.resolve("c.safetensors");
