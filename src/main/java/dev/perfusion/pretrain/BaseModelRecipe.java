@@ -500,6 +500,29 @@ public record BaseModelRecipe(
     }
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** This recipe but how many steps each stage trains: what a run resumed from a stage's checkpoint must share with it. */
+    public ObjectNode withoutStepCounts() {
+        ObjectNode n = JSON.valueToTree(this);
+        n.remove(List.of("vaeSteps", "decoderSteps", "diffusionSteps"));
+        if (n.get("contrastive") instanceof ObjectNode c) c.remove("steps");
+        return n;
+    }
+
+    /** Where two recipes' JSON differ ("diffusionLr 8.0E-4, now 0.001"), nested fields named with their path; empty where they agree. */
+    static List<String> differences(JsonNode then, JsonNode now, String path) {
+        List<String> out = new java.util.ArrayList<>();
+        java.util.Set<String> names = new java.util.LinkedHashSet<>();
+        then.fieldNames().forEachRemaining(names::add);
+        now.fieldNames().forEachRemaining(names::add);
+        for (String name : names) {
+            JsonNode a = then.get(name), b = now.get(name);
+            if (a != null && b != null && a.isObject() && b.isObject()) out.addAll(differences(a, b, path + name + "."));
+            else if (a == null || !a.equals(b)) out.add(path + name + " " + (a == null ? "unset" : a) + ", now " + (b == null ? "unset" : b));
+        }
+        return out;
+    }
+
     /** 32 channels at the top level: two per group (a wider UNet keeps the count, UNetWidening). */
     static final int UNET_NORM_GROUPS = 16;
 

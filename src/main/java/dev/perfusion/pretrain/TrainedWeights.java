@@ -146,7 +146,7 @@ final class TrainedWeights {
             for (Tensor flat : optimizer.state()) moments.addAll(layout.views(flat));
             for (int i = 0; i < moments.size(); i++) t.put("adam." + i, moments.get(i));
             Safetensors.write(checkpoint, t, Map.of("stage", stage, "step", Integer.toString(step),
-                    "seed", Long.toString(recipe.seed())), Safetensors.StoredType.F32);
+                    "seed", Long.toString(recipe.seed()), "recipe", recipe.withoutStepCounts().toString()), Safetensors.StoredType.F32);
         }
         progress.message("checkpoint at " + stage + " step " + step);
     }
@@ -158,6 +158,16 @@ final class TrainedWeights {
         if (!stage.equals(st.metadata().get("stage"))) return 0;
         if (!Long.toString(recipe.seed()).equals(st.metadata().get("seed"))) {
             throw new IOException(checkpoint + ": checkpoint of a run with seed " + st.metadata().get("seed") + ", this recipe's seed is " + recipe.seed());
+        }
+        String then = st.metadata().get("recipe"); // absent in checkpoints written before it was recorded
+        if (then != null) {
+            com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+            // both read from text, so that a number compares by value whatever node type held it
+            List<String> differ = BaseModelRecipe.differences(json.readTree(then), json.readTree(recipe.withoutStepCounts().toString()), "");
+            if (!differ.isEmpty()) {
+                throw new IOException(checkpoint + ": checkpoint of a run with another recipe (" + String.join("; ", differ) + "): give the options it was "
+                        + "started with to go on (only step counts may change), or another --work folder to start afresh");
+            }
         }
         try (NoGradGuard ng = new NoGradGuard()) {
             for (int i = 0; i < params.size(); i++) {

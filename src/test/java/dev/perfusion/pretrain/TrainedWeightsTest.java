@@ -125,7 +125,11 @@ class TrainedWeightsTest {
     }
 
     private static TrainedWeights weights(TinyStage stage, Path work) {
-        TrainedWeights w = new TrainedWeights(stage, new PretrainingRun(RECIPE, work, Progress.NONE, null, null, System.nanoTime(), new Phases()));
+        return weights(stage, work, RECIPE);
+    }
+
+    private static TrainedWeights weights(TinyStage stage, Path work, BaseModelRecipe recipe) {
+        TrainedWeights w = new TrainedWeights(stage, new PretrainingRun(recipe, work, Progress.NONE, null, null, System.nanoTime(), new Phases()));
         w.lrScale(LR_SCALE);
         return w;
     }
@@ -287,5 +291,18 @@ class TrainedWeightsTest {
             assertClose(expected.params.get(i), continuedParams.get(i), 1e-6, names.get(i) + " continued from the per-tensor checkpoint");
             assertClose(expected.ema.get(i), continuedEma.get(names.get(i)), 1e-6, "the EMA of " + names.get(i));
         }
+    }
+
+    /** A run started again with other options would go on from the checkpoint and record the new recipe as the whole run's. */
+    @Test
+    void aCheckpointResumesOnlyUnderItsOwnRecipeButForStepCounts() throws IOException {
+        TrainedWeights weights = weights(stage(), tmp);
+        step(weights, 0);
+        weights.save(1);
+        assertEquals(1, weights(stage(), tmp, RECIPE.withSteps(RECIPE.vaeSteps() + 7, RECIPE.diffusionSteps() * 2, RECIPE.decoderSteps() + 1)).resume(),
+                "more or fewer steps go on from it");
+        IOException e = assertThrows(IOException.class, () -> weights(stage(), tmp, RECIPE.withCaptionDetails(0.5).withBf16(!RECIPE.bf16())).resume());
+        assertTrue(e.getMessage().contains("checkpoint of a run with another recipe (captionDetails unset, now 0.5; bf16 unset, now "), e.getMessage());
+        assertTrue(e.getMessage().contains("another --work folder"), e.getMessage());
     }
 }
