@@ -190,7 +190,7 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private Path sweepTarget() throws java.io.IOException {
-        Path target = out.toString().toLowerCase(Locale.ROOT).endsWith(".png") ? out : out.resolve("beta-sweep.png");
+        Path target = namesAPicture(out) ? out : out.resolve("beta-sweep.png");
         FileChecks.writableFolder(target.toAbsolutePath().getParent());
         return target;
     }
@@ -208,7 +208,7 @@ final class GenerateCommand implements Callable<Integer> {
     /** Where each image goes; checked before any work so an unwritable output fails fast. */
     private List<Path> targets(int total) throws java.io.IOException {
         List<Path> paths = new ArrayList<>();
-        boolean single = out.toString().toLowerCase(Locale.ROOT).endsWith(".png");
+        boolean single = namesAPicture(out);
         if (single && total > 1) {
             for (int i = 0; i < total; i++) paths.add(numbered(out, i));
         } else if (single) {
@@ -218,6 +218,11 @@ final class GenerateCommand implements Callable<Integer> {
         }
         FileChecks.writableFolder(paths.get(0).toAbsolutePath().getParent());
         return paths;
+    }
+
+    /** Whether --out names a picture: a .png path that is not a folder already (an existing folder is written into). */
+    private static boolean namesAPicture(Path out) {
+        return out.toString().toLowerCase(Locale.ROOT).endsWith(".png") && !Files.isDirectory(out);
     }
 
     private static Path numbered(Path p, int i) {

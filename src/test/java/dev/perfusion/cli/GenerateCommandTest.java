@@ -64,6 +64,15 @@ class GenerateCommandTest {
         assertFalse(java.util.Arrays.equals(first, Files.readAllBytes(a.resolve("00001-8.png"))));
     }
 
+    /** It drew the picture and then failed to rename it onto the folder ("Is a directory"). */
+    @Test
+    void anExistingFolderNamedLikeAPictureIsWrittenInto() throws Exception {
+        Path folder = Files.createDirectories(tmp.resolve("pictures.png"));
+        assertEquals(0, Main.run("generate", "--model", Fixtures.diffusers().toString(), "--prompt", "a cat", "--steps", "1",
+                "--width", "64", "--height", "64", "--seed", "7", "--out", folder.toString()));
+        assertTrue(Files.isRegularFile(folder.resolve("00000-7.png")));
+    }
+
     @Test
     void aPairIsSteeredToItsSidesOnAStableDiffusionModelAtAnOddLatentSize() throws Exception {
         // 72x40 pixels: 9x5 latents, halved by the UNet to 5x3 and 3x2, where the steering must find each level
