@@ -35,6 +35,7 @@ final class DemoCommand implements Callable<Integer> {
         long started = System.nanoTime();
         TerminalProgress progress = new TerminalProgress(System.out);
         Demo.examplePictures();
+        FileChecks.writableFolder(out);
         StableDiffusion sd = model.load(progress);
         CovarianceFile.Loaded cInv = model.covariance(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         Demo.Result r = Demo.run(sd, cInv, new Demo.Settings(trainSteps, steps, guidance, seed), out, progress);

@@ -78,6 +78,7 @@ final class EvalCommand implements Callable<Integer> {
         if (p.instances() < 1 || p.instances() > HeldOut.instances().size()) {
             throw new IllegalArgumentException("--instances must be in 1.." + HeldOut.instances().size());
         }
+        FileChecks.writableFolder(out);
         WorldJudges judges = WorldJudges.bundled();
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
@@ -110,6 +111,7 @@ final class EvalCommand implements Callable<Integer> {
             if (!Files.isRegularFile(scores)) throw new IllegalArgumentException(dir + ": no scores.csv (give the --out folder of an earlier eval)");
             runs.add(MethodEvaluation.readScores(scores));
         }
+        FileChecks.writableFolder(out);
         System.out.print(MethodEvaluation.writeMerged(MethodEvaluation.merge(runs), merge, out));
         System.out.println("wrote " + out + " (scores.csv, report.md, tradeoff.png)");
         return 0;

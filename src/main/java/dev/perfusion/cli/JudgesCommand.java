@@ -37,6 +37,7 @@ final class JudgesCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        FileChecks.writableFolder(out != null ? out : Bundled.classifier().toAbsolutePath().getParent()); // before hours of training
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         if (only == null || only == Judge.CLASSIFIER) {

@@ -227,6 +227,7 @@ final class PretrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         BaseModelRecipe recipe = recipe();
+        FileChecks.writableFolder(work);
         TerminalProgress progress = new TerminalProgress(System.out);
         if (recipe.bf16() && !CpuFeatures.nativeBf16()) {
             progress.message("note: this CPU (" + CpuFeatures.isa() + ") has no native bf16 (AVX512-BF16 or AMX): the UNet's bf16 steps will be slower than fp32's");

@@ -37,6 +37,7 @@ final class PromptFollowingCommand implements Callable<Integer> {
         if (count < 1) throw new IllegalArgumentException("--count must be at least 1, got " + count);
         if (pairs < 0) throw new IllegalArgumentException("--pairs must be at least 0, got " + pairs);
         double steering = sideSteering.check();
+        FileChecks.writableFolder(out); // the report is written after every picture is drawn and judged
         AttributeClassifier judge = AttributeClassifier.load(classifier != null ? classifier : Bundled.classifier());
         ObjectCounter counter = ObjectCounter.load(Bundled.objectCounter());
         TerminalProgress progress = new TerminalProgress(System.out);

@@ -42,7 +42,9 @@ final class ServeCommand implements Callable<Integer> {
         boolean loopback = Flags.named("--host", () -> PerfusionServer.isLoopback(host));
         Path modelsDir = models != null ? models : Bundled.home().resolve("models");
         if (!Files.isDirectory(modelsDir)) throw new IOException("--models " + modelsDir + ": no such folder");
-        seedConcepts(concepts);
+        seedConcepts(concepts); // a new library starts with the shipped concepts: before the check makes the folder
+        FileChecks.writableFolder(concepts);
+        FileChecks.writableFolder(outputs);
         PerfusionServer server = PerfusionServer.start(new PerfusionServer.Settings(host, port, modelsDir, concepts, outputs,
                 Bundled.home().resolve("models/examples"), ModelOptions.torchDevice(device), ModelOptions.dtype(device, ModelOptions.PrecisionName.AUTO),
                 PerfusionServer.Limits.DEFAULT));

@@ -232,6 +232,21 @@ class BadInputTest {
         assertFalse(Files.exists(tmp.resolve("pretrain-work")), "the work folder was made");
     }
 
+    /** Each said only the file's name, or failed after its work (prompt-following, judges: minutes to hours of it). */
+    @Test
+    void everyCommandWritingAFolderSaysSoBeforeItsWorkWhenAFileHasTheName() throws IOException {
+        Path file = Files.writeString(tmp.resolve("a-file"), "a user's file");
+        String f = file.toString();
+        for (String[] args : List.of(new String[] {"demo", "--out", f}, new String[] {"eval", "--out", f}, new String[] {"judges", "--only", "counter", "--out", f},
+                new String[] {"prompt-following", "--out", f}, new String[] {"pretrain", "--work", f}, new String[] {"serve", "--port", "0", "--concepts", tmp.resolve("library").toString(), "--outputs", f},
+                new String[] {"serve", "--port", "0", "--concepts", f, "--outputs", tmp.resolve("outputs").toString()})) {
+            CliRun r = run(args);
+            assertNotEquals(0, r.rc(), r.all());
+            assertEquals("error: cannot create output folder " + f + ": " + f + " is a file, not a folder", r.err().strip(), String.join(" ", args));
+        }
+        assertEquals("a user's file", Files.readString(file));
+    }
+
     @Test
     void benchRefusesToWriteItsRandomModelOverAnExistingFolder() throws IOException {
         Path existing = Files.createDirectories(tmp.resolve("existing"));
