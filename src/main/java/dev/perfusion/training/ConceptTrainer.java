@@ -177,9 +177,9 @@ public final class ConceptTrainer {
         groups.addAll(settings.method().trainedTensors(concept.edit(), settings));
         AdamW optimizer = new AdamW(groups, settings.weightDecay());
         Path checkpoint = out.resolveSibling(out.getFileName() + ".ckpt");
-        Map<String, String> run = run(images, masks);
+        Map<String, String> resumeKey = resumeKey(images, masks);
         int startStep = 0;
-        if (resume) startStep = restore(checkpoint, optimizer, run);
+        if (resume) startStep = restore(checkpoint, optimizer, resumeKey);
         leaves = optimizer.groups().stream().map(AdamW.Group::tensor).toList();
         PartGradients.define(leaves);
         List<Double> losses = new ArrayList<>();
@@ -222,7 +222,7 @@ public final class ConceptTrainer {
                 progress.update("training " + word, step + 1, settings.steps(), String.format(java.util.Locale.ROOT, "loss %.4f", loss));
                 boolean last = step + 1 == settings.steps();
                 if (settings.checkpointEvery() > 0 && (step + 1) % settings.checkpointEvery() == 0 && !last) {
-                    saveCheckpoint(checkpoint, optimizer, step + 1, run);
+                    saveCheckpoint(checkpoint, optimizer, step + 1, resumeKey);
                 }
                 if (samplesDir != null && settings.sampleEvery() > 0 && ((step + 1) % settings.sampleEvery() == 0 || last)) {
                     Path sample = samplesDir.resolve(String.format(java.util.Locale.ROOT, "step-%05d.png", step + 1));
@@ -542,7 +542,7 @@ public final class ConceptTrainer {
      * concept from the first one's tensors: the photos and masks (their bytes), the supercategory, the model, C^-1 and
      * every setting but how many steps it trains and how often it checkpoints and samples.
      */
-    private Map<String, String> run(Path images, Path masks) throws IOException {
+    private Map<String, String> resumeKey(Path images, Path masks) throws IOException {
         Map<String, String> m = new LinkedHashMap<>();
         m.put("run.photos", filesDigest(TrainingImages.list(images)));
         m.put("run.masks", masks == null ? "none" : filesDigest(TrainingImages.list(masks)));
@@ -578,16 +578,16 @@ public final class ConceptTrainer {
     }
 
     /** The concept's tensors under their file names, i* as it is now, the optimizer's state, and what the run was. */
-    private void saveCheckpoint(Path file, AdamW optimizer, int step, Map<String, String> run) throws IOException {
+    private void saveCheckpoint(Path file, AdamW optimizer, int step, Map<String, String> resumeKey) throws IOException {
         Map<String, Tensor> t = new LinkedHashMap<>(concept.withIStar(iStar).tensors());
         List<Tensor> state = optimizer.state();
         for (int i = 0; i < state.size(); i++) t.put("optimizer." + i, state.get(i));
-        Map<String, String> metadata = new LinkedHashMap<>(run);
+        Map<String, String> metadata = new LinkedHashMap<>(resumeKey);
         metadata.putAll(Map.of("step", Integer.toString(step), "word", word, "method", settings.method().id(), "seed", Long.toString(settings.seed())));
         Safetensors.write(file, t, metadata, Safetensors.StoredType.F32);
     }
 
-    private int restore(Path file, AdamW optimizer, Map<String, String> run) throws IOException {
+    private int restore(Path file, AdamW optimizer, Map<String, String> resumeKey) throws IOException {
         if (!Files.isRegularFile(file)) throw new IOException(file + ": no training checkpoint to resume from");
         Safetensors st = Safetensors.open(file);
         if (!word.equals(st.metadata().get("word"))) throw new IOException(file + ": checkpoint is for '" + st.metadata().get("word") + "', not '" + word + "'");
@@ -595,7 +595,7 @@ public final class ConceptTrainer {
         if (!method.equals(settings.method().id())) {
             throw new IOException(file + ": checkpoint was made by the method '" + method + "', not '" + settings.method().id() + "'");
         }
-        for (Map.Entry<String, String> e : run.entrySet()) {
+        for (Map.Entry<String, String> e : resumeKey.entrySet()) {
             String then = st.metadata().get(e.getKey());
             if (then != null && !then.equals(e.getValue())) { // a checkpoint written before these were recorded resumes as it did
                 throw new IOException(file + ": the checkpoint's run had another " + e.getKey().substring("run.".length()) + " (" + then
