@@ -95,6 +95,7 @@ public final class TorchCheckpoint implements StateDict {
             ch.read(head, 0);
             if (ZipDirectory.isZip(head.array(), head.position())) return openZip(file, ch);
             if (head.position() >= 1 && (head.get(0) & 0xff) == 0x80) return openLegacy(file, ch);
+            if (head.position() == 0) throw new PickleException(file + ": not a PyTorch checkpoint: the file is empty");
             throw new PickleException(file + ": not a PyTorch checkpoint: it is neither a zip archive nor a pickle"
                     + " (the first bytes are " + hex(head) + ")");
         }

@@ -315,6 +315,7 @@ class TorchCheckpointTest {
         assertFileRefused(Files.write(dir.resolve("legacy-cut.ckpt"), java.util.Arrays.copyOf(whole, whole.length - 2)),
                 "storage '91' (4 bytes at byte");
         assertFileRefused(Files.write(dir.resolve("noise.ckpt"), new byte[] {1, 2, 3, 4, 5}), "not a PyTorch checkpoint");
+        assertFileRefused(Files.write(dir.resolve("empty.ckpt"), new byte[0]), "not a PyTorch checkpoint: the file is empty");
     }
 
     @Test
