@@ -128,8 +128,10 @@ public record WordAttention(List<String> tokens, List<float[]> maps, float[] pad
     }
 
     private void row(StringBuilder out, String position, String token, float[] map) {
-        out.append(String.format(Locale.ROOT, "%-4s %-16s %8.4f %8.4f %8.4f%n", position, token,
-                meanOver(map, 0, width), meanOver(map, 0, width / 2), meanOver(map, width - width / 2, width)));
+        // a map one column wide has no halves
+        String left = width < 2 ? "-" : String.format(Locale.ROOT, "%.4f", meanOver(map, 0, width / 2));
+        String right = width < 2 ? "-" : String.format(Locale.ROOT, "%.4f", meanOver(map, width - width / 2, width));
+        out.append(String.format(Locale.ROOT, "%-4s %-16s %8.4f %8s %8s%n", position, token, meanOver(map, 0, width), left, right));
     }
 
     /**

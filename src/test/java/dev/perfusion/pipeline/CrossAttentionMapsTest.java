@@ -32,6 +32,10 @@ class CrossAttentionMapsTest {
         assertEquals(2, w.positionOf("car"));
         assertEquals(-1, w.positionOf("cat"));
         assertTrue(w.table().lines().anyMatch(l -> l.matches("2 +car +1\\.5000 +0\\.0000 +3\\.0000")), w.table());
+        // a picture whose latents are one column wide (4 pixels on the bundled model) has no halves: not NaN
+        WordAttention narrow = new WordAttention(List.of(ClipTokenizer.START_OF_TEXT, "dog"), List.of(new float[] {1, 3}, new float[] {2, 4}), 2, 1);
+        assertTrue(narrow.table().lines().anyMatch(l -> l.matches("1 +dog +3\\.0000 +- +-")), narrow.table());
+        assertFalse(narrow.table().contains("NaN"), narrow.table());
         BufferedImage picture = new BufferedImage(64, 64, BufferedImage.TYPE_INT_RGB);
         BufferedImage grid = w.image(picture, 32);
         assertEquals(4 * 32, grid.getWidth(), "the picture and one tile per token");
