@@ -22,6 +22,33 @@ public final class AtomicFiles {
         Files.setPosixFilePermissions(tmp, Files.exists(target) ? Files.getPosixFilePermissions(target) : NEW_FILE);
     }
 
+    /** Temporary files and folders being written now: deleted if the process is stopped (Ctrl-C) before they are renamed. */
+    private static final java.util.Set<Path> UNFINISHED = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            for (Path p : UNFINISHED) deleteQuietly(p);
+        }, "perfusion-unfinished-files"));
+    }
+
+    /** Marks {@code tmp} as being written: the process's end deletes it unless {@link #finished} was called first. */
+    public static void unfinished(Path tmp) {
+        UNFINISHED.add(tmp);
+    }
+
+    /** {@code tmp} was renamed into place or deleted: nothing is left to clean up. */
+    public static void finished(Path tmp) {
+        UNFINISHED.remove(tmp);
+    }
+
+    private static void deleteQuietly(Path p) {
+        try (java.util.stream.Stream<Path> all = Files.walk(p)) {
+            for (Path q : all.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);
+        } catch (IOException | java.io.UncheckedIOException e) {
+            // the process is ending: what cannot be deleted now stays, hidden, beside the target
+        }
+    }
+
     @FunctionalInterface
     public interface Writer {
         void write(OutputStream out) throws IOException;
@@ -45,6 +72,7 @@ public final class AtomicFiles {
         } catch (AccessDeniedException e) {
             throw new IOException("cannot write to " + dir + ": permission denied", e);
         }
+        unfinished(tmp);
         try {
             try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
                 writer.write(out);
@@ -58,6 +86,8 @@ public final class AtomicFiles {
         } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(tmp);
             throw e;
+        } finally {
+            finished(tmp);
         }
     }
 }

@@ -39,4 +39,45 @@ class AtomicFilesTest {
             assertEquals(1, files.count(), "only the file itself");
         }
     }
+
+    /** A process stopped mid-write (Ctrl-C, a kill) left its hidden .part file behind; now it goes with the process. */
+    @Test
+    void aProcessStoppedWhileWritingLeavesNoTemporaryFile() throws Exception {
+        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        Process child = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx64m",
+                "-cp", classPath, StoppedMidWrite.class.getName(), tmp.toString()).redirectErrorStream(true).start();
+        try {
+            Path started = tmp.resolve("started");
+            // waits for the child to be inside its write; a guard bounds it, not a speed check
+            for (int i = 0; i < 6000 && !Files.exists(started) && child.isAlive(); i++) Thread.sleep(10);
+            assertTrue(Files.exists(started), "the child ended without starting its write");
+            try (var files = Files.list(tmp)) {
+                assertEquals(1, files.filter(f -> f.getFileName().toString().endsWith(".part")).count(), "the write is under way");
+            }
+            child.destroy(); // SIGTERM, as Ctrl-C's SIGINT: the JVM's shutdown hooks run
+            assertTrue(child.waitFor(2, java.util.concurrent.TimeUnit.MINUTES));
+        } finally {
+            child.destroyForcibly();
+        }
+        try (var files = Files.list(tmp)) {
+            assertEquals(java.util.List.of(tmp.resolve("started")), files.toList(), "neither the file nor its temporary file");
+        }
+    }
+
+    /** The child of {@link #aProcessStoppedWhileWritingLeavesNoTemporaryFile}: starts a write and waits inside it. */
+    static final class StoppedMidWrite {
+        public static void main(String[] args) throws Exception {
+            Path dir = Path.of(args[0]);
+            AtomicFiles.write(dir.resolve("concept.safetensors"), out -> {
+                out.write(new byte[1 << 16]);
+                out.flush();
+                Files.createFile(dir.resolve("started"));
+                try {
+                    Thread.sleep(600_000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+        }
+    }
 }

@@ -1,5 +1,6 @@
 package dev.perfusion.io.layout;
 
+import dev.perfusion.io.AtomicFiles;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.StateDict;
 import dev.perfusion.tensor.Ops;
@@ -79,6 +80,7 @@ public final class ModelExport {
         Path parent = target.toAbsolutePath().getParent();
         Files.createDirectories(parent);
         Path staging = Files.createTempDirectory(parent, "." + target.getFileName() + ".partial-");
+        AtomicFiles.unfinished(staging);
         try {
             if (Files.getFileStore(staging).supportsFileAttributeView(java.nio.file.attribute.PosixFileAttributeView.class)) {
                 // a folder any tool would make (the temporary one is private)
@@ -118,6 +120,7 @@ public final class ModelExport {
             return new Written(target, tensors, size(target));
         } finally {
             deleteTree(staging);
+            AtomicFiles.finished(staging);
         }
     }
 
