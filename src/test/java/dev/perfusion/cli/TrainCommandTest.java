@@ -24,6 +24,33 @@ import static org.junit.jupiter.api.Assertions.*;
 class TrainCommandTest {
     @TempDir Path tmp;
 
+    /** Stopped by a signal, training said nothing (the JVM only ended): now it says where the work is and how to go on. */
+    @Test
+    void aTrainingStoppedFromOutsideSaysWhichCheckpointResumes() throws Exception {
+        Path out = tmp.resolve("my-teddy.safetensors"), checkpoint = tmp.resolve("my-teddy.safetensors.ckpt");
+        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g", "-Djava.awt.headless=true",
+                "-Dperfusion.home=" + dev.perfusion.world.Bundled.home(), "-Dperfusion.cache=" + tmp.resolve("cache"), "-cp", classPath, Main.class.getName(),
+                "train", "--images", dev.perfusion.world.Bundled.examples("my-teddy").toString(), "--word", "my-teddy", "--supercategory", "teddy",
+                "--out", out.toString(), "--train-steps", "100000", "--checkpoint-every", "1", "--threads", "1")
+                .redirectErrorStream(true).redirectOutput(tmp.resolve("log").toFile()).start();
+        try {
+            // waits for the first checkpoint; a guard bounds it, not a speed check
+            for (int i = 0; i < 60_000 && !Files.exists(checkpoint) && child.isAlive(); i++) Thread.sleep(10);
+            assertTrue(Files.exists(checkpoint), Files.readString(tmp.resolve("log")));
+            child.destroy(); // SIGTERM, as Ctrl-C's SIGINT: the JVM's shutdown hooks run
+            assertTrue(child.waitFor(2, java.util.concurrent.TimeUnit.MINUTES));
+        } finally {
+            child.destroyForcibly();
+        }
+        String log = Files.readString(tmp.resolve("log"));
+        assertTrue(log.matches("(?s).*\nstopped: no concept was written; " + java.util.regex.Pattern.quote(checkpoint.toString())
+                + " holds step \\d+, and the same command with --resume goes on from it\n"), log);
+        assertFalse(Files.exists(out));
+        assertEquals("stopped: no concept was written, and no checkpoint yet (--checkpoint-every steps apart)",
+                TrainCommand.stoppedMessage(tmp.resolve("other.safetensors")).strip());
+    }
+
     @Test
     void trainInspectAndGenerateWithConcepts() throws Exception {
         System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
