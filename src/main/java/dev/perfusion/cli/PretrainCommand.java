@@ -227,6 +227,8 @@ final class PretrainCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         BaseModelRecipe recipe = recipe();
+        if (trainVae && continueFrom == null) throw new IllegalArgumentException("--train-vae needs --continue-from MODEL (a model from scratch trains its VAE anyway)");
+        if (newUnet && continueFrom == null) throw new IllegalArgumentException("--new-unet needs --continue-from MODEL (a model from scratch has a new UNet anyway)");
         FileChecks.writableFolder(work);
         TerminalProgress progress = new TerminalProgress(System.out);
         if (recipe.bf16() && !CpuFeatures.nativeBf16()) {
@@ -234,11 +236,11 @@ final class PretrainCommand implements Callable<Integer> {
         }
         Pretrainer trainer = new Pretrainer(recipe, work, progress).schedule(checkpointEvery, sampleEvery);
         if (maxMinutes > 0) trainer.timeLimit(maxMinutes * 60);
-        if (trainVae && continueFrom == null) throw new IllegalArgumentException("--train-vae needs --continue-from MODEL (a model from scratch trains its VAE anyway)");
-        if (newUnet && continueFrom == null) throw new IllegalArgumentException("--new-unet needs --continue-from MODEL (a model from scratch has a new UNet anyway)");
         if (continueFrom != null) trainer.continueFrom(continueFrom, newUnet);
         if (trainVae) trainer.trainVaeFurther();
-        Pretrainer.Result r = decoderOnly ? trainer.runDecoderStage() : contrastiveOnly ? trainer.runContrastiveStage() : trainer.run();
+        Pretrainer.Result r = StopNotice.around(() -> work + " keeps each stage's last checkpoint (every " + checkpointEvery
+                + " steps), and the same command goes on from them",
+                () -> decoderOnly ? trainer.runDecoderStage() : contrastiveOnly ? trainer.runContrastiveStage() : trainer.run());
         progress.message(r.finished()
                 ? String.format(Locale.ROOT, "finished in %s (loss %.4f): the model is in %s", TerminalProgress.formatSeconds(r.seconds()), r.loss(), r.model())
                 : String.format(Locale.ROOT, "stopped at the time limit, %s step %d (loss %.4f); run the same command to resume", r.stage(), r.step(), r.loss()));

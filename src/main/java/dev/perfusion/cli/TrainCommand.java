@@ -99,19 +99,8 @@ final class TrainCommand implements Callable<Integer> {
 
         StableDiffusion sd = model.load(progress);
         CovarianceFile.Loaded cInv = covariance.cInv(model, sd, captions, progress);
-        Thread onStop = new Thread(() -> System.err.println(stoppedMessage(out)), "perfusion-train-stopped");
-        Runtime.getRuntime().addShutdownHook(onStop); // said when Ctrl-C or a kill stops the training
-        ConceptTrainer.Result r;
-        try {
-            r = new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(), word, supercategory, settings)
-                    .train(images, mask.folder(), out, resume, samples, progress);
-        } finally {
-            try {
-                Runtime.getRuntime().removeShutdownHook(onStop);
-            } catch (IllegalStateException e) {
-                // the process is already stopping: the hook says so
-            }
-        }
+        ConceptTrainer.Result r = StopNotice.around(() -> stoppedMessage(out), () -> new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(),
+                word, supercategory, settings).train(images, mask.folder(), out, resume, samples, progress));
         progress.message(String.format(Locale.ROOT, "wrote %s (%,d bytes) in %s; loss on fixed batches %.4f -> %.4f; peak memory %.2f GiB",
                 out, Files.size(out), TerminalProgress.formatSeconds(r.seconds()), r.probeBefore(), r.probeAfter(), ProcessMemory.peakResidentGiB()));
         GateCheck.of(sd, cInv.cInv(), r.concept()).ifPresent(check -> progress.message(check.summary()));
@@ -124,12 +113,12 @@ final class TrainCommand implements Callable<Integer> {
         try {
             String step = Files.isRegularFile(checkpoint) ? dev.perfusion.io.Safetensors.open(checkpoint).metadata().get("step") : null;
             if (step != null) {
-                return "\nstopped: no concept was written; " + checkpoint + " holds step " + step + ", and the same command with --resume goes on from it";
+                return "no concept was written; " + checkpoint + " holds step " + step + ", and the same command with --resume goes on from it";
             }
         } catch (java.io.IOException | RuntimeException e) {
             // an unreadable checkpoint is no place to resume from
         }
-        return "\nstopped: no concept was written, and no checkpoint yet (--checkpoint-every steps apart)";
+        return "no concept was written, and no checkpoint yet (--checkpoint-every steps apart)";
     }
 
     /** What weights the loss: nothing, the zero-shot attention mask, or the mask files in a folder. */

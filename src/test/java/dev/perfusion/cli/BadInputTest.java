@@ -229,6 +229,7 @@ class BadInputTest {
         assertRejectedBeforeLoading(run("pretrain", "--work", work, "--attention-localization", "0.03", "--localization-form", "wide"),
                 "Invalid value for option '--localization-form': 'wide' is not one of gap, share");
         assertRejectedBeforeLoading(run("pretrain", "--work", work, "--localization-form", "gap"), "--localization-form needs --attention-localization W");
+        assertRejectedBeforeLoading(run("pretrain", "--work", work, "--train-vae"), "--train-vae needs --continue-from MODEL");
         assertFalse(Files.exists(tmp.resolve("pretrain-work")), "the work folder was made");
     }
 

@@ -47,7 +47,7 @@ class TrainCommandTest {
         assertTrue(log.matches("(?s).*\nstopped: no concept was written; " + java.util.regex.Pattern.quote(checkpoint.toString())
                 + " holds step \\d+, and the same command with --resume goes on from it\n"), log);
         assertFalse(Files.exists(out));
-        assertEquals("stopped: no concept was written, and no checkpoint yet (--checkpoint-every steps apart)",
+        assertEquals("no concept was written, and no checkpoint yet (--checkpoint-every steps apart)",
                 TrainCommand.stoppedMessage(tmp.resolve("other.safetensors")).strip());
     }
 
