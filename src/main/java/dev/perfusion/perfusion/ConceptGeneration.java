@@ -102,6 +102,10 @@ public final class ConceptGeneration implements AutoCloseable {
             c.concept().checkFits(c.file(), sd.unetHash(), sd.textEncoderHash(), sd.textEncoder.config().hiddenSize(),
                     AppliedConcepts.layerDims(sd), force);
             if (force) warnMadeForAnother(c, sd, saysOnce);
+            if ((c.beta() != null || c.tau() != null) && !c.concept().edit().kind().equals(ProjectionEdit.Kind.GATED_RANK_ONE)) {
+                saysOnce.message("warning: " + c.file() + ": concept '" + c.concept().word() + "' (edit " + c.concept().edit().kind().id
+                        + ") has no gate, so beta and tau change nothing in it");
+            }
             uses.add(c.use());
         }
         CovarianceFile.Loaded cInv = covariance.get();
@@ -186,6 +190,10 @@ public final class ConceptGeneration implements AutoCloseable {
     /** A {@link BetaSweep} grid of {@code prompts} by {@code betas}; its parameters name the sweep and the first prompt's settings. */
     public Picture sweep(List<String> prompts, List<Double> betas, long seed) {
         if (applied == null) throw new IllegalArgumentException("a beta sweep needs at least one concept");
+        if (applied.gate() != null && choices.stream().noneMatch(c -> c.concept().edit().kind().equals(ProjectionEdit.Kind.GATED_RANK_ONE))) {
+            // without any edit at all BetaSweep refuses; an ungated rank-one edit draws, but alike at every beta
+            progress.message("warning: none of the concepts has a gate, so every beta draws the same picture");
+        }
         prompts.forEach(this::warnAbsentWords);
         BufferedImage grid = BetaSweep.grid(sd, applied, conceptStart, prompts, betas, request, seed, progress);
         // every concept takes each column's beta: the gates are the sweep's, not one per concept

@@ -78,6 +78,33 @@ class ConceptGenerationTest {
                 "closing restores the model");
     }
 
+    /** A baseline's concept (textual inversion here) has no gate: a beta given for it, or swept, changed nothing, silently. */
+    @Test
+    void aBetaForAConceptWithoutAGateIsSaidToChangeNothing() throws IOException {
+        ConceptFile embeddingOnly = new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(), ProjectionEdit.none(), cat.beta(),
+                cat.tau(), cat.baseModelHash(), cat.textEncoderHash(), cat.settings());
+        List<String> said = new ArrayList<>();
+        try (ConceptGeneration g = ConceptGeneration.open(sd, List.of(new ConceptGeneration.Choice(Path.of("ti.safetensors"), embeddingOnly, 0.6, null)),
+                SETTINGS, false, () -> cInv("a test's"), recording(said))) {
+            assertTrue(said.contains("warning: ti.safetensors: concept 'my-cat' (edit none) has no gate, so beta and tau change nothing in it"), said.toString());
+        }
+        said.clear();
+        ConceptFile ungated = new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(),
+                new ProjectionEdit(ProjectionEdit.Kind.RANK_ONE, cat.edit().keys(), cat.edit().values()), cat.beta(), cat.tau(),
+                cat.baseModelHash(), cat.textEncoderHash(), cat.settings());
+        try (ConceptGeneration g = ConceptGeneration.open(sd, List.of(new ConceptGeneration.Choice(Path.of("rome.safetensors"), ungated, null, null)),
+                SETTINGS, false, () -> cInv("a test's"), recording(said))) {
+            g.sweep(List.of("a my-cat"), List.of(0.5, 0.9), 5);
+            assertTrue(said.contains("warning: none of the concepts has a gate, so every beta draws the same picture"), said.toString());
+        }
+        said.clear();
+        try (ConceptGeneration g = ConceptGeneration.open(sd, List.of(new ConceptGeneration.Choice(Path.of("cat.safetensors"), cat, 0.6, null)),
+                SETTINGS, false, () -> cInv("a test's"), recording(said))) {
+            g.sweep(List.of("a my-cat"), List.of(0.5, 0.9), 5);
+            assertTrue(said.stream().noneMatch(m -> m.contains("gate")), "Perfusion's concept has one: " + said);
+        }
+    }
+
     @Test
     void aConceptOfAnotherModelIsRefusedUnlessForcedAndTheForcedOneIsNamed() throws IOException {
         ConceptFile other = new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(), cat.edit(), cat.beta(), cat.tau(),
