@@ -47,6 +47,10 @@ public final class Main {
             // Before any command touches libtorch, so that only the bundled one loads (help needs none).
             Libtorch.ensureLoaded();
             Threads.use(main.threads != null ? main.threads : Threads.cores());
+            if (main.threads != null && main.threads > Threads.cores()) {
+                cl.getErr().println("warning: --threads " + main.threads + " is more than this machine's " + Threads.cores()
+                        + " cores: the threads beyond them take turns with the others and slow every operation");
+            }
             return new CommandLine.RunLast().execute(parsed);
         });
         cl.setParameterExceptionHandler(Main::badArguments);

@@ -233,6 +233,19 @@ class BadInputTest {
         assertFalse(Files.exists(tmp.resolve("pretrain-work")), "the work folder was made");
     }
 
+    @Test
+    void moreThreadsThanCoresAreWarnedOf() {
+        int more = dev.perfusion.tensor.Threads.cores() + 1;
+        try {
+            CliRun r = run("generate", "--threads", Integer.toString(more), "--prompt", "x", "--steps", "0");
+            assertTrue(r.err().contains("warning: --threads " + more + " is more than this machine's " + (more - 1) + " cores"), r.err());
+            assertTrue(r.err().contains("--steps must be at least 1"), r.err());
+            assertFalse(run("generate", "--threads", "1", "--prompt", "x", "--steps", "0").err().contains("warning"));
+        } finally {
+            dev.perfusion.tensor.Threads.use(dev.perfusion.tensor.Threads.cores());
+        }
+    }
+
     /** Each said only the file's name, or failed after its work (prompt-following, judges: minutes to hours of it). */
     @Test
     void everyCommandWritingAFolderSaysSoBeforeItsWorkWhenAFileHasTheName() throws IOException {
