@@ -152,12 +152,7 @@ class ConceptMethodsTest {
         TrainingSettings settings = quick(kv, 4).toBuilder().schedule(2, 0).build();
         Path straight = tmp.resolve("straight.safetensors"), resumed = tmp.resolve("resumed.safetensors");
         new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings).train(Bundled.examples("my-teddy"), null, straight, false, null, Progress.NONE);
-        Progress interrupt = (task, done, total, detail) -> {
-            if (done == 3) throw new IllegalStateException("interrupted");
-        };
-        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings)
-                .train(Bundled.examples("my-teddy"), null, resumed, false, null, interrupt));
-        Path checkpoint = tmp.resolve("resumed.safetensors.ckpt");
+        Path checkpoint = interruptedAt(3, settings, resumed);
         assertTrue(Safetensors.open(checkpoint).keys().contains("layers.0.value_weight"), "the tuned weights are checkpointed");
         new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings).train(Bundled.examples("my-teddy"), null, resumed, true, null, Progress.NONE);
         ConceptFile a = ConceptFile.load(straight), b = ConceptFile.load(resumed);
@@ -168,17 +163,22 @@ class ConceptMethodsTest {
         }
     }
 
+    /** Trains my-teddy into {@code out} until step {@code step} is done, then fails as an interrupted run; returns its checkpoint. */
+    private static Path interruptedAt(int step, TrainingSettings settings, Path out) {
+        Progress interrupt = (task, done, total, detail) -> {
+            if (done == step) throw new IllegalStateException("interrupted");
+        };
+        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings)
+                .train(Bundled.examples("my-teddy"), null, out, false, null, interrupt));
+        return out.resolveSibling(out.getFileName() + ".ckpt");
+    }
+
     /** A resume with other photos, supercategory or settings would go on learning another concept from the checkpoint's tensors. */
     @Test
     void aCheckpointOfAnotherRunIsRefusedAndOneAtOrPastTheStepsToo(@TempDir Path tmp) throws IOException {
         Path out = tmp.resolve("c.safetensors");
         TrainingSettings settings = quick(ConceptMethods.PERFUSION, 4).toBuilder().schedule(2, 0).build();
-        Progress interrupt = (task, done, total, detail) -> {
-            if (done == 3) throw new IllegalStateException("interrupted");
-        };
-        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", settings)
-                .train(Bundled.examples("my-teddy"), null, out, false, null, interrupt));
-        Path checkpoint = tmp.resolve("c.safetensors.ckpt");
+        Path checkpoint = interruptedAt(3, settings, out);
         byte[] written = Files.readAllBytes(checkpoint);
         record Resume(String supercategory, Path photos, TrainingSettings settings, String expected) {}
         for (Resume r : List.of(
@@ -202,11 +202,7 @@ class ConceptMethodsTest {
     void aCheckpointOfAnotherMethodIsRefused(@TempDir Path tmp) throws IOException {
         Path out = tmp.resolve("c.safetensors");
         TrainingSettings perfusion = quick(ConceptMethods.PERFUSION, 3).toBuilder().schedule(1, 0).build();
-        Progress interrupt = (task, done, total, detail) -> {
-            if (done == 2) throw new IllegalStateException("interrupted");
-        };
-        assertThrows(IllegalStateException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", perfusion)
-                .train(Bundled.examples("my-teddy"), null, out, false, null, interrupt));
+        interruptedAt(2, perfusion, out);
         TrainingSettings other = perfusion.toBuilder().method(ConceptMethods.byId("textual-inversion")).build();
         IOException e = assertThrows(IOException.class, () -> new ConceptTrainer(world.sd(), world.cInv(), "my-teddy", "teddy", other)
                 .train(Bundled.examples("my-teddy"), null, out, true, null, Progress.NONE));
