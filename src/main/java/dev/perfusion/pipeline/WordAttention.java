@@ -128,10 +128,13 @@ public record WordAttention(List<String> tokens, List<float[]> maps, float[] pad
     }
 
     private void row(StringBuilder out, String position, String token, float[] map) {
-        // a map one column wide has no halves
-        String left = width < 2 ? "-" : String.format(Locale.ROOT, "%.4f", meanOver(map, 0, width / 2));
-        String right = width < 2 ? "-" : String.format(Locale.ROOT, "%.4f", meanOver(map, width - width / 2, width));
-        out.append(String.format(Locale.ROOT, "%-4s %-16s %8.4f %8s %8s%n", position, token, meanOver(map, 0, width), left, right));
+        out.append(String.format(Locale.ROOT, "%-4s %-16s %8.4f %8s %8s%n", position, token, meanOver(map, 0, width),
+                half(map, 0, width / 2), half(map, width - width / 2, width)));
+    }
+
+    /** A half's mean, or "-" where a map one column wide has no halves. */
+    private String half(float[] map, int fromColumn, int toColumn) {
+        return width < 2 ? "-" : String.format(Locale.ROOT, "%.4f", meanOver(map, fromColumn, toColumn));
     }
 
     /**
