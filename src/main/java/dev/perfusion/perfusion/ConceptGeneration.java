@@ -244,10 +244,9 @@ public final class ConceptGeneration implements AutoCloseable {
     private void warnAbsentWords(String prompt) {
         if (applied == null) return;
         ClipTokenizer tokenizer = applied.tokenizer();
-        int[] whole = tokenizer.encode(prompt);
         for (ConceptFile c : applied.absentFrom(prompt)) {
             int id = tokenizer.tokenId(c.word()).orElseThrow();
-            boolean cut = java.util.Arrays.stream(whole).anyMatch(t -> t == id);
+            boolean cut = java.util.Arrays.stream(tokenizer.encode(prompt)).anyMatch(t -> t == id);
             progress.message(cut
                     ? "warning: the concept word '" + c.word() + "' comes after the first " + (tokenizer.maxLength() - 2) + " tokens of the prompt \""
                             + prompt + "\", which are all the model reads: the concept has no effect on it; name it earlier in the prompt"

@@ -40,11 +40,18 @@ final class ConceptLibrary {
 
     List<Listed> list() throws IOException {
         List<Listed> out = new ArrayList<>();
+        for (String name : names()) out.add(listed(name, folder.resolve(name + EXTENSION)));
+        return out;
+    }
+
+    /** The library's concept names, sorted: its plain concept files, without the extension. */
+    private List<String> names() throws IOException {
+        List<String> out = new ArrayList<>();
         try (Stream<Path> s = Files.list(folder.root())) {
             for (Path p : s.sorted().toList()) {
                 String file = p.getFileName().toString();
                 if (!file.endsWith(EXTENSION) || !Folder.validName(file) || !folder.inside(file) || !Files.isRegularFile(p)) continue;
-                out.add(listed(nameOf(file), p));
+                out.add(nameOf(file));
             }
         }
         return out;
@@ -63,10 +70,7 @@ final class ConceptLibrary {
 
     /** The name of a concept in the library that is {@code name} in another case (prompts do not tell them apart), if any. */
     Optional<String> otherCase(String name) throws IOException {
-        try (Stream<Path> s = Files.list(folder.root())) {
-            return s.map(p -> p.getFileName().toString()).filter(f -> f.endsWith(EXTENSION)).map(ConceptLibrary::nameOf)
-                    .filter(n -> n.equalsIgnoreCase(name) && !n.equals(name)).sorted().findFirst();
-        }
+        return names().stream().filter(n -> n.equalsIgnoreCase(name) && !n.equals(name)).findFirst();
     }
 
     /** The concept file of NAME, read (on the worker, which then holds its tensors). */
