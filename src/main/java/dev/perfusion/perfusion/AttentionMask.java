@@ -33,7 +33,7 @@ public final class AttentionMask {
             long position = positionOf(ids, superId);
             Tensor text = sd.encodePrompts(List.of("a photo of a " + supercategory), m -> {});
             Tensor mean;
-            try (CrossAttentionMaps maps = CrossAttentionMaps.observe(sd.unet, 1, h, w)) {
+            try (CrossAttentionMaps maps = CrossAttentionMaps.observe(1, h, w)) {
                 for (int i = 0; i < NOISE_DRAWS; i++) {
                     Tensor noise = new SeededNoise(seed + i).randn(shape).to(x0.device(), torch.ScalarType.Float);
                     Tensor noisy = schedule.addNoise(Ops.toFloat32(x0), noise, new long[] {TIMESTEP});

@@ -141,7 +141,7 @@ public final class ConceptGeneration implements AutoCloseable {
     public AttentionPicture drawWithAttention(String prompt, long seed) {
         long[] latent = latentShape();
         try (Scope scope = Scope.inference();
-             CrossAttentionMaps maps = CrossAttentionMaps.observe(sd.unet, 1, latent[2], latent[3])) {
+             CrossAttentionMaps maps = CrossAttentionMaps.observe(1, latent[2], latent[3])) {
             Picture picture = draw(prompt, seed, progress);
             ClipTokenizer tokenizer = applied != null ? applied.tokenizer() : sd.tokenizer;
             long[] ids = Ops.toLongs(sd.tokenize(tokenizer, List.of(prompt), w -> {}));

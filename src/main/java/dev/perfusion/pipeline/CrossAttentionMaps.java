@@ -4,42 +4,45 @@ import dev.perfusion.nn.Downsample2D;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.unet.Attention;
-import dev.perfusion.unet.UNet2DConditionModel;
 import org.bytedeco.pytorch.NoGradGuard;
 import org.bytedeco.pytorch.ScalarTypeOptional;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
-import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Where pixels read each token of the text: the probabilities of every cross-attention pass of the UNet while this is
  * open, averaged over heads, layers and passes (a picture's denoising steps), each layer's map brought to the latent
  * resolution. A pixel's probabilities over the tokens sum to one, so a token's map is the share of that pixel's value
  * which comes from the token. Only the last {@code rows} rows of each batch are kept: the prompts of a guided batch
- * [negatives; prompts]. Observing replaces the fused attention kernel with an explicit softmax (slower), and the UNet
- * must not compute anything else meanwhile.
+ * [negatives; prompts]. Observing replaces the fused attention kernel with an explicit softmax (slower); only the
+ * observing thread's passes are seen (pictures drawn side by side on other threads are not).
  */
 public final class CrossAttentionMaps implements AutoCloseable {
-    private final List<Attention> layers;
     private final int rows;
     private final long height, width;
     /** The sum of every pass's maps [rows, tokens, height, width], kept past the passes' scopes. */
     private Tensor sum;
     private int passes;
 
-    private CrossAttentionMaps(List<Attention> layers, int rows, long height, long width) {
-        this.layers = layers;
+    /** The observer of this thread's cross-attention that these maps replace until {@link #close}. */
+    private final Consumer<Tensor> outer;
+    private boolean closed;
+
+    private CrossAttentionMaps(int rows, long height, long width) {
         this.rows = rows;
         this.height = height;
         this.width = width;
+        this.outer = Attention.observeCrossAttention(this::add);
     }
 
-    /** Starts observing every cross-attention layer of {@code unet}, whose latents are {@code height} x {@code width}. */
-    public static CrossAttentionMaps observe(UNet2DConditionModel unet, int rows, long height, long width) {
-        CrossAttentionMaps maps = new CrossAttentionMaps(unet.crossAttentionLayers(), rows, height, width);
-        for (Attention a : maps.layers) a.setObserver(maps::add);
-        return maps;
+    /**
+     * Starts observing every cross-attention pass of this thread, until {@link #close}, for latents of {@code height} x
+     * {@code width}.
+     */
+    public static CrossAttentionMaps observe(int rows, long height, long width) {
+        return new CrossAttentionMaps(rows, height, width);
     }
 
     /** p [B, heads, queries, tokens] of one layer's pass. */
@@ -70,7 +73,8 @@ public final class CrossAttentionMaps implements AutoCloseable {
 
     @Override
     public void close() {
-        for (Attention a : layers) a.setObserver(null);
+        if (!closed) Attention.observeCrossAttention(outer);
+        closed = true;
         if (sum != null) sum.releaseReference();
         sum = null;
     }

@@ -5,7 +5,6 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.unet.Attention;
-import dev.perfusion.unet.UNet2DConditionModel;
 import dev.perfusion.world.Instance;
 import dev.perfusion.world.Labels;
 import org.bytedeco.pytorch.Scalar;
@@ -37,25 +36,20 @@ final class AttentionLocalization {
     /** Up to two objects a picture shows: the primary, then the second of a pair. */
     static final int OBJECTS = 2;
 
-    /** Each thread's observed probabilities while it runs a forward pass (parts of a step run side by side). */
-    private final ThreadLocal<List<Tensor>> observed = new ThreadLocal<>();
+    private AttentionLocalization() {}
 
-    /** Observes every cross-attention layer of {@code unet} from now on (they lose the fused attention kernel). */
-    AttentionLocalization(UNet2DConditionModel unet) {
-        for (Attention a : unet.crossAttentionLayers()) a.setObserver(p -> {
-            List<Tensor> list = observed.get();
-            if (list != null) list.add(Scope.keep(p)); // past the block's own scope (Scope.within)
-        });
-    }
-
-    /** What {@code forward} computes; the cross-attention probabilities [B, heads, queries, tokens] of each layer it ran land in {@code probabilities}. */
-    Tensor observing(List<Tensor> probabilities, Supplier<Tensor> forward) {
+    /**
+     * What {@code forward} computes; the cross-attention probabilities [B, heads, queries, tokens] of each layer it ran
+     * land in {@code probabilities} (the observed passes lose the fused attention kernel).
+     */
+    static Tensor observing(List<Tensor> probabilities, Supplier<Tensor> forward) {
         int before = probabilities.size();
-        observed.set(probabilities);
+        // past the block's own scope (Scope.within)
+        java.util.function.Consumer<Tensor> outer = Attention.observeCrossAttention(p -> probabilities.add(Scope.keep(p)));
         try {
             return forward.get();
         } finally {
-            observed.remove();
+            Attention.observeCrossAttention(outer);
             for (Tensor p : probabilities.subList(before, probabilities.size())) Scope.adopt(p);
         }
     }

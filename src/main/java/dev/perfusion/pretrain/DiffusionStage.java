@@ -74,8 +74,8 @@ final class DiffusionStage implements Stage {
     private final NoiseSchedule schedule;
     /** Min-SNR-γ: each timestep's loss weight, min(SNR, γ) / SNR, so that the easy low-noise steps do not dominate. */
     private final double[] snrWeight;
-    /** The recipe's attention localization, or null where its weight is 0. */
-    private final AttentionLocalization localization;
+    /** Whether the recipe localizes the words' attention (its weight above 0). */
+    private final boolean localized;
 
     /**
      * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
@@ -119,7 +119,7 @@ final class DiffusionStage implements Stage {
             else if (widening > 1) UNetWidening.load(unet, weights, widening, what, recipe.seed() + 2);
             else Weights.load(unet, weights, "", Ops.cpu(), ScalarType.Float, "UNet");
         }
-        this.localization = recipe.attentionLocalization() > 0 ? new AttentionLocalization(unet) : null;
+        this.localized = recipe.attentionLocalization() > 0;
         this.schedule = new NoiseSchedule(recipe.schedulerConfig());
         this.snrWeight = new double[schedule.trainSteps()];
         for (int t = 0; t < snrWeight.length; t++) {
@@ -164,7 +164,7 @@ final class DiffusionStage implements Stage {
 
     @Override
     public String regulariser() {
-        return localization == null ? null : LOCALIZATION;
+        return localized ? LOCALIZATION : null;
     }
 
     /** The frozen VAE's latents of the pictures and, in the frozen-text recipe, the frozen text encoder's encodings. */
@@ -221,8 +221,8 @@ final class DiffusionStage implements Stage {
         if (!frozenText && whole) run.phases().lap("text encoder");
         Tensor times = Ops.fromFloats(timeFloats, rows);
         List<Tensor> probabilities = new ArrayList<>();
-        Supplier<Tensor> forward = () -> localization == null ? unet.forward(noisy, times, encodings)
-                : localization.observing(probabilities, () -> unet.forward(noisy, times, encodings));
+        Supplier<Tensor> forward = () -> localized ? AttentionLocalization.observing(probabilities, () -> unet.forward(noisy, times, encodings))
+                : unet.forward(noisy, times, encodings);
         Tensor prediction = recipe.bf16() ? Ops.toFloat32(Autocast.bf16(forward)) : forward.get();
         if (whole) run.phases().lap("UNet forward");
         Tensor error = Ops.sub(prediction, noise), squared = Ops.mul(error, error);
@@ -232,7 +232,7 @@ final class DiffusionStage implements Stage {
                 : perSample;
         Tensor objective = Ops.div(Ops.mul(weighted, Ops.fromFloats(weights, rows)).sum(), b);
         Loss loss = new Loss(objective, Ops.item(perSample.sum()) / b);
-        if (localization != null) {
+        if (localized) {
             // the whole batch's named tokens, so that the parts' losses add up to the unsplit step's
             Tensor naming = AttentionLocalization.namingTokens(tokenizer, batch.captions(), batch.labels(), recipe.localizedDetails());
             Tensor localized = AttentionLocalization.loss(recipe.localization(), probabilities, batch.masks().narrow(0, from, rows), naming.narrow(0, from, rows), Ops.item(naming.sum()));

@@ -20,7 +20,8 @@ public final class Attention extends Module {
     private final long contextDim;
     private Projection key;
     private Projection value;
-    private java.util.function.Consumer<Tensor> observer;
+    /** Receives this thread's cross-attention probabilities while set: pictures drawn side by side observe their own. */
+    private static final ThreadLocal<java.util.function.Consumer<Tensor>> CROSS_ATTENTION_OBSERVER = new ThreadLocal<>();
     /** Set while this thread draws with the model's own K and V, whatever edits are installed. */
     private static final ThreadLocal<Boolean> ORIGINAL_PROJECTIONS = ThreadLocal.withInitial(() -> false);
 
@@ -46,6 +47,7 @@ public final class Attention extends Module {
         double scale = 1.0 / Math.sqrt(headDim);
         CrossAttentionBias crossBias = context == x ? null : CrossAttentionBias.current();
         Tensor bias = crossBias == null ? null : crossBias.logits(Ops.shape(q)[0], Ops.shape(q)[2], Ops.shape(k)[2]);
+        java.util.function.Consumer<Tensor> observer = context == x ? null : CROSS_ATTENTION_OBSERVER.get();
         if (observer != null) {
             // explicit softmax(QK^T) so that someone can look at where each token attends
             Tensor logits = Ops.mul(Ops.matmul(q, k.transpose(2, 3)), scale);
@@ -91,10 +93,14 @@ public final class Attention extends Module {
     }
 
     /**
-     * Receives the attention probabilities [B, heads, queries, keys] of every forward pass while set (slower: no
-     * fused kernel); null stops observing. Used to read cross-attention maps of a word.
+     * Sets what receives the probabilities [B, heads, queries, keys] of every cross-attention pass on this thread
+     * (slower: no fused kernel), null for nothing; returns what it replaces. Used to read cross-attention maps of a word.
      */
-    public void setObserver(java.util.function.Consumer<Tensor> observer) { this.observer = observer; }
+    public static java.util.function.Consumer<Tensor> observeCrossAttention(java.util.function.Consumer<Tensor> observer) {
+        java.util.function.Consumer<Tensor> before = CROSS_ATTENTION_OBSERVER.get();
+        CROSS_ATTENTION_OBSERVER.set(observer);
+        return before;
+    }
 
     /** The original, unedited K and V layers. */
     public Linear originalKey() { return toK; }

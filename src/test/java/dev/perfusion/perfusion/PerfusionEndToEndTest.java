@@ -11,6 +11,7 @@ import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.unet.Attention;
 import dev.perfusion.util.Progress;
 import dev.perfusion.world.HeldOut;
 import dev.perfusion.world.Sample;
@@ -120,12 +121,11 @@ class PerfusionEndToEndTest {
             assertEquals(1.0, Ops.item(mask.max()), 1e-6);
             assertTrue(Ops.item(mask.min()) >= 0 && Ops.item(mask.min()) < 0.99, "not constant");
             // the observed maps are attention probabilities: each query's row sums to 1
-            var attention = sd.unet.crossAttentionLayers().get(0);
             double[] rowSum = new double[1];
-            attention.setObserver(p -> rowSum[0] = Ops.item(p.sum(new long[] {-1}, false, new org.bytedeco.pytorch.ScalarTypeOptional()).mean()));
+            Attention.observeCrossAttention(p -> rowSum[0] = Ops.item(p.sum(new long[] {-1}, false, new org.bytedeco.pytorch.ScalarTypeOptional()).mean()));
             Tensor text = sd.encodePrompts(List.of("a teddy"), w -> {});
             Tensor observed = sd.unet.forward(x0, Ops.fromFloats(new float[] {300f}, 1), text);
-            attention.setObserver(null);
+            Attention.observeCrossAttention(null);
             assertEquals(1.0, rowSum[0], 1e-5);
             assertTrue(Ops.maxAbsDiff(observed, sd.unet.forward(x0, Ops.fromFloats(new float[] {300f}, 1), text)) < 1e-4,
                     "observing does not change the result");

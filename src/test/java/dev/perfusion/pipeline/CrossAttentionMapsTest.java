@@ -50,7 +50,7 @@ class CrossAttentionMapsTest {
         TextToImage.Request r = new TextToImage.Request("a red car on the left on the grass", "", 5, 3, "ddim", 64, 64);
         long[] latent = TextToImage.latentShape(sd, 64, 64);
         BufferedImage plain = TextToImage.generate(sd, r, 3, Progress.NONE).image();
-        CrossAttentionMaps maps = CrossAttentionMaps.observe(sd.unet, 1, latent[2], latent[3]);
+        CrossAttentionMaps maps = CrossAttentionMaps.observe(1, latent[2], latent[3]);
         try (Scope s = Scope.inference(); maps) {
             BufferedImage observed = TextToImage.generate(sd, r, 3, Progress.NONE).image();
             assertEquals(3 * sd.unet.crossAttentionLayers().size(), maps.passes(), "every layer at every step");
@@ -81,5 +81,26 @@ class CrossAttentionMapsTest {
         }
         TextToImage.generate(sd, r, 4, Progress.NONE);
         assertEquals(3 * sd.unet.crossAttentionLayers().size(), maps.passes(), "closed: no observer is left behind");
+    }
+
+    @Test
+    void observingOneThreadLeavesAPictureDrawnOnAnotherAsItIs() throws Exception {
+        StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        TextToImage.Request r = new TextToImage.Request("a red car on the grass", "", 5, 3, "ddim", 64, 64);
+        long[] latent = TextToImage.latentShape(sd, 64, 64);
+        float[] plain = TextToImage.generate(sd, r, 5, Progress.NONE).latents();
+        try (Scope s = Scope.inference(); CrossAttentionMaps maps = CrossAttentionMaps.observe(1, latent[2], latent[3])) {
+            java.util.concurrent.ExecutorService other = java.util.concurrent.Executors.newSingleThreadExecutor();
+            try {
+                float[] beside = other.submit(() -> TextToImage.generate(sd, r, 5, Progress.NONE).latents()).get();
+                // the fused kernel, bit for bit: the other thread's passes were not observed
+                assertArrayEquals(plain, beside);
+            } finally {
+                other.shutdown();
+            }
+            assertEquals(0, maps.passes(), "a picture drawn on another thread is not in this thread's maps");
+            TextToImage.generate(sd, r, 5, Progress.NONE);
+            assertEquals(3 * sd.unet.crossAttentionLayers().size(), maps.passes(), "this thread's picture is");
+        }
     }
 }

@@ -68,7 +68,7 @@ class SideSteeringDrawingTest extends BundledCatTest {
     /** Where the one picture of {@code r} reads each word, over all its steps. */
     private static WordAttention attention(Request r) {
         try (Scope s = Scope.inference();
-             CrossAttentionMaps maps = CrossAttentionMaps.observe(sd.unet, 1, latentSize(r)[2], latentSize(r)[3])) {
+             CrossAttentionMaps maps = CrossAttentionMaps.observe(1, latentSize(r)[2], latentSize(r)[3])) {
             TextToImage.generate(sd, r, 1, Progress.NONE);
             Tensor ids = sd.tokenize(List.of(r.prompts().get(0)), w -> {});
             return WordAttention.of(maps.mean(), sd.tokenizer.positionNames(dev.perfusion.tensor.Ops.toLongs(ids.select(0, 0))));
