@@ -83,11 +83,24 @@ public final class AtomicFiles {
             } catch (AtomicMoveNotSupportedException e) {
                 Files.move(tmp, absolute, StandardCopyOption.REPLACE_EXISTING);
             }
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException e) {
+            Files.deleteIfExists(tmp);
+            // ImageIO says only "I/O error writing PNG file!": name the file and what the system said (a full disk)
+            throw new IOException("cannot write " + absolute + ": " + deepestMessage(e), e);
+        } catch (RuntimeException e) {
             Files.deleteIfExists(tmp);
             throw e;
         } finally {
             finished(tmp);
         }
+    }
+
+    /** The message of the innermost cause that has one: what the system reported, under any wrappers. */
+    static String deepestMessage(Throwable e) {
+        String message = e.toString();
+        for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+            if (t.getMessage() != null && !t.getMessage().isBlank()) message = t.getMessage();
+        }
+        return message;
     }
 }

@@ -96,9 +96,22 @@ public final class CovarianceCache {
         List<String> captions = captions(sd, corpus, count);
         Key key = Key.of(sd, corpus.name(), captions);
         Path file = cacheDir.resolve(key.fileName());
-        if (Files.isRegularFile(file)) return new CovarianceFile.Loaded(InputCovariance.load(file).cInvFor(key.textEncoderHash()), key.provenance());
+        if (Files.isRegularFile(file)) {
+            try {
+                return new CovarianceFile.Loaded(InputCovariance.load(file).cInvFor(key.textEncoderHash()), key.provenance());
+            } catch (IOException | RuntimeException e) {
+                // a cache is never the only copy: what cannot be read is computed again and replaced
+                progress.message("the cached C^-1 " + file + " cannot be read (" + e.getMessage() + "): computing it again");
+            }
+        }
         InputCovariance c = accumulate(sd, captions, progress);
-        c.save(file, key.textEncoderHash(), key.metadata());
+        try {
+            c.save(file, key.textEncoderHash(), key.metadata());
+        } catch (IOException | RuntimeException e) {
+            // a read-only or full cache folder costs the next run the computation, not this run its work
+            progress.message("C^-1 is not cached (" + e.getMessage() + "): it is computed again by every run;"
+                    + " PERFUSION_CACHE names a folder to cache it in");
+        }
         return new CovarianceFile.Loaded(Scope.keep(c.inverse()), key.provenance());
     }
 

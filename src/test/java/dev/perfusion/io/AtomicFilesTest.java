@@ -30,10 +30,12 @@ class AtomicFilesTest {
     void aFailedWriteLeavesTheOldFileAndNoTemporaryFile() throws IOException {
         Path file = tmp.resolve("concept.safetensors");
         AtomicFiles.write(file, new byte[] {7});
-        assertThrows(IOException.class, () -> AtomicFiles.write(file, out -> {
+        IOException failed = assertThrows(IOException.class, () -> AtomicFiles.write(file, out -> {
             out.write(new byte[] {8, 9});
-            throw new IOException("disk full");
+            // as ImageIO reports a full disk: its own words, the system's in the cause
+            throw new javax.imageio.IIOException("I/O error writing PNG file!", new IOException("No space left on device"));
         }));
+        assertEquals("cannot write " + file.toAbsolutePath() + ": No space left on device", failed.getMessage());
         assertArrayEquals(new byte[] {7}, Files.readAllBytes(file));
         try (var files = Files.list(tmp)) {
             assertEquals(1, files.count(), "only the file itself");

@@ -142,4 +142,35 @@ class CovarianceCacheTest {
         assertEquals("0", meta.get("clip_skip"));
         assertEquals(Double.toString(InputCovariance.RIDGE), meta.get("ridge"));
     }
+
+    @Test
+    void aCacheThatCannotBeWrittenOrReadCostsTheComputationNotTheRun() throws IOException {
+        List<String> messages = new java.util.ArrayList<>();
+        Progress said = new Progress() {
+            @Override public void update(String task, long done, long total, String detail) {}
+            @Override public void message(String text) { messages.add(text); }
+        };
+        Path file = tmp.resolve("not-a-folder");
+        Files.writeString(file, "a file where the cache folder should be");
+        float[] fresh, uncached, mended, reread;
+        try (Scope s = Scope.inference()) {
+            fresh = Ops.toFloats(CovarianceCache.inverseFor(sd, CaptionCorpus.generic(), tmp.resolve("fresh"), 64, Progress.NONE));
+            uncached = Ops.toFloats(CovarianceCache.inverseFor(sd, CaptionCorpus.generic(), file.resolve("cache"), 64, said));
+        }
+        assertArrayEquals(fresh, uncached, "computed all the same");
+        assertTrue(messages.stream().anyMatch(m -> m.startsWith("C^-1 is not cached (") && m.contains("PERFUSION_CACHE")), messages.toString());
+        // a damaged cache file is computed again and replaced
+        Path dir = tmp.resolve("damaged");
+        Path cached = dir.resolve(CovarianceCache.key(sd, CaptionCorpus.generic(), 64).fileName());
+        Files.createDirectories(dir);
+        Files.write(cached, java.util.Arrays.copyOf(Files.readAllBytes(tmp.resolve("fresh").resolve(cached.getFileName())), 100));
+        messages.clear();
+        try (Scope s = Scope.inference()) {
+            mended = Ops.toFloats(CovarianceCache.inverseFor(sd, CaptionCorpus.generic(), dir, 64, said));
+            reread = Ops.toFloats(CovarianceCache.inverseFor(sd, CaptionCorpus.generic(), dir, 64, Progress.NONE));
+        }
+        assertArrayEquals(fresh, mended);
+        assertArrayEquals(fresh, reread, "the replaced file reads back");
+        assertTrue(messages.stream().anyMatch(m -> m.startsWith("the cached C^-1 " + cached + " cannot be read (")), messages.toString());
+    }
 }
