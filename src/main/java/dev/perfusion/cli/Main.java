@@ -33,7 +33,21 @@ public final class Main {
     }
 
     static int run(String... args) {
-        return commandLine().execute(args);
+        try {
+            return commandLine().execute(args);
+        } catch (OutOfMemoryError e) {
+            // an Error passes picocli's handler: without this, a page of stack trace and no word on what to change
+            System.err.println(outOfMemory(e));
+            return 1;
+        }
+    }
+
+    /** What an out-of-memory error says to a person: which limit was met, and what sets it. */
+    static String outOfMemory(OutOfMemoryError e) {
+        String what = e.getMessage() == null ? "" : ": " + e.getMessage().strip().lines().findFirst().orElse("");
+        return "error: out of memory" + what + ". The JVM's heap is " + Math.round(Runtime.getRuntime().maxMemory() / 1048576.0)
+                + " MB and tensors may take 4 times that (JavaCPP's limit): PERFUSION_JAVA_OPTS=-Xmx<size> sets both;"
+                + " smaller pictures, fewer at once or --precision bf16 need less";
     }
 
     /** The command line with its handlers: what {@link #run} executes, and what tests read the model of. */
