@@ -102,6 +102,57 @@ class ThreadsTest {
         assertEquals(2, ended.get(), "both parts ran before the failure was thrown");
     }
 
+    /**
+     * Each new thread costs a glibc arena that keeps its peak: the web app's trainings made two new workers each, and
+     * grew by 125 MB a training. The workers now serve one side-by-side work after another; one nested inside a worker
+     * gets workers of its own (none waits for itself); a pool closed with a task still running is not reused.
+     */
+    @Test
+    void workersServeOneSideBySideWorkAfterAnotherAndANestedOneGetsItsOwn() throws Exception {
+        java.util.function.Function<String, java.util.Set<Thread>> workersOf = name -> {
+            try (Threads.SideBySide side = Threads.sideBySide(2, name)) {
+                java.util.concurrent.CountDownLatch both = new java.util.concurrent.CountDownLatch(2);
+                return new java.util.HashSet<>(side.run(2, k -> {
+                    both.countDown();
+                    try {
+                        assertTrue(both.await(1, java.util.concurrent.TimeUnit.MINUTES), "the two parts run at once");
+                    } catch (InterruptedException e) {
+                        throw new IllegalStateException(e);
+                    }
+                    assertTrue(Thread.currentThread().getName().startsWith(name + "-"), Thread.currentThread().getName());
+                    return Thread.currentThread();
+                }));
+            }
+        };
+        java.util.Set<Thread> first = workersOf.apply("test-first");
+        assertEquals(2, first.size());
+        assertEquals(first, workersOf.apply("test-second"), "the same two threads, named after the work they do");
+        try (Threads.SideBySide outer = Threads.sideBySide(2, "test-outer")) {
+            List<java.util.Set<Thread>> inner = outer.run(2, k -> workersOf.apply("test-inner-" + k));
+            assertEquals(2, inner.size(), "both nested works ended");
+            // the outer work holds the first two threads, so each nested one runs on others
+            for (java.util.Set<Thread> threads : inner) assertTrue(java.util.Collections.disjoint(first, threads), threads.toString());
+        }
+        java.util.concurrent.CountDownLatch started = new java.util.concurrent.CountDownLatch(1), release = new java.util.concurrent.CountDownLatch(1);
+        java.util.Set<Thread> busy = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        try (Threads.SideBySide side = Threads.sideBySide(2, "test-busy")) {
+            side.async(() -> {
+                busy.add(Thread.currentThread());
+                started.countDown();
+                try {
+                    release.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt(); // stopped with its pool
+                }
+                return 0;
+            });
+            assertTrue(started.await(1, java.util.concurrent.TimeUnit.MINUTES), "a guard, not a speed check");
+        }
+        release.countDown();
+        java.util.Set<Thread> after = workersOf.apply("test-after");
+        assertTrue(java.util.Collections.disjoint(busy, after), "a worker left computing is not handed out again");
+    }
+
     @Test
     void aFailingPartIsThrownOnceEveryPartHasEnded() {
         AtomicInteger ended = new AtomicInteger();
