@@ -72,6 +72,16 @@ public final class Scope implements AutoCloseable {
         return kept;
     }
 
+    /**
+     * Frees now the native memory of every tensor no longer referenced that no scope freed (a model's weights): JavaCPP
+     * frees such a tensor only when the GC finds its Java object unreachable, and a process whose heap barely moves
+     * (the web app between jobs) may not collect for hours, while the tensors' gigabytes stay allocated.
+     */
+    public static void freeUnreachable() {
+        System.gc();
+        Pointer.deallocateReferences();
+    }
+
     @Override
     public void close() {
         if (noGrad != null) noGrad.close();
