@@ -141,6 +141,14 @@ public final class PerfusionServer implements AutoCloseable {
         r.get("/api/outputs/{job}/{file}", ctx -> sendFile(ctx, outputs.existingFile(ctx.pathParam("job"), ctx.pathParam("file"))));
         r.get("/api/outputs/{job}/samples/{file}",
                 ctx -> sendFile(ctx, outputs.existingFile(ctx.pathParam("job"), "samples", ctx.pathParam("file"))));
+        // Javalin streams events only to a request that accepts them, and answers any other with an empty 200
+        r.before("/api/events", ctx -> {
+            String accept = ctx.header("Accept");
+            if (accept == null || !accept.contains("text/event-stream")) {
+                throw new ApiException(406, "/api/events is a stream of server-sent events: ask with the header"
+                        + " 'Accept: text/event-stream' (a browser's EventSource does; curl -N -H 'Accept: text/event-stream')");
+            }
+        });
         r.sse("/api/events", client -> events.connect(client, queue.all()));
 
         r.exception(ApiException.class, (e, ctx) -> error(ctx, e.status, e.getMessage()));

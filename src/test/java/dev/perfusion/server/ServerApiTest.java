@@ -142,6 +142,10 @@ class ServerApiTest {
         read.get(2, TimeUnit.MINUTES);
         assertEquals("done 4", states.get(states.size() - 1), states.toString());
         assertTrue(states.size() >= 2, "the job's states came as it ran: " + states);
+        // asked for without the header (as a plain curl -N does), it was an empty 200: now it says what to send
+        ServerFixture.Answer plain = s.get("/api/events");
+        assertEquals(406, plain.status(), plain.text());
+        assertTrue(plain.json().get("error").asText().contains("'Accept: text/event-stream'"), plain.text());
     }
 
     @Test
