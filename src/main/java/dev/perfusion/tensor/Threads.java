@@ -8,15 +8,19 @@ import org.bytedeco.pytorch.global.torch;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Callable;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
 import java.util.function.Supplier;
@@ -291,11 +295,11 @@ public final class Threads {
     private static final class IdleWorkers {
         /** At most this many pools wait between uses; more are shut down. */
         private static final int KEPT = 4;
-        private static final java.util.Deque<ExecutorService> IDLE = new java.util.ArrayDeque<>();
-        private static final Map<ExecutorService, Integer> SIZES = new java.util.IdentityHashMap<>();
+        private static final Deque<ExecutorService> IDLE = new ArrayDeque<>();
+        private static final Map<ExecutorService, Integer> SIZES = new IdentityHashMap<>();
 
         static synchronized ExecutorService take(int workers) {
-            for (java.util.Iterator<ExecutorService> it = IDLE.iterator(); it.hasNext(); ) {
+            for (Iterator<ExecutorService> it = IDLE.iterator(); it.hasNext(); ) {
                 ExecutorService pool = it.next();
                 if (SIZES.get(pool) == workers) {
                     it.remove();
@@ -340,7 +344,7 @@ public final class Threads {
         private final int restoreTorch;
         private final int restoreBlas;
         /** Tasks handed to the workers that have not ended. */
-        private final java.util.concurrent.atomic.AtomicInteger inFlight = new java.util.concurrent.atomic.AtomicInteger();
+        private final AtomicInteger inFlight = new AtomicInteger();
 
         private SideBySide(int workers, String name) {
             Libtorch.ensureLoaded();
@@ -363,13 +367,13 @@ public final class Threads {
         }
 
         /** Runs {@code work} on a worker, named after this side-by-side work while it runs, and counts it until it ends. */
-        private <T> Callable<T> onWorker(Callable<T> work) {
+        private <T> Supplier<T> onWorker(Supplier<T> work) {
             inFlight.incrementAndGet();
             return () -> {
                 Thread.currentThread().setName(name + "-" + WORKER_INDEX.get());
                 try {
                     singleOnThisThread();
-                    return work.call();
+                    return work.get();
                 } finally {
                     inFlight.decrementAndGet();
                 }
@@ -390,23 +394,14 @@ public final class Threads {
             List<Future<T>> futures = new ArrayList<>(parts);
             for (int k = 0; k < parts; k++) {
                 int p = k;
-                futures.add(pool().submit(onWorker(() -> part.apply(p))));
+                futures.add(pool().submit(onWorker(() -> part.apply(p))::get));
             }
             return awaitAll(futures);
         }
 
         /** Runs {@code work} on a worker, on one thread, while the caller goes on (the next batch while this one trains). */
         public <T> CompletableFuture<T> async(Supplier<T> work) {
-            Callable<T> task = onWorker(work::get);
-            return CompletableFuture.supplyAsync(() -> {
-                try {
-                    return task.call();
-                } catch (RuntimeException | Error e) {
-                    throw e;
-                } catch (Exception e) {
-                    throw new java.util.concurrent.CompletionException(e);
-                }
-            }, pool());
+            return CompletableFuture.supplyAsync(onWorker(work), pool());
         }
 
         @Override
