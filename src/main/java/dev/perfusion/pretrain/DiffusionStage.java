@@ -75,7 +75,7 @@ final class DiffusionStage implements Stage {
     /** Min-SNR-γ: each timestep's loss weight, min(SNR, γ) / SNR, so that the easy low-noise steps do not dominate. */
     private final double[] snrWeight;
     /** Whether the recipe localizes the words' attention (its weight above 0). */
-    private final boolean localized;
+    private final boolean localizesAttention;
 
     /**
      * {@code continueFrom}: the exported model to start from, the {@code continuation}-th run that continues
@@ -119,7 +119,7 @@ final class DiffusionStage implements Stage {
             else if (widening > 1) UNetWidening.load(unet, weights, widening, what, recipe.seed() + 2);
             else Weights.load(unet, weights, "", Ops.cpu(), ScalarType.Float, "UNet");
         }
-        this.localized = recipe.attentionLocalization() > 0;
+        this.localizesAttention = recipe.attentionLocalization() > 0;
         this.schedule = new NoiseSchedule(recipe.schedulerConfig());
         this.snrWeight = new double[schedule.trainSteps()];
         for (int t = 0; t < snrWeight.length; t++) {
@@ -164,7 +164,7 @@ final class DiffusionStage implements Stage {
 
     @Override
     public String regulariser() {
-        return localized ? LOCALIZATION : null;
+        return localizesAttention ? LOCALIZATION : null;
     }
 
     /** The frozen VAE's latents of the pictures and, in the frozen-text recipe, the frozen text encoder's encodings. */
@@ -221,7 +221,7 @@ final class DiffusionStage implements Stage {
         if (!frozenText && whole) run.phases().lap("text encoder");
         Tensor times = Ops.fromFloats(timeFloats, rows);
         List<Tensor> probabilities = new ArrayList<>();
-        Supplier<Tensor> forward = () -> localized ? AttentionLocalization.observing(probabilities, () -> unet.forward(noisy, times, encodings))
+        Supplier<Tensor> forward = () -> localizesAttention ? AttentionLocalization.observing(probabilities, () -> unet.forward(noisy, times, encodings))
                 : unet.forward(noisy, times, encodings);
         Tensor prediction = recipe.bf16() ? Ops.toFloat32(Autocast.bf16(forward)) : forward.get();
         if (whole) run.phases().lap("UNet forward");
@@ -232,7 +232,7 @@ final class DiffusionStage implements Stage {
                 : perSample;
         Tensor objective = Ops.div(Ops.mul(weighted, Ops.fromFloats(weights, rows)).sum(), b);
         Loss loss = new Loss(objective, Ops.item(perSample.sum()) / b);
-        if (localized) {
+        if (localizesAttention) {
             // the whole batch's named tokens, so that the parts' losses add up to the unsplit step's
             Tensor naming = AttentionLocalization.namingTokens(tokenizer, batch.captions(), batch.labels(), recipe.localizedDetails());
             Tensor localized = AttentionLocalization.loss(recipe.localization(), probabilities, batch.masks().narrow(0, from, rows), naming.narrow(0, from, rows), Ops.item(naming.sum()));
