@@ -32,12 +32,10 @@ class BadInputTest {
     /** An out-of-memory error passed picocli's handler: the user saw a page of stack trace and nothing on what to change. */
     @Test
     void runningOutOfMemorySaysWhichLimitAndWhatSetsIt() throws Exception {
-        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
         Path log = tmp.resolve("log");
         // a 48 MB heap: JavaCPP then allows 192 MB of tensors, less than the bundled model's loading takes
-        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx48m",
-                "-Djava.awt.headless=true", "-Dperfusion.home=" + Bundled.home(), "-cp", classPath, Main.class.getName(),
-                "generate", "--prompt", "a teddy", "--steps", "1", "--out", tmp.resolve("out").toString(), "--threads", "1")
+        Process child = new ProcessBuilder(CliRun.childCommand("48m", List.of(),
+                "generate", "--prompt", "a teddy", "--steps", "1", "--out", tmp.resolve("out").toString(), "--threads", "1"))
                 .redirectErrorStream(true).redirectOutput(log.toFile()).start();
         try {
             assertTrue(child.waitFor(5, java.util.concurrent.TimeUnit.MINUTES), "a guard, not a speed check");

@@ -1,8 +1,13 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.world.Bundled;
+
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 /** One run of the {@code perfusion} command in this JVM: its exit code and what it printed to stdout and stderr. */
 record CliRun(int rc, String out, String err) {
@@ -21,5 +26,20 @@ record CliRun(int rc, String out, String err) {
             System.setErr(err);
         }
         return new CliRun(rc, o.toString(StandardCharsets.UTF_8), e.toString(StandardCharsets.UTF_8));
+    }
+
+    /**
+     * The command line that runs {@code perfusion ARGS} in a child JVM on the tests' class path, with the bundled model's
+     * home, the heap {@code xmx} and any more JVM options: for what only a process of its own shows (a signal, a
+     * heap too small, a server's printed address).
+     */
+    static List<String> childCommand(String xmx, List<String> jvmOptions, String... args) {
+        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx" + xmx, "-Djava.awt.headless=true", "-Dperfusion.home=" + Bundled.home()));
+        command.addAll(jvmOptions);
+        command.addAll(List.of("-cp", classPath, Main.class.getName()));
+        command.addAll(List.of(args));
+        return command;
     }
 }

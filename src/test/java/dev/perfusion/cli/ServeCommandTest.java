@@ -1,6 +1,5 @@
 package dev.perfusion.cli;
 
-import dev.perfusion.world.Bundled;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -56,11 +55,9 @@ class ServeCommandTest {
 
     /** Starts serve in a child JVM on a free port, asks /api/health at the address it printed, and stops it; returns its output lines. */
     private List<String> serveAndAsk(String host) throws Exception {
-        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx512m", "-Djava.awt.headless=true", "-Dperfusion.home=" + Bundled.home(), "-cp", classPath, Main.class.getName(),
+        List<String> command = CliRun.childCommand("512m", List.of(),
                 "serve", "--port", "0", "--threads", "1", "--concepts", tmp.resolve("concepts").toString(),
-                "--outputs", tmp.resolve("outputs").toString()));
+                "--outputs", tmp.resolve("outputs").toString());
         if (host != null) command.addAll(List.of("--host", host));
         Process child = new ProcessBuilder(command).redirectErrorStream(true).start();
         // a guard against a child that hangs before printing its address (reading its output would block), not a speed check

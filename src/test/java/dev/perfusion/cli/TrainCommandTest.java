@@ -28,11 +28,9 @@ class TrainCommandTest {
     @Test
     void aTrainingStoppedFromOutsideSaysWhichCheckpointResumes() throws Exception {
         Path out = tmp.resolve("my-teddy.safetensors"), checkpoint = tmp.resolve("my-teddy.safetensors.ckpt");
-        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        Process child = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx1g", "-Djava.awt.headless=true",
-                "-Dperfusion.home=" + dev.perfusion.world.Bundled.home(), "-Dperfusion.cache=" + tmp.resolve("cache"), "-cp", classPath, Main.class.getName(),
+        Process child = new ProcessBuilder(CliRun.childCommand("1g", List.of("-Dperfusion.cache=" + tmp.resolve("cache")),
                 "train", "--images", dev.perfusion.world.Bundled.examples("my-teddy").toString(), "--word", "my-teddy", "--supercategory", "teddy",
-                "--out", out.toString(), "--train-steps", "100000", "--checkpoint-every", "1", "--threads", "1")
+                "--out", out.toString(), "--train-steps", "100000", "--checkpoint-every", "1", "--threads", "1"))
                 .redirectErrorStream(true).redirectOutput(tmp.resolve("log").toFile()).start();
         try {
             // waits for the first checkpoint; a guard bounds it, not a speed check

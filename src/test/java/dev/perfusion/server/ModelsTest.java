@@ -3,7 +3,7 @@ package dev.perfusion.server;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.util.Progress;
-import dev.perfusion.world.Bundled;
+import dev.perfusion.world.BundledWorld;
 import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -12,7 +12,6 @@ import java.io.IOException;
 import java.lang.ref.WeakReference;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -27,7 +26,7 @@ class ModelsTest {
     @Test
     void switchingModelsCollectsTheOneBefore() throws IOException {
         Path models = Files.createDirectories(tmp.resolve("models"));
-        for (String name : new String[] {"a", "b"}) copy(Bundled.model(), models.resolve(name));
+        for (String name : new String[] {"a", "b"}) BundledWorld.copyOfModel(models.resolve(name));
         Models m = new Models(new Folder(models), Ops.cpu(), torch.ScalarType.Float);
         WeakReference<StableDiffusion> first = new WeakReference<>(m.load("a", Progress.NONE).sd);
         assertSame(first.get(), m.load("a", Progress.NONE).sd, "the same model stays loaded");
@@ -38,15 +37,5 @@ class ModelsTest {
         StableDiffusion second = m.load("b", Progress.NONE).sd;
         assertNull(first.get(), "the model before was collected when the next was loaded");
         assertNotNull(second);
-    }
-
-    private static void copy(Path from, Path to) throws IOException {
-        try (Stream<Path> files = Files.walk(from)) {
-            for (Path f : files.toList()) {
-                Path target = to.resolve(from.relativize(f).toString());
-                if (Files.isDirectory(f)) Files.createDirectories(target);
-                else Files.copy(f, target);
-            }
-        }
     }
 }
