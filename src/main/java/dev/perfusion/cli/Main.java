@@ -45,9 +45,15 @@ public final class Main {
     /** What an out-of-memory error says to a person: which limit was met, and what sets it. */
     static String outOfMemory(OutOfMemoryError e) {
         String what = e.getMessage() == null ? "" : ": " + e.getMessage().strip().lines().findFirst().orElse("");
-        return "error: out of memory" + what + ". The JVM's heap is " + Math.round(Runtime.getRuntime().maxMemory() / 1048576.0)
-                + " MB and tensors may take 4 times that (JavaCPP's limit): PERFUSION_JAVA_OPTS=-Xmx<size> sets both;"
-                + " smaller pictures, fewer at once or --precision bf16 need less";
+        long limit = org.bytedeco.javacpp.Pointer.maxPhysicalBytes();
+        return "error: out of memory" + what + ". The JVM's heap is " + megabytes(Runtime.getRuntime().maxMemory()) + " MB and "
+                + (limit > 0 ? "the process may use " + megabytes(limit) + " MB (JavaCPP's limit, 4 times the heap unless"
+                        + " -Dorg.bytedeco.javacpp.maxPhysicalBytes says otherwise)" : "JavaCPP sets the process no limit")
+                + ": PERFUSION_JAVA_OPTS=-Xmx<size> raises both; smaller pictures, fewer at once or --precision bf16 need less";
+    }
+
+    private static long megabytes(long bytes) {
+        return Math.round(bytes / 1048576.0);
     }
 
     /** The command line with its handlers: what {@link #run} executes, and what tests read the model of. */
