@@ -1,11 +1,11 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.ChildJvm;
 import dev.perfusion.world.Bundled;
 
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -34,12 +34,8 @@ record CliRun(int rc, String out, String err) {
      * heap too small, a server's printed address).
      */
     static List<String> childCommand(String xmx, List<String> jvmOptions, String... args) {
-        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx" + xmx, "-Djava.awt.headless=true", "-Dperfusion.home=" + Bundled.home()));
-        command.addAll(jvmOptions);
-        command.addAll(List.of("-cp", classPath, Main.class.getName()));
-        command.addAll(List.of(args));
-        return command;
+        List<String> options = new ArrayList<>(List.of("-Xmx" + xmx, "-Djava.awt.headless=true", "-Dperfusion.home=" + Bundled.home()));
+        options.addAll(jvmOptions);
+        return ChildJvm.command(Main.class, options, args);
     }
 }

@@ -1,5 +1,6 @@
 package dev.perfusion.io;
 
+import dev.perfusion.ChildJvm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -7,6 +8,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -45,9 +47,7 @@ class AtomicFilesTest {
     /** A process stopped mid-write (Ctrl-C, a kill) left its hidden .part file behind; now it goes with the process. */
     @Test
     void aProcessStoppedWhileWritingLeavesNoTemporaryFile() throws Exception {
-        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        Process child = new ProcessBuilder(java.nio.file.Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx64m",
-                "-cp", classPath, StoppedMidWrite.class.getName(), tmp.toString()).redirectErrorStream(true).start();
+        Process child = new ProcessBuilder(ChildJvm.command(StoppedMidWrite.class, List.of("-Xmx64m"), tmp.toString())).redirectErrorStream(true).start();
         try {
             Path started = tmp.resolve("started");
             // waits for the child to be inside its write; a guard bounds it, not a speed check

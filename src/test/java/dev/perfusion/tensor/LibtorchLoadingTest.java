@@ -4,6 +4,7 @@ import org.bytedeco.javacpp.FloatPointer;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.TensorOptions;
 import org.bytedeco.pytorch.global.torch;
+import dev.perfusion.ChildJvm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledOnOs;
 import org.junit.jupiter.api.condition.OS;
@@ -12,7 +13,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
@@ -100,14 +100,8 @@ class LibtorchLoadingTest {
     }
 
     private Process start(Path cache, Path libraryPath, Path log) throws IOException {
-        // Surefire runs tests from a manifest-only jar; the real class path is in its own property.
-        String classPath = System.getProperty("surefire.test.class.path", System.getProperty("java.class.path"));
-        List<String> command = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx512m", "-Djava.awt.headless=true",
-                "-XX:ErrorFile=" + tmp.resolve("hs_err_pid%p.log"),
-                "-Dorg.bytedeco.javacpp.cachedir=" + cache,
-                "-cp", classPath, Child.class.getName()));
+        List<String> command = ChildJvm.command(Child.class, List.of("-Xmx512m", "-Djava.awt.headless=true",
+                "-XX:ErrorFile=" + tmp.resolve("hs_err_pid%p.log"), "-Dorg.bytedeco.javacpp.cachedir=" + cache));
         ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
         if (libraryPath != null) pb.environment().put("LD_LIBRARY_PATH", libraryPath.toString());
         return pb.start();
