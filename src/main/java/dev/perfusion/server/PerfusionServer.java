@@ -114,8 +114,12 @@ public final class PerfusionServer implements AutoCloseable {
     @Override
     public void close() {
         queue.close();
+        events.close();
         app.stop();
     }
+
+    /** What the events' timer does every {@value Events#HEARTBEAT_SECONDS} s, now (for tests). */
+    void heartbeat() { events.heartbeat(); }
 
     private void routes(io.javalin.config.RoutesConfig r) {
         r.before("/api/*", this::sameOriginOnly);

@@ -14,6 +14,7 @@ import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.net.URI;
+import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
@@ -146,6 +147,25 @@ class ServerApiTest {
         ServerFixture.Answer plain = s.get("/api/events");
         assertEquals(406, plain.status(), plain.text());
         assertTrue(plain.json().get("error").asText().contains("'Accept: text/event-stream'"), plain.text());
+    }
+
+    /** A page that went away was let go only at the next job event; a quiet server kept it. The heartbeat finds it. */
+    @Test
+    void aPageThatStopsListeningIsLetGoWithoutAnyJob() throws Exception {
+        int before = s.get("/api/health").json().get("listeners").asInt();
+        HttpRequest listen = HttpRequest.newBuilder(URI.create(s.base + "/api/events")).header("Accept", "text/event-stream").GET().build();
+        HttpResponse<java.io.InputStream> events = HttpClient.newHttpClient().send(listen, HttpResponse.BodyHandlers.ofInputStream());
+        assertEquals(200, events.statusCode());
+        // the stream is registered after its answer's head is sent; a bound guards the wait, not a speed check
+        for (int i = 0; i < 500 && s.get("/api/health").json().get("listeners").asInt() == before; i++) Thread.sleep(10);
+        assertEquals(before + 1, s.get("/api/health").json().get("listeners").asInt());
+        events.body().close(); // the page goes away
+        // a closed connection shows at the first or second write after it; no job runs meanwhile
+        for (int i = 0; i < 500 && s.get("/api/health").json().get("listeners").asInt() > before; i++) {
+            s.server.heartbeat();
+            Thread.sleep(10);
+        }
+        assertEquals(before, s.get("/api/health").json().get("listeners").asInt(), "the page that went away is let go");
     }
 
     @Test
