@@ -105,7 +105,12 @@ public final class PerfusionServer implements AutoCloseable {
     /** Starts a server; port 0 takes a free one ({@link #port}). */
     public static PerfusionServer start(Settings settings) throws IOException {
         PerfusionServer server = new PerfusionServer(settings);
-        server.app.start();
+        try {
+            server.app.start();
+        } catch (RuntimeException e) { // a port in use: the events' timer must not outlive the server that never was
+            server.close();
+            throw e;
+        }
         return server;
     }
 

@@ -168,6 +168,22 @@ class ServerApiTest {
         assertEquals(before, s.get("/api/health").json().get("listeners").asInt(), "the page that went away is let go");
     }
 
+    /** A server that cannot listen (its port in use) says so and leaves no thread of its own behind. */
+    @Test
+    void aServerWhosePortIsInUseLeavesNoThreadBehind() throws InterruptedException {
+        long before = heartbeatThreads();
+        assertThrows(RuntimeException.class, () -> PerfusionServer.start(new PerfusionServer.Settings("127.0.0.1", s.server.port(), s.models,
+                s.concepts, s.outputs, null, new org.bytedeco.pytorch.Device(org.bytedeco.pytorch.global.torch.DeviceType.CPU),
+                org.bytedeco.pytorch.global.torch.ScalarType.Float, ServerFixture.LIMITS)));
+        // a stopped timer's thread ends a moment after it is stopped; a bound guards the wait, not a speed check
+        for (int i = 0; i < 500 && heartbeatThreads() > before; i++) Thread.sleep(10);
+        assertEquals(before, heartbeatThreads(), "the events' timer of the server that never started is stopped");
+    }
+
+    private static long heartbeatThreads() {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().equals("perfusion-events-heartbeat")).count();
+    }
+
     @Test
     void queuedAndRunningJobsCanBeCancelledAndTheWorkerGoesOn() {
         String running = s.postJson("/api/generate", ServerFixture.generation("a green tree in the desert", 1, 150)).json().get("id").asText();
