@@ -172,9 +172,7 @@ class ServerApiTest {
     @Test
     void aServerWhosePortIsInUseLeavesNoThreadBehind() throws InterruptedException {
         long before = heartbeatThreads();
-        assertThrows(RuntimeException.class, () -> PerfusionServer.start(new PerfusionServer.Settings("127.0.0.1", s.server.port(), s.models,
-                s.concepts, s.outputs, null, new org.bytedeco.pytorch.Device(org.bytedeco.pytorch.global.torch.DeviceType.CPU),
-                org.bytedeco.pytorch.global.torch.ScalarType.Float, ServerFixture.LIMITS)));
+        assertThrows(RuntimeException.class, () -> PerfusionServer.start(s.settings(s.server.port())));
         // a stopped timer's thread ends a moment after it is stopped; a bound guards the wait, not a speed check
         for (int i = 0; i < 500 && heartbeatThreads() > before; i++) Thread.sleep(10);
         assertEquals(before, heartbeatThreads(), "the events' timer of the server that never started is stopped");

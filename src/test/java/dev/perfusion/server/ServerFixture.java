@@ -55,9 +55,14 @@ final class ServerFixture implements AutoCloseable {
         concepts = Files.createDirectories(root.resolve("concepts"));
         Files.copy(Bundled.concept("my-cat"), concepts.resolve("my-cat.safetensors"));
         outputs = root.resolve("outputs");
-        server = PerfusionServer.start(new PerfusionServer.Settings("127.0.0.1", 0, models, concepts, outputs,
-                Bundled.home().resolve("models/examples"), new Device(torch.DeviceType.CPU), torch.ScalarType.Float, LIMITS));
+        server = PerfusionServer.start(settings(0));
         base = "http://127.0.0.1:" + server.port();
+    }
+
+    /** This fixture's folders and limits, served on {@code port} (0: a free one). */
+    PerfusionServer.Settings settings(int port) {
+        return new PerfusionServer.Settings("127.0.0.1", port, models, concepts, outputs,
+                Bundled.home().resolve("models/examples"), new Device(torch.DeviceType.CPU), torch.ScalarType.Float, LIMITS);
     }
 
     @Override
