@@ -243,11 +243,15 @@ public final class Threads {
         return partHelpers;
     }
 
-    /** {@code count} threads named {@code name-0, name-1, ...} that do not keep the JVM alive. */
+    /** {@code count} threads named {@code name-0, name-1, ...}, each knowing its index, that do not keep the JVM alive. */
     private static ExecutorService daemonPool(int count, String name) {
         int[] index = {0};
         return Executors.newFixedThreadPool(count, r -> {
-            Thread t = new Thread(r, name + "-" + index[0]++);
+            int k = index[0]++;
+            Thread t = new Thread(() -> {
+                WORKER_INDEX.set(k);
+                r.run();
+            }, name + "-" + k);
             t.setDaemon(true);
             return t;
         });
@@ -306,7 +310,7 @@ public final class Threads {
                     return pool;
                 }
             }
-            ExecutorService pool = workerPool(workers);
+            ExecutorService pool = daemonPool(workers, "side-by-side");
             SIZES.put(pool, workers);
             return pool;
         }
@@ -318,19 +322,6 @@ public final class Threads {
                 SIZES.remove(oldest);
                 oldest.shutdown();
             }
-        }
-
-        private static ExecutorService workerPool(int count) {
-            int[] index = {0};
-            return Executors.newFixedThreadPool(count, r -> {
-                int k = index[0]++;
-                Thread t = new Thread(() -> {
-                    WORKER_INDEX.set(k);
-                    r.run();
-                }, "side-by-side-" + k);
-                t.setDaemon(true);
-                return t;
-            });
         }
     }
 
