@@ -56,6 +56,8 @@ final class BenchCommand implements Callable<Integer> {
                     w.target(), family, w.tensors(), w.bytes() / 1e9);
             return 0;
         }
+        if (!training && repeats < 1) throw new IllegalArgumentException("--repeats must be at least 1, got " + repeats);
+        if (!training) for (int size : sizes) if (size < 8 || size % 8 != 0) throw new IllegalArgumentException("--sizes: each a multiple of 8 pixels, got " + size);
         if (training && trainSteps < 20) throw new IllegalArgumentException("--train-steps must be at least 20 to time a rate, got " + trainSteps);
         if (model != null && !training) throw new IllegalArgumentException("--model is the world model of --training; the engine benchmark's model is --family's random one");
         if (model != null && !java.nio.file.Files.isRegularFile(model.resolve("recipe.json"))) {

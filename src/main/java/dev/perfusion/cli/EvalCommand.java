@@ -8,6 +8,7 @@ import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.world.Bundled;
 import dev.perfusion.world.HeldOut;
+import dev.perfusion.world.Prompts;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -69,6 +70,12 @@ final class EvalCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         if (merge != null) return merge();
         model.checkPrecision();
+        int evaluationPrompts = Prompts.evaluationPrompts().size();
+        if (prompts != null && (prompts < 1 || prompts > evaluationPrompts)) {
+            throw new IllegalArgumentException("--prompts must be in 1.." + evaluationPrompts + " (the evaluation prompts), got " + prompts);
+        }
+        if (seeds != null && seeds < 1) throw new IllegalArgumentException("--seeds must be at least 1, got " + seeds);
+        if (trainSteps != null && trainSteps < 1) throw new IllegalArgumentException("--train-steps must be at least 1, got " + trainSteps);
         MethodEvaluation.Protocol p = quick ? MethodEvaluation.Protocol.quick() : MethodEvaluation.Protocol.full();
         p = new MethodEvaluation.Protocol(instances != null ? instances : p.instances(), prompts != null ? prompts : p.prompts(),
                 seeds != null ? seeds : p.seeds(), trainSteps != null ? trainSteps : p.trainingSteps(), betas != null ? betas : p.betas(),

@@ -71,6 +71,9 @@ final class GenerateCommand implements Callable<Integer> {
         int total = count * prompts.size();
         if (initLatents != null && total != 1) throw new IllegalArgumentException("--init-latents gives one image: use one --prompt and --count 1");
         if (betaSweep != null && concepts.isEmpty()) throw new IllegalArgumentException("--beta-sweep needs at least one --concept");
+        if (betaSweep != null && (initLatents != null || saveLatents != null || count != 1)) {
+            throw new IllegalArgumentException("--beta-sweep draws one grid from --seed: not with --init-latents, --save-latents or --count");
+        }
         if (attentionWords != null && !attentionMaps) throw new IllegalArgumentException("--attention-words needs --attention-maps");
         if (attentionMaps && (betaSweep != null || initLatents != null)) throw new IllegalArgumentException("--attention-maps draws pictures from seeds: not with --beta-sweep or --init-latents");
         if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);

@@ -106,8 +106,8 @@ final class PretrainCommand implements Callable<Integer> {
             description = "What the diffusion stage's UNet computes in: ${COMPLETION-CANDIDATES}. bf16 computes its matrix products and convolutions "
                     + "in bf16 (mixed precision: attention, the loss, the weights, their gradients and the optimizer stay fp32), faster on CPUs with "
                     + "AVX512-BF16 or AMX (default: the recipe's, fp32).") Precision precision;
-    @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (default: ${DEFAULT-VALUE}).") int checkpointEvery;
-    @Option(names = "--sample-every", defaultValue = "1000", description = "Write a sample grid every this many steps (default: ${DEFAULT-VALUE}).") int sampleEvery;
+    @Option(names = "--checkpoint-every", defaultValue = "250", description = "Steps between checkpoints in --work, which a rerun resumes from (0: only when --max-minutes stops the run; default: ${DEFAULT-VALUE}).") int checkpointEvery;
+    @Option(names = "--sample-every", defaultValue = "1000", description = "Write a sample grid every this many steps (0: only at each stage's end; default: ${DEFAULT-VALUE}).") int sampleEvery;
 
     /** The recipe this run trains: the named or recorded one, with the options' changes. */
     BaseModelRecipe recipe() throws java.io.IOException {
@@ -229,6 +229,9 @@ final class PretrainCommand implements Callable<Integer> {
         BaseModelRecipe recipe = recipe();
         if (trainVae && continueFrom == null) throw new IllegalArgumentException("--train-vae needs --continue-from MODEL (a model from scratch trains its VAE anyway)");
         if (newUnet && continueFrom == null) throw new IllegalArgumentException("--new-unet needs --continue-from MODEL (a model from scratch has a new UNet anyway)");
+        if (checkpointEvery < 0) throw new IllegalArgumentException("--checkpoint-every must be 0 (none) or more steps, got " + checkpointEvery);
+        if (sampleEvery < 0) throw new IllegalArgumentException("--sample-every must be 0 (none) or more steps, got " + sampleEvery);
+        if (!(maxMinutes >= 0)) throw new IllegalArgumentException("--max-minutes must be 0 (no limit) or more, got " + maxMinutes);
         FileChecks.writableFolder(work);
         TerminalProgress progress = new TerminalProgress(System.out);
         if (recipe.bf16() && !CpuFeatures.nativeBf16()) {
@@ -238,10 +241,13 @@ final class PretrainCommand implements Callable<Integer> {
         if (maxMinutes > 0) trainer.timeLimit(maxMinutes * 60);
         if (continueFrom != null) trainer.continueFrom(continueFrom, newUnet);
         if (trainVae) trainer.trainVaeFurther();
-        Pretrainer.Result r = StopNotice.around(() -> work + " keeps each stage's last checkpoint (every " + checkpointEvery
-                + " steps), and the same command goes on from them",
+        Pretrainer.Result r = StopNotice.around(() -> checkpointEvery > 0
+                ? work + " keeps each stage's last checkpoint (every " + checkpointEvery + " steps), and the same command goes on from them"
+                : work + " keeps no checkpoint of the stage that was running (--checkpoint-every 0); the same command starts that stage again",
                 () -> decoderOnly ? trainer.runDecoderStage() : contrastiveOnly ? trainer.runContrastiveStage() : trainer.run());
-        progress.message(r.finished()
+        progress.message(r.finished() && Double.isNaN(r.loss())
+                ? "finished before, nothing left to train: the model is in " + r.model()
+                : r.finished()
                 ? String.format(Locale.ROOT, "finished in %s (loss %.4f): the model is in %s", TerminalProgress.formatSeconds(r.seconds()), r.loss(), r.model())
                 : String.format(Locale.ROOT, "stopped at the time limit, %s step %d (loss %.4f); run the same command to resume", r.stage(), r.step(), r.loss()));
         return 0;

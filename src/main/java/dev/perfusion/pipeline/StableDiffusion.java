@@ -103,7 +103,7 @@ public final class StableDiffusion {
     }
 
     public int vaeScaleFactor() {
-        return 1 << (vae.config().blockOutChannels().size() - 1);
+        return vae.config().downsamplingFactor();
     }
 
     /** The side of the pictures the model was trained on (its UNet's latent size times the VAE's factor). */

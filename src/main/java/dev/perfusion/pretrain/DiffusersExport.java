@@ -1,5 +1,6 @@
 package dev.perfusion.pretrain;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -19,6 +20,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -65,6 +67,22 @@ final class DiffusersExport {
     /** Whether the diffusion stage's export is done. */
     boolean exported() {
         return Files.isRegularFile(model().resolve("unet").resolve(WEIGHTS));
+    }
+
+    /**
+     * A run whose model is exported, asked for again: only with the recipe it was trained on, since nothing more trains
+     * in its folder (more steps asked of a finished run would be quietly not trained).
+     */
+    void checkFinishedRecipe() throws IOException {
+        ObjectMapper json = new ObjectMapper();
+        // both read from text, so that a number compares by value whatever node type held it
+        JsonNode then = json.readTree(model().resolve("recipe.json").toFile()).path("recipe");
+        List<String> differ = BaseModelRecipe.differences(then, json.readTree(json.writeValueAsString(recipe)), "");
+        if (!differ.isEmpty()) {
+            throw new IllegalArgumentException(work + ": its run is finished, its model in " + model() + ", with another recipe ("
+                    + String.join("; ", differ) + "); nothing more trains in this folder: to train that model further, give --continue-from "
+                    + model() + " and another --work folder");
+        }
     }
 
     /** Exports the trained text encoder and UNet with the tokenizer and the VAE stage's VAE; returns the model folder. */

@@ -169,16 +169,19 @@ public final class Pretrainer {
                 Result r = loop.train(vaeOrigin == DiffusersExport.VaeOrigin.TRAINED_FURTHER ? new VaeStage(run, continueFrom.resolve("vae"), continuation) : new VaeStage(run));
                 if (!r.finished()) return r;
             }
+            if (export.exported()) export.checkFinishedRecipe();
             Result r = export.exported()
                     ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, export.model())
                     : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continued, vaeOrigin == DiffusersExport.VaeOrigin.NEW, newUnet, export));
             if (!r.finished()) return r;
+            double loss = r.loss(); // NaN: the diffusion stage finished in an earlier run
             if (!done("vae-decoder")) {
                 Result d = loop.train(new DecoderStage(run, decoderContinuation()));
                 if (!d.finished()) return d;
+                if (Double.isNaN(loss)) loss = d.loss();
             }
             export.installDecoder();
-            return new Result(true, "decoder", recipe.decoderSteps(), r.loss(), run.seconds(), export.model());
+            return new Result(true, "decoder", recipe.decoderSteps(), loss, run.seconds(), export.model());
         }
     }
 

@@ -98,8 +98,8 @@ final class StageLoop {
             run.progress().update(plan.activity(), step, total, String.format(Locale.ROOT, "%s %.4f", plan.lossName(), smoothed));
             boolean done = step == total;
             phases.lap("loss log, progress");
-            if (step % sampleEvery == 0 || done) stage.samples(weights, step);
-            if (!done && (step % checkpointEvery == 0 || overTime())) {
+            if ((sampleEvery > 0 && step % sampleEvery == 0) || done) stage.samples(weights, step);
+            if (!done && ((checkpointEvery > 0 && step % checkpointEvery == 0) || overTime())) {
                 weights.save(step);
                 if (overTime()) {
                     if (kept && next != null) next.thenAccept(Batch::release); // the batch no step will use

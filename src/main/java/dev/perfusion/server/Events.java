@@ -23,7 +23,7 @@ final class Events implements AutoCloseable {
     static final long HEARTBEAT_SECONDS = 15;
 
     private final ObjectMapper json;
-    private final CopyOnWriteArrayList<SseClient> clients = new CopyOnWriteArrayList<>();
+    private final CopyOnWriteArrayList<Page> pages = new CopyOnWriteArrayList<>();
     /** Per job, the last state sent and when. */
     private final Map<String, Sent> sent = new ConcurrentHashMap<>();
 
@@ -40,12 +40,32 @@ final class Events implements AutoCloseable {
         heartbeats.scheduleWithFixedDelay(this::heartbeat, HEARTBEAT_SECONDS, HEARTBEAT_SECONDS, TimeUnit.SECONDS);
     }
 
+    /** What the events need of a listening page: an event stream's client, or a test's record of what it was told. */
+    interface Page {
+        void sendEvent(String event, String data);
+
+        void sendComment(String comment);
+
+        boolean terminated();
+    }
+
     /** A page listening from now on: it gets every job's state first. */
     void connect(SseClient client, Iterable<Job> jobs) {
         client.keepAlive();
-        client.onClose(() -> clients.remove(client));
-        for (Job job : jobs) send(client, job.view());
-        clients.add(client);
+        Page page = new Page() {
+            @Override public void sendEvent(String event, String data) { client.sendEvent(event, data); }
+            @Override public void sendComment(String comment) { client.sendComment(comment); }
+            @Override public boolean terminated() { return client.terminated(); }
+        };
+        client.onClose(() -> pages.remove(page));
+        connect(page, jobs);
+    }
+
+    void connect(Page page, Iterable<Job> jobs) {
+        // listening before the states are read, each read under the page's lock: a job that finishes meanwhile is
+        // told twice, or last as finished, never not at all
+        pages.add(page);
+        for (Job job : jobs) write(page, () -> page.sendEvent("job", data(job.view())));
     }
 
     /** A job changed: tell every page, unless only its progress changed and it was told a moment ago. */
@@ -57,33 +77,31 @@ final class Events implements AutoCloseable {
         if (last != null && last.state() == state && last.milestones() == milestones && now - last.at() < MIN_INTERVAL_MS) return;
         sent.put(job.id, new Sent(state, milestones, now));
         if (job.finished()) sent.remove(job.id);
-        Map<String, Object> view = job.view();
-        for (SseClient client : clients) send(client, view);
+        String data = data(job.view());
+        for (Page page : pages) write(page, () -> page.sendEvent("job", data));
     }
 
     /** A comment to every page: nothing a page shows, but a page that went away is let go. */
     void heartbeat() {
-        for (SseClient client : clients) write(client, () -> client.sendComment("heartbeat"));
+        for (Page page : pages) write(page, () -> page.sendComment("heartbeat"));
     }
 
-    private void send(SseClient client, Map<String, Object> view) {
-        String data;
+    private String data(Map<String, Object> view) {
         try {
-            data = json.writeValueAsString(view);
+            return json.writeValueAsString(view);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             throw new IllegalStateException("a job's state could not be written as JSON", e);
         }
-        write(client, () -> client.sendEvent("job", data));
     }
 
-    private void write(SseClient client, Runnable write) {
-        synchronized (client) {
-            if (!client.terminated()) write.run();
+    private void write(Page page, Runnable write) {
+        synchronized (page) {
+            if (!page.terminated()) write.run();
         }
-        if (client.terminated()) clients.remove(client);
+        if (page.terminated()) pages.remove(page);
     }
 
-    int listeners() { return clients.size(); }
+    int listeners() { return pages.size(); }
 
     @Override
     public void close() {

@@ -77,6 +77,16 @@ record GenerateRequest(String prompt, String negativePrompt, Long seed, Integer 
         }
     }
 
+    /** The sides against the model's VAE, which the request alone does not know: a picture is whole latent pixels. */
+    void checkSides(int vaeScaleFactor) {
+        for (var side : List.of(java.util.Map.entry("width", width), java.util.Map.entry("height", height))) {
+            int v = side.getValue();
+            if (v % vaeScaleFactor != 0) {
+                throw ApiException.badRequest(side.getKey() + ": a multiple of " + vaeScaleFactor + " (the model's VAE scale factor), got " + v);
+            }
+        }
+    }
+
     private static int side(String name, Integer value) {
         int v = value == null ? 0 : value;
         if (v != 0 && (v < 8 || v > MAX_SIDE)) throw ApiException.badRequest(name + ": 0 (the model's size) or from 8 to " + MAX_SIDE + ", got " + v);

@@ -72,7 +72,7 @@ final class JobQueue implements AutoCloseable {
             job.finish(Job.State.DONE, null);
         } catch (JobProgress.Cancelled e) {
             job.finish(Job.State.CANCELLED, null);
-        } catch (Exception | OutOfMemoryError | StackOverflowError e) {
+        } catch (Exception | Error e) { // an Error too (a missing native library, a class that failed to load): never a job left running
             job.finish(job.cancelRequested.get() ? Job.State.CANCELLED : Job.State.FAILED, describe(e));
         } finally {
             changed.accept(job);

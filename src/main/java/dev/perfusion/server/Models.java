@@ -2,6 +2,7 @@ package dev.perfusion.server;
 
 import dev.perfusion.io.layout.ModelInputException;
 import dev.perfusion.io.layout.ModelSource;
+import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.perfusion.CovarianceFile;
 import dev.perfusion.pipeline.StableDiffusion;
@@ -99,17 +100,27 @@ final class Models {
 
     /** The tokenizer of a model (with no weights read), to check words before a job is queued. */
     ClipTokenizer tokenizer(String name) throws IOException {
-        Path p = path(name);
         ClipTokenizer t = tokenizers.get(name);
         if (t == null) {
+            ResolvedModel model = resolved(name);
             try {
-                t = ClipTokenizer.load(ModelSource.resolve(p, ModelSource.Options.defaults()).requireTokenizerDir());
+                t = ClipTokenizer.load(model.requireTokenizerDir());
             } catch (ModelInputException e) {
                 throw ApiException.badRequest("model '" + name + "': " + e.getMessage());
             }
             tokenizers.put(name, t);
         }
         return t;
+    }
+
+    /** A model's configs (no weights read), to check a request against the model before its job is queued. */
+    ResolvedModel resolved(String name) throws IOException {
+        Path p = path(name);
+        try {
+            return ModelSource.resolve(p, ModelSource.Options.defaults());
+        } catch (ModelInputException e) {
+            throw ApiException.badRequest("model '" + name + "': " + e.getMessage());
+        }
     }
 
     /** The model of that name in memory, loading it (and letting the one before go) when another was loaded. */

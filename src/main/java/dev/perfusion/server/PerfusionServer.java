@@ -267,7 +267,7 @@ public final class PerfusionServer implements AutoCloseable {
             throw ApiException.badRequest("seed: from 0 to 2^53-1 (a whole number JavaScript holds exactly), got " + given.seed());
         }
         GenerateRequest r = given.completed(models.defaultName(), random.nextInt(Integer.MAX_VALUE));
-        models.path(r.model());
+        r.checkSides(models.resolved(r.model()).vaeConfig().downsamplingFactor());
         for (GenerateRequest.ConceptChoice c : r.concepts()) library.get(c.name());
         String title = (r.sweep() != null ? "beta sweep: " : "") + r.prompt();
         @SuppressWarnings("unchecked")

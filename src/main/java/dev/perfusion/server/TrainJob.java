@@ -1,6 +1,5 @@
 package dev.perfusion.server;
 
-import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.perfusion.AppliedConcepts;
 import dev.perfusion.text.ClipTokenizer;
@@ -87,7 +86,7 @@ final class TrainJob {
         } catch (IllegalArgumentException e) {
             throw ApiException.badRequest(e.getMessage());
         }
-        ResolvedModel resolved = ModelSource.resolve(models.path(plan.model()), ModelSource.Options.defaults());
+        ResolvedModel resolved = models.resolved(plan.model());
         int size = resolved.unetConfig().sampleSize() * resolved.vaeConfig().downsamplingFactor();
         List<String> warnings = new ArrayList<>();
         try {

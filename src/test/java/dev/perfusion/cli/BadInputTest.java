@@ -205,9 +205,27 @@ class BadInputTest {
                 "error: --side-steering: the side steering's strength must be a number of at least 0 (0: none), got NaN");
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--steps", "0", "--out", out), "error: --steps must be at least 1, got 0");
         assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--guidance", "-1", "--out", out), "error: --guidance must be at least 0, got -1.0");
+        assertRejectedBeforeLoading(run("generate", "--concept", cat, "--prompt", "a my-cat", "--beta-sweep", "0.5", "--save-latents",
+                tmp.resolve("l.npy").toString(), "--out", out), "error: --beta-sweep draws one grid from --seed: not with --init-latents, --save-latents or --count");
+        assertFalse(Files.exists(tmp.resolve("l.npy")));
         CliRun clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);
         assertEquals(2, clipSkip.rc());
         assertTrue(clipSkip.err().contains("error: --clip-skip: the text encoder layers to skip must be in 0..1 (it has 2 layers), got 9"), clipSkip.err());
+    }
+
+    /** Counts and steps of the long-running commands, which failed late (a division by zero, an empty median) or reported what they did not do. */
+    @Test
+    void countsOfTheLongCommandsAreCheckedFirst() {
+        String e = tmp.resolve("e").toString();
+        assertRejectedBeforeLoading(run("eval", "--prompts", "40", "--out", e), "error: --prompts must be in 1..16 (the evaluation prompts), got 40");
+        assertRejectedBeforeLoading(run("eval", "--seeds", "0", "--out", e), "error: --seeds must be at least 1, got 0");
+        assertRejectedBeforeLoading(run("eval", "--train-steps", "0", "--out", e), "error: --train-steps must be at least 1, got 0");
+        assertRejectedBeforeLoading(run("bench", "--repeats", "0", "--skip-load", "--skip-vae", "--sizes", "64"), "error: --repeats must be at least 1, got 0");
+        assertRejectedBeforeLoading(run("bench", "--sizes", "60", "--skip-load", "--skip-vae"), "error: --sizes: each a multiple of 8 pixels, got 60");
+        String work = tmp.resolve("w").toString();
+        assertRejectedBeforeLoading(run("pretrain", "--work", work, "--sample-every", "-1"), "error: --sample-every must be 0 (none) or more steps, got -1");
+        assertRejectedBeforeLoading(run("pretrain", "--work", work, "--checkpoint-every", "-5"), "error: --checkpoint-every must be 0 (none) or more steps, got -5");
+        assertRejectedBeforeLoading(run("pretrain", "--work", work, "--max-minutes", "-1"), "error: --max-minutes must be 0 (no limit) or more, got -1.0");
     }
 
     /** A quick `train` (should it get as far as training) with {@code more} options over the defaults given here. */

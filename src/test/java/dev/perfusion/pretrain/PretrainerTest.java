@@ -209,6 +209,21 @@ class PretrainerTest {
     }
 
     /** Both stages for a few steps, stopped at a time limit, resumed, exported, and loaded like any SD folder. */
+    /** `pretrain --checkpoint-every 0 --sample-every 0`: no checkpoint but at a stop, samples only at each stage's end (it divided by zero). */
+    @Test
+    void zeroIntervalsMeanNoCheckpointsAndOnlyTheLastSamples() throws Exception {
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(3, 3);
+        Path work = tmp.resolve("zero");
+        Pretrainer.Result stopped = new Pretrainer(r, work, Progress.NONE).schedule(0, 0).timeLimit(0).run();
+        assertFalse(stopped.finished());
+        assertTrue(Files.isRegularFile(work.resolve("checkpoint-vae.safetensors")), "a stop still keeps where it stopped");
+        Pretrainer.Result done = new Pretrainer(r, work, Progress.NONE).schedule(0, 0).run();
+        assertTrue(done.finished());
+        try (var samples = Files.list(work.resolve("samples"))) {
+            assertEquals(List.of("decoder-00003.png", "step-00003.png", "vae-00003.png"), samples.map(f -> f.getFileName().toString()).sorted().toList());
+        }
+    }
+
     @Test
     void stopsResumesAndExportsALoadableModel() throws Exception {
         BaseModelRecipe r = BaseModelRecipe.standard().quick(3, 3);
@@ -243,6 +258,14 @@ class PretrainerTest {
         assertTrue(sd.tokenizer.tokensOf("teddy").size() == 1);
 
         assertEquals(r, BaseModelRecipe.recordedIn(model), "recipe.json records the recipe as it was run");
+        // the finished run asked for again trains nothing; more steps asked of it are refused, not quietly left untrained
+        Pretrainer.Result again = new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).run();
+        assertTrue(again.finished() && Double.isNaN(again.loss()), "nothing trained: " + again);
+        assertEquals(1 + 3 + 3 + 3, Files.readAllLines(work.resolve("losses.csv")).size());
+        IllegalArgumentException finished = assertThrows(IllegalArgumentException.class,
+                () -> new Pretrainer(r.withSteps(3, 5, 3), work, Progress.NONE).schedule(1, 1000).run());
+        assertTrue(finished.getMessage().contains("its run is finished") && finished.getMessage().contains("diffusionSteps 3, now 5")
+                && finished.getMessage().contains("--continue-from " + model), finished.getMessage());
         IllegalArgumentException misfit = assertThrows(IllegalArgumentException.class,
                 () -> new Pretrainer(BaseModelRecipe.frozenText().quick(3, 2), tmp.resolve("misfit"), Progress.NONE).continueFrom(model));
         assertTrue(misfit.getMessage().contains("text encoder 128x4x4") && misfit.getMessage().contains("text encoder 128x2x4"), misfit.getMessage());
