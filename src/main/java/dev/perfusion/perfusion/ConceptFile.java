@@ -123,6 +123,7 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
         } catch (NumberFormatException e) {
             throw new IOException(file + ": metadata 'layers' is not a number");
         }
+        if (layers < 0) throw new IOException(file + ": metadata 'layers' is " + layers + "; a concept edits 0 or more layers");
         Tensor embedding = tensor(st, "embedding", 1);
         Tensor iStar = tensor(st, "i_star", 1);
         if (Ops.shape(iStar)[0] != Ops.shape(embedding)[0]) {

@@ -114,7 +114,16 @@ public final class TrainingImages {
             throw new IOException(maskFile + ": the mask is " + mask.getWidth() + "x" + mask.getHeight() + " pixels but its image "
                     + file.getFileName() + " is " + image.getWidth() + "x" + image.getHeight() + "; a mask must have its image's size");
         }
+        boolean marks = false;
+        for (int y = 0; y < mask.getHeight() && !marks; y++) for (int x = 0; x < mask.getWidth() && !marks; x++) marks = (mask.getRGB(x, y) & 0xFFFFFF) != 0;
+        // a black mask would weigh every pixel alike (the loss's floor), as if none were given
+        if (!marks) throw new IOException(maskFile + ": the mask is black all over; white (or any colour) marks the pixels of the thing to learn, black the rest");
         return mask;
+    }
+
+    /** How much a mask's pixel marks the thing: its brightest channel, so that a mask painted in any colour serves. */
+    private static float markOf(int rgb) {
+        return Math.max((rgb >> 16) & 255, Math.max((rgb >> 8) & 255, rgb & 255)) / 255f;
     }
 
     /**
@@ -139,7 +148,7 @@ public final class TrainingImages {
                     java.util.Arrays.fill(m, 1f);
                 } else {
                     BufferedImage mv = resize(mask.getSubimage(x, y, side, side), size, flip);
-                    for (int i = 0; i < m.length; i++) m[i] = (mv.getRGB(i % size, i / size) & 255) / 255f;
+                    for (int i = 0; i < m.length; i++) m[i] = markOf(mv.getRGB(i % size, i / size));
                 }
                 out.add(new View(view, m));
             }

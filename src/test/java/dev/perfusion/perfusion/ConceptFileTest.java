@@ -53,6 +53,12 @@ class ConceptFileTest {
             Safetensors.write(file, tensors, meta, Safetensors.StoredType.F32);
             assertEquals(method.equals("perfusion") ? ProjectionEdit.Kind.GATED_RANK_ONE : ProjectionEdit.Kind.RANK_ONE,
                     ConceptFile.load(file).edit().kind());
+            // a negative layer count passed as a gated edit of no layers, refused without the file's name
+            meta.put("layers", "-1");
+            Path negative = tmp.resolve(method + "-negative.safetensors");
+            Safetensors.write(negative, tensors, meta, Safetensors.StoredType.F32);
+            IOException e = assertThrows(IOException.class, () -> ConceptFile.load(negative));
+            assertEquals(negative + ": metadata 'layers' is -1; a concept edits 0 or more layers", e.getMessage());
         }
     }
 

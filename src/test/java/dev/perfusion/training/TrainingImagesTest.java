@@ -50,6 +50,24 @@ class TrainingImagesTest {
         IOException missing = assertThrows(IOException.class,
                 () -> TrainingImages.check(dir, tmp.resolve("nowhere"), 64, TrainingImages.Fit.CROP, w -> {}));
         assertEquals(tmp.resolve("nowhere") + ": no such folder of masks", missing.getMessage());
+        // a black mask (a failed export) weighed every pixel alike, as no mask does, and said nothing
+        write(masks.resolve("a.png"), 64, 64);
+        IOException black = assertThrows(IOException.class, () -> TrainingImages.check(dir, masks, 64, TrainingImages.Fit.CROP, w -> {}));
+        assertEquals(masks.resolve("a.png") + ": the mask is black all over; white (or any colour) marks the pixels of the thing to learn, black the rest",
+                black.getMessage());
+    }
+
+    /** A mask painted red on black marks what it covers (only its blue channel was read: red read as nothing). */
+    @Test
+    void aMaskInAnyColourMarksWhatItCovers() throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve("photos")), masks = Files.createDirectories(tmp.resolve("masks"));
+        write(dir.resolve("a.png"), 16, 16);
+        BufferedImage red = new BufferedImage(16, 16, BufferedImage.TYPE_INT_RGB);
+        for (int y = 0; y < 16; y++) for (int x = 0; x < 8; x++) red.setRGB(x, y, 0xFF0000);
+        Png.write(masks.resolve("a.png"), red, Map.of());
+        float[] m = TrainingImages.views(dir, masks, 16, TrainingImages.Fit.CROP, 1, 1).get(0).mask();
+        assertEquals(1f, m[8 * 16 + 2], "the red left half is marked");
+        assertEquals(0f, m[8 * 16 + 13], "the black right half is not");
     }
 
     @Test

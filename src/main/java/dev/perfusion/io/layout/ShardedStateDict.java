@@ -6,6 +6,7 @@ import dev.perfusion.io.StateDict;
 import org.bytedeco.pytorch.Tensor;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.HashMap;
@@ -35,7 +36,15 @@ public final class ShardedStateDict implements StateDict {
             String shardName = e.getValue().asText();
             StateDict shard = shards.get(shardName);
             if (shard == null) {
-                shard = WeightFile.open(index.resolveSibling(shardName));
+                Path file = index.resolveSibling(shardName).normalize();
+                // a shard is a file beside its index: any other path (/dev/stdin, ../..) reads what the model is not
+                if (shardName.isEmpty() || !index.toAbsolutePath().normalize().getParent().equals(file.toAbsolutePath().getParent())) {
+                    throw new IOException(index + " lists tensor '" + e.getKey() + "' in '" + shardName + "', which is not a file beside the index");
+                }
+                if (!Files.isRegularFile(file)) {
+                    throw new IOException(index + " lists tensor '" + e.getKey() + "' in " + shardName + ", which is " + (Files.exists(file) ? "not a regular file" : "missing"));
+                }
+                shard = WeightFile.open(file);
                 shards.put(shardName, shard);
             }
             if (!shard.has(e.getKey())) {

@@ -188,6 +188,9 @@ public final class Globals {
         return items;
     }
 
+    /** The most elements a view may hold beyond its storage's (an expanded buffer); 4 MB of float32. */
+    static final long MAX_BROADCAST_ELEMENTS = 1L << 20;
+
     /** A tensor view: the storage, element offset, shape and strides, checked to lie inside the storage. */
     private static Py.TensorRef tensor(Py.Name callable, List<Object> a) throws Refused {
         if (!(a.get(0) instanceof Py.Storage storage)) throw argument(callable, "storage", "a storage (persistent id)", a.get(0));
@@ -209,6 +212,13 @@ public final class Globals {
                 long last = 0;
                 for (int i = 0; i < shape.length; i++) last = Math.addExact(last, Math.multiplyExact(shape[i] - 1, stride[i]));
                 extent = Math.addExact(last, 1);
+            }
+            // a view may repeat its storage's elements (stride 0); copied out it holds all of them, so a tiny file
+            // could ask for terabytes: more than the storage holds is allowed only up to a small buffer's size
+            if (!empty && numel > Math.max(storage.numel(), MAX_BROADCAST_ELEMENTS)) {
+                throw new Refused("a tensor of size " + java.util.Arrays.toString(shape) + ", stride " + java.util.Arrays.toString(stride)
+                        + " holds " + numel + " elements, more than its storage '" + storage.key() + "' (" + storage.numel()
+                        + "): a view that repeats its storage's elements is read only up to " + MAX_BROADCAST_ELEMENTS + " elements");
             }
             if (!empty && Math.addExact(offset, extent) > storage.numel()) {
                 throw new Refused("a tensor of size " + java.util.Arrays.toString(shape) + ", stride "

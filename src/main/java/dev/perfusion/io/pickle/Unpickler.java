@@ -234,8 +234,8 @@ public final class Unpickler {
     }
 
     /**
-     * What a call copies and hashes: its arguments, and the items of a list, set or dict among them, with the items
-     * of lists in a list (OrderedDict's [key, value] pairs, as Python 2 wrote them).
+     * What a call copies and hashes: its arguments (a string's every character), and the items of a list, set or dict
+     * among them, with the items of lists in a list (OrderedDict's [key, value] pairs, as Python 2 wrote them).
      */
     private static long cost(Py.Tuple args) {
         long units = args.nodes();
@@ -251,6 +251,8 @@ public final class Unpickler {
                     }
                     if (units > MAX_WORK) return units;
                 }
+            } else if (a instanceof String text) {
+                units = Math.min(Long.MAX_VALUE / 4, units + text.length()); // _codecs.encode copies it: a memoized string repeated
             } else if (a instanceof Map<?, ?> m) {
                 for (Map.Entry<?, ?> e : m.entrySet()) {
                     units = Math.min(Long.MAX_VALUE / 4, units + Py.weight(e.getKey()) + Py.weight(e.getValue()));

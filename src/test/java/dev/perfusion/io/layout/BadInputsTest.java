@@ -162,6 +162,22 @@ class BadInputsTest {
         assertEquals(Optional.empty(), m.tokenizerDir(), "this copy has no tokenizer/");
     }
 
+    /** A shard index naming a file elsewhere: /dev/stdin hung the command (waiting on the terminal), ../ read outside the model. */
+    @Test
+    void aShardIndexNamesOnlyFilesBesideIt(@org.junit.jupiter.api.io.TempDir Path tmp) throws IOException {
+        Path index = Files.createDirectories(tmp.resolve("model/text_encoder")).resolve("model.safetensors.index.json");
+        Files.writeString(tmp.resolve("model/secret.safetensors"), "not a model's");
+        for (String shard : List.of("/dev/stdin", "../secret.safetensors", "")) {
+            Files.writeString(index, "{\"weight_map\": {\"text_model.embeddings.token_embedding.weight\": \"" + shard + "\"}}");
+            IOException e = assertThrows(IOException.class, () -> ShardedStateDict.open(index));
+            assertEquals(index + " lists tensor 'text_model.embeddings.token_embedding.weight' in '" + shard + "', which is not a file beside the index",
+                    e.getMessage());
+        }
+        Files.writeString(index, "{\"weight_map\": {\"w\": \"model-00001-of-00002.safetensors\"}}");
+        IOException missing = assertThrows(IOException.class, () -> ShardedStateDict.open(index));
+        assertEquals(index + " lists tensor 'w' in model-00001-of-00002.safetensors, which is missing", missing.getMessage());
+    }
+
     @Test
     void perLevelLayersPerBlockIsReadAlikeForFoldersAndSingleFiles() throws IOException {
         Path configs = configsOnly("per-level");

@@ -260,6 +260,11 @@ class TorchCheckpointTest {
         sets.op('l').binput(1).op('0');
         for (int i = 0; i < 25; i++) sets.binget(0).binget(1).op(0x85).op('R').op('0');
         assertPickleRefused(sets.op('N').stop(), "calls of builtins.set would copy or hash more than 20000000 values");
+        // _codecs.encode of one memoized string of a million characters, again and again: each call copies the million
+        PickleWriter encodes = new PickleWriter().proto(2).global("_codecs", "encode").binput(0).op('0').str("a".repeat(1 << 20)).binput(1).op('0')
+                .str("latin1").binput(2).op('0').op(']');
+        for (int i = 0; i < 8000; i++) encodes.binget(0).binget(1).binget(2).op(0x86).op('R').op('a');
+        assertPickleRefused(encodes.op('0').op('N').stop(), "calls of _codecs.encode would copy or hash more than 20000000 values");
         // frozensets nested through lists, which hide the nesting from the argument tuples
         PickleWriter frozen = new PickleWriter().proto(2).global("builtins", "frozenset").binput(0).op('0').integer(1);
         for (int i = 0; i < 150; i++) frozen.binput(1).op('0').binget(0).mark().binget(1).op('l').op(0x85).op('R');
@@ -279,6 +284,15 @@ class TorchCheckpointTest {
 
     @Test
     void tensorsAndStoragesMustLieInsideTheFile() throws IOException {
+        // a view repeating one element a trillion times (stride 0): 4 TB once copied out, from a file of a few hundred bytes
+        assertFileRefused(zipOf(dir.resolve("broadcast.ckpt"), oneTensor(1, 0, new long[] {1L << 20, 1L << 20}, new long[] {0, 0}), Map.of("0", floats(1))),
+                "holds 1099511627776 elements, more than its storage '0' (1)");
+        // an expanded buffer of a small size is read, as torch.save keeps it (a position_ids-like row)
+        Path expanded = zipOf(dir.resolve("expanded.ckpt"), oneTensor(3, 0, new long[] {4, 3}, new long[] {0, 1}), Map.of("0", floats(0, 1, 2)));
+        TorchCheckpoint c = TorchCheckpoint.open(expanded);
+        try (Scope s = Scope.inference()) {
+            assertArrayEquals(new float[] {0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2}, Ops.toFloats(c.get("w")));
+        }
         // a view past its storage's end
         assertFileRefused(zipOf(dir.resolve("view.ckpt"), oneTensor(6, 4, new long[] {2, 2}, new long[] {2, 1}), Map.of("0", floats(0, 1, 2, 3, 4, 5))),
                 "reaches element 8 of storage '0', which holds 6");
