@@ -111,7 +111,7 @@ public final class Demo {
     private static Path secondConcept(StableDiffusion sd, CovarianceFile.Loaded cInv, Settings settings, Path out, Progress progress) throws IOException {
         Path shipped = Bundled.concept(SECOND_WORD);
         try {
-            ConceptFile.load(shipped).checkMadeFor(shipped, sd.unetHash(), sd.textEncoderHash());
+            ConceptFile.load(shipped).checkMadeFor(shipped, sd.unetHash(), sd.textEncoderHash(), sd.clipSkip());
             return shipped;
         } catch (ConceptFile.MadeForAnotherModel e) {
             progress.message("the shipped " + SECOND_WORD + " was made for the bundled model; learning it for this model from its "

@@ -29,6 +29,8 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
     public static final int VERSION = 1;
     /** The setting that says where the C^-1 a concept was trained with came from. */
     public static final String COVARIANCE_SETTING = "covariance";
+    /** The setting that records the text encoder layer the concept was trained on (absent in older files: the last). */
+    public static final String CLIP_SKIP_SETTING = "clip_skip";
 
     public ConceptFile {
         settings = Map.copyOf(settings);
@@ -172,10 +174,10 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
      * base model ({@link #checkMadeFor}) is an error unless {@code force} (the shapes then still decide whether it can
      * run at all).
      */
-    public void checkFits(Path file, String modelHash, String modelTextEncoderHash, long modelTextDim, long[] modelLayerDims,
+    public void checkFits(Path file, String modelHash, String modelTextEncoderHash, int modelClipSkip, long modelTextDim, long[] modelLayerDims,
                           boolean force) {
         checkShapes(file, modelTextDim, modelLayerDims);
-        if (!force) checkMadeFor(file, modelHash, modelTextEncoderHash);
+        if (!force) checkMadeFor(file, modelHash, modelTextEncoderHash, modelClipSkip);
     }
 
     /** The text encoding width and cross-attention widths must be the model's: otherwise it cannot run at all. */
@@ -191,7 +193,7 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
      * The concept must have been made for this text encoder and base model (by their hashes); one of the same shapes
      * made for another runs, but its results may be poor, so using it is the caller's explicit choice.
      */
-    public void checkMadeFor(Path file, String modelHash, String modelTextEncoderHash) {
+    public void checkMadeFor(Path file, String modelHash, String modelTextEncoderHash, int modelClipSkip) {
         if (!textEncoderHash.equals(modelTextEncoderHash)) {
             throw new MadeForAnotherModel(file + ": concept '" + word + "' was made for another text encoder ("
                     + textEncoderHash + ", this model has " + modelTextEncoderHash + ")");
@@ -199,6 +201,20 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
         if (!baseModelHash.equals(modelHash)) {
             throw new MadeForAnotherModel(file + ": concept '" + word + "' was made for another base model ("
                     + baseModelHash + ", this model is " + modelHash + ")");
+        }
+        if (clipSkip() != modelClipSkip) {
+            // its i* and targets are encodings of another layer: the gate would compare unlike things
+            throw new MadeForAnotherModel(file + ": concept '" + word + "' was trained on the text encoder with clip skip " + clipSkip()
+                    + ", this run uses " + modelClipSkip + "; use it with clip skip " + clipSkip());
+        }
+    }
+
+    /** The text encoder layers from the end the concept's encodings skipped ({@code --clip-skip}; 0: the last layer's). */
+    public int clipSkip() {
+        try {
+            return Integer.parseInt(settings.getOrDefault(CLIP_SKIP_SETTING, "0"));
+        } catch (NumberFormatException e) {
+            return -1; // fits no run: refused as made for another clip skip
         }
     }
 

@@ -99,7 +99,7 @@ public final class ConceptGeneration implements AutoCloseable {
         if (choices.isEmpty()) return new ConceptGeneration(sd, choices, request, s, null, saysOnce);
         List<AppliedConcepts.Use> uses = new ArrayList<>();
         for (Choice c : choices) {
-            c.concept().checkFits(c.file(), sd.unetHash(), sd.textEncoderHash(), sd.textEncoder.config().hiddenSize(),
+            c.concept().checkFits(c.file(), sd.unetHash(), sd.textEncoderHash(), sd.clipSkip(), sd.textEncoder.config().hiddenSize(),
                     AppliedConcepts.layerDims(sd), force);
             if (force) warnMadeForAnother(c, sd, saysOnce);
             if ((c.beta() != null || c.tau() != null) && !c.concept().edit().kind().equals(ProjectionEdit.Kind.GATED_RANK_ONE)) {
@@ -263,6 +263,7 @@ public final class ConceptGeneration implements AutoCloseable {
         if (!f.textEncoderHash().equals(sd.textEncoderHash())) {
             differ.add("text encoder (its hash " + f.textEncoderHash() + ", this model's " + sd.textEncoderHash() + ")");
         }
+        if (f.clipSkip() != sd.clipSkip()) differ.add("clip skip (its " + f.clipSkip() + ", this run's " + sd.clipSkip() + ")");
         if (differ.isEmpty()) return;
         progress.message("warning: " + c.file() + ": concept '" + f.word() + "' was made for another " + String.join(" and another ", differ)
                 + "; used anyway (forced), its results may be poor");

@@ -291,6 +291,7 @@ public final class ConceptTrainer {
     private Map<String, String> recorded() {
         Map<String, String> m = new LinkedHashMap<>(settings.describe());
         if (cInvProvenance != null) m.put(ConceptFile.COVARIANCE_SETTING, cInvProvenance);
+        m.put(ConceptFile.CLIP_SKIP_SETTING, Integer.toString(sd.clipSkip()));
         return m;
     }
 
@@ -549,6 +550,7 @@ public final class ConceptTrainer {
         m.put("run.supercategory", supercategory);
         m.put("run.base model", sd.unetHash());
         m.put("run.text encoder", sd.textEncoderHash());
+        m.put("run.clip skip", Integer.toString(sd.clipSkip()));
         if (cInvProvenance != null) m.put("run.C^-1", cInvProvenance);
         for (java.lang.reflect.RecordComponent c : TrainingSettings.class.getRecordComponents()) {
             if (List.of("steps", "checkpointEvery", "sampleEvery").contains(c.getName())) continue;

@@ -71,7 +71,7 @@ class PerfusionEndToEndTest {
         assertEquals("my-teddy", loaded.word());
         assertEquals(6, loaded.layerCount());
         assertEquals(0.0, Ops.maxAbsDiff(loaded.embedding(), r.concept().embedding()));
-        loaded.checkFits(out, sd.unetHash(), sd.textEncoderHash(), 32, AppliedConcepts.layerDims(sd), false);
+        loaded.checkFits(out, sd.unetHash(), sd.textEncoderHash(), 0, 32, AppliedConcepts.layerDims(sd), false);
 
         // the model is untouched after training; with the concept installed, its word changes the image
         try (Scope s = Scope.inference()) {
@@ -165,15 +165,22 @@ class PerfusionEndToEndTest {
         new ConceptTrainer(sd, cInv, "my-cat", "cat", quick().toBuilder().steps(1).schedule(0, 0).build()).train(images, null, out, false, null, Progress.NONE);
         ConceptFile c = ConceptFile.load(out);
         var otherModel = assertThrows(IllegalArgumentException.class,
-                () -> c.checkFits(out, "sha256-f32-sampled4096:another", sd.textEncoderHash(), 32, AppliedConcepts.layerDims(sd), false));
+                () -> c.checkFits(out, "sha256-f32-sampled4096:another", sd.textEncoderHash(), 0, 32, AppliedConcepts.layerDims(sd), false));
         assertTrue(otherModel.getMessage().contains("another base model"), otherModel.getMessage());
         assertFalse(otherModel.getMessage().contains("--"), "the library names no command-line flag: " + otherModel.getMessage());
         var otherEncoder = assertThrows(IllegalArgumentException.class,
-                () -> c.checkFits(out, sd.unetHash(), "sha256-f32-sampled4096:x", 32, AppliedConcepts.layerDims(sd), false));
+                () -> c.checkFits(out, sd.unetHash(), "sha256-f32-sampled4096:x", 0, 32, AppliedConcepts.layerDims(sd), false));
         assertTrue(otherEncoder.getMessage().contains("another text encoder"));
-        c.checkFits(out, "sha256-f32-sampled4096:another", sd.textEncoderHash(), 32, AppliedConcepts.layerDims(sd), true);
+        // trained on the last layer's encodings: its i* and targets mean nothing to a run that skips a layer
+        assertEquals("0", c.settings().get(ConceptFile.CLIP_SKIP_SETTING));
+        var otherLayer = assertThrows(IllegalArgumentException.class,
+                () -> c.checkFits(out, sd.unetHash(), sd.textEncoderHash(), 1, 32, AppliedConcepts.layerDims(sd), false));
+        assertEquals(out + ": concept 'my-cat' was trained on the text encoder with clip skip 0, this run uses 1; use it with clip skip 0",
+                otherLayer.getMessage());
+        c.checkFits(out, "sha256-f32-sampled4096:another", sd.textEncoderHash(), 0, 32, AppliedConcepts.layerDims(sd), true);
+        c.checkFits(out, sd.unetHash(), sd.textEncoderHash(), 1, 32, AppliedConcepts.layerDims(sd), true);
         var shapes = assertThrows(IllegalArgumentException.class,
-                () -> c.checkFits(out, sd.unetHash(), sd.textEncoderHash(), 768, new long[] {320, 320}, true));
+                () -> c.checkFits(out, sd.unetHash(), sd.textEncoderHash(), 0, 768, new long[] {320, 320}, true));
         assertTrue(shapes.getMessage().contains("768"), "shape mismatches are never forced");
     }
 
