@@ -263,9 +263,7 @@ public final class PerfusionServer implements AutoCloseable {
     private void submitGenerate(Context ctx) throws IOException {
         GenerateRequest given = json.readValue(ctx.bodyAsBytes(), GenerateRequest.class);
         if (given == null) throw ApiException.badRequest("the body is empty; send the generation as JSON");
-        if (given.seed() != null && (given.seed() < 0 || given.seed() > (1L << 53) - 1)) {
-            throw ApiException.badRequest("seed: from 0 to 2^53-1 (a whole number JavaScript holds exactly), got " + given.seed());
-        }
+        if (given.seed() != null) checkSeed(given.seed());
         GenerateRequest r = given.completed(models.defaultName(), random.nextInt(Integer.MAX_VALUE));
         r.checkSides(models.resolved(r.model()).vaeConfig().downsamplingFactor());
         for (GenerateRequest.ConceptChoice c : r.concepts()) library.get(c.name());
@@ -284,7 +282,7 @@ public final class PerfusionServer implements AutoCloseable {
         Folder.checkName(model, "model");
         int steps = integer(ctx, "trainSteps", 200);
         int sampleEvery = integer(ctx, "sampleEvery", TrainJob.Plan.defaultSampleEvery(steps));
-        long seed = integer(ctx, "seed", 1);
+        long seed = checkSeed(wholeNumber(ctx, "seed", 1));
         String mask = ctx.formParam("mask") == null ? TrainingSettings.DEFAULT_MASK : ctx.formParam("mask");
         if (!List.of("none", "attention", "files").contains(mask)) throw ApiException.badRequest("mask: none, attention or files, got '" + mask + "'");
         boolean overwrite = "true".equals(ctx.formParam("overwrite"));
@@ -411,13 +409,25 @@ public final class PerfusionServer implements AutoCloseable {
     }
 
     private static int integer(Context ctx, String field, int otherwise) {
+        long v = wholeNumber(ctx, field, otherwise);
+        if (v != (int) v) throw ApiException.badRequest(field + ": a whole number up to " + Integer.MAX_VALUE + ", got " + v);
+        return (int) v;
+    }
+
+    private static long wholeNumber(Context ctx, String field, long otherwise) {
         String v = ctx.formParam(field);
         if (v == null || v.isBlank()) return otherwise;
         try {
-            return Integer.parseInt(v.strip());
+            return Long.parseLong(v.strip());
         } catch (NumberFormatException e) {
             throw ApiException.badRequest(field + ": a whole number, got '" + v + "'");
         }
+    }
+
+    /** A seed the page can send and show back: JavaScript holds whole numbers exactly up to 2^53. */
+    private static long checkSeed(long seed) {
+        if (seed < 0 || seed > (1L << 53) - 1) throw ApiException.badRequest("seed: from 0 to 2^53-1 (a whole number JavaScript holds exactly), got " + seed);
+        return seed;
     }
 
     private static boolean isTooLarge(Throwable e) {

@@ -232,6 +232,13 @@ class ServerApiTest {
         assertError(404, "not found", s.get("/api/no-such-call"));
         assertError(400, "single token", s.postForm("/api/train", Map.of("word", "my-thing", "supercategory", "teddybear", "examples", "my-teddy",
                 "trainSteps", "2"), List.of()));
+        // a seed past an int is a seed (generation takes them up to 2^53): the request gets as far as its word
+        assertError(400, "single token", s.postForm("/api/train", Map.of("word", "my-thing", "supercategory", "teddybear", "examples", "my-teddy",
+                "trainSteps", "2", "seed", "3000000000"), List.of()));
+        assertError(400, "seed: from 0 to 2^53-1 (a whole number JavaScript holds exactly), got -1", s.postForm("/api/train",
+                Map.of("word", "my-thing", "supercategory", "teddy", "examples", "my-teddy", "trainSteps", "2", "seed", "-1"), List.of()));
+        assertError(400, "trainSteps: a whole number up to 2147483647, got 3000000000", s.postForm("/api/train",
+                Map.of("word", "my-thing", "supercategory", "teddy", "examples", "my-teddy", "trainSteps", "3000000000"), List.of()));
         assertError(400, "photos", s.postForm("/api/train", Map.of("word", "my-thing", "supercategory", "teddy"), List.of()));
         assertError(400, "trainSteps: a whole number", s.postForm("/api/train", Map.of("word", "my-thing", "supercategory", "teddy",
                 "examples", "my-teddy", "trainSteps", "many"), List.of()));
