@@ -305,7 +305,9 @@ public final class MethodEvaluation {
             ConceptFile earlier = ConceptFile.load(out);
             Map<String, String> recorded = new LinkedHashMap<>(earlier.settings());
             recorded.remove(ConceptFile.COVARIANCE_SETTING);
-            if (earlier.word().equals(s.word()) && earlier.baseModelHash().equals(sd.unetHash()) && recorded.equals(settings.describe())) {
+            recorded.remove(ConceptFile.CLIP_SKIP_SETTING);
+            if (earlier.word().equals(s.word()) && earlier.baseModelHash().equals(sd.unetHash()) && earlier.clipSkip() == sd.clipSkip()
+                    && recorded.equals(settings.describe())) {
                 progress.message(s.instance().id() + " " + m.id() + ": the concept trained earlier, " + out);
                 return new Trained(earlier, Files.size(out), Double.NaN);
             }

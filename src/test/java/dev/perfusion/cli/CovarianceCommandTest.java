@@ -61,8 +61,12 @@ class CovarianceCommandTest {
         assertEquals(0, same.rc(), same.err());
         assertFalse(same.out().contains("was trained with C^-1"), same.out());
 
-        CliRun wrongSkip = run("generate", "--model", model, "--prompt", "a my-teddy", "--concept", teddy.toString(), "--steps", "1",
+        CliRun conceptSkip = run("generate", "--model", model, "--prompt", "a my-teddy", "--concept", teddy.toString(), "--steps", "1",
                 "--clip-skip", "1", "--out", tmp.resolve("z.png").toString(), "--covariance", c.toString());
+        assertEquals(2, conceptSkip.rc());
+        assertTrue(conceptSkip.err().contains(teddy + ": concept 'my-teddy' was trained on the text encoder with clip skip 0, this run uses 1"), conceptSkip.err());
+        CliRun wrongSkip = run("generate", "--model", model, "--prompt", "a my-teddy", "--concept", teddy.toString(), "--steps", "1",
+                "--clip-skip", "1", "--force", "--out", tmp.resolve("z.png").toString(), "--covariance", c.toString());
         assertEquals(2, wrongSkip.rc());
         assertTrue(wrongSkip.err().contains("--covariance: " + c + ": computed at clip skip 0, but this model encodes at 1"), wrongSkip.err());
         CliRun inverseAlone = run("generate", "--model", model, "--prompt", "x", "--covariance-inverse", "--out", tmp.resolve("w.png").toString());
