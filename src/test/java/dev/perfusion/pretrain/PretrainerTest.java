@@ -208,7 +208,6 @@ class PretrainerTest {
         }
     }
 
-    /** Both stages for a few steps, stopped at a time limit, resumed, exported, and loaded like any SD folder. */
     /** `pretrain --checkpoint-every 0 --sample-every 0`: no checkpoint but at a stop, samples only at each stage's end (it divided by zero). */
     @Test
     void zeroIntervalsMeanNoCheckpointsAndOnlyTheLastSamples() throws Exception {
@@ -224,6 +223,7 @@ class PretrainerTest {
         }
     }
 
+    /** Both stages for a few steps, stopped at a time limit, resumed, exported, and loaded like any SD folder. */
     @Test
     void stopsResumesAndExportsALoadableModel() throws Exception {
         BaseModelRecipe r = BaseModelRecipe.standard().quick(3, 3);
