@@ -169,8 +169,9 @@ public final class Pretrainer {
                 Result r = loop.train(vaeOrigin == DiffusersExport.VaeOrigin.TRAINED_FURTHER ? new VaeStage(run, continueFrom.resolve("vae"), continuation) : new VaeStage(run));
                 if (!r.finished()) return r;
             }
-            if (export.exported()) export.checkFinishedRecipe();
-            Result r = export.exported()
+            boolean exportedBefore = export.exported();
+            if (exportedBefore) export.checkFinishedRecipe();
+            Result r = exportedBefore
                     ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, export.model())
                     : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continued, vaeOrigin == DiffusersExport.VaeOrigin.NEW, newUnet, export));
             if (!r.finished()) return r;

@@ -79,11 +79,13 @@ record GenerateRequest(String prompt, String negativePrompt, Long seed, Integer 
 
     /** The sides against the model's VAE, which the request alone does not know: a picture is whole latent pixels. */
     void checkSides(int vaeScaleFactor) {
-        for (var side : List.of(java.util.Map.entry("width", width), java.util.Map.entry("height", height))) {
-            int v = side.getValue();
-            if (v % vaeScaleFactor != 0) {
-                throw ApiException.badRequest(side.getKey() + ": a multiple of " + vaeScaleFactor + " (the model's VAE scale factor), got " + v);
-            }
+        checkSide("width", width, vaeScaleFactor);
+        checkSide("height", height, vaeScaleFactor);
+    }
+
+    private static void checkSide(String name, Integer value, int vaeScaleFactor) {
+        if (value != null && value % vaeScaleFactor != 0) {
+            throw ApiException.badRequest(name + ": a multiple of " + vaeScaleFactor + " (the model's VAE scale factor), got " + value);
         }
     }
 
