@@ -509,6 +509,14 @@ public record BaseModelRecipe(
         return n;
     }
 
+    /**
+     * Where a recorded recipe's JSON and {@code now} differ; both read from text, so that a number compares by value
+     * whatever node type held it.
+     */
+    static List<String> differences(String recorded, JsonNode now) throws java.io.IOException {
+        return differences(JSON.readTree(recorded), JSON.readTree(now.toString()), "");
+    }
+
     /** Where two recipes' JSON differ ("diffusionLr 8.0E-4, now 0.001"), nested fields named with their path; empty where they agree. */
     static List<String> differences(JsonNode then, JsonNode now, String path) {
         List<String> out = new java.util.ArrayList<>();

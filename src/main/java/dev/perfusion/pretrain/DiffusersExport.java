@@ -75,9 +75,8 @@ final class DiffusersExport {
      */
     void checkFinishedRecipe() throws IOException {
         ObjectMapper json = new ObjectMapper();
-        // both read from text, so that a number compares by value whatever node type held it
         JsonNode then = json.readTree(model().resolve("recipe.json").toFile()).path("recipe");
-        List<String> differ = BaseModelRecipe.differences(then, json.readTree(json.writeValueAsString(recipe)), "");
+        List<String> differ = BaseModelRecipe.differences(then.toString(), json.valueToTree(recipe));
         if (!differ.isEmpty()) {
             throw new IllegalArgumentException(work + ": its run is finished, its model in " + model() + ", with another recipe ("
                     + String.join("; ", differ) + "); nothing more trains in this folder: to train that model further, give --continue-from "

@@ -161,9 +161,7 @@ final class TrainedWeights {
         }
         String then = st.metadata().get("recipe"); // absent in checkpoints written before it was recorded
         if (then != null) {
-            com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
-            // both read from text, so that a number compares by value whatever node type held it
-            List<String> differ = BaseModelRecipe.differences(json.readTree(then), json.readTree(recipe.withoutStepCounts().toString()), "");
+            List<String> differ = BaseModelRecipe.differences(then, recipe.withoutStepCounts());
             if (!differ.isEmpty()) {
                 throw new IOException(checkpoint + ": checkpoint of a run with another recipe (" + String.join("; ", differ) + "): give the options it was "
                         + "started with to go on (only step counts may change), or another --work folder to start afresh");
