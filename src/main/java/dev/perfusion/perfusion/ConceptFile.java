@@ -3,6 +3,8 @@ package dev.perfusion.perfusion;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.tensor.NonFiniteException;
 import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
+import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.pytorch.Tensor;
 
 import java.io.IOException;
@@ -105,6 +107,14 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
         } catch (IOException e) {
             throw new IOException("not a readable concept file: " + e.getMessage(), e);
         }
+        try (PointerScope reading = new PointerScope()) { // a refused file's tensors are freed with it, not left to the GC
+            ConceptFile concept = read(file, st);
+            concept.tensors().values().forEach(Scope::keep);
+            return concept;
+        }
+    }
+
+    private static ConceptFile read(Path file, Safetensors st) throws IOException {
         Map<String, String> meta = st.metadata();
         if (!FORMAT.equals(meta.get("format"))) {
             throw new IOException(file + ": not a Perfusion concept file (metadata format is "
@@ -252,6 +262,6 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
             throw new IOException(st.file() + ": tensor '" + name + "' should be " + (rank == 1 ? "a vector" : "a matrix")
                     + ", has shape " + java.util.Arrays.toString(st.shape(name)));
         }
-        return dev.perfusion.tensor.Scope.keep(st.get(name));
+        return st.get(name);
     }
 }

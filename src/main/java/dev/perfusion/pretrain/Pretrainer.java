@@ -161,7 +161,8 @@ public final class Pretrainer {
             Files.createDirectories(work.resolve("samples"));
             if (continueFrom != null) keepExportedParts();
             ClipTokenizer tokenizer = tokenizer();
-            if (recipe.frozenTextEncoder() && !ContrastiveStage.done(work)) {
+            if (recipe.frozenTextEncoder() && ContrastiveStage.done(work)) ContrastiveStage.checkDoneAs(work, recipe);
+            else if (recipe.frozenTextEncoder()) {
                 Result c = loop.train(new ContrastiveStage(run, tokenizer));
                 if (!c.finished()) return c;
             }
@@ -194,7 +195,10 @@ public final class Pretrainer {
         if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("the recipe has no contrastive stage (the frozen-text recipe has)");
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
-            if (ContrastiveStage.done(work)) return new Result(true, "contrastive", recipe.contrastive().steps(), Double.NaN, 0, work.resolve(ContrastiveStage.TEXT_FOLDER));
+            if (ContrastiveStage.done(work)) {
+                ContrastiveStage.checkDoneAs(work, recipe);
+                return new Result(true, "contrastive", recipe.contrastive().steps(), Double.NaN, 0, work.resolve(ContrastiveStage.TEXT_FOLDER));
+            }
             Result r = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new ContrastiveStage(run, tokenizer()));
             return r.finished() ? new Result(true, r.stage(), r.step(), r.loss(), r.seconds(), work.resolve(ContrastiveStage.TEXT_FOLDER)) : r;
         }

@@ -2,6 +2,7 @@ package dev.perfusion.perfusion;
 
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.tensor.Ops;
+import org.bytedeco.javacpp.Pointer;
 import org.bytedeco.pytorch.Tensor;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -60,6 +61,27 @@ class ConceptFileTest {
             IOException e = assertThrows(IOException.class, () -> ConceptFile.load(negative));
             assertEquals(negative + ": metadata 'layers' is -1; a concept edits 0 or more layers", e.getMessage());
         }
+    }
+
+    /**
+     * A refused file frees what was read of it at once: the web app refuses uploads for hours without collecting
+     * garbage, and each refusal kept the file's tensors and the finiteness check's temporaries until a collection.
+     */
+    @Test
+    void aRefusedFileLeavesNoTensorsBehind(@TempDir Path tmp) throws IOException {
+        Tensor v = Ops.fromFloats(new float[] {Float.NaN, -0.2f, 0.3f}, 3), t = Ops.fromFloats(new float[] {1, 2}, 2);
+        Map<String, String> meta = new LinkedHashMap<>(Map.of("format", "perfusion-concept", "format_version", "1", "word", "my-cat",
+                "supercategory", "cat", "base_model_hash", "u", "text_encoder_hash", "t", "default_beta", "0.7", "default_tau", "0.15",
+                "layers", "1"));
+        Path file = tmp.resolve("broken.safetensors");
+        Safetensors.write(file, Map.of("embedding", v, "i_star", v, "layers.0.key_target", t, "layers.0.value_target", t), meta, Safetensors.StoredType.F32);
+        assertThrows(IOException.class, () -> ConceptFile.load(file)); // the first read loads what stays loaded
+        long before = Pointer.totalCount();
+        for (int i = 0; i < 20; i++) {
+            IOException e = assertThrows(IOException.class, () -> ConceptFile.load(file));
+            assertTrue(e.getMessage().contains("holds NaN or infinite values"), e.getMessage());
+        }
+        assertTrue(Pointer.totalCount() - before < 20, "native objects left by 20 refused reads: " + (Pointer.totalCount() - before));
     }
 
     @Test

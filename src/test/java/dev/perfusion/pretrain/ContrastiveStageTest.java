@@ -18,6 +18,7 @@ import org.bytedeco.pytorch.global.torch;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -378,6 +379,26 @@ class ContrastiveStageTest {
                 BaseModelRecipe.standard().withText(32, 1, 2).quick(1, 1).withCaptionDetails(0.5), tmp.resolve("x"), Progress.NONE).continueFrom(joint));
         assertTrue(refused.getMessage().contains("frozen-text"), refused.getMessage());
         assertThrows(IllegalArgumentException.class, () -> tiny(1, 1).withCaptionDetails(1.5));
+    }
+
+    /**
+     * A finished stage rerun with another step count (judges --clip-steps, pretrain --contrastive-steps) is refused,
+     * naming the difference, instead of passing its towers on as trained for the new count; the same recipe again
+     * uses them.
+     */
+    @Test
+    void aFinishedStageIsNotPassedOffAsAnotherRecipes() throws Exception {
+        BaseModelRecipe r = tiny(1, 1);
+        Path work = tmp.resolve("finished");
+        assertTrue(new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).runContrastiveStage().finished());
+        byte[] towers = Files.readAllBytes(work.resolve("text_encoder/model.safetensors"));
+        assertTrue(new Pretrainer(r, work, Progress.NONE).runContrastiveStage().finished(), "the same recipe again");
+        BaseModelRecipe more = r.withContrastive(r.contrastive().withSteps(2));
+        IOException refused = assertThrows(IOException.class, () -> new Pretrainer(more, work, Progress.NONE).runContrastiveStage());
+        assertTrue(refused.getMessage().contains("contrastive.steps 1, now 2"), refused.getMessage());
+        IOException whole = assertThrows(IOException.class, () -> new Pretrainer(more, work, Progress.NONE).run());
+        assertTrue(whole.getMessage().contains("contrastive.steps 1, now 2"), whole.getMessage());
+        assertArrayEquals(towers, Files.readAllBytes(work.resolve("text_encoder/model.safetensors")), "the towers are left as they were");
     }
 
     /** A contrastive stage stopped after every step and resumed writes the towers of an uninterrupted run, bit for bit. */
