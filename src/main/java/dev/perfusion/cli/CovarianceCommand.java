@@ -33,6 +33,11 @@ final class CovarianceCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         List<String> lines = CaptionCorpus.fromFile(captions);
         if (Files.isDirectory(out)) throw new IllegalArgumentException("--out " + out + " is a folder; give a file name");
+        if (!out.getFileName().toString().toLowerCase(java.util.Locale.ROOT).endsWith(".safetensors")) {
+            // a .npy name would hold safetensors bytes that --covariance then reads as a broken .npy
+            throw new IllegalArgumentException("--out " + out + ": covariance writes a .safetensors file (C, C^-1 and where they came from); "
+                    + "give a name ending in .safetensors");
+        }
         FileChecks.writableFolder(out.toAbsolutePath().getParent());
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();

@@ -13,6 +13,8 @@ import dev.perfusion.tensor.Scope;
 import org.bytedeco.pytorch.Tensor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Files;
@@ -29,6 +31,7 @@ import java.util.concurrent.Callable;
                         + "random generator, so the same seed gives other images in other tools (use --init-latents "
                         + "to feed exact initial noise)."})
 final class GenerateCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
     @Mixin ModelOptions model;
     @Mixin CovarianceOptions covariance;
 
@@ -71,6 +74,14 @@ final class GenerateCommand implements Callable<Integer> {
         int total = count * prompts.size();
         if (initLatents != null && total != 1) throw new IllegalArgumentException("--init-latents gives one image: use one --prompt and --count 1");
         if (betaSweep != null && concepts.isEmpty()) throw new IllegalArgumentException("--beta-sweep needs at least one --concept");
+        if (concepts.isEmpty()) {
+            List<String> conceptOnly = java.util.stream.Stream.of("--beta", "--tau", "--global-lock", "--approximate", "--force", "--covariance",
+                    "--concept-start").filter(spec.commandLine().getParseResult()::hasMatchedOption).toList();
+            if (!conceptOnly.isEmpty()) {
+                throw new IllegalArgumentException(String.join(", ", conceptOnly) + (conceptOnly.size() == 1 ? " sets" : " set")
+                        + " how concepts are drawn, and no --concept is given: the picture would be the base model's");
+            }
+        }
         if (betaSweep != null && (initLatents != null || saveLatents != null || count != 1)) {
             throw new IllegalArgumentException("--beta-sweep draws one grid from --seed: not with --init-latents, --save-latents or --count");
         }
@@ -78,6 +89,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (attentionMaps && (betaSweep != null || initLatents != null)) throw new IllegalArgumentException("--attention-maps draws pictures from seeds: not with --beta-sweep or --init-latents");
         if (steps < 1) throw new IllegalArgumentException("--steps must be at least 1, got " + steps);
         if (!(guidance >= 0)) throw new IllegalArgumentException("--guidance must be at least 0, got " + guidance);
+        Flags.named("--negative-prompt", () -> ConceptGeneration.Settings.checkNegativePrompt(negativePrompt, guidance));
         for (double b : betas) Flags.named("--beta", () -> Concept.checkBeta(b));
         for (double t : taus) Flags.named("--tau", () -> Concept.checkTau(t));
         if (betaSweep != null) for (double b : betaSweep) Flags.named("--beta-sweep", () -> Concept.checkBeta(b));

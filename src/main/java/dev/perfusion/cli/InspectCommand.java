@@ -78,6 +78,11 @@ final class InspectCommand implements Callable<Integer> {
         // the gate reads only the text encoder, but the profile installs each edit: a UNet of other widths or depth cannot take it
         for (int i = 0; i < concepts.size(); i++) {
             concepts.get(i).checkShapes(files.get(i), sd.textEncoder.config().hiddenSize(), AppliedConcepts.layerDims(sd));
+            try {
+                concepts.get(i).checkMadeFor(files.get(i), sd.unetHash(), sd.textEncoderHash(), sd.clipSkip());
+            } catch (ConceptFile.MadeForAnotherModel e) { // still shown: how it reads on this model can be the question
+                System.err.println("warning: " + e.getMessage() + "; s and g below are this model's, not what it was trained with");
+            }
         }
         Tensor cInv = model.covarianceInverse(sd, CovarianceCache.DEFAULT_CAPTIONS, progress);
         GateProfile profile = GateProfile.of(sd, cInv, concepts, prompt);

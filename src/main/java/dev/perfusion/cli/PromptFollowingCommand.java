@@ -3,7 +3,6 @@ package dev.perfusion.cli;
 import dev.perfusion.eval.AttributeClassifier;
 import dev.perfusion.eval.ObjectCounter;
 import dev.perfusion.eval.PairPlacement;
-import dev.perfusion.io.AtomicFiles;
 import dev.perfusion.eval.PromptFollowing;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.world.Bundled;
@@ -11,8 +10,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -44,15 +41,16 @@ final class PromptFollowingCommand implements Callable<Integer> {
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
         PromptFollowing.Report r = PromptFollowing.measure(sd, judge, counter, count, steps, guidance, steering, seed, progress);
-        PromptFollowing.write(r, out, sd.name, steps, guidance, steering, seed);
         System.out.print(r.markdown());
-        if (pairs > 0) {
+        String pairSection = "";
+        if (pairs > 0) { // before the report is written: an interrupted run leaves the folder's earlier report whole
             PairPlacement.Result placed = PairPlacement.measure(sd, judge, pairs, steps, guidance, steering, seed, progress);
             System.out.println();
             System.out.println(placed.summary());
-            Path report = out.resolve("report.md");
-            AtomicFiles.write(report, (Files.readString(report) + "\n" + placed.summary() + "\n").getBytes(StandardCharsets.UTF_8));
+            pairSection = "\n" + placed.summary() + "\n";
         }
+        PromptFollowing.write(r, out, sd.name, classifier != null ? "the attribute classifier " + classifier : "the bundled attribute classifier",
+                steps, guidance, steering, seed, pairSection);
         progress.message(String.format(Locale.ROOT, "wrote %s in %s", out, TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
         return 0;
     }

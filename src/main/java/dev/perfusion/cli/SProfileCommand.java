@@ -44,6 +44,8 @@ final class SProfileCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (top < 0) throw new IllegalArgumentException("--top must be at least 0, got " + top);
+        if (captions < 1) throw new IllegalArgumentException("--captions must be at least 1, got " + captions);
         Path dir = model != null ? model : Bundled.model();
         for (String part : List.of("tokenizer/vocab.json", "text_encoder/model.safetensors")) {
             if (!Files.isRegularFile(dir.resolve(part))) throw new IllegalArgumentException(dir + ": no " + part);

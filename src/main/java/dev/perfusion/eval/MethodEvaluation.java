@@ -71,6 +71,10 @@ public final class MethodEvaluation {
                            double guidance, double conceptStart, double sideSteering, List<ConceptMethod> methods, boolean multiConcept,
                            Mask mask, Training conceptTraining) {
         public Protocol {
+            if (betas.isEmpty()) throw new IllegalArgumentException("no beta to evaluate at");
+            betas.forEach(Concept::checkBeta); // before any training, not when the first concept is drawn
+            if (new java.util.HashSet<>(betas).size() < betas.size()) throw new IllegalArgumentException("a beta is named twice: " + betas);
+            if (new java.util.HashSet<>(methods).size() < methods.size()) throw new IllegalArgumentException("a method is named twice");
             Concept.checkConceptStart(conceptStart);
             SideSteering.checkStrength(sideSteering);
             for (ConceptMethod m : methods) training(m, trainingSteps, mask, conceptTraining); // refuses what cannot train before any training
@@ -298,16 +302,12 @@ public final class MethodEvaluation {
     }
 
     private Trained train(Subject s, ConceptMethod m) throws IOException {
-        Path out = work.resolve("concepts").resolve(s.instance().id() + "-" + m.id() + ".safetensors");
+        Path out = conceptFile(work, s.instance().id(), m, protocol.mask());
         Files.createDirectories(out.getParent());
         TrainingSettings settings = protocol.training(m);
         if (reuseConcepts && Files.isRegularFile(out)) {
             ConceptFile earlier = ConceptFile.load(out);
-            Map<String, String> recorded = new LinkedHashMap<>(earlier.settings());
-            recorded.remove(ConceptFile.COVARIANCE_SETTING);
-            recorded.remove(ConceptFile.CLIP_SKIP_SETTING);
-            if (earlier.word().equals(s.word()) && earlier.baseModelHash().equals(sd.unetHash()) && earlier.clipSkip() == sd.clipSkip()
-                    && recorded.equals(settings.describe())) {
+            if (trainedAlike(earlier, s.word(), sd.unetHash(), sd.textEncoderHash(), sd.clipSkip(), settings)) {
                 progress.message(s.instance().id() + " " + m.id() + ": the concept trained earlier, " + out);
                 return new Trained(earlier, Files.size(out), Double.NaN);
             }
@@ -317,6 +317,20 @@ public final class MethodEvaluation {
         ConceptTrainer.Result r = new ConceptTrainer(sd, cInv, s.word(), s.supercategory(), settings).train(s.pictures(), masks, out, false, null, progress);
         progress.message(String.format(Locale.ROOT, "%s %s: %.0fs, loss %.4f -> %.4f", s.instance().id(), m.id(), r.seconds(), r.probeBefore(), r.probeAfter()));
         return new Trained(r.concept(), Files.size(out), r.seconds());
+    }
+
+    /** Where a run keeps an instance's concept of a method; the settings record "files or none" for both mask files and none, so truth-mask concepts are kept apart by name. */
+    static Path conceptFile(Path work, String instance, ConceptMethod m, Mask mask) {
+        return work.resolve("concepts").resolve(instance + "-" + m.id() + (mask == Mask.TRUTH ? "-truth-masks" : "") + ".safetensors");
+    }
+
+    /** Whether a concept kept from an earlier run is what this run would train: word, model, text encoder and its layer, settings. */
+    static boolean trainedAlike(ConceptFile earlier, String word, String unetHash, String textEncoderHash, int clipSkip, TrainingSettings settings) {
+        Map<String, String> recorded = new LinkedHashMap<>(earlier.settings());
+        recorded.remove(ConceptFile.COVARIANCE_SETTING);
+        recorded.remove(ConceptFile.CLIP_SKIP_SETTING);
+        return earlier.word().equals(word) && earlier.baseModelHash().equals(unetHash) && earlier.textEncoderHash().equals(textEncoderHash)
+                && earlier.clipSkip() == clipSkip && recorded.equals(settings.describe());
     }
 
     private AppliedConcepts apply(List<ConceptFile> concepts, double beta, ConceptGate.Orthogonalization o, boolean global) {
@@ -622,9 +636,11 @@ public final class MethodEvaluation {
                         x.right(), x.namedFirst(), x.pickedLeft(), x.pickedRight(), x.leftCategoryDrawn() ? 1 : 0, x.rightCategoryDrawn() ? 1 : 0));
             }
             AtomicFiles.write(dir.resolve("pairs.csv"), pairs.toString().getBytes(StandardCharsets.UTF_8));
+        } else {
+            Files.deleteIfExists(dir.resolve("pairs.csv")); // an earlier run's pairs beside this report would read as its
         }
-        AtomicFiles.write(dir.resolve("report.md"), markdown.getBytes(StandardCharsets.UTF_8));
         Png.write(dir.resolve("tradeoff.png"), plot(r).render(900, 560), Map.of());
+        AtomicFiles.write(dir.resolve("report.md"), markdown.getBytes(StandardCharsets.UTF_8)); // last: a report says the run's files are all written
     }
 
     public static String markdown(Report r, Protocol p, String modelName) {

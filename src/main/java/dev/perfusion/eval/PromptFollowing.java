@@ -50,7 +50,7 @@ public final class PromptFollowing {
         public String markdown() {
             StringBuilder sb = new StringBuilder("| attribute | samples showing it | judge on rendered pictures |\n|---|---|---|\n");
             for (Attribute a : Attribute.values()) {
-                sb.append(String.format(Locale.ROOT, "| %s | %.1f%% | %.1f%% |%n", a.label(), 100 * generated.get(a), 100 * rendered.get(a)));
+                sb.append(String.format(Locale.ROOT, "| %s | %s | %s |%n", a.label(), percent(generated.get(a)), percent(rendered.get(a))));
             }
             sb.append(String.format(Locale.ROOT, "| category and scene both | %.1f%% | |%n", 100 * allOfCategorySceneGenerated));
             sb.append(String.format(Locale.ROOT, "%nOne object drawn twice (the object counter reads two where the prompt names one): %.1f%%; "
@@ -67,10 +67,15 @@ public final class PromptFollowing {
                 sb.append("| ").append(asked.word()).append(" |");
                 for (int n : row) sb.append(' ').append(n).append(" |");
                 int total = Arrays.stream(row).sum();
-                sb.append(String.format(Locale.ROOT, " %.0f%% |%n", 100.0 * row[asked.ordinal()] / Math.max(1, total)));
+                sb.append(total == 0 ? " not asked |\n" : String.format(Locale.ROOT, " %.0f%% |%n", 100.0 * row[asked.ordinal()] / total));
             }
             return sb.toString();
         }
+    }
+
+    /** A rate as a percentage; "not asked" where no prompt asked for it (NaN). */
+    static String percent(double rate) {
+        return Double.isNaN(rate) ? "not asked" : String.format(Locale.ROOT, "%.1f%%", 100 * rate);
     }
 
     public static Report measure(StableDiffusion sd, AttributeClassifier judge, ObjectCounter counter, int count, int steps,
@@ -102,8 +107,9 @@ public final class PromptFollowing {
                 if (onGenerated.get(a)[i] == truth) shown++;
                 if (onRendered.get(a)[i] == truth) renderedRight++;
             }
-            genRates.put(a, shown / (double) Math.max(1, asked));
-            renderRates.put(a, renderedRight / (double) Math.max(1, asked));
+            // NaN where none was asked (only medium sizes drawn): no rate, not 0%
+            genRates.put(a, asked == 0 ? Double.NaN : shown / (double) asked);
+            renderRates.put(a, asked == 0 ? Double.NaN : renderedRight / (double) asked);
         }
         int categories = Category.values().length;
         int[][] confusion = new int[categories][categories];
@@ -148,11 +154,15 @@ public final class PromptFollowing {
      * Writes the report of a {@link #measure} run with these settings into {@code dir}: report.md (the settings and
      * {@link Report#markdown}) and samples.png (the first samples, four a row, each row labelled with its prompts).
      */
-    public static void write(Report r, Path dir, String modelName, int steps, double guidance, double sideSteering, long seed) throws IOException {
+    /**
+     * The report (with {@code appendix}, the pair section or empty) and the samples' grid; the report last, so that a
+     * folder with a new report holds all of its run.
+     */
+    public static void write(Report r, Path dir, String modelName, String judge, int steps, double guidance, double sideSteering, long seed,
+                             String appendix) throws IOException {
         Files.createDirectories(dir);
-        String md = String.format(Locale.ROOT, "# Prompt following of %s%n%n%d samples, DDIM %d steps, guidance %.1f, side steering %s, seed %d.%n%n%s",
-                modelName, r.samples(), steps, guidance, sideSteering, seed, r.markdown());
-        AtomicFiles.write(dir.resolve("report.md"), md.getBytes(StandardCharsets.UTF_8));
+        String md = String.format(Locale.ROOT, "# Prompt following of %s%n%n%d samples, DDIM %d steps, guidance %.1f, side steering %s, seed %d; "
+                        + "judged by %s.%n%n%s%s", modelName, r.samples(), steps, guidance, sideSteering, seed, judge, r.markdown(), appendix);
         List<List<BufferedImage>> rows = new ArrayList<>();
         List<String> labels = new ArrayList<>();
         for (int i = 0; i < r.images().size(); i += 4) {
@@ -161,6 +171,7 @@ public final class PromptFollowing {
         }
         // one prompt a line, in the order of the row's pictures
         Png.write(dir.resolve("samples.png"), ImageGrid.of(rows, labels, List.of(), 128, 330), Map.of("prompts", String.join("\n", r.prompts())));
+        AtomicFiles.write(dir.resolve("report.md"), md.getBytes(StandardCharsets.UTF_8));
     }
 
     private static void merge(Map<Attribute, long[]> into, Map<Attribute, long[]> more) {

@@ -74,8 +74,11 @@ public final class AtomicFiles {
         }
         unfinished(tmp);
         try {
-            try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
+            try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(tmp, java.nio.file.StandardOpenOption.WRITE);
+                 OutputStream out = new java.io.BufferedOutputStream(java.nio.channels.Channels.newOutputStream(channel), 1 << 20)) {
                 writer.write(out);
+                out.flush();
+                channel.force(true); // on disk before the rename: a crash just after it leaves the whole file, not an empty one
             }
             keepOrDefaultPermissions(tmp, absolute);
             try {

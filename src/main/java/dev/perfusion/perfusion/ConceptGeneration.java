@@ -7,6 +7,7 @@ import dev.perfusion.pipeline.SideSteering;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.pipeline.TextToImage;
 import dev.perfusion.pipeline.WordAttention;
+import dev.perfusion.sampling.Schedulers;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.tensor.Threads;
@@ -50,6 +51,15 @@ public final class ConceptGeneration implements AutoCloseable {
         public Settings {
             Concept.checkConceptStart(conceptStart);
             SideSteering.checkStrength(sideSteering);
+            checkNegativePrompt(negativePrompt, guidance);
+        }
+
+        /** A negative prompt acts through classifier-free guidance, which is off at a guidance of 1 and below. */
+        public static void checkNegativePrompt(String negativePrompt, double guidance) {
+            if (negativePrompt != null && !negativePrompt.isBlank() && !(guidance > 1)) {
+                throw new IllegalArgumentException("a negative prompt acts through classifier-free guidance, which is off at guidance "
+                        + guidance + " (1 or below): raise the guidance or leave the negative prompt out");
+            }
         }
 
         /** These settings with the size {@code sd} draws in place of 0; an error says which sizes it can draw. */
@@ -94,6 +104,8 @@ public final class ConceptGeneration implements AutoCloseable {
     public static ConceptGeneration open(StableDiffusion sd, List<Choice> choices, Settings settings, boolean force,
                                          CovarianceSource covariance, Progress progress) throws IOException {
         Settings s = settings.forModel(sd);
+        // a step count or scheduler config the sampler refuses fails here, not after C^-1 and the concepts
+        Schedulers.create(s.scheduler(), sd.schedulerConfig).setTimesteps(s.steps());
         TextToImage.Request request = new TextToImage.Request(List.of(""), s.negativePrompt(), s.guidance(), s.steps(), s.scheduler(), s.width(), s.height(), s.sideSteering());
         Progress saysOnce = new OnceEachMessage(progress);
         if (choices.isEmpty()) return new ConceptGeneration(sd, choices, request, s, null, saysOnce);

@@ -14,7 +14,16 @@ public final class SeededNoise implements NoiseSource {
     private final Random random;
 
     public SeededNoise(long seed) {
-        this.random = new Random(seed);
+        this.random = new Random(generatorSeed(seed));
+    }
+
+    /**
+     * Java's generator keeps 48 bits of its seed, so 2^50 drew seed 0's picture: the 16 bits above are folded into
+     * the 48 below. Seeds under 2^48 are unchanged, so their pictures are what they were.
+     */
+    static long generatorSeed(long seed) {
+        long high = seed >>> 48;
+        return seed ^ ((high * 0x9E3779B97F4A7C15L) >>> 16);
     }
 
     @Override

@@ -51,6 +51,11 @@ public record SchedulerConfig(JsonNode json, int numTrainTimesteps, double betaS
     private static SchedulerConfig parse(JsonNode json, Path file) {
         return ConfigJson.parse(json, WHAT, file, c -> {
             int steps = c.inRange("num_train_timesteps", c.integer("num_train_timesteps", 1000), 2, MAX_TRAIN_TIMESTEPS);
+            // each changes every scheduler's noise levels or update; ignored, a model trained with one drew wrong pictures
+            c.requireUnset("trained_betas");
+            for (String off : List.of("rescale_betas_zero_snr", "thresholding")) {
+                if (c.flag(off, false)) throw c.refuse(off, "false (the feature is not supported)", true);
+            }
             return new SchedulerConfig(json, steps,
                     c.inOpenRange("beta_start", c.number("beta_start", 0.0001), 0, 1),
                     c.inOpenRange("beta_end", c.number("beta_end", 0.02), 0, 1),

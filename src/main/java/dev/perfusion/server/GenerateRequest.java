@@ -1,6 +1,7 @@
 package dev.perfusion.server;
 
 import dev.perfusion.perfusion.Concept;
+import dev.perfusion.perfusion.ConceptGeneration;
 import dev.perfusion.pipeline.SideSteering;
 import dev.perfusion.sampling.Schedulers;
 
@@ -37,6 +38,7 @@ record GenerateRequest(String prompt, String negativePrompt, Long seed, Integer 
         if (!Schedulers.NAMES.contains(sampler)) throw ApiException.badRequest("scheduler: one of " + Schedulers.NAMES + ", got '" + sampler + "'");
         double g = guidance == null ? 7.5 : guidance;
         if (!(g >= 0 && g <= 50)) throw ApiException.badRequest("guidance: from 0 to 50, got " + g);
+        named("negativePrompt", () -> ConceptGeneration.Settings.checkNegativePrompt(negative, g));
         int w = side("width", width), h = side("height", height);
         int n = count == null ? 1 : count;
         if (n < 1 || n > MAX_COUNT) throw ApiException.badRequest("count: from 1 to " + MAX_COUNT + ", got " + n);

@@ -208,6 +208,16 @@ class BadInputTest {
         assertRejectedBeforeLoading(run("generate", "--concept", cat, "--prompt", "a my-cat", "--beta-sweep", "0.5", "--save-latents",
                 tmp.resolve("l.npy").toString(), "--out", out), "error: --beta-sweep draws one grid from --seed: not with --init-latents, --save-latents or --count");
         assertFalse(Files.exists(tmp.resolve("l.npy")));
+        // what only concepts read, and a negative prompt with guidance off, were ignored and the picture said otherwise
+        assertRejectedBeforeLoading(run("generate", "--prompt", "a my-cat", "--beta", "0.5", "--global-lock", "--out", out),
+                "error: --beta, --global-lock set how concepts are drawn, and no --concept is given: the picture would be the base model's");
+        assertRejectedBeforeLoading(run("generate", "--prompt", "a cat", "--negative-prompt", "blurry", "--guidance", "1", "--out", out),
+                "error: --negative-prompt: a negative prompt acts through classifier-free guidance, which is off at guidance 1.0 (1 or below): "
+                        + "raise the guidance or leave the negative prompt out");
+        assertRejectedBeforeLoading(run("eval", "--beta", "0.5,9", "--out", tmp.resolve("e").toString()),
+                "error: the gate threshold beta must be in (-1, 2), got 9.0");
+        assertRejectedBeforeLoading(run("eval", "--beta", "0.7,0.7", "--out", tmp.resolve("e").toString()), "error: a beta is named twice: [0.7, 0.7]");
+        assertRejectedBeforeLoading(run("s-profile", "--top", "-1"), "error: --top must be at least 0, got -1");
         CliRun clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);
         assertEquals(2, clipSkip.rc());
         assertTrue(clipSkip.err().contains("error: --clip-skip: the text encoder layers to skip must be in 0..1 (it has 2 layers), got 9"), clipSkip.err());

@@ -75,5 +75,9 @@ class CovarianceCommandTest {
         CliRun noCaptions = run("covariance", "--model", model, "--captions", tmp.resolve("none.txt").toString(), "--out", c.toString());
         assertEquals(2, noCaptions.rc());
         assertTrue(noCaptions.err().contains("none.txt: no such file"), noCaptions.err());
+        CliRun npy = run("covariance", "--model", model, "--captions", captions.toString(), "--out", tmp.resolve("c.npy").toString());
+        assertEquals(2, npy.rc());
+        assertTrue(npy.err().contains("give a name ending in .safetensors"), npy.err());
+        assertFalse(java.nio.file.Files.exists(tmp.resolve("c.npy")));
     }
 }

@@ -89,6 +89,15 @@ class InspectCommandTest {
         assertFalse(r.err().contains("target output o*"), "the layer-level message is not the user's: " + r.all());
     }
 
+    /** Shown on a model it was not made for (here another text encoder layer), but not as if it were. */
+    @Test
+    void aConceptMadeForAnotherClipSkipIsShownWithAWarning() {
+        CliRun r = CliRun.of("inspect", MY_CAT.toString(), "--prompt", "a my-cat on the grass", "--clip-skip", "1");
+        assertEquals(0, r.rc(), r.all());
+        assertTrue(r.err().contains("warning: " + MY_CAT + ": concept 'my-cat' was trained on the text encoder with clip skip 0, this run uses 1"), r.all());
+        assertFalse(CliRun.of("inspect", MY_CAT.toString(), "--prompt", "a my-cat on the grass").err().contains("warning"));
+    }
+
     @Test
     void jsonNeedsAPrompt() {
         assertNotEquals(0, Main.run("inspect", MY_CAT.toString(), "--json"));

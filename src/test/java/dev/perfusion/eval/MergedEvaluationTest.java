@@ -1,5 +1,7 @@
 package dev.perfusion.eval;
 
+import dev.perfusion.training.ConceptMethod;
+import dev.perfusion.training.ConceptMethods;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -25,6 +27,35 @@ class MergedEvaluationTest {
         MethodEvaluation.Report r = MethodEvaluation.merge(List.of(scores));
         MethodEvaluation.writeMerged(r, List.of(), dir);
         return dir.resolve("scores.csv");
+    }
+
+    /**
+     * --reuse-concepts takes a concept of an earlier run only where it is what this run would train: one made with mask
+     * files lives apart from one made with none (their settings read alike), and one made for another text encoder is trained again.
+     */
+    @Test
+    void aConceptIsReusedOnlyWhereThisRunWouldTrainTheSame() {
+        MethodEvaluation.Protocol p = MethodEvaluation.Protocol.quick();
+        ConceptMethod perfusion = ConceptMethods.PERFUSION;
+        assertNotEquals(MethodEvaluation.conceptFile(tmp, "teddy-h1", perfusion, MethodEvaluation.Mask.NONE),
+                MethodEvaluation.conceptFile(tmp, "teddy-h1", perfusion, MethodEvaluation.Mask.TRUTH));
+        dev.perfusion.training.TrainingSettings settings = p.training(perfusion);
+        org.bytedeco.pytorch.Tensor v = dev.perfusion.tensor.Ops.fromFloats(new float[] {0.1f, 0.2f}, 2);
+        dev.perfusion.perfusion.ConceptFile earlier = new dev.perfusion.perfusion.ConceptFile("my-teddy", "teddy", v, v,
+                dev.perfusion.perfusion.ProjectionEdit.none(), 0.7, 0.15, "unet0", "text0", settings.describe());
+        assertTrue(MethodEvaluation.trainedAlike(earlier, "my-teddy", "unet0", "text0", 0, settings));
+        assertFalse(MethodEvaluation.trainedAlike(earlier, "my-teddy", "unet0", "another text encoder", 0, settings));
+        assertFalse(MethodEvaluation.trainedAlike(earlier, "my-teddy", "unet0", "text0", 1, settings));
+    }
+
+    /** A report written into a folder of an earlier run leaves none of that run's files beside it (its pairs.csv stayed). */
+    @Test
+    void anEarlierRunsPairsDoNotStayBesideANewReport() throws IOException {
+        Path dir = Files.createDirectories(tmp.resolve("again"));
+        Files.writeString(dir.resolve("pairs.csv"), "an earlier run's two-concept pictures\n");
+        run("again", List.of(score("perfusion", "local lock", 0.7, "a my-teddy in the snow", 0.2, false)));
+        assertFalse(Files.exists(dir.resolve("pairs.csv")));
+        assertTrue(Files.isRegularFile(dir.resolve("report.md")) && Files.isRegularFile(dir.resolve("tradeoff.png")));
     }
 
     @Test

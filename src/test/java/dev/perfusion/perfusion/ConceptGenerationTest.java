@@ -47,6 +47,16 @@ class ConceptGenerationTest {
         }
     }
 
+    /** A step count the sampler refuses fails before C^-1 is asked for (on a first run, minutes over a caption corpus). */
+    @Test
+    void theSamplersRefusalComesBeforeCInv() {
+        ConceptGeneration.Settings tooMany = new ConceptGeneration.Settings("", 5, 5000, "ddim", 0, 0, false, false, 0, 0);
+        assertThrows(IllegalArgumentException.class, () -> ConceptGeneration.open(sd, List.of(new ConceptGeneration.Choice(Bundled.concept("my-cat"),
+                cat, null, null)), tooMany, false, () -> fail("C^-1 asked before the steps were checked"), Progress.NONE));
+        var e = assertThrows(IllegalArgumentException.class, () -> new ConceptGeneration.Settings("blurry", 1, 5, "ddim", 0, 0, false, false, 0, 0));
+        assertTrue(e.getMessage().startsWith("a negative prompt acts through classifier-free guidance, which is off at guidance 1.0"), e.getMessage());
+    }
+
     @Test
     void aConceptIsAppliedWithItsFilesGateUnlessGivenAndTheModelIsRestored() throws IOException {
         BufferedImage before = TextToImage.generate(sd, request("a my-cat on the beach"), 5, Progress.NONE).image();

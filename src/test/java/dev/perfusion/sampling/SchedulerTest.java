@@ -139,6 +139,10 @@ class SchedulerTest {
                 {"{\"beta_end\": 1.5}", "beta_end must be between 0 and 1, got 1.5"},
                 {"{\"clip_sample\": \"yes\"}", "clip_sample must be true or false"},
                 {"{\"beta_schedule\": \"sigmoid\"}", "unsupported beta_schedule 'sigmoid'"},
+                // each changes the noise levels or the update: a model made with one is refused, not drawn wrong
+                {"{\"rescale_betas_zero_snr\": true}", "rescale_betas_zero_snr must be false (the feature is not supported), got true"},
+                {"{\"thresholding\": true}", "thresholding must be false (the feature is not supported), got true"},
+                {"{\"trained_betas\": [0.1, 0.2]}", "trained_betas must be absent or null (the feature is not supported)"},
         };
         for (String[] b : bad) {
             var e = assertThrows(IllegalArgumentException.class, () -> SchedulerConfig.fromJson(json.readTree(b[0])), b[0]);
