@@ -224,6 +224,8 @@ class ServerApiTest {
                 s.postJson("/api/generate", Map.of("prompt", "x", "conceptStart", 1)));
         assertError(400, "sideSteering: the side steering's strength must be a number of at least 0 (0: none), got -2.0",
                 s.postJson("/api/generate", Map.of("prompt", "x", "sideSteering", -2)));
+        assertError(400, "negativePrompt: a negative prompt acts through classifier-free guidance, which is off at guidance 1.0",
+                s.postJson("/api/generate", Map.of("prompt", "x", "negativePrompt", "blurry", "guidance", 1)));
         // the bundled model's VAE draws 4 pixels per latent pixel: 50 is refused before a job is queued, not by a failed job
         assertError(400, "width: a multiple of 4 (the model's VAE scale factor), got 50", s.postJson("/api/generate", Map.of("prompt", "x", "width", 50)));
         assertError(404, "no concept 'nobody'", s.postJson("/api/generate", Map.of("prompt", "x", "concepts", List.of(Map.of("name", "nobody")))));
