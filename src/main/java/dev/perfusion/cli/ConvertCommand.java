@@ -47,6 +47,8 @@ final class ConvertCommand implements Callable<Integer> {
         ModelExport.Target target = to != null ? to : ModelExport.targetOf(out);
         if (target == ModelExport.Target.SINGLE_FILE) {
             if (java.nio.file.Files.isDirectory(out)) throw new IllegalArgumentException("OUT " + out + " is a folder; a single file needs a file name");
+            // a model file can be hours of someone's training: replaced only by their hand, as a folder is
+            if (java.nio.file.Files.exists(out)) throw new IllegalArgumentException("OUT " + out + " exists: give a new file name (or remove it first)");
             FileChecks.writableFolder(out.toAbsolutePath().getParent());
         } else if (java.nio.file.Files.exists(out)) {
             throw new IllegalArgumentException("OUT " + out + " exists: a diffusers folder is written to a new folder");

@@ -64,7 +64,8 @@ final class GenerateCommand implements Callable<Integer> {
             + "much each pair of these tokens' maps overlap (1: the same pixels read both; 0: none does), per picture and on "
             + "average (default: the concepts' words).") List<String> attentionWords;
     @Option(names = "--init-latents", paramLabel = "FILE.npy",
-            description = "Unit-variance initial noise [1, C, h, w] (what diffusers' latents= takes); replaces the seed.") Path initLatents;
+            description = "Unit-variance initial noise [1, C, h, w] (what diffusers' latents= takes); replaces the seed's initial noise "
+                    + "(euler-a's noise at each step still comes from --seed).") Path initLatents;
     @Option(names = "--save-latents", paramLabel = "FILE.npy",
             description = "Write the final latents (float32, before VAE decoding, not divided by the scaling factor).") Path saveLatents;
 
@@ -124,7 +125,9 @@ final class GenerateCommand implements Callable<Integer> {
                 };
                 if (initLatents != null) {
                     Tensor given = readInitLatents(generation.latentShape(), generation.width(), generation.height());
-                    save.accept(0, generation.draw(prompts.get(0), given, "init-latents " + initLatents.getFileName(), seed));
+                    // an ancestral sampler's step noise still comes from --seed: the picture's record says so
+                    String noise = "init-latents " + initLatents.getFileName() + (scheduler == Schedulers.Kind.EULER_A ? ", step noise seed " + seed : "");
+                    save.accept(0, generation.draw(prompts.get(0), given, noise, seed));
                 } else {
                     List<String> each = new ArrayList<>();
                     List<Long> seeds = new ArrayList<>();

@@ -41,6 +41,12 @@ class ConvertCommandTest {
         CliRun exists = run("convert", ckpt, tmp.resolve("folder").toString(), "--config", config);
         assertEquals(2, exists.rc());
         assertTrue(exists.err().contains("exists: a diffusers folder is written to a new folder"), exists.err());
+        // nor is a file replaced: the fp32 file stays as it was, not overwritten with fp16
+        long before = Files.size(out);
+        CliRun again = run("convert", ckpt, out.toString(), "--config", config);
+        assertEquals(2, again.rc());
+        assertTrue(again.err().contains("OUT " + out + " exists: give a new file name (or remove it first)"), again.err());
+        assertEquals(before, Files.size(out));
     }
 
     @Test

@@ -44,6 +44,14 @@ class GenerateCommandTest {
         Map<String, String> text = Png.readText(png);
         assertTrue(text.get("parameters").startsWith("a photo of an astronaut riding a horse on mars\nNegative prompt: blurry, low quality"));
         assertTrue(text.get("parameters").contains("Steps: 10"));
+        assertFalse(text.get("parameters").contains("step noise"), "ddim draws no noise after the first");
+        // euler-a's noise at each step comes from the seed: the record says so, or two pictures of one record would differ
+        Path ancestral = tmp.resolve("ancestral.png");
+        assertEquals(0, Main.run("generate", "--model", Fixtures.diffusers().toString(), "--prompt", "x", "--steps", "2", "--scheduler", "euler-a",
+                "--width", "128", "--height", "128", "--seed", "7", "--init-latents", Fixtures.sdTiny().resolve("golden/pipe_ddim_initial_latents.npy").toString(),
+                "--out", ancestral.toString()));
+        assertTrue(Png.readText(ancestral).get("parameters").contains("init-latents pipe_ddim_initial_latents.npy, step noise seed 7"),
+                Png.readText(ancestral).get("parameters"));
         float[] saved = Npy.read(latents).floats();
         float[] expected = Fixtures.golden("pipe_ddim_final_latents.npy").floats();
         assertEquals(expected.length, saved.length);
