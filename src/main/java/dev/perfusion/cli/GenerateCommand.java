@@ -55,7 +55,8 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--height", defaultValue = "0", description = "Image height in pixels (default: the model's native size).") int height;
     @Option(names = "--seed", defaultValue = "1", description = "Seed of the initial noise; image i uses seed+i (default: ${DEFAULT-VALUE}).") long seed;
     @Option(names = "--count", defaultValue = "1", description = "Number of images (default: ${DEFAULT-VALUE}).") int count;
-    @Option(names = "--out", defaultValue = "out", description = "A .png path (one image) or a folder (default: ${DEFAULT-VALUE}).") Path out;
+    @Option(names = "--out", defaultValue = "out", description = "A .png path (one image) or a folder, where pictures are numbered on from those there "
+            + "(NNNNN-SEED.png; default: ${DEFAULT-VALUE}).") Path out;
     @Option(names = "--attention-maps", description = "Also write NAME-attention.png beside each picture: where its pixels read "
             + "each token of the prompt (cross-attention averaged over heads, layers and denoising steps), and print each token's "
             + "mean attention on the picture and on its left and right halves. Pictures are then drawn one at a time, and "
@@ -232,10 +233,21 @@ final class GenerateCommand implements Callable<Integer> {
         } else if (single) {
             paths.add(out);
         } else {
-            for (int i = 0; i < total; i++) paths.add(out.resolve(String.format(Locale.ROOT, "%05d-%d.png", i, seed + i % count)));
+            int first = nextNumber(out); // numbered on from the folder's pictures: a second run adds to the first's, not over them
+            for (int i = 0; i < total; i++) paths.add(out.resolve(String.format(Locale.ROOT, "%05d-%d.png", first + i, seed + i % count)));
         }
         FileChecks.writableFolder(paths.get(0).toAbsolutePath().getParent());
         return paths;
+    }
+
+    /** One past the highest number of a NNNNN-SEED.png picture in {@code folder}; 0 where it has none or does not exist. */
+    static int nextNumber(Path folder) throws java.io.IOException {
+        if (!Files.isDirectory(folder)) return 0;
+        java.util.regex.Pattern numbered = java.util.regex.Pattern.compile("(\\d{5,9})-.*\\.png");
+        try (java.util.stream.Stream<Path> files = Files.list(folder)) {
+            return files.map(f -> numbered.matcher(f.getFileName().toString())).filter(java.util.regex.Matcher::matches)
+                    .mapToInt(m -> Integer.parseInt(m.group(1)) + 1).max().orElse(0);
+        }
     }
 
     /** Whether --out names a picture: a .png path that is not a folder already (an existing folder is written into). */

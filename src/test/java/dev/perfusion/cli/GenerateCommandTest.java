@@ -70,6 +70,11 @@ class GenerateCommandTest {
         byte[] first = Files.readAllBytes(a.resolve("00000-7.png"));
         assertArrayEquals(first, Files.readAllBytes(b.resolve("00000-7.png")));
         assertFalse(java.util.Arrays.equals(first, Files.readAllBytes(a.resolve("00001-8.png"))));
+        // a second run into the folder numbers on instead of replacing the first run's pictures
+        assertEquals(0, Main.run("generate", "--model", Fixtures.diffusers().toString(), "--prompt", "a dog",
+                "--steps", "2", "--width", "64", "--height", "64", "--seed", "7", "--out", a.toString()));
+        assertArrayEquals(first, Files.readAllBytes(a.resolve("00000-7.png")));
+        assertTrue(Files.isRegularFile(a.resolve("00002-7.png")));
     }
 
     /** It drew the picture and then failed to rename it onto the folder ("Is a directory"). */
