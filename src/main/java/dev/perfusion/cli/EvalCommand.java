@@ -118,6 +118,7 @@ final class EvalCommand implements Callable<Integer> {
             if (!Files.isRegularFile(scores)) throw new IllegalArgumentException(dir + ": no scores.csv (give the --out folder of an earlier eval)");
             runs.add(MethodEvaluation.readScores(scores));
         }
+        MethodEvaluation.checkMergeable(merge);
         FileChecks.writableFolder(out);
         System.out.print(MethodEvaluation.writeMerged(MethodEvaluation.merge(runs), merge, out));
         System.out.println("wrote " + out + " (scores.csv, report.md, tradeoff.png)");

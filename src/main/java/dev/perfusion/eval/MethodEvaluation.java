@@ -834,6 +834,36 @@ public final class MethodEvaluation {
     }
 
     /** Writes a merged report (scores.csv, report.md, tradeoff.png) into {@code dir}. */
+    /**
+     * The model and protocol an eval run was made with: the title and first paragraph of its report.md (methods and
+     * betas are not in them, so runs split by method compare equal); null for a merged report or a folder without one.
+     */
+    public static String protocolOf(Path run) throws IOException {
+        Path report = run.resolve("report.md");
+        if (!Files.isRegularFile(report)) return null;
+        String[] paragraphs = Files.readString(report).split("\\R\\R", 3);
+        if (paragraphs.length < 2 || paragraphs[0].endsWith(", merged")) return null;
+        return paragraphs[0].strip() + "\n" + paragraphs[1].strip();
+    }
+
+    /** Refuses runs made on other models or protocols: one table of them would compare unlike pictures. */
+    public static void checkMergeable(List<Path> runs) throws IOException {
+        Path first = null;
+        String firstProtocol = null;
+        for (Path run : runs) {
+            String protocol = protocolOf(run);
+            if (protocol == null) continue;
+            if (firstProtocol == null) {
+                first = run;
+                firstProtocol = protocol;
+            } else if (!protocol.equals(firstProtocol)) {
+                throw new IllegalArgumentException("--merge: " + run + " was made on another model or protocol than " + first
+                        + " (their report.md: \"" + firstProtocol.replace("\n", " ") + "\" against \"" + protocol.replace("\n", " ")
+                        + "\"); merge runs of one model and protocol");
+            }
+        }
+    }
+
     public static String writeMerged(Report r, List<Path> runs, Path dir) throws IOException {
         String markdown = markdown(r, String.format(Locale.ROOT, "# Perfusion against its baselines, merged%n%nFrom the scores of %s: each row from the first "
                 + "of them that has it; each run's protocol, file sizes, training times and two-concept section are in its own report.md.%n%n",
