@@ -249,6 +249,25 @@ public final class MethodEvaluation {
         galleryIds = heldOut.stream().map(Instance::id).toList();
         for (int k = 0; k < Math.min(protocol.instances(), heldOut.size()); k++) subjects.add(subject(heldOut.get(k), references.get(k), k));
         Map<Subject, ConceptFile> perfusionConcepts = new LinkedHashMap<>();
+        try {
+            return run(subjects, prompts, scores, sizes, seconds, perfusionConcepts);
+        } catch (IOException | RuntimeException e) {
+            // hours of scores are not lost with the run: the instances done stay readable, their concepts reusable
+            if (!scores.isEmpty()) {
+                Path sofar = work.resolve(SCORES_SO_FAR);
+                AtomicFiles.write(sofar, scoresCsv(scores).getBytes(StandardCharsets.UTF_8));
+                progress.message("the run failed; the scores so far are in " + sofar + " and its concepts in " + work.resolve("concepts")
+                        + " (a rerun with --reuse-concepts trains only what is missing)");
+            }
+            throw e;
+        }
+    }
+
+    /** The scores of the instances drawn before a run failed, beside the concepts; a finished run's report replaces them. */
+    static final String SCORES_SO_FAR = "scores-so-far.csv";
+
+    private Report run(List<Subject> subjects, List<Prompts.Prompt> prompts, List<Score> scores, Map<String, long[]> sizes,
+                       Map<String, double[]> seconds, Map<Subject, ConceptFile> perfusionConcepts) throws IOException {
         for (Subject subject : subjects) {
             scores.addAll(score("base model", "supercategory word", Double.NaN, subject, prompts, null));
             scores.addAll(scoreRendered(subject, prompts));
@@ -622,13 +641,8 @@ public final class MethodEvaluation {
 
     private static void write(Report r, Path dir, String markdown) throws IOException {
         Files.createDirectories(dir);
-        StringBuilder csv = new StringBuilder(SCORES_HEADER + "\n");
-        for (Score s : r.scores()) {
-            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%s,%d,%.5f,%.5f,%s,%d,%.5f,%.5f,%s,%s%n", quoted(s.method()), quoted(s.variant()),
-                    Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), quoted(s.instance()), quoted(s.prompt()), s.seed(), s.fidelity(), s.alignment(),
-                    orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText(), orEmpty(s.details(), "%.0f"), orEmpty(s.twice(), "%.0f")));
-        }
-        AtomicFiles.write(dir.resolve("scores.csv"), csv.toString().getBytes(StandardCharsets.UTF_8));
+        AtomicFiles.write(dir.resolve("scores.csv"), scoresCsv(r.scores()).getBytes(StandardCharsets.UTF_8));
+        Files.deleteIfExists(dir.resolve(SCORES_SO_FAR));
         if (!r.pairPictures().isEmpty()) {
             StringBuilder pairs = new StringBuilder(PAIRS_HEADER + "\n");
             for (PairPicture x : r.pairPictures()) {
@@ -641,6 +655,16 @@ public final class MethodEvaluation {
         }
         Png.write(dir.resolve("tradeoff.png"), plot(r).render(900, 560), Map.of());
         AtomicFiles.write(dir.resolve("report.md"), markdown.getBytes(StandardCharsets.UTF_8)); // last: a report says the run's files are all written
+    }
+
+    private static String scoresCsv(List<Score> scores) {
+        StringBuilder csv = new StringBuilder(SCORES_HEADER + "\n");
+        for (Score s : scores) {
+            csv.append(String.format(Locale.ROOT, "%s,%s,%s,%s,%s,%d,%.5f,%.5f,%s,%d,%.5f,%.5f,%s,%s%n", quoted(s.method()), quoted(s.variant()),
+                    Double.isNaN(s.beta()) ? "" : Double.toString(s.beta()), quoted(s.instance()), quoted(s.prompt()), s.seed(), s.fidelity(), s.alignment(),
+                    orEmpty(s.leakage(), "%.5f"), s.identified() ? 1 : 0, s.clipImage(), s.clipText(), orEmpty(s.details(), "%.0f"), orEmpty(s.twice(), "%.0f")));
+        }
+        return csv.toString();
     }
 
     public static String markdown(Report r, Protocol p, String modelName) {

@@ -299,6 +299,26 @@ class BundledModelTest {
         assertEquals("3", dev.perfusion.perfusion.ConceptFile.load(concept).settings().get("steps"));
     }
 
+    /** A run that fails late leaves the scores it drew (hours of them in the full protocol) readable beside its concepts. */
+    @Test
+    void aFailedRunLeavesItsScoresSoFar(@TempDir Path tmp) throws Exception {
+        Tensor cInv = dev.perfusion.perfusion.CovarianceCache.inverseFor(sd, WorldCorpus.world(), tmp.resolve("cache"), 300, Progress.NONE);
+        MethodEvaluation.Protocol p = new MethodEvaluation.Protocol(1, 1, 1, 1, List.of(0.7), 2, 5.0, List.of(ConceptMethods.PERFUSION), false, MethodEvaluation.Mask.NONE);
+        Files.createDirectories(tmp.resolve("work"));
+        Files.writeString(tmp.resolve("work/concepts"), "a file where the concepts' folder goes: the first training fails");
+        List<String> messages = new java.util.ArrayList<>();
+        Progress listening = new Progress() {
+            @Override public void update(String task, long done, long total, String detail) {}
+            @Override public void message(String text) { messages.add(text); }
+        };
+        assertThrows(java.io.IOException.class, () -> evaluation(cInv, p, tmp, listening).run(HeldOut.instances()));
+        List<MethodEvaluation.Score> sofar = MethodEvaluation.readScores(tmp.resolve("work/scores-so-far.csv"));
+        assertEquals(List.of("base model", MethodEvaluation.RENDERER, MethodEvaluation.THROUGH_VAE),
+                sofar.stream().map(MethodEvaluation.Score::method).distinct().toList(), "what was drawn before the training failed");
+        assertTrue(messages.stream().anyMatch(m -> m.startsWith("the run failed; the scores so far are in " + tmp.resolve("work/scores-so-far.csv"))),
+                messages.toString());
+    }
+
     private static MethodEvaluation evaluation(Tensor cInv, MethodEvaluation.Protocol p, Path tmp, Progress progress) throws Exception {
         return new MethodEvaluation(sd, cInv, WorldJudges.bundled(), p, tmp.resolve("work"), progress);
     }
