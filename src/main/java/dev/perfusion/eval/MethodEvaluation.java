@@ -250,7 +250,9 @@ public final class MethodEvaluation {
         for (int k = 0; k < Math.min(protocol.instances(), heldOut.size()); k++) subjects.add(subject(heldOut.get(k), references.get(k), k));
         Map<Subject, ConceptFile> perfusionConcepts = new LinkedHashMap<>();
         try {
-            return run(subjects, prompts, scores, sizes, seconds, perfusionConcepts);
+            Report done = run(subjects, prompts, scores, sizes, seconds, perfusionConcepts);
+            Files.deleteIfExists(work.resolve(SCORES_SO_FAR)); // an earlier failed run's: this run's report has them all
+            return done;
         } catch (IOException | RuntimeException e) {
             // hours of scores are not lost with the run: the instances done stay readable, their concepts reusable
             if (!scores.isEmpty()) {
@@ -263,7 +265,7 @@ public final class MethodEvaluation {
         }
     }
 
-    /** The scores of the instances drawn before a run failed, beside the concepts; a finished run's report replaces them. */
+    /** The scores of the instances drawn before a run failed, beside the concepts; a finished run removes them. */
     static final String SCORES_SO_FAR = "scores-so-far.csv";
 
     private Report run(List<Subject> subjects, List<Prompts.Prompt> prompts, List<Score> scores, Map<String, long[]> sizes,
@@ -642,7 +644,6 @@ public final class MethodEvaluation {
     private static void write(Report r, Path dir, String markdown) throws IOException {
         Files.createDirectories(dir);
         AtomicFiles.write(dir.resolve("scores.csv"), scoresCsv(r.scores()).getBytes(StandardCharsets.UTF_8));
-        Files.deleteIfExists(dir.resolve(SCORES_SO_FAR));
         if (!r.pairPictures().isEmpty()) {
             StringBuilder pairs = new StringBuilder(PAIRS_HEADER + "\n");
             for (PairPicture x : r.pairPictures()) {

@@ -317,6 +317,9 @@ class BundledModelTest {
                 sofar.stream().map(MethodEvaluation.Score::method).distinct().toList(), "what was drawn before the training failed");
         assertTrue(messages.stream().anyMatch(m -> m.startsWith("the run failed; the scores so far are in " + tmp.resolve("work/scores-so-far.csv"))),
                 messages.toString());
+        Files.delete(tmp.resolve("work/concepts"));
+        evaluation(cInv, p, tmp, Progress.NONE).run(HeldOut.instances());
+        assertFalse(Files.exists(tmp.resolve("work/scores-so-far.csv")), "a finished run's report holds them all");
     }
 
     private static MethodEvaluation evaluation(Tensor cInv, MethodEvaluation.Protocol p, Path tmp, Progress progress) throws Exception {
