@@ -8,7 +8,7 @@ import java.awt.image.BufferedImage;
 import java.util.List;
 
 /**
- * A labelled grid of equally sized images: rows (with a label on the left, wrapped, "\n" breaking a line) by columns
+ * A labelled grid of equally sized images, each drawn {@code cell} pixels wide in its own shape: rows (with a label on the left, wrapped, "\n" breaking a line) by columns
  * (with a label on top). Labels that are absent, empty or blank take no room.
  */
 public final class ImageGrid {
@@ -22,7 +22,10 @@ public final class ImageGrid {
                                    int rowLabelWidth) {
         int labelWidth = anyText(rowLabels) ? rowLabelWidth : 0, header = anyText(columnLabels) ? 24 : 0;
         int columns = rows.stream().mapToInt(List::size).max().orElse(0);
-        BufferedImage out = new BufferedImage(labelWidth + columns * cell, header + rows.size() * cell, BufferedImage.TYPE_INT_RGB);
+        // cells keep the pictures' shape (768x512 was squashed square): cell wide, as tall as the first picture says
+        BufferedImage first = rows.stream().flatMap(List::stream).findFirst().orElse(null);
+        int cellHeight = first == null ? cell : Math.max(1, (int) Math.round((double) cell * first.getHeight() / first.getWidth()));
+        BufferedImage out = new BufferedImage(labelWidth + columns * cell, header + rows.size() * cellHeight, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = out.createGraphics();
         g.setColor(Color.WHITE);
         g.fillRect(0, 0, out.getWidth(), out.getHeight());
@@ -34,9 +37,9 @@ public final class ImageGrid {
             for (int c = 0; c < columnLabels.size(); c++) g.drawString(columnLabels.get(c), labelWidth + c * cell + 4, 16);
         }
         for (int r = 0; r < rows.size(); r++) {
-            int y = header + r * cell;
+            int y = header + r * cellHeight;
             if (labelWidth > 0) drawWrapped(g, rowLabels.get(r), 4, y + 14, labelWidth - 8);
-            for (int c = 0; c < rows.get(r).size(); c++) g.drawImage(rows.get(r).get(c), labelWidth + c * cell, y, cell, cell, null);
+            for (int c = 0; c < rows.get(r).size(); c++) g.drawImage(rows.get(r).get(c), labelWidth + c * cell, y, cell, cellHeight, null);
         }
         g.dispose();
         return out;

@@ -28,6 +28,15 @@ class ImageGridTest {
         assertEquals(Color.RED.getRGB(), bare.getRGB(0, 0), "the first picture starts at the corner");
     }
 
+    /** A 768x512 picture's cell is 3:2 too, not squashed square (a sweep of wide pictures said "Size: 768x512" under square ones). */
+    @Test
+    void cellsKeepThePicturesShape() {
+        BufferedImage wide = new BufferedImage(768, 512, BufferedImage.TYPE_INT_RGB);
+        BufferedImage grid = ImageGrid.of(List.of(List.of(wide, wide), List.of(wide)), List.of(), List.of(), 96);
+        assertEquals(2 * 96, grid.getWidth());
+        assertEquals(2 * 64, grid.getHeight());
+    }
+
     @Test
     void labelsGetTheirColumnAndHeader() {
         List<List<BufferedImage>> rows = List.of(List.of(red(8), red(8)));
