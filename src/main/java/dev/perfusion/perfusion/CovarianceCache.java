@@ -117,6 +117,14 @@ public final class CovarianceCache {
 
     /** The input covariance of {@code sd}'s text encoder over {@code captions} (in batches of 32, at its clip skip). */
     public static InputCovariance accumulate(StableDiffusion sd, List<String> captions, Progress progress) {
-        return InputCovariance.of(sd.textEncoder.config().hiddenSize(), batch -> sd.encodePrompts(batch, w -> {}), captions, progress);
+        java.util.concurrent.atomic.AtomicInteger cut = new java.util.concurrent.atomic.AtomicInteger();
+        InputCovariance c = InputCovariance.of(sd.textEncoder.config().hiddenSize(), batch -> sd.encodePrompts(batch, w -> cut.incrementAndGet()),
+                captions, progress);
+        // C is of the encodings the text encoder makes, so a long caption counts as far as it reads; said, not hidden
+        if (cut.get() > 0) {
+            progress.message(String.format(java.util.Locale.ROOT, "note: %,d of the %,d captions are longer than the text encoder reads and "
+                    + "count up to its limit", cut.get(), captions.size()));
+        }
+        return c;
     }
 }

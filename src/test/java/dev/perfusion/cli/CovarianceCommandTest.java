@@ -79,5 +79,11 @@ class CovarianceCommandTest {
         assertEquals(2, npy.rc());
         assertTrue(npy.err().contains("give a name ending in .safetensors"), npy.err());
         assertFalse(java.nio.file.Files.exists(tmp.resolve("c.npy")));
+        // a caption longer than the text encoder reads counts up to its limit, and the run says so
+        Path longer = tmp.resolve("long.txt");
+        Files.writeString(longer, "a cat\n\n" + "a very long caption about a cat ".repeat(20) + "\n\na dog\n");
+        CliRun cut = run("covariance", "--model", model, "--captions", longer.toString(), "--out", tmp.resolve("long.safetensors").toString());
+        assertEquals(0, cut.rc(), cut.err());
+        assertTrue(cut.out().contains("note: 1 of the 3 captions are longer than the text encoder reads"), cut.out());
     }
 }
