@@ -120,7 +120,7 @@ final class GenerateCommand implements Callable<Integer> {
             } else {
                 ConceptGeneration.PictureSink save = (i, picture) -> {
                     if (saveLatents != null) {
-                        Npy.writeFloats(total == 1 ? saveLatents : numbered(saveLatents, i), picture.generated().latents(), picture.generated().latentShape());
+                        Npy.writeFloats(total == 1 ? saveLatents : numbered(saveLatents, firstNumber + i), picture.generated().latents(), picture.generated().latentShape());
                     }
                     write(targets.get(i), picture, progress);
                 };
@@ -233,17 +233,20 @@ final class GenerateCommand implements Callable<Integer> {
         } else if (single) {
             paths.add(out);
         } else {
-            int first = nextNumber(out); // numbered on from the folder's pictures: a second run adds to the first's, not over them
-            for (int i = 0; i < total; i++) paths.add(out.resolve(String.format(Locale.ROOT, "%05d-%d.png", first + i, seed + i % count)));
+            firstNumber = nextNumber(out); // numbered on from the folder's pictures: a second run adds to the first's, not over them
+            for (int i = 0; i < total; i++) paths.add(out.resolve(String.format(Locale.ROOT, "%05d-%d.png", firstNumber + i, seed + i % count)));
         }
         FileChecks.writableFolder(paths.get(0).toAbsolutePath().getParent());
         return paths;
     }
 
-    /** One past the highest number of a NNNNN-SEED.png picture in {@code folder}; 0 where it has none or does not exist. */
+    /** The number of the first picture in an --out folder (the pictures there before come first); latents are numbered alike. */
+    private int firstNumber;
+
+    /** One past the highest number of a NNNNN-SEED.png picture (or its -attention.png) in {@code folder}; 0 where it has none. */
     static int nextNumber(Path folder) throws java.io.IOException {
         if (!Files.isDirectory(folder)) return 0;
-        java.util.regex.Pattern numbered = java.util.regex.Pattern.compile("(\\d{5,9})-.*\\.png");
+        java.util.regex.Pattern numbered = java.util.regex.Pattern.compile("(\\d{5,9})-(-?\\d{1,20})(-attention)?\\.png");
         try (java.util.stream.Stream<Path> files = Files.list(folder)) {
             return files.map(f -> numbered.matcher(f.getFileName().toString())).filter(java.util.regex.Matcher::matches)
                     .mapToInt(m -> Integer.parseInt(m.group(1)) + 1).max().orElse(0);

@@ -42,15 +42,16 @@ final class PromptFollowingCommand implements Callable<Integer> {
         StableDiffusion sd = model.load(progress);
         PromptFollowing.Report r = PromptFollowing.measure(sd, judge, counter, count, steps, guidance, steering, seed, progress);
         System.out.print(r.markdown());
-        String pairSection = "";
-        if (pairs > 0) { // before the report is written: an interrupted run leaves the folder's earlier report whole
+        String judgeName = classifier != null ? "the attribute classifier " + classifier : "the bundled attribute classifier";
+        // written now, so that a failure among the pairs loses them only; until they are done the report says they are not
+        PromptFollowing.write(r, out, sd.name, judgeName, steps, guidance, steering, seed,
+                pairs > 0 ? "\nPairs on their sides (" + pairs + " prompts): not measured yet; this line is replaced when they are.\n" : "");
+        if (pairs > 0) {
             PairPlacement.Result placed = PairPlacement.measure(sd, judge, pairs, steps, guidance, steering, seed, progress);
             System.out.println();
             System.out.println(placed.summary());
-            pairSection = "\n" + placed.summary() + "\n";
+            PromptFollowing.write(r, out, sd.name, judgeName, steps, guidance, steering, seed, "\n" + placed.summary() + "\n");
         }
-        PromptFollowing.write(r, out, sd.name, classifier != null ? "the attribute classifier " + classifier : "the bundled attribute classifier",
-                steps, guidance, steering, seed, pairSection);
         progress.message(String.format(Locale.ROOT, "wrote %s in %s", out, TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));
         return 0;
     }

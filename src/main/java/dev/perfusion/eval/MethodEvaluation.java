@@ -253,13 +253,17 @@ public final class MethodEvaluation {
             Report done = run(subjects, prompts, scores, sizes, seconds, perfusionConcepts);
             Files.deleteIfExists(work.resolve(SCORES_SO_FAR)); // an earlier failed run's: this run's report has them all
             return done;
-        } catch (IOException | RuntimeException e) {
+        } catch (Throwable e) { // native memory running out is an OutOfMemoryError
             // hours of scores are not lost with the run: the instances done stay readable, their concepts reusable
             if (!scores.isEmpty()) {
                 Path sofar = work.resolve(SCORES_SO_FAR);
-                AtomicFiles.write(sofar, scoresCsv(scores).getBytes(StandardCharsets.UTF_8));
-                progress.message("the run failed; the scores so far are in " + sofar + " and its concepts in " + work.resolve("concepts")
-                        + " (a rerun with --reuse-concepts trains only what is missing)");
+                try {
+                    AtomicFiles.write(sofar, scoresCsv(scores).getBytes(StandardCharsets.UTF_8));
+                    progress.message("the run failed; the scores so far are in " + sofar + " and its concepts in " + work.resolve("concepts")
+                            + " (a rerun with --reuse-concepts trains only what is missing)");
+                } catch (IOException | RuntimeException unwritten) {
+                    e.addSuppressed(unwritten); // the run's own failure is the one to report
+                }
             }
             throw e;
         }
@@ -871,10 +875,15 @@ public final class MethodEvaluation {
         return paragraphs[0].strip() + "\n" + paragraphs[1].strip();
     }
 
-    /** Refuses runs made on other models or protocols: one table of them would compare unlike pictures. */
-    public static void checkMergeable(List<Path> runs) throws IOException {
+    /**
+     * Where runs say they were made otherwise than the first (their report.md's model and protocol): one table of them
+     * may compare unlike pictures. Said, not refused: a model loaded from another folder, or a report of an older
+     * wording, reads otherwise too.
+     */
+    public static List<String> otherProtocols(List<Path> runs) throws IOException {
         Path first = null;
         String firstProtocol = null;
+        List<String> other = new ArrayList<>();
         for (Path run : runs) {
             String protocol = protocolOf(run);
             if (protocol == null) continue;
@@ -882,17 +891,19 @@ public final class MethodEvaluation {
                 first = run;
                 firstProtocol = protocol;
             } else if (!protocol.equals(firstProtocol)) {
-                throw new IllegalArgumentException("--merge: " + run + " was made on another model or protocol than " + first
-                        + " (their report.md: \"" + firstProtocol.replace("\n", " ") + "\" against \"" + protocol.replace("\n", " ")
-                        + "\"); merge runs of one model and protocol");
+                other.add(run + " says it was made otherwise than " + first + " (\"" + protocol.replace("\n", " ") + "\" against \""
+                        + firstProtocol.replace("\n", " ") + "\")");
             }
         }
+        return other;
     }
 
     public static String writeMerged(Report r, List<Path> runs, Path dir) throws IOException {
+        StringBuilder unlike = new StringBuilder();
+        for (String other : otherProtocols(runs)) unlike.append("**Note**: ").append(other).append(".\n\n");
         String markdown = markdown(r, String.format(Locale.ROOT, "# Perfusion against its baselines, merged%n%nFrom the scores of %s: each row from the first "
-                + "of them that has it; each run's protocol, file sizes, training times and two-concept section are in its own report.md.%n%n",
-                String.join(", ", runs.stream().map(Path::toString).toList())));
+                + "of them that has it; each run's protocol, file sizes, training times and two-concept section are in its own report.md.%n%n%s",
+                String.join(", ", runs.stream().map(Path::toString).toList()), unlike));
         write(r, dir, markdown);
         return markdown;
     }

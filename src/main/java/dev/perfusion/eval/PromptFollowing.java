@@ -155,8 +155,8 @@ public final class PromptFollowing {
      * {@link Report#markdown}) and samples.png (the first samples, four a row, each row labelled with its prompts).
      */
     /**
-     * The report (with {@code appendix}, the pair section or empty) and the samples' grid; the report last, so that a
-     * folder with a new report holds all of its run.
+     * The report (with {@code appendix}: the pair section, or a line saying it is not measured yet, or empty) and the
+     * samples' grid; the report last, so that a folder with a new report holds its run's grid.
      */
     public static void write(Report r, Path dir, String modelName, String judge, int steps, double guidance, double sideSteering, long seed,
                              String appendix) throws IOException {

@@ -13,13 +13,19 @@ import java.util.Random;
 public final class SeededNoise implements NoiseSource {
     private final Random random;
 
+    /** Noise from the generator's own seed, of which Java keeps 48 bits (training draws its seeds from a generator). */
     public SeededNoise(long seed) {
-        this.random = new Random(generatorSeed(seed));
+        this.random = new Random(seed);
+    }
+
+    /** A picture's noise from a seed someone gives ({@code --seed}, the web app's): every bit of it counts. */
+    public static SeededNoise forPicture(long seed) {
+        return new SeededNoise(generatorSeed(seed));
     }
 
     /**
      * Java's generator keeps 48 bits of its seed, so 2^50 drew seed 0's picture: the 16 bits above are folded into
-     * the 48 below. Seeds under 2^48 are unchanged, so their pictures are what they were.
+     * the 48 below. Seeds from 0 to 2^48 - 1 are unchanged, so their pictures are what they were.
      */
     static long generatorSeed(long seed) {
         long high = seed >>> 48;

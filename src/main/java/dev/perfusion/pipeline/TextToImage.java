@@ -96,7 +96,7 @@ public final class TextToImage {
 
     /**
      * Draws the request's prompts from one seed: the initial noise [N, C, h, w] of the whole batch is
-     * {@code new SeededNoise(seed)}, the per-step noise {@code new SeededNoise(stepNoiseSeed(seed))}. The same seed and
+     * {@code SeededNoise.forPicture(seed)}, the per-step noise {@code SeededNoise.forPicture(stepNoiseSeed(seed))}. The same seed and
      * request give the same pictures, bit for bit, on one machine. Warnings about the prompts (truncation) go to
      * {@code progress.message}.
      *
@@ -106,7 +106,7 @@ public final class TextToImage {
         try (Scope picture = Scope.inference()) {
             long[] shape = latentShape(sd, request.width(), request.height());
             shape[0] = request.batch();
-            return generate(sd, encoder, request, new SeededNoise(seed).randn(shape), seed, progress);
+            return generate(sd, encoder, request, SeededNoise.forPicture(seed).randn(shape), seed, progress);
         }
     }
 
@@ -127,7 +127,7 @@ public final class TextToImage {
             int steered = steering == null ? 0 : SideSteering.steeredSteps(request.steps());
             Tensor latents;
             try {
-                latents = denoise(sd, request, encodings, early, steering, steered, initialNoise, new SeededNoise(stepNoiseSeed(seed)), progress);
+                latents = denoise(sd, request, encodings, early, steering, steered, initialNoise, SeededNoise.forPicture(stepNoiseSeed(seed)), progress);
             } finally {
                 if (steering != null) steering.release();
             }

@@ -75,6 +75,11 @@ class GenerateCommandTest {
                 "--steps", "2", "--width", "64", "--height", "64", "--seed", "7", "--out", a.toString()));
         assertArrayEquals(first, Files.readAllBytes(a.resolve("00000-7.png")));
         assertTrue(Files.isRegularFile(a.resolve("00002-7.png")));
+        // only its own names count: a photo named by its date is not a picture number
+        Files.createDirectories(tmp.resolve("c"));
+        Files.write(tmp.resolve("c/20240101-beach.png"), new byte[0]);
+        Files.write(tmp.resolve("c/00004-9-attention.png"), new byte[0]);
+        assertEquals(5, GenerateCommand.nextNumber(tmp.resolve("c")));
     }
 
     /** It drew the picture and then failed to rename it onto the folder ("Is a directory"). */

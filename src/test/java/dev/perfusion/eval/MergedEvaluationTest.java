@@ -48,9 +48,9 @@ class MergedEvaluationTest {
         assertFalse(MethodEvaluation.trainedAlike(earlier, "my-teddy", "unet0", "text0", 1, settings));
     }
 
-    /** Runs of one model and protocol merge (split by method, say); a run on another model is refused, naming both. */
+    /** Runs of one model and protocol merge (split by method, say) as they are; one made otherwise is named in the merged report. */
     @Test
-    void runsOfAnotherModelOrProtocolAreNotMerged() throws IOException {
+    void runsOfAnotherModelOrProtocolAreNamedInTheMergedReport() throws IOException {
         MethodEvaluation.Report r = MethodEvaluation.merge(List.of(List.of(score("perfusion", "local lock", 0.7, "a my-teddy in the snow", 0.2, false))));
         MethodEvaluation.Protocol quick = MethodEvaluation.Protocol.quick();
         Path a = tmp.resolve("a"), b = tmp.resolve("b"), other = tmp.resolve("other"), longer = tmp.resolve("longer");
@@ -58,10 +58,12 @@ class MergedEvaluationTest {
         MethodEvaluation.write(r, quick, b, "world");
         MethodEvaluation.write(r, quick, other, "another model");
         MethodEvaluation.write(r, new MethodEvaluation.Protocol(1, 3, 1, 5, List.of(0.7), 3, 5.0, quick.methods(), true, quick.mask()), longer, "world");
-        MethodEvaluation.checkMergeable(List.of(a, b, tmp.resolve("no-report")));
-        var e = assertThrows(IllegalArgumentException.class, () -> MethodEvaluation.checkMergeable(List.of(a, other)));
-        assertTrue(e.getMessage().startsWith("--merge: " + other + " was made on another model or protocol than " + a), e.getMessage());
-        assertThrows(IllegalArgumentException.class, () -> MethodEvaluation.checkMergeable(List.of(a, longer)), "5 training steps against 3");
+        assertEquals(List.of(), MethodEvaluation.otherProtocols(List.of(a, b, tmp.resolve("no-report"))));
+        List<String> unlike = MethodEvaluation.otherProtocols(List.of(a, other, longer));
+        assertEquals(2, unlike.size(), "another model, and 5 training steps against 3: " + unlike);
+        assertTrue(unlike.get(0).startsWith(other + " says it was made otherwise than " + a), unlike.get(0));
+        String merged = MethodEvaluation.writeMerged(r, List.of(a, other), tmp.resolve("merged"));
+        assertTrue(merged.contains("**Note**: " + other + " says it was made otherwise than " + a), merged);
     }
 
     /** A report written into a folder of an earlier run leaves none of that run's files beside it (its pairs.csv stayed). */
