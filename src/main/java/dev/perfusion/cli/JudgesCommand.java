@@ -12,6 +12,7 @@ import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 @Command(name = "judges", mixinStandardHelpOptions = true,
@@ -33,10 +34,16 @@ final class JudgesCommand implements Callable<Integer> {
     @Option(names = "--clip-steps", defaultValue = "600", description = "Contrastive steps of the world's CLIP, batches of 64 (default: ${DEFAULT-VALUE}, "
             + "the frozen-text recipe's: the same towers as its first stage).") int clipSteps;
     @Option(names = "--counter-steps", defaultValue = "1500", description = "Training steps of the object counter (default: ${DEFAULT-VALUE}).") int counterSteps;
-    @Option(names = "--seed", defaultValue = "7", description = "Seed of the training pictures and of the judges' initial weights (default: ${DEFAULT-VALUE}).") long seed;
+    @Option(names = "--seed", defaultValue = "7", description = "Seed of the training pictures and of the judges' initial weights "
+            + "(default: ${DEFAULT-VALUE}); the world's CLIP keeps the frozen-text recipe's seed, so that it is the towers of that recipe's first stage.") long seed;
 
     @Override
     public Integer call() throws Exception {
+        // a judge of no steps would replace the bundled one with its untrained weights
+        for (Map.Entry<String, Integer> steps : Map.of("--classifier-steps", classifierSteps, "--encoder-steps", encoderSteps, "--clip-steps", clipSteps,
+                "--counter-steps", counterSteps, "--instances", instances).entrySet()) {
+            if (steps.getValue() < 1) throw new IllegalArgumentException(steps.getKey() + " must be at least 1, got " + steps.getValue());
+        }
         FileChecks.writableFolder(out != null ? out : Bundled.classifier().toAbsolutePath().getParent()); // before hours of training
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();

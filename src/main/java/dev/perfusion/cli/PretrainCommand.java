@@ -226,6 +226,16 @@ final class PretrainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        // a stage of no steps would export its untrained weights as finished
+        if (trainSteps != null && trainSteps < 1) throw new IllegalArgumentException("--train-steps must be at least 1, got " + trainSteps);
+        if (vaeSteps != null && vaeSteps < 1) throw new IllegalArgumentException("--vae-steps must be at least 1, got " + vaeSteps);
+        if (contrastiveSteps != null && contrastiveSteps < 1) throw new IllegalArgumentException("--contrastive-steps must be at least 1, got " + contrastiveSteps);
+        if (decoderSteps != null && decoderSteps < 0) throw new IllegalArgumentException("--decoder-steps must be 0 (none) or more, got " + decoderSteps);
+        if (decoderOnly && contrastiveOnly) throw new IllegalArgumentException("--decoder-only and --contrastive-only each run one stage: give one");
+        if (contrastiveOnly && continueFrom != null) {
+            throw new IllegalArgumentException("--contrastive-only trains new towers from scratch; --continue-from keeps a model's (give one)");
+        }
+        if (decoderOnly && (newUnet || trainVae)) throw new IllegalArgumentException("--decoder-only trains the decoder alone: not with --new-unet or --train-vae");
         BaseModelRecipe recipe = recipe();
         if (trainVae && continueFrom == null) throw new IllegalArgumentException("--train-vae needs --continue-from MODEL (a model from scratch trains its VAE anyway)");
         if (newUnet && continueFrom == null) throw new IllegalArgumentException("--new-unet needs --continue-from MODEL (a model from scratch has a new UNet anyway)");

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.util.Phases;
 import dev.perfusion.util.Progress;
+import dev.perfusion.vae.VaeConfig;
 import dev.perfusion.world.WorldTokenizer;
 
 import java.io.IOException;
@@ -166,6 +167,7 @@ public final class Pretrainer {
                 Result c = loop.train(new ContrastiveStage(run, tokenizer));
                 if (!c.finished()) return c;
             }
+            if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
             if (!done("vae")) {
                 Result r = loop.train(vaeOrigin == DiffusersExport.VaeOrigin.TRAINED_FURTHER ? new VaeStage(run, continueFrom.resolve("vae"), continuation) : new VaeStage(run));
                 if (!r.finished()) return r;
@@ -287,6 +289,19 @@ public final class Pretrainer {
     }
 
     /** Whether a VAE stage has left its result, {@code vae/} or {@code vae-decoder/}. */
+    /**
+     * A VAE the work folder holds from an earlier run (or put there by hand) is what the diffusion stage learns the
+     * latents of: it must be this recipe's, or the model would say one VAE and hold another.
+     */
+    private void checkKeptVae() throws IOException {
+        VaeConfig there = VaeConfig.load(work.resolve("vae")), asked = recipe.vaeConfig(there.scalingFactor());
+        if (!there.equals(asked)) {
+            throw new IOException(work.resolve("vae") + ": a VAE of other shapes than the recipe's (channels " + there.blockOutChannels() + " x"
+                    + there.latentChannels() + " at " + there.sampleSize() + " pixels, the recipe's " + asked.blockOutChannels() + " x"
+                    + asked.latentChannels() + " at " + asked.sampleSize() + "): give the options its run was started with, or another work folder");
+        }
+    }
+
     private boolean done(String vaeFolder) {
         return Files.isRegularFile(work.resolve(vaeFolder).resolve(DiffusersExport.WEIGHTS));
     }

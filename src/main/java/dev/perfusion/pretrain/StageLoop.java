@@ -35,6 +35,10 @@ final class StageLoop {
         Stage.Plan plan = stage.plan();
         TrainedWeights weights = new TrainedWeights(stage, run);
         int step = weights.resume();
+        if (step > 0 && step >= plan.steps()) { // its weights would be exported as a shorter run's, unsampled, with no loss
+            throw new IOException(run.work() + ": the " + plan.name() + " stage's checkpoint is at step " + step + ", past the " + plan.steps()
+                    + " steps asked: give more than " + step + " to go on from it, or another work folder to start afresh");
+        }
         boolean sideBySide = Threads.configured() > 1, split = sideBySide && stage.splitsBatches();
         try (Threads.SideBySide parts = split ? Threads.sideBySide(Threads.configured(), "batch-parts") : null;
              Threads.SideBySide beside = !split && sideBySide && stage.preparesBatches() ? Threads.sideBySide(1, "batch-preparation") : null) {
@@ -73,6 +77,7 @@ final class StageLoop {
                     next = done.next() == null ? null : CompletableFuture.completedFuture(done.next());
                     phases.lap("forward and backward, the next batch (parts side by side)");
                     checkFinite(loss, name, step);
+                    checkFinite(regulariser, name + " regulariser", step);
                 } else {
                     if (beside == null && stage.preparesBatches()) {
                         batch = stage.prepare(batch);
@@ -82,6 +87,7 @@ final class StageLoop {
                     loss = forward.logged();
                     regulariser = forward.regulariser();
                     checkFinite(loss, name, step);
+                    checkFinite(regulariser, name + " regulariser", step);
                     forward.objective().backward();
                     phases.lap("backward");
                 }

@@ -101,6 +101,11 @@ final class TrainedWeights {
                 gradientsChecked = true;
             }
             double norm = Ops.item(flatGrads.norm());
+            // a NaN norm passes "norm > 1" and would reach the weights, the EMA and the next checkpoint
+            if (!Double.isFinite(norm)) {
+                throw new IllegalStateException(stage + " gradient norm became " + norm + " at step " + (step + 1)
+                        + " (the weights are left as they were); lower the learning rate and resume from the last checkpoint");
+            }
             if (norm > 1.0) flatGrads.mul_(new Scalar(1.0 / norm));
         }
         phases.lap("gradient clipping");

@@ -218,6 +218,12 @@ class BadInputTest {
                 "error: the gate threshold beta must be in (-1, 2), got 9.0");
         assertRejectedBeforeLoading(run("eval", "--beta", "0.7,0.7", "--out", tmp.resolve("e").toString()), "error: a beta is named twice: [0.7, 0.7]");
         assertRejectedBeforeLoading(run("s-profile", "--top", "-1"), "error: --top must be at least 0, got -1");
+        // a stage or judge of no steps exported its untrained weights as finished (the judges over the bundled ones)
+        assertRejectedBeforeLoading(run("pretrain", "--train-steps", "0", "--work", tmp.resolve("p").toString()), "error: --train-steps must be at least 1, got 0");
+        assertRejectedBeforeLoading(run("judges", "--only", "clip", "--clip-steps", "0", "--out", tmp.resolve("j").toString()),
+                "error: --clip-steps must be at least 1, got 0");
+        assertRejectedBeforeLoading(run("pretrain", "--decoder-only", "--contrastive-only", "--work", tmp.resolve("p").toString()),
+                "error: --decoder-only and --contrastive-only each run one stage: give one");
         CliRun clipSkip = run("generate", "--prompt", "a cat", "--clip-skip", "9", "--steps", "1", "--out", out);
         assertEquals(2, clipSkip.rc());
         assertTrue(clipSkip.err().contains("error: --clip-skip: the text encoder layers to skip must be in 0..1 (it has 2 layers), got 9"), clipSkip.err());

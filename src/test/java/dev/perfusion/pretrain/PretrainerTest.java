@@ -223,6 +223,28 @@ class PretrainerTest {
         }
     }
 
+    /**
+     * A checkpoint past the steps now asked was exported as the shorter run's (unsampled, loss NaN), and a VAE of other
+     * shapes left in the folder was learned on under the new recipe's name: both are refused, saying how to go on.
+     */
+    @Test
+    void aCheckpointPastTheStepsAskedAndAVaeOfOtherShapesAreRefused() throws Exception {
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(3, 3);
+        Path work = tmp.resolve("past");
+        assertEquals(1, new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run().step());
+        java.io.IOException past = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(1, 3, 3), work, Progress.NONE).run());
+        assertTrue(past.getMessage().contains("the vae stage's checkpoint is at step 1, past the 1 steps asked: give more than 1"), past.getMessage());
+        Pretrainer.Result stopped;
+        do {
+            stopped = new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run();
+        } while (stopped.stage().equals("vae"));
+        assertEquals("diffusion", stopped.stage());
+        Files.delete(work.resolve("checkpoint-diffusion.safetensors")); // stopped before the diffusion stage's first checkpoint
+        BaseModelRecipe wider = r.withVae(r.vaeChannels().stream().map(c -> 2 * c).toList(), r.latentChannels());
+        java.io.IOException otherVae = assertThrows(java.io.IOException.class, () -> new Pretrainer(wider, work, Progress.NONE).run());
+        assertTrue(otherVae.getMessage().contains("a VAE of other shapes than the recipe's"), otherVae.getMessage());
+    }
+
     /** Both stages for a few steps, stopped at a time limit, resumed, exported, and loaded like any SD folder. */
     @Test
     void stopsResumesAndExportsALoadableModel() throws Exception {
