@@ -194,6 +194,17 @@ final class DiffusersExport {
         Files.move(staging, target);
     }
 
+    /**
+     * The files of {@code from} as a new folder {@code to}, whole or not at all: a stop while copying left a part
+     * (a VAE folder with only its config) that later runs took as present and did not copy again.
+     */
+    static void copyFolder(Path from, Path to) throws IOException {
+        Path parent = Files.createDirectories(to.toAbsolutePath().getParent());
+        Path staging = Files.createTempDirectory(parent, "." + to.getFileName() + "-");
+        copyFiles(from, staging);
+        Files.move(staging, to);
+    }
+
     static void copyFiles(Path from, Path to) throws IOException {
         Files.createDirectories(to);
         try (var files = Files.list(from)) {

@@ -2,6 +2,8 @@ package dev.perfusion.pretrain;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.perfusion.io.AtomicFiles;
 import dev.perfusion.text.ClipTokenizer;
 import dev.perfusion.util.Phases;
 import dev.perfusion.util.Progress;
@@ -159,6 +161,7 @@ public final class Pretrainer {
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             StageLoop loop = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds);
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
+            checkOrigin();
             Files.createDirectories(work.resolve("samples"));
             if (continueFrom != null) keepExportedParts();
             ClipTokenizer tokenizer = tokenizer();
@@ -229,7 +232,7 @@ public final class Pretrainer {
      */
     public Result runDecoderStage() throws IOException {
         boolean decoderOfModel = continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT;
-        if (decoderOfModel && !done("vae")) DiffusersExport.copyFiles(continueFrom.resolve("vae"), work.resolve("vae"));
+        if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
@@ -289,6 +292,32 @@ public final class Pretrainer {
     }
 
     /** Whether a VAE stage has left its result, {@code vae/} or {@code vae-decoder/}. */
+    /** What a work folder's run started from, recorded when it starts: a rerun must start from the same. */
+    static final String ORIGIN = "origin.json";
+
+    /**
+     * A work folder's parts and checkpoints come from where its run started (a model continued, and which of its parts
+     * were kept): a rerun continuing another model, or the same otherwise, would mix them under the new one's name.
+     * The first run in a folder records its start; folders begun before the record are taken as they are.
+     */
+    private void checkOrigin() throws IOException {
+        ObjectNode now = new ObjectMapper().createObjectNode();
+        now.put("continued_from", continueFrom == null ? null : continueFrom.toAbsolutePath().normalize().toString());
+        now.put("vae", continueFrom == null ? "new" : vaeOrigin.name().toLowerCase(java.util.Locale.ROOT));
+        now.put("new_unet", newUnet);
+        now.put("new_text_encoder", newTextEncoder);
+        Path record = work.resolve(ORIGIN);
+        if (Files.isRegularFile(record)) {
+            List<String> differ = BaseModelRecipe.differences(Files.readString(record), now);
+            if (!differ.isEmpty()) {
+                throw new IOException(work + " holds a run started otherwise (" + String.join("; ", differ) + "): give the options it was started "
+                        + "with to go on, or another work folder");
+            }
+        } else if (!Files.exists(work.resolve("losses.csv"))) {
+            AtomicFiles.write(record, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(now));
+        }
+    }
+
     /**
      * A VAE the work folder holds from an earlier run (or put there by hand) is what the diffusion stage learns the
      * latents of: it must be this recipe's, or the model would say one VAE and hold another.
@@ -326,7 +355,7 @@ public final class Pretrainer {
             kept.put(ContrastiveStage.IMAGE_FOLDER, "image_encoder");
         }
         for (Map.Entry<String, String> part : kept.entrySet()) {
-            if (!Files.isDirectory(work.resolve(part.getKey()))) DiffusersExport.copyFiles(continueFrom.resolve(part.getValue()), work.resolve(part.getKey()));
+            if (!Files.isDirectory(work.resolve(part.getKey()))) DiffusersExport.copyFolder(continueFrom.resolve(part.getValue()), work.resolve(part.getKey()));
         }
     }
 

@@ -292,6 +292,11 @@ class PretrainerTest {
                 () -> new Pretrainer(BaseModelRecipe.frozenText().quick(3, 2), tmp.resolve("misfit"), Progress.NONE).continueFrom(model));
         assertTrue(misfit.getMessage().contains("text encoder 128x4x4") && misfit.getMessage().contains("text encoder 128x2x4"), misfit.getMessage());
 
+        // the folder of a run from scratch does not go on as a continuation of another model (its parts would be mixed)
+        java.io.IOException otherStart = assertThrows(java.io.IOException.class,
+                () -> new Pretrainer(r.withSteps(3, 5, 3), work, Progress.NONE).continueFrom(model).run());
+        assertTrue(otherStart.getMessage().contains(work + " holds a run started otherwise (continued_from null, now"), otherStart.getMessage());
+
         // more steps from the exported model: its tokenizer and VAE are kept, the UNet starts from its weights
         Path more = tmp.resolve("more");
         Pretrainer.Result continued = new Pretrainer(r.withSteps(3, 2, 3), more, Progress.NONE).schedule(1, 1000).continueFrom(model).run();
