@@ -28,7 +28,8 @@ import java.util.Map;
  *
  * <p>The work folder holds everything: {@code tokenizer/}, {@code vae/} once stage one is done,
  * {@code checkpoint-<stage>.safetensors}, {@code losses.csv}, {@code samples/}, and finally {@code model/}, the EMA
- * weights in fp16 as a diffusers folder, with {@code recipe.json} ({@link DiffusersExport}).
+ * weights in fp16 as a diffusers folder, with {@code recipe.json} ({@link DiffusersExport}). One process at a time
+ * trains the stages up to the UNet in a work folder, and one its decoder ({@link WorkFolderLock}).
  */
 public final class Pretrainer {
     /** What a run did: whether the model is finished, the steps reached, the last smoothed loss. */
@@ -158,7 +159,8 @@ public final class Pretrainer {
 
     /** Runs or resumes the stages that are not done yet and exports the model; returns early at the time limit. */
     public Result run() throws IOException {
-        try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
+        try (WorkFolderLock stages = WorkFolderLock.take(work, WorkFolderLock.Part.STAGES);
+             PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             StageLoop loop = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds);
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
             checkOrigin();
@@ -182,12 +184,14 @@ public final class Pretrainer {
                     : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continued, vaeOrigin == DiffusersExport.VaeOrigin.NEW, newUnet, export));
             if (!r.finished()) return r;
             double loss = r.loss(); // NaN: the diffusion stage finished in an earlier run
-            if (!done("vae-decoder")) {
-                Result d = loop.train(new DecoderStage(run, decoderContinuation()));
-                if (!d.finished()) return d;
-                if (Double.isNaN(loss)) loss = d.loss();
+            try (WorkFolderLock decoder = WorkFolderLock.await(work, WorkFolderLock.Part.DECODER, progress)) {
+                if (!done("vae-decoder")) {
+                    Result d = loop.train(new DecoderStage(run, decoderContinuation()));
+                    if (!d.finished()) return d;
+                    if (Double.isNaN(loss)) loss = d.loss();
+                }
+                export.installDecoder();
             }
-            export.installDecoder();
             return new Result(true, "decoder", recipe.decoderSteps(), loss, run.seconds(), export.model());
         }
     }
@@ -199,7 +203,8 @@ public final class Pretrainer {
     public Result runContrastiveStage() throws IOException {
         if (!recipe.frozenTextEncoder()) throw new IllegalArgumentException("the recipe has no contrastive stage (the frozen-text recipe has)");
         Files.createDirectories(work.resolve("samples"));
-        try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
+        try (WorkFolderLock stages = WorkFolderLock.take(work, WorkFolderLock.Part.STAGES);
+             PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             if (ContrastiveStage.done(work)) {
                 ContrastiveStage.checkDoneAs(work, recipe);
                 return new Result(true, "contrastive", recipe.contrastive().steps(), Double.NaN, 0, work.resolve(ContrastiveStage.TEXT_FOLDER));
@@ -221,7 +226,7 @@ public final class Pretrainer {
             DiffusersExport.copyFiles(work.resolve(part), staging.resolve(part));
         }
         new ObjectMapper().writerWithDefaultPrettyPrinter().writeValue(staging.resolve("recipe.json").toFile(), recipe);
-        DiffusersExport.replaceFolder(staging, target);
+        AtomicFiles.replaceFolder(staging, target);
     }
 
     /**
@@ -231,6 +236,12 @@ public final class Pretrainer {
      * ({@code model/}), its record the continued one's under {@code continued_from}.
      */
     public Result runDecoderStage() throws IOException {
+        try (WorkFolderLock decoder = WorkFolderLock.take(work, WorkFolderLock.Part.DECODER)) {
+            return decoderStage();
+        }
+    }
+
+    private Result decoderStage() throws IOException {
         boolean decoderOfModel = continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT;
         if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");

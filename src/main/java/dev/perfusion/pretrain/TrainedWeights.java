@@ -5,8 +5,10 @@ import dev.perfusion.nn.AdamW;
 import dev.perfusion.nn.FlatLayout;
 import dev.perfusion.nn.Module;
 import dev.perfusion.nn.Param;
+import dev.perfusion.tensor.CpuFeatures;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.tensor.Threads;
 import dev.perfusion.text.ClipTextModel;
 import dev.perfusion.text.ClipTextModelWithProjection;
 import dev.perfusion.unet.UNet2DConditionModel;
@@ -52,6 +54,7 @@ final class TrainedWeights {
         this.checkpoint = run.work().resolve("checkpoint-" + this.stage + ".safetensors");
         this.recipe = run.recipe();
         this.progress = run.progress();
+        this.computedOn = computedOn();
         List<Param> emaParams = new ArrayList<>();
         List<Module> modules = stage.modules();
         for (int m = 0; m < modules.size(); m++) {
@@ -138,6 +141,19 @@ final class TrainedWeights {
         return type.cast(emaModules.get(index));
     }
 
+    /**
+     * What a step's bits depend on besides the recipe: the thread count (how work and batches are split) and the
+     * instruction set the kernels are chosen for.
+     */
+    static final String COMPUTED_ON = "computed_on";
+
+    /** Taken when the stage starts, on the run's own thread: its steps' workers each compute on one thread of their own. */
+    private final String computedOn;
+
+    static String computedOn() {
+        return Threads.configured() + " threads, " + CpuFeatures.isa();
+    }
+
     /** Writes the checkpoint: per trained tensor its value, its EMA copy, then AdamW's m of each and v of each. */
     void save(int step) throws IOException {
         requireFlat();
@@ -151,7 +167,8 @@ final class TrainedWeights {
             for (Tensor flat : optimizer.state()) moments.addAll(layout.views(flat));
             for (int i = 0; i < moments.size(); i++) t.put("adam." + i, moments.get(i));
             Safetensors.write(checkpoint, t, Map.of("stage", stage, "step", Integer.toString(step),
-                    "seed", Long.toString(recipe.seed()), "recipe", recipe.withoutStepCounts().toString()), Safetensors.StoredType.F32);
+                    "seed", Long.toString(recipe.seed()), "recipe", recipe.withoutStepCounts().toString(), COMPUTED_ON, computedOn),
+                    Safetensors.StoredType.F32);
         }
         progress.message("checkpoint at " + stage + " step " + step);
     }
@@ -179,6 +196,11 @@ final class TrainedWeights {
             }
         }
         int step = Integer.parseInt(st.metadata().get("step"));
+        String computedThen = st.metadata().get(COMPUTED_ON); // absent in checkpoints written before it was recorded
+        if (computedThen != null && !computedThen.equals(computedOn)) {
+            progress.message("note: " + checkpoint + " was computed on " + computedThen + ", this run computes on " + computedOn
+                    + ": it goes on from the same weights, but its steps are no longer bit for bit those of one uninterrupted run");
+        }
         try (Scope s = Scope.inference()) {
             List<Tensor> moments = new ArrayList<>();
             for (int i = 0; st.keys().contains("adam." + i); i++) moments.add(st.get("adam." + i));

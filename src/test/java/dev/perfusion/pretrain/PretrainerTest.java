@@ -245,6 +245,39 @@ class PretrainerTest {
         assertTrue(otherVae.getMessage().contains("a VAE of other shapes than the recipe's"), otherVae.getMessage());
     }
 
+    /**
+     * A checkpoint resumed with another thread count or on another kind of CPU goes on, saying that its steps are no
+     * longer bit for bit those of one run (they were silently not); one resumed as it was written says nothing.
+     */
+    @Test
+    void aCheckpointComputedOtherwiseGoesOnSayingSo() throws Exception {
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(3, 3).withSteps(5, 3, 3);
+        Path work = tmp.resolve("elsewhere");
+        assertEquals(1, new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run().step());
+        Path checkpoint = work.resolve("checkpoint-vae.safetensors");
+        assertEquals(TrainedWeights.computedOn(), Safetensors.open(checkpoint).metadata().get(TrainedWeights.COMPUTED_ON));
+        List<String> said = new ArrayList<>();
+        Progress listening = new Progress() {
+            @Override public void update(String task, long done, long total, String detail) {}
+            @Override public void message(String text) { said.add(text); }
+        };
+        assertEquals(2, new Pretrainer(r, work, listening).schedule(1, 1000).timeLimit(0).run().step());
+        assertTrue(said.stream().noneMatch(m -> m.contains("bit for bit")), said.toString());
+
+        Safetensors st = Safetensors.open(checkpoint);
+        java.util.Map<String, String> metadata = new java.util.HashMap<>(st.metadata());
+        metadata.put(TrainedWeights.COMPUTED_ON, "7 threads, amx");
+        try (dev.perfusion.tensor.Scope s = dev.perfusion.tensor.Scope.inference()) {
+            java.util.Map<String, org.bytedeco.pytorch.Tensor> tensors = new java.util.LinkedHashMap<>();
+            for (String key : st.keys()) tensors.put(key, st.get(key));
+            Safetensors.write(checkpoint, tensors, metadata, Safetensors.StoredType.F32);
+        }
+        said.clear();
+        assertEquals(3, new Pretrainer(r, work, listening).schedule(1, 1000).timeLimit(0).run().step());
+        assertTrue(said.stream().anyMatch(m -> m.contains(checkpoint + " was computed on 7 threads, amx, this run computes on " + TrainedWeights.computedOn())
+                && m.contains("no longer bit for bit")), said.toString());
+    }
+
     /** Both stages for a few steps, stopped at a time limit, resumed, exported, and loaded like any SD folder. */
     @Test
     void stopsResumesAndExportsALoadableModel() throws Exception {
