@@ -178,7 +178,9 @@ final class InspectCommand implements Callable<Integer> {
         for (GateProfile.Position p : profile.positions()) {
             StringBuilder line = new StringBuilder(String.format(Locale.ROOT, "%-4d %-" + width + "s", p.position(),
                     p.token() + (p.conceptWord() ? " *" : "")));
-            for (int j = 0; j < concepts.size(); j++) line.append(String.format(Locale.ROOT, "  %12.3f %12.3f", p.s()[j], p.g()[j]));
+            for (int j = 0; j < concepts.size(); j++) {
+                line.append(profile.gated(j) ? String.format(Locale.ROOT, "  %12.3f %12.3f", p.s()[j], p.g()[j]) : String.format(Locale.ROOT, "  %12s %12s", "no gate", "no gate"));
+            }
             out.println(line);
         }
         out.println("* a concept's word");
@@ -209,8 +211,15 @@ final class InspectCommand implements Callable<Integer> {
             t.put("position", p.position());
             t.put("token", p.token());
             ArrayNode s = t.putArray("s"), g = t.putArray("g");
-            for (double v : p.s()) s.add(v);
-            for (double v : p.g()) g.add(v);
+            for (int j = 0; j < p.s().length; j++) { // null for a concept without a gate (JSON has no NaN)
+                if (profile.gated(j)) {
+                    s.add(p.s()[j]);
+                    g.add(p.g()[j]);
+                } else {
+                    s.addNull();
+                    g.addNull();
+                }
+            }
             t.put("concept_word", p.conceptWord());
         }
         return json.writerWithDefaultPrettyPrinter().writeValueAsString(root);

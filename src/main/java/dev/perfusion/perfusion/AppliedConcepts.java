@@ -223,6 +223,11 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
         return encodings;
     }
 
+    @Override
+    public void drawn(Tensor encodings) {
+        if (gate != null) gate.forget(encodings);
+    }
+
     /** The base model's encodings of prompts (token ids) with each concept's word replaced by its supercategory. */
     private Tensor supercategoryEncodings(Tensor ids) {
         Tensor superIds = ids;
@@ -247,12 +252,15 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
         public Tensor encode(List<String> prompts, Consumer<String> warnings) { return concepts.encode(prompts, warnings); }
 
         @Override
+        public void drawn(Tensor encodings) { concepts.drawn(encodings); }
+
+        @Override
         public ClipTokenizer tokenizer(StableDiffusion sd) { return concepts.tokenizer; }
 
         @Override
         public EarlySteps earlySteps(List<String> prompts, int steps, Consumer<String> warnings) {
-            int count = (int) Math.round(conceptStart * steps);
-            if (count == 0) return null;
+            int count = Math.min((int) Math.round(conceptStart * steps), steps - 1); // rounded up to every step, the concepts would draw nothing
+            if (count <= 0) return null;
             DistinctPrompts batch = DistinctPrompts.of(prompts);
             return new LayoutSteps(count, batch.batchRows(concepts.supercategoryEncodings(concepts.sd.tokenize(concepts.tokenizer, batch.distinct(), warnings))));
         }
@@ -286,7 +294,7 @@ public final class AppliedConcepts implements PromptEncoder, AutoCloseable {
     public void close() {
         if (!edited) return; // embedding-only concepts installed nothing
         restoreOriginalProjections();
-        if (gate != null) gate.clearCache();
+        if (gate != null) gate.close();
     }
 
     private void restoreOriginalProjections() {

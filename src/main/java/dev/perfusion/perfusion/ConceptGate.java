@@ -61,6 +61,7 @@ public final class ConceptGate {
     private Constants constants;
     private final PromptCache cache = new PromptCache(CACHED_PROMPTS);
     private long computations;
+    private boolean closed;
 
     /**
      * Per-concept constants (float64 CPU), rebuilt whenever a concept changes.
@@ -98,8 +99,9 @@ public final class ConceptGate {
             this.cInv = Scope.keep(Ops.mul(c.add(c.t()), 0.5));
             this.cholesky = orthogonalization == Orthogonalization.EXACT ? Scope.keep(cholesky(this.cInv)) : null;
         }
-        for (Concept concept : concepts) this.concepts.add(ownCopy(concept));
-        rebuild();
+        List<Concept> own = new ArrayList<>();
+        for (Concept concept : concepts) own.add(ownCopy(concept));
+        rebuild(own);
     }
 
     /** One concept (EXACT and APPROXIMATE coincide). */
@@ -121,8 +123,9 @@ public final class ConceptGate {
 
     /** Replaces concept j, e.g. after the EMA update of i* in training or to change its gate at generation. */
     public synchronized void setConcept(int j, Concept concept) {
-        concepts.set(j, ownCopy(concept));
-        rebuild();
+        List<Concept> next = new ArrayList<>(concepts);
+        next.set(j, ownCopy(concept));
+        rebuild(next);
     }
 
     /**
@@ -134,10 +137,14 @@ public final class ConceptGate {
         if (!java.util.Arrays.equals(Ops.shape(own), Ops.shape(iStar))) {
             throw new IllegalArgumentException("i* has " + Ops.shapeString(iStar) + " dims but the gate's is " + Ops.shapeString(own));
         }
+        Constants built;
         try (Scope s = Scope.inference()) {
+            List<Concept> next = new ArrayList<>(concepts);
+            next.set(j, concepts.get(j).withIStar(iStar.detach().to(Ops.cpu(), torch.ScalarType.Double)));
+            built = build(next); // kept past this scope; a refused i* leaves the gate as it was
             own.copy_(iStar.detach());
         }
-        rebuild();
+        replaceConstants(built);
     }
 
     /**
@@ -164,8 +171,9 @@ public final class ConceptGate {
 
     /** Sets (beta, tau) of every concept: the user's fidelity / text-alignment knob. */
     public synchronized void setGate(double beta, double tau) {
-        for (int j = 0; j < concepts.size(); j++) concepts.set(j, concepts.get(j).withGate(beta, tau));
-        rebuild();
+        List<Concept> next = new ArrayList<>(concepts);
+        for (int j = 0; j < next.size(); j++) next.set(j, next.get(j).withGate(beta, tau));
+        rebuild(next);
     }
 
     public synchronized void setGating(Gating gating) {
@@ -180,6 +188,7 @@ public final class ConceptGate {
      * float64, otherwise in float32; e⊥ is returned in E's dtype.
      */
     public synchronized GatedEncoding compute(Tensor encodings) {
+        requireOpen();
         return compute(encodings, List.of(constants));
     }
 
@@ -229,9 +238,11 @@ public final class ConceptGate {
     /**
      * Global key locking: for the prompt batch {@code encodings}, the KEY projections read {@code keyEncodings}
      * (the same prompts with the supercategory word in place of the concept word; the unconditional rows are
-     * the unconditional encodings) and compute the gate on them; VALUE projections keep reading E.
+     * the unconditional encodings) and compute the gate on them; VALUE projections keep reading E. The lock holds
+     * until {@link #forget} or {@link #clearCache}.
      */
     public synchronized void lockKeys(Tensor encodings, Tensor keyEncodings) {
+        requireOpen();
         checkEncodings(encodings);
         checkEncodings(keyEncodings);
         if (!encodings.is_same_size(keyEncodings)) {
@@ -241,11 +252,35 @@ public final class ConceptGate {
         cache.entry(encodings).setKeyEncodings(keyEncodings);
     }
 
+    /** The picture that read {@code encodings} is drawn: their cached state and any key lock on them go. */
+    public synchronized void forget(Tensor encodings) { cache.remove(encodings); }
+
     /**
      * Lets {@code parts} prompt batches that require grad stay cached at once (default one): the parts of a training
      * step whose forward passes run side by side, each sharing its gate state across the layers.
      */
     public synchronized void holdGraphs(int parts) { cache.holdGraphs(parts); }
+
+    /**
+     * Frees C^-1, its factor, the constants, the concepts' own i* and every cached prompt at once (megabytes for SD's width, per generation
+     * job; left to the garbage collector, which the small Java objects holding them seldom wake): called when the
+     * concepts leave the model. The gate refuses any later use.
+     */
+    public synchronized void close() {
+        if (closed) return;
+        closed = true;
+        cache.clear();
+        constants.release();
+        cInv.releaseReference();
+        if (cholesky != null) cholesky.releaseReference();
+        java.util.Set<Tensor> own = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>()); // shared by concepts with other gates
+        for (Concept c : concepts) own.add(c.iStar());
+        own.forEach(Tensor::releaseReference);
+    }
+
+    private void requireOpen() {
+        if (closed) throw new IllegalStateException("the concept gate is closed: its concepts were taken out of the model");
+    }
 
     /** Forgets every cached prompt (call after a training step's backward to free its graph early). */
     public synchronized void clearCache() { cache.clear(); }
@@ -291,6 +326,7 @@ public final class ConceptGate {
     }
 
     private PromptCache.Entry entryWithGate(Tensor encodings) {
+        requireOpen();
         PromptCache.Entry entry = cache.entry(encodings);
         boolean needsGraph = GradMode.is_enabled() && encodings.requires_grad();
         // a state computed with autograd off would silently cut the gradient to E: recompute it with a graph
@@ -302,13 +338,22 @@ public final class ConceptGate {
 
     // ---- per-concept constants --------------------------------------------------------------------------------
 
-    private void rebuild() {
+    /** Makes {@code next} the gate's concepts; their constants are built first, so a refused concept leaves the gate as it was. */
+    private void rebuild(List<Concept> next) {
+        Constants built = build(next);
+        concepts.clear();
+        concepts.addAll(next);
+        replaceConstants(built);
+    }
+
+    private void replaceConstants(Constants built) {
         cache.clear();
         if (constants != null) constants.release();
-        constants = build(concepts);
+        constants = built;
     }
 
     private Constants build(List<Concept> concepts) {
+        requireOpen();
         try (Scope s = Scope.inference()) {
             int n = concepts.size();
             List<Tensor> rows = new ArrayList<>();

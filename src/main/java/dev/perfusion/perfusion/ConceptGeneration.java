@@ -90,7 +90,7 @@ public final class ConceptGeneration implements AutoCloseable {
         this.sd = sd;
         this.choices = List.copyOf(choices);
         this.request = request;
-        this.globalLock = settings.globalLock();
+        this.globalLock = settings.globalLock() && applied != null && applied.gate() != null; // recorded only where it applies
         this.conceptStart = settings.conceptStart();
         this.applied = applied;
         this.progress = progress;
@@ -124,6 +124,11 @@ public final class ConceptGeneration implements AutoCloseable {
         warnOtherCovariance(choices, cInv, saysOnce);
         AppliedConcepts applied = AppliedConcepts.apply(sd, cInv.cInv(), uses, s.approximate()
                 ? ConceptGate.Orthogonalization.APPROXIMATE : ConceptGate.Orthogonalization.EXACT, s.globalLock());
+        if (s.globalLock() && applied.gate() == null) {
+            saysOnce.message("warning: global key locking locks the keys of rank-one edits, and none of these concepts has one "
+                    + "(" + choices.stream().map(c -> c.concept().word() + ": " + c.concept().edit().kind().id).collect(java.util.stream.Collectors.joining(", "))
+                    + "), so it changes nothing");
+        }
         return new ConceptGeneration(sd, choices, request, s, applied, saysOnce);
     }
 

@@ -17,7 +17,10 @@ import java.util.Locale;
  * Where a concept does not show, or spills over the rest of the prompt, this says why.
  */
 public record GateProfile(String prompt, List<ConceptFile> concepts, List<Position> positions) {
-    /** One token position: its token, s and g per concept, and whether it is one of the concepts' words. */
+    /**
+     * One token position: its token, s and g per concept (NaN for a concept without a gate: textual inversion), and
+     * whether it is one of the concepts' words.
+     */
     public record Position(int position, String token, double[] s, double[] g, boolean conceptWord) {}
 
     /** The profile of {@code prompt} with {@code concepts} installed at their default gates (exact combination). */
@@ -27,9 +30,13 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
         try (Scope scope = Scope.inference();
              AppliedConcepts applied = AppliedConcepts.apply(sd, cInv, uses, ConceptGate.Orthogonalization.EXACT, false)) {
             if (applied.gate() == null) {
-                throw new IllegalArgumentException("concept '" + concepts.get(0).word() + "' has no gate (" + concepts.get(0).edit().kind()
-                        + " edit): only the word's embedding is learned, so there is no s or g to show");
+                throw new IllegalArgumentException(concepts.stream().map(c -> "'" + c.word() + "' (" + c.edit().kind().id + " edit)").collect(java.util.stream.Collectors.joining(", "))
+                        + (concepts.size() == 1 ? " has" : " have") + " no gate, so there is no s or g to show");
             }
+            // the gate's columns are the concepts that edit the layers, in order; textual inversion's has none
+            int[] column = new int[concepts.size()];
+            int columns = 0;
+            for (int k = 0; k < concepts.size(); k++) column[k] = concepts.get(k).embeddingOnly() ? -1 : columns++;
             ClipTokenizer tokenizer = applied.tokenizer();
             long[] ids = Ops.toLongs(sd.tokenize(tokenizer, List.of(prompt), w -> {}));
             GatedEncoding gated = applied.gate().compute(applied.encode(List.of(prompt), w -> {}));
@@ -42,14 +49,19 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
             for (int t = 0; t < ids.length; t++) {
                 double[] st = new double[j], gt = new double[j];
                 for (int k = 0; k < j; k++) {
-                    st[k] = s[t * j + k];
-                    gt[k] = g[t * j + k];
+                    st[k] = column[k] < 0 ? Double.NaN : s[t * columns + column[k]];
+                    gt[k] = column[k] < 0 ? Double.NaN : g[t * columns + column[k]];
                 }
                 String token = tokens.get(t);
                 positions.add(new Position(t, token, st, gt, !token.equals(ClipTokenizer.PADDING) && wordIds.contains(ids[t])));
             }
             return new GateProfile(prompt, List.copyOf(concepts), List.copyOf(positions));
         }
+    }
+
+    /** Whether concept {@code j} has a gate (textual inversion's has none: its s and g are NaN). */
+    public boolean gated(int j) {
+        return !concepts.get(j).embeddingOnly();
     }
 
     /** s of concept {@code j} at its word's positions (usually one). */
@@ -69,6 +81,7 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
     public List<Crossing> crossings() {
         List<Crossing> out = new ArrayList<>();
         for (int j = 0; j < concepts.size(); j++) {
+            if (!gated(j)) continue;
             for (Position p : positions) {
                 if (p.conceptWord() && !p.token().equals(concepts.get(j).word())) {
                     out.add(new Crossing(concepts.get(j).word(), p.token(), p.position(), p.s()[j], p.g()[j]));
@@ -85,6 +98,9 @@ public record GateProfile(String prompt, List<ConceptFile> concepts, List<Positi
 
     /** {@link #summary(int)} over several prompts' profiles with the same concepts, their positions pooled. */
     public static String summary(List<GateProfile> profiles, int j) {
+        if (!profiles.get(0).gated(j)) {
+            return profiles.get(0).concepts().get(j).word() + ": no gate (textual inversion: only the word's embedding is learned)";
+        }
         double[] at = profiles.stream().flatMapToDouble(p -> Arrays.stream(p.atConceptWord(j))).toArray();
         double[] other = profiles.stream().flatMapToDouble(p -> Arrays.stream(p.elsewhere(j))).sorted().toArray();
         return String.format(Locale.ROOT, "%s: s at the concept word %s; elsewhere (%d positions) largest %.3f, median %.3f",

@@ -17,7 +17,9 @@ import java.util.Map;
  * while the entry lives; all held tensors outlive the caller's scopes until the entry is evicted.
  * Least recently used entries go first; an entry whose E requires grad (a training step) evicts the oldest ones
  * that do beyond {@link #holdGraphs the graph limit} (one unless training runs parts of a step side by side), so
- * no more than one step's autograd graphs are held.
+ * no more than one step's autograd graphs are held. An entry that carries locked key encodings is never evicted: the
+ * lock is asked once per picture, so an evicted one would leave the rest of the picture's steps unlocked (pictures
+ * drawn side by side outnumbered the entries); it goes when its picture ends ({@link #remove}) or the cache is cleared.
  */
 final class PromptCache {
     private record Key(long tensorImpl, long version) {
@@ -132,12 +134,19 @@ final class PromptCache {
         if (encodings.requires_grad()) evictGraphs(graphLimit - 1);
         e = new Entry(encodings);
         entries.put(key, e);
-        while (entries.size() > capacity) {
-            Iterator<Entry> eldest = entries.values().iterator();
-            eldest.next().release();
+        for (Iterator<Entry> eldest = entries.values().iterator(); entries.size() > capacity && eldest.hasNext(); ) {
+            Entry old = eldest.next();
+            if (old.keyEncodings != null) continue; // held until its picture ends
+            old.release();
             eldest.remove();
         }
         return e;
+    }
+
+    /** Forgets {@code encodings}' entry, if there is one (its picture is drawn). */
+    void remove(Tensor encodings) {
+        Entry e = entries.remove(Key.of(encodings));
+        if (e != null) e.release();
     }
 
     int size() { return entries.size(); }

@@ -21,6 +21,9 @@ public interface PromptEncoder {
      */
     default EarlySteps earlySteps(List<String> prompts, int steps, Consumer<String> warnings) { return null; }
 
+    /** The picture that read {@code encodings} (from {@link #encode}) is drawn: what the encoder keeps for them can go. */
+    default void drawn(Tensor encodings) {}
+
     /** The tokenizer that reads the prompts: the model's, or one that knows learned concepts' words. */
     default ClipTokenizer tokenizer(StableDiffusion sd) { return sd.tokenizer; }
 

@@ -130,6 +130,7 @@ public final class TextToImage {
                 latents = denoise(sd, request, encodings, early, steering, steered, initialNoise, SeededNoise.forPicture(stepNoiseSeed(seed)), progress);
             } finally {
                 if (steering != null) steering.release();
+                encoder.drawn(encodings);
             }
             try {
                 List<BufferedImage> images = Png.toImages(decode(sd, latents));

@@ -36,12 +36,15 @@ final class Models {
         final String name;
         final Path path;
         final StableDiffusion sd;
+        /** The files it was read from as they were then ({@link #stamp}). */
+        final String stamp;
         private CovarianceFile.Loaded cInv;
 
-        Loaded(String name, Path path, StableDiffusion sd) {
+        Loaded(String name, Path path, StableDiffusion sd, String stamp) {
             this.name = name;
             this.path = path;
             this.sd = sd;
+            this.stamp = stamp;
         }
 
         /** C^-1 of the text encoder from the default caption count, from the cache (what generate and train use), and its provenance. */
@@ -59,7 +62,7 @@ final class Models {
     private final torch.ScalarType dtype;
     /** What each file of the folder is, by name and modification time (checking reads the file's header). */
     private final Map<String, Recognised> recognised = new ConcurrentHashMap<>();
-    private final Map<String, ClipTokenizer> tokenizers = new ConcurrentHashMap<>();
+    private final Map<String, ClipTokenizer> tokenizers = new ConcurrentHashMap<>(); // by name and stamp
     private Loaded loaded;
 
     private record Recognised(long modified, Entry entry) {}
@@ -100,7 +103,8 @@ final class Models {
 
     /** The tokenizer of a model (with no weights read), to check words before a job is queued. */
     ClipTokenizer tokenizer(String name) throws IOException {
-        ClipTokenizer t = tokenizers.get(name);
+        String key = name + "\n" + stamp(path(name));
+        ClipTokenizer t = tokenizers.get(key);
         if (t == null) {
             ResolvedModel model = resolved(name);
             try {
@@ -108,7 +112,8 @@ final class Models {
             } catch (ModelInputException e) {
                 throw ApiException.badRequest("model '" + name + "': " + e.getMessage());
             }
-            tokenizers.put(name, t);
+            tokenizers.keySet().removeIf(k -> k.startsWith(name + "\n"));
+            tokenizers.put(key, t);
         }
         return t;
     }
@@ -125,16 +130,37 @@ final class Models {
 
     /** The model of that name in memory, loading it (and letting the one before go) when another was loaded. */
     synchronized Loaded load(String name, Progress progress) throws IOException {
-        if (loaded != null && loaded.name.equals(name)) return loaded;
         Path p = path(name);
+        String stamp = stamp(p);
+        if (loaded != null && loaded.name.equals(name)) {
+            if (loaded.stamp.equals(stamp)) return loaded;
+            // replaced on disk (a pretrain export, a convert): its weights, hashes and C^-1 are read again
+            progress.message("model '" + name + "' changed on disk since it was read; reading it again");
+        }
         if (loaded != null) {
             // the model before is freed before the next one is read: left to the GC, every switch between two SD
             // models added one's weights to the process (the bundled models: 444 -> 640 MB over 16 switches)
             loaded = null;
             Scope.freeUnreachable();
         }
-        loaded = new Loaded(name, p, StableDiffusion.load(p, ModelSource.Options.defaults(), device, dtype, progress));
+        loaded = new Loaded(name, p, StableDiffusion.load(p, ModelSource.Options.defaults(), device, dtype, progress), stamp);
         return loaded;
+    }
+
+    /**
+     * What a model's files are now: each file's path, size, modification time and file key (inode), to two folder
+     * levels (a diffusers folder's parts), so that a model replaced under the same name is not taken for the one in memory.
+     */
+    static String stamp(Path model) throws IOException {
+        StringBuilder stamp = new StringBuilder();
+        try (java.util.stream.Stream<Path> files = Files.walk(model, 2, java.nio.file.FileVisitOption.FOLLOW_LINKS)) {
+            for (Path f : files.sorted().toList()) {
+                var a = Files.readAttributes(f, java.nio.file.attribute.BasicFileAttributes.class);
+                stamp.append(model.relativize(f)).append(' ').append(a.size()).append(' ').append(a.lastModifiedTime().toMillis())
+                        .append(' ').append(a.fileKey()).append('\n');
+            }
+        }
+        return stamp.toString();
     }
 
     private Entry recognise(String name, Path p) {

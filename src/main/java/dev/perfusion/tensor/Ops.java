@@ -126,7 +126,10 @@ public final class Ops {
     }
 
     public static long[] shape(Tensor t) {
-        return t.sizes().vec().get();
+        // the native size list and its copy go at once, not with the GC: a shape asked outside a scope left them behind
+        try (org.bytedeco.javacpp.PointerScope scope = new org.bytedeco.javacpp.PointerScope()) {
+            return t.sizes().vec().get();
+        }
     }
 
     public static String shapeString(Tensor t) {

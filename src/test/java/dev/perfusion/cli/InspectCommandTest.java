@@ -55,6 +55,33 @@ class InspectCommandTest {
         assertTrue(out.matches("(?s).*\nmy-cat: word embedding at cos -?[01]\\.\\d{3} to cat's, norm \\d+\\.\\d{3} \\(cat's \\d\\.\\d{3}\\)\n.*"), out);
     }
 
+    /** Textual inversion beside a gated concept: it has no gate column (its s was read from the other concept's, or past the end). */
+    @Test
+    void aConceptWithoutAGateBesideAGatedOneShowsNoGate(@TempDir Path dir) throws Exception {
+        ConceptFile cat = ConceptFile.load(MY_CAT);
+        Path ti = dir.resolve("my-teddy.safetensors");
+        new ConceptFile("my-teddy", "teddy", cat.embedding(), cat.iStar(), new ProjectionEdit(ProjectionEdit.Kind.NONE, List.of(), List.of()),
+                0.7, 0.15, cat.baseModelHash(), cat.textEncoderHash(), Map.of()).save(ti);
+        String prompt = "a my-cat and a my-teddy on the grass";
+        // alone, the same prompt's positions up to my-teddy's (the text encoder is causal: they do not see what follows)
+        JsonNode alone = new ObjectMapper().readTree(stdout("inspect", MY_CAT.toString(), "--prompt", "a my-cat and a teddy on the grass", "--json")).get("tokens");
+        int teddyAt = 5;
+        for (List<String> order : List.of(List.of(ti.toString(), MY_CAT.toString()), List.of(MY_CAT.toString(), ti.toString()))) {
+            int catColumn = order.indexOf(MY_CAT.toString()), tiColumn = 1 - catColumn;
+            JsonNode tokens = new ObjectMapper().readTree(stdout("inspect", order.get(0), order.get(1), "--prompt", prompt, "--json")).get("tokens");
+            assertEquals(alone.size(), tokens.size());
+            assertEquals("my-teddy", tokens.get(teddyAt).get("token").asText());
+            assertTrue(tokens.get(2).get("concept_word").asBoolean() && tokens.get(2).get("s").get(catColumn).asDouble() > 0.9, tokens.get(2).toString());
+            for (int t = 0; t < tokens.size(); t++) {
+                assertTrue(tokens.get(t).get("s").get(tiColumn).isNull() && tokens.get(t).get("g").get(tiColumn).isNull(), tokens.get(t).toString());
+                if (t < teddyAt) assertEquals(alone.get(t).get("s").get(0).asDouble(), tokens.get(t).get("s").get(catColumn).asDouble(), 1e-6, "my-cat's own s at " + t);
+            }
+            String table = stdout("inspect", order.get(0), order.get(1), "--prompt", prompt);
+            assertTrue(table.contains("my-teddy: no gate (textual inversion: only the word's embedding is learned)"), table);
+            assertTrue(table.contains("no gate") && !table.contains("NaN"), table);
+        }
+    }
+
     @Test
     void aGateOpenAtAnotherConceptsWordGetsANote() throws Exception {
         ConceptFile cat = ConceptFile.load(MY_CAT);

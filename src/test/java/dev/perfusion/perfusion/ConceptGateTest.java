@@ -22,6 +22,58 @@ class ConceptGateTest {
     private static final int D = 12;
     private static final int OUT = 7;
 
+    /**
+     * A closed gate frees its native memory at once (C^-1 and its factor are megabytes at SD's width, per server job,
+     * left to a garbage collector that the small Java objects holding them seldom wake) and refuses any later use.
+     */
+    @Test
+    void aClosedGateLeavesNothingBehindAndRefusesUse() {
+        Tensor cInv, e;
+        List<Concept> concepts;
+        Random r = new Random(6);
+        try (Scope s = Scope.inference()) {
+            cInv = Scope.keep(inverse(randomSpd(r, D)));
+            concepts = List.of(new Concept(Scope.keep(randn(r, D)), 0.7, 0.15), new Concept(Scope.keep(randn(r, D)), 0.6, 0.1));
+            e = Scope.keep(randn(r, 2, 3, D));
+        }
+        ConceptGate first = new ConceptGate(cInv, concepts, Orthogonalization.EXACT);
+        first.close();
+        long before = org.bytedeco.javacpp.Pointer.totalCount();
+        for (int i = 0; i < 10; i++) {
+            ConceptGate gate = new ConceptGate(cInv, concepts, Orthogonalization.EXACT);
+            try (Scope s = Scope.inference()) {
+                gate.prepare(e);
+                gate.setGate(0.8, 0.1);
+                gate.prepare(e);
+            }
+            gate.close();
+            gate.close();
+            IllegalStateException closed = assertThrows(IllegalStateException.class, () -> gate.compute(e));
+            assertEquals("the concept gate is closed: its concepts were taken out of the model", closed.getMessage());
+        }
+        long left = org.bytedeco.javacpp.Pointer.totalCount() - before;
+        assertTrue(left < 10, "native objects left by 10 gates: " + left);
+    }
+
+    /** A refused concept (i* zero or NaN) left the gate pointing at constants already freed; it now leaves it as it was. */
+    @Test
+    void aRefusedConceptLeavesTheGateAsItWas() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(5);
+            Tensor cInv = inverse(randomSpd(r, D));
+            ConceptGate gate = new ConceptGate(cInv, List.of(new Concept(randn(r, D), 0.7, 0.15), new Concept(randn(r, D), 0.6, 0.1)), Orthogonalization.EXACT);
+            Tensor e = randn(r, 2, 3, D);
+            float[] before = Ops.toFloats(gate.compute(e).eOrth());
+            Tensor zero = torch.zeros(new long[] {D}, new TensorOptions(torch.ScalarType.Double));
+            IllegalArgumentException refused = assertThrows(IllegalArgumentException.class, () -> gate.setConcept(1, new Concept(zero, 0.7, 0.15)));
+            assertTrue(refused.getMessage().contains("i* is zero"), refused.getMessage());
+            assertThrows(ArithmeticException.class, () -> gate.trackIStar(0, zero.add(new org.bytedeco.pytorch.Scalar(Double.NaN))));
+            assertArrayEquals(before, Ops.toFloats(gate.compute(e).eOrth()), "the same gate after both refusals");
+            assertEquals(0.6, gate.concept(1).beta());
+            assertTrue(Ops.allFinite(gate.concept(0).iStar()), "the refused i* was not copied in");
+        }
+    }
+
     @Test
     void linearGateIsTheRomeClosedForm() {
         try (Scope s = Scope.inference()) {

@@ -115,6 +115,28 @@ class ConceptGenerationTest {
         }
     }
 
+    /** Global key locking of concepts without a rank-one edit changed nothing, silently, while the picture recorded it. */
+    @Test
+    void globalLockingOfConceptsWithoutARankOneEditIsSaidAndNotRecorded() throws IOException {
+        ConceptFile embeddingOnly = new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(),
+                new ProjectionEdit(ProjectionEdit.Kind.NONE, List.of(), List.of()), cat.beta(), cat.tau(),
+                cat.baseModelHash(), cat.textEncoderHash(), cat.settings());
+        ConceptGeneration.Settings locked = new ConceptGeneration.Settings("", 5, 2, "ddim", 0, 0, true, false, 0, 0);
+        List<String> said = new ArrayList<>();
+        try (ConceptGeneration g = ConceptGeneration.open(sd, List.of(new ConceptGeneration.Choice(Path.of("ti.safetensors"), embeddingOnly, null, null)),
+                locked, false, () -> cInv("a test's"), recording(said))) {
+            assertTrue(said.contains("warning: global key locking locks the keys of rank-one edits, and none of these concepts has one (my-cat: none), "
+                    + "so it changes nothing"), said.toString());
+            assertFalse(g.draw("a my-cat", 3).text().contains("global lock"), "the picture does not claim a lock");
+        }
+        said.clear();
+        try (ConceptGeneration g = ConceptGeneration.open(sd, List.of(new ConceptGeneration.Choice(Path.of("cat.safetensors"), cat, null, null)),
+                locked, false, () -> cInv("a test's"), recording(said))) {
+            assertTrue(said.stream().noneMatch(m -> m.contains("global key locking")), said.toString());
+            assertTrue(g.draw("a my-cat", 3).text().contains("global lock"), "Perfusion's concept is locked");
+        }
+    }
+
     @Test
     void aConceptOfAnotherModelIsRefusedUnlessForcedAndTheForcedOneIsNamed() throws IOException {
         ConceptFile other = new ConceptFile(cat.word(), cat.supercategory(), cat.embedding(), cat.iStar(), cat.edit(), cat.beta(), cat.tau(),

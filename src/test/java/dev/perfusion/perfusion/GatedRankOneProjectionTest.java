@@ -195,6 +195,27 @@ class GatedRankOneProjectionTest {
         }
     }
 
+    /**
+     * The key lock is asked once per picture: with more pictures side by side than the cache's entries, an evicted
+     * lock left the rest of a picture's steps with unlocked keys. It now holds until its picture is drawn.
+     */
+    @Test
+    void aKeyLockHoldsWhileOtherPromptsComeAndGoesWhenItsPictureIsDrawn() {
+        try (Scope s = Scope.inference()) {
+            Random r = new Random(24);
+            Concept concept = new Concept(randn(r, D), 0.5, 0.15);
+            ConceptGate gate = ConceptGate.single(inverse(randomSpd(r, D)), concept);
+            Tensor e = encodings(r, 2, 6, concept.iStar(), 1.0);
+            Tensor eSuper = encodings(r, 2, 6, concept.iStar(), 0.8);
+            gate.lockKeys(e, eSuper);
+            for (int other = 0; other < 20; other++) gate.prepare(encodings(r, 2, 6, concept.iStar(), 1.0));
+            assertEquals(eSuper.unsafeGetTensorImpl().address(), gate.keyInput(e).unsafeGetTensorImpl().address(), "the lock outlived 20 other prompts");
+            assertTrue(gate.cachedPrompts() <= 9, "the other prompts are still evicted: " + gate.cachedPrompts());
+            gate.forget(e);
+            assertEquals(e.unsafeGetTensorImpl().address(), gate.keyInput(e).unsafeGetTensorImpl().address(), "forgotten once drawn");
+        }
+    }
+
     @Test
     void trainingStepsDoNotAccumulateGraphsInTheCache() {
         Random r = new Random(23);

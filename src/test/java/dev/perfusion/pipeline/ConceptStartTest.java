@@ -30,14 +30,28 @@ import static org.junit.jupiter.api.Assertions.*;
 class ConceptStartTest extends BundledCatTest {
     @Test
     void stepsBeforeTheStartAreTheBaseModelsWithTheSupercategoryWord() {
-        // one step, started at 0.6: the only step is before the concept's start
-        Request concept = new Request("a my-cat on the grass", "", 5, 1, "ddim", 64, 64);
-        Generated base = TextToImage.generate(sd, concept.withPrompt("a cat on the grass"), 3, Progress.NONE);
+        try (Scope s = Scope.inference()) {
+            Tensor latents = SeededNoise.forPicture(3).randn(TextToImage.latentShape(sd, 64, 64));
+            Tensor t = Ops.fromFloats(new float[] {500f}, 1);
+            float[] base = Ops.toFloats(sd.unet.forward(latents, t, sd.encodePrompts(List.of("a cat on the grass"), w -> {})));
+            try (AppliedConcepts applied = applyCat()) {
+                PromptEncoder.EarlySteps early = applied.startingAt(0.6).earlySteps(List.of("a my-cat on the grass"), 3, w -> {});
+                assertEquals(2, early.count(), "0.6 of 3 steps");
+                assertArrayEquals(base, Ops.toFloats(early.predict(sd.unet, latents, t)), "the base model's prediction for a cat, bit for bit");
+                float[] concept = Ops.toFloats(sd.unet.forward(latents, t, applied.encode(List.of("a my-cat on the grass"), w -> {})));
+                assertFalse(Arrays.equals(base, concept), "the concept's steps predict otherwise");
+            }
+        }
+    }
+
+    /** A start below 1 leaves the concepts at least the last step: rounded to every step, they drew nothing. */
+    @Test
+    void theConceptsDrawAtLeastTheLastStep() {
         try (AppliedConcepts applied = applyCat()) {
-            Generated layoutOnly = TextToImage.generate(sd, applied.startingAt(0.6), concept, 3, Progress.NONE);
-            assertArrayEquals(base.latents(), layoutOnly.latents(), "the base model's picture of a cat, bit for bit");
-            Generated paper = TextToImage.generate(sd, applied, concept, 3, Progress.NONE);
-            assertFalse(Arrays.equals(base.latents(), paper.latents()), "the concept's own step draws otherwise");
+            List<String> prompts = List.of("a my-cat on the grass");
+            assertEquals(4, applied.startingAt(0.9).earlySteps(prompts, 5, w -> {}).count(), "0.9 of 5 steps rounds to 5");
+            assertEquals(1, applied.startingAt(0.8).earlySteps(prompts, 2, w -> {}).count());
+            assertNull(applied.startingAt(0.6).earlySteps(prompts, 1, w -> {}), "one step: the concept's");
         }
     }
 

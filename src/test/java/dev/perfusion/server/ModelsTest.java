@@ -38,4 +38,36 @@ class ModelsTest {
         assertNull(first.get(), "the model before was collected when the next was loaded");
         assertNotNull(second);
     }
+
+    /**
+     * A model replaced on disk under the same name (a pretrain export, a convert) while the server ran: its jobs kept
+     * the weights, hashes and C^-1 read before. It is now read again, saying so.
+     */
+    @Test
+    void aModelReplacedOnDiskIsReadAgain() throws IOException {
+        Path models = Files.createDirectories(tmp.resolve("models"));
+        Path a = BundledWorld.copyOfModel(models.resolve("a"));
+        Models m = new Models(new Folder(models), Ops.cpu(), torch.ScalarType.Float);
+        StableDiffusion before = m.load("a", Progress.NONE).sd;
+        String hashBefore = before.unetHash();
+        assertSame(before, m.load("a", Progress.NONE).sd, "unchanged: the same model");
+
+        Path unet = a.resolve("unet/diffusion_pytorch_model.safetensors");
+        dev.perfusion.io.Safetensors weights = dev.perfusion.io.Safetensors.open(unet);
+        try (dev.perfusion.tensor.Scope s = dev.perfusion.tensor.Scope.inference()) {
+            java.util.Map<String, org.bytedeco.pytorch.Tensor> scaled = new java.util.LinkedHashMap<>();
+            for (String name : weights.keys()) scaled.put(name, weights.get(name).mul(new org.bytedeco.pytorch.Scalar(1.001)));
+            dev.perfusion.io.Safetensors.write(unet, scaled, weights.metadata(), dev.perfusion.io.Safetensors.StoredType.F16);
+        }
+        java.util.List<String> said = new java.util.ArrayList<>();
+        Progress listening = new Progress() {
+            @Override public void update(String task, long done, long total, String detail) {}
+            @Override public void message(String text) { said.add(text); }
+        };
+        StableDiffusion after = m.load("a", listening).sd;
+        assertNotSame(before, after, "read again");
+        assertNotEquals(hashBefore, after.unetHash(), "the new weights' hash");
+        assertTrue(said.contains("model 'a' changed on disk since it was read; reading it again"), said.toString());
+        assertSame(after, m.load("a", Progress.NONE).sd);
+    }
 }
