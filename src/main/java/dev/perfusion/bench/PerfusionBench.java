@@ -52,8 +52,8 @@ final class PerfusionBench {
         long dim = text.config().hiddenSize();
         Tensor cInv = Scope.keep(torch.eye(dim));
         ConceptFile concept = randomConcept(sd, dim);
-        Path dir = Files.createTempDirectory("perfusion-bench");
-        try {
+        try (dev.perfusion.io.AtomicFiles.ScratchFolder scratch = dev.perfusion.io.AtomicFiles.ScratchFolder.create("perfusion-bench")) {
+            Path dir = scratch.dir();
             Path file = dir.resolve("concept.safetensors");
             concept.save(file);
             results.put("concept file (" + concept.layerCount() + " layers)", String.format(Locale.ROOT, "%,d bytes", Files.size(file)));
@@ -94,10 +94,6 @@ final class PerfusionBench {
                         String.format(Locale.ROOT, "%.2f s (x16 for the default effective batch 16); peak memory so far %.2f GiB",
                                 median(stepSeconds), ProcessMemory.peakResidentGiB()));
                 out.message("trained " + settings.steps() + " steps at " + size + ": " + stepSeconds);
-            }
-        } finally {
-            try (var files = Files.walk(dir)) {
-                files.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
     }

@@ -21,7 +21,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 
@@ -44,15 +43,11 @@ final class TrainingBench {
 
     /** {@code dtype}: what the UNet computes in while the concept trains, and while pretraining trains it (fp32 or bf16 mixed precision). */
     static void run(Path model, int conceptSteps, int pretrainSteps, torch.ScalarType dtype, Map<String, String> results, Progress out) throws IOException {
-        Path dir = Files.createTempDirectory("perfusion-bench-training");
-        try {
+        try (dev.perfusion.io.AtomicFiles.ScratchFolder scratch = dev.perfusion.io.AtomicFiles.ScratchFolder.create("perfusion-bench-training")) {
+            Path dir = scratch.dir();
             results.put("world model", model.toString());
             concept(model, conceptSteps, dtype, dir, results, out);
             if (pretrainSteps > 0) pretraining(model, pretrainSteps, dtype == torch.ScalarType.BFloat16, dir.resolve("pretrain"), results, out);
-        } finally {
-            try (var files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-            }
         }
     }
 

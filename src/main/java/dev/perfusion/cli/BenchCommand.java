@@ -4,7 +4,9 @@ import dev.perfusion.bench.EngineBench;
 import dev.perfusion.io.layout.ModelExport;
 import org.bytedeco.pytorch.global.torch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 import java.util.List;
 import java.util.Map;
@@ -15,6 +17,7 @@ import java.util.concurrent.Callable;
                 "Nothing to download. Median seconds per guided denoising step (UNet, batch 2), text encoder and VAE decode time, checkpoint "
                         + "load time, peak resident memory, and the fraction of the machine's fp32 matmul rate a UNet step reaches."})
 final class BenchCommand implements Callable<Integer> {
+    @Spec CommandSpec spec;
     @Option(names = "--family", defaultValue = "sd15", converter = Choices.Family.class, completionCandidates = Choices.Family.class,
             description = "The built-in family whose configs give the model's shapes: ${COMPLETION-CANDIDATES} (default: ${DEFAULT-VALUE}).")
     String family;
@@ -48,8 +51,32 @@ final class BenchCommand implements Callable<Integer> {
             + "folder), to time another engine on the same shapes and weights.")
     java.nio.file.Path saveModel;
 
+    /** Options of the engine benchmark, of --training, and of --save-model (which times nothing). */
+    private static final List<String> ENGINE = List.of("--family", "--sizes", "--repeats", "--skip-load", "--skip-vae", "--perfusion"),
+            TRAINING = List.of("--training", "--train-steps", "--pretrain-steps", "--model"),
+            SAVE_MODEL = List.of("--save-model", "--family");
+
+    /** An option of another mode than the one that runs would be accepted and ignored, its figures missing from the table. */
+    private void refuseOptionsOfAnotherMode() {
+        var parsed = spec.commandLine().getParseResult();
+        String mode = saveModel != null ? "--save-model (it times nothing)" : training ? "--training" : "the engine benchmark (without --training)";
+        List<String> own = saveModel != null ? SAVE_MODEL : training ? TRAINING : ENGINE;
+        List<String> ignored = spec.options().stream().map(o -> o.longestName())
+                .filter(n -> !own.contains(n) && !n.equals("--precision") && !n.equals("--help") && !n.equals("--version"))
+                .filter(parsed::hasMatchedOption).toList();
+        if (saveModel != null && parsed.hasMatchedOption("--precision")) ignored = java.util.stream.Stream.concat(ignored.stream(), java.util.stream.Stream.of("--precision")).toList();
+        if (!ignored.isEmpty()) {
+            throw new IllegalArgumentException(String.join(", ", ignored) + (ignored.size() == 1 ? " does" : " do") + " nothing in " + mode
+                    + ": leave " + (ignored.size() == 1 ? "it" : "them") + " out, or run the mode " + (ignored.size() == 1 ? "it belongs" : "they belong") + " to");
+        }
+    }
+
     @Override
     public Integer call() throws Exception {
+        if (model != null && !training && saveModel == null) {
+            throw new IllegalArgumentException("--model is the world model of --training; the engine benchmark's model is --family's random one");
+        }
+        refuseOptionsOfAnotherMode();
         if (saveModel != null) {
             ModelExport.Written w = EngineBench.saveRandomModel(family, saveModel, new TerminalProgress(System.out));
             System.out.printf(java.util.Locale.ROOT, "wrote %s: %s with the benchmark's random weights (fp16, %,d tensors, %.2f GB)%n",
@@ -59,7 +86,6 @@ final class BenchCommand implements Callable<Integer> {
         if (!training && repeats < 1) throw new IllegalArgumentException("--repeats must be at least 1, got " + repeats);
         if (!training) for (int size : sizes) if (size < 8 || size % 8 != 0) throw new IllegalArgumentException("--sizes: each a multiple of 8 pixels, got " + size);
         if (training && trainSteps < 20) throw new IllegalArgumentException("--train-steps must be at least 20 to time a rate, got " + trainSteps);
-        if (model != null && !training) throw new IllegalArgumentException("--model is the world model of --training; the engine benchmark's model is --family's random one");
         if (model != null && !java.nio.file.Files.isRegularFile(model.resolve("recipe.json"))) {
             throw new IllegalArgumentException("--model " + model + ": not a world model trained by pretrain (no recipe.json there)");
         }

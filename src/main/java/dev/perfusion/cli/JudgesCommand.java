@@ -89,7 +89,7 @@ final class JudgesCommand implements Callable<Integer> {
             Path target = out != null ? out.resolve(Bundled.objectCounter().getFileName()) : Bundled.objectCounter();
             ObjectCounter.Trained t = ObjectCounter.train(counterSteps, 32, seed, progress);
             t.save(target);
-            System.out.printf(Locale.ROOT, "object counter on unseen pictures: one object read as one %.1f%%, two side by side read as two %.1f%%, "
+            System.out.printf(Locale.ROOT, "object counter on unseen pictures: one object read as one %.1f%%, two (side by side or laid over) read as two %.1f%%, "
                     + "each held-out concept twice read as two %.1f%%%n", 100 * t.accuracy().singles(), 100 * t.accuracy().pairs(),
                     100 * t.accuracy().heldOutTwice());
             progress.message("wrote " + target);

@@ -63,12 +63,19 @@ public final class Demo {
     /** Runs the demo on {@code sd} (the bundled model) with its input covariance's inverse, writing into {@code out}. */
     public static Result run(StableDiffusion sd, CovarianceFile.Loaded cInv, Settings settings, Path out, Progress progress) throws IOException {
         List<Path> pictures = examplePictures();
+        // what would fail after the training fails before it: a step count the sampler refuses, the second concept
+        Schedulers.create(Schedulers.Kind.DDIM.id, sd.schedulerConfig).setTimesteps(settings.steps());
+        Path shippedSecond = shippedSecondConcept(sd, progress);
         Files.createDirectories(out);
         long trainStart = System.nanoTime();
         Path concept = out.resolve(WORD + ".safetensors");
         ConceptTrainer.Result trained = learn(sd, cInv, WORD, SUPERCATEGORY, settings, concept, progress);
         double trainSeconds = secondsSince(trainStart);
-        Path secondFile = secondConcept(sd, cInv, settings, out, progress);
+        Path secondFile = shippedSecond;
+        if (secondFile == null) {
+            secondFile = out.resolve(SECOND_WORD + ".safetensors");
+            learn(sd, cInv, SECOND_WORD, SECOND_SUPERCATEGORY, settings, secondFile, progress);
+        }
 
         long drawStart = System.nanoTime();
         ConceptFile mine = ConceptFile.load(concept);
@@ -105,10 +112,11 @@ public final class Demo {
     }
 
     /**
-     * The shipped {@value #SECOND_WORD}, where it was made for this model; for any other model (the demo on a model
-     * of one's own), learned here from its shipped pictures as {@value #WORD} is, instead of failing at the last picture.
+     * The shipped {@value #SECOND_WORD}, where it was made for this model and can be read; null where it is to be learned
+     * here from its shipped pictures as {@value #WORD} is (the demo on a model of one's own), which are then checked
+     * to be there: known before the training, not at the last picture.
      */
-    private static Path secondConcept(StableDiffusion sd, CovarianceFile.Loaded cInv, Settings settings, Path out, Progress progress) throws IOException {
+    private static Path shippedSecondConcept(StableDiffusion sd, Progress progress) throws IOException {
         Path shipped = Bundled.concept(SECOND_WORD);
         try {
             ConceptFile.load(shipped).checkMadeFor(shipped, sd.unetHash(), sd.textEncoderHash(), sd.clipSkip());
@@ -116,10 +124,12 @@ public final class Demo {
         } catch (ConceptFile.MadeForAnotherModel e) {
             progress.message("the shipped " + SECOND_WORD + " was made for the bundled model; learning it for this model from its "
                     + "pictures (" + Bundled.examples(SECOND_WORD) + "); " + e.getMessage());
+        } catch (IOException | IllegalArgumentException e) {
+            progress.message("the shipped " + SECOND_WORD + " cannot be used (" + e.getMessage() + "); learning it from its pictures ("
+                    + Bundled.examples(SECOND_WORD) + ")");
         }
-        Path learned = out.resolve(SECOND_WORD + ".safetensors");
-        learn(sd, cInv, SECOND_WORD, SECOND_SUPERCATEGORY, settings, learned, progress);
-        return learned;
+        TrainingImages.list(Bundled.examples(SECOND_WORD));
+        return null;
     }
 
     /**

@@ -1,6 +1,7 @@
 package dev.perfusion.demo;
 
 import dev.perfusion.perfusion.CovarianceFile;
+import dev.perfusion.io.AtomicFiles;
 import dev.perfusion.io.Png;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.training.ConceptTrainer;
@@ -35,12 +36,14 @@ public final class DemoBundle {
         WorldGenerator world = new WorldGenerator(size);
         Map<String, Instance> instances = Map.of(Demo.WORD, HeldOut.instances().get(0), Demo.SECOND_WORD, HeldOut.instances().get(1));
         for (Map.Entry<String, Instance> e : instances.entrySet()) {
+            // the set is replaced whole: pictures of the set before (another count) would be trained on with the new ones
             Path dir = Bundled.examples(e.getKey());
-            Files.createDirectories(dir);
+            Path staging = Files.createTempDirectory(Files.createDirectories(dir.toAbsolutePath().getParent()), "." + dir.getFileName() + "-");
             List<Sample> views = world.views(e.getValue(), PICTURES, VIEW_SEED);
             for (int i = 0; i < views.size(); i++) {
-                Png.write(dir.resolve(String.format(Locale.ROOT, "%02d.png", i + 1)), views.get(i).image(), Map.of("instance", e.getValue().id()));
+                Png.write(staging.resolve(String.format(Locale.ROOT, "%02d.png", i + 1)), views.get(i).image(), Map.of("instance", e.getValue().id()));
             }
+            AtomicFiles.replaceFolder(staging, dir);
         }
         return List.of(Bundled.examples(Demo.WORD), Bundled.examples(Demo.SECOND_WORD));
     }
@@ -49,7 +52,7 @@ public final class DemoBundle {
     public static Path trainSecondConcept(StableDiffusion sd, CovarianceFile.Loaded cInv, int trainSteps, Progress progress) throws IOException {
         Path second = Bundled.concept(Demo.SECOND_WORD);
         Files.createDirectories(second.getParent());
-        new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(), Demo.SECOND_WORD, Demo.SECOND_SUPERCATEGORY, TrainingSettings.defaults().toBuilder().steps(trainSteps).build())
+        new ConceptTrainer(sd, cInv.cInv(), cInv.provenance(), Demo.SECOND_WORD, Demo.SECOND_SUPERCATEGORY, TrainingSettings.defaults().toBuilder().steps(trainSteps).schedule(0, 0).build())
                 .train(Bundled.examples(Demo.SECOND_WORD), null, second, false, null, progress);
         return second;
     }

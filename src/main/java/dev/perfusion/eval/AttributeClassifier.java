@@ -172,7 +172,7 @@ public final class AttributeClassifier extends Module {
     }
 
     public static AttributeClassifier load(Path file) throws IOException {
-        return Judges.load(new AttributeClassifier(), file, "attribute classifier", "judges");
+        return Judges.load(new AttributeClassifier(), file, "attribute classifier", "judges --only classifier");
     }
 
     /** Fraction right per attribute over the pictures. */

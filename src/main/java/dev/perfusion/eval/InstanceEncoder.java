@@ -104,7 +104,7 @@ public final class InstanceEncoder extends Module {
     }
 
     public static InstanceEncoder load(Path file) throws IOException {
-        return Judges.load(new InstanceEncoder(), file, "instance encoder", "judges");
+        return Judges.load(new InstanceEncoder(), file, "instance encoder", "judges --only instances");
     }
 
     public static Trained train(int steps, int batch, int instanceCount, long seed, Progress progress) {
@@ -146,25 +146,29 @@ public final class InstanceEncoder extends Module {
 
     /** Gallery: the mean embedding of 6 views per instance; queries: 10 other views each; top-1 accuracy. */
     public double retrieval(List<Instance> instances, long seed) {
-        WorldGenerator world = new WorldGenerator(SIZE_PX);
-        List<Tensor> gallery = new ArrayList<>();
-        for (Instance inst : instances) gallery.add(Ops.mean(embed(AttributeClassifier.pictures(world.views(inst, 6, seed))), 0, true));
-        Tensor g = Ops.cat(gallery, 0);
-        int right = 0, total = 0;
-        SplittableRandom rng = new SplittableRandom(seed);
-        for (int k = 0; k < instances.size(); k++) {
-            List<Sample> queries = new ArrayList<>();
-            for (int q = 0; q < 10; q++) queries.add(world.render(randomView(instances.get(k), rng), rng.nextLong()));
-            long[] best = Ops.toLongs(Ops.matmul(embed(AttributeClassifier.pictures(queries)), g.t()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
-            for (long b : best) if (b == k) right++;
-            total += queries.size();
+        try (Scope s = Scope.inference()) {
+            WorldGenerator world = new WorldGenerator(SIZE_PX);
+            List<Tensor> gallery = new ArrayList<>();
+            for (Instance inst : instances) gallery.add(Ops.mean(embedHere(AttributeClassifier.pictures(world.views(inst, 6, seed)), null), 0, true));
+            Tensor g = Ops.cat(gallery, 0);
+            int right = 0, total = 0;
+            SplittableRandom rng = new SplittableRandom(seed);
+            for (int k = 0; k < instances.size(); k++) {
+                List<Sample> queries = new ArrayList<>();
+                for (int q = 0; q < 10; q++) queries.add(world.render(randomView(instances.get(k), rng), rng.nextLong()));
+                long[] best = Ops.toLongs(Ops.matmul(embedHere(AttributeClassifier.pictures(queries), null), g.t()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
+                for (long b : best) if (b == k) right++;
+                total += queries.size();
+            }
+            return right / (double) total;
         }
-        return right / (double) total;
     }
 
     /** Cosine similarity of each picture's (region's) embedding to the mean embedding of the reference pictures. */
     public double[] similarity(Tensor pictures, Tensor region, Tensor referenceMean) {
-        return Ops.toDoubles(Ops.matmul(embed(pictures, region), referenceMean.reshape(-1, 1)).reshape(-1));
+        try (Scope s = Scope.inference()) {
+            return Ops.toDoubles(Ops.matmul(embedHere(pictures, region), referenceMean.reshape(-1, 1)).reshape(-1));
+        }
     }
 
     /**
@@ -172,13 +176,22 @@ public final class InstanceEncoder extends Module {
      * its {@code region}, shows: the index of the most similar row.
      */
     public long[] identify(Tensor pictures, Tensor region, Tensor gallery) {
-        return Ops.toLongs(Ops.matmul(embed(pictures, region), gallery.t()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
+        try (Scope s = Scope.inference()) {
+            return Ops.toLongs(Ops.matmul(embedHere(pictures, region), gallery.t()).argmax(new org.bytedeco.pytorch.LongOptional(1), false));
+        }
     }
 
     /** The normalised mean embedding of reference pictures (a concept's training photos). */
     public Tensor reference(Tensor pictures) {
-        Tensor m = Ops.mean(embed(pictures), 0, false);
-        return Scope.keep(Ops.div(m, Ops.item(m.norm())));
+        try (Scope s = Scope.inference()) {
+            Tensor m = Ops.mean(embedHere(pictures, null), 0, false);
+            return Scope.keep(Ops.div(m, Ops.item(m.norm())));
+        }
+    }
+
+    /** {@link #embed} freed with the scope open now, for use within it (not left to the GC once per scored batch). */
+    private Tensor embedHere(Tensor images, Tensor region) {
+        return Scope.adopt(embed(images, region));
     }
 
     private static SceneSpec randomView(Instance inst, SplittableRandom rng) {

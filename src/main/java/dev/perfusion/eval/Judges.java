@@ -68,6 +68,10 @@ final class Judges {
             try (Scope s = Scope.open()) {
                 Tensor loss = lossAtStep.apply(step);
                 double value = Ops.item(loss);
+                if (!Double.isFinite(value)) { // its weights would be saved as a judge whose every score is wrong
+                    throw new dev.perfusion.tensor.NonFiniteException("training the " + what + ": the loss is " + value + " at step " + (step + 1) + " of " + steps
+                            + "; nothing was saved");
+                }
                 smoothed = Double.isNaN(smoothed) ? value : 0.98 * smoothed + 0.02 * value;
                 loss.backward();
             }
@@ -98,13 +102,25 @@ final class Judges {
 
     static void save(Module m, Path file, Map<String, String> metadata) throws IOException {
         Map<String, Tensor> t = new LinkedHashMap<>();
-        m.namedParameters().forEach((k, p) -> t.put(k, p.t()));
+        m.namedParameters().forEach((k, p) -> t.put(k, Ops.requireFinite(p.t(), metadata.get("what") + "'s " + k)));
         Safetensors.write(file, t, metadata, Safetensors.StoredType.F16);
     }
 
+    /**
+     * A judge's weights from {@code file}, which must be that judge's ({@link #metadata}'s {@code what}; another judge's
+     * trunk has the same shapes) and finite (a NaN weight reads every picture as one class, silently).
+     */
     static <M extends Module> M load(M model, Path file, String what, String command) throws IOException {
         if (!Files.isRegularFile(file)) throw new IOException("no " + what + " at " + file + " (train one with `perfusion " + command + "`)");
-        Weights.load(model, Safetensors.open(file), "", Ops.cpu(), torch.ScalarType.Float, what);
+        Safetensors st = Safetensors.open(file);
+        String is = st.metadata().get("what");
+        if (is != null && !is.equals("perfusion world " + what)) {
+            throw new IOException(file + ": a " + is.replace("perfusion world ", "world ") + ", not the " + what + " this needs");
+        }
+        Weights.load(model, st, "", Ops.cpu(), torch.ScalarType.Float, what);
+        for (Map.Entry<String, Param> e : model.namedParameters().entrySet()) {
+            if (!Ops.allFinite(e.getValue().t())) throw new IOException(file + ": tensor " + e.getKey() + " of the " + what + " is not finite (NaN or infinite values)");
+        }
         return model;
     }
 }

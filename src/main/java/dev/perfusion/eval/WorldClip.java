@@ -67,7 +67,7 @@ public final class WorldClip {
     /** CLIP-I of each picture: its mean cosine to the reference pictures' embeddings ({@link #imageEmbeds}, [R, D]). */
     public double[] imageSimilarity(Tensor pictures, Tensor referenceEmbeds) {
         try (Scope s = Scope.inference()) {
-            return Ops.toDoubles(Ops.mean(Ops.matmul(imageEmbeds(pictures), referenceEmbeds.t()), 1, false));
+            return Ops.toDoubles(Ops.mean(Ops.matmul(Scope.adopt(imageEmbeds(pictures)), referenceEmbeds.t()), 1, false));
         }
     }
 
@@ -77,7 +77,8 @@ public final class WorldClip {
             throw new IllegalArgumentException(Ops.shape(pictures)[0] + " pictures but " + captions.size() + " captions");
         }
         try (Scope s = Scope.inference()) {
-            return Ops.toDoubles(Ops.sum(Ops.mul(imageEmbeds(pictures), textEmbeds(captions)), 1, false));
+            // adopted: freed with this scope, not left to the GC once per scored batch
+            return Ops.toDoubles(Ops.sum(Ops.mul(Scope.adopt(imageEmbeds(pictures)), Scope.adopt(textEmbeds(captions))), 1, false));
         }
     }
 
@@ -94,7 +95,7 @@ public final class WorldClip {
         for (int i = 0; i < count; i++) samples.add(world.sample(seed + i));
         List<String> captions = samples.stream().map(Sample::caption).toList();
         try (Scope s = Scope.inference()) {
-            Tensor images = imageEmbeds(AttributeClassifier.pictures(samples)), texts = textEmbeds(captions);
+            Tensor images = Scope.adopt(imageEmbeds(AttributeClassifier.pictures(samples))), texts = Scope.adopt(textEmbeds(captions));
             Tensor similarity = Ops.matmul(images, texts.t());   // [pictures, captions]
             double own = Ops.item(similarity.diagonal().mean()), other = Ops.item(similarity.diagonal(1, 0, 1).mean());
             return new Agreement(count, own, other, ContrastiveLoss.accuracy(texts, images, captions));

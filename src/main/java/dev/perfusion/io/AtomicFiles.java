@@ -41,6 +41,39 @@ public final class AtomicFiles {
         UNFINISHED.remove(tmp);
     }
 
+    /**
+     * A temporary folder of the system's that goes however its work ends: deleted on close, and by the process's end if
+     * that comes first (Ctrl-C); a benchmark's gigabyte checkpoint is not left behind.
+     */
+    public record ScratchFolder(Path dir) implements AutoCloseable {
+        public static ScratchFolder create(String prefix) throws IOException {
+            Path dir = Files.createTempDirectory(prefix);
+            unfinished(dir);
+            return new ScratchFolder(dir);
+        }
+
+        @Override
+        public void close() {
+            deleteQuietly(dir);
+            finished(dir);
+        }
+    }
+
+    /**
+     * Puts {@code staging}, a fully written folder beside {@code target}, in its place: the old folder is moved aside
+     * (a rename cannot replace a folder), the new one renamed in, then the old one removed. A stop between leaves the
+     * old folder whole under a hidden name, never a mix of the two.
+     */
+    public static void replaceFolder(Path staging, Path target) throws IOException {
+        Path aside = null;
+        if (Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            aside = target.resolveSibling("." + target.getFileName() + "-old-" + System.nanoTime());
+            Files.move(target, aside);
+        }
+        Files.move(staging, target);
+        if (aside != null) deleteQuietly(aside);
+    }
+
     private static void deleteQuietly(Path p) {
         try (java.util.stream.Stream<Path> all = Files.walk(p)) {
             for (Path q : all.sorted(java.util.Comparator.reverseOrder()).toList()) Files.deleteIfExists(q);

@@ -107,7 +107,7 @@ final class DiffusersExport {
         writeJson(staging.resolve("scheduler/scheduler_config.json"), recipe.schedulerJson());
         writeJson(staging.resolve("model_index.json"), recipe.modelIndexJson());
         writeJson(staging.resolve("recipe.json"), recipeRecord(loss, text, unet, vae));
-        replaceFolder(staging, target);
+        AtomicFiles.replaceFolder(staging, target);
         run.losses().plot();
         return target;
     }
@@ -153,7 +153,7 @@ final class DiffusersExport {
         record.remove("parameters");
         if (Double.isNaN(loss)) record.remove("final_loss_smoothed"); // exported again, not trained: losses.csv has its curve
         writeJson(staging.resolve("recipe.json"), record);
-        replaceFolder(staging, model());
+        AtomicFiles.replaceFolder(staging, model());
         run.losses().plot();
         return model();
     }
@@ -186,12 +186,6 @@ final class DiffusersExport {
         }
         if (continuedFrom != null) n.set("continued_from", json.readTree(continuedFrom.resolve("recipe.json").toFile()));
         return n;
-    }
-
-    /** Puts a fully written folder in place of {@code target} (removing the old one first: a rename cannot replace a folder). */
-    static void replaceFolder(Path staging, Path target) throws IOException {
-        deleteTree(target);
-        Files.move(staging, target);
     }
 
     /**

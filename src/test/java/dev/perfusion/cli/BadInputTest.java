@@ -333,6 +333,18 @@ class BadInputTest {
                 "--model is the world model of --training; the engine benchmark's model is --family's random one");
     }
 
+    /** An option of another mode of bench was accepted and ignored: the table looked whole without the figures asked for. */
+    @Test
+    void benchRefusesOptionsOfAnotherMode() {
+        assertRejectedBeforeLoading(run("bench", "--training", "--perfusion", "--train-steps", "20"),
+                "error: --perfusion does nothing in --training: leave it out, or run the mode it belongs to");
+        assertRejectedBeforeLoading(run("bench", "--train-steps", "50", "--pretrain-steps", "0", "--skip-load", "--skip-vae", "--sizes", "64"),
+                "error: --train-steps, --pretrain-steps do nothing in the engine benchmark (without --training): leave them out, or run the mode they belong to");
+        assertRejectedBeforeLoading(run("bench", "--save-model", tmp.resolve("m").toString(), "--training", "--precision", "bf16"),
+                "error: --training, --precision do nothing in --save-model (it times nothing)");
+        assertFalse(Files.exists(tmp.resolve("m")), "nothing written");
+    }
+
     private static void assertRejectedBeforeLoading(CliRun r, String expected) {
         assertEquals(2, r.rc(), r.all());
         assertTrue(r.err().contains(expected), r.err());

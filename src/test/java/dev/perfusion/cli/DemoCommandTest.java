@@ -106,6 +106,47 @@ class DemoCommandTest {
         assertTrue(Files.size(out.resolve("together.png")) > 1000);
     }
 
+    /** A step count the sampler refuses failed after the concept was trained: now before, with nothing written. */
+    @Test
+    void aStepCountTheSamplerRefusesFailsBeforeTraining() {
+        System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
+        Path out = tmp.resolve("demo");
+        CliRun run = CliRun.of("demo", "--out", out.toString(), "--train-steps", "3", "--steps", "1000");
+        assertNotEquals(0, run.rc(), run.all());
+        assertTrue(run.all().contains("1000"), run.all());
+        assertFalse(Files.exists(out.resolve("my-teddy.safetensors")), "nothing trained: " + run.all());
+    }
+
+    /**
+     * A shipped my-cat that cannot be read failed after the teddy's training; now it is learned from its pictures, as
+     * for another model, saying why.
+     */
+    @Test
+    void anUnreadableShippedSecondConceptIsLearnedFromItsPictures() throws Exception {
+        System.setProperty("perfusion.cache", tmp.resolve("cache").toString());
+        Path home = tmp.resolve("home"), models = Files.createDirectories(home.resolve("models"));
+        try (var entries = Files.list(Bundled.home().resolve("models"))) {
+            for (Path p : entries.toList()) {
+                if (!p.getFileName().toString().equals("concepts")) Files.createSymbolicLink(models.resolve(p.getFileName().toString()), p.toAbsolutePath());
+            }
+        }
+        Files.createDirectories(models.resolve("concepts"));
+        Files.writeString(models.resolve("concepts/" + Demo.SECOND_WORD + ".safetensors"), "not a concept");
+        String before = System.getProperty("perfusion.home");
+        System.setProperty("perfusion.home", home.toString());
+        try {
+            Path out = tmp.resolve("demo");
+            CliRun run = CliRun.of("demo", "--out", out.toString(), "--train-steps", "3", "--steps", "2");
+            assertEquals(0, run.rc(), run.all());
+            assertTrue(run.all().contains("the shipped my-cat cannot be used (not a readable concept file"), run.all());
+            assertEquals("cat", ConceptFile.load(out.resolve("my-cat.safetensors")).supercategory());
+            assertTrue(Files.size(out.resolve("together.png")) > 1000);
+        } finally {
+            if (before == null) System.clearProperty("perfusion.home");
+            else System.setProperty("perfusion.home", before);
+        }
+    }
+
     /** The grid and the pictures together are, pixel for pixel, what the demo's own copy of the recipe drew. */
     private void samePicturesAsTheFormerRecipe(Path out, ConceptFile mine, BufferedImage grid) throws Exception {
         StableDiffusion sd = StableDiffusion.load(Bundled.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);

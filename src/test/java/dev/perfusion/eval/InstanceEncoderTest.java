@@ -30,6 +30,26 @@ class InstanceEncoderTest {
     }
 
     /** Known answers: each picture against a gallery made of the pictures themselves picks its own row, wherever it stands. */
+    /** Each score kept its embeddings past its own scope, for the GC: now they go with the scope (MethodEvaluation scores many batches). */
+    @Test
+    void scoringLeavesNoNativeObjectsBehind() throws Exception {
+        InstanceEncoder encoder = InstanceEncoder.load(Bundled.instanceEncoder());
+        List<Sample> views = new WorldGenerator().views(HeldOut.instances().get(0), 2, 7);
+        try (Scope s = Scope.inference()) {
+            Tensor pictures = AttributeClassifier.pictures(views);
+            Tensor reference = encoder.reference(pictures);
+            encoder.similarity(pictures, null, reference); // the first call loads what stays loaded
+            encoder.identify(pictures, null, reference.reshape(1, -1));
+            long before = org.bytedeco.javacpp.Pointer.totalCount();
+            for (int i = 0; i < 20; i++) {
+                encoder.similarity(pictures, null, reference);
+                encoder.identify(pictures, null, reference.reshape(1, -1));
+            }
+            long left = org.bytedeco.javacpp.Pointer.totalCount() - before;
+            assertTrue(left < 30, "native objects left by 20 scores of each kind: " + left);
+        }
+    }
+
     @Test
     void identifyPicksTheMostSimilarRowOfTheGallery() throws Exception {
         InstanceEncoder encoder = InstanceEncoder.load(Bundled.instanceEncoder());

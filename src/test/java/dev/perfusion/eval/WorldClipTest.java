@@ -42,6 +42,23 @@ class WorldClipTest {
         captions = samples.stream().map(Sample::caption).toList();
     }
 
+    /** Each score kept its embeddings past its own scope, for the GC: now they go with the scope. */
+    @Test
+    void scoringLeavesNoNativeObjectsBehind() {
+        try (Scope s = Scope.inference()) {
+            Tensor reference = clip.imageEmbeds(pictures);
+            clip.imageSimilarity(pictures, reference);
+            clip.textSimilarity(pictures, captions);
+            long before = org.bytedeco.javacpp.Pointer.totalCount();
+            for (int i = 0; i < 20; i++) {
+                clip.imageSimilarity(pictures, reference);
+                clip.textSimilarity(pictures, captions);
+            }
+            long left = org.bytedeco.javacpp.Pointer.totalCount() - before;
+            assertTrue(left < 30, "native objects left by 20 scores of each kind: " + left);
+        }
+    }
+
     @Test
     void imageSimilarityIsTheMeanCosineToTheReferencePictures() {
         try (Scope s = Scope.inference()) {

@@ -82,4 +82,44 @@ class AtomicFilesTest {
             });
         }
     }
+
+    /** A benchmark stopped mid-run left its scratch folder (a 1.7 GB checkpoint at SD's size) in /tmp; it now goes with the process. */
+    @Test
+    void aScratchFolderGoesWithAProcessStoppedInsideIt() throws Exception {
+        Path scratchRoot = java.nio.file.Files.createDirectories(tmp.resolve("system-tmp"));
+        Process child = new ProcessBuilder(ChildJvm.command(StoppedInScratch.class, List.of("-Xmx64m", "-Djava.io.tmpdir=" + scratchRoot), tmp.toString()))
+                .redirectErrorStream(true).start();
+        try {
+            Path started = tmp.resolve("started");
+            for (int i = 0; i < 6000 && !Files.exists(started) && child.isAlive(); i++) Thread.sleep(10); // a guard, not a speed check
+            assertTrue(Files.exists(started), "the child ended without making its scratch folder");
+            try (var files = Files.list(scratchRoot)) {
+                assertEquals(1, files.count(), "the scratch folder is there");
+            }
+            child.destroy();
+            assertTrue(child.waitFor(2, java.util.concurrent.TimeUnit.MINUTES));
+        } finally {
+            child.destroyForcibly();
+        }
+        try (var files = Files.list(scratchRoot)) {
+            assertEquals(0, files.count(), "the scratch folder went with the process");
+        }
+        Path made;
+        try (AtomicFiles.ScratchFolder scratch = AtomicFiles.ScratchFolder.create("closed")) {
+            made = scratch.dir();
+            Files.writeString(Files.createDirectories(made.resolve("a")).resolve("b"), "x");
+        }
+        assertFalse(Files.exists(made), "closed: deleted with what it holds");
+    }
+
+    /** The child of {@link #aScratchFolderGoesWithAProcessStoppedInsideIt}: fills a scratch folder and waits inside it. */
+    static final class StoppedInScratch {
+        public static void main(String[] args) throws Exception {
+            try (AtomicFiles.ScratchFolder scratch = AtomicFiles.ScratchFolder.create("perfusion-bench")) {
+                Files.write(scratch.dir().resolve("unet.safetensors"), new byte[1 << 16]);
+                Files.createFile(Path.of(args[0]).resolve("started"));
+                Thread.sleep(600_000);
+            }
+        }
+    }
 }
