@@ -61,10 +61,15 @@ public final class AtomicFiles {
 
     /**
      * Puts {@code staging}, a fully written folder beside {@code target}, in its place: the old folder is moved aside
-     * (a rename cannot replace a folder), the new one renamed in, then the old one removed. A stop between leaves the
-     * old folder whole under a hidden name, never a mix of the two.
+     * (a rename cannot replace a folder), the new one renamed in, then the old one removed. A stop between the two
+     * renames leaves the old folder whole under a hidden name beside the target ({@code .NAME-old-N}), never a mix of
+     * the two. The new folder gets the old one's permissions, or an ordinary folder's (a temporary folder is private).
      */
     public static void replaceFolder(Path staging, Path target) throws IOException {
+        if (Files.getFileStore(staging).supportsFileAttributeView(java.nio.file.attribute.PosixFileAttributeView.class)) {
+            Files.setPosixFilePermissions(staging, Files.isDirectory(target) ? Files.getPosixFilePermissions(target)
+                    : java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
         Path aside = null;
         if (Files.exists(target, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             aside = target.resolveSibling("." + target.getFileName() + "-old-" + System.nanoTime());

@@ -249,7 +249,7 @@ public final class ConceptGate {
             throw new IllegalArgumentException("key-locking encodings " + Ops.shapeString(keyEncodings)
                     + " must have the shape of the prompt encodings " + Ops.shapeString(encodings));
         }
-        cache.entry(encodings).setKeyEncodings(keyEncodings);
+        cache.lock(encodings, keyEncodings);
     }
 
     /** The picture that read {@code encodings} is drawn: their cached state and any key lock on them go. */
@@ -273,7 +273,7 @@ public final class ConceptGate {
         constants.release();
         cInv.releaseReference();
         if (cholesky != null) cholesky.releaseReference();
-        java.util.Set<Tensor> own = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>()); // shared by concepts with other gates
+        java.util.Set<Tensor> own = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>()); // setGate's concepts share their i*
         for (Concept c : concepts) own.add(c.iStar());
         own.forEach(Tensor::releaseReference);
     }

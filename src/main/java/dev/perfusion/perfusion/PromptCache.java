@@ -17,9 +17,10 @@ import java.util.Map;
  * while the entry lives; all held tensors outlive the caller's scopes until the entry is evicted.
  * Least recently used entries go first; an entry whose E requires grad (a training step) evicts the oldest ones
  * that do beyond {@link #holdGraphs the graph limit} (one unless training runs parts of a step side by side), so
- * no more than one step's autograd graphs are held. An entry that carries locked key encodings is never evicted: the
- * lock is asked once per picture, so an evicted one would leave the rest of the picture's steps unlocked (pictures
- * drawn side by side outnumbered the entries); it goes when its picture ends ({@link #remove}) or the cache is cleared.
+ * no more than one step's autograd graphs are held. A prompt whose keys are locked is held, with its key encodings'
+ * entry, outside the capacity: the lock is asked once per picture, so an evicted one would leave the rest of the
+ * picture's steps unlocked (pictures drawn side by side outnumbered the entries); both go when the picture is drawn
+ * ({@link #remove}) or the cache is cleared.
  */
 final class PromptCache {
     private record Key(long tensorImpl, long version) {
@@ -33,6 +34,8 @@ final class PromptCache {
     static final class Entry {
         private final Tensor encodings;
         private final boolean requiresGrad;
+        /** Held until its picture is drawn ({@link #lock}): never evicted, not counted against the capacity. */
+        private boolean held;
         private GatedEncoding gated;
         private boolean gatedWithGraph;
         private Tensor keyEncodings;
@@ -128,25 +131,47 @@ final class PromptCache {
     }
 
     Entry entry(Tensor encodings) {
+        return entry(encodings, false);
+    }
+
+    /**
+     * Locks the keys of the prompt batch {@code encodings} to {@code keyEncodings}: both entries (the prompt's, and the
+     * key encodings' own, which the K projections' gate reads at every step) are held until {@link #remove}.
+     */
+    void lock(Tensor encodings, Tensor keyEncodings) {
+        entry(keyEncodings, true);
+        entry(encodings, true).setKeyEncodings(keyEncodings);
+    }
+
+    private Entry entry(Tensor encodings, boolean hold) {
         Key key = Key.of(encodings);
         Entry e = entries.get(key);
-        if (e != null) return e;
-        if (encodings.requires_grad()) evictGraphs(graphLimit - 1);
-        e = new Entry(encodings);
-        entries.put(key, e);
-        for (Iterator<Entry> eldest = entries.values().iterator(); entries.size() > capacity && eldest.hasNext(); ) {
+        if (e == null) {
+            if (encodings.requires_grad()) evictGraphs(graphLimit - 1);
+            e = new Entry(encodings);
+            entries.put(key, e);
+        }
+        e.held |= hold;
+        long unheld = entries.values().stream().filter(x -> !x.held).count();
+        for (Iterator<Entry> eldest = entries.values().iterator(); unheld > capacity && eldest.hasNext(); ) {
             Entry old = eldest.next();
-            if (old.keyEncodings != null) continue; // held until its picture ends
+            if (old.held || old == e) continue;
             old.release();
             eldest.remove();
+            unheld--;
         }
         return e;
     }
 
-    /** Forgets {@code encodings}' entry, if there is one (its picture is drawn). */
+    /** Forgets {@code encodings}' entry, and the entry of the key encodings it was locked to, if any (its picture is drawn). */
     void remove(Tensor encodings) {
         Entry e = entries.remove(Key.of(encodings));
-        if (e != null) e.release();
+        if (e == null) return;
+        if (e.keyEncodings != null) {
+            Entry keys = entries.remove(Key.of(e.keyEncodings));
+            if (keys != null) keys.release();
+        }
+        e.release();
     }
 
     int size() { return entries.size(); }

@@ -121,12 +121,13 @@ public final class TextToImage {
              Scope picture = Scope.inference()) {
             List<String> prompts = conditioningPrompts(request.prompts(), request.negativePrompt(), request.guidance());
             Tensor encodings = encoder.encode(prompts, progress::message);
-            PromptEncoder.EarlySteps early = encoder.earlySteps(prompts, request.steps(), progress::message);
-            long[] latentShape = Ops.shape(initialNoise);
-            SideSteering steering = SideSteering.of(encoder.tokenizer(sd), prompts, latentShape[2], latentShape[3], request.sideSteering());
-            int steered = steering == null ? 0 : SideSteering.steeredSteps(request.steps());
             Tensor latents;
+            SideSteering steering = null;
             try {
+                PromptEncoder.EarlySteps early = encoder.earlySteps(prompts, request.steps(), progress::message);
+                long[] latentShape = Ops.shape(initialNoise);
+                steering = SideSteering.of(encoder.tokenizer(sd), prompts, latentShape[2], latentShape[3], request.sideSteering());
+                int steered = steering == null ? 0 : SideSteering.steeredSteps(request.steps());
                 latents = denoise(sd, request, encodings, early, steering, steered, initialNoise, SeededNoise.forPicture(stepNoiseSeed(seed)), progress);
             } finally {
                 if (steering != null) steering.release();

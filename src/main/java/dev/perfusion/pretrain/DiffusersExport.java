@@ -196,7 +196,7 @@ final class DiffusersExport {
         Path parent = Files.createDirectories(to.toAbsolutePath().getParent());
         Path staging = Files.createTempDirectory(parent, "." + to.getFileName() + "-");
         copyFiles(from, staging);
-        Files.move(staging, to);
+        AtomicFiles.replaceFolder(staging, to);
     }
 
     static void copyFiles(Path from, Path to) throws IOException {

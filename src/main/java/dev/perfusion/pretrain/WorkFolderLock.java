@@ -34,29 +34,38 @@ final class WorkFolderLock implements AutoCloseable {
         }
     }
 
+    /**
+     * The lock files this process holds. The operating system's locks are per process, and closing any channel on a
+     * locked file drops them, so a second take in this process is refused here, before any channel opens.
+     */
+    private static final java.util.Set<Path> HELD = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    private final Path file;
     private final FileChannel channel;
     private final FileLock lock;
 
-    private WorkFolderLock(FileChannel channel, FileLock lock) {
+    private WorkFolderLock(Path file, FileChannel channel, FileLock lock) {
+        this.file = file;
         this.channel = channel;
         this.lock = lock;
     }
 
     /** Takes {@code part}'s lock of {@code work}, or says which process holds it. */
     static WorkFolderLock take(Path work, Part part) throws IOException {
-        FileChannel channel = open(work, part);
-        FileLock lock;
+        Path file = claim(work, part);
         try {
-            lock = channel.tryLock();
-        } catch (OverlappingFileLockException e) { // held in this process
-            lock = null;
+            FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            FileLock lock = tryLock(channel);
+            if (lock == null) {
+                channel.close();
+                throw new IOException(work + " is in use: another pretraining run (" + holder(file) + ") is training " + part.what
+                        + " there; wait for it to end, or give another work folder");
+            }
+            return held(file, channel, lock);
+        } catch (IOException | RuntimeException e) {
+            HELD.remove(file);
+            throw e;
         }
-        if (lock == null) {
-            channel.close();
-            throw new IOException(work + " is in use: another pretraining run (" + holder(work, part) + ") is training " + part.what
-                    + " there; wait for it to end, or give another work folder");
-        }
-        return held(channel, lock);
     }
 
     /**
@@ -64,38 +73,50 @@ final class WorkFolderLock implements AutoCloseable {
      * decoder-only run beside it to finish the decoder, which it then takes as done.
      */
     static WorkFolderLock await(Path work, Part part, Progress progress) throws IOException {
-        FileChannel channel = open(work, part);
+        Path file = claim(work, part);
+        FileChannel channel = null;
         try {
-            FileLock lock = channel.tryLock();
+            channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+            FileLock lock = tryLock(channel);
             if (lock == null) {
-                progress.message("waiting for the run beside this one (" + holder(work, part) + ") to finish " + part.what.replace("its ", "the ") + " in " + work);
+                progress.message("waiting for the run beside this one (" + holder(file) + ") to finish " + part.what.replace("its ", "the ") + " in " + work);
                 lock = channel.lock();
             }
-            return held(channel, lock);
-        } catch (OverlappingFileLockException e) {
-            channel.close();
-            throw new IOException(work + " is in use: this process already trains " + part.what + " there");
+            return held(file, channel, lock);
         } catch (IOException | RuntimeException e) {
-            channel.close();
+            if (channel != null) channel.close();
+            HELD.remove(file);
             throw e;
         }
     }
 
-    private static FileChannel open(Path work, Part part) throws IOException {
+    /** The part's lock file, claimed for this process (refused when this process holds it already). */
+    private static Path claim(Path work, Part part) throws IOException {
         Files.createDirectories(work);
-        return FileChannel.open(work.resolve(part.file), StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        Path file = work.toRealPath().resolve(part.file);
+        if (!HELD.add(file)) throw new IOException(work + " is in use: this process already trains " + part.what + " there");
+        return file;
     }
 
-    private static WorkFolderLock held(FileChannel channel, FileLock lock) throws IOException {
+    private static FileLock tryLock(FileChannel channel) throws IOException {
+        try {
+            return channel.tryLock();
+        } catch (OverlappingFileLockException e) { // held through a channel this class did not open
+            return null;
+        }
+    }
+
+    private static WorkFolderLock held(Path file, FileChannel channel, FileLock lock) throws IOException {
         channel.truncate(0);
         channel.write(ByteBuffer.wrap(("process " + ProcessHandle.current().pid() + ", since " + Instant.now()).getBytes(StandardCharsets.UTF_8)), 0);
         channel.force(false);
-        return new WorkFolderLock(channel, lock);
+        return new WorkFolderLock(file, channel, lock);
     }
 
-    private static String holder(Path work, Part part) {
+    /** Who holds the lock, as the file names it; read only when another process holds it (a read here would drop our own). */
+    private static String holder(Path file) {
         try {
-            String who = Files.readString(work.resolve(part.file), StandardCharsets.UTF_8).strip();
+            String who = Files.readString(file, StandardCharsets.UTF_8).strip();
             return who.isEmpty() ? "process unknown" : who;
         } catch (IOException e) {
             return "process unknown";
@@ -108,6 +129,7 @@ final class WorkFolderLock implements AutoCloseable {
             lock.release();
         } finally {
             channel.close();
+            HELD.remove(file);
         }
     }
 }

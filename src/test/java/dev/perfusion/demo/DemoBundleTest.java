@@ -31,6 +31,8 @@ class DemoBundleTest {
                     List<Path> photos = files.sorted().toList();
                     assertEquals(6, photos.size(), photos.toString());
                     assertEquals("01.png", photos.get(0).getFileName().toString());
+                    assertEquals("rwxr-xr-x", java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(folder)),
+                            "an ordinary folder, not the private temporary one it was written in");
                     for (Path photo : photos) {
                         BufferedImage image = javax.imageio.ImageIO.read(photo.toFile());
                         assertEquals(128, image.getWidth(), photo.toString());

@@ -29,7 +29,6 @@ class InstanceEncoderTest {
         assertTrue(top1 > 0.9, "top-1 retrieval among the held-out instances: " + top1);
     }
 
-    /** Known answers: each picture against a gallery made of the pictures themselves picks its own row, wherever it stands. */
     /** Each score kept its embeddings past its own scope, for the GC: now they go with the scope (MethodEvaluation scores many batches). */
     @Test
     void scoringLeavesNoNativeObjectsBehind() throws Exception {
@@ -50,6 +49,7 @@ class InstanceEncoderTest {
         }
     }
 
+    /** Known answers: each picture against a gallery made of the pictures themselves picks its own row, wherever it stands. */
     @Test
     void identifyPicksTheMostSimilarRowOfTheGallery() throws Exception {
         InstanceEncoder encoder = InstanceEncoder.load(Bundled.instanceEncoder());

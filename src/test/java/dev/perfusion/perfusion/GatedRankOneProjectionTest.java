@@ -205,14 +205,28 @@ class GatedRankOneProjectionTest {
             Random r = new Random(24);
             Concept concept = new Concept(randn(r, D), 0.5, 0.15);
             ConceptGate gate = ConceptGate.single(inverse(randomSpd(r, D)), concept);
-            Tensor e = encodings(r, 2, 6, concept.iStar(), 1.0);
-            Tensor eSuper = encodings(r, 2, 6, concept.iStar(), 0.8);
-            gate.lockKeys(e, eSuper);
+            // twelve pictures side by side, more than the cache holds, each locked, each step reading its key encodings' gate
+            List<Tensor> prompts = new java.util.ArrayList<>(), keys = new java.util.ArrayList<>();
+            for (int p = 0; p < 12; p++) {
+                prompts.add(encodings(r, 2, 6, concept.iStar(), 1.0));
+                keys.add(encodings(r, 2, 6, concept.iStar(), 0.8));
+                gate.lockKeys(prompts.get(p), keys.get(p));
+                gate.prepare(prompts.get(p));
+                gate.prepare(keys.get(p));
+            }
             for (int other = 0; other < 20; other++) gate.prepare(encodings(r, 2, 6, concept.iStar(), 1.0));
-            assertEquals(eSuper.unsafeGetTensorImpl().address(), gate.keyInput(e).unsafeGetTensorImpl().address(), "the lock outlived 20 other prompts");
-            assertTrue(gate.cachedPrompts() <= 9, "the other prompts are still evicted: " + gate.cachedPrompts());
-            gate.forget(e);
-            assertEquals(e.unsafeGetTensorImpl().address(), gate.keyInput(e).unsafeGetTensorImpl().address(), "forgotten once drawn");
+            long computed = gate.computations();
+            for (int p = 0; p < 12; p++) {
+                assertEquals(keys.get(p).unsafeGetTensorImpl().address(), gate.keyInput(prompts.get(p)).unsafeGetTensorImpl().address(),
+                        "picture " + p + "'s lock outlived 20 other prompts");
+                gate.prepare(prompts.get(p));
+                gate.prepare(keys.get(p));
+            }
+            assertEquals(computed, gate.computations(), "every locked picture's gate states are still cached: none computed again");
+            assertEquals(12 * 2 + 8, gate.cachedPrompts(), "the locked pictures' entries beside the 8 the cache holds");
+            for (Tensor prompt : prompts) gate.forget(prompt);
+            assertEquals(8, gate.cachedPrompts(), "forgotten once drawn, with their key encodings' entries");
+            assertEquals(prompts.get(0).unsafeGetTensorImpl().address(), gate.keyInput(prompts.get(0)).unsafeGetTensorImpl().address(), "unlocked");
         }
     }
 

@@ -112,7 +112,11 @@ class WorkFolderLockTest {
             assertEquals(0, child.waitFor());
         }
         try (WorkFolderLock lock = taken.get(5, TimeUnit.MINUTES)) {
-            assertTrue(Files.readString(work.resolve(".decoder.lock")).startsWith("process " + ProcessHandle.current().pid()), "the lock names its holder");
+            // a second take in this process is refused before it opens the file (closing it would drop the lock)
+            IOException again = assertThrows(IOException.class, () -> WorkFolderLock.take(work, WorkFolderLock.Part.DECODER));
+            assertEquals(work + " is in use: this process already trains its decoder stage there", again.getMessage());
         }
+        assertTrue(Files.readString(work.resolve(".decoder.lock")).startsWith("process " + ProcessHandle.current().pid()), "the lock named its holder");
+        WorkFolderLock.take(work, WorkFolderLock.Part.DECODER).close(); // released with the close
     }
 }
