@@ -78,9 +78,10 @@ final class ModelOptions {
     }
 
     /** The tokenizer folder of a resolved model, or the error saying where it was looked for and how to give one. */
-    static Path tokenizerDir(ResolvedModel resolved) {
+    /** The tokenizer the model reads prompts with; a missing tokenizer folder is a usage error naming the flag. */
+    static dev.perfusion.text.ClipTokenizer tokenizer(ResolvedModel resolved) throws java.io.IOException {
         try {
-            return resolved.requireTokenizerDir();
+            return resolved.tokenizer();
         } catch (ModelInputException e) {
             throw Flags.of(e);
         }

@@ -86,7 +86,7 @@ final class TrainCommand implements Callable<Integer> {
         FileChecks.writableFolder(out.toAbsolutePath().getParent());
         if (samples != null) FileChecks.writableFolder(samples.toAbsolutePath());
         ResolvedModel resolved = model.resolve();
-        ClipTokenizer tokenizer = ClipTokenizer.load(ModelOptions.tokenizerDir(resolved));
+        ClipTokenizer tokenizer = ModelOptions.tokenizer(resolved);
         AppliedConcepts.singleToken(tokenizer, supercategory);
         tokenizer.withAddedTokens(List.of(word)); // the new word must not be a token already
         int size = trainingSize(resolved);

@@ -57,7 +57,7 @@ public final class StableDiffusion {
                                        Progress progress) throws IOException {
         ResolvedModel m = ModelSource.resolve(model, options);
         m.notes().forEach(progress::message);
-        ClipTokenizer tokenizer = ClipTokenizer.load(m.requireTokenizerDir());
+        ClipTokenizer tokenizer = m.tokenizer();
         progress.update("loading " + model.getFileName(), 0, 3, "text encoder");
         ClipTextModel text = ClipTextModel.create(m.textEncoderConfig());
         // bf16 is for the UNet's and VAE's compute: the text encoder runs once per prompt, and its encodings feed the

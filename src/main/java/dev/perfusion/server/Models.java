@@ -108,7 +108,7 @@ final class Models {
         if (t == null) {
             ResolvedModel model = resolved(name);
             try {
-                t = ClipTokenizer.load(model.requireTokenizerDir());
+                t = model.tokenizer();
             } catch (ModelInputException e) {
                 throw ApiException.badRequest("model '" + name + "': " + e.getMessage());
             }

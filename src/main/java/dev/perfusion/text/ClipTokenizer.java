@@ -22,6 +22,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
@@ -160,6 +161,14 @@ public final class ClipTokenizer {
 
     /** Reads a transformers tokenizer folder: vocab.json, merges.txt, optional tokenizer_config.json and special_tokens_map.json. */
     public static ClipTokenizer load(Path dir) throws IOException {
+        return load(dir, Optional.empty());
+    }
+
+    /**
+     * The tokenizer of {@code dir}'s vocabulary with {@code config}'s special tokens and length (tokenizer_config.json
+     * with special_tokens_map.json over it, as a model was resolved with), or, when empty, the folder's own files'.
+     */
+    public static ClipTokenizer load(Path dir, Optional<JsonNode> config) throws IOException {
         if (dir == null || !Files.exists(dir))
             throw new IOException("no tokenizer: " + dir + " does not exist; " + FOLDER_HINT);
         if (!Files.isDirectory(dir))
@@ -174,24 +183,20 @@ public final class ClipTokenizer {
         Map<String, Integer> vocab = readVocab(json, vocabFile);
         List<String[]> merges = readMerges(mergesFile);
 
-        int maxLength = DEFAULT_MAX_LENGTH;
+        int[] maxLength = {DEFAULT_MAX_LENGTH};
         Map<String, String> special = new HashMap<>(Map.of(
                 "bos_token", START_OF_TEXT, "eos_token", END_OF_TEXT, "pad_token", END_OF_TEXT, "unk_token", END_OF_TEXT));
         Path configFile = dir.resolve("tokenizer_config.json");
-        if (Files.isRegularFile(configFile)) {
-            JsonNode config = readJsonObject(json, configFile);
-            JsonNode m = config.get("model_max_length");
-            // transformers writes 1e30 when no length is known; CLIP's position table is what bounds it then.
-            if (m != null && m.isNumber() && m.asDouble() >= 2 && m.asDouble() <= 1_000_000) maxLength = m.asInt();
-            else if (m != null && !m.isNull() && !(m.isNumber() && m.asDouble() > 1_000_000))
-                throw new IOException(configFile + ": model_max_length must be a number of at least 2, got " + m);
-            readSpecialTokens(config, configFile, special);
+        if (config.isPresent()) {
+            readConfig(config.get(), configFile, special, maxLength);
+        } else {
+            if (Files.isRegularFile(configFile)) readConfig(readJsonObject(json, configFile), configFile, special, maxLength);
+            // special_tokens_map.json overrides tokenizer_config.json, as in transformers' from_pretrained.
+            Path mapFile = dir.resolve("special_tokens_map.json");
+            if (Files.isRegularFile(mapFile)) readSpecialTokens(readJsonObject(json, mapFile), mapFile, special);
         }
-        // special_tokens_map.json overrides tokenizer_config.json, as in transformers' from_pretrained.
-        Path mapFile = dir.resolve("special_tokens_map.json");
-        if (Files.isRegularFile(mapFile)) readSpecialTokens(readJsonObject(json, mapFile), mapFile, special);
         try {
-            return new ClipTokenizer(vocab, merges, maxLength, special.get("bos_token"), special.get("eos_token"),
+            return new ClipTokenizer(vocab, merges, maxLength[0], special.get("bos_token"), special.get("eos_token"),
                     special.get("pad_token"), special.get("unk_token"));
         } catch (IllegalArgumentException e) {
             throw new IOException("bad tokenizer in " + dir + ": " + e.getMessage(), e);
@@ -630,6 +635,16 @@ public final class ClipTokenizer {
         }
         if (root == null || !root.isObject()) throw new IOException(file + " must hold a JSON object");
         return root;
+    }
+
+    /** A tokenizer config's length (into {@code maxLength[0]}) and special tokens; {@code file} names it in errors. */
+    private static void readConfig(JsonNode config, Path file, Map<String, String> special, int[] maxLength) throws IOException {
+        JsonNode m = config.get("model_max_length");
+        // transformers writes 1e30 when no length is known; CLIP's position table is what bounds it then.
+        if (m != null && m.isNumber() && m.asDouble() >= 2 && m.asDouble() <= 1_000_000) maxLength[0] = m.asInt();
+        else if (m != null && !m.isNull() && !(m.isNumber() && m.asDouble() > 1_000_000))
+            throw new IOException(file + ": model_max_length must be a number of at least 2, got " + m);
+        readSpecialTokens(config, file, special);
     }
 
     private static void readSpecialTokens(JsonNode node, Path file, Map<String, String> into) throws IOException {

@@ -46,7 +46,27 @@ public record ModelConfigs(UNetConfig unet, VaeConfig vae, ClipTextConfig textEn
                 ? dir.resolve("scheduler/scheduler_config.json")
                 : required(dir, "scheduler/config.json"));
         Optional<JsonNode> tokenizer = tokenizerConfig(dir.resolve("tokenizer"));
+        checkTextToImage(unet, vae, dir);
         return new ModelConfigs(unet, vae, textEncoder, scheduler, tokenizer, dir.toString(), Optional.of(dir));
+    }
+
+    /**
+     * A text-to-image UNet denoises the VAE's latents and nothing else. Inpainting (9 input channels: latents, mask,
+     * masked picture), instruct-pix2pix (8) and depth (5) models loaded, then failed at the first sampler step.
+     */
+    static void checkTextToImage(UNetConfig unet, VaeConfig vae, Path dir) {
+        int latent = vae.latentChannels();
+        if (unet.inChannels() != latent || unet.outChannels() != latent) {
+            String kind = switch (unet.inChannels()) {
+                case 9 -> "an inpainting model's (latents, mask and masked picture)";
+                case 8 -> "an instruct-pix2pix model's (latents and the picture to edit)";
+                case 5 -> "a depth-to-image model's (latents and depth)";
+                default -> "not a text-to-image model's";
+            };
+            throw new IllegalArgumentException(dir + ": the UNet reads " + unet.inChannels() + " channels and predicts " + unet.outChannels()
+                    + ", the VAE's latents have " + latent + ": " + kind + " input, which text-to-image generation does not give; "
+                    + "give a text-to-image model");
+        }
     }
 
     /** The shipped configs of a built-in family ({@link ModelFamily#BUILT_IN}), read the first time they are asked for. */

@@ -87,13 +87,8 @@ public final class ModelExport {
                 Files.setPosixFilePermissions(staging, java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
             }
             ModelConfigs.writeFiles(m.configFolder(), m.family(), staging);
-            if (m.tokenizerDir().isPresent()) {
-                Files.createDirectories(staging.resolve("tokenizer"));
-                for (String f : List.of("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")) {
-                    Path from = m.tokenizerDir().get().resolve(f);
-                    if (Files.isRegularFile(from)) Files.write(staging.resolve("tokenizer").resolve(f), Files.readAllBytes(from));
-                }
-            }
+            // the tokenizer as the model reads prompts: a single file's family's special tokens, not the vocabulary folder's
+            if (m.tokenizerDir().isPresent()) m.tokenizer().save(Files.createDirectories(staging.resolve("tokenizer")));
             int total = m.unetWeights().keys().size() + m.vaeWeights().keys().size() + m.textEncoderWeights().keys().size();
             int[] done = {0};
             Map<String, StateDict> files = new LinkedHashMap<>();

@@ -163,12 +163,31 @@ public final class ModelSource {
             tokenizerDir = ownTokenizer.filter(ModelSource::hasVocabulary)
                     .or(() -> configs.folder().map(f -> f.resolve("tokenizer")).filter(ModelSource::hasVocabulary));
         }
-        Optional<JsonNode> tokenizerConfig = Optional.empty();
-        if (tokenizerDir.isPresent()) tokenizerConfig = ModelConfigs.tokenizerConfig(tokenizerDir.get());
-        if (tokenizerConfig.isEmpty()) tokenizerConfig = configs.tokenizer();
+        Optional<JsonNode> tokenizerConfig = tokenizerConfig(tokenizerDir.isPresent() ? ModelConfigs.tokenizerConfig(tokenizerDir.get()) : Optional.empty(),
+                configs, notes);
         return new ResolvedModel(source, layout, ModelFamily.classify(configs), configs.origin(),
                 configs.unet(), configs.vae(), configs.textEncoder(), configs.scheduler(), tokenizerConfig, tokenizerDir,
                 unet, vae, text, openClip, configs.folder(), notes);
+    }
+
+    /**
+     * The special tokens and length prompts are read with: the tokenizer folder's own files, else the configs'. For a
+     * single file read with its family's built-in configs the family's win: a folder given for its vocabulary (SD
+     * 1.5's, CLIP's) pads with its end token, while SD 2.x pads with "!" (id 0), as diffusers' from_single_file reads it.
+     */
+    static Optional<JsonNode> tokenizerConfig(Optional<JsonNode> folders, ModelConfigs configs, List<String> notes) {
+        if (configs.folder().isPresent() || configs.tokenizer().isEmpty()) return folders.or(configs::tokenizer);
+        String familyPad = padToken(configs.tokenizer().get()), folderPad = folders.map(ModelSource::padToken).orElse(null);
+        if (folderPad != null && !folderPad.equals(familyPad)) {
+            notes.add("the tokenizer folder pads with " + folderPad + ", the " + configs.origin() + " with " + familyPad
+                    + ": prompts are padded as the model was trained, with " + familyPad);
+        }
+        return configs.tokenizer();
+    }
+
+    private static String padToken(JsonNode config) {
+        JsonNode pad = config.path("pad_token");
+        return pad.isTextual() ? pad.asText() : pad.path("content").isTextual() ? pad.path("content").asText() : "<|endoftext|>";
     }
 
     private static boolean hasVocabulary(Path dir) {

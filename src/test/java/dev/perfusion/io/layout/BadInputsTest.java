@@ -106,6 +106,20 @@ class BadInputsTest {
         }
     }
 
+    /** An inpainting model (9 input channels) loaded, then failed at the first sampler step: refused when its configs are read. */
+    @Test
+    void anInpaintingModelIsRefusedWhenItsConfigsAreRead() throws IOException {
+        Path configs = configsOnly("inpainting");
+        Path unetConfig = configs.resolve("unet/config.json");
+        com.fasterxml.jackson.databind.node.ObjectNode unet = (com.fasterxml.jackson.databind.node.ObjectNode) new com.fasterxml.jackson.databind.ObjectMapper().readTree(unetConfig.toFile());
+        unet.put("in_channels", 9);
+        Files.writeString(unetConfig, unet.toString());
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ModelSource.resolve(Fixtures.singleFile(), ModelSource.Options.defaults().withConfig(configs)));
+        assertEquals(configs + ": the UNet reads 9 channels and predicts 4, the VAE's latents have 4: an inpainting model's (latents, mask and "
+                + "masked picture) input, which text-to-image generation does not give; give a text-to-image model", message(e));
+    }
+
     @Test
     void tokenizerResolution() throws IOException {
         Path singleFile = Fixtures.singleFile(), fixtureConfig = Fixtures.diffusers();
