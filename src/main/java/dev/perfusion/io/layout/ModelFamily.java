@@ -6,6 +6,7 @@ import dev.perfusion.unet.UNetConfig;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -110,9 +111,29 @@ public final class ModelFamily {
      * with a message naming the file and what was seen when it is none of them.
      */
     public static String recognize(StateDict file, Path source) {
+        return recognize(file, source, Map.of());
+    }
+
+    /**
+     * The same, with what the file's own metadata says first: the family this project's {@code convert} recorded (a
+     * converted SD 2.x 768-v model was read by its name as the epsilon base model, silently), then ModelSpec's
+     * {@code modelspec.prediction_type} (kohya's and other trainers' files), then the name.
+     */
+    public static String recognize(StateDict file, Path source, Map<String, String> metadata) {
         Signature s = signature(file);
+        String recorded = metadata.get("family");
+        if (CUSTOM.equals(recorded)) {
+            throw new ModelInputException(source + ": converted from a model whose configs are no built-in family's (its metadata says "
+                    + "family custom): give a diffusers folder with those configs", ModelInputException.Input.CONFIG_FOLDER);
+        }
+        if (SD15.equals(recorded) && s.isSd1() || (SD21_V.equals(recorded) || SD21_BASE.equals(recorded)) && s.isSd2()) return recorded;
         if (s.isSd1()) return SD15;
-        if (s.isSd2()) return namesVPrediction(source) ? SD21_V : SD21_BASE;
+        if (s.isSd2()) {
+            String prediction = metadata.get("modelspec.prediction_type");
+            if (prediction != null && prediction.toLowerCase(Locale.ROOT).startsWith("v")) return SD21_V;
+            if (prediction != null && prediction.toLowerCase(Locale.ROOT).startsWith("eps")) return SD21_BASE;
+            return namesVPrediction(source) ? SD21_V : SD21_BASE;
+        }
         throw new ModelInputException(source + ": unknown model family (" + s.describe() + "; built-in families: "
                 + String.join(", ", BUILT_IN) + "): give a diffusers folder whose config files describe this model",
                 ModelInputException.Input.CONFIG_FOLDER);
@@ -131,8 +152,9 @@ public final class ModelFamily {
     public static String classify(ModelConfigs configs) {
         List<String> sameArchitecture = BUILT_IN.stream().filter(f -> sameArchitecture(configs, ModelConfigs.builtIn(f))).toList();
         String prediction = configs.scheduler().predictionType();
+        // a v-prediction SD 1.x is no sd15: its file, converted, would be read back as an epsilon model
         return sameArchitecture.stream().filter(f -> ModelConfigs.builtIn(f).scheduler().predictionType().equals(prediction))
-                .findFirst().orElse(sameArchitecture.isEmpty() ? CUSTOM : sameArchitecture.get(0));
+                .findFirst().orElse(CUSTOM);
     }
 
     private static boolean sameArchitecture(ModelConfigs a, ModelConfigs b) {

@@ -8,6 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -99,7 +100,7 @@ public final class ModelSource {
             configs = ModelConfigs.fromFolder(options.configDir().get());
         } else {
             configs = ModelConfigs.builtIn(options.family().isPresent() ? checkedFamily(st, file, options.family().get())
-                    : ModelFamily.recognize(st, file));
+                    : ModelFamily.recognize(st, file, safetensorsMetadata(file)));
         }
         StateDict unet = LdmUnet.view(st, file, configs.unet(), configs.origin());
         StateDict vae = LdmVae.view(st, file, configs.vae(), configs.origin());
@@ -188,6 +189,12 @@ public final class ModelSource {
     private static String padToken(JsonNode config) {
         JsonNode pad = config.path("pad_token");
         return pad.isTextual() ? pad.asText() : pad.path("content").isTextual() ? pad.path("content").asText() : "<|endoftext|>";
+    }
+
+    /** A .safetensors file's own metadata (what family or prediction type it says it is); none for other files. */
+    private static Map<String, String> safetensorsMetadata(Path file) throws IOException {
+        String name = String.valueOf(file.getFileName()).toLowerCase(java.util.Locale.ROOT);
+        return name.endsWith(".safetensors") ? dev.perfusion.io.Safetensors.open(file).metadata() : Map.of();
     }
 
     private static boolean hasVocabulary(Path dir) {

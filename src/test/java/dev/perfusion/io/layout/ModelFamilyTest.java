@@ -2,6 +2,7 @@ package dev.perfusion.io.layout;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.perfusion.io.Safetensors;
+import dev.perfusion.io.StateDict;
 import dev.perfusion.sampling.SchedulerConfig;
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
@@ -85,6 +86,23 @@ class ModelFamilyTest {
             Path v = fakeSd2(name);
             assertEquals(ModelFamily.SD21_V, ModelFamily.recognize(Safetensors.open(v), v), name);
         }
+    }
+
+    /**
+     * The file's own metadata says what it is before its name does: a 768-v model converted by this project (its
+     * metadata says family sd21-v) was read by its name as the epsilon base model, and so were files whose ModelSpec
+     * says v-prediction; a file converted from a model of no built-in family is refused, not read as one.
+     */
+    @Test
+    void theFilesOwnMetadataDecidesBeforeItsName() throws IOException {
+        Path plain = fakeSd2("my-sd2-model.safetensors"), named = fakeSd2("v2-1_768-ema-pruned.safetensors");
+        StateDict st = Safetensors.open(plain);
+        assertEquals(ModelFamily.SD21_V, ModelFamily.recognize(st, plain, Map.of("family", "sd21-v")), "this project's convert");
+        assertEquals(ModelFamily.SD21_V, ModelFamily.recognize(st, plain, Map.of("modelspec.prediction_type", "v")));
+        assertEquals(ModelFamily.SD21_BASE, ModelFamily.recognize(Safetensors.open(named), named, Map.of("modelspec.prediction_type", "epsilon")));
+        assertEquals(ModelFamily.SD21_BASE, ModelFamily.recognize(st, plain, Map.of("family", "sd15")), "a family the shapes contradict is not taken");
+        ModelInputException custom = assertThrows(ModelInputException.class, () -> ModelFamily.recognize(st, plain, Map.of("family", "custom")));
+        assertTrue(custom.getMessage().contains("converted from a model whose configs are no built-in family's"), custom.getMessage());
     }
 
     @Test
