@@ -85,7 +85,7 @@ public final class ModelSource {
         }
         ModelConfigs configs = ModelConfigs.fromFolder(options.configDir().orElse(folder));
         StateDict unet = DiffusersFolder.weights(folder.resolve("unet"), options.variant());
-        StateDict vae = DiffusersFolder.weights(folder.resolve("vae"), options.variant());
+        StateDict vae = DiffusersFolder.vaeWeights(folder.resolve("vae"), options.variant());
         StateDict text = DiffusersFolder.weights(folder.resolve("text_encoder"), options.variant());
         return assemble(folder, CheckpointLayout.DIFFUSERS_FOLDER, configs, Optional.of(folder.resolve("tokenizer")),
                 options, unet, vae, text, false, List.of());
