@@ -57,13 +57,20 @@ public record UNetConfig(int inChannels, int outChannels, List<Integer> blockOut
         for (String type : up) c.requireOneOf("up_block_types", type, UP);
         // an explicit null means no mid block; absent means diffusers' default
         String mid = c.isExplicitNull("mid_block_type") ? null : c.oneOf("mid_block_type", d.midBlockType, List.of(CROSS_ATTENTION_MID));
+        // each changes what diffusers computes (class labels, a norm on the text before the keys, an activation after the
+        // time embedding...): a config that sets one is refused rather than drawn without it
         for (String key : List.of("class_embed_type", "addition_embed_type", "encoder_hid_dim", "encoder_hid_dim_type",
-                "time_cond_proj_dim")) {
+                "time_cond_proj_dim", "num_class_embeds", "cross_attention_norm", "time_embedding_act_fn", "timestep_post_act",
+                "time_embedding_dim", "projection_class_embeddings_input_dim", "addition_time_embed_dim")) {
             c.requireUnset(key);
         }
-        for (String key : List.of("dual_cross_attention", "only_cross_attention")) {
+        for (String key : List.of("dual_cross_attention", "only_cross_attention", "mid_block_only_cross_attention", "class_embeddings_concat")) {
             if (c.flag(key, false)) throw c.refuse(key, "false (the feature is not supported)", true);
         }
+        for (String key : List.of("conv_in_kernel", "conv_out_kernel")) {
+            if (c.integer(key, 3) != 3) throw c.refuse(key, "3 (the only kernel supported)", c.integer(key, 3));
+        }
+        c.oneOf("attention_type", "default", List.of("default"));
         c.oneOf("time_embedding_type", "positional", List.of("positional"));
         c.oneOf("resnet_time_scale_shift", "default", List.of("default"));
         c.oneOf("act_fn", "silu", List.of("silu"));

@@ -51,6 +51,32 @@ class UNetConfigTest {
         assertTrue(e.getMessage().contains("class_embed_type"), e.getMessage());
     }
 
+    /**
+     * Settings that change what diffusers computes without new weights shapes (or with weights that were dropped) were
+     * read past in silence: a config that sets one is refused by name; their defaults, as newer diffusers writes them
+     * out (null, false, 3, "default"), are read as before.
+     */
+    @Test
+    void settingsThatChangeTheComputationAreRefusedUnlessAtTheirDefaults() throws Exception {
+        Object[][] refused = {{"cross_attention_norm", "group_norm"}, {"num_class_embeds", 10}, {"time_embedding_act_fn", "silu"},
+                {"timestep_post_act", "silu"}, {"time_embedding_dim", 512}, {"conv_in_kernel", 1}, {"conv_out_kernel", 5},
+                {"mid_block_only_cross_attention", true}, {"attention_type", "gated"}};
+        for (Object[] r : refused) {
+            var json = sd15Json();
+            json.set((String) r[0], new ObjectMapper().valueToTree(r[1]));
+            var e = assertThrows(IllegalArgumentException.class, () -> UNetConfig.fromJson(json), r[0].toString());
+            assertTrue(e.getMessage().contains((String) r[0]), e.getMessage());
+        }
+        var defaults = sd15Json();
+        for (String key : List.of("cross_attention_norm", "num_class_embeds", "time_embedding_act_fn", "timestep_post_act", "time_embedding_dim",
+                "projection_class_embeddings_input_dim", "addition_time_embed_dim")) {
+            defaults.putNull(key);
+        }
+        defaults.put("conv_in_kernel", 3).put("conv_out_kernel", 3).put("attention_type", "default").put("mid_block_only_cross_attention", false)
+                .put("class_embeddings_concat", false);
+        assertEquals(UNetConfig.fromJson(sd15Json()), UNetConfig.fromJson(defaults));
+    }
+
     @Test
     void keysTheShapesDependOnHaveNoDefault() throws Exception {
         for (String key : List.of("in_channels", "out_channels", "block_out_channels", "cross_attention_dim")) {
