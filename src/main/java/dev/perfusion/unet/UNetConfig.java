@@ -64,13 +64,17 @@ public record UNetConfig(int inChannels, int outChannels, List<Integer> blockOut
                 "time_embedding_dim", "projection_class_embeddings_input_dim", "addition_time_embed_dim")) {
             c.requireUnset(key);
         }
-        for (String key : List.of("dual_cross_attention", "only_cross_attention", "mid_block_only_cross_attention", "class_embeddings_concat")) {
+        for (String key : List.of("dual_cross_attention", "only_cross_attention")) {
             if (c.flag(key, false)) throw c.refuse(key, "false (the feature is not supported)", true);
         }
-        for (String key : List.of("conv_in_kernel", "conv_out_kernel")) {
-            if (c.integer(key, 3) != 3) throw c.refuse(key, "3 (the only kernel supported)", c.integer(key, 3));
+        // read only where present: an error's list of the defaults taken stays the keys the shapes depend on
+        for (String key : List.of("mid_block_only_cross_attention", "class_embeddings_concat")) {
+            if (c.has(key) && c.flag(key, false)) throw c.refuse(key, "false (the feature is not supported)", true);
         }
-        c.oneOf("attention_type", "default", List.of("default"));
+        for (String key : List.of("conv_in_kernel", "conv_out_kernel")) {
+            if (c.has(key) && c.integer(key, 3) != 3) throw c.refuse(key, "3 (the only kernel supported)", c.integer(key, 3));
+        }
+        if (c.has("attention_type")) c.oneOf("attention_type", "default", List.of("default"));
         c.oneOf("time_embedding_type", "positional", List.of("positional"));
         c.oneOf("resnet_time_scale_shift", "default", List.of("default"));
         c.oneOf("act_fn", "silu", List.of("silu"));
