@@ -77,7 +77,6 @@ final class ModelOptions {
         return source.resolve(modelPath());
     }
 
-    /** The tokenizer folder of a resolved model, or the error saying where it was looked for and how to give one. */
     /** The tokenizer the model reads prompts with; a missing tokenizer folder is a usage error naming the flag. */
     static dev.perfusion.text.ClipTokenizer tokenizer(ResolvedModel resolved) throws java.io.IOException {
         try {

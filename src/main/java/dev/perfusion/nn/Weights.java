@@ -41,6 +41,16 @@ public final class Weights {
                         + " config expects " + Arrays.toString(expected));
             }
         }
+        // tensors the module has no place for: the weights are another architecture's than its config (a second
+        // transformer block per level under a config of one, a norm the config does not build), which loading
+        // them without a word would draw otherwise than the model they came from
+        List<String> unused = weights.keys().stream().filter(k -> k.startsWith(prefix) && !params.containsKey(k.substring(prefix.length())))
+                .filter(k -> !DROPPED_ALSO_BY_TRANSFORMERS.contains(k.substring(prefix.length()))).sorted().toList();
+        if (!unused.isEmpty()) {
+            throw new IllegalArgumentException("cannot load the " + what + ": " + unused.size() + " tensors of the weights have no place in its config ("
+                    + String.join(", ", unused.stream().limit(5).map(weights::describe).toList()) + (unused.size() > 5 ? ", ..." : "")
+                    + "): the weights are another model's than the config describes");
+        }
         if (!missing.isEmpty() || !wrongShape.isEmpty()) {
             StringBuilder msg = new StringBuilder("cannot load the " + what + ":");
             if (!missing.isEmpty()) {
@@ -59,6 +69,12 @@ public final class Weights {
             }
         }
     }
+
+    /**
+     * Stored tensors that transformers, too, reads past: CLIP's position ids (a buffer older transformers saved), and
+     * the projection and temperature of a CLIP text tower saved with them, of which SD's text encoder uses neither.
+     */
+    private static final Set<String> DROPPED_ALSO_BY_TRANSFORMERS = Set.of("text_model.embeddings.position_ids", "text_projection.weight", "logit_scale");
 
     /** A module's parameters as the named tensors of a checkpoint ({@code what} names them in messages). */
     public static StateDict asStateDict(Module module, String what) {

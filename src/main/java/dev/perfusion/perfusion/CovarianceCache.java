@@ -30,19 +30,21 @@ public final class CovarianceCache {
 
     /**
      * What C^-1 is a function of: the text encoder's weights and the layer read from it, the captions (their
-     * corpus, count and hash: the tokenizer's filter and the seed are in the hash), and the ridge rule.
+     * corpus, count and hash: the tokenizer's filter and the seed are in the hash), how they are padded (the pad
+     * token and the length: padding is most positions of every caption, and SD 2.x pads with "!" where SD 1.x pads
+     * with its end token), and the ridge rule.
      */
     public record Key(String textEncoderHash, int clipSkip, String corpus, int captions, String captionsSha256,
-                      double ridge, double ridgeBelowCondition) {
+                      int padId, int maxLength, double ridge, double ridgeBelowCondition) {
         static Key of(StableDiffusion sd, String corpus, List<String> captions) {
             return new Key(sd.textEncoderHash(), sd.clipSkip(), corpus, captions.size(), CaptionCorpus.sha256(captions),
-                    InputCovariance.RIDGE, InputCovariance.ILL_CONDITIONED);
+                    sd.tokenizer.padId(), sd.tokenizer.maxLength(), InputCovariance.RIDGE, InputCovariance.ILL_CONDITIONED);
         }
 
         public String fileName() {
-            return String.format(Locale.ROOT, "covariance-%s-%s-skip%d-%s-%d-%s-ridge%s-%s.safetensors", FORMAT,
+            return String.format(Locale.ROOT, "covariance-%s-%s-skip%d-%s-%d-%s-pad%dx%d-ridge%s-%s.safetensors", FORMAT,
                     textEncoderHash.replaceAll("[^A-Za-z0-9]", "_"), clipSkip, corpus.replaceAll("[^A-Za-z0-9-]", "_"),
-                    captions, captionsSha256.substring(0, 16), ridge, ridgeBelowCondition);
+                    captions, captionsSha256.substring(0, 16), padId, maxLength, ridge, ridgeBelowCondition);
         }
 
         /** What a concept file records of the C^-1 it was trained with. */
@@ -58,6 +60,8 @@ public final class CovarianceCache {
             m.put("clip_skip", Integer.toString(clipSkip));
             m.put("corpus", corpus);
             m.put("corpus_captions_sha256", captionsSha256);
+            m.put("pad_id", Integer.toString(padId));
+            m.put("max_length", Integer.toString(maxLength));
             m.put("ridge", Double.toString(ridge));
             m.put("ridge_below_condition", Double.toString(ridgeBelowCondition));
             return m;

@@ -114,15 +114,17 @@ class CovarianceCacheTest {
 
     @Test
     void theFileNameNamesEveryPartOfTheKey() {
-        CovarianceCache.Key k = new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "0123456789abcdef0123", 1e-3, 1e-6);
+        CovarianceCache.Key k = new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "0123456789abcdef0123", 49407, 77, 1e-3, 1e-6);
         List<CovarianceCache.Key> changed = List.of(
-                new CovarianceCache.Key("sha256-f32:abd", 0, "generic", 300, "0123456789abcdef0123", 1e-3, 1e-6),
-                new CovarianceCache.Key("sha256-f32:abc", 2, "generic", 300, "0123456789abcdef0123", 1e-3, 1e-6),
-                new CovarianceCache.Key("sha256-f32:abc", 0, "generic+world", 300, "0123456789abcdef0123", 1e-3, 1e-6),
-                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 30, "0123456789abcdef0123", 1e-3, 1e-6),
-                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "1123456789abcdef0123", 1e-3, 1e-6),
-                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "0123456789abcdef0123", 1e-2, 1e-6),
-                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "0123456789abcdef0123", 1e-3, 1e-7));
+                new CovarianceCache.Key("sha256-f32:abd", 0, "generic", 300, "0123456789abcdef0123", 49407, 77, 1e-3, 1e-6),
+                new CovarianceCache.Key("sha256-f32:abc", 2, "generic", 300, "0123456789abcdef0123", 49407, 77, 1e-3, 1e-6),
+                new CovarianceCache.Key("sha256-f32:abc", 0, "generic+world", 300, "0123456789abcdef0123", 49407, 77, 1e-3, 1e-6),
+                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 30, "0123456789abcdef0123", 49407, 77, 1e-3, 1e-6),
+                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "1123456789abcdef0123", 49407, 77, 1e-3, 1e-6),
+                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "0123456789abcdef0123", 49407, 77, 1e-2, 1e-6),
+                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "0123456789abcdef0123", 49407, 77, 1e-3, 1e-7),
+                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "0123456789abcdef0123", 0, 77, 1e-3, 1e-6),
+                new CovarianceCache.Key("sha256-f32:abc", 0, "generic", 300, "0123456789abcdef0123", 49407, 32, 1e-3, 1e-6));
         for (CovarianceCache.Key c : changed) assertNotEquals(k.fileName(), c.fileName(), c.toString());
         assertTrue(k.fileName().matches("[A-Za-z0-9._-]+\\.safetensors"), k.fileName());
     }

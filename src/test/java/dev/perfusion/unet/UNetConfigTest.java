@@ -125,4 +125,36 @@ class UNetConfigTest {
                 () -> Weights.load(unet, without, "", Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float, "UNet"));
         assertTrue(e.getMessage().contains("mid_block.resnets.0.conv1.weight") && e.getMessage().contains("UNet"), e.getMessage());
     }
+
+    /**
+     * Weights with tensors the config has no place for (a second transformer block per level under a config of one, a
+     * norm it does not build) loaded without a word and drew otherwise than their model: refused, naming them; the
+     * buffers transformers itself reads past are not.
+     */
+    @Test
+    void tensorsTheConfigHasNoPlaceForAreRefused() throws Exception {
+        UNet2DConditionModel unet = UNet2DConditionModel.create(UNetConfig.load(dev.perfusion.Fixtures.diffusers().resolve("unet")));
+        var file = dev.perfusion.io.Safetensors.open(dev.perfusion.Fixtures.diffusers().resolve("unet/diffusion_pytorch_model.safetensors"));
+        String extra = "down_blocks.0.attentions.0.transformer_blocks.1.attn1.to_q.weight";
+        StateDict with = withExtra(file, extra);
+        var e = assertThrows(IllegalArgumentException.class,
+                () -> Weights.load(unet, with, "", Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float, "UNet"));
+        assertTrue(e.getMessage().startsWith("cannot load the UNet: 1 tensors of the weights have no place in its config (")
+                && e.getMessage().contains(extra), e.getMessage());
+        Weights.load(unet, withExtra(file, "text_model.embeddings.position_ids"), "", Ops.cpu(), org.bytedeco.pytorch.global.torch.ScalarType.Float, "UNet");
+    }
+
+    private static StateDict withExtra(StateDict file, String extra) {
+        String any = file.keys().iterator().next();
+        return new StateDict() {
+            public Set<String> keys() {
+                var k = new java.util.LinkedHashSet<>(file.keys());
+                k.add(extra);
+                return k;
+            }
+            public Tensor get(String name) { return file.get(name.equals(extra) ? any : name); }
+            public long[] shape(String name) { return file.shape(name.equals(extra) ? any : name); }
+            public String describe(String name) { return name.equals(extra) ? "unet file tensor " + extra : file.describe(name); }
+        };
+    }
 }

@@ -22,11 +22,6 @@ final class DiffusersFolder {
     private DiffusersFolder() {}
 
     /**
-     * The component's weights: safetensors, else PyTorch .bin files (folders saved before safetensors; read without
-     * running them), each single or sharded by an index. Without a variant the full-precision file is preferred and
-     * an {@code .fp16} one is taken when it is the only one; with {@code variant} (e.g. "fp16") that one is preferred.
-     */
-    /**
      * A VAE's weights under today's names: VAEs saved before diffusers 0.14 (the SD 1.x/2.x hub folders among them) name
      * their mid-block attention {@code query}, {@code key}, {@code value} and {@code proj_attn}, which diffusers renames
      * to {@code to_q}, {@code to_k}, {@code to_v} and {@code to_out.0} on loading; they failed here after the UNet was read.
@@ -49,6 +44,11 @@ final class DiffusersFolder {
             java.util.regex.Pattern.compile("((?:encoder|decoder)\\.mid_block\\.attentions\\.\\d+\\.)(query|key|value|proj_attn)(\\.weight|\\.bias)");
     private static final Map<String, String> DEPRECATED_NAMES = Map.of("query", "to_q", "key", "to_k", "value", "to_v", "proj_attn", "to_out.0");
 
+    /**
+     * The component's weights: safetensors, else PyTorch .bin files (folders saved before safetensors; read without
+     * running them), each single or sharded by an index. Without a variant the full-precision file is preferred and
+     * an {@code .fp16} one is taken when it is the only one; with {@code variant} (e.g. "fp16") that one is preferred.
+     */
     static StateDict weights(Path componentDir, Optional<String> variant) throws IOException {
         if (!Files.isDirectory(componentDir)) {
             throw new IOException(componentDir + ": missing (a diffusers folder has unet/, vae/ and text_encoder/ subfolders)");

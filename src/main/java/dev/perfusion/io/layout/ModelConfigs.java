@@ -15,6 +15,7 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
@@ -140,6 +141,27 @@ public record ModelConfigs(UNetConfig unet, VaeConfig vae, ClipTextConfig textEn
                     + " and scheduler/ config files)");
         }
         return file;
+    }
+
+    /**
+     * Writes a tokenizer folder for a converted model: the vocabulary from {@code tokenizerDir}, and the special tokens
+     * prompts were read with ({@link ModelSource#tokenizerConfig}): a built-in family's own files for a single file read
+     * on its configs (SD 2.x pads with "!"), else the folder's files as they are (older transformers need their form).
+     */
+    static void writeTokenizer(Path tokenizerDir, Optional<Path> configFolder, String family, Path target) throws IOException {
+        Files.createDirectories(target);
+        boolean familys = configFolder.isEmpty() && ModelFamily.BUILT_IN.contains(family);
+        for (String f : List.of("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")) {
+            boolean config = f.endsWith("config.json") || f.startsWith("special");
+            if (familys && config) {
+                try (InputStream in = ModelConfigs.class.getResourceAsStream(RESOURCES + family + "/tokenizer/" + f)) {
+                    if (in == null) throw new IllegalStateException("built-in config " + family + "/tokenizer/" + f + " is missing from the build");
+                    Files.write(target.resolve(f), in.readAllBytes());
+                }
+            } else if (Files.isRegularFile(tokenizerDir.resolve(f))) {
+                Files.write(target.resolve(f), Files.readAllBytes(tokenizerDir.resolve(f)));
+            }
+        }
     }
 
     private static JsonNode resource(String name) {

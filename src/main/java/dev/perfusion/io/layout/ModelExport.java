@@ -88,7 +88,7 @@ public final class ModelExport {
             }
             ModelConfigs.writeFiles(m.configFolder(), m.family(), staging);
             // the tokenizer as the model reads prompts: a single file's family's special tokens, not the vocabulary folder's
-            if (m.tokenizerDir().isPresent()) m.tokenizer().save(Files.createDirectories(staging.resolve("tokenizer")));
+            if (m.tokenizerDir().isPresent()) ModelConfigs.writeTokenizer(m.tokenizerDir().get(), m.configFolder(), m.family(), staging.resolve("tokenizer"));
             int total = m.unetWeights().keys().size() + m.vaeWeights().keys().size() + m.textEncoderWeights().keys().size();
             int[] done = {0};
             Map<String, StateDict> files = new LinkedHashMap<>();

@@ -127,9 +127,15 @@ public final class ModelFamily {
                     + "family custom): give a diffusers folder with those configs", ModelInputException.Input.CONFIG_FOLDER);
         }
         if (SD15.equals(recorded) && s.isSd1() || (SD21_V.equals(recorded) || SD21_BASE.equals(recorded)) && s.isSd2()) return recorded;
-        if (s.isSd1()) return SD15;
+        String prediction = metadata.get("modelspec.prediction_type");
+        if (s.isSd1()) {
+            if (prediction != null && prediction.toLowerCase(Locale.ROOT).startsWith("v")) { // no built-in family is a v-prediction SD 1.x
+                throw new ModelInputException(source + ": an SD 1.x model whose metadata says v-prediction (modelspec.prediction_type "
+                        + prediction + "): give a diffusers folder whose configs say so", ModelInputException.Input.CONFIG_FOLDER);
+            }
+            return SD15;
+        }
         if (s.isSd2()) {
-            String prediction = metadata.get("modelspec.prediction_type");
             if (prediction != null && prediction.toLowerCase(Locale.ROOT).startsWith("v")) return SD21_V;
             if (prediction != null && prediction.toLowerCase(Locale.ROOT).startsWith("eps")) return SD21_BASE;
             return namesVPrediction(source) ? SD21_V : SD21_BASE;

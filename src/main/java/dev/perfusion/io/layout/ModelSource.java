@@ -92,7 +92,8 @@ public final class ModelSource {
     }
 
     private static ResolvedModel singleFile(Path file, Options options) throws IOException {
-        LdmEma.Choice weights = LdmEma.choose(WeightFile.open(file), file, !options.nonEma());
+        StateDict opened = WeightFile.open(file);
+        LdmEma.Choice weights = LdmEma.choose(opened, file, !options.nonEma());
         StateDict st = weights.weights();
         Optional<LdmTextEncoder.Layout> textLayout = requireComponents(st, file);
         ModelConfigs configs;
@@ -100,7 +101,7 @@ public final class ModelSource {
             configs = ModelConfigs.fromFolder(options.configDir().get());
         } else {
             configs = ModelConfigs.builtIn(options.family().isPresent() ? checkedFamily(st, file, options.family().get())
-                    : ModelFamily.recognize(st, file, safetensorsMetadata(file)));
+                    : ModelFamily.recognize(st, file, safetensorsMetadata(opened)));
         }
         StateDict unet = LdmUnet.view(st, file, configs.unet(), configs.origin());
         StateDict vae = LdmVae.view(st, file, configs.vae(), configs.origin());
@@ -191,10 +192,9 @@ public final class ModelSource {
         return pad.isTextual() ? pad.asText() : pad.path("content").isTextual() ? pad.path("content").asText() : "<|endoftext|>";
     }
 
-    /** A .safetensors file's own metadata (what family or prediction type it says it is); none for other files. */
-    private static Map<String, String> safetensorsMetadata(Path file) throws IOException {
-        String name = String.valueOf(file.getFileName()).toLowerCase(java.util.Locale.ROOT);
-        return name.endsWith(".safetensors") ? dev.perfusion.io.Safetensors.open(file).metadata() : Map.of();
+    /** A safetensors file's own metadata (what family or prediction type it says it is); none for other files. */
+    private static Map<String, String> safetensorsMetadata(StateDict file) {
+        return file instanceof dev.perfusion.io.Safetensors st ? st.metadata() : Map.of();
     }
 
     private static boolean hasVocabulary(Path dir) {

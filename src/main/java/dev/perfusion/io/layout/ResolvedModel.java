@@ -40,12 +40,12 @@ public record ResolvedModel(Path source, CheckpointLayout layout, String family,
         notes = List.copyOf(notes);
     }
 
-    /** The tokenizer folder, or the error a caller that needs one reports, saying where it was looked for. */
     /** The tokenizer prompts are read with: the tokenizer folder's vocabulary, with the resolved special tokens and length. */
     public dev.perfusion.text.ClipTokenizer tokenizer() throws java.io.IOException {
         return dev.perfusion.text.ClipTokenizer.load(requireTokenizerDir(), tokenizerConfig);
     }
 
+    /** The tokenizer folder, or the error a caller that needs one reports, saying where it was looked for. */
     public Path requireTokenizerDir() {
         return tokenizerDir.orElseThrow(() -> new ModelInputException(source + ": " + noTokenizer()
                 + "; give a tokenizer folder holding vocab.json and merges.txt", ModelInputException.Input.TOKENIZER_FOLDER));

@@ -103,6 +103,11 @@ class ModelFamilyTest {
         assertEquals(ModelFamily.SD21_BASE, ModelFamily.recognize(st, plain, Map.of("family", "sd15")), "a family the shapes contradict is not taken");
         ModelInputException custom = assertThrows(ModelInputException.class, () -> ModelFamily.recognize(st, plain, Map.of("family", "custom")));
         assertTrue(custom.getMessage().contains("converted from a model whose configs are no built-in family's"), custom.getMessage());
+        Path sd1 = fakeSd1("my-sd1-v.safetensors");
+        ModelInputException v = assertThrows(ModelInputException.class,
+                () -> ModelFamily.recognize(Safetensors.open(sd1), sd1, Map.of("modelspec.prediction_type", "v_prediction")));
+        assertTrue(v.getMessage().contains("an SD 1.x model whose metadata says v-prediction"), v.getMessage());
+        assertEquals(ModelFamily.SD15, ModelFamily.recognize(Safetensors.open(sd1), sd1, Map.of("modelspec.prediction_type", "epsilon")));
     }
 
     @Test

@@ -52,4 +52,20 @@ class TokenizerConfigTest {
         assertEquals(ClipTokenizer.load(fixtureTokenizer()).padId(), m.tokenizer().padId());
         assertEquals(ClipTokenizer.load(fixtureTokenizer()).maxLength(), m.tokenizer().maxLength());
     }
+
+    /**
+     * convert writes the tokenizer as prompts were read: a folder model's files as they are (their form is what
+     * transformers before 4.34 needs), a single file's family's special tokens where they won.
+     */
+    @Test
+    void convertWritesTheTokenizerPromptsWereReadWith(@org.junit.jupiter.api.io.TempDir Path tmp) throws IOException {
+        Path asIs = tmp.resolve("folder"), family = tmp.resolve("family");
+        ModelConfigs.writeTokenizer(fixtureTokenizer(), Optional.of(Fixtures.diffusers()), "custom", asIs);
+        for (String f : List.of("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")) {
+            assertArrayEquals(java.nio.file.Files.readAllBytes(fixtureTokenizer().resolve(f)), java.nio.file.Files.readAllBytes(asIs.resolve(f)), f);
+        }
+        ModelConfigs.writeTokenizer(fixtureTokenizer(), Optional.empty(), "sd21-v", family);
+        assertArrayEquals(java.nio.file.Files.readAllBytes(fixtureTokenizer().resolve("vocab.json")), java.nio.file.Files.readAllBytes(family.resolve("vocab.json")));
+        assertEquals(0, ClipTokenizer.load(family).padId(), "the family's pad token, read back from the written folder");
+    }
 }
