@@ -74,9 +74,7 @@ public record ConceptFile(String word, String supercategory, Tensor embedding, T
      * seldom wake (a K/V fine-tune's are tens of MB on SD): for a server job's concepts, not used after.
      */
     public void release() {
-        java.util.Set<Tensor> distinct = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
-        distinct.addAll(tensors().values());
-        distinct.forEach(Tensor::releaseReference);
+        Scope.releaseEach(tensors().values());
     }
 
     /** The first tensor holding a NaN or an infinity (a concept that can only draw black pictures), or null. */

@@ -273,9 +273,7 @@ public final class ConceptGate {
         constants.release();
         cInv.releaseReference();
         if (cholesky != null) cholesky.releaseReference();
-        java.util.Set<Tensor> own = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>()); // setGate's concepts share their i*
-        for (Concept c : concepts) own.add(c.iStar());
-        own.forEach(Tensor::releaseReference);
+        Scope.releaseEach(concepts.stream().map(Concept::iStar).toList()); // setGate's concepts share their i*
     }
 
     private void requireOpen() {

@@ -52,20 +52,7 @@ final class WorkFolderLock implements AutoCloseable {
 
     /** Takes {@code part}'s lock of {@code work}, or says which process holds it. */
     static WorkFolderLock take(Path work, Part part) throws IOException {
-        Path file = claim(work, part);
-        try {
-            FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
-            FileLock lock = tryLock(channel);
-            if (lock == null) {
-                channel.close();
-                throw new IOException(work + " is in use: another pretraining run (" + holder(file) + ") is training " + part.what
-                        + " there; wait for it to end, or give another work folder");
-            }
-            return held(file, channel, lock);
-        } catch (IOException | RuntimeException e) {
-            HELD.remove(file);
-            throw e;
-        }
+        return acquire(work, part, null);
     }
 
     /**
@@ -73,13 +60,22 @@ final class WorkFolderLock implements AutoCloseable {
      * decoder-only run beside it to finish the decoder, which it then takes as done.
      */
     static WorkFolderLock await(Path work, Part part, Progress progress) throws IOException {
+        return acquire(work, part, progress);
+    }
+
+    /** The lock, at once or, with {@code waiting}, once its holder ends (said there); refused otherwise. */
+    private static WorkFolderLock acquire(Path work, Part part, Progress waiting) throws IOException {
         Path file = claim(work, part);
         FileChannel channel = null;
         try {
             channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
             FileLock lock = tryLock(channel);
+            if (lock == null && waiting == null) {
+                throw new IOException(work + " is in use: another pretraining run (" + holder(file) + ") is training " + part.what
+                        + " there; wait for it to end, or give another work folder");
+            }
             if (lock == null) {
-                progress.message("waiting for the run beside this one (" + holder(file) + ") to finish " + part.what.replace("its ", "the ") + " in " + work);
+                waiting.message("waiting for the run beside this one (" + holder(file) + ") to finish " + part.what.replace("its ", "the ") + " in " + work);
                 lock = channel.lock();
             }
             return held(file, channel, lock);

@@ -73,6 +73,16 @@ public final class Scope implements AutoCloseable {
     }
 
     /**
+     * Releases each of {@code kept}, tensors {@link #keep kept} and used no more, once however often it appears (a
+     * tensor shared by several holders would otherwise be released twice).
+     */
+    public static void releaseEach(java.util.Collection<Tensor> kept) {
+        java.util.Set<Tensor> distinct = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        distinct.addAll(kept);
+        distinct.forEach(Tensor::releaseReference);
+    }
+
+    /**
      * Frees now the native memory of every tensor no longer referenced that no scope freed (a model's weights): JavaCPP
      * frees such a tensor only when the GC finds its Java object unreachable, and a process whose heap barely moves
      * (the web app between jobs) may not collect for hours, while the tensors' gigabytes stay allocated.

@@ -144,13 +144,21 @@ public record ModelConfigs(UNetConfig unet, VaeConfig vae, ClipTextConfig textEn
     }
 
     /**
+     * Whether prompts are read with the family's special tokens, not the tokenizer folder's: configs read from no
+     * folder are a built-in family's, and a single file read on them pads as its family does (SD 2.x with "!").
+     */
+    static boolean familysTokenizer(Optional<Path> configFolder) {
+        return configFolder.isEmpty();
+    }
+
+    /**
      * Writes a tokenizer folder for a converted model: the vocabulary from {@code tokenizerDir}, and the special tokens
      * prompts were read with ({@link ModelSource#tokenizerConfig}): a built-in family's own files for a single file read
      * on its configs (SD 2.x pads with "!"), else the folder's files as they are (older transformers need their form).
      */
     static void writeTokenizer(Path tokenizerDir, Optional<Path> configFolder, String family, Path target) throws IOException {
         Files.createDirectories(target);
-        boolean familys = configFolder.isEmpty() && ModelFamily.BUILT_IN.contains(family);
+        boolean familys = familysTokenizer(configFolder) && ModelFamily.BUILT_IN.contains(family);
         for (String f : List.of("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")) {
             boolean config = f.endsWith("config.json") || f.startsWith("special");
             if (familys && config) {

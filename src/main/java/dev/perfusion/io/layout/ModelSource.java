@@ -178,7 +178,7 @@ public final class ModelSource {
      * 1.5's, CLIP's) pads with its end token, while SD 2.x pads with "!" (id 0), as diffusers' from_single_file reads it.
      */
     static Optional<JsonNode> tokenizerConfig(Optional<JsonNode> folders, ModelConfigs configs, List<String> notes) {
-        if (configs.folder().isPresent() || configs.tokenizer().isEmpty()) return folders.or(configs::tokenizer);
+        if (!ModelConfigs.familysTokenizer(configs.folder()) || configs.tokenizer().isEmpty()) return folders.or(configs::tokenizer);
         String familyPad = padToken(configs.tokenizer().get()), folderPad = folders.map(ModelSource::padToken).orElse(null);
         if (folderPad != null && !folderPad.equals(familyPad)) {
             notes.add("the tokenizer folder pads with " + folderPad + ", the " + configs.origin() + " with " + familyPad
