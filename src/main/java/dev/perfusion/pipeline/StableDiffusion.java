@@ -1,5 +1,6 @@
 package dev.perfusion.pipeline;
 
+import dev.perfusion.io.FileStamp;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.io.layout.ResolvedModel;
 import dev.perfusion.io.layout.WeightHash;
@@ -17,6 +18,7 @@ import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,13 +36,15 @@ public final class StableDiffusion {
     /** Where the model came from, for messages and PNG metadata. */
     public final String name;
     private final ResolvedModel source;
+    /** The files it was read from as they were then ({@link FileStamp}); null for a model assembled in memory. */
+    private final String sourceStamp;
     private String unetHash;
     private String textEncoderHash;
     private int clipSkip;
 
     private StableDiffusion(ClipTokenizer tokenizer, ClipTextModel textEncoder, UNet2DConditionModel unet,
                             AutoencoderKL vae, SchedulerConfig schedulerConfig, Device device, torch.ScalarType dtype,
-                            String name, ResolvedModel source) {
+                            String name, ResolvedModel source, String sourceStamp) {
         this.tokenizer = tokenizer;
         this.textEncoder = textEncoder;
         this.unet = unet;
@@ -50,11 +54,13 @@ public final class StableDiffusion {
         this.dtype = dtype;
         this.name = name;
         this.source = source;
+        this.sourceStamp = sourceStamp;
     }
 
     /** Loads a diffusers folder or single-file checkpoint, with its configs resolved by {@link ModelSource}. */
     public static StableDiffusion load(Path model, ModelSource.Options options, Device device, torch.ScalarType dtype,
                                        Progress progress) throws IOException {
+        String stamp = FileStamp.of(model);
         ResolvedModel m = ModelSource.resolve(model, options);
         m.notes().forEach(progress::message);
         ClipTokenizer tokenizer = m.tokenizer();
@@ -71,17 +77,21 @@ public final class StableDiffusion {
         Weights.load(vae, m.vaeWeights(), "", device, dtype, "VAE");
         vae.storeConvolutionsChannelsLast(); // the VAE only infers: encoding training pictures, decoding latents
         progress.update("loading " + model.getFileName(), 3, 3, "");
+        // each part is read by name when it is loaded: a copy or export writing the model meanwhile mixes two models
+        if (!FileStamp.of(model).equals(stamp)) {
+            throw new IOException(model + " changed on disk while it was being read (a copy or an export writing it?); "
+                    + "read it again once it is written");
+        }
         return new StableDiffusion(tokenizer, text, unet, vae, m.schedulerConfig(), device,
-                dtype, model.getFileName().toString(), m);
+                dtype, model.getFileName().toString(), m, stamp);
     }
 
     /** Assembles a model from parts already built (random weights for benchmarks, or a model being trained). */
     public static StableDiffusion of(ClipTokenizer tokenizer, ClipTextModel text, UNet2DConditionModel unet,
                                      AutoencoderKL vae, SchedulerConfig schedulerConfig, String name) {
-        return new StableDiffusion(tokenizer, text, unet, vae, schedulerConfig, Ops.cpu(), torch.ScalarType.Float, name, null);
+        return new StableDiffusion(tokenizer, text, unet, vae, schedulerConfig, Ops.cpu(), torch.ScalarType.Float, name, null, null);
     }
 
-    /** How many pixels one latent pixel covers: 2^(VAE levels - 1). */
     /**
      * Whether the UNet is so narrow (at most {@value #SMALL_UNET_WIDTH} channels: the bundled model, the fixtures)
      * that each of its operations runs faster on one thread than split over two: then work runs side by side
@@ -117,14 +127,33 @@ public final class StableDiffusion {
 
     /** Content hash of the UNet weights (sampled SHA-256), computed once. */
     public synchronized String unetHash() {
-        if (unetHash == null) unetHash = source == null ? "unsaved" : WeightHash.sampled(source.unetWeights());
+        if (unetHash == null) unetHash = source == null ? "unsaved" : WeightHash.sampled(unchangedSource().unetWeights());
         return unetHash;
     }
 
     /** Content hash of the text encoder weights; ties covariance files and concepts to an encoder. */
     public synchronized String textEncoderHash() {
-        if (textEncoderHash == null) textEncoderHash = source == null ? "unsaved" : WeightHash.sampled(source.textEncoderWeights());
+        if (textEncoderHash == null) textEncoderHash = source == null ? "unsaved" : WeightHash.sampled(unchangedSource().textEncoderWeights());
         return textEncoderHash;
+    }
+
+    /** Whether the files the model was read from are still those on disk (true for a model assembled in memory). */
+    public boolean filesUnchanged() throws IOException {
+        return sourceStamp == null || FileStamp.of(source.source()).equals(sourceStamp);
+    }
+
+    /**
+     * The files the weights were read from, for a hash taken when first asked (it costs a pass over the weights): the
+     * hash of files rewritten since would tie concepts to weights this process never drew with.
+     */
+    private ResolvedModel unchangedSource() {
+        try {
+            if (filesUnchanged()) return source;
+        } catch (IOException e) {
+            throw new UncheckedIOException(source.source() + ": cannot be read again to hash its weights: " + e.getMessage(), e);
+        }
+        throw new UncheckedIOException(new IOException(source.source() + " changed on disk since this model was read, so the "
+                + "weights in memory can no longer be hashed from it: read the model again"));
     }
 
     /** Token ids [B, 77] of the prompts; over-long prompts are truncated with a warning. */

@@ -1,5 +1,6 @@
 package dev.perfusion.server;
 
+import dev.perfusion.io.FileStamp;
 import dev.perfusion.io.layout.ModelInputException;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.io.layout.ResolvedModel;
@@ -36,15 +37,12 @@ final class Models {
         final String name;
         final Path path;
         final StableDiffusion sd;
-        /** The files it was read from as they were then ({@link #stamp}). */
-        final String stamp;
         private CovarianceFile.Loaded cInv;
 
-        Loaded(String name, Path path, StableDiffusion sd, String stamp) {
+        Loaded(String name, Path path, StableDiffusion sd) {
             this.name = name;
             this.path = path;
             this.sd = sd;
-            this.stamp = stamp;
         }
 
         /** C^-1 of the text encoder from the default caption count, from the cache (what generate and train use), and its provenance. */
@@ -103,7 +101,7 @@ final class Models {
 
     /** The tokenizer of a model (with no weights read), to check words before a job is queued. */
     ClipTokenizer tokenizer(String name) throws IOException {
-        String key = name + "\n" + stamp(path(name));
+        String key = name + "\n" + FileStamp.of(path(name));
         ClipTokenizer t = tokenizers.get(key);
         if (t == null) {
             ResolvedModel model = resolved(name);
@@ -131,9 +129,8 @@ final class Models {
     /** The model of that name in memory, loading it (and letting the one before go) when another was loaded. */
     synchronized Loaded load(String name, Progress progress) throws IOException {
         Path p = path(name);
-        String stamp = stamp(p);
         if (loaded != null && loaded.name.equals(name)) {
-            if (loaded.stamp.equals(stamp)) return loaded;
+            if (loaded.sd.filesUnchanged()) return loaded;
             // replaced on disk (a pretrain export, a convert): its weights, hashes and C^-1 are read again
             progress.message("model '" + name + "' changed on disk since it was read; reading it again");
         }
@@ -143,24 +140,8 @@ final class Models {
             loaded = null;
             Scope.freeUnreachable();
         }
-        loaded = new Loaded(name, p, StableDiffusion.load(p, ModelSource.Options.defaults(), device, dtype, progress), stamp);
+        loaded = new Loaded(name, p, StableDiffusion.load(p, ModelSource.Options.defaults(), device, dtype, progress));
         return loaded;
-    }
-
-    /**
-     * What a model's files are now: each file's path, size, modification time and file key (inode), to two folder
-     * levels (a diffusers folder's parts), so that a model replaced under the same name is not taken for the one in memory.
-     */
-    static String stamp(Path model) throws IOException {
-        StringBuilder stamp = new StringBuilder();
-        try (java.util.stream.Stream<Path> files = Files.walk(model, 2, java.nio.file.FileVisitOption.FOLLOW_LINKS)) {
-            for (Path f : files.sorted().toList()) {
-                var a = Files.readAttributes(f, java.nio.file.attribute.BasicFileAttributes.class);
-                stamp.append(model.relativize(f)).append(' ').append(a.size()).append(' ').append(a.lastModifiedTime().toMillis())
-                        .append(' ').append(a.fileKey()).append('\n');
-            }
-        }
-        return stamp.toString();
     }
 
     private Entry recognise(String name, Path p) {

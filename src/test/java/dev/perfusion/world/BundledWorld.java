@@ -1,16 +1,21 @@
 package dev.perfusion.world;
 
+import dev.perfusion.io.Safetensors;
 import dev.perfusion.io.layout.ModelSource;
 import dev.perfusion.perfusion.CovarianceCache;
 import dev.perfusion.pipeline.StableDiffusion;
 import dev.perfusion.tensor.Ops;
+import dev.perfusion.tensor.Scope;
 import dev.perfusion.util.Progress;
+import org.bytedeco.pytorch.Scalar;
 import org.bytedeco.pytorch.Tensor;
 import org.bytedeco.pytorch.global.torch;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.stream.Stream;
 
 /** The bundled world model as the demo runs it (CPU, fp32) with a quick input covariance, for training tests. */
@@ -32,5 +37,16 @@ public record BundledWorld(StableDiffusion sd, Tensor cInv) {
             }
         }
         return target;
+    }
+
+    /** Writes the UNet of a copy made by {@link #copyOfModel} again with every weight scaled: another model under the same name. */
+    public static void rewriteUNet(Path model, double scale) throws IOException {
+        Path unet = model.resolve("unet/diffusion_pytorch_model.safetensors");
+        Safetensors weights = Safetensors.open(unet);
+        try (Scope s = Scope.inference()) {
+            Map<String, Tensor> scaled = new LinkedHashMap<>();
+            for (String name : weights.keys()) scaled.put(name, weights.get(name).mul(new Scalar(scale)));
+            Safetensors.write(unet, scaled, weights.metadata(), Safetensors.StoredType.F16);
+        }
     }
 }
