@@ -397,6 +397,21 @@ public final class Ops {
         return out;
     }
 
+    /**
+     * softmax(q k^T * scale + mask) over the last dim, the probabilities {@link #attention} weighs v with, for those who
+     * look at them. In bf16 and fp16 they are computed in fp32, autocast paused, as {@link #attention} computes them
+     * on the CPU (and diffusers with {@code upcast_attention}): a picture is drawn alike whether they are looked at or not.
+     */
+    public static Tensor attentionProbabilities(Tensor q, Tensor k, Tensor additiveMask, double scale) {
+        torch.ScalarType type = q.scalar_type().intern();
+        boolean upcast = type == torch.ScalarType.BFloat16 || type == torch.ScalarType.Half;
+        return Autocast.paused(() -> {
+            Tensor q32 = upcast ? q.to(torch.ScalarType.Float) : q;
+            Tensor logits = mul(matmul(q32, (upcast ? k.to(torch.ScalarType.Float) : k).transpose(-2, -1)), scale);
+            return softmax(additiveMask == null ? logits : add(logits, additiveMask.to(q.device(), q32.scalar_type())), -1);
+        });
+    }
+
     public static Tensor upsampleNearest2x(Tensor x) {
         long[] s = shape(x);
         return torch.upsample_nearest2d(x, new long[] {s[2] * 2, s[3] * 2});

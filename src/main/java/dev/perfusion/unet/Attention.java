@@ -50,10 +50,9 @@ public final class Attention extends Module {
         java.util.function.Consumer<Tensor> observer = context == x ? null : CROSS_ATTENTION_OBSERVER.get();
         if (observer != null) {
             // explicit softmax(QK^T) so that someone can look at where each token attends
-            Tensor logits = Ops.mul(Ops.matmul(q, k.transpose(2, 3)), scale);
-            Tensor probabilities = Ops.softmax(bias == null ? logits : Ops.add(logits, bias.to(q.device(), q.scalar_type())), -1);
+            Tensor probabilities = Ops.attentionProbabilities(q, k, bias, scale);
             observer.accept(probabilities);
-            return toOut.forward(mergeHeads(Ops.matmul(probabilities, v)));
+            return toOut.forward(mergeHeads(Ops.matmul(probabilities.to(v.scalar_type()), v)));
         }
         return toOut.forward(mergeHeads(Ops.attention(q, k, v, bias, scale)));
     }

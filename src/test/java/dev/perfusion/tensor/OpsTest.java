@@ -123,6 +123,29 @@ class OpsTest {
         }
     }
 
+    /**
+     * The attention probabilities looked at (cross-attention maps, side steering, localization) are those the attention
+     * weighs v with: in bf16 they were computed in bf16 while the attention itself ran in fp32, so a picture drawn in
+     * bf16 changed with whether anyone looked. Now fp32 in both, under autocast too.
+     */
+    @Test
+    void attentionProbabilitiesOfBf16InputsAreTheFp32OnesTheAttentionUses() {
+        try (Scope scope = Scope.open()) {
+            Tensor q = new SeededNoise(1).randn(new long[] {2, 4, 64, 8}).mul(new Scalar(3)), k = new SeededNoise(2).randn(new long[] {2, 4, 77, 8}),
+                    v = new SeededNoise(3).randn(new long[] {2, 4, 77, 8});
+            Tensor q16 = q.to(torch.ScalarType.BFloat16), k16 = k.to(torch.ScalarType.BFloat16), v16 = v.to(torch.ScalarType.BFloat16);
+            for (boolean autocast : new boolean[] {false, true}) {
+                Tensor p = autocast ? Autocast.bf16(() -> Ops.attentionProbabilities(q16, k16, null, 0.35)) : Ops.attentionProbabilities(q16, k16, null, 0.35);
+                assertEquals(torch.ScalarType.Float, p.scalar_type().intern(), "autocast " + autocast);
+                Tensor exact = Ops.attentionProbabilities(q16.to(torch.ScalarType.Float), k16.to(torch.ScalarType.Float), null, 0.35);
+                assertEquals(0.0, Ops.maxAbsDiff(exact, p), 1e-6, "the fp32 probabilities of the bf16 inputs, autocast " + autocast);
+            }
+            Tensor attended = Ops.attention(q16, k16, v16, null, 0.35).to(torch.ScalarType.Float);
+            Tensor weighed = Ops.matmul(Ops.attentionProbabilities(q16, k16, null, 0.35), v16.to(torch.ScalarType.Float));
+            assertEquals(0.0, Ops.maxAbsDiff(attended, weighed), 0.02, "what the attention computes, to bf16's rounding of its output");
+        }
+    }
+
     /** Small channels-last maps are normalised contiguous (libtorch's own path for them is slow): the same values, still channels-last. */
     @Test
     void groupNormOfAChannelsLastMapIsTheContiguousOnesAndStaysChannelsLast() {
