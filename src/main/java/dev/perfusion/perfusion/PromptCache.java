@@ -146,12 +146,14 @@ final class PromptCache {
     private Entry entry(Tensor encodings, boolean hold) {
         Key key = Key.of(encodings);
         Entry e = entries.get(key);
-        if (e == null) {
-            if (encodings.requires_grad()) evictGraphs(graphLimit - 1);
-            e = new Entry(encodings);
-            entries.put(key, e);
+        if (e != null) {
+            e.held |= hold;
+            return e; // nothing added: no entry to evict (a lookup per layer and step)
         }
-        e.held |= hold;
+        if (encodings.requires_grad()) evictGraphs(graphLimit - 1);
+        e = new Entry(encodings);
+        e.held = hold;
+        entries.put(key, e);
         long unheld = entries.values().stream().filter(x -> !x.held).count();
         for (Iterator<Entry> eldest = entries.values().iterator(); unheld > capacity && eldest.hasNext(); ) {
             Entry old = eldest.next();
