@@ -39,7 +39,9 @@ public final class ConfigJson {
     /** Layer counts past this are not a model but a damaged file; refused before building thousands of modules. */
     public static final int MAX_LAYERS = 1000;
 
-    private static final ObjectMapper MAPPER = new ObjectMapper();
+    /** diffusers writes configs with Python's json, which writes infinities as -Infinity (DPM-Solver's lambda_min_clipped). */
+    private static final ObjectMapper MAPPER = com.fasterxml.jackson.databind.json.JsonMapper.builder()
+            .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build();
     private static final System.Logger LOG = System.getLogger(ConfigJson.class.getName());
     /** The ignored keys already logged, per config kind; bounded, so that a fuzzer's endless new keys cannot fill memory. */
     private static final Set<String> LOGGED_IGNORED = Collections.synchronizedSet(new HashSet<>());
@@ -253,7 +255,7 @@ public final class ConfigJson {
     public double number(String key, double fallback) {
         JsonNode v = value(key, fallback);
         if (v == null) return fallback;
-        if (!v.isNumber()) throw refuse(key, "a number", v);
+        if (!v.isNumber() || !Double.isFinite(v.doubleValue())) throw refuse(key, "a finite number", v.isNumber() ? v.doubleValue() : v);
         return v.doubleValue();
     }
 

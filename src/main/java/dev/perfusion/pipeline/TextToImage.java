@@ -185,6 +185,21 @@ public final class TextToImage {
      * Runs the sampler; returns the final latents (not divided by the VAE scaling factor), kept past the enclosing
      * scope: the caller releases them ({@code releaseReference}) when done, as {@link #generate} does.
      */
+    /**
+     * Which of the {@code steps} asked each model evaluation belongs to, by its noise level, for the windows counted in
+     * steps (the layout's first steps, side steering): PNDM evaluates its first noise level twice (and its Runge-Kutta
+     * warm-up half levels too), so an evaluation's index is not its step, and such a window covered one noise level
+     * fewer than with the other samplers.
+     */
+    static int[] stepOfEach(double[] timesteps, int steps) {
+        int[] level = new int[timesteps.length];
+        for (int i = 1; i < timesteps.length; i++) level[i] = level[i - 1] + (timesteps[i] != timesteps[i - 1] ? 1 : 0);
+        int levels = timesteps.length == 0 ? 1 : level[timesteps.length - 1] + 1;
+        int[] step = new int[timesteps.length];
+        for (int i = 0; i < timesteps.length; i++) step[i] = (int) ((long) level[i] * steps / levels);
+        return step;
+    }
+
     public static Tensor denoise(StableDiffusion sd, Request r, Tensor encodings, Tensor initialNoise,
                                  NoiseSource stepNoise, Progress progress) {
         return denoise(sd, r, encodings, null, initialNoise, stepNoise, progress);
@@ -202,6 +217,7 @@ public final class TextToImage {
         Scheduler scheduler = Schedulers.create(r.scheduler(), sd.schedulerConfig);
         scheduler.setTimesteps(r.steps());
         double[] timesteps = scheduler.timesteps();
+        int[] stepOf = stepOfEach(timesteps, r.steps());
         // guided: encodings are [negatives; prompts], twice the batch of latents
         boolean guided = Ops.shape(encodings)[0] == 2 * Ops.shape(initialNoise)[0];
         // the latents and the sampler's arithmetic stay in fp32 whatever the model computes in (bf16, fp16)
@@ -214,8 +230,8 @@ public final class TextToImage {
                     input = scheduler.scaleModelInput(input, i);
                     Tensor t = Ops.fromFloats(new float[] {(float) timesteps[i]}, 1).to(sd.device, torch.ScalarType.Float);
                     Tensor modelInput = input.to(sd.dtype);
-                    boolean earlyStep = early != null && i < early.count();
-                    Tensor prediction = CrossAttentionBias.during(i < steered ? steering : null,
+                    boolean earlyStep = early != null && stepOf[i] < early.count();
+                    Tensor prediction = CrossAttentionBias.during(stepOf[i] < steered ? steering : null,
                             () -> earlyStep ? early.predict(sd.unet, modelInput, t) : sd.unet.forward(modelInput, t, context)).to(torch.ScalarType.Float);
                     if (guided) {
                         Tensor[] uc = Ops.chunk(prediction, 2, 0);

@@ -4,6 +4,8 @@ import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
 import org.bytedeco.pytorch.Tensor;
 
+import java.util.List;
+
 /**
  * DPM-Solver++ 2M (Lu et al.), multistep second order with the midpoint rule, as diffusers'
  * DPMSolverMultistepScheduler with algorithm_type dpmsolver++; the final step is first order.
@@ -26,7 +28,17 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
         this.karras = c.useKarrasSigmas();
         this.vPrediction = c.vPrediction();
         String algorithm = c.algorithmType();
-        if (!algorithm.equals("dpmsolver++")) throw new IllegalArgumentException("unsupported algorithm_type '" + algorithm + "' (dpmsolver++)");
+        // diffusers reads "deis" as dpmsolver++ and the UniPC solver types as midpoint
+        if (!algorithm.equals("dpmsolver++") && !algorithm.equals("deis")) throw new IllegalArgumentException("unsupported algorithm_type '" + algorithm + "' (dpmsolver++)");
+        if (!List.of("logrho", "bh1", "bh2").contains(c.json().path("solver_type").asText())) c.requireDefault("dpmpp-2m", "solver_type", "midpoint");
+        c.requireDefault("dpmpp-2m", "solver_order", 2);
+        c.requireDefault("dpmpp-2m", "final_sigmas_type", "zero");
+        c.requireDefault("dpmpp-2m", "use_lu_lambdas", false);
+        c.requireDefault("dpmpp-2m", "lambda_min_clipped", Double.NEGATIVE_INFINITY);
+        c.requireDefault("dpmpp-2m", "variance_type", null);
+        c.requireDefault("dpmpp-2m", "euler_at_final", false);
+        c.requireDefault("dpmpp-2m", "use_exponential_sigmas", false);
+        c.requireDefault("dpmpp-2m", "use_beta_sigmas", false);
     }
 
     @Override

@@ -24,6 +24,14 @@ public final class EulerScheduler implements Scheduler {
         this.stepsOffset = c.stepsOffset();
         this.karras = !ancestral && c.useKarrasSigmas();
         this.vPrediction = c.vPrediction();
+        String name = ancestral ? "euler-a" : "euler";
+        c.requireDefault(name, "interpolation_type", "linear");
+        c.requireDefault(name, "timestep_type", "discrete");
+        c.requireDefault(name, "sigma_min", null);
+        c.requireDefault(name, "sigma_max", null);
+        c.requireDefault(name, "use_exponential_sigmas", false);
+        c.requireDefault(name, "use_beta_sigmas", false);
+        c.requireDefault(name, "final_sigmas_type", "zero");
     }
 
     @Override

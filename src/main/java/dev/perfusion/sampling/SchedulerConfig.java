@@ -2,12 +2,15 @@ package dev.perfusion.sampling;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.perfusion.io.ConfigJson;
 
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Consumer;
 
 /**
  * A diffusers scheduler_config.json, read and checked once: type, range and the values this program supports. Most
@@ -86,6 +89,46 @@ public record SchedulerConfig(JsonNode json, int numTrainTimesteps, double betaS
             return parse(json, file);
         } catch (IllegalArgumentException e) {
             throw new IOException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The config as diffusers' StableDiffusionPipeline uses a model folder's: configs written before {@code steps_offset}
+     * and {@code clip_sample} were (the first SD 1.x folders) are set to {@code steps_offset} 1 and, for a DDIM scheduler,
+     * {@code clip_sample} false (its default, true, clips each step's x0 to [-1, 1] in latent space: washed-out pictures).
+     * What changed is said in {@code notes}.
+     */
+    public SchedulerConfig asPipelineUsesIt(Consumer<String> notes) {
+        List<String> changed = new ArrayList<>();
+        ObjectNode fixed = json.isObject() ? ((ObjectNode) json).deepCopy() : JsonNodeFactory.instance.objectNode();
+        if (stepsOffset != 1) {
+            fixed.put("steps_offset", 1);
+            changed.add("steps_offset " + stepsOffset + " -> 1");
+        }
+        if (json.path("_class_name").asText().equals("DDIMScheduler") && clipSample(ClassDefaults.DDIM)) {
+            fixed.put("clip_sample", false);
+            changed.add("clip_sample true -> false");
+        }
+        if (changed.isEmpty()) return this;
+        notes.accept("the scheduler config is out of date: " + String.join(", ", changed) + ", as diffusers' pipeline sets it");
+        return fromJson(fixed);
+    }
+
+    /**
+     * Refuses, naming it, a key that the scheduler {@code name} reads in diffusers while this program computes only its
+     * default ({@code null}: unset): ignored, a config that sets it drew other pictures than diffusers without a word.
+     * Keys of other schedulers are read past, as diffusers does when one scheduler is built from another's config.
+     */
+    public void requireDefault(String name, String key, Object value) {
+        JsonNode v = json.get(key);
+        if (v == null || (value == null && v.isNull())) return;
+        boolean same = value instanceof Boolean b ? v.isBoolean() && v.booleanValue() == b
+                : value instanceof Integer i ? v.canConvertToExactIntegral() && v.asLong() == i
+                : value instanceof Double d ? v.isNumber() && v.doubleValue() == d
+                : value instanceof String t && v.isTextual() && v.textValue().equals(t);
+        if (!same) {
+            throw new IllegalArgumentException(WHAT + ": " + key + " " + v + " is not supported by the " + name + " scheduler (only "
+                    + (value == null ? "unset" : value instanceof String t ? "\"" + t + "\"" : value) + "); give a config without it, or another scheduler");
         }
     }
 

@@ -108,4 +108,24 @@ class TextToImageTest extends BundledCatTest {
             assertTrue(samePixels(before.images().get(i), now.images().get(i)), where + ": picture " + i + " differs");
         }
     }
+
+    /** PNDM evaluates its first noise level twice: step-counted windows (layout first, side steering) count noise levels. */
+    @Test
+    void windowsCountedInStepsCountNoiseLevelsNotEvaluations() {
+        var config = dev.perfusion.io.layout.ModelConfigs.builtIn("sd15").scheduler();
+        for (String name : dev.perfusion.sampling.Schedulers.NAMES) {
+            var scheduler = dev.perfusion.sampling.Schedulers.create(name, config);
+            scheduler.setTimesteps(10);
+            double[] t = scheduler.timesteps();
+            int[] step = TextToImage.stepOfEach(t, 10);
+            assertEquals(0, step[0], name);
+            assertEquals(9, step[t.length - 1], name);
+            for (int i = 1; i < t.length; i++) {
+                assertEquals(t[i] == t[i - 1] ? step[i - 1] : step[i - 1] + 1, step[i], name + " evaluation " + i + " of " + java.util.Arrays.toString(t));
+            }
+            assertEquals(name.equals("pndm") ? 11 : 10, t.length, name + ": SD 1.5's PNDM skips the Runge-Kutta warm-up, repeating its first level");
+        }
+        assertArrayEquals(new int[] {0, 0, 1, 2, 3}, TextToImage.stepOfEach(new double[] {901, 901, 801, 701, 601}, 4));
+        assertArrayEquals(new int[] {0, 1, 2, 3}, TextToImage.stepOfEach(new double[] {901, 801, 701, 601}, 4));
+    }
 }

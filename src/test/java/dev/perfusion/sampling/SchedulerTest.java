@@ -198,4 +198,62 @@ class SchedulerTest {
         json.put("prediction_type", "sample");
         assertThrows(IllegalArgumentException.class, () -> Schedulers.create("ddim", SchedulerConfig.fromJson(json)));
     }
+
+    private static SchedulerConfig withSetting(String key, String jsonValue) throws IOException {
+        var json = (com.fasterxml.jackson.databind.node.ObjectNode) sd15().json().deepCopy();
+        json.set(key, com.fasterxml.jackson.databind.json.JsonMapper.builder()
+                .enable(com.fasterxml.jackson.core.json.JsonReadFeature.ALLOW_NON_NUMERIC_NUMBERS).build().readTree(jsonValue));
+        return SchedulerConfig.fromJson(json);
+    }
+
+    /** Settings a scheduler reads in diffusers and computes here only at their defaults drew other pictures without a word. */
+    @Test
+    void settingsASchedulerComputesOnlyAtTheirDefaultsAreRefusedByIt() throws IOException {
+        String[][] refused = {
+                {"dpmpp-2m", "solver_type", "\"heun\""}, {"dpmpp-2m", "solver_order", "3"}, {"dpmpp-2m", "final_sigmas_type", "\"sigma_min\""},
+                {"dpmpp-2m", "use_lu_lambdas", "true"}, {"dpmpp-2m", "lambda_min_clipped", "-5.1"}, {"dpmpp-2m", "euler_at_final", "true"},
+                {"euler", "interpolation_type", "\"log_linear\""}, {"euler", "timestep_type", "\"continuous\""},
+                {"euler-a", "sigma_min", "0.03"}, {"euler", "use_exponential_sigmas", "true"}};
+        for (String[] r : refused) {
+            SchedulerConfig config = withSetting(r[1], r[2]);
+            var e = assertThrows(IllegalArgumentException.class, () -> Schedulers.create(r[0], config), r[1]);
+            assertTrue(e.getMessage().startsWith("scheduler config: " + r[1] + " " + r[2] + " is not supported by the " + r[0] + " scheduler"), e.getMessage());
+            Schedulers.create("ddim", config).setTimesteps(10); // another scheduler's key, read past as diffusers does
+        }
+        String[][] accepted = {{"dpmpp-2m", "solver_type", "\"midpoint\""}, {"dpmpp-2m", "solver_type", "\"bh2\""},
+                {"dpmpp-2m", "algorithm_type", "\"deis\""}, {"dpmpp-2m", "lambda_min_clipped", "-Infinity"},
+                {"dpmpp-2m", "variance_type", "null"}, {"euler", "sigma_max", "null"}, {"euler", "interpolation_type", "\"linear\""}};
+        for (String[] a : accepted) Schedulers.create(a[0], withSetting(a[1], a[2])).setTimesteps(10);
+    }
+
+    /** diffusers writes its configs with Python's json: a DPM-Solver config holds "lambda_min_clipped": -Infinity, which failed as invalid JSON. */
+    @Test
+    void aConfigWithPythonsInfinityReadsAndNonFiniteNumbersAreRefused(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws IOException {
+        java.nio.file.Path file = tmp.resolve("scheduler_config.json");
+        java.nio.file.Files.writeString(file, "{\"_class_name\": \"DPMSolverMultistepScheduler\", \"beta_schedule\": \"scaled_linear\", "
+                + "\"beta_start\": 0.00085, \"beta_end\": 0.012, \"lambda_min_clipped\": -Infinity, \"variance_type\": null, \"steps_offset\": 1}");
+        Schedulers.create("dpmpp-2m", SchedulerConfig.load(file)).setTimesteps(20);
+        java.nio.file.Files.writeString(file, "{\"beta_start\": NaN}");
+        var e = assertThrows(IOException.class, () -> SchedulerConfig.load(file));
+        assertTrue(e.getMessage().contains("beta_start must be a finite number, got NaN"), e.getMessage());
+    }
+
+    /**
+     * diffusers' StableDiffusionPipeline sets steps_offset 1 and a DDIM scheduler's clip_sample false in configs written
+     * before those keys were (the first SD 1.x folders); read as written, DDIM clipped each x0 to [-1, 1] in latent space.
+     */
+    @Test
+    void anOutOfDateConfigIsReadAsTheDiffusersPipelineUsesIt() throws IOException {
+        SchedulerConfig old = SchedulerConfig.fromJson(new com.fasterxml.jackson.databind.ObjectMapper().readTree(
+                "{\"_class_name\": \"DDIMScheduler\", \"beta_schedule\": \"scaled_linear\", \"beta_start\": 0.00085, \"beta_end\": 0.012}"));
+        assertTrue(old.clipSample(SchedulerConfig.ClassDefaults.DDIM));
+        List<String> notes = new java.util.ArrayList<>();
+        SchedulerConfig used = old.asPipelineUsesIt(notes::add);
+        assertEquals(1, used.stepsOffset());
+        assertFalse(used.clipSample(SchedulerConfig.ClassDefaults.DDIM));
+        assertEquals(List.of("the scheduler config is out of date: steps_offset 0 -> 1, clip_sample true -> false, as diffusers' pipeline sets it"), notes);
+        assertSame(sd15(), sd15().asPipelineUsesIt(n -> fail(n)), "an up-to-date config as it is");
+        SchedulerConfig pndm = SchedulerConfig.fromJson(new com.fasterxml.jackson.databind.ObjectMapper().readTree("{\"_class_name\": \"PNDMScheduler\", \"steps_offset\": 1}"));
+        assertSame(pndm, pndm.asPipelineUsesIt(n -> fail(n)), "clip_sample is DDIM's (and DDPM's) to set");
+    }
 }

@@ -153,7 +153,8 @@ public final class ModelSource {
     private static ResolvedModel assemble(Path source, CheckpointLayout layout, ModelConfigs configs,
                                           Optional<Path> ownTokenizer, Options options,
                                           StateDict unet, StateDict vae, StateDict text, boolean openClip,
-                                          List<String> notes) throws IOException {
+                                          List<String> notesSoFar) throws IOException {
+        List<String> notes = new ArrayList<>(notesSoFar);
         Optional<Path> tokenizerDir;
         if (options.tokenizerDir().isPresent()) {
             Path dir = options.tokenizerDir().get();
@@ -168,7 +169,7 @@ public final class ModelSource {
         Optional<JsonNode> tokenizerConfig = tokenizerConfig(tokenizerDir.isPresent() ? ModelConfigs.tokenizerConfig(tokenizerDir.get()) : Optional.empty(),
                 configs, notes);
         return new ResolvedModel(source, layout, ModelFamily.classify(configs), configs.origin(),
-                configs.unet(), configs.vae(), configs.textEncoder(), configs.scheduler(), tokenizerConfig, tokenizerDir,
+                configs.unet(), configs.vae(), configs.textEncoder(), configs.scheduler().asPipelineUsesIt(notes::add), tokenizerConfig, tokenizerDir,
                 unet, vae, text, openClip, configs.folder(), notes);
     }
 

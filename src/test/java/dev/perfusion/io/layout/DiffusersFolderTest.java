@@ -85,4 +85,17 @@ class DiffusersFolderTest {
         StateDict fp16 = DiffusersFolder.weights(unet, Optional.of("fp16"));
         assertTrue(fp16.describe(any).contains("diffusion_pytorch_model.fp16.safetensors"), fp16.describe(any));
     }
+
+    /** A folder whose scheduler config is out of date is read as diffusers' pipeline reads it, saying so. */
+    @Test
+    void anOutOfDateSchedulerConfigIsReadAsThePipelineReadsItWithANote() throws IOException {
+        Path model = dev.perfusion.world.BundledWorld.copyOfModel(tmp.resolve("old"));
+        Files.writeString(model.resolve("scheduler/scheduler_config.json"), "{\"_class_name\": \"DDIMScheduler\", \"beta_schedule\": "
+                + "\"scaled_linear\", \"beta_start\": 0.00085, \"beta_end\": 0.012}");
+        ResolvedModel m = ModelSource.resolve(model, ModelSource.Options.defaults());
+        assertEquals(1, m.schedulerConfig().stepsOffset());
+        assertFalse(m.schedulerConfig().clipSample(dev.perfusion.sampling.SchedulerConfig.ClassDefaults.DDIM));
+        assertTrue(m.notes().contains("the scheduler config is out of date: steps_offset 0 -> 1, clip_sample true -> false, as diffusers' pipeline sets it"),
+                m.notes().toString());
+    }
 }
