@@ -15,7 +15,9 @@ import java.util.stream.Stream;
 public final class FileStamp {
     private FileStamp() {}
 
+    /** The stamp of {@code model}; "absent" where there is nothing (for the reader to say so in its own words). */
     public static String of(Path model) throws IOException {
+        if (!Files.exists(model)) return "absent";
         StringBuilder stamp = new StringBuilder();
         try (Stream<Path> files = Files.walk(model, 2, FileVisitOption.FOLLOW_LINKS)) {
             for (Path f : files.sorted().toList()) {
