@@ -255,10 +255,12 @@ final class PretrainCommand implements Callable<Integer> {
                 ? work + " keeps each stage's last checkpoint (every " + checkpointEvery + " steps), and the same command goes on from them"
                 : work + " keeps no checkpoint of the stage that was running (--checkpoint-every 0); the same command starts that stage again",
                 () -> decoderOnly ? trainer.runDecoderStage() : contrastiveOnly ? trainer.runContrastiveStage() : trainer.run());
+        String where = r.model() != null && r.model().endsWith("vae-decoder")
+                ? "the decoder is in " + r.model() + ", for the main run to install in its model" : "the model is in " + r.model();
         progress.message(r.finished() && Double.isNaN(r.loss())
-                ? "finished before, nothing left to train: the model is in " + r.model()
+                ? "finished before, nothing left to train: " + where
                 : r.finished()
-                ? String.format(Locale.ROOT, "finished in %s (loss %.4f): the model is in %s", TerminalProgress.formatSeconds(r.seconds()), r.loss(), r.model())
+                ? String.format(Locale.ROOT, "finished in %s (loss %.4f): %s", TerminalProgress.formatSeconds(r.seconds()), r.loss(), where)
                 : String.format(Locale.ROOT, "stopped at the time limit, %s step %d (loss %.4f); run the same command to resume", r.stage(), r.step(), r.loss()));
         return 0;
     }

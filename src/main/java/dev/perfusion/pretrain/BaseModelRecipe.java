@@ -503,9 +503,18 @@ public record BaseModelRecipe(
 
     /** This recipe but how many steps each stage trains: what a run resumed from a stage's checkpoint must share with it. */
     public ObjectNode withoutStepCounts() {
-        ObjectNode n = JSON.valueToTree(this);
-        n.remove(List.of("vaeSteps", "decoderSteps", "diffusionSteps"));
-        if (n.get("contrastive") instanceof ObjectNode c) c.remove("steps");
+        return withoutStepCounts(JSON.valueToTree(this));
+    }
+
+    /** The same of a recipe recorded as JSON (a checkpoint's, written with or without its step counts). */
+    static ObjectNode withoutStepCounts(String recorded) throws java.io.IOException {
+        return withoutStepCounts((ObjectNode) JSON.readTree(recorded));
+    }
+
+    private static ObjectNode withoutStepCounts(ObjectNode n) {
+        // warm-ups are capped at their stage's steps: a resumed run keeps the one it began with (its checkpoint's)
+        n.remove(List.of("vaeSteps", "decoderSteps", "diffusionSteps", "warmupSteps"));
+        if (n.get("contrastive") instanceof ObjectNode c) c.remove(List.of("steps", "warmupSteps"));
         return n;
     }
 

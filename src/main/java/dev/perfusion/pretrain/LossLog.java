@@ -23,6 +23,7 @@ import java.util.TreeMap;
 final class LossLog {
     private static final Map<String, String> TITLES = new LinkedHashMap<>();
     static {
+        TITLES.put("contrastive", "text and image towers (InfoNCE)");
         TITLES.put("vae", "VAE (weighted L1)");
         TITLES.put("diffusion", "UNet, with the text encoder unless frozen (epsilon MSE)");
         TITLES.put("decoder", "VAE decoder fine-tuning (L1)");

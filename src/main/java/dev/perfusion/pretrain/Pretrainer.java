@@ -243,20 +243,40 @@ public final class Pretrainer {
 
     private Result decoderStage() throws IOException {
         boolean decoderOfModel = continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT;
+        if (decoderOfModel) checkNotAContinuedRunsFolder();
         if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
-            Result r = decoderOfModel && done("vae-decoder")
+            Result r = done("vae-decoder")
                     ? new Result(true, "decoder", recipe.decoderSteps(), Double.NaN, 0, null)
                     : new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run, decoderContinuation()));
             if (!r.finished()) return r;
             if (decoderOfModel) return new Result(true, r.stage(), r.step(), r.loss(), r.seconds(), export.exportWithNewDecoder(r.loss()));
             if (export.exported()) export.installDecoder();
-            return r;
+            // beside a main run that has not exported yet, the decoder waits in its folder for that run to install it
+            return new Result(true, r.stage(), r.step(), r.loss(), r.seconds(), export.exported() ? export.model() : work.resolve("vae-decoder"));
         }
     }
+
+    /**
+     * A run continuing a model with its VAE kept copies that VAE in as its {@code vae-decoder/} (nothing to train) and
+     * exports its own UNet to {@code model/}: a decoder-only run of the same model in that folder took the copy for a
+     * trained decoder and replaced the trained model with the continued one. It needs a folder of its own.
+     */
+    private void checkNotAContinuedRunsFolder() throws IOException {
+        Path exported = work.resolve("model").resolve("recipe.json");
+        boolean ownExport = Files.isRegularFile(exported)
+                && !new ObjectMapper().readTree(exported.toFile()).path("what").asText().contains("--decoder-only");
+        if (Files.exists(work.resolve(KEPT_DECODER)) || Files.exists(work.resolve("checkpoint-diffusion.safetensors")) || ownExport) {
+            throw new IOException(work + " is the work folder of a run that continues " + continueFrom + " and trains its UNet (its decoder is "
+                    + "the model's, kept): training the model's decoder alone (--decoder-only) needs a work folder of its own");
+        }
+    }
+
+    /** Marks a {@code vae-decoder/} copied from the continued model rather than trained in the folder. */
+    private static final String KEPT_DECODER = "vae-decoder.kept";
 
     /** Where the last stage's training steps spent their time (the training benchmark reads it). */
     public Phases phases() {
@@ -302,7 +322,6 @@ public final class Pretrainer {
         return continueFrom != null && vaeOrigin != DiffusersExport.VaeOrigin.NEW ? continuation : 0;
     }
 
-    /** Whether a VAE stage has left its result, {@code vae/} or {@code vae-decoder/}. */
     /** What a work folder's run started from, recorded when it starts: a rerun must start from the same. */
     static final String ORIGIN = "origin.json";
 
@@ -324,8 +343,20 @@ public final class Pretrainer {
                 throw new IOException(work + " holds a run started otherwise (" + String.join("; ", differ) + "): give the options it was started "
                         + "with to go on, or another work folder");
             }
-        } else if (!Files.exists(work.resolve("losses.csv"))) {
+        } else if (!trainedBeyondTheTowers()) {
             AtomicFiles.write(record, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(now));
+        }
+    }
+
+    /**
+     * Whether a run before the origin record trained a VAE, UNet or decoder here (its log says so). The contrastive stage
+     * alone, which no origin changes (`--contrastive-only` first, then the whole run), left the folder without a record.
+     */
+    private boolean trainedBeyondTheTowers() throws IOException {
+        Path log = work.resolve("losses.csv");
+        if (!Files.exists(log)) return false;
+        try (java.util.stream.Stream<String> lines = Files.lines(log)) {
+            return lines.anyMatch(l -> l.startsWith("vae,") || l.startsWith("diffusion,") || l.startsWith("decoder,"));
         }
     }
 
@@ -342,6 +373,7 @@ public final class Pretrainer {
         }
     }
 
+    /** Whether a VAE stage has left its result, {@code vae/} or {@code vae-decoder/}. */
     private boolean done(String vaeFolder) {
         return Files.isRegularFile(work.resolve(vaeFolder).resolve(DiffusersExport.WEIGHTS));
     }
@@ -364,6 +396,9 @@ public final class Pretrainer {
             // contrastive stage runs first
             kept.put(ContrastiveStage.TEXT_FOLDER, "text_encoder");
             kept.put(ContrastiveStage.IMAGE_FOLDER, "image_encoder");
+        }
+        if (kept.containsKey("vae-decoder") && !Files.exists(work.resolve(KEPT_DECODER))) {
+            AtomicFiles.write(work.resolve(KEPT_DECODER), (continueFrom.resolve("vae") + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
         }
         for (Map.Entry<String, String> part : kept.entrySet()) {
             if (!Files.isDirectory(work.resolve(part.getKey()))) DiffusersExport.copyFolder(continueFrom.resolve(part.getValue()), work.resolve(part.getKey()));

@@ -38,6 +38,11 @@ interface Stage {
         return null;
     }
 
+    /** What a stage resumed from its checkpoint does not go on with as an uninterrupted run would, to say; null where nothing. */
+    default String resumedDifferently() {
+        return null;
+    }
+
     /** Whether a parameter learns; the others keep their values, in the EMA copy too. */
     default boolean learns(String parameter) {
         return true;

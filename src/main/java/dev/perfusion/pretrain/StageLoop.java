@@ -34,16 +34,36 @@ final class StageLoop {
     Pretrainer.Result train(Stage stage) throws IOException {
         Stage.Plan plan = stage.plan();
         TrainedWeights weights = new TrainedWeights(stage, run);
-        int step = weights.resume();
+        TrainedWeights.Resumed from = weights.resume();
+        int step = from.step();
         if (step > 0 && step >= plan.steps()) { // its weights would be exported as a shorter run's, unsampled, with no loss
             throw new IOException(run.work() + ": the " + plan.name() + " stage's checkpoint is at step " + step + ", past the " + plan.steps()
                     + " steps asked: give more than " + step + " to go on from it, or another work folder to start afresh");
         }
+        String unlikeOneRun = step > 0 ? stage.resumedDifferently() : null;
+        if (unlikeOneRun != null) run.progress().message(unlikeOneRun);
         boolean sideBySide = Threads.configured() > 1, split = sideBySide && stage.splitsBatches();
         try (Threads.SideBySide parts = split ? Threads.sideBySide(Threads.configured(), "batch-parts") : null;
              Threads.SideBySide beside = !split && sideBySide && stage.preparesBatches() ? Threads.sideBySide(1, "batch-preparation") : null) {
-            return train(stage, plan, weights, step, beside, parts);
+            return train(stage, withScheduleOf(plan, from), weights, from, beside, parts);
         }
+    }
+
+    /**
+     * The stage's plan, with the warm-up its run began with: a run's warm-up is capped at its steps, so one started with
+     * few steps and resumed with more would otherwise warm up again from a fraction of the rate. More (or fewer) steps
+     * than the run began with stretch (or shorten) the cosine decay from here: said, with the rate it moves from and to.
+     */
+    private Stage.Plan withScheduleOf(Stage.Plan plan, TrainedWeights.Resumed from) {
+        int warmup = from.warmupSteps().orElse(plan.warmupSteps());
+        Stage.Plan resumed = new Stage.Plan(plan.name(), plan.activity(), plan.lossName(), plan.steps(), warmup, plan.learningRate(), plan.data());
+        int then = from.scheduleSteps().orElse(plan.steps());
+        if (then != plan.steps()) {
+            run.progress().message(String.format(Locale.ROOT, "note: the %s stage's run began for %d steps, now %d: its learning rate's decay is "
+                    + "stretched over them from step %d, where it moves from %.3g to %.3g", plan.name(), then, plan.steps(), from.step(),
+                    plan.learningRate() * learningRateScale(from.step(), then, warmup), plan.learningRate() * learningRateScale(from.step(), plan.steps(), warmup)));
+        }
+        return resumed;
     }
 
     /**
@@ -53,15 +73,16 @@ final class StageLoop {
      * of the work on every core. The diffusion stage's frozen encoders and its UNet are each too small for two
      * threads per operation, so they use the cores side by side instead.
      */
-    private Pretrainer.Result train(Stage stage, Stage.Plan plan, TrainedWeights weights, int step, Threads.SideBySide beside,
+    private Pretrainer.Result train(Stage stage, Stage.Plan plan, TrainedWeights weights, TrainedWeights.Resumed from, Threads.SideBySide beside,
                                     Threads.SideBySide parts) throws IOException {
+        int step = from.step();
         String name = plan.name();
         int total = plan.steps();
         if (parts != null) PartGradients.define(weights.leaves()); // the parts add into them in place
         CompletableFuture<Batch> next = parts != null ? CompletableFuture.completedFuture(preparedInParts(stage, plan, step, parts))
                 : load(stage, plan, beside, step);
         boolean kept = beside != null || parts != null; // batches prepared on workers, kept past their scopes
-        double smoothed = Double.NaN;
+        double smoothed = from.smoothedLoss(); // NaN at the start
         Phases phases = run.phases();
         phases.restart();
         while (step < total) {
@@ -106,7 +127,7 @@ final class StageLoop {
             phases.lap("loss log, progress");
             if ((sampleEvery > 0 && step % sampleEvery == 0) || done) stage.samples(weights, step);
             if (!done && ((checkpointEvery > 0 && step % checkpointEvery == 0) || overTime())) {
-                weights.save(step);
+                weights.save(step, total, plan.warmupSteps(), smoothed);
                 if (overTime()) {
                     if (kept && next != null) next.thenAccept(Batch::release); // the batch no step will use
                     return new Pretrainer.Result(false, name, step, smoothed, run.seconds(), null);

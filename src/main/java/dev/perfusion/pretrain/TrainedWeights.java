@@ -154,8 +154,19 @@ final class TrainedWeights {
         return Threads.configured() + " threads, " + CpuFeatures.isa();
     }
 
-    /** Writes the checkpoint: per trained tensor its value, its EMA copy, then AdamW's m of each and v of each. */
-    void save(int step) throws IOException {
+    /**
+     * Where a stage's checkpoint left it: the step, and what its learning rate schedule and logged loss were then (absent
+     * in checkpoints written before they were recorded).
+     */
+    record Resumed(int step, java.util.OptionalInt scheduleSteps, java.util.OptionalInt warmupSteps, double smoothedLoss) {
+        static final Resumed START = new Resumed(0, java.util.OptionalInt.empty(), java.util.OptionalInt.empty(), Double.NaN);
+    }
+
+    /**
+     * Writes the checkpoint: per trained tensor its value, its EMA copy, then AdamW's m of each and v of each; with the
+     * steps and warm-up its learning rate schedule runs over, and the smoothed loss, so that a resumed run goes on as one.
+     */
+    void save(int step, int scheduleSteps, int warmupSteps, double smoothedLoss) throws IOException {
         requireFlat();
         try (Scope s = Scope.inference()) {
             Map<String, Tensor> t = new LinkedHashMap<>();
@@ -166,24 +177,29 @@ final class TrainedWeights {
             List<Tensor> moments = new ArrayList<>();
             for (Tensor flat : optimizer.state()) moments.addAll(layout.views(flat));
             for (int i = 0; i < moments.size(); i++) t.put("adam." + i, moments.get(i));
-            Safetensors.write(checkpoint, t, Map.of("stage", stage, "step", Integer.toString(step),
-                    "seed", Long.toString(recipe.seed()), "recipe", recipe.withoutStepCounts().toString(), COMPUTED_ON, computedOn),
-                    Safetensors.StoredType.F32);
+            Map<String, String> metadata = new LinkedHashMap<>(Map.of("stage", stage, "step", Integer.toString(step),
+                    "seed", Long.toString(recipe.seed()), "recipe", recipe.withoutStepCounts().toString(), COMPUTED_ON, computedOn));
+            metadata.put(SCHEDULE_STEPS, Integer.toString(scheduleSteps));
+            metadata.put(WARMUP_STEPS, Integer.toString(warmupSteps));
+            if (Double.isFinite(smoothedLoss)) metadata.put(SMOOTHED_LOSS, Double.toString(smoothedLoss));
+            Safetensors.write(checkpoint, t, metadata, Safetensors.StoredType.F32);
         }
         progress.message("checkpoint at " + stage + " step " + step);
     }
 
-    /** Restores the stage's checkpoint, if there is one; returns the step to continue from (0 without). */
-    int resume() throws IOException {
-        if (!Files.isRegularFile(checkpoint)) return 0;
+    private static final String SCHEDULE_STEPS = "schedule_steps", WARMUP_STEPS = "warmup_steps", SMOOTHED_LOSS = "smoothed_loss";
+
+    /** Restores the stage's checkpoint, if there is one; says where it left the stage ({@link Resumed#START} without). */
+    Resumed resume() throws IOException {
+        if (!Files.isRegularFile(checkpoint)) return Resumed.START;
         Safetensors st = Safetensors.open(checkpoint);
-        if (!stage.equals(st.metadata().get("stage"))) return 0;
+        if (!stage.equals(st.metadata().get("stage"))) return Resumed.START;
         if (!Long.toString(recipe.seed()).equals(st.metadata().get("seed"))) {
             throw new IOException(checkpoint + ": checkpoint of a run with seed " + st.metadata().get("seed") + ", this recipe's seed is " + recipe.seed());
         }
         String then = st.metadata().get("recipe"); // absent in checkpoints written before it was recorded
         if (then != null) {
-            List<String> differ = BaseModelRecipe.differences(then, recipe.withoutStepCounts());
+            List<String> differ = BaseModelRecipe.differences(BaseModelRecipe.withoutStepCounts(then).toString(), recipe.withoutStepCounts());
             if (!differ.isEmpty()) {
                 throw new IOException(checkpoint + ": checkpoint of a run with another recipe (" + String.join("; ", differ) + "): give the options it was "
                         + "started with to go on (only step counts may change), or another --work folder to start afresh");
@@ -211,7 +227,10 @@ final class TrainedWeights {
             optimizer.restore(List.of(layout.join(moments.subList(0, n)), layout.join(moments.subList(n, 2 * n))), step);
         }
         progress.message("resumed " + stage + " at step " + step + " from " + checkpoint);
-        return step;
+        Map<String, String> m = st.metadata();
+        return new Resumed(step, m.containsKey(SCHEDULE_STEPS) ? java.util.OptionalInt.of(Integer.parseInt(m.get(SCHEDULE_STEPS))) : java.util.OptionalInt.empty(),
+                m.containsKey(WARMUP_STEPS) ? java.util.OptionalInt.of(Integer.parseInt(m.get(WARMUP_STEPS))) : java.util.OptionalInt.empty(),
+                m.containsKey(SMOOTHED_LOSS) ? Double.parseDouble(m.get(SMOOTHED_LOSS)) : Double.NaN);
     }
 
     /** A finished stage needs no checkpoint. */

@@ -391,6 +391,7 @@ class ContrastiveStageTest {
         BaseModelRecipe r = tiny(1, 1);
         Path work = tmp.resolve("finished");
         assertTrue(new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).runContrastiveStage().finished());
+        assertFalse(Files.exists(work.resolve(Pretrainer.ORIGIN)), "the towers alone depend on no origin");
         byte[] towers = Files.readAllBytes(work.resolve("text_encoder/model.safetensors"));
         assertTrue(new Pretrainer(r, work, Progress.NONE).runContrastiveStage().finished(), "the same recipe again");
         BaseModelRecipe more = r.withContrastive(r.contrastive().withSteps(2));
@@ -399,6 +400,10 @@ class ContrastiveStageTest {
         IOException whole = assertThrows(IOException.class, () -> new Pretrainer(more, work, Progress.NONE).run());
         assertTrue(whole.getMessage().contains("contrastive.steps 1, now 2"), whole.getMessage());
         assertArrayEquals(towers, Files.readAllBytes(work.resolve("text_encoder/model.safetensors")), "the towers are left as they were");
+
+        // a whole run after the towers alone records where it started (the towers' log kept the record from being written)
+        new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run();
+        assertTrue(Files.readString(work.resolve(Pretrainer.ORIGIN)).contains("\"continued_from\" : null"));
     }
 
     /** A contrastive stage stopped after every step and resumed writes the towers of an uninterrupted run, bit for bit. */

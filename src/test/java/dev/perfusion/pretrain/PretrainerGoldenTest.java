@@ -128,7 +128,12 @@ class PretrainerGoldenTest {
         copy(work.resolve("vae"), beside.resolve("vae"));
         Pretrainer.Result decoder = new Pretrainer(recipe, beside, Progress.NONE).schedule(1, 1000).runDecoderStage();
         assertEquals("decoder", decoder.stage());
+        assertEquals(beside.resolve("vae-decoder"), decoder.model(), "the decoder waits there for the main run (it said 'the model is in null')");
         hashes.putAll(exported("beside/vae-decoder", beside.resolve("vae-decoder")));
+        List<String> logged = Files.readAllLines(beside.resolve("losses.csv"));
+        Pretrainer.Result again = new Pretrainer(recipe, beside, Progress.NONE).schedule(1, 1000).runDecoderStage();
+        org.junit.jupiter.api.Assertions.assertTrue(again.finished() && Double.isNaN(again.loss()), "done before: not trained again");
+        assertEquals(logged, Files.readAllLines(beside.resolve("losses.csv")));
 
         Path more = tmp.resolve("more");
         Pretrainer.Result continued = new Pretrainer(recipe.withSteps(2, 1, 2), more, Progress.NONE).schedule(1, 1000).continueFrom(model).run();

@@ -251,16 +251,11 @@ class PretrainerTest {
      */
     @Test
     void aCheckpointComputedOtherwiseGoesOnSayingSo() throws Exception {
-        BaseModelRecipe r = BaseModelRecipe.standard().quick(3, 3).withSteps(5, 3, 3);
-        Path work = tmp.resolve("elsewhere");
-        assertEquals(1, new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run().step());
-        Path checkpoint = work.resolve("checkpoint-vae.safetensors");
+        BaseModelRecipe r = FIVE_VAE_STEPS;
+        Path work = tmp.resolve("elsewhere"), checkpoint = stoppedAfterOneStep(work);
         assertEquals(TrainedWeights.computedOn(), Safetensors.open(checkpoint).metadata().get(TrainedWeights.COMPUTED_ON));
         List<String> said = new ArrayList<>();
-        Progress listening = new Progress() {
-            @Override public void update(String task, long done, long total, String detail) {}
-            @Override public void message(String text) { said.add(text); }
-        };
+        Progress listening = listening(said);
         assertEquals(2, new Pretrainer(r, work, listening).schedule(1, 1000).timeLimit(0).run().step());
         assertTrue(said.stream().noneMatch(m -> m.contains("bit for bit")), said.toString());
 
@@ -276,6 +271,52 @@ class PretrainerTest {
         assertEquals(3, new Pretrainer(r, work, listening).schedule(1, 1000).timeLimit(0).run().step());
         assertTrue(said.stream().anyMatch(m -> m.contains(checkpoint + " was computed on 7 threads, amx, this run computes on " + TrainedWeights.computedOn())
                 && m.contains("no longer bit for bit")), said.toString());
+    }
+
+    private static final BaseModelRecipe FIVE_VAE_STEPS = BaseModelRecipe.standard().quick(3, 3).withSteps(5, 3, 3);
+
+    /** A run of {@link #FIVE_VAE_STEPS} in {@code work} stopped after its first step; its checkpoint. */
+    private static Path stoppedAfterOneStep(Path work) throws Exception {
+        assertEquals(1, new Pretrainer(FIVE_VAE_STEPS, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run().step());
+        return work.resolve("checkpoint-vae.safetensors");
+    }
+
+    /** A progress that keeps the messages said. */
+    private static Progress listening(List<String> said) {
+        return new Progress() {
+            @Override public void update(String task, long done, long total, String detail) {}
+            @Override public void message(String text) { said.add(text); }
+        };
+    }
+
+    /**
+     * A run resumed with more steps than it began with jumped its learning rate (its cosine decay recomputed over the new
+     * total) without a word, and its logged loss started afresh from one batch: now said with the rates it moves between,
+     * and the smoothed loss goes on from the checkpoint's.
+     */
+    @Test
+    void moreStepsOnResumeSayHowTheRateMovesAndTheLossGoesOn() throws Exception {
+        BaseModelRecipe r = FIVE_VAE_STEPS;
+        Path work = tmp.resolve("longer"), checkpoint = stoppedAfterOneStep(work);
+        java.util.Map<String, String> first = Safetensors.open(checkpoint).metadata();
+        assertEquals("5", first.get("schedule_steps"));
+        List<String> said = new ArrayList<>();
+        Progress listening = listening(said);
+        assertEquals(2, new Pretrainer(r.withSteps(8, 3, 3), work, listening).schedule(1, 1000).timeLimit(0).run().step());
+        double lr = r.vaeLr();
+        String expected = String.format(java.util.Locale.ROOT, "note: the vae stage's run began for 5 steps, now 8: its learning rate's decay is stretched "
+                + "over them from step 1, where it moves from %.3g to %.3g", lr * StageLoop.learningRateScale(1, 5, 0), lr * StageLoop.learningRateScale(1, 8, 0));
+        assertTrue(said.contains(expected), said.toString());
+        java.util.Map<String, String> second = Safetensors.open(checkpoint).metadata();
+        assertEquals("8", second.get("schedule_steps"));
+        List<String> vaeLosses = Files.readAllLines(work.resolve("losses.csv")).stream().filter(l -> l.startsWith("vae,")).toList();
+        double loss1 = Double.parseDouble(vaeLosses.get(0).split(",")[2]), loss2 = Double.parseDouble(vaeLosses.get(1).split(",")[2]);
+        assertEquals(loss1, Double.parseDouble(first.get("smoothed_loss")), 1e-5);
+        assertEquals(0.98 * loss1 + 0.02 * loss2, Double.parseDouble(second.get("smoothed_loss")), 1e-5, "smoothed on from the checkpoint's, not from one batch");
+
+        said.clear();
+        assertEquals(3, new Pretrainer(r.withSteps(8, 3, 3), work, listening).schedule(1, 1000).timeLimit(0).run().step());
+        assertTrue(said.stream().noneMatch(m -> m.contains("decay is stretched")), "resumed as it began: nothing to say " + said);
     }
 
     /** Both stages for a few steps, stopped at a time limit, resumed, exported, and loaded like any SD folder. */
@@ -419,6 +460,14 @@ class PretrainerTest {
         IllegalArgumentException latentsMove = assertThrows(IllegalArgumentException.class, () -> new Pretrainer(r.withVae(r.vaeChannels(), 8)
                 .withImageSize(128), tmp.resolve("latents-move"), Progress.NONE).continueFrom(model));
         assertTrue(latentsMove.getMessage().contains("must keep its 16x16 latents"), latentsMove.getMessage());
+
+        // the model's decoder alone in the folder of a run that continued it with its VAE kept: that folder's decoder is
+        // the model's, copied, and its model/ the run's own; taken for a trained decoder, the model replaced the run's
+        byte[] largerUnet = Files.readAllBytes(larger.model().resolve("unet/diffusion_pytorch_model.safetensors"));
+        java.io.IOException notHere = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(2, 1, 2).withImageSize(128), tmp.resolve("larger"),
+                Progress.NONE).schedule(1, 1000).continueFrom(model).runDecoderStage());
+        assertTrue(notHere.getMessage().contains("needs a work folder of its own"), notHere.getMessage());
+        assertArrayEquals(largerUnet, Files.readAllBytes(larger.model().resolve("unet/diffusion_pytorch_model.safetensors")), "the run's model is kept");
 
         // the model's decoder alone trained on, against a patch critic: whole batches, the critic's loss logged beside L1
         Path critic = tmp.resolve("critic");

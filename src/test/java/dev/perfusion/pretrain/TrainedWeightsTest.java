@@ -192,7 +192,7 @@ class TrainedWeightsTest {
         assertEquals(0, Ops.maxAbsDiff(frozen, stage.tower.namedParameters().get(FROZEN).t()), "the frozen parameter stays");
         assertEquals(0, Ops.maxAbsDiff(frozen, ema.get("0." + FROZEN)), "and so does its EMA copy");
 
-        weights.save(3);
+        weights.save(3, 10, 0, Double.NaN);
         Safetensors saved = Safetensors.open(tmp.resolve("checkpoint-tiny.safetensors"));
         List<Tensor> moments = expected.adam.state();
         for (int i = 0; i < moments.size(); i++) assertClose(moments.get(i), saved.get("adam." + i), 1e-6, "adam." + i);
@@ -250,7 +250,7 @@ class TrainedWeightsTest {
         List<String> names = List.copyOf(trained.keySet());
         TrainedWeights weights = weights(stage, tmp);
         for (int s = 0; s < 2; s++) step(weights, s);
-        weights.save(2);
+        weights.save(2, 10, 0, Double.NaN);
 
         Safetensors saved = Safetensors.open(tmp.resolve("checkpoint-tiny.safetensors"));
         Set<String> expectedNames = new TreeSet<>();
@@ -265,7 +265,7 @@ class TrainedWeightsTest {
 
         TinyStage other = new TinyStage(6);
         TrainedWeights resumed = weights(other, tmp);
-        assertEquals(2, resumed.resume());
+        assertEquals(2, resumed.resume().step());
         step(weights, 2);
         step(resumed, 2);
         assertEquals(names, List.copyOf(other.trained().keySet()));
@@ -282,7 +282,7 @@ class TrainedWeightsTest {
         expected.save(old.resolve("checkpoint-tiny.safetensors"), names, 2);
         TinyStage fromOld = new TinyStage(7);
         TrainedWeights continued = weights(fromOld, old);
-        assertEquals(2, continued.resume());
+        assertEquals(2, continued.resume().step());
         expected.step(2);
         step(continued, 2);
         List<Tensor> continuedParams = List.copyOf(fromOld.trained().values());
@@ -298,10 +298,10 @@ class TrainedWeightsTest {
     void aCheckpointResumesOnlyUnderItsOwnRecipeButForStepCounts() throws IOException {
         TrainedWeights weights = weights(stage(), tmp);
         step(weights, 0);
-        weights.save(1);
-        assertEquals(1, weights(stage(), tmp, RECIPE.withSteps(RECIPE.vaeSteps() + 7, RECIPE.diffusionSteps() * 2, RECIPE.decoderSteps() + 1)).resume(),
+        weights.save(1, 10, 0, Double.NaN);
+        assertEquals(1, weights(stage(), tmp, RECIPE.withSteps(RECIPE.vaeSteps() + 7, RECIPE.diffusionSteps() * 2, RECIPE.decoderSteps() + 1)).resume().step(),
                 "more or fewer steps go on from it");
-        IOException e = assertThrows(IOException.class, () -> weights(stage(), tmp, RECIPE.withCaptionDetails(0.5).withBf16(!RECIPE.bf16())).resume());
+        IOException e = assertThrows(IOException.class, () -> weights(stage(), tmp, RECIPE.withCaptionDetails(0.5).withBf16(!RECIPE.bf16())).resume().step());
         assertTrue(e.getMessage().contains("checkpoint of a run with another recipe (captionDetails unset, now 0.5; bf16 unset, now "), e.getMessage());
         assertTrue(e.getMessage().contains("another --work folder"), e.getMessage());
     }
