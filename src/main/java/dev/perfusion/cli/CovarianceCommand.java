@@ -42,12 +42,13 @@ final class CovarianceCommand implements Callable<Integer> {
         TerminalProgress progress = new TerminalProgress(System.out);
         long started = System.nanoTime();
         StableDiffusion sd = model.load(progress);
+        String encoder = sd.textEncoderHash(); // while its files are the ones read, before minutes of encoding
         InputCovariance c = CovarianceCache.accumulate(sd, lines, progress);
         Map<String, String> provenance = new LinkedHashMap<>();
         provenance.put("corpus", "file " + captions.getFileName());
         provenance.put("corpus_captions_sha256", CaptionCorpus.sha256(lines));
         provenance.put("clip_skip", Integer.toString(sd.clipSkip()));
-        c.save(out, sd.textEncoderHash(), provenance);
+        c.save(out, encoder, provenance);
         long d = c.dim();
         progress.message(String.format(Locale.ROOT, "wrote %s: C and C^-1 [%d, %d] from %,d captions (%,d token vectors) in %s",
                 out, d, d, c.captions(), c.tokens(), TerminalProgress.formatSeconds((System.nanoTime() - started) / 1e9)));

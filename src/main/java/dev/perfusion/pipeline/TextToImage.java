@@ -187,7 +187,7 @@ public final class TextToImage {
      */
     /**
      * Which of the {@code steps} asked each model evaluation belongs to, by its noise level, for the windows counted in
-     * steps (the layout's first steps, side steering): PNDM evaluates its first noise level twice (and its Runge-Kutta
+     * steps (the layout's first steps, side steering): PNDM evaluates its second noise level twice (and its Runge-Kutta
      * warm-up half levels too), so an evaluation's index is not its step, and such a window covered one noise level
      * fewer than with the other samplers.
      */

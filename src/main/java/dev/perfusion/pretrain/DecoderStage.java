@@ -61,7 +61,7 @@ final class DecoderStage extends AutoencoderStage {
     @Override
     public String resumedDifferently() {
         return adversarial == null ? null : "note: the patch critic is not in the checkpoint: it starts afresh and learns alone for "
-                + AdversarialLoss.CRITIC_ALONE + " steps again, in which the decoder learns by its L1 loss alone";
+                + AdversarialLoss.CRITIC_ALONE + " steps again, in which (and in all of the steps left, if fewer) the decoder learns by its L1 loss alone";
     }
 
     /** L1, plus the critic's term where the recipe has one (the critic's own hinge loss is logged as {@code critic}). */

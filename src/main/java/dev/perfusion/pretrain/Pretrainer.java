@@ -178,6 +178,10 @@ public final class Pretrainer {
                 if (!r.finished()) return r;
             }
             boolean exportedBefore = export.exported();
+            if (exportedBefore && decoderOnlyExport()) {
+                throw new IOException(work + " holds a model made by --decoder-only (the continued model with its decoder trained alone), "
+                        + "not a UNet trained here: a run that trains the UNet needs a work folder of its own");
+            }
             if (exportedBefore) export.checkFinishedRecipe();
             Result r = exportedBefore
                     ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, export.model())
@@ -266,13 +270,17 @@ public final class Pretrainer {
      * trained decoder and replaced the trained model with the continued one. It needs a folder of its own.
      */
     private void checkNotAContinuedRunsFolder() throws IOException {
-        Path exported = work.resolve("model").resolve("recipe.json");
-        boolean ownExport = Files.isRegularFile(exported)
-                && !new ObjectMapper().readTree(exported.toFile()).path("what").asText().contains("--decoder-only");
+        boolean ownExport = Files.isRegularFile(work.resolve("model").resolve("recipe.json")) && !decoderOnlyExport();
         if (Files.exists(work.resolve(KEPT_DECODER)) || Files.exists(work.resolve("checkpoint-diffusion.safetensors")) || ownExport) {
             throw new IOException(work + " is the work folder of a run that continues " + continueFrom + " and trains its UNet (its decoder is "
                     + "the model's, kept): training the model's decoder alone (--decoder-only) needs a work folder of its own");
         }
+    }
+
+    /** Whether the folder's model is a decoder-only run's: the continued model with its decoder trained alone. */
+    private boolean decoderOnlyExport() throws IOException {
+        Path exported = work.resolve("model").resolve("recipe.json");
+        return Files.isRegularFile(exported) && new ObjectMapper().readTree(exported.toFile()).path("what").asText().contains("--decoder-only");
     }
 
     /** Marks a {@code vae-decoder/} copied from the continued model rather than trained in the folder. */
@@ -397,7 +405,7 @@ public final class Pretrainer {
             kept.put(ContrastiveStage.TEXT_FOLDER, "text_encoder");
             kept.put(ContrastiveStage.IMAGE_FOLDER, "image_encoder");
         }
-        if (kept.containsKey("vae-decoder") && !Files.exists(work.resolve(KEPT_DECODER))) {
+        if (kept.containsKey("vae-decoder") && !Files.isDirectory(work.resolve("vae-decoder"))) {
             AtomicFiles.write(work.resolve(KEPT_DECODER), (continueFrom.resolve("vae") + "\n").getBytes(java.nio.charset.StandardCharsets.UTF_8));
         }
         for (Map.Entry<String, String> part : kept.entrySet()) {

@@ -55,7 +55,7 @@ final class StageLoop {
      * than the run began with stretch (or shorten) the cosine decay from here: said, with the rate it moves from and to.
      */
     private Stage.Plan withScheduleOf(Stage.Plan plan, TrainedWeights.Resumed from) {
-        int warmup = from.warmupSteps().orElse(plan.warmupSteps());
+        int warmup = Math.min(from.warmupSteps().orElse(plan.warmupSteps()), plan.steps()); // as the recipe caps it
         Stage.Plan resumed = new Stage.Plan(plan.name(), plan.activity(), plan.lossName(), plan.steps(), warmup, plan.learningRate(), plan.data());
         int then = from.scheduleSteps().orElse(plan.steps());
         if (then != plan.steps()) {

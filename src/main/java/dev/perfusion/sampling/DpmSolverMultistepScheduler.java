@@ -35,7 +35,9 @@ public final class DpmSolverMultistepScheduler implements Scheduler {
         c.requireDefault("dpmpp-2m", "final_sigmas_type", "zero");
         c.requireDefault("dpmpp-2m", "use_lu_lambdas", false);
         c.requireDefault("dpmpp-2m", "lambda_min_clipped", Double.NEGATIVE_INFINITY);
-        c.requireDefault("dpmpp-2m", "variance_type", null);
+        // only a learned variance changes the update; DDPM's configs say "fixed_small"
+        String variance = c.json().path("variance_type").asText("");
+        if (variance.startsWith("learned")) c.requireDefault("dpmpp-2m", "variance_type", null);
         c.requireDefault("dpmpp-2m", "euler_at_final", false);
         c.requireDefault("dpmpp-2m", "use_exponential_sigmas", false);
         c.requireDefault("dpmpp-2m", "use_beta_sigmas", false);

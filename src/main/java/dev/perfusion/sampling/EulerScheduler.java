@@ -24,14 +24,15 @@ public final class EulerScheduler implements Scheduler {
         this.stepsOffset = c.stepsOffset();
         this.karras = !ancestral && c.useKarrasSigmas();
         this.vPrediction = c.vPrediction();
-        String name = ancestral ? "euler-a" : "euler";
-        c.requireDefault(name, "interpolation_type", "linear");
-        c.requireDefault(name, "timestep_type", "discrete");
-        c.requireDefault(name, "sigma_min", null);
-        c.requireDefault(name, "sigma_max", null);
-        c.requireDefault(name, "use_exponential_sigmas", false);
-        c.requireDefault(name, "use_beta_sigmas", false);
-        c.requireDefault(name, "final_sigmas_type", "zero");
+        if (!ancestral) { // diffusers' ancestral Euler reads none of these
+            c.requireDefault("euler", "interpolation_type", "linear");
+            c.requireDefault("euler", "timestep_type", "discrete");
+            c.requireDefault("euler", "sigma_min", null);
+            c.requireDefault("euler", "sigma_max", null);
+            c.requireDefault("euler", "use_exponential_sigmas", false);
+            c.requireDefault("euler", "use_beta_sigmas", false);
+            c.requireDefault("euler", "final_sigmas_type", "zero");
+        }
     }
 
     @Override

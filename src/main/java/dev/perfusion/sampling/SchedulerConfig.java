@@ -94,8 +94,8 @@ public record SchedulerConfig(JsonNode json, int numTrainTimesteps, double betaS
 
     /**
      * The config as diffusers' StableDiffusionPipeline uses a model folder's: configs written before {@code steps_offset}
-     * and {@code clip_sample} were (the first SD 1.x folders) are set to {@code steps_offset} 1 and, for a DDIM scheduler,
-     * {@code clip_sample} false (its default, true, clips each step's x0 to [-1, 1] in latent space: washed-out pictures).
+     * and {@code clip_sample} were (the first SD 1.x folders) are set to {@code steps_offset} 1 and {@code clip_sample}
+     * false (true, DDIM's and DDPM's default, clips each step's x0 to [-1, 1] in latent space: washed-out pictures).
      * What changed is said in {@code notes}.
      */
     public SchedulerConfig asPipelineUsesIt(Consumer<String> notes) {
@@ -105,7 +105,9 @@ public record SchedulerConfig(JsonNode json, int numTrainTimesteps, double betaS
             fixed.put("steps_offset", 1);
             changed.add("steps_offset " + stepsOffset + " -> 1");
         }
-        if (json.path("_class_name").asText().equals("DDIMScheduler") && clipSample(ClassDefaults.DDIM)) {
+        // set true, or true by the default of the classes that have it (DDIM, DDPM); the others have no clip_sample
+        boolean clips = clipSample.orElse(List.of("DDIMScheduler", "DDPMScheduler").contains(json.path("_class_name").asText()));
+        if (clips) {
             fixed.put("clip_sample", false);
             changed.add("clip_sample true -> false");
         }

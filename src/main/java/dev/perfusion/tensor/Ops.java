@@ -412,6 +412,13 @@ public final class Ops {
         });
     }
 
+    /** {@code probabilities} v, in the probabilities' precision (fp32 from bf16 or fp16 v), handed back in v's: as {@link #attention}. */
+    public static Tensor weigh(Tensor probabilities, Tensor v) {
+        torch.ScalarType type = v.scalar_type().intern();
+        if (probabilities.scalar_type().intern() == type) return matmul(probabilities, v);
+        return Autocast.paused(() -> matmul(probabilities, v.to(probabilities.scalar_type()))).to(type);
+    }
+
     public static Tensor upsampleNearest2x(Tensor x) {
         long[] s = shape(x);
         return torch.upsample_nearest2d(x, new long[] {s[2] * 2, s[3] * 2});

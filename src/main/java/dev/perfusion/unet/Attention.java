@@ -52,7 +52,7 @@ public final class Attention extends Module {
             // explicit softmax(QK^T) so that someone can look at where each token attends
             Tensor probabilities = Ops.attentionProbabilities(q, k, bias, scale);
             observer.accept(probabilities);
-            return toOut.forward(mergeHeads(Ops.matmul(probabilities.to(v.scalar_type()), v)));
+            return toOut.forward(mergeHeads(Ops.weigh(probabilities, v)));
         }
         return toOut.forward(mergeHeads(Ops.attention(q, k, v, bias, scale)));
     }

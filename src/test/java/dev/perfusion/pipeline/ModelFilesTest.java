@@ -45,6 +45,21 @@ class ModelFilesTest {
         assertEquals(WeightHash.sampled(ModelSource.resolve(model, ModelSource.Options.defaults()).unetWeights()), again.unetHash());
     }
 
+    /** What changes beside a model without changing it (a git clone's .git/, an editor's swap file, a dangling link) leaves it as read. */
+    @Test
+    void whatIsNotTheModelDoesNotChangeIt() throws IOException {
+        Path model = BundledWorld.copyOfModel(tmp.resolve("m"));
+        java.nio.file.Files.createDirectories(model.resolve(".git"));
+        java.nio.file.Files.writeString(model.resolve(".git/index"), "1");
+        StableDiffusion sd = load(model, Progress.NONE);
+        java.nio.file.Files.writeString(model.resolve(".git/index"), "22");
+        java.nio.file.Files.writeString(model.resolve("unet/.config.json.swp"), "x");
+        java.nio.file.Files.createSymbolicLink(model.resolve("unet/diffusion_pytorch_model.bin"), tmp.resolve("pruned-blob"));
+        assertTrue(sd.filesUnchanged());
+        sd.unetHash();
+        assertTrue(load(model, Progress.NONE).filesUnchanged(), "a dangling link is read past");
+    }
+
     @Test
     void aModelRewrittenWhileItIsReadIsRefused() throws IOException {
         Path model = BundledWorld.copyOfModel(tmp.resolve("m"));

@@ -109,7 +109,7 @@ class TextToImageTest extends BundledCatTest {
         }
     }
 
-    /** PNDM evaluates its first noise level twice: step-counted windows (layout first, side steering) count noise levels. */
+    /** PNDM evaluates its second noise level twice: step-counted windows (layout first, side steering) count noise levels. */
     @Test
     void windowsCountedInStepsCountNoiseLevelsNotEvaluations() {
         var config = dev.perfusion.io.layout.ModelConfigs.builtIn("sd15").scheduler();
@@ -123,9 +123,9 @@ class TextToImageTest extends BundledCatTest {
             for (int i = 1; i < t.length; i++) {
                 assertEquals(t[i] == t[i - 1] ? step[i - 1] : step[i - 1] + 1, step[i], name + " evaluation " + i + " of " + java.util.Arrays.toString(t));
             }
-            assertEquals(name.equals("pndm") ? 11 : 10, t.length, name + ": SD 1.5's PNDM skips the Runge-Kutta warm-up, repeating its first level");
+            assertEquals(name.equals("pndm") ? 11 : 10, t.length, name + ": SD 1.5's PNDM skips the Runge-Kutta warm-up, repeating its second level");
         }
-        assertArrayEquals(new int[] {0, 0, 1, 2, 3}, TextToImage.stepOfEach(new double[] {901, 901, 801, 701, 601}, 4));
+        assertArrayEquals(new int[] {0, 1, 1, 2, 3}, TextToImage.stepOfEach(new double[] {901, 801, 801, 701, 601}, 4));
         assertArrayEquals(new int[] {0, 1, 2, 3}, TextToImage.stepOfEach(new double[] {901, 801, 701, 601}, 4));
     }
 }

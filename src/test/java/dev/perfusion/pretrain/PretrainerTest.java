@@ -492,6 +492,10 @@ class PretrainerTest {
         assertTrue(Files.readString(sharper.model().resolve("recipe.json")).contains("continued_from"));
         assertEquals(1, Pretrainer.continuations(sharper.model().resolve("recipe.json")));
         StableDiffusion.load(sharper.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
+        // and the other way: a run that trains the UNet, in the decoder-only run's folder, took its model for its own
+        java.io.IOException notAUnet = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(3, 2, 3).withDecoderAdversarial(0.5),
+                critic, Progress.NONE).schedule(1, 1000).continueFrom(model).run());
+        assertTrue(notAUnet.getMessage().contains("holds a model made by --decoder-only"), notAUnet.getMessage());
 
         // a new VAE of more latent channels under the model's UNet: the UNet keeps its weights but for its latent layers
         Path relatentWork = tmp.resolve("new-vae");

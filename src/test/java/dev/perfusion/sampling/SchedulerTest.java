@@ -213,7 +213,7 @@ class SchedulerTest {
                 {"dpmpp-2m", "solver_type", "\"heun\""}, {"dpmpp-2m", "solver_order", "3"}, {"dpmpp-2m", "final_sigmas_type", "\"sigma_min\""},
                 {"dpmpp-2m", "use_lu_lambdas", "true"}, {"dpmpp-2m", "lambda_min_clipped", "-5.1"}, {"dpmpp-2m", "euler_at_final", "true"},
                 {"euler", "interpolation_type", "\"log_linear\""}, {"euler", "timestep_type", "\"continuous\""},
-                {"euler-a", "sigma_min", "0.03"}, {"euler", "use_exponential_sigmas", "true"}};
+                {"euler", "sigma_min", "0.03"}, {"euler", "use_exponential_sigmas", "true"}, {"dpmpp-2m", "variance_type", "\"learned_range\""}};
         for (String[] r : refused) {
             SchedulerConfig config = withSetting(r[1], r[2]);
             var e = assertThrows(IllegalArgumentException.class, () -> Schedulers.create(r[0], config), r[1]);
@@ -222,7 +222,8 @@ class SchedulerTest {
         }
         String[][] accepted = {{"dpmpp-2m", "solver_type", "\"midpoint\""}, {"dpmpp-2m", "solver_type", "\"bh2\""},
                 {"dpmpp-2m", "algorithm_type", "\"deis\""}, {"dpmpp-2m", "lambda_min_clipped", "-Infinity"},
-                {"dpmpp-2m", "variance_type", "null"}, {"euler", "sigma_max", "null"}, {"euler", "interpolation_type", "\"linear\""}};
+                {"dpmpp-2m", "variance_type", "null"}, {"dpmpp-2m", "variance_type", "\"fixed_small\""}, {"euler", "sigma_max", "null"},
+                {"euler", "interpolation_type", "\"linear\""}, {"euler-a", "sigma_min", "0.03"}, {"euler-a", "interpolation_type", "\"log_linear\""}};
         for (String[] a : accepted) Schedulers.create(a[0], withSetting(a[1], a[2])).setTimesteps(10);
     }
 
@@ -255,5 +256,7 @@ class SchedulerTest {
         assertSame(sd15(), sd15().asPipelineUsesIt(n -> fail(n)), "an up-to-date config as it is");
         SchedulerConfig pndm = SchedulerConfig.fromJson(new com.fasterxml.jackson.databind.ObjectMapper().readTree("{\"_class_name\": \"PNDMScheduler\", \"steps_offset\": 1}"));
         assertSame(pndm, pndm.asPipelineUsesIt(n -> fail(n)), "clip_sample is DDIM's (and DDPM's) to set");
+        SchedulerConfig ddpm = SchedulerConfig.fromJson(new com.fasterxml.jackson.databind.ObjectMapper().readTree("{\"_class_name\": \"DDPMScheduler\", \"steps_offset\": 1}"));
+        assertFalse(ddpm.asPipelineUsesIt(n -> {}).clipSample(SchedulerConfig.ClassDefaults.DDIM), "DDPM clips by default too");
     }
 }

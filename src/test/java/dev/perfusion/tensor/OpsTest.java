@@ -140,9 +140,11 @@ class OpsTest {
                 Tensor exact = Ops.attentionProbabilities(q16.to(torch.ScalarType.Float), k16.to(torch.ScalarType.Float), null, 0.35);
                 assertEquals(0.0, Ops.maxAbsDiff(exact, p), 1e-6, "the fp32 probabilities of the bf16 inputs, autocast " + autocast);
             }
-            Tensor attended = Ops.attention(q16, k16, v16, null, 0.35).to(torch.ScalarType.Float);
-            Tensor weighed = Ops.matmul(Ops.attentionProbabilities(q16, k16, null, 0.35), v16.to(torch.ScalarType.Float));
-            assertEquals(0.0, Ops.maxAbsDiff(attended, weighed), 0.02, "what the attention computes, to bf16's rounding of its output");
+            Tensor attended = Ops.attention(q16, k16, v16, null, 0.35);
+            Tensor weighed = Ops.weigh(Ops.attentionProbabilities(q16, k16, null, 0.35), v16);
+            assertEquals(torch.ScalarType.BFloat16, weighed.scalar_type().intern(), "handed back in v's precision");
+            assertEquals(0.0, Ops.maxAbsDiff(attended.to(torch.ScalarType.Float), weighed.to(torch.ScalarType.Float)), 0.02,
+                    "what the attention computes, to bf16's rounding of its output");
         }
     }
 
