@@ -387,10 +387,9 @@ public final class Ops {
         // libtorch's CPU attention in bf16 ran 4x slower than in fp32 on Zen 4 (SD 1.5 UNet step at 256: 3.15 s of
         // 4.40 in attention): on the CPU it is computed in fp32, autocast paused, and handed back in the caller's precision
         torch.ScalarType type = q.scalar_type().intern();
-        boolean upcast = q.is_cpu() && (type == torch.ScalarType.BFloat16 || type == torch.ScalarType.Half);
+        boolean upcast = q.is_cpu() && reduced(type);
         Tensor mask = additiveMask == null ? null : additiveMask.to(q.device(), upcast ? torch.ScalarType.Float : type);
-        Tensor out = Autocast.paused(() -> torch.scaled_dot_product_attention(upcast ? q.to(torch.ScalarType.Float) : q,
-                upcast ? k.to(torch.ScalarType.Float) : k, upcast ? v.to(torch.ScalarType.Float) : v,
+        Tensor out = Autocast.paused(() -> torch.scaled_dot_product_attention(fp32If(upcast, q), fp32If(upcast, k), fp32If(upcast, v),
                 mask == null ? new TensorOptional() : new TensorOptional(mask), 0.0, false, new DoubleOptional(scale), false));
         if (upcast) out = out.to(type);
         if (OpClock.enabled()) OpClock.add("attention", t0);
@@ -403,13 +402,21 @@ public final class Ops {
      * on the CPU (and diffusers with {@code upcast_attention}): a picture is drawn alike whether they are looked at or not.
      */
     public static Tensor attentionProbabilities(Tensor q, Tensor k, Tensor additiveMask, double scale) {
-        torch.ScalarType type = q.scalar_type().intern();
-        boolean upcast = type == torch.ScalarType.BFloat16 || type == torch.ScalarType.Half;
+        boolean upcast = reduced(q.scalar_type().intern());
         return Autocast.paused(() -> {
-            Tensor q32 = upcast ? q.to(torch.ScalarType.Float) : q;
-            Tensor logits = mul(matmul(q32, (upcast ? k.to(torch.ScalarType.Float) : k).transpose(-2, -1)), scale);
+            Tensor q32 = fp32If(upcast, q);
+            Tensor logits = mul(matmul(q32, fp32If(upcast, k).transpose(-2, -1)), scale);
             return softmax(additiveMask == null ? logits : add(logits, additiveMask.to(q.device(), q32.scalar_type())), -1);
         });
+    }
+
+    /** bf16 or fp16: the precisions whose attention is computed in fp32. */
+    private static boolean reduced(torch.ScalarType type) {
+        return type == torch.ScalarType.BFloat16 || type == torch.ScalarType.Half;
+    }
+
+    private static Tensor fp32If(boolean upcast, Tensor t) {
+        return upcast ? t.to(torch.ScalarType.Float) : t;
     }
 
     /** {@code probabilities} v, in the probabilities' precision (fp32 from bf16 or fp16 v), handed back in v's: as {@link #attention}. */
