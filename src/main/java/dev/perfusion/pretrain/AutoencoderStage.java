@@ -39,6 +39,9 @@ abstract class AutoencoderStage implements Stage {
     /** The result's folder in the work folder. */
     abstract String resultFolder();
 
+    /** The recipe's parts that the result is trained with, kept beside it. */
+    abstract StageRecord record();
+
     /** The result's scaling factor, SD's {@code scaling_factor}: latents times it have about unit variance. */
     abstract double latentScale(AutoencoderKL ema);
 
@@ -65,6 +68,7 @@ abstract class AutoencoderStage implements Stage {
         AutoencoderKL ema = weights.ema(0, AutoencoderKL.class);
         double scale = latentScale(ema);
         run.progress().message(String.format(Locale.ROOT, "%s done; latent scaling factor %.5f", plan().name(), scale));
+        record().write(run.work(), run.recipe());
         DiffusersExport.writeComponent(run.work().resolve(resultFolder()), run.recipe().vaeJson(scale), DiffusersExport.WEIGHTS, ema, Safetensors.StoredType.F32);
         return null;
     }

@@ -1,8 +1,5 @@
 package dev.perfusion.pretrain;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.perfusion.io.AtomicFiles;
 import dev.perfusion.io.Safetensors;
 import dev.perfusion.nn.Weights;
 import dev.perfusion.nn.Module;
@@ -39,9 +36,6 @@ final class ContrastiveStage implements Stage {
     private static final WorldBatches.Series PROBE = new WorldBatches.Series(DATA_SEED - 10_000, 64, true, false);
     /** The stage's result in the work folder. */
     static final String TEXT_FOLDER = "text_encoder", IMAGE_FOLDER = "image_encoder";
-    /** The recipe the finished towers were trained with, beside them in the work folder. */
-    static final String RECORD = "towers-recipe.json";
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final PretrainingRun run;
     private final BaseModelRecipe recipe;
@@ -77,30 +71,6 @@ final class ContrastiveStage implements Stage {
     static boolean done(Path work) {
         return Files.isRegularFile(work.resolve(TEXT_FOLDER).resolve("model.safetensors"))
                 && Files.isRegularFile(work.resolve(IMAGE_FOLDER).resolve("model.safetensors"));
-    }
-
-    /** What the towers are made of: the recipe's parts this stage reads, its step count included. */
-    private static ObjectNode towersRecipe(BaseModelRecipe recipe) {
-        ObjectNode all = JSON.valueToTree(recipe), towers = JSON.createObjectNode();
-        for (String part : List.of("textHidden", "textLayers", "textHeads", "textMaxLength", "captionDetails", "seed", "contrastive")) {
-            if (all.has(part)) towers.set(part, all.get(part));
-        }
-        return towers;
-    }
-
-    /**
-     * A finished stage in {@code work} is used as it is, so it must be what {@code recipe} would train: else its
-     * towers would go on under another recipe's name (a rerun with more steps exported the old towers as trained
-     * for the new count). Folders finished before the record was kept are taken as they are.
-     */
-    static void checkDoneAs(Path work, BaseModelRecipe recipe) throws IOException {
-        Path record = work.resolve(RECORD);
-        if (!Files.isRegularFile(record)) return;
-        List<String> differ = BaseModelRecipe.differences(Files.readString(record), towersRecipe(recipe));
-        if (!differ.isEmpty()) {
-            throw new IOException(work + ": its contrastive stage finished with another recipe (" + String.join("; ", differ)
-                    + "): the options it was started with use its towers; to train anew, remove " + work + " or use another folder");
-        }
     }
 
     @Override
@@ -219,7 +189,7 @@ final class ContrastiveStage implements Stage {
     public Path finish(TrainedWeights weights, double loss) throws IOException {
         Path work = run.work();
         // the record first: towers without it would pass as a folder from before records were kept
-        AtomicFiles.write(work.resolve(RECORD), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(towersRecipe(recipe)));
+        StageRecord.TOWERS.write(work, recipe);
         DiffusersExport.writeComponent(work.resolve(TEXT_FOLDER), recipe.textEncoderJson(tokenizer.vocabSize(), tokenizer.bosId(), tokenizer.eosId(), tokenizer.padId()),
                 "model.safetensors", weights.ema(0, ClipTextModelWithProjection.class), Safetensors.StoredType.F16);
         DiffusersExport.writeComponent(work.resolve(IMAGE_FOLDER), recipe.imageTowerConfig().toJson(), "model.safetensors",

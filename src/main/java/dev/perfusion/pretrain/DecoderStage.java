@@ -81,6 +81,11 @@ final class DecoderStage extends AutoencoderStage {
     }
 
     @Override
+    StageRecord record() {
+        return StageRecord.DECODER;
+    }
+
+    @Override
     String resultFolder() {
         return "vae-decoder";
     }

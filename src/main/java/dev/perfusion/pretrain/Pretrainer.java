@@ -164,32 +164,28 @@ public final class Pretrainer {
             StageLoop loop = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds);
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
             checkOrigin();
-            Files.createDirectories(work.resolve("samples"));
             if (continueFrom != null) keepExportedParts();
             ClipTokenizer tokenizer = tokenizer();
-            if (recipe.frozenTextEncoder() && ContrastiveStage.done(work)) ContrastiveStage.checkDoneAs(work, recipe);
-            else if (recipe.frozenTextEncoder()) {
+            boolean exportedBefore = export.exported();
+            checkFinishedParts(export, exportedBefore);
+            recordOrigin(); // only once nothing in the folder refuses this run
+            Files.createDirectories(work.resolve("samples"));
+            if (recipe.frozenTextEncoder() && !ContrastiveStage.done(work)) {
                 Result c = loop.train(new ContrastiveStage(run, tokenizer));
                 if (!c.finished()) return c;
             }
-            if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
             if (!done("vae")) {
                 Result r = loop.train(vaeOrigin == DiffusersExport.VaeOrigin.TRAINED_FURTHER ? new VaeStage(run, continueFrom.resolve("vae"), continuation) : new VaeStage(run));
                 if (!r.finished()) return r;
             }
-            boolean exportedBefore = export.exported();
-            if (exportedBefore && decoderOnlyExport()) {
-                throw new IOException(work + " holds a model made by --decoder-only (the continued model with its decoder trained alone), "
-                        + "not a UNet trained here: a run that trains the UNet needs a work folder of its own");
-            }
-            if (exportedBefore) export.checkFinishedRecipe();
             Result r = exportedBefore
                     ? new Result(true, "diffusion", recipe.diffusionSteps(), Double.NaN, 0, export.model())
                     : loop.train(new DiffusionStage(run, tokenizer, continueFrom, continuation, continued, vaeOrigin == DiffusersExport.VaeOrigin.NEW, newUnet, export));
             if (!r.finished()) return r;
             double loss = r.loss(); // NaN: the diffusion stage finished in an earlier run
             try (WorkFolderLock decoder = WorkFolderLock.await(work, WorkFolderLock.Part.DECODER, progress)) {
-                if (!done("vae-decoder")) {
+                if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
+                else {
                     Result d = loop.train(new DecoderStage(run, decoderContinuation()));
                     if (!d.finished()) return d;
                     if (Double.isNaN(loss)) loss = d.loss();
@@ -210,7 +206,7 @@ public final class Pretrainer {
         try (WorkFolderLock stages = WorkFolderLock.take(work, WorkFolderLock.Part.STAGES);
              PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             if (ContrastiveStage.done(work)) {
-                ContrastiveStage.checkDoneAs(work, recipe);
+                StageRecord.TOWERS.checkDoneAs(work, recipe);
                 return new Result(true, "contrastive", recipe.contrastive().steps(), Double.NaN, 0, work.resolve(ContrastiveStage.TEXT_FOLDER));
             }
             Result r = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new ContrastiveStage(run, tokenizer()));
@@ -250,6 +246,8 @@ public final class Pretrainer {
         if (decoderOfModel) checkNotAContinuedRunsFolder();
         if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
+        StageRecord.VAE.checkDoneAs(work, recipe);
+        if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
@@ -330,6 +328,22 @@ public final class Pretrainer {
         return continueFrom != null && vaeOrigin != DiffusersExport.VaeOrigin.NEW ? continuation : 0;
     }
 
+    /**
+     * The parts of the folder that earlier runs finished are used as they are, so each must be what this run's recipe
+     * would train (before hours of training, not after them).
+     */
+    private void checkFinishedParts(DiffusersExport export, boolean exportedBefore) throws IOException {
+        if (recipe.frozenTextEncoder() && ContrastiveStage.done(work)) StageRecord.TOWERS.checkDoneAs(work, recipe);
+        if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
+        if (done("vae")) StageRecord.VAE.checkDoneAs(work, recipe);
+        if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
+        if (exportedBefore && decoderOnlyExport()) {
+            throw new IOException(work + " holds a model made by --decoder-only (the continued model with its decoder trained alone), "
+                    + "not a UNet trained here: a run that trains the UNet needs a work folder of its own");
+        }
+        if (exportedBefore) export.checkFinishedRecipe();
+    }
+
     /** What a work folder's run started from, recorded when it starts: a rerun must start from the same. */
     static final String ORIGIN = "origin.json";
 
@@ -339,20 +353,31 @@ public final class Pretrainer {
      * The first run in a folder records its start; folders begun before the record are taken as they are.
      */
     private void checkOrigin() throws IOException {
+        Path record = work.resolve(ORIGIN);
+        if (Files.isRegularFile(record)) {
+            List<String> differ = BaseModelRecipe.differences(Files.readString(record), origin());
+            if (!differ.isEmpty()) {
+                throw new IOException(work + " holds a run started otherwise (" + String.join("; ", differ) + "): give the options it was started "
+                        + "with to go on, or another work folder");
+            }
+        }
+    }
+
+    /** Where this run starts from, as the folder's origin record says it. */
+    private ObjectNode origin() {
         ObjectNode now = new ObjectMapper().createObjectNode();
         now.put("continued_from", continueFrom == null ? null : continueFrom.toAbsolutePath().normalize().toString());
         now.put("vae", continueFrom == null ? "new" : vaeOrigin.name().toLowerCase(java.util.Locale.ROOT));
         now.put("new_unet", newUnet);
         now.put("new_text_encoder", newTextEncoder);
+        return now;
+    }
+
+    /** The first run in a folder records where it started (not a run refused before it trained anything). */
+    private void recordOrigin() throws IOException {
         Path record = work.resolve(ORIGIN);
-        if (Files.isRegularFile(record)) {
-            List<String> differ = BaseModelRecipe.differences(Files.readString(record), now);
-            if (!differ.isEmpty()) {
-                throw new IOException(work + " holds a run started otherwise (" + String.join("; ", differ) + "): give the options it was started "
-                        + "with to go on, or another work folder");
-            }
-        } else if (!trainedBeyondTheTowers()) {
-            AtomicFiles.write(record, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(now));
+        if (!Files.isRegularFile(record) && !trainedBeyondTheTowers()) {
+            AtomicFiles.write(record, new ObjectMapper().writerWithDefaultPrettyPrinter().writeValueAsBytes(origin()));
         }
     }
 

@@ -64,6 +64,11 @@ final class VaeStage extends AutoencoderStage {
     }
 
     @Override
+    StageRecord record() {
+        return StageRecord.VAE;
+    }
+
+    @Override
     String resultFolder() {
         return "vae";
     }

@@ -399,6 +399,7 @@ class ContrastiveStageTest {
         assertTrue(refused.getMessage().contains("contrastive.steps 1, now 2"), refused.getMessage());
         IOException whole = assertThrows(IOException.class, () -> new Pretrainer(more, work, Progress.NONE).run());
         assertTrue(whole.getMessage().contains("contrastive.steps 1, now 2"), whole.getMessage());
+        assertFalse(Files.exists(work.resolve(Pretrainer.ORIGIN)), "a refused run records no start: another may begin here");
         assertArrayEquals(towers, Files.readAllBytes(work.resolve("text_encoder/model.safetensors")), "the towers are left as they were");
 
         // a whole run after the towers alone records where it started (the towers' log kept the record from being written)

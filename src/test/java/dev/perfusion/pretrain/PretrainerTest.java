@@ -246,6 +246,36 @@ class PretrainerTest {
     }
 
     /**
+     * A finished VAE or decoder stage rerun with another step count was used as it was (shapes alone were checked), so
+     * the model went on as trained for the new count: refused now, naming the difference; the same recipe uses them.
+     */
+    @Test
+    void aFinishedVaeOrDecoderIsNotPassedOffAsAnotherRecipes() throws Exception {
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2);
+        Path work = tmp.resolve("finished-vae");
+        Pretrainer.Result stopped;
+        do {
+            stopped = new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).timeLimit(0).run();
+        } while (stopped.stage().equals("vae"));
+        byte[] vae = Files.readAllBytes(work.resolve("vae").resolve(DiffusersExport.WEIGHTS));
+        java.io.IOException longer = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(3, 2, 2), work, Progress.NONE).run());
+        assertTrue(longer.getMessage().contains("its VAE stage finished with another recipe (vaeSteps 2, now 3)"), longer.getMessage());
+        java.io.IOException beside = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(3, 2, 2), work, Progress.NONE).runDecoderStage());
+        assertTrue(beside.getMessage().contains("vaeSteps 2, now 3"), beside.getMessage());
+        assertArrayEquals(vae, Files.readAllBytes(work.resolve("vae").resolve(DiffusersExport.WEIGHTS)), "the VAE is left as it was");
+
+        assertTrue(new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).runDecoderStage().finished());
+        byte[] decoder = Files.readAllBytes(work.resolve("vae-decoder").resolve(DiffusersExport.WEIGHTS));
+        BaseModelRecipe adversarial = r.withDecoderAdversarial(0.1);
+        java.io.IOException critic = assertThrows(java.io.IOException.class, () -> new Pretrainer(adversarial, work, Progress.NONE).runDecoderStage());
+        assertTrue(critic.getMessage().contains("its decoder stage finished with another recipe (decoderAdversarialWeight unset, now 0.1)"), critic.getMessage());
+        java.io.IOException whole = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(2, 2, 4), work, Progress.NONE).schedule(1000, 1000).run());
+        assertTrue(whole.getMessage().contains("decoderSteps 2, now 4"), whole.getMessage());
+        assertTrue(new Pretrainer(r, work, Progress.NONE).runDecoderStage().finished(), "the same recipe again");
+        assertArrayEquals(decoder, Files.readAllBytes(work.resolve("vae-decoder").resolve(DiffusersExport.WEIGHTS)), "the decoder is left as it was");
+    }
+
+    /**
      * A checkpoint resumed with another thread count or on another kind of CPU goes on, saying that its steps are no
      * longer bit for bit those of one run (they were silently not); one resumed as it was written says nothing.
      */
