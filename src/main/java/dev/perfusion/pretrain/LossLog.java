@@ -17,8 +17,9 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * The work folder's {@code losses.csv}: one line per step of every stage and run ({@code stage,step,loss,seconds},
- * seconds since the run started), and its plot.
+ * The work folder's {@code losses.csv}: one line per step of every stage and run ({@code stage,step,loss,seconds,run},
+ * seconds since the run started, the run named by when it started), and its plot. Lines written before the run column
+ * have four fields.
  */
 final class LossLog {
     private static final Map<String, String> TITLES = new LinkedHashMap<>();
@@ -32,30 +33,49 @@ final class LossLog {
     }
 
     private final Path csv, png;
+    /** This run's name in the log (null where the log is only read). */
+    private final String run;
 
-    LossLog(Path csv, Path png) {
+    /** The log of the run named {@code run}. */
+    LossLog(Path csv, Path png, String run) {
         this.csv = csv;
         this.png = png;
+        this.run = run;
+    }
+
+    /** The log, to read. */
+    LossLog(Path csv, Path png) {
+        this(csv, png, null);
     }
 
     void append(String stage, int step, double loss, double seconds) throws IOException {
-        String line = String.format(Locale.ROOT, "%s,%d,%.6f,%.1f%n", stage, step, loss, seconds);
-        if (!Files.exists(csv)) line = "stage,step,loss,seconds\n" + line;
+        if (run == null) throw new IllegalStateException("a log opened to read");
+        String line = String.format(Locale.ROOT, "%s,%d,%.6f,%.1f,%s%n", stage, step, loss, seconds, run);
+        if (!Files.exists(csv)) line = "stage,step,loss,seconds,run\n" + line;
         Files.writeString(csv, line, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
     }
 
-    /** The seconds of every run together: each run's clock starts at 0, so a time below the last is a new run's. */
+    /**
+     * The seconds of every run together, each run's last time (a decoder stage run beside the main run, whose lines
+     * interleave, counts its own). Lines from before the run column: each run's clock starts at 0, so a time below the
+     * last such line's is a new run's.
+     */
     double totalSeconds() throws IOException {
         if (!Files.isRegularFile(csv)) return 0;
-        double total = 0, last = 0;
+        Map<String, Double> lastOfRun = new LinkedHashMap<>();
+        double unnamed = 0, last = 0;
         for (String line : Files.readAllLines(csv)) {
             String[] f = line.split(",");
             if (f.length < 4 || f[0].equals("stage")) continue;
             double t = Double.parseDouble(f[3]);
-            if (t < last) total += last;
+            if (f.length > 4) {
+                lastOfRun.merge(f[4], t, Math::max);
+                continue;
+            }
+            if (t < last) unnamed += last;
             last = t;
         }
-        return total + last;
+        return unnamed + last + lastOfRun.values().stream().mapToDouble(Double::doubleValue).sum();
     }
 
     /**
