@@ -20,8 +20,7 @@ import java.util.List;
  * <p>
  * The decoder's term is weighted adaptively, as in SD: its gradient at the decoder's last layer is {@code weight}
  * times the reconstruction loss's there, so that neither swamps the other however the critic's scale drifts. The
- * critic has its own AdamW and is not in the stage's checkpoint: a resumed run's critic starts afresh and learns
- * alone again for {@link #CRITIC_ALONE} steps.
+ * critic has its own AdamW; both are saved in the stage's checkpoint ({@link #state}).
  */
 final class AdversarialLoss {
     /** Steps in which only the critic learns, so that its first judgements of the decoder mean something. */
@@ -76,6 +75,29 @@ final class AdversarialLoss {
         double balance = gradientNorm(reconstruction, lastLayer) / (gradientNorm(adversarial, lastLayer) + 1e-4);
         return Ops.mul(adversarial, weight * Math.min(balance, 1e4));
     }
+
+    /** The critic's weights, its AdamW moments and its step count, by name, for the stage's checkpoint. */
+    java.util.Map<String, Tensor> state() {
+        java.util.Map<String, Tensor> out = new java.util.LinkedHashMap<>();
+        critic.namedParameters().forEach((name, p) -> out.put("critic." + name, p.t().detach()));
+        List<Tensor> moments = optimizer.state();
+        for (int i = 0; i < moments.size(); i++) out.put("critic.adam." + i, moments.get(i));
+        out.put(STEPS, Ops.scalar(criticSteps));
+        return out;
+    }
+
+    /** Takes back what {@link #state} saved. */
+    void restore(java.util.Map<String, Tensor> saved) {
+        try (org.bytedeco.pytorch.NoGradGuard ng = new org.bytedeco.pytorch.NoGradGuard()) {
+            critic.namedParameters().forEach((name, p) -> p.t().copy_(saved.get("critic." + name)));
+        }
+        List<Tensor> moments = new ArrayList<>();
+        for (int i = 0; saved.containsKey("critic.adam." + i); i++) moments.add(saved.get("critic.adam." + i));
+        this.criticSteps = (int) Math.round(Ops.item(saved.get(STEPS)));
+        optimizer.restore(moments, criticSteps);
+    }
+
+    private static final String STEPS = "critic.steps";
 
     /** Whether the decoder's term is on (the critic has learned alone long enough). */
     boolean judging() {

@@ -59,9 +59,19 @@ final class DecoderStage extends AutoencoderStage {
     }
 
     @Override
-    public String resumedDifferently() {
-        return adversarial == null ? null : "note: the patch critic is not in the checkpoint: it starts afresh and learns alone for "
-                + AdversarialLoss.CRITIC_ALONE + " steps again, in which (and in all of the steps left, if fewer) the decoder learns by its L1 loss alone";
+    public java.util.Map<String, Tensor> learnedBeside() {
+        return adversarial == null ? java.util.Map.of() : adversarial.state();
+    }
+
+    @Override
+    public void restoreBeside(java.util.Map<String, Tensor> saved) {
+        adversarial.restore(saved);
+    }
+
+    @Override
+    public String withoutBeside() {
+        return "the patch critic starts afresh and learns alone for " + AdversarialLoss.CRITIC_ALONE
+                + " steps again, in which (and in all of the steps left, if fewer) the decoder learns by its L1 loss alone";
     }
 
     /** L1, plus the critic's term where the recipe has one (the critic's own hinge loss is logged as {@code critic}). */

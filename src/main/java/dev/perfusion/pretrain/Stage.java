@@ -38,9 +38,20 @@ interface Stage {
         return null;
     }
 
-    /** What a stage resumed from its checkpoint does not go on with as an uninterrupted run would, to say; null where nothing. */
-    default String resumedDifferently() {
-        return null;
+    /**
+     * What the stage learns beside its modules' trained weights (a critic with an optimizer of its own), by name: saved
+     * in its checkpoint with them, so that a resumed run goes on as one.
+     */
+    default java.util.Map<String, Tensor> learnedBeside() {
+        return java.util.Map.of();
+    }
+
+    /** Takes back what {@link #learnedBeside} saved, the same names. */
+    default void restoreBeside(java.util.Map<String, Tensor> saved) {}
+
+    /** What a resumed stage does where its checkpoint holds nothing of {@link #learnedBeside} (written before it was kept). */
+    default String withoutBeside() {
+        return "";
     }
 
     /** Whether a parameter learns; the others keep their values, in the EMA copy too. */

@@ -40,8 +40,6 @@ final class StageLoop {
             throw new IOException(run.work() + ": the " + plan.name() + " stage's checkpoint is at step " + step + ", past the " + plan.steps()
                     + " steps asked: give more than " + step + " to go on from it, or another work folder to start afresh");
         }
-        String unlikeOneRun = step > 0 ? stage.resumedDifferently() : null;
-        if (unlikeOneRun != null) run.progress().message(unlikeOneRun);
         boolean sideBySide = Threads.configured() > 1, split = sideBySide && stage.splitsBatches();
         try (Threads.SideBySide parts = split ? Threads.sideBySide(Threads.configured(), "batch-parts") : null;
              Threads.SideBySide beside = !split && sideBySide && stage.preparesBatches() ? Threads.sideBySide(1, "batch-preparation") : null) {

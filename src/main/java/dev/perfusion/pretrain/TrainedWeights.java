@@ -37,6 +37,7 @@ import java.util.Map;
  * few per tensor (the world model has 394). The checkpoint still names a tensor per parameter.
  */
 final class TrainedWeights {
+    private final Stage owner;
     private final String stage;
     private final Path checkpoint;
     private final BaseModelRecipe recipe;
@@ -50,6 +51,7 @@ final class TrainedWeights {
     private boolean gradientsChecked;
 
     TrainedWeights(Stage stage, PretrainingRun run) {
+        this.owner = stage;
         this.stage = stage.plan().name();
         this.checkpoint = run.work().resolve("checkpoint-" + this.stage + ".safetensors");
         this.recipe = run.recipe();
@@ -177,6 +179,7 @@ final class TrainedWeights {
             List<Tensor> moments = new ArrayList<>();
             for (Tensor flat : optimizer.state()) moments.addAll(layout.views(flat));
             for (int i = 0; i < moments.size(); i++) t.put("adam." + i, moments.get(i));
+            owner.learnedBeside().forEach((name, value) -> t.put(BESIDE + name, value));
             Map<String, String> metadata = new LinkedHashMap<>(Map.of("stage", stage, "step", Integer.toString(step),
                     "seed", Long.toString(recipe.seed()), "recipe", recipe.withoutStepCounts().toString(), COMPUTED_ON, computedOn));
             metadata.put(SCHEDULE_STEPS, Integer.toString(scheduleSteps));
@@ -186,6 +189,9 @@ final class TrainedWeights {
         }
         progress.message("checkpoint at " + stage + " step " + step);
     }
+
+    /** The prefix of what the stage learns beside its trained weights ({@link Stage#learnedBeside}) in the checkpoint. */
+    private static final String BESIDE = "beside.";
 
     private static final String SCHEDULE_STEPS = "schedule_steps", WARMUP_STEPS = "warmup_steps", SMOOTHED_LOSS = "smoothed_loss";
 
@@ -226,11 +232,30 @@ final class TrainedWeights {
             }
             optimizer.restore(List.of(layout.join(moments.subList(0, n)), layout.join(moments.subList(n, 2 * n))), step);
         }
+        restoreBeside(st);
         progress.message("resumed " + stage + " at step " + step + " from " + checkpoint);
         Map<String, String> m = st.metadata();
         return new Resumed(step, m.containsKey(SCHEDULE_STEPS) ? java.util.OptionalInt.of(Integer.parseInt(m.get(SCHEDULE_STEPS))) : java.util.OptionalInt.empty(),
                 m.containsKey(WARMUP_STEPS) ? java.util.OptionalInt.of(Integer.parseInt(m.get(WARMUP_STEPS))) : java.util.OptionalInt.empty(),
                 m.containsKey(SMOOTHED_LOSS) ? Double.parseDouble(m.get(SMOOTHED_LOSS)) : Double.NaN);
+    }
+
+    /** What the stage learns beside its weights, from the checkpoint; said where the checkpoint has none of it. */
+    private void restoreBeside(Safetensors st) throws IOException {
+        java.util.Set<String> names = owner.learnedBeside().keySet();
+        if (names.isEmpty()) return;
+        if (names.stream().noneMatch(n -> st.keys().contains(BESIDE + n))) {
+            progress.message("note: " + checkpoint + " was written before the stage kept what it learns beside its weights: " + owner.withoutBeside());
+            return;
+        }
+        try (Scope s = Scope.open()) { // not inference mode: the critic's weights require gradients
+            Map<String, Tensor> saved = new LinkedHashMap<>();
+            for (String name : names) {
+                if (!st.keys().contains(BESIDE + name)) throw new IOException(checkpoint + ": no " + BESIDE + name + " beside the stage's other state");
+                saved.put(name, st.get(BESIDE + name));
+            }
+            owner.restoreBeside(saved);
+        }
     }
 
     /** A finished stage needs no checkpoint. */

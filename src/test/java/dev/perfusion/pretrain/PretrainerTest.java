@@ -320,6 +320,48 @@ class PretrainerTest {
     }
 
     /**
+     * The decoder's patch critic, with an optimizer of its own, was not in the stage's checkpoint: a resumed run's critic
+     * started afresh (its hinge loss jumped back, and the decoder waited for it again). Now saved with the stage: a run
+     * stopped after every step logs what an uninterrupted one does; a checkpoint from before says the critic starts afresh.
+     */
+    @Test
+    void aDecoderStageResumedAgainstItsCriticGoesOnAsOneRun() throws Exception {
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2).withSteps(2, 2, 3).withDecoderAdversarial(0.5);
+        Path whole = tmp.resolve("critic-whole"), stopped = tmp.resolve("critic-stopped");
+        assertTrue(new Pretrainer(r, whole, Progress.NONE).schedule(1, 1000).run().finished());
+        Pretrainer.Result last;
+        do {
+            last = new Pretrainer(r, stopped, Progress.NONE).schedule(1, 1000).timeLimit(0).run();
+        } while (!last.finished());
+        List<String> criticWhole = criticLines(whole), criticStopped = criticLines(stopped);
+        assertEquals(3, criticWhole.size(), criticWhole.toString());
+        assertEquals(criticWhole, criticStopped, "the critic's hinge loss, step by step");
+        assertArrayEquals(Files.readAllBytes(whole.resolve("vae-decoder").resolve(DiffusersExport.WEIGHTS)),
+                Files.readAllBytes(stopped.resolve("vae-decoder").resolve(DiffusersExport.WEIGHTS)));
+
+        // a checkpoint written before the critic was kept: it goes on, saying so
+        Path older = tmp.resolve("critic-older");
+        do {
+            last = new Pretrainer(r, older, Progress.NONE).schedule(1, 1000).timeLimit(0).run();
+        } while (!last.stage().equals("decoder"));
+        Path checkpoint = older.resolve("checkpoint-decoder.safetensors");
+        Safetensors st = Safetensors.open(checkpoint);
+        java.util.Map<String, org.bytedeco.pytorch.Tensor> kept = new java.util.LinkedHashMap<>();
+        for (String k : st.keys()) if (!k.startsWith("beside.")) kept.put(k, st.get(k));
+        assertTrue(kept.size() < st.keys().size(), "the critic is in the checkpoint");
+        Safetensors.write(checkpoint, kept, st.metadata(), Safetensors.StoredType.F32);
+        List<String> said = new ArrayList<>();
+        assertTrue(new Pretrainer(r, older, listening(said)).schedule(1, 1000).run().finished());
+        assertTrue(said.stream().anyMatch(m -> m.contains("before the stage kept what it learns beside its weights: the patch critic starts afresh")), said.toString());
+    }
+
+    /** The critic's lines of a work folder's loss log: step and loss. */
+    private static List<String> criticLines(Path work) throws Exception {
+        return Files.readAllLines(work.resolve("losses.csv")).stream().filter(l -> l.startsWith(DecoderStage.CRITIC + ","))
+                .map(l -> String.join(",", java.util.Arrays.asList(l.split(",")).subList(0, 3))).toList();
+    }
+
+    /**
      * A run resumed with more steps than it began with jumped its learning rate (its cosine decay recomputed over the new
      * total) without a word, and its logged loss started afresh from one batch: now said with the rates it moves between,
      * and the smoothed loss goes on from the checkpoint's.
