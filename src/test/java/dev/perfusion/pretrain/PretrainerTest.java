@@ -355,6 +355,30 @@ class PretrainerTest {
         assertTrue(said.stream().anyMatch(m -> m.contains("before the stage kept what it learns beside its weights: the patch critic starts afresh")), said.toString());
     }
 
+    /**
+     * A diffusion stage begun with fewer steps than the recipe's warm-up (which is capped at them) and resumed with more
+     * keeps the warm-up it began with: recomputed from the new count, it warmed up again from a fraction of the rate.
+     */
+    @Test
+    void aWarmUpCappedAtFewStepsIsKeptWhenResumedWithMore() throws Exception {
+        BaseModelRecipe few = BaseModelRecipe.standard().quick(1, 2), more = BaseModelRecipe.standard().quick(1, 8);
+        assertEquals(2, few.warmupSteps());
+        assertTrue(more.warmupSteps() > 2, "the recipe's own warm-up is longer than the first run's steps");
+        Path work = tmp.resolve("warm");
+        Pretrainer.Result stopped;
+        do {
+            stopped = new Pretrainer(few, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run();
+        } while (!stopped.stage().equals("diffusion"));
+        assertEquals(1, stopped.step());
+        List<String> said = new ArrayList<>();
+        assertEquals(2, new Pretrainer(more, work, listening(said)).schedule(1, 1000).timeLimit(0).run().step());
+        double lr = few.diffusionLr();
+        String expected = String.format(java.util.Locale.ROOT, "note: the diffusion stage's run began for 2 steps, now 8: its learning rate's decay is stretched "
+                + "over them from step 1, where it moves from %.3g to %.3g", lr * StageLoop.learningRateScale(1, 2, 2), lr * StageLoop.learningRateScale(1, 8, 2));
+        assertTrue(said.contains(expected), said.toString());
+        assertEquals("2", Safetensors.open(work.resolve("checkpoint-diffusion.safetensors")).metadata().get("warmup_steps"));
+    }
+
     /** The critic's lines of a work folder's loss log: step and loss. */
     private static List<String> criticLines(Path work) throws Exception {
         return Files.readAllLines(work.resolve("losses.csv")).stream().filter(l -> l.startsWith(DecoderStage.CRITIC + ","))
