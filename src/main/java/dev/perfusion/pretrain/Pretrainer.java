@@ -164,11 +164,11 @@ public final class Pretrainer {
             StageLoop loop = new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds);
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
             checkOrigin();
-            if (continueFrom != null) keepExportedParts();
-            ClipTokenizer tokenizer = tokenizer();
             boolean exportedBefore = export.exported();
             checkFinishedParts(export, exportedBefore);
-            recordOrigin(); // only once nothing in the folder refuses this run
+            recordOrigin(); // only once the folder's finished parts agree with this run, and before any part is copied in
+            if (continueFrom != null) keepExportedParts();
+            ClipTokenizer tokenizer = tokenizer();
             Files.createDirectories(work.resolve("samples"));
             if (recipe.frozenTextEncoder() && !ContrastiveStage.done(work)) {
                 Result c = loop.train(new ContrastiveStage(run, tokenizer));
@@ -333,15 +333,15 @@ public final class Pretrainer {
      * would train (before hours of training, not after them).
      */
     private void checkFinishedParts(DiffusersExport export, boolean exportedBefore) throws IOException {
-        if (recipe.frozenTextEncoder() && ContrastiveStage.done(work)) StageRecord.TOWERS.checkDoneAs(work, recipe);
-        if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
-        if (done("vae")) StageRecord.VAE.checkDoneAs(work, recipe);
-        if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
-        if (exportedBefore && decoderOnlyExport()) {
+        if (exportedBefore && decoderOnlyExport()) { // the folder's own run, first: what else differs is then beside the point
             throw new IOException(work + " holds a model made by --decoder-only (the continued model with its decoder trained alone), "
                     + "not a UNet trained here: a run that trains the UNet needs a work folder of its own");
         }
         if (exportedBefore) export.checkFinishedRecipe();
+        if (recipe.frozenTextEncoder() && ContrastiveStage.done(work)) StageRecord.TOWERS.checkDoneAs(work, recipe);
+        if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
+        if (done("vae")) StageRecord.VAE.checkDoneAs(work, recipe);
+        if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
     }
 
     /** What a work folder's run started from, recorded when it starts: a rerun must start from the same. */

@@ -16,7 +16,7 @@ record PretrainingRun(BaseModelRecipe recipe, Path work, Progress progress, Worl
 
     static PretrainingRun start(BaseModelRecipe recipe, Path work, Progress progress, Phases phases) {
         return new PretrainingRun(recipe, work, progress, new WorldBatches(recipe),
-                new LossLog(work.resolve("losses.csv"), work.resolve("loss.png"), java.time.Instant.now().toString()), System.nanoTime(), phases);
+                new LossLog(work.resolve("losses.csv"), work.resolve("loss.png"), java.time.Instant.now() + "-" + ProcessHandle.current().pid()), System.nanoTime(), phases);
     }
 
     /** Seconds since this run started. */

@@ -165,7 +165,8 @@ final class TrainedWeights {
     }
 
     /**
-     * Writes the checkpoint: per trained tensor its value, its EMA copy, then AdamW's m of each and v of each; with the
+     * Writes the checkpoint: per trained tensor its value, its EMA copy, then AdamW's m of each and v of each, then what
+     * the stage learns beside them ({@link Stage#learnedBeside}, {@code beside.} and its name); with the
      * steps and warm-up its learning rate schedule runs over, and the smoothed loss, so that a resumed run goes on as one.
      */
     void save(int step, int scheduleSteps, int warmupSteps, double smoothedLoss) throws IOException {
@@ -242,13 +243,13 @@ final class TrainedWeights {
 
     /** What the stage learns beside its weights, from the checkpoint; said where the checkpoint has none of it. */
     private void restoreBeside(Safetensors st) throws IOException {
-        java.util.Set<String> names = owner.learnedBeside().keySet();
-        if (names.isEmpty()) return;
-        if (names.stream().noneMatch(n -> st.keys().contains(BESIDE + n))) {
-            progress.message("note: " + checkpoint + " was written before the stage kept what it learns beside its weights: " + owner.withoutBeside());
-            return;
-        }
         try (Scope s = Scope.open()) { // not inference mode: the critic's weights require gradients
+            java.util.Set<String> names = owner.learnedBeside().keySet();
+            if (names.isEmpty()) return;
+            if (names.stream().noneMatch(n -> st.keys().contains(BESIDE + n))) {
+                progress.message("note: " + checkpoint + " was written before the stage kept what it learns beside its weights: " + owner.withoutBeside());
+                return;
+            }
             Map<String, Tensor> saved = new LinkedHashMap<>();
             for (String name : names) {
                 if (!st.keys().contains(BESIDE + name)) throw new IOException(checkpoint + ": no " + BESIDE + name + " beside the stage's other state");

@@ -269,8 +269,12 @@ class PretrainerTest {
         BaseModelRecipe adversarial = r.withDecoderAdversarial(0.1);
         java.io.IOException critic = assertThrows(java.io.IOException.class, () -> new Pretrainer(adversarial, work, Progress.NONE).runDecoderStage());
         assertTrue(critic.getMessage().contains("its decoder stage finished with another recipe (decoderAdversarialWeight unset, now 0.1)"), critic.getMessage());
+        List<String> logged = Files.readAllLines(work.resolve("losses.csv"));
         java.io.IOException whole = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(2, 2, 4), work, Progress.NONE).schedule(1000, 1000).run());
-        assertTrue(whole.getMessage().contains("decoderSteps 2, now 4"), whole.getMessage());
+        assertTrue(whole.getMessage().contains("decoderSteps 2, now 4") && whole.getMessage().contains("remove " + work.resolve("vae-decoder") + "/ and "
+                + work.resolve("decoder-recipe.json")), whole.getMessage());
+        assertEquals(logged, Files.readAllLines(work.resolve("losses.csv")), "refused before the UNet trained a step");
+        assertFalse(Files.exists(work.resolve("model")), "nothing exported");
         assertTrue(new Pretrainer(r, work, Progress.NONE).runDecoderStage().finished(), "the same recipe again");
         assertArrayEquals(decoder, Files.readAllBytes(work.resolve("vae-decoder").resolve(DiffusersExport.WEIGHTS)), "the decoder is left as it was");
     }
