@@ -242,6 +242,7 @@ public final class Pretrainer {
     }
 
     private Result decoderStage() throws IOException {
+        checkOrigin(); // beside a main run, the decoder must start as it did (its data follows the run's continuation)
         boolean decoderOfModel = continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT;
         if (decoderOfModel) checkNotAContinuedRunsFolder();
         if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));

@@ -567,6 +567,10 @@ class PretrainerTest {
         java.io.IOException notHere = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(2, 1, 2).withImageSize(128), tmp.resolve("larger"),
                 Progress.NONE).schedule(1, 1000).continueFrom(model).runDecoderStage());
         assertTrue(notHere.getMessage().contains("needs a work folder of its own"), notHere.getMessage());
+        // nor a decoder alone started otherwise than the folder's run (from scratch, in a continued run's folder)
+        java.io.IOException otherwise = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(2, 1, 2).withImageSize(128), tmp.resolve("larger"),
+                Progress.NONE).schedule(1, 1000).runDecoderStage());
+        assertTrue(otherwise.getMessage().contains("holds a run started otherwise (continued_from \"" + model.toAbsolutePath().normalize() + "\", now null"), otherwise.getMessage());
         assertArrayEquals(largerUnet, Files.readAllBytes(larger.model().resolve("unet/diffusion_pytorch_model.safetensors")), "the run's model is kept");
 
         // the model's decoder alone trained on, against a patch critic: whole batches, the critic's loss logged beside L1
