@@ -18,8 +18,8 @@ import java.util.TreeMap;
 
 /**
  * The work folder's {@code losses.csv}: one line per step of every stage and run ({@code stage,step,loss,seconds,run},
- * seconds since the run started, the run named by when it started), and its plot. Lines written before the run column
- * have four fields.
+ * seconds since the run started, the run named by when it started and its process), and its plot. Lines written
+ * before the run column have four fields.
  */
 final class LossLog {
     private static final Map<String, String> TITLES = new LinkedHashMap<>();
