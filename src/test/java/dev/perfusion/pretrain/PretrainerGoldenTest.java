@@ -87,6 +87,38 @@ class PretrainerGoldenTest {
         work/vae-decoder/diffusion_pytorch_model.safetensors 65a5b4d8e75f8b21
         work/vae/config.json bdccde5c1c4c7110
         work/vae/diffusion_pytorch_model.safetensors 885048349d6c65ff
+        """,
+        // a 2-core AMD EPYC (Zen 3, family 25 model 1) VM, OpenBLAS choosing its own kernels, 2026-12-07
+        "avx2, family 25 model 1 / OpenBLAS auto", """
+        beside/vae-decoder/config.json ddd14c6538aeee98
+        beside/vae-decoder/diffusion_pytorch_model.safetensors 56a3950afbc58aea
+        checkpoint decoder 1 aa5ff7451900a4b8
+        checkpoint diffusion 1 7faedd663401a656
+        checkpoint vae 1 6e53035a1cb66998
+        continued losses.csv 291565079412f906
+        continued/recipe.json a93c32a66e214b86
+        continued/text_encoder/model.safetensors d56845f6111ff60d
+        continued/unet/diffusion_pytorch_model.safetensors 7bd47a8536b795f7
+        losses.csv 87e1bbbeb6cbaaa0
+        model/model_index.json 1fa75ac6ac47ce8e
+        model/recipe.json 9014440ee4483118
+        model/scheduler/scheduler_config.json 4bcf5ee88ccb8a19
+        model/text_encoder/config.json bea0317ed63beb95
+        model/text_encoder/model.safetensors 7588d7b4d4c90b65
+        model/tokenizer/merges.txt b9e0a403dc44a0e2
+        model/tokenizer/special_tokens_map.json 40116d35f015230b
+        model/tokenizer/tokenizer_config.json 7e2d119007b6cf79
+        model/tokenizer/vocab.json 4ac520259d7f476e
+        model/unet/config.json 174f0ad04682183b
+        model/unet/diffusion_pytorch_model.safetensors ea1d8bee671444e7
+        model/vae/config.json ddd14c6538aeee98
+        model/vae/diffusion_pytorch_model.safetensors 0bff7d41195a6fa4
+        samples/decoder-00002.png 1f9d9716fad89680
+        samples/vae-00002.png 3b0ac05142bf6963
+        work/vae-decoder/config.json ddd14c6538aeee98
+        work/vae-decoder/diffusion_pytorch_model.safetensors 56a3950afbc58aea
+        work/vae/config.json ddd14c6538aeee98
+        work/vae/diffusion_pytorch_model.safetensors 30f8681e3c89e86d
         """);
 
     @TempDir Path tmp;
