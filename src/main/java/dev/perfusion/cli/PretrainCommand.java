@@ -25,6 +25,8 @@ final class PretrainCommand implements Callable<Integer> {
     @Option(names = "--decoder-adversarial", paramLabel = "W", description = "The decoder stage learns against a patch critic too, as SD's VAE "
             + "(hinge loss; the decoder's term weighted to W times the L1 loss's gradient at its last layer), so that small parts are drawn sharp "
             + "instead of averaged away (0: L1 alone, the default).") Double decoderAdversarial;
+    @Option(names = "--decoder-critic-alone", paramLabel = "STEPS", description = "With --decoder-adversarial: the decoder stage's first STEPS steps "
+            + "train the critic alone, so that its first judgements of the decoder mean something (SD's disc_start; default: 300).") Integer decoderCriticAlone;
     @Option(names = "--decoder-only", description = "Run only the decoder fine-tuning stage (it needs only the VAE stage, so it may run beside the diffusion stage in a second process).") boolean decoderOnly;
     @Option(names = "--continue-from", paramLabel = "MODEL", description = "Train the text encoder and UNet further from this exported model (its tokenizer and VAE are kept) for --train-steps more steps.") Path continueFrom;
     @Option(names = "--new-unet", description = "With --continue-from: keep only the model's tokenizer, text encoder and VAE; the UNet is a new one "
@@ -200,6 +202,11 @@ final class PretrainCommand implements Callable<Integer> {
         if (decoderAdversarial != null) {
             BaseModelRecipe before = recipe;
             recipe = Flags.named("--decoder-adversarial", () -> before.withDecoderAdversarial(decoderAdversarial));
+        }
+        if (decoderCriticAlone != null) {
+            if (!(recipe.decoderAdversarialWeight() > 0)) throw new IllegalArgumentException("--decoder-critic-alone needs a patch critic (--decoder-adversarial W)");
+            BaseModelRecipe before = recipe;
+            recipe = Flags.named("--decoder-critic-alone", () -> before.withDecoderCriticAlone(decoderCriticAlone));
         }
         if (precision != null) recipe = recipe.withBf16(precision == Precision.BF16);
         if (vaeSteps != null || trainSteps != null || decoderSteps != null) {

@@ -34,10 +34,6 @@ final class AdversarialLoss {
     private final int criticAlone;
     private int criticSteps;
 
-    AdversarialLoss(double weight, long seed) {
-        this(weight, seed, CRITIC_ALONE);
-    }
-
     /** {@code criticAlone}: the critic's steps before the decoder's term is on. */
     AdversarialLoss(double weight, long seed, int criticAlone) {
         this.criticAlone = criticAlone;

@@ -40,7 +40,8 @@ public record BaseModelRecipe(
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) double captionDetails,
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean localizedDetails,
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) double accessoryLossWeight,
-        @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean bf16) {
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean bf16,
+        @JsonInclude(JsonInclude.Include.NON_NULL) Integer decoderCriticAlone) {
 
     /** The form of {@link AttentionLocalization}'s loss; null in a recipe means {@link #GAP}. */
     public enum Localization {
@@ -217,7 +218,7 @@ public record BaseModelRecipe(
                 List.of(32, 64, 64), 16, 4,
                 1500, 8, 1e-3, 2000,
                 3000, 32, 8e-4, 200,
-                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0, 0, false, 0, false);
+                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0, 0, false, 0, false, null);
     }
 
     /**
@@ -402,6 +403,20 @@ public record BaseModelRecipe(
     }
 
     /**
+     * With the decoder stage's patch critic learning alone for this many steps before the decoder learns from it (SD's
+     * {@code disc_start}), instead of {@link AdversarialLoss#CRITIC_ALONE}.
+     */
+    public BaseModelRecipe withDecoderCriticAlone(int steps) {
+        if (steps < 0) throw new IllegalArgumentException("decoder critic alone " + steps + ": expected a number of steps >= 0");
+        return with(r -> r.decoderCriticAlone = steps);
+    }
+
+    /** The decoder stage's steps in which its patch critic learns alone ({@link #withDecoderCriticAlone}). */
+    public int criticAloneSteps() {
+        return decoderCriticAlone == null ? AdversarialLoss.CRITIC_ALONE : decoderCriticAlone;
+    }
+
+    /**
      * With this share of the loose captions naming the object's pattern and, independently, its accessory
      * ({@link dev.perfusion.world.CaptionGrammar#looseCaption}); 0, as before, names neither. The tokenizer then
      * has their words too, so a text encoder trained without them cannot read such captions.
@@ -451,6 +466,7 @@ public record BaseModelRecipe(
         Contrastive contrastive;
         Localization localizationForm;
         boolean localizedDetails, bf16;
+        Integer decoderCriticAlone;
 
         Settings(BaseModelRecipe r) {
             imageSize = r.imageSize;
@@ -485,13 +501,15 @@ public record BaseModelRecipe(
             localizedDetails = r.localizedDetails;
             accessoryLossWeight = r.accessoryLossWeight;
             bf16 = r.bf16;
+            decoderCriticAlone = r.decoderCriticAlone;
         }
 
         BaseModelRecipe recipe() {
             return new BaseModelRecipe(imageSize, textHidden, textLayers, textHeads, textMaxLength, unetChannels, unetLayersPerBlock, unetHeads,
                     vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                     diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
-                    contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails, localizedDetails, accessoryLossWeight, bf16);
+                    contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails, localizedDetails, accessoryLossWeight, bf16,
+                    decoderCriticAlone);
         }
     }
 

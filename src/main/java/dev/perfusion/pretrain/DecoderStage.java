@@ -31,8 +31,9 @@ final class DecoderStage extends AutoencoderStage {
     DecoderStage(PretrainingRun run, int continuation) throws IOException {
         super(run, AutoencoderKL.load(run.work().resolve("vae"), Ops.cpu(), ScalarType.Float));
         this.continuation = continuation;
-        double weight = run.recipe().decoderAdversarialWeight();
-        this.adversarial = weight > 0 ? new AdversarialLoss(weight, run.recipe().seed() + 3 + continuation) : null;
+        BaseModelRecipe recipe = run.recipe();
+        double weight = recipe.decoderAdversarialWeight();
+        this.adversarial = weight > 0 ? new AdversarialLoss(weight, recipe.seed() + 3 + continuation, recipe.criticAloneSteps()) : null;
         this.lastLayer = vae.namedParameters().get("decoder.conv_out.weight");
     }
 
@@ -70,7 +71,7 @@ final class DecoderStage extends AutoencoderStage {
 
     @Override
     public String withoutBeside() {
-        return "the patch critic starts afresh and learns alone for " + AdversarialLoss.CRITIC_ALONE
+        return "the patch critic starts afresh and learns alone for " + run.recipe().criticAloneSteps()
                 + " steps again, in which (and in all of the steps left, if fewer) the decoder learns by its L1 loss alone";
     }
 

@@ -54,6 +54,10 @@ public final class Pretrainer {
     private final Phases phases = new Phases();
 
     public Pretrainer(BaseModelRecipe recipe, Path work, Progress progress) {
+        if (recipe.decoderAdversarialWeight() > 0 && recipe.criticAloneSteps() >= recipe.decoderSteps()) { // else it would say it trained against a critic that never judged
+            throw new IllegalArgumentException("the decoder's patch critic learns alone for its first " + recipe.criticAloneSteps() + " steps, and the decoder "
+                    + "stage has " + recipe.decoderSteps() + ": the decoder would never learn from it (give more decoder steps, or fewer steps of the critic alone)");
+        }
         this.recipe = recipe;
         this.work = work;
         this.progress = progress;
@@ -343,6 +347,10 @@ public final class Pretrainer {
         if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
         if (done("vae")) StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
+        // a stage stopped part-way goes on only under its recipe; the decoder's may be a run's beside this one, checked when it is reached
+        for (String stage : List.of("contrastive", "vae", "diffusion")) {
+            TrainedWeights.checkResumable(TrainedWeights.checkpointOf(work, stage), recipe);
+        }
     }
 
     /** What a work folder's run started from, recorded when it starts: a rerun must start from the same. */

@@ -26,7 +26,7 @@ record StageRecord(String stage, String file, List<String> parts, List<String> r
             List.of("imageSize", "vaeChannels", "vaeGroups", "latentChannels", "vaeSteps", "vaeBatch", "vaeLr", "seed"), List.of("vae"));
     /** The decoder stage's {@code vae-decoder/}, trained on the VAE stage's encoder. */
     static final StageRecord DECODER = new StageRecord("decoder", "decoder-recipe.json",
-            List.of("imageSize", "vaeChannels", "vaeGroups", "latentChannels", "vaeBatch", "vaeLr", "decoderSteps", "decoderAdversarialWeight", "seed"),
+            List.of("imageSize", "vaeChannels", "vaeGroups", "latentChannels", "vaeBatch", "vaeLr", "decoderSteps", "decoderAdversarialWeight", "decoderCriticAlone", "seed"),
             List.of("vae-decoder"));
 
     /** The recipe's parts this stage reads (those a recipe leaves out at their default stay out). */

@@ -53,7 +53,7 @@ final class TrainedWeights {
     TrainedWeights(Stage stage, PretrainingRun run) {
         this.owner = stage;
         this.stage = stage.plan().name();
-        this.checkpoint = run.work().resolve("checkpoint-" + this.stage + ".safetensors");
+        this.checkpoint = checkpointOf(run.work(), this.stage);
         this.recipe = run.recipe();
         this.progress = run.progress();
         this.computedOn = computedOn();
@@ -196,15 +196,24 @@ final class TrainedWeights {
 
     private static final String SCHEDULE_STEPS = "schedule_steps", WARMUP_STEPS = "warmup_steps", SMOOTHED_LOSS = "smoothed_loss";
 
-    /** Restores the stage's checkpoint, if there is one; says where it left the stage ({@link Resumed#START} without). */
-    Resumed resume() throws IOException {
-        if (!Files.isRegularFile(checkpoint)) return Resumed.START;
-        Safetensors st = Safetensors.open(checkpoint);
-        if (!stage.equals(st.metadata().get("stage"))) return Resumed.START;
-        if (!Long.toString(recipe.seed()).equals(st.metadata().get("seed"))) {
-            throw new IOException(checkpoint + ": checkpoint of a run with seed " + st.metadata().get("seed") + ", this recipe's seed is " + recipe.seed());
+    /** Where a stage's checkpoint is kept in a work folder. */
+    static Path checkpointOf(Path work, String stage) {
+        return work.resolve("checkpoint-" + stage + ".safetensors");
+    }
+
+    /**
+     * Refuses a stage's checkpoint that {@code recipe} would not go on from (another seed, another recipe but for its step
+     * counts). {@link Pretrainer} asks this of every checkpoint in the folder before it trains or records anything.
+     */
+    static void checkResumable(Path checkpoint, BaseModelRecipe recipe) throws IOException {
+        if (Files.isRegularFile(checkpoint)) checkResumable(checkpoint, Safetensors.open(checkpoint).metadata(), recipe);
+    }
+
+    private static void checkResumable(Path checkpoint, Map<String, String> metadata, BaseModelRecipe recipe) throws IOException {
+        if (!Long.toString(recipe.seed()).equals(metadata.get("seed"))) {
+            throw new IOException(checkpoint + ": checkpoint of a run with seed " + metadata.get("seed") + ", this recipe's seed is " + recipe.seed());
         }
-        String then = st.metadata().get("recipe"); // absent in checkpoints written before it was recorded
+        String then = metadata.get("recipe"); // absent in checkpoints written before it was recorded
         if (then != null) {
             List<String> differ = BaseModelRecipe.differences(BaseModelRecipe.withoutStepCounts(then).toString(), recipe.withoutStepCounts());
             if (!differ.isEmpty()) {
@@ -212,6 +221,14 @@ final class TrainedWeights {
                         + "started with to go on (only step counts may change), or another --work folder to start afresh");
             }
         }
+    }
+
+    /** Restores the stage's checkpoint, if there is one; says where it left the stage ({@link Resumed#START} without). */
+    Resumed resume() throws IOException {
+        if (!Files.isRegularFile(checkpoint)) return Resumed.START;
+        Safetensors st = Safetensors.open(checkpoint);
+        if (!stage.equals(st.metadata().get("stage"))) return Resumed.START;
+        checkResumable(checkpoint, st.metadata(), recipe);
         try (NoGradGuard ng = new NoGradGuard()) {
             for (int i = 0; i < params.size(); i++) {
                 params.get(i).copy_(st.get("param." + names.get(i)));

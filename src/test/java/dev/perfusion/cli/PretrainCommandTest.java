@@ -41,6 +41,12 @@ class PretrainCommandTest {
         assertEquals(0.5, recipe("--decoder-adversarial", "0.5").decoderAdversarialWeight());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--decoder-adversarial", "-1"));
         assertEquals("--decoder-adversarial: decoder adversarial weight -1.0: expected a finite number >= 0", e.getMessage());
+        assertEquals(300, recipe("--decoder-adversarial", "0.5").criticAloneSteps(), "SD's practice: the critic learns alone first");
+        assertEquals(50, recipe("--decoder-adversarial", "0.5", "--decoder-critic-alone", "50").criticAloneSteps());
+        e = assertThrows(IllegalArgumentException.class, () -> recipe("--decoder-critic-alone", "50"));
+        assertEquals("--decoder-critic-alone needs a patch critic (--decoder-adversarial W)", e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> recipe("--decoder-adversarial", "0.5", "--decoder-critic-alone", "-1"));
+        assertEquals("--decoder-critic-alone: decoder critic alone -1: expected a number of steps >= 0", e.getMessage());
         assertEquals(0.5, recipe().captionDetails(), "the shipped recipe's captions name details");
         assertEquals(0.0, recipe("--caption-details", "0").captionDetails());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--caption-details", "2"));

@@ -66,7 +66,7 @@ class AdversarialLossTest {
     @Test
     void aWeightMustBePositiveAndFinite() {
         for (double bad : new double[] {0, -1, Double.NaN, Double.POSITIVE_INFINITY}) {
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new AdversarialLoss(bad, 1));
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> new AdversarialLoss(bad, 1, AdversarialLoss.CRITIC_ALONE));
             assertTrue(e.getMessage().contains("adversarial weight"), e.getMessage());
         }
     }

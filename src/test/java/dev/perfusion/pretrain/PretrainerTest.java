@@ -239,6 +239,15 @@ class PretrainerTest {
             stopped = new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).timeLimit(0).run();
         } while (stopped.stage().equals("vae"));
         assertEquals("diffusion", stopped.stage());
+        // a stage stopped part-way, rerun with another recipe: refused before anything is done, naming the difference
+        java.io.IOException otherRecipe = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withDecoderAdversarial(0.5).withDecoderCriticAlone(1),
+                work, Progress.NONE).run());
+        assertTrue(otherRecipe.getMessage().startsWith(work.resolve("checkpoint-diffusion.safetensors") + ": checkpoint of a run with another recipe "
+                + "(decoderAdversarialWeight unset, now 0.5; decoderCriticAlone unset, now 1)"), otherRecipe.getMessage());
+        // a critic that would never judge the decoder is refused before any run
+        IllegalArgumentException neverJudged = assertThrows(IllegalArgumentException.class, () -> new Pretrainer(r.withDecoderAdversarial(0.5), work, Progress.NONE));
+        assertTrue(neverJudged.getMessage().contains("learns alone for its first 300 steps, and the decoder stage has 3: the decoder would never learn from it"),
+                neverJudged.getMessage());
         Files.delete(work.resolve("checkpoint-diffusion.safetensors")); // stopped before the diffusion stage's first checkpoint
         BaseModelRecipe wider = r.withVae(r.vaeChannels().stream().map(c -> 2 * c).toList(), r.latentChannels());
         java.io.IOException otherVae = assertThrows(java.io.IOException.class, () -> new Pretrainer(wider, work, Progress.NONE).run());
@@ -266,9 +275,9 @@ class PretrainerTest {
 
         assertTrue(new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).runDecoderStage().finished());
         byte[] decoder = Files.readAllBytes(work.resolve("vae-decoder").resolve(DiffusersExport.WEIGHTS));
-        BaseModelRecipe adversarial = r.withDecoderAdversarial(0.1);
+        BaseModelRecipe adversarial = r.withDecoderAdversarial(0.1).withDecoderCriticAlone(1);
         java.io.IOException critic = assertThrows(java.io.IOException.class, () -> new Pretrainer(adversarial, work, Progress.NONE).runDecoderStage());
-        assertTrue(critic.getMessage().contains("its decoder stage finished with another recipe (decoderAdversarialWeight unset, now 0.1)"), critic.getMessage());
+        assertTrue(critic.getMessage().contains("its decoder stage finished with another recipe (decoderAdversarialWeight unset, now 0.1; decoderCriticAlone unset, now 1)"), critic.getMessage());
         List<String> logged = Files.readAllLines(work.resolve("losses.csv"));
         java.io.IOException whole = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(2, 2, 4), work, Progress.NONE).schedule(1000, 1000).run());
         assertTrue(whole.getMessage().contains("decoderSteps 2, now 4") && whole.getMessage().contains("remove " + work.resolve("vae-decoder") + "/ and "
@@ -330,9 +339,14 @@ class PretrainerTest {
      */
     @Test
     void aDecoderStageResumedAgainstItsCriticGoesOnAsOneRun() throws Exception {
-        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2).withSteps(2, 2, 3).withDecoderAdversarial(0.5);
+        // the critic alone for the first step, so that the decoder learns from it in steps 2 and 3, across the stops
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2).withSteps(2, 2, 3).withDecoderAdversarial(0.5).withDecoderCriticAlone(1);
         Path whole = tmp.resolve("critic-whole"), stopped = tmp.resolve("critic-stopped");
         assertTrue(new Pretrainer(r, whole, Progress.NONE).schedule(1, 1000).run().finished());
+        Path later = tmp.resolve("critic-later");
+        assertTrue(new Pretrainer(r.withDecoderCriticAlone(2), later, Progress.NONE).schedule(1, 1000).run().finished());
+        assertFalse(java.util.Arrays.equals(Files.readAllBytes(whole.resolve("vae-decoder").resolve(DiffusersExport.WEIGHTS)),
+                Files.readAllBytes(later.resolve("vae-decoder").resolve(DiffusersExport.WEIGHTS))), "the critic's judgement at step 2 moved the decoder");
         Pretrainer.Result last;
         do {
             last = new Pretrainer(r, stopped, Progress.NONE).schedule(1, 1000).timeLimit(0).run();
@@ -575,7 +589,7 @@ class PretrainerTest {
 
         // the model's decoder alone trained on, against a patch critic: whole batches, the critic's loss logged beside L1
         Path critic = tmp.resolve("critic");
-        Pretrainer.Result sharper = new Pretrainer(r.withSteps(3, 2, 3).withDecoderAdversarial(0.5), critic, Progress.NONE).schedule(1, 1000)
+        Pretrainer.Result sharper = new Pretrainer(r.withSteps(3, 2, 3).withDecoderAdversarial(0.5).withDecoderCriticAlone(1), critic, Progress.NONE).schedule(1, 1000)
                 .continueFrom(model).runDecoderStage();
         assertTrue(sharper.finished());
         List<String> criticLog = Files.readAllLines(critic.resolve("losses.csv")).stream().skip(1).map(l -> l.substring(0, l.indexOf(','))).toList();
@@ -597,7 +611,7 @@ class PretrainerTest {
         assertEquals(1, Pretrainer.continuations(sharper.model().resolve("recipe.json")));
         StableDiffusion.load(sharper.model(), ModelSource.Options.defaults(), Ops.cpu(), torch.ScalarType.Float, Progress.NONE);
         // and the other way: a run that trains the UNet, in the decoder-only run's folder, took its model for its own
-        java.io.IOException notAUnet = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(3, 2, 3).withDecoderAdversarial(0.5),
+        java.io.IOException notAUnet = assertThrows(java.io.IOException.class, () -> new Pretrainer(r.withSteps(3, 2, 3).withDecoderAdversarial(0.5).withDecoderCriticAlone(1),
                 critic, Progress.NONE).schedule(1, 1000).continueFrom(model).run());
         assertTrue(notAUnet.getMessage().contains("holds a model made by --decoder-only"), notAUnet.getMessage());
 
