@@ -399,7 +399,10 @@ public record BaseModelRecipe(
      */
     public BaseModelRecipe withDecoderAdversarial(double weight) {
         if (!(weight >= 0) || Double.isInfinite(weight)) throw new IllegalArgumentException("decoder adversarial weight " + weight + ": expected a finite number >= 0");
-        return with(r -> r.decoderAdversarialWeight = weight);
+        return with(r -> {
+            r.decoderAdversarialWeight = weight;
+            if (weight == 0) r.decoderCriticAlone = null; // no critic, nothing of it recorded
+        });
     }
 
     /**
@@ -408,7 +411,7 @@ public record BaseModelRecipe(
      */
     public BaseModelRecipe withDecoderCriticAlone(int steps) {
         if (steps < 0) throw new IllegalArgumentException("decoder critic alone " + steps + ": expected a number of steps >= 0");
-        return with(r -> r.decoderCriticAlone = steps);
+        return with(r -> r.decoderCriticAlone = steps == AdversarialLoss.CRITIC_ALONE ? null : steps); // the default recorded as every recipe before it
     }
 
     /** The decoder stage's steps in which its patch critic learns alone ({@link #withDecoderCriticAlone}). */

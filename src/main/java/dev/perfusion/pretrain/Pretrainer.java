@@ -54,10 +54,6 @@ public final class Pretrainer {
     private final Phases phases = new Phases();
 
     public Pretrainer(BaseModelRecipe recipe, Path work, Progress progress) {
-        if (recipe.decoderAdversarialWeight() > 0 && recipe.criticAloneSteps() >= recipe.decoderSteps()) { // else it would say it trained against a critic that never judged
-            throw new IllegalArgumentException("the decoder's patch critic learns alone for its first " + recipe.criticAloneSteps() + " steps, and the decoder "
-                    + "stage has " + recipe.decoderSteps() + ": the decoder would never learn from it (give more decoder steps, or fewer steps of the critic alone)");
-        }
         this.recipe = recipe;
         this.work = work;
         this.progress = progress;
@@ -251,6 +247,7 @@ public final class Pretrainer {
         if (decoderOfModel) checkNotAContinuedRunsFolder();
         if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
+        if (!done("vae-decoder")) checkCriticJudges();
         StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
         Files.createDirectories(work.resolve("samples"));
@@ -347,9 +344,18 @@ public final class Pretrainer {
         if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
         if (done("vae")) StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
+        if (!done("vae-decoder") && !(continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT)) checkCriticJudges();
         // a stage stopped part-way goes on only under its recipe; the decoder's may be a run's beside this one, checked when it is reached
         for (String stage : List.of("contrastive", "vae", "diffusion")) {
             TrainedWeights.checkResumable(TrainedWeights.checkpointOf(work, stage), recipe);
+        }
+    }
+
+    /** A decoder stage to train against a patch critic that would never judge it trains by L1 alone and would be recorded as adversarial. */
+    private void checkCriticJudges() {
+        if (recipe.decoderAdversarialWeight() > 0 && recipe.criticAloneSteps() >= recipe.decoderSteps()) {
+            throw new IllegalArgumentException("the decoder's patch critic learns alone for its first " + recipe.criticAloneSteps() + " steps, and the decoder "
+                    + "stage has " + recipe.decoderSteps() + ": the decoder would never learn from it (give more decoder steps, or fewer steps of the critic alone)");
         }
     }
 

@@ -203,7 +203,8 @@ final class TrainedWeights {
 
     /**
      * Refuses a stage's checkpoint that {@code recipe} would not go on from (another seed, another recipe but for its step
-     * counts). {@link Pretrainer} asks this of every checkpoint in the folder before it trains or records anything.
+     * counts). {@link Pretrainer} asks this of the folder's contrastive, VAE and diffusion checkpoints before it trains or records anything (a
+     * decoder checkpoint may be a run's beside it, checked when its stage is reached).
      */
     static void checkResumable(Path checkpoint, BaseModelRecipe recipe) throws IOException {
         if (Files.isRegularFile(checkpoint)) checkResumable(checkpoint, Safetensors.open(checkpoint).metadata(), recipe);

@@ -43,6 +43,10 @@ class PretrainCommandTest {
         assertEquals("--decoder-adversarial: decoder adversarial weight -1.0: expected a finite number >= 0", e.getMessage());
         assertEquals(300, recipe("--decoder-adversarial", "0.5").criticAloneSteps(), "SD's practice: the critic learns alone first");
         assertEquals(50, recipe("--decoder-adversarial", "0.5", "--decoder-critic-alone", "50").criticAloneSteps());
+        assertEquals(recipe("--decoder-adversarial", "0.5"), recipe("--decoder-adversarial", "0.5", "--decoder-critic-alone", "300"),
+                "the default given in words is the default: a run resumed so goes on");
+        assertNull(BaseModelRecipe.standard().withDecoderAdversarial(0.5).withDecoderCriticAlone(50).withDecoderAdversarial(0).decoderCriticAlone(),
+                "no critic, no critic setting recorded");
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--decoder-critic-alone", "50"));
         assertEquals("--decoder-critic-alone needs a patch critic (--decoder-adversarial W)", e.getMessage());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--decoder-adversarial", "0.5", "--decoder-critic-alone", "-1"));

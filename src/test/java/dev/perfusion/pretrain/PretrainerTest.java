@@ -245,7 +245,9 @@ class PretrainerTest {
         assertTrue(otherRecipe.getMessage().startsWith(work.resolve("checkpoint-diffusion.safetensors") + ": checkpoint of a run with another recipe "
                 + "(decoderAdversarialWeight unset, now 0.5; decoderCriticAlone unset, now 1)"), otherRecipe.getMessage());
         // a critic that would never judge the decoder is refused before any run
-        IllegalArgumentException neverJudged = assertThrows(IllegalArgumentException.class, () -> new Pretrainer(r.withDecoderAdversarial(0.5), work, Progress.NONE));
+        IllegalArgumentException neverJudged = assertThrows(IllegalArgumentException.class, () -> new Pretrainer(r.withDecoderAdversarial(0.5), tmp.resolve("never"),
+                Progress.NONE).run());
+        assertFalse(Files.exists(tmp.resolve("never").resolve(Pretrainer.ORIGIN)), "refused before the folder's record");
         assertTrue(neverJudged.getMessage().contains("learns alone for its first 300 steps, and the decoder stage has 3: the decoder would never learn from it"),
                 neverJudged.getMessage());
         Files.delete(work.resolve("checkpoint-diffusion.safetensors")); // stopped before the diffusion stage's first checkpoint
