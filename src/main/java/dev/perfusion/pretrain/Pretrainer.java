@@ -243,11 +243,11 @@ public final class Pretrainer {
 
     private Result decoderStage() throws IOException {
         checkOrigin(); // beside a main run, the decoder must start as it did (its data follows the run's continuation)
+        if (!done("vae-decoder")) checkCriticJudges(); // before the continued model's VAE is copied in
         boolean decoderOfModel = continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT;
         if (decoderOfModel) checkNotAContinuedRunsFolder();
         if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
-        if (!done("vae-decoder")) checkCriticJudges();
         StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
         Files.createDirectories(work.resolve("samples"));

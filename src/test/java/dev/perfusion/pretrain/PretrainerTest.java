@@ -589,6 +589,12 @@ class PretrainerTest {
         assertTrue(otherwise.getMessage().contains("holds a run started otherwise (continued_from \"" + model.toAbsolutePath().normalize() + "\", now null"), otherwise.getMessage());
         assertArrayEquals(largerUnet, Files.readAllBytes(larger.model().resolve("unet/diffusion_pytorch_model.safetensors")), "the run's model is kept");
 
+        // a critic that would never judge the decoder: refused before the model's VAE is copied in
+        Path neverJudged = tmp.resolve("never-judged");
+        IllegalArgumentException never = assertThrows(IllegalArgumentException.class, () -> new Pretrainer(r.withSteps(3, 2, 3).withDecoderAdversarial(0.5),
+                neverJudged, Progress.NONE).schedule(1, 1000).continueFrom(model).runDecoderStage());
+        assertTrue(never.getMessage().contains("the decoder would never learn from it"), never.getMessage());
+        assertFalse(Files.exists(neverJudged.resolve("vae")), "nothing copied in");
         // the model's decoder alone trained on, against a patch critic: whole batches, the critic's loss logged beside L1
         Path critic = tmp.resolve("critic");
         Pretrainer.Result sharper = new Pretrainer(r.withSteps(3, 2, 3).withDecoderAdversarial(0.5).withDecoderCriticAlone(1), critic, Progress.NONE).schedule(1, 1000)
