@@ -167,6 +167,7 @@ public final class Pretrainer {
             boolean exportedBefore = export.exported();
             checkFinishedParts(export, exportedBefore);
             recordOrigin(); // only once the folder's finished parts agree with this run, and before any part is copied in
+            if (trainsItsDecoder()) DecoderClaim.record(work, recipe, DecoderClaim.Kind.MAIN);
             if (continueFrom != null) keepExportedParts();
             ClipTokenizer tokenizer = tokenizer();
             Files.createDirectories(work.resolve("samples"));
@@ -243,13 +244,17 @@ public final class Pretrainer {
 
     private Result decoderStage() throws IOException {
         checkOrigin(); // beside a main run, the decoder must start as it did (its data follows the run's continuation)
-        if (!done("vae-decoder")) checkCriticJudges(); // before the continued model's VAE is copied in
+        if (!done("vae-decoder")) { // before the continued model's VAE is copied in
+            checkCriticJudges();
+            DecoderClaim.check(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
+        }
         boolean decoderOfModel = continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT;
         if (decoderOfModel) checkNotAContinuedRunsFolder();
         if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
+        else DecoderClaim.record(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
@@ -344,11 +349,19 @@ public final class Pretrainer {
         if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
         if (done("vae")) StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
-        if (!done("vae-decoder") && !(continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT)) checkCriticJudges();
+        if (trainsItsDecoder()) {
+            checkCriticJudges();
+            DecoderClaim.check(work, recipe, DecoderClaim.Kind.MAIN);
+        }
         // a stage stopped part-way goes on only under its recipe; the decoder's may be a run's beside this one, checked when it is reached
         for (String stage : List.of("contrastive", "vae", "diffusion")) {
             TrainedWeights.checkResumable(TrainedWeights.checkpointOf(work, stage), recipe);
         }
+    }
+
+    /** Whether this run will train the folder's decoder (none is there yet, and none is kept from the continued model). */
+    private boolean trainsItsDecoder() {
+        return !done("vae-decoder") && !(continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT);
     }
 
     /** A decoder stage to train against a patch critic that would never judge it trains by L1 alone and would be recorded as adversarial. */

@@ -291,6 +291,39 @@ class PretrainerTest {
     }
 
     /**
+     * A decoder-only run beside a main run that asks for another decoder was found out only when the main run reached
+     * its decoder stage, after the decoder-only run had trained: now the later of the two is refused at its start,
+     * naming the difference, whichever of them it is; a refused run leaves no record of its own.
+     */
+    @Test
+    void aDecoderOnlyRunAndTheMainRunAskingForOtherDecodersAreRefusedAtTheirStart() throws Exception {
+        BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2), longer = r.withSteps(2, 2, 4);
+        Path work = tmp.resolve("claims");
+        Pretrainer.Result stopped;
+        do {
+            stopped = new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).timeLimit(0).run();
+        } while (stopped.stage().equals("vae"));
+        assertEquals("diffusion", stopped.stage(), "the main run is at its UNet, its decoder to come");
+
+        java.io.IOException beside = assertThrows(java.io.IOException.class, () -> new Pretrainer(longer, work, Progress.NONE).runDecoderStage());
+        assertTrue(beside.getMessage().contains("the main run in this folder asked for another decoder (decoderSteps 2, now 4)")
+                && beside.getMessage().contains("remove " + work.resolve(DecoderClaim.FILE)), beside.getMessage());
+        assertFalse(Files.exists(work.resolve("checkpoint-decoder.safetensors")), "nothing trained");
+        assertFalse(Files.readString(work.resolve(DecoderClaim.FILE)).contains("decoder-only"), "a refused run records nothing");
+
+        Pretrainer.Result besideStopped = new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).timeLimit(0).runDecoderStage();
+        assertFalse(besideStopped.finished(), "the decoder-only run with the main run's decoder stopped after a step");
+        List<String> logged = Files.readAllLines(work.resolve("losses.csv"));
+        java.io.IOException main = assertThrows(java.io.IOException.class, () -> new Pretrainer(longer, work, Progress.NONE).schedule(1000, 1000).run());
+        assertTrue(main.getMessage().contains("a decoder-only run (--decoder-only) in this folder asked for another decoder (decoderSteps 2, now 4)"), main.getMessage());
+        assertEquals(logged, Files.readAllLines(work.resolve("losses.csv")), "refused before the UNet trained a step");
+
+        Pretrainer.Result whole = new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).run();
+        assertTrue(whole.finished() && Files.isRegularFile(work.resolve("model").resolve("vae").resolve(DiffusersExport.WEIGHTS)),
+                "the main run with the same decoder goes on, the decoder-only run's checkpoint with it");
+    }
+
+    /**
      * A checkpoint resumed with another thread count or on another kind of CPU goes on, saying that its steps are no
      * longer bit for bit those of one run (they were silently not); one resumed as it was written says nothing.
      */

@@ -1,0 +1,74 @@
+package dev.perfusion.pretrain;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.perfusion.io.AtomicFiles;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * A work folder's decoder may be trained by the main run at its end or by a decoder-only run beside it
+ * ({@code pretrain --decoder-only}), and whichever ends it first leaves the decoder that the other takes as done. Two
+ * such runs asking for different decoders were found out only when the second reached its decoder stage, after the
+ * first had spent its minutes. So each run that will train the folder's decoder records at its start what it asks,
+ * under its kind, and is refused there where the run of the other kind asks otherwise. A run's own earlier record is
+ * its to change (nothing of the decoder is trained by asking).
+ */
+final class DecoderClaim {
+    static final String FILE = "decoder-asked.json";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    enum Kind {
+        MAIN("main", "the main run"), DECODER_ONLY("decoder-only", "a decoder-only run (--decoder-only)");
+
+        final String key;
+        final String what;
+
+        Kind(String key, String what) {
+            this.key = key;
+            this.what = what;
+        }
+
+        Kind other() {
+            return this == MAIN ? DECODER_ONLY : MAIN;
+        }
+    }
+
+    private DecoderClaim() {}
+
+    /** Refuses a run of {@code kind} whose decoder differs from the one the other kind of run in {@code work} asked for. */
+    static void check(Path work, BaseModelRecipe recipe, Kind kind) throws IOException {
+        JsonNode theirs = recorded(work).get(kind.other().key);
+        if (theirs == null) return;
+        List<String> differ = BaseModelRecipe.differences(theirs.toString(), StageRecord.DECODER.of(recipe));
+        if (!differ.isEmpty()) {
+            throw new IOException(work + ": " + kind.other().what + " in this folder asked for another decoder (" + String.join("; ", differ)
+                    + "), and whichever run ends the decoder stage first leaves the decoder the other takes as done: give the decoder options it was "
+                    + "started with, or remove " + work.resolve(FILE) + " if that run will not go on");
+        }
+    }
+
+    /** Records what a run of {@code kind} asks of the folder's decoder (after {@link #check}, once its other checks have passed). */
+    static void record(Path work, BaseModelRecipe recipe, Kind kind) throws IOException {
+        ObjectNode all = recorded(work);
+        all.set(kind.key, StageRecord.DECODER.of(recipe));
+        AtomicFiles.write(work.resolve(FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(all));
+    }
+
+    private static ObjectNode recorded(Path work) throws IOException {
+        Path file = work.resolve(FILE);
+        if (!Files.isRegularFile(file)) return JSON.createObjectNode();
+        JsonNode n;
+        try {
+            n = JSON.readTree(file.toFile());
+        } catch (IOException e) {
+            throw new IOException(file + ": not the record of what the folder's runs ask of its decoder (" + e.getMessage() + "); remove it to go on", e);
+        }
+        if (!(n instanceof ObjectNode o)) throw new IOException(file + ": not the record of what the folder's runs ask of its decoder (a JSON object); remove it to go on");
+        return o;
+    }
+}
