@@ -16,7 +16,7 @@ import java.util.List;
  * such runs asking for different decoders were found out only when the second reached its decoder stage, after the
  * first had spent its minutes. So each run that will train the folder's decoder records at its start what it asks,
  * under its kind, and is refused there where the run of the other kind asks otherwise. A run's own earlier record is
- * its to change (nothing of the decoder is trained by asking).
+ * its to change (nothing of the decoder is trained by asking); the record goes once the decoder stage has finished.
  */
 final class DecoderClaim {
     static final String FILE = "decoder-asked.json";
@@ -46,9 +46,11 @@ final class DecoderClaim {
         if (theirs == null) return;
         List<String> differ = BaseModelRecipe.differences(theirs.toString(), StageRecord.DECODER.of(recipe));
         if (!differ.isEmpty()) {
+            Path begun = TrainedWeights.checkpointOf(work, Pretrainer.DECODER_STAGE);
             throw new IOException(work + ": " + kind.other().what + " in this folder asked for another decoder (" + String.join("; ", differ)
-                    + "), and whichever run ends the decoder stage first leaves the decoder the other takes as done: give the decoder options it was "
-                    + "started with, or remove " + work.resolve(FILE) + " if that run will not go on");
+                    + "), and whichever run ends the decoder stage first leaves the decoder the other takes as done: give the decoder options that "
+                    + "run asked for, or remove " + work.resolve(FILE) + (Files.exists(begun) ? " and the decoder it began, " + begun : "")
+                    + " if that run will not go on");
         }
     }
 
@@ -57,6 +59,11 @@ final class DecoderClaim {
         ObjectNode all = recorded(work);
         all.set(kind.key, StageRecord.DECODER.of(recipe));
         AtomicFiles.write(work.resolve(FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(all));
+    }
+
+    /** Once the decoder stage has finished, its own record ({@link StageRecord#DECODER}) says what it was trained with. */
+    static void clear(Path work) throws IOException {
+        Files.deleteIfExists(work.resolve(FILE));
     }
 
     private static ObjectNode recorded(Path work) throws IOException {

@@ -124,6 +124,13 @@ final class DiffusersExport {
         Files.move(staging, model.resolve("vae"));
         ObjectNode record = (ObjectNode) new ObjectMapper().readTree(model.resolve("recipe.json").toFile());
         record.put("decoder_fine_tuned", true);
+        if (record.get("recipe") instanceof ObjectNode exported) { // a decoder trained anew after the export says its own recipe
+            ObjectNode decoder = StageRecord.DECODER.of(run.recipe());
+            for (String part : StageRecord.DECODER.parts()) {
+                if (decoder.has(part)) exported.set(part, decoder.get(part));
+                else exported.remove(part);
+            }
+        }
         record.put("seconds_total", run.losses().totalSeconds());
         writeJson(model.resolve("recipe.json"), record);
         run.losses().plot();

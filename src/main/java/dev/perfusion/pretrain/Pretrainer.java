@@ -189,6 +189,7 @@ public final class Pretrainer {
                 else {
                     Result d = loop.train(new DecoderStage(run, decoderContinuation()));
                     if (!d.finished()) return d;
+                    DecoderClaim.clear(work);
                     if (Double.isNaN(loss)) loss = d.loss();
                 }
                 export.installDecoder();
@@ -254,7 +255,10 @@ public final class Pretrainer {
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
-        else DecoderClaim.record(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
+        else {
+            TrainedWeights.checkResumable(work, DECODER_STAGE, recipe.decoderSteps(), recipe);
+            DecoderClaim.record(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
+        }
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
@@ -262,6 +266,7 @@ public final class Pretrainer {
                     ? new Result(true, "decoder", recipe.decoderSteps(), Double.NaN, 0, null)
                     : new StageLoop(run, checkpointEvery, sampleEvery, maxSeconds).train(new DecoderStage(run, decoderContinuation()));
             if (!r.finished()) return r;
+            DecoderClaim.clear(work);
             if (decoderOfModel) return new Result(true, r.stage(), r.step(), r.loss(), r.seconds(), export.exportWithNewDecoder(r.loss()));
             if (export.exported()) export.installDecoder();
             // beside a main run that has not exported yet, the decoder waits in its folder for that run to install it
@@ -287,6 +292,9 @@ public final class Pretrainer {
         Path exported = work.resolve("model").resolve("recipe.json");
         return Files.isRegularFile(exported) && new ObjectMapper().readTree(exported.toFile()).path("what").asText().contains("--decoder-only");
     }
+
+    /** The decoder stage's name, as its checkpoint is named. */
+    static final String DECODER_STAGE = "decoder";
 
     /** Marks a {@code vae-decoder/} copied from the continued model rather than trained in the folder. */
     private static final String KEPT_DECODER = "vae-decoder.kept";
@@ -353,10 +361,11 @@ public final class Pretrainer {
             checkCriticJudges();
             DecoderClaim.check(work, recipe, DecoderClaim.Kind.MAIN);
         }
-        // a stage stopped part-way goes on only under its recipe; the decoder's may be a run's beside this one, checked when it is reached
+        // a stage stopped part-way goes on only under its recipe (the decoder's, whichever run began it)
         for (String stage : List.of("contrastive", "vae", "diffusion")) {
             TrainedWeights.checkResumable(TrainedWeights.checkpointOf(work, stage), recipe);
         }
+        if (trainsItsDecoder()) TrainedWeights.checkResumable(TrainedWeights.checkpointOf(work, DECODER_STAGE), recipe);
     }
 
     /** Whether this run will train the folder's decoder (none is there yet, and none is kept from the continued model). */

@@ -36,10 +36,7 @@ final class StageLoop {
         TrainedWeights weights = new TrainedWeights(stage, run);
         TrainedWeights.Resumed from = weights.resume();
         int step = from.step();
-        if (step > 0 && step >= plan.steps()) { // its weights would be exported as a shorter run's, unsampled, with no loss
-            throw new IOException(run.work() + ": the " + plan.name() + " stage's checkpoint is at step " + step + ", past the " + plan.steps()
-                    + " steps asked: give more than " + step + " to go on from it, or another work folder to start afresh");
-        }
+        TrainedWeights.checkNotPast(run.work(), plan.name(), step, plan.steps());
         boolean sideBySide = Threads.configured() > 1, split = sideBySide && stage.splitsBatches();
         try (Threads.SideBySide parts = split ? Threads.sideBySide(Threads.configured(), "batch-parts") : null;
              Threads.SideBySide beside = !split && sideBySide && stage.preparesBatches() ? Threads.sideBySide(1, "batch-preparation") : null) {

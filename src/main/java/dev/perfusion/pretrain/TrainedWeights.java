@@ -203,11 +203,27 @@ final class TrainedWeights {
 
     /**
      * Refuses a stage's checkpoint that {@code recipe} would not go on from (another seed, another recipe but for its step
-     * counts). {@link Pretrainer} asks this of the folder's contrastive, VAE and diffusion checkpoints before it trains or records anything (a
-     * decoder checkpoint may be a run's beside it, checked when its stage is reached).
+     * counts). {@link Pretrainer} asks this of the folder's checkpoints before it trains or records anything.
      */
     static void checkResumable(Path checkpoint, BaseModelRecipe recipe) throws IOException {
         if (Files.isRegularFile(checkpoint)) checkResumable(checkpoint, Safetensors.open(checkpoint).metadata(), recipe);
+    }
+
+    /** As {@link #checkResumable(Path, BaseModelRecipe)}, and refuses a checkpoint of {@code stage} at or past the {@code steps} asked. */
+    static void checkResumable(Path work, String stage, int steps, BaseModelRecipe recipe) throws IOException {
+        Path checkpoint = checkpointOf(work, stage);
+        if (!Files.isRegularFile(checkpoint)) return;
+        Map<String, String> metadata = Safetensors.open(checkpoint).metadata();
+        checkResumable(checkpoint, metadata, recipe);
+        if (stage.equals(metadata.get("stage"))) checkNotPast(work, stage, Integer.parseInt(metadata.get("step")), steps);
+    }
+
+    /** A checkpoint at or past the steps asked would be exported as a shorter run's, unsampled, with no loss. */
+    static void checkNotPast(Path work, String stage, int step, int steps) throws IOException {
+        if (step > 0 && step >= steps) {
+            throw new IOException(work + ": the " + stage + " stage's checkpoint is at step " + step + ", past the " + steps
+                    + " steps asked: give more than " + step + " to go on from it, or another work folder to start afresh");
+        }
     }
 
     private static void checkResumable(Path checkpoint, Map<String, String> metadata, BaseModelRecipe recipe) throws IOException {

@@ -293,34 +293,48 @@ class PretrainerTest {
     /**
      * A decoder-only run beside a main run that asks for another decoder was found out only when the main run reached
      * its decoder stage, after the decoder-only run had trained: now the later of the two is refused at its start,
-     * naming the difference, whichever of them it is; a refused run leaves no record of its own.
+     * naming the difference, whichever of them it is; a refused run records nothing, and the record goes with the
+     * decoder stage's end (then the finished decoder's own record speaks).
      */
     @Test
     void aDecoderOnlyRunAndTheMainRunAskingForOtherDecodersAreRefusedAtTheirStart() throws Exception {
         BaseModelRecipe r = BaseModelRecipe.standard().quick(2, 2), longer = r.withSteps(2, 2, 4);
-        Path work = tmp.resolve("claims");
+        Path work = tmp.resolve("claims"), asked = work.resolve(DecoderClaim.FILE);
         Pretrainer.Result stopped;
         do {
             stopped = new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).timeLimit(0).run();
         } while (stopped.stage().equals("vae"));
         assertEquals("diffusion", stopped.stage(), "the main run is at its UNet, its decoder to come");
+        String mainAsked = Files.readString(asked);
 
+        List<String> logged = Files.readAllLines(work.resolve("losses.csv"));
         java.io.IOException beside = assertThrows(java.io.IOException.class, () -> new Pretrainer(longer, work, Progress.NONE).runDecoderStage());
         assertTrue(beside.getMessage().contains("the main run in this folder asked for another decoder (decoderSteps 2, now 4)")
-                && beside.getMessage().contains("remove " + work.resolve(DecoderClaim.FILE)), beside.getMessage());
-        assertFalse(Files.exists(work.resolve("checkpoint-decoder.safetensors")), "nothing trained");
-        assertFalse(Files.readString(work.resolve(DecoderClaim.FILE)).contains("decoder-only"), "a refused run records nothing");
+                && beside.getMessage().contains("remove " + asked + " if"), beside.getMessage());
+        assertEquals(logged, Files.readAllLines(work.resolve("losses.csv")), "no decoder step trained");
+        assertFalse(Files.exists(work.resolve("vae-decoder")));
+        assertEquals(mainAsked, Files.readString(asked), "a refused run records nothing");
 
         Pretrainer.Result besideStopped = new Pretrainer(r, work, Progress.NONE).schedule(1, 1000).timeLimit(0).runDecoderStage();
         assertFalse(besideStopped.finished(), "the decoder-only run with the main run's decoder stopped after a step");
-        List<String> logged = Files.readAllLines(work.resolve("losses.csv"));
+        logged = Files.readAllLines(work.resolve("losses.csv"));
         java.io.IOException main = assertThrows(java.io.IOException.class, () -> new Pretrainer(longer, work, Progress.NONE).schedule(1000, 1000).run());
-        assertTrue(main.getMessage().contains("a decoder-only run (--decoder-only) in this folder asked for another decoder (decoderSteps 2, now 4)"), main.getMessage());
+        assertTrue(main.getMessage().contains("a decoder-only run (--decoder-only) in this folder asked for another decoder (decoderSteps 2, now 4)")
+                && main.getMessage().contains("and the decoder it began, " + work.resolve("checkpoint-decoder.safetensors")), main.getMessage());
         assertEquals(logged, Files.readAllLines(work.resolve("losses.csv")), "refused before the UNet trained a step");
+        assertTrue(Files.readString(asked).contains("\"decoderSteps\" : 2") && !Files.readString(asked).contains("\"decoderSteps\" : 4"), "a refused run records nothing");
 
         Pretrainer.Result whole = new Pretrainer(r, work, Progress.NONE).schedule(1000, 1000).run();
-        assertTrue(whole.finished() && Files.isRegularFile(work.resolve("model").resolve("vae").resolve(DiffusersExport.WEIGHTS)),
-                "the main run with the same decoder goes on, the decoder-only run's checkpoint with it");
+        assertTrue(whole.finished());
+        assertTrue(Files.readString(work.resolve("model").resolve("recipe.json")).contains("\"decoder_fine_tuned\" : true"), "the decoder installed");
+        assertEquals(1, Files.readAllLines(work.resolve("losses.csv")).stream().filter(l -> l.startsWith("decoder,1,")).count(),
+                "the main run went on from the decoder-only run's first step");
+        assertFalse(Files.exists(asked), "the record goes with the decoder stage's end");
+        // the decoder trained anew with more steps, as the finished decoder's refusal says to: no stale record stands in the way
+        Files.walk(work.resolve("vae-decoder")).sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        Files.delete(work.resolve("decoder-recipe.json"));
+        assertTrue(new Pretrainer(longer, work, Progress.NONE).schedule(1000, 1000).runDecoderStage().finished());
+        assertEquals(4, BaseModelRecipe.recordedIn(work.resolve("model")).decoderSteps(), "the model installs it under its own recipe");
     }
 
     /**
