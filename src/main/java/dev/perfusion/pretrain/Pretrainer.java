@@ -357,15 +357,15 @@ public final class Pretrainer {
         if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
         if (done("vae")) StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
+        // a stage stopped part-way goes on only under its recipe (the decoder's, whichever run began it)
         if (trainsItsDecoder()) {
             checkCriticJudges();
             DecoderClaim.check(work, recipe, DecoderClaim.Kind.MAIN);
+            TrainedWeights.checkResumable(work, DECODER_STAGE, recipe.decoderSteps(), recipe);
         }
-        // a stage stopped part-way goes on only under its recipe (the decoder's, whichever run began it)
         for (String stage : List.of("contrastive", "vae", "diffusion")) {
             TrainedWeights.checkResumable(TrainedWeights.checkpointOf(work, stage), recipe);
         }
-        if (trainsItsDecoder()) TrainedWeights.checkResumable(TrainedWeights.checkpointOf(work, DECODER_STAGE), recipe);
     }
 
     /** Whether this run will train the folder's decoder (none is there yet, and none is kept from the continued model). */

@@ -331,7 +331,9 @@ class PretrainerTest {
                 "the main run went on from the decoder-only run's first step");
         assertFalse(Files.exists(asked), "the record goes with the decoder stage's end");
         // the decoder trained anew with more steps, as the finished decoder's refusal says to: no stale record stands in the way
-        Files.walk(work.resolve("vae-decoder")).sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        try (Stream<Path> files = Files.walk(work.resolve("vae-decoder"))) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
         Files.delete(work.resolve("decoder-recipe.json"));
         assertTrue(new Pretrainer(longer, work, Progress.NONE).schedule(1000, 1000).runDecoderStage().finished());
         assertEquals(4, BaseModelRecipe.recordedIn(work.resolve("model")).decoderSteps(), "the model installs it under its own recipe");
