@@ -245,20 +245,14 @@ public final class Pretrainer {
 
     private Result decoderStage() throws IOException {
         checkOrigin(); // beside a main run, the decoder must start as it did (its data follows the run's continuation)
-        if (!done("vae-decoder")) { // before the continued model's VAE is copied in
-            checkCriticJudges();
-            DecoderClaim.check(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
-        }
+        if (!done("vae-decoder")) checkDecoderToTrain(DecoderClaim.Kind.DECODER_ONLY); // before the continued model's VAE is copied in
         boolean decoderOfModel = continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT;
         if (decoderOfModel) checkNotAContinuedRunsFolder();
         if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
-        else {
-            TrainedWeights.checkResumable(work, DECODER_STAGE, recipe.decoderSteps(), recipe);
-            DecoderClaim.record(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
-        }
+        else DecoderClaim.record(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
@@ -357,12 +351,8 @@ public final class Pretrainer {
         if (done("vae") && (continueFrom == null || vaeOrigin == DiffusersExport.VaeOrigin.NEW)) checkKeptVae(); // the recipe's own VAE
         if (done("vae")) StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
-        // a stage stopped part-way goes on only under its recipe (the decoder's, whichever run began it)
-        if (trainsItsDecoder()) {
-            checkCriticJudges();
-            DecoderClaim.check(work, recipe, DecoderClaim.Kind.MAIN);
-            TrainedWeights.checkResumable(work, DECODER_STAGE, recipe.decoderSteps(), recipe);
-        }
+        if (trainsItsDecoder()) checkDecoderToTrain(DecoderClaim.Kind.MAIN);
+        // a stage stopped part-way goes on only under its recipe
         for (String stage : List.of("contrastive", "vae", "diffusion")) {
             TrainedWeights.checkResumable(TrainedWeights.checkpointOf(work, stage), recipe);
         }
@@ -371,6 +361,16 @@ public final class Pretrainer {
     /** Whether this run will train the folder's decoder (none is there yet, and none is kept from the continued model). */
     private boolean trainsItsDecoder() {
         return !done("vae-decoder") && !(continueFrom != null && vaeOrigin == DiffusersExport.VaeOrigin.KEPT);
+    }
+
+    /**
+     * What a run of {@code kind} that will train the folder's decoder must agree with before it does anything: a critic
+     * that judges, the decoder the run of the other kind asked for, and a decoder checkpoint (whichever run began it).
+     */
+    private void checkDecoderToTrain(DecoderClaim.Kind kind) throws IOException {
+        checkCriticJudges();
+        DecoderClaim.check(work, recipe, kind);
+        TrainedWeights.checkResumable(work, DECODER_STAGE, recipe.decoderSteps(), recipe);
     }
 
     /** A decoder stage to train against a patch critic that would never judge it trains by L1 alone and would be recorded as adversarial. */
