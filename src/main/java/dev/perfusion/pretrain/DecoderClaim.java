@@ -6,9 +6,12 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.perfusion.io.AtomicFiles;
 
 import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * A work folder's decoder may be trained by the main run at its end or by a decoder-only run beside it
@@ -17,6 +20,8 @@ import java.util.List;
  * first had spent its minutes. So each run that will train the folder's decoder records at its start what it asks,
  * under its kind, and is refused there where the run of the other kind asks otherwise. A run's own earlier record is
  * its to change (nothing of the decoder is trained by asking); the record goes once the decoder stage has finished.
+ * Two runs started in the same instant could both pass the check before either had recorded, so {@link #record}
+ * checks again and writes under a lock of its own, the operating system's between processes.
  */
 final class DecoderClaim {
     static final String FILE = "decoder-asked.json";
@@ -54,16 +59,57 @@ final class DecoderClaim {
         }
     }
 
-    /** Records what a run of {@code kind} asks of the folder's decoder (after {@link #check}, once its other checks have passed). */
+    /**
+     * Records what a run of {@code kind} asks of the folder's decoder, once its other checks have passed; refused, as by
+     * {@link #check}, where the run of the other kind has recorded another decoder since.
+     */
     static void record(Path work, BaseModelRecipe recipe, Kind kind) throws IOException {
-        ObjectNode all = recorded(work);
-        all.set(kind.key, StageRecord.DECODER.of(recipe));
-        AtomicFiles.write(work.resolve(FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(all));
+        try (Locked locked = Locked.of(work)) {
+            check(work, recipe, kind);
+            ObjectNode all = recorded(work);
+            all.set(kind.key, StageRecord.DECODER.of(recipe));
+            AtomicFiles.write(work.resolve(FILE), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(all));
+        }
     }
 
     /** Once the decoder stage has finished, its own record ({@link StageRecord#DECODER}) says what it was trained with. */
     static void clear(Path work) throws IOException {
-        Files.deleteIfExists(work.resolve(FILE));
+        try (Locked locked = Locked.of(work)) {
+            Files.deleteIfExists(work.resolve(FILE));
+        }
+    }
+
+    /**
+     * The record's lock while it is read and written: the operating system's between processes, an in-process lock between this
+     * process's threads (the operating system's lock is per process). Held for milliseconds, so a second run waits.
+     */
+    private record Locked(FileChannel channel) implements AutoCloseable {
+        private static final ReentrantLock IN_THIS_PROCESS = new ReentrantLock();
+        private static final String LOCK_FILE = ".decoder-asked.lock";
+
+        static Locked of(Path work) throws IOException {
+            Files.createDirectories(work);
+            IN_THIS_PROCESS.lock();
+            FileChannel channel = null;
+            try {
+                channel = FileChannel.open(work.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                channel.lock();
+                return new Locked(channel);
+            } catch (IOException | RuntimeException e) {
+                if (channel != null) channel.close();
+                IN_THIS_PROCESS.unlock();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                channel.close(); // releases the operating system's lock
+            } finally {
+                IN_THIS_PROCESS.unlock();
+            }
+        }
     }
 
     private static ObjectNode recorded(Path work) throws IOException {
