@@ -80,25 +80,34 @@ final class DecoderClaim {
     }
 
     /**
-     * The record's lock while it is read and written: the operating system's between processes, an in-process lock between this
-     * process's threads (the operating system's lock is per process). Held for milliseconds, so a second run waits.
+     * The record's lock while it is read and written: the operating system's between processes, an in-process lock
+     * between this process's threads (the operating system's lock is per process). Held for milliseconds, so a second
+     * run waits. Not to be taken twice by one thread: a second channel's lock on the file would fail, and closing that
+     * channel would drop the first one's lock unsaid.
      */
-    private record Locked(FileChannel channel) implements AutoCloseable {
+    record Locked(FileChannel channel) implements AutoCloseable {
         private static final ReentrantLock IN_THIS_PROCESS = new ReentrantLock();
         private static final String LOCK_FILE = ".decoder-asked.lock";
 
         static Locked of(Path work) throws IOException {
             Files.createDirectories(work);
+            if (IN_THIS_PROCESS.isHeldByCurrentThread()) throw new IllegalStateException("the decoder claim's lock of " + work + " is held by this thread already");
             IN_THIS_PROCESS.lock();
             FileChannel channel = null;
+            boolean taken = false;
             try {
                 channel = FileChannel.open(work.resolve(LOCK_FILE), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
                 channel.lock();
+                taken = true;
                 return new Locked(channel);
-            } catch (IOException | RuntimeException e) {
-                if (channel != null) channel.close();
-                IN_THIS_PROCESS.unlock();
-                throw e;
+            } finally {
+                if (!taken) {
+                    try {
+                        if (channel != null) channel.close();
+                    } finally {
+                        IN_THIS_PROCESS.unlock();
+                    }
+                }
             }
         }
 

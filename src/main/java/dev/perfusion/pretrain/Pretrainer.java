@@ -252,6 +252,8 @@ public final class Pretrainer {
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         StageRecord.VAE.checkDoneAs(work, recipe);
         if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
+        // refused here only where the main run recorded another decoder since the check above; the VAE copied in
+        // meanwhile is the continued model's, the same for every run of this folder (checkOrigin)
         else DecoderClaim.record(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {

@@ -1,17 +1,25 @@
 package dev.perfusion.pretrain;
 
+import dev.perfusion.ChildJvm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -25,6 +33,17 @@ class DecoderClaimTest {
     private static final BaseModelRecipe ASKED = BaseModelRecipe.standard().quick(2, 2), OTHER = ASKED.withSteps(2, 2, 4);
 
     @Test
+    void theLockIsNotTakenTwiceByOneThread() throws IOException {
+        Path work = tmp.resolve("twice");
+        try (DecoderClaim.Locked locked = DecoderClaim.Locked.of(work)) {
+            IllegalStateException again = assertThrows(IllegalStateException.class, () -> DecoderClaim.record(work, ASKED, DecoderClaim.Kind.MAIN));
+            assertTrue(again.getMessage().contains("held by this thread already"), again.getMessage());
+        }
+        DecoderClaim.record(work, ASKED, DecoderClaim.Kind.MAIN); // released with the close
+        assertTrue(Files.exists(work.resolve(DecoderClaim.FILE)));
+    }
+
+    @Test
     void aRecordIsRefusedWhereTheOtherRunRecordedAnotherDecoderSinceItsCheck() throws IOException {
         Path work = tmp.resolve("since");
         DecoderClaim.check(work, OTHER, DecoderClaim.Kind.DECODER_ONLY);
@@ -34,6 +53,52 @@ class DecoderClaimTest {
         String asked = Files.readString(work.resolve(DecoderClaim.FILE));
         assertTrue(asked.contains("\"main\"") && !asked.contains("\"decoder-only\""), "a refused run records nothing: " + asked);
         DecoderClaim.record(work, ASKED, DecoderClaim.Kind.DECODER_ONLY); // the same decoder is welcome
+    }
+
+    /** Holds the decoder claim's lock of a work folder until its input ends: {@code HoldsClaimLock WORK}. */
+    public static final class HoldsClaimLock {
+        public static void main(String[] args) throws Exception {
+            try (DecoderClaim.Locked locked = DecoderClaim.Locked.of(Path.of(args[0]))) {
+                System.out.println("held");
+                System.out.flush();
+                while (System.in.read() != -1) { /* until the test closes our input */ }
+            }
+        }
+    }
+
+    /**
+     * Between processes, as the two runs are: while another process holds the lock, a decoder-only run's record waits;
+     * the main run's record, written meanwhile, is read once the lock is free, and refuses it.
+     */
+    @Test
+    void aRecordWaitsForAnotherProcessHoldingTheLockAndReadsWhatItWrote() throws Exception {
+        Path work = tmp.resolve("processes"), elsewhere = tmp.resolve("elsewhere");
+        DecoderClaim.record(elsewhere, ASKED, DecoderClaim.Kind.MAIN);
+        Files.createDirectories(work);
+        Process child = new ProcessBuilder(ChildJvm.command(HoldsClaimLock.class, List.of("-Xmx64m"), work.toString()))
+                .redirectErrorStream(true).start();
+        CompletableFuture<Void> decoderOnly;
+        try {
+            String first = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8)).readLine();
+            assertEquals("held", first, "the child process took the lock");
+            decoderOnly = CompletableFuture.runAsync(() -> {
+                try {
+                    DecoderClaim.record(work, OTHER, DecoderClaim.Kind.DECODER_ONLY);
+                } catch (IOException e) {
+                    throw new UncheckedIOException(e);
+                }
+            });
+            Thread.sleep(500); // time for a record that would not wait to write its own (the copy below would then fail)
+            // the main run's record, written while the other process holds the lock
+            Files.copy(elsewhere.resolve(DecoderClaim.FILE), work.resolve(DecoderClaim.FILE));
+            assertFalse(decoderOnly.isDone(), "the record waits while another process holds the lock");
+        } finally {
+            child.getOutputStream().close();
+            assertEquals(0, child.waitFor());
+        }
+        ExecutionException refused = assertThrows(ExecutionException.class,
+                () -> decoderOnly.get(5, TimeUnit.MINUTES));
+        assertTrue(refused.getCause().getMessage().contains("the main run in this folder asked for another decoder"), refused.getCause().getMessage());
     }
 
     @Test
@@ -51,7 +116,7 @@ class DecoderClaimTest {
                 for (Future<?> run : runs) {
                     try {
                         run.get();
-                    } catch (java.util.concurrent.ExecutionException e) {
+                    } catch (ExecutionException e) {
                         assertInstanceOf(IOException.class, e.getCause());
                         assertTrue(e.getCause().getMessage().contains("asked for another decoder"), e.getCause().getMessage());
                         refused++;
