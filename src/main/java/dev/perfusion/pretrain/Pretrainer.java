@@ -251,10 +251,13 @@ public final class Pretrainer {
         if (decoderOfModel && !done("vae")) DiffusersExport.copyFolder(continueFrom.resolve("vae"), work.resolve("vae"));
         if (!done("vae")) throw new IOException(work + ": the VAE stage is not done yet; the decoder stage trains on its encoder");
         StageRecord.VAE.checkDoneAs(work, recipe);
-        if (done("vae-decoder")) StageRecord.DECODER.checkDoneAs(work, recipe);
-        // refused here only where the main run recorded another decoder since the check above; the VAE copied in
-        // meanwhile is the continued model's, the same for every run of this folder (checkOrigin)
-        else DecoderClaim.record(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
+        if (done("vae-decoder")) {
+            StageRecord.DECODER.checkDoneAs(work, recipe);
+        } else {
+            // refused here only where the main run recorded another decoder since the check above; the VAE copied in
+            // meanwhile is the continued model's, the same for every run of this folder (checkOrigin)
+            DecoderClaim.record(work, recipe, DecoderClaim.Kind.DECODER_ONLY);
+        }
         Files.createDirectories(work.resolve("samples"));
         try (PretrainingRun run = PretrainingRun.start(recipe, work, progress, phases)) {
             DiffusersExport export = new DiffusersExport(run, continueFrom, vaeOrigin);
