@@ -1,14 +1,10 @@
 package dev.perfusion.pretrain;
 
-import dev.perfusion.ChildJvm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -55,17 +51,6 @@ class DecoderClaimTest {
         DecoderClaim.record(work, ASKED, DecoderClaim.Kind.DECODER_ONLY); // the same decoder is welcome
     }
 
-    /** Holds the decoder claim's lock of a work folder until its input ends: {@code HoldsClaimLock WORK}. */
-    public static final class HoldsClaimLock {
-        public static void main(String[] args) throws Exception {
-            try (DecoderClaim.Locked locked = DecoderClaim.Locked.of(Path.of(args[0]))) {
-                System.out.println("held");
-                System.out.flush();
-                while (System.in.read() != -1) { /* until the test closes our input */ }
-            }
-        }
-    }
-
     /**
      * Between processes, as the two runs are: while another process holds the lock, a decoder-only run's record waits;
      * the main run's record, written meanwhile, is read once the lock is free, and refuses it.
@@ -75,12 +60,9 @@ class DecoderClaimTest {
         Path work = tmp.resolve("processes"), elsewhere = tmp.resolve("elsewhere");
         DecoderClaim.record(elsewhere, ASKED, DecoderClaim.Kind.MAIN);
         Files.createDirectories(work);
-        Process child = new ProcessBuilder(ChildJvm.command(HoldsClaimLock.class, List.of("-Xmx64m"), work.toString()))
-                .redirectErrorStream(true).start();
+        Process child = WorkFolderLockTest.holder(work, WorkFolderLockTest.DECODER_CLAIM);
         CompletableFuture<Void> decoderOnly;
         try {
-            String first = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8)).readLine();
-            assertEquals("held", first, "the child process took the lock");
             decoderOnly = CompletableFuture.runAsync(() -> {
                 try {
                     DecoderClaim.record(work, OTHER, DecoderClaim.Kind.DECODER_ONLY);

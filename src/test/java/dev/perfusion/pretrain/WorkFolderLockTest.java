@@ -26,10 +26,17 @@ import static org.junit.jupiter.api.Assertions.*;
 class WorkFolderLockTest {
     @TempDir Path tmp;
 
-    /** Holds a part's lock of a work folder until its input ends: {@code HoldsLock WORK PART}. */
+    /** The decoder claim's lock, named as a part to {@link HoldsLock}. */
+    static final String DECODER_CLAIM = "DECODER_CLAIM";
+
+    /**
+     * Holds a part's lock of a work folder, or the decoder claim's ({@value #DECODER_CLAIM}), until its input ends:
+     * {@code HoldsLock WORK PART}.
+     */
     public static final class HoldsLock {
         public static void main(String[] args) throws Exception {
-            try (WorkFolderLock lock = WorkFolderLock.take(Path.of(args[0]), WorkFolderLock.Part.valueOf(args[1]))) {
+            Path work = Path.of(args[0]);
+            try (AutoCloseable lock = args[1].equals(DECODER_CLAIM) ? DecoderClaim.Locked.of(work) : WorkFolderLock.take(work, WorkFolderLock.Part.valueOf(args[1]))) {
                 System.out.println("held");
                 System.out.flush();
                 while (System.in.read() != -1) { /* until the test closes our input */ }
@@ -38,7 +45,12 @@ class WorkFolderLockTest {
     }
 
     private Process holder(Path work, WorkFolderLock.Part part) throws IOException {
-        Process child = new ProcessBuilder(ChildJvm.command(HoldsLock.class, List.of("-Xmx64m"), work.toString(), part.name()))
+        return holder(work, part.name());
+    }
+
+    /** A second process holding {@code part}'s lock of {@code work} (see {@link HoldsLock}) until its input is closed. */
+    static Process holder(Path work, String part) throws IOException {
+        Process child = new ProcessBuilder(ChildJvm.command(HoldsLock.class, List.of("-Xmx64m"), work.toString(), part))
                 .redirectErrorStream(true).start();
         String first = new BufferedReader(new InputStreamReader(child.getInputStream(), StandardCharsets.UTF_8)).readLine();
         assertEquals("held", first, "the child process took the lock");
