@@ -709,7 +709,7 @@ public final class MethodEvaluation {
                     s.fileBytes() == 0 ? "" : String.format(Locale.ROOT, "%,d B", s.fileBytes()),
                     s.trainingSeconds() == 0 ? "" : String.format(Locale.ROOT, "%.0f s", s.trainingSeconds()), s.pictures()));
         }
-        sb.append(byPromptKind(r.scores())).append(byInstance(r.scores()));
+        sb.append(byPromptKind(r.scores())).append(byInstance(r.scores())).append(twiceByPrompt(r.scores()));
         if (!r.combinations().isEmpty()) {
             sb.append("\n## Two concepts in one prompt\n\n| combination | fidelity of the first-named | of the second-named | alignment | both identified | both, sides swapped | pictures |\n|---|---|---|---|---|---|---|\n");
             for (Combination c : r.combinations()) {
@@ -749,6 +749,18 @@ public final class MethodEvaluation {
                 + split(scores, s -> Double.isNaN(s.details()) ? Optional.empty() : Optional.of(s.instance()), instances,
                 "By instance: details, the instance picked out of its look-alikes (without its accessory, with a plain body), over that instance's pictures",
                 g -> String.format(Locale.ROOT, "%.0f%% of %d", 100 * g.stream().mapToDouble(Score::details).average().orElse(Double.NaN), g.size()));
+    }
+
+    /**
+     * Each row's one-object pictures drawn twice, split by evaluation prompt: whether a method doubles its object
+     * everywhere or in some scenes only, and whether the base model does it there too (a model's trait, not the method's).
+     */
+    static String twiceByPrompt(List<Score> scores) {
+        List<String> singles = Prompts.evaluationPrompts().stream().filter(p -> p.kind() == Prompts.Kind.SINGLE).map(Prompts.Prompt::template).toList();
+        return split(scores, s -> Double.isNaN(s.twice()) ? Optional.empty()
+                        : Prompts.evaluationPromptOf(s.prompt()).filter(p -> p.kind() == Prompts.Kind.SINGLE).map(Prompts.Prompt::template), singles,
+                "Drawn twice, by one-object prompt: the pictures in which the object counter reads two, of that prompt's pictures",
+                g -> String.format(Locale.ROOT, "%d of %d", Math.round(g.stream().mapToDouble(Score::twice).sum()), g.size()));
     }
 
     /** Identified, of how many, and the mean fidelity (and leakage, where there is any) of a group of pictures. */

@@ -165,6 +165,27 @@ class MergedEvaluationTest {
     }
 
     @Test
+    void theReportCountsThePicturesDrawnTwiceByOneObjectPrompt() {
+        List<MethodEvaluation.Score> scores = List.of(
+                score("perfusion", "local lock", 0.7, "a my-teddy in the snow", 0.6, false),
+                score("perfusion", "local lock", 0.7, "a my-teddy in the snow", 0.6, true),
+                score("perfusion", "local lock", 0.7, "a photo of a my-teddy", 0.4, true),
+                score("base model", "supercategory word", Double.NaN, "a teddy in the snow", 0.2, false),
+                new MethodEvaluation.Score("perfusion", "local lock", 0.7, "teddy-h1", "a my-teddy in the forest", 0, 0.5, 0.5, Double.NaN, true,
+                        0.3, 0.6, 1, Double.NaN),
+                new MethodEvaluation.Score("perfusion", "local lock", 0.7, "teddy-h1", "a my-teddy next to a red car on the grass",
+                        0, 0.5, 0.5, 0.2, false, 0.3, 0.6, Double.NaN, 1));
+        String table = MethodEvaluation.twiceByPrompt(scores);
+        assertTrue(table.startsWith("\nDrawn twice, by one-object prompt"), table);
+        assertTrue(table.contains("| method | variant | beta | a photo of a {} | a {} on the beach | a {} in the snow |"), "a column per one-object prompt: " + table);
+        assertFalse(table.contains("next to"), "no column for a pair prompt: " + table);
+        assertTrue(table.contains("| perfusion | local lock | 0.70 | 0 of 1 | | 1 of 2 | |"), "the pair and the uncounted picture left out: " + table);
+        assertTrue(table.contains("| base model | supercategory word |  | | | 1 of 1 | |"), table);
+        assertTrue(MethodEvaluation.markdown(MethodEvaluation.merge(List.of(scores)), "").contains(table), "the report holds the table");
+        assertEquals("", MethodEvaluation.twiceByPrompt(List.of(scores.get(4))), "no table where nothing was counted");
+    }
+
+    @Test
     void aFileThatIsNotScoresIsNamed() throws IOException {
         Path other = Files.writeString(tmp.resolve("scores.csv"), "name,value\n");
         IOException e = assertThrows(IOException.class, () -> MethodEvaluation.readScores(other));
