@@ -41,7 +41,8 @@ public record BaseModelRecipe(
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean localizedDetails,
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) double accessoryLossWeight,
         @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean bf16,
-        @JsonInclude(JsonInclude.Include.NON_NULL) Integer decoderCriticAlone) {
+        @JsonInclude(JsonInclude.Include.NON_NULL) Integer decoderCriticAlone,
+        @JsonInclude(JsonInclude.Include.NON_DEFAULT) boolean unnamedPlacementMiddle) {
 
     /** The form of {@link AttentionLocalization}'s loss; null in a recipe means {@link #GAP}. */
     public enum Localization {
@@ -218,7 +219,7 @@ public record BaseModelRecipe(
                 List.of(32, 64, 64), 16, 4,
                 1500, 8, 1e-3, 2000,
                 3000, 32, 8e-4, 200,
-                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0, 0, false, 0, false, null);
+                0.999, 0.1, 5.0, 0.01, 20261124L, null, 0, null, 0, 0, false, 0, false, null, false);
     }
 
     /**
@@ -429,6 +430,16 @@ public record BaseModelRecipe(
         return with(r -> r.captionDetails = share);
     }
 
+    /**
+     * With the diffusion stage's loose captions leaving out only the middle placement ("in the middle"), as they leave
+     * out only the medium size: a caption that names no place then means the middle, as the evaluation's reference
+     * pictures take it, instead of any of five places, which a small UNet blends into two objects stacked or side by
+     * side. The text tower's captions stay as they are, so a continued model keeps its frozen text encoder.
+     */
+    public BaseModelRecipe withUnnamedPlacementMiddle(boolean on) {
+        return with(r -> r.unnamedPlacementMiddle = on);
+    }
+
     public BaseModelRecipe withSteps(int vae, int diffusion, int decoder) {
         return with(r -> {
             r.vaeSteps = vae;
@@ -468,7 +479,7 @@ public record BaseModelRecipe(
         long seed;
         Contrastive contrastive;
         Localization localizationForm;
-        boolean localizedDetails, bf16;
+        boolean localizedDetails, bf16, unnamedPlacementMiddle;
         Integer decoderCriticAlone;
 
         Settings(BaseModelRecipe r) {
@@ -505,6 +516,7 @@ public record BaseModelRecipe(
             accessoryLossWeight = r.accessoryLossWeight;
             bf16 = r.bf16;
             decoderCriticAlone = r.decoderCriticAlone;
+            unnamedPlacementMiddle = r.unnamedPlacementMiddle;
         }
 
         BaseModelRecipe recipe() {
@@ -512,7 +524,7 @@ public record BaseModelRecipe(
                     vaeChannels, vaeGroups, latentChannels, vaeSteps, vaeBatch, vaeLr, decoderSteps,
                     diffusionSteps, diffusionBatch, diffusionLr, warmupSteps, emaDecay, captionDropout, minSnrGamma, weightDecay, seed,
                     contrastive, attentionLocalization, localizationForm, decoderAdversarialWeight, captionDetails, localizedDetails, accessoryLossWeight, bf16,
-                    decoderCriticAlone);
+                    decoderCriticAlone, unnamedPlacementMiddle);
         }
     }
 

@@ -155,7 +155,8 @@ final class WorldBatches implements AutoCloseable {
                 SplittableRandom rng = new SplittableRandom(seed ^ 0x5DEECE66DL);
                 double u = rng.nextDouble();
                 if (!series.emptyCaptions()) texts.add(u < 0.5 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng, recipe.captionDetails()));
-                else texts.add(u < recipe.captionDropout() ? "" : u < 0.55 ? s.caption() : CaptionGrammar.looseCaption(s.labels(), rng, recipe.captionDetails()));
+                else texts.add(u < recipe.captionDropout() ? "" : u < 0.55 ? s.caption()
+                        : CaptionGrammar.looseCaption(s.labels(), rng, recipe.captionDetails(), recipe.unnamedPlacementMiddle()));
             }
         }
         return new Pixels(images, masks, accessories, labels, texts, size);

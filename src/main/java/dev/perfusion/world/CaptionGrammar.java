@@ -38,11 +38,21 @@ public final class CaptionGrammar {
      * them has something to draw them with. Pairs are always captioned in full.
      */
     public static String looseCaption(Labels labels, SplittableRandom rng, double details) {
+        return looseCaption(labels, rng, details, false);
+    }
+
+    /**
+     * {@link #looseCaption(Labels, SplittableRandom, double)}, where {@code unnamedPlacementMiddle} leaves out only the
+     * middle placement (as captions leave out only the medium size), so that a caption without a place means the middle;
+     * the same draws either way, so the captions of other placements are those of recipes before it.
+     */
+    public static String looseCaption(Labels labels, SplittableRandom rng, double details, boolean unnamedPlacementMiddle) {
         if (labels.spec().second() != null) return caption(labels, rng);
         Placed first = labels.spec().primary();
         boolean colour = rng.nextDouble() >= 0.35;
         String scene = rng.nextDouble() < 0.7 ? labels.scene().phrase() : "";
-        String where = rng.nextDouble() < 0.5 ? first.placement().phrase() : "";
+        boolean leftOut = rng.nextDouble() >= 0.5 && (!unnamedPlacementMiddle || first.placement() == Placement.CENTER);
+        String where = leftOut ? "" : first.placement().phrase();
         String tail = rng.nextBoolean() ? join(scene, where) : join(where, scene);
         String prefix = rng.nextBoolean() ? "" : prefix(rng);
         Instance inst = labels.instance();

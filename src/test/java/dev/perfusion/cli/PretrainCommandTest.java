@@ -74,6 +74,9 @@ class PretrainCommandTest {
         assertEquals(4.0, recipe("--accessory-loss-weight", "4").accessoryLossWeight());
         e = assertThrows(IllegalArgumentException.class, () -> recipe("--accessory-loss-weight", "-1"));
         assertEquals("--accessory-loss-weight: accessory loss weight -1.0: expected a finite number >= 0", e.getMessage());
+        assertFalse(recipe().unnamedPlacementMiddle(), "captions leave out any placement unless asked");
+        assertTrue(recipe("--unnamed-placement-middle").unnamedPlacementMiddle());
+        assertFalse(recipe("--no-unnamed-placement-middle").unnamedPlacementMiddle());
     }
 
     /** Without the own-token objective there is none on the padding either, unless asked for, which is refused. */

@@ -70,6 +70,32 @@ class CaptionTest {
         }
     }
 
+    /** With the unnamed placement the middle, a caption without a place is always of an object in the middle; the rest as before. */
+    @Test
+    void looseCaptionsCanLeaveOutOnlyTheMiddle() {
+        int unnamed = 0, middle = 0, same = 0, singles = 0;
+        for (long seed = 0; seed < N; seed++) {
+            SceneSpec spec = WorldGenerator.trainingSpec(seed);
+            if (spec.second() != null) continue;
+            singles++;
+            Labels labels = new Labels(spec, Pose.NEUTRAL, null);
+            String c = " " + CaptionGrammar.looseCaption(labels, new SplittableRandom(seed), 0.5, true) + " ";
+            String before = " " + CaptionGrammar.looseCaption(labels, new SplittableRandom(seed), 0.5) + " ";
+            Placement placement = spec.primary().placement();
+            boolean named = c.contains(" " + placement.phrase() + " ");
+            if (!named) {
+                unnamed++;
+                assertEquals(Placement.CENTER, placement, "a caption without a place is of the middle: " + c);
+            }
+            if (placement == Placement.CENTER) middle++;
+            if (c.equals(before)) same++;
+            else assertTrue(c.replace(" " + placement.phrase(), "").equals(before), "only the place added: " + c + " / " + before);
+        }
+        assertTrue(unnamed > 10 && unnamed < middle, unnamed + " of " + middle + " middle ones unnamed");
+        assertTrue(same > singles / 2, "the captions that named their place, or the middle's, as before: " + same + " of " + singles);
+        assertTrue(same < singles, "the other places' unnamed ones now named");
+    }
+
     @Test
     void detailedCaptionsNameThePatternAndTheAccessoryInItsColour() {
         Set<String> vocab = new HashSet<>(Vocabulary.words());
