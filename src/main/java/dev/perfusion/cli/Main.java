@@ -2,6 +2,7 @@ package dev.perfusion.cli;
 
 import dev.perfusion.tensor.Libtorch;
 import dev.perfusion.tensor.Threads;
+import dev.perfusion.util.Stopping;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -27,6 +28,9 @@ public final class Main {
         if (n < 1) throw new ParameterException(spec.commandLine(), "--threads must be at least 1, got " + n);
         threads = n;
     }
+
+    /** The exit code of a command stopped by a signal (128 + SIGINT), as a shell reports Ctrl-C. */
+    static final int STOPPED = 130;
 
     public static void main(String[] args) {
         System.exit(run(args));
@@ -71,11 +75,18 @@ public final class Main {
                 cl.getErr().println("warning: --threads " + main.threads + " is more than this machine's " + Threads.cores()
                         + " cores: the threads beyond them take turns with the others and slow every operation");
             }
-            return new CommandLine.RunLast().execute(parsed);
+            try {
+                return Stopping.during(() -> new CommandLine.RunLast().execute(parsed));
+            } catch (RuntimeException | Error e) {
+                throw e;
+            } catch (Exception e) {
+                throw new IllegalStateException(e); // RunLast hands its failures to the handler below, so this never comes
+            }
         });
         cl.setParameterExceptionHandler(Main::badArguments);
         // Bad input is reported as one clear line, not a stack trace; --debug shows the trace.
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
+            if (ex instanceof Stopping.Stopped) return STOPPED; // the process is stopping: what the work left is said where it stopped
             if (Boolean.getBoolean("perfusion.debug") || System.getenv("PERFUSION_DEBUG") != null) ex.printStackTrace();
             String msg = ex.getMessage() != null ? ex.getMessage() : ex.toString();
             cmd.getErr().println("error: " + msg);

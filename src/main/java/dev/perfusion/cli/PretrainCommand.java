@@ -1,5 +1,6 @@
 package dev.perfusion.cli;
 
+import dev.perfusion.util.Stopping;
 import dev.perfusion.pretrain.BaseModelRecipe;
 import dev.perfusion.pretrain.Pretrainer;
 import dev.perfusion.tensor.CpuFeatures;
@@ -273,7 +274,8 @@ final class PretrainCommand implements Callable<Integer> {
                 ? "finished before, nothing left to train: " + where
                 : r.finished()
                 ? String.format(Locale.ROOT, "finished in %s (loss %.4f): %s", TerminalProgress.formatSeconds(r.seconds()), r.loss(), where)
-                : String.format(Locale.ROOT, "stopped at the time limit, %s step %d (loss %.4f); run the same command to resume", r.stage(), r.step(), r.loss()));
+                : String.format(Locale.ROOT, "stopped %s, %s step %d (loss %.4f), kept in %s; run the same command to resume",
+                        Stopping.requested() ? "from outside" : "at the time limit", r.stage(), r.step(), r.loss(), work));
         return 0;
     }
 }

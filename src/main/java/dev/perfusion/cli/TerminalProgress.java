@@ -2,6 +2,7 @@ package dev.perfusion.cli;
 
 import dev.perfusion.util.Progress;
 import dev.perfusion.util.RateClock;
+import dev.perfusion.util.Stopping;
 
 import java.io.PrintStream;
 import java.util.Locale;
@@ -18,8 +19,10 @@ final class TerminalProgress implements Progress {
         this.interactive = System.console() != null && !"true".equals(System.getenv("CI"));
     }
 
+    /** Also where a command's work ends once the process is stopping ({@link Stopping#check}). */
     @Override
     public synchronized void update(String task, long done, long total, String detail) {
+        Stopping.check();
         long now = System.nanoTime();
         if (clock.update(task, done, total, now)) lastPlainLine = 0; // a new run prints its first line
         double rate = Double.isNaN(clock.rate()) ? 0 : clock.rate();

@@ -22,11 +22,15 @@ public final class AtomicFiles {
         Files.setPosixFilePermissions(tmp, Files.exists(target) ? Files.getPosixFilePermissions(target) : NEW_FILE);
     }
 
-    /** Temporary files and folders being written now: deleted if the process is stopped (Ctrl-C) before they are renamed. */
+    /**
+     * Temporary files and folders being written now: deleted if the process is stopped (Ctrl-C) before they are renamed,
+     * once its work has ended at its step (which may finish a write, a checkpoint's, meanwhile).
+     */
     private static final java.util.Set<Path> UNFINISHED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     static {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            dev.perfusion.util.Stopping.stopAndAwait(dev.perfusion.util.Stopping.GRACE_SECONDS);
             for (Path p : UNFINISHED) deleteQuietly(p);
         }, "perfusion-unfinished-files"));
     }

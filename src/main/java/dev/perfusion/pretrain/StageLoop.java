@@ -5,6 +5,7 @@ import dev.perfusion.pretrain.WorldBatches.Batch;
 import dev.perfusion.tensor.Scope;
 import dev.perfusion.tensor.Threads;
 import dev.perfusion.util.Phases;
+import dev.perfusion.util.Stopping;
 import org.bytedeco.pytorch.Tensor;
 
 import java.io.IOException;
@@ -117,13 +118,18 @@ final class StageLoop {
             smoothed = Double.isNaN(smoothed) ? loss : 0.98 * smoothed + 0.02 * loss;
             run.losses().append(name, step, loss, run.seconds());
             if (stage.regulariser() != null) run.losses().append(stage.regulariser(), step, regulariser, run.seconds());
-            run.progress().update(plan.activity(), step, total, String.format(Locale.ROOT, "%s %.4f", plan.lossName(), smoothed));
-            boolean done = step == total;
+            boolean done = step == total, stopping = false;
+            try {
+                run.progress().update(plan.activity(), step, total, String.format(Locale.ROOT, "%s %.4f", plan.lossName(), smoothed));
+            } catch (Stopping.Stopped e) {
+                stopping = true; // the process is stopping (a command's progress says so): this step is kept
+            }
+            stopping = !done && (stopping || Stopping.requested()); // the last step finishes the stage
             phases.lap("loss log, progress");
-            if ((sampleEvery > 0 && step % sampleEvery == 0) || done) stage.samples(weights, step);
-            if (!done && ((checkpointEvery > 0 && step % checkpointEvery == 0) || overTime())) {
+            if (!stopping && ((sampleEvery > 0 && step % sampleEvery == 0) || done)) stage.samples(weights, step);
+            if (!done && ((checkpointEvery > 0 && step % checkpointEvery == 0) || overTime() || stopping)) {
                 weights.save(step, total, plan.warmupSteps(), smoothed);
-                if (overTime()) {
+                if (overTime() || stopping) {
                     if (kept && next != null) next.thenAccept(Batch::release); // the batch no step will use
                     return new Pretrainer.Result(false, name, step, smoothed, run.seconds(), null);
                 }

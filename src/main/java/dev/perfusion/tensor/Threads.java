@@ -20,6 +20,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntConsumer;
 import java.util.function.IntFunction;
@@ -325,6 +326,21 @@ public final class Threads {
         }
     }
 
+    /** Stops {@code pool} and waits for its running tasks to end (an interrupt does not stop native code), at most a stop's grace. */
+    private static void awaitEnd(ExecutorService pool) {
+        pool.shutdownNow();
+        boolean interrupted = false;
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(dev.perfusion.util.Stopping.GRACE_SECONDS);
+        while (!pool.isTerminated() && System.nanoTime() < deadline) {
+            try {
+                pool.awaitTermination(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
+    }
+
     /** Worker threads for side-by-side parts; see {@link #sideBySide}. */
     public static final class SideBySide implements AutoCloseable {
         private final int workers;
@@ -398,9 +414,10 @@ public final class Threads {
         @Override
         public void close() {
             synchronized (this) {
-                // a worker still computing (a failed step's next batch) is stopped with its pool; idle ones serve again
+                // a worker still computing (a failed or stopped step's next batch) is stopped with its pool, and waited for:
+                // native memory its caller frees, or a process's exit, must not come while it computes; idle ones serve again
                 if (pool != null && inFlight.get() == 0) IdleWorkers.give(pool);
-                else if (pool != null) pool.shutdownNow();
+                else if (pool != null) awaitEnd(pool);
                 pool = null;
             }
             if (nested) return;

@@ -20,6 +20,33 @@ class PretrainCommandTest {
         return command.recipe();
     }
 
+    /**
+     * Stopped from outside mid-stage, a run ends at its step: it keeps that step in a checkpoint (none would be written
+     * otherwise here, with --checkpoint-every 0) and says so, and no thread computes as the process exits (stopped so
+     * mid-step, half the runs crashed in libtorch's exit).
+     */
+    @Test
+    void aPretrainingStoppedFromOutsideKeepsTheStepItReached(@TempDir Path tmp) throws Exception {
+        Path work = tmp.resolve("work"), log = tmp.resolve("log");
+        Process child = new ProcessBuilder(CliRun.childCommand("1g", List.of(), "pretrain", "--recipe", "standard", "--work", work.toString(),
+                "--vae-steps", "100000", "--train-steps", "2", "--checkpoint-every", "0", "--sample-every", "0", "--threads", "2"))
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        try {
+            // waits for the VAE stage's first steps; a guard bounds it, not a speed check
+            for (int i = 0; i < 60_000 && !Files.readString(log).contains("/100000") && child.isAlive(); i++) Thread.sleep(10);
+            assertTrue(Files.readString(log).contains("/100000"), Files.readString(log));
+            child.destroy(); // SIGTERM, as Ctrl-C's SIGINT: the JVM's shutdown hooks run
+            assertTrue(child.waitFor(2, java.util.concurrent.TimeUnit.MINUTES));
+        } finally {
+            child.destroyForcibly();
+        }
+        String said = Files.readString(log);
+        assertTrue(said.matches("(?s).*\nstopped from outside, vae step \\d+ \\(loss [0-9.]+\\), kept in " + java.util.regex.Pattern.quote(work.toString())
+                + "; run the same command to resume\n"), said);
+        assertFalse(said.contains("fatal error"), said);
+        assertTrue(Files.isRegularFile(work.resolve("checkpoint-vae.safetensors")), "the step reached is kept");
+    }
+
     @Test
     void theDefaultIsTheShippedFrozenTextRecipe() throws Exception {
         assertEquals(BaseModelRecipe.frozenText(), recipe());
