@@ -102,8 +102,8 @@ final class PretrainCommand implements Callable<Integer> {
             + "encoder are trained anew (the contrastive stage runs) and its UNet is the start.") Double captionDetails;
     @Option(names = "--unnamed-placement-middle", negatable = true, description = "The diffusion stage's short captions leave out only the middle "
             + "placement, as they leave out only the medium size, so that a prompt that names no place (\"a teddy in the forest\") means the middle "
-            + "instead of any of the five places, which a small UNet blends into two objects (default: the recipe's, off). The text encoder's captions "
-            + "stay as they are: with --continue-from the model's frozen text encoder is kept.") Boolean unnamedPlacementMiddle;
+            + "instead of any of the five places, which a small UNet blends into two objects (default: the recipe's, off). The contrastive stage's "
+            + "captions stay as they are: with --continue-from a model's frozen text encoder is kept.") Boolean unnamedPlacementMiddle;
     @Option(names = "--contrastive-only", description = "With --recipe frozen-text: run only the contrastive stage (its towers land in --work; measure them with s-profile --model WORK).") boolean contrastiveOnly;
     @Option(names = "--text-size", paramLabel = "WIDTHxLAYERSxHEADS", description = "Another text encoder size, e.g. 256x6x4 (default: the recipe's, 128x4x4 standard, 128x2x4 frozen-text).") String textSize;
     /** What the diffusion stage's UNet computes in. */

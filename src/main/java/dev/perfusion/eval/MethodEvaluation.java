@@ -18,6 +18,7 @@ import dev.perfusion.training.ConceptMethods;
 import dev.perfusion.training.ConceptTrainer;
 import dev.perfusion.training.TrainingSettings;
 import dev.perfusion.util.Progress;
+import dev.perfusion.util.Stopping;
 import dev.perfusion.world.Instance;
 import dev.perfusion.world.Placement;
 import dev.perfusion.world.Prompts;
@@ -259,7 +260,7 @@ public final class MethodEvaluation {
                 Path sofar = work.resolve(SCORES_SO_FAR);
                 try {
                     AtomicFiles.write(sofar, scoresCsv(scores).getBytes(StandardCharsets.UTF_8));
-                    progress.message("the run failed; the scores so far are in " + sofar + " and its concepts in " + work.resolve("concepts")
+                    progress.message((e instanceof Stopping.Stopped ? "stopped" : "the run failed") + "; the scores so far are in " + sofar + " and its concepts in " + work.resolve("concepts")
                             + " (a rerun with --reuse-concepts trains only what is missing)");
                 } catch (IOException | RuntimeException unwritten) {
                     e.addSuppressed(unwritten); // the run's own failure is the one to report

@@ -1,5 +1,6 @@
 package dev.perfusion.io;
 
+import dev.perfusion.util.Stopping;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.AccessDeniedException;
@@ -29,10 +30,14 @@ public final class AtomicFiles {
     private static final java.util.Set<Path> UNFINISHED = java.util.concurrent.ConcurrentHashMap.newKeySet();
 
     static {
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            dev.perfusion.util.Stopping.stopAndAwait(dev.perfusion.util.Stopping.GRACE_SECONDS);
-            for (Path p : UNFINISHED) deleteQuietly(p);
-        }, "perfusion-unfinished-files"));
+        try {
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                Stopping.stopAndAwait(Stopping.GRACE_SECONDS);
+                for (Path p : UNFINISHED) deleteQuietly(p);
+            }, "perfusion-unfinished-files"));
+        } catch (IllegalStateException e) {
+            // first used as the process stops (a stopped run's last checkpoint): its files are renamed before the exit, or stay
+        }
     }
 
     /** Marks {@code tmp} as being written: the process's end deletes it unless {@link #finished} was called first. */

@@ -33,6 +33,7 @@ final class StageLoop {
 
     /** Runs or resumes the stage to its last step and writes its result; returns early at the time limit. */
     Pretrainer.Result train(Stage stage) throws IOException {
+        Stopping.check(); // a stop on the last step of the stage before: this one does not begin
         Stage.Plan plan = stage.plan();
         TrainedWeights weights = new TrainedWeights(stage, run);
         TrainedWeights.Resumed from = weights.resume();
@@ -130,7 +131,7 @@ final class StageLoop {
             if (!done && ((checkpointEvery > 0 && step % checkpointEvery == 0) || overTime() || stopping)) {
                 weights.save(step, total, plan.warmupSteps(), smoothed);
                 if (overTime() || stopping) {
-                    if (kept && next != null) next.thenAccept(Batch::release); // the batch no step will use
+                    settle(next, kept);
                     return new Pretrainer.Result(false, name, step, smoothed, run.seconds(), null);
                 }
             }
@@ -139,6 +140,20 @@ final class StageLoop {
         Path model = stage.finish(weights, smoothed);
         weights.deleteCheckpoint();
         return new Pretrainer.Result(true, name, step, smoothed, run.seconds(), model);
+    }
+
+    /**
+     * Waits for the batch no step will use, made on a worker or the loader meanwhile, and frees it where it was kept:
+     * nothing of the stage computes once it has returned.
+     */
+    private static void settle(CompletableFuture<Batch> next, boolean kept) {
+        if (next == null) return;
+        try {
+            Batch unused = next.join();
+            if (kept) unused.release();
+        } catch (java.util.concurrent.CompletionException | java.util.concurrent.CancellationException e) {
+            // a batch that failed to load is no batch to free; the stage ends at its checkpoint either way
+        }
     }
 
     /** A step's loss, and the next step's batch (null after the last step). */

@@ -2,6 +2,7 @@ package dev.perfusion.pretrain;
 
 import dev.perfusion.tensor.Ops;
 import dev.perfusion.tensor.Scope;
+import dev.perfusion.tensor.Threads;
 import dev.perfusion.world.CaptionGrammar;
 import dev.perfusion.world.Labels;
 import dev.perfusion.world.Sample;
@@ -114,9 +115,10 @@ final class WorldBatches implements AutoCloseable {
         return toTensors(draw(series, step, part, parts));
     }
 
+    /** Stops the loader, waiting for a batch it is still making (in libtorch, which a process's exit must not find busy). */
     @Override
     public void close() {
-        loader.shutdownNow();
+        Threads.stopAndAwait(loader);
     }
 
     /** Whether the recipe's loss weighs the accessories, so that batches carry their masks. */

@@ -1,5 +1,6 @@
 package dev.perfusion.tensor;
 
+import dev.perfusion.util.Stopping;
 import org.bytedeco.javacpp.PointerScope;
 import org.bytedeco.openblas.presets.openblas_nolapack;
 import org.bytedeco.pytorch.NoGradGuard;
@@ -327,10 +328,10 @@ public final class Threads {
     }
 
     /** Stops {@code pool} and waits for its running tasks to end (an interrupt does not stop native code), at most a stop's grace. */
-    private static void awaitEnd(ExecutorService pool) {
+    public static void stopAndAwait(ExecutorService pool) {
         pool.shutdownNow();
         boolean interrupted = false;
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(dev.perfusion.util.Stopping.GRACE_SECONDS);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Stopping.GRACE_SECONDS);
         while (!pool.isTerminated() && System.nanoTime() < deadline) {
             try {
                 pool.awaitTermination(deadline - System.nanoTime(), TimeUnit.NANOSECONDS);
@@ -417,7 +418,7 @@ public final class Threads {
                 // a worker still computing (a failed or stopped step's next batch) is stopped with its pool, and waited for:
                 // native memory its caller frees, or a process's exit, must not come while it computes; idle ones serve again
                 if (pool != null && inFlight.get() == 0) IdleWorkers.give(pool);
-                else if (pool != null) awaitEnd(pool);
+                else if (pool != null) stopAndAwait(pool);
                 pool = null;
             }
             if (nested) return;

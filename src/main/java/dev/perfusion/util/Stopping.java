@@ -24,7 +24,7 @@ public final class Stopping {
     /** Thrown into the work at its next step once the process is stopping. */
     public static final class Stopped extends RuntimeException {
         Stopped() {
-            super("stopped", null, false, false);
+            super("stopped", null, true, false); // what failed while stopping (a last write) is kept with it
         }
     }
 
@@ -35,7 +35,12 @@ public final class Stopping {
 
     static {
         try {
-            Runtime.getRuntime().addShutdownHook(new Thread(() -> stopAndAwait(GRACE_SECONDS), "perfusion-stop"));
+            Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+                synchronized (LOCK) {
+                    if (running > 0) System.err.println("\nstopping at the end of the step in progress (at most " + GRACE_SECONDS + " s)");
+                }
+                stopAndAwait(GRACE_SECONDS);
+            }, "perfusion-stop"));
         } catch (IllegalStateException e) {
             // first used by another hook as the process stops: that hook waits itself
         }
