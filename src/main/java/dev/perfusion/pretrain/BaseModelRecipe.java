@@ -434,7 +434,7 @@ public record BaseModelRecipe(
      * With the diffusion stage's loose captions leaving out only the middle placement ("in the middle"), as they leave
      * out only the medium size: a caption that names no place then means the middle, as the evaluation's reference
      * pictures take it, instead of any of five places, which a small UNet blends into two objects stacked or side by
-     * side. The text tower's captions stay as they are, so a continued model keeps its frozen text encoder.
+     * side. The contrastive stage's captions stay as they are, so a continued model keeps its frozen text encoder.
      */
     public BaseModelRecipe withUnnamedPlacementMiddle(boolean on) {
         return with(r -> r.unnamedPlacementMiddle = on);

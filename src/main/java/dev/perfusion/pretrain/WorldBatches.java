@@ -118,7 +118,7 @@ final class WorldBatches implements AutoCloseable {
     /** Stops the loader, waiting for a batch it is still making (in libtorch, which a process's exit must not find busy). */
     @Override
     public void close() {
-        Threads.stopAndAwait(loader);
+        Threads.shutDownAndAwait(loader);
     }
 
     /** Whether the recipe's loss weighs the accessories, so that batches carry their masks. */

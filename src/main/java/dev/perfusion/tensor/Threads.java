@@ -328,7 +328,7 @@ public final class Threads {
     }
 
     /** Stops {@code pool} and waits for its running tasks to end (an interrupt does not stop native code), at most a stop's grace. */
-    public static void stopAndAwait(ExecutorService pool) {
+    public static void shutDownAndAwait(ExecutorService pool) {
         pool.shutdownNow();
         boolean interrupted = false;
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(Stopping.GRACE_SECONDS);
@@ -418,7 +418,7 @@ public final class Threads {
                 // a worker still computing (a failed or stopped step's next batch) is stopped with its pool, and waited for:
                 // native memory its caller frees, or a process's exit, must not come while it computes; idle ones serve again
                 if (pool != null && inFlight.get() == 0) IdleWorkers.give(pool);
-                else if (pool != null) stopAndAwait(pool);
+                else if (pool != null) shutDownAndAwait(pool);
                 pool = null;
             }
             if (nested) return;
