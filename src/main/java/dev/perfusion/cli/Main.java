@@ -75,13 +75,7 @@ public final class Main {
                 cl.getErr().println("warning: --threads " + main.threads + " is more than this machine's " + Threads.cores()
                         + " cores: the threads beyond them take turns with the others and slow every operation");
             }
-            try {
-                return Stopping.during(() -> new CommandLine.RunLast().execute(parsed));
-            } catch (RuntimeException | Error e) {
-                throw e;
-            } catch (Exception e) {
-                throw new IllegalStateException(e); // RunLast hands its failures to the handler below, so this never comes
-            }
+            return Stopping.during(() -> new CommandLine.RunLast().execute(parsed));
         });
         cl.setParameterExceptionHandler(Main::badArguments);
         // Bad input is reported as one clear line, not a stack trace; --debug shows the trace.

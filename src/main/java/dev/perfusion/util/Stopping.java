@@ -1,8 +1,8 @@
 package dev.perfusion.util;
 
-import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 
 /**
  * The process's orderly stop (Ctrl-C, a kill): the work is asked to end at its next step and waited for before the
@@ -57,12 +57,12 @@ public final class Stopping {
     }
 
     /** Runs {@code work}, which a stop of the process waits for. */
-    public static <T> T during(Callable<T> work) throws Exception {
+    public static <T> T during(Supplier<T> work) {
         synchronized (LOCK) {
             running++;
         }
         try {
-            return work.call();
+            return work.get();
         } finally {
             synchronized (LOCK) {
                 running--;
